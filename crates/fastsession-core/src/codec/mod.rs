@@ -1,0 +1,346 @@
+//! The codec: bytes in, authenticated and encrypted text out.
+//!
+//! # Format, version 1
+//!
+//! A sealed value is the unpadded base64url text (RFC 4648 §5) of
+//!
+//! ```text
+//! version (1 byte, = 1) ‖ key id (4 bytes, big-endian) ‖ nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)
+//! ```
+//!
+//! encrypted with XChaCha20-Poly1305 under the sub-key that HKDF-SHA256 derives from the named
+//! key for the codec's purpose. The associated data is
+//!
+//! ```text
+//! "fastsession" ‖ 0x00 ‖ version ‖ key id ‖ purpose ‖ 0x00 ‖ cookie name
+//! ```
+//!
+//! so a value moved to another cookie name, purpose, version or key id does not open.
+//!
+//! Opening checks, in order and before any other work: the text length (at most
+//! [`MAX_SEALED_LEN`]), the one canonical base64url form, the version byte, the key id (one
+//! look-up, never trial decryption), then the tag. Only an authentic plaintext is returned, and
+//! every failure is the same opaque [`OpenError`].
+
+mod aead;
+mod key;
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+pub use key::{Key, KeyRing, MIN_SECRET_LEN};
+
+use crate::error::Result;
+use aead::{NONCE_LEN, TAG_LEN, XChaCha};
+
+/// The format version this crate writes.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// The longest sealed text [`Codec::open`] looks at; longer input is refused unread.
+///
+/// It matches the 4096-byte limit browsers put on a whole cookie.
+pub const MAX_SEALED_LEN: usize = 4096;
+
+const HEADER_LEN: usize = 1 + 4;
+const PREFIX_LEN: usize = HEADER_LEN + NONCE_LEN;
+/// Bytes a sealed value adds to its plaintext before base64: header, nonce and tag.
+pub const OVERHEAD: usize = PREFIX_LEN + TAG_LEN;
+const AAD_LABEL: &[u8] = b"fastsession\0";
+
+/// Seals and opens values for one purpose with the keys of a [`KeyRing`].
+///
+/// Cloning is cheap and clones share the nonce state.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::{Codec, Key, KeyRing};
+///
+/// let codec = Codec::new(&KeyRing::new(Key::generate(1)?), "session");
+/// let sealed = codec.seal("id", b"hello")?;
+/// let opened = codec.open("id", &sealed).expect("authentic");
+/// assert_eq!(opened.plaintext(), b"hello");
+/// assert!(!opened.is_stale());
+/// assert!(codec.open("other-name", &sealed).is_err());
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Codec {
+    inner: Arc<CodecInner>,
+}
+
+struct CodecInner {
+    purpose: Box<str>,
+    // Active key first.
+    keys: Vec<(u32, XChaCha)>,
+}
+
+impl Codec {
+    /// A codec for `purpose` (for example `"session"`), deriving one sub-key per key of `ring`.
+    ///
+    /// Different purposes get unrelated keys, so a value sealed for one never opens for another.
+    #[must_use]
+    pub fn new(ring: &KeyRing, purpose: &str) -> Self {
+        let keys = ring
+            .keys()
+            .iter()
+            .map(|k| (k.id(), XChaCha::new(k.derive(purpose))))
+            .collect();
+        Codec {
+            inner: Arc::new(CodecInner {
+                purpose: purpose.into(),
+                keys,
+            }),
+        }
+    }
+
+    /// The purpose this codec's keys are derived for.
+    #[must_use]
+    pub fn purpose(&self) -> &str {
+        &self.inner.purpose
+    }
+
+    /// The id of the key that seals.
+    #[must_use]
+    pub fn active_key_id(&self) -> u32 {
+        self.inner.keys[0].0
+    }
+
+    /// Seals `plaintext` for the cookie called `name` with the active key.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Random`](crate::ErrorKind::Random) if a new nonce prefix is due and the OS
+    /// random number generator fails.
+    pub fn seal(&self, name: &str, plaintext: &[u8]) -> Result<String> {
+        self.seal_with(name, |buf| buf.extend_from_slice(plaintext))
+    }
+
+    /// Like [`seal`](Self::seal), with the plaintext written by `write` straight into the
+    /// buffer that is encrypted in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`seal`](Self::seal).
+    pub fn seal_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Result<String> {
+        let (id, key) = &self.inner.keys[0];
+        let mut buf = Vec::with_capacity(256);
+        buf.push(FORMAT_VERSION);
+        buf.extend_from_slice(&id.to_be_bytes());
+        buf.resize(PREFIX_LEN, 0);
+        write(&mut buf);
+        let aad = self.aad(&buf[..HEADER_LEN], name);
+        key.seal_in_place(&aad, &mut buf, PREFIX_LEN)?;
+        Ok(URL_SAFE_NO_PAD.encode(&buf))
+    }
+
+    /// Opens a value sealed for the cookie called `name` by any key of the ring.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] if the text is too long or too short, not canonical base64url, of another
+    /// version, sealed by a key not in the ring, or not authentic for `name` and this purpose.
+    pub fn open(&self, name: &str, sealed: &str) -> Result<Opened, OpenError> {
+        if sealed.len() > MAX_SEALED_LEN {
+            return Err(OpenError(Failure::Malformed));
+        }
+        let mut buf = Vec::with_capacity(sealed.len() / 4 * 3 + 3);
+        URL_SAFE_NO_PAD
+            .decode_vec(sealed, &mut buf)
+            .map_err(|_| OpenError(Failure::Malformed))?;
+        if buf.len() < OVERHEAD {
+            return Err(OpenError(Failure::Malformed));
+        }
+        if buf[0] != FORMAT_VERSION {
+            return Err(OpenError(Failure::UnknownVersion));
+        }
+        let id = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+        let Some(position) = self.inner.keys.iter().position(|(k, _)| *k == id) else {
+            return Err(OpenError(Failure::UnknownKey));
+        };
+        let aad = self.aad(&buf[..HEADER_LEN], name);
+        let (head, data) = buf.split_at_mut(PREFIX_LEN);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&head[HEADER_LEN..]);
+        if !self.inner.keys[position]
+            .1
+            .open_in_place(&nonce, &aad, data)
+        {
+            return Err(OpenError(Failure::NotAuthentic));
+        }
+        let end = buf.len() - TAG_LEN;
+        Ok(Opened {
+            buf,
+            end,
+            key_id: id,
+            stale: position != 0,
+        })
+    }
+
+    fn aad(&self, header: &[u8], name: &str) -> Vec<u8> {
+        let purpose = self.inner.purpose.as_bytes();
+        let mut aad =
+            Vec::with_capacity(AAD_LABEL.len() + header.len() + purpose.len() + 1 + name.len());
+        aad.extend_from_slice(AAD_LABEL);
+        aad.extend_from_slice(header);
+        aad.extend_from_slice(purpose);
+        aad.push(0);
+        aad.extend_from_slice(name.as_bytes());
+        aad
+    }
+}
+
+impl fmt::Debug for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<u32> = self.inner.keys.iter().map(|(id, _)| *id).collect();
+        f.debug_struct("Codec")
+            .field("purpose", &self.inner.purpose)
+            .field("key_ids", &ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An authentic plaintext and which key sealed it.
+#[derive(Debug)]
+pub struct Opened {
+    buf: Vec<u8>,
+    end: usize,
+    key_id: u32,
+    stale: bool,
+}
+
+impl Opened {
+    /// The plaintext.
+    #[must_use]
+    pub fn plaintext(&self) -> &[u8] {
+        &self.buf[PREFIX_LEN..self.end]
+    }
+
+    /// The id of the key that sealed it.
+    #[must_use]
+    pub fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    /// `true` if a retired key sealed it, so it should be sealed again with the active key.
+    #[must_use]
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+}
+
+/// A sealed value did not open. Deliberately says nothing of why to its caller.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::{Codec, Key, KeyRing};
+///
+/// let codec = Codec::new(&KeyRing::new(Key::generate(1)?), "session");
+/// let err = codec.open("id", "garbage").unwrap_err();
+/// assert_eq!(err.to_string(), "sealed value did not open");
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OpenError(Failure);
+
+/// Why a value did not open: for the crate's own security events, never shown to clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Malformed,
+    UnknownVersion,
+    UnknownKey,
+    NotAuthentic,
+}
+
+impl OpenError {
+    pub(crate) fn failure(self) -> Failure {
+        self.0
+    }
+}
+
+impl fmt::Debug for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OpenError")
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sealed value did not open")
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(id: u32, seed: u8) -> KeyRing {
+        let secret: Vec<u8> = (0..32).map(|i| seed.wrapping_add(i)).collect();
+        KeyRing::new(Key::from_secret(id, &secret).unwrap())
+    }
+
+    #[test]
+    fn layout_and_length() {
+        let codec = Codec::new(&ring(0x0102_0304, 1), "session");
+        let sealed = codec.seal("id", b"abc").unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        assert_eq!(raw.len(), OVERHEAD + 3);
+        assert_eq!(&raw[..5], &[1, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn each_failure_is_classified() {
+        let codec = Codec::new(&ring(1, 1), "session");
+        let sealed = codec.seal("id", b"abc").unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let reason = |text: &str| codec.open("id", text).unwrap_err().failure();
+        assert_eq!(reason(&"A".repeat(MAX_SEALED_LEN + 1)), Failure::Malformed);
+        assert_eq!(reason(&sealed[..10]), Failure::Malformed);
+        assert_eq!(reason(&format!("{sealed}=")), Failure::Malformed);
+        raw[0] = 2;
+        assert_eq!(
+            reason(&URL_SAFE_NO_PAD.encode(&raw)),
+            Failure::UnknownVersion
+        );
+        raw[0] = 1;
+        raw[4] = 9;
+        assert_eq!(reason(&URL_SAFE_NO_PAD.encode(&raw)), Failure::UnknownKey);
+        raw[4] = 1;
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert_eq!(reason(&URL_SAFE_NO_PAD.encode(&raw)), Failure::NotAuthentic);
+    }
+
+    #[test]
+    fn retired_keys_open_and_are_stale() {
+        let old = Codec::new(&ring(1, 1), "session");
+        let sealed = old.seal("id", b"x").unwrap();
+        let both = ring(2, 50)
+            .with_retired(Key::from_secret(1, &(1..33).collect::<Vec<u8>>()).unwrap())
+            .unwrap();
+        let opened = Codec::new(&both, "session").open("id", &sealed).unwrap();
+        assert!(opened.is_stale());
+        assert_eq!(opened.key_id(), 1);
+        assert!(
+            Codec::new(&ring(2, 50), "session")
+                .open("id", &sealed)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn purpose_and_name_are_bound() {
+        let keys = ring(1, 1);
+        let session = Codec::new(&keys, "session");
+        let sealed = session.seal("id", b"x").unwrap();
+        assert!(Codec::new(&keys, "flash").open("id", &sealed).is_err());
+        assert!(session.open("ID", &sealed).is_err());
+        assert!(session.open("id", &sealed).is_ok());
+    }
+}

@@ -1,0 +1,451 @@
+//! The session cookie's name and attributes.
+
+use std::time::Duration;
+
+use cookie::Cookie;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The longest browser lifetime a persistent cookie may ask for: 400 days, the cap of
+/// RFC 6265bis that browsers apply anyway.
+pub const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// The `SameSite` attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent only on same-site requests.
+    Strict,
+    /// Also sent on top-level cross-site navigations (the default).
+    #[default]
+    Lax,
+    /// Sent on every request; requires `Secure`.
+    None,
+}
+
+/// A cookie name prefix that browsers enforce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    /// `__Host-`: `Secure`, `Path=/`, no `Domain`; the cookie is bound to one host.
+    Host,
+    /// `__Secure-`: `Secure`; a `Domain` and any `Path` are allowed.
+    Secure,
+    /// No prefix.
+    None,
+}
+
+impl Prefix {
+    fn as_str(self) -> &'static str {
+        match self {
+            Prefix::Host => "__Host-",
+            Prefix::Secure => "__Secure-",
+            Prefix::None => "",
+        }
+    }
+}
+
+/// The session cookie's name and attributes, checked at construction.
+///
+/// Defaults: the `__Host-` prefix, `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/`, no
+/// `Domain`, a browser-session cookie (no `Max-Age`) unless the session is persistent, in which
+/// case `Max-Age` is 30 days. Setting a `Domain` or a narrower `Path` switches the default
+/// prefix to `__Secure-`.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::http::{CookieConfig, Prefix, SameSite};
+/// use std::time::Duration;
+///
+/// let config = CookieConfig::new("id")?;
+/// assert_eq!(config.name(), "__Host-id");
+///
+/// let shared = CookieConfig::builder("sid")
+///     .with_domain("example.com")
+///     .with_same_site(SameSite::Strict)
+///     .with_max_age(Duration::from_secs(7 * 24 * 3600))
+///     .build()?;
+/// assert_eq!(shared.name(), "__Secure-sid");
+///
+/// // Invalid combinations are refused.
+/// assert!(CookieConfig::builder("id").with_prefix(Prefix::Host).with_domain("example.com").build().is_err());
+/// assert!(CookieConfig::builder("id").with_insecure_development_mode().with_same_site(SameSite::None).build().is_err());
+/// assert!(CookieConfig::new("bad;name").is_err());
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct CookieConfig {
+    name: Box<str>,
+    max_age: Duration,
+    persistent_by_default: bool,
+    // Precomputed at construction: everything after the value, for both lifetimes, and the
+    // whole clearing header.
+    session_suffix: Box<str>,
+    persistent_suffix: Box<str>,
+    removal: Box<str>,
+    http_only: bool,
+    secure: bool,
+}
+
+/// Builds a [`CookieConfig`]; see there for the defaults.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CookieConfigBuilder {
+    name: String,
+    prefix: Option<Prefix>,
+    path: String,
+    domain: Option<String>,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+    partitioned: bool,
+    max_age: Duration,
+    persistent_by_default: bool,
+}
+
+impl CookieConfig {
+    /// The default configuration for a cookie called `name` (before its prefix).
+    ///
+    /// # Errors
+    ///
+    /// As [`CookieConfigBuilder::build`].
+    pub fn new(name: &str) -> Result<Self> {
+        CookieConfig::builder(name).build()
+    }
+
+    /// A builder starting from the defaults.
+    pub fn builder(name: &str) -> CookieConfigBuilder {
+        CookieConfigBuilder {
+            name: name.to_owned(),
+            prefix: None,
+            path: "/".to_owned(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            partitioned: false,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            persistent_by_default: false,
+        }
+    }
+
+    /// The full cookie name, prefix included.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `Max-Age` of persistent ("remember me") cookies.
+    #[must_use]
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// `true` if new sessions start persistent.
+    #[must_use]
+    pub fn is_persistent_by_default(&self) -> bool {
+        self.persistent_by_default
+    }
+
+    /// `true` if the cookie carries `Secure`.
+    #[must_use]
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// `true` if the cookie carries `HttpOnly`.
+    #[must_use]
+    pub fn is_http_only(&self) -> bool {
+        self.http_only
+    }
+
+    /// The `Set-Cookie` value that sets the cookie to `value`.
+    #[must_use]
+    pub fn set_cookie(&self, value: &str, persistent: bool) -> String {
+        let suffix = if persistent {
+            &self.persistent_suffix
+        } else {
+            &self.session_suffix
+        };
+        let mut line = String::with_capacity(self.name.len() + 1 + value.len() + suffix.len());
+        line.push_str(&self.name);
+        line.push('=');
+        line.push_str(value);
+        line.push_str(suffix);
+        line
+    }
+
+    /// The `Set-Cookie` value that clears the cookie: same name, Path, Domain and attributes,
+    /// an empty value, `Max-Age=0` and an `Expires` in the past.
+    #[must_use]
+    pub fn removal(&self) -> &str {
+        &self.removal
+    }
+}
+
+impl CookieConfigBuilder {
+    /// Sets the name prefix (default `__Host-`, or `__Secure-` with a `Domain` or a `Path`
+    /// other than `/`; [`Prefix::None`] in development mode).
+    pub fn with_prefix(mut self, prefix: Prefix) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Sets `Path` (default `/`).
+    pub fn with_path(mut self, path: &str) -> Self {
+        path.clone_into(&mut self.path);
+        self
+    }
+
+    /// Sets `Domain` (default none: the cookie goes to this host only).
+    pub fn with_domain(mut self, domain: &str) -> Self {
+        self.domain = Some(domain.to_owned());
+        self
+    }
+
+    /// Sets `HttpOnly` (default on).
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// Sets `SameSite` (default `Lax`).
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Sets `Partitioned` (CHIPS; default off; requires `Secure`).
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
+        self
+    }
+
+    /// Sets the `Max-Age` of persistent ("remember me") cookies (default 30 days, at most
+    /// [`MAX_COOKIE_AGE`]). Browser-session cookies never carry one.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Makes new sessions persistent until [`Session::set_persistent`](crate::Session::set_persistent)
+    /// says otherwise (default off).
+    pub fn with_persistent_by_default(mut self, persistent: bool) -> Self {
+        self.persistent_by_default = persistent;
+        self
+    }
+
+    /// Drops `Secure` (and, unless set, the prefix) so that the cookie works over plain HTTP.
+    ///
+    /// # Security
+    ///
+    /// For local development only: without `Secure` the cookie travels in clear text.
+    pub fn with_insecure_development_mode(mut self) -> Self {
+        self.secure = false;
+        self
+    }
+
+    /// Checks the combination and builds the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for a name that is not an RFC 6265 token (or already
+    /// starts with a prefix), a `Path` or `Domain` with characters that could inject
+    /// attributes, `SameSite=None` or `Partitioned` or a prefix without `Secure`, `__Host-`
+    /// with a `Domain` or a `Path` other than `/`, or a `Max-Age` outside 1 second to 400 days.
+    pub fn build(self) -> Result<CookieConfig> {
+        let invalid = |why: &'static str| Err(Error::new(ErrorKind::InvalidConfig, why));
+        if self.name.is_empty() || self.name.len() > 128 || !self.name.bytes().all(is_token_byte) {
+            return invalid("cookie name must be 1 to 128 RFC 6265 token characters");
+        }
+        let lower = self.name.to_ascii_lowercase();
+        if lower.starts_with("__host-") || lower.starts_with("__secure-") {
+            return invalid(
+                "give the cookie name without its prefix and set the prefix with with_prefix",
+            );
+        }
+        if !self.path.starts_with('/')
+            || self.path.len() > 1024
+            || !self.path.bytes().all(is_path_byte)
+        {
+            return invalid(
+                "cookie path must start with '/' and hold no control characters or ';'",
+            );
+        }
+        if let Some(domain) = &self.domain {
+            let ok = !domain.is_empty()
+                && domain.len() <= 253
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok {
+                return invalid(
+                    "cookie domain must be a host name of letters, digits, '.' and '-'",
+                );
+            }
+        }
+        let prefix = self.prefix.unwrap_or(if !self.secure {
+            Prefix::None
+        } else if self.domain.is_some() || self.path != "/" {
+            Prefix::Secure
+        } else {
+            Prefix::Host
+        });
+        if !self.secure {
+            if prefix != Prefix::None {
+                return invalid("the __Host- and __Secure- prefixes require Secure");
+            }
+            if self.same_site == SameSite::None {
+                return invalid("SameSite=None requires Secure");
+            }
+            if self.partitioned {
+                return invalid("Partitioned requires Secure");
+            }
+        }
+        if prefix == Prefix::Host && (self.domain.is_some() || self.path != "/") {
+            return invalid("the __Host- prefix forbids Domain and requires Path=/");
+        }
+        if self.max_age < Duration::from_secs(1) || self.max_age > MAX_COOKIE_AGE {
+            return invalid("Max-Age must be between 1 second and 400 days");
+        }
+
+        let name = format!("{}{}", prefix.as_str(), self.name);
+        let render = |max_age: Option<cookie::time::Duration>, removal: bool| {
+            let mut c = Cookie::new(name.clone(), "");
+            c.set_path(self.path.clone());
+            if let Some(domain) = &self.domain {
+                c.set_domain(domain.clone());
+            }
+            c.set_secure(self.secure);
+            c.set_http_only(self.http_only);
+            c.set_same_site(match self.same_site {
+                SameSite::Strict => cookie::SameSite::Strict,
+                SameSite::Lax => cookie::SameSite::Lax,
+                SameSite::None => cookie::SameSite::None,
+            });
+            if self.partitioned {
+                c.set_partitioned(true);
+            }
+            if let Some(age) = max_age {
+                c.set_max_age(age);
+            }
+            if removal {
+                c.set_expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
+            }
+            c.to_string()
+        };
+        let max_age_secs = i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX);
+        let suffix_of = |line: String| line[name.len() + 1..].into();
+        Ok(CookieConfig {
+            session_suffix: suffix_of(render(None, false)),
+            persistent_suffix: suffix_of(render(
+                Some(cookie::time::Duration::seconds(max_age_secs)),
+                false,
+            )),
+            removal: render(Some(cookie::time::Duration::ZERO), true).into(),
+            name: name.into(),
+            max_age: self.max_age,
+            persistent_by_default: self.persistent_by_default,
+            http_only: self.http_only,
+            secure: self.secure,
+        })
+    }
+}
+
+/// RFC 6265 `token` characters: visible ASCII except separators.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+/// RFC 6265 `path-value`: any CHAR except CTLs or ';'.
+fn is_path_byte(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b';'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_header_lines() {
+        let c = CookieConfig::new("id").unwrap();
+        assert_eq!(
+            c.set_cookie("v", false),
+            "__Host-id=v; HttpOnly; SameSite=Lax; Secure; Path=/"
+        );
+        assert_eq!(
+            c.set_cookie("v", true),
+            "__Host-id=v; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=2592000"
+        );
+        assert_eq!(
+            c.removal(),
+            "__Host-id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn every_attribute() {
+        let c = CookieConfig::builder("s")
+            .with_prefix(Prefix::Secure)
+            .with_domain("example.com")
+            .with_path("/app")
+            .with_same_site(SameSite::None)
+            .with_partitioned(true)
+            .with_http_only(false)
+            .build()
+            .unwrap();
+        let line = c.set_cookie("v", false);
+        assert_eq!(
+            line,
+            "__Secure-s=v; SameSite=None; Partitioned; Secure; Path=/app; Domain=example.com"
+        );
+        assert!(c.removal().contains("Domain=example.com") && c.removal().contains("Path=/app"));
+    }
+
+    #[test]
+    fn injection_and_bad_combinations_are_refused() {
+        let bad = [
+            CookieConfig::builder("a b"),
+            CookieConfig::builder("a;b"),
+            CookieConfig::builder("a\r\nSet-Cookie: x"),
+            CookieConfig::builder(""),
+            CookieConfig::builder("é"),
+            CookieConfig::builder("__Host-id"),
+            CookieConfig::builder("id").with_path("/; Domain=evil.com"),
+            CookieConfig::builder("id").with_path("/\n"),
+            CookieConfig::builder("id").with_path("relative"),
+            CookieConfig::builder("id").with_domain("evil.com; SameSite=None"),
+            CookieConfig::builder("id").with_domain(""),
+            CookieConfig::builder("id")
+                .with_prefix(Prefix::Host)
+                .with_path("/app"),
+            CookieConfig::builder("id")
+                .with_insecure_development_mode()
+                .with_prefix(Prefix::Secure),
+            CookieConfig::builder("id")
+                .with_insecure_development_mode()
+                .with_partitioned(true),
+            CookieConfig::builder("id").with_max_age(Duration::ZERO),
+            CookieConfig::builder("id").with_max_age(MAX_COOKIE_AGE + Duration::from_secs(1)),
+        ];
+        for builder in bad {
+            let debug = format!("{builder:?}");
+            assert_eq!(
+                builder.build().unwrap_err().kind(),
+                ErrorKind::InvalidConfig,
+                "{debug}"
+            );
+        }
+    }
+
+    #[test]
+    fn development_mode_drops_secure_and_prefix() {
+        let c = CookieConfig::builder("GOSESSION")
+            .with_insecure_development_mode()
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.set_cookie("v", false),
+            "GOSESSION=v; HttpOnly; SameSite=Lax; Path=/"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The `http`-crate integration: read `Cookie` headers, write `Set-Cookie`, `Vary` and
+//! `Cache-Control`, and keep the per-request registry of named sessions.
+//!
+//! Everything here works on [`http::HeaderMap`] and [`http::request::Parts`], so any server
+//! built on the `http` crate (hyper, axum, tower services, ...) can use it directly.
+
+mod config;
+mod cookie_config;
+mod registry;
+
+pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
+pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
+pub use registry::Sessions;

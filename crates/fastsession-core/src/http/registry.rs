@@ -1,0 +1,489 @@
+//! The per-request registry of named sessions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue};
+
+use super::SessionConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::{Action, Session, SessionId, State};
+use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveRequest, Saved};
+
+/// The sessions of one request: loaded lazily by name, saved together.
+///
+/// Create one per request from its headers (this copies only the `Cookie` header handles and
+/// parses nothing), ask it for sessions with [`get`](Self::get), and after the handler call
+/// [`save_all`](Self::save_all) with the response headers. It lives in the request (for
+/// example in its extensions), never in a global, and is cheap to clone: clones share the same
+/// sessions.
+///
+/// Writing the response, it adds `Vary: Cookie` if any session was asked for, one
+/// `Set-Cookie` per session that changed (sorted by cookie name), and `Cache-Control: no-store`
+/// when it sets a cookie, unless turned off with
+/// [`set_cache_control_no_store`](Self::set_cache_control_no_store).
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::{Key, KeyRing};
+/// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+/// use fastsession_core::store::CookieStore;
+/// use http::HeaderMap;
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let keys = KeyRing::new(Key::generate(1)?);
+/// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
+///
+/// // First request: no cookie yet.
+/// let sessions = Sessions::new(&HeaderMap::new());
+/// let session = sessions.get(&config).await?;
+/// session.insert("name", "gopher")?;
+/// let mut response = HeaderMap::new();
+/// sessions.save_all(&mut response).await?;
+/// let set_cookie = response["set-cookie"].to_str()?;
+/// assert!(set_cookie.starts_with("__Host-id="));
+///
+/// // Next request sends the cookie back.
+/// let mut request = HeaderMap::new();
+/// request.insert("cookie", set_cookie.split(';').next().unwrap().parse()?);
+/// let sessions = Sessions::new(&request);
+/// let session = sessions.get(&config).await?;
+/// assert_eq!(session.get::<String>("name")?.as_deref(), Some("gopher"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cookies: Vec<HeaderValue>,
+    state: Mutex<RegistryState>,
+}
+
+struct RegistryState {
+    entries: Vec<Entry>,
+    /// `Set-Cookie` lines from saves, by cookie name, not yet written to a response.
+    pending: BTreeMap<Box<str>, HeaderValue>,
+    no_store: bool,
+}
+
+struct Entry {
+    config: SessionConfig,
+    session: Session,
+    /// The request carried this session's cookie (valid or not).
+    had_cookie: bool,
+}
+
+/// What the request's `Cookie` headers hold for one name.
+enum Found<'a> {
+    None,
+    One(&'a [u8]),
+    Several,
+}
+
+impl Sessions {
+    /// A registry for a request with these headers.
+    #[must_use]
+    pub fn new(request_headers: &HeaderMap) -> Self {
+        Sessions {
+            inner: Arc::new(Inner {
+                cookies: request_headers.get_all(COOKIE).iter().cloned().collect(),
+                state: Mutex::new(RegistryState {
+                    entries: Vec::new(),
+                    pending: BTreeMap::new(),
+                    no_store: true,
+                }),
+            }),
+        }
+    }
+
+    /// A registry for a request with these parts.
+    #[must_use]
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        Sessions::new(&parts.headers)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RegistryState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Chooses whether responses that set a cookie get `Cache-Control: no-store` (default
+    /// yes, replacing any other `Cache-Control`). Turn it off only if the application sets a
+    /// `Cache-Control` that keeps shared caches from storing the response.
+    pub fn set_cache_control_no_store(&self, no_store: bool) {
+        self.lock().no_store = no_store;
+    }
+
+    /// The session `config` names, loading it on first use in this request.
+    ///
+    /// A missing, malformed, tampered, expired or duplicated cookie yields a fresh session and
+    /// a `tracing` event (target `fastsession::security`) with the reason; it is not an error.
+    ///
+    /// # Errors
+    ///
+    /// The store's error if loading failed (never an anonymous session in its place).
+    pub async fn get(&self, config: &SessionConfig) -> Result<Session> {
+        let name = config.cookie().name();
+        if let Some(session) = self.find(name) {
+            return Ok(session);
+        }
+        let (state, had_cookie) = self.load(config).await?;
+        let mut registry = self.lock();
+        // Another task of this request may have loaded it meanwhile: keep the first.
+        if let Some(entry) = registry
+            .entries
+            .iter()
+            .find(|e| e.config.cookie().name() == name)
+        {
+            return Ok(entry.session.clone());
+        }
+        let session = Session::from_state(state);
+        registry.entries.push(Entry {
+            config: config.clone(),
+            session: session.clone(),
+            had_cookie,
+        });
+        Ok(session)
+    }
+
+    fn find(&self, name: &str) -> Option<Session> {
+        let registry = self.lock();
+        registry
+            .entries
+            .iter()
+            .find(|e| e.config.cookie().name() == name)
+            .map(|e| e.session.clone())
+    }
+
+    async fn load(&self, config: &SessionConfig) -> Result<(State, bool)> {
+        let now = config.clock().now();
+        let name = config.cookie().name();
+        let fresh = || {
+            let mut state = State::fresh(now);
+            state.record.persistent = config.cookie().is_persistent_by_default();
+            state
+        };
+        let value = match find_cookie(&self.inner.cookies, name) {
+            Found::None => return Ok((fresh(), false)),
+            Found::Several => {
+                reject(name, RejectReason::DuplicateCookies);
+                return Ok((fresh(), true));
+            }
+            Found::One(value) => value,
+        };
+        let Some(value) = std::str::from_utf8(value)
+            .ok()
+            .filter(|v| v.len() <= crate::codec::MAX_SEALED_LEN)
+        else {
+            reject(name, RejectReason::Malformed);
+            return Ok((fresh(), true));
+        };
+        let store = config.store();
+        let id = match store.cookie_content() {
+            CookieContent::SessionId => match SessionId::parse(value) {
+                Some(id) => Some(id),
+                None => {
+                    reject(name, RejectReason::Malformed);
+                    return Ok((fresh(), true));
+                }
+            },
+            _ => None,
+        };
+        let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
+        let (outcome, reseal) = store.load(request).await?.into_parts();
+        match outcome {
+            Ok(record) => {
+                let mut state = State::with_record(record, false);
+                state.reseal = reseal;
+                Ok((state, true))
+            }
+            Err(reason) => {
+                reject(name, reason);
+                Ok((fresh(), true))
+            }
+        }
+    }
+
+    /// Saves every session that needs it: modified ones, ones due for an expiry refresh, ones
+    /// sealed with a retired key. Their `Set-Cookie` lines wait for
+    /// [`write_headers`](Self::write_headers). Unmodified sessions cost no store I/O.
+    ///
+    /// Adapters call this after a successful handler; a handler may call it itself to commit
+    /// before the response is built.
+    ///
+    /// # Errors
+    ///
+    /// The first error among the sessions (all are attempted):
+    /// [`ErrorKind::CookieTooLarge`] (that session's cookie is not set),
+    /// [`ErrorKind::SessionEnded`] (its cookie is cleared), or a store error.
+    pub async fn save(&self) -> Result<()> {
+        let mut entries: Vec<(SessionConfig, Session, bool)> = self
+            .lock()
+            .entries
+            .iter()
+            .map(|e| (e.config.clone(), e.session.clone(), e.had_cookie))
+            .collect();
+        entries.sort_by(|a, b| a.0.cookie().name().cmp(b.0.cookie().name()));
+        let mut first_error = None;
+        for (config, session, had_cookie) in entries {
+            if let Err(e) = self.save_one(&config, &session, had_cookie).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn save_one(
+        &self,
+        config: &SessionConfig,
+        session: &Session,
+        had_cookie: bool,
+    ) -> Result<()> {
+        let now = config.clock().now();
+        let name = config.cookie().name();
+        let (kind, mut record, changes) = {
+            let state = session.lock();
+            let kind = match (state.action, state.is_new) {
+                (Action::Destroy, true) => {
+                    drop(state);
+                    if had_cookie {
+                        self.queue(name, config.cookie().removal());
+                    }
+                    return Ok(());
+                }
+                (Action::Destroy, false) => SaveKind::Destroy,
+                (Action::Regenerate, false) => SaveKind::Regenerate,
+                (_, true) if state.action == Action::Regenerate || !state.changes.is_empty() => {
+                    SaveKind::Create
+                }
+                (_, true) => return Ok(()),
+                (_, false) if !state.changes.is_empty() => SaveKind::Update,
+                (_, false) if state.reseal || config.expiry().needs_refresh(&state.record, now) => {
+                    SaveKind::Touch
+                }
+                (_, false) => return Ok(()),
+            };
+            (kind, state.record.clone(), state.changes.clone())
+        };
+        record.set_last_active(now);
+        let request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now);
+        let saved = match config.store().save(request).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                if e.is_session_ended() {
+                    self.queue(name, config.cookie().removal());
+                    reset(session, State::fresh(now));
+                }
+                return Err(e);
+            }
+        };
+        match saved {
+            Saved::Cookie { value, id } => {
+                let line = config.cookie().set_cookie(&value, record.is_persistent());
+                let limit = config.max_set_cookie_len();
+                if line.len() > limit {
+                    return Err(Error::new(
+                        ErrorKind::CookieTooLarge {
+                            size: line.len(),
+                            limit,
+                        },
+                        format!("session cookie `{name}` not set"),
+                    ));
+                }
+                self.queue(name, &line);
+                record.set_id(id);
+                let mut state = session.lock();
+                // Keep changes made while the save was in flight for the next save.
+                if state.changes == changes {
+                    state.changes = Default::default();
+                }
+                state.record.set_last_active(now);
+                state.record.set_id(record.id().cloned());
+                state.is_new = false;
+                state.reseal = false;
+                if state.action == Action::Regenerate {
+                    state.action = Action::Keep;
+                }
+            }
+            Saved::Remove => {
+                self.queue(name, config.cookie().removal());
+                reset(session, State::fresh(now));
+            }
+        }
+        Ok(())
+    }
+
+    fn queue(&self, name: &str, line: &str) {
+        match HeaderValue::from_str(line) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.lock().pending.insert(name.into(), value);
+            }
+            // Names, attributes and values are validated ASCII, so this cannot happen; drop
+            // the line rather than emit a broken header.
+            Err(_) => {
+                tracing::error!(target: "fastsession", cookie = name, "Set-Cookie line is not a valid header")
+            }
+        }
+    }
+
+    /// Writes the response headers for what this request did with its sessions: `Vary:
+    /// Cookie` if any session was asked for, the pending `Set-Cookie` lines, and
+    /// `Cache-Control: no-store` with them.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        let mut registry = self.lock();
+        if registry.entries.is_empty() && registry.pending.is_empty() {
+            return;
+        }
+        add_vary_cookie(headers);
+        if registry.pending.is_empty() {
+            return;
+        }
+        for (_, line) in std::mem::take(&mut registry.pending) {
+            headers.append(SET_COOKIE, line);
+        }
+        if registry.no_store {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+
+    /// [`save`](Self::save), then [`write_headers`](Self::write_headers).
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save); the headers of the sessions that did save are written anyway.
+    pub async fn save_all(&self, response_headers: &mut HeaderMap) -> Result<()> {
+        let result = self.save().await;
+        self.write_headers(response_headers);
+        result
+    }
+
+    /// `true` if any session was asked for in this request.
+    #[must_use]
+    pub fn is_accessed(&self) -> bool {
+        !self.lock().entries.is_empty()
+    }
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry = self.lock();
+        let names: Vec<&str> = registry
+            .entries
+            .iter()
+            .map(|e| e.config.cookie().name())
+            .collect();
+        f.debug_struct("Sessions")
+            .field("cookie_headers", &self.inner.cookies.len())
+            .field("loaded", &names)
+            .field("pending", &registry.pending.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn reset(session: &Session, state: State) {
+    *session.lock() = state;
+}
+
+fn reject(name: &str, reason: RejectReason) {
+    match reason {
+        RejectReason::IdleTimeout | RejectReason::AbsoluteTimeout => tracing::info!(
+            target: "fastsession::security",
+            cookie = name,
+            reason = reason.as_str(),
+            "session expired; starting a fresh session"
+        ),
+        _ => tracing::warn!(
+            target: "fastsession::security",
+            cookie = name,
+            reason = reason.as_str(),
+            "session cookie rejected; starting a fresh session"
+        ),
+    }
+}
+
+/// Finds the cookie called `name` in the `Cookie` headers, without allocating.
+///
+/// More than one cookie of that name (`id=A; id=B`, or one for `/` and one for `/sub`, or
+/// one tossed in from a parent domain) is reported as [`Found::Several`]: which one the
+/// browser meant cannot be known, so none is trusted.
+fn find_cookie<'a>(headers: &'a [HeaderValue], name: &str) -> Found<'a> {
+    let mut found = Found::None;
+    for header in headers {
+        for pair in header.as_bytes().split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
+            let Some(rest) = pair.strip_prefix(name.as_bytes()) else {
+                continue;
+            };
+            let Some(value) = rest.strip_prefix(b"=") else {
+                continue;
+            };
+            found = match found {
+                Found::None => Found::One(value),
+                _ => return Found::Several,
+            };
+        }
+    }
+    found
+}
+
+fn add_vary_cookie(headers: &mut HeaderMap) {
+    let present = headers.get_all(VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*")
+        })
+    });
+    if !present {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> Vec<HeaderValue> {
+        values
+            .iter()
+            .map(|v| HeaderValue::from_str(v).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn cookie_lookup() {
+        let h = headers(&["a=1; id=xyz;b=2", "c=3"]);
+        assert!(matches!(find_cookie(&h, "id"), Found::One(b"xyz")));
+        assert!(matches!(find_cookie(&h, "i"), Found::None));
+        assert!(matches!(find_cookie(&h, "c"), Found::One(b"3")));
+        let dup = headers(&["id=A; id=B"]);
+        assert!(matches!(find_cookie(&dup, "id"), Found::Several));
+        let split = headers(&["id=A", "x=1; id=B"]);
+        assert!(matches!(find_cookie(&split, "id"), Found::Several));
+        assert!(matches!(
+            find_cookie(&headers(&["id="]), "id"),
+            Found::One(b"")
+        ));
+    }
+
+    #[test]
+    fn vary_is_added_once() {
+        let mut h = HeaderMap::new();
+        h.append(VARY, HeaderValue::from_static("Accept-Encoding, cookie"));
+        add_vary_cookie(&mut h);
+        assert_eq!(h.get_all(VARY).iter().count(), 1);
+        let mut h = HeaderMap::new();
+        add_vary_cookie(&mut h);
+        add_vary_cookie(&mut h);
+        assert_eq!(h.get_all(VARY).iter().collect::<Vec<_>>(), ["Cookie"]);
+    }
+}

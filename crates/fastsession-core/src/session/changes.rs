@@ -1,0 +1,80 @@
+//! What one request changed in a session.
+
+use std::collections::BTreeMap;
+
+/// How a request changed one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The key was set; its new value is in the request's [`Record`](super::Record).
+    Set,
+    /// The key was removed.
+    Removed,
+}
+
+/// The keys a request set or removed, so a server-side store can merge them onto the record it
+/// holds instead of overwriting it.
+///
+/// Applying a change set is [`Record::apply`](super::Record::apply): first the clears, then each
+/// key's last change.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::session::{Change, Session};
+///
+/// let session = Session::new_detached();
+/// session.insert("a", 1)?;
+/// session.insert("b", 2)?;
+/// session.remove("b");
+/// let changes = session.changes();
+/// assert_eq!(changes.values().collect::<Vec<_>>(), [("a", Change::Set), ("b", Change::Removed)]);
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub(crate) values_cleared: bool,
+    pub(crate) values: BTreeMap<String, Change>,
+    pub(crate) flashes_cleared: bool,
+    pub(crate) flashes: BTreeMap<String, Change>,
+    pub(crate) persistent_changed: bool,
+}
+
+impl ChangeSet {
+    /// `true` if the request changed nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.values_cleared
+            && self.values.is_empty()
+            && !self.flashes_cleared
+            && self.flashes.is_empty()
+            && !self.persistent_changed
+    }
+
+    /// `true` if every value was removed before the changes in [`values`](Self::values).
+    #[must_use]
+    pub fn values_cleared(&self) -> bool {
+        self.values_cleared
+    }
+
+    /// Each value key the request changed, in key order.
+    pub fn values(&self) -> impl Iterator<Item = (&str, Change)> {
+        self.values.iter().map(|(k, c)| (k.as_str(), *c))
+    }
+
+    /// `true` if every flash list was removed before the changes in [`flashes`](Self::flashes).
+    #[must_use]
+    pub fn flashes_cleared(&self) -> bool {
+        self.flashes_cleared
+    }
+
+    /// Each flash key the request changed (a list added to, or taken), in key order.
+    pub fn flashes(&self) -> impl Iterator<Item = (&str, Change)> {
+        self.flashes.iter().map(|(k, c)| (k.as_str(), *c))
+    }
+
+    /// `true` if the request switched "remember me" on or off.
+    #[must_use]
+    pub fn persistent_changed(&self) -> bool {
+        self.persistent_changed
+    }
+}

@@ -1,0 +1,229 @@
+//! Server-side expiry: the idle timeout, the absolute lifetime and the clock-skew window.
+
+use std::time::Duration;
+
+use super::Record;
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::RejectReason;
+use crate::time::UnixTime;
+
+/// When sessions end on the server, whatever the browser keeps.
+///
+/// * **Idle timeout**: a session not used for this long ends.
+/// * **Absolute lifetime**: a session ends this long after it was created, however active.
+/// * **Clock skew**: how far in the future a timestamp may be (written by a server whose clock
+///   is ahead) and still be believed.
+/// * **Refresh share**: a session that is read but not changed is written again, to push its
+///   idle deadline back, only once this share of the idle timeout has passed since it was last
+///   written. With the default of 0.25 and a 24-hour idle timeout, an active reader causes at
+///   most one write per 6 hours, and is never logged out in less than 18 hours of inactivity.
+///
+/// These are separate from the cookie's browser lifetime ("remember me", see
+/// [`CookieConfig::with_max_age`](crate::http::CookieConfig::with_max_age)). A session is
+/// expired at the exact second `last_active + idle_timeout` or `created + absolute_lifetime`.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::session::Expiry;
+/// use std::time::Duration;
+///
+/// let expiry = Expiry::new(Duration::from_secs(30 * 60), Duration::from_secs(12 * 3600))?
+///     .with_clock_skew(Duration::from_secs(30))
+///     .with_refresh_share(0.5)?;
+/// assert_eq!(expiry.idle_timeout(), Duration::from_secs(1800));
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Expiry {
+    idle_timeout: Duration,
+    absolute_lifetime: Duration,
+    clock_skew: Duration,
+    refresh_share: f64,
+}
+
+impl Default for Expiry {
+    /// 24 hours idle, 30 days absolute, 60 seconds of skew, refresh after a quarter.
+    fn default() -> Self {
+        Expiry {
+            idle_timeout: Duration::from_secs(24 * 3600),
+            absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
+            clock_skew: Duration::from_secs(60),
+            refresh_share: 0.25,
+        }
+    }
+}
+
+impl Expiry {
+    /// Sessions end after `idle_timeout` unused, or `absolute_lifetime` after creation.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] if either is under one second.
+    pub fn new(idle_timeout: Duration, absolute_lifetime: Duration) -> Result<Self> {
+        if idle_timeout.as_secs() == 0 || absolute_lifetime.as_secs() == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "idle timeout and absolute lifetime must be at least one second",
+            ));
+        }
+        Ok(Expiry {
+            idle_timeout,
+            absolute_lifetime,
+            ..Expiry::default()
+        })
+    }
+
+    /// Accepts timestamps up to `skew` in the future (default 60 seconds).
+    #[must_use]
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// Refreshes an unchanged session once `share` of the idle timeout has passed
+    /// (default 0.25; 0 refreshes on every read).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] unless `0.0 <= share < 1.0`.
+    pub fn with_refresh_share(mut self, share: f64) -> Result<Self> {
+        if !(0.0..1.0).contains(&share) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "refresh share must be in [0, 1)",
+            ));
+        }
+        self.refresh_share = share;
+        Ok(self)
+    }
+
+    /// The idle timeout.
+    #[must_use]
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The absolute lifetime.
+    #[must_use]
+    pub fn absolute_lifetime(&self) -> Duration {
+        self.absolute_lifetime
+    }
+
+    /// The accepted clock skew.
+    #[must_use]
+    pub fn clock_skew(&self) -> Duration {
+        self.clock_skew
+    }
+
+    /// The share of the idle timeout after which a read refreshes the session.
+    #[must_use]
+    pub fn refresh_share(&self) -> f64 {
+        self.refresh_share
+    }
+
+    /// Checks a record's timestamps at `now`.
+    ///
+    /// # Errors
+    ///
+    /// The [`RejectReason`] if the record is expired, dated beyond the skew window, or its
+    /// timestamps are inconsistent.
+    pub fn check(&self, record: &Record, now: UnixTime) -> Result<(), RejectReason> {
+        let latest = now.saturating_add(self.clock_skew);
+        if record.created > latest || record.last_active > latest {
+            return Err(RejectReason::FromTheFuture);
+        }
+        if record.last_active < record.created {
+            return Err(RejectReason::Corrupt);
+        }
+        if now >= record.created.saturating_add(self.absolute_lifetime) {
+            return Err(RejectReason::AbsoluteTimeout);
+        }
+        if now >= record.last_active.saturating_add(self.idle_timeout) {
+            return Err(RejectReason::IdleTimeout);
+        }
+        Ok(())
+    }
+
+    /// `true` if an unchanged session read at `now` is due to be written again.
+    #[must_use]
+    pub fn needs_refresh(&self, record: &Record, now: UnixTime) -> bool {
+        let threshold = self.idle_timeout.mul_f64(self.refresh_share);
+        now.since(record.last_active) >= threshold
+    }
+
+    /// When a record expires if left alone: the earlier of the idle and absolute deadlines.
+    #[must_use]
+    pub fn deadline(&self, record: &Record) -> UnixTime {
+        record
+            .last_active
+            .saturating_add(self.idle_timeout)
+            .min(record.created.saturating_add(self.absolute_lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(created: u64, last: u64) -> Record {
+        let mut r = Record::new(UnixTime::from_secs(created));
+        r.last_active = UnixTime::from_secs(last);
+        r
+    }
+
+    #[test]
+    fn boundaries_are_exclusive() {
+        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap();
+        let r = record(1000, 1000);
+        assert_eq!(e.check(&r, UnixTime::from_secs(1099)), Ok(()));
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(1100)),
+            Err(RejectReason::IdleTimeout)
+        );
+        let r = record(1000, 1950);
+        assert_eq!(e.check(&r, UnixTime::from_secs(1999)), Ok(()));
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(2000)),
+            Err(RejectReason::AbsoluteTimeout)
+        );
+        assert_eq!(e.deadline(&r), UnixTime::from_secs(2000));
+    }
+
+    #[test]
+    fn future_and_inconsistent_times() {
+        let e = Expiry::default().with_clock_skew(Duration::from_secs(60));
+        let now = UnixTime::from_secs(10_000);
+        assert_eq!(e.check(&record(10_030, 10_030), now), Ok(()));
+        assert_eq!(
+            e.check(&record(10_061, 10_061), now),
+            Err(RejectReason::FromTheFuture)
+        );
+        assert_eq!(
+            e.check(&record(u64::MAX, u64::MAX), now),
+            Err(RejectReason::FromTheFuture)
+        );
+        assert_eq!(
+            e.check(&record(9_000, 8_000), now),
+            Err(RejectReason::Corrupt)
+        );
+    }
+
+    #[test]
+    fn refresh_only_after_the_share() {
+        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+            .unwrap()
+            .with_refresh_share(0.25)
+            .unwrap();
+        let r = record(0, 0);
+        assert!(!e.needs_refresh(&r, UnixTime::from_secs(24)));
+        assert!(e.needs_refresh(&r, UnixTime::from_secs(25)));
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        assert!(Expiry::new(Duration::ZERO, Duration::from_secs(1)).is_err());
+        assert!(Expiry::default().with_refresh_share(1.0).is_err());
+        assert!(Expiry::default().with_refresh_share(f64::NAN).is_err());
+    }
+}

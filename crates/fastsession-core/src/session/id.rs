@@ -1,0 +1,145 @@
+//! Session identifiers: 256 random bits, one canonical text form.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+
+use crate::error::Result;
+
+pub(crate) const ID_BYTES: usize = 32;
+/// Length of a session id's text form: 32 bytes in unpadded base64url.
+pub const ID_TEXT_LEN: usize = 43;
+
+/// A session identifier: 32 bytes from the OS CSPRNG.
+///
+/// Parsing accepts exactly one form, 43 characters of unpadded base64url with zero trailing
+/// bits, so a path, SQL or Redis-key injection cannot even be expressed as a `SessionId`.
+/// `Debug` never shows the id; [`as_str`](Self::as_str) is for writing the cookie.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::session::SessionId;
+///
+/// let id = SessionId::generate()?;
+/// assert_eq!(id.as_str().len(), 43);
+/// assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+/// assert_eq!(format!("{id:?}"), "SessionId(..)");
+/// for bad in ["", "../../etc/passwd", "%2e%2e%2f", "CON", &"A".repeat(44)] {
+///     assert!(SessionId::parse(bad).is_none());
+/// }
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone, Eq)]
+pub struct SessionId {
+    bytes: [u8; ID_BYTES],
+    text: [u8; ID_TEXT_LEN],
+}
+
+impl SessionId {
+    /// A new id from the operating system's random number generator.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Random`](crate::ErrorKind::Random) if the generator fails.
+    pub fn generate() -> Result<Self> {
+        let mut bytes = [0u8; ID_BYTES];
+        crate::random::fill(&mut bytes)?;
+        Ok(SessionId::from_bytes(bytes))
+    }
+
+    /// The id whose bytes are `bytes` (for stores and tests that inject ids).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; ID_BYTES]) -> Self {
+        let mut text = [0u8; ID_TEXT_LEN];
+        // 32 bytes always encode to exactly 43 characters.
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text)
+            .unwrap_or_default();
+        debug_assert_eq!(written, ID_TEXT_LEN);
+        SessionId { bytes, text }
+    }
+
+    /// Parses the text form; anything else is `None`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != ID_TEXT_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; ID_BYTES + 2];
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
+            Ok(ID_BYTES) => Some(SessionId::from_bytes(bytes[..ID_BYTES].try_into().ok()?)),
+            _ => None,
+        }
+    }
+
+    /// The text form, as written in the cookie.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Base64url output is ASCII.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
+
+    /// The raw 32 bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; ID_BYTES] {
+        &self.bytes
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes.ct_eq(&other.bytes).into()
+    }
+}
+
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_form_parses() {
+        let id = SessionId::from_bytes([0xff; ID_BYTES]);
+        let text = id.as_str().to_owned();
+        assert_eq!(SessionId::parse(&text), Some(id));
+        // The last character carries 4 trailing bits that must be zero.
+        let mut noncanonical = text.clone().into_bytes();
+        *noncanonical.last_mut().unwrap() = b'_';
+        assert!(SessionId::parse(std::str::from_utf8(&noncanonical).unwrap()).is_none());
+        for bad in [
+            String::new(),
+            "a".into(),
+            text[..42].to_owned(),
+            format!("{text}="),
+            text.replace('_', "/"),
+            "A".repeat(1000),
+            "\0".repeat(43),
+            "/etc/passwd/////////////////////////////////".into(),
+            "C:\\x".into(),
+            "é".repeat(21) + "a",
+        ] {
+            assert!(SessionId::parse(&bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_differ() {
+        let a = SessionId::generate().unwrap();
+        let b = SessionId::generate().unwrap();
+        assert_ne!(a, b);
+    }
+}

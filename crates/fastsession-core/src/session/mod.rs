@@ -1,0 +1,409 @@
+//! The session model: typed values, flashes, expiry, and the change set a save carries.
+//!
+//! A [`Session`] is a cheap, cloneable handle; clones see the same session, so the handle can
+//! be passed around a handler freely (it is `Send + Sync`). Values are kept as JSON, so any
+//! `serde` type can be stored and read back as the same or a compatible type.
+
+mod changes;
+mod expiry;
+mod id;
+mod record;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+pub use changes::{Change, ChangeSet};
+pub use expiry::Expiry;
+pub use id::{ID_TEXT_LEN, SessionId};
+pub use record::{Record, RecordError};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::time::UnixTime;
+
+/// The flash key used when none is named (the same as gorilla/sessions').
+pub const DEFAULT_FLASH_KEY: &str = "_flash";
+
+/// What will happen to the session when the request's sessions are saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Save if modified, refresh if due.
+    Keep,
+    /// Move the data to a new id and end the old one.
+    Regenerate,
+    /// End the session and clear its cookie.
+    Destroy,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) record: Record,
+    pub(crate) changes: ChangeSet,
+    pub(crate) is_new: bool,
+    pub(crate) action: Action,
+    /// The store asked for the session to be written again (sealed by a retired key).
+    pub(crate) reseal: bool,
+}
+
+/// One session of one request.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::session::Session;
+///
+/// let session = Session::new_detached();
+/// session.insert("user", "gopher")?;
+/// session.insert("visits", 3)?;
+/// assert_eq!(session.get::<String>("user")?.as_deref(), Some("gopher"));
+/// assert_eq!(session.get::<u32>("visits")?, Some(3));
+/// assert!(session.get::<u32>("user").is_err()); // wrong type
+///
+/// session.add_flash("Saved.")?;
+/// assert_eq!(session.take_flashes::<String>()?, ["Saved."]);
+/// assert!(session.take_flashes::<String>()?.is_empty()); // read once
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    state: Arc<Mutex<State>>,
+}
+
+impl Session {
+    /// A fresh, empty session outside any request, for tests and examples.
+    #[must_use]
+    pub fn new_detached() -> Self {
+        Session::from_state(State::fresh(UnixTime::now()))
+    }
+
+    pub(crate) fn from_state(state: State) -> Self {
+        Session {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value under `key` as a `T`, or `None` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if the stored value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let state = self.lock();
+        state
+            .record
+            .values
+            .get(key)
+            .map(|raw| from_raw(raw))
+            .transpose()
+    }
+
+    /// Stores `value` under `key`, replacing any value there.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Serialize`] if `value` cannot be represented as JSON (a map with
+    /// non-string keys, for example); the session is then unchanged.
+    pub fn insert(&self, key: impl Into<String>, value: impl Serialize) -> Result<()> {
+        let raw = to_raw(&value)?;
+        let key = key.into();
+        let mut state = self.lock();
+        state.changes.values.insert(key.clone(), Change::Set);
+        state.record.values.insert(key, raw);
+        Ok(())
+    }
+
+    /// Removes the value under `key`; `true` if there was one.
+    pub fn remove(&self, key: &str) -> bool {
+        let mut state = self.lock();
+        let existed = state.record.values.remove(key).is_some();
+        if existed {
+            state.changes.values.insert(key.to_owned(), Change::Removed);
+        }
+        existed
+    }
+
+    /// `true` if there is a value under `key`.
+    #[must_use]
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().record.values.contains_key(key)
+    }
+
+    /// Removes every value (flashes stay).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        if !state.record.values.is_empty() {
+            state.record.values.clear();
+            state.changes.values.clear();
+            state.changes.values_cleared = true;
+        }
+    }
+
+    /// The number of values.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().record.values.len()
+    }
+
+    /// `true` if there are no values.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lock().record.values.is_empty()
+    }
+
+    /// The keys of all values, in order.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().record.values.keys().cloned().collect()
+    }
+
+    /// Adds a flash message under the default key, [`DEFAULT_FLASH_KEY`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Serialize`] if `value` cannot be represented as JSON.
+    pub fn add_flash(&self, value: impl Serialize) -> Result<()> {
+        self.add_flash_under(DEFAULT_FLASH_KEY, value)
+    }
+
+    /// Adds a flash message under `key`, after any already there.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Serialize`] if `value` cannot be represented as JSON.
+    pub fn add_flash_under(&self, key: &str, value: impl Serialize) -> Result<()> {
+        let raw = to_raw(&value)?;
+        let mut state = self.lock();
+        state
+            .record
+            .flashes
+            .entry(key.to_owned())
+            .or_default()
+            .push(raw);
+        state.changes.flashes.insert(key.to_owned(), Change::Set);
+        Ok(())
+    }
+
+    /// Reads and removes the flash messages under the default key, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if a message is not a `T`; the messages then stay.
+    pub fn take_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.take_flashes_under(DEFAULT_FLASH_KEY)
+    }
+
+    /// Reads and removes the flash messages under `key`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if a message is not a `T`; the messages then stay.
+    pub fn take_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
+        let mut state = self.lock();
+        let Some(list) = state.record.flashes.get(key) else {
+            return Ok(Vec::new());
+        };
+        let taken = list
+            .iter()
+            .map(|raw| from_raw(raw))
+            .collect::<Result<Vec<T>>>()?;
+        state.record.flashes.remove(key);
+        state
+            .changes
+            .flashes
+            .insert(key.to_owned(), Change::Removed);
+        Ok(taken)
+    }
+
+    /// `true` if the request came without a valid session (it was created for this request).
+    #[must_use]
+    pub fn is_new(&self) -> bool {
+        self.lock().is_new
+    }
+
+    /// `true` if saving would write something: changed values or flashes, "remember me"
+    /// switched, or a regenerate or destroy pending.
+    #[must_use]
+    pub fn is_modified(&self) -> bool {
+        let state = self.lock();
+        !state.changes.is_empty() || state.action != Action::Keep
+    }
+
+    /// Switches "remember me": a persistent cookie (with `Max-Age`) survives the browser
+    /// closing; a browser-session cookie does not. Server-side expiry is unaffected.
+    pub fn set_persistent(&self, persistent: bool) {
+        let mut state = self.lock();
+        if state.record.persistent != persistent {
+            state.record.persistent = persistent;
+            state.changes.persistent_changed = true;
+        }
+    }
+
+    /// `true` if the cookie is persistent ("remember me").
+    #[must_use]
+    pub fn is_persistent(&self) -> bool {
+        self.lock().record.persistent
+    }
+
+    /// Gives the session a new identity at the next save, keeping its data; the old one ends.
+    ///
+    /// Call it when privileges change, at login above all, against session fixation. For
+    /// cookie sessions the cookie is sealed again; server-side stores issue a new id and delete
+    /// the old record.
+    pub fn regenerate(&self) {
+        let mut state = self.lock();
+        if state.action == Action::Keep {
+            state.action = Action::Regenerate;
+        }
+    }
+
+    /// Ends the session: its data is dropped and the save clears the cookie (same name, Path,
+    /// Domain and prefix, `Max-Age=0`).
+    pub fn destroy(&self) {
+        let mut state = self.lock();
+        state.action = Action::Destroy;
+        state.record.values.clear();
+        state.record.flashes.clear();
+    }
+
+    /// `true` once [`destroy`](Self::destroy) was called.
+    #[must_use]
+    pub fn is_destroyed(&self) -> bool {
+        self.lock().action == Action::Destroy
+    }
+
+    /// When the session was created.
+    #[must_use]
+    pub fn created(&self) -> UnixTime {
+        self.lock().record.created
+    }
+
+    /// When the session was last saved or refreshed.
+    #[must_use]
+    pub fn last_active(&self) -> UnixTime {
+        self.lock().record.last_active
+    }
+
+    /// A copy of the changes made so far in this request.
+    #[must_use]
+    pub fn changes(&self) -> ChangeSet {
+        self.lock().changes.clone()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and flags only: values may be secret.
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("keys", &state.record.values.keys().collect::<Vec<_>>())
+            .field("is_new", &state.is_new)
+            .field("persistent", &state.record.persistent)
+            .field("action", &state.action)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    pub(crate) fn fresh(now: UnixTime) -> Self {
+        State::with_record(Record::new(now), true)
+    }
+
+    pub(crate) fn with_record(record: Record, is_new: bool) -> Self {
+        State {
+            record,
+            changes: ChangeSet::default(),
+            is_new,
+            action: Action::Keep,
+            reseal: false,
+        }
+    }
+}
+
+fn to_raw(value: &impl Serialize) -> Result<Box<RawValue>> {
+    serde_json::value::to_raw_value(value).map_err(|e| {
+        Error::new(ErrorKind::Serialize, "value cannot be stored as JSON").with_source(e)
+    })
+}
+
+fn from_raw<T: DeserializeOwned>(raw: &RawValue) -> Result<T> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::new(
+            ErrorKind::Deserialize,
+            "stored value is not of the requested type",
+        )
+        .with_source(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_tracking() {
+        let s = Session::new_detached();
+        assert!(!s.is_modified());
+        assert!(!s.remove("missing"));
+        s.clear();
+        assert!(!s.is_modified(), "removing nothing is not a change");
+        s.insert("a", 1).unwrap();
+        s.insert("b", 2).unwrap();
+        assert!(s.remove("b"));
+        let c = s.changes();
+        assert_eq!(
+            c.values().collect::<Vec<_>>(),
+            [("a", Change::Set), ("b", Change::Removed)]
+        );
+        s.clear();
+        let c = s.changes();
+        assert!(c.values_cleared() && c.values().next().is_none());
+        s.set_persistent(true);
+        assert!(s.changes().persistent_changed());
+    }
+
+    #[test]
+    fn insert_failure_leaves_the_session_unchanged() {
+        let s = Session::new_detached();
+        let mut bad = std::collections::HashMap::new();
+        bad.insert((1, 2), 3);
+        assert_eq!(s.insert("k", bad).unwrap_err().kind(), ErrorKind::Serialize);
+        assert!(!s.is_modified() && !s.contains("k"));
+    }
+
+    #[test]
+    fn named_flashes_and_failed_takes() {
+        let s = Session::new_detached();
+        s.add_flash_under("errors", "bad").unwrap();
+        s.add_flash_under("errors", "worse").unwrap();
+        s.add_flash(1).unwrap();
+        assert!(s.take_flashes::<String>().is_err());
+        assert_eq!(s.take_flashes::<u8>().unwrap(), [1]);
+        assert_eq!(
+            s.take_flashes_under::<String>("errors").unwrap(),
+            ["bad", "worse"]
+        );
+        assert!(s.take_flashes_under::<String>("errors").unwrap().is_empty());
+    }
+
+    #[test]
+    fn destroy_drops_data_and_wins_over_regenerate() {
+        let s = Session::new_detached();
+        s.insert("a", 1).unwrap();
+        s.destroy();
+        s.regenerate();
+        assert!(s.is_destroyed() && s.is_empty());
+    }
+
+    #[test]
+    fn debug_shows_no_values() {
+        let s = Session::new_detached();
+        s.insert("token", "s3cr3t").unwrap();
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+}

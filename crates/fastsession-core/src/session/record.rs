@@ -1,0 +1,379 @@
+//! The stored form of a session, and its byte encoding.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::changes::{Change, ChangeSet};
+use super::id::{ID_BYTES, SessionId};
+use crate::time::UnixTime;
+
+/// Values by key, each kept as its JSON text.
+pub(crate) type Values = BTreeMap<String, Box<RawValue>>;
+/// Flash messages by key, oldest first.
+pub(crate) type Flashes = BTreeMap<String, Vec<Box<RawValue>>>;
+
+const FLAG_PERSISTENT: u8 = 1;
+const FLAG_HAS_ID: u8 = 2;
+const KNOWN_FLAGS: u8 = FLAG_PERSISTENT | FLAG_HAS_ID;
+const FIXED_LEN: usize = 1 + 8 + 8;
+/// Deepest JSON nesting a record may hold (the body object and its maps count).
+const MAX_DEPTH: usize = 64;
+
+/// Everything a store keeps of one session: values, flashes, timestamps and the
+/// "remember me" flag.
+///
+/// Stores receive it in [`SaveRequest`](crate::store::SaveRequest) and return it from
+/// [`Store::load`](crate::store::Store::load). [`to_bytes`](Self::to_bytes) /
+/// [`from_bytes`](Self::from_bytes) give a compact, versioned encoding that stores may use.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::session::Record;
+/// use fastsession_core::time::UnixTime;
+///
+/// let record = Record::new(UnixTime::from_secs(100));
+/// let bytes = record.to_bytes();
+/// assert_eq!(Record::from_bytes(&bytes).unwrap(), record);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub(crate) values: Values,
+    pub(crate) flashes: Flashes,
+    pub(crate) created: UnixTime,
+    pub(crate) last_active: UnixTime,
+    pub(crate) persistent: bool,
+    pub(crate) id: Option<SessionId>,
+}
+
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    #[serde(rename = "v", skip_serializing_if = "BTreeMap::is_empty")]
+    values: &'a Values,
+    #[serde(rename = "f", skip_serializing_if = "BTreeMap::is_empty")]
+    flashes: &'a Flashes,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    #[serde(rename = "v", default)]
+    values: Values,
+    #[serde(rename = "f", default)]
+    flashes: Flashes,
+}
+
+impl PartialEq for Record {
+    /// Equal if every field is, comparing values by their JSON text.
+    fn eq(&self, other: &Self) -> bool {
+        let same_values = self.values.len() == other.values.len()
+            && self
+                .values
+                .iter()
+                .zip(&other.values)
+                .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.get() == v2.get());
+        let same_flashes = self.flashes.len() == other.flashes.len()
+            && self
+                .flashes
+                .iter()
+                .zip(&other.flashes)
+                .all(|((k1, l1), (k2, l2))| {
+                    k1 == k2
+                        && l1.len() == l2.len()
+                        && l1.iter().zip(l2).all(|(a, b)| a.get() == b.get())
+                });
+        same_values
+            && same_flashes
+            && self.created == other.created
+            && self.last_active == other.last_active
+            && self.persistent == other.persistent
+            && self.id == other.id
+    }
+}
+
+/// A record's bytes were not a valid encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordError(());
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("session record is not valid")
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl Record {
+    /// An empty record created (and last active) at `now`.
+    #[must_use]
+    pub fn new(now: UnixTime) -> Self {
+        Record {
+            values: Values::new(),
+            flashes: Flashes::new(),
+            created: now,
+            last_active: now,
+            persistent: false,
+            id: None,
+        }
+    }
+
+    /// When the session was created.
+    #[must_use]
+    pub fn created(&self) -> UnixTime {
+        self.created
+    }
+
+    /// When the session was last saved or refreshed.
+    #[must_use]
+    pub fn last_active(&self) -> UnixTime {
+        self.last_active
+    }
+
+    /// Sets the last-activity time (stores refresh it on save and touch).
+    pub fn set_last_active(&mut self, t: UnixTime) {
+        self.last_active = t;
+    }
+
+    /// Whether the cookie outlives the browser session ("remember me").
+    #[must_use]
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// The session id a server-side store or a revocation check keyed it by, if any.
+    #[must_use]
+    pub fn id(&self) -> Option<&SessionId> {
+        self.id.as_ref()
+    }
+
+    /// Sets or clears the session id.
+    pub fn set_id(&mut self, id: Option<SessionId>) {
+        self.id = id;
+    }
+
+    /// The values, as JSON texts by key.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = (&str, &RawValue)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), &**v))
+    }
+
+    /// The pending flash messages, as JSON texts by key, oldest first.
+    pub fn flashes(&self) -> impl ExactSizeIterator<Item = (&str, &[Box<RawValue>])> {
+        self.flashes.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// `true` if the record has no values and no flashes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.flashes.is_empty()
+    }
+
+    /// Applies the changes a request made (`changes`, with new values taken from `from`) onto
+    /// this record, leaving every key the request did not touch as it is here.
+    ///
+    /// This is the merge that lets two concurrent requests that change different keys both
+    /// persist. Timestamps and the id are left alone; the persistence flag follows `from` if
+    /// the request changed it.
+    pub fn apply(&mut self, changes: &ChangeSet, from: &Record) {
+        if changes.values_cleared {
+            self.values.clear();
+        }
+        merge(&mut self.values, &changes.values, &from.values);
+        if changes.flashes_cleared {
+            self.flashes.clear();
+        }
+        merge(&mut self.flashes, &changes.flashes, &from.flashes);
+        if changes.persistent_changed {
+            self.persistent = from.persistent;
+        }
+    }
+
+    /// The record's bytes: a fixed binary header, then the values and flashes as JSON.
+    ///
+    /// ```text
+    /// flags (1) ‖ created (8, BE) ‖ last active (8, BE) ‖ [session id (32) if flag 2] ‖ JSON
+    /// ```
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Appends [`to_bytes`](Self::to_bytes) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut flags = 0;
+        if self.persistent {
+            flags |= FLAG_PERSISTENT;
+        }
+        if self.id.is_some() {
+            flags |= FLAG_HAS_ID;
+        }
+        out.push(flags);
+        out.extend_from_slice(&self.created.as_secs().to_be_bytes());
+        out.extend_from_slice(&self.last_active.as_secs().to_be_bytes());
+        if let Some(id) = &self.id {
+            out.extend_from_slice(id.as_bytes());
+        }
+        if !self.is_empty() {
+            let body = BodyRef {
+                values: &self.values,
+                flashes: &self.flashes,
+            };
+            // Serializing maps of strings to already-valid JSON cannot fail.
+            if serde_json::to_writer(&mut *out, &body).is_err() {
+                unreachable!("record body serializes");
+            }
+        }
+    }
+
+    /// Parses [`to_bytes`](Self::to_bytes) output.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError`] for truncated input, unknown flags, or JSON that is not a record body
+    /// (including nesting deeper than 128 levels).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let bad = RecordError(());
+        if bytes.len() < FIXED_LEN {
+            return Err(bad);
+        }
+        let (fixed, mut rest) = bytes.split_at(FIXED_LEN);
+        let flags = fixed[0];
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(bad);
+        }
+        let secs = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or_default());
+        let created = UnixTime::from_secs(secs(&fixed[1..9]));
+        let last_active = UnixTime::from_secs(secs(&fixed[9..17]));
+        let id = if flags & FLAG_HAS_ID != 0 {
+            if rest.len() < ID_BYTES {
+                return Err(bad);
+            }
+            let (id, tail) = rest.split_at(ID_BYTES);
+            rest = tail;
+            Some(SessionId::from_bytes(id.try_into().unwrap_or_default()))
+        } else {
+            None
+        };
+        let body: Body = if rest.is_empty() {
+            Body::default()
+        } else if rest[0] != b'{' || nesting_depth(rest) > MAX_DEPTH {
+            // serde would also read a struct from an array; raw values skip its depth limit.
+            return Err(bad);
+        } else {
+            serde_json::from_slice(rest).map_err(|_| bad)?
+        };
+        Ok(Record {
+            values: body.values,
+            flashes: body.flashes,
+            created,
+            last_active,
+            persistent: flags & FLAG_PERSISTENT != 0,
+            id,
+        })
+    }
+}
+
+/// The deepest nesting of `[`/`{` in a JSON text, ignoring brackets inside strings.
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn merge<V: Clone>(
+    target: &mut BTreeMap<String, V>,
+    changes: &BTreeMap<String, Change>,
+    from: &BTreeMap<String, V>,
+) {
+    for (key, change) in changes {
+        match (change, from.get(key)) {
+            (Change::Set, Some(v)) => {
+                target.insert(key.clone(), v.clone());
+            }
+            _ => {
+                target.remove(key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let mut r = Record::new(UnixTime::from_secs(5));
+        r.last_active = UnixTime::from_secs(9);
+        r.persistent = true;
+        r.id = Some(SessionId::from_bytes([7; ID_BYTES]));
+        r.values.insert("name".into(), raw("\"gopher\""));
+        r.flashes
+            .insert("_flash".into(), vec![raw("1"), raw("{\"a\":[]}")]);
+        let bytes = r.to_bytes();
+        assert_eq!(Record::from_bytes(&bytes).unwrap(), r);
+    }
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        assert_eq!(nesting_depth(br#"{"a":"[[[{\"]]"}"#), 1);
+        assert_eq!(nesting_depth(br#"{"v":{"a":[[1]]}}"#), 4);
+    }
+
+    #[test]
+    fn empty_record_is_just_the_header() {
+        assert_eq!(Record::new(UnixTime::EPOCH).to_bytes().len(), FIXED_LEN);
+    }
+
+    #[test]
+    fn hostile_bodies_are_refused_without_panicking() {
+        let header = Record::new(UnixTime::EPOCH).to_bytes();
+        let deep = format!(
+            "{{\"v\":{{\"a\":{}{}}}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        for body in [
+            &b"{"[..],
+            b"[]",
+            b"{\"v\":[]}",
+            b"{\"x\":{}}",
+            b"{\"v\":{\"a\":}}",
+            b"\xff\xfe",
+            deep.as_bytes(),
+        ] {
+            let mut bytes = header.clone();
+            bytes.extend_from_slice(body);
+            let shown: String = String::from_utf8_lossy(body).chars().take(40).collect();
+            assert!(Record::from_bytes(&bytes).is_err(), "{shown}");
+        }
+        assert!(Record::from_bytes(&[0x80; 17]).is_err());
+        assert!(Record::from_bytes(&[2; 20]).is_err());
+    }
+}

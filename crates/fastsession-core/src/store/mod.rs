@@ -1,0 +1,360 @@
+//! The [`Store`] trait, and the [`CookieStore`] that keeps the whole session in the cookie.
+//!
+//! A store turns a cookie value into a session record and back. The trait is dyn-compatible
+//! (futures are boxed), so one request can hold sessions from several stores behind
+//! `Arc<dyn Store>`.
+//!
+//! # The contract
+//!
+//! * **Load** gets the cookie value (and, for stores of [`CookieContent::SessionId`], the
+//!   already-parsed [`SessionId`]: a malformed id never reaches a store). It returns the record,
+//!   or a [`RejectReason`] for anything that is not a live session: unknown, expired (checked
+//!   with [`Expiry::check`] even if the backend still holds it), tampered. Only a failure of the
+//!   store itself is an `Err`.
+//! * **Save** gets a [`SaveKind`], the full record after the request, and the request's
+//!   [`ChangeSet`]. Server-side stores apply the change set onto the record they hold
+//!   ([`Record::apply`]) atomically, so concurrent requests that change different keys both
+//!   persist; a save for a session that another request destroyed or regenerated fails with
+//!   [`ErrorKind::SessionEnded`](crate::ErrorKind::SessionEnded) and never brings it back.
+//!   [`SaveKind::Create`] must never overwrite an existing record.
+//! * Neither is called for a request that never asked for its session.
+
+mod cookie;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use cookie::CookieStore;
+
+use crate::error::Result;
+use crate::session::{ChangeSet, Expiry, Record, SessionId};
+use crate::time::UnixTime;
+
+/// A boxed, sendable future, as the [`Store`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where sessions live.
+///
+/// See the [module documentation](self) for the contract every implementation keeps; the
+/// conformance suite checks it.
+///
+/// # Examples
+///
+/// A store is used through a [`SessionConfig`](crate::http::SessionConfig); this is how the
+/// registry calls it:
+///
+/// ```
+/// use fastsession_core::codec::{Key, KeyRing};
+/// use fastsession_core::session::{Expiry, Record};
+/// use fastsession_core::store::{CookieStore, LoadRequest, SaveKind, SaveRequest, Saved, Store};
+/// use fastsession_core::time::UnixTime;
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let store = CookieStore::new(&KeyRing::new(Key::generate(1)?));
+/// let expiry = Expiry::default();
+/// let now = UnixTime::now();
+/// let record = Record::new(now);
+/// let changes = Default::default();
+/// let saved = store
+///     .save(SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now))
+///     .await?;
+/// let Saved::Cookie { value, .. } = saved else { unreachable!() };
+/// let loaded = store.load(LoadRequest::new("id", &value, None, &expiry, now)).await?;
+/// assert_eq!(loaded.record(), Some(&record));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Store: fmt::Debug + Send + Sync + 'static {
+    /// What the cookie holds for this store.
+    fn cookie_content(&self) -> CookieContent;
+
+    /// Finds the session a cookie names.
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>>;
+
+    /// Persists a session, returning what the cookie must say afterwards.
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>>;
+}
+
+/// What a store keeps in the cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CookieContent {
+    /// A [`SessionId`]; the registry parses it before the store sees it.
+    SessionId,
+    /// A sealed value only the store can open (the whole session, for [`CookieStore`]).
+    Sealed,
+}
+
+/// Why a cookie did not yield a session. The request gets a fresh session, the same for every
+/// reason; only the `tracing` event (target `fastsession::security`) says which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// Not a well-formed value: wrong length, not canonical base64url, not a session id.
+    Malformed,
+    /// A format version this build does not know.
+    UnknownVersion,
+    /// Sealed by a key that is not in the key ring (removed, or never ours).
+    UnknownKey,
+    /// The tag did not verify: tampered, truncated, or sealed for another name or purpose.
+    NotAuthentic,
+    /// Authentic but its contents do not parse.
+    Corrupt,
+    /// A timestamp beyond the clock-skew window.
+    FromTheFuture,
+    /// Unused for longer than the idle timeout.
+    IdleTimeout,
+    /// Older than the absolute lifetime.
+    AbsoluteTimeout,
+    /// The request carried the session cookie more than once.
+    DuplicateCookies,
+    /// A well-formed id the store does not know (never adopted).
+    UnknownId,
+    /// Ended by logout or "log out everywhere".
+    Revoked,
+}
+
+impl RejectReason {
+    /// A short, stable name for logs and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Malformed => "malformed",
+            RejectReason::UnknownVersion => "unknown_version",
+            RejectReason::UnknownKey => "unknown_key",
+            RejectReason::NotAuthentic => "not_authentic",
+            RejectReason::Corrupt => "corrupt",
+            RejectReason::FromTheFuture => "from_the_future",
+            RejectReason::IdleTimeout => "idle_timeout",
+            RejectReason::AbsoluteTimeout => "absolute_timeout",
+            RejectReason::DuplicateCookies => "duplicate_cookies",
+            RejectReason::UnknownId => "unknown_id",
+            RejectReason::Revoked => "revoked",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`Store::load`] is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRequest<'a> {
+    cookie_name: &'a str,
+    cookie_value: &'a str,
+    session_id: Option<&'a SessionId>,
+    expiry: &'a Expiry,
+    now: UnixTime,
+}
+
+impl<'a> LoadRequest<'a> {
+    /// A load of the cookie `cookie_name=cookie_value` at `now`.
+    #[must_use]
+    pub fn new(
+        cookie_name: &'a str,
+        cookie_value: &'a str,
+        session_id: Option<&'a SessionId>,
+        expiry: &'a Expiry,
+        now: UnixTime,
+    ) -> Self {
+        LoadRequest {
+            cookie_name,
+            cookie_value,
+            session_id,
+            expiry,
+            now,
+        }
+    }
+
+    /// The cookie's full name, prefix included.
+    #[must_use]
+    pub fn cookie_name(&self) -> &'a str {
+        self.cookie_name
+    }
+
+    /// The cookie's value as sent (at most 4096 bytes).
+    #[must_use]
+    pub fn cookie_value(&self) -> &'a str {
+        self.cookie_value
+    }
+
+    /// The parsed id, for stores of [`CookieContent::SessionId`].
+    #[must_use]
+    pub fn session_id(&self) -> Option<&'a SessionId> {
+        self.session_id
+    }
+
+    /// The expiry policy to enforce.
+    #[must_use]
+    pub fn expiry(&self) -> &'a Expiry {
+        self.expiry
+    }
+
+    /// The current time.
+    #[must_use]
+    pub fn now(&self) -> UnixTime {
+        self.now
+    }
+}
+
+/// What [`Store::load`] found.
+#[derive(Debug)]
+#[must_use]
+pub struct Loaded {
+    outcome: Result<Record, RejectReason>,
+    reseal: bool,
+}
+
+impl Loaded {
+    /// A live session.
+    pub fn found(record: Record) -> Self {
+        Loaded {
+            outcome: Ok(record),
+            reseal: false,
+        }
+    }
+
+    /// No live session, and why.
+    pub fn rejected(reason: RejectReason) -> Self {
+        Loaded {
+            outcome: Err(reason),
+            reseal: false,
+        }
+    }
+
+    /// Asks for the session to be written again even if unchanged (sealed with a retired key).
+    pub fn with_reseal(mut self, reseal: bool) -> Self {
+        self.reseal = reseal;
+        self
+    }
+
+    /// The record, if found.
+    #[must_use]
+    pub fn record(&self) -> Option<&Record> {
+        self.outcome.as_ref().ok()
+    }
+
+    /// The reason, if rejected.
+    #[must_use]
+    pub fn reject_reason(&self) -> Option<RejectReason> {
+        self.outcome.as_ref().err().copied()
+    }
+
+    /// `true` if the session must be written again.
+    #[must_use]
+    pub fn needs_reseal(&self) -> bool {
+        self.reseal
+    }
+
+    pub(crate) fn into_parts(self) -> (Result<Record, RejectReason>, bool) {
+        (self.outcome, self.reseal)
+    }
+}
+
+/// Why a session is being saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveKind {
+    /// A new session's first write: create it; never overwrite an existing record.
+    Create,
+    /// A loaded session was changed: merge the change set onto the stored record.
+    Update,
+    /// A loaded session was only read and its refresh is due: move its last-activity time,
+    /// never its data.
+    Touch,
+    /// Move the session to a new id with its data (the record, after the change set); the old
+    /// id must load nothing afterwards.
+    Regenerate,
+    /// End the session.
+    Destroy,
+}
+
+/// What [`Store::save`] is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveRequest<'a> {
+    cookie_name: &'a str,
+    kind: SaveKind,
+    record: &'a Record,
+    changes: &'a ChangeSet,
+    expiry: &'a Expiry,
+    now: UnixTime,
+}
+
+impl<'a> SaveRequest<'a> {
+    /// A save of `record` (its state after the request, `last_active` already `now`).
+    #[must_use]
+    pub fn new(
+        cookie_name: &'a str,
+        kind: SaveKind,
+        record: &'a Record,
+        changes: &'a ChangeSet,
+        expiry: &'a Expiry,
+        now: UnixTime,
+    ) -> Self {
+        SaveRequest {
+            cookie_name,
+            kind,
+            record,
+            changes,
+            expiry,
+            now,
+        }
+    }
+
+    /// The cookie's full name, prefix included.
+    #[must_use]
+    pub fn cookie_name(&self) -> &'a str {
+        self.cookie_name
+    }
+
+    /// Why the session is saved.
+    #[must_use]
+    pub fn kind(&self) -> SaveKind {
+        self.kind
+    }
+
+    /// The session as the request leaves it; [`Record::id`] is the id it was loaded under.
+    #[must_use]
+    pub fn record(&self) -> &'a Record {
+        self.record
+    }
+
+    /// What the request changed.
+    #[must_use]
+    pub fn changes(&self) -> &'a ChangeSet {
+        self.changes
+    }
+
+    /// The expiry policy (stores use [`Expiry::deadline`] for their own TTLs).
+    #[must_use]
+    pub fn expiry(&self) -> &'a Expiry {
+        self.expiry
+    }
+
+    /// The current time.
+    #[must_use]
+    pub fn now(&self) -> UnixTime {
+        self.now
+    }
+}
+
+/// What the cookie must say after a save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub enum Saved {
+    /// Set the cookie to `value`; `id` is the session's id afterwards, for id-keyed stores.
+    Cookie {
+        /// The cookie value.
+        value: String,
+        /// The session id the value names, if the store keys sessions by id.
+        id: Option<SessionId>,
+    },
+    /// Clear the cookie.
+    Remove,
+}
