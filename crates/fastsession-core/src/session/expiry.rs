@@ -19,7 +19,7 @@ use crate::time::UnixTime;
 ///   most one write per 6 hours, and is never logged out in less than 18 hours of inactivity.
 ///
 /// These are separate from the cookie's browser lifetime ("remember me", see
-/// [`CookieConfig::with_max_age`](crate::http::CookieConfig::with_max_age)). A session is
+/// [`CookieConfigBuilder::with_max_age`](crate::http::CookieConfigBuilder::with_max_age)). A session is
 /// expired at the exact second `last_active + idle_timeout` or `created + absolute_lifetime`.
 ///
 /// # Examples

@@ -154,11 +154,13 @@ impl Record {
     }
 
     /// The values, as JSON texts by key.
+    #[must_use]
     pub fn values(&self) -> impl ExactSizeIterator<Item = (&str, &RawValue)> {
         self.values.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
     /// The pending flash messages, as JSON texts by key, oldest first.
+    #[must_use]
     pub fn flashes(&self) -> impl ExactSizeIterator<Item = (&str, &[Box<RawValue>])> {
         self.flashes.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }

@@ -1,0 +1,198 @@
+//! Whole requests through the cookie store and the `Sessions` registry.
+//!
+//! * `session/round_trip`: a request carrying a ~100-byte session cookie (four small values)
+//!   whose handler changes one value: `Sessions::new` + `get` (find the cookie, base64, open,
+//!   parse the record, check expiry) + `insert` + `save_all` (serialize, seal, `Set-Cookie`,
+//!   `Vary`, `Cache-Control`).
+//! * `session/read_only`: the same request whose handler only reads a value (no save is due).
+//! * `lazy/untouched`: a request with the same valid cookie whose handler never asks for its
+//!   session: `Sessions::new` + `save_all`. It must decode nothing (checked before timing with
+//!   a store that counts its calls); `lazy/baseline_*` put its cost next to a `HeaderMap`.
+//!
+//! The store's futures are ready at once, so a no-op-waker `block_on` drives them; no runtime
+//! is involved.
+//!
+//! Run: `cargo bench -p fastsession-benches --bench session -- --warm-up-time 1 --measurement-time 5`
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fastsession_core::Result;
+use fastsession_core::codec::{Codec, Key, KeyRing};
+use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+use fastsession_core::store::{
+    BoxFuture, CookieContent, CookieStore, LoadRequest, Loaded, SaveRequest, Saved, Store,
+};
+use http::header::{ACCEPT, COOKIE, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderValue};
+
+/// Polls a future that is ready at once (every cookie-store future is).
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("cookie-store futures are ready at once"),
+    }
+}
+
+/// A cookie store that counts its calls, to prove the untouched request reaches no store.
+#[derive(Debug)]
+struct Counting {
+    inner: CookieStore,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Store for Counting {
+    fn cookie_content(&self) -> CookieContent {
+        self.inner.cookie_content()
+    }
+
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.load(request)
+    }
+
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.save(request)
+    }
+}
+
+/// Request headers as a browser sends them, carrying `cookie`.
+fn request_headers(cookie: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(HOST, HeaderValue::from_static("app.example.com"));
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101"),
+    );
+    headers.insert(ACCEPT, HeaderValue::from_static("text/html,*/*;q=0.8"));
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_str(&format!("_ga=GA1.2.3.4; {cookie}; lang=en")).expect("ASCII"),
+    );
+    headers
+}
+
+/// Runs a first request that creates the session; returns its `name=value` cookie pair.
+fn first_cookie(config: &SessionConfig) -> String {
+    block_on(async {
+        let sessions = Sessions::new(&HeaderMap::new());
+        let session = sessions.get(config).await?;
+        session.insert("user", "gopher")?;
+        session.insert("uid", 4711)?;
+        session.insert("theme", "dark")?;
+        session.insert("csrf", "q83vASNFZ4mrze8BI0VniavN7w")?;
+        let mut response = HeaderMap::new();
+        sessions.save_all(&mut response).await?;
+        let line = response["set-cookie"].to_str().expect("ASCII");
+        Ok::<_, fastsession_core::Error>(line.split(';').next().expect("pair").to_owned())
+    })
+    .expect("first request")
+}
+
+fn session(c: &mut Criterion) {
+    let ring = KeyRing::new(Key::generate(1).expect("OS RNG"));
+    let config = SessionConfig::new(CookieStore::new(&ring), CookieConfig::new("id").expect("valid"));
+    let pair = first_cookie(&config);
+    let (name, value) = pair.split_once('=').expect("pair");
+    // The store's purpose, to show the plaintext size (a bench-only peek at the format).
+    let plaintext = Codec::new(&ring, "session-cookie")
+        .open(name, value)
+        .expect("opens")
+        .plaintext()
+        .len();
+    println!(
+        "session cookie: {plaintext}-byte record, {}-char value, {}-byte `Cookie` header",
+        value.len(),
+        request_headers(&pair)[COOKIE].len()
+    );
+    let request = request_headers(&pair);
+
+    // Sanity: the round trip really loads the session and writes a new cookie.
+    block_on(async {
+        let sessions = Sessions::new(&request);
+        let s = sessions.get(&config).await.expect("get");
+        assert!(!s.is_new(), "the cookie opened");
+        assert_eq!(s.get::<u32>("uid").expect("typed"), Some(4711));
+        s.insert("visits", 1).expect("insert");
+        let mut response = HeaderMap::new();
+        sessions.save_all(&mut response).await.expect("save");
+        assert!(response.contains_key("set-cookie"));
+    });
+
+    let mut group = c.benchmark_group("session");
+    group.bench_function("round_trip", |b| {
+        let mut visits = 0u32;
+        b.iter(|| {
+            visits = visits.wrapping_add(1);
+            let sessions = Sessions::new(black_box(&request));
+            let mut response = HeaderMap::new();
+            block_on(async {
+                let session = sessions.get(&config).await.expect("get");
+                session.insert("visits", visits).expect("insert");
+                sessions.save_all(&mut response).await.expect("save");
+            });
+            response
+        });
+    });
+    group.bench_function("read_only", |b| {
+        b.iter(|| {
+            let sessions = Sessions::new(black_box(&request));
+            let mut response = HeaderMap::new();
+            let uid = block_on(async {
+                let session = sessions.get(&config).await.expect("get");
+                let uid = session.get::<u32>("uid").expect("typed");
+                sessions.save_all(&mut response).await.expect("save");
+                uid
+            });
+            (uid, response)
+        });
+    });
+    group.finish();
+
+    // The untouched request: prove it reaches no store and writes no header, then time it.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = SessionConfig::new(
+        Counting {
+            inner: CookieStore::new(&ring),
+            calls: Arc::clone(&calls),
+        },
+        CookieConfig::new("id").expect("valid"),
+    );
+    let untouched = |request: &HeaderMap| {
+        let sessions = Sessions::new(request);
+        let mut response = HeaderMap::new();
+        block_on(sessions.save_all(&mut response)).expect("save");
+        response
+    };
+    let response = untouched(&request);
+    assert!(response.is_empty(), "an untouched request writes no header");
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "and calls no store");
+    // The same registry does load once asked, so the counter works.
+    block_on(Sessions::new(&request).get(&counted)).expect("get");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+    let mut group = c.benchmark_group("lazy");
+    group.bench_function("untouched", |b| {
+        b.iter(|| untouched(black_box(&request)));
+    });
+    group.bench_function("baseline_empty_headermap", |b| {
+        b.iter(|| black_box(HeaderMap::new()));
+    });
+    group.bench_function("baseline_request_headermap_clone", |b| {
+        b.iter(|| black_box(&request).clone());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, session);
+criterion_main!(benches);
