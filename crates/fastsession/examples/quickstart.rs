@@ -42,7 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Plain HTTP on loopback, so the cookie cannot be `Secure`; drop development mode (and
     // serve HTTPS) in production.
-    let cookie = CookieConfig::builder("GOSESSION").with_insecure_development_mode().build()?;
+    let cookie = CookieConfig::builder("GOSESSION")
+        .with_insecure_development_mode()
+        .build()?;
     let config = SessionConfig::new(CookieStore::new(&KeyRing::new(key)), cookie);
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
@@ -56,14 +58,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = config.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(req, config.clone()));
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!("connection ended: {e}");
             }
         });
     }
 }
 
-async fn handle(req: Request<Incoming>, config: SessionConfig) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    config: SessionConfig,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let sessions = Sessions::new(req.headers());
     let mut response = match respond(&req, &sessions, &config).await {
         Ok(body) => Response::new(Full::new(Bytes::from(body))),
@@ -75,7 +83,11 @@ async fn handle(req: Request<Incoming>, config: SessionConfig) -> Result<Respons
     }
 }
 
-async fn respond(req: &Request<Incoming>, sessions: &Sessions, config: &SessionConfig) -> fastsession::Result<String> {
+async fn respond(
+    req: &Request<Incoming>,
+    sessions: &Sessions,
+    config: &SessionConfig,
+) -> fastsession::Result<String> {
     let session = sessions.get(config).await?;
     if req.uri().path() == "/set" {
         let name = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())

@@ -127,6 +127,25 @@ impl XChaCha {
     }
 }
 
+#[cfg(test)]
+impl XChaCha {
+    /// [`seal_in_place`](Self::seal_in_place) under a caller-chosen nonce, so that tests can pin
+    /// exact output bytes. Test builds only: a nonce must never repeat under one key.
+    pub(crate) fn seal_in_place_with_nonce(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+        offset: usize,
+    ) {
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix.copy_from_slice(&nonce[..PREFIX_LEN]);
+        buf[offset - NONCE_LEN..offset].copy_from_slice(nonce);
+        let tag = seal_with(&self.subkey(&prefix), nonce, aad, &mut buf[offset..]);
+        buf.extend_from_slice(tag.as_ref());
+    }
+}
+
 fn inner_nonce(nonce: &[u8; NONCE_LEN]) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&nonce[PREFIX_LEN..]);

@@ -193,6 +193,26 @@ impl Codec {
     }
 }
 
+#[cfg(test)]
+impl Codec {
+    /// [`seal`](Self::seal) under a caller-chosen nonce, to pin exact bytes in tests.
+    fn seal_with_fixed_nonce(
+        &self,
+        name: &str,
+        plaintext: &[u8],
+        nonce: &[u8; NONCE_LEN],
+    ) -> String {
+        let (id, key) = &self.inner.keys[0];
+        let mut buf = vec![FORMAT_VERSION];
+        buf.extend_from_slice(&id.to_be_bytes());
+        buf.resize(PREFIX_LEN, 0);
+        buf.extend_from_slice(plaintext);
+        let aad = self.aad(&buf[..HEADER_LEN], name);
+        key.seal_in_place_with_nonce(nonce, &aad, &mut buf, PREFIX_LEN);
+        URL_SAFE_NO_PAD.encode(&buf)
+    }
+}
+
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<u32> = self.inner.keys.iter().map(|(id, _)| *id).collect();
@@ -204,7 +224,6 @@ impl fmt::Debug for Codec {
 }
 
 /// An authentic plaintext and which key sealed it.
-#[derive(Debug)]
 pub struct Opened {
     buf: Vec<u8>,
     end: usize,
@@ -229,6 +248,17 @@ impl Opened {
     #[must_use]
     pub fn is_stale(&self) -> bool {
         self.stale
+    }
+}
+
+impl fmt::Debug for Opened {
+    /// Key id and length only: the plaintext is the secret the cookie carried.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("key_id", &self.key_id)
+            .field("stale", &self.stale)
+            .field("len", &(self.end - PREFIX_LEN))
+            .finish_non_exhaustive()
     }
 }
 
@@ -332,6 +362,59 @@ mod tests {
                 .open("id", &sealed)
                 .is_err()
         );
+    }
+
+    /// Pins the exact bytes of format 1: HKDF salt and info, associated data, header layout,
+    /// nonce placement and the XChaCha20-Poly1305 composition. Any change to them changes this
+    /// text, and would end every session cookie in the field.
+    #[test]
+    fn fixed_nonce_known_answer() {
+        let secret: Vec<u8> = (0u8..32).collect();
+        let key = Key::from_secret(0x0102_0304, &secret).unwrap();
+        let codec = Codec::new(&KeyRing::new(key), "session-cookie");
+        let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| 0xa0 + u8::try_from(i).unwrap());
+        let sealed = codec.seal_with_fixed_nonce("__Host-id", b"fastsession", &nonce);
+        assert_eq!(
+            sealed,
+            "AQECAwSgoaKjpKWmp6ipqqusra6vsLGys7S1trd_Efe1zN-5njGg3rGCL-C_5i2HNviqWuek5ZA"
+        );
+
+        // The same bytes built independently from the format description in the module docs,
+        // with RustCrypto's HKDF and XChaCha20-Poly1305.
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let mut sub_key = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"fastsession key derivation v1"), &secret)
+            .expand(b"fastsession/v1/session-cookie", &mut sub_key)
+            .unwrap();
+        let aad = [
+            &b"fastsession\0"[..],
+            &[1, 1, 2, 3, 4],
+            b"session-cookie\0__Host-id",
+        ]
+        .concat();
+        let payload = Payload {
+            msg: b"fastsession",
+            aad: &aad,
+        };
+        let ciphertext = chacha20poly1305::XChaCha20Poly1305::new(&sub_key.into())
+            .encrypt(&nonce.into(), payload)
+            .unwrap();
+        let expected = [&[1, 1, 2, 3, 4][..], &nonce, &ciphertext].concat();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&sealed).unwrap(), expected);
+        assert_eq!(
+            codec.open("__Host-id", &sealed).unwrap().plaintext(),
+            b"fastsession"
+        );
+    }
+
+    #[test]
+    fn opened_debug_hides_the_plaintext() {
+        let codec = Codec::new(&ring(3, 1), "session");
+        let opened = codec
+            .open("id", &codec.seal("id", b"s3cr3t").unwrap())
+            .unwrap();
+        let shown = format!("{opened:?}");
+        assert_eq!(shown, "Opened { key_id: 3, stale: false, len: 6, .. }");
     }
 
     #[test]

@@ -119,7 +119,10 @@ impl Session {
     }
 
     /// Removes the value under `key`; `true` if there was one.
-    #[allow(clippy::must_use_candidate, reason = "callers mostly remove for the effect")]
+    #[allow(
+        clippy::must_use_candidate,
+        reason = "callers mostly remove for the effect"
+    )]
     pub fn remove(&self, key: &str) -> bool {
         let mut state = self.lock();
         let existed = state.record.values.remove(key).is_some();

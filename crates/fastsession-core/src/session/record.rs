@@ -38,7 +38,7 @@ const MAX_DEPTH: usize = 64;
 /// let bytes = record.to_bytes();
 /// assert_eq!(Record::from_bytes(&bytes).unwrap(), record);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Record {
     pub(crate) values: Values,
     pub(crate) flashes: Flashes,
@@ -59,10 +59,63 @@ struct BodyRef<'a> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Body {
-    #[serde(rename = "v", default)]
+    #[serde(rename = "v", default, deserialize_with = "unique_keys")]
     values: Values,
-    #[serde(rename = "f", default)]
+    #[serde(rename = "f", default, deserialize_with = "unique_keys")]
     flashes: Flashes,
+}
+
+/// A JSON object as a map, refusing duplicate keys (serde would keep the last silently).
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<V>(std::marker::PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object with unique keys")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<String, V>()? {
+                if out.insert(key, value).is_some() {
+                    return Err(serde::de::Error::custom("duplicate key"));
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_map(Unique(std::marker::PhantomData))
+}
+
+impl std::fmt::Debug for Record {
+    /// Keys, counts and times only: values may be secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .field(
+                "flashes",
+                &self
+                    .flashes
+                    .iter()
+                    .map(|(k, v)| (k, v.len()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("created", &self.created)
+            .field("last_active", &self.last_active)
+            .field("persistent", &self.persistent)
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 impl PartialEq for Record {
@@ -349,6 +402,18 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_keys_not_values() {
+        let mut r = Record::new(UnixTime::EPOCH);
+        r.values.insert("token".into(), raw("\"s3cr3t\""));
+        r.flashes.insert("_flash".into(), vec![raw("\"hidden\"")]);
+        let text = format!("{r:?}");
+        assert!(
+            text.contains("token") && !text.contains("s3cr3t") && !text.contains("hidden"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn empty_record_is_just_the_header() {
         assert_eq!(Record::new(UnixTime::EPOCH).to_bytes().len(), FIXED_LEN);
     }
@@ -368,6 +433,8 @@ mod tests {
             b"{\"x\":{}}",
             b"{\"v\":{\"a\":}}",
             b"\xff\xfe",
+            br#"{"v":{"a":1,"a":2}}"#,
+            br#"{"f":{"_flash":[1],"_flash":[2]}}"#,
             deep.as_bytes(),
         ] {
             let mut bytes = header.clone();

@@ -143,7 +143,7 @@ impl fmt::Display for RejectReason {
 }
 
 /// What [`Store::load`] is asked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct LoadRequest<'a> {
     cookie_name: &'a str,
     cookie_value: &'a str,
@@ -203,7 +203,6 @@ impl<'a> LoadRequest<'a> {
 }
 
 /// What [`Store::load`] found.
-#[derive(Debug)]
 #[must_use]
 pub struct Loaded {
     outcome: Result<Record, RejectReason>,
@@ -275,7 +274,7 @@ pub enum SaveKind {
 }
 
 /// What [`Store::save`] is asked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct SaveRequest<'a> {
     cookie_name: &'a str,
     kind: SaveKind,
@@ -344,7 +343,7 @@ impl<'a> SaveRequest<'a> {
 }
 
 /// What the cookie must say after a save.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use]
 pub enum Saved {
@@ -357,4 +356,51 @@ pub enum Saved {
     },
     /// Clear the cookie.
     Remove,
+}
+
+// The Debug impls below never show cookie values or session values: they are bearer secrets.
+
+impl fmt::Debug for LoadRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadRequest")
+            .field("cookie_name", &self.cookie_name)
+            .field("cookie_value_len", &self.cookie_value.len())
+            .field("session_id", &self.session_id)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loaded")
+            .field("outcome", &self.outcome)
+            .field("reseal", &self.reseal)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SaveRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaveRequest")
+            .field("cookie_name", &self.cookie_name)
+            .field("kind", &self.kind)
+            .field("record", self.record)
+            .field("changes", self.changes)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Saved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Saved::Cookie { value, id } => f
+                .debug_struct("Cookie")
+                .field("value_len", &value.len())
+                .field("id", id)
+                .finish(),
+            Saved::Remove => f.write_str("Remove"),
+        }
+    }
 }

@@ -1,0 +1,400 @@
+//! The per-request registry with the cookie store: named sessions, several stores, duplicate
+//! cookies, failed handlers, "remember me", flashes, and what a cookie store cannot do
+//! (security cases 31, 34, 40, 44, 46).
+
+use std::time::Duration;
+
+use fastsession_core::http::{CookieConfig, Sessions};
+use fastsession_core::session::Session;
+use http::HeaderMap;
+use http::header::{COOKIE, SET_COOKIE};
+
+use crate::support::{Env, NAME, cookie_header, ring, set_cookies, set_value};
+use crate::tamper::{assert_rejected_request, issue, vary_only};
+
+/// Issues a session holding `user = name`, returning its cookie value.
+async fn issue_for(env: &Env, name: &str) -> String {
+    env.send(None, |s| s.insert("user", name).unwrap())
+        .await
+        .value()
+}
+
+/// Case 31: the session cookie twice is no session, even when both copies are valid; the
+/// request never silently picks one.
+#[tokio::test]
+async fn duplicate_session_cookies_give_a_fresh_session() {
+    let env = Env::new();
+    let alice = issue_for(&env, "alice").await;
+    let bob = issue_for(&env, "bob").await;
+    let cases = [
+        format!("{NAME}={alice}; {NAME}={bob}"),
+        format!("{NAME}={alice}; {NAME}={alice}"),
+        format!("{NAME}={alice}; other=1; {NAME}=tossed"),
+        format!("{NAME}=tossed; {NAME}={alice}"),
+        format!("{NAME}={alice};{NAME}="),
+    ];
+    for case in &cases {
+        assert_rejected_request(&env, &cookie_header(case), "duplicate_cookies").await;
+    }
+    // Split over two Cookie headers (HTTP/2 sends one per cookie).
+    let mut request = HeaderMap::new();
+    request.append(COOKIE, format!("{NAME}={alice}").parse().unwrap());
+    request.append(COOKIE, format!("x=1; {NAME}={bob}").parse().unwrap());
+    assert_rejected_request(&env, &request, "duplicate_cookies").await;
+
+    // Writing then replaces both with one new session.
+    let response = env
+        .send(Some(&cases[0]), |s| s.insert("user", "carol").unwrap())
+        .await;
+    assert_eq!(env.reasons(), ["duplicate_cookies"]);
+    env.send(Some(&response.cookie()), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("carol"));
+    })
+    .await;
+
+    // Names are case-sensitive and matched whole: these are other cookies, not duplicates.
+    let others = format!("__host-id={bob}; {NAME}x={bob}; x{NAME}={bob}; {NAME}={alice}");
+    env.send(Some(&others), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("alice"));
+    })
+    .await;
+    assert!(env.reasons().is_empty());
+}
+
+/// Asking twice for one name in one request gives the same session, even through another
+/// configuration object with that cookie name.
+#[tokio::test]
+async fn one_name_is_one_session_per_request() {
+    let env = Env::new();
+    let value = issue(&env).await;
+    let sessions = Sessions::new(&cookie_header(&format!("{NAME}={value}")));
+    let first = sessions.get(&env.config).await.unwrap();
+    let second = sessions.get(&env.config).await.unwrap();
+    let same_name = env.config(&ring(9), CookieConfig::new("id").unwrap());
+    let third = sessions.get(&same_name).await.unwrap();
+    first.insert("n", 1).unwrap();
+    assert_eq!(second.get::<u8>("n").unwrap(), Some(1));
+    assert_eq!(
+        third.get::<String>("user").unwrap().as_deref(),
+        Some("gopher")
+    );
+    let mut headers = HeaderMap::new();
+    sessions.save_all(&mut headers).await.unwrap();
+    assert_eq!(headers.get_all(SET_COOKIE).iter().count(), 1);
+    assert!(env.reasons().is_empty());
+}
+
+/// Two named sessions from two stores with different key rings, in one request, saved by
+/// one call in cookie-name order.
+#[tokio::test]
+async fn sessions_from_two_stores_are_saved_together_in_name_order() {
+    let env = Env::new();
+    env.watch_key(2);
+    let cart = env.config(&ring(1), CookieConfig::new("cart").unwrap());
+    let auth = env.config(&ring(2), CookieConfig::new("auth").unwrap());
+
+    let sessions = Sessions::new(&HeaderMap::new());
+    // Asked for in reverse name order.
+    sessions
+        .get(&cart)
+        .await
+        .unwrap()
+        .insert("items", [1, 2])
+        .unwrap();
+    sessions
+        .get(&auth)
+        .await
+        .unwrap()
+        .insert("user", "gopher")
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    sessions.save_all(&mut headers).await.unwrap();
+    let lines = set_cookies(&headers);
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("__Host-auth="), "{lines:?}");
+    assert!(lines[1].starts_with("__Host-cart="), "{lines:?}");
+    let auth_value = set_value(&headers, "__Host-auth").unwrap();
+    let cart_value = set_value(&headers, "__Host-cart").unwrap();
+
+    // Next request: both load; only the changed one is written.
+    let request = cookie_header(&format!(
+        "__Host-cart={cart_value}; __Host-auth={auth_value}"
+    ));
+    let sessions = Sessions::new(&request);
+    let c = sessions.get(&cart).await.unwrap();
+    let a = sessions.get(&auth).await.unwrap();
+    assert_eq!(c.get::<Vec<u8>>("items").unwrap(), Some(vec![1, 2]));
+    assert_eq!(a.get::<String>("user").unwrap().as_deref(), Some("gopher"));
+    c.insert("items", [3]).unwrap();
+    let mut headers = HeaderMap::new();
+    sessions.save_all(&mut headers).await.unwrap();
+    let lines = set_cookies(&headers);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with("__Host-cart="));
+    assert!(env.reasons().is_empty());
+
+    // Each store's cookie is bound to its own key and name.
+    let swapped = cookie_header(&format!("__Host-auth={cart_value}"));
+    let sessions = Sessions::new(&swapped);
+    assert!(sessions.get(&auth).await.unwrap().is_new());
+    assert_eq!(env.reasons(), ["unknown_key"]);
+}
+
+/// Case 44: a handler that fails does not save, and a registry dropped without saving writes
+/// nothing; only an explicit `save` commits before the response is built.
+#[tokio::test]
+async fn a_failed_handler_persists_nothing() {
+    let env = Env::new();
+    let value = issue(&env).await;
+    let request = cookie_header(&format!("{NAME}={value}"));
+
+    async fn handler(sessions: &Sessions, env: &Env, commit: bool) -> Result<(), &'static str> {
+        let session = sessions.get(&env.config).await.unwrap();
+        session.insert("user", "mallory").unwrap();
+        if commit {
+            sessions.save().await.unwrap();
+        }
+        Err("database down")
+    }
+
+    // The adapter's rule: save only after success. On error the registry is dropped.
+    let sessions = Sessions::new(&request);
+    let mut response = HeaderMap::new();
+    if handler(&sessions, &env, false).await.is_ok() {
+        sessions.save_all(&mut response).await.unwrap();
+    }
+    drop(sessions);
+    assert!(response.is_empty());
+    // The browser's cookie is untouched, so the next request sees the old data.
+    env.send(Some(&format!("{NAME}={value}")), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("gopher"));
+    })
+    .await;
+
+    // A handler that committed explicitly keeps its write even if it then fails.
+    let sessions = Sessions::new(&request);
+    assert!(handler(&sessions, &env, true).await.is_err());
+    let mut response = HeaderMap::new();
+    sessions.write_headers(&mut response);
+    let committed = set_value(&response, NAME).unwrap();
+    env.send(Some(&format!("{NAME}={committed}")), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("mallory"));
+    })
+    .await;
+}
+
+/// "Remember me": a persistent session's cookie carries `Max-Age`; switching it off removes
+/// it. The flag lives in the sealed record, so reads and refreshes keep it.
+#[tokio::test]
+async fn remember_me_switches_max_age() {
+    let env = Env::new();
+    let response = env
+        .send(None, |s| {
+            s.insert("user", "gopher").unwrap();
+            s.set_persistent(true);
+        })
+        .await;
+    let line = response.set_cookies().remove(0);
+    assert!(line.ends_with("; Path=/; Max-Age=2592000"), "{line}");
+    let persistent = response.cookie();
+
+    let response = env
+        .send(Some(&persistent), |s| assert!(s.is_persistent()))
+        .await;
+    assert_eq!(response.dump(), vary_only());
+    // A refresh keeps it persistent.
+    env.set_time(env.now() + 7 * 3600);
+    let response = env.send(Some(&persistent), |_| {}).await;
+    assert!(response.set_cookies()[0].ends_with("; Max-Age=2592000"));
+
+    let response = env
+        .send(Some(&persistent), |s| s.set_persistent(false))
+        .await;
+    let line = response.set_cookies().remove(0);
+    assert!(line.ends_with("; Secure; Path=/"), "{line}");
+    assert!(!line.contains("Max-Age") && !line.contains("Expires"));
+    env.send(Some(&response.cookie()), |s| {
+        assert!(!s.is_persistent());
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("gopher"));
+    })
+    .await;
+
+    // Persistent by default, with a chosen lifetime.
+    let mut env = env;
+    env.config = env.config(
+        &env.ring,
+        CookieConfig::builder("id")
+            .with_persistent_by_default(true)
+            .with_max_age(Duration::from_secs(7 * 24 * 3600))
+            .build()
+            .unwrap(),
+    );
+    let response = env.send(None, |s| s.insert("k", 1).unwrap()).await;
+    assert!(response.was_new && response.session.is_persistent());
+    assert!(response.set_cookies()[0].ends_with("; Max-Age=604800"));
+}
+
+/// Flashes survive one round trip and are gone after they are read.
+#[tokio::test]
+async fn flashes_are_read_once() {
+    let env = Env::new();
+    let first = env
+        .send(None, |s| {
+            s.add_flash("Saved.").unwrap();
+            s.add_flash_under("errors", "bad").unwrap();
+            s.add_flash_under("errors", "worse").unwrap();
+        })
+        .await;
+    let second = env
+        .send(Some(&first.cookie()), |s| {
+            assert_eq!(s.take_flashes::<String>().unwrap(), ["Saved."]);
+            assert!(s.take_flashes::<String>().unwrap().is_empty());
+        })
+        .await;
+    let third = env
+        .send(Some(&second.cookie()), |s| {
+            assert!(s.take_flashes::<String>().unwrap().is_empty());
+            assert_eq!(
+                s.take_flashes_under::<String>("errors").unwrap(),
+                ["bad", "worse"]
+            );
+        })
+        .await;
+    env.send(Some(&third.cookie()), |s| {
+        assert!(s.take_flashes_under::<String>("errors").unwrap().is_empty());
+    })
+    .await;
+    // A cookie store cannot stop a replay: the first cookie still holds its flash.
+    env.send(Some(&first.cookie()), |s| {
+        assert_eq!(s.take_flashes::<String>().unwrap(), ["Saved."]);
+    })
+    .await;
+}
+
+/// Cases 34 and 40 for the cookie store: regenerate re-seals the same data; logout clears the
+/// browser's cookie, but a copy taken before still opens until it expires or its key is
+/// removed (documented on `CookieStore`). Pinned so that adding revocation changes this test.
+#[tokio::test]
+async fn regenerate_and_logout_cannot_revoke_a_copied_cookie() {
+    let env = Env::new();
+    let before = issue(&env).await;
+    let response = env
+        .send(Some(&format!("{NAME}={before}")), Session::regenerate)
+        .await;
+    let after = response.value();
+    assert_ne!(after, before);
+    env.send(Some(&format!("{NAME}={after}")), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("gopher"));
+    })
+    .await;
+
+    let logout = env
+        .send(Some(&format!("{NAME}={after}")), Session::destroy)
+        .await;
+    assert!(logout.set_cookies()[0].contains("Max-Age=0"));
+    for copy in [&before, &after] {
+        env.send(Some(&format!("{NAME}={copy}")), |s| {
+            assert!(!s.is_new(), "a cookie store has no server state to revoke");
+        })
+        .await;
+    }
+}
+
+/// Case 46 for the cookie store: it cannot merge concurrent writes. Two requests from one
+/// cookie each get back a cookie with only their own change; the browser keeps the last.
+#[tokio::test]
+async fn concurrent_writes_are_not_merged() {
+    let env = Env::new();
+    let value = issue(&env).await;
+    let cookie = format!("{NAME}={value}");
+    let a = env.send(Some(&cookie), |s| s.insert("a", 1).unwrap()).await;
+    let b = env.send(Some(&cookie), |s| s.insert("b", 2).unwrap()).await;
+    env.send(Some(&a.cookie()), |s| assert_eq!(s.keys(), ["a", "user"]))
+        .await;
+    env.send(Some(&b.cookie()), |s| assert_eq!(s.keys(), ["b", "user"]))
+        .await;
+}
+
+/// A store that counts its calls, around a cookie store.
+#[derive(Debug)]
+struct Spy {
+    inner: fastsession_core::store::CookieStore,
+    loads: std::sync::atomic::AtomicUsize,
+    saves: std::sync::atomic::AtomicUsize,
+}
+
+impl fastsession_core::store::Store for Spy {
+    fn cookie_content(&self) -> fastsession_core::store::CookieContent {
+        self.inner.cookie_content()
+    }
+
+    fn load<'a>(
+        &'a self,
+        request: fastsession_core::store::LoadRequest<'a>,
+    ) -> fastsession_core::store::BoxFuture<
+        'a,
+        fastsession_core::Result<fastsession_core::store::Loaded>,
+    > {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load(request)
+    }
+
+    fn save<'a>(
+        &'a self,
+        request: fastsession_core::store::SaveRequest<'a>,
+    ) -> fastsession_core::store::BoxFuture<
+        'a,
+        fastsession_core::Result<fastsession_core::store::Saved>,
+    > {
+        self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.save(request)
+    }
+}
+
+/// A request whose handler never asks for its session costs no store call (so no decoding,
+/// no decryption) and writes no header, even with a valid cookie; asking loads exactly once.
+#[tokio::test]
+async fn untouched_sessions_are_never_loaded() {
+    use fastsession_core::http::SessionConfig;
+    use fastsession_core::store::{CookieStore, Store};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let env = Env::new();
+    let cookie = issue_for(&env, "alice").await;
+    let spy = Arc::new(Spy {
+        inner: CookieStore::new(&env.ring),
+        loads: 0.into(),
+        saves: 0.into(),
+    });
+    let config = SessionConfig::with_shared_store(
+        Arc::clone(&spy) as Arc<dyn Store>,
+        CookieConfig::new("id").unwrap(),
+    )
+    .with_clock(env.clock.clone());
+    let request = cookie_header(&format!("{NAME}={cookie}"));
+
+    let sessions = Sessions::new(&request);
+    let mut response = HeaderMap::new();
+    sessions.save_all(&mut response).await.unwrap();
+    assert!(response.is_empty());
+    assert_eq!((spy.loads.load(SeqCst), spy.saves.load(SeqCst)), (0, 0));
+
+    let sessions = Sessions::new(&request);
+    let first = sessions.get(&config).await.unwrap();
+    let second = sessions.get(&config).await.unwrap();
+    assert_eq!(
+        first.get::<String>("user").unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        second.get::<String>("user").unwrap().as_deref(),
+        Some("alice")
+    );
+    sessions.save_all(&mut response).await.unwrap();
+    assert_eq!((spy.loads.load(SeqCst), spy.saves.load(SeqCst)), (1, 0));
+    assert!(
+        response.get(SET_COOKIE).is_none(),
+        "read-only and not due for refresh"
+    );
+}
