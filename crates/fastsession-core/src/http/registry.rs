@@ -475,6 +475,23 @@ mod tests {
         ));
     }
 
+    /// Adapters run these futures on multi-threaded executors.
+    #[test]
+    fn registry_and_its_futures_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let keys = crate::codec::KeyRing::new(crate::codec::Key::generate(1).unwrap());
+        let config = SessionConfig::new(
+            crate::store::CookieStore::new(&keys),
+            super::super::CookieConfig::new("id").unwrap(),
+        );
+        let sessions = Sessions::new(&HeaderMap::new());
+        assert_send(&sessions);
+        assert_send(&sessions.get(&config));
+        assert_send(&sessions.save());
+        let mut headers = HeaderMap::new();
+        assert_send(&sessions.save_all(&mut headers));
+    }
+
     #[test]
     fn vary_is_added_once() {
         let mut h = HeaderMap::new();

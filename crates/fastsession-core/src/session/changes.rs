@@ -37,6 +37,7 @@ pub struct ChangeSet {
     pub(crate) flashes_cleared: bool,
     pub(crate) flashes: BTreeMap<String, Change>,
     pub(crate) persistent_changed: bool,
+    pub(crate) user_changed: bool,
 }
 
 impl ChangeSet {
@@ -48,6 +49,7 @@ impl ChangeSet {
             && !self.flashes_cleared
             && self.flashes.is_empty()
             && !self.persistent_changed
+            && !self.user_changed
     }
 
     /// `true` if every value was removed before the changes in [`values`](Self::values).
@@ -70,6 +72,12 @@ impl ChangeSet {
     /// Each flash key the request changed (a list added to, or taken), in key order.
     pub fn flashes(&self) -> impl Iterator<Item = (&str, Change)> {
         self.flashes.iter().map(|(k, c)| (k.as_str(), *c))
+    }
+
+    /// `true` if the request set or cleared the session's user.
+    #[must_use]
+    pub fn user_changed(&self) -> bool {
+        self.user_changed
     }
 
     /// `true` if the request switched "remember me" on or off.

@@ -248,6 +248,32 @@ impl Session {
         }
     }
 
+    /// Ties the session to a user, so that a server-side store can list and end all of a
+    /// user's sessions ("log out everywhere"). Call it at login, after
+    /// [`regenerate`](Self::regenerate).
+    pub fn set_user_id(&self, user: impl Into<String>) {
+        let user = Some(user.into());
+        let mut state = self.lock();
+        if state.record.user != user {
+            state.record.user = user;
+            state.changes.user_changed = true;
+        }
+    }
+
+    /// Unties the session from its user.
+    pub fn clear_user_id(&self) {
+        let mut state = self.lock();
+        if state.record.user.take().is_some() {
+            state.changes.user_changed = true;
+        }
+    }
+
+    /// The user the session is tied to, if any.
+    #[must_use]
+    pub fn user_id(&self) -> Option<String> {
+        self.lock().record.user.clone()
+    }
+
     /// `true` if the cookie is persistent ("remember me").
     #[must_use]
     pub fn is_persistent(&self) -> bool {

@@ -46,6 +46,7 @@ pub struct Record {
     pub(crate) last_active: UnixTime,
     pub(crate) persistent: bool,
     pub(crate) id: Option<SessionId>,
+    pub(crate) user: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,6 +55,8 @@ struct BodyRef<'a> {
     values: &'a Values,
     #[serde(rename = "f", skip_serializing_if = "BTreeMap::is_empty")]
     flashes: &'a Flashes,
+    #[serde(rename = "u", skip_serializing_if = "Option::is_none")]
+    user: &'a Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -63,6 +66,8 @@ struct Body {
     values: Values,
     #[serde(rename = "f", default, deserialize_with = "unique_keys")]
     flashes: Flashes,
+    #[serde(rename = "u", default)]
+    user: Option<String>,
 }
 
 /// A JSON object as a map, refusing duplicate keys (serde would keep the last silently).
@@ -114,6 +119,7 @@ impl std::fmt::Debug for Record {
             .field("last_active", &self.last_active)
             .field("persistent", &self.persistent)
             .field("id", &self.id)
+            .field("has_user", &self.user.is_some())
             .finish()
     }
 }
@@ -143,6 +149,7 @@ impl PartialEq for Record {
             && self.last_active == other.last_active
             && self.persistent == other.persistent
             && self.id == other.id
+            && self.user == other.user
     }
 }
 
@@ -169,6 +176,7 @@ impl Record {
             last_active: now,
             persistent: false,
             id: None,
+            user: None,
         }
     }
 
@@ -218,10 +226,16 @@ impl Record {
         self.flashes.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
-    /// `true` if the record has no values and no flashes.
+    /// The user the application tied the session to, for "log out everywhere".
+    #[must_use]
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// `true` if the record has no values, no flashes and no user.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.flashes.is_empty()
+        self.values.is_empty() && self.flashes.is_empty() && self.user.is_none()
     }
 
     /// Applies the changes a request made (`changes`, with new values taken from `from`) onto
@@ -241,6 +255,9 @@ impl Record {
         merge(&mut self.flashes, &changes.flashes, &from.flashes);
         if changes.persistent_changed {
             self.persistent = from.persistent;
+        }
+        if changes.user_changed {
+            self.user.clone_from(&from.user);
         }
     }
 
@@ -275,6 +292,7 @@ impl Record {
             let body = BodyRef {
                 values: &self.values,
                 flashes: &self.flashes,
+                user: &self.user,
             };
             // Serializing maps of strings to already-valid JSON cannot fail.
             if serde_json::to_writer(&mut *out, &body).is_err() {
@@ -327,6 +345,7 @@ impl Record {
             last_active,
             persistent: flags & FLAG_PERSISTENT != 0,
             id,
+            user: body.user,
         })
     }
 }

@@ -20,12 +20,18 @@
 //! * Neither is called for a request that never asked for its session.
 
 mod cookie;
+mod memory;
+mod server;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 pub use cookie::CookieStore;
+pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
+pub use server::{
+    Backend, IdHasher, IdSource, OsIdSource, ServerStore, SessionInfo, StorageKey, Update,
+};
 
 use crate::error::Result;
 use crate::session::{ChangeSet, Expiry, Record, SessionId};

@@ -1,0 +1,381 @@
+//! Sessions in this process's memory.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::ready;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::BoxFuture;
+use super::server::{Backend, IdHasher, ServerStore, StorageKey, Update};
+use crate::error::Result;
+use crate::session::{Expiry, Record};
+use crate::time::UnixTime;
+
+/// The default bound on the number of sessions a [`MemoryStore`] holds.
+pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+/// Expired records a write deletes on its way, so that memory is reclaimed without a timer.
+const REAP_PER_WRITE: usize = 8;
+
+/// A server-side store in this process's memory: fast, bounded, lost on restart and not shared
+/// between processes.
+///
+/// # Bounds and eviction
+///
+/// It holds at most [`max_sessions`](MemoryBackend::max_sessions) sessions. Every write first
+/// deletes a few expired records (its built-in reaper; [`ServerStore::reap`] deletes more on
+/// demand). A new session that finds the store full evicts the session that would expire
+/// soonest, which logs a `warn` event: size the bound so that this does not happen in normal
+/// operation.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::store::MemoryStore;
+///
+/// let store = MemoryStore::with_max_sessions(10_000)?;
+/// assert_eq!(store.backend().len(), 0);
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+pub type MemoryStore = ServerStore<MemoryBackend>;
+
+impl ServerStore<MemoryBackend> {
+    /// A memory store bounded at [`DEFAULT_MAX_SESSIONS`], with a random id-hashing key.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Random`](crate::ErrorKind::Random) if the OS random number generator
+    /// fails.
+    pub fn new() -> Result<Self> {
+        MemoryStore::with_max_sessions(DEFAULT_MAX_SESSIONS)
+    }
+
+    /// A memory store holding at most `max_sessions` sessions (at least one).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_max_sessions(max_sessions: usize) -> Result<Self> {
+        Ok(ServerStore::with_backend(
+            MemoryBackend::new(max_sessions),
+            IdHasher::random()?,
+        ))
+    }
+}
+
+/// The records of a [`MemoryStore`].
+#[derive(Debug)]
+pub struct MemoryBackend {
+    max_sessions: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    records: HashMap<StorageKey, Slot>,
+    /// Every record by its expiry time, for reaping and eviction.
+    by_expiry: BTreeSet<(UnixTime, StorageKey)>,
+    users: HashMap<String, HashSet<StorageKey>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    record: Record,
+    expires: UnixTime,
+}
+
+impl MemoryBackend {
+    /// An empty backend holding at most `max_sessions` records (at least one).
+    #[must_use]
+    pub fn new(max_sessions: usize) -> Self {
+        MemoryBackend {
+            max_sessions: max_sessions.max(1),
+            state: Mutex::default(),
+        }
+    }
+
+    /// The bound on the number of sessions.
+    #[must_use]
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    /// How many records are held, expired ones not yet reaped included.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// `true` if no record is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lock().records.is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn insert(&mut self, key: StorageKey, record: Record, expires: UnixTime) {
+        if let Some(old) = self.records.insert(key, Slot { record, expires }) {
+            self.by_expiry.remove(&(old.expires, key));
+        }
+        self.by_expiry.insert((expires, key));
+    }
+
+    fn remove(&mut self, key: &StorageKey) -> Option<Record> {
+        let slot = self.records.remove(key)?;
+        self.by_expiry.remove(&(slot.expires, *key));
+        Some(slot.record)
+    }
+
+    fn reap(&mut self, now: UnixTime, limit: usize) -> usize {
+        let due: Vec<StorageKey> = self
+            .by_expiry
+            .iter()
+            .take_while(|(expires, _)| *expires <= now)
+            .take(limit)
+            .map(|(_, key)| *key)
+            .collect();
+        for key in &due {
+            if let Some(record) = self.remove(key) {
+                self.unlink(&record, key);
+            }
+        }
+        due.len()
+    }
+
+    fn unlink(&mut self, record: &Record, key: &StorageKey) {
+        if let Some(user) = record.user_id()
+            && let Some(keys) = self.users.get_mut(user)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.users.remove(user);
+            }
+        }
+    }
+
+    /// The live record under `key`, removing it if expired.
+    fn live(&mut self, key: &StorageKey, now: UnixTime, expiry: &Expiry) -> Option<&mut Slot> {
+        let expired = expiry.check(&self.records.get(key)?.record, now).is_err();
+        if expired {
+            self.remove(key);
+            return None;
+        }
+        self.records.get_mut(key)
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+        let record = self.lock().records.get(key).map(|slot| slot.record.clone());
+        Box::pin(ready(Ok(record)))
+    }
+
+    fn create<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        record: &'a Record,
+        expires: UnixTime,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let mut state = self.lock();
+        let created = if state.records.contains_key(key) {
+            false
+        } else {
+            state.reap(record.last_active(), REAP_PER_WRITE);
+            while state.records.len() >= self.max_sessions {
+                let Some(&(_, victim)) = state.by_expiry.iter().next() else {
+                    break;
+                };
+                if let Some(evicted) = state.remove(&victim) {
+                    state.unlink(&evicted, &victim);
+                }
+                tracing::warn!(target: "fastsession", max_sessions = self.max_sessions, "memory store full: evicted the session closest to expiry");
+            }
+            state.insert(*key, record.clone(), expires);
+            true
+        };
+        Box::pin(ready(Ok(created)))
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        update: Update<'a>,
+    ) -> BoxFuture<'a, Result<Option<Record>>> {
+        let mut state = self.lock();
+        state.reap(update.now, REAP_PER_WRITE);
+        let merged = match state.records.get(key) {
+            Some(slot) => update.apply_to(slot.record.clone()),
+            None => None,
+        };
+        match &merged {
+            Some(record) => state.insert(*key, record.clone(), update.expiry.deadline(record)),
+            None => {
+                state.remove(key);
+            }
+        }
+        Box::pin(ready(Ok(merged)))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        now: UnixTime,
+        expiry: &'a Expiry,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let mut state = self.lock();
+        let deadline = state.live(key, now, expiry).map(|slot| {
+            slot.record.last_active = slot.record.last_active.max(now);
+            expiry.deadline(&slot.record)
+        });
+        if let Some(deadline) = deadline {
+            let record = state.remove(key).map(|r| (r, deadline));
+            if let Some((record, deadline)) = record {
+                state.insert(*key, record, deadline);
+            }
+        }
+        Box::pin(ready(Ok(deadline.is_some())))
+    }
+
+    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+        let mut state = self.lock();
+        let record = state.remove(key);
+        if let Some(record) = &record {
+            state.unlink(record, key);
+        }
+        Box::pin(ready(Ok(record)))
+    }
+
+    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(ready(Ok(self.lock().reap(now, limit))))
+    }
+
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+        self.lock()
+            .users
+            .entry(user.to_owned())
+            .or_default()
+            .insert(*key);
+        Box::pin(ready(Ok(())))
+    }
+
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+        let mut state = self.lock();
+        if let Some(keys) = state.users.get_mut(user) {
+            keys.remove(key);
+            if keys.is_empty() {
+                state.users.remove(user);
+            }
+        }
+        Box::pin(ready(Ok(())))
+    }
+
+    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
+        let keys = self
+            .lock()
+            .users
+            .get(user)
+            .map(|k| k.iter().copied().collect())
+            .unwrap_or_default();
+        Box::pin(ready(Ok(keys)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{CookieConfig, SessionConfig, Sessions};
+    use crate::time::{Clock, ManualClock};
+    use http::HeaderMap;
+    use std::time::Duration;
+
+    fn config(store: &std::sync::Arc<MemoryStore>, clock: &ManualClock) -> SessionConfig {
+        SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
+            .with_clock(clock.clone())
+            .with_expiry(Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap())
+    }
+
+    async fn request(
+        config: &SessionConfig,
+        cookie: Option<&str>,
+        f: impl FnOnce(&crate::Session),
+    ) -> (HeaderMap, bool) {
+        let mut headers = HeaderMap::new();
+        if let Some(c) = cookie {
+            headers.insert("cookie", format!("__Host-id={c}").parse().unwrap());
+        }
+        let sessions = Sessions::new(&headers);
+        let session = sessions.get(config).await.unwrap();
+        let is_new = session.is_new();
+        f(&session);
+        let mut out = HeaderMap::new();
+        sessions.save_all(&mut out).await.unwrap();
+        (out, is_new)
+    }
+
+    fn cookie(headers: &HeaderMap) -> String {
+        let line = headers["set-cookie"].to_str().unwrap();
+        line.split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn round_trip_regenerate_destroy_and_bounds() {
+        let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+        let store = std::sync::Arc::new(MemoryStore::with_max_sessions(2).unwrap());
+        let config = config(&store, &clock);
+        let (h, _) = request(&config, None, |s| s.insert("a", 1).unwrap()).await;
+        let id = cookie(&h);
+        let (h, is_new) = request(&config, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("a").unwrap(), Some(1));
+            s.regenerate();
+        })
+        .await;
+        assert!(!is_new);
+        let new_id = cookie(&h);
+        assert_ne!(id, new_id);
+        assert!(
+            request(&config, Some(&id), |_| {}).await.1,
+            "old id is dead at once"
+        );
+        let (h, _) = request(&config, Some(&new_id), |s| {
+            assert_eq!(s.get::<i32>("a").unwrap(), Some(1));
+            s.destroy();
+        })
+        .await;
+        assert!(h["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        assert!(request(&config, Some(&new_id), |_| {}).await.1);
+
+        assert!(store.backend().is_empty());
+
+        // Bounded: a third session evicts the one closest to expiry.
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(cookie(
+                &request(&config, None, |s| s.insert("x", 1).unwrap())
+                    .await
+                    .0,
+            ));
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(store.backend().len(), 2);
+        assert!(
+            request(&config, Some(&ids[0]), |_| {}).await.1,
+            "the oldest was evicted"
+        );
+        assert!(!request(&config, Some(&ids[2]), |_| {}).await.1);
+
+        // Expired records are reaped in bounded batches.
+        clock.advance(Duration::from_secs(100));
+        assert_eq!(store.reap(clock.now(), 1).await.unwrap(), 1);
+        assert_eq!(store.reap(clock.now(), 10).await.unwrap(), 1);
+        assert!(store.backend().is_empty());
+    }
+}

@@ -1,0 +1,532 @@
+//! The shared half of every server-side store: ids, hashing, expiry and the save protocol.
+//!
+//! A server-side store is a [`ServerStore`] over a [`Backend`]. The backend only stores
+//! records under [`StorageKey`]s and offers a few atomic operations; the `ServerStore` turns
+//! them into the [`Store`] contract: it parses nothing (the registry hands it a parsed
+//! [`SessionId`]), hashes every id before the backend sees it, never adopts an unknown id,
+//! creates with create-if-absent and retries on collision, merges change sets, enforces expiry
+//! at read time, and never brings back a session another request ended.
+
+use std::fmt;
+
+use ring::hmac;
+
+use super::{
+    BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, SaveKind, SaveRequest, Saved,
+    Store,
+};
+use crate::codec::Key;
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::{ChangeSet, Expiry, Record, SessionId};
+use crate::time::UnixTime;
+
+/// How many fresh ids a create tries before giving up; each collision is a 2^-256 event
+/// unless the id source is broken, so more than one retry means something is wrong.
+const CREATE_ATTEMPTS: usize = 4;
+
+/// The key a record is stored under: HMAC-SHA256 of the session id under a secret key.
+///
+/// Stores keep this, never the raw id, so a dump of the store or a timing leak of its index
+/// yields nothing a client could present as a cookie. Its text form is 64 lowercase hex
+/// digits, safe as a file name on every file system and as part of a Redis key or SQL value.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::Key;
+/// use fastsession_core::session::SessionId;
+/// use fastsession_core::store::IdHasher;
+///
+/// let hasher = IdHasher::new(&Key::generate(1)?);
+/// let key = hasher.hash(&SessionId::generate()?);
+/// assert_eq!(key.to_hex().len(), 64);
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StorageKey([u8; 32]);
+
+impl StorageKey {
+    /// The key whose bytes are `bytes` (for backends reading their own index back).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        StorageKey(bytes)
+    }
+
+    /// Parses [`to_hex`](Self::to_hex) output; anything else is `None`.
+    #[must_use]
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 32];
+        for (i, pair) in text.chunks_exact(2).enumerate() {
+            out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(StorageKey(out))
+    }
+
+    /// The raw 32 bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// 64 lowercase hex digits.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        let mut out = String::with_capacity(64);
+        for b in self.0 {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+}
+
+impl fmt::Debug for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A storage key is not a bearer secret; a short prefix helps correlate logs.
+        write!(f, "StorageKey({}..)", &self.to_hex()[..12])
+    }
+}
+
+/// Hashes session ids into [`StorageKey`]s with a key derived for that purpose.
+///
+/// Keep the key stable: changing it makes every stored session unreachable (cookie-key
+/// rotation does not touch it).
+#[derive(Clone)]
+pub struct IdHasher {
+    key: hmac::Key,
+}
+
+impl IdHasher {
+    /// A hasher whose HMAC key HKDF derives from `key` for the purpose `"session-id-hash"`.
+    #[must_use]
+    pub fn new(key: &Key) -> Self {
+        let derived = key.derive("session-id-hash");
+        IdHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_slice()),
+        }
+    }
+
+    /// A hasher with a random key, for stores that do not outlive the process.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Random`] if the OS random number generator fails.
+    pub fn random() -> Result<Self> {
+        Ok(IdHasher::new(&Key::generate(0)?))
+    }
+
+    /// The storage key of `id`.
+    #[must_use]
+    pub fn hash(&self, id: &SessionId) -> StorageKey {
+        let tag = hmac::sign(&self.key, id.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        StorageKey(out)
+    }
+}
+
+impl fmt::Debug for IdHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdHasher { .. }")
+    }
+}
+
+/// Where new session ids come from. The default is the OS CSPRNG; tests inject one that
+/// returns an id already in use, to check that a create never overwrites.
+pub trait IdSource: fmt::Debug + Send + Sync + 'static {
+    /// A new id.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Random`] if no id can be made.
+    fn generate(&self) -> Result<SessionId>;
+}
+
+/// Ids from the operating system's CSPRNG, 256 bits each.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsIdSource;
+
+impl IdSource for OsIdSource {
+    fn generate(&self) -> Result<SessionId> {
+        SessionId::generate()
+    }
+}
+
+/// A session as listed by [`ServerStore::sessions_of`]: what an account page can show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The session's storage key (not its id, which only the client holds).
+    pub key: StorageKey,
+    /// When the session was created.
+    pub created: UnixTime,
+    /// When it was last saved or refreshed.
+    pub last_active: UnixTime,
+    /// Whether it is a "remember me" session.
+    pub persistent: bool,
+}
+
+/// Storage of records by [`StorageKey`], with the atomic operations a [`ServerStore`] needs.
+///
+/// Each method must be atomic with respect to the others on the same key, also across
+/// processes when the storage is shared. `expires` is when the record may be deleted; a
+/// backend with native expiry (a Redis TTL) uses it, others keep it for
+/// [`reap`](Self::reap).
+pub trait Backend: fmt::Debug + Send + Sync + 'static {
+    /// The record under `key`, whether expired or not (the caller checks).
+    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>>;
+
+    /// Stores `record` under `key` only if nothing is there: `Ok(false)` if something is.
+    fn create<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        record: &'a Record,
+        expires: UnixTime,
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// If a record under `key` is live at `now` (per `expiry`), applies `changes` (new values
+    /// from `from`) onto it with [`Record::apply`], sets its last activity to `now`, and
+    /// returns the result; otherwise deletes any expired record and returns `None`.
+    fn update<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        update: Update<'a>,
+    ) -> BoxFuture<'a, Result<Option<Record>>>;
+
+    /// If a record under `key` is live at `now`, sets its last activity to `now` (never
+    /// touching its data) and returns `true`.
+    fn touch<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        now: UnixTime,
+        expiry: &'a Expiry,
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// Removes the record under `key` and returns it; of two concurrent takes, one gets it.
+    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>>;
+
+    /// Deletes up to `limit` records whose `expires` is at or before `now`; returns how many.
+    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>>;
+
+    /// Notes that the session under `key` belongs to `user` (for
+    /// [`ServerStore::sessions_of`]). Links may go stale; readers check the record.
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>>;
+
+    /// Removes a link made by [`link_user`](Self::link_user).
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>>;
+
+    /// The keys linked to `user`.
+    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>>;
+}
+
+/// The arguments of [`Backend::update`].
+#[derive(Debug, Clone, Copy)]
+pub struct Update<'a> {
+    /// What the request changed.
+    pub changes: &'a ChangeSet,
+    /// The request's record, holding the new values.
+    pub from: &'a Record,
+    /// The current time.
+    pub now: UnixTime,
+    /// The expiry policy deciding whether the stored record is still live.
+    pub expiry: &'a Expiry,
+}
+
+impl Update<'_> {
+    /// Applies this update to `stored` if it is live; `None` if it expired.
+    ///
+    /// Backends that hold records in memory or read them into memory call this under their
+    /// lock or transaction.
+    #[must_use]
+    pub fn apply_to(&self, mut stored: Record) -> Option<Record> {
+        self.expiry.check(&stored, self.now).ok()?;
+        stored.apply(self.changes, self.from);
+        stored.last_active = self.now;
+        Some(stored)
+    }
+}
+
+/// A [`Store`] that keeps sessions on the server, in a [`Backend`], and only their id in the
+/// cookie.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::http::{CookieConfig, SessionConfig};
+/// use fastsession_core::store::MemoryStore;
+///
+/// let store = MemoryStore::new()?;
+/// let config = SessionConfig::new(store, CookieConfig::new("id")?);
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+pub struct ServerStore<B> {
+    backend: B,
+    hasher: IdHasher,
+    ids: Box<dyn IdSource>,
+}
+
+impl<B: Backend> ServerStore<B> {
+    /// Sessions in `backend`, stored under ids hashed by `hasher`.
+    #[must_use]
+    pub fn with_backend(backend: B, hasher: IdHasher) -> Self {
+        ServerStore {
+            backend,
+            hasher,
+            ids: Box::new(OsIdSource),
+        }
+    }
+
+    /// Takes new ids from `ids` instead of the OS CSPRNG (for tests).
+    #[must_use]
+    pub fn with_id_source(mut self, ids: impl IdSource) -> Self {
+        self.ids = Box::new(ids);
+        self
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The storage key of `id`.
+    #[must_use]
+    pub fn storage_key(&self, id: &SessionId) -> StorageKey {
+        self.hasher.hash(id)
+    }
+
+    /// Deletes up to `limit` expired records; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn reap(&self, now: UnixTime, limit: usize) -> Result<usize> {
+        self.backend.reap(now, limit).await
+    }
+
+    /// The live sessions tied to `user` with [`Session::set_user_id`](crate::Session::set_user_id).
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn sessions_of(
+        &self,
+        user: &str,
+        expiry: &Expiry,
+        now: UnixTime,
+    ) -> Result<Vec<SessionInfo>> {
+        let mut out = Vec::new();
+        for key in self.backend.user_keys(user).await? {
+            match self.backend.read(&key).await? {
+                Some(r) if r.user_id() == Some(user) && expiry.check(&r, now).is_ok() => {
+                    out.push(SessionInfo {
+                        key,
+                        created: r.created,
+                        last_active: r.last_active,
+                        persistent: r.persistent,
+                    })
+                }
+                _ => self.backend.unlink_user(user, &key).await?,
+            }
+        }
+        out.sort_by_key(|s| (s.created, s.key));
+        Ok(out)
+    }
+
+    /// Ends one session of `user`, by the key [`sessions_of`](Self::sessions_of) listed; it
+    /// is gone on its next request. Returns `false` if it was already gone.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn end_session(&self, user: &str, key: &StorageKey) -> Result<bool> {
+        let owned = self
+            .backend
+            .read(key)
+            .await?
+            .is_some_and(|r| r.user_id() == Some(user));
+        let ended = owned && self.backend.take(key).await?.is_some();
+        self.backend.unlink_user(user, key).await?;
+        Ok(ended)
+    }
+
+    /// "Log out everywhere": ends every session of `user` except `keep` (typically the
+    /// current one). Returns how many ended.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error; sessions ended before it stay ended.
+    pub async fn end_sessions_of(&self, user: &str, keep: Option<&SessionId>) -> Result<usize> {
+        let keep = keep.map(|id| self.hasher.hash(id));
+        let mut ended = 0;
+        for key in self.backend.user_keys(user).await? {
+            if Some(key) != keep && self.end_session(user, &key).await? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn load_id(&self, request: LoadRequest<'_>) -> Result<Loaded> {
+        let Some(id) = request.session_id() else {
+            return Ok(Loaded::rejected(RejectReason::Malformed));
+        };
+        let key = self.hasher.hash(id);
+        let Some(mut record) = self.backend.read(&key).await? else {
+            return Ok(Loaded::rejected(RejectReason::UnknownId));
+        };
+        if let Err(reason) = request.expiry().check(&record, request.now()) {
+            // Expired but not yet reaped: never returned, and deleted now.
+            self.backend.take(&key).await?;
+            return Ok(Loaded::rejected(reason));
+        }
+        record.id = Some(id.clone());
+        Ok(Loaded::found(record))
+    }
+
+    async fn save_record(&self, request: SaveRequest<'_>) -> Result<Saved> {
+        let record = request.record();
+        let current = record.id().map(|id| self.hasher.hash(id));
+        let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
+        match (request.kind(), current) {
+            (SaveKind::Create, _) => self.create(record.clone(), request.expiry()).await,
+            (SaveKind::Update, Some(key)) => {
+                let update = Update {
+                    changes: request.changes(),
+                    from: record,
+                    now: request.now(),
+                    expiry: request.expiry(),
+                };
+                let merged = self.backend.update(&key, update).await?.ok_or_else(ended)?;
+                if let (Some(user), true) = (merged.user_id(), request.changes().user_changed()) {
+                    self.backend.link_user(user, &key).await?;
+                }
+                Ok(id_cookie(record.id().cloned()))
+            }
+            (SaveKind::Touch, Some(key)) => {
+                if self
+                    .backend
+                    .touch(&key, request.now(), request.expiry())
+                    .await?
+                {
+                    Ok(id_cookie(record.id().cloned()))
+                } else {
+                    Err(ended())
+                }
+            }
+            (SaveKind::Regenerate, Some(key)) => {
+                // Taking the old record first means of two racing regenerations one wins and
+                // the other ends: never two live ids for one session.
+                let mut merged = self.backend.take(&key).await?.ok_or_else(ended)?;
+                if request.expiry().check(&merged, request.now()).is_err() {
+                    return Err(ended());
+                }
+                if let Some(user) = merged.user_id() {
+                    self.backend.unlink_user(user, &key).await?;
+                }
+                merged.apply(request.changes(), record);
+                merged.last_active = request.now();
+                self.create(merged, request.expiry()).await
+            }
+            (SaveKind::Destroy, Some(key)) => {
+                if let Some(old) = self.backend.take(&key).await?
+                    && let Some(user) = old.user_id()
+                {
+                    self.backend.unlink_user(user, &key).await?;
+                }
+                Ok(Saved::Remove)
+            }
+            (SaveKind::Destroy, None) => Ok(Saved::Remove),
+            (kind, None) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("{kind:?} save of a session that has no id"),
+            )),
+        }
+    }
+
+    /// Stores `record` under a new id, never over an existing record.
+    async fn create(&self, mut record: Record, expiry: &Expiry) -> Result<Saved> {
+        for _ in 0..CREATE_ATTEMPTS {
+            let id = self.ids.generate()?;
+            let key = self.hasher.hash(&id);
+            record.id = Some(id);
+            if self
+                .backend
+                .create(&key, &record, expiry.deadline(&record))
+                .await?
+            {
+                if let Some(user) = record.user_id() {
+                    self.backend.link_user(user, &key).await?;
+                }
+                return Ok(id_cookie(record.id));
+            }
+            tracing::warn!(target: "fastsession::security", "new session id collided with a stored one; drawing another");
+        }
+        Err(Error::new(
+            ErrorKind::Random,
+            "every new session id collided with a stored one",
+        ))
+    }
+}
+
+fn id_cookie(id: Option<SessionId>) -> Saved {
+    match id {
+        Some(id) => Saved::Cookie {
+            value: id.as_str().to_owned(),
+            id: Some(id),
+        },
+        None => Saved::Remove,
+    }
+}
+
+impl<B: Backend> Store for ServerStore<B> {
+    fn cookie_content(&self) -> CookieContent {
+        CookieContent::SessionId
+    }
+
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
+        Box::pin(self.load_id(request))
+    }
+
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
+        Box::pin(self.save_record(request))
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for ServerStore<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerStore")
+            .field("backend", &self.backend)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_keys_round_trip_through_hex() {
+        let hasher =
+            IdHasher::new(&Key::from_secret(1, &[(0..32).collect::<Vec<u8>>()].concat()).unwrap());
+        let key = hasher.hash(&SessionId::from_bytes([5; 32]));
+        assert_eq!(StorageKey::from_hex(&key.to_hex()), Some(key));
+        assert_eq!(StorageKey::from_hex(&key.to_hex().to_uppercase()), None);
+        assert_eq!(StorageKey::from_hex("../etc"), None);
+        assert_ne!(
+            key.as_bytes(),
+            SessionId::from_bytes([5; 32]).as_bytes(),
+            "hashed, not raw"
+        );
+    }
+}
