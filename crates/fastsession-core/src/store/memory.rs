@@ -379,3 +379,119 @@ mod tests {
         assert!(store.backend().is_empty());
     }
 }
+
+/// Many tasks against one store, compared with a sequential model of what must result.
+#[cfg(test)]
+mod stress {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use http::HeaderMap;
+
+    use super::MemoryStore;
+    use crate::http::{CookieConfig, SessionConfig, Sessions};
+    use crate::session::Expiry;
+
+    const TASKS: usize = 8;
+    const OPS: usize = if cfg!(debug_assertions) { 150 } else { 1500 };
+
+    /// One request: load `id` (or none), run `f`, save; returns the id afterwards.
+    async fn request(config: &SessionConfig, id: Option<&str>, f: impl FnOnce(&crate::Session)) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = id {
+            headers.insert("cookie", format!("__Host-id={id}").parse().unwrap());
+        }
+        let sessions = Sessions::new(&headers);
+        let session = sessions.get(config).await.unwrap();
+        f(&session);
+        let mut out = HeaderMap::new();
+        sessions.save_all(&mut out).await.unwrap();
+        match out.get("set-cookie").map(|v| v.to_str().unwrap().to_owned()) {
+            Some(line) if line.contains("Max-Age=0") => None,
+            Some(line) => Some(line.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()),
+            None => id.map(str::to_owned),
+        }
+    }
+
+    /// A tiny deterministic generator, so a failure can be replayed from its seed.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_tasks_match_the_sequential_model() {
+        let store = Arc::new(MemoryStore::with_max_sessions(1_000_000).unwrap());
+        let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
+            .with_expiry(Expiry::new(Duration::from_secs(3600), Duration::from_secs(7200)).unwrap());
+        let shared = request(&config, None, |s| s.insert("created", true).unwrap()).await.unwrap();
+
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let (config, shared) = (config.clone(), shared.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Lcg(t as u64 + 1);
+                // This task's sessions and what they must hold, keyed by a stable slot number.
+                let mut model: HashMap<usize, (String, BTreeMap<String, u64>)> = HashMap::new();
+                for op in 0..OPS as u64 {
+                    let slot = usize::try_from(rng.next(6)).unwrap();
+                    match (rng.next(5), model.remove(&slot)) {
+                        (_, None) => {
+                            let id = request(&config, None, |s| s.insert("op", op).unwrap()).await.unwrap();
+                            model.insert(slot, (id, BTreeMap::from([("op".to_owned(), op)])));
+                        }
+                        (0, Some((id, _))) => {
+                            assert!(request(&config, Some(&id), crate::Session::destroy).await.is_none());
+                        }
+                        (1, Some((id, values))) => {
+                            let new = request(&config, Some(&id), crate::Session::regenerate).await.unwrap();
+                            assert_ne!(new, id);
+                            model.insert(slot, (new, values));
+                        }
+                        (2, Some((id, mut values))) => {
+                            let key = format!("k{}", rng.next(3));
+                            if values.remove(&key).is_some() {
+                                request(&config, Some(&id), |s| assert!(s.remove(&key))).await;
+                            }
+                            model.insert(slot, (id, values));
+                        }
+                        (_, Some((id, mut values))) => {
+                            let key = format!("k{}", rng.next(3));
+                            request(&config, Some(&id), |s| s.insert(key.as_str(), op).unwrap()).await;
+                            values.insert(key, op);
+                            model.insert(slot, (id, values));
+                        }
+                    }
+                    // Every task also writes its own key of the one shared session.
+                    request(&config, Some(&shared), |s| s.insert(format!("t{t}"), op).unwrap()).await;
+                }
+                model
+            }));
+        }
+        let mut live = 0;
+        for task in tasks {
+            for (_, (id, values)) in task.await.unwrap() {
+                live += 1;
+                request(&config, Some(&id), |s| {
+                    assert!(!s.is_new(), "a live session of the model is missing");
+                    for (key, value) in &values {
+                        assert_eq!(s.get::<u64>(key).unwrap(), Some(*value), "{key}");
+                    }
+                    assert_eq!(s.len(), values.len());
+                })
+                .await;
+            }
+        }
+        request(&config, Some(&shared), |s| {
+            for t in 0..TASKS {
+                assert_eq!(s.get::<u64>(&format!("t{t}")).unwrap(), Some(OPS as u64 - 1), "t{t}");
+            }
+        })
+        .await;
+        assert_eq!(store.backend().len(), live + 1, "ended sessions leave no record");
+    }
+}
