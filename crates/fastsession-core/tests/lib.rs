@@ -13,6 +13,7 @@ mod keys;
 mod leaks;
 mod limits;
 mod registry;
+mod revocation;
 mod support;
 mod tamper;
 mod vectors;

@@ -2,13 +2,16 @@
 
 use std::future::ready;
 
+use std::sync::Arc;
+
 use super::{
-    BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, SaveKind, SaveRequest, Saved,
-    Store,
+    BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, RevocationList, SaveKind,
+    SaveRequest, Saved, Store,
 };
 use crate::codec::{Codec, Failure, KeyRing};
 use crate::error::Result;
-use crate::session::Record;
+use crate::session::{Expiry, Record, SessionId};
+use crate::time::UnixTime;
 
 /// The purpose session cookies' keys are derived for.
 const PURPOSE: &str = "session-cookie";
@@ -20,9 +23,10 @@ const PURPOSE: &str = "session-cookie";
 ///
 /// What a cookie store cannot do, by its nature:
 ///
-/// * **Revoke a copied cookie.** Logging out clears the browser's cookie, but a copy made
-///   before still opens until it expires (removing its key from the ring ends *every* session
-///   it sealed).
+/// * **Revoke a copied cookie**, on its own. Logging out clears the browser's cookie, but a
+///   copy made before still opens until it expires, unless the store keeps a
+///   [revocation list](Self::with_revocation) in a server-side store (removing a key from the
+///   ring ends *every* session it sealed).
 /// * **Merge concurrent writes.** The browser keeps whichever cookie arrives last, so of two
 ///   concurrent requests that change the session, one request's changes are lost.
 /// * **Hold much.** About 2.9 KB of JSON fits under the 4096-byte cookie limit; a save over it
@@ -42,6 +46,7 @@ const PURPOSE: &str = "session-cookie";
 #[derive(Debug, Clone)]
 pub struct CookieStore {
     codec: Codec,
+    revocation: Option<Arc<dyn RevocationList>>,
 }
 
 impl CookieStore {
@@ -50,41 +55,124 @@ impl CookieStore {
     pub fn new(keys: &KeyRing) -> Self {
         CookieStore {
             codec: Codec::new(keys, PURPOSE),
+            revocation: None,
         }
     }
 
-    fn open(&self, request: &LoadRequest<'_>) -> Loaded {
-        let opened = match self
+    /// Makes logouts final: each session gets a random id inside its sealed cookie; destroying
+    /// or regenerating a session records its id in `list`, and a cookie whose id is listed
+    /// (a copy taken before the logout) no longer opens. Costs one look-up in `list` per
+    /// request that reads the session.
+    ///
+    /// Any server-side store is a [`RevocationList`]; it holds one small marker per ended
+    /// session until that session's cookie would have expired anyway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::store::{CookieStore, MemoryStore};
+    /// use std::sync::Arc;
+    ///
+    /// let ended = Arc::new(MemoryStore::new()?);
+    /// let store = CookieStore::new(&KeyRing::new(Key::generate(1)?)).with_revocation(ended);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_revocation(mut self, list: Arc<dyn RevocationList>) -> Self {
+        self.revocation = Some(list);
+        self
+    }
+
+    /// "Log out everywhere" for cookie sessions: every cookie of `user` (see
+    /// [`Session::set_user_id`](crate::Session::set_user_id)) sealed before `now` stops
+    /// opening. To keep the session of the current request, call
+    /// [`Session::regenerate`](crate::Session::regenerate) on it in that request, which
+    /// seals it again. Without a revocation list this does nothing and returns `false`.
+    ///
+    /// # Errors
+    ///
+    /// The revocation list's error.
+    pub async fn end_sessions_of(
+        &self,
+        user: &str,
+        now: UnixTime,
+        expiry: &Expiry,
+    ) -> Result<bool> {
+        let Some(list) = &self.revocation else {
+            return Ok(false);
+        };
+        let until = now
+            .saturating_add(expiry.absolute_lifetime())
+            .saturating_add(expiry.clock_skew());
+        list.revoke_user(user, now, until).await?;
+        Ok(true)
+    }
+
+    /// The authentic, unexpired record, and whether a retired key sealed it.
+    fn open(&self, request: &LoadRequest<'_>) -> std::result::Result<(Record, bool), RejectReason> {
+        let opened = self
             .codec
             .open(request.cookie_name(), request.cookie_value())
-        {
-            Ok(opened) => opened,
-            Err(e) => {
-                return Loaded::rejected(match e.failure() {
-                    Failure::Malformed => RejectReason::Malformed,
-                    Failure::UnknownVersion => RejectReason::UnknownVersion,
-                    Failure::UnknownKey => RejectReason::UnknownKey,
-                    Failure::NotAuthentic => RejectReason::NotAuthentic,
-                });
-            }
-        };
-        let record = match Record::from_bytes(opened.plaintext()) {
-            Ok(record) => record,
-            Err(_) => return Loaded::rejected(RejectReason::Corrupt),
-        };
-        match request.expiry().check(&record, request.now()) {
-            Ok(()) => Loaded::found(record).with_reseal(opened.is_stale()),
-            Err(reason) => Loaded::rejected(reason),
-        }
+            .map_err(|e| match e.failure() {
+                Failure::Malformed => RejectReason::Malformed,
+                Failure::UnknownVersion => RejectReason::UnknownVersion,
+                Failure::UnknownKey => RejectReason::UnknownKey,
+                Failure::NotAuthentic => RejectReason::NotAuthentic,
+            })?;
+        let record = Record::from_bytes(opened.plaintext()).map_err(|_| RejectReason::Corrupt)?;
+        request.expiry().check(&record, request.now())?;
+        Ok((record, opened.is_stale()))
     }
 
-    fn seal(&self, request: &SaveRequest<'_>) -> Result<Saved> {
+    async fn load_cookie(&self, request: LoadRequest<'_>) -> Result<Loaded> {
+        let (record, reseal) = match self.open(&request) {
+            Ok(opened) => opened,
+            Err(reason) => return Ok(Loaded::rejected(reason)),
+        };
+        if let Some(list) = &self.revocation {
+            if let Some(id) = record.id()
+                && list.is_revoked(id).await?
+            {
+                return Ok(Loaded::rejected(RejectReason::Revoked));
+            }
+            if let Some(user) = record.user_id()
+                && let Some(at) = list.user_revoked_at(user).await?
+                && record.last_active() < at
+            {
+                return Ok(Loaded::rejected(RejectReason::Revoked));
+            }
+        }
+        Ok(Loaded::found(record).with_reseal(reseal))
+    }
+
+    async fn save_cookie(&self, request: SaveRequest<'_>) -> Result<Saved> {
+        let old_id = request.record().id();
+        if let Some(list) = &self.revocation
+            && let Some(id) = old_id
+            && matches!(request.kind(), SaveKind::Destroy | SaveKind::Regenerate)
+        {
+            let until = request
+                .expiry()
+                .deadline(request.record())
+                .saturating_add(request.expiry().clock_skew());
+            list.revoke(id, until).await?;
+        }
         if request.kind() == SaveKind::Destroy {
             return Ok(Saved::Remove);
         }
-        let value = self
-            .codec
-            .seal_with(request.cookie_name(), |buf| request.record().write_to(buf))?;
+        let fresh_id = self.revocation.is_some()
+            && (old_id.is_none()
+                || matches!(request.kind(), SaveKind::Create | SaveKind::Regenerate));
+        let value = if fresh_id {
+            let mut record = request.record().clone();
+            record.set_id(Some(SessionId::generate()?));
+            self.codec
+                .seal_with(request.cookie_name(), |buf| record.write_to(buf))?
+        } else {
+            self.codec
+                .seal_with(request.cookie_name(), |buf| request.record().write_to(buf))?
+        };
         Ok(Saved::Cookie { value, id: None })
     }
 }
@@ -95,10 +183,18 @@ impl Store for CookieStore {
     }
 
     fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
-        Box::pin(ready(Ok(self.open(&request))))
+        if self.revocation.is_none() {
+            // No I/O: skip the async state machine.
+            let loaded = match self.open(&request) {
+                Ok((record, reseal)) => Loaded::found(record).with_reseal(reseal),
+                Err(reason) => Loaded::rejected(reason),
+            };
+            return Box::pin(ready(Ok(loaded)));
+        }
+        Box::pin(self.load_cookie(request))
     }
 
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
-        Box::pin(ready(self.seal(&request)))
+        Box::pin(self.save_cookie(request))
     }
 }

@@ -62,13 +62,12 @@ impl ServerStore<MemoryBackend> {
 }
 
 /// The records of a [`MemoryStore`].
-#[derive(Debug)]
 pub struct MemoryBackend {
     max_sessions: usize,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     records: HashMap<StorageKey, Slot>,
     /// Every record by its expiry time, for reaping and eviction.
@@ -76,7 +75,6 @@ struct State {
     users: HashMap<String, HashSet<StorageKey>>,
 }
 
-#[derive(Debug)]
 struct Slot {
     record: Record,
     expires: UnixTime,
@@ -112,6 +110,15 @@ impl MemoryBackend {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("len", &self.len())
+            .field("max_sessions", &self.max_sessions)
+            .finish()
     }
 }
 
@@ -397,7 +404,11 @@ mod stress {
     const OPS: usize = if cfg!(debug_assertions) { 150 } else { 1500 };
 
     /// One request: load `id` (or none), run `f`, save; returns the id afterwards.
-    async fn request(config: &SessionConfig, id: Option<&str>, f: impl FnOnce(&crate::Session)) -> Option<String> {
+    async fn request(
+        config: &SessionConfig,
+        id: Option<&str>,
+        f: impl FnOnce(&crate::Session),
+    ) -> Option<String> {
         let mut headers = HeaderMap::new();
         if let Some(id) = id {
             headers.insert("cookie", format!("__Host-id={id}").parse().unwrap());
@@ -407,9 +418,20 @@ mod stress {
         f(&session);
         let mut out = HeaderMap::new();
         sessions.save_all(&mut out).await.unwrap();
-        match out.get("set-cookie").map(|v| v.to_str().unwrap().to_owned()) {
+        match out
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned())
+        {
             Some(line) if line.contains("Max-Age=0") => None,
-            Some(line) => Some(line.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()),
+            Some(line) => Some(
+                line.split(';')
+                    .next()
+                    .unwrap()
+                    .split_once('=')
+                    .unwrap()
+                    .1
+                    .to_owned(),
+            ),
             None => id.map(str::to_owned),
         }
     }
@@ -418,7 +440,10 @@ mod stress {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (self.0 >> 33) % n
         }
     }
@@ -426,9 +451,14 @@ mod stress {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_tasks_match_the_sequential_model() {
         let store = Arc::new(MemoryStore::with_max_sessions(1_000_000).unwrap());
-        let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
-            .with_expiry(Expiry::new(Duration::from_secs(3600), Duration::from_secs(7200)).unwrap());
-        let shared = request(&config, None, |s| s.insert("created", true).unwrap()).await.unwrap();
+        let config =
+            SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
+                .with_expiry(
+                    Expiry::new(Duration::from_secs(3600), Duration::from_secs(7200)).unwrap(),
+                );
+        let shared = request(&config, None, |s| s.insert("created", true).unwrap())
+            .await
+            .unwrap();
 
         let mut tasks = Vec::new();
         for t in 0..TASKS {
@@ -441,14 +471,22 @@ mod stress {
                     let slot = usize::try_from(rng.next(6)).unwrap();
                     match (rng.next(5), model.remove(&slot)) {
                         (_, None) => {
-                            let id = request(&config, None, |s| s.insert("op", op).unwrap()).await.unwrap();
+                            let id = request(&config, None, |s| s.insert("op", op).unwrap())
+                                .await
+                                .unwrap();
                             model.insert(slot, (id, BTreeMap::from([("op".to_owned(), op)])));
                         }
                         (0, Some((id, _))) => {
-                            assert!(request(&config, Some(&id), crate::Session::destroy).await.is_none());
+                            assert!(
+                                request(&config, Some(&id), crate::Session::destroy)
+                                    .await
+                                    .is_none()
+                            );
                         }
                         (1, Some((id, values))) => {
-                            let new = request(&config, Some(&id), crate::Session::regenerate).await.unwrap();
+                            let new = request(&config, Some(&id), crate::Session::regenerate)
+                                .await
+                                .unwrap();
                             assert_ne!(new, id);
                             model.insert(slot, (new, values));
                         }
@@ -461,13 +499,17 @@ mod stress {
                         }
                         (_, Some((id, mut values))) => {
                             let key = format!("k{}", rng.next(3));
-                            request(&config, Some(&id), |s| s.insert(key.as_str(), op).unwrap()).await;
+                            request(&config, Some(&id), |s| s.insert(key.as_str(), op).unwrap())
+                                .await;
                             values.insert(key, op);
                             model.insert(slot, (id, values));
                         }
                     }
                     // Every task also writes its own key of the one shared session.
-                    request(&config, Some(&shared), |s| s.insert(format!("t{t}"), op).unwrap()).await;
+                    request(&config, Some(&shared), |s| {
+                        s.insert(format!("t{t}"), op).unwrap()
+                    })
+                    .await;
                 }
                 model
             }));
@@ -488,10 +530,18 @@ mod stress {
         }
         request(&config, Some(&shared), |s| {
             for t in 0..TASKS {
-                assert_eq!(s.get::<u64>(&format!("t{t}")).unwrap(), Some(OPS as u64 - 1), "t{t}");
+                assert_eq!(
+                    s.get::<u64>(&format!("t{t}")).unwrap(),
+                    Some(OPS as u64 - 1),
+                    "t{t}"
+                );
             }
         })
         .await;
-        assert_eq!(store.backend().len(), live + 1, "ended sessions leave no record");
+        assert_eq!(
+            store.backend().len(),
+            live + 1,
+            "ended sessions leave no record"
+        );
     }
 }

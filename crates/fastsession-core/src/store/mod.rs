@@ -30,7 +30,8 @@ use std::pin::Pin;
 pub use cookie::CookieStore;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
 pub use server::{
-    Backend, IdHasher, IdSource, OsIdSource, ServerStore, SessionInfo, StorageKey, Update,
+    Backend, IdHasher, IdSource, OsIdSource, RevocationList, ServerStore, SessionInfo, StorageKey,
+    Update,
 };
 
 use crate::error::Result;

@@ -127,9 +127,19 @@ impl IdHasher {
     /// The storage key of `id`.
     #[must_use]
     pub fn hash(&self, id: &SessionId) -> StorageKey {
-        let tag = hmac::sign(&self.key, id.as_bytes());
+        self.hash_tagged(b"session", id.as_bytes())
+    }
+
+    /// A storage key for other records a store keeps beside sessions (revocation markers,
+    /// per-user epochs); the tag keeps them apart from session keys.
+    #[must_use]
+    pub fn hash_tagged(&self, tag: &[u8], data: &[u8]) -> StorageKey {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(tag);
+        ctx.update(&[0]);
+        ctx.update(data);
         let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
+        out.copy_from_slice(ctx.sign().as_ref());
         StorageKey(out)
     }
 }
@@ -475,6 +485,72 @@ impl<B: Backend> ServerStore<B> {
             ErrorKind::Random,
             "every new session id collided with a stored one",
         ))
+    }
+}
+
+/// A set of ended sessions and per-user "log out everywhere" times, checked by a
+/// [`CookieStore`](super::CookieStore) so that a logout ends a copied cookie too.
+///
+/// Every [`ServerStore`] is one: markers live in its backend beside the sessions, each
+/// deleted once the cookie it revokes would have expired anyway.
+pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
+    /// Marks `id` as ended until `until` (after which its cookie has expired anyway).
+    fn revoke<'a>(&'a self, id: &'a SessionId, until: UnixTime) -> BoxFuture<'a, Result<()>>;
+
+    /// `true` if `id` was revoked.
+    fn is_revoked<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<bool>>;
+
+    /// Ends every session of `user` created before `at`; the marker lasts until `until`.
+    fn revoke_user<'a>(
+        &'a self,
+        user: &'a str,
+        at: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// When `user`'s sessions were last revoked, if they were.
+    fn user_revoked_at<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Option<UnixTime>>>;
+}
+
+impl<B: Backend> RevocationList for ServerStore<B> {
+    fn revoke<'a>(&'a self, id: &'a SessionId, until: UnixTime) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let key = self.hasher.hash_tagged(b"revoked", id.as_bytes());
+            // Already revoked is as good as revoked now.
+            self.backend
+                .create(&key, &Record::new(UnixTime::EPOCH), until)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn is_revoked<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let key = self.hasher.hash_tagged(b"revoked", id.as_bytes());
+            Ok(self.backend.read(&key).await?.is_some())
+        })
+    }
+
+    fn revoke_user<'a>(
+        &'a self,
+        user: &'a str,
+        at: UnixTime,
+        until: UnixTime,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let key = self.hasher.hash_tagged(b"user-revoked", user.as_bytes());
+            // The latest revocation wins; a concurrent one in between is as recent.
+            self.backend.take(&key).await?;
+            self.backend.create(&key, &Record::new(at), until).await?;
+            Ok(())
+        })
+    }
+
+    fn user_revoked_at<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Option<UnixTime>>> {
+        Box::pin(async move {
+            let key = self.hasher.hash_tagged(b"user-revoked", user.as_bytes());
+            Ok(self.backend.read(&key).await?.map(|r| r.created))
+        })
     }
 }
 
