@@ -11,6 +11,13 @@
 //! | [`session`] | [`Session`], [`Record`](session::Record), [`ChangeSet`](session::ChangeSet), [`Expiry`](session::Expiry), [`SessionId`](session::SessionId) |
 //! | [`store`] | the [`Store`](store::Store) trait and [`CookieStore`](store::CookieStore) |
 //! | [`http`] | [`CookieConfig`](http::CookieConfig), [`SessionConfig`](http::SessionConfig), the [`Sessions`](http::Sessions) registry |
+//! | `testing` | (feature `testing`) the conformance suite every store runs |
+//!
+//! # Features
+//!
+//! | feature | adds |
+//! | --- | --- |
+//! | `testing` | `fastsession_core::testing`: the public conformance suite for [`Store`](store::Store) implementations, and `conformance_tests!` |
 //!
 //! # Example
 //!
@@ -47,6 +54,8 @@ pub mod http;
 mod random;
 pub mod session;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use error::{Error, ErrorKind, Result};

@@ -7,6 +7,9 @@
 // Helpers outside `#[test]` functions panic on purpose: a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The conformance suite needs the `testing` feature (`--all-features` or `--features testing`).
+#[cfg(feature = "testing")]
+mod conformance;
 mod expiry;
 mod headers;
 mod keys;
