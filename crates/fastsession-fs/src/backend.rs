@@ -1,0 +1,659 @@
+//! [`FilesystemBackend`]: records as files, the [`Backend`] operations as locked
+//! read-modify-write cycles.
+
+use std::fmt;
+use std::io;
+use std::os::fd::AsFd as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fastsession_core::session::{Expiry, Record};
+use fastsession_core::store::{Backend, BoxFuture, StorageKey, Update};
+use fastsession_core::time::UnixTime;
+use fastsession_core::{Error, Result};
+use sha2::{Digest as _, Sha256};
+
+use crate::dir::{self, Dirs, Found};
+use crate::format::{self, HEADER_LEN};
+
+/// The default for [`FilesystemBackend::with_max_record_size`]: 1 MiB per session file.
+pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
+/// How a key's temporary file is named: `<storage key>.tmp`.
+const TMP_SUFFIX: &str = ".tmp";
+/// Tries at linking a session to a user when the reaper keeps removing the user's emptied
+/// directory in between (each try that loses that race is one reaper pass).
+const LINK_ATTEMPTS: usize = 8;
+
+/// The records of a [`FilesystemStore`](crate::FilesystemStore): one file per session in a
+/// directory that several processes may share.
+///
+/// # Layout
+///
+/// ```text
+/// <dir>/              0700, must belong to this process's user
+///   sessions/<key>    0600, one per session, <key> = 64 hex digits of the keyed id hash
+///   sessions/<key>.tmp      a write in progress (or a crash's leftover, removed later)
+///   locks/00 … locks/ff     0600, lock files, one per 1/256 of the key space
+///   users/<sha256(user)>/<key>  empty files: the sessions tied to a user
+/// ```
+///
+/// File names come from [`StorageKey::to_hex`], never from client input, so no path can be
+/// injected; on top of that every file is opened with `O_NOFOLLOW` relative to directory
+/// descriptors opened once, so a planted symlink is never followed. Files are created 0600 and
+/// directories 0700 whatever the umask. A directory that another user owns or that others may
+/// enter is refused at [`open`](Self::open).
+///
+/// # Durability
+///
+/// A write goes to `<key>.tmp`, is `fsync`ed, renamed over `<key>`, and the directory is
+/// `fsync`ed before the save reports success. A crash at any point leaves the complete old or
+/// the complete new version, never a partial file; a failed write (`ENOSPC`, `EDQUOT`, `EIO`,
+/// `EACCES`, read-only file system) returns an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store)
+/// error with the [`io::Error`] as its source and leaves the previous version readable. A
+/// deletion (logout, regeneration) is `fsync`ed too, so a power cut cannot bring an ended session
+/// back. Each file carries a checksum: a torn, truncated, corrupted or foreign file reads as no
+/// session (the request gets a fresh one) and logs a `warn` event with target
+/// `fastsession::security`, `reason = "corrupt"` or `"untrusted"` and a `detail`, never the
+/// file's content.
+///
+/// # Concurrency
+///
+/// Reads take no lock: a rename is atomic, so a reader sees one whole version. Every write
+/// (create, update, touch, take, reap) holds an exclusive `flock` on the lock file of the key's
+/// shard for its whole read-modify-write cycle. `flock` excludes other threads and other
+/// processes alike, so two processes sharing the directory keep the store contract: changes to
+/// different keys of one session both persist, one whole value wins for the same key, a touch
+/// never overwrites data, and a session ended by one process is never brought back by another.
+/// The 256 lock files are never deleted, which rules out the race where two processes lock two
+/// generations of one lock file. Use a local file system: over NFS, `flock` is only as good as
+/// the server's lock support.
+///
+/// # Async
+///
+/// Each operation runs on Tokio's blocking thread pool (`spawn_blocking`), never on the
+/// executor's worker threads; outside a Tokio runtime it runs inline in the caller. Once
+/// started, an operation completes even if its future is dropped, as a whole or not at all.
+///
+/// # Reaping
+///
+/// Expired files are not returned (the server store checks expiry on every load) and are
+/// deleted by [`ServerStore::reap`](fastsession_core::store::ServerStore::reap) or the
+/// background [`spawn_reaper`](crate::spawn_reaper). A reaper pass reads the 36-byte header of
+/// every file, so its cost grows with the number of sessions; it also removes leftover
+/// temporary files, corrupt files and links to sessions that are gone.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::Key;
+/// use fastsession_core::store::{IdHasher, ServerStore};
+/// use fastsession_fs::{FilesystemBackend, FilesystemStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let backend = FilesystemBackend::open(dir.path().join("sessions"))?.with_max_record_size(64 * 1024);
+/// let store: FilesystemStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate(1)?));
+/// assert_eq!(store.backend().max_record_size(), 64 * 1024);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FilesystemBackend {
+    inner: Arc<Inner>,
+    max_record: usize,
+}
+
+struct Inner {
+    path: PathBuf,
+    dirs: Dirs,
+}
+
+impl FilesystemBackend {
+    /// Opens the store directory `dir`, creating it (mode 0700, missing parents too) and its
+    /// subdirectories if needed. This blocks; call it at startup.
+    ///
+    /// An existing directory must belong to this process's user and have mode 0700 (or
+    /// stricter): it is never chmod-ed. Give the store a directory of its own, not a shared
+    /// one such as a fresh temporary directory (often 0755) or `/tmp`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`](fastsession_core::ErrorKind::InvalidConfig) if `dir` is a
+    /// symlink or not a directory, belongs to another user, or grants any access to group or
+    /// others; [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) if it cannot be created
+    /// or opened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::ErrorKind;
+    /// use fastsession_fs::FilesystemBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let backend = FilesystemBackend::open(dir.path().join("sessions"))?;
+    /// assert_eq!(backend.path(), dir.path().join("sessions"));
+    ///
+    /// std::os::unix::fs::symlink(dir.path().join("sessions"), dir.path().join("link"))?;
+    /// let err = FilesystemBackend::open(dir.path().join("link")).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let path = dir.as_ref().to_path_buf();
+        let dirs = Dirs::open(&path)?;
+        Ok(FilesystemBackend {
+            inner: Arc::new(Inner { path, dirs }),
+            max_record: DEFAULT_MAX_RECORD_SIZE,
+        })
+    }
+
+    /// Refuses to write session files larger than `bytes` (header included) and treats larger
+    /// files as corrupt; the default is [`DEFAULT_MAX_RECORD_SIZE`]. It bounds the memory a
+    /// load can take.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_fs::FilesystemBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let backend = FilesystemBackend::open(dir.path().join("s"))?.with_max_record_size(16 * 1024);
+    /// assert_eq!(backend.max_record_size(), 16 * 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record = bytes;
+        self
+    }
+
+    /// The size limit of a session file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_fs::{DEFAULT_MAX_RECORD_SIZE, FilesystemBackend};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
+    /// assert_eq!(backend.max_record_size(), DEFAULT_MAX_RECORD_SIZE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn max_record_size(&self) -> usize {
+        self.max_record
+    }
+
+    /// The directory given to [`open`](Self::open).
+    ///
+    /// Operations use the directory opened then, even if this path is later replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_fs::FilesystemBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
+    /// assert_eq!(backend.path(), dir.path().join("s"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `job` off the async executor: on Tokio's blocking pool, or inline outside Tokio.
+    ///
+    /// The caller's `tracing` dispatcher and span go along, so events land where the
+    /// application (or a test) collects them.
+    fn run<T, F>(&self, job: F) -> BoxFuture<'static, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let dispatch = tracing::dispatcher::get_default(Clone::clone);
+            let span = tracing::Span::current();
+            let job = move || {
+                tracing::dispatcher::with_default(&dispatch, || span.in_scope(|| job(&inner)))
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => handle
+                    .spawn_blocking(job)
+                    .await
+                    .map_err(|e| Error::store("filesystem store: I/O task failed", e))?,
+                Err(_) => job(),
+            }
+        })
+    }
+}
+
+impl fmt::Debug for FilesystemBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FilesystemBackend")
+            .field("path", &self.inner.path)
+            .field("max_record_size", &self.max_record)
+            .finish()
+    }
+}
+
+/// An I/O error as the crate's error, with what was being done.
+fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |e| Error::store(format!("filesystem store: cannot {what}"), e)
+}
+
+/// What a key's path holds.
+enum Slot {
+    Missing,
+    /// Something that is not a valid session file; already reported.
+    Junk,
+    Record(format::Header, Record),
+}
+
+/// Reports a file that is not a session; the request gets a fresh session. Never the content.
+fn ignored(key: &StorageKey, reason: &'static str, detail: &'static str) {
+    tracing::warn!(
+        target: "fastsession::security",
+        reason,
+        detail,
+        key = ?key,
+        "filesystem store: session file ignored; the request gets a fresh session"
+    );
+}
+
+fn user_dir_name(user: &str) -> String {
+    let digest = Sha256::digest(user.as_bytes());
+    StorageKey::from_bytes(digest.into()).to_hex()
+}
+
+impl Inner {
+    fn lock(&self, key: &StorageKey) -> Result<dir::ShardLock> {
+        dir::lock(self.dirs.locks.as_fd(), key).map_err(io_error("lock a session"))
+    }
+
+    /// Reads and decodes the file of `key`, reporting anything unusable.
+    fn load(&self, key: &StorageKey, name: &str, max: usize) -> Result<Slot> {
+        let found = dir::read(self.dirs.sessions.as_fd(), name, self.dirs.owner, max)
+            .map_err(io_error("read a session file"))?;
+        Ok(match found {
+            Found::Missing => Slot::Missing,
+            Found::Untrusted(detail) => {
+                ignored(key, "untrusted", detail);
+                Slot::Junk
+            }
+            Found::File(bytes) if bytes.len() > max => {
+                ignored(key, "corrupt", format::Corrupt::Oversized.as_str());
+                Slot::Junk
+            }
+            Found::File(bytes) => match format::decode(key, &bytes) {
+                Ok((header, record)) => Slot::Record(header, record),
+                Err(why) => {
+                    ignored(key, "corrupt", why.as_str());
+                    Slot::Junk
+                }
+            },
+        })
+    }
+
+    /// Removes a file that no longer counts (expired, corrupt), under the key's lock. Failing
+    /// is not an error of the request: the file is never returned as a session, and the
+    /// reaper tries again.
+    fn discard(&self, name: &str) -> bool {
+        match dir::remove(self.dirs.sessions.as_fd(), name) {
+            Ok(removed) => removed,
+            Err(error) => {
+                tracing::warn!(target: "fastsession", %error, "filesystem store: cannot remove an unusable session file");
+                false
+            }
+        }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let tmp = format!("{name}{TMP_SUFFIX}");
+        dir::write(self.dirs.sessions.as_fd(), name, &tmp, bytes)
+            .map_err(io_error("write a session file"))
+    }
+
+    fn read(&self, key: &StorageKey, max: usize) -> Result<Option<Record>> {
+        Ok(match self.load(key, &key.to_hex(), max)? {
+            Slot::Record(_, record) => Some(record),
+            Slot::Missing | Slot::Junk => None,
+        })
+    }
+
+    fn create(&self, key: &StorageKey, bytes: &[u8], user: Option<&str>) -> Result<bool> {
+        let name = key.to_hex();
+        let _lock = self.lock(key)?;
+        // Anything at the path, even junk, makes the key taken: a create never overwrites.
+        if dir::exists(self.dirs.sessions.as_fd(), &name)
+            .map_err(io_error("look up a session file"))?
+        {
+            return Ok(false);
+        }
+        // Link first: a crash in between leaves a stale link (harmless, readers check the
+        // record), never a session that "log out everywhere" cannot find.
+        if let Some(user) = user {
+            self.link(user, key)?;
+        }
+        self.write(&name, bytes)?;
+        Ok(true)
+    }
+
+    fn update(&self, key: &StorageKey, update: Update<'_>, max: usize) -> Result<Option<Record>> {
+        let name = key.to_hex();
+        let _lock = self.lock(key)?;
+        let stored = match self.load(key, &name, max)? {
+            Slot::Record(_, record) => record,
+            Slot::Missing => return Ok(None),
+            Slot::Junk => {
+                self.discard(&name);
+                return Ok(None);
+            }
+        };
+        let old_user = stored.user_id().map(str::to_owned);
+        let Some(merged) = update.apply_to(stored) else {
+            self.discard(&name);
+            return Ok(None);
+        };
+        let bytes = format::encode(key, &merged, update.expiry.deadline(&merged), max)
+            .map_err(io_error("write a session this large"))?;
+        if let Some(user) = merged.user_id()
+            && old_user.as_deref() != Some(user)
+        {
+            self.link(user, key)?;
+        }
+        self.write(&name, &bytes)?;
+        Ok(Some(merged))
+    }
+
+    fn touch(&self, key: &StorageKey, now: UnixTime, expiry: &Expiry, max: usize) -> Result<bool> {
+        let name = key.to_hex();
+        let _lock = self.lock(key)?;
+        let mut record = match self.load(key, &name, max)? {
+            Slot::Record(_, record) => record,
+            Slot::Missing => return Ok(false),
+            Slot::Junk => {
+                self.discard(&name);
+                return Ok(false);
+            }
+        };
+        if expiry.check(&record, now).is_err() {
+            self.discard(&name);
+            return Ok(false);
+        }
+        // The record just read under the lock, with only its activity time changed: a touch
+        // cannot overwrite data another request saved.
+        record.set_last_active(record.last_active().max(now));
+        let bytes = format::encode(key, &record, expiry.deadline(&record), max)
+            .map_err(io_error("write a session this large"))?;
+        self.write(&name, &bytes)?;
+        Ok(true)
+    }
+
+    fn take(&self, key: &StorageKey, max: usize) -> Result<Option<Record>> {
+        let name = key.to_hex();
+        let _lock = self.lock(key)?;
+        let slot = self.load(key, &name, max)?;
+        if matches!(slot, Slot::Missing) {
+            return Ok(None);
+        }
+        let sessions = self.dirs.sessions.as_fd();
+        dir::remove(sessions, &name).map_err(io_error("delete a session file"))?;
+        // Durable before the caller reports the session ended: a power cut must not bring
+        // back a logged-out session.
+        dir::sync_dir(sessions).map_err(io_error("sync the session directory"))?;
+        let Slot::Record(_, record) = slot else {
+            return Ok(None);
+        };
+        if let Some(user) = record.user_id() {
+            self.unlink(user, key)?;
+        }
+        Ok(Some(record))
+    }
+
+    fn link(&self, user: &str, key: &StorageKey) -> Result<()> {
+        let users = self.dirs.users.as_fd();
+        let dir_name = user_dir_name(user);
+        let name = key.to_hex();
+        for _ in 0..LINK_ATTEMPTS {
+            let (dir, created) =
+                dir::sub_dir(users, &dir_name).map_err(io_error("create a user directory"))?;
+            if created {
+                dir::sync_dir(users).map_err(io_error("sync the user directory"))?;
+            }
+            match dir::touch_new(dir.as_fd(), &name) {
+                // Durable: "log out everywhere" must find every session after a crash too.
+                Ok(true) => return dir::sync_dir(&dir).map_err(io_error("sync a user directory")),
+                Ok(false) => return Ok(()),
+                // The reaper removed the (then empty) directory after we opened it: again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("link a session to its user")(e)),
+            }
+        }
+        Err(io_error("link a session to its user")(io::Error::other(
+            "user directory kept disappearing",
+        )))
+    }
+
+    fn unlink(&self, user: &str, key: &StorageKey) -> Result<()> {
+        let Some(dir) = dir::existing_sub_dir(self.dirs.users.as_fd(), &user_dir_name(user))
+            .map_err(io_error("open a user directory"))?
+        else {
+            return Ok(());
+        };
+        // No sync: a link that comes back after a crash is stale, and readers check records.
+        dir::remove(dir.as_fd(), &key.to_hex())
+            .map_err(io_error("unlink a session from its user"))?;
+        Ok(())
+    }
+
+    fn user_keys(&self, user: &str) -> Result<Vec<StorageKey>> {
+        let Some(dir) = dir::existing_sub_dir(self.dirs.users.as_fd(), &user_dir_name(user))
+            .map_err(io_error("open a user directory"))?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut keys = Vec::new();
+        for name in dir::entries(dir.as_fd()).map_err(io_error("list a user directory"))? {
+            let name = name.map_err(io_error("list a user directory"))?;
+            keys.extend(StorageKey::from_hex(&name));
+        }
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// Deletes up to `limit` expired or unusable session files, leftover temporary files, and
+    /// links to sessions that are gone. Problems with single files are logged and skipped, so
+    /// one bad entry cannot stop reaping.
+    fn reap(&self, now: UnixTime, limit: usize, max: usize) -> Result<usize> {
+        let sessions = self.dirs.sessions.as_fd();
+        let (mut deleted, mut temps) = (0, 0);
+        let skip = |error: &dyn fmt::Display| {
+            tracing::warn!(target: "fastsession", %error, "filesystem store: reaper skipped a file");
+        };
+        for name in dir::entries(sessions).map_err(io_error("list the session directory"))? {
+            if deleted >= limit {
+                break;
+            }
+            let name = name.map_err(io_error("list the session directory"))?;
+            if let Some(key) = name.strip_suffix(TMP_SUFFIX).and_then(StorageKey::from_hex) {
+                // Writers hold the key's lock from creating the temporary file to renaming it,
+                // so one seen under the lock is a crash's leftover.
+                if temps < limit {
+                    let _lock = self.lock(&key)?;
+                    match dir::remove(sessions, &name) {
+                        Ok(removed) => temps += usize::from(removed),
+                        Err(e) => skip(&e),
+                    }
+                }
+                continue;
+            }
+            let Some(key) = StorageKey::from_hex(&name) else {
+                continue;
+            };
+            // A cheap look at the header without the lock, to skip the live majority.
+            let due = match dir::read(sessions, &name, self.dirs.owner, HEADER_LEN) {
+                Ok(Found::File(head)) => {
+                    format::decode_header(&head).map_or(true, |h| h.expires <= now)
+                }
+                Ok(Found::Untrusted(_)) => true,
+                Ok(Found::Missing) => false,
+                Err(e) => {
+                    skip(&e);
+                    false
+                }
+            };
+            if !due {
+                continue;
+            }
+            let _lock = self.lock(&key)?;
+            // Again under the lock: another process may have refreshed it meanwhile.
+            match self.load(&key, &name, max) {
+                Ok(Slot::Junk) => deleted += usize::from(self.discard(&name)),
+                Ok(Slot::Record(header, record)) if header.expires <= now => {
+                    if self.discard(&name) {
+                        deleted += 1;
+                        if let Some(user) = record.user_id()
+                            && let Err(e) = self.unlink(user, &key)
+                        {
+                            skip(&e);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => skip(&e),
+            }
+        }
+        if deleted > 0
+            && let Err(e) = dir::sync_dir(sessions)
+        {
+            skip(&e);
+        }
+        self.sweep_links(limit)?;
+        Ok(deleted)
+    }
+
+    /// Removes up to `limit` links to sessions that no longer exist, and emptied user
+    /// directories.
+    fn sweep_links(&self, limit: usize) -> Result<()> {
+        let users = self.dirs.users.as_fd();
+        let sessions = self.dirs.sessions.as_fd();
+        let mut removed = 0;
+        for user in dir::entries(users).map_err(io_error("list the user directory"))? {
+            if removed >= limit {
+                break;
+            }
+            let user = user.map_err(io_error("list the user directory"))?;
+            let Some(dir) =
+                dir::existing_sub_dir(users, &user).map_err(io_error("open a user directory"))?
+            else {
+                continue;
+            };
+            let mut kept = false;
+            for link in dir::entries(dir.as_fd()).map_err(io_error("list a user directory"))? {
+                let link = link.map_err(io_error("list a user directory"))?;
+                let Some(key) = StorageKey::from_hex(&link) else {
+                    kept = true;
+                    continue;
+                };
+                let live =
+                    || dir::exists(sessions, &link).map_err(io_error("look up a session file"));
+                if removed >= limit || live()? {
+                    kept = true;
+                    continue;
+                }
+                // Under the key's lock, since a create links before it writes the session.
+                let _lock = self.lock(&key)?;
+                if live()? {
+                    kept = true;
+                    continue;
+                }
+                dir::remove(dir.as_fd(), &link).map_err(io_error("remove a stale user link"))?;
+                removed += 1;
+            }
+            if !kept {
+                // Fails harmlessly if a link was added meanwhile; `link` retries if it loses.
+                dir::remove_empty_dir(users, &user).map_err(io_error("remove a user directory"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for FilesystemBackend {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+        let (key, max) = (*key, self.max_record);
+        self.run(move |inner| inner.read(&key, max))
+    }
+
+    fn create<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        record: &'a Record,
+        expires: UnixTime,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let key = *key;
+        // Encoding is CPU work and needs no lock: done here, the blocking job gets bytes.
+        let bytes = format::encode(&key, record, expires, self.max_record)
+            .map_err(io_error("write a session this large"));
+        let user = record.user_id().map(str::to_owned);
+        self.run(move |inner| inner.create(&key, &bytes?, user.as_deref()))
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        update: Update<'a>,
+    ) -> BoxFuture<'a, Result<Option<Record>>> {
+        let (key, max) = (*key, self.max_record);
+        let (changes, from, now, expiry) = (
+            update.changes.clone(),
+            update.from.clone(),
+            update.now,
+            *update.expiry,
+        );
+        self.run(move |inner| {
+            let update = Update {
+                changes: &changes,
+                from: &from,
+                now,
+                expiry: &expiry,
+            };
+            inner.update(&key, update, max)
+        })
+    }
+
+    fn touch<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        now: UnixTime,
+        expiry: &'a Expiry,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (key, max, expiry) = (*key, self.max_record, *expiry);
+        self.run(move |inner| inner.touch(&key, now, &expiry, max))
+    }
+
+    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+        let (key, max) = (*key, self.max_record);
+        self.run(move |inner| inner.take(&key, max))
+    }
+
+    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
+        let max = self.max_record;
+        self.run(move |inner| inner.reap(now, limit, max))
+    }
+
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+        let (user, key) = (user.to_owned(), *key);
+        self.run(move |inner| inner.link(&user, &key))
+    }
+
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+        let (user, key) = (user.to_owned(), *key);
+        self.run(move |inner| inner.unlink(&user, &key))
+    }
+
+    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
+        let user = user.to_owned();
+        self.run(move |inner| inner.user_keys(&user))
+    }
+}

@@ -1,0 +1,168 @@
+//! A [fastsession](https://docs.rs/fastsession) store that keeps sessions in files: durable
+//! across restarts, crash-safe, symlink-proof, and safe to share between processes.
+//!
+//! [`FilesystemStore`] is a [`ServerStore`] over a [`FilesystemBackend`]: the cookie holds only
+//! the session id, the file is named by a keyed hash of it, and every store guarantee holds
+//! across processes (concurrent requests changing different keys both persist, a destroyed
+//! or regenerated session is never brought back). See [`FilesystemBackend`] for the layout,
+//! durability, locking and failure behaviour. Unix only.
+//!
+//! # Example
+//!
+//! ```
+//! use fastsession_core::codec::Key;
+//! use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! // Keep the key stable (load it from your secrets): it locates the session files.
+//! let key = Key::generate(1)?;
+//! let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &key)?;
+//! let config = SessionConfig::new(store, CookieConfig::new("id")?);
+//!
+//! let sessions = Sessions::new(&http::HeaderMap::new());
+//! sessions.get(&config).await?.insert("name", "gopher")?;
+//! let mut response = http::HeaderMap::new();
+//! sessions.save_all(&mut response).await?;
+//!
+//! let set_cookie = response["set-cookie"].to_str()?;
+//! let pair = set_cookie.split(';').next().unwrap_or_default();
+//! let mut next = http::HeaderMap::new();
+//! next.insert("cookie", pair.parse()?);
+//! let session = Sessions::new(&next).get(&config).await?;
+//! assert_eq!(session.get::<String>("name")?.as_deref(), Some("gopher"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(unix)]
+mod backend;
+#[cfg(unix)]
+mod dir;
+#[cfg(unix)]
+mod format;
+
+#[cfg(unix)]
+pub use backend::{DEFAULT_MAX_RECORD_SIZE, FilesystemBackend};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastsession_core::store::{Backend, ServerStore};
+use fastsession_core::time::UnixTime;
+
+/// A server-side store whose sessions live in files, one per session.
+///
+/// Make one with [`filesystem_store`], or with [`ServerStore::with_backend`] to choose the
+/// id-hashing key's derivation or the [`FilesystemBackend`] settings yourself.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::Key;
+/// use fastsession_core::store::{IdHasher, ServerStore};
+/// use fastsession_fs::{FilesystemBackend, FilesystemStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store: FilesystemStore =
+///     ServerStore::with_backend(FilesystemBackend::open(dir.path().join("s"))?, IdHasher::new(&Key::generate(1)?));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(unix)]
+pub type FilesystemStore = ServerStore<FilesystemBackend>;
+
+/// A [`FilesystemStore`] in `dir` (created with mode 0700 if missing), hashing session ids
+/// under a sub-key of `key`.
+///
+/// Keep `key` stable across restarts: the files are named by the hashes it makes, so with
+/// another key every stored session is unreachable (and later reaped). It may be the cookie
+/// key ring's active key; the store derives its own purpose-bound sub-key from it.
+///
+/// # Errors
+///
+/// As [`FilesystemBackend::open`].
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::Key;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &Key::generate(1)?)?;
+/// assert!(dir.path().join("sessions").is_dir());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(unix)]
+pub fn filesystem_store(
+    dir: impl AsRef<std::path::Path>,
+    key: &fastsession_core::codec::Key,
+) -> fastsession_core::Result<FilesystemStore> {
+    Ok(ServerStore::with_backend(
+        FilesystemBackend::open(dir)?,
+        fastsession_core::store::IdHasher::new(key),
+    ))
+}
+
+/// Spawns a Tokio task that deletes expired sessions of `store` every `every`, in batches of
+/// at most `batch` records (each batch one blocking job, so other work interleaves), until the
+/// store is dropped.
+///
+/// It holds the store only while a batch runs: once every other `Arc` is gone, the task ends
+/// at its next tick. A failing pass logs a `warn` event (target `fastsession`) and the next
+/// tick tries again. It works for any [`ServerStore`]; expired sessions are never returned
+/// even without it, it only reclaims space.
+///
+/// # Panics
+///
+/// If called outside a Tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use fastsession_core::codec::Key;
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let store = Arc::new(fastsession_fs::filesystem_store(dir.path().join("s"), &Key::generate(1)?)?);
+/// let reaper = fastsession_fs::spawn_reaper(&store, Duration::from_millis(10), 1000);
+/// drop(store);
+/// tokio::time::timeout(Duration::from_secs(5), reaper).await??; // ends once the store is gone
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn spawn_reaper<B: Backend>(
+    store: &Arc<ServerStore<B>>,
+    every: Duration,
+    batch: usize,
+) -> tokio::task::JoinHandle<()> {
+    let store = Arc::downgrade(store);
+    let batch = batch.max(1);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            loop {
+                let Some(store) = store.upgrade() else {
+                    return;
+                };
+                match store.reap(UnixTime::now(), batch).await {
+                    // A full batch: more may be due; the next batch is a new blocking job.
+                    Ok(n) if n >= batch => {}
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(target: "fastsession", %error, "session reaper pass failed");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
