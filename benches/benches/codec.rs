@@ -9,16 +9,18 @@
 //!   takes the encrypted cookie back out of the jar with one `clone` because `decrypt` wants an
 //!   owned `Cookie<'static>` and the jar only lends it.
 //!
+//! `*/sketch` is the same format with the changes `BENCHMARKS.md` suggests (SIMD base64, the
+//! associated data on the stack, exact-size buffers), to show what they would buy.
+//!
 //! Run: `cargo bench -p fastsession-benches --bench codec -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
 
 use cookie::{Cookie, CookieJar};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fastsession_benches::{PAYLOAD, Sketch};
 use fastsession_core::codec::{Codec, Key, KeyRing};
 
-/// 100 bytes of ASCII: the size of a small session (a user id, a CSRF token, a theme).
-const PAYLOAD: &str = r#"{"v":{"csrf":"q83vASNFZ4mrze8BI0VniavN7w","theme":"dark","uid":4711,"user":"gopher"},"x":"0123"}"#;
 const NAME: &str = "id";
 
 fn codec(c: &mut Criterion) {
@@ -33,12 +35,7 @@ fn codec(c: &mut Criterion) {
     let our_sealed = ours.seal(NAME, PAYLOAD.as_bytes()).expect("seal");
     let mut jar = CookieJar::new();
     jar.private_mut(&theirs).add(Cookie::new(NAME, PAYLOAD));
-    let their_sealed: &'static str = jar
-        .get(NAME)
-        .expect("added")
-        .value()
-        .to_owned()
-        .leak();
+    let their_sealed: &'static str = jar.get(NAME).expect("added").value().to_owned().leak();
     // Both really round-trip the same payload.
     assert_eq!(
         ours.open(NAME, &our_sealed).expect("opens").plaintext(),
@@ -63,9 +60,19 @@ fn codec(c: &mut Criterion) {
 
     group.bench_function("seal_open/fastsession", |b| {
         b.iter(|| {
-            let sealed = ours.seal(NAME, black_box(PAYLOAD.as_bytes())).expect("seal");
+            let sealed = ours
+                .seal(NAME, black_box(PAYLOAD.as_bytes()))
+                .expect("seal");
             let opened = ours.open(black_box(NAME), &sealed).expect("open");
             black_box(opened.plaintext().len())
+        });
+    });
+    let sketch = Sketch::new();
+    group.bench_function("seal_open/sketch", |b| {
+        b.iter(|| {
+            let sealed = sketch.seal(NAME, black_box(PAYLOAD.as_bytes()));
+            let opened = sketch.open(black_box(NAME), &sealed).expect("open");
+            black_box(opened.len())
         });
     });
     group.bench_function("seal_open/cookie_private_jar", |b| {
@@ -80,7 +87,13 @@ fn codec(c: &mut Criterion) {
     });
 
     group.bench_function("seal/fastsession", |b| {
-        b.iter(|| ours.seal(NAME, black_box(PAYLOAD.as_bytes())).expect("seal"));
+        b.iter(|| {
+            ours.seal(NAME, black_box(PAYLOAD.as_bytes()))
+                .expect("seal")
+        });
+    });
+    group.bench_function("seal/sketch", |b| {
+        b.iter(|| sketch.seal(NAME, black_box(PAYLOAD.as_bytes())));
     });
     group.bench_function("seal/cookie_private_jar", |b| {
         let mut jar = CookieJar::new();
@@ -93,6 +106,22 @@ fn codec(c: &mut Criterion) {
 
     group.bench_function("open/fastsession", |b| {
         b.iter(|| ours.open(NAME, black_box(&our_sealed)).expect("open"));
+    });
+    let sketch_sealed = sketch.seal(NAME, PAYLOAD.as_bytes());
+    group.bench_function("open/sketch", |b| {
+        b.iter(|| sketch.open(NAME, black_box(&sketch_sealed)).expect("open"));
+    });
+    // Another process (a second server, or this one after a restart) sealed the value: its
+    // nonce prefix is not this instance's, so open derives the HChaCha20 sub-key first.
+    let ring = KeyRing::new(Key::from_secret(7, &[1, 2, 3, 4].repeat(8)).expect("key"));
+    let (sealer, opener) = (
+        Codec::new(&ring, "session-cookie"),
+        Codec::new(&ring, "session-cookie"),
+    );
+    let foreign = sealer.seal(NAME, PAYLOAD.as_bytes()).expect("seal");
+    assert!(opener.open(NAME, &foreign).is_ok());
+    group.bench_function("open/fastsession_sealed_elsewhere", |b| {
+        b.iter(|| opener.open(NAME, black_box(&foreign)).expect("open"));
     });
     group.bench_function("open/cookie_private_jar", |b| {
         let jar = CookieJar::new();

@@ -101,7 +101,10 @@ fn first_cookie(config: &SessionConfig) -> String {
 
 fn session(c: &mut Criterion) {
     let ring = KeyRing::new(Key::generate(1).expect("OS RNG"));
-    let config = SessionConfig::new(CookieStore::new(&ring), CookieConfig::new("id").expect("valid"));
+    let config = SessionConfig::new(
+        CookieStore::new(&ring),
+        CookieConfig::new("id").expect("valid"),
+    );
     let pair = first_cookie(&config);
     let (name, value) = pair.split_once('=').expect("pair");
     // The store's purpose, to show the plaintext size (a bench-only peek at the format).

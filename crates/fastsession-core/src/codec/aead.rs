@@ -11,7 +11,9 @@
 //! sealers), so the random-nonce limits of 96-bit AES-GCM do not apply; and because the prefix
 //! stays fixed for 2^32 seals, its sub-key is computed once, not per cookie.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
@@ -27,26 +29,30 @@ const SEALS_PER_PREFIX: u64 = 1 << 32;
 /// One derived key: opens anything sealed under it, and seals if it is the active key.
 pub(crate) struct XChaCha {
     key: Zeroizing<[u8; 32]>,
-    sealer: Mutex<Option<Sealer>>,
+    /// The prefix this process seals under.
+    sealer: RwLock<Option<Arc<Epoch>>>,
+    /// Prefixes of other processes (or earlier runs) that recently opened a value, so that
+    /// their sub-keys are not derived again for every cookie they sealed.
+    known: RwLock<VecDeque<Arc<Epoch>>>,
 }
 
-/// A nonce prefix and its sub-key, shared by the seals and opens that use it.
+/// A nonce prefix, its sub-key, and for the sealer's own prefix the counter.
 struct Epoch {
     prefix: [u8; PREFIX_LEN],
     subkey: LessSafeKey,
-}
-
-struct Sealer {
-    epoch: Arc<Epoch>,
-    next: u64,
+    next: AtomicU64,
     last: u64,
 }
+
+/// How many foreign prefixes keep their sub-keys.
+const KNOWN_PREFIXES: usize = 16;
 
 impl XChaCha {
     pub(crate) fn new(key: Zeroizing<[u8; 32]>) -> Self {
         XChaCha {
             key,
-            sealer: Mutex::new(None),
+            sealer: RwLock::new(None),
+            known: RwLock::new(VecDeque::new()),
         }
     }
 
@@ -61,36 +67,54 @@ impl XChaCha {
         key
     }
 
-    fn new_sealer(&self) -> Result<Sealer> {
+    fn new_epoch(&self) -> Result<Epoch> {
         let mut seed = [0u8; PREFIX_LEN + 8];
         crate::random::fill(&mut seed)?;
         let (prefix, start) = seed.split_at(PREFIX_LEN);
         let prefix: [u8; PREFIX_LEN] = prefix.try_into().unwrap_or_default();
         // A random start hides how many cookies this process has sealed; the top bit is
-        // cleared so that counting 2^32 further never wraps.
+        // cleared so that counting 2^32 further (plus one overshoot per thread) never wraps.
         let start = u64::from_be_bytes(start.try_into().unwrap_or_default()) >> 1;
-        Ok(Sealer {
-            epoch: Arc::new(Epoch {
-                subkey: self.subkey(&prefix),
-                prefix,
-            }),
-            next: start,
+        Ok(Epoch {
+            subkey: self.subkey(&prefix),
+            prefix,
+            next: AtomicU64::new(start),
             last: start + SEALS_PER_PREFIX,
         })
     }
 
     /// The next unique nonce and the sub-key that goes with it.
     fn next_nonce(&self) -> Result<(Arc<Epoch>, [u8; NONCE_LEN])> {
-        let mut slot = self.sealer.lock().unwrap_or_else(PoisonError::into_inner);
-        let sealer = match slot.as_mut() {
-            Some(s) if s.next < s.last => s,
-            _ => slot.insert(self.new_sealer()?),
-        };
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce[..PREFIX_LEN].copy_from_slice(&sealer.epoch.prefix);
-        nonce[PREFIX_LEN..].copy_from_slice(&sealer.next.to_be_bytes());
-        sealer.next += 1;
-        Ok((Arc::clone(&sealer.epoch), nonce))
+        loop {
+            if let Some(epoch) = read(&self.sealer).as_ref() {
+                let n = epoch.next.fetch_add(1, Ordering::Relaxed);
+                if n < epoch.last {
+                    let mut nonce = [0u8; NONCE_LEN];
+                    nonce[..PREFIX_LEN].copy_from_slice(&epoch.prefix);
+                    nonce[PREFIX_LEN..].copy_from_slice(&n.to_be_bytes());
+                    return Ok((Arc::clone(epoch), nonce));
+                }
+            }
+            let mut slot = self.sealer.write().unwrap_or_else(PoisonError::into_inner);
+            // Another thread may have renewed it while this one waited for the lock.
+            if slot
+                .as_ref()
+                .is_none_or(|e| e.next.load(Ordering::Relaxed) >= e.last)
+            {
+                *slot = Some(Arc::new(self.new_epoch()?));
+            }
+        }
+    }
+
+    /// The sub-key for `prefix`, if it is this process's or a recently authenticated one.
+    fn cached(&self, prefix: &[u8; PREFIX_LEN]) -> Option<Arc<Epoch>> {
+        if let Some(own) = read(&self.sealer).as_ref().filter(|e| e.prefix == *prefix) {
+            return Some(Arc::clone(own));
+        }
+        read(&self.known)
+            .iter()
+            .find(|e| e.prefix == *prefix)
+            .cloned()
     }
 
     /// Encrypts `buf[offset..]` in place under a fresh nonce, writes the nonce to
@@ -113,18 +137,30 @@ impl XChaCha {
     ) -> bool {
         let mut prefix = [0u8; PREFIX_LEN];
         prefix.copy_from_slice(&nonce[..PREFIX_LEN]);
-        let current = self
-            .sealer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .filter(|s| s.epoch.prefix == prefix)
-            .map(|s| Arc::clone(&s.epoch));
-        match current {
-            Some(epoch) => open_with(&epoch.subkey, nonce, aad, data),
-            None => open_with(&self.subkey(&prefix), nonce, aad, data),
+        if let Some(epoch) = self.cached(&prefix) {
+            return open_with(&epoch.subkey, nonce, aad, data);
         }
+        let epoch = Epoch {
+            subkey: self.subkey(&prefix),
+            prefix,
+            next: AtomicU64::new(0),
+            last: 0,
+        };
+        let authentic = open_with(&epoch.subkey, nonce, aad, data);
+        // Only authentic prefixes are remembered, so forged cookies cannot evict real ones.
+        if authentic {
+            let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+            if !known.iter().any(|e| e.prefix == prefix) {
+                known.push_front(Arc::new(epoch));
+                known.truncate(KNOWN_PREFIXES);
+            }
+        }
+        authentic
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

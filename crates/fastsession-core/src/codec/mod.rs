@@ -26,10 +26,10 @@ mod aead;
 mod key;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurposeConfig, Simd};
 
 pub use key::{Key, KeyRing, MIN_SECRET_LEN};
 
@@ -49,6 +49,17 @@ const PREFIX_LEN: usize = HEADER_LEN + NONCE_LEN;
 /// Bytes a sealed value adds to its plaintext before base64: header, nonce and tag.
 pub const OVERHEAD: usize = PREFIX_LEN + TAG_LEN;
 const AAD_LABEL: &[u8] = b"fastsession\0";
+
+/// Unpadded base64url, vectorised where the CPU allows. It refuses padding and non-zero
+/// trailing bits like the scalar engine, so exactly one text decodes to each value; the
+/// tamper tests check every non-canonical variant.
+static BASE64: LazyLock<Simd> = LazyLock::new(|| {
+    Simd::url_safe(
+        GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    )
+});
 
 /// Seals and opens values for one purpose with the keys of a [`KeyRing`].
 ///
@@ -133,8 +144,8 @@ impl Codec {
         buf.resize(PREFIX_LEN, 0);
         write(&mut buf);
         let aad = self.aad(&buf[..HEADER_LEN], name);
-        key.seal_in_place(&aad, &mut buf, PREFIX_LEN)?;
-        Ok(URL_SAFE_NO_PAD.encode(&buf))
+        key.seal_in_place(aad.as_slice(), &mut buf, PREFIX_LEN)?;
+        Ok(BASE64.encode(&buf))
     }
 
     /// Opens a value sealed for the cookie called `name` by any key of the ring.
@@ -148,7 +159,7 @@ impl Codec {
             return Err(OpenError(Failure::Malformed));
         }
         let mut buf = Vec::with_capacity(sealed.len() / 4 * 3 + 3);
-        URL_SAFE_NO_PAD
+        BASE64
             .decode_vec(sealed, &mut buf)
             .map_err(|_| OpenError(Failure::Malformed))?;
         if buf.len() < OVERHEAD {
@@ -167,7 +178,7 @@ impl Codec {
         nonce.copy_from_slice(&head[HEADER_LEN..]);
         if !self.inner.keys[position]
             .1
-            .open_in_place(&nonce, &aad, data)
+            .open_in_place(&nonce, aad.as_slice(), data)
         {
             return Err(OpenError(Failure::NotAuthentic));
         }
@@ -180,16 +191,42 @@ impl Codec {
         })
     }
 
-    fn aad(&self, header: &[u8], name: &str) -> Vec<u8> {
+    fn aad(&self, header: &[u8], name: &str) -> AadBuf {
         let purpose = self.inner.purpose.as_bytes();
-        let mut aad =
-            Vec::with_capacity(AAD_LABEL.len() + header.len() + purpose.len() + 1 + name.len());
-        aad.extend_from_slice(AAD_LABEL);
-        aad.extend_from_slice(header);
-        aad.extend_from_slice(purpose);
-        aad.push(0);
-        aad.extend_from_slice(name.as_bytes());
-        aad
+        let parts: [&[u8]; 5] = [AAD_LABEL, header, purpose, &[0], name.as_bytes()];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > AAD_STACK_LEN {
+            return AadBuf::Heap(parts.concat());
+        }
+        let mut buf = [0u8; AAD_STACK_LEN];
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        AadBuf::Stack(buf, len)
+    }
+}
+
+/// Associated data up to this length is built on the stack (cookie names are at most 137
+/// bytes with their prefix), longer on the heap.
+const AAD_STACK_LEN: usize = 256;
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one call; boxing would bring back the allocation it avoids"
+)]
+enum AadBuf {
+    Stack([u8; AAD_STACK_LEN], usize),
+    Heap(Vec<u8>),
+}
+
+impl AadBuf {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            AadBuf::Stack(buf, len) => &buf[..*len],
+            AadBuf::Heap(buf) => buf,
+        }
     }
 }
 
@@ -208,8 +245,8 @@ impl Codec {
         buf.resize(PREFIX_LEN, 0);
         buf.extend_from_slice(plaintext);
         let aad = self.aad(&buf[..HEADER_LEN], name);
-        key.seal_in_place_with_nonce(nonce, &aad, &mut buf, PREFIX_LEN);
-        URL_SAFE_NO_PAD.encode(&buf)
+        key.seal_in_place_with_nonce(nonce, aad.as_slice(), &mut buf, PREFIX_LEN);
+        BASE64.encode(&buf)
     }
 }
 
@@ -309,6 +346,7 @@ impl std::error::Error for OpenError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn ring(id: u32, seed: u8) -> KeyRing {
         let secret: Vec<u8> = (0..32).map(|i| seed.wrapping_add(i)).collect();

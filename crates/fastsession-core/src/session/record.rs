@@ -306,7 +306,7 @@ impl Record {
     /// # Errors
     ///
     /// [`RecordError`] for truncated input, unknown flags, or JSON that is not a record body
-    /// (including nesting deeper than 128 levels).
+    /// (including nesting deeper than 64 levels).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         let bad = RecordError(());
         if bytes.len() < FIXED_LEN {
@@ -332,7 +332,9 @@ impl Record {
         };
         let body: Body = if rest.is_empty() {
             Body::default()
-        } else if rest[0] != b'{' || nesting_depth(rest) > MAX_DEPTH {
+        } else if rest[0] != b'{'
+            || (bracket_count(rest) > MAX_DEPTH && nesting_depth(rest) > MAX_DEPTH)
+        {
             // serde would also read a struct from an array; raw values skip its depth limit.
             return Err(bad);
         } else {
@@ -348,6 +350,11 @@ impl Record {
             user: body.user,
         })
     }
+}
+
+/// How many `[` and `{` a text holds: a cheap bound on its nesting depth.
+fn bracket_count(json: &[u8]) -> usize {
+    json.iter().filter(|&&b| b == b'[' || b == b'{').count()
 }
 
 /// The deepest nesting of `[`/`{` in a JSON text, ignoring brackets inside strings.
