@@ -11,15 +11,13 @@ use fastsession_core::time::{Clock as _, UnixTime};
 use fastsession_fs::FilesystemBackend;
 
 use crate::support::{
-    T0, assert_private, clock, config, expiry, open, request, session_file, storage_key, temp, walk,
+    T0, assert_private, clock, config, expiry, fixture, open, request, session_file, storage_key,
+    temp, walk,
 };
 
 #[tokio::test]
 async fn round_trip_survives_a_restart_and_ends_for_good() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, clock, store, cfg) = fixture();
 
     let id = request(&cfg, None, |s| {
         s.insert("name", "gopher").unwrap();
@@ -78,10 +76,7 @@ async fn round_trip_survives_a_restart_and_ends_for_good() {
 
 #[tokio::test]
 async fn expired_sessions_are_never_returned_and_deleted_on_sight() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("a", 1).unwrap())
         .await
         .cookie();
@@ -95,10 +90,7 @@ async fn expired_sessions_are_never_returned_and_deleted_on_sight() {
 #[tokio::test]
 async fn raw_ids_appear_nowhere_at_rest() {
     // Case 33: file names are keyed hashes, and the record inside carries no id.
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, _store, cfg) = fixture();
     let id = request(&cfg, None, |s| {
         s.insert("a", 1).unwrap();
         s.set_user_id("alice");
@@ -118,10 +110,7 @@ async fn raw_ids_appear_nowhere_at_rest() {
 
 #[tokio::test]
 async fn user_index_lists_and_ends_sessions_and_is_cleaned() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, clock, store, cfg) = fixture();
     let mut ids = Vec::new();
     for user in ["alice", "alice", "alice", "bob"] {
         ids.push(request(&cfg, None, |s| s.set_user_id(user)).await.cookie());
@@ -167,10 +156,7 @@ async fn user_index_lists_and_ends_sessions_and_is_cleaned() {
 
 #[tokio::test]
 async fn reaper_deletes_expired_files_in_bounded_batches() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, clock, store, cfg) = fixture();
     for _ in 0..5 {
         request(&cfg, None, |s| s.set_user_id("carol"))
             .await
@@ -232,10 +218,7 @@ async fn background_reaper_runs_until_the_store_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_in_one_process_all_persist() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, _dir, _clock, _store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("start", 0).unwrap())
         .await
         .cookie();

@@ -12,16 +12,13 @@ use fastsession_core::store::StorageKey;
 use fastsession_core::time::UnixTime;
 
 use crate::support::{
-    Events, Rng, T0, assert_success, clock, config, open, request, results, session_file,
+    Events, Rng, T0, assert_success, clock, config, fixture, open, request, results, session_file,
     storage_key, temp, var,
 };
 
 #[tokio::test]
 async fn a_crash_leaves_the_old_or_the_new_version_never_a_partial_one() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("v", "old").unwrap())
         .await
         .cookie();
@@ -106,10 +103,7 @@ async fn a_crash_leaves_the_old_or_the_new_version_never_a_partial_one() {
 async fn a_failed_write_is_a_store_error_and_the_previous_version_stays() {
     // An obstacle the store cannot remove (a non-empty directory at the temporary path)
     // makes the write fail after the record was read and merged.
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("v", "old").unwrap())
         .await
         .cookie();

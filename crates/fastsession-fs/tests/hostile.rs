@@ -11,16 +11,13 @@ use rustix::fs::Mode;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::{
-    Events, Rng, assert_private, assert_success, child, clock, config, open, request, results,
-    session_file, storage_key, temp, var,
+    Events, Rng, assert_private, assert_success, child, clock, config, fixture, open, request,
+    results, session_file, storage_key, temp, var,
 };
 
 #[tokio::test]
 async fn files_are_0600_and_directories_0700() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, _store, cfg) = fixture();
     request(&cfg, None, |s| s.set_user_id("alice"))
         .await
         .cookie();
@@ -114,10 +111,7 @@ fn foreign_open_or_wrong_kind_of_directory_is_refused() {
 #[tokio::test]
 async fn replacing_the_directory_after_open_redirects_nothing() {
     // Every operation goes through descriptors opened once, not through the path.
-    let (tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (tmp, dir, _clock, store, cfg) = fixture();
     let moved = tmp.path().join("moved");
     std::fs::rename(&dir, &moved).unwrap();
     let decoy = tmp.path().join("decoy");
@@ -132,10 +126,7 @@ async fn replacing_the_directory_after_open_redirects_nothing() {
 
 #[tokio::test]
 async fn symlink_at_a_session_path_is_never_followed() {
-    let (tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (tmp, dir, _clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("a", 1).unwrap())
         .await
         .cookie();
@@ -173,10 +164,7 @@ async fn symlink_at_a_session_path_is_never_followed() {
 
 #[tokio::test]
 async fn symlink_at_the_temporary_path_is_removed_not_followed() {
-    let (tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (tmp, dir, _clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("a", 1).unwrap())
         .await
         .cookie();
@@ -242,10 +230,7 @@ fn reforge(key: &StorageKey, valid: &[u8], body: &[u8]) -> Vec<u8> {
 async fn corrupt_files_give_a_fresh_session_and_an_event() {
     // Case 63, and the file format pinned: forging a file with a matching checksum must
     // reproduce exactly what the store wrote.
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("token", "s3cr3t-marker").unwrap())
         .await
         .cookie();
@@ -340,10 +325,7 @@ async fn corrupt_files_give_a_fresh_session_and_an_event() {
 
 #[tokio::test]
 async fn foreign_fifo_directory_and_oversized_entries_are_untrusted() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, store, cfg) = fixture();
     let (events, _guard) = Events::capture();
 
     let check = async |plant: &dyn Fn(&Path), reason: &str, detail: &str| {

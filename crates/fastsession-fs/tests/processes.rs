@@ -9,7 +9,7 @@ use fastsession_core::store::Backend as _;
 use serde_json::Value;
 
 use crate::support::{
-    assert_success, child, clock, config, open, request, results, storage_key, temp, var,
+    assert_success, child, clock, config, fixture, open, request, results, storage_key, var,
 };
 
 /// Updates each child process makes.
@@ -17,10 +17,7 @@ const UPDATES: usize = 60;
 
 #[tokio::test]
 async fn two_processes_merge_their_changes() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("start", 0).unwrap())
         .await
         .cookie();
@@ -102,10 +99,7 @@ pub(crate) fn writer_child() {
 
 #[tokio::test]
 async fn a_session_destroyed_in_one_process_stays_destroyed_in_another() {
-    let (_tmp, dir) = temp();
-    let clock = clock();
-    let store = open(&dir);
-    let cfg = config(&store, &clock);
+    let (_tmp, dir, _clock, store, cfg) = fixture();
     let id = request(&cfg, None, |s| s.insert("start", 0).unwrap())
         .await
         .cookie();
@@ -207,10 +201,7 @@ fn waiting_for_a_lock_never_blocks_the_executor() {
     // session's shard; the save waits on the blocking pool while a timer on the executor
     // thread still fires.
     crate::support::runtime().block_on(async {
-        let (_tmp, dir) = temp();
-        let clock = clock();
-        let store = open(&dir);
-        let cfg = config(&store, &clock);
+        let (_tmp, dir, _clock, store, cfg) = fixture();
         let id = request(&cfg, None, |s| s.insert("a", 1).unwrap())
             .await
             .cookie();

@@ -61,6 +61,22 @@ pub(crate) fn config(store: &Arc<FilesystemStore>, clock: &ManualClock) -> Sessi
         .with_expiry(expiry())
 }
 
+/// The setup most tests start from: a temporary directory (keep it alive), the store
+/// directory inside it, a manual clock at [`T0`], the store, and a configuration over both.
+pub(crate) fn fixture() -> (
+    tempfile::TempDir,
+    PathBuf,
+    ManualClock,
+    Arc<FilesystemStore>,
+    SessionConfig,
+) {
+    let (tmp, dir) = temp();
+    let clock = clock();
+    let store = open(&dir);
+    let cfg = config(&store, &clock);
+    (tmp, dir, clock, store, cfg)
+}
+
 /// What one request gave back.
 #[derive(Debug)]
 pub(crate) struct Reply {
