@@ -10,4 +10,4 @@ mod registry;
 
 pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
 pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
-pub use registry::Sessions;
+pub use registry::{ResponseHeaders, Sessions};

@@ -91,9 +91,40 @@ impl Sessions {
     /// A registry for a request with these headers.
     #[must_use]
     pub fn new(request_headers: &HeaderMap) -> Self {
+        Sessions::with_cookies(request_headers.get_all(COOKIE).iter().cloned().collect())
+    }
+
+    /// A registry for a request with these parts.
+    #[must_use]
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        Sessions::new(&parts.headers)
+    }
+
+    /// A registry for a request whose `Cookie` header values are these bytes, for frameworks
+    /// with their own header types (actix-web). A value that is not a valid header value
+    /// cannot have come from a parsed request and is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::Sessions;
+    ///
+    /// let sessions = Sessions::from_cookie_headers([&b"id=abc; theme=dark"[..]]);
+    /// assert!(!sessions.is_accessed());
+    /// ```
+    #[must_use]
+    pub fn from_cookie_headers<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let cookies = values
+            .into_iter()
+            .filter_map(|v| HeaderValue::from_bytes(v).ok())
+            .collect();
+        Sessions::with_cookies(cookies)
+    }
+
+    fn with_cookies(cookies: Vec<HeaderValue>) -> Self {
         Sessions {
             inner: Arc::new(Inner {
-                cookies: request_headers.get_all(COOKIE).iter().cloned().collect(),
+                cookies,
                 state: Mutex::new(RegistryState {
                     entries: Vec::new(),
                     pending: BTreeMap::new(),
@@ -101,12 +132,6 @@ impl Sessions {
                 }),
             }),
         }
-    }
-
-    /// A registry for a request with these parts.
-    #[must_use]
-    pub fn from_parts(parts: &http::request::Parts) -> Self {
-        Sessions::new(&parts.headers)
     }
 
     fn lock(&self) -> MutexGuard<'_, RegistryState> {
@@ -340,19 +365,32 @@ impl Sessions {
     /// Cookie` if any session was asked for, the pending `Set-Cookie` lines, and
     /// `Cache-Control: no-store` with them.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
+        self.take_response_headers().write_to(headers);
+    }
+
+    /// The response headers for what this request did with its sessions, for adapters whose
+    /// framework has its own header types. Takes the pending `Set-Cookie` lines: a second
+    /// call returns only lines from saves made since.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::Sessions;
+    ///
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// let headers = sessions.take_response_headers();
+    /// assert!(!headers.vary_cookie() && headers.set_cookies().is_empty());
+    /// ```
+    #[must_use]
+    pub fn take_response_headers(&self) -> ResponseHeaders {
         let mut registry = self.lock();
-        if registry.entries.is_empty() && registry.pending.is_empty() {
-            return;
-        }
-        add_vary_cookie(headers);
-        if registry.pending.is_empty() {
-            return;
-        }
-        for (_, line) in std::mem::take(&mut registry.pending) {
-            headers.append(SET_COOKIE, line);
-        }
-        if registry.no_store {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let set_cookies: Vec<HeaderValue> = std::mem::take(&mut registry.pending)
+            .into_values()
+            .collect();
+        ResponseHeaders {
+            vary_cookie: !registry.entries.is_empty() || !set_cookies.is_empty(),
+            cache_control_no_store: registry.no_store && !set_cookies.is_empty(),
+            set_cookies,
         }
     }
 
@@ -371,6 +409,49 @@ impl Sessions {
     #[must_use]
     pub fn is_accessed(&self) -> bool {
         !self.lock().entries.is_empty()
+    }
+}
+
+/// The headers a response needs for its sessions, from
+/// [`Sessions::take_response_headers`].
+#[derive(Debug, Clone, Default)]
+#[must_use = "the Set-Cookie lines are lost unless written to the response"]
+pub struct ResponseHeaders {
+    vary_cookie: bool,
+    set_cookies: Vec<HeaderValue>,
+    cache_control_no_store: bool,
+}
+
+impl ResponseHeaders {
+    /// The response depends on the request's cookies: add `Vary: Cookie`.
+    #[must_use]
+    pub fn vary_cookie(&self) -> bool {
+        self.vary_cookie
+    }
+
+    /// The `Set-Cookie` lines, one per saved session, sorted by cookie name.
+    #[must_use]
+    pub fn set_cookies(&self) -> &[HeaderValue] {
+        &self.set_cookies
+    }
+
+    /// Set `Cache-Control: no-store`, replacing any other `Cache-Control`.
+    #[must_use]
+    pub fn cache_control_no_store(&self) -> bool {
+        self.cache_control_no_store
+    }
+
+    /// Adds these headers to `headers`.
+    pub fn write_to(self, headers: &mut HeaderMap) {
+        if self.vary_cookie {
+            add_vary_cookie(headers);
+        }
+        for line in self.set_cookies {
+            headers.append(SET_COOKIE, line);
+        }
+        if self.cache_control_no_store {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
     }
 }
 
