@@ -1,10 +1,10 @@
 //! A [`Store`] wrapper that counts what the registry asks of the store under test.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{
     BoxFuture, CookieContent, LoadRequest, Loaded, SaveKind, SaveRequest, Saved, Store,
 };
@@ -14,7 +14,9 @@ use crate::store::{
 ///
 /// The conformance checks put it between the registry and the store under test, to prove that a
 /// hostile cookie never reaches the store and that an untouched session costs no store I/O.
-/// `Debug` shows counts only, never cookie values.
+/// `Debug` shows counts only, never cookie values. It can also fail on demand
+/// ([`fail_loads`](Self::fail_loads), [`fail_saves`](Self::fail_saves)), as a store whose
+/// server is down would, to test how adapters answer store failures.
 ///
 /// # Examples
 ///
@@ -42,7 +44,25 @@ use crate::store::{
 pub struct SpyStore {
     inner: Arc<dyn Store>,
     loads: AtomicUsize,
+    fail_loads: AtomicBool,
+    fail_saves: AtomicBool,
     log: Mutex<Log>,
+}
+
+/// The cause of an injected failure.
+#[derive(Debug)]
+struct InjectedFailure;
+
+impl fmt::Display for InjectedFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("failure injected by SpyStore")
+    }
+}
+
+impl std::error::Error for InjectedFailure {}
+
+fn injected() -> Error {
+    Error::store("store unavailable (injected)", InjectedFailure)
 }
 
 #[derive(Default)]
@@ -59,8 +79,40 @@ impl SpyStore {
         SpyStore {
             inner,
             loads: AtomicUsize::new(0),
+            fail_loads: AtomicBool::new(false),
+            fail_saves: AtomicBool::new(false),
             log: Mutex::default(),
         }
+    }
+
+    /// While `on`, every load fails with an [`ErrorKind::Store`](crate::ErrorKind::Store)
+    /// error (still counted) without reaching the store behind.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use fastsession_core::store::MemoryStore;
+    /// # use fastsession_core::testing::SpyStore;
+    /// let spy = SpyStore::new(Arc::new(MemoryStore::new()?));
+    /// spy.fail_loads(true);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn fail_loads(&self, on: bool) {
+        self.fail_loads.store(on, Ordering::SeqCst);
+    }
+
+    /// While `on`, every save fails with an [`ErrorKind::Store`](crate::ErrorKind::Store)
+    /// error (still counted) and nothing reaches the store behind.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use fastsession_core::store::MemoryStore;
+    /// # use fastsession_core::testing::SpyStore;
+    /// let spy = SpyStore::new(Arc::new(MemoryStore::new()?));
+    /// spy.fail_saves(true);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn fail_saves(&self, on: bool) {
+        self.fail_saves.store(on, Ordering::SeqCst);
     }
 
     /// The store behind the spy.
@@ -105,11 +157,17 @@ impl Store for SpyStore {
 
     fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
         self.loads.fetch_add(1, Ordering::SeqCst);
+        if self.fail_loads.load(Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err(injected())));
+        }
         self.inner.load(request)
     }
 
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
         self.log().saves.push(request.kind());
+        if self.fail_saves.load(Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err(injected())));
+        }
         Box::pin(async move {
             let saved = self.inner.save(request).await;
             if let Ok(Saved::Cookie { value, .. }) = &saved {
