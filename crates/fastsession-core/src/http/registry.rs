@@ -381,7 +381,6 @@ impl Sessions {
     /// let headers = sessions.take_response_headers();
     /// assert!(!headers.vary_cookie() && headers.set_cookies().is_empty());
     /// ```
-    #[must_use]
     pub fn take_response_headers(&self) -> ResponseHeaders {
         let mut registry = self.lock();
         let set_cookies: Vec<HeaderValue> = std::mem::take(&mut registry.pending)

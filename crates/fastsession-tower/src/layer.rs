@@ -1,0 +1,255 @@
+//! The tower `Layer`, its `Service` and response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use fastsession_core::http::{SessionConfig, Sessions};
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::RequestSessions;
+use crate::error::status_for;
+
+/// What the layer does when saving the sessions after a successful handler fails.
+///
+/// Loading failures are the handler's to answer: the extractors turn them into an opaque
+/// 503/500, and a handler that can do without the session asks for `Option<Session>` or
+/// handles the error of [`RequestSessions::session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StoreErrorPolicy {
+    /// Replace the handler's response with an empty one: 503 if the store failed, 409 if
+    /// the session was ended meanwhile by another request, 500 otherwise. The client never
+    /// sees a success for a change that was not saved.
+    #[default]
+    Fail,
+    /// Log the failure and send the handler's response without that session's cookie: for
+    /// routes whose answer does not depend on the session being saved.
+    KeepResponse,
+}
+
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) default: SessionConfig,
+    pub(crate) named: Vec<(&'static str, SessionConfig)>,
+    pub(crate) policy: StoreErrorPolicy,
+}
+
+/// A tower [`Layer`] that gives every request lazy sessions and saves them after the
+/// handler.
+///
+/// For each request it puts a [`RequestSessions`] into the request's extensions; this parses
+/// nothing and touches no store. A handler asks it for sessions (or uses the axum
+/// extractors); after the handler the layer saves the sessions that changed and adds their
+/// `Set-Cookie`, `Vary: Cookie` and `Cache-Control: no-store` headers. A response with a 5xx
+/// status, a handler error or a panic saves nothing, except what the handler saved itself
+/// with [`RequestSessions::save`].
+///
+/// The response body type must implement [`Default`]: an error response has an empty body.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::{Key, KeyRing};
+/// use fastsession_core::http::{CookieConfig, SessionConfig};
+/// use fastsession_core::store::{CookieStore, MemoryStore};
+/// use fastsession_tower::{SessionLayer, StoreErrorPolicy};
+///
+/// let keys = KeyRing::new(Key::generate(1)?);
+/// let login = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+/// let prefs = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?);
+/// let layer = SessionLayer::new(login)
+///     .with_named("prefs", prefs)
+///     .with_store_error_policy(StoreErrorPolicy::Fail);
+/// # let _ = layer;
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    shared: Arc<Shared>,
+}
+
+impl SessionLayer {
+    /// A layer whose default session is described by `config`.
+    #[must_use]
+    pub fn new(config: SessionConfig) -> Self {
+        SessionLayer {
+            shared: Arc::new(Shared {
+                default: config,
+                named: Vec::new(),
+                policy: StoreErrorPolicy::default(),
+            }),
+        }
+    }
+
+    /// Adds a session that handlers ask for by `name`, possibly from another store. A name
+    /// given twice keeps the later config. Its cookie name must differ from the other
+    /// sessions' (sessions with one cookie name are one session).
+    #[must_use]
+    pub fn with_named(mut self, name: &'static str, config: SessionConfig) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.named.retain(|(n, _)| *n != name);
+        shared.named.push((name, config));
+        self
+    }
+
+    /// Sets what happens when saving fails after a successful handler (default
+    /// [`StoreErrorPolicy::Fail`]).
+    #[must_use]
+    pub fn with_store_error_policy(mut self, policy: StoreErrorPolicy) -> Self {
+        Arc::make_mut(&mut self.shared).policy = policy;
+        self
+    }
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("default", &self.shared.default)
+            .field("named", &self.shared.named)
+            .field("policy", &self.shared.policy)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> SessionService<S> {
+        SessionService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let handle = RequestSessions::new(Sessions::new(request.headers()), self.shared.clone());
+        request.extensions_mut().insert(handle.clone());
+        ResponseFuture {
+            state: State::Handler {
+                future: self.inner.call(request),
+                handle: Some(handle),
+            },
+        }
+    }
+}
+
+type Saving<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
+
+pin_project! {
+    /// The future of a [`SessionService`] call: the handler, then the save.
+    ///
+    /// A request that never asked for a session finishes with the handler, with nothing
+    /// allocated for saving.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Handler { #[pin] future: F, handle: Option<RequestSessions> },
+        Saving { future: Saving<B> },
+        Done,
+    }
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Handler { future, handle } => {
+                    let result = ready!(future.poll(cx));
+                    let handle = handle.take();
+                    let (response, handle) = match (result, handle) {
+                        (Ok(response), Some(handle)) if handle.registry().is_accessed() => {
+                            (response, handle)
+                        }
+                        // Untouched sessions, or a failed handler: nothing to save.
+                        (result, _) => {
+                            state.set(State::Done);
+                            return Poll::Ready(result);
+                        }
+                    };
+                    state.set(State::Saving {
+                        future: Box::pin(finish(handle, response)),
+                    });
+                }
+                StateProj::Saving { future } => {
+                    let response = ready!(future.as_mut().poll(cx));
+                    state.set(State::Done);
+                    return Poll::Ready(Ok(response));
+                }
+                // Futures must not be polled after completion; answer as a fused one would.
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Saves the sessions of a handled request and writes their headers into its response.
+async fn finish<B: Default>(handle: RequestSessions, mut response: Response<B>) -> Response<B> {
+    let sessions = handle.registry();
+    // A failed handler persists only what it saved itself.
+    if response.status().is_server_error() {
+        sessions.write_headers(response.headers_mut());
+        return response;
+    }
+    if let Err(error) = sessions.save().await {
+        tracing::error!(target: "fastsession", error = %error, "saving the session failed");
+        if handle.policy() == StoreErrorPolicy::Fail {
+            response = Response::new(B::default());
+            *response.status_mut() = status_for(Some(&error));
+        }
+    }
+    sessions.write_headers(response.headers_mut());
+    response
+}

@@ -1,0 +1,240 @@
+//! The layer around plain tower services: laziness, saving rules, failures.
+
+use std::convert::Infallible;
+
+use fastsession_core::store::SaveKind;
+use fastsession_tower::{RequestSessions, SessionLayer, StoreErrorPolicy};
+use http::{Request, Response, StatusCode};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+use crate::support::{cookie_header, cookie_store, memory, set_cookies};
+
+type Body = String;
+
+fn sessions_of(request: &Request<()>) -> RequestSessions {
+    request
+        .extensions()
+        .get::<RequestSessions>()
+        .cloned()
+        .expect("the layer puts the handle into the extensions")
+}
+
+/// Bumps counter `n` and answers with `status`.
+async fn bump(request: Request<()>, status: StatusCode) -> Result<Response<Body>, Infallible> {
+    let session = sessions_of(&request)
+        .session()
+        .await
+        .expect("session loads");
+    let n = session.get::<u64>("n").expect("number").unwrap_or(0) + 1;
+    session.insert("n", n).expect("insert");
+    let mut response = Response::new(n.to_string());
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+fn request(cookie: Option<&str>) -> Request<()> {
+    let mut builder = Request::builder().uri("/");
+    if let Some(cookie) = cookie {
+        builder = builder.header("cookie", cookie);
+    }
+    builder.body(()).expect("request")
+}
+
+#[tokio::test]
+async fn untouched_session_costs_nothing() {
+    let (spy, config) = memory("id");
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Body::from("hi")))
+        }));
+    let response = service
+        .oneshot(request(Some("id=whatever")))
+        .await
+        .expect("response");
+    assert!(response.headers().is_empty(), "{:?}", response.headers());
+    assert_eq!((spy.loads(), spy.saves()), (0, 0));
+}
+
+#[tokio::test]
+async fn changes_are_saved_and_read_back() {
+    for (spy, config) in [memory("id"), cookie_store("id")] {
+        let service = ServiceBuilder::new()
+            .layer(SessionLayer::new(config))
+            .service(service_fn(|r| bump(r, StatusCode::OK)));
+        let first = service.clone().oneshot(request(None)).await.expect("first");
+        assert_eq!(first.body(), "1");
+        assert_eq!(first.headers()["vary"], "Cookie");
+        assert_eq!(first.headers()["cache-control"], "no-store");
+        let cookie = cookie_header(first.headers());
+        let second = service
+            .oneshot(request(Some(&cookie)))
+            .await
+            .expect("second");
+        assert_eq!(second.body(), "2");
+        assert_eq!(spy.saves(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_5xx_response_saves_nothing() {
+    let (spy, config) = memory("id");
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r| bump(r, StatusCode::INTERNAL_SERVER_ERROR)));
+    let response = service.oneshot(request(None)).await.expect("response");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(set_cookies(response.headers()).is_empty());
+    assert_eq!(response.headers()["vary"], "Cookie");
+    assert_eq!(spy.saves(), 0);
+}
+
+#[tokio::test]
+async fn an_explicit_save_survives_a_5xx() {
+    let (spy, config) = memory("id");
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r: Request<()>| async move {
+            let sessions = sessions_of(&r);
+            let session = sessions.session().await.expect("load");
+            session.insert("paid", true).expect("insert");
+            sessions.save().await.expect("explicit save");
+            // Changed after the save, then the handler fails: this change is dropped.
+            session.insert("shipped", true).expect("insert");
+            let mut response = Response::new(Body::new());
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            Ok::<_, Infallible>(response)
+        }));
+    let response = service.oneshot(request(None)).await.expect("response");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(set_cookies(response.headers()).len(), 1);
+    assert_eq!(spy.saves_of(SaveKind::Create), 1);
+    assert_eq!(spy.saves(), 1);
+}
+
+#[tokio::test]
+async fn a_handler_error_saves_nothing() {
+    let (spy, config) = memory("id");
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r: Request<()>| async move {
+            let session = sessions_of(&r).session().await.expect("load");
+            session.insert("n", 1).expect("insert");
+            Err::<Response<Body>, _>(std::io::Error::other("handler failed"))
+        }));
+    assert!(service.oneshot(request(None)).await.is_err());
+    assert_eq!(spy.saves(), 0);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_saves_nothing() {
+    let (spy, config) = memory("id");
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r: Request<()>| async move {
+            let session = sessions_of(&r).session().await.expect("load");
+            session.insert("n", 1).expect("insert");
+            if session.contains("n") {
+                panic!("handler bug");
+            }
+            Ok::<_, Infallible>(Response::new(Body::new()))
+        }));
+    let task = tokio::spawn(service.oneshot(request(None)));
+    assert!(task.await.expect_err("the handler panicked").is_panic());
+    assert_eq!(spy.saves(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_load_is_an_opaque_503() {
+    let (spy, config) = memory("id");
+    spy.fail_loads(true);
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r: Request<()>| async move {
+            match sessions_of(&r).session().await {
+                Ok(_) => Ok::<_, Infallible>(Response::new(Body::from("loaded"))),
+                Err(e) => {
+                    assert!(
+                        std::error::Error::source(&e).is_some(),
+                        "the cause is kept for the log"
+                    );
+                    let mut response = Response::new(Body::new());
+                    *response.status_mut() = e.status();
+                    Ok(response)
+                }
+            }
+        }));
+    let id = fastsession_core::session::SessionId::generate().expect("id");
+    let cookie = format!("id={}", id.as_str());
+    let response = service
+        .oneshot(request(Some(&cookie)))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.body().is_empty());
+    assert!(
+        set_cookies(response.headers()).is_empty(),
+        "no fresh session in its place"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_save_follows_the_policy() {
+    for (policy, status, body) in [
+        (StoreErrorPolicy::Fail, StatusCode::SERVICE_UNAVAILABLE, ""),
+        (StoreErrorPolicy::KeepResponse, StatusCode::OK, "1"),
+    ] {
+        let (spy, config) = memory("id");
+        spy.fail_saves(true);
+        let service = ServiceBuilder::new()
+            .layer(SessionLayer::new(config).with_store_error_policy(policy))
+            .service(service_fn(|r| bump(r, StatusCode::OK)));
+        let response = service.oneshot(request(None)).await.expect("response");
+        assert_eq!(response.status(), status, "{policy:?}");
+        assert_eq!(response.body(), body, "{policy:?}");
+        assert!(set_cookies(response.headers()).is_empty(), "{policy:?}");
+        assert_eq!(spy.saves(), 1);
+    }
+}
+
+#[tokio::test]
+async fn two_named_sessions_from_two_stores_are_saved_together() {
+    let (login_spy, login) = memory("login");
+    let (prefs_spy, prefs) = cookie_store("prefs");
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(login).with_named("prefs", prefs))
+        .service(service_fn(|r: Request<()>| async move {
+            let sessions = sessions_of(&r);
+            let login = sessions.session().await.expect("login");
+            let prefs = sessions.named("prefs").await.expect("prefs");
+            login.regenerate();
+            login.set_user_id("alice");
+            prefs.insert("theme", "dark").expect("insert");
+            let unknown = sessions.named("nope").await.expect_err("unknown name");
+            assert_eq!(unknown.kind(), fastsession_tower::ErrorKind::UnknownSession);
+            Ok::<_, Infallible>(Response::new(Body::new()))
+        }));
+    let response = service.oneshot(request(None)).await.expect("response");
+    let cookies = set_cookies(response.headers());
+    assert_eq!(cookies.len(), 2);
+    assert!(cookies[0].starts_with("login=") && cookies[1].starts_with("prefs="));
+    assert_eq!((login_spy.saves(), prefs_spy.saves()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_missing_layer_is_reported() {
+    let error = RequestSessions::missing();
+    assert_eq!(error.kind(), fastsession_tower::ErrorKind::LayerMissing);
+    assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[test]
+fn the_future_and_the_handle_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (_, config) = memory("id");
+    let mut service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r| bump(r, StatusCode::OK)));
+    let future = tower::Service::call(&mut service, request(None));
+    assert_send(&future);
+}
