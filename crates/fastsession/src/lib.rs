@@ -6,9 +6,11 @@
 //! | --- | --- |
 //! | `fs` | `fastsession::fs`: the filesystem store (crate `fastsession-fs`), Unix only |
 //! | `testing` | `fastsession::testing`: the conformance suite for [`Store`] implementations |
+//! | `tower` | `fastsession::tower`: the tower `Layer` (crate `fastsession-tower`), for hyper and any tower stack |
+//! | `axum` | `tower` plus the axum 0.8 extractors `Session`, `NamedSession`, `Flashes` |
 //!
-//! The cookie store and the memory store need no feature. Redis, PostgreSQL and the framework
-//! adapters will each come behind one (`redis`, `postgres`, `tower`, `axum`, `actix`).
+//! The cookie store and the memory store need no feature. Redis and PostgreSQL will each come
+//! behind one (`redis`, `postgres`).
 //!
 //! See the [`guide`] for a tour.
 #![forbid(unsafe_code)]
@@ -27,6 +29,11 @@ pub use fastsession_core::store::{CookieStore, MemoryStore, Store};
 #[cfg(feature = "fs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub use fastsession_fs as fs;
+
+/// The tower and axum adapter: a re-export of the `fastsession-tower` crate.
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use fastsession_tower as tower;
 
 pub use fastsession_core::{Error, ErrorKind, Result, Session, codec, http, session, store, time};
 #[cfg(feature = "testing")]

@@ -1,0 +1,481 @@
+//! The fastsession demo app.
+//!
+//! One axum app shows every feature: log in and out (the session id is regenerated at login
+//! and the session destroyed at logout), counters, flash messages shown once, and "remember
+//! me". Each request uses two sessions from two stores, saved together: the login session in
+//! the store chosen with `--store`, and preferences (the last user name) in a cookie.
+//!
+//! `GET /` is an HTML page with plain forms; the same actions are a JSON API under `/api`:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /api/session` | `{"user": string\|null, "counters": {name: n}, "flashes": [string], "remember": bool}`; reading consumes the flashes |
+//! | `POST /api/login?user=NAME` | `{"user": NAME}`; a new session id |
+//! | `POST /api/logout` | `{"user": null}`; the session is destroyed |
+//! | `POST /api/incr?key=K` | `{"key": K, "value": n}` |
+//! | `POST /api/flash?msg=M` | `{"flash": M}` |
+//! | `POST /api/remember?on=true\|false` | `{"remember": bool}` |
+//!
+//! Bad input is a 400 with `{"error": "..."}`; a store failure an empty 503.
+//!
+//! # Examples
+//!
+//! ```
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let options = fastsession_demo::Options::default();
+//! let app: axum::Router = fastsession_demo::app(&options).await?;
+//! # let _ = app;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Form, Query};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fastsession::tower::{NamedSession, Session, SessionLayer, SessionName};
+use fastsession::{CookieConfig, CookieStore, Expiry, Key, KeyRing, MemoryStore, SessionConfig};
+use serde::Deserialize;
+use serde_json::json;
+
+mod page;
+
+/// The environment variable holding the master secret (base64, at least 32 bytes).
+pub const SECRET_VAR: &str = "FASTSESSION_SECRET";
+/// The login session's cookie.
+pub const SESSION_COOKIE: &str = "fastsession";
+/// The preferences session's cookie.
+pub const PREFS_COOKIE: &str = "fastsession-prefs";
+
+const COUNTER_PREFIX: &str = "counter:";
+const MAX_USER_LEN: usize = 64;
+const MAX_KEY_LEN: usize = 32;
+const MAX_FLASH_LEN: usize = 200;
+
+/// Where the login session lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// Sealed in the cookie itself, with a server-side revocation list for logouts.
+    Cookie,
+    /// In this process's memory.
+    Memory,
+    /// In files under `--dir`.
+    Fs,
+    /// In Redis at `--redis-url` (not built into this version).
+    Redis,
+    /// In PostgreSQL at `--database-url` (not built into this version).
+    Postgres,
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreKind::Cookie => "cookie",
+            StoreKind::Memory => "memory",
+            StoreKind::Fs => "fs",
+            StoreKind::Redis => "redis",
+            StoreKind::Postgres => "postgres",
+        })
+    }
+}
+
+/// The demo's settings: command-line flags, the secret from [`SECRET_VAR`].
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "demo", about = "The fastsession demo app")]
+#[non_exhaustive]
+pub struct Options {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where the login session lives.
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    pub store: StoreKind,
+    /// Directory of the `fs` store (created with mode 0700 if missing).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Redis URL of the `redis` store.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// PostgreSQL URL of the `postgres` store.
+    #[arg(long, default_value = "postgres://127.0.0.1:5432/test")]
+    pub database_url: String,
+    /// Seconds without a request after which a session ends.
+    #[arg(long = "idle-timeout", value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Seconds after login after which a session ends, however active.
+    #[arg(long = "absolute-timeout", value_name = "SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub absolute_timeout_secs: u64,
+    /// Master secret, base64 of at least 32 random bytes; random if unset.
+    #[arg(long, env = SECRET_VAR, hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        <Options as clap::Parser>::parse_from(["demo"])
+    }
+}
+
+impl Options {
+    /// These options with `store`.
+    #[must_use]
+    pub fn with_store(mut self, store: StoreKind) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// These options with the `fs` store's directory.
+    #[must_use]
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// These options with the idle and absolute timeouts.
+    #[must_use]
+    pub fn with_timeouts(mut self, idle: Duration, absolute: Duration) -> Self {
+        self.idle_timeout_secs = idle.as_secs();
+        self.absolute_timeout_secs = absolute.as_secs();
+        self
+    }
+}
+
+/// Why the demo could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// A setting was refused (secret, timeouts, store directory).
+    Config(fastsession::Error),
+    /// The store is not built into this version of the demo.
+    StoreNotAvailable(StoreKind),
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Config(e) => write!(f, "invalid setting: {e}"),
+            DemoError::StoreNotAvailable(kind) => {
+                write!(
+                    f,
+                    "the `{kind}` store is not built into this version of the demo"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DemoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DemoError::Config(e) => Some(e),
+            DemoError::StoreNotAvailable(_) => None,
+        }
+    }
+}
+
+impl From<fastsession::Error> for DemoError {
+    fn from(e: fastsession::Error) -> Self {
+        DemoError::Config(e)
+    }
+}
+
+/// The preferences session, from a cookie store.
+struct Prefs;
+
+impl SessionName for Prefs {
+    const NAME: &'static str = "prefs";
+}
+
+/// Builds the app for `options`.
+///
+/// # Errors
+///
+/// [`DemoError`] if a setting is refused or the store cannot be opened.
+pub async fn app(options: &Options) -> Result<Router, DemoError> {
+    let key = match &options.secret {
+        Some(secret) => Key::from_base64(1, secret)?,
+        None => {
+            tracing::warn!(
+                "{SECRET_VAR} is not set: using a random key, so sessions will not survive a restart"
+            );
+            Key::generate(1)?
+        }
+    };
+    let keys = KeyRing::new(key.clone());
+    let expiry = Expiry::new(
+        Duration::from_secs(options.idle_timeout_secs),
+        Duration::from_secs(options.absolute_timeout_secs),
+    )?;
+    // Plain HTTP on loopback: no `Secure`, no `__Host-` prefix. Never in production.
+    let cookie = |name: &str| {
+        CookieConfig::builder(name)
+            .with_insecure_development_mode()
+            .build()
+    };
+    let store: Arc<dyn fastsession::Store> = match options.store {
+        StoreKind::Cookie => {
+            // Logged-out cookies go on a revocation list, so a copy cannot be replayed.
+            let ended = Arc::new(MemoryStore::new()?);
+            Arc::new(CookieStore::new(&keys).with_revocation(ended))
+        }
+        StoreKind::Memory => Arc::new(MemoryStore::new()?),
+        StoreKind::Fs => {
+            let dir = options
+                .dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("fastsession-demo-sessions"));
+            let store = Arc::new(fastsession::fs::filesystem_store(dir, &key)?);
+            // Expired sessions are never returned; the reaper only reclaims their files.
+            let _reaper = fastsession::fs::spawn_reaper(&store, Duration::from_secs(60), 1000);
+            store
+        }
+        kind @ (StoreKind::Redis | StoreKind::Postgres) => {
+            return Err(DemoError::StoreNotAvailable(kind));
+        }
+    };
+    let login =
+        SessionConfig::with_shared_store(store, cookie(SESSION_COOKIE)?).with_expiry(expiry);
+    let prefs = SessionConfig::new(CookieStore::new(&keys), cookie(PREFS_COOKIE)?).with_expiry(
+        Expiry::new(
+            Duration::from_secs(30 * 86_400),
+            Duration::from_secs(365 * 86_400),
+        )?,
+    );
+    let layer = SessionLayer::new(login).with_named(Prefs::NAME, prefs);
+    Ok(Router::new()
+        .route("/", get(page_view))
+        .route("/login", post(form_login))
+        .route("/logout", post(form_logout))
+        .route("/incr", post(form_incr))
+        .route("/flash", post(form_flash))
+        .route("/remember", post(form_remember))
+        .route("/api/session", get(api_session))
+        .route("/api/login", post(api_login))
+        .route("/api/logout", post(api_logout))
+        .route("/api/incr", post(api_incr))
+        .route("/api/flash", post(api_flash))
+        .route("/api/remember", post(api_remember))
+        .layer(layer))
+}
+
+/// A handler's failure: bad input (400 with a message) or a session error (opaque).
+enum Failure {
+    BadInput(&'static str),
+    Session(fastsession::tower::Error),
+}
+
+impl From<fastsession::tower::Error> for Failure {
+    fn from(e: fastsession::tower::Error) -> Self {
+        Failure::Session(e)
+    }
+}
+
+impl From<fastsession::Error> for Failure {
+    fn from(e: fastsession::Error) -> Self {
+        Failure::Session(e.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Failure::BadInput(message) => {
+                (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+            }
+            Failure::Session(e) => {
+                tracing::error!(error = %e, "session error");
+                e.into_response()
+            }
+        }
+    }
+}
+
+type Answer<T> = Result<T, Failure>;
+
+/// What the page and `GET /api/session` show.
+#[derive(Debug, serde::Serialize)]
+struct View {
+    user: Option<String>,
+    counters: BTreeMap<String, u64>,
+    flashes: Vec<String>,
+    remember: bool,
+}
+
+fn view(session: &Session) -> Answer<View> {
+    let mut counters = BTreeMap::new();
+    for key in session.keys() {
+        if let Some(name) = key.strip_prefix(COUNTER_PREFIX) {
+            counters.insert(name.to_owned(), session.get::<u64>(&key)?.unwrap_or(0));
+        }
+    }
+    Ok(View {
+        user: session.user_id(),
+        counters,
+        flashes: session.take_flashes()?,
+        remember: session.is_persistent(),
+    })
+}
+
+fn checked_user(user: &str) -> Answer<&str> {
+    let user = user.trim();
+    if user.is_empty() || user.chars().count() > MAX_USER_LEN {
+        return Err(Failure::BadInput("user must be 1 to 64 characters"));
+    }
+    Ok(user)
+}
+
+fn checked_key(key: &str) -> Answer<&str> {
+    let valid = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(Failure::BadInput(
+            "key must be 1 to 32 of A-Z, a-z, 0-9, `_` and `-`",
+        ));
+    }
+    Ok(key)
+}
+
+fn checked_flash(msg: &str) -> Answer<&str> {
+    if msg.is_empty() || msg.chars().count() > MAX_FLASH_LEN {
+        return Err(Failure::BadInput("msg must be 1 to 200 characters"));
+    }
+    Ok(msg)
+}
+
+fn login(session: &Session, prefs: &NamedSession<Prefs>, user: &str) -> Answer<()> {
+    let user = checked_user(user)?;
+    // A new id at login, so an id planted before it (fixation) is worth nothing.
+    session.regenerate();
+    session.set_user_id(user);
+    session.add_flash(format!("Welcome, {user}!"))?;
+    prefs.insert("last_user", user)?;
+    Ok(())
+}
+
+fn incr(session: &Session, key: &str) -> Answer<u64> {
+    let key = format!("{COUNTER_PREFIX}{}", checked_key(key)?);
+    let value = session.get::<u64>(&key)?.unwrap_or(0).saturating_add(1);
+    session.insert(key, value)?;
+    Ok(value)
+}
+
+fn flash(session: &Session, msg: &str) -> Answer<()> {
+    session.add_flash(checked_flash(msg)?)?;
+    Ok(())
+}
+
+// --- the HTML page and its forms ---
+
+async fn page_view(session: Session, prefs: NamedSession<Prefs>) -> Answer<Html<String>> {
+    let view = view(&session)?;
+    let last_user = prefs.get::<String>("last_user")?;
+    Ok(Html(page::render(&view, last_user.as_deref())))
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    user: String,
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct FlashForm {
+    msg: String,
+}
+
+#[derive(Deserialize)]
+struct RememberForm {
+    on: bool,
+}
+
+async fn form_login(
+    session: Session,
+    prefs: NamedSession<Prefs>,
+    Form(form): Form<UserForm>,
+) -> Answer<Redirect> {
+    login(&session, &prefs, &form.user)?;
+    Ok(Redirect::to("/"))
+}
+
+async fn form_logout(session: Session) -> Redirect {
+    session.destroy();
+    Redirect::to("/")
+}
+
+async fn form_incr(session: Session, Form(form): Form<KeyForm>) -> Answer<Redirect> {
+    incr(&session, &form.key)?;
+    Ok(Redirect::to("/"))
+}
+
+async fn form_flash(session: Session, Form(form): Form<FlashForm>) -> Answer<Redirect> {
+    flash(&session, &form.msg)?;
+    Ok(Redirect::to("/"))
+}
+
+async fn form_remember(session: Session, Form(form): Form<RememberForm>) -> Redirect {
+    session.set_persistent(form.on);
+    Redirect::to("/")
+}
+
+// --- the JSON API ---
+
+async fn api_session(session: Session) -> Answer<Json<View>> {
+    Ok(Json(view(&session)?))
+}
+
+async fn api_login(
+    session: Session,
+    prefs: NamedSession<Prefs>,
+    Query(query): Query<UserForm>,
+) -> Answer<Json<serde_json::Value>> {
+    login(&session, &prefs, &query.user)?;
+    Ok(Json(json!({ "user": session.user_id() })))
+}
+
+async fn api_logout(session: Session) -> Json<serde_json::Value> {
+    session.destroy();
+    Json(json!({ "user": null }))
+}
+
+async fn api_incr(
+    session: Session,
+    Query(query): Query<KeyForm>,
+) -> Answer<Json<serde_json::Value>> {
+    let value = incr(&session, &query.key)?;
+    Ok(Json(json!({ "key": query.key, "value": value })))
+}
+
+async fn api_flash(
+    session: Session,
+    Query(query): Query<FlashForm>,
+) -> Answer<Json<serde_json::Value>> {
+    flash(&session, &query.msg)?;
+    Ok(Json(json!({ "flash": query.msg })))
+}
+
+async fn api_remember(
+    session: Session,
+    Query(query): Query<RememberForm>,
+) -> Json<serde_json::Value> {
+    session.set_persistent(query.on);
+    Json(json!({ "remember": query.on }))
+}
