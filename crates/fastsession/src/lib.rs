@@ -8,6 +8,7 @@
 //! | `testing` | `fastsession::testing`: the conformance suite for [`Store`] implementations |
 //! | `tower` | `fastsession::tower`: the tower `Layer` (crate `fastsession-tower`), for hyper and any tower stack |
 //! | `axum` | `tower` plus the axum 0.8 extractors `Session`, `NamedSession`, `Flashes` |
+//! | `actix` | `fastsession::actix`: actix-web 4 middleware and extractors (crate `fastsession-actix`) |
 //!
 //! The cookie store and the memory store need no feature. Redis and PostgreSQL will each come
 //! behind one (`redis`, `postgres`).
@@ -34,6 +35,11 @@ pub use fastsession_fs as fs;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use fastsession_tower as tower;
+
+/// The actix-web adapter: a re-export of the `fastsession-actix` crate.
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use fastsession_actix as actix;
 
 pub use fastsession_core::{Error, ErrorKind, Result, Session, codec, http, session, store, time};
 #[cfg(feature = "testing")]
