@@ -1,4 +1,12 @@
-#![doc = include_str!("../../../README.md")]
+// The README's axum example needs the `axum` feature; `cargo test --workspace --all-features`
+// (and docs.rs) build with it, so the README is doctested there.
+#![cfg_attr(feature = "axum", doc = include_str!("../../../README.md"))]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "Sessions for Rust HTTP servers: signed and encrypted cookie sessions, server-side \
+           stores, flash messages, \"remember me\", key rotation and several named sessions per \
+           request. The README (shown here when built with the `axum` feature) is the tour."
+)]
 //!
 //! # Features
 //!
