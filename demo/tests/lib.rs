@@ -1,5 +1,5 @@
 //! End-to-end tests of the demo over real HTTP, and its browser test.
 
-// mod browser;
+mod browser;
 mod e2e;
 mod support;
