@@ -62,7 +62,7 @@ pub struct Sessions {
 }
 
 struct Inner {
-    cookies: Vec<HeaderValue>,
+    cookies: Cookies,
     state: Mutex<RegistryState>,
 }
 
@@ -80,6 +80,23 @@ struct Entry {
     had_cookie: bool,
 }
 
+/// The request's `Cookie` header values; almost always one, kept without a `Vec`.
+enum Cookies {
+    None,
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl Cookies {
+    fn as_slice(&self) -> &[HeaderValue] {
+        match self {
+            Cookies::None => &[],
+            Cookies::One(value) => std::slice::from_ref(value),
+            Cookies::Many(values) => values,
+        }
+    }
+}
+
 /// What the request's `Cookie` headers hold for one name.
 enum Found<'a> {
     None,
@@ -91,7 +108,17 @@ impl Sessions {
     /// A registry for a request with these headers.
     #[must_use]
     pub fn new(request_headers: &HeaderMap) -> Self {
-        Sessions::with_cookies(request_headers.get_all(COOKIE).iter().cloned().collect())
+        let mut values = request_headers.get_all(COOKIE).iter();
+        let cookies = match (values.next(), values.next()) {
+            (None, _) => Cookies::None,
+            (Some(one), None) => Cookies::One(one.clone()),
+            (Some(first), Some(second)) => {
+                let mut all = vec![first.clone(), second.clone()];
+                all.extend(values.cloned());
+                Cookies::Many(all)
+            }
+        };
+        Sessions::with_cookies(cookies)
     }
 
     /// A registry for a request with these parts.
@@ -118,10 +145,10 @@ impl Sessions {
             .into_iter()
             .filter_map(|v| HeaderValue::from_bytes(v).ok())
             .collect();
-        Sessions::with_cookies(cookies)
+        Sessions::with_cookies(Cookies::Many(cookies))
     }
 
-    fn with_cookies(cookies: Vec<HeaderValue>) -> Self {
+    fn with_cookies(cookies: Cookies) -> Self {
         Sessions {
             inner: Arc::new(Inner {
                 cookies,
@@ -197,7 +224,7 @@ impl Sessions {
             state.record.persistent = config.cookie().is_persistent_by_default();
             state
         };
-        let value = match find_cookie(&self.inner.cookies, name) {
+        let value = match find_cookie(self.inner.cookies.as_slice(), name) {
             Found::None => return Ok((fresh(), false)),
             Found::Several => {
                 reject(name, RejectReason::DuplicateCookies);
@@ -224,7 +251,11 @@ impl Sessions {
             _ => None,
         };
         let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
-        let (outcome, reseal) = store.load(request).await?.into_parts();
+        let loaded = match store.load_now(request) {
+            Some(loaded) => loaded?,
+            None => store.load(request).await?,
+        };
+        let (outcome, reseal) = loaded.into_parts();
         match outcome {
             Ok(record) => {
                 let mut state = State::with_record(record, false);
@@ -276,75 +307,132 @@ impl Sessions {
         let now = config.clock().now();
         let name = config.cookie().name();
         let (kind, mut record, changes) = {
-            let state = session.lock();
-            let kind = match (state.action, state.is_new) {
-                (Action::Destroy, true) => {
-                    drop(state);
-                    if had_cookie {
-                        self.queue(name, config.cookie().removal());
-                    }
-                    return Ok(());
-                }
-                (Action::Destroy, false) => SaveKind::Destroy,
-                (Action::Regenerate, false) => SaveKind::Regenerate,
-                (_, true) if state.action == Action::Regenerate || !state.changes.is_empty() => {
-                    SaveKind::Create
-                }
-                (_, true) => return Ok(()),
-                (_, false) if !state.changes.is_empty() => SaveKind::Update,
-                (_, false) if state.reseal || config.expiry().needs_refresh(&state.record, now) => {
-                    SaveKind::Touch
-                }
-                (_, false) => return Ok(()),
+            let mut state = session.lock();
+            let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
+                return Ok(());
             };
+            // A store without I/O saves while the session is held: nothing to copy.
+            let last_active = state.record.last_active();
+            state.record.set_last_active(now);
+            let request = SaveRequest::new(
+                name,
+                kind,
+                &state.record,
+                &state.changes,
+                config.expiry(),
+                now,
+            );
+            if let Some(saved) = config.store().save_now(request) {
+                let persistent = state.record.is_persistent();
+                return self.saved(config, &mut state, saved, None, persistent, now);
+            }
+            state.record.set_last_active(last_active);
             (kind, state.record.clone(), state.changes.clone())
         };
         record.set_last_active(now);
         let request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now);
-        let saved = match config.store().save(request).await {
-            Ok(saved) => saved,
+        let saved = config.store().save(request).await;
+        let mut state = session.lock();
+        let persistent = record.is_persistent();
+        self.saved(config, &mut state, saved, Some(&changes), persistent, now)
+    }
+
+    /// What a save of this session must do, or `None` if it needs none (an unmodified
+    /// session, or a new one destroyed before it was ever saved).
+    fn save_kind(
+        &self,
+        config: &SessionConfig,
+        state: &State,
+        had_cookie: bool,
+        now: crate::time::UnixTime,
+    ) -> Option<SaveKind> {
+        match (state.action, state.is_new) {
+            (Action::Destroy, true) => {
+                if had_cookie {
+                    self.queue(config.cookie().name(), config.cookie().removal());
+                }
+                None
+            }
+            (Action::Destroy, false) => Some(SaveKind::Destroy),
+            (Action::Regenerate, false) => Some(SaveKind::Regenerate),
+            (_, true) if state.action == Action::Regenerate || !state.changes.is_empty() => {
+                Some(SaveKind::Create)
+            }
+            (_, true) => None,
+            (_, false) if !state.changes.is_empty() => Some(SaveKind::Update),
+            (_, false) if state.reseal || config.expiry().needs_refresh(&state.record, now) => {
+                Some(SaveKind::Touch)
+            }
+            (_, false) => None,
+        }
+    }
+
+    /// Applies a save's outcome to the session and queues its header.
+    ///
+    /// `sent` is the change set that was saved when the session was released during the
+    /// save: changes made meanwhile stay for the next save. `persistent` is what was saved.
+    fn saved(
+        &self,
+        config: &SessionConfig,
+        state: &mut State,
+        saved: Result<Saved>,
+        sent: Option<&crate::session::ChangeSet>,
+        persistent: bool,
+        now: crate::time::UnixTime,
+    ) -> Result<()> {
+        let name = config.cookie().name();
+        let (value, id) = match saved {
+            Ok(Saved::Cookie { value, id }) => (value, id),
+            Ok(Saved::Remove) => {
+                self.queue(name, config.cookie().removal());
+                *state = State::fresh(now);
+                return Ok(());
+            }
             Err(e) => {
                 if e.is_session_ended() {
                     self.queue(name, config.cookie().removal());
-                    reset(session, State::fresh(now));
+                    *state = State::fresh(now);
                 }
                 return Err(e);
             }
         };
-        match saved {
-            Saved::Cookie { value, id } => {
-                let line = config.cookie().set_cookie(&value, record.is_persistent());
-                let limit = config.max_set_cookie_len();
-                if line.len() > limit {
-                    return Err(Error::new(
-                        ErrorKind::CookieTooLarge {
-                            size: line.len(),
-                            limit,
-                        },
-                        format!("session cookie `{name}` not set"),
-                    ));
-                }
-                self.queue(name, &line);
-                record.set_id(id);
-                let mut state = session.lock();
-                // Keep changes made while the save was in flight for the next save.
-                if state.changes == changes {
-                    state.changes = Default::default();
-                }
-                state.record.set_last_active(now);
-                state.record.set_id(record.id().cloned());
-                state.is_new = false;
-                state.reseal = false;
-                if state.action == Action::Regenerate {
-                    state.action = Action::Keep;
-                }
-            }
-            Saved::Remove => {
-                self.queue(name, config.cookie().removal());
-                reset(session, State::fresh(now));
-            }
+        let line = config.cookie().set_cookie(&value, persistent);
+        let limit = config.max_set_cookie_len();
+        if line.len() > limit {
+            return Err(Error::new(
+                ErrorKind::CookieTooLarge {
+                    size: line.len(),
+                    limit,
+                },
+                format!("session cookie `{name}` not set"),
+            ));
+        }
+        self.queue_line(name, line);
+        match sent {
+            Some(changes) if state.changes != *changes => {}
+            _ => state.changes = Default::default(),
+        }
+        state.record.set_last_active(now);
+        state.record.set_id(id);
+        state.is_new = false;
+        state.reseal = false;
+        if state.action == Action::Regenerate {
+            state.action = Action::Keep;
         }
         Ok(())
+    }
+
+    /// Queues a `Set-Cookie` line built for this response, without copying it.
+    fn queue_line(&self, name: &str, line: String) {
+        match HeaderValue::from_maybe_shared(bytes::Bytes::from(line)) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.lock().pending.insert(name.into(), value);
+            }
+            Err(_) => {
+                tracing::error!(target: "fastsession", cookie = name, "Set-Cookie line is not a valid header")
+            }
+        }
     }
 
     fn queue(&self, name: &str, line: &str) {
@@ -365,7 +453,20 @@ impl Sessions {
     /// Cookie` if any session was asked for, the pending `Set-Cookie` lines, and
     /// `Cache-Control: no-store` with them.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
-        self.take_response_headers().write_to(headers);
+        let mut registry = self.lock();
+        if registry.entries.is_empty() && registry.pending.is_empty() {
+            return;
+        }
+        add_vary_cookie(headers);
+        if registry.pending.is_empty() {
+            return;
+        }
+        for (_, line) in std::mem::take(&mut registry.pending) {
+            headers.append(SET_COOKIE, line);
+        }
+        if registry.no_store {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
     }
 
     /// The response headers for what this request did with its sessions, for adapters whose
@@ -463,15 +564,11 @@ impl fmt::Debug for Sessions {
             .map(|e| e.config.cookie().name())
             .collect();
         f.debug_struct("Sessions")
-            .field("cookie_headers", &self.inner.cookies.len())
+            .field("cookie_headers", &self.inner.cookies.as_slice().len())
             .field("loaded", &names)
             .field("pending", &registry.pending.keys().collect::<Vec<_>>())
             .finish()
     }
-}
-
-fn reset(session: &Session, state: State) {
-    *session.lock() = state;
 }
 
 fn reject(name: &str, reason: RejectReason) {
@@ -499,8 +596,13 @@ fn reject(name: &str, reason: RejectReason) {
 fn find_cookie<'a>(headers: &'a [HeaderValue], name: &str) -> Found<'a> {
     let mut found = Found::None;
     for header in headers {
-        for pair in header.as_bytes().split(|&b| b == b';') {
-            let pair = pair.trim_ascii();
+        let bytes = header.as_bytes();
+        let mut start = 0;
+        // memchr finds the separators with SIMD; a sealed cookie is a long run without one.
+        let ends = memchr::memchr_iter(b';', bytes).chain(std::iter::once(bytes.len()));
+        for end in ends {
+            let pair = bytes[start..end].trim_ascii();
+            start = end + 1;
             let Some(rest) = pair.strip_prefix(name.as_bytes()) else {
                 continue;
             };

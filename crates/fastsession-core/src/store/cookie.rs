@@ -183,18 +183,41 @@ impl Store for CookieStore {
     }
 
     fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
-        if self.revocation.is_none() {
-            // No I/O: skip the async state machine.
-            let loaded = match self.open(&request) {
-                Ok((record, reseal)) => Loaded::found(record).with_reseal(reseal),
-                Err(reason) => Loaded::rejected(reason),
-            };
-            return Box::pin(ready(Ok(loaded)));
+        match self.load_now(request) {
+            Some(loaded) => Box::pin(ready(loaded)),
+            None => Box::pin(self.load_cookie(request)),
         }
-        Box::pin(self.load_cookie(request))
+    }
+
+    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
+        // A revocation list is a store of its own, possibly with I/O.
+        if self.revocation.is_some() {
+            return None;
+        }
+        Some(Ok(match self.open(&request) {
+            Ok((record, reseal)) => Loaded::found(record).with_reseal(reseal),
+            Err(reason) => Loaded::rejected(reason),
+        }))
+    }
+
+    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
+        if self.revocation.is_some() {
+            return None;
+        }
+        if request.kind() == SaveKind::Destroy {
+            return Some(Ok(Saved::Remove));
+        }
+        Some(
+            self.codec
+                .seal_with(request.cookie_name(), |buf| request.record().write_to(buf))
+                .map(|value| Saved::Cookie { value, id: None }),
+        )
     }
 
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
-        Box::pin(self.save_cookie(request))
+        match self.save_now(request) {
+            Some(saved) => Box::pin(ready(saved)),
+            None => Box::pin(self.save_cookie(request)),
+        }
     }
 }

@@ -82,6 +82,26 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 
     /// Persists a session, returning what the cookie must say afterwards.
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>>;
+
+    /// Loads at once, for a store that needs no I/O for this request; `None` (the default)
+    /// sends the registry to [`load`](Self::load). Must answer as `load` would.
+    ///
+    /// A store that keeps everything in the cookie answers here, sparing each request a boxed
+    /// future.
+    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
+        let _ = request;
+        None
+    }
+
+    /// Saves at once, for a store that needs no I/O for this request; `None` (the default)
+    /// sends the registry to [`save`](Self::save). Must answer as `save` would.
+    ///
+    /// The registry calls it while it holds the session, so the record and the change set
+    /// need not be copied for the save.
+    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
+        let _ = request;
+        None
+    }
 }
 
 /// What a store keeps in the cookie.

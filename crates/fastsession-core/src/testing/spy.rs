@@ -170,11 +170,37 @@ impl Store for SpyStore {
         }
         Box::pin(async move {
             let saved = self.inner.save(request).await;
-            if let Ok(Saved::Cookie { value, .. }) = &saved {
-                self.log().issued.push(value.clone());
-            }
+            self.record_issued(&saved);
             saved
         })
+    }
+
+    // Forwarded, so that the registry takes the same path as with the store alone.
+    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
+        if self.fail_loads.load(Ordering::SeqCst) {
+            return None;
+        }
+        let loaded = self.inner.load_now(request)?;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Some(loaded)
+    }
+
+    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
+        if self.fail_saves.load(Ordering::SeqCst) {
+            return None;
+        }
+        let saved = self.inner.save_now(request)?;
+        self.log().saves.push(request.kind());
+        self.record_issued(&saved);
+        Some(saved)
+    }
+}
+
+impl SpyStore {
+    fn record_issued(&self, saved: &Result<Saved>) {
+        if let Ok(Saved::Cookie { value, .. }) = saved {
+            self.log().issued.push(value.clone());
+        }
     }
 }
 
