@@ -76,13 +76,12 @@ impl Error {
     }
 }
 
-/// The status a failed load or save maps to.
+/// The status a failed load or save maps to, in actix-web's `http` 0.2 type.
 pub(crate) fn status_for(error: Option<&fastsession_core::Error>) -> StatusCode {
-    match error.map(fastsession_core::Error::kind) {
-        Some(fastsession_core::ErrorKind::Store) => StatusCode::SERVICE_UNAVAILABLE,
-        Some(fastsession_core::ErrorKind::SessionEnded) => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    error
+        .map(|e| fastsession_core::http::status_for(e).as_u16())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl From<fastsession_core::Error> for Error {

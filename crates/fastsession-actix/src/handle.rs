@@ -7,10 +7,9 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use fastsession_core::Session;
-use fastsession_core::http::{SessionConfig, Sessions};
+use fastsession_core::http::{SessionConfig, SessionSet, Sessions};
 
 use crate::Error;
-use crate::middleware::Shared;
 
 /// The sessions of one request, as [`SessionMiddleware`](crate::SessionMiddleware) put them
 /// into its extensions; an extractor.
@@ -38,11 +37,11 @@ use crate::middleware::Shared;
 #[derive(Clone)]
 pub struct RequestSessions {
     sessions: Sessions,
-    shared: Arc<Shared>,
+    shared: Arc<SessionSet>,
 }
 
 impl RequestSessions {
-    pub(crate) fn new(sessions: Sessions, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(sessions: Sessions, shared: Arc<SessionSet>) -> Self {
         RequestSessions { sessions, shared }
     }
 
@@ -72,7 +71,7 @@ impl RequestSessions {
     ///
     /// [`ErrorKind::Session`](crate::ErrorKind::Session) if the store failed.
     pub async fn session(&self) -> Result<Session, Error> {
-        Ok(self.sessions.get(&self.shared.default).await?)
+        Ok(self.sessions.get(self.shared.default_session()).await?)
     }
 
     /// The session given to the middleware as `name`, loaded on first use.
@@ -103,17 +102,13 @@ impl RequestSessions {
     /// The default session's configuration.
     #[must_use]
     pub fn config(&self) -> &SessionConfig {
-        &self.shared.default
+        self.shared.default_session()
     }
 
     /// The configuration of the session named `name`, if the middleware has one.
     #[must_use]
     pub fn named_config(&self, name: &str) -> Option<&SessionConfig> {
-        self.shared
-            .named
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| c)
+        self.shared.named(name)
     }
 
     /// The request's registry, for sessions the middleware was not configured with and for

@@ -151,5 +151,6 @@ mod middleware;
 
 pub use error::{Error, ErrorKind};
 pub use extract::{Flashes, NamedSession, Session, SessionName};
+pub use fastsession_core::http::{SessionSet, StoreErrorPolicy};
 pub use handle::RequestSessions;
-pub use middleware::{SessionMiddleware, SessionMiddlewareService, StoreErrorPolicy};
+pub use middleware::{SessionMiddleware, SessionMiddlewareService};

@@ -9,49 +9,11 @@ use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE, VARY};
-use fastsession_core::http::{ResponseHeaders, SessionConfig, Sessions};
+use fastsession_core::http::{
+    ResponseHeaders, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
+};
 
 use crate::{Error, RequestSessions};
-
-/// What the middleware does when saving the sessions after a successful handler fails.
-///
-/// Loading failures are the handler's to answer: the extractors turn them into an opaque
-/// 503/500, and a handler that can do without the session asks for `Option<Session>` or
-/// handles the error of [`RequestSessions::session`].
-///
-/// # Examples
-///
-/// ```
-/// use fastsession_actix::{SessionMiddleware, StoreErrorPolicy};
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::store::MemoryStore;
-///
-/// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
-/// let middleware =
-///     SessionMiddleware::new(config).with_store_error_policy(StoreErrorPolicy::KeepResponse);
-/// # let _ = middleware;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StoreErrorPolicy {
-    /// Replace the handler's response with an empty one: 503 if the store failed, 409 if the
-    /// session was ended meanwhile by another request, 500 otherwise. The client never sees
-    /// a success for a change that was not saved. Cookies of the sessions that did save are
-    /// still set.
-    #[default]
-    Fail,
-    /// Log the failure and send the handler's response without that session's cookie: for
-    /// routes whose answer does not depend on the session being saved.
-    KeepResponse,
-}
-
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) default: SessionConfig,
-    pub(crate) named: Vec<(&'static str, SessionConfig)>,
-    pub(crate) policy: StoreErrorPolicy,
-}
 
 /// The actix-web middleware that gives every request lazy sessions and saves them after the
 /// handler.
@@ -101,7 +63,7 @@ pub(crate) struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct SessionMiddleware {
-    shared: Arc<Shared>,
+    shared: Arc<SessionSet>,
 }
 
 impl SessionMiddleware {
@@ -109,12 +71,14 @@ impl SessionMiddleware {
     /// described by `config`.
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
+        SessionMiddleware::from_set(SessionSet::new(config))
+    }
+
+    /// A middleware serving the sessions of `set`.
+    #[must_use]
+    pub fn from_set(set: SessionSet) -> Self {
         SessionMiddleware {
-            shared: Arc::new(Shared {
-                default: config,
-                named: Vec::new(),
-                policy: StoreErrorPolicy::default(),
-            }),
+            shared: Arc::new(set),
         }
     }
 
@@ -123,28 +87,24 @@ impl SessionMiddleware {
     /// later config. Its cookie name must differ from the other sessions' (sessions with one
     /// cookie name are one session).
     #[must_use]
-    pub fn with_named(mut self, name: &'static str, config: SessionConfig) -> Self {
-        let shared = Arc::make_mut(&mut self.shared);
-        shared.named.retain(|(n, _)| *n != name);
-        shared.named.push((name, config));
-        self
+    pub fn with_named(self, name: &'static str, config: SessionConfig) -> Self {
+        let set = Arc::unwrap_or_clone(self.shared);
+        SessionMiddleware::from_set(set.with_named(name, config))
     }
 
     /// Sets what happens when saving fails after a successful handler (default
     /// [`StoreErrorPolicy::Fail`]).
     #[must_use]
-    pub fn with_store_error_policy(mut self, policy: StoreErrorPolicy) -> Self {
-        Arc::make_mut(&mut self.shared).policy = policy;
-        self
+    pub fn with_store_error_policy(self, policy: StoreErrorPolicy) -> Self {
+        let set = Arc::unwrap_or_clone(self.shared);
+        SessionMiddleware::from_set(set.with_store_error_policy(policy))
     }
 }
 
 impl fmt::Debug for SessionMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionMiddleware")
-            .field("default", &self.shared.default)
-            .field("named", &self.shared.named)
-            .field("policy", &self.shared.policy)
+            .field("sessions", &self.shared)
             .finish()
     }
 }
@@ -173,13 +133,13 @@ where
 /// the handler's, or empty when a failed save replaced the response.
 pub struct SessionMiddlewareService<S> {
     service: S,
-    shared: Arc<Shared>,
+    shared: Arc<SessionSet>,
 }
 
 impl<S> fmt::Debug for SessionMiddlewareService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionMiddlewareService")
-            .field("policy", &self.shared.policy)
+            .field("policy", &self.shared.store_error_policy())
             .finish_non_exhaustive()
     }
 }
@@ -205,7 +165,7 @@ where
         request
             .extensions_mut()
             .insert(RequestSessions::new(sessions.clone(), self.shared.clone()));
-        let policy = self.shared.policy;
+        let policy = self.shared.store_error_policy();
         let handler = self.service.call(request);
         Box::pin(async move {
             // A panic unwinds through here: nothing after this line runs, nothing is saved.

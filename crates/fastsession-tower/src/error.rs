@@ -66,22 +66,16 @@ impl Error {
     /// The HTTP status a client gets for this error.
     #[must_use]
     pub fn status(&self) -> StatusCode {
-        status_for(self.source.as_ref())
+        self.source.as_ref().map_or(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            fastsession_core::http::status_for,
+        )
     }
 
     /// The core error behind a [`ErrorKind::Session`] error.
     #[must_use]
     pub fn session_error(&self) -> Option<&fastsession_core::Error> {
         self.source.as_ref()
-    }
-}
-
-/// The status a failed load or save maps to.
-pub(crate) fn status_for(error: Option<&fastsession_core::Error>) -> StatusCode {
-    match error.map(fastsession_core::Error::kind) {
-        Some(fastsession_core::ErrorKind::Store) => StatusCode::SERVICE_UNAVAILABLE,
-        Some(fastsession_core::ErrorKind::SessionEnded) => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -4,10 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use fastsession_core::Session;
-use fastsession_core::http::{SessionConfig, Sessions};
+use fastsession_core::http::{SessionSet, Sessions, StoreErrorPolicy};
 
 use crate::Error;
-use crate::layer::{Shared, StoreErrorPolicy};
 
 /// The sessions of one request, as [`SessionLayer`](crate::SessionLayer) put them into its
 /// extensions.
@@ -39,11 +38,11 @@ use crate::layer::{Shared, StoreErrorPolicy};
 #[derive(Clone)]
 pub struct RequestSessions {
     sessions: Sessions,
-    shared: Arc<Shared>,
+    shared: Arc<SessionSet>,
 }
 
 impl RequestSessions {
-    pub(crate) fn new(sessions: Sessions, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(sessions: Sessions, shared: Arc<SessionSet>) -> Self {
         RequestSessions { sessions, shared }
     }
 
@@ -64,7 +63,7 @@ impl RequestSessions {
     ///
     /// [`ErrorKind::Session`](crate::ErrorKind::Session) if the store failed.
     pub async fn session(&self) -> Result<Session, Error> {
-        Ok(self.sessions.get(&self.shared.default).await?)
+        Ok(self.sessions.get(self.shared.default_session()).await?)
     }
 
     /// The session given to the layer as `name`, loaded on first use.
@@ -76,7 +75,8 @@ impl RequestSessions {
     /// failed.
     pub async fn named(&self, name: &str) -> Result<Session, Error> {
         let config = self
-            .named_config(name)
+            .shared
+            .named(name)
             .ok_or_else(|| Error::unknown_session(name))?;
         Ok(self.sessions.get(config).await?)
     }
@@ -92,20 +92,10 @@ impl RequestSessions {
         Ok(self.sessions.save().await?)
     }
 
-    /// The default session's configuration.
+    /// The sessions the layer serves.
     #[must_use]
-    pub fn config(&self) -> &SessionConfig {
-        &self.shared.default
-    }
-
-    /// The configuration of the session named `name`, if the layer has one.
-    #[must_use]
-    pub fn named_config(&self, name: &str) -> Option<&SessionConfig> {
-        self.shared
-            .named
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| c)
+    pub fn set(&self) -> &SessionSet {
+        &self.shared
     }
 
     /// The request's registry, for sessions the layer was not configured with.
@@ -115,7 +105,7 @@ impl RequestSessions {
     }
 
     pub(crate) fn policy(&self) -> StoreErrorPolicy {
-        self.shared.policy
+        self.shared.store_error_policy()
     }
 }
 

@@ -5,39 +5,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use fastsession_core::http::{SessionConfig, Sessions};
+use fastsession_core::http::{SessionConfig, SessionSet, Sessions, StoreErrorPolicy, status_for};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::RequestSessions;
-use crate::error::status_for;
-
-/// What the layer does when saving the sessions after a successful handler fails.
-///
-/// Loading failures are the handler's to answer: the extractors turn them into an opaque
-/// 503/500, and a handler that can do without the session asks for `Option<Session>` or
-/// handles the error of [`RequestSessions::session`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StoreErrorPolicy {
-    /// Replace the handler's response with an empty one: 503 if the store failed, 409 if
-    /// the session was ended meanwhile by another request, 500 otherwise. The client never
-    /// sees a success for a change that was not saved.
-    #[default]
-    Fail,
-    /// Log the failure and send the handler's response without that session's cookie: for
-    /// routes whose answer does not depend on the session being saved.
-    KeepResponse,
-}
-
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) default: SessionConfig,
-    pub(crate) named: Vec<(&'static str, SessionConfig)>,
-    pub(crate) policy: StoreErrorPolicy,
-}
 
 /// A tower [`Layer`] that gives every request lazy sessions and saves them after the
 /// handler.
@@ -70,19 +44,21 @@ pub(crate) struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct SessionLayer {
-    shared: Arc<Shared>,
+    shared: Arc<SessionSet>,
 }
 
 impl SessionLayer {
     /// A layer whose default session is described by `config`.
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
+        SessionLayer::from_set(SessionSet::new(config))
+    }
+
+    /// A layer serving the sessions of `set`.
+    #[must_use]
+    pub fn from_set(set: SessionSet) -> Self {
         SessionLayer {
-            shared: Arc::new(Shared {
-                default: config,
-                named: Vec::new(),
-                policy: StoreErrorPolicy::default(),
-            }),
+            shared: Arc::new(set),
         }
     }
 
@@ -90,28 +66,24 @@ impl SessionLayer {
     /// given twice keeps the later config. Its cookie name must differ from the other
     /// sessions' (sessions with one cookie name are one session).
     #[must_use]
-    pub fn with_named(mut self, name: &'static str, config: SessionConfig) -> Self {
-        let shared = Arc::make_mut(&mut self.shared);
-        shared.named.retain(|(n, _)| *n != name);
-        shared.named.push((name, config));
-        self
+    pub fn with_named(self, name: &'static str, config: SessionConfig) -> Self {
+        let set = Arc::unwrap_or_clone(self.shared);
+        SessionLayer::from_set(set.with_named(name, config))
     }
 
     /// Sets what happens when saving fails after a successful handler (default
     /// [`StoreErrorPolicy::Fail`]).
     #[must_use]
-    pub fn with_store_error_policy(mut self, policy: StoreErrorPolicy) -> Self {
-        Arc::make_mut(&mut self.shared).policy = policy;
-        self
+    pub fn with_store_error_policy(self, policy: StoreErrorPolicy) -> Self {
+        let set = Arc::unwrap_or_clone(self.shared);
+        SessionLayer::from_set(set.with_store_error_policy(policy))
     }
 }
 
 impl std::fmt::Debug for SessionLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionLayer")
-            .field("default", &self.shared.default)
-            .field("named", &self.shared.named)
-            .field("policy", &self.shared.policy)
+            .field("sessions", &self.shared)
             .finish()
     }
 }
@@ -131,7 +103,7 @@ impl<S> Layer<S> for SessionLayer {
 #[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<SessionSet>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for SessionService<S> {
@@ -247,7 +219,7 @@ async fn finish<B: Default>(handle: RequestSessions, mut response: Response<B>) 
         tracing::error!(target: "fastsession", error = %error, "saving the session failed");
         if handle.policy() == StoreErrorPolicy::Fail {
             response = Response::new(B::default());
-            *response.status_mut() = status_for(Some(&error));
+            *response.status_mut() = status_for(&error);
         }
     }
     sessions.write_headers(response.headers_mut());

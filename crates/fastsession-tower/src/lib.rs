@@ -96,5 +96,6 @@ pub use error::{Error, ErrorKind};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Flashes, NamedSession, Session, SessionName};
+pub use fastsession_core::http::{SessionSet, StoreErrorPolicy};
 pub use handle::RequestSessions;
-pub use layer::{ResponseFuture, SessionLayer, SessionService, StoreErrorPolicy};
+pub use layer::{ResponseFuture, SessionLayer, SessionService};

@@ -7,7 +7,9 @@
 mod config;
 mod cookie_config;
 mod registry;
+mod set;
 
 pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
 pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
 pub use registry::{ResponseHeaders, Sessions};
+pub use set::{SessionSet, StoreErrorPolicy, status_for};
