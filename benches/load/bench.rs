@@ -351,7 +351,7 @@ fn run_slice(
     };
     let reference = servers.reference.as_ref().ok_or("no reference server")?;
     // Alternate which generator starts first.
-    let (run, line, reference_run) = if round % 2 == 0 {
+    let (run, line, reference_run) = if round.is_multiple_of(2) {
         let first = spawn_generator(bin, options, taskset, mode, server, Some(rate))?;
         let second = spawn_generator(bin, options, taskset, "hyper", reference, Some(rate))?;
         let (run, line) = finish_generator(first, mode)?;
@@ -404,11 +404,27 @@ fn run_rounds(
                     run["p50_us"],
                     load_average()
                 );
+                // A slice that fell short of its fixed rate did not compare at equal load; a
+                // saturated slice where neither the server nor the generator kept its CPU
+                // busy measured something else taking the CPUs. Both stay in the raw file
+                // only.
+                let excluded = match kind.rate() {
+                    Some(rate) => {
+                        run["rps"] < 0.98 * rate
+                            || run.get("ref_rps").is_some_and(|&r| r < 0.98 * rate)
+                    }
+                    None => run["server_util"] < 0.9 && run["gen_util"] < 0.9,
+                };
+                let flag = if excluded { " excluded=1" } else { "" };
                 raw.push(format!(
-                    "phase={name} round={} mode={mode} {line}",
+                    "phase={name} round={} mode={mode} {line}{flag}",
                     round + 1
                 ));
-                runs.insert(mode.clone(), run);
+                if excluded {
+                    eprintln!("  (short of the rate, or neither CPU busy: left out of the tables)");
+                } else {
+                    runs.insert(mode.clone(), run);
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
             rounds.push(runs);
@@ -433,15 +449,21 @@ fn range_of(rounds: &Rounds, f: impl Fn(&BTreeMap<String, Run>) -> Option<f64>) 
         })
 }
 
-/// `mode`'s CPU time per request divided by bare hyper's, in one round: against the
-/// reference measured at the same time in a paired phase, else against the `hyper` slice of
-/// the round.
-fn cpu_ratio(runs: &BTreeMap<String, Run>, mode: &str) -> Option<f64> {
+/// In a paired phase: `mode`'s CPU time per request divided by the reference server's,
+/// measured at the same time.
+fn reference_ratio(runs: &BTreeMap<String, Run>, mode: &str) -> Option<f64> {
     let run = runs.get(mode)?;
-    let cpu = run.get("server_cpu_us")?;
-    match run.get("ref_server_cpu_us") {
-        Some(reference) => Some(cpu / reference),
-        None => Some(cpu / runs.get("hyper")?.get("server_cpu_us")?),
+    Some(run.get("server_cpu_us")? / run.get("ref_server_cpu_us")?)
+}
+
+/// `mode`'s CPU time per request divided by bare hyper's, in one round. In a paired phase,
+/// both go through the reference measured at the same time as each: (mode ÷ reference) ÷
+/// (hyper ÷ reference), which takes out the small difference between the reference and
+/// the `hyper` server that the A/A pair shows; otherwise the `hyper` slice of the round.
+fn cpu_ratio(runs: &BTreeMap<String, Run>, mode: &str) -> Option<f64> {
+    match reference_ratio(runs, mode) {
+        Some(ratio) => Some(ratio / reference_ratio(runs, "hyper")?),
+        None => value_ratio(runs, mode, "hyper", "server_cpu_us"),
     }
 }
 
@@ -449,19 +471,32 @@ fn value_ratio(runs: &BTreeMap<String, Run>, mode: &str, base: &str, key: &str) 
     Some(runs.get(mode)?.get(key)? / runs.get(base)?.get(key)?)
 }
 
-/// `rate`: the fixed rate of the phase; a mode whose median fell more than 2% short of it
-/// (the server could not keep up) is marked with `†`.
+/// `median (lowest–highest)` of `f` over the rounds, or `–`.
+fn summary(
+    rounds: &Rounds,
+    digits: usize,
+    f: impl Fn(&BTreeMap<String, Run>) -> Option<f64> + Copy,
+) -> String {
+    let median = median_of(rounds, f);
+    if !median.is_finite() {
+        return "–".to_owned();
+    }
+    let (lo, hi) = range_of(rounds, f);
+    format!("{median:.digits$} ({lo:.digits$}–{hi:.digits$})")
+}
+
+/// One phase's table. `n` is the number of rounds in the medians (excluded slices are left
+/// out, see `run_rounds`).
 fn print_table(title: &str, options: &Options, rounds: &Rounds, rate: Option<f64>) {
     println!("\n### {title}\n");
     println!(
-        "| mode | req/s | server CPU µs/req (range) | CPU/req ÷ hyper (range) | req/s ÷ hyper | CPU/req ÷ own base | server CPU % | gen CPU % | p50 µs | p99 µs |"
+        "| mode | n | req/s | req/s ÷ hyper | server CPU µs/req (range) | CPU/req ÷ hyper (range) | CPU/req ÷ reference (range) | CPU/req ÷ own base | server CPU % | gen CPU % | p50 µs | p99 µs |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for mode in &options.modes {
         let get = |key: &'static str| median_of(rounds, |r| r.get(mode)?.get(key).copied());
-        let (lo, hi) = range_of(rounds, |r| r.get(mode)?.get("server_cpu_us").copied());
-        let ratio = median_of(rounds, |r| cpu_ratio(r, mode));
-        let (ratio_lo, ratio_hi) = range_of(rounds, |r| cpu_ratio(r, mode));
         let rps_ratio = if rate.is_some() {
             "–".to_owned()
         } else {
@@ -477,12 +512,13 @@ fn print_table(title: &str, options: &Options, rounds: &Rounds, rate: Option<f64
             let own = median_of(rounds, |r| Some(cpu_ratio(r, mode)? / cpu_ratio(r, base)?));
             format!("{own:.3} ({base})")
         };
-        let short = rate.is_some_and(|rate| get("rps") < 0.98 * rate);
-        let mark = if short { " †" } else { "" };
+        let n = rounds.iter().filter(|r| r.contains_key(mode)).count();
         println!(
-            "| {mode}{mark} | {:.0} | {:.2} ({lo:.2}–{hi:.2}) | {ratio:.3} ({ratio_lo:.3}–{ratio_hi:.3}) | {rps_ratio} | {own} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {mode} | {n} | {:.0} | {rps_ratio} | {} | {} | {} | {own} | {:.0} | {:.0} | {:.0} | {:.0} |",
             get("rps"),
-            get("server_cpu_us"),
+            summary(rounds, 2, |r| r.get(mode)?.get("server_cpu_us").copied()),
+            summary(rounds, 3, |r| cpu_ratio(r, mode)),
+            summary(rounds, 3, |r| reference_ratio(r, mode)),
             get("server_util") * 100.0,
             get("gen_util") * 100.0,
             get("p50_us"),
