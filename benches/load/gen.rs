@@ -40,8 +40,8 @@ usage: load-gen --addr HOST:PORT [options]
                      server's answers never have to wake the generator up
   --path PATH        request target (default /)
 
-Each connection starts with `Cookie: _ga=...; theme=dark; id=<140 characters>` (the size of a
-fastsession cookie-store session) and replaces or adds every cookie a response sets.";
+Each connection starts with `Cookie: _ga=...; theme=dark; id=<140 characters>` (a small
+sealed session) and replaces or adds every cookie a response sets.";
 
 /// Options from the command line.
 #[derive(Debug, Clone)]
@@ -364,8 +364,8 @@ async fn run_connection(index: usize, plan: &Plan, stats: &mut ConnStats) -> Res
     }
 }
 
-/// A cookie value of the length of a fastsession cookie-store session (140 characters of
-/// base64url), different per connection.
+/// A cookie value of the length of a small sealed session (140 characters of base64url),
+/// different per connection.
 fn fake_session_cookie(index: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (index as u64);
