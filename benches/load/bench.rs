@@ -32,17 +32,7 @@ use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-const ALL_MODES: &[&str] = &[
-    "hyper",
-    "hyper-tower",
-    "fastsession-untouched",
-    "fastsession-cookie",
-    "fastsession-memory",
-    "tower-sessions-untouched",
-    "tower-sessions",
-    "actix",
-    "actix-session",
-];
+use fastsession_benches::LOAD_MODES as ALL_MODES;
 
 const USAGE: &str = "\
 usage: load-bench [options]

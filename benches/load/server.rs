@@ -44,18 +44,7 @@ type Body = Full<Bytes>;
 /// The fixed body of the modes whose handler does not use a session.
 const HELLO: &[u8] = b"Hello, World!";
 
-/// The modes, in the order the driver runs them.
-const MODES: &[&str] = &[
-    "hyper",
-    "hyper-tower",
-    "fastsession-untouched",
-    "fastsession-cookie",
-    "fastsession-memory",
-    "tower-sessions-untouched",
-    "tower-sessions",
-    "actix",
-    "actix-session",
-];
+use fastsession_benches::LOAD_MODES as MODES;
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -11,6 +11,19 @@ use base64::engine::general_purpose::GeneralPurposeConfig;
 use base64::engine::{DecodePaddingMode, Simd};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 
+/// The load benchmark's server modes (`benches/load`), in the order the driver runs them.
+pub const LOAD_MODES: &[&str] = &[
+    "hyper",
+    "hyper-tower",
+    "fastsession-untouched",
+    "fastsession-cookie",
+    "fastsession-memory",
+    "tower-sessions-untouched",
+    "tower-sessions",
+    "actix",
+    "actix-session",
+];
+
 /// 100 bytes of ASCII: the size of a small session (a user id, a CSRF token, a theme).
 pub const PAYLOAD: &str = r#"{"v":{"csrf":"q83vASNFZ4mrze8BI0VniavN7w","theme":"dark","uid":4711,"user":"gopher"},"x":"01234567"}"#;
 

@@ -187,7 +187,7 @@ async fn finish<B>(
             // No response to write to, and no request to build one from: keeping a clone of
             // it would break actix's router, which needs it unshared (`Rc::get_mut`). actix
             // turns handler errors into responses, so only another middleware gets here.
-            if !sessions.take_response_headers().set_cookies().is_empty() {
+            if sessions.take_response_headers().set_cookies().len() != 0 {
                 tracing::warn!(
                     target: "fastsession",
                     "an inner service failed; the cookies of sessions saved by the handler are not sent"

@@ -436,37 +436,14 @@ impl Sessions {
     }
 
     fn queue(&self, name: &str, line: &str) {
-        match HeaderValue::from_str(line) {
-            Ok(mut value) => {
-                value.set_sensitive(true);
-                self.lock().pending.insert(name.into(), value);
-            }
-            // Names, attributes and values are validated ASCII, so this cannot happen; drop
-            // the line rather than emit a broken header.
-            Err(_) => {
-                tracing::error!(target: "fastsession", cookie = name, "Set-Cookie line is not a valid header")
-            }
-        }
+        self.queue_line(name, line.to_owned());
     }
 
     /// Writes the response headers for what this request did with its sessions: `Vary:
     /// Cookie` if any session was asked for, the pending `Set-Cookie` lines, and
     /// `Cache-Control: no-store` with them.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
-        let mut registry = self.lock();
-        if registry.entries.is_empty() && registry.pending.is_empty() {
-            return;
-        }
-        add_vary_cookie(headers);
-        if registry.pending.is_empty() {
-            return;
-        }
-        for (_, line) in std::mem::take(&mut registry.pending) {
-            headers.append(SET_COOKIE, line);
-        }
-        if registry.no_store {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        }
+        self.take_response_headers().write_to(headers);
     }
 
     /// The response headers for what this request did with its sessions, for adapters whose
@@ -480,13 +457,11 @@ impl Sessions {
     ///
     /// let sessions = Sessions::new(&http::HeaderMap::new());
     /// let headers = sessions.take_response_headers();
-    /// assert!(!headers.vary_cookie() && headers.set_cookies().is_empty());
+    /// assert!(!headers.vary_cookie() && headers.set_cookies().len() == 0);
     /// ```
     pub fn take_response_headers(&self) -> ResponseHeaders {
         let mut registry = self.lock();
-        let set_cookies: Vec<HeaderValue> = std::mem::take(&mut registry.pending)
-            .into_values()
-            .collect();
+        let set_cookies = std::mem::take(&mut registry.pending);
         ResponseHeaders {
             vary_cookie: !registry.entries.is_empty() || !set_cookies.is_empty(),
             cache_control_no_store: registry.no_store && !set_cookies.is_empty(),
@@ -518,7 +493,8 @@ impl Sessions {
 #[must_use = "the Set-Cookie lines are lost unless written to the response"]
 pub struct ResponseHeaders {
     vary_cookie: bool,
-    set_cookies: Vec<HeaderValue>,
+    /// By cookie name, so they come out sorted; taken whole from the registry, not copied.
+    set_cookies: BTreeMap<Box<str>, HeaderValue>,
     cache_control_no_store: bool,
 }
 
@@ -531,8 +507,8 @@ impl ResponseHeaders {
 
     /// The `Set-Cookie` lines, one per saved session, sorted by cookie name.
     #[must_use]
-    pub fn set_cookies(&self) -> &[HeaderValue] {
-        &self.set_cookies
+    pub fn set_cookies(&self) -> impl ExactSizeIterator<Item = &HeaderValue> {
+        self.set_cookies.values()
     }
 
     /// Set `Cache-Control: no-store`, replacing any other `Cache-Control`.
@@ -546,7 +522,7 @@ impl ResponseHeaders {
         if self.vary_cookie {
             add_vary_cookie(headers);
         }
-        for line in self.set_cookies {
+        for line in self.set_cookies.into_values() {
             headers.append(SET_COOKIE, line);
         }
         if self.cache_control_no_store {
