@@ -232,6 +232,72 @@ impl Record {
         self.user.as_deref()
     }
 
+    /// The JSON text of the value under `key`.
+    #[must_use]
+    pub fn value(&self, key: &str) -> Option<&RawValue> {
+        self.values.get(key).map(|v| &**v)
+    }
+
+    /// The pending flash messages under `key`, oldest first.
+    #[must_use]
+    pub fn flash_list(&self, key: &str) -> Option<&[Box<RawValue>]> {
+        self.flashes.get(key).map(Vec::as_slice)
+    }
+
+    /// Sets the creation time (stores that keep the fields of a record apart rebuild it
+    /// with these setters).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(200));
+    /// record.set_created(UnixTime::from_secs(100));
+    /// record.set_persistent(true);
+    /// record.set_user_id(Some("ada".to_owned()));
+    /// record.insert_value("n".to_owned(), RawValue::from_string("1".to_owned())?);
+    /// record.set_flash_list("info".to_owned(), vec![RawValue::from_string("\"hi\"".to_owned())?]);
+    /// assert_eq!(record.value("n").map(RawValue::get), Some("1"));
+    /// assert_eq!(record.flash_list("info").map(<[_]>::len), Some(1));
+    /// assert_eq!(Record::from_bytes(&record.to_bytes()).unwrap(), record);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn set_created(&mut self, t: UnixTime) {
+        self.created = t;
+    }
+
+    /// Switches "remember me" on or off.
+    pub fn set_persistent(&mut self, persistent: bool) {
+        self.persistent = persistent;
+    }
+
+    /// Sets or clears the user the session is tied to.
+    pub fn set_user_id(&mut self, user: Option<String>) {
+        self.user = user;
+    }
+
+    /// Sets the value under `key` to a JSON text; returns the one it replaced.
+    pub fn insert_value(&mut self, key: String, value: Box<RawValue>) -> Option<Box<RawValue>> {
+        self.values.insert(key, value)
+    }
+
+    /// Removes the value under `key`; returns it.
+    pub fn remove_value(&mut self, key: &str) -> Option<Box<RawValue>> {
+        self.values.remove(key)
+    }
+
+    /// Sets the flash messages under `key` (oldest first); an empty list removes the key.
+    pub fn set_flash_list(&mut self, key: String, list: Vec<Box<RawValue>>) {
+        if list.is_empty() {
+            self.flashes.remove(&key);
+        } else {
+            self.flashes.insert(key, list);
+        }
+    }
+
     /// `true` if the record has no values, no flashes and no user.
     #[must_use]
     pub fn is_empty(&self) -> bool {
