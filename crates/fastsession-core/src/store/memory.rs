@@ -5,7 +5,7 @@ use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::BoxFuture;
-use super::server::{Backend, IdHasher, ServerStore, StorageKey, Update};
+use super::server::{Backend, IdHasher, ServerStore, StorageKey, StorageKeyHash, Update};
 use crate::error::Result;
 use crate::session::{Expiry, Record};
 use crate::time::UnixTime;
@@ -69,10 +69,10 @@ pub struct MemoryBackend {
 
 #[derive(Default)]
 struct State {
-    records: HashMap<StorageKey, Slot>,
+    records: HashMap<StorageKey, Slot, StorageKeyHash>,
     /// Every record by its expiry time, for reaping and eviction.
     by_expiry: BTreeSet<(UnixTime, StorageKey)>,
-    users: HashMap<String, HashSet<StorageKey>>,
+    users: HashMap<String, HashSet<StorageKey, StorageKeyHash>>,
 }
 
 struct Slot {

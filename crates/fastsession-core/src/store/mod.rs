@@ -31,7 +31,7 @@ pub use cookie::CookieStore;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
 pub use server::{
     Backend, IdHasher, IdSource, OsIdSource, RevocationList, ServerStore, SessionInfo, StorageKey,
-    Update,
+    StorageKeyHash, StorageKeyHasher, Update,
 };
 
 use crate::error::Result;
