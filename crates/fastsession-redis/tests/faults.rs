@@ -1,0 +1,1 @@
+//! Faults against redis-server processes of the tests' own.

@@ -1,0 +1,1 @@
+//! What is at rest in Redis.
