@@ -61,7 +61,7 @@ pub(crate) fn encode(record: &Record) -> Vec<(String, String)> {
 
 /// The record a hash holds; `Err` names what is wrong (never a value).
 pub(crate) fn decode(fields: Fields) -> Result<Record, &'static str> {
-    if fields.len() % 2 != 0 {
+    if !fields.len().is_multiple_of(2) {
         return Err("odd reply");
     }
     let mut created = None;
@@ -137,6 +137,10 @@ mod tests {
         assert!(bad(&[("created", "x"), ("last_active", "1")]));
         assert!(bad(&[("created", "1"), ("last_active", "1"), ("v:a", "{")]));
         assert!(bad(&[("created", "1"), ("last_active", "1"), ("f:a", "1")]));
-        assert!(bad(&[("created", "1"), ("last_active", "1"), ("other", "1")]));
+        assert!(bad(&[
+            ("created", "1"),
+            ("last_active", "1"),
+            ("other", "1")
+        ]));
     }
 }

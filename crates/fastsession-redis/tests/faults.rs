@@ -23,7 +23,11 @@ async fn store_on(server: &OwnServer) -> Arc<RedisStore> {
         .with_key_prefix(unique_prefix())
         .with_connect_timeout(TIMEOUT)
         .with_command_timeout(TIMEOUT);
-    Arc::new(fastsession_redis::redis_store(&config, &key()).await.unwrap())
+    Arc::new(
+        fastsession_redis::redis_store(&config, &key())
+            .await
+            .unwrap(),
+    )
 }
 
 /// Polls `done` every 20 ms for up to 10 s.
@@ -42,15 +46,19 @@ async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
 async fn connecting_to_a_missing_server_fails_in_time() {
     tokio::time::timeout(LIMIT, async {
         let port = crate::support::free_port();
-        let config = RedisConfig::new(format!("redis://127.0.0.1:{port}"))
-            .with_connect_timeout(TIMEOUT);
+        let config =
+            RedisConfig::new(format!("redis://127.0.0.1:{port}")).with_connect_timeout(TIMEOUT);
         let started = Instant::now();
-        let err = fastsession_redis::redis_store(&config, &key()).await.unwrap_err();
+        let err = fastsession_redis::redis_store(&config, &key())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(started.elapsed() < TIMEOUT + Duration::from_secs(2));
 
         let bad = RedisConfig::new("redis://127.0.0.1:1").with_key_prefix("a{b}:");
-        let err = fastsession_redis::redis_store(&bad, &key()).await.unwrap_err();
+        let err = fastsession_redis::redis_store(&bad, &key())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig);
         let err = fastsession_redis::redis_store(&RedisConfig::new("nope://x"), &key())
             .await
@@ -70,7 +78,9 @@ async fn server_down_at_load_and_save_is_an_error_and_recovery_is_automatic() {
         let store = store_on(&server).await;
         let clock = clock();
         let cfg = config(&store, &clock);
-        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
 
         // Down at load: an error, not a fresh session.
         server.stop();
@@ -82,7 +92,10 @@ async fn server_down_at_load_and_save_is_an_error_and_recovery_is_automatic() {
         // Nor for a request without a cookie that writes: its save fails.
         let reply = request(&cfg, None, |s| s.insert("n", 1).unwrap()).await;
         assert_eq!(reply.result.unwrap_err().kind(), ErrorKind::Store);
-        assert_eq!(reply.set, None, "no cookie for a session that was not stored");
+        assert_eq!(
+            reply.set, None,
+            "no cookie for a session that was not stored"
+        );
 
         // Back (empty: it keeps nothing on disk): requests work again by themselves.
         server.restart();
@@ -138,7 +151,9 @@ async fn a_stalled_server_fails_within_the_timeout() {
         let store = store_on(&server).await;
         let clock = clock();
         let cfg = config(&store, &clock);
-        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
 
         server.signal("STOP");
         let started = Instant::now();
@@ -185,7 +200,13 @@ async fn a_read_only_replica_refuses_saves() {
             let config = RedisConfig::new(url)
                 .with_key_prefix(prefix.clone())
                 .with_command_timeout(TIMEOUT);
-            async move { Arc::new(fastsession_redis::redis_store(&config, &key()).await.unwrap()) }
+            async move {
+                Arc::new(
+                    fastsession_redis::redis_store(&config, &key())
+                        .await
+                        .unwrap(),
+                )
+            }
         };
         let on_primary = connect(primary.url()).await;
         let on_replica = connect(replica.url()).await;
@@ -193,7 +214,9 @@ async fn a_read_only_replica_refuses_saves() {
         let primary_cfg = config(&on_primary, &clock);
         let replica_cfg = config(&on_replica, &clock);
 
-        let id = request(&primary_cfg, None, |s| s.insert("n", 1).unwrap()).await.cookie();
+        let id = request(&primary_cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
         let _: String = replica.query(redis::cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port));
         let redis_key = session_key(&on_primary, &id);
         eventually("replication", async || {
@@ -232,9 +255,12 @@ async fn killed_connections_are_replaced() {
         let store = store_on(&server).await;
         let clock = clock();
         let cfg = config(&store, &clock);
-        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
         for i in 1..=3 {
-            let killed: i64 = server.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"));
+            let killed: i64 =
+                server.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"));
             assert!(killed >= 1);
             // The load is retried once on the new connection, so the request succeeds.
             let reply = request(&cfg, Some(&id), |s| {
@@ -258,10 +284,12 @@ async fn killed_connections_are_replaced() {
                 assert_eq!(after, sessions_before);
             }
         }
-        request(&cfg, Some(&id), |s| assert_eq!(s.get::<i32>("n").unwrap(), Some(3)))
-            .await
-            .result
-            .unwrap();
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("n").unwrap(), Some(3))
+        })
+        .await
+        .result
+        .unwrap();
     })
     .await
     .unwrap();

@@ -37,11 +37,28 @@ async fn a_session_is_a_hash_with_a_field_per_value() {
         fields.sort();
         assert_eq!(
             fields,
-            ["created", "f:_flash", "last_active", "persistent", "user", "v:n", "v:name", "version"]
+            [
+                "created",
+                "f:_flash",
+                "last_active",
+                "persistent",
+                "user",
+                "v:n",
+                "v:name",
+                "version"
+            ]
         );
-        let name: String = redis::cmd("HGET").arg(&redis_key).arg("v:name").query(&mut con).unwrap();
+        let name: String = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("v:name")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(name, "\"gopher\"");
-        let created: u64 = redis::cmd("HGET").arg(&redis_key).arg("created").query(&mut con).unwrap();
+        let created: u64 = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("created")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(created, T0);
 
         // An update changes only its fields and bumps the version.
@@ -51,9 +68,17 @@ async fn a_session_is_a_hash_with_a_field_per_value() {
         .await
         .result
         .unwrap();
-        let n: Option<String> = redis::cmd("HGET").arg(&redis_key).arg("v:n").query(&mut con).unwrap();
+        let n: Option<String> = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("v:n")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(n, None);
-        let version: u64 = redis::cmd("HGET").arg(&redis_key).arg("version").query(&mut con).unwrap();
+        let version: u64 = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("version")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(version, 2);
     })
     .await
@@ -97,7 +122,12 @@ async fn raw_ids_never_appear_in_keys() {
             .arg(store.backend().user_key("bob"))
             .query(&mut con)
             .unwrap();
-        assert_eq!(members, [store.storage_key(&SessionId::parse(&ids[1]).unwrap()).to_hex()]);
+        assert_eq!(
+            members,
+            [store
+                .storage_key(&SessionId::parse(&ids[1]).unwrap())
+                .to_hex()]
+        );
     })
     .await
     .unwrap();
@@ -109,7 +139,9 @@ async fn ttl_follows_the_idle_and_absolute_deadlines() {
         let (store, _cleanup) = shared_store().await;
         let clock = clock();
         let cfg = config(&store, &clock); // 100 s idle, 1000 s absolute
-        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
         let mut con = sync_connection(URL).unwrap();
         let redis_key = session_key(&store, &id);
         let ttl = |con: &mut redis::Connection| -> i64 {
@@ -122,13 +154,19 @@ async fn ttl_follows_the_idle_and_absolute_deadlines() {
         // absolute deadline is nearer.
         for i in 1..=10 {
             clock.advance(Duration::from_secs(90));
-            request(&cfg, Some(&id), |s| s.insert("n", i).unwrap()).await.result.unwrap();
+            request(&cfg, Some(&id), |s| s.insert("n", i).unwrap())
+                .await
+                .result
+                .unwrap();
         }
         // Now at T0 + 900: 100 s left to the absolute deadline.
         let at_900 = ttl(&mut con);
         assert!((95..=100).contains(&at_900), "{at_900}");
         clock.advance(Duration::from_secs(50));
-        request(&cfg, Some(&id), |s| s.insert("n", 11).unwrap()).await.result.unwrap();
+        request(&cfg, Some(&id), |s| s.insert("n", 11).unwrap())
+            .await
+            .result
+            .unwrap();
         let at_950 = ttl(&mut con);
         assert!((45..=50).contains(&at_950), "absolute deadline: {at_950}");
 
@@ -151,7 +189,10 @@ async fn ttl_follows_the_idle_and_absolute_deadlines() {
         clock.advance(Duration::from_secs(20));
         let reply = request(&cfg, Some(&id), |_| {}).await;
         assert!(reply.was_new());
-        let exists: i64 = redis::cmd("EXISTS").arg(&redis_key).query(&mut con).unwrap();
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(exists, 0);
     })
     .await
@@ -164,14 +205,16 @@ async fn concurrent_requests_changing_different_keys_all_persist() {
         let (store, _cleanup) = shared_store().await;
         let clock = clock();
         let cfg = Arc::new(config(&store, &clock));
-        let id = request(&cfg, None, |s| s.insert("start", true).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("start", true).unwrap())
+            .await
+            .cookie();
 
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let cfg = cfg.clone();
                 let id = id.clone();
                 tokio::spawn(async move {
-                    request(&cfg, Some(&id), |s| s.insert(&format!("k{i}"), i).unwrap())
+                    request(&cfg, Some(&id), |s| s.insert(format!("k{i}"), i).unwrap())
                         .await
                         .result
                         .unwrap();
@@ -209,7 +252,9 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
         let (store, _cleanup) = shared_store().await;
         let clock = clock();
         let cfg = config(&store, &clock);
-        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
         let redis_key = session_key(&store, &id);
 
         let reply = request(&cfg, Some(&id), |s| {
@@ -224,21 +269,34 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
         assert!(err.is_session_ended(), "{err:?}");
         assert_eq!(reply.set, None, "no cookie for unsaved state");
         let mut con = sync_connection(URL).unwrap();
-        let exists: i64 = redis::cmd("EXISTS").arg(&redis_key).query(&mut con).unwrap();
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(exists, 0, "not recreated");
 
         // A hash someone half-rebuilt (no timestamps) is not brought back to life either.
-        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap()).await.cookie();
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
         let redis_key = session_key(&store, &id);
         let reply = request(&cfg, Some(&id), |s| {
             let mut con = sync_connection(URL).unwrap();
             let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
-            let _: i64 = redis::cmd("HSET").arg(&redis_key).arg("v:x").arg("1").query(&mut con).unwrap();
+            let _: i64 = redis::cmd("HSET")
+                .arg(&redis_key)
+                .arg("v:x")
+                .arg("1")
+                .query(&mut con)
+                .unwrap();
             s.insert("n", 2).unwrap();
         })
         .await;
         assert!(reply.result.unwrap_err().is_session_ended());
-        let exists: i64 = redis::cmd("EXISTS").arg(&redis_key).query(&mut con).unwrap();
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(exists, 0, "the stray hash is deleted, not adopted");
     })
     .await

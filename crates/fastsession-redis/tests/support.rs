@@ -1,7 +1,6 @@
 //! Shared fixtures: the shared Redis, unique key prefixes cleaned up afterwards, a request
 //! driver, and redis-server processes of a test's own.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +21,8 @@ pub(crate) const T0: u64 = 1_700_000_000;
 /// The default session cookie's full name.
 pub(crate) const NAME: &str = "__Host-id";
 /// How to get the shared Redis when it is missing.
-const START: &str = "start Redis: redis-server --daemonize yes --port 6379 --save '' --appendonly no";
+const START: &str =
+    "start Redis: redis-server --daemonize yes --port 6379 --save '' --appendonly no";
 
 /// The same id-hashing key everywhere.
 pub(crate) fn key() -> Key {
@@ -34,7 +34,10 @@ pub(crate) fn key() -> Key {
 /// A key prefix no other test, run or process uses.
 pub(crate) fn unique_prefix() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!(
         "fstest:{}-{nanos}-{}:",
         std::process::id(),
@@ -187,7 +190,11 @@ pub(crate) async fn request(
     let result = sessions.save_all(&mut out).await;
     let set = out.get("set-cookie").and_then(|v| {
         let line = v.to_str().unwrap();
-        let value = line.split(';').next()?.strip_prefix(NAME)?.strip_prefix('=')?;
+        let value = line
+            .split(';')
+            .next()?
+            .strip_prefix(NAME)?
+            .strip_prefix('=')?;
         (!value.is_empty()).then(|| value.to_owned())
     });
     Reply {
@@ -247,7 +254,11 @@ impl OwnServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}); install Redis (apt-get install redis-server)"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run redis-server ({e}); install Redis (apt-get install redis-server)"
+                )
+            });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -277,10 +288,6 @@ impl OwnServer {
             .status()
             .unwrap();
         assert!(status.success());
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// A command on a fresh blocking connection.
