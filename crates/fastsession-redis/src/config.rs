@@ -19,8 +19,8 @@ pub const DEFAULT_USER_INDEX_TTL: Duration = Duration::from_secs(31 * 24 * 3600)
 /// Build one with [`new`](Self::new) (one server) or [`cluster`](Self::cluster), adjust it
 /// with the `with_*` methods, and connect with [`redis_store`](crate::redis_store) or
 /// [`RedisBackend::connect`](crate::RedisBackend::connect). URLs are the client's:
-/// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS when a TLS feature of
-/// this crate (`tls-rustls` or `tls-native-tls`) is on.
+/// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS when this crate's
+/// `tls-rustls` feature is on.
 ///
 /// Its `Debug` output never shows the URLs, which may hold a password.
 ///

@@ -39,10 +39,9 @@
 //!
 //! Standalone servers use one multiplexed connection that reconnects by itself; Redis Cluster
 //! ([`RedisConfig::cluster`]) uses the client's cluster connection (every key one script
-//! touches is in one slot). TLS (`rediss://` URLs) needs the `tls-rustls` or `tls-native-tls`
-//! feature. Give Redis an eviction policy that does not evict sessions you need
-//! (`noeviction`, or `volatile-ttl` on a dedicated instance): an evicted session ends, like
-//! an expired one.
+//! touches is in one slot). TLS (`rediss://` URLs) needs the `tls-rustls` feature. Give Redis
+//! an eviction policy that does not evict sessions you need (`noeviction`, or `volatile-ttl`
+//! on a dedicated instance): an evicted session ends, like an expired one.
 //!
 //! # Example
 //!
