@@ -141,8 +141,10 @@ impl RedisBackend {
             let client = ClusterClientBuilder::new(config.urls.iter().map(String::as_str))
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.command_timeout)
-                // Redirections (MOVED/ASK) during resharding need a few tries.
-                .retries(2)
+                // The client would resend a script after an I/O error, which may have run
+                // already: no retries. The price is one failed request per MOVED/ASK while a
+                // slot migrates (the slot map is refreshed for the next).
+                .retries(0)
                 .build()
                 .map_err(invalid_url)?;
             let connect = client.get_async_connection();
