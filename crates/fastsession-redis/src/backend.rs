@@ -66,7 +66,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// other server error is an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error with
 /// the client's error (or an [`io::Error`] of kind `TimedOut`) as its source. Nothing is
 /// retried except reads (`HGETALL`, `SMEMBERS`), once, and only after the connection dropped.
-/// The connection reconnects by itself in the background once the server is back.
+/// The connection reconnects by itself in the background once the server is back. On a
+/// Cluster the client's own retries are off, since it would resend a script after an I/O
+/// error: a request that meets a `MOVED` or `ASK` while a slot migrates fails once, and the
+/// refreshed slot map serves the next.
 pub struct RedisBackend {
     conn: Conn,
     prefix: String,
