@@ -302,3 +302,27 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_markers_live_until_their_deadline() {
+    use fastsession_core::store::RevocationList as _;
+    use fastsession_core::time::UnixTime;
+
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let id = SessionId::generate().unwrap();
+        let until = UnixTime::now().saturating_add(Duration::from_secs(600));
+        assert!(!store.is_revoked(&id).await.unwrap());
+        store.revoke(&id, until).await.unwrap();
+        assert!(store.is_revoked(&id).await.unwrap());
+
+        // The marker's record is dated at the epoch: its TTL still follows the wall clock.
+        let mut con = sync_connection(URL).unwrap();
+        let all = keys(&mut con, &format!("{}*", store.backend().key_prefix()));
+        assert_eq!(all.len(), 1, "{all:?}");
+        let ttl: i64 = redis::cmd("TTL").arg(&all[0]).query(&mut con).unwrap();
+        assert!((590..=600).contains(&ttl), "{ttl}");
+    })
+    .await
+    .unwrap();
+}
