@@ -17,7 +17,7 @@ local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
 local abs = tonumber(ARGV[3])
 local skew = tonumber(ARGV[4])
-local meta = redis.call('HMGET', key, 'created', 'last_active')
+local meta = redis.call('HMGET', key, 'created', 'last_active', 'version')
 local created = tonumber(meta[1])
 local last = tonumber(meta[2])
 if created == nil or last == nil or created > now + skew or last > now + skew
@@ -39,8 +39,8 @@ pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
         r"
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then return 0 end
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+for i = 2, #ARGV, 400 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
 redis.call('EXPIRE', key, ARGV[1])
 return 1
@@ -56,29 +56,50 @@ return 1
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LIVE}
+-- Field writes are batched into few HSET / HDEL calls: each call costs more than its work.
+local sets, dels = {{}}, {{}}
+local function flush()
+  for i = 1, #sets, 400 do
+    redis.call('HSET', key, unpack(sets, i, math.min(i + 399, #sets)))
+  end
+  for i = 1, #dels, 400 do
+    redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
+  end
+  sets, dels = {{}}, {{}}
+end
 local function clear(prefix)
-  local fields = redis.call('HKEYS', key)
-  for _, f in ipairs(fields) do
-    if string.sub(f, 1, 2) == prefix then redis.call('HDEL', key, f) end
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 2) == prefix then dels[#dels + 1] = f end
   end
 end
 if ARGV[5] == '1' then clear('v:') end
 if ARGV[6] == '1' then clear('f:') end
+-- Deletions first: a clear followed by sets of the same names keeps the new values.
+flush()
 for i = 10, #ARGV, 3 do
   if ARGV[i] == 's' then
-    redis.call('HSET', key, ARGV[i + 1], ARGV[i + 2])
+    sets[#sets + 1] = ARGV[i + 1]
+    sets[#sets + 1] = ARGV[i + 2]
   else
-    redis.call('HDEL', key, ARGV[i + 1])
+    dels[#dels + 1] = ARGV[i + 1]
   end
 end
-if ARGV[7] ~= '' then redis.call('HSET', key, 'persistent', ARGV[7]) end
-if ARGV[8] == '-' then
-  redis.call('HDEL', key, 'user')
-elseif ARGV[8] == '=' then
-  redis.call('HSET', key, 'user', ARGV[9])
+if ARGV[7] ~= '' then
+  sets[#sets + 1] = 'persistent'
+  sets[#sets + 1] = ARGV[7]
 end
-redis.call('HINCRBY', key, 'version', 1)
-redis.call('HSET', key, 'last_active', ARGV[1])
+if ARGV[8] == '-' then
+  dels[#dels + 1] = 'user'
+elseif ARGV[8] == '=' then
+  sets[#sets + 1] = 'user'
+  sets[#sets + 1] = ARGV[9]
+end
+local version = (tonumber(meta[3]) or 0) + 1
+sets[#sets + 1] = 'version'
+sets[#sets + 1] = string.format('%d', version)
+sets[#sets + 1] = 'last_active'
+sets[#sets + 1] = ARGV[1]
+flush()
 redis.call('EXPIRE', key, ttl())
 return redis.call('HGETALL', key)
 "

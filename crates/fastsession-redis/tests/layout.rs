@@ -326,3 +326,46 @@ async fn revocation_markers_live_until_their_deadline() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_with_many_keys_are_written_in_batches() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let id = request(&cfg, None, |s| {
+            for i in 0..1000 {
+                s.insert(format!("a{i}"), i).unwrap();
+            }
+        })
+        .await
+        .cookie();
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("a999").unwrap(), Some(999));
+            s.clear();
+            for i in 0..900 {
+                s.insert(format!("b{i}"), i).unwrap();
+            }
+            s.insert("a5", "again").unwrap();
+        })
+        .await
+        .result
+        .unwrap();
+        let mut con = sync_connection(URL).unwrap();
+        let len: usize = redis::cmd("HLEN")
+            .arg(session_key(&store, &id))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(len, 901 + 4, "901 values and the meta fields");
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("a4").unwrap(), None);
+            assert_eq!(s.get::<String>("a5").unwrap().as_deref(), Some("again"));
+            assert_eq!(s.get::<i32>("b899").unwrap(), Some(899));
+        })
+        .await
+        .result
+        .unwrap();
+    })
+    .await
+    .unwrap();
+}
