@@ -1,0 +1,229 @@
+//! [`RedisConfig`]: where the server is and how long to wait for it.
+
+use std::fmt;
+use std::time::Duration;
+
+use fastsession_core::{Error, ErrorKind, Result};
+
+/// The default key prefix, see [`RedisConfig::with_key_prefix`].
+pub const DEFAULT_KEY_PREFIX: &str = "fastsession:";
+/// The default connect timeout, see [`RedisConfig::with_connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default command timeout, see [`RedisConfig::with_command_timeout`].
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The default lifetime of a user index, see [`RedisConfig::with_user_index_ttl`].
+pub const DEFAULT_USER_INDEX_TTL: Duration = Duration::from_secs(31 * 24 * 3600);
+
+/// How to reach Redis, and the settings of a [`RedisBackend`](crate::RedisBackend).
+///
+/// Build one with [`new`](Self::new) (one server) or [`cluster`](Self::cluster), adjust it
+/// with the `with_*` methods, and connect with [`redis_store`](crate::redis_store) or
+/// [`RedisBackend::connect`](crate::RedisBackend::connect). URLs are the client's:
+/// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS when this crate's
+/// `tls-rustls` feature is on.
+///
+/// Its `Debug` output never shows the URLs, which may hold a password.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fastsession_redis::RedisConfig;
+///
+/// let config = RedisConfig::new("redis://127.0.0.1:6379")
+///     .with_key_prefix("myapp:session:")
+///     .with_command_timeout(Duration::from_secs(1));
+/// assert_eq!(config.key_prefix(), "myapp:session:");
+/// assert!(!config.is_cluster());
+/// ```
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub(crate) urls: Vec<String>,
+    pub(crate) cluster: bool,
+    pub(crate) prefix: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) command_timeout: Duration,
+    pub(crate) user_index_ttl: Duration,
+}
+
+impl RedisConfig {
+    /// One Redis server (or a proxy in front of several) at `url`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_redis::{DEFAULT_KEY_PREFIX, RedisConfig};
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1:6379/0");
+    /// assert_eq!(config.key_prefix(), DEFAULT_KEY_PREFIX);
+    /// ```
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            urls: vec![url.into()],
+            cluster: false,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            user_index_ttl: DEFAULT_USER_INDEX_TTL,
+        }
+    }
+
+    /// A Redis Cluster, discovered from any of the seed node `urls`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+    /// assert!(config.is_cluster());
+    /// ```
+    #[must_use]
+    pub fn cluster(urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        RedisConfig {
+            urls: urls.into_iter().map(Into::into).collect(),
+            cluster: true,
+            ..RedisConfig::new("")
+        }
+    }
+
+    /// Puts every key this store writes under `prefix` (default [`DEFAULT_KEY_PREFIX`]), so
+    /// that several applications can share one Redis. It must not contain `{` or `}`: the
+    /// store places its own Cluster hash tags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_key_prefix("shop:");
+    /// assert_eq!(config.key_prefix(), "shop:");
+    /// ```
+    #[must_use]
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long establishing a connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_connect_timeout(Duration::from_secs(5));
+    /// assert_eq!(config.connect_timeout(), Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one store operation may take, from sending to the whole reply, including
+    /// waiting for a reconnection and the one retry of a read (default
+    /// [`DEFAULT_COMMAND_TIMEOUT`]). Past it the operation fails with a
+    /// [`Store`](fastsession_core::ErrorKind::Store) error whose source is an
+    /// [`std::io::Error`] of kind [`TimedOut`](std::io::ErrorKind::TimedOut).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_command_timeout(Duration::from_millis(500));
+    /// assert_eq!(config.command_timeout(), Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// How long a user's session index lives after the last session was linked to it
+    /// (default [`DEFAULT_USER_INDEX_TTL`]). Keep it at least the absolute session lifetime
+    /// of your [`Expiry`](fastsession_core::session::Expiry), or "log out everywhere" may miss
+    /// old sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession_redis::RedisConfig;
+    ///
+    /// let week = Duration::from_secs(7 * 24 * 3600);
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_user_index_ttl(week);
+    /// assert_eq!(config.user_index_ttl(), week);
+    /// ```
+    #[must_use]
+    pub fn with_user_index_ttl(mut self, ttl: Duration) -> Self {
+        self.user_index_ttl = ttl;
+        self
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The connect timeout.
+    #[must_use]
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The command timeout.
+    #[must_use]
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// The user index lifetime.
+    #[must_use]
+    pub fn user_index_ttl(&self) -> Duration {
+        self.user_index_ttl
+    }
+
+    /// `true` for a [`cluster`](Self::cluster) configuration.
+    #[must_use]
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Refuses settings that cannot work, before any connection is made.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |what: &'static str| Err(Error::new(ErrorKind::InvalidConfig, what));
+        if self.urls.is_empty() || self.urls.iter().any(String::is_empty) {
+            return invalid("redis store: no server URL");
+        }
+        if self.prefix.contains(['{', '}']) {
+            return invalid("redis store: the key prefix must not contain '{' or '}'");
+        }
+        if self.connect_timeout.is_zero() || self.command_timeout.is_zero() {
+            return invalid("redis store: timeouts must be positive");
+        }
+        if self.user_index_ttl.as_secs() == 0 {
+            return invalid("redis store: the user index TTL must be at least one second");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs may carry a password: only their number is shown.
+        f.debug_struct("RedisConfig")
+            .field("servers", &self.urls.len())
+            .field("cluster", &self.cluster)
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("user_index_ttl", &self.user_index_ttl)
+            .finish()
+    }
+}

@@ -1,0 +1,146 @@
+//! How a [`Record`] maps to the fields of a Redis hash, and back.
+
+use fastsession_core::session::Record;
+use fastsession_core::time::UnixTime;
+use serde_json::value::RawValue;
+
+/// A hash as Redis returns it (`HGETALL`, or a script's `HGETALL`): field, value, field, ...
+pub(crate) type Fields = Vec<Vec<u8>>;
+
+const VALUE: &str = "v:";
+const FLASH: &str = "f:";
+
+/// The field of the value named `name`.
+pub(crate) fn value_field(name: &str) -> String {
+    format!("{VALUE}{name}")
+}
+
+/// The field of the flash list named `name`.
+pub(crate) fn flash_field(name: &str) -> String {
+    format!("{FLASH}{name}")
+}
+
+/// A flash list as one JSON array.
+pub(crate) fn flash_json(list: &[Box<RawValue>]) -> String {
+    let mut out = String::from("[");
+    for (i, item) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item.get());
+    }
+    out.push(']');
+    out
+}
+
+/// Every field of `record` (its id is never stored: the key is its hash).
+pub(crate) fn encode(record: &Record) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("created".to_owned(), record.created().as_secs().to_string()),
+        (
+            "last_active".to_owned(),
+            record.last_active().as_secs().to_string(),
+        ),
+        (
+            "persistent".to_owned(),
+            u8::from(record.is_persistent()).to_string(),
+        ),
+        ("version".to_owned(), "1".to_owned()),
+    ];
+    if let Some(user) = record.user_id() {
+        fields.push(("user".to_owned(), user.to_owned()));
+    }
+    for (name, value) in record.values() {
+        fields.push((value_field(name), value.get().to_owned()));
+    }
+    for (name, list) in record.flashes() {
+        fields.push((flash_field(name), flash_json(list)));
+    }
+    fields
+}
+
+/// The record a hash holds; `Err` names what is wrong (never a value).
+pub(crate) fn decode(fields: Fields) -> Result<Record, &'static str> {
+    if !fields.len().is_multiple_of(2) {
+        return Err("odd reply");
+    }
+    let mut created = None;
+    let mut last_active = None;
+    let mut record = Record::new(UnixTime::EPOCH);
+    let mut pairs = fields.into_iter();
+    while let (Some(field), Some(value)) = (pairs.next(), pairs.next()) {
+        let field = String::from_utf8(field).map_err(|_| "field name is not UTF-8")?;
+        let text = String::from_utf8(value).map_err(|_| "field value is not UTF-8")?;
+        let secs = |t: &str| t.parse::<u64>().map(UnixTime::from_secs);
+        if let Some(name) = field.strip_prefix(VALUE) {
+            let value = RawValue::from_string(text).map_err(|_| "value is not JSON")?;
+            record.insert_value(name.to_owned(), value);
+        } else if let Some(name) = field.strip_prefix(FLASH) {
+            let list: Vec<Box<RawValue>> =
+                serde_json::from_str(&text).map_err(|_| "flash list is not a JSON array")?;
+            record.set_flash_list(name.to_owned(), list);
+        } else {
+            match field.as_str() {
+                "created" => created = Some(secs(&text).map_err(|_| "bad created")?),
+                "last_active" => last_active = Some(secs(&text).map_err(|_| "bad last_active")?),
+                "persistent" => record.set_persistent(text == "1"),
+                "user" => record.set_user_id(Some(text)),
+                "version" => {}
+                _ => return Err("unknown field"),
+            }
+        }
+    }
+    record.set_created(created.ok_or("no created time")?);
+    record.set_last_active(last_active.ok_or("no last activity time")?);
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    fn flatten(fields: Vec<(String, String)>) -> Fields {
+        fields
+            .into_iter()
+            .flat_map(|(f, v)| [f.into_bytes(), v.into_bytes()])
+            .collect()
+    }
+
+    #[test]
+    fn records_round_trip_through_fields() {
+        let mut r = Record::new(UnixTime::from_secs(100));
+        r.set_last_active(UnixTime::from_secs(150));
+        r.set_persistent(true);
+        r.set_user_id(Some("alice".into()));
+        r.insert_value("name".into(), raw("\"gopher\""));
+        r.insert_value("v:tricky".into(), raw("{\"a\":[1,2]}"));
+        r.set_flash_list("_flash".into(), vec![raw("1"), raw("\"two\"")]);
+        assert_eq!(decode(flatten(encode(&r))).unwrap(), r);
+    }
+
+    #[test]
+    fn foreign_hashes_are_refused() {
+        let bad = |pairs: &[(&str, &str)]| {
+            decode(flatten(
+                pairs
+                    .iter()
+                    .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ))
+            .is_err()
+        };
+        assert!(bad(&[("created", "1")]), "no last_active");
+        assert!(bad(&[("created", "x"), ("last_active", "1")]));
+        assert!(bad(&[("created", "1"), ("last_active", "1"), ("v:a", "{")]));
+        assert!(bad(&[("created", "1"), ("last_active", "1"), ("f:a", "1")]));
+        assert!(bad(&[
+            ("created", "1"),
+            ("last_active", "1"),
+            ("other", "1")
+        ]));
+    }
+}

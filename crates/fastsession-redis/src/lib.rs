@@ -1,0 +1,132 @@
+//! A [fastsession](https://docs.rs/fastsession) store that keeps sessions in Redis, shared by
+//! every app server: one hash per session, merged field by field, expired by Redis itself.
+//!
+//! [`RedisStore`] is a [`ServerStore`] over a [`RedisBackend`]: the cookie holds only the
+//! session id; Redis holds a hash under a keyed hash of it, never the id itself.
+//!
+//! # What is stored where
+//!
+//! Under the [key prefix](RedisConfig::with_key_prefix) (default `fastsession:`):
+//! `s:{<hash of the id>}`, a hash with one field per session value (`v:<name>`, its JSON),
+//! one per flash key (`f:<name>`), and `created`, `last_active`, `persistent`, `user` and
+//! `version`; and `u:{<hash of the user id>}`, the set of a user's sessions for
+//! [`ServerStore::sessions_of`] and "log out everywhere". Each key has a TTL: Redis deletes
+//! expired sessions and forgotten indexes by itself; no reaper task is needed. See
+//! [`RedisBackend`] for the details.
+//!
+//! # Consistency
+//!
+//! A load is one round trip (`HGETALL`), and a save one atomic Lua script: it checks that the
+//! session is still there and live, applies only what the request changed (so two requests
+//! that changed different keys of one session both persist; for one key, one whole value
+//! wins), bumps the version and the last activity, and resets the TTL. A session that another
+//! request destroyed or regenerated, or that expired or was evicted between load and save, is
+//! never brought back: the save fails with
+//! [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded). New sessions are
+//! created only where no key exists, and a regeneration takes the old hash atomically, so two
+//! racing regenerations leave one id.
+//!
+//! # Faults
+//!
+//! Every operation is bounded by the [command timeout](RedisConfig::with_command_timeout)
+//! (default 1.5 s). A server that is down, stalled, read-only (a replica), or out of memory
+//! gives an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error: never an anonymous
+//! session instead of the stored one, never "saved" when nothing was. The connection
+//! reconnects by itself when the server returns; the next request just works. Only reads are
+//! retried, once, after a dropped connection.
+//!
+//! # Deployment
+//!
+//! Standalone servers use one multiplexed connection that reconnects by itself; Redis Cluster
+//! ([`RedisConfig::cluster`]) uses the client's cluster connection (every key one script
+//! touches is in one slot). TLS (`rediss://` URLs) needs the `tls-rustls` feature. Give Redis
+//! an eviction policy that does not evict sessions you need (`noeviction`, or `volatile-ttl`
+//! on a dedicated instance): an evicted session ends, like an expired one.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use fastsession_core::codec::Key;
+//! use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+//! use fastsession_redis::RedisConfig;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Keep the key stable (load it from your secrets): it names the session keys.
+//! let key = Key::generate(1)?;
+//! let redis = RedisConfig::new("redis://127.0.0.1:6379").with_key_prefix("myapp:");
+//! let store = fastsession_redis::redis_store(&redis, &key).await?;
+//! let config = SessionConfig::new(store, CookieConfig::new("id")?);
+//!
+//! let sessions = Sessions::new(&http::HeaderMap::new());
+//! sessions.get(&config).await?.insert("name", "gopher")?;
+//! let mut response = http::HeaderMap::new();
+//! sessions.save_all(&mut response).await?; // one EVALSHA; a Store error if Redis is down
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+mod config;
+mod layout;
+mod scripts;
+
+pub use backend::RedisBackend;
+pub use config::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_USER_INDEX_TTL,
+    RedisConfig,
+};
+
+use fastsession_core::codec::Key;
+use fastsession_core::store::{IdHasher, ServerStore};
+
+/// A server-side store whose sessions live in Redis.
+///
+/// Make one with [`redis_store`], or with [`ServerStore::with_backend`] over
+/// [`RedisBackend::connect`] to choose the hashers yourself.
+///
+/// # Examples
+///
+/// ```no_run
+/// use fastsession_core::codec::Key;
+/// use fastsession_redis::{RedisConfig, RedisStore};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: RedisStore =
+///     fastsession_redis::redis_store(&RedisConfig::new("redis://127.0.0.1"), &Key::generate(1)?).await?;
+/// # Ok(()) }
+/// ```
+pub type RedisStore = ServerStore<RedisBackend>;
+
+/// Connects to Redis as `config` says and returns a [`RedisStore`] hashing session ids (and
+/// user ids, for its index) under sub-keys of `key`.
+///
+/// Keep `key` stable across restarts and the same on every app server: the Redis keys are
+/// the hashes it makes, so with another key every stored session is unreachable (and expires).
+/// It may be the cookie key ring's active key; the store derives its own purpose-bound
+/// sub-key from it.
+///
+/// # Errors
+///
+/// As [`RedisBackend::connect`]: an invalid configuration, or no connection within the
+/// connect timeout.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use fastsession_core::codec::Key;
+/// use fastsession_redis::RedisConfig;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+///     .with_command_timeout(Duration::from_secs(1));
+/// let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
+/// # Ok(()) }
+/// ```
+pub async fn redis_store(config: &RedisConfig, key: &Key) -> fastsession_core::Result<RedisStore> {
+    let hasher = IdHasher::new(key);
+    let backend = RedisBackend::connect(config, hasher.clone()).await?;
+    Ok(ServerStore::with_backend(backend, hasher))
+}

@@ -1,0 +1,101 @@
+//! Redis Cluster: three masters of the test's own, and a set of conformance checks run on
+//! them through the cluster connection.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fastsession_core::testing::{self, Instance, StoreUnderTest};
+use fastsession_redis::RedisConfig;
+
+use crate::support::{OwnServer, free_port, key, unique_prefix};
+
+/// Three cluster-enabled redis-servers joined into one cluster; killed when dropped.
+struct Cluster {
+    nodes: Vec<OwnServer>,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let nodes: Vec<OwnServer> = (0..3)
+            .map(|_| {
+                // The bus port is given explicitly: port + 10000 may not exist.
+                let bus = free_port().to_string();
+                OwnServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-port",
+                    &bus,
+                ])
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = nodes.iter().all(|n| {
+                n.query::<String>(redis::cmd("CLUSTER").arg("INFO"))
+                    .contains("cluster_state:ok")
+            });
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Cluster { nodes }
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(OwnServer::url).collect()
+    }
+}
+
+#[test]
+fn conformance_checks_pass_on_a_cluster() {
+    let cluster = Cluster::start();
+    let urls = cluster.urls();
+    let sut = StoreUnderTest::new(move || {
+        let config = RedisConfig::cluster(urls.clone()).with_key_prefix(unique_prefix());
+        let store = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(fastsession_redis::redis_store(&config, &key()))
+        })
+        .unwrap();
+        Instance::from(Arc::new(store))
+    });
+    testing::run(testing::values_round_trip(&sut));
+    testing::run(testing::regenerate_rotates_the_id(&sut));
+    testing::run(testing::destroy_ends_the_session(&sut));
+    testing::run(testing::expired_records_are_never_returned(&sut));
+    testing::run(testing::concurrent_writes_to_different_keys_both_persist(
+        &sut,
+    ));
+    testing::run(testing::logout_is_never_undone_by_a_slower_request(&sut));
+    testing::run(testing::racing_regenerations_leave_one_id(&sut));
+    testing::run(testing::touch_never_overwrites_data(&sut));
+    testing::run(testing::sign_out_everywhere(&sut));
+
+    // Sessions spread over the masters: the hash tags do not pin them to one slot.
+    let holding = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.query::<i64>(&mut redis::cmd("DBSIZE")) > 0)
+        .count();
+    assert!(holding >= 2, "keys on {holding} of 3 masters");
+    // The servers, and every key with them, go when `cluster` drops.
+}

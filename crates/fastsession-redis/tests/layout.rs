@@ -1,0 +1,371 @@
+//! What is at rest in Redis: a hash per session with a field per value, a TTL that follows
+//! the deadlines, hashed keys only, and merges of concurrent requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastsession_core::session::SessionId;
+use fastsession_core::store::Backend as _;
+
+use crate::support::{
+    T0, URL, clock, config, keys, request, session_key, shared_store, sync_connection,
+};
+
+/// Every check here is over well within this.
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_is_a_hash_with_a_field_per_value() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let id = request(&cfg, None, |s| {
+            s.insert("name", "gopher").unwrap();
+            s.insert("n", 7).unwrap();
+            s.add_flash("welcome").unwrap();
+            s.set_user_id("alice");
+        })
+        .await
+        .cookie();
+
+        let mut con = sync_connection(URL).unwrap();
+        let redis_key = session_key(&store, &id);
+        let kind: String = redis::cmd("TYPE").arg(&redis_key).query(&mut con).unwrap();
+        assert_eq!(kind, "hash");
+        let mut fields: Vec<String> = redis::cmd("HKEYS").arg(&redis_key).query(&mut con).unwrap();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "created",
+                "f:_flash",
+                "last_active",
+                "persistent",
+                "user",
+                "v:n",
+                "v:name",
+                "version"
+            ]
+        );
+        let name: String = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("v:name")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(name, "\"gopher\"");
+        let created: u64 = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("created")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(created, T0);
+
+        // An update changes only its fields and bumps the version.
+        request(&cfg, Some(&id), |s| {
+            s.remove("n");
+        })
+        .await
+        .result
+        .unwrap();
+        let n: Option<String> = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("v:n")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(n, None);
+        let version: u64 = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("version")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(version, 2);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raw_ids_never_appear_in_keys() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let mut ids = Vec::new();
+        for user in ["alice@example.com", "bob"] {
+            ids.push(
+                request(&cfg, None, |s| {
+                    s.insert("k", 1).unwrap();
+                    s.set_user_id(user);
+                })
+                .await
+                .cookie(),
+            );
+        }
+        let mut con = sync_connection(URL).unwrap();
+        let all = keys(&mut con, &format!("{}*", store.backend().key_prefix()));
+        assert_eq!(all.len(), 4, "two sessions, two user indexes: {all:?}");
+        for id in &ids {
+            let raw = SessionId::parse(id).unwrap();
+            let hex: String = raw.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            for k in &all {
+                assert!(!k.contains(id.as_str()) && !k.contains(&hex), "{k}");
+            }
+        }
+        for k in &all {
+            assert!(!k.contains("alice") && !k.contains("bob"), "{k}");
+            // Each key is its own Cluster hash tag: 64 hex digits in braces.
+            let tag = k.split_once('{').unwrap().1.strip_suffix('}').unwrap();
+            assert_eq!(tag.len(), 64, "{k}");
+        }
+        let members: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(store.backend().user_key("bob"))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(
+            members,
+            [store
+                .storage_key(&SessionId::parse(&ids[1]).unwrap())
+                .to_hex()]
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ttl_follows_the_idle_and_absolute_deadlines() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock); // 100 s idle, 1000 s absolute
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        let mut con = sync_connection(URL).unwrap();
+        let redis_key = session_key(&store, &id);
+        let ttl = |con: &mut redis::Connection| -> i64 {
+            redis::cmd("TTL").arg(&redis_key).query(con).unwrap()
+        };
+        let fresh = ttl(&mut con);
+        assert!((95..=100).contains(&fresh), "idle deadline: {fresh}");
+
+        // Each request within the idle timeout pushes the idle deadline out, until the
+        // absolute deadline is nearer.
+        for i in 1..=10 {
+            clock.advance(Duration::from_secs(90));
+            request(&cfg, Some(&id), |s| s.insert("n", i).unwrap())
+                .await
+                .result
+                .unwrap();
+        }
+        // Now at T0 + 900: 100 s left to the absolute deadline.
+        let at_900 = ttl(&mut con);
+        assert!((95..=100).contains(&at_900), "{at_900}");
+        clock.advance(Duration::from_secs(50));
+        request(&cfg, Some(&id), |s| s.insert("n", 11).unwrap())
+            .await
+            .result
+            .unwrap();
+        let at_950 = ttl(&mut con);
+        assert!((45..=50).contains(&at_950), "absolute deadline: {at_950}");
+
+        // A refresh without changes (touch) also sets the TTL.
+        clock.advance(Duration::from_secs(40));
+        let touched = store
+            .backend()
+            .touch(
+                &store.storage_key(&SessionId::parse(&id).unwrap()),
+                fastsession_core::time::UnixTime::from_secs(T0 + 990),
+                &crate::support::expiry(),
+            )
+            .await
+            .unwrap();
+        assert!(touched);
+        let at_990 = ttl(&mut con);
+        assert!((5..=10).contains(&at_990), "{at_990}");
+
+        // Past the absolute deadline the session is gone, and so is its key.
+        clock.advance(Duration::from_secs(20));
+        let reply = request(&cfg, Some(&id), |_| {}).await;
+        assert!(reply.was_new());
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(exists, 0);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_changing_different_keys_all_persist() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = Arc::new(config(&store, &clock));
+        let id = request(&cfg, None, |s| s.insert("start", true).unwrap())
+            .await
+            .cookie();
+
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let cfg = cfg.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    request(&cfg, Some(&id), |s| s.insert(format!("k{i}"), i).unwrap())
+                        .await
+                        .result
+                        .unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<bool>("start").unwrap(), Some(true));
+            for i in 0..64 {
+                assert_eq!(s.get::<i32>(&format!("k{i}")).unwrap(), Some(i), "k{i}");
+            }
+        })
+        .await
+        .result
+        .unwrap();
+        let mut con = sync_connection(URL).unwrap();
+        let version: u64 = redis::cmd("HGET")
+            .arg(session_key(&store, &id))
+            .arg("version")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(version, 65, "one create and 64 updates");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_deleted_between_load_and_save_ends_the_session() {
+    // 56: eviction or expiry between load and save; no resurrection.
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+        let redis_key = session_key(&store, &id);
+
+        let reply = request(&cfg, Some(&id), |s| {
+            // Evicted while the handler runs.
+            let mut con = sync_connection(URL).unwrap();
+            let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
+            s.insert("n", 2).unwrap();
+        })
+        .await;
+        assert!(!reply.was_new());
+        let err = reply.result.unwrap_err();
+        assert!(err.is_session_ended(), "{err:?}");
+        assert_eq!(reply.set, None, "no cookie for unsaved state");
+        let mut con = sync_connection(URL).unwrap();
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(exists, 0, "not recreated");
+
+        // A hash someone half-rebuilt (no timestamps) is not brought back to life either.
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+        let redis_key = session_key(&store, &id);
+        let reply = request(&cfg, Some(&id), |s| {
+            let mut con = sync_connection(URL).unwrap();
+            let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
+            let _: i64 = redis::cmd("HSET")
+                .arg(&redis_key)
+                .arg("v:x")
+                .arg("1")
+                .query(&mut con)
+                .unwrap();
+            s.insert("n", 2).unwrap();
+        })
+        .await;
+        assert!(reply.result.unwrap_err().is_session_ended());
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(exists, 0, "the stray hash is deleted, not adopted");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_markers_live_until_their_deadline() {
+    use fastsession_core::store::RevocationList as _;
+    use fastsession_core::time::UnixTime;
+
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let id = SessionId::generate().unwrap();
+        let until = UnixTime::now().saturating_add(Duration::from_secs(600));
+        assert!(!store.is_revoked(&id).await.unwrap());
+        store.revoke(&id, until).await.unwrap();
+        assert!(store.is_revoked(&id).await.unwrap());
+
+        // The marker's record is dated at the epoch: its TTL still follows the wall clock.
+        let mut con = sync_connection(URL).unwrap();
+        let all = keys(&mut con, &format!("{}*", store.backend().key_prefix()));
+        assert_eq!(all.len(), 1, "{all:?}");
+        let ttl: i64 = redis::cmd("TTL").arg(&all[0]).query(&mut con).unwrap();
+        assert!((590..=600).contains(&ttl), "{ttl}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_with_many_keys_are_written_in_batches() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let id = request(&cfg, None, |s| {
+            for i in 0..1000 {
+                s.insert(format!("a{i}"), i).unwrap();
+            }
+        })
+        .await
+        .cookie();
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("a999").unwrap(), Some(999));
+            s.clear();
+            for i in 0..900 {
+                s.insert(format!("b{i}"), i).unwrap();
+            }
+            s.insert("a5", "again").unwrap();
+        })
+        .await
+        .result
+        .unwrap();
+        let mut con = sync_connection(URL).unwrap();
+        let len: usize = redis::cmd("HLEN")
+            .arg(session_key(&store, &id))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(len, 901 + 4, "901 values and the meta fields");
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("a4").unwrap(), None);
+            assert_eq!(s.get::<String>("a5").unwrap().as_deref(), Some("again"));
+            assert_eq!(s.get::<i32>("b899").unwrap(), Some(899));
+        })
+        .await
+        .result
+        .unwrap();
+    })
+    .await
+    .unwrap();
+}
