@@ -151,7 +151,10 @@ impl PostgresBackend {
     /// # }
     /// ```
     pub async fn migrate(&self) -> Result<()> {
-        let client = self.client("migrate").await.map_err(PostgresError::into_core)?;
+        let client = self
+            .client("migrate")
+            .await
+            .map_err(PostgresError::into_core)?;
         let run = client.batch_execute(&self.inner.sql.migrate);
         match tokio::time::timeout(self.inner.bound, run).await {
             Ok(Ok(())) => Ok(()),
@@ -397,7 +400,9 @@ impl Backend for PostgresBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
         Box::pin(async move {
             let key = &key.as_bytes()[..];
-            let rows = self.rows("read", &self.inner.sql.read, &[&key], true).await?;
+            let rows = self
+                .rows("read", &self.inner.sql.read, &[&key], true)
+                .await?;
             Ok(rows.first().and_then(decode))
         })
     }
@@ -513,7 +518,9 @@ impl Backend for PostgresBackend {
         Box::pin(async move {
             let key = &key.as_bytes()[..];
             // Not retried: the first delete may have taken the record, the second finds none.
-            let rows = self.rows("take", &self.inner.sql.take, &[&key], false).await?;
+            let rows = self
+                .rows("take", &self.inner.sql.take, &[&key], false)
+                .await?;
             Ok(rows.first().and_then(decode))
         })
     }

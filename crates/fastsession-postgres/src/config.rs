@@ -230,7 +230,10 @@ mod tests {
             let config = PostgresConfig::new("x").with_table(bad);
             assert!(config.qualified_table().is_err(), "{bad:?}");
             let config = PostgresConfig::new("x").with_schema(bad);
-            assert!(bad.len() > 50 || config.qualified_table().is_err(), "{bad:?}");
+            assert!(
+                bad.len() > 50 || config.qualified_table().is_err(),
+                "{bad:?}"
+            );
         }
     }
 

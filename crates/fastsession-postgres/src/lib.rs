@@ -111,8 +111,8 @@ mod sql;
 
 pub use backend::PostgresBackend;
 pub use config::{
-    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE,
-    DEFAULT_STATEMENT_TIMEOUT, PostgresConfig,
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+    PostgresConfig,
 };
 pub use error::{PostgresError, PostgresErrorKind};
 

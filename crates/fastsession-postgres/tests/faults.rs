@@ -8,7 +8,7 @@ use fastsession_core::ErrorKind;
 use fastsession_postgres::{PostgresBackend, PostgresConfig, PostgresErrorKind};
 
 use crate::support::{
-    clock, config, open, pg_kind, raw, request, session_config, storage_key, unique, URL,
+    URL, clock, config, open, pg_kind, raw, request, session_config, storage_key, unique,
 };
 
 /// The error of a failed request, checked to be a typed store error.
@@ -108,10 +108,17 @@ async fn read_only_database_fails_saves_with_a_typed_error() {
     assert_eq!(reply.set, None, "no cookie for a failed save");
     let created = request(&ro_cfg, None, |s| s.insert("m", 1).unwrap()).await;
     assert_eq!(store_error(&created), PostgresErrorKind::ReadOnly);
-    assert_eq!(created.line, None, "no cookie for a session that was never stored");
+    assert_eq!(
+        created.line, None,
+        "no cookie for a session that was never stored"
+    );
 
     request(&cfg, Some(&id), |s| {
-        assert_eq!(s.get::<i32>("n").unwrap(), Some(1), "the refused save changed nothing");
+        assert_eq!(
+            s.get::<i32>("n").unwrap(),
+            Some(1),
+            "the refused save changed nothing"
+        );
     })
     .await
     .result
@@ -141,7 +148,10 @@ async fn a_blocked_save_fails_within_the_statement_timeout() {
     let mut holder = raw().await;
     let tx = holder.transaction().await.unwrap();
     tx.execute(
-        &format!("SELECT 1 FROM \"{}\".sessions WHERE key = $1 FOR UPDATE", schema.0),
+        &format!(
+            "SELECT 1 FROM \"{}\".sessions WHERE key = $1 FOR UPDATE",
+            schema.0
+        ),
         &[&key],
     )
     .await
@@ -150,20 +160,29 @@ async fn a_blocked_save_fails_within_the_statement_timeout() {
     let reply = request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap()).await;
     let took = started.elapsed();
     assert_eq!(store_error(&reply), PostgresErrorKind::Timeout);
-    assert!(took >= timeout && took < timeout + Duration::from_secs(1), "{took:?}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(1),
+        "{took:?}"
+    );
     tx.rollback().await.unwrap();
 
     request(&cfg, Some(&id), |s| {
-        assert_eq!(s.get::<i32>("n").unwrap(), Some(1), "the timed-out save changed nothing");
+        assert_eq!(
+            s.get::<i32>("n").unwrap(),
+            Some(1),
+            "the timed-out save changed nothing"
+        );
         s.insert("n", 3).unwrap();
     })
     .await
     .result
     .unwrap();
-    request(&cfg, Some(&id), |s| assert_eq!(s.get::<i32>("n").unwrap(), Some(3)))
-        .await
-        .result
-        .unwrap();
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(3))
+    })
+    .await
+    .result
+    .unwrap();
 }
 
 /// Case 57: a pool of one whose connection is busy: the next request fails with
@@ -192,7 +211,10 @@ async fn an_exhausted_pool_fails_within_the_acquire_timeout() {
     let mut holder = raw().await;
     let tx = holder.transaction().await.unwrap();
     tx.execute(
-        &format!("SELECT 1 FROM \"{}\".sessions WHERE key = $1 FOR UPDATE", schema.0),
+        &format!(
+            "SELECT 1 FROM \"{}\".sessions WHERE key = $1 FOR UPDATE",
+            schema.0
+        ),
         &[&key],
     )
     .await
@@ -207,14 +229,19 @@ async fn an_exhausted_pool_fails_within_the_acquire_timeout() {
     let reply = request(&cfg, Some(&id), |_| {}).await;
     let took = started.elapsed();
     assert_eq!(store_error(&reply), PostgresErrorKind::PoolTimeout);
-    assert!(took >= acquire && took < acquire + Duration::from_secs(1), "{took:?}");
+    assert!(
+        took >= acquire && took < acquire + Duration::from_secs(1),
+        "{took:?}"
+    );
 
     tx.rollback().await.unwrap();
     blocked.await.unwrap().result.unwrap();
-    request(&cfg, Some(&id), |s| assert_eq!(s.get::<i32>("n").unwrap(), Some(2)))
-        .await
-        .result
-        .unwrap();
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(2))
+    })
+    .await
+    .result
+    .unwrap();
 }
 
 /// Case 52 at startup: nothing listens on the port; connecting fails with a typed error
@@ -247,13 +274,19 @@ async fn the_app_clock_decides_expiry_not_the_database_clock() {
             .await
             .cookie();
         clock.advance(Duration::from_secs(99));
-        request(&cfg, Some(&id), |s| assert_eq!(s.get::<i32>("n").unwrap(), Some(1)))
-            .await
-            .result
-            .unwrap();
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("n").unwrap(), Some(1))
+        })
+        .await
+        .result
+        .unwrap();
         clock.advance(Duration::from_secs(100));
         let reply = request(&cfg, Some(&id), |s| {
-            assert_eq!(s.get::<i32>("n").unwrap(), None, "idle for 100 s by the app clock");
+            assert_eq!(
+                s.get::<i32>("n").unwrap(),
+                None,
+                "idle for 100 s by the app clock"
+            );
         })
         .await;
         reply.result.unwrap();

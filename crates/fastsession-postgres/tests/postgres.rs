@@ -6,9 +6,7 @@ use std::time::Duration;
 use fastsession_core::store::Backend as _;
 use fastsession_core::time::UnixTime;
 
-use crate::support::{
-    clock, fresh, open, raw, request, session_config, storage_key, T0,
-};
+use crate::support::{T0, clock, fresh, open, raw, request, session_config, storage_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_also_when_run_concurrently() {
@@ -66,9 +64,16 @@ async fn concurrent_requests_changing_different_keys_all_persist_in_jsonb() {
                 assert_eq!(s.get::<i32>(&format!("k{round}_{i}")).unwrap(), Some(i));
             }
         }
-        assert_eq!(s.get::<i32>("start").unwrap(), None, "a removal persists too");
+        assert_eq!(
+            s.get::<i32>("start").unwrap(),
+            None,
+            "a removal persists too"
+        );
         let same = s.get::<Vec<i32>>("same").unwrap().unwrap();
-        assert!(same.len() == 32 && same.iter().all(|v| *v == same[0]), "one whole value");
+        assert!(
+            same.len() == 32 && same.iter().all(|v| *v == same[0]),
+            "one whole value"
+        );
     })
     .await;
     // The merges happened in the database: one row, 72 + 1 keys, version counts every save.
@@ -143,14 +148,20 @@ async fn expired_rows_are_reaped_in_batches() {
         .cookie();
     // 100 s idle: the first 25 expire at T0 + 100, the last at T0 + 150.
     let at = UnixTime::from_secs(T0 + 100);
-    assert_eq!(store.reap(UnixTime::from_secs(T0 + 99), 10).await.unwrap(), 0);
+    assert_eq!(
+        store.reap(UnixTime::from_secs(T0 + 99), 10).await.unwrap(),
+        0
+    );
     assert_eq!(store.reap(at, 10).await.unwrap(), 10);
     assert_eq!(store.reap(at, 10).await.unwrap(), 10);
     assert_eq!(store.reap(at, 10).await.unwrap(), 5);
     assert_eq!(store.reap(at, 10).await.unwrap(), 0);
     let client = raw().await;
     let left: i64 = client
-        .query_one(&format!("SELECT count(*) FROM \"{}\".sessions", schema.0), &[])
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".sessions", schema.0),
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

@@ -16,7 +16,8 @@ use http::HeaderMap;
 /// The test server (trust authentication on loopback).
 pub(crate) const URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 /// What to do when it does not answer.
-const START: &str = "start PostgreSQL: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+const START: &str =
+    "start PostgreSQL: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 /// The start of every test's manual clock (2023-11-14T22:13:20Z).
 pub(crate) const T0: u64 = 1_700_000_000;
 /// The default session cookie's full name.
