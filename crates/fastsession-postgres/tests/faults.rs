@@ -18,7 +18,7 @@ fn store_error(reply: &crate::support::Reply) -> PostgresErrorKind {
     pg_kind(error).unwrap_or_else(|| panic!("no PostgresError source: {error:?}"))
 }
 
-/// Case 52/53: the pool's backends are terminated between requests. A load is retried
+/// Case 55: the pool's backends are terminated between requests. A load is retried
 /// transparently; a save either succeeds on a fresh connection or fails with a typed error
 /// (never reported saved when it was not); the next request works without intervention.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +65,7 @@ async fn terminated_backends_are_replaced() {
     }
 }
 
-/// Case 54: the database refuses writes (a role whose transactions are read-only): a load
+/// Case 57: the database refuses writes (a role whose transactions are read-only): a load
 /// works, a save fails with `ReadOnly`, and nothing is reported saved or is saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_database_fails_saves_with_a_typed_error() {
@@ -131,7 +131,7 @@ async fn read_only_database_fails_saves_with_a_typed_error() {
         .unwrap();
 }
 
-/// Case 55: another transaction holds the row lock; the save fails with `Timeout` within the
+/// Cases 54 and 58: another transaction holds the row lock; the save fails with `Timeout` within the
 /// statement timeout, and succeeds once the lock is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_save_fails_within_the_statement_timeout() {
@@ -185,7 +185,7 @@ async fn a_blocked_save_fails_within_the_statement_timeout() {
     .unwrap();
 }
 
-/// Case 57: a pool of one whose connection is busy: the next request fails with
+/// Case 58: a pool of one whose connection is busy: the next request fails with
 /// `PoolTimeout` within the acquire timeout instead of queueing without bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_fails_within_the_acquire_timeout() {
@@ -291,4 +291,118 @@ async fn the_app_clock_decides_expiry_not_the_database_clock() {
         .await;
         reply.result.unwrap();
     }
+}
+
+/// A store on `url` in `config`'s schema (already migrated directly).
+async fn through(
+    url: String,
+    config: &PostgresConfig,
+) -> std::sync::Arc<fastsession_postgres::PostgresStore> {
+    let config = PostgresConfig::new(url)
+        .with_schema(config.schema())
+        .with_table(config.table())
+        .with_pool_size(2)
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_acquire_timeout(Duration::from_secs(1))
+        .with_statement_timeout(Duration::from_millis(300));
+    std::sync::Arc::new(fastsession_core::store::ServerStore::with_backend(
+        PostgresBackend::connect(config).await.unwrap(),
+        fastsession_core::store::IdHasher::new(&crate::support::key()),
+    ))
+}
+
+/// Cases 52 and 53: the server goes away (a proxy cuts every connection) at load and at save.
+/// A load fails with a typed error, never an anonymous session; a save fails, sets no cookie
+/// and stores nothing; once the server is back the store recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_at_load_and_at_save_then_back() {
+    let (config, _schema) = config();
+    open(config.clone()).await;
+    let proxy = crate::proxy::Proxy::start().await;
+    let store = through(proxy.url(), &config).await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+        .await
+        .cookie();
+
+    proxy.down();
+    let started = Instant::now();
+    let at_load = request(&cfg, Some(&id), |_| {
+        panic!("no session while the server is down")
+    })
+    .await;
+    assert_eq!(store_error(&at_load), PostgresErrorKind::Unavailable);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let anonymous = request(&cfg, None, |s| s.insert("m", 1).unwrap()).await;
+    assert_eq!(store_error(&anonymous), PostgresErrorKind::Unavailable);
+    assert_eq!(anonymous.line, None, "no cookie for a session never stored");
+
+    proxy.up();
+    let at_save = request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(1));
+        s.insert("n", 2).unwrap();
+        proxy.down();
+    })
+    .await;
+    assert_eq!(store_error(&at_save), PostgresErrorKind::Unavailable);
+    assert_eq!(at_save.line, None, "no cookie for a failed save");
+
+    proxy.up();
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(
+            s.get::<i32>("n").unwrap(),
+            Some(1),
+            "the failed save stored nothing"
+        );
+        s.insert("n", 3).unwrap();
+    })
+    .await
+    .result
+    .unwrap();
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(3))
+    })
+    .await
+    .result
+    .unwrap();
+}
+
+/// Case 54: the TCP connection stalls (the proxy forwards nothing). A request fails with
+/// `Timeout` within the statement timeout plus the client's one-second grace, the stalled
+/// connection leaves the pool, and requests work again once traffic flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_connection_fails_within_the_timeout() {
+    let (config, _schema) = config();
+    open(config.clone()).await;
+    let proxy = crate::proxy::Proxy::start().await;
+    let store = through(proxy.url(), &config).await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+        .await
+        .cookie();
+
+    proxy.stall();
+    let started = Instant::now();
+    let stalled = request(&cfg, Some(&id), |_| panic!("no session while stalled")).await;
+    let took = started.elapsed();
+    assert_eq!(store_error(&stalled), PostgresErrorKind::Timeout);
+    assert!(
+        took >= Duration::from_millis(1300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+
+    proxy.up();
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(1));
+        s.insert("n", 2).unwrap();
+    })
+    .await
+    .result
+    .unwrap();
 }

@@ -11,4 +11,5 @@
 mod conformance;
 mod faults;
 mod postgres;
+mod proxy;
 mod support;
