@@ -301,3 +301,91 @@ async fn a_value_jsonb_cannot_hold_fails_the_save_and_changes_nothing() {
     .result
     .unwrap();
 }
+
+/// The liveness rule written in SQL agrees with `Expiry::check` at and around every
+/// boundary (idle, absolute, skew, inconsistent times, times beyond `i64`), and a row found
+/// not live is deleted by the same statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
+    use fastsession_core::session::{Expiry, Record};
+    use fastsession_core::store::StorageKey;
+
+    let (store, schema) = fresh().await;
+    let client = raw().await;
+    let backend = store.backend();
+    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+        .unwrap()
+        .with_clock_skew(Duration::from_secs(60));
+    let now = T0;
+    let mut cases = Vec::new();
+    for created in [
+        now - 1001,
+        now - 1000,
+        now - 999,
+        now - 101,
+        now - 100,
+        now - 99,
+        now,
+        now + 60,
+        now + 61,
+        u64::MAX,
+    ] {
+        for last in [
+            now - 101,
+            now - 100,
+            now - 99,
+            now - 1,
+            now,
+            now + 60,
+            now + 61,
+            u64::MAX,
+        ] {
+            cases.push((created, last));
+        }
+    }
+    for (i, (created, last)) in cases.into_iter().enumerate() {
+        let mut record = Record::new(UnixTime::from_secs(created));
+        record.set_last_active(UnixTime::from_secs(last));
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&u64::try_from(i).unwrap().to_be_bytes());
+        let key = StorageKey::from_bytes(bytes);
+        assert!(
+            backend
+                .create(&key, &record, UnixTime::from_secs(now))
+                .await
+                .unwrap()
+        );
+        let expected = expiry.check(&record, UnixTime::from_secs(now)).is_ok();
+        let touched = backend
+            .touch(&key, UnixTime::from_secs(now), &expiry)
+            .await
+            .unwrap();
+        assert_eq!(touched, expected, "created {created}, last active {last}");
+        let kept = backend.read(&key).await.unwrap().is_some();
+        assert_eq!(
+            kept, expected,
+            "a row not live is deleted: {created}, {last}"
+        );
+        if expected {
+            // A refresh moves the reaping deadline to what `Expiry::deadline` says.
+            record.set_last_active(UnixTime::from_secs(now));
+            let expires: i64 = client
+                .query_one(
+                    &format!(
+                        "SELECT expires FROM \"{}\".sessions WHERE key = $1",
+                        schema.0
+                    ),
+                    &[&&key.as_bytes()[..]],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let deadline = expiry.deadline(&record).as_secs();
+            assert_eq!(
+                u64::try_from(expires).unwrap(),
+                deadline,
+                "{created}, {last}"
+            );
+        }
+    }
+}
