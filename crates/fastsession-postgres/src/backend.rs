@@ -220,7 +220,10 @@ impl PostgresBackend {
                 Err(e) if e.is_connection_lost() && tried < attempts => {
                     tracing::debug!(target: "fastsession", operation = op, "postgres connection lost; retrying an idempotent statement");
                 }
-                Err(e) => return Err(e.into_core()),
+                Err(e) => {
+                    tracing::warn!(target: "fastsession", operation = op, kind = ?e.kind(), code = e.code(), "postgres session store failed");
+                    return Err(e.into_core());
+                }
             }
         }
     }

@@ -171,8 +171,8 @@ impl StdError for PostgresError {
     }
 }
 
-/// A pool error other than a driver error, kept as text (deadpool's errors are not `Sync`
-/// for every manager, and hold nothing more).
+/// A pool error other than a driver error (a create or recycle timeout, a closed pool), kept
+/// as its text: it holds nothing more.
 #[derive(Debug)]
 struct PoolErrorText(String);
 

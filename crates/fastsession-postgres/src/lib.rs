@@ -89,7 +89,8 @@
 //! client-side bound one second longer for a stalled connection, which then leaves the pool).
 //! A failure is an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error whose
 //! source is a [`PostgresError`] with a [`PostgresErrorKind`]: `PoolTimeout`, `Unavailable`
-//! (server down, backend terminated), `Timeout`, `ReadOnly`, `Database`. A failed save is
+//! (server down, backend terminated), `Timeout`, `ReadOnly`, `Database`, and a `warn` event
+//! (target `fastsession`, with the operation, kind and SQLSTATE) is logged. A failed save is
 //! never reported as saved; a failed load is an error, never a fresh anonymous session.
 //!
 //! Statements whose repetition changes nothing (load, refresh, reap, the user index) are
