@@ -389,3 +389,59 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
         }
     }
 }
+
+/// Two app servers (two stores, two pools, one key) over one table: a client alternating
+/// between them keeps one session, and concurrent writes through both to different keys all
+/// persist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_app_servers_share_one_session() {
+    let (config, _schema) = crate::support::config();
+    let a = std::sync::Arc::new(open(config.clone().with_application_name("fs_app_a")).await);
+    let b = std::sync::Arc::new(open(config.with_application_name("fs_app_b")).await);
+    let clock = clock();
+    let (cfg_a, cfg_b) = (session_config(&a, &clock), session_config(&b, &clock));
+    let id = request(&cfg_a, None, |s| s.insert("visits", 1).unwrap())
+        .await
+        .cookie();
+    for visit in 2..=6 {
+        let cfg = if visit % 2 == 0 { &cfg_b } else { &cfg_a };
+        let reply = request(cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("visits").unwrap(), Some(visit - 1));
+            s.insert("visits", visit).unwrap();
+        })
+        .await;
+        reply.result.unwrap();
+        assert!(
+            reply.set.as_ref().is_none_or(|set| *set == id),
+            "the same session throughout"
+        );
+    }
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let cfg = if i % 2 == 0 {
+                cfg_a.clone()
+            } else {
+                cfg_b.clone()
+            };
+            let id = id.clone();
+            tokio::spawn(async move {
+                request(&cfg, Some(&id), |s| s.insert(format!("k{i}"), i).unwrap())
+                    .await
+                    .result
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    request(&cfg_a, Some(&id), |s| {
+        for i in 0..20 {
+            assert_eq!(s.get::<i32>(&format!("k{i}")).unwrap(), Some(i));
+        }
+        assert_eq!(s.get::<i32>("visits").unwrap(), Some(6));
+    })
+    .await
+    .result
+    .unwrap();
+}
