@@ -119,8 +119,14 @@ impl PostgresError {
                 PostgresErrorKind::Unavailable
             }
             Some(_) => PostgresErrorKind::Database,
-            // No SQLSTATE: an I/O error, a closed connection, a protocol error.
-            None => PostgresErrorKind::Unavailable,
+            // No SQLSTATE: a closed connection or an I/O error (connect included) means the
+            // server is out of reach; anything else (a type mismatch) is not.
+            None if error.is_closed()
+                || StdError::source(&error).is_some_and(|s| s.is::<std::io::Error>()) =>
+            {
+                PostgresErrorKind::Unavailable
+            }
+            None => PostgresErrorKind::Database,
         };
         PostgresError {
             kind,
