@@ -35,10 +35,8 @@ pub enum PostgresErrorKind {
     /// standby, `default_transaction_read_only`).
     ReadOnly,
     /// Any other error PostgreSQL reported (permissions, a missing table: run
-    /// [`migrate`](crate::PostgresBackend::migrate)).
+    /// [`migrate`](crate::PostgresBackend::migrate); a value `jsonb` cannot hold).
     Database,
-    /// A stored row could not be read back as a session.
-    Corrupt,
 }
 
 impl PostgresErrorKind {
@@ -49,7 +47,6 @@ impl PostgresErrorKind {
             PostgresErrorKind::Timeout => "statement timed out",
             PostgresErrorKind::ReadOnly => "database is read-only",
             PostgresErrorKind::Database => "database error",
-            PostgresErrorKind::Corrupt => "stored session is not valid",
         }
     }
 }

@@ -92,6 +92,8 @@
 //! (server down, backend terminated), `Timeout`, `ReadOnly`, `Database`, and a `warn` event
 //! (target `fastsession`, with the operation, kind and SQLSTATE) is logged. A failed save is
 //! never reported as saved; a failed load is an error, never a fresh anonymous session.
+//! A row that does not decode (edited by hand) reads as no session, with a `warn` event
+//! (target `fastsession::security`, `reason = "corrupt"`).
 //!
 //! Statements whose repetition changes nothing (load, refresh, reap, the user index) are
 //! tried once more on a fresh connection if the connection was lost. Create, merge, regenerate

@@ -445,3 +445,30 @@ async fn two_app_servers_share_one_session() {
     .result
     .unwrap();
 }
+
+/// A row edited into something that is not a session reads as no session: the request gets a
+/// fresh one with a new id, never the broken data and never an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_row_reads_as_no_session() {
+    let (store, schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+        .await
+        .cookie();
+    let client = raw().await;
+    client
+        .execute(
+            &format!("UPDATE \"{}\".sessions SET vals = '[1, 2]'", schema.0),
+            &[],
+        )
+        .await
+        .unwrap();
+    let reply = request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), None);
+        s.insert("m", 1).unwrap();
+    })
+    .await;
+    let fresh_id = reply.cookie();
+    assert_ne!(fresh_id, id);
+}
