@@ -102,7 +102,9 @@
 //! the store recovers by itself when the server is back.
 //!
 //! TLS is not supported by this crate: connect over loopback, a Unix socket or a protected
-//! network.
+//! network. Statements are prepared once per pooled connection and the statement timeout is a
+//! startup option, so connect to PostgreSQL itself or to a pooler in session mode, not to a
+//! transaction-mode pooler such as PgBouncer's `pool_mode = transaction`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
