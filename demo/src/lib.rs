@@ -108,9 +108,15 @@ pub struct Options {
     /// Redis URL of the `redis` store.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// Prefix of the `redis` store's keys (instances sharing sessions use the same one).
+    #[arg(long, default_value = "fastsession-demo:")]
+    pub redis_prefix: String,
     /// PostgreSQL URL of the `postgres` store.
-    #[arg(long, default_value = "postgres://127.0.0.1:5432/test")]
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pub database_url: String,
+    /// Schema of the `postgres` store's table (created if missing).
+    #[arg(long, default_value = "fastsession_demo")]
+    pub database_schema: String,
     /// Seconds without a request after which a session ends.
     #[arg(long = "idle-timeout", value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: u64,
@@ -140,6 +146,22 @@ impl Options {
     #[must_use]
     pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// These options with the `redis` store's key prefix and the `postgres` store's schema,
+    /// so that demos which should not share sessions do not.
+    #[must_use]
+    pub fn with_namespace(mut self, redis_prefix: &str, database_schema: &str) -> Self {
+        redis_prefix.clone_into(&mut self.redis_prefix);
+        database_schema.clone_into(&mut self.database_schema);
+        self
+    }
+
+    /// These options with the master secret (base64), as `FASTSESSION_SECRET` gives it.
+    #[must_use]
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
         self
     }
 

@@ -6,7 +6,7 @@ use fastsession_demo::{Options, PREFS_COOKIE, SESSION_COOKIE, StoreKind};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::Demo;
+use crate::support::{Demo, isolated};
 
 /// Log in, count, see flashes once, log out; the pre-login and the logged-out cookies are
 /// worth nothing afterwards.
@@ -120,9 +120,7 @@ async fn remember(store: StoreKind) {
 
 /// A session unused for longer than the idle timeout has ended.
 async fn idle_timeout(store: StoreKind) {
-    let options = Options::default()
-        .with_store(store)
-        .with_timeouts(Duration::from_secs(2), Duration::from_secs(3600));
+    let options = isolated(store).with_timeouts(Duration::from_secs(2), Duration::from_secs(3600));
     let demo = Demo::start_with(options).await;
     let client = demo.client();
     client.post("/api/login?user=carol").await;
@@ -133,9 +131,7 @@ async fn idle_timeout(store: StoreKind) {
 
 /// A session in constant use still ends at its absolute lifetime.
 async fn absolute_timeout(store: StoreKind) {
-    let options = Options::default()
-        .with_store(store)
-        .with_timeouts(Duration::from_secs(3), Duration::from_secs(5));
+    let options = isolated(store).with_timeouts(Duration::from_secs(3), Duration::from_secs(5));
     let demo = Demo::start_with(options).await;
     let client = demo.client();
     client.post("/api/login?user=dave").await;

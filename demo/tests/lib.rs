@@ -2,4 +2,5 @@
 
 mod browser;
 mod e2e;
+mod instances;
 mod support;

@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fastsession_demo::{Options, PREFS_COOKIE, SESSION_COOKIE, StoreKind};
 use reqwest::cookie::{CookieStore as _, Jar};
@@ -22,8 +23,9 @@ impl Drop for Demo {
 }
 
 impl Demo {
+    /// A demo on `store`, sharing no sessions with any other demo.
     pub(crate) async fn start(store: StoreKind) -> Demo {
-        Demo::start_with(Options::default().with_store(store)).await
+        Demo::start_with(isolated(store)).await
     }
 
     pub(crate) async fn start_with(options: Options) -> Demo {
@@ -49,7 +51,16 @@ impl Demo {
     }
 
     pub(crate) fn client(&self) -> Client {
-        let jar = Arc::new(Jar::default());
+        self.client_with_jar(Arc::new(Jar::default()))
+    }
+
+    /// A client of this demo with the cookies of `other`, as one browser talking to two
+    /// servers behind a load balancer (cookies are not kept apart by port).
+    pub(crate) fn client_sharing(&self, other: &Client) -> Client {
+        self.client_with_jar(other.jar.clone())
+    }
+
+    fn client_with_jar(&self, jar: Arc<Jar>) -> Client {
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
@@ -62,6 +73,29 @@ impl Demo {
             base: self.url(""),
         }
     }
+}
+
+/// Options for a demo on `store` whose Redis keys and PostgreSQL table no other demo uses
+/// (parallel tests, earlier runs), under a fixed secret so that several instances can share
+/// them.
+pub(crate) fn isolated(store: StoreKind) -> Options {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let unique = format!(
+        "{}_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros()),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    Options::default()
+        .with_store(store)
+        .with_namespace(
+            &format!("fastsession-demo-test:{unique}:"),
+            &format!("fastsession_demo_test_{unique}"),
+        )
+        // 32 bytes of test secret; never use a secret from source code outside tests.
+        .with_secret("dGVzdCBzZWNyZXQgb2YgdGhlIGRlbW8ncyB0ZXN0cyEh")
 }
 
 /// A client with its own cookie jar, like one browser.

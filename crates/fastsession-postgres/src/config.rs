@@ -1,0 +1,245 @@
+//! [`PostgresConfig`]: where the sessions live and how long anything may wait.
+
+use std::fmt;
+use std::time::Duration;
+
+use fastsession_core::{Error, ErrorKind, Result};
+
+/// The default pool size.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+/// The default bound on waiting for a pooled connection.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default bound on opening a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default statement timeout.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a [`PostgresBackend`](crate::PostgresBackend): the connection URL, the schema
+/// and table, the pool size and the timeouts.
+///
+/// Every wait is bounded: a request waits at most the acquire timeout for a pooled connection,
+/// a new connection at most the connect timeout, and a statement at most the statement timeout
+/// (enforced by the server with `statement_timeout`, and by the client one second later in case
+/// the connection itself stalls).
+///
+/// The URL is a libpq-style connection string or `postgres://` URL; TLS is not supported, so
+/// use a loopback, Unix-socket or otherwise protected network path. The URL may hold a
+/// password: the config's `Debug` output never shows it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fastsession_postgres::PostgresConfig;
+///
+/// let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app")
+///     .with_schema("auth")
+///     .with_table("sessions")
+///     .with_pool_size(32)
+///     .with_acquire_timeout(Duration::from_millis(500))
+///     .with_connect_timeout(Duration::from_secs(2))
+///     .with_statement_timeout(Duration::from_secs(1));
+/// assert_eq!(config.table(), "sessions");
+/// assert_eq!(config.pool_size(), 32);
+/// ```
+#[derive(Clone)]
+pub struct PostgresConfig {
+    url: String,
+    schema: String,
+    table: String,
+    pool_size: usize,
+    acquire_timeout: Duration,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    application_name: String,
+}
+
+impl PostgresConfig {
+    /// Sessions in the database `url` names, in table `public.fastsession_sessions`, with a pool
+    /// of [`DEFAULT_POOL_SIZE`] and the default timeouts.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: url.into(),
+            schema: "public".to_owned(),
+            table: "fastsession_sessions".to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            application_name: "fastsession".to_owned(),
+        }
+    }
+
+    /// The schema holding the table (default `public`): lowercase ASCII letters, digits and
+    /// `_`, starting with a letter or `_`, at most 63 bytes; checked when connecting.
+    #[must_use]
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The table name (default `fastsession_sessions`), under the same rule as the schema;
+    /// the expiry index is named after it.
+    #[must_use]
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The most connections the pool opens (at least one; default [`DEFAULT_POOL_SIZE`]).
+    #[must_use]
+    pub fn with_pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long a request waits for a free pooled connection before failing with
+    /// [`PostgresErrorKind::PoolTimeout`](crate::PostgresErrorKind::PoolTimeout)
+    /// (default [`DEFAULT_ACQUIRE_TIMEOUT`]).
+    #[must_use]
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long opening one connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The server-side `statement_timeout` of every pooled connection (default
+    /// [`DEFAULT_STATEMENT_TIMEOUT`], at least one millisecond); the client gives up one second
+    /// after it.
+    #[must_use]
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The `application_name` the connections report (default `fastsession`), as shown in
+    /// `pg_stat_activity`.
+    #[must_use]
+    pub fn with_application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    /// The schema name.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The table name.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The pool size.
+    #[must_use]
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    /// The acquire timeout.
+    #[must_use]
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// The connect timeout.
+    #[must_use]
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The statement timeout.
+    #[must_use]
+    pub fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
+    }
+
+    /// The application name.
+    #[must_use]
+    pub fn application_name(&self) -> &str {
+        &self.application_name
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `"schema"."table"` after checking both names.
+    pub(crate) fn qualified_table(&self) -> Result<String> {
+        check_identifier("schema", &self.schema)?;
+        check_identifier("table", &self.table)?;
+        // The expiry index is `<table>_expires`: it must fit too.
+        check_identifier("table", &format!("{}_expires", self.table))?;
+        Ok(format!("\"{}\".\"{}\"", self.schema, self.table))
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &"<hidden>")
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
+}
+
+/// Names are spliced into SQL (identifiers cannot be parameters), so only a plain lowercase
+/// form is accepted, and it is quoted as well.
+fn check_identifier(what: &str, name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if first_ok && rest_ok && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidConfig,
+            format!(
+                "postgres store: the {what} name must be 1 to 63 of [a-z0-9_], not starting with a digit"
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        let ok = PostgresConfig::new("x").with_schema("s_1").with_table("t");
+        assert_eq!(ok.qualified_table().unwrap(), "\"s_1\".\"t\"");
+        for bad in ["", "1a", "A", "a\"b", "a b", "a;drop", "é", &"a".repeat(60)] {
+            let config = PostgresConfig::new("x").with_table(bad);
+            assert!(config.qualified_table().is_err(), "{bad:?}");
+            let config = PostgresConfig::new("x").with_schema(bad);
+            assert!(
+                bad.len() > 50 || config.qualified_table().is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_url() {
+        let config = PostgresConfig::new("postgres://u:hunter2@h/db");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

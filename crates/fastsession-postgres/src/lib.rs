@@ -1,0 +1,237 @@
+//! A [fastsession](https://docs.rs/fastsession) store that keeps sessions in PostgreSQL, shared
+//! by every app server that reaches the database.
+//!
+//! [`PostgresStore`] is a [`ServerStore`] over a [`PostgresBackend`]: the cookie holds only the
+//! session id, the row is keyed by a keyed hash of it, and every store guarantee holds across
+//! app servers: concurrent requests changing different keys both persist, a destroyed or
+//! regenerated session is never brought back, an expired one is never returned.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use fastsession_core::codec::Key;
+//! use fastsession_core::http::{CookieConfig, SessionConfig};
+//! use fastsession_postgres::PostgresConfig;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app")
+//!     .with_pool_size(16)
+//!     .with_acquire_timeout(Duration::from_millis(500))
+//!     .with_statement_timeout(Duration::from_secs(2));
+//! // Keep the key stable (load it from your secrets): it locates the rows.
+//! let store = fastsession_postgres::postgres_store(config, &Key::generate(1)?).await?;
+//! store.backend().migrate().await?; // once at startup; idempotent
+//! let store = Arc::new(store);
+//! let _reaper = fastsession_postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
+//! let sessions = SessionConfig::with_shared_store(store, CookieConfig::new("id")?);
+//! # let _ = sessions;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Table layout
+//!
+//! [`migrate`](PostgresBackend::migrate) creates (if missing) the schema, this table and two
+//! indexes; the names come from [`PostgresConfig`] (default `public.fastsession_sessions`):
+//!
+//! | column | type | holds |
+//! | --- | --- | --- |
+//! | `key` | `bytea` primary key | the [`StorageKey`](fastsession_core::store::StorageKey): HMAC-SHA256 of the id, never the id |
+//! | `created`, `last_active` | `bigint` | Unix seconds, as the request's clock gave them |
+//! | `expires` | `bigint`, indexed | when the row may be reaped ([`Expiry::deadline`](fastsession_core::session::Expiry::deadline)) |
+//! | `persistent` | `boolean` | "remember me" |
+//! | `user_id` | `text` null | the user the session is tied to |
+//! | `user_hash` | `bytea` null, indexed | SHA-256 of the user id: the "sessions of a user" index |
+//! | `version` | `bigint` | 1 at creation, +1 on every merge |
+//! | `vals`, `flashes` | `jsonb` | the values, and the flash lists, as objects by key |
+//!
+//! Each value lives in its own `jsonb` key, so a save merges the keys a request changed
+//! instead of writing the whole record. `jsonb` normalizes the JSON text it stores (key order,
+//! whitespace, number spelling such as `1e2` → `100`); values read back decode to the same
+//! Rust values. PostgreSQL's `jsonb` cannot hold the character U+0000 in a string: saving such
+//! a value fails with a `Store` error.
+//!
+//! # Consistency
+//!
+//! Every operation is one SQL statement (autocommit, `READ COMMITTED`), with parameters only:
+//!
+//! * **load**: one `SELECT` by key; expiry is checked in Rust, and an expired row is deleted.
+//! * **save** (a request that changed something): one `UPDATE ... RETURNING` that, only if the
+//!   row is live at the request's time under the request's expiry (the rule of
+//!   [`Expiry::check`](fastsession_core::session::Expiry::check): idle timeout, absolute
+//!   lifetime, clock skew), clears, removes (`jsonb - text[]`) and sets (`jsonb || jsonb`) the
+//!   changed keys of `vals` and `flashes`, sets the user and "remember me" if changed, bumps
+//!   `version`, and sets `last_active` and `expires`; in the same statement, a row that is not
+//!   live is deleted. A row that another request deleted (logout, regeneration) matches
+//!   nothing and the save fails with
+//!   [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded): no resurrection.
+//!   Row locks order concurrent saves of one session; each sees the other's committed keys.
+//! * **create**: `INSERT ... ON CONFLICT DO NOTHING`; an id already present is never
+//!   overwritten (the store draws another).
+//! * **regenerate, destroy**: `DELETE ... RETURNING`, so of two racing requests one wins.
+//! * **refresh** of an unchanged session: an `UPDATE` of `last_active` and `expires` only, if
+//!   live.
+//! * **reaping**: [`ServerStore::reap`] deletes expired rows in batches
+//!   (`WHERE key IN (SELECT ... WHERE expires <= now LIMIT n FOR UPDATE SKIP LOCKED)`), using
+//!   the `expires` index; [`spawn_reaper`] runs it periodically.
+//!
+//! **Which clock decides**: the app server's. Times are the request's `now` (the
+//! [`Clock`](fastsession_core::time::Clock) of the [`SessionConfig`](fastsession_core::http::SessionConfig)),
+//! passed as parameters; the database's clock is never read. App servers must keep their
+//! clocks in sync (NTP); the expiry's clock skew bounds how far ahead one may be.
+//!
+//! # Faults
+//!
+//! Every wait is bounded ([`PostgresConfig`]): the pool wait (acquire timeout), opening a
+//! connection (connect timeout), and each statement (the server's `statement_timeout`, and a
+//! client-side bound one second longer for a stalled connection, which then leaves the pool).
+//! A failure is an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error whose
+//! source is a [`PostgresError`] with a [`PostgresErrorKind`]: `PoolTimeout`, `Unavailable`
+//! (server down, backend terminated), `Timeout`, `ReadOnly`, `Database`, and a `warn` event
+//! (target `fastsession`, with the operation, kind and SQLSTATE) is logged. A failed save is
+//! never reported as saved; a failed load is an error, never a fresh anonymous session.
+//! A row that does not decode (edited by hand) reads as no session, with a `warn` event
+//! (target `fastsession::security`, `reason = "corrupt"`).
+//!
+//! Statements whose repetition changes nothing (load, refresh, reap, the user index) are
+//! tried once more on a fresh connection if the connection was lost. Create, merge, regenerate
+//! and destroy are not: if the answer is lost, the caller gets an error, and the next request
+//! sees whatever the database holds. A connection found closed is dropped from the pool, so
+//! the store recovers by itself when the server is back.
+//!
+//! TLS is not supported by this crate: connect over loopback, a Unix socket or a protected
+//! network. Statements are prepared once per pooled connection and the statement timeout is a
+//! startup option, so connect to PostgreSQL itself or to a pooler in session mode, not to a
+//! transaction-mode pooler such as PgBouncer's `pool_mode = transaction`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+mod config;
+mod error;
+mod sql;
+
+pub use backend::PostgresBackend;
+pub use config::{
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+    PostgresConfig,
+};
+pub use error::{PostgresError, PostgresErrorKind};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastsession_core::codec::Key;
+use fastsession_core::store::{Backend, IdHasher, ServerStore};
+use fastsession_core::time::UnixTime;
+
+/// A server-side store whose sessions live in a PostgreSQL table.
+///
+/// Make one with [`postgres_store`], or with [`ServerStore::with_backend`] to choose the
+/// id-hashing key yourself.
+///
+/// # Examples
+///
+/// ```no_run
+/// use fastsession_core::codec::Key;
+/// use fastsession_core::store::{IdHasher, ServerStore};
+/// use fastsession_postgres::{PostgresBackend, PostgresConfig, PostgresStore};
+///
+/// # async fn example() -> fastsession_core::Result<()> {
+/// let backend = PostgresBackend::connect(PostgresConfig::new("postgres://app@127.0.0.1/app")).await?;
+/// let store: PostgresStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate(1)?));
+/// # Ok(())
+/// # }
+/// ```
+pub type PostgresStore = ServerStore<PostgresBackend>;
+
+/// A [`PostgresStore`] with the settings of `config`, hashing session ids under a sub-key of
+/// `key`. Call [`migrate`](PostgresBackend::migrate) on its backend before the first request.
+///
+/// Keep `key` stable across restarts and equal on every app server: rows are keyed by the
+/// hashes it makes. It may be the cookie key ring's active key; the store derives its own
+/// purpose-bound sub-key from it.
+///
+/// # Errors
+///
+/// As [`PostgresBackend::connect`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use fastsession_core::codec::Key;
+/// use fastsession_postgres::PostgresConfig;
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = PostgresConfig::new("postgres://app@127.0.0.1/app").with_schema("web");
+/// let store = fastsession_postgres::postgres_store(config, &Key::generate(1)?).await?;
+/// store.backend().migrate().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn postgres_store(
+    config: PostgresConfig,
+    key: &Key,
+) -> fastsession_core::Result<PostgresStore> {
+    Ok(ServerStore::with_backend(
+        PostgresBackend::connect(config).await?,
+        IdHasher::new(key),
+    ))
+}
+
+/// Spawns a Tokio task that deletes expired sessions of `store` every `every`, in batches of at
+/// most `batch` rows (one statement each), until the store is dropped.
+///
+/// The task holds the store only while a pass runs: once every other `Arc` is gone, it ends at
+/// its next tick. A failed pass logs a `warn` event (target `fastsession`) and the next tick
+/// tries again. Several app servers may each run one: batches skip rows another reaper holds.
+/// Expired sessions are never returned without it; it only reclaims space.
+///
+/// # Panics
+///
+/// If called outside a Tokio runtime.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// # async fn example(store: fastsession_postgres::PostgresStore) {
+/// let store = Arc::new(store);
+/// let reaper = fastsession_postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
+/// # let _ = reaper;
+/// # }
+/// ```
+pub fn spawn_reaper<B: Backend>(
+    store: &Arc<ServerStore<B>>,
+    every: Duration,
+    batch: usize,
+) -> tokio::task::JoinHandle<()> {
+    let store = Arc::downgrade(store);
+    let batch = batch.max(1);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            loop {
+                let Some(store) = store.upgrade() else {
+                    return;
+                };
+                match store.reap(UnixTime::now(), batch).await {
+                    // A full batch: more may be due.
+                    Ok(n) if n >= batch => {}
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(target: "fastsession", %error, "session reaper pass failed");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,474 @@
+//! PostgreSQL specifics: migration, the jsonb merge under many concurrent tasks, what is at
+//! rest, batched reaping, injection-looking input stored verbatim (case 27).
+
+use std::time::Duration;
+
+use fastsession_core::store::Backend as _;
+use fastsession_core::time::UnixTime;
+
+use crate::support::{T0, clock, fresh, open, raw, request, session_config, storage_key};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_is_idempotent_also_when_run_concurrently() {
+    let (config, _schema) = crate::support::config();
+    let store = open(config.clone()).await;
+    store.backend().migrate().await.unwrap();
+    let other = open(config.clone()).await;
+    let (a, b) = tokio::join!(store.backend().migrate(), other.backend().migrate());
+    a.unwrap();
+    b.unwrap();
+    let client = raw().await;
+    let indexes: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'sessions'",
+            &[&config.schema()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(indexes, 3, "primary key, expiry index, user index");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_changing_different_keys_all_persist_in_jsonb() {
+    let (store, _schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.insert("start", 0).unwrap())
+        .await
+        .cookie();
+    for round in 0..3 {
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let (cfg, id) = (cfg.clone(), id.clone());
+                tokio::spawn(async move {
+                    let reply = request(&cfg, Some(&id), |s| {
+                        s.insert(format!("k{round}_{i}"), i).unwrap();
+                        s.insert("same", vec![i; 32]).unwrap();
+                        if i == 0 {
+                            s.remove("start");
+                        }
+                    })
+                    .await;
+                    reply.result.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    request(&cfg, Some(&id), |s| {
+        for round in 0..3 {
+            for i in 0..24 {
+                assert_eq!(s.get::<i32>(&format!("k{round}_{i}")).unwrap(), Some(i));
+            }
+        }
+        assert_eq!(
+            s.get::<i32>("start").unwrap(),
+            None,
+            "a removal persists too"
+        );
+        let same = s.get::<Vec<i32>>("same").unwrap().unwrap();
+        assert!(
+            same.len() == 32 && same.iter().all(|v| *v == same[0]),
+            "one whole value"
+        );
+    })
+    .await;
+    // The merges happened in the database: one row, 72 + 1 keys, version counts every save.
+    let client = raw().await;
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM jsonb_object_keys(vals)), version FROM \"{}\".sessions",
+                _schema.0
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 73);
+    assert_eq!(row.get::<_, i64>(1), 1 + 72);
+}
+
+/// Case 33 at the database level: no column of any row holds the raw id (or its hex/base64
+/// text), and the user index holds a hash, not the user id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raw_id_and_user_index_text_are_never_stored() {
+    let (store, schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let cookie = request(&cfg, None, |s| {
+        s.insert("n", 1).unwrap();
+        s.set_user_id("alice@example.com");
+    })
+    .await
+    .cookie();
+    let id = fastsession_core::session::SessionId::parse(&cookie).unwrap();
+    let client = raw().await;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT key, encode(key, 'hex'), vals::text, flashes::text, user_hash, \
+                 t::text FROM \"{}\".sessions t",
+                schema.0
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    let key: Vec<u8> = row.get(0);
+    assert_eq!(key, storage_key(&store, &cookie).as_bytes().to_vec());
+    assert_ne!(&key[..], &id.as_bytes()[..]);
+    let whole: String = row.get(5);
+    assert!(!whole.contains(&cookie), "the cookie value is at rest");
+    let raw_hex: String = id.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!whole.contains(&raw_hex), "the raw id is at rest");
+    let user_hash: Vec<u8> = row.get(4);
+    assert_eq!(user_hash.len(), 32);
+    assert!(!String::from_utf8_lossy(&user_hash).contains("alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_rows_are_reaped_in_batches() {
+    let (store, schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    for _ in 0..25 {
+        request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+    }
+    clock.advance(Duration::from_secs(50));
+    let live = request(&cfg, None, |s| s.insert("n", 2).unwrap())
+        .await
+        .cookie();
+    // 100 s idle: the first 25 expire at T0 + 100, the last at T0 + 150.
+    let at = UnixTime::from_secs(T0 + 100);
+    assert_eq!(
+        store.reap(UnixTime::from_secs(T0 + 99), 10).await.unwrap(),
+        0
+    );
+    assert_eq!(store.reap(at, 10).await.unwrap(), 10);
+    assert_eq!(store.reap(at, 10).await.unwrap(), 10);
+    assert_eq!(store.reap(at, 10).await.unwrap(), 5);
+    assert_eq!(store.reap(at, 10).await.unwrap(), 0);
+    let client = raw().await;
+    let left: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".sessions", schema.0),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1);
+    clock.advance(Duration::from_secs(60));
+    request(&cfg, Some(&live), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(2));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_reaper_runs_until_the_store_is_dropped() {
+    let (store, _schema) = fresh().await;
+    let reaper = fastsession_postgres::spawn_reaper(&store, Duration::from_millis(20), 100);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    drop(store);
+    tokio::time::timeout(Duration::from_secs(5), reaper)
+        .await
+        .expect("the reaper ends once the store is gone")
+        .unwrap();
+}
+
+/// Case 27: keys and values that look like SQL are data, stored and returned verbatim, and
+/// the table is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_looking_keys_and_values_are_stored_verbatim() {
+    let (store, schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let hostile = [
+        "'; DROP TABLE sessions; --",
+        "\" OR 1=1 --",
+        "$1",
+        "key') || jsonb_build_object('x', 1) --",
+        "{\"a\": 1}",
+        "\\x00' --",
+        "ünïcødé ☃ \u{1F600}",
+    ];
+    let id = request(&cfg, None, |s| {
+        for (i, text) in hostile.iter().enumerate() {
+            s.insert(*text, format!("{text}{i}")).unwrap();
+            s.add_flash_under(text, *text).unwrap();
+        }
+        s.set_user_id(hostile[0]);
+    })
+    .await
+    .cookie();
+    request(&cfg, Some(&id), |s| {
+        for (i, text) in hostile.iter().enumerate() {
+            assert_eq!(s.get::<String>(text).unwrap(), Some(format!("{text}{i}")));
+        }
+        s.remove(hostile[1]);
+        let flashes: Vec<String> = s.take_flashes_under(hostile[2]).unwrap();
+        assert_eq!(flashes, [hostile[2]]);
+    })
+    .await
+    .result
+    .unwrap();
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<String>(hostile[1]).unwrap(), None);
+        assert_eq!(s.user_id().as_deref(), Some(hostile[0]));
+    })
+    .await;
+    let listed = store
+        .sessions_of(hostile[0], &crate::support::expiry(), clock_now(&clock))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let client = raw().await;
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1",
+            &[&schema.0],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1);
+    // The backend reads the raw row back exactly.
+    let record = store
+        .backend()
+        .read(&storage_key(&store, &id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.user_id(), Some(hostile[0]));
+}
+
+fn clock_now(clock: &fastsession_core::time::ManualClock) -> UnixTime {
+    use fastsession_core::time::Clock as _;
+    clock.now()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_names_and_urls_are_refused_at_connect() {
+    use fastsession_core::ErrorKind;
+    use fastsession_postgres::{PostgresBackend, PostgresConfig};
+    for config in [
+        PostgresConfig::new(crate::support::URL).with_table("x\"; DROP TABLE y; --"),
+        PostgresConfig::new(crate::support::URL).with_schema("Public"),
+        PostgresConfig::new("postgres://u:secret@[::1"),
+    ] {
+        let err = PostgresBackend::connect(config).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(!format!("{err:?}").contains("secret"));
+    }
+}
+
+/// PostgreSQL's `jsonb` cannot hold U+0000 in a string: such a save fails with a typed
+/// error, is not reported saved, and leaves the stored session as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_jsonb_cannot_hold_fails_the_save_and_changes_nothing() {
+    let (store, _schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+        .await
+        .cookie();
+    let reply = request(&cfg, Some(&id), |s| {
+        s.insert("n", 2).unwrap();
+        s.insert("nul", "a\0b").unwrap();
+    })
+    .await;
+    let error = reply.result.as_ref().unwrap_err();
+    assert_eq!(error.kind(), fastsession_core::ErrorKind::Store);
+    assert_eq!(
+        crate::support::pg_kind(error),
+        Some(fastsession_postgres::PostgresErrorKind::Database)
+    );
+    assert_eq!(reply.set, None);
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(1));
+        assert_eq!(s.get::<String>("nul").unwrap(), None);
+    })
+    .await
+    .result
+    .unwrap();
+}
+
+/// The liveness rule written in SQL agrees with `Expiry::check` at and around every
+/// boundary (idle, absolute, skew, inconsistent times, times beyond `i64`), and a row found
+/// not live is deleted by the same statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
+    use fastsession_core::session::{Expiry, Record};
+    use fastsession_core::store::StorageKey;
+
+    let (store, schema) = fresh().await;
+    let client = raw().await;
+    let backend = store.backend();
+    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+        .unwrap()
+        .with_clock_skew(Duration::from_secs(60));
+    let now = T0;
+    let mut cases = Vec::new();
+    for created in [
+        now - 1001,
+        now - 1000,
+        now - 999,
+        now - 101,
+        now - 100,
+        now - 99,
+        now,
+        now + 60,
+        now + 61,
+        u64::MAX,
+    ] {
+        for last in [
+            now - 101,
+            now - 100,
+            now - 99,
+            now - 1,
+            now,
+            now + 60,
+            now + 61,
+            u64::MAX,
+        ] {
+            cases.push((created, last));
+        }
+    }
+    for (i, (created, last)) in cases.into_iter().enumerate() {
+        let mut record = Record::new(UnixTime::from_secs(created));
+        record.set_last_active(UnixTime::from_secs(last));
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&u64::try_from(i).unwrap().to_be_bytes());
+        let key = StorageKey::from_bytes(bytes);
+        assert!(
+            backend
+                .create(&key, &record, UnixTime::from_secs(now))
+                .await
+                .unwrap()
+        );
+        let expected = expiry.check(&record, UnixTime::from_secs(now)).is_ok();
+        let touched = backend
+            .touch(&key, UnixTime::from_secs(now), &expiry)
+            .await
+            .unwrap();
+        assert_eq!(touched, expected, "created {created}, last active {last}");
+        let kept = backend.read(&key).await.unwrap().is_some();
+        assert_eq!(
+            kept, expected,
+            "a row not live is deleted: {created}, {last}"
+        );
+        if expected {
+            // A refresh moves the reaping deadline to what `Expiry::deadline` says.
+            record.set_last_active(UnixTime::from_secs(now));
+            let expires: i64 = client
+                .query_one(
+                    &format!(
+                        "SELECT expires FROM \"{}\".sessions WHERE key = $1",
+                        schema.0
+                    ),
+                    &[&&key.as_bytes()[..]],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let deadline = expiry.deadline(&record).as_secs();
+            assert_eq!(
+                u64::try_from(expires).unwrap(),
+                deadline,
+                "{created}, {last}"
+            );
+        }
+    }
+}
+
+/// Two app servers (two stores, two pools, one key) over one table: a client alternating
+/// between them keeps one session, and concurrent writes through both to different keys all
+/// persist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_app_servers_share_one_session() {
+    let (config, _schema) = crate::support::config();
+    let a = std::sync::Arc::new(open(config.clone().with_application_name("fs_app_a")).await);
+    let b = std::sync::Arc::new(open(config.with_application_name("fs_app_b")).await);
+    let clock = clock();
+    let (cfg_a, cfg_b) = (session_config(&a, &clock), session_config(&b, &clock));
+    let id = request(&cfg_a, None, |s| s.insert("visits", 1).unwrap())
+        .await
+        .cookie();
+    for visit in 2..=6 {
+        let cfg = if visit % 2 == 0 { &cfg_b } else { &cfg_a };
+        let reply = request(cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("visits").unwrap(), Some(visit - 1));
+            s.insert("visits", visit).unwrap();
+        })
+        .await;
+        reply.result.unwrap();
+        assert!(
+            reply.set.as_ref().is_none_or(|set| *set == id),
+            "the same session throughout"
+        );
+    }
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let cfg = if i % 2 == 0 {
+                cfg_a.clone()
+            } else {
+                cfg_b.clone()
+            };
+            let id = id.clone();
+            tokio::spawn(async move {
+                request(&cfg, Some(&id), |s| s.insert(format!("k{i}"), i).unwrap())
+                    .await
+                    .result
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    request(&cfg_a, Some(&id), |s| {
+        for i in 0..20 {
+            assert_eq!(s.get::<i32>(&format!("k{i}")).unwrap(), Some(i));
+        }
+        assert_eq!(s.get::<i32>("visits").unwrap(), Some(6));
+    })
+    .await
+    .result
+    .unwrap();
+}
+
+/// A row edited into something that is not a session reads as no session: the request gets a
+/// fresh one with a new id, never the broken data and never an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_row_reads_as_no_session() {
+    let (store, schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+        .await
+        .cookie();
+    let client = raw().await;
+    client
+        .execute(
+            &format!("UPDATE \"{}\".sessions SET vals = '[1, 2]'", schema.0),
+            &[],
+        )
+        .await
+        .unwrap();
+    let reply = request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i32>("n").unwrap(), None);
+        s.insert("m", 1).unwrap();
+    })
+    .await;
+    let fresh_id = reply.cookie();
+    assert_ne!(fresh_id, id);
+}
