@@ -7,7 +7,8 @@
 //! (`httparse` for the head, `Content-Length` bodies only), so the generator spends little
 //! CPU of its own. After a warm-up it measures for a fixed time: completed requests, latency
 //! percentiles and, with `--server-pid`, the server's CPU time over exactly that window (from
-//! `/proc/PID/task/*/schedstat`, nanoseconds). Every response must be `200`; with `--counter`
+//! `/proc/PID/task/*/schedstat`, nanoseconds), and with `--store-pid` the same for the
+//! session store's server (Redis), which no other column counts. Every response must be `200`; with `--counter`
 //! the body must be a number one more than the connection's previous one, which shows that
 //! the session's read-modify-write round-tripped through the cookie.
 //!
@@ -33,6 +34,7 @@ usage: load-gen --addr HOST:PORT [options]
                      possible); pacing uses Tokio's timer (1 ms ticks), so sends are grouped
                      per millisecond
   --server-pid PID   measure this process's CPU time over the window
+  --store-pid PID    measure this one's too (the store's server, e.g. redis-server)
   --counter          check that each body is the previous one plus one, per connection
   --max-requests N   stop after N requests in total (default: no limit)
   --no-cookie        send no Cookie header at all (default: a realistic one, see below)
@@ -52,6 +54,7 @@ struct Options {
     duration: Duration,
     rate: Option<f64>,
     server_pid: Option<u32>,
+    store_pid: Option<u32>,
     counter: bool,
     max_requests: u64,
     cookie: bool,
@@ -67,6 +70,7 @@ fn parse_options() -> Result<Options, BoxError> {
         duration: Duration::from_secs(5),
         rate: None,
         server_pid: None,
+        store_pid: None,
         counter: false,
         max_requests: u64::MAX,
         cookie: true,
@@ -86,6 +90,7 @@ fn parse_options() -> Result<Options, BoxError> {
             "--duration" => options.duration = Duration::try_from_secs_f64(value()?.parse()?)?,
             "--rate" => options.rate = Some(value()?.parse()?),
             "--server-pid" => options.server_pid = Some(value()?.parse()?),
+            "--store-pid" => options.store_pid = Some(value()?.parse()?),
             "--counter" => options.counter = true,
             "--max-requests" => options.max_requests = value()?.parse()?,
             "--no-cookie" => options.cookie = false,
@@ -386,21 +391,20 @@ struct Window {
     from_us: u32,
     to_us: u32,
     server: Option<(CpuTime, CpuTime)>,
+    store: Option<(CpuTime, CpuTime)>,
     generator: (CpuTime, CpuTime),
 }
 
-/// One reading of the clock and the CPU times.
-type Reading = (u32, Option<CpuTime>, CpuTime);
+/// One reading of the clock and the CPU times: (µs, server, store, generator).
+type Reading = (u32, Option<CpuTime>, Option<CpuTime>, CpuTime);
 
 fn read_cpu(plan: &Plan) -> Result<Reading, BoxError> {
-    let server = plan
-        .options
-        .server_pid
-        .map(|pid| cpu_time(&pid.to_string()))
-        .transpose()?;
+    let read = |pid: Option<u32>| pid.map(|pid| cpu_time(&pid.to_string())).transpose();
+    let server = read(plan.options.server_pid)?;
+    let store = read(plan.options.store_pid)?;
     let generator = cpu_time("self")?;
     let us = u32::try_from(Instant::now().duration_since(plan.start).as_micros())?;
-    Ok((us, server, generator))
+    Ok((us, server, store, generator))
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -466,7 +470,8 @@ fn main() -> Result<(), BoxError> {
             from_us: opening.0,
             to_us: closing.0,
             server: opening.1.zip(closing.1),
-            generator: (opening.2, closing.2),
+            store: opening.2.zip(closing.2),
+            generator: (opening.3, closing.3),
         };
         Ok::<_, BoxError>((stats, window))
     };
@@ -528,6 +533,15 @@ fn main() -> Result<(), BoxError> {
         result.push_str(&format!(
             " server_cpu_us={us:.4} server_util={util:.4} server_user_share={user_share:.4}"
         ));
+    }
+    if let Some((from, to)) = window.store {
+        let (us, util, user_share) = per_request(from, to);
+        println!(
+            "store: {us:.2} µs CPU per request ({:.0}% user), {:.0}% of a core",
+            user_share * 100.0,
+            util * 100.0
+        );
+        result.push_str(&format!(" store_cpu_us={us:.4} store_util={util:.4}"));
     }
     for error in errors.iter().take(5) {
         eprintln!("load-gen: connection failed: {error}");
