@@ -543,7 +543,7 @@ fn run_rounds(
                 // its CPU busy measured something else taking the CPUs. Both stay in the raw
                 // file only. Over PostgreSQL the limit is the database (commits), whose
                 // backends are not measured: no CPU rule there.
-                let busy = |key: &str| run.get(key).is_some_and(|&u| u >= 0.9);
+                let idle = |key: &str| run.get(key).is_none_or(|&u| u < 0.9);
                 let excluded = match kind.rate() {
                     Some(rate) => {
                         run["rps"] < 0.98 * rate
@@ -551,7 +551,9 @@ fn run_rounds(
                     }
                     None => {
                         !mode.ends_with("-postgres")
-                            && !(busy("server_util") || busy("gen_util") || busy("store_util"))
+                            && idle("server_util")
+                            && idle("gen_util")
+                            && idle("store_util")
                     }
                 };
                 let flag = if excluded { " excluded=1" } else { "" };
