@@ -24,8 +24,10 @@
 //! are at `FASTSESSION_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`) and
 //! `FASTSESSION_BENCH_POSTGRES_URL` (default `postgres://127.0.0.1:5432/test`):
 //!
-//! * `tower-sessions-redis`: tower-sessions 0.14 with `tower-sessions-redis-store` 0.16 (fred,
-//!   one multiplexed connection), in Redis database 13 (its keys cannot be prefixed);
+//! * `tower-sessions-redis`: tower-sessions 0.14 with `tower-sessions-redis-store` 0.16 (a
+//!   fred `Pool`, size `FASTSESSION_BENCH_FRED_POOL`, default
+//!   [`fastsession_benches::FRED_POOL_SIZE`]), in Redis database 13 (its keys cannot be
+//!   prefixed);
 //! * `actix-session-redis`: actix-session 0.11 with `RedisSessionStore` (redis-rs
 //!   `ConnectionManager`), keys prefixed `NAMESPACE:actix-session-redis:`;
 //! * `tower-sessions-postgres`: tower-sessions 0.14 with `tower-sessions-sqlx-store` 0.15
@@ -371,16 +373,28 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
                 serve(listener, TowerToHyperService::new(service)).await
             }
             "tower-sessions-redis" => {
-                use tower_sessions_redis_store::fred::prelude::{ClientLike, Config};
+                use tower_sessions_redis_store::fred::prelude::{
+                    ClientLike, Config, ConnectionConfig, Pool,
+                };
                 let mut config = Config::from_url(&redis_url())?;
                 config.database = Some(fastsession_benches::TOWER_SESSIONS_REDIS_DB);
-                // One multiplexed connection, like actix-session's ConnectionManager.
-                let client = tower_sessions_redis_store::fred::prelude::Client::new(
-                    config, None, None, None,
-                );
-                client.init().await?;
+                // A fred pool of multiplexed connections, as the store's example sets it up
+                // (with 6); 1 is one connection, like actix-session's ConnectionManager.
+                let size = match std::env::var("FASTSESSION_BENCH_FRED_POOL") {
+                    Ok(size) => size.parse()?,
+                    Err(_) => fastsession_benches::FRED_POOL_SIZE,
+                };
+                // Neither peer's Redis client sets TCP_NODELAY by default (fred: `nodelay:
+                // None`; redis-rs: its `tcp_nodelay` feature, off); `FASTSESSION_BENCH_NODELAY=1`
+                // sets it here, for a look at what Nagle costs.
+                let mut connection = ConnectionConfig::default();
+                if std::env::var("FASTSESSION_BENCH_NODELAY").is_ok_and(|v| v == "1") {
+                    connection.tcp.nodelay = Some(true);
+                }
+                let pool = Pool::new(config, None, Some(connection), None, size)?;
+                pool.init().await?;
                 let layer = tower_sessions_014::SessionManagerLayer::new(
-                    tower_sessions_redis_store::RedisStore::new(client),
+                    tower_sessions_redis_store::RedisStore::new(pool),
                 )
                 .with_secure(false)
                 .with_expiry(ten_minutes);

@@ -74,6 +74,9 @@ pub const POSTGRES_URL: &str = "postgres://127.0.0.1:5432/test";
 /// benchmark, which its clean-up empties.
 pub const TOWER_SESSIONS_REDIS_DB: u8 = 13;
 
+/// The size of `tower-sessions-redis`'s fred pool (`FASTSESSION_BENCH_FRED_POOL` changes it).
+pub const FRED_POOL_SIZE: usize = 1;
+
 /// 100 bytes of ASCII: the size of a small session (a user id, a CSRF token, a theme).
 pub const PAYLOAD: &str = r#"{"v":{"csrf":"q83vASNFZ4mrze8BI0VniavN7w","theme":"dark","uid":4711,"user":"gopher"},"x":"01234567"}"#;
 
