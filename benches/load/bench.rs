@@ -62,6 +62,8 @@ usage: load-bench [options]
   --namespace NS     key prefix / schema of this run's sessions in the shared stores
                      (default fsbench_PID_SECONDS); cleaned up at the end
   --no-store-cpu     do not measure redis-server's CPU time
+  --keep-all         keep the slices the disturbance rules would leave out of the tables
+                     (they are flagged excluded=1 in --raw either way)
   --server-cpu N     CPU for the servers (default 0)
   --gen-cpu N        CPU for the load generators (default 1)
   --raw FILE         also write every slice's RESULT line to FILE
@@ -85,6 +87,7 @@ struct Options {
     optional_modes: bool,
     namespace: String,
     store_cpu: bool,
+    keep_all: bool,
     /// The Redis server's pid, when its CPU time is measured.
     store_pid: Option<u32>,
     server_cpu: usize,
@@ -111,6 +114,7 @@ fn parse_options() -> Result<Options, BoxError> {
                 .map_or(0, |d| d.as_secs())
         ),
         store_cpu: true,
+        keep_all: false,
         store_pid: None,
         server_cpu: 0,
         gen_cpu: 1,
@@ -159,6 +163,7 @@ fn parse_options() -> Result<Options, BoxError> {
             }
             "--namespace" => options.namespace = value()?,
             "--no-store-cpu" => options.store_cpu = false,
+            "--keep-all" => options.keep_all = true,
             "--server-cpu" => options.server_cpu = value()?.parse()?,
             "--gen-cpu" => options.gen_cpu = value()?.parse()?,
             "--raw" => options.raw = Some(value()?.into()),
@@ -561,7 +566,7 @@ fn run_rounds(
                     "phase={name} round={} mode={mode} {line}{flag}",
                     round + 1
                 ));
-                if excluded {
+                if excluded && !options.keep_all {
                     eprintln!("  (short of the rate, or neither CPU busy: left out of the tables)");
                 } else {
                     runs.insert(mode.clone(), run);
