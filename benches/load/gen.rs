@@ -393,18 +393,35 @@ struct Window {
     server: Option<(CpuTime, CpuTime)>,
     store: Option<(CpuTime, CpuTime)>,
     generator: (CpuTime, CpuTime),
+    machine: (u64, u64),
 }
 
-/// One reading of the clock and the CPU times: (µs, server, store, generator).
-type Reading = (u32, Option<CpuTime>, Option<CpuTime>, CpuTime);
+/// One reading of the clock and the CPU times: (µs, server, store, generator, the whole
+/// machine's busy time in clock ticks).
+type Reading = (u32, Option<CpuTime>, Option<CpuTime>, CpuTime, u64);
 
 fn read_cpu(plan: &Plan) -> Result<Reading, BoxError> {
     let read = |pid: Option<u32>| pid.map(|pid| cpu_time(&pid.to_string())).transpose();
     let server = read(plan.options.server_pid)?;
     let store = read(plan.options.store_pid)?;
     let generator = cpu_time("self")?;
+    let machine = machine_busy_ticks()?;
     let us = u32::try_from(Instant::now().duration_since(plan.start).as_micros())?;
-    Ok((us, server, store, generator))
+    Ok((us, server, store, generator, machine))
+}
+
+/// Time all CPUs spent busy (user, nice, system, irq, softirq), in clock ticks, from the
+/// first line of `/proc/stat`: what is left after the measured processes is everyone else's.
+fn machine_busy_ticks() -> Result<u64, BoxError> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().ok_or("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq ...
+    Ok([0, 1, 2, 5, 6].iter().filter_map(|&i| ticks.get(i)).sum())
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -472,6 +489,7 @@ fn main() -> Result<(), BoxError> {
             server: opening.1.zip(closing.1),
             store: opening.2.zip(closing.2),
             generator: (opening.3, closing.3),
+            machine: (opening.4, closing.4),
         };
         Ok::<_, BoxError>((stats, window))
     };
@@ -543,6 +561,16 @@ fn main() -> Result<(), BoxError> {
         );
         result.push_str(&format!(" store_cpu_us={us:.4} store_util={util:.4}"));
     }
+    // CPUs busy with anything but the measured processes (the server, its store's server,
+    // this generator), on average over the window: other work disturbing the slice.
+    let measured_ns = [Some(window.generator), window.server, window.store]
+        .into_iter()
+        .flatten()
+        .map(|(from, to)| (to.ns - from.ns) as f64)
+        .sum::<f64>();
+    let machine_ns = (window.machine.1 - window.machine.0) as f64 * tick_ns;
+    let others = ((machine_ns - measured_ns) / (seconds * 1e9)).max(0.0);
+    result.push_str(&format!(" others_cpus={others:.4}"));
     for error in errors.iter().take(5) {
         eprintln!("load-gen: connection failed: {error}");
     }
