@@ -57,8 +57,9 @@ usage: load-bench [options]
   --modes a,b,...    modes to run (default: the suite's); `hyper` (and `actix` with an
                      actix mode) is always added as the baseline
   --suite NAME       a set of modes: default (the modes below, issue 4), redis, postgres,
-                     distributed (both); the last three run the saturated phase only
-                     unless --rate is given, and leave out modes not built yet
+                     distributed (both); the last three leave out modes not built yet.
+                     Modes over a shared store alone (by --suite or --modes) run the
+                     saturated phase only unless --rate is given
   --namespace NS     key prefix / schema of this run's sessions in the shared stores
                      (default fsbench_PID_SECONDS); cleaned up at the end
   --no-store-cpu     do not measure redis-server's CPU time
@@ -174,19 +175,22 @@ fn parse_options() -> Result<Options, BoxError> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
         }
     }
-    if let Some(modes) = suite
-        && modes_given.is_none()
-    {
-        options.modes = modes.iter().map(|m| (*m).to_owned()).collect();
-        // The default suite keeps its fixed-rate phases; the stores' is about throughput.
-        options.optional_modes = modes != LOAD_MODES;
-        if options.optional_modes && !rates_given {
-            options.rates.clear();
-        }
-    }
     let custom = suite.is_some() || modes_given.is_some();
     if let Some(modes) = modes_given {
         options.modes = modes;
+    } else if let Some(modes) = suite {
+        options.modes = modes.iter().map(|m| (*m).to_owned()).collect();
+        options.optional_modes = modes != LOAD_MODES;
+    }
+    // Issue 5 asks for the throughput over the stores: modes over a shared store alone run
+    // the saturated phase only, unless rates are asked for.
+    if !rates_given
+        && options
+            .modes
+            .iter()
+            .all(|m| DISTRIBUTED_MODES.contains(&m.as_str()))
+    {
+        options.rates.clear();
     }
     if custom {
         let modes = &mut options.modes;
