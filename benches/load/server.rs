@@ -231,8 +231,14 @@ fn cookie() -> Result<CookieConfig, BoxError> {
 }
 
 /// HOOK for the lead: fastsession's Redis store, keys under `prefix` (the clean-up deletes
-/// every key that starts with it), in the same `SessionConfig` as `fastsession-memory`, e.g.
-/// `Ok(SessionConfig::new(fastsession_redis::redis_store(...)?, cookie()?))`.
+/// every key that starts with it), in the same `SessionConfig` as `fastsession-memory`. With
+/// the API of the `issue5-redis` branch at `5482b6d` this body was tried and ran:
+///
+/// ```text
+/// let config = fastsession_redis::RedisConfig::new(url).with_key_prefix(prefix);
+/// let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
+/// Ok(SessionConfig::new(store, cookie()?))
+/// ```
 #[allow(clippy::unused_async)] // the real store connects
 async fn fastsession_redis_store(url: &str, prefix: &str) -> Result<SessionConfig, BoxError> {
     let _ = (url, prefix);
