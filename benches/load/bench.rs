@@ -22,6 +22,13 @@
 //!
 //! The tables give medians over the rounds; ratios are taken within a slice (paired) or a
 //! round (saturated) before their median is taken.
+//!
+//! `--suite redis|postgres|distributed` runs the modes over a shared store (issue 5) instead
+//! of the default set, saturated only unless `--rate` is given. Their servers get a
+//! namespace of this run (`--namespace`), and after the run `load-server --cleanup` deletes
+//! what each left in its store. A mode whose store crate is not merged yet is left out of a
+//! suite with a warning (it is an error when named in `--modes`). With Redis, the
+//! redis-server's own CPU time per request is measured too (its pid from `INFO server`).
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -32,7 +39,9 @@ use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-use fastsession_benches::LOAD_MODES as ALL_MODES;
+use fastsession_benches::{
+    DISTRIBUTED_MODES, EXIT_NOT_AVAILABLE, LOAD_MODES, LOAD_SUITES, all_load_modes,
+};
 
 const USAGE: &str = "\
 usage: load-bench [options]
@@ -45,13 +54,25 @@ usage: load-bench [options]
   --unpaired         run the fixed-rate phases one server at a time, like the saturated
                      phase, instead of paired with the reference hyper server
   --no-saturated     skip the saturated phase
-  --modes a,b,...    modes to run (default: all); `hyper` (and `actix` with an actix mode)
-                     is always added as the baseline
+  --modes a,b,...    modes to run (default: the suite's); `hyper` (and `actix` with an
+                     actix mode) is always added as the baseline
+  --suite NAME       a set of modes: default (the modes below, issue 4), redis, postgres,
+                     distributed (both); the last three leave out modes not built yet.
+                     Modes over a shared store alone (by --suite or --modes) run the
+                     saturated phase only unless --rate is given
+  --namespace NS     key prefix / schema of this run's sessions in the shared stores
+                     (default fsbench_PID_SECONDS); cleaned up at the end
+  --no-store-cpu     do not measure redis-server's CPU time
+  --keep-all         keep the slices the disturbance rules would leave out of the tables
+                     (they are flagged excluded=1 in --raw either way)
   --server-cpu N     CPU for the servers (default 0)
   --gen-cpu N        CPU for the load generators (default 1)
   --raw FILE         also write every slice's RESULT line to FILE
 modes: hyper hyper-tower fastsession-untouched fastsession-cookie fastsession-memory
-       tower-sessions-untouched tower-sessions actix actix-session";
+       tower-sessions-untouched tower-sessions actix actix-session
+       over Redis (127.0.0.1:6379, or FASTSESSION_BENCH_REDIS_URL): tower-sessions-redis
+       actix-session-redis fastsession-redis; over PostgreSQL (127.0.0.1:5432/test, or
+       FASTSESSION_BENCH_POSTGRES_URL): tower-sessions-postgres fastsession-postgres";
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -63,6 +84,13 @@ struct Options {
     paired: bool,
     saturated: bool,
     modes: Vec<String>,
+    /// The modes came from a suite, not from `--modes`: leave out those not built yet.
+    optional_modes: bool,
+    namespace: String,
+    store_cpu: bool,
+    keep_all: bool,
+    /// The Redis server's pid, when its CPU time is measured.
+    store_pid: Option<u32>,
     server_cpu: usize,
     gen_cpu: usize,
     raw: Option<PathBuf>,
@@ -77,11 +105,25 @@ fn parse_options() -> Result<Options, BoxError> {
         rates: vec![5000.0, 15000.0],
         paired: true,
         saturated: true,
-        modes: ALL_MODES.iter().map(|m| (*m).to_owned()).collect(),
+        modes: LOAD_MODES.iter().map(|m| (*m).to_owned()).collect(),
+        optional_modes: false,
+        namespace: format!(
+            "fsbench_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ),
+        store_cpu: true,
+        keep_all: false,
+        store_pid: None,
         server_cpu: 0,
         gen_cpu: 1,
         raw: None,
     };
+    let mut rates_given = false;
+    let mut suite: Option<&'static [&'static str]> = None;
+    let mut modes_given: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -94,6 +136,7 @@ fn parse_options() -> Result<Options, BoxError> {
             "--warmup" => options.warmup = value()?.parse()?,
             "--connections" => options.connections = value()?.parse()?,
             "--rate" => {
+                rates_given = true;
                 options.rates = value()?
                     .split(',')
                     .map(str::parse)
@@ -103,22 +146,25 @@ fn parse_options() -> Result<Options, BoxError> {
             "--unpaired" => options.paired = false,
             "--no-saturated" => options.saturated = false,
             "--modes" => {
-                let mut modes: Vec<String> = value()?.split(',').map(str::to_owned).collect();
+                let modes: Vec<String> = value()?.split(',').map(str::to_owned).collect();
                 for mode in &modes {
-                    if !ALL_MODES.contains(&mode.as_str()) {
+                    if !all_load_modes().any(|m| m == mode) {
                         return Err(format!("unknown mode {mode:?}\n{USAGE}").into());
                     }
                 }
-                if !modes.iter().any(|m| m == "hyper") {
-                    modes.insert(0, "hyper".to_owned());
-                }
-                if modes.iter().any(|m| m.starts_with("actix"))
-                    && !modes.iter().any(|m| m == "actix")
-                {
-                    modes.push("actix".to_owned());
-                }
-                options.modes = modes;
+                modes_given = Some(modes);
             }
+            "--suite" => {
+                let name = value()?;
+                let (_, modes) = LOAD_SUITES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(|| format!("unknown suite {name:?}\n{USAGE}"))?;
+                suite = Some(modes);
+            }
+            "--namespace" => options.namespace = value()?,
+            "--no-store-cpu" => options.store_cpu = false,
+            "--keep-all" => options.keep_all = true,
             "--server-cpu" => options.server_cpu = value()?.parse()?,
             "--gen-cpu" => options.gen_cpu = value()?.parse()?,
             "--raw" => options.raw = Some(value()?.into()),
@@ -127,6 +173,32 @@ fn parse_options() -> Result<Options, BoxError> {
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        }
+    }
+    let custom = suite.is_some() || modes_given.is_some();
+    if let Some(modes) = modes_given {
+        options.modes = modes;
+    } else if let Some(modes) = suite {
+        options.modes = modes.iter().map(|m| (*m).to_owned()).collect();
+        options.optional_modes = modes != LOAD_MODES;
+    }
+    // Issue 5 asks for the throughput over the stores: modes over a shared store alone run
+    // the saturated phase only, unless rates are asked for.
+    if !rates_given
+        && options
+            .modes
+            .iter()
+            .all(|m| DISTRIBUTED_MODES.contains(&m.as_str()))
+    {
+        options.rates.clear();
+    }
+    if custom {
+        let modes = &mut options.modes;
+        if !modes.iter().any(|m| m == "hyper") {
+            modes.insert(0, "hyper".to_owned());
+        }
+        if modes.iter().any(|m| m.starts_with("actix")) && !modes.iter().any(|m| m == "actix") {
+            modes.push("actix".to_owned());
         }
     }
     if options.rounds == 0 {
@@ -152,7 +224,16 @@ fn is_rmw(mode: &str) -> bool {
     matches!(
         mode,
         "fastsession-cookie" | "fastsession-memory" | "tower-sessions" | "actix-session"
-    )
+    ) || DISTRIBUTED_MODES.contains(&mode)
+}
+
+/// A saturated slice over Redis is left out of the tables when other processes kept this
+/// many CPUs busy on average over its window.
+const OTHERS_LIMIT: f64 = 0.25;
+
+/// Modes whose sessions live in Redis.
+fn is_redis(mode: &str) -> bool {
+    mode.ends_with("-redis")
 }
 
 /// One slice's `RESULT` line, as numbers. In a paired phase, the reference server's values
@@ -186,17 +267,32 @@ struct Server {
     addr: String,
 }
 
+/// Why a server did not start.
+#[derive(Debug)]
+enum StartError {
+    /// The mode is not in this build (a store crate not merged yet).
+    NotAvailable,
+    Failed(BoxError),
+}
+
+impl<E: Into<BoxError>> From<E> for StartError {
+    fn from(error: E) -> Self {
+        StartError::Failed(error.into())
+    }
+}
+
 /// Starts `load-server MODE 127.0.0.1:0` pinned to the server CPU.
 fn start_server(
     bin: &Path,
     options: &Options,
     taskset: bool,
     mode: &str,
-) -> Result<Server, BoxError> {
+) -> Result<Server, StartError> {
     // taskset execs the server, so the child's pid is the server's.
     let mut guard = Guard(
         pinned(&bin.join("load-server"), options.server_cpu, taskset)
             .args([mode, "127.0.0.1:0", "--exit-on-stdin-eof"])
+            .args(["--namespace", &options.namespace])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -207,9 +303,67 @@ fn start_server(
     BufReader::new(stdout).read_line(&mut addr)?;
     let addr = addr.trim().to_owned();
     if addr.is_empty() {
-        return Err(format!("load-server {mode} printed no address").into());
+        // It exited before it was ready (its message is on stderr): why?
+        let status = guard.0.wait()?;
+        if status.code() == Some(EXIT_NOT_AVAILABLE) {
+            return Err(StartError::NotAvailable);
+        }
+        return Err(format!("load-server {mode} printed no address ({status})").into());
     }
     Ok(Server { guard, addr })
+}
+
+/// Deletes what the modes over a shared store left there (`load-server --cleanup`).
+fn cleanup(bin: &Path, options: &Options) {
+    for mode in options
+        .modes
+        .iter()
+        .filter(|m| DISTRIBUTED_MODES.contains(&m.as_str()))
+    {
+        let status = Command::new(bin.join("load-server"))
+            .args(["--cleanup", mode, &options.namespace])
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!(
+                "load-bench: the clean-up of {mode} (namespace {}) failed",
+                options.namespace
+            );
+        }
+    }
+}
+
+/// The pid of the Redis server, from `INFO server` over a plain connection (RESP by hand:
+/// one inline command, one bulk reply), if it can be read and its CPU time measured here.
+fn redis_pid() -> Result<u32, BoxError> {
+    use std::io::{Read, Write};
+    let url = std::env::var("FASTSESSION_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| fastsession_benches::REDIS_URL.to_owned());
+    let rest = url.strip_prefix("redis://").ok_or("not a redis:// URL")?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(b"INFO server\r\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    reader.read_line(&mut head)?;
+    let len: usize = head
+        .trim()
+        .strip_prefix('$')
+        .ok_or_else(|| format!("INFO answered {:?}", head.trim()))?
+        .parse()?;
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let body = String::from_utf8(body)?;
+    let pid: u32 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .ok_or("no process_id in INFO")?
+        .trim()
+        .parse()?;
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .map_err(|e| format!("redis-server pid {pid}: {e} (not on this machine?)"))?;
+    Ok(pid)
 }
 
 /// Starts `load-gen` against `server` for one slice.
@@ -233,6 +387,9 @@ fn spawn_generator(
     }
     if is_rmw(mode) {
         generator.arg("--counter");
+    }
+    if let (true, Some(pid)) = (is_redis(mode), options.store_pid) {
+        generator.args(["--store-pid", &pid.to_string()]);
     }
     Ok(generator
         .stdout(Stdio::piped())
@@ -383,25 +540,37 @@ fn run_rounds(
                     .get("ref_server_cpu_us")
                     .map(|r| format!(" (reference {r:.2}, ratio {:.3})", run["server_cpu_us"] / r))
                     .unwrap_or_default();
+                let store = run
+                    .get("store_util")
+                    .map(|u| format!("  store {:>3.0}%", u * 100.0))
+                    .unwrap_or_default();
                 eprintln!(
-                    "[round {}/{}, {name}] {mode:<25} {:>7.0} req/s {:>6.2} µs CPU/req{reference}  server {:>3.0}%  gen {:>3.0}%  p50 {:>7.1} µs  (load {})",
+                    "[round {}/{}, {name}] {mode:<25} {:>7.0} req/s {:>6.2} µs CPU/req{reference}  server {:>3.0}%  gen {:>3.0}%{store}  others {:.2} CPUs  p50 {:>7.1} µs  (load {})",
                     round + 1,
                     options.rounds,
                     run["rps"],
                     run["server_cpu_us"],
                     run["server_util"] * 100.0,
                     run["gen_util"] * 100.0,
+                    run.get("others_cpus").copied().unwrap_or(f64::NAN),
                     run["p50_us"],
                     load_average()
                 );
                 // A slice that fell short of its fixed rate did not compare at equal load; a
                 // saturated slice where neither the server nor the generator kept its CPU
                 // busy measured something else taking the CPUs. Both stay in the raw file
-                // only.
+                // only. Over Redis a server may wait on round trips without being disturbed,
+                // so there the rule is other processes' CPU time over the window; over
+                // PostgreSQL the limit is the database (commits), and its backends are other
+                // processes: no rule there.
                 let excluded = match kind.rate() {
                     Some(rate) => {
                         run["rps"] < 0.98 * rate
                             || run.get("ref_rps").is_some_and(|&r| r < 0.98 * rate)
+                    }
+                    None if mode.ends_with("-postgres") => false,
+                    None if is_redis(mode) && run.contains_key("others_cpus") => {
+                        run["others_cpus"] > OTHERS_LIMIT
                     }
                     None => run["server_util"] < 0.9 && run["gen_util"] < 0.9,
                 };
@@ -410,7 +579,7 @@ fn run_rounds(
                     "phase={name} round={} mode={mode} {line}{flag}",
                     round + 1
                 ));
-                if excluded {
+                if excluded && !options.keep_all {
                     eprintln!("  (short of the rate, or neither CPU busy: left out of the tables)");
                 } else {
                     runs.insert(mode.clone(), run);
@@ -478,12 +647,26 @@ fn summary(
 /// One phase's table. `n` is the number of rounds in the medians (excluded slices are left
 /// out, see `run_rounds`).
 fn print_table(title: &str, options: &Options, rounds: &Rounds, rate: Option<f64>) {
+    // The store's columns only when a store's server was measured (Redis modes).
+    let has_store = rounds
+        .iter()
+        .any(|r| r.values().any(|run| run.contains_key("store_cpu_us")));
     println!("\n### {title}\n");
     println!(
-        "| mode | n | req/s | req/s ÷ hyper | server CPU µs/req (range) | CPU/req ÷ hyper (range) | CPU/req ÷ reference (range) | CPU/req ÷ own base | server CPU % | gen CPU % | p50 µs | p99 µs |"
+        "| mode | n | req/s | req/s ÷ hyper | server CPU µs/req (range) | CPU/req ÷ hyper (range) | CPU/req ÷ reference (range) | CPU/req ÷ own base | server CPU % | gen CPU % | p50 µs | p99 µs |{}",
+        if has_store {
+            " store CPU µs/req (range) | server + store µs/req | store CPU % |"
+        } else {
+            ""
+        }
     );
     println!(
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{}",
+        if has_store {
+            " ---: | ---: | ---: |"
+        } else {
+            ""
+        }
     );
     for mode in &options.modes {
         let get = |key: &'static str| median_of(rounds, |r| r.get(mode)?.get(key).copied());
@@ -503,8 +686,23 @@ fn print_table(title: &str, options: &Options, rounds: &Rounds, rate: Option<f64
             format!("{own:.3} ({base})")
         };
         let n = rounds.iter().filter(|r| r.contains_key(mode)).count();
+        let store = if !has_store {
+            String::new()
+        } else if get("store_cpu_us").is_finite() {
+            format!(
+                " {} | {:.2} | {:.0} |",
+                summary(rounds, 2, |r| r.get(mode)?.get("store_cpu_us").copied()),
+                median_of(rounds, |r| {
+                    let run = r.get(mode)?;
+                    Some(run.get("server_cpu_us")? + run.get("store_cpu_us")?)
+                }),
+                get("store_util") * 100.0
+            )
+        } else {
+            " – | – | – |".to_owned()
+        };
         println!(
-            "| {mode} | {n} | {:.0} | {rps_ratio} | {} | {} | {} | {own} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {mode} | {n} | {:.0} | {rps_ratio} | {} | {} | {} | {own} | {:.0} | {:.0} | {:.0} | {:.0} |{store}",
             get("rps"),
             summary(rounds, 2, |r| r.get(mode)?.get("server_cpu_us").copied()),
             summary(rounds, 3, |r| cpu_ratio(r, mode)),
@@ -530,6 +728,27 @@ fn print_targets(title: &str, rounds: &Rounds, saturated: bool) {
             (untouched - 1.0) * 100.0,
             verdict(untouched <= 1.03)
         );
+    }
+    // Issue 5: over Redis, at least 1.5 × the throughput of the better peer.
+    let peers = ["tower-sessions-redis", "actix-session-redis"].map(rps);
+    if saturated && peers.iter().any(|p| p.is_finite()) {
+        let better = peers
+            .iter()
+            .copied()
+            .filter(|p| p.is_finite())
+            .fold(0.0, f64::max);
+        let ours = rps("fastsession-redis");
+        if ours.is_finite() {
+            println!(
+                "  fastsession-redis ≥ 1.5 × the better Redis peer: {ours:.0} vs {better:.0} req/s ({:.3}×) {}",
+                ours / better,
+                verdict(ours >= 1.5 * better)
+            );
+        } else {
+            println!(
+                "  Redis peers: the better does {better:.0} req/s (fastsession-redis not run)"
+            );
+        }
     }
     let cookie = cpu("fastsession-cookie");
     if cookie.is_finite() {
@@ -560,7 +779,7 @@ fn print_targets(title: &str, rounds: &Rounds, saturated: bool) {
 }
 
 fn main() -> Result<(), BoxError> {
-    let options = parse_options()?;
+    let mut options = parse_options()?;
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
@@ -583,6 +802,14 @@ fn main() -> Result<(), BoxError> {
         .is_ok_and(|s| s.success());
     if !taskset {
         eprintln!("load-bench: taskset not found, servers and generators are not pinned");
+    }
+    if options.store_cpu && options.modes.iter().any(|m| is_redis(m)) {
+        match redis_pid() {
+            Ok(pid) => options.store_pid = Some(pid),
+            Err(error) => {
+                eprintln!("load-bench: not measuring redis-server's CPU time: {error}");
+            }
+        }
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let started = load_average();
@@ -614,19 +841,49 @@ fn main() -> Result<(), BoxError> {
         modes: BTreeMap::new(),
         reference: None,
     };
+    let mut unavailable = Vec::new();
     for mode in &options.modes {
-        let server = start_server(&bin, &options, taskset, mode)?;
-        servers.modes.insert(mode.clone(), server);
+        match start_server(&bin, &options, taskset, mode) {
+            Ok(server) => {
+                servers.modes.insert(mode.clone(), server);
+            }
+            Err(StartError::NotAvailable) if options.optional_modes => {
+                eprintln!("load-bench: leaving out {mode}: not in this build yet");
+                unavailable.push(mode.clone());
+            }
+            Err(StartError::NotAvailable) => {
+                drop(servers);
+                cleanup(&bin, &options);
+                return Err(format!("mode {mode} is not in this build yet").into());
+            }
+            Err(StartError::Failed(error)) => {
+                drop(servers);
+                cleanup(&bin, &options);
+                return Err(format!("starting the {mode} server: {error}").into());
+            }
+        }
     }
+    options.modes.retain(|m| !unavailable.contains(m));
     if phases
         .iter()
         .any(|(kind, _)| matches!(kind, Kind::Paired(_)))
     {
-        servers.reference = Some(start_server(&bin, &options, taskset, "hyper")?);
+        match start_server(&bin, &options, taskset, "hyper") {
+            Ok(server) => servers.reference = Some(server),
+            Err(error) => {
+                drop(servers);
+                cleanup(&bin, &options);
+                return Err(match error {
+                    StartError::Failed(error) => error,
+                    StartError::NotAvailable => "the reference hyper server did not start".into(),
+                });
+            }
+        }
     }
     let mut raw = Vec::new();
     let result = run_rounds(&bin, &options, taskset, &servers, &mut phases, &mut raw);
     drop(servers);
+    cleanup(&bin, &options);
     if let Some(path) = &options.raw {
         std::fs::write(path, raw.join("\n") + "\n")?;
     }

@@ -7,7 +7,8 @@
 //! (`httparse` for the head, `Content-Length` bodies only), so the generator spends little
 //! CPU of its own. After a warm-up it measures for a fixed time: completed requests, latency
 //! percentiles and, with `--server-pid`, the server's CPU time over exactly that window (from
-//! `/proc/PID/task/*/schedstat`, nanoseconds). Every response must be `200`; with `--counter`
+//! `/proc/PID/task/*/schedstat`, nanoseconds), and with `--store-pid` the same for the
+//! session store's server (Redis), which no other column counts. Every response must be `200`; with `--counter`
 //! the body must be a number one more than the connection's previous one, which shows that
 //! the session's read-modify-write round-tripped through the cookie.
 //!
@@ -33,6 +34,7 @@ usage: load-gen --addr HOST:PORT [options]
                      possible); pacing uses Tokio's timer (1 ms ticks), so sends are grouped
                      per millisecond
   --server-pid PID   measure this process's CPU time over the window
+  --store-pid PID    measure this one's too (the store's server, e.g. redis-server)
   --counter          check that each body is the previous one plus one, per connection
   --max-requests N   stop after N requests in total (default: no limit)
   --no-cookie        send no Cookie header at all (default: a realistic one, see below)
@@ -52,6 +54,7 @@ struct Options {
     duration: Duration,
     rate: Option<f64>,
     server_pid: Option<u32>,
+    store_pid: Option<u32>,
     counter: bool,
     max_requests: u64,
     cookie: bool,
@@ -67,6 +70,7 @@ fn parse_options() -> Result<Options, BoxError> {
         duration: Duration::from_secs(5),
         rate: None,
         server_pid: None,
+        store_pid: None,
         counter: false,
         max_requests: u64::MAX,
         cookie: true,
@@ -86,6 +90,7 @@ fn parse_options() -> Result<Options, BoxError> {
             "--duration" => options.duration = Duration::try_from_secs_f64(value()?.parse()?)?,
             "--rate" => options.rate = Some(value()?.parse()?),
             "--server-pid" => options.server_pid = Some(value()?.parse()?),
+            "--store-pid" => options.store_pid = Some(value()?.parse()?),
             "--counter" => options.counter = true,
             "--max-requests" => options.max_requests = value()?.parse()?,
             "--no-cookie" => options.cookie = false,
@@ -386,21 +391,37 @@ struct Window {
     from_us: u32,
     to_us: u32,
     server: Option<(CpuTime, CpuTime)>,
+    store: Option<(CpuTime, CpuTime)>,
     generator: (CpuTime, CpuTime),
+    machine: (u64, u64),
 }
 
-/// One reading of the clock and the CPU times.
-type Reading = (u32, Option<CpuTime>, CpuTime);
+/// One reading of the clock and the CPU times: (µs, server, store, generator, the whole
+/// machine's busy time in clock ticks).
+type Reading = (u32, Option<CpuTime>, Option<CpuTime>, CpuTime, u64);
 
 fn read_cpu(plan: &Plan) -> Result<Reading, BoxError> {
-    let server = plan
-        .options
-        .server_pid
-        .map(|pid| cpu_time(&pid.to_string()))
-        .transpose()?;
+    let read = |pid: Option<u32>| pid.map(|pid| cpu_time(&pid.to_string())).transpose();
+    let server = read(plan.options.server_pid)?;
+    let store = read(plan.options.store_pid)?;
     let generator = cpu_time("self")?;
+    let machine = machine_busy_ticks()?;
     let us = u32::try_from(Instant::now().duration_since(plan.start).as_micros())?;
-    Ok((us, server, generator))
+    Ok((us, server, store, generator, machine))
+}
+
+/// Time all CPUs spent busy (user, nice, system, irq, softirq), in clock ticks, from the
+/// first line of `/proc/stat`: what is left after the measured processes is everyone else's.
+fn machine_busy_ticks() -> Result<u64, BoxError> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().ok_or("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq ...
+    Ok([0, 1, 2, 5, 6].iter().filter_map(|&i| ticks.get(i)).sum())
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -466,7 +487,9 @@ fn main() -> Result<(), BoxError> {
             from_us: opening.0,
             to_us: closing.0,
             server: opening.1.zip(closing.1),
-            generator: (opening.2, closing.2),
+            store: opening.2.zip(closing.2),
+            generator: (opening.3, closing.3),
+            machine: (opening.4, closing.4),
         };
         Ok::<_, BoxError>((stats, window))
     };
@@ -529,6 +552,25 @@ fn main() -> Result<(), BoxError> {
             " server_cpu_us={us:.4} server_util={util:.4} server_user_share={user_share:.4}"
         ));
     }
+    if let Some((from, to)) = window.store {
+        let (us, util, user_share) = per_request(from, to);
+        println!(
+            "store: {us:.2} µs CPU per request ({:.0}% user), {:.0}% of a core",
+            user_share * 100.0,
+            util * 100.0
+        );
+        result.push_str(&format!(" store_cpu_us={us:.4} store_util={util:.4}"));
+    }
+    // CPUs busy with anything but the measured processes (the server, its store's server,
+    // this generator), on average over the window: other work disturbing the slice.
+    let measured_ns = [Some(window.generator), window.server, window.store]
+        .into_iter()
+        .flatten()
+        .map(|(from, to)| (to.ns - from.ns) as f64)
+        .sum::<f64>();
+    let machine_ns = (window.machine.1 - window.machine.0) as f64 * tick_ns;
+    let others = ((machine_ns - measured_ns) / (seconds * 1e9)).max(0.0);
+    result.push_str(&format!(" others_cpus={others:.4}"));
     for error in errors.iter().take(5) {
         eprintln!("load-gen: connection failed: {error}");
     }

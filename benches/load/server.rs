@@ -19,6 +19,26 @@
 //!   on the same hyper server, the read-modify-write handler or the fixed body.
 //! * `actix`, `actix-session`: actix-web 4 with one worker, the fixed body, or actix-session
 //!   0.11 with `CookieSessionStore` (private, the default) and the read-modify-write handler.
+//!
+//! Modes over a shared store (issue 5), all with the read-modify-write handler; the servers
+//! are at `FASTSESSION_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`) and
+//! `FASTSESSION_BENCH_POSTGRES_URL` (default `postgres://127.0.0.1:5432/test`):
+//!
+//! * `tower-sessions-redis`: tower-sessions 0.14 with `tower-sessions-redis-store` 0.16 (a
+//!   fred `Pool`, size `FASTSESSION_BENCH_FRED_POOL`, default
+//!   [`fastsession_benches::FRED_POOL_SIZE`]), in Redis database 13 (its keys cannot be
+//!   prefixed);
+//! * `actix-session-redis`: actix-session 0.11 with `RedisSessionStore` (redis-rs
+//!   `ConnectionManager`), keys prefixed `NAMESPACE:actix-session-redis:`;
+//! * `tower-sessions-postgres`: tower-sessions 0.14 with `tower-sessions-sqlx-store` 0.15
+//!   (`PostgresStore`, sqlx pool), table in the schema `NAMESPACE_tower_sessions`;
+//! * `fastsession-redis`, `fastsession-postgres`: fastsession's stores, prefix
+//!   `NAMESPACE:fastsession-redis:` and schema `NAMESPACE_fastsession`; they exit with status
+//!   3 until the store crates are merged (see [`fastsession_redis_store`]).
+//!
+//! `NAMESPACE` is `--namespace NS` (letters, digits and `_`; default `fsbench_PID`), so that
+//! runs never share keys. `load-server --cleanup MODE NS` deletes what `MODE` left under `NS`
+//! (for `tower-sessions-redis`: empties database 13).
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -44,29 +64,73 @@ type Body = Full<Bytes>;
 /// The fixed body of the modes whose handler does not use a session.
 const HELLO: &[u8] = b"Hello, World!";
 
-use fastsession_benches::LOAD_MODES as MODES;
+use fastsession_benches::{EXIT_NOT_AVAILABLE, all_load_modes};
 
-fn main() -> Result<(), BoxError> {
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("load-server: {error}");
+        let code = if error.is::<NotAvailable>() {
+            EXIT_NOT_AVAILABLE
+        } else {
+            1
+        };
+        std::process::exit(code);
+    }
+}
+
+/// The options after `MODE ADDR`.
+struct Options {
+    exit_on_stdin_eof: bool,
+    namespace: String,
+}
+
+fn run() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
-        eprintln!(
-            "usage: load-server MODE ADDR [--exit-on-stdin-eof]\nmodes: {}",
-            MODES.join(" ")
-        );
-        std::process::exit(2);
+    let modes = || all_load_modes().collect::<Vec<_>>().join(" ");
+    let usage = || {
+        format!(
+            "usage: load-server MODE ADDR [--exit-on-stdin-eof] [--namespace NS]\n       load-server --cleanup MODE NS\nmodes: {}",
+            modes()
+        )
     };
-    if !MODES.contains(&mode.as_str()) {
-        return Err(format!("unknown mode {mode:?}; modes: {}", MODES.join(" ")).into());
+    let check_mode = |mode: &str| {
+        if all_load_modes().any(|m| m == mode) {
+            Ok(())
+        } else {
+            Err(format!("unknown mode {mode:?}; modes: {}", modes()))
+        }
+    };
+    if args.first().is_some_and(|a| a == "--cleanup") {
+        let (Some(mode), Some(namespace), None) = (args.get(1), args.get(2), args.get(3)) else {
+            return Err(usage().into());
+        };
+        check_mode(mode)?;
+        return cleanup(mode, &valid_namespace(namespace.clone())?);
+    }
+    let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
+        return Err(usage().into());
+    };
+    check_mode(mode)?;
+    let mut options = Options {
+        exit_on_stdin_eof: false,
+        namespace: format!("fsbench_{}", std::process::id()),
+    };
+    let mut rest = args.iter().skip(2);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--exit-on-stdin-eof" => options.exit_on_stdin_eof = true,
+            "--namespace" => {
+                let namespace = rest.next().ok_or("--namespace needs a value")?;
+                options.namespace = valid_namespace(namespace.clone())?;
+            }
+            other => return Err(format!("unknown argument {other:?}\n{}", usage()).into()),
+        }
     }
     let addr: SocketAddr = addr.parse()?;
     let listener = StdTcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{}", listener.local_addr()?)?;
-    stdout.flush()?;
-    drop(stdout);
 
-    if args.iter().skip(2).any(|a| a == "--exit-on-stdin-eof") {
+    if options.exit_on_stdin_eof {
         // The driver holds our stdin: if it dies, so do we.
         std::thread::spawn(|| {
             let mut sink = String::new();
@@ -79,28 +143,198 @@ fn main() -> Result<(), BoxError> {
     }
 
     match mode.as_str() {
-        "actix" => actix::run(listener, false),
-        "actix-session" => actix::run(listener, true),
-        _ => run_hyper(mode, listener),
+        "actix" => actix::run(listener, actix::Store::None),
+        "actix-session" => actix::run(listener, actix::Store::Cookie),
+        "actix-session-redis" => actix::run(
+            listener,
+            actix::Store::Redis {
+                url: redis_url(),
+                prefix: key_prefix(&options.namespace, mode),
+            },
+        ),
+        _ => run_hyper(mode, listener, &options.namespace),
+    }
+}
+
+/// Prints the bound address, the driver's signal that the server is ready: after the store
+/// is connected, so that a server that cannot reach its store never looks ready.
+fn announce(addr: SocketAddr) -> Result<(), BoxError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{addr}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// A mode this build cannot run: its store crate is not merged yet.
+#[derive(Debug)]
+struct NotAvailable(&'static str);
+
+impl std::fmt::Display for NotAvailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "mode {} is not available: store crate not merged yet",
+            self.0
+        )
+    }
+}
+
+impl StdError for NotAvailable {}
+
+/// Namespaces end up in Redis keys and PostgreSQL schema names: keep them to identifier
+/// characters.
+fn valid_namespace(namespace: String) -> Result<String, BoxError> {
+    let ok = namespace
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && namespace.len() <= 40;
+    if ok {
+        Ok(namespace)
+    } else {
+        Err(format!(
+            "namespace {namespace:?}: use at most 40 of a-z, 0-9 and _, not starting with a digit"
+        )
+        .into())
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("FASTSESSION_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| fastsession_benches::REDIS_URL.to_owned())
+}
+
+fn postgres_url() -> String {
+    std::env::var("FASTSESSION_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| fastsession_benches::POSTGRES_URL.to_owned())
+}
+
+/// The Redis key prefix of `mode` in `namespace`.
+fn key_prefix(namespace: &str, mode: &str) -> String {
+    format!("{namespace}:{mode}:")
+}
+
+/// The PostgreSQL schema of `mode` in `namespace`.
+fn schema(namespace: &str, mode: &str) -> String {
+    let mode = mode.strip_suffix("-postgres").unwrap_or(mode);
+    format!("{namespace}_{}", mode.replace('-', "_"))
+}
+
+/// Cookie settings of the fastsession modes: cookie `id`, not `Secure` (plain HTTP).
+fn cookie() -> Result<CookieConfig, BoxError> {
+    Ok(CookieConfig::builder("id")
+        .with_insecure_development_mode()
+        .build()?)
+}
+
+/// HOOK for the lead: fastsession's Redis store, keys under `prefix` (the clean-up deletes
+/// every key that starts with it), in the same `SessionConfig` as `fastsession-memory`. With
+/// the API of the `issue5-redis` branch at `5482b6d` this body was tried and ran:
+///
+/// ```text
+/// let config = fastsession_redis::RedisConfig::new(url).with_key_prefix(prefix);
+/// let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
+/// Ok(SessionConfig::new(store, cookie()?))
+/// ```
+#[allow(clippy::unused_async)] // the real store connects
+async fn fastsession_redis_store(url: &str, prefix: &str) -> Result<SessionConfig, BoxError> {
+    let _ = (url, prefix);
+    Err(NotAvailable("fastsession-redis").into())
+}
+
+/// HOOK for the lead: fastsession's PostgreSQL store, its table (and migration) in `schema`
+/// (the clean-up drops that schema), like [`fastsession_redis_store`].
+#[allow(clippy::unused_async)] // the real store connects and migrates
+async fn fastsession_postgres_store(url: &str, schema: &str) -> Result<SessionConfig, BoxError> {
+    let _ = (url, schema);
+    Err(NotAvailable("fastsession-postgres").into())
+}
+
+/// Deletes what `mode` left in its store under `namespace`; nothing for the modes without a
+/// shared store.
+fn cleanup(mode: &str, namespace: &str) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match mode {
+            "tower-sessions-redis" => {
+                let mut info = redis::IntoConnectionInfo::into_connection_info(redis_url())?;
+                info.redis.db = i64::from(fastsession_benches::TOWER_SESSIONS_REDIS_DB);
+                let client = redis::Client::open(info)?;
+                let mut connection = client.get_multiplexed_async_connection().await?;
+                redis::cmd("FLUSHDB")
+                    .query_async::<()>(&mut connection)
+                    .await?;
+            }
+            "actix-session-redis" | "fastsession-redis" => {
+                delete_prefix(&key_prefix(namespace, mode)).await?;
+            }
+            "tower-sessions-postgres" | "fastsession-postgres" => {
+                use tower_sessions_sqlx_store::sqlx;
+                let pool = sqlx::PgPool::connect(&postgres_url()).await?;
+                // The name is a checked namespace and a fixed suffix: no quoting issue.
+                sqlx::query(&format!(
+                    r#"DROP SCHEMA IF EXISTS "{}" CASCADE"#,
+                    schema(namespace, mode)
+                ))
+                .execute(&pool)
+                .await?;
+                pool.close().await;
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// Deletes every Redis key that starts with `prefix` (SCAN, then UNLINK in batches).
+async fn delete_prefix(prefix: &str) -> Result<(), BoxError> {
+    let client = redis::Client::open(redis_url())?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{prefix}*");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 
 /// Runs a hyper-based mode on a current-thread Tokio runtime until the process is killed.
-fn run_hyper(mode: &str, listener: StdTcpListener) -> Result<(), BoxError> {
+fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let cookie = || {
-            CookieConfig::builder("id")
-                .with_insecure_development_mode()
-                .build()
-        };
         let cookie_store = || -> Result<SessionConfig, BoxError> {
             let keys = KeyRing::new(Key::generate(1)?);
             Ok(SessionConfig::new(CookieStore::new(&keys), cookie()?))
         };
+        // Ten minutes without a request ends a peer's session, so that keys and rows a run
+        // leaves behind go away by themselves too.
+        let ten_minutes = tower_sessions_014::Expiry::OnInactivity(
+            tower_sessions_014::cookie::time::Duration::minutes(10),
+        );
         match mode {
             "hyper" => serve(listener, hyper::service::service_fn(hello)).await,
             "hyper-tower" => {
@@ -144,13 +378,69 @@ fn run_hyper(mode: &str, listener: StdTcpListener) -> Result<(), BoxError> {
                     .service_fn(rmw_tower_sessions);
                 serve(listener, TowerToHyperService::new(service)).await
             }
+            "tower-sessions-redis" => {
+                use tower_sessions_redis_store::fred::prelude::{
+                    ClientLike, Config, ConnectionConfig, Pool,
+                };
+                let mut config = Config::from_url(&redis_url())?;
+                config.database = Some(fastsession_benches::TOWER_SESSIONS_REDIS_DB);
+                // A fred pool of multiplexed connections, as the store's example sets it up
+                // (with 6); 1 is one connection, like actix-session's ConnectionManager.
+                let size = match std::env::var("FASTSESSION_BENCH_FRED_POOL") {
+                    Ok(size) => size.parse()?,
+                    Err(_) => fastsession_benches::FRED_POOL_SIZE,
+                };
+                // Neither peer's Redis client sets TCP_NODELAY by default (fred: `nodelay:
+                // None`; redis-rs: its `tcp_nodelay` feature, off); `FASTSESSION_BENCH_NODELAY=1`
+                // sets it here, for a look at what Nagle costs.
+                let mut connection = ConnectionConfig::default();
+                if std::env::var("FASTSESSION_BENCH_NODELAY").is_ok_and(|v| v == "1") {
+                    connection.tcp.nodelay = Some(true);
+                }
+                let pool = Pool::new(config, None, Some(connection), None, size)?;
+                pool.init().await?;
+                let layer = tower_sessions_014::SessionManagerLayer::new(
+                    tower_sessions_redis_store::RedisStore::new(pool),
+                )
+                .with_secure(false)
+                .with_expiry(ten_minutes);
+                let service = ServiceBuilder::new()
+                    .layer(layer)
+                    .service_fn(rmw_tower_sessions_014);
+                serve(listener, TowerToHyperService::new(service)).await
+            }
+            "tower-sessions-postgres" => {
+                use tower_sessions_sqlx_store::{PostgresStore, sqlx::PgPool};
+                // The store's own example: `PgPool::connect` (up to 10 connections).
+                let pool = PgPool::connect(&postgres_url()).await?;
+                let store = PostgresStore::new(pool).with_schema_name(schema(namespace, mode))?;
+                store.migrate().await?;
+                let layer = tower_sessions_014::SessionManagerLayer::new(store)
+                    .with_secure(false)
+                    .with_expiry(ten_minutes);
+                let service = ServiceBuilder::new()
+                    .layer(layer)
+                    .service_fn(rmw_tower_sessions_014);
+                serve(listener, TowerToHyperService::new(service)).await
+            }
+            "fastsession-redis" | "fastsession-postgres" => {
+                let config = if mode == "fastsession-redis" {
+                    fastsession_redis_store(&redis_url(), &key_prefix(namespace, mode)).await?
+                } else {
+                    fastsession_postgres_store(&postgres_url(), &schema(namespace, mode)).await?
+                };
+                let service = ServiceBuilder::new()
+                    .layer(SessionLayer::new(config))
+                    .service_fn(rmw_fastsession);
+                serve(listener, TowerToHyperService::new(service)).await
+            }
             other => Err(format!("unknown mode {other:?}").into()),
         }
     })
 }
 
-/// Accepts connections forever, each served by hyper's HTTP/1.1 connection (keep-alive on,
-/// the default) in a task of the current runtime.
+/// Announces the address, then accepts connections forever, each served by hyper's HTTP/1.1
+/// connection (keep-alive on, the default) in a task of the current runtime.
 async fn serve<S, B>(listener: tokio::net::TcpListener, service: S) -> Result<(), BoxError>
 where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -160,6 +450,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    announce(listener.local_addr()?)?;
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
@@ -205,65 +496,117 @@ async fn rmw_fastsession<B>(request: Request<B>) -> Result<Response<Body>, Infal
     Ok(Response::new(Full::new(Bytes::from(n.to_string()))))
 }
 
-/// Read-modify-write of the counter `n` in the tower-sessions session.
-async fn rmw_tower_sessions<B>(request: Request<B>) -> Result<Response<Body>, Infallible> {
-    let Some(session) = request
-        .extensions()
-        .get::<tower_sessions::Session>()
-        .cloned()
-    else {
-        return Ok(status(StatusCode::INTERNAL_SERVER_ERROR));
+/// Read-modify-write of the counter `n` in a tower-sessions session: the same handler for
+/// tower-sessions 0.15 (memory store) and 0.14 (its Redis and SQL stores).
+macro_rules! rmw_tower_sessions {
+    ($name:ident, $krate:ident) => {
+        async fn $name<B>(request: Request<B>) -> Result<Response<Body>, Infallible> {
+            let Some(session) = request.extensions().get::<$krate::Session>().cloned() else {
+                return Ok(status(StatusCode::INTERNAL_SERVER_ERROR));
+            };
+            drop(request);
+            let n = match session.get::<u64>("n").await {
+                Ok(n) => n.unwrap_or(0) + 1,
+                Err(_) => return Ok(status(StatusCode::INTERNAL_SERVER_ERROR)),
+            };
+            if session.insert("n", n).await.is_err() {
+                return Ok(status(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+            Ok(Response::new(Full::new(Bytes::from(n.to_string()))))
+        }
     };
-    drop(request);
-    let n = match session.get::<u64>("n").await {
-        Ok(n) => n.unwrap_or(0) + 1,
-        Err(_) => return Ok(status(StatusCode::INTERNAL_SERVER_ERROR)),
-    };
-    if session.insert("n", n).await.is_err() {
-        return Ok(status(StatusCode::INTERNAL_SERVER_ERROR));
-    }
-    Ok(Response::new(Full::new(Bytes::from(n.to_string()))))
 }
+
+rmw_tower_sessions!(rmw_tower_sessions, tower_sessions);
+rmw_tower_sessions!(rmw_tower_sessions_014, tower_sessions_014);
 
 mod actix {
     use std::net::TcpListener;
 
-    use actix_session::storage::CookieSessionStore;
+    use actix_session::config::BrowserSession;
+    use actix_session::storage::{CookieSessionStore, RedisSessionStore};
     use actix_session::{Session, SessionMiddleware};
+    use actix_web::cookie::time::Duration;
     use actix_web::{App, HttpServer, web};
 
-    use super::{BoxError, HELLO};
+    use super::{BoxError, HELLO, announce};
+
+    /// The session store of an actix mode.
+    pub(super) enum Store {
+        /// No session middleware.
+        None,
+        /// `CookieSessionStore` (private, the default).
+        Cookie,
+        /// `RedisSessionStore` at `url`, keys prefixed with `prefix`.
+        Redis { url: String, prefix: String },
+    }
 
     /// actix-web with one worker thread (its own current-thread runtime); the acceptor
-    /// thread and the system thread are idle once the connections are open.
-    pub(super) fn run(listener: TcpListener, with_session: bool) -> Result<(), BoxError> {
+    /// thread and the system thread are idle once the connections are open, except with
+    /// Redis: the store is made once, as its documentation does, so its connection is driven
+    /// by the system thread's runtime.
+    pub(super) fn run(listener: TcpListener, store: Store) -> Result<(), BoxError> {
         actix_web::rt::System::new().block_on(async move {
-            if with_session {
-                let key = actix_web::cookie::Key::generate();
-                HttpServer::new(move || {
-                    App::new()
-                        .wrap(
-                            SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            let key = actix_web::cookie::Key::generate();
+            match store {
+                Store::None => {
+                    announce(listener.local_addr()?)?;
+                    HttpServer::new(|| App::new().default_service(web::to(hello)))
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)?
+                        .run()
+                        .await?;
+                }
+                Store::Cookie => {
+                    announce(listener.local_addr()?)?;
+                    HttpServer::new(move || {
+                        App::new()
+                            .wrap(
+                                SessionMiddleware::builder(
+                                    CookieSessionStore::default(),
+                                    key.clone(),
+                                )
                                 .cookie_secure(false)
                                 .build(),
-                        )
-                        .default_service(web::to(rmw))
-                })
-                .workers(1)
-                .disable_signals()
-                .listen(listener)?
-                .run()
-                .await
-            } else {
-                HttpServer::new(|| App::new().default_service(web::to(hello)))
+                            )
+                            .default_service(web::to(rmw))
+                    })
                     .workers(1)
                     .disable_signals()
                     .listen(listener)?
                     .run()
-                    .await
+                    .await?;
+                }
+                Store::Redis { url, prefix } => {
+                    let store = RedisSessionStore::builder(url)
+                        .cache_keygen(move |key| format!("{prefix}{key}"))
+                        .build()
+                        .await
+                        .map_err(|e| format!("connecting to Redis: {e:#}"))?;
+                    announce(listener.local_addr()?)?;
+                    // Ten minutes without a request ends a session, so that keys a run
+                    // leaves behind go away by themselves too.
+                    let lifecycle = BrowserSession::default().state_ttl(Duration::minutes(10));
+                    HttpServer::new(move || {
+                        App::new()
+                            .wrap(
+                                SessionMiddleware::builder(store.clone(), key.clone())
+                                    .cookie_secure(false)
+                                    .session_lifecycle(lifecycle.clone())
+                                    .build(),
+                            )
+                            .default_service(web::to(rmw))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run()
+                    .await?;
+                }
             }
-        })?;
-        Ok(())
+            Ok::<_, BoxError>(())
+        })
     }
 
     async fn hello() -> &'static [u8] {

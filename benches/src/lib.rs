@@ -24,6 +24,59 @@ pub const LOAD_MODES: &[&str] = &[
     "actix-session",
 ];
 
+/// The load benchmark's modes over a shared store (issue 5), in the order the driver runs
+/// them: the peers with their own Redis and PostgreSQL stores, and fastsession's. All of them
+/// run the read-modify-write handler.
+pub const DISTRIBUTED_MODES: &[&str] = &[
+    "tower-sessions-redis",
+    "actix-session-redis",
+    "fastsession-redis",
+    "tower-sessions-postgres",
+    "fastsession-postgres",
+];
+
+/// Every mode `load-server` knows.
+pub fn all_load_modes() -> impl Iterator<Item = &'static str> {
+    LOAD_MODES.iter().chain(DISTRIBUTED_MODES).copied()
+}
+
+/// The sets of modes `load-bench --suite` selects; `default` is the issue-4 set.
+pub const LOAD_SUITES: &[(&str, &[&str])] = &[
+    ("default", LOAD_MODES),
+    (
+        "redis",
+        &[
+            "tower-sessions-redis",
+            "actix-session-redis",
+            "fastsession-redis",
+        ],
+    ),
+    (
+        "postgres",
+        &["tower-sessions-postgres", "fastsession-postgres"],
+    ),
+    ("distributed", DISTRIBUTED_MODES),
+];
+
+/// `load-server`'s exit status when its mode cannot run in this build (a store crate that is
+/// not merged yet): the driver then leaves the mode out of a suite instead of failing.
+pub const EXIT_NOT_AVAILABLE: i32 = 3;
+
+/// Where the distributed modes find their servers unless told otherwise
+/// (`FASTSESSION_BENCH_REDIS_URL`, `FASTSESSION_BENCH_POSTGRES_URL`).
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// See [`REDIS_URL`].
+pub const POSTGRES_URL: &str = "postgres://127.0.0.1:5432/test";
+
+/// The Redis database that `tower-sessions-redis` runs in: its store cannot prefix its keys
+/// (the key is the bare session id), so it gets a database of its own, reserved for this
+/// benchmark, which its clean-up empties.
+pub const TOWER_SESSIONS_REDIS_DB: u8 = 13;
+
+/// The size of `tower-sessions-redis`'s fred pool (`FASTSESSION_BENCH_FRED_POOL` changes it).
+pub const FRED_POOL_SIZE: usize = 1;
+
 /// 100 bytes of ASCII: the size of a small session (a user id, a CSRF token, a theme).
 pub const PAYLOAD: &str = r#"{"v":{"csrf":"q83vASNFZ4mrze8BI0VniavN7w","theme":"dark","uid":4711,"user":"gopher"},"x":"01234567"}"#;
 
