@@ -64,17 +64,12 @@ type Body = Full<Bytes>;
 /// The fixed body of the modes whose handler does not use a session.
 const HELLO: &[u8] = b"Hello, World!";
 
-use fastsession_benches::{EXIT_NOT_AVAILABLE, all_load_modes};
+use fastsession_benches::all_load_modes;
 
 fn main() {
     if let Err(error) = run() {
         eprintln!("load-server: {error}");
-        let code = if error.is::<NotAvailable>() {
-            EXIT_NOT_AVAILABLE
-        } else {
-            1
-        };
-        std::process::exit(code);
+        std::process::exit(1);
     }
 }
 
@@ -165,22 +160,6 @@ fn announce(addr: SocketAddr) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// A mode this build cannot run: its store crate is not merged yet.
-#[derive(Debug)]
-struct NotAvailable(&'static str);
-
-impl std::fmt::Display for NotAvailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "mode {} is not available: store crate not merged yet",
-            self.0
-        )
-    }
-}
-
-impl StdError for NotAvailable {}
-
 /// Namespaces end up in Redis keys and PostgreSQL schema names: keep them to identifier
 /// characters.
 fn valid_namespace(namespace: String) -> Result<String, BoxError> {
@@ -230,27 +209,21 @@ fn cookie() -> Result<CookieConfig, BoxError> {
         .build()?)
 }
 
-/// HOOK for the lead: fastsession's Redis store, keys under `prefix` (the clean-up deletes
-/// every key that starts with it), in the same `SessionConfig` as `fastsession-memory`. With
-/// the API of the `issue5-redis` branch at `5482b6d` this body was tried and ran:
-///
-/// ```text
-/// let config = fastsession_redis::RedisConfig::new(url).with_key_prefix(prefix);
-/// let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
-/// Ok(SessionConfig::new(store, cookie()?))
-/// ```
-#[allow(clippy::unused_async)] // the real store connects
+/// fastsession's Redis store, keys under `prefix` (the clean-up deletes every key that starts
+/// with it), in the same `SessionConfig` as `fastsession-memory`.
 async fn fastsession_redis_store(url: &str, prefix: &str) -> Result<SessionConfig, BoxError> {
-    let _ = (url, prefix);
-    Err(NotAvailable("fastsession-redis").into())
+    let config = fastsession_redis::RedisConfig::new(url).with_key_prefix(prefix);
+    let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
+    Ok(SessionConfig::new(store, cookie()?))
 }
 
-/// HOOK for the lead: fastsession's PostgreSQL store, its table (and migration) in `schema`
-/// (the clean-up drops that schema), like [`fastsession_redis_store`].
-#[allow(clippy::unused_async)] // the real store connects and migrates
+/// fastsession's PostgreSQL store, its table (and migration) in `schema` (the clean-up drops
+/// that schema).
 async fn fastsession_postgres_store(url: &str, schema: &str) -> Result<SessionConfig, BoxError> {
-    let _ = (url, schema);
-    Err(NotAvailable("fastsession-postgres").into())
+    let config = fastsession_postgres::PostgresConfig::new(url).with_schema(schema);
+    let store = fastsession_postgres::postgres_store(config, &Key::generate(1)?).await?;
+    store.backend().migrate().await?;
+    Ok(SessionConfig::new(store, cookie()?))
 }
 
 /// Deletes what `mode` left in its store under `namespace`; nothing for the modes without a

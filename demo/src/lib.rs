@@ -180,19 +180,16 @@ impl Options {
 pub enum DemoError {
     /// A setting was refused (secret, timeouts, store directory).
     Config(fastsession::Error),
-    /// The store is not built into this version of the demo.
-    StoreNotAvailable(StoreKind),
+    /// The store's server could not be reached or set up.
+    StoreUnavailable(StoreKind, fastsession::Error),
 }
 
 impl fmt::Display for DemoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DemoError::Config(e) => write!(f, "invalid setting: {e}"),
-            DemoError::StoreNotAvailable(kind) => {
-                write!(
-                    f,
-                    "the `{kind}` store is not built into this version of the demo"
-                )
+            DemoError::StoreUnavailable(kind, e) => {
+                write!(f, "the `{kind}` store is not available: {e}")
             }
         }
     }
@@ -201,8 +198,7 @@ impl fmt::Display for DemoError {
 impl std::error::Error for DemoError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DemoError::Config(e) => Some(e),
-            DemoError::StoreNotAvailable(_) => None,
+            DemoError::Config(e) | DemoError::StoreUnavailable(_, e) => Some(e),
         }
     }
 }
@@ -263,8 +259,27 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
             let _reaper = fastsession::fs::spawn_reaper(&store, Duration::from_secs(60), 1000);
             store
         }
-        kind @ (StoreKind::Redis | StoreKind::Postgres) => {
-            return Err(DemoError::StoreNotAvailable(kind));
+        StoreKind::Redis => {
+            let config = fastsession::redis::RedisConfig::new(options.redis_url.as_str())
+                .with_key_prefix(options.redis_prefix.as_str());
+            // Expired sessions go by Redis's own TTL: no reaper.
+            let store = fastsession::redis::redis_store(&config, &key)
+                .await
+                .map_err(|e| DemoError::StoreUnavailable(StoreKind::Redis, e))?;
+            Arc::new(store)
+        }
+        StoreKind::Postgres => {
+            let config = fastsession::postgres::PostgresConfig::new(options.database_url.as_str())
+                .with_schema(options.database_schema.as_str());
+            let unavailable = |e| DemoError::StoreUnavailable(StoreKind::Postgres, e);
+            let store = fastsession::postgres::postgres_store(config, &key)
+                .await
+                .map_err(unavailable)?;
+            store.backend().migrate().await.map_err(unavailable)?;
+            let store = Arc::new(store);
+            let _reaper =
+                fastsession::postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
+            store
         }
     };
     let login =

@@ -13,13 +13,14 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | `fs` | `fastsession::fs`: the filesystem store (crate `fastsession-fs`), Unix only |
+//! | `redis` | `fastsession::redis`: the Redis store (crate `fastsession-redis`), standalone or Cluster |
+//! | `postgres` | `fastsession::postgres`: the PostgreSQL store (crate `fastsession-postgres`) |
 //! | `testing` | `fastsession::testing`: the conformance suite for [`Store`] implementations |
 //! | `tower` | `fastsession::tower`: the tower `Layer` (crate `fastsession-tower`), for hyper and any tower stack |
 //! | `axum` | `tower` plus the axum 0.8 extractors `Session`, `NamedSession`, `Flashes` |
 //! | `actix` | `fastsession::actix`: actix-web 4 middleware and extractors (crate `fastsession-actix`) |
 //!
-//! The cookie store and the memory store need no feature. Redis and PostgreSQL will each come
-//! behind one (`redis`, `postgres`).
+//! The cookie store and the memory store need no feature.
 //!
 //! See the [`guide`] for a tour.
 #![forbid(unsafe_code)]
@@ -38,6 +39,16 @@ pub use fastsession_core::store::{CookieStore, MemoryStore, Store};
 #[cfg(feature = "fs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub use fastsession_fs as fs;
+
+/// The Redis store: a re-export of the `fastsession-redis` crate.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use fastsession_redis as redis;
+
+/// The PostgreSQL store: a re-export of the `fastsession-postgres` crate.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use fastsession_postgres as postgres;
 
 /// The tower and axum adapter: a re-export of the `fastsession-tower` crate.
 #[cfg(feature = "tower")]
