@@ -603,7 +603,7 @@ impl Backend for FilesystemBackend {
         &'a self,
         key: &'a StorageKey,
         update: Update<'a>,
-    ) -> BoxFuture<'a, Result<Option<Record>>> {
+    ) -> BoxFuture<'a, Result<bool>> {
         let (key, max) = (*key, self.max_record);
         let (changes, from, now, expiry) = (
             update.changes.clone(),
@@ -618,7 +618,9 @@ impl Backend for FilesystemBackend {
                 now,
                 expiry: &expiry,
             };
-            inner.update(&key, update, max)
+            inner
+                .update(&key, update, max)
+                .map(|merged| merged.is_some())
         })
     }
 

@@ -202,7 +202,7 @@ impl UpdateProbe for FilesystemBackend {
             now,
             expiry: &expiry,
         };
-        self.update(key, update).await.unwrap().is_none()
+        !self.update(key, update).await.unwrap()
     }
 }
 

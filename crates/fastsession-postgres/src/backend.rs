@@ -447,7 +447,7 @@ impl Backend for PostgresBackend {
         &'a self,
         key: &'a StorageKey,
         update: Update<'a>,
-    ) -> BoxFuture<'a, Result<Option<Record>>> {
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let key = &key.as_bytes()[..];
             let l = Liveness::new(update.now, update.expiry);
@@ -483,7 +483,7 @@ impl Backend for PostgresBackend {
                     false,
                 )
                 .await?;
-            Ok(rows.first().and_then(decode))
+            Ok(!rows.is_empty())
         })
     }
 

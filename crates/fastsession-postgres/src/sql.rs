@@ -77,10 +77,10 @@ COMMIT;"
                    last_active = $2::bigint, \
                    expires = {DEADLINE} \
                  WHERE key = $1::bytea AND {LIVE} \
-                 RETURNING {RECORD_COLUMNS}), \
+                 RETURNING 1), \
                  ended AS (DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) \
                    AND NOT EXISTS (SELECT 1 FROM live)) \
-                 SELECT * FROM live"
+                 SELECT 1 FROM live"
             ),
             touch: format!(
                 "WITH live AS (UPDATE {t} SET last_active = $2::bigint, expires = {DEADLINE} \

@@ -341,7 +341,7 @@ impl Backend for RedisBackend {
         &'a self,
         key: &'a StorageKey,
         update: Update<'a>,
-    ) -> BoxFuture<'a, Result<Option<Record>>> {
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let mut invocation = scripts::UPDATE.key(self.session_key(key));
             let changes = update.changes;
@@ -377,12 +377,12 @@ impl Backend for RedisBackend {
                     _ => invocation.arg("d").arg(layout::flash_field(name)).arg(""),
                 };
             }
-            let merged: Option<Fields> = self
+            let applied: Option<i64> = self
                 .run("save a session", |mut c| async move {
                     invocation.invoke_async(&mut c).await
                 })
                 .await?;
-            Ok(merged.and_then(decode))
+            Ok(applied.is_some())
         })
     }
 

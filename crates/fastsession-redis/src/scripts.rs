@@ -51,8 +51,8 @@ return 1
 /// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew (seconds), values cleared (0/1),
 /// flashes cleared (0/1), persistent (`''` unchanged, `0`, `1`), user (`''` unchanged, `-`
 /// removed, `=` set to the next argument), the user, then triples of op (`s` set, `d`
-/// delete), field, value. Returns the whole resulting hash, or nil if the record was not live
-/// (and is now deleted): nothing is ever recreated.
+/// delete), field, value. Returns 1, or nil if the record was not live (and is now deleted):
+/// nothing is ever recreated. The merged hash is not sent back: nobody needs it.
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LIVE}
@@ -101,7 +101,7 @@ sets[#sets + 1] = 'last_active'
 sets[#sets + 1] = ARGV[1]
 flush()
 redis.call('EXPIRE', key, ttl())
-return redis.call('HGETALL', key)
+return 1
 "
     ))
 });

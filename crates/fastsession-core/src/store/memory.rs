@@ -210,20 +210,24 @@ impl Backend for MemoryBackend {
         &'a self,
         key: &'a StorageKey,
         update: Update<'a>,
-    ) -> BoxFuture<'a, Result<Option<Record>>> {
+    ) -> BoxFuture<'a, Result<bool>> {
         let mut state = self.lock();
         state.reap(update.now, REAP_PER_WRITE);
         let merged = match state.records.get(key) {
             Some(slot) => update.apply_to(slot.record.clone()),
             None => None,
         };
-        match &merged {
-            Some(record) => state.insert(*key, record.clone(), update.expiry.deadline(record)),
+        let live = merged.is_some();
+        match merged {
+            Some(record) => {
+                let deadline = update.expiry.deadline(&record);
+                state.insert(*key, record, deadline);
+            }
             None => {
                 state.remove(key);
             }
         }
-        Box::pin(ready(Ok(merged)))
+        Box::pin(ready(Ok(live)))
     }
 
     fn touch<'a>(

@@ -127,10 +127,11 @@ impl StorageKey {
     /// 64 lowercase hex digits.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(64);
         for b in self.0 {
-            let _ = write!(out, "{b:02x}");
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
         }
         out
     }
@@ -252,12 +253,12 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
 
     /// If a record under `key` is live at `now` (per `expiry`), applies `changes` (new values
     /// from `from`) onto it with [`Record::apply`], sets its last activity to `now`, and
-    /// returns the result; otherwise deletes any expired record and returns `None`.
-    fn update<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        update: Update<'a>,
-    ) -> BoxFuture<'a, Result<Option<Record>>>;
+    /// returns `true`; otherwise deletes any expired record and returns `false`.
+    ///
+    /// Nothing of the merged record is returned: a backend on another machine need not send
+    /// it back.
+    fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>)
+    -> BoxFuture<'a, Result<bool>>;
 
     /// If a record under `key` is live at `now`, sets its last activity to `now` (never
     /// touching its data) and returns `true`.
@@ -463,8 +464,11 @@ impl<B: Backend> ServerStore<B> {
                     now: request.now(),
                     expiry: request.expiry(),
                 };
-                let merged = self.backend.update(&key, update).await?.ok_or_else(ended)?;
-                if let (Some(user), true) = (merged.user_id(), request.changes().user_changed()) {
+                if !self.backend.update(&key, update).await? {
+                    return Err(ended());
+                }
+                // A changed user is the request's: the merge took it from there.
+                if let (Some(user), true) = (record.user_id(), request.changes().user_changed()) {
                     self.backend.link_user(user, &key).await?;
                 }
                 Ok(id_cookie(record.id().cloned()))
