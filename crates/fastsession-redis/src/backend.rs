@@ -8,11 +8,11 @@ use std::time::Duration;
 use fastsession_core::session::{Change, Expiry, Record};
 use fastsession_core::store::{Backend, BoxFuture, IdHasher, StorageKey, Update};
 use fastsession_core::time::UnixTime;
-use fastsession_core::{Error, Result};
+use fastsession_core::{Error, ErrorKind, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::config::RedisConfig;
 use crate::layout::{self, Fields};
@@ -140,8 +140,19 @@ impl RedisBackend {
     /// ```
     pub async fn connect(config: &RedisConfig, users: IdHasher) -> Result<Self> {
         config.validate()?;
+        // Nagle's algorithm would hold each small command back while an earlier one is
+        // unacknowledged: on a multiplexed connection that is every command under load.
+        let infos = config
+            .urls
+            .iter()
+            .map(|url| {
+                let info = url.as_str().into_connection_info().map_err(invalid_url)?;
+                let tcp = info.tcp_settings().clone().set_nodelay(true);
+                Ok(info.set_tcp_settings(tcp))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let conn = if config.cluster {
-            let client = ClusterClientBuilder::new(config.urls.iter().map(String::as_str))
+            let client = ClusterClientBuilder::new(infos)
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.command_timeout)
                 // The client would resend a script after an I/O error, which may have run
@@ -154,7 +165,11 @@ impl RedisBackend {
             let conn = bounded("connect", config.connect_timeout, connect).await?;
             Conn::Cluster(conn)
         } else {
-            let client = redis::Client::open(config.urls[0].as_str()).map_err(invalid_url)?;
+            let info = infos
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::new(ErrorKind::InvalidConfig, "no Redis URL"))?;
+            let client = redis::Client::open(info).map_err(invalid_url)?;
             let manager = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
                 .set_response_timeout(Some(config.command_timeout))
