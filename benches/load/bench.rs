@@ -26,8 +26,7 @@
 //! `--suite redis|postgres|distributed` runs the modes over a shared store (issue 5) instead
 //! of the default set, saturated only unless `--rate` is given. Their servers get a
 //! namespace of this run (`--namespace`), and after the run `load-server --cleanup` deletes
-//! what each left in its store. A mode whose store crate is not merged yet is left out of a
-//! suite with a warning (it is an error when named in `--modes`). With Redis, the
+//! what each left in its store. With Redis, the
 //! redis-server's own CPU time per request is measured too (its pid from `INFO server`).
 
 use std::collections::BTreeMap;
@@ -39,9 +38,7 @@ use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-use fastsession_benches::{
-    DISTRIBUTED_MODES, EXIT_NOT_AVAILABLE, LOAD_MODES, LOAD_SUITES, all_load_modes,
-};
+use fastsession_benches::{DISTRIBUTED_MODES, LOAD_MODES, LOAD_SUITES, all_load_modes};
 
 const USAGE: &str = "\
 usage: load-bench [options]
@@ -84,8 +81,6 @@ struct Options {
     paired: bool,
     saturated: bool,
     modes: Vec<String>,
-    /// The modes came from a suite, not from `--modes`: leave out those not built yet.
-    optional_modes: bool,
     namespace: String,
     store_cpu: bool,
     keep_all: bool,
@@ -106,7 +101,6 @@ fn parse_options() -> Result<Options, BoxError> {
         paired: true,
         saturated: true,
         modes: LOAD_MODES.iter().map(|m| (*m).to_owned()).collect(),
-        optional_modes: false,
         namespace: format!(
             "fsbench_{}_{}",
             std::process::id(),
@@ -180,7 +174,6 @@ fn parse_options() -> Result<Options, BoxError> {
         options.modes = modes;
     } else if let Some(modes) = suite {
         options.modes = modes.iter().map(|m| (*m).to_owned()).collect();
-        options.optional_modes = modes != LOAD_MODES;
     }
     // Issue 5 asks for the throughput over the stores: modes over a shared store alone run
     // the saturated phase only, unless rates are asked for.
@@ -267,27 +260,13 @@ struct Server {
     addr: String,
 }
 
-/// Why a server did not start.
-#[derive(Debug)]
-enum StartError {
-    /// The mode is not in this build (a store crate not merged yet).
-    NotAvailable,
-    Failed(BoxError),
-}
-
-impl<E: Into<BoxError>> From<E> for StartError {
-    fn from(error: E) -> Self {
-        StartError::Failed(error.into())
-    }
-}
-
 /// Starts `load-server MODE 127.0.0.1:0` pinned to the server CPU.
 fn start_server(
     bin: &Path,
     options: &Options,
     taskset: bool,
     mode: &str,
-) -> Result<Server, StartError> {
+) -> Result<Server, BoxError> {
     // taskset execs the server, so the child's pid is the server's.
     let mut guard = Guard(
         pinned(&bin.join("load-server"), options.server_cpu, taskset)
@@ -305,9 +284,6 @@ fn start_server(
     if addr.is_empty() {
         // It exited before it was ready (its message is on stderr): why?
         let status = guard.0.wait()?;
-        if status.code() == Some(EXIT_NOT_AVAILABLE) {
-            return Err(StartError::NotAvailable);
-        }
         return Err(format!("load-server {mode} printed no address ({status})").into());
     }
     Ok(Server { guard, addr })
@@ -841,29 +817,18 @@ fn main() -> Result<(), BoxError> {
         modes: BTreeMap::new(),
         reference: None,
     };
-    let mut unavailable = Vec::new();
     for mode in &options.modes {
         match start_server(&bin, &options, taskset, mode) {
             Ok(server) => {
                 servers.modes.insert(mode.clone(), server);
             }
-            Err(StartError::NotAvailable) if options.optional_modes => {
-                eprintln!("load-bench: leaving out {mode}: not in this build yet");
-                unavailable.push(mode.clone());
-            }
-            Err(StartError::NotAvailable) => {
-                drop(servers);
-                cleanup(&bin, &options);
-                return Err(format!("mode {mode} is not in this build yet").into());
-            }
-            Err(StartError::Failed(error)) => {
+            Err(error) => {
                 drop(servers);
                 cleanup(&bin, &options);
                 return Err(format!("starting the {mode} server: {error}").into());
             }
         }
     }
-    options.modes.retain(|m| !unavailable.contains(m));
     if phases
         .iter()
         .any(|(kind, _)| matches!(kind, Kind::Paired(_)))
@@ -873,10 +838,7 @@ fn main() -> Result<(), BoxError> {
             Err(error) => {
                 drop(servers);
                 cleanup(&bin, &options);
-                return Err(match error {
-                    StartError::Failed(error) => error,
-                    StartError::NotAvailable => "the reference hyper server did not start".into(),
-                });
+                return Err(error);
             }
         }
     }

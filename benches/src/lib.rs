@@ -58,10 +58,6 @@ pub const LOAD_SUITES: &[(&str, &[&str])] = &[
     ("distributed", DISTRIBUTED_MODES),
 ];
 
-/// `load-server`'s exit status when its mode cannot run in this build (a store crate that is
-/// not merged yet): the driver then leaves the mode out of a suite instead of failing.
-pub const EXIT_NOT_AVAILABLE: i32 = 3;
-
 /// Where the distributed modes find their servers unless told otherwise
 /// (`FASTSESSION_BENCH_REDIS_URL`, `FASTSESSION_BENCH_POSTGRES_URL`).
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
