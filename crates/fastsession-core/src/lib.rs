@@ -18,6 +18,7 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | `testing` | `fastsession_core::testing`: the public conformance suite for [`Store`](store::Store) implementations, and `conformance_tests!` |
+//! | `tokio` | `store::spawn_reaper`: a Tokio task that reaps expired sessions of any server-side store |
 //!
 //! # Example
 //!

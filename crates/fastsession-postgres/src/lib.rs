@@ -121,12 +121,8 @@ pub use config::{
 };
 pub use error::{PostgresError, PostgresErrorKind};
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use fastsession_core::codec::Key;
-use fastsession_core::store::{Backend, IdHasher, ServerStore};
-use fastsession_core::time::UnixTime;
+use fastsession_core::store::{IdHasher, ServerStore};
 
 /// A server-side store whose sessions live in a PostgreSQL table.
 ///
@@ -182,56 +178,4 @@ pub async fn postgres_store(
     ))
 }
 
-/// Spawns a Tokio task that deletes expired sessions of `store` every `every`, in batches of at
-/// most `batch` rows (one statement each), until the store is dropped.
-///
-/// The task holds the store only while a pass runs: once every other `Arc` is gone, it ends at
-/// its next tick. A failed pass logs a `warn` event (target `fastsession`) and the next tick
-/// tries again. Several app servers may each run one: batches skip rows another reaper holds.
-/// Expired sessions are never returned without it; it only reclaims space.
-///
-/// # Panics
-///
-/// If called outside a Tokio runtime.
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use std::time::Duration;
-///
-/// # async fn example(store: fastsession_postgres::PostgresStore) {
-/// let store = Arc::new(store);
-/// let reaper = fastsession_postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
-/// # let _ = reaper;
-/// # }
-/// ```
-pub fn spawn_reaper<B: Backend>(
-    store: &Arc<ServerStore<B>>,
-    every: Duration,
-    batch: usize,
-) -> tokio::task::JoinHandle<()> {
-    let store = Arc::downgrade(store);
-    let batch = batch.max(1);
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            loop {
-                let Some(store) = store.upgrade() else {
-                    return;
-                };
-                match store.reap(UnixTime::now(), batch).await {
-                    // A full batch: more may be due.
-                    Ok(n) if n >= batch => {}
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(target: "fastsession", %error, "session reaper pass failed");
-                        break;
-                    }
-                }
-            }
-        }
-    })
-}
+pub use fastsession_core::store::spawn_reaper;

@@ -21,6 +21,8 @@
 
 mod cookie;
 mod memory;
+#[cfg(feature = "tokio")]
+mod reaper;
 mod server;
 
 use std::fmt;
@@ -29,6 +31,8 @@ use std::pin::Pin;
 
 pub use cookie::CookieStore;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
+#[cfg(feature = "tokio")]
+pub use reaper::spawn_reaper;
 pub use server::{
     Backend, IdHasher, IdSource, OsIdSource, RevocationList, ServerStore, SessionInfo, StorageKey,
     StorageKeyHash, StorageKeyHasher, Update,
