@@ -1,0 +1,41 @@
+//! Compatibility with Go's gorilla/securecookie, for migrating a Go service to fastsession
+//! without logging its users out.
+//!
+//! [`SecureCookie`] reads and writes gorilla/securecookie's cookie values byte for byte:
+//! HMAC-SHA256 over `name|timestamp|value`, optional AES-CTR (128, 192 or 256-bit keys) with
+//! the IV in front, the maximum and minimum age, the maximum length, and key rotation with
+//! [`encode_multi`] / [`decode_multi`]. [`go_json`] writes JSON exactly as Go's
+//! `encoding/json` does for securecookie's `JSONEncoder`. The tests check every vector that
+//! `interop/gorilla` produced with the real library (Debian's Go packages).
+//!
+//! Not here yet: Go's gob format (gorilla/sessions' default serializer) and the
+//! gorilla-compatible stores.
+//!
+//! # Examples
+//!
+//! A cookie a Go service wrote with `securecookie.New(hashKey, nil)` and the `JSONEncoder`:
+//!
+//! ```
+//! use fastsession_core::time::UnixTime;
+//! use fastsession_gorilla::SecureCookie;
+//!
+//! let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+//! let cookie = "MTcwMDAwMDAwMHxJbWhsYkd4dklIZHZjbXhrSWdvPXxi9nMIdEh-M6_Ts2l-pO310g25d294tTKOHK9yE5S3tQ==";
+//! let now = UnixTime::from_secs(1_700_000_000);
+//! assert_eq!(codec.decode_json("session", cookie, now)?, "hello world");
+//! // And the same bytes back.
+//! assert_eq!(codec.encode_json("session", &"hello world".into(), now)?, cookie);
+//! # Ok::<(), fastsession_gorilla::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod codec;
+mod error;
+pub mod go_json;
+
+pub use codec::{SecureCookie, decode_multi, encode_multi};
+pub use error::{Error, ErrorKind, Result};
+
+#[cfg(test)]
+mod vectors;
