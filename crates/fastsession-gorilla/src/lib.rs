@@ -8,8 +8,8 @@
 //! `encoding/json` does for securecookie's `JSONEncoder`. The tests check every vector that
 //! `interop/gorilla` produced with the real library (Debian's Go packages).
 //!
-//! Not here yet: Go's gob format (gorilla/sessions' default serializer) and the
-//! gorilla-compatible stores.
+//! [`gob::decode`] reads the subset of Go's gob format that gorilla/sessions cookies hold
+//! (its default serializer). Not here yet: writing gob, and the gorilla-compatible stores.
 //!
 //! # Examples
 //!
@@ -33,6 +33,7 @@
 mod codec;
 mod error;
 pub mod go_json;
+pub mod gob;
 
 pub use codec::{SecureCookie, decode_multi, encode_multi};
 pub use error::{Error, ErrorKind, Result};

@@ -3,8 +3,9 @@
 
 use base64::Engine as _;
 use fastsession_core::time::UnixTime;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use crate::gob::{self, GoValue};
 use crate::{ErrorKind, SecureCookie, decode_multi, go_json};
 
 const VECTORS: &str = include_str!("../../../interop/gorilla/vectors/gorilla-v1.jsonl");
@@ -267,4 +268,166 @@ fn hex(text: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// `true` if `value` is the Go value the vector describes; values from an interface must
+/// carry the Go name of the described type.
+fn matches(desc: &Value, value: &GoValue) -> bool {
+    let Some(object) = desc.as_object() else {
+        return false;
+    };
+    let (kind, d) = if let Some(name) = object.get("struct") {
+        ("struct", name)
+    } else {
+        let Some((kind, d)) = object.iter().next() else {
+            return false;
+        };
+        (kind.as_str(), d)
+    };
+    let go_name = match kind {
+        "bytes" => "[]uint8".to_owned(),
+        "list" => "[]interface {}".to_owned(),
+        "map" => "map[interface {}]interface {}".to_owned(),
+        "struct" => d.as_str().unwrap_or_default().to_owned(),
+        other => other.to_owned(),
+    };
+    let inner = match value {
+        GoValue::Named(name, inner) if *name == go_name => &**inner,
+        GoValue::Named(..) => return false,
+        other => other,
+    };
+    match (kind, inner) {
+        ("nil", GoValue::Nil) => true,
+        ("string", GoValue::String(s)) => d.as_str() == Some(s),
+        ("bool", GoValue::Bool(b)) => d.as_bool() == Some(*b),
+        (k, GoValue::Int(i)) if k.starts_with("int") => d.as_i64() == Some(*i),
+        (k, GoValue::Uint(u)) if k.starts_with("uint") => d.as_u64() == Some(*u),
+        ("float64" | "float32", GoValue::Float(f)) => d.as_f64() == Some(*f),
+        ("bytes", GoValue::Bytes(b)) => {
+            d.as_str() == Some(&base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        ("list", GoValue::List(items)) => d.as_array().is_some_and(|want| {
+            want.len() == items.len() && want.iter().zip(items).all(|(w, v)| matches(w, v))
+        }),
+        ("map", GoValue::Map(entries)) => d.as_array().is_some_and(|want| {
+            want.len() == entries.len()
+                && want.iter().all(|pair| {
+                    entries
+                        .iter()
+                        .any(|(k, v)| matches(&pair[0], k) && matches(&pair[1], v))
+                })
+        }),
+        ("struct", GoValue::Struct { fields, .. }) => {
+            // Gob leaves zero fields out.
+            let zero = |v: &Value| {
+                [
+                    json!({"bool": false}),
+                    json!({"int": 0}),
+                    json!({"string": ""}),
+                ]
+                .contains(v)
+            };
+            let want: Vec<&Value> = object["fields"]
+                .as_array()
+                .map(|f| f.iter().filter(|pair| !zero(&pair[1])).collect())
+                .unwrap_or_default();
+            want.len() == fields.len()
+                && want
+                    .iter()
+                    .zip(fields)
+                    .all(|(pair, (name, v))| pair[0] == name.as_str() && matches(&pair[1], v))
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn every_gob_payload_decodes_to_go_s_value() {
+    let mut checked = 0;
+    for v in of_kind("encode") {
+        // The Go program leaves the default (gob) serializer unnamed.
+        if !matches!(v["codec"]["serializer"].as_str(), Some("" | "gob")) {
+            continue;
+        }
+        let id = v["id"].as_str().unwrap();
+        let payload = hex(v["payload_hex"].as_str().unwrap());
+        let value = gob::decode(&payload).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(matches(&v["value"], &value), "{id}: {value:?}");
+        // And from the cookie itself (another map order for the non-deterministic ones).
+        let spec = &v["codec"];
+        let opened = codec(spec)
+            .decode_bytes("session", v["cookie"].as_str().unwrap(), now(spec))
+            .unwrap();
+        assert!(matches(&v["value"], &gob::decode(&opened).unwrap()), "{id}");
+        checked += 1;
+    }
+    assert!(checked >= 48, "{checked} gob vectors");
+}
+
+#[test]
+fn the_go_stores_values_decode() {
+    let now = |v: &Value| UnixTime::from_secs(v["now"].as_u64().unwrap());
+    for kind in ["cookie_store", "filesystem_store"] {
+        for v in of_kind(kind) {
+            let codecs = pairs(&v["pairs"]);
+            let name = v["cookie_name"].as_str().unwrap();
+            let text = v["file_content"]
+                .as_str()
+                .unwrap_or_else(|| v["cookie_value"].as_str().unwrap());
+            let payload = decode_multi(&codecs, name, text, now(&v)).unwrap();
+            let value = gob::decode(&payload).unwrap();
+            assert!(matches(&v["values"], &value), "{}: {value:?}", v["id"]);
+            if let Some(id) = v["session_id"].as_str() {
+                // The cookie of a FilesystemStore holds the session id, a gob string.
+                let cookie =
+                    decode_multi(&codecs, name, v["cookie_value"].as_str().unwrap(), now(&v));
+                assert_eq!(
+                    gob::decode(&cookie.unwrap()).unwrap(),
+                    GoValue::String(id.to_owned())
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_gob_is_an_error() {
+    let flash = vectors()
+        .into_iter()
+        .find(|v| v["id"] == "gob_map_flash_plain")
+        .unwrap();
+    let payload = hex(flash["payload_hex"].as_str().unwrap());
+    // Every truncation, and every single-byte change, decodes or fails: never a panic.
+    for end in 0..payload.len() {
+        assert!(gob::decode(&payload[..end]).is_err(), "truncated at {end}");
+    }
+    for i in 0..payload.len() {
+        for b in [0x00, 0x01, 0x7f, 0x80, 0xf8, 0xff] {
+            let mut bytes = payload.clone();
+            bytes[i] = b;
+            let _ = gob::decode(&bytes);
+        }
+    }
+    // A slice type of itself, nested 100 deep: refused at the depth bound, not followed.
+    let mut deep = vec![
+        0x0d, 0xff, 0x81, 0x02, 0x01, 0x02, 0xff, 0x82, 0x00, 0x01, 0xff, 0x82, 0x00, 0x00,
+    ];
+    deep.extend_from_slice(&[104, 0xff, 0x82, 0x00]);
+    deep.extend_from_slice(&[0x01; 100]);
+    deep.push(0x00);
+    assert!(gob::decode(&deep).is_err());
+    // The same, 3 deep, decodes.
+    let mut shallow = deep[..14].to_vec();
+    shallow.extend_from_slice(&[7, 0xff, 0x82, 0x00, 0x01, 0x01, 0x01, 0x00]);
+    assert_eq!(
+        gob::decode(&shallow).unwrap(),
+        GoValue::List(vec![GoValue::List(vec![GoValue::List(vec![
+            GoValue::List(vec![])
+        ])])])
+    );
+    // A count far beyond the input is refused before anything is allocated for it.
+    let mut huge = deep[..14].to_vec();
+    huge.extend_from_slice(&[0x0c, 0xff, 0x82, 0x00, 0xf8, 0x7f, 0xff, 0xff, 0xff]);
+    huge.extend_from_slice(&[0xff; 4]);
+    assert!(gob::decode(&huge).is_err());
 }
