@@ -1,0 +1,161 @@
+//! Cookies this crate writes, read by the real gorilla/securecookie: every value of the
+//! vectors is sealed again here (new random IVs) and Go decodes it through
+//! `interop/gorilla/run.sh -decode`, next to Go's own cookie for the same value; both must
+//! give the same Go value. Needs Go and Debian's gorilla packages: `bash .ci/go-deps`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use fastsession_core::time::UnixTime;
+use fastsession_gorilla::SecureCookie;
+use serde_json::{Value, json};
+
+fn interop() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gorilla")
+}
+
+fn vectors() -> Vec<Value> {
+    let text = std::fs::read_to_string(interop().join("vectors/gorilla-v1.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn key(v: &Value) -> Option<&[u8]> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::as_bytes)
+}
+
+fn codec(spec: &Value) -> SecureCookie {
+    let mut codec = SecureCookie::new(key(&spec["hash_key"]).unwrap(), key(&spec["block_key"]))
+        .unwrap()
+        .with_min_age(spec["min_age"].as_u64().unwrap_or(0));
+    if let Some(age) = spec["max_age"].as_u64() {
+        codec = codec.with_max_age(age);
+    }
+    if let Some(len) = spec["max_length"].as_u64() {
+        codec = codec.with_max_length(usize::try_from(len).unwrap());
+    }
+    codec
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// What Go decodes a vector's cookie into: the target type of `-decode`.
+fn target(v: &Value) -> Option<&'static str> {
+    let serializer = v["codec"]["serializer"].as_str().unwrap_or_default();
+    let value = v["value"].as_object()?;
+    match serializer {
+        "json" => Some("value"),
+        "nop" => Some("bytes"),
+        // Gob needs the concrete type: sessions' map, or a string.
+        _ if value.contains_key("map") => Some("session"),
+        _ if value.contains_key("string") => Some("string"),
+        _ => None,
+    }
+}
+
+/// Runs the Go program's decode mode on `requests`; one answer per request.
+fn go_decode(requests: &[Value]) -> Vec<Value> {
+    let script = interop().join("run.sh");
+    let child = Command::new("bash")
+        .arg(&script)
+        .arg("-decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = child.unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let mut stdin = child.stdin.take().unwrap();
+    for request in requests {
+        writeln!(stdin, "{request}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Go decoder failed ({}); Go and the gorilla packages come from `bash .ci/go-deps`:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn go_reads_every_cookie_this_crate_writes() {
+    let mut requests = Vec::new();
+    for v in vectors() {
+        let Some(target) = target(&v) else { continue };
+        if v["kind"] != "encode" || v.get("decode_error").is_some() {
+            continue;
+        }
+        let spec = &v["codec"];
+        let now = UnixTime::from_secs(spec["now"].as_u64().unwrap());
+        let payload = hex(v["payload_hex"].as_str().unwrap());
+        let ours = codec(spec).encode_bytes("session", &payload, now).unwrap();
+        for (which, cookie) in [("go", v["cookie"].clone()), ("rust", json!(ours))] {
+            requests.push(json!({
+                "id": format!("{}/{which}", v["id"].as_str().unwrap()),
+                "codec": spec,
+                "cookie_name": "session",
+                "cookie": cookie,
+                "target": target,
+            }));
+        }
+    }
+    // A gorilla CookieStore session re-sealed under its key pairs, as the Go store reads it.
+    for v in vectors()
+        .into_iter()
+        .filter(|v| v["kind"] == "cookie_store")
+    {
+        let pairs: Vec<&str> = v["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        let now = UnixTime::from_secs(v["now"].as_u64().unwrap());
+        let name = v["cookie_name"].as_str().unwrap();
+        let first =
+            SecureCookie::new(pairs[0].as_bytes(), pairs.get(1).map(|k| k.as_bytes())).unwrap();
+        let payload = first
+            .decode_bytes(name, v["cookie_value"].as_str().unwrap(), now)
+            .unwrap();
+        let ours = first.encode_bytes(name, &payload, now).unwrap();
+        for (which, cookie) in [("go", v["cookie_value"].clone()), ("rust", json!(ours))] {
+            requests.push(json!({
+                "id": format!("{}/{which}", v["id"].as_str().unwrap()),
+                "pairs": pairs,
+                "codec": {"now": v["now"]},
+                "cookie_name": name,
+                "cookie": cookie,
+                "target": "session",
+            }));
+        }
+    }
+    assert!(requests.len() >= 100, "{} requests", requests.len());
+    let answers = go_decode(&requests);
+    assert_eq!(answers.len(), requests.len());
+    for pair in answers.chunks(2) {
+        let (go, rust) = (&pair[0], &pair[1]);
+        assert!(go.get("error").is_none(), "Go's own cookie: {go}");
+        assert_eq!(rust["value"], go["value"], "{}", rust["id"]);
+    }
+    // And a tampered one is refused by Go as by us.
+    let v = &requests[1];
+    let mut tampered = v.clone();
+    let cookie = v["cookie"].as_str().unwrap();
+    let swapped = if &cookie[10..11] == "B" { "C" } else { "B" };
+    tampered["cookie"] = json!(format!("{}{swapped}{}", &cookie[..10], &cookie[11..]));
+    let answer = &go_decode(&[tampered])[0];
+    assert!(answer.get("error").is_some(), "{answer}");
+}

@@ -1,0 +1,7 @@
+//! Integration tests of fastsession-gorilla against the real Go library (Go and Debian's
+//! gorilla packages: `bash .ci/go-deps`).
+
+// Test helpers outside #[test] functions panic on purpose, like the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod go_round_trip;
