@@ -410,3 +410,297 @@ fn read_uint(input: &mut &[u8]) -> Result<u64> {
     *input = &rest[n..];
     Ok(v)
 }
+
+/// Encodes `value` as one gob stream that Go's `gob.Decoder` reads back into the same Go
+/// value: a [`GoValue::Map`] as `map[interface{}]interface{}` (what a gorilla session's
+/// `Values` is), a [`GoValue::List`] as `[]interface{}`, scalars as themselves.
+///
+/// Every type definition goes in its own message before the value, which Go accepts
+/// wherever it writes them; so the bytes equal Go's for values with no nested composite
+/// types (a map of scalars, a scalar), and differ only in framing for the others. Values
+/// inside maps and lists are Go interfaces: a [`GoValue::Named`] keeps its Go type name
+/// (`"int16"`, `"main.Person"`), others get the plain one (`"string"`, `"int"`,
+/// `"float64"`, `"[]uint8"`, …). A struct must be `Named` with the name Go registered it
+/// under.
+///
+/// # Errors
+///
+/// [`ErrorKind::Serialize`] for a struct in an interface without its registered name, a
+/// `Nil` outside an interface, or nesting deeper than the decoder accepts.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_gorilla::gob::{self, GoValue};
+///
+/// // Go: session.Values["foo"] = "bar", as gorilla/sessions' GobEncoder writes it.
+/// let values = GoValue::Map(vec![(GoValue::String("foo".into()), GoValue::String("bar".into()))]);
+/// let bytes = gob::encode(&values)?;
+/// assert_eq!(gob::decode(&bytes)?, GoValue::Map(vec![(
+///     GoValue::Named("string".into(), Box::new(GoValue::String("foo".into()))),
+///     GoValue::Named("string".into(), Box::new(GoValue::String("bar".into()))),
+/// )]));
+/// # Ok::<(), fastsession_gorilla::Error>(())
+/// ```
+pub fn encode(value: &GoValue) -> Result<Vec<u8>> {
+    let mut encoder = Encoder {
+        out: Vec::new(),
+        ids: Vec::new(),
+    };
+    let id = encoder.type_of(value, 0)?;
+    let mut message = Vec::new();
+    put_int(&mut message, id);
+    encoder.top_level(&mut message, value, 0)?;
+    put_message(&mut encoder.out, &message);
+    Ok(encoder.out)
+}
+
+fn unsupported() -> Error {
+    Error::new(ErrorKind::Serialize)
+}
+
+/// The composite wire types an encoding defines, by their shape.
+#[derive(PartialEq)]
+enum Shape {
+    Map,
+    List,
+    Struct(String, Vec<(String, i64)>),
+}
+
+struct Encoder {
+    /// The type-definition messages written so far.
+    out: Vec<u8>,
+    ids: Vec<Shape>,
+}
+
+impl Encoder {
+    /// The wire type id of `value`, defining it (and what it holds) first if needed.
+    fn type_of(&mut self, value: &GoValue, depth: usize) -> Result<i64> {
+        if depth > MAX_DEPTH {
+            return Err(unsupported());
+        }
+        Ok(match value {
+            GoValue::Nil => return Err(unsupported()),
+            GoValue::Bool(_) => BOOL,
+            GoValue::Int(_) => INT,
+            GoValue::Uint(_) => UINT,
+            GoValue::Float(_) => FLOAT,
+            GoValue::Bytes(_) => BYTES,
+            GoValue::String(_) => STRING,
+            GoValue::Named(_, inner) => self.type_of(inner, depth)?,
+            GoValue::Map(entries) => {
+                let id = self.define(Shape::Map)?;
+                for (k, v) in entries {
+                    self.interface_types(k, depth + 1)?;
+                    self.interface_types(v, depth + 1)?;
+                }
+                id
+            }
+            GoValue::List(items) => {
+                let id = self.define(Shape::List)?;
+                for item in items {
+                    self.interface_types(item, depth + 1)?;
+                }
+                id
+            }
+            GoValue::Struct { name, fields } => {
+                let mut wire = Vec::with_capacity(fields.len());
+                for (fname, v) in fields {
+                    wire.push((fname.clone(), self.type_of(v, depth + 1)?));
+                }
+                self.define(Shape::Struct(name.clone(), wire))?
+            }
+        })
+    }
+
+    fn interface_types(&mut self, value: &GoValue, depth: usize) -> Result<()> {
+        if !matches!(value, GoValue::Nil) {
+            self.type_of(value, depth)?;
+        }
+        Ok(())
+    }
+
+    /// The id of `shape`, writing its definition message the first time.
+    fn define(&mut self, shape: Shape) -> Result<i64> {
+        if let Some(i) = self.ids.iter().position(|s| *s == shape) {
+            return Ok(65 + i64::try_from(i).map_err(|_| unsupported())?);
+        }
+        if self.ids.len() >= MAX_TYPES {
+            return Err(unsupported());
+        }
+        let id = 65 + i64::try_from(self.ids.len()).map_err(|_| unsupported())?;
+        let mut m = Vec::new();
+        put_int(&mut m, -id);
+        match &shape {
+            // wireType.MapT { CommonType { Id }, Key, Elem }
+            Shape::Map => {
+                m.extend_from_slice(&[4, 1, 2]);
+                put_int(&mut m, id);
+                m.extend_from_slice(&[0, 1]);
+                put_int(&mut m, INTERFACE);
+                m.push(1);
+                put_int(&mut m, INTERFACE);
+                m.extend_from_slice(&[0, 0]);
+            }
+            // wireType.SliceT { CommonType { Id }, Elem }
+            Shape::List => {
+                m.extend_from_slice(&[2, 1, 2]);
+                put_int(&mut m, id);
+                m.extend_from_slice(&[0, 1]);
+                put_int(&mut m, INTERFACE);
+                m.extend_from_slice(&[0, 0]);
+            }
+            // wireType.StructT { CommonType { Name, Id }, Field []{ Name, Id } }
+            Shape::Struct(name, fields) => {
+                m.extend_from_slice(&[3, 1, 1]);
+                put_bytes(&mut m, name.as_bytes());
+                m.push(1);
+                put_int(&mut m, id);
+                m.extend_from_slice(&[0, 1]);
+                put_uint(&mut m, fields.len() as u64);
+                for (fname, fid) in fields {
+                    m.push(1);
+                    put_bytes(&mut m, fname.as_bytes());
+                    m.push(1);
+                    put_int(&mut m, *fid);
+                    m.push(0);
+                }
+                m.extend_from_slice(&[0, 0]);
+            }
+        }
+        put_message(&mut self.out, &m);
+        self.ids.push(shape);
+        Ok(id)
+    }
+
+    /// A value at the top of a message (or of an interface's data): a struct directly,
+    /// anything else after a zero byte.
+    fn top_level(&mut self, out: &mut Vec<u8>, value: &GoValue, depth: usize) -> Result<()> {
+        let inner = match value {
+            GoValue::Named(_, inner) => &**inner,
+            other => other,
+        };
+        if !matches!(inner, GoValue::Struct { .. }) {
+            out.push(0);
+        }
+        self.value(out, inner, depth)
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>, value: &GoValue, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(unsupported());
+        }
+        match value {
+            GoValue::Nil => return Err(unsupported()),
+            GoValue::Bool(b) => put_uint(out, u64::from(*b)),
+            GoValue::Int(i) => put_int(out, *i),
+            GoValue::Uint(u) => put_uint(out, *u),
+            GoValue::Float(f) => put_uint(out, f.to_bits().swap_bytes()),
+            GoValue::Bytes(b) => put_bytes(out, b),
+            GoValue::String(s) => put_bytes(out, s.as_bytes()),
+            GoValue::Named(_, inner) => self.value(out, inner, depth)?,
+            GoValue::Map(entries) => {
+                put_uint(out, entries.len() as u64);
+                for (k, v) in entries {
+                    self.interface(out, k, depth + 1)?;
+                    self.interface(out, v, depth + 1)?;
+                }
+            }
+            GoValue::List(items) => {
+                put_uint(out, items.len() as u64);
+                for item in items {
+                    self.interface(out, item, depth + 1)?;
+                }
+            }
+            GoValue::Struct { fields, .. } => {
+                let mut last = -1i64;
+                for (i, (_, v)) in fields.iter().enumerate() {
+                    // Go sends only fields that are not their type's zero value.
+                    if is_zero(v) {
+                        continue;
+                    }
+                    let i = i64::try_from(i).map_err(|_| unsupported())?;
+                    put_uint(out, u64::try_from(i - last).map_err(|_| unsupported())?);
+                    last = i;
+                    self.value(out, v, depth + 1)?;
+                }
+                out.push(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// `name · type id · uint(byte count) · value`; a nil interface is an empty name.
+    fn interface(&mut self, out: &mut Vec<u8>, value: &GoValue, depth: usize) -> Result<()> {
+        let name = match value {
+            GoValue::Nil => {
+                put_uint(out, 0);
+                return Ok(());
+            }
+            GoValue::Named(name, _) => name.as_str(),
+            GoValue::Bool(_) => "bool",
+            GoValue::Int(_) => "int",
+            GoValue::Uint(_) => "uint",
+            GoValue::Float(_) => "float64",
+            GoValue::Bytes(_) => "[]uint8",
+            GoValue::String(_) => "string",
+            GoValue::List(_) => "[]interface {}",
+            GoValue::Map(_) => "map[interface {}]interface {}",
+            GoValue::Struct { .. } => return Err(unsupported()),
+        };
+        put_bytes(out, name.as_bytes());
+        put_int(out, self.type_of(value, depth)?);
+        let mut data = Vec::new();
+        self.top_level(&mut data, value, depth)?;
+        put_bytes(out, &data);
+        Ok(())
+    }
+}
+
+fn is_zero(value: &GoValue) -> bool {
+    match value {
+        GoValue::Nil => true,
+        GoValue::Bool(b) => !b,
+        GoValue::Int(i) => *i == 0,
+        GoValue::Uint(u) => *u == 0,
+        GoValue::Float(f) => f.to_bits() == 0,
+        GoValue::Bytes(b) => b.is_empty(),
+        GoValue::String(s) => s.is_empty(),
+        GoValue::List(items) => items.is_empty(),
+        GoValue::Map(entries) => entries.is_empty(),
+        GoValue::Struct { .. } => false,
+        GoValue::Named(_, inner) => is_zero(inner),
+    }
+}
+
+fn put_uint(out: &mut Vec<u8>, v: u64) {
+    match u8::try_from(v) {
+        Ok(small) if small < 0x80 => out.push(small),
+        _ => {
+            let bytes = v.to_be_bytes();
+            let significant = &bytes[bytes.iter().take_while(|b| **b == 0).count()..];
+            // The negated byte count (1 to 8) says how many big-endian bytes follow.
+            let count = u8::try_from(significant.len()).unwrap_or(8);
+            out.push(count.wrapping_neg());
+            out.extend_from_slice(significant);
+        }
+    }
+}
+
+fn put_int(out: &mut Vec<u8>, i: i64) {
+    let u = if i < 0 {
+        (!(i as u64) << 1) | 1
+    } else {
+        (i as u64) << 1
+    };
+    put_uint(out, u);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_uint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn put_message(out: &mut Vec<u8>, message: &[u8]) {
+    put_bytes(out, message);
+}

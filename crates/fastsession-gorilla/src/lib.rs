@@ -8,8 +8,9 @@
 //! `encoding/json` does for securecookie's `JSONEncoder`. The tests check every vector that
 //! `interop/gorilla` produced with the real library (Debian's Go packages).
 //!
-//! [`gob::decode`] reads the subset of Go's gob format that gorilla/sessions cookies hold
-//! (its default serializer). Not here yet: writing gob, and the gorilla-compatible stores.
+//! [`gob::decode`] and [`gob::encode`] read and write the subset of Go's gob format that
+//! gorilla/sessions cookies hold (its default serializer). Not here yet: the
+//! gorilla-compatible stores.
 //!
 //! # Examples
 //!

@@ -1,14 +1,14 @@
-//! Cookies this crate writes, read by the real gorilla/securecookie: every value of the
-//! vectors is sealed again here (new random IVs) and Go decodes it through
-//! `interop/gorilla/run.sh -decode`, next to Go's own cookie for the same value; both must
-//! give the same Go value. Needs Go and Debian's gorilla packages: `bash .ci/go-deps`.
+//! Cookies this crate writes, read by the real gorilla/securecookie and encoding/gob: every
+//! value of the vectors is sealed again here (new random IVs), gob values are also written
+//! again by this crate's encoder, and Go decodes them through `interop/gorilla/run.sh
+//! -decode`, next to Go's own cookie for the same value; all must give the same Go value. Needs Go and Debian's gorilla packages: `bash .ci/go-deps`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use fastsession_core::time::UnixTime;
-use fastsession_gorilla::SecureCookie;
+use fastsession_gorilla::{SecureCookie, gob};
 use serde_json::{Value, json};
 
 fn interop() -> PathBuf {
@@ -102,7 +102,16 @@ fn go_reads_every_cookie_this_crate_writes() {
         let now = UnixTime::from_secs(spec["now"].as_u64().unwrap());
         let payload = hex(v["payload_hex"].as_str().unwrap());
         let ours = codec(spec).encode_bytes("session", &payload, now).unwrap();
-        for (which, cookie) in [("go", v["cookie"].clone()), ("rust", json!(ours))] {
+        let mut cookies = vec![("go", v["cookie"].clone()), ("rust", json!(ours))];
+        if matches!(target, "session" | "string") {
+            // The value written as gob by this crate, sealed by this crate.
+            let gob = gob::encode(&gob::decode(&payload).unwrap()).unwrap();
+            cookies.push((
+                "rust-gob",
+                json!(codec(spec).encode_bytes("session", &gob, now).unwrap()),
+            ));
+        }
+        for (which, cookie) in cookies {
             requests.push(json!({
                 "id": format!("{}/{which}", v["id"].as_str().unwrap()),
                 "codec": spec,
@@ -112,7 +121,8 @@ fn go_reads_every_cookie_this_crate_writes() {
             }));
         }
     }
-    // A gorilla CookieStore session re-sealed under its key pairs, as the Go store reads it.
+    // A gorilla CookieStore session (values and flashes) re-sealed under its key pairs, and
+    // written again as gob by this crate, as the Go store reads it.
     for v in vectors()
         .into_iter()
         .filter(|v| v["kind"] == "cookie_store")
@@ -131,7 +141,13 @@ fn go_reads_every_cookie_this_crate_writes() {
             .decode_bytes(name, v["cookie_value"].as_str().unwrap(), now)
             .unwrap();
         let ours = first.encode_bytes(name, &payload, now).unwrap();
-        for (which, cookie) in [("go", v["cookie_value"].clone()), ("rust", json!(ours))] {
+        let gob = gob::encode(&gob::decode(&payload).unwrap()).unwrap();
+        let ours_gob = first.encode_bytes(name, &gob, now).unwrap();
+        for (which, cookie) in [
+            ("go", v["cookie_value"].clone()),
+            ("rust", json!(ours)),
+            ("rust-gob", json!(ours_gob)),
+        ] {
             requests.push(json!({
                 "id": format!("{}/{which}", v["id"].as_str().unwrap()),
                 "pairs": pairs,
@@ -145,13 +161,22 @@ fn go_reads_every_cookie_this_crate_writes() {
     assert!(requests.len() >= 100, "{} requests", requests.len());
     let answers = go_decode(&requests);
     assert_eq!(answers.len(), requests.len());
-    for pair in answers.chunks(2) {
-        let (go, rust) = (&pair[0], &pair[1]);
+    let by_id: std::collections::HashMap<&str, &Value> = answers
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a))
+        .collect();
+    for answer in &answers {
+        let id = answer["id"].as_str().unwrap();
+        let (vector, which) = id.rsplit_once('/').unwrap();
+        let go = by_id[format!("{vector}/go").as_str()];
         assert!(go.get("error").is_none(), "Go's own cookie: {go}");
-        assert_eq!(rust["value"], go["value"], "{}", rust["id"]);
+        if which != "go" {
+            assert_eq!(answer["value"], go["value"], "{id}");
+        }
     }
     // And a tampered one is refused by Go as by us.
     let v = &requests[1];
+    assert!(v["id"].as_str().unwrap().ends_with("/rust"));
     let mut tampered = v.clone();
     let cookie = v["cookie"].as_str().unwrap();
     let swapped = if &cookie[10..11] == "B" { "C" } else { "B" };
