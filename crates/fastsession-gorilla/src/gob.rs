@@ -421,7 +421,9 @@ fn read_uint(input: &mut &[u8]) -> Result<u64> {
 /// inside maps and lists are Go interfaces: a [`GoValue::Named`] keeps its Go type name
 /// (`"int16"`, `"main.Person"`), others get the plain one (`"string"`, `"int"`,
 /// `"float64"`, `"[]uint8"`, …). A struct must be `Named` with the name Go registered it
-/// under.
+/// under. Lists and maps are always written as `[]interface{}` and
+/// `map[interface{}]interface{}`: a typed slice read from Go (`[]string`) comes back as the
+/// interface form, with its elements `Named`.
 ///
 /// # Errors
 ///
@@ -447,10 +449,18 @@ pub fn encode(value: &GoValue) -> Result<Vec<u8>> {
         out: Vec::new(),
         ids: Vec::new(),
     };
-    let id = encoder.type_of(value, 0)?;
     let mut message = Vec::new();
-    put_int(&mut message, id);
-    encoder.top_level(&mut message, value, 0)?;
+    if let GoValue::Named(..) = value {
+        // A value that was in an interface stays one.
+        encoder.interface_types(value, 0)?;
+        put_int(&mut message, INTERFACE);
+        message.push(0);
+        encoder.interface(&mut message, value, 0)?;
+    } else {
+        let id = encoder.type_of(value, 0)?;
+        put_int(&mut message, id);
+        encoder.top_level(&mut message, value, 0)?;
+    }
     put_message(&mut encoder.out, &message);
     Ok(encoder.out)
 }
@@ -505,8 +515,16 @@ impl Encoder {
             }
             GoValue::Struct { name, fields } => {
                 let mut wire = Vec::with_capacity(fields.len());
-                for (fname, v) in fields {
-                    wire.push((fname.clone(), self.type_of(v, depth + 1)?));
+                // Go sends no zero field; its type here lists only the fields sent.
+                for (fname, v) in fields.iter().filter(|(_, v)| !is_zero(v)) {
+                    // A field that held an interface value is an interface field.
+                    let fid = if let GoValue::Named(..) = v {
+                        self.interface_types(v, depth + 1)?;
+                        INTERFACE
+                    } else {
+                        self.type_of(v, depth + 1)?
+                    };
+                    wire.push((fname.clone(), fid));
                 }
                 self.define(Shape::Struct(name.clone(), wire))?
             }
@@ -613,16 +631,14 @@ impl Encoder {
                 }
             }
             GoValue::Struct { fields, .. } => {
-                let mut last = -1i64;
-                for (i, (_, v)) in fields.iter().enumerate() {
-                    // Go sends only fields that are not their type's zero value.
-                    if is_zero(v) {
-                        continue;
+                // The fields the type lists (the non-zero ones), each one after the last.
+                for (_, v) in fields.iter().filter(|(_, v)| !is_zero(v)) {
+                    put_uint(out, 1);
+                    if let GoValue::Named(..) = v {
+                        self.interface(out, v, depth + 1)?;
+                    } else {
+                        self.value(out, v, depth + 1)?;
                     }
-                    let i = i64::try_from(i).map_err(|_| unsupported())?;
-                    put_uint(out, u64::try_from(i - last).map_err(|_| unsupported())?);
-                    last = i;
-                    self.value(out, v, depth + 1)?;
                 }
                 out.push(0);
             }
