@@ -306,14 +306,54 @@ impl Write for Logs {
     }
 }
 
+thread_local! {
+    /// Where `tracing` events of this thread go while a test captures them.
+    static CAPTURE: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The writer of the one global subscriber: the current thread's capture, if any.
+struct ThreadCapture;
+
+impl Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|capture| {
+            if let Some(logs) = capture.borrow_mut().as_mut() {
+                let _ = logs.write(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Ends a capture (restoring any outer one) when dropped.
+pub(crate) struct CaptureGuard(Option<Logs>);
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| *capture.borrow_mut() = self.0.take());
+    }
+}
+
 /// Captures this thread's `tracing` events (actix-web tests run on one thread) until dropped.
-pub(crate) fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+///
+/// One global subscriber writes each event to its thread's capture: per-thread scoped
+/// subscribers (`set_default`) race with each other in `tracing`'s callsite cache when tests
+/// run in parallel, and an event could go missing.
+pub(crate) fn capture_logs() -> (Logs, CaptureGuard) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
     let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
+    let outer = CAPTURE.with(|capture| capture.borrow_mut().replace(logs.clone()));
+    (logs, CaptureGuard(outer))
 }

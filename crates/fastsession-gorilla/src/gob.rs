@@ -129,6 +129,18 @@ impl<'a> Decoder<'a> {
         read_uint(&mut self.message)
     }
 
+    /// The number of the next field of a struct being read, after `field` (gob sends the
+    /// difference; 0 ends the struct): `None` at the end.
+    fn next_field(&mut self, field: i64) -> Result<Option<i64>> {
+        match self.uint()? {
+            0 => Ok(None),
+            delta => {
+                let delta = i64::try_from(delta).map_err(|_| bad())?;
+                Ok(Some(field.checked_add(delta).ok_or_else(bad)?))
+            }
+        }
+    }
+
     fn int(&mut self) -> Result<i64> {
         let u = self.uint()?;
         // Bit 0 is the sign: set means the value is the complement of the rest.
@@ -190,14 +202,8 @@ impl<'a> Decoder<'a> {
         }
         let mut ty = None;
         let mut field = -1i64;
-        loop {
-            let delta = self.uint()?;
-            if delta == 0 {
-                break;
-            }
-            field = field
-                .checked_add(i64::try_from(delta).map_err(|_| bad())?)
-                .ok_or_else(bad)?;
+        while let Some(next) = self.next_field(field)? {
+            field = next;
             // wireType's fields: ArrayT, SliceT, StructT, MapT, then encoder types.
             ty = Some(match field {
                 0 => {
@@ -228,13 +234,10 @@ impl<'a> Decoder<'a> {
         let mut name = String::new();
         let mut field = -1i64;
         loop {
-            let delta = self.uint()?;
-            if delta == 0 {
+            let Some(next) = self.next_field(field)? else {
                 return Ok((name, values));
-            }
-            field = field
-                .checked_add(i64::try_from(delta).map_err(|_| bad())?)
-                .ok_or_else(bad)?;
+            };
+            field = next;
             match usize::try_from(field) {
                 Ok(0) => name = self.common_type()?,
                 Ok(i) if i < names.len() => values[i] = Some(self.int()?),
@@ -248,13 +251,10 @@ impl<'a> Decoder<'a> {
         let mut name = String::new();
         let mut field = -1i64;
         loop {
-            let delta = self.uint()?;
-            if delta == 0 {
+            let Some(next) = self.next_field(field)? else {
                 return Ok(name);
-            }
-            field = field
-                .checked_add(i64::try_from(delta).map_err(|_| bad())?)
-                .ok_or_else(bad)?;
+            };
+            field = next;
             match field {
                 0 => name = self.string()?,
                 1 => {
@@ -271,13 +271,10 @@ impl<'a> Decoder<'a> {
         let mut fields = Vec::new();
         let mut field = -1i64;
         loop {
-            let delta = self.uint()?;
-            if delta == 0 {
+            let Some(next) = self.next_field(field)? else {
                 return Ok(Type::Struct(name, fields));
-            }
-            field = field
-                .checked_add(i64::try_from(delta).map_err(|_| bad())?)
-                .ok_or_else(bad)?;
+            };
+            field = next;
             match field {
                 0 => name = self.common_type()?,
                 1 => {
@@ -285,14 +282,8 @@ impl<'a> Decoder<'a> {
                     for _ in 0..count {
                         let (mut fname, mut fid) = (String::new(), None);
                         let mut f = -1i64;
-                        loop {
-                            let delta = self.uint()?;
-                            if delta == 0 {
-                                break;
-                            }
-                            f = f
-                                .checked_add(i64::try_from(delta).map_err(|_| bad())?)
-                                .ok_or_else(bad)?;
+                        while let Some(next) = self.next_field(f)? {
+                            f = next;
                             match f {
                                 0 => fname = self.string()?,
                                 1 => fid = Some(self.int()?),
@@ -354,14 +345,8 @@ impl<'a> Decoder<'a> {
                 Type::Struct(name, fields) => {
                     let mut values = Vec::new();
                     let mut field = -1i64;
-                    loop {
-                        let delta = self.uint()?;
-                        if delta == 0 {
-                            break;
-                        }
-                        field = field
-                            .checked_add(i64::try_from(delta).map_err(|_| bad())?)
-                            .ok_or_else(bad)?;
+                    while let Some(next) = self.next_field(field)? {
+                        field = next;
                         let index = usize::try_from(field).map_err(|_| bad())?;
                         let (fname, fid) = fields.get(index).cloned().ok_or_else(bad)?;
                         values.push((fname, self.value(fid, depth + 1)?));
