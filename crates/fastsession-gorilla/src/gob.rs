@@ -371,7 +371,9 @@ impl<'a> Decoder<'a> {
         // instead (nested type definitions split it across messages, so the count does not
         // cover all of it).
         self.uint()?;
-        let value = self.top_level_value(id, depth + 1)?;
+        // The caller counted this level already: an interface adds no depth of its own, as
+        // in the encoder.
+        let value = self.top_level_value(id, depth)?;
         Ok(GoValue::Named(name, Box::new(value)))
     }
 }
