@@ -454,7 +454,8 @@ impl Backend for PostgresBackend {
             let d = Delta::new(&update);
             let changes = update.changes;
             let user = update.from.user_id();
-            let hash = user.map(user_hash);
+            // The statement reads the user (and its hash) only when the request changed it.
+            let hash = user.filter(|_| changes.user_changed()).map(user_hash);
             let rows = self
                 .rows(
                     "update",
