@@ -152,6 +152,18 @@ impl SecureCookie {
         self
     }
 
+    /// The maximum age in seconds (0: none).
+    #[must_use]
+    pub fn max_age(&self) -> u64 {
+        self.max_age
+    }
+
+    /// The maximum length of an encoded value (0: none).
+    #[must_use]
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
     /// Signs (and encrypts, with a block key) `payload` for the cookie `name` at `now`.
     ///
     /// # Errors
@@ -210,6 +222,11 @@ impl SecureCookie {
     ///
     /// The decode [`ErrorKind`] of the first check that fails.
     pub fn decode_bytes(&self, name: &str, value: &str, now: UnixTime) -> Result<Vec<u8>> {
+        self.open(name, value, now).map(|(payload, _)| payload)
+    }
+
+    /// [`decode_bytes`](Self::decode_bytes), with the signed timestamp.
+    pub(crate) fn open(&self, name: &str, value: &str, now: UnixTime) -> Result<(Vec<u8>, i64)> {
         if self.max_length != 0 && value.len() > self.max_length {
             return Err(Error::new(ErrorKind::DecodeTooLong));
         }
@@ -252,7 +269,7 @@ impl SecureCookie {
             key.apply(&iv, &mut payload[IV_LEN..]);
             payload.drain(..IV_LEN);
         }
-        Ok(payload)
+        Ok((payload, t))
     }
 
     /// [`encode_bytes`](Self::encode_bytes) of `value` in Go's JSON ([`go_json::to_vec`]).
@@ -363,10 +380,35 @@ pub fn decode_multi(
     value: &str,
     now: UnixTime,
 ) -> Result<Vec<u8>> {
+    open_multi(codecs, name, value, now).map(|opened| opened.payload)
+}
+
+/// What [`open_multi`] found.
+pub(crate) struct Opened {
+    pub(crate) payload: Vec<u8>,
+    /// The signed timestamp (Unix seconds; Go accepts negative ones).
+    pub(crate) timestamp: i64,
+    /// Which codec opened it: above 0, an older key pair.
+    pub(crate) codec_index: usize,
+}
+
+/// [`decode_multi`], saying which codec opened the value and when it was signed.
+pub(crate) fn open_multi(
+    codecs: &[SecureCookie],
+    name: &str,
+    value: &str,
+    now: UnixTime,
+) -> Result<Opened> {
     let mut first = None;
-    for codec in codecs {
-        match codec.decode_bytes(name, value, now) {
-            Ok(payload) => return Ok(payload),
+    for (codec_index, codec) in codecs.iter().enumerate() {
+        match codec.open(name, value, now) {
+            Ok((payload, timestamp)) => {
+                return Ok(Opened {
+                    payload,
+                    timestamp,
+                    codec_index,
+                });
+            }
             Err(e) => {
                 first.get_or_insert(e);
             }

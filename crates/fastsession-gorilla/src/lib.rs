@@ -35,9 +35,13 @@ mod codec;
 mod error;
 pub mod go_json;
 pub mod gob;
+mod session;
+mod store;
 
 pub use codec::{SecureCookie, decode_multi, encode_multi};
 pub use error::{Error, ErrorKind, Result};
+pub use session::{GorillaFormat, GorillaOrigin};
+pub use store::{GorillaCookieStore, GorillaFilesystem, MigratingStore};
 
 #[cfg(test)]
 mod vectors;

@@ -414,6 +414,8 @@ impl Sessions {
         }
         state.record.set_last_active(now);
         state.record.set_id(id);
+        // The store has written the session its own way now.
+        state.record.set_origin(None);
         state.is_new = false;
         state.reseal = false;
         if state.action == Action::Regenerate {

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 pub use changes::{Change, ChangeSet};
 pub use expiry::Expiry;
 pub use id::{ID_TEXT_LEN, SessionId};
-pub use record::{Record, RecordError};
+pub use record::{Origin, Record, RecordError};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::UnixTime;

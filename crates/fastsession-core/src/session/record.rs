@@ -1,6 +1,8 @@
 //! The stored form of a session, and its byte encoding.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -47,7 +49,12 @@ pub struct Record {
     pub(crate) persistent: bool,
     pub(crate) id: Option<SessionId>,
     pub(crate) user: Option<String>,
+    /// What the store that loaded the record noted about it, until the next save.
+    pub(crate) origin: Option<Origin>,
 }
+
+/// What a store attaches to a record it loaded (see [`Record::set_origin`]).
+pub type Origin = Arc<dyn Any + Send + Sync>;
 
 #[derive(Serialize)]
 struct BodyRef<'a> {
@@ -120,12 +127,14 @@ impl std::fmt::Debug for Record {
             .field("persistent", &self.persistent)
             .field("id", &self.id)
             .field("has_user", &self.user.is_some())
+            .field("has_origin", &self.origin.is_some())
             .finish()
     }
 }
 
 impl PartialEq for Record {
-    /// Equal if every field is, comparing values by their JSON text.
+    /// Equal if every field is, comparing values by their JSON text; the
+    /// [origin](Record::origin) is not compared.
     fn eq(&self, other: &Self) -> bool {
         let same_values = self.values.len() == other.values.len()
             && self
@@ -177,6 +186,7 @@ impl Record {
             persistent: false,
             id: None,
             user: None,
+            origin: None,
         }
     }
 
@@ -212,6 +222,36 @@ impl Record {
     /// Sets or clears the session id.
     pub fn set_id(&mut self, id: Option<SessionId>) {
         self.id = id;
+    }
+
+    /// What the store that loaded this record attached to it; see
+    /// [`set_origin`](Self::set_origin).
+    #[must_use]
+    pub fn origin(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.origin.as_deref()
+    }
+
+    /// Attaches what a store needs to know at the next save about where this record came from
+    /// (a record read from another format, and its exact source). The registry keeps it with
+    /// the session until a save succeeds, then drops it; it is never serialized and never
+    /// reaches the application.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    /// use std::sync::Arc;
+    ///
+    /// struct FromLegacyFormat;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(100));
+    /// record.set_origin(Some(Arc::new(FromLegacyFormat)));
+    /// assert!(record.origin().is_some_and(|o| o.is::<FromLegacyFormat>()));
+    /// assert!(Record::from_bytes(&record.to_bytes()).unwrap().origin().is_none());
+    /// ```
+    pub fn set_origin(&mut self, origin: Option<Origin>) {
+        self.origin = origin;
     }
 
     /// The values, as JSON texts by key.
@@ -414,6 +454,7 @@ impl Record {
             persistent: flags & FLAG_PERSISTENT != 0,
             id,
             user: body.user,
+            origin: None,
         })
     }
 }
