@@ -84,13 +84,13 @@ fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixT
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
+/// use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
 /// use fastsession_gorilla::{GorillaCookieStore, GorillaFormat, SecureCookie};
 ///
 /// // Go: sessions.NewCookieStore(hashKey, blockKey)
 /// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", Some(b"a 16-byte AES key"[..16].as_ref()))?;
 /// let store = GorillaCookieStore::new(vec![codec])?.with_format(GorillaFormat::new().with_user_key("user_id"));
-/// let config = SessionConfig::new(store, CookieConfig::new("session-name")?);
+/// let config = SessionConfig::new(store, CookieConfig::builder("session-name").with_prefix(Prefix::None).build()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -435,14 +435,14 @@ enum Source {
 ///
 /// ```
 /// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
+/// use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
 /// use fastsession_core::store::CookieStore;
 /// use fastsession_gorilla::{GorillaCookieStore, MigratingStore, SecureCookie};
 ///
 /// let go = GorillaCookieStore::new(vec![SecureCookie::new(b"a 32-byte hash key shared with Go", None)?])?;
 /// let native = CookieStore::new(&KeyRing::new(Key::generate(1)?));
 /// let store = MigratingStore::from_cookies(native, go);
-/// let config = SessionConfig::new(store, CookieConfig::new("session-name")?);
+/// let config = SessionConfig::new(store, CookieConfig::builder("session-name").with_prefix(Prefix::None).build()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]

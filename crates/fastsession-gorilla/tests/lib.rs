@@ -5,3 +5,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod go_round_trip;
+mod stores;
+mod support;

@@ -1,0 +1,350 @@
+//! The gorilla stores through fastsession's registry, on sessions the real gorilla/sessions
+//! wrote (the `cookie_store` and `filesystem_store` vectors).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fastsession_core::codec::{Key, KeyRing};
+use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
+use fastsession_core::store::{CookieStore, MemoryStore, Store};
+use fastsession_core::time::{ManualClock, UnixTime};
+use fastsession_gorilla::gob::{self, GoValue};
+use fastsession_gorilla::{
+    GorillaCookieStore, GorillaFilesystem, GorillaFormat, MigratingStore, SecureCookie,
+};
+use serde_json::Value;
+
+use crate::support::{Cookie, visit};
+
+const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
+
+fn vector(id: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../interop/gorilla/vectors/gorilla-v1.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("no vector {id}"))
+}
+
+/// The codecs of Go's `NewCookieStore(pairs...)`.
+fn codecs(v: &Value) -> Vec<SecureCookie> {
+    let pairs: Vec<&[u8]> = v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().as_bytes())
+        .collect();
+    pairs
+        .chunks(2)
+        .map(|pair| SecureCookie::new(pair[0], pair.get(1).copied()).unwrap())
+        .collect()
+}
+
+fn config(store: impl Store, v: &Value) -> SessionConfig {
+    let name = v["cookie_name"].as_str().unwrap();
+    let cookie = CookieConfig::builder(name)
+        .with_prefix(Prefix::None)
+        .build()
+        .unwrap();
+    SessionConfig::new(store, cookie).with_clock(ManualClock::new(NOW))
+}
+
+fn native_cookies() -> CookieStore {
+    CookieStore::new(&KeyRing::new(Key::generate(1).unwrap()))
+}
+
+fn read_back(
+    store_codecs: &[SecureCookie],
+    name: &str,
+    cookie: &str,
+) -> fastsession_core::session::Record {
+    let payload = fastsession_gorilla::decode_multi(store_codecs, name, cookie, NOW).unwrap();
+    GorillaFormat::new().read_gob(&payload, NOW).unwrap()
+}
+
+#[tokio::test]
+async fn a_go_cookie_store_session_opens_with_its_values_and_flashes() {
+    let v = vector("cookie_store_flashes");
+    let store = GorillaCookieStore::new(codecs(&v)).unwrap();
+    let config = config(store, &v);
+    let cookie = visit(&config, v["cookie_value"].as_str(), |session| {
+        assert!(!session.is_new());
+        assert_eq!(
+            session.get::<String>("user").unwrap().as_deref(),
+            Some("ada")
+        );
+        assert_eq!(
+            session.take_flashes::<String>().unwrap(),
+            ["welcome back", "second"]
+        );
+    })
+    .await;
+    // The flashes were taken: the Go service must not show them again.
+    let record = read_back(&codecs(&v), "gorilla-session", cookie.value());
+    assert_eq!(record.flashes().len(), 0);
+    assert_eq!(record.value("user").unwrap().get(), "\"ada\"");
+}
+
+#[tokio::test]
+async fn a_session_read_and_left_alone_is_not_written() {
+    let v = vector("cookie_store_one_value");
+    let config = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let cookie = visit(&config, v["cookie_value"].as_str(), |session| {
+        assert_eq!(session.get::<i64>("count").unwrap(), Some(3));
+    })
+    .await;
+    assert_eq!(cookie, Cookie::Unchanged);
+}
+
+#[tokio::test]
+async fn a_cookie_under_an_older_key_pair_is_rewritten_under_the_newest() {
+    let v = vector("cookie_store_one_value");
+    let newest = SecureCookie::new(b"the new hash key, rotated in 2026", None).unwrap();
+    let mut rotated = vec![newest.clone()];
+    rotated.extend(codecs(&v));
+    let config = config(GorillaCookieStore::new(rotated).unwrap(), &v);
+    let cookie = visit(&config, v["cookie_value"].as_str(), |session| {
+        assert_eq!(session.get::<i64>("count").unwrap(), Some(3));
+    })
+    .await;
+    let record = read_back(&[newest], "gorilla-session", cookie.value());
+    assert_eq!(record.value("count").unwrap().get(), "3");
+}
+
+#[tokio::test]
+async fn a_tampered_or_foreign_cookie_gives_a_fresh_session() {
+    let v = vector("cookie_store_one_value");
+    let config = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let good = v["cookie_value"].as_str().unwrap();
+    let swapped = if &good[20..21] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{swapped}{}", &good[..20], &good[21..]);
+    let other_key = SecureCookie::new(b"somebody else's hash key........", None).unwrap();
+    let foreign = other_key
+        .encode_bytes(
+            "gorilla-session",
+            &gob::encode(&GoValue::Map(vec![])).unwrap(),
+            NOW,
+        )
+        .unwrap();
+    for cookie in [tampered.as_str(), &foreign, "", "%%%", "MTcwMDAwMDAwMHx8"] {
+        visit(&config, Some(cookie), |session| {
+            assert!(session.is_new(), "{cookie}")
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn rust_changes_reach_go_with_go_types() {
+    let v = vector("cookie_store_one_value");
+    let config = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let cookie = visit(&config, v["cookie_value"].as_str(), |session| {
+        session.insert("count", 4).unwrap();
+        session.insert("name", "ada").unwrap();
+        session.add_flash("saved").unwrap();
+    })
+    .await;
+    let payload =
+        fastsession_gorilla::decode_multi(&codecs(&v), "gorilla-session", cookie.value(), NOW)
+            .unwrap();
+    let GoValue::Map(entries) = gob::decode(&payload).unwrap() else {
+        panic!()
+    };
+    let named = |name: &str, v: GoValue| GoValue::Named(name.to_owned(), Box::new(v));
+    let key = |k: &str| named("string", GoValue::String(k.to_owned()));
+    assert!(entries.contains(&(key("count"), named("int", GoValue::Int(4)))));
+    assert!(entries.contains(&(key("name"), named("string", GoValue::String("ada".into())))));
+    assert!(entries.contains(&(
+        key("_flash"),
+        named(
+            "[]interface {}",
+            GoValue::List(vec![named("string", GoValue::String("saved".into()))])
+        )
+    )));
+}
+
+#[tokio::test]
+async fn a_user_id_needs_a_user_key() {
+    let v = vector("cookie_store_one_value");
+    let plain = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let header = format!("gorilla-session={}", v["cookie_value"].as_str().unwrap());
+    let sessions = fastsession_core::http::Sessions::from_cookie_headers([header.as_bytes()]);
+    sessions.get(&plain).await.unwrap().set_user_id("ada");
+    let error = sessions.save().await.unwrap_err();
+    assert_eq!(error.kind(), fastsession_core::ErrorKind::Serialize);
+
+    let keyed = config(
+        GorillaCookieStore::new(codecs(&v))
+            .unwrap()
+            .with_format(GorillaFormat::new().with_user_key("uid")),
+        &v,
+    );
+    let cookie = visit(&keyed, v["cookie_value"].as_str(), |s| s.set_user_id("ada")).await;
+    visit(&keyed, Some(cookie.value()), |s| {
+        assert_eq!(s.user_id().as_deref(), Some("ada"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_logout_ends_the_cookie_only_with_a_revocation_list() {
+    let v = vector("cookie_store_one_value");
+    let go_cookie = v["cookie_value"].as_str();
+    // As in Go: a copy of the cookie opens again after the logout.
+    let plain = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    assert_eq!(
+        visit(&plain, go_cookie, |s| s.destroy()).await,
+        Cookie::Removed
+    );
+    visit(&plain, go_cookie, |s| assert!(!s.is_new())).await;
+
+    let list = Arc::new(MemoryStore::new().unwrap());
+    let revoking = config(
+        GorillaCookieStore::new(codecs(&v))
+            .unwrap()
+            .with_revocation(list),
+        &v,
+    );
+    visit(&revoking, go_cookie, |s| assert!(!s.is_new())).await;
+    assert_eq!(
+        visit(&revoking, go_cookie, |s| s.destroy()).await,
+        Cookie::Removed
+    );
+    visit(&revoking, go_cookie, |s| {
+        assert!(s.is_new(), "replayed after logout")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migration_moves_a_go_cookie_session_to_the_native_store_once() {
+    let v = vector("cookie_store_flashes");
+    let go_cookie = v["cookie_value"].as_str();
+    let gorilla = GorillaCookieStore::new(codecs(&v))
+        .unwrap()
+        .with_revocation(Arc::new(MemoryStore::new().unwrap()));
+    let native = MemoryStore::new().unwrap();
+    let config = config(MigratingStore::from_cookies(native, gorilla), &v);
+    // Read only, and still moved.
+    let cookie = visit(&config, go_cookie, |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ada"));
+    })
+    .await;
+    let native_cookie = cookie.value().to_owned();
+    assert!(
+        fastsession_core::session::SessionId::parse(&native_cookie).is_some(),
+        "a native session id"
+    );
+    visit(&config, Some(&native_cookie), |s| {
+        assert!(!s.is_new());
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ada"));
+        assert_eq!(
+            s.take_flashes::<String>().unwrap(),
+            ["welcome back", "second"]
+        );
+    })
+    .await;
+    // The Go cookie moved once: a copy gives nothing.
+    visit(&config, go_cookie, |s| {
+        assert!(s.is_new(), "gorilla cookie replayed")
+    })
+    .await;
+    // Native sessions go on as usual: unchanged means no write.
+    assert_eq!(
+        visit(&config, Some(&native_cookie), |_| {}).await,
+        Cookie::Unchanged
+    );
+}
+
+#[tokio::test]
+async fn migration_into_a_native_cookie_store_keeps_native_cookies_working() {
+    let v = vector("cookie_store_one_value");
+    let config = config(
+        MigratingStore::from_cookies(
+            native_cookies(),
+            GorillaCookieStore::new(codecs(&v)).unwrap(),
+        ),
+        &v,
+    );
+    let cookie = visit(&config, v["cookie_value"].as_str(), |s| {
+        s.insert("seen", true).unwrap()
+    })
+    .await;
+    visit(&config, Some(cookie.value()), |s| {
+        assert_eq!(s.get::<i64>("count").unwrap(), Some(3));
+        assert_eq!(s.get::<bool>("seen").unwrap(), Some(true));
+    })
+    .await;
+    visit(&config, Some("garbage"), |s| assert!(s.is_new())).await;
+}
+
+fn go_files(v: &Value) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(v["file_name"].as_str().unwrap());
+    std::fs::write(&file, v["file_content"].as_str().unwrap()).unwrap();
+    (dir, file)
+}
+
+#[tokio::test]
+async fn migration_moves_a_go_filesystem_session_and_deletes_its_file() {
+    let v = vector("filesystem_store_one_value");
+    let (dir, file) = go_files(&v);
+    let files = GorillaFilesystem::new(dir.path(), codecs(&v)).unwrap();
+    let config = config(MigratingStore::from_files(native_cookies(), files), &v);
+    let go_cookie = v["cookie_value"].as_str();
+    let cookie = visit(&config, go_cookie, |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("grace"));
+    })
+    .await;
+    assert!(!file.exists(), "the Go session file is gone once moved");
+    visit(&config, Some(cookie.value()), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("grace"));
+    })
+    .await;
+    visit(&config, go_cookie, |s| assert!(s.is_new(), "moved once")).await;
+}
+
+#[tokio::test]
+async fn a_logout_before_migration_deletes_the_go_file() {
+    let v = vector("filesystem_store_one_value");
+    let (dir, file) = go_files(&v);
+    let files = GorillaFilesystem::new(dir.path(), codecs(&v)).unwrap();
+    let config = config(
+        MigratingStore::from_files(MemoryStore::new().unwrap(), files),
+        &v,
+    );
+    assert_eq!(
+        visit(&config, v["cookie_value"].as_str(), |s| s.destroy()).await,
+        Cookie::Removed
+    );
+    assert!(!file.exists());
+}
+
+#[tokio::test]
+async fn a_filesystem_cookie_never_names_a_path_outside_the_directory() {
+    let v = vector("filesystem_store_one_value");
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("sessions");
+    std::fs::create_dir(&inner).unwrap();
+    // A valid Go session file one level up, which a "../" id would reach.
+    std::fs::write(
+        dir.path().join("session_X"),
+        v["file_content"].as_str().unwrap(),
+    )
+    .unwrap();
+    let files = GorillaFilesystem::new(&inner, codecs(&v)).unwrap();
+    let config = config(MigratingStore::from_files(native_cookies(), files), &v);
+    let codec = codecs(&v).remove(0);
+    for id in ["../session_X", "/etc/passwd", "", "lower", "AAAA\0"] {
+        let gob = gob::encode(&GoValue::String(id.to_owned())).unwrap();
+        let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
+        visit(&config, Some(&cookie), |s| assert!(s.is_new(), "{id:?}")).await;
+    }
+    // A well-formed id with no file is unknown, not an error.
+    let gob = gob::encode(&GoValue::String("ABCDEFGH".into())).unwrap();
+    let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
+    visit(&config, Some(&cookie), |s| assert!(s.is_new())).await;
+}

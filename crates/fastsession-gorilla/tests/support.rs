@@ -1,0 +1,48 @@
+//! Requests through fastsession's registry, as an adapter makes them.
+
+use fastsession_core::Session;
+use fastsession_core::http::{SessionConfig, Sessions};
+use http::HeaderMap;
+use http::header::SET_COOKIE;
+
+/// What a response did to the session cookie.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cookie {
+    Unchanged,
+    Set(String),
+    Removed,
+}
+
+impl Cookie {
+    pub fn value(&self) -> &str {
+        match self {
+            Cookie::Set(value) => value,
+            other => panic!("no cookie set: {other:?}"),
+        }
+    }
+}
+
+/// One request carrying `cookie` (if any): `handler` gets the session, then everything is
+/// saved.
+pub async fn visit(
+    config: &SessionConfig,
+    cookie: Option<&str>,
+    handler: impl FnOnce(&Session),
+) -> Cookie {
+    let header = cookie.map(|c| format!("{}={c}", config.cookie().name()));
+    let sessions = Sessions::from_cookie_headers(header.iter().map(|h| h.as_bytes()));
+    let session = sessions.get(config).await.unwrap();
+    handler(&session);
+    let mut headers = HeaderMap::new();
+    sessions.save_all(&mut headers).await.unwrap();
+    let Some(line) = headers.get(SET_COOKIE) else {
+        return Cookie::Unchanged;
+    };
+    let line = line.to_str().unwrap();
+    let value = line.split(';').next().unwrap().split_once('=').unwrap().1;
+    if value.is_empty() || line.contains("Max-Age=0") {
+        Cookie::Removed
+    } else {
+        Cookie::Set(value.to_owned())
+    }
+}
