@@ -184,3 +184,80 @@ fn go_reads_every_cookie_this_crate_writes() {
     let answer = &go_decode(&[tampered])[0];
     assert!(answer.get("error").is_some(), "{answer}");
 }
+
+/// A Go value description (`interop/gorilla/main.go`) as comparable text, map entries in any
+/// order.
+fn entries(desc: &Value) -> std::collections::BTreeSet<String> {
+    desc["map"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a map: {desc}"))
+        .iter()
+        .map(Value::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn go_reads_the_sessions_a_gorilla_cookie_store_saved() {
+    use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
+    use fastsession_core::time::ManualClock;
+    use fastsession_gorilla::GorillaCookieStore;
+
+    let mut requests = Vec::new();
+    let mut expected = Vec::new();
+    for v in vectors() {
+        if v["kind"] != "encode" || !v["id"].as_str().unwrap().starts_with("gob_map_") {
+            continue;
+        }
+        let spec = &v["codec"];
+        let now = UnixTime::from_secs(spec["now"].as_u64().unwrap());
+        let store = GorillaCookieStore::new(vec![codec(spec)]).unwrap();
+        let cookie = CookieConfig::builder("session")
+            .with_prefix(Prefix::None)
+            .build()
+            .unwrap();
+        let config = SessionConfig::new(store, cookie).with_clock(ManualClock::new(now));
+        let types = v["id"].as_str().unwrap().starts_with("gob_map_types");
+        let saved = crate::support::visit(&config, v["cookie"].as_str(), |session| {
+            assert!(!session.is_new(), "{} opens", v["id"]);
+            session.insert("rust_added", 7).unwrap();
+            if types {
+                session.insert("i16", 300).unwrap();
+                session.insert("u8", 7).unwrap();
+                session.insert("raw", "AQI=").unwrap();
+            }
+        })
+        .await;
+        let mut want = entries(&v["value"]);
+        want.insert(json!([{"string": "rust_added"}, {"int": 7}]).to_string());
+        if types {
+            // Changed values keep the Go type of the value they replace.
+            for (key, old, new) in [
+                ("i16", json!({"int16": -1234}), json!({"int16": 300})),
+                ("u8", json!({"uint8": 200}), json!({"uint8": 7})),
+                (
+                    "raw",
+                    json!({"bytes": "3q2+7w=="}),
+                    json!({"bytes": "AQI="}),
+                ),
+            ] {
+                assert!(want.remove(&json!([{"string": key}, old]).to_string()));
+                want.insert(json!([{"string": key}, new]).to_string());
+            }
+        }
+        requests.push(json!({
+            "id": v["id"],
+            "pairs": [spec["hash_key"], spec["block_key"]],
+            "codec": {"now": spec["now"]},
+            "cookie_name": "session",
+            "cookie": saved.value(),
+            "target": "session",
+        }));
+        expected.push(want);
+    }
+    assert!(requests.len() >= 20, "{} sessions", requests.len());
+    let answers = go_decode(&requests);
+    for ((answer, want), request) in answers.iter().zip(&expected).zip(&requests) {
+        assert!(answer.get("error").is_none(), "{}: {answer}", request["id"]);
+        assert_eq!(&entries(&answer["value"]), want, "{}", request["id"]);
+    }
+}
