@@ -141,6 +141,58 @@ impl GorillaCookieStore {
         self
     }
 
+    /// "Log out everywhere": every cookie of `user` (read through the
+    /// [user key](GorillaFormat::with_user_key)) last saved before `now` stops opening in
+    /// the Rust service. Without a revocation list this does nothing and returns `false`.
+    ///
+    /// # Errors
+    ///
+    /// The revocation list's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession_core::time::UnixTime;
+    /// use fastsession_gorilla::{GorillaCookieStore, SecureCookie};
+    /// use std::sync::Arc;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", None)?;
+    /// let store = GorillaCookieStore::new(vec![codec])?.with_revocation(Arc::new(MemoryStore::new()?));
+    /// assert!(store.end_sessions_of("ada", UnixTime::now(), &Expiry::default()).await?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn end_sessions_of(
+        &self,
+        user: &str,
+        now: UnixTime,
+        expiry: &fastsession_core::session::Expiry,
+    ) -> CoreResult<bool> {
+        let Some(list) = &self.revocation else {
+            return Ok(false);
+        };
+        let longest = self
+            .codecs
+            .iter()
+            .map(SecureCookie::max_age)
+            .max()
+            .unwrap_or(0);
+        let lifetime = if longest == 0 || self.codecs.iter().any(|c| c.max_age() == 0) {
+            expiry.absolute_lifetime()
+        } else {
+            Duration::from_secs(longest).max(expiry.idle_timeout())
+        };
+        let until = now
+            .saturating_add(lifetime)
+            .saturating_add(expiry.clock_skew());
+        list.revoke_user(user, now, until).await?;
+        Ok(true)
+    }
+
     /// The session in the cookie, unless the codecs, the expiry or the format refuse it; the
     /// record's origin carries the cookie's fingerprint.
     fn open(&self, request: &LoadRequest<'_>) -> Result<(Record, bool), RejectReason> {

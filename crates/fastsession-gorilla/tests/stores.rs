@@ -348,3 +348,43 @@ async fn a_filesystem_cookie_never_names_a_path_outside_the_directory() {
     let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
     visit(&config, Some(&cookie), |s| assert!(s.is_new())).await;
 }
+
+#[tokio::test]
+async fn log_out_everywhere_ends_the_users_gorilla_sessions() {
+    let v = vector("cookie_store_one_value");
+    let store = GorillaCookieStore::new(codecs(&v))
+        .unwrap()
+        .with_format(GorillaFormat::new().with_user_key("uid"))
+        .with_revocation(Arc::new(MemoryStore::new().unwrap()));
+    let clock = ManualClock::new(NOW);
+    let name = v["cookie_name"].as_str().unwrap();
+    let cookie = CookieConfig::builder(name)
+        .with_prefix(Prefix::None)
+        .build()
+        .unwrap();
+    let config = SessionConfig::new(store.clone(), cookie).with_clock(clock.clone());
+    let ada = visit(&config, v["cookie_value"].as_str(), |s| {
+        s.set_user_id("ada")
+    })
+    .await;
+    clock.advance(std::time::Duration::from_secs(5));
+    assert!(
+        store
+            .end_sessions_of(
+                "ada",
+                NOW.saturating_add(std::time::Duration::from_secs(5)),
+                config.expiry()
+            )
+            .await
+            .unwrap()
+    );
+    visit(&config, Some(ada.value()), |s| {
+        assert!(s.is_new(), "ended everywhere")
+    })
+    .await;
+    // Others are not touched.
+    visit(&config, v["cookie_value"].as_str(), |s| {
+        assert!(!s.is_new())
+    })
+    .await;
+}

@@ -7,14 +7,14 @@ use http::header::SET_COOKIE;
 
 /// What a response did to the session cookie.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Cookie {
+pub(crate) enum Cookie {
     Unchanged,
     Set(String),
     Removed,
 }
 
 impl Cookie {
-    pub fn value(&self) -> &str {
+    pub(crate) fn value(&self) -> &str {
         match self {
             Cookie::Set(value) => value,
             other => panic!("no cookie set: {other:?}"),
@@ -24,7 +24,7 @@ impl Cookie {
 
 /// One request carrying `cookie` (if any): `handler` gets the session, then everything is
 /// saved.
-pub async fn visit(
+pub(crate) async fn visit(
     config: &SessionConfig,
     cookie: Option<&str>,
     handler: impl FnOnce(&Session),

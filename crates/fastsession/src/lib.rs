@@ -19,6 +19,7 @@
 //! | `tower` | `fastsession::tower`: the tower `Layer` (crate `fastsession-tower`), for hyper and any tower stack |
 //! | `axum` | `tower` plus the axum 0.8 extractors `Session`, `NamedSession`, `Flashes` |
 //! | `actix` | `fastsession::actix`: actix-web 4 middleware and extractors (crate `fastsession-actix`) |
+//! | `gorilla` | `fastsession::gorilla`: Go's gorilla/securecookie and gorilla/sessions formats, for [migrating](migration) a Go service (crate `fastsession-gorilla`) |
 //!
 //! The cookie store and the memory store need no feature.
 //!
@@ -29,6 +30,11 @@
 
 #[doc = include_str!("guide.md")]
 pub mod guide {}
+
+#[cfg(feature = "gorilla")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gorilla")))]
+#[doc = include_str!("migration.md")]
+pub mod migration {}
 
 pub use fastsession_core::codec::{Key, KeyRing};
 pub use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
@@ -59,6 +65,12 @@ pub use fastsession_tower as tower;
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use fastsession_actix as actix;
+
+/// Go migration: gorilla/securecookie and gorilla/sessions formats (crate
+/// `fastsession-gorilla`); see the [migration guide](migration).
+#[cfg(feature = "gorilla")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gorilla")))]
+pub use fastsession_gorilla as gorilla;
 
 pub use fastsession_core::{Error, ErrorKind, Result, Session, codec, http, session, store, time};
 #[cfg(feature = "testing")]
