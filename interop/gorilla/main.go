@@ -647,7 +647,7 @@ func storeVectors(o out) {
 	o.emit(map[string]interface{}{"kind": "cookie_store", "id": "cookie_store_one_value", "now": now,
 		"pairs": []string{hashKey}, "cookie_name": "gorilla-session", "set_cookie": rec.Header().Get("Set-Cookie"),
 		"cookie_value": cookieValue(rec.Header().Get("Set-Cookie")),
-		"values": fromGo(session.Values), "deterministic": true})
+		"values":       fromGo(session.Values), "deterministic": true})
 
 	// FilesystemStore: the cookie holds the encoded id; the file holds the encoded values.
 	dir, err := os.MkdirTemp("", "gorilla-fs")
@@ -671,7 +671,7 @@ func storeVectors(o out) {
 	o.emit(map[string]interface{}{"kind": "filesystem_store", "id": "filesystem_store_one_value", "now": now,
 		"pairs": []string{hashKey}, "cookie_name": "gorilla-fs", "set_cookie": rec.Header().Get("Set-Cookie"),
 		"cookie_value": cookieValue(rec.Header().Get("Set-Cookie")),
-		"session_id": session.ID, "file_name": filepath.Base(file), "file_content": string(content),
+		"session_id":   session.ID, "file_name": filepath.Base(file), "file_content": string(content),
 		"values": fromGo(session.Values), "deterministic": true})
 }
 
@@ -684,7 +684,8 @@ type decodeRequest struct {
 	CookieName string    `json:"cookie_name"`
 	Cookie     string    `json:"cookie"`
 	// "value" (default): interface{} for gob/json; "bytes" for nop; "session": gorilla
-	// sessions' map[interface{}]interface{}.
+	// sessions' map[interface{}]interface{}; "cookie_store": what sessions.CookieStore.Get
+	// gives a request carrying the cookie (needs pairs), its flashes taken with Flashes().
 	Target string `json:"target"`
 }
 
@@ -724,6 +725,8 @@ func decodeOne(r decodeRequest) (interface{}, error) {
 		codecs = []securecookie.Codec{r.Codec.build()}
 	}
 	switch r.Target {
+	case "cookie_store":
+		return cookieStoreGet(r, codecs)
 	case "bytes":
 		var b []byte
 		err := securecookie.DecodeMulti(r.CookieName, r.Cookie, &b, codecs...)
@@ -740,6 +743,27 @@ func decodeOne(r decodeRequest) (interface{}, error) {
 	var v interface{}
 	err := securecookie.DecodeMulti(r.CookieName, r.Cookie, &v, codecs...)
 	return v, err
+}
+
+// cookieStoreGet reads the cookie as a Go service does: a request carrying it, a CookieStore
+// with the request's key pairs, store.Get, then session.Flashes() (which asserts
+// []interface{}, as applications rely on).
+func cookieStoreGet(r decodeRequest, codecs []securecookie.Codec) (interface{}, error) {
+	store := &sessions.CookieStore{Codecs: codecs, Options: &sessions.Options{Path: "/", MaxAge: 86400 * 30}}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: r.CookieName, Value: r.Cookie})
+	session, err := store.Get(req, r.CookieName)
+	if err != nil {
+		return nil, err
+	}
+	if session.IsNew {
+		return nil, fmt.Errorf("the store gave a new session")
+	}
+	flashes := session.Flashes()
+	if flashes == nil {
+		flashes = []interface{}{}
+	}
+	return map[interface{}]interface{}{"values": session.Values, "flashes": flashes}, nil
 }
 
 func must(err error) {

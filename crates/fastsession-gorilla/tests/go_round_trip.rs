@@ -196,8 +196,11 @@ fn entries(desc: &Value) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// Go's `sessions.CookieStore.Get` on a request with every gorilla session vector's cookie,
+/// after this crate's `GorillaCookieStore` read it, changed it and saved it: the values keep
+/// their Go types, the flashes are `[]interface{}` as `session.Flashes()` asserts.
 #[tokio::test]
-async fn go_reads_the_sessions_a_gorilla_cookie_store_saved() {
+async fn a_go_cookie_store_reads_the_sessions_this_crate_saved() {
     use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
     use fastsession_core::time::ManualClock;
     use fastsession_gorilla::GorillaCookieStore;
@@ -220,6 +223,7 @@ async fn go_reads_the_sessions_a_gorilla_cookie_store_saved() {
         let saved = crate::support::visit(&config, v["cookie"].as_str(), |session| {
             assert!(!session.is_new(), "{} opens", v["id"]);
             session.insert("rust_added", 7).unwrap();
+            session.add_flash("from rust").unwrap();
             if types {
                 session.insert("i16", 300).unwrap();
                 session.insert("u8", 7).unwrap();
@@ -227,8 +231,18 @@ async fn go_reads_the_sessions_a_gorilla_cookie_store_saved() {
             }
         })
         .await;
-        let mut want = entries(&v["value"]);
-        want.insert(json!([{"string": "rust_added"}, {"int": 7}]).to_string());
+        let mut values = entries(&v["value"]);
+        let flash_key = json!({"string": "_flash"});
+        let mut flashes: Vec<Value> = v["value"]["map"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|pair| pair[0] == flash_key)
+            .map(|pair| pair[1]["list"].as_array().unwrap().clone())
+            .unwrap_or_default();
+        values.retain(|pair| !pair.starts_with(&format!("[{flash_key}")));
+        flashes.push(json!({"string": "from rust"}));
+        values.insert(json!([{"string": "rust_added"}, {"int": 7}]).to_string());
         if types {
             // Changed values keep the Go type of the value they replace.
             for (key, old, new) in [
@@ -240,8 +254,8 @@ async fn go_reads_the_sessions_a_gorilla_cookie_store_saved() {
                     json!({"bytes": "AQI="}),
                 ),
             ] {
-                assert!(want.remove(&json!([{"string": key}, old]).to_string()));
-                want.insert(json!([{"string": key}, new]).to_string());
+                assert!(values.remove(&json!([{"string": key}, old]).to_string()));
+                values.insert(json!([{"string": key}, new]).to_string());
             }
         }
         requests.push(json!({
@@ -250,14 +264,22 @@ async fn go_reads_the_sessions_a_gorilla_cookie_store_saved() {
             "codec": {"now": spec["now"]},
             "cookie_name": "session",
             "cookie": saved.value(),
-            "target": "session",
+            "target": "cookie_store",
         }));
-        expected.push(want);
+        expected.push((values, flashes));
     }
     assert!(requests.len() >= 20, "{} sessions", requests.len());
     let answers = go_decode(&requests);
-    for ((answer, want), request) in answers.iter().zip(&expected).zip(&requests) {
-        assert!(answer.get("error").is_none(), "{}: {answer}", request["id"]);
-        assert_eq!(&entries(&answer["value"]), want, "{}", request["id"]);
+    for ((answer, (values, flashes)), request) in answers.iter().zip(&expected).zip(&requests) {
+        let id = &request["id"];
+        assert!(answer.get("error").is_none(), "{id}: {answer}");
+        let got: std::collections::HashMap<String, &Value> = answer["value"]["map"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| (pair[0]["string"].as_str().unwrap().to_owned(), &pair[1]))
+            .collect();
+        assert_eq!(&entries(got["values"]), values, "{id}");
+        assert_eq!(got["flashes"]["list"].as_array().unwrap(), flashes, "{id}");
     }
 }
