@@ -9,8 +9,14 @@
 //! `interop/gorilla` produced with the real library (Debian's Go packages).
 //!
 //! [`gob::decode`] and [`gob::encode`] read and write the subset of Go's gob format that
-//! gorilla/sessions cookies hold (its default serializer). Not here yet: the
-//! gorilla-compatible stores.
+//! gorilla/sessions cookies hold (its default serializer).
+//!
+//! The stores: [`GorillaCookieStore`] reads and writes gorilla/sessions' `CookieStore`
+//! cookies, so a Rust service and a Go service share sessions; [`GorillaFilesystem`] reads
+//! gorilla's `FilesystemStore` sessions; [`MigratingStore`] moves users from either to a native
+//! store as they come back. [`GorillaFormat`] says how Go values map to session values (and
+//! keeps their Go types for the way back). The facade's `fastsession::migration` module is the
+//! guide.
 //!
 //! # Examples
 //!

@@ -1,19 +1,5 @@
-//! gorilla/sessions' `Values` map and fastsession's [`Record`], both ways.
-//!
-//! A gorilla session is a gob `map[interface{}]interface{}`; flash messages are `[]interface{}`
-//! under their key (`"_flash"` by default). Values become JSON as Go's `encoding/json` would
-//! write them (`[]byte` as base64, structs as objects of their fields). Going back, each value
-//! keeps the Go type it was read with, so a Go service's type assertions (`.(int64)`,
-//! `.(Person)`) still hold after a Rust service saved the session:
-//!
-//! * a value the Rust side did not change is written back exactly as it was read;
-//! * a changed value takes the Go type of the one it replaces where the new value fits it;
-//! * a new value gets Go's natural type: `string`, `bool`, `int` (`uint64` above `int64`'s
-//!   range), `float64` (JSON numbers with a fraction or exponent), `[]interface{}`,
-//!   `map[interface{}]interface{}`, or nil.
-//!
-//! Entries whose key is not a string (Go allows any comparable key) are not visible to Rust;
-//! they are written back unchanged unless the session was cleared.
+//! gorilla/sessions' `Values` map and fastsession's [`Record`], both ways (see
+//! [`GorillaFormat`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +16,21 @@ use crate::gob::{self, GoValue};
 
 /// How a gorilla session maps onto a fastsession session: which keys hold flash messages,
 /// which one (if any) holds the user id, and whether the cookie is "remember me".
+///
+/// A gorilla session is a gob `map[interface{}]interface{}`; flash messages are
+/// `[]interface{}` under their key (`"_flash"` by default). Values become JSON as Go's
+/// `encoding/json` would write them (`[]byte` as base64, structs as objects of their fields).
+/// Going back, each value keeps the Go type it was read with, so a Go service's type
+/// assertions (`.(int64)`, `.(Person)`) still hold after a Rust service saved the session:
+///
+/// * a value the Rust side did not change is written back exactly as it was read;
+/// * a changed value takes the Go type of the one it replaces where the new value fits it;
+/// * a new value gets Go's natural type: `string`, `bool`, `int` (`uint64` above `int64`'s
+///   range), `float64` (JSON numbers with a fraction or exponent), `[]interface{}`,
+///   `map[interface{}]interface{}`, or nil.
+///
+/// Entries whose key is not a string (Go allows any comparable key) are not visible to Rust;
+/// they are written back unchanged unless the session was cleared.
 ///
 /// # Examples
 ///
@@ -174,7 +175,7 @@ impl GorillaFormat {
     }
 
     /// The gob bytes of `record` as a gorilla `Values` map, keeping the Go types of the
-    /// values it was read with (see the [module documentation](self)).
+    /// values it was read with (see [`GorillaFormat`]).
     ///
     /// # Errors
     ///
