@@ -235,12 +235,11 @@ impl GorillaFormat {
 }
 
 /// What a gorilla-format load attaches to its record ([`Record::origin`]): the Go values as
-/// read, for writing them back with their types, and the cookie's fingerprint.
+/// read, for writing them back with their types, and the file they came from.
 #[derive(Debug, Default)]
 pub struct GorillaOrigin {
     values: BTreeMap<String, GoValue>,
     hidden: Vec<(GoValue, GoValue)>,
-    fingerprint: Option<SessionId>,
     file: Option<std::path::PathBuf>,
 }
 
@@ -249,22 +248,10 @@ impl GorillaOrigin {
         record.origin()?.downcast_ref()
     }
 
-    /// A stand-in id for the cookie value the session was read from, for revocation lists:
-    /// the same cookie always gives the same one, and nothing about it can be learnt back.
-    pub(crate) fn fingerprint(&self) -> Option<&SessionId> {
-        self.fingerprint.as_ref()
-    }
-
-    /// The origin of a session read from the cookie `cookie_name=cookie_value` (and from
-    /// `file`, for a `FilesystemStore` session).
-    pub(crate) fn new(
-        cookie_name: &str,
-        cookie_value: &str,
-        file: Option<std::path::PathBuf>,
-    ) -> Self {
+    /// The origin of a session read from `file` (a `FilesystemStore` session).
+    pub(crate) fn from_file(file: std::path::PathBuf) -> Self {
         GorillaOrigin {
-            fingerprint: Some(fingerprint(cookie_name, cookie_value)),
-            file,
+            file: Some(file),
             ..GorillaOrigin::default()
         }
     }
@@ -275,9 +262,10 @@ impl GorillaOrigin {
     }
 }
 
-/// The stand-in id of a gorilla cookie: SHA-256 over a label, the name and the value. The
-/// value is signed and unpredictable, so the hash needs no key.
-fn fingerprint(cookie_name: &str, cookie_value: &str) -> SessionId {
+/// The stand-in id of a gorilla cookie, for revocation lists (a gorilla cookie has no id):
+/// SHA-256 over a label, the name and the value. The value is signed and unpredictable, so the
+/// hash needs no key, and nothing about the cookie can be learnt back from it.
+pub(crate) fn fingerprint(cookie_name: &str, cookie_value: &str) -> SessionId {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(b"fastsession-gorilla cookie\0")

@@ -17,7 +17,7 @@ use fastsession_core::{Error as CoreError, ErrorKind as CoreErrorKind};
 use crate::codec::{SecureCookie, encode_multi, open_multi};
 use crate::error::{Error, ErrorKind};
 use crate::gob::{self, GoValue};
-use crate::session::{GorillaFormat, GorillaOrigin, unix_time};
+use crate::session::{GorillaFormat, GorillaOrigin, fingerprint, unix_time};
 
 type CoreResult<T> = Result<T, CoreError>;
 
@@ -194,17 +194,21 @@ impl GorillaCookieStore {
     }
 
     /// The session in the cookie, unless the codecs, the expiry or the format refuse it; the
-    /// record's origin carries the cookie's fingerprint.
+    /// record's id is the cookie's fingerprint, for the revocation list.
     fn open(&self, request: &LoadRequest<'_>) -> Result<(Record, bool), RejectReason> {
         let name = request.cookie_name();
         let value = request.cookie_value();
         let opened =
             open_multi(&self.codecs, name, value, request.now()).map_err(|e| reject_reason(&e))?;
-        let origin = GorillaOrigin::new(name, value, None);
-        let record = self
+        let mut record = self
             .format
-            .read(&opened.payload, unix_time(opened.timestamp), origin)
+            .read(
+                &opened.payload,
+                unix_time(opened.timestamp),
+                GorillaOrigin::default(),
+            )
             .map_err(|e| reject_reason(&e))?;
+        record.set_id(Some(fingerprint(name, value)));
         request.expiry().check(&record, request.now())?;
         Ok((record, opened.codec_index > 0))
     }
@@ -218,19 +222,10 @@ impl GorillaCookieStore {
             Ok(opened) => opened,
             Err(reason) => return Ok(Err(reason)),
         };
-        if let Some(list) = &self.revocation {
-            if let Some(fingerprint) =
-                GorillaOrigin::of(&record).and_then(GorillaOrigin::fingerprint)
-                && list.is_revoked(fingerprint).await?
-            {
-                return Ok(Err(RejectReason::Revoked));
-            }
-            if let Some(user) = record.user_id()
-                && let Some(at) = list.user_revoked_at(user).await?
-                && record.last_active() < at
-            {
-                return Ok(Err(RejectReason::Revoked));
-            }
+        if let Some(list) = &self.revocation
+            && list.has_ended(&record).await?
+        {
+            return Ok(Err(RejectReason::Revoked));
         }
         Ok(Ok((record, stale)))
     }
@@ -268,8 +263,7 @@ impl GorillaCookieStore {
     /// Refuses the cookie `request`'s record was read from from now on, if there is a list.
     async fn revoke(&self, request: &SaveRequest<'_>) -> CoreResult<()> {
         if let Some(list) = &self.revocation
-            && let Some(fingerprint) =
-                GorillaOrigin::of(request.record()).and_then(GorillaOrigin::fingerprint)
+            && let Some(fingerprint) = request.record().id()
         {
             list.revoke(fingerprint, replayable_until(&self.codecs, request))
                 .await?;
@@ -400,7 +394,7 @@ impl GorillaFilesystem {
         let Ok(content) = std::str::from_utf8(&content) else {
             return Ok(Err(RejectReason::Corrupt));
         };
-        let origin = GorillaOrigin::new(name, request.cookie_value(), Some(path));
+        let origin = GorillaOrigin::from_file(path);
         let record = match open_multi(&self.codecs, name, content, now).and_then(|opened| {
             self.format
                 .read(&opened.payload, unix_time(opened.timestamp), origin)

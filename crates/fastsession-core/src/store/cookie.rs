@@ -130,18 +130,10 @@ impl CookieStore {
             Ok(opened) => opened,
             Err(reason) => return Ok(Loaded::rejected(reason)),
         };
-        if let Some(list) = &self.revocation {
-            if let Some(id) = record.id()
-                && list.is_revoked(id).await?
-            {
-                return Ok(Loaded::rejected(RejectReason::Revoked));
-            }
-            if let Some(user) = record.user_id()
-                && let Some(at) = list.user_revoked_at(user).await?
-                && record.last_active() < at
-            {
-                return Ok(Loaded::rejected(RejectReason::Revoked));
-            }
+        if let Some(list) = &self.revocation
+            && list.has_ended(&record).await?
+        {
+            return Ok(Loaded::rejected(RejectReason::Revoked));
         }
         Ok(Loaded::found(record).with_reseal(reseal))
     }

@@ -561,6 +561,25 @@ pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
 
     /// When `user`'s sessions were last revoked, if they were.
     fn user_revoked_at<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Option<UnixTime>>>;
+
+    /// `true` if the session of `record` was ended: its [id](Record::id) revoked, or its
+    /// user's sessions revoked after it was last active. One look-up, two with a user.
+    fn has_ended<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            if let Some(id) = record.id()
+                && self.is_revoked(id).await?
+            {
+                return Ok(true);
+            }
+            Ok(match record.user_id() {
+                Some(user) => self
+                    .user_revoked_at(user)
+                    .await?
+                    .is_some_and(|at| record.last_active() < at),
+                None => false,
+            })
+        })
+    }
 }
 
 impl<B: Backend> RevocationList for ServerStore<B> {
