@@ -46,7 +46,7 @@ mod store;
 
 pub use codec::{SecureCookie, decode_multi, encode_multi};
 pub use error::{Error, ErrorKind, Result};
-pub use session::{GorillaFormat, GorillaOrigin};
+pub use session::{DEFAULT_META_KEY, GorillaFormat, GorillaOrigin};
 pub use store::{GorillaCookieStore, GorillaFilesystem, MigratingStore};
 
 #[cfg(test)]

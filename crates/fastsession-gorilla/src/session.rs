@@ -48,7 +48,28 @@ use crate::gob::{self, GoValue};
 pub struct GorillaFormat {
     flash_keys: Vec<String>,
     user_key: Option<String>,
+    meta_key: Option<String>,
     persistent: bool,
+}
+
+/// The default key of the entry that carries what Go's format has no place for.
+pub const DEFAULT_META_KEY: &str = "_fastsession";
+
+/// What the meta entry holds (as a JSON string, so Go needs no registered type for it).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Meta {
+    /// Creation time, Unix seconds.
+    #[serde(rename = "c")]
+    created: u64,
+    /// "Remember me".
+    #[serde(rename = "p", default)]
+    persistent: bool,
+    /// Flash keys beyond the configured ones.
+    #[serde(rename = "f", default, skip_serializing_if = "Vec::is_empty")]
+    flash_keys: Vec<String>,
+    /// The user id, when there is no user key.
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
 }
 
 impl Default for GorillaFormat {
@@ -56,14 +77,16 @@ impl Default for GorillaFormat {
         GorillaFormat {
             flash_keys: vec![DEFAULT_FLASH_KEY.to_owned()],
             user_key: None,
+            meta_key: Some(DEFAULT_META_KEY.to_owned()),
             persistent: true,
         }
     }
 }
 
 impl GorillaFormat {
-    /// Flashes under `"_flash"` (gorilla's default key), no user key, persistent cookies
-    /// (gorilla's stores default to a 30-day `MaxAge`).
+    /// Flashes under `"_flash"` (gorilla's default key), no user key, the meta entry under
+    /// [`DEFAULT_META_KEY`], persistent cookies for sessions Go created (gorilla's stores
+    /// default to a 30-day `MaxAge`).
     #[must_use]
     pub fn new() -> Self {
         GorillaFormat::default()
@@ -81,15 +104,35 @@ impl GorillaFormat {
     }
 
     /// Reads the session's user id (see `Session::set_user_id`) from the string under `key`,
-    /// and writes it there. Without a user key, saving a session that has a user id fails:
-    /// the Go format has no other place for it.
+    /// and writes it there, where the Go service can read it. Without a user key the user id
+    /// is kept in the meta entry.
     #[must_use]
     pub fn with_user_key(mut self, key: impl Into<String>) -> Self {
         self.user_key = Some(key.into());
         self
     }
 
-    /// Whether sessions read from Go count as "remember me" (the cookie's lifetime is not in
+    /// Keeps what the Go format has no place for in a string entry under `key`
+    /// ([`DEFAULT_META_KEY`] by default): the creation time (so the absolute lifetime holds),
+    /// "remember me", flash keys beyond the configured ones, and the user id when there is no
+    /// [user key](Self::with_user_key). Go services carry it along like any other value.
+    #[must_use]
+    pub fn with_meta_key(mut self, key: impl Into<String>) -> Self {
+        self.meta_key = Some(key.into());
+        self
+    }
+
+    /// Writes no meta entry, for Go services that must see only their own keys. Then a
+    /// session's creation time is its last save (the absolute lifetime is not enforced),
+    /// flash messages under unconfigured keys and "remember me" are not kept, and a user id
+    /// needs a [user key](Self::with_user_key).
+    #[must_use]
+    pub fn without_meta(mut self) -> Self {
+        self.meta_key = None;
+        self
+    }
+
+    /// Whether sessions Go created count as "remember me" (the cookie's lifetime is not in
     /// the cookie; this says which one the Rust service gives them).
     #[must_use]
     pub fn with_persistent(mut self, persistent: bool) -> Self {
@@ -125,7 +168,8 @@ impl GorillaFormat {
     /// use fastsession_gorilla::GorillaFormat;
     ///
     /// let values = GoValue::Map(vec![(GoValue::String("count".into()), GoValue::Int(3))]);
-    /// let format = GorillaFormat::new();
+    /// // Go's own keys only: no meta entry.
+    /// let format = GorillaFormat::new().without_meta();
     /// let now = UnixTime::from_secs(1_700_000_000);
     /// let record = format.read_gob(&gob::encode(&values)?, now)?;
     /// assert_eq!(record.value("count").map(|v| v.get()), Some("3"));
@@ -148,11 +192,34 @@ impl GorillaFormat {
         };
         let mut record = Record::new(timestamp);
         record.set_persistent(self.persistent);
+        let meta = self.meta_key.as_deref().and_then(|meta_key| {
+            entries
+                .iter()
+                .find_map(|(k, v)| match (strip_ref(k), strip_ref(v)) {
+                    (GoValue::String(k), GoValue::String(text)) if k == meta_key => {
+                        serde_json::from_str::<Meta>(text).ok()
+                    }
+                    _ => None,
+                })
+        });
+        let mut extra_flash_keys = Vec::new();
+        if let Some(meta) = meta {
+            // A creation time after the last save is not ours to trust; the save's is.
+            record.set_created(UnixTime::from_secs(meta.created).min(timestamp));
+            record.set_persistent(meta.persistent);
+            if self.user_key.is_none() {
+                record.set_user_id(meta.user);
+            }
+            extra_flash_keys = meta.flash_keys;
+        }
         for (key, value) in entries {
             let GoValue::String(key) = strip(key.clone()) else {
                 origin.hidden.push((key, value));
                 continue;
             };
+            if self.meta_key.as_deref() == Some(key.as_str()) {
+                continue;
+            }
             if self.user_key.as_deref() == Some(key.as_str())
                 && let GoValue::String(user) = strip(value.clone())
             {
@@ -160,7 +227,7 @@ impl GorillaFormat {
                 origin.values.insert(key, value);
                 continue;
             }
-            if self.flash_keys.contains(&key)
+            if (self.flash_keys.contains(&key) || extra_flash_keys.contains(&key))
                 && let GoValue::List(items) = strip(value.clone())
             {
                 let list = items.iter().map(raw_json).collect::<Result<Vec<_>>>()?;
@@ -170,6 +237,7 @@ impl GorillaFormat {
             record.insert_value(key.clone(), raw_json(&value)?);
             origin.values.insert(key, value);
         }
+        origin.last_active = Some(timestamp);
         record.set_origin(Some(Arc::new(origin)));
         Ok(record)
     }
@@ -179,8 +247,9 @@ impl GorillaFormat {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Serialize`] for a user id without a [user key](Self::with_user_key), a key
-    /// that holds both a value and flash messages, or a value gob cannot hold.
+    /// [`ErrorKind::Serialize`] for a user id with neither a [user key](Self::with_user_key)
+    /// nor the meta entry, a key that holds both a value and flash messages, a value or flash
+    /// key that is the user or meta key, or a value gob cannot hold.
     pub fn write_gob(&self, record: &Record) -> Result<Vec<u8>> {
         let origin = record
             .origin()
@@ -210,18 +279,39 @@ impl GorillaFormat {
                 .collect::<Result<Vec<_>>>()?;
             entries.push((GoValue::String(key.to_owned()), GoValue::List(items)));
         }
-        match (record.user_id(), &self.user_key) {
-            (None, _) => {}
-            (Some(user), Some(key)) => {
-                if record.value(key).is_some() || record.flash_list(key).is_some() {
-                    return Err(Error::new(ErrorKind::Serialize));
-                }
+        let reserved = |key: &str| {
+            self.meta_key.as_deref() == Some(key) || self.user_key.as_deref() == Some(key)
+        };
+        if record.values().any(|(k, _)| reserved(k)) || record.flashes().any(|(k, _)| reserved(k)) {
+            return Err(Error::new(ErrorKind::Serialize));
+        }
+        let mut user_in_meta = None;
+        match (record.user_id(), &self.user_key, &self.meta_key) {
+            (None, _, _) => {}
+            (Some(user), Some(key), _) => {
                 entries.push((
                     GoValue::String(key.clone()),
                     GoValue::String(user.to_owned()),
                 ));
             }
-            (Some(_), None) => return Err(Error::new(ErrorKind::Serialize)),
+            (Some(user), None, Some(_)) => user_in_meta = Some(user.to_owned()),
+            (Some(_), None, None) => return Err(Error::new(ErrorKind::Serialize)),
+        }
+        if let Some(meta_key) = &self.meta_key {
+            let meta = Meta {
+                created: record.created().as_secs(),
+                persistent: record.is_persistent(),
+                flash_keys: record
+                    .flashes()
+                    .map(|(k, _)| k)
+                    .filter(|k| !self.flash_keys.iter().any(|f| f == k))
+                    .map(str::to_owned)
+                    .collect(),
+                user: user_in_meta,
+            };
+            let text = serde_json::to_string(&meta)
+                .map_err(|e| Error::with_source(ErrorKind::Serialize, e))?;
+            entries.push((GoValue::String(meta_key.clone()), GoValue::String(text)));
         }
         if let Some(origin) = origin {
             // Keys Rust cannot see; a cleared session drops them with the rest.
@@ -241,6 +331,9 @@ pub struct GorillaOrigin {
     values: BTreeMap<String, GoValue>,
     hidden: Vec<(GoValue, GoValue)>,
     file: Option<std::path::PathBuf>,
+    /// When the session was last saved, as read (the record's own moves to the request's
+    /// time before the save).
+    last_active: Option<UnixTime>,
 }
 
 impl GorillaOrigin {
@@ -254,6 +347,11 @@ impl GorillaOrigin {
             file: Some(file),
             ..GorillaOrigin::default()
         }
+    }
+
+    /// When the session had last been saved when it was read.
+    pub(crate) fn last_active(&self) -> Option<UnixTime> {
+        self.last_active
     }
 
     /// The gorilla `FilesystemStore` file the session was read from.
@@ -493,7 +591,7 @@ mod tests {
                 named("string", s("int key")),
             ),
         ]);
-        let format = GorillaFormat::new();
+        let format = GorillaFormat::new().without_meta();
         let record = format
             .read_gob(&gob::encode(&values).unwrap(), NOW)
             .unwrap();
@@ -555,7 +653,7 @@ mod tests {
             ),
             (named("string", s("uid")), named("string", s("ada"))),
         ]);
-        let format = GorillaFormat::new().with_user_key("uid");
+        let format = GorillaFormat::new().with_user_key("uid").without_meta();
         let record = format
             .read_gob(&gob::encode(&values).unwrap(), NOW)
             .unwrap();
@@ -570,7 +668,49 @@ mod tests {
         let mut orphan = Record::new(NOW);
         orphan.set_user_id(Some("ada".into()));
         assert_eq!(
-            GorillaFormat::new().write_gob(&orphan).unwrap_err().kind(),
+            GorillaFormat::new()
+                .without_meta()
+                .write_gob(&orphan)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Serialize
+        );
+        // With the meta entry (the default) it rides there.
+        let bytes = GorillaFormat::new().write_gob(&orphan).unwrap();
+        assert_eq!(
+            GorillaFormat::new()
+                .read_gob(&bytes, NOW)
+                .unwrap()
+                .user_id(),
+            Some("ada")
+        );
+    }
+
+    #[test]
+    fn the_meta_entry_keeps_what_go_has_no_place_for() {
+        let format = GorillaFormat::new();
+        let mut record = Record::new(NOW);
+        record.set_created(UnixTime::from_secs(1_600_000_000));
+        record.set_persistent(false);
+        record.set_flash_list(
+            "errors".into(),
+            vec![RawValue::from_string("1".into()).unwrap()],
+        );
+        let bytes = format.write_gob(&record).unwrap();
+        let back = format.read_gob(&bytes, NOW).unwrap();
+        assert_eq!(back, record, "creation time, remember-me, flash key");
+        // A creation time after the save that carries it is not believed.
+        record.set_created(UnixTime::from_secs(1_800_000_000));
+        let bytes = format.write_gob(&record).unwrap();
+        assert_eq!(format.read_gob(&bytes, NOW).unwrap().created(), NOW);
+        // A value under the meta key is refused rather than shadowed.
+        let mut clash = Record::new(NOW);
+        clash.insert_value(
+            DEFAULT_META_KEY.into(),
+            RawValue::from_string("1".into()).unwrap(),
+        );
+        assert_eq!(
+            format.write_gob(&clash).unwrap_err().kind(),
             ErrorKind::Serialize
         );
     }

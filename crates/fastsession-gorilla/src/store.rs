@@ -223,7 +223,9 @@ impl GorillaCookieStore {
             Err(reason) => return Ok(Err(reason)),
         };
         if let Some(list) = &self.revocation
-            && list.has_ended(&record).await?
+            && list
+                .has_ended(record.id(), record.user_id(), record.last_active())
+                .await?
         {
             return Ok(Err(RejectReason::Revoked));
         }
@@ -272,8 +274,32 @@ impl GorillaCookieStore {
     }
 
     async fn save_cookie(&self, request: SaveRequest<'_>) -> CoreResult<Saved> {
-        if matches!(request.kind(), SaveKind::Destroy | SaveKind::Regenerate) {
-            self.revoke(&request).await?;
+        if let Some(list) = &self.revocation
+            && let Some(fingerprint) = request.record().id()
+        {
+            let until = replayable_until(&self.codecs, &request);
+            match request.kind() {
+                SaveKind::Destroy => list.revoke(fingerprint, until).await?,
+                // The old cookie must load nothing afterwards, and of two racing
+                // regenerations only one may go on.
+                SaveKind::Regenerate => {
+                    if !list.revoke_first(fingerprint, until).await? {
+                        return Err(ended());
+                    }
+                }
+                _ => {
+                    let loaded = GorillaOrigin::of(request.record())
+                        .and_then(GorillaOrigin::last_active)
+                        .unwrap_or(request.record().last_active());
+                    let record = request.record();
+                    if list
+                        .has_ended(Some(fingerprint), record.user_id(), loaded)
+                        .await?
+                    {
+                        return Err(ended());
+                    }
+                }
+            }
         }
         self.save_now_inner(&request)
     }
@@ -282,9 +308,38 @@ impl GorillaCookieStore {
         if request.kind() == SaveKind::Destroy {
             return Ok(Saved::Remove);
         }
+        if expired_meanwhile(request) {
+            return Err(ended());
+        }
         let value = self.write(request.cookie_name(), request.record(), request.now())?;
         Ok(Saved::Cookie { value, id: None })
     }
+}
+
+/// The error of a save whose session ended before it: by a logout, a regeneration, or its
+/// deadline passing while the request ran.
+fn ended() -> CoreError {
+    CoreError::new(
+        CoreErrorKind::SessionEnded,
+        "gorilla session ended before this request saved it",
+    )
+}
+
+/// Whether a session that was live when the request read it reached its deadline before the
+/// save (a save must not extend it).
+fn expired_meanwhile(request: &SaveRequest<'_>) -> bool {
+    let Some(loaded) = GorillaOrigin::of(request.record()).and_then(GorillaOrigin::last_active)
+    else {
+        return false;
+    };
+    let expiry = request.expiry();
+    let deadline = loaded.saturating_add(expiry.idle_timeout()).min(
+        request
+            .record()
+            .created()
+            .saturating_add(expiry.absolute_lifetime()),
+    );
+    request.now() >= deadline
 }
 
 impl Store for GorillaCookieStore {

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions panic on purpose, like the tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod conformance;
 mod go_round_trip;
 mod stores;
 mod support;

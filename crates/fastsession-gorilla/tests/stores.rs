@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use fastsession_core::ErrorKind as CoreErrorKind;
 use fastsession_core::codec::{Key, KeyRing};
-use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
+use fastsession_core::http::{CookieConfig, Prefix, SessionConfig, Sessions};
 use fastsession_core::store::{CookieStore, MemoryStore, Store};
 use fastsession_core::time::{ManualClock, UnixTime};
 use fastsession_gorilla::gob::{self, GoValue};
@@ -167,9 +168,14 @@ async fn rust_changes_reach_go_with_go_types() {
 }
 
 #[tokio::test]
-async fn a_user_id_needs_a_user_key() {
+async fn a_user_id_needs_a_user_key_or_the_meta_entry() {
     let v = vector("cookie_store_one_value");
-    let plain = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let plain = config(
+        GorillaCookieStore::new(codecs(&v))
+            .unwrap()
+            .with_format(GorillaFormat::new().without_meta()),
+        &v,
+    );
     let header = format!("gorilla-session={}", v["cookie_value"].as_str().unwrap());
     let sessions = fastsession_core::http::Sessions::from_cookie_headers([header.as_bytes()]);
     sessions.get(&plain).await.unwrap().set_user_id("ada");
@@ -184,6 +190,16 @@ async fn a_user_id_needs_a_user_key() {
     );
     let cookie = visit(&keyed, v["cookie_value"].as_str(), |s| s.set_user_id("ada")).await;
     visit(&keyed, Some(cookie.value()), |s| {
+        assert_eq!(s.user_id().as_deref(), Some("ada"))
+    })
+    .await;
+    // The Go service sees it under its key.
+    let record = read_back(&codecs(&v), "gorilla-session", cookie.value());
+    assert_eq!(record.value("uid").unwrap().get(), "\"ada\"");
+
+    let meta = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let cookie = visit(&meta, v["cookie_value"].as_str(), |s| s.set_user_id("ada")).await;
+    visit(&meta, Some(cookie.value()), |s| {
         assert_eq!(s.user_id().as_deref(), Some("ada"))
     })
     .await;
@@ -387,4 +403,90 @@ async fn log_out_everywhere_ends_the_users_gorilla_sessions() {
         assert!(!s.is_new())
     })
     .await;
+}
+
+/// A request that loaded the session before another one ended it.
+async fn open(config: &SessionConfig, cookie: &str) -> (Sessions, fastsession_core::Session) {
+    let header = format!("{}={cookie}", config.cookie().name());
+    let sessions = Sessions::from_cookie_headers([header.as_bytes()]);
+    let session = sessions.get(config).await.unwrap();
+    assert!(!session.is_new());
+    (sessions, session)
+}
+
+#[tokio::test]
+async fn with_a_revocation_list_a_slower_request_never_undoes_a_logout_or_a_regeneration() {
+    let v = vector("cookie_store_one_value");
+    let go_cookie = v["cookie_value"].as_str().unwrap();
+    let list = Arc::new(MemoryStore::new().unwrap());
+    let config = config(
+        GorillaCookieStore::new(codecs(&v))
+            .unwrap()
+            .with_revocation(list),
+        &v,
+    );
+
+    // A loads, B logs out, A saves a change: ended, and the cookie is cleared.
+    let (slow, session) = open(&config, go_cookie).await;
+    assert_eq!(
+        visit(&config, Some(go_cookie), |s| s.destroy()).await,
+        Cookie::Removed
+    );
+    session.insert("late", 1).unwrap();
+    assert_eq!(
+        slow.save().await.unwrap_err().kind(),
+        CoreErrorKind::SessionEnded
+    );
+    visit(&config, Some(go_cookie), |s| assert!(s.is_new())).await;
+
+    // Two requests regenerate the same session: one goes on, the other has ended.
+    let v = vector("cookie_store_flashes");
+    let go_cookie = v["cookie_value"].as_str().unwrap();
+    let list = Arc::new(MemoryStore::new().unwrap());
+    let config = self::config(
+        GorillaCookieStore::new(codecs(&v))
+            .unwrap()
+            .with_revocation(list),
+        &v,
+    );
+    let (first, a) = open(&config, go_cookie).await;
+    let (second, b) = open(&config, go_cookie).await;
+    a.regenerate();
+    b.regenerate();
+    first.save().await.unwrap();
+    assert_eq!(
+        second.save().await.unwrap_err().kind(),
+        CoreErrorKind::SessionEnded
+    );
+    visit(&config, Some(go_cookie), |s| {
+        assert!(s.is_new(), "the regenerated cookie")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_that_expires_while_the_request_runs_is_not_extended() {
+    let v = vector("cookie_store_one_value");
+    let clock = ManualClock::new(NOW);
+    let name = v["cookie_name"].as_str().unwrap();
+    let cookie = CookieConfig::builder(name)
+        .with_prefix(Prefix::None)
+        .build()
+        .unwrap();
+    let expiry = fastsession_core::session::Expiry::new(
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(86_400),
+    )
+    .unwrap();
+    let config = SessionConfig::new(GorillaCookieStore::new(codecs(&v)).unwrap(), cookie)
+        .with_clock(clock.clone())
+        .with_expiry(expiry);
+    clock.advance(std::time::Duration::from_secs(599));
+    let (slow, session) = open(&config, v["cookie_value"].as_str().unwrap()).await;
+    session.insert("late", 1).unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(
+        slow.save().await.unwrap_err().kind(),
+        CoreErrorKind::SessionEnded
+    );
 }

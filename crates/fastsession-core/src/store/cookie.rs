@@ -131,7 +131,9 @@ impl CookieStore {
             Err(reason) => return Ok(Loaded::rejected(reason)),
         };
         if let Some(list) = &self.revocation
-            && list.has_ended(&record).await?
+            && list
+                .has_ended(record.id(), record.user_id(), record.last_active())
+                .await?
         {
             return Ok(Loaded::rejected(RejectReason::Revoked));
         }

@@ -562,22 +562,44 @@ pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
     /// When `user`'s sessions were last revoked, if they were.
     fn user_revoked_at<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Option<UnixTime>>>;
 
-    /// `true` if the session of `record` was ended: its [id](Record::id) revoked, or its
-    /// user's sessions revoked after it was last active. One look-up, two with a user.
-    fn has_ended<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Result<bool>> {
+    /// `true` if a session was ended: its `id` revoked, or the sessions of its `user` revoked
+    /// after its `last_active` time. One look-up, two with a user.
+    fn has_ended<'a>(
+        &'a self,
+        id: Option<&'a SessionId>,
+        user: Option<&'a str>,
+        last_active: UnixTime,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            if let Some(id) = record.id()
+            if let Some(id) = id
                 && self.is_revoked(id).await?
             {
                 return Ok(true);
             }
-            Ok(match record.user_id() {
+            Ok(match user {
                 Some(user) => self
                     .user_revoked_at(user)
                     .await?
-                    .is_some_and(|at| record.last_active() < at),
+                    .is_some_and(|at| last_active < at),
                 None => false,
             })
+        })
+    }
+
+    /// [`revoke`](Self::revoke), saying whether this call ended `id` (`false`: it was already
+    /// revoked). Of two concurrent calls for one id, at most one gets `true` where the list
+    /// can tell; the default asks [`is_revoked`](Self::is_revoked) first, which cannot.
+    fn revoke_first<'a>(
+        &'a self,
+        id: &'a SessionId,
+        until: UnixTime,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            if self.is_revoked(id).await? {
+                return Ok(false);
+            }
+            self.revoke(id, until).await?;
+            Ok(true)
         })
     }
 }
@@ -585,12 +607,23 @@ pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
 impl<B: Backend> RevocationList for ServerStore<B> {
     fn revoke<'a>(&'a self, id: &'a SessionId, until: UnixTime) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let key = self.hasher.hash_tagged(b"revoked", id.as_bytes());
             // Already revoked is as good as revoked now.
+            self.revoke_first(id, until).await?;
+            Ok(())
+        })
+    }
+
+    fn revoke_first<'a>(
+        &'a self,
+        id: &'a SessionId,
+        until: UnixTime,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let key = self.hasher.hash_tagged(b"revoked", id.as_bytes());
+            // Create-if-absent: of two concurrent calls, one creates.
             self.backend
                 .create(&key, &Record::new(UnixTime::EPOCH), until)
-                .await?;
-            Ok(())
+                .await
         })
     }
 

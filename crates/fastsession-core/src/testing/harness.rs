@@ -55,12 +55,24 @@ pub(crate) struct World {
     pub(crate) accounts: Option<Arc<dyn Accounts>>,
     /// The cookie holds a [`SessionId`] (the store keeps the session).
     pub(crate) server_side: bool,
+    /// The store parses cookie values itself (the registry parses ids for the others).
+    pub(crate) store_parses_cookie: bool,
     /// Concurrent change sets are merged (contract 2).
     pub(crate) merges: bool,
     /// An ended session's old cookie loads nothing.
     pub(crate) revokes: bool,
     /// Whatever the store needs kept alive (dropped after the store, at the end of the check).
     _guards: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+/// What the suite expects of a store.
+pub(crate) struct Abilities {
+    /// Sessions live on the server; the cookie holds their id.
+    pub(crate) server_side: bool,
+    /// Concurrent change sets are merged.
+    pub(crate) merges: bool,
+    /// An ended session's old cookie loads nothing.
+    pub(crate) revokes: bool,
 }
 
 impl World {
@@ -75,20 +87,35 @@ impl World {
         expiry: Expiry,
     ) -> Arc<Self> {
         let instance = sut.instance();
-        let server_side = instance.store.cookie_content() == CookieContent::SessionId;
+        let server_side = sut
+            .server_side
+            .unwrap_or(instance.store.cookie_content() == CookieContent::SessionId);
         let merges = sut.merges.unwrap_or(server_side);
         let revokes = sut.revokes.unwrap_or(server_side);
-        World::from_instance(instance, check, expiry, merges, revokes)
+        World::from_instance(
+            instance,
+            check,
+            expiry,
+            Abilities {
+                server_side,
+                merges,
+                revokes,
+            },
+        )
     }
 
     pub(crate) fn from_instance(
         instance: Instance,
         check: &'static str,
         expiry: Expiry,
-        merges: bool,
-        revokes: bool,
+        abilities: Abilities,
     ) -> Arc<Self> {
-        let server_side = instance.store.cookie_content() == CookieContent::SessionId;
+        let Abilities {
+            server_side,
+            merges,
+            revokes,
+        } = abilities;
+        let store_parses_cookie = instance.store.cookie_content() != CookieContent::SessionId;
         let clock = ManualClock::new(UnixTime::from_secs(T0));
         let spy = Arc::new(SpyStore::new(instance.store));
         let cookie = CookieConfig::new("sid").unwrap_or_else(|e| panic!("valid cookie name: {e}"));
@@ -103,6 +130,7 @@ impl World {
             inspect: instance.inspect,
             accounts: instance.accounts,
             server_side,
+            store_parses_cookie,
             merges,
             revokes,
             _guards: instance.guards,

@@ -121,8 +121,9 @@ pub async fn hostile_session_ids_never_reach_the_store(sut: &StoreUnderTest) {
             continue; // unrepresentable in a request: refused before any session code runs
         }
         let request = w.cookie_bytes(&value);
-        let parsed_by_store =
-            !w.server_side && value.len() <= MAX_SEALED_LEN && std::str::from_utf8(&value).is_ok();
+        let parsed_by_store = w.store_parses_cookie
+            && value.len() <= MAX_SEALED_LEN
+            && std::str::from_utf8(&value).is_ok();
         let (loads, saves) = (w.spy.loads(), w.spy.saves());
         let reply = w.send_headers(&request, |_| {}).await;
         ensure!(

@@ -413,6 +413,7 @@ pub struct StoreUnderTest {
     factory: Arc<Factory>,
     merges: Option<bool>,
     revokes: Option<bool>,
+    pub(crate) server_side: Option<bool>,
 }
 
 impl StoreUnderTest {
@@ -428,6 +429,7 @@ impl StoreUnderTest {
             factory: Arc::new(move || factory().into()),
             merges: None,
             revokes: None,
+            server_side: None,
         }
     }
 
@@ -444,6 +446,16 @@ impl StoreUnderTest {
     #[must_use]
     pub fn with_revocation(mut self, revokes: bool) -> Self {
         self.revokes = Some(revokes);
+        self
+    }
+
+    /// Says whether sessions live on the server and the cookie holds only their id; by
+    /// default, `true` for stores whose [`cookie_content`](Store::cookie_content) is
+    /// `SessionId`. A store that parses its cookies itself (it reads other formats too, as
+    /// `fastsession-gorilla`'s `MigratingStore`) declares `Sealed` and says `true` here.
+    #[must_use]
+    pub fn with_server_side(mut self, server_side: bool) -> Self {
+        self.server_side = Some(server_side);
         self
     }
 
@@ -468,6 +480,7 @@ impl fmt::Debug for StoreUnderTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreUnderTest")
             .field("merges", &self.merges)
+            .field("server_side", &self.server_side)
             .field("revokes", &self.revokes)
             .finish_non_exhaustive()
     }

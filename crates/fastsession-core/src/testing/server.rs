@@ -1,8 +1,9 @@
 //! Checks of id stores: hashing at rest, "log out everywhere", id collisions.
 
-use super::harness::{World, default_expiry, ensure, get, login, put};
+use super::harness::{Abilities, World, default_expiry, ensure, get, login, put};
 use super::{Instance, ScriptedIds, StoreUnderTest};
 use crate::session::{Record, SessionId};
+use crate::store::CookieContent;
 
 fn parse(world: &World, token: &str) -> SessionId {
     match SessionId::parse(token) {
@@ -139,13 +140,18 @@ where
     S: Into<Instance>,
 {
     let ids = ScriptedIds::new();
-    let instance = make(ids.clone()).into();
+    let instance: Instance = make(ids.clone()).into();
+    let server_side = instance.store.cookie_content() == CookieContent::SessionId;
+    let abilities = Abilities {
+        server_side,
+        merges: true,
+        revokes: true,
+    };
     let w = World::from_instance(
         instance,
         "id_collisions_never_overwrite",
         default_expiry(),
-        true,
-        true,
+        abilities,
     );
     ensure!(
         w,
