@@ -224,7 +224,7 @@ impl GorillaFormat {
                 && let GoValue::String(user) = strip(value.clone())
             {
                 record.set_user_id(Some(user));
-                origin.values.insert(key, value);
+                origin.values.insert(key, (value, None));
                 continue;
             }
             if (self.flash_keys.contains(&key) || extra_flash_keys.contains(&key))
@@ -234,8 +234,10 @@ impl GorillaFormat {
                 record.set_flash_list(key, list);
                 continue;
             }
-            record.insert_value(key.clone(), raw_json(&value)?);
-            origin.values.insert(key, value);
+            let json = raw_json(&value)?;
+            let text = Some(Box::from(json.get()));
+            record.insert_value(key.clone(), json);
+            origin.values.insert(key, (value, text));
         }
         origin.last_active = Some(timestamp);
         record.set_origin(Some(Arc::new(origin)));
@@ -255,11 +257,20 @@ impl GorillaFormat {
             .origin()
             .and_then(|o| o.downcast_ref::<GorillaOrigin>());
         let previous = |key: &str| origin.and_then(|o| o.values.get(key));
+        let unchanged = |key: &str, text: &str| match previous(key) {
+            Some((old, Some(read))) if &**read == text => Some(old.clone()),
+            _ => None,
+        };
         let mut entries = Vec::with_capacity(record.values().len() + record.flashes().len() + 1);
         for (key, value) in record.values() {
+            // The common case, a value as it was read, needs no parsing.
+            if let Some(old) = unchanged(key, value.get()) {
+                entries.push((GoValue::String(key.to_owned()), old));
+                continue;
+            }
             let value: Value = serde_json::from_str(value.get())
                 .map_err(|e| Error::with_source(ErrorKind::Serialize, e))?;
-            let go = match previous(key) {
+            let go = match previous(key).map(|(old, _)| old) {
                 Some(old) if to_json(old).is_ok_and(|j| j == value) => old.clone(),
                 old => from_json(&value, old),
             };
@@ -328,7 +339,8 @@ impl GorillaFormat {
 /// read, for writing them back with their types, and the file they came from.
 #[derive(Debug, Default)]
 pub struct GorillaOrigin {
-    values: BTreeMap<String, GoValue>,
+    /// Each value as read, and its JSON text (none for the user id).
+    values: BTreeMap<String, (GoValue, Option<Box<str>>)>,
     hidden: Vec<(GoValue, GoValue)>,
     file: Option<std::path::PathBuf>,
     /// When the session was last saved, as read (the record's own moves to the request's
