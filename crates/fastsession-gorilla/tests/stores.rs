@@ -15,7 +15,7 @@ use fastsession_gorilla::{
 };
 use serde_json::Value;
 
-use crate::support::{Cookie, visit};
+use crate::support::{Cookie, assert_fresh, visit};
 
 const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 
@@ -45,12 +45,28 @@ fn codecs(v: &Value) -> Vec<SecureCookie> {
 }
 
 fn config(store: impl Store, v: &Value) -> SessionConfig {
+    config_on(store, v, &ManualClock::new(NOW))
+}
+
+/// The vector's cookie name (no prefix: Go signs the name), on `clock`.
+fn config_on(store: impl Store, v: &Value, clock: &ManualClock) -> SessionConfig {
     let name = v["cookie_name"].as_str().unwrap();
     let cookie = CookieConfig::builder(name)
         .with_prefix(Prefix::None)
         .build()
         .unwrap();
-    SessionConfig::new(store, cookie).with_clock(ManualClock::new(NOW))
+    SessionConfig::new(store, cookie).with_clock(clock.clone())
+}
+
+/// The Go vector's store, with a revocation list.
+fn revoking(v: &Value) -> SessionConfig {
+    let list = Arc::new(MemoryStore::new().unwrap());
+    config(
+        GorillaCookieStore::new(codecs(v))
+            .unwrap()
+            .with_revocation(list),
+        v,
+    )
 }
 
 fn native_cookies() -> CookieStore {
@@ -131,10 +147,7 @@ async fn a_tampered_or_foreign_cookie_gives_a_fresh_session() {
         )
         .unwrap();
     for cookie in [tampered.as_str(), &foreign, "", "%%%", "MTcwMDAwMDAwMHx8"] {
-        visit(&config, Some(cookie), |session| {
-            assert!(session.is_new(), "{cookie}")
-        })
-        .await;
+        assert_fresh(&config, Some(cookie), cookie).await;
     }
 }
 
@@ -217,22 +230,13 @@ async fn a_logout_ends_the_cookie_only_with_a_revocation_list() {
     );
     visit(&plain, go_cookie, |s| assert!(!s.is_new())).await;
 
-    let list = Arc::new(MemoryStore::new().unwrap());
-    let revoking = config(
-        GorillaCookieStore::new(codecs(&v))
-            .unwrap()
-            .with_revocation(list),
-        &v,
-    );
+    let revoking = revoking(&v);
     visit(&revoking, go_cookie, |s| assert!(!s.is_new())).await;
     assert_eq!(
         visit(&revoking, go_cookie, |s| s.destroy()).await,
         Cookie::Removed
     );
-    visit(&revoking, go_cookie, |s| {
-        assert!(s.is_new(), "replayed after logout")
-    })
-    .await;
+    assert_fresh(&revoking, go_cookie, "replayed after logout").await;
 }
 
 #[tokio::test]
@@ -264,10 +268,7 @@ async fn migration_moves_a_go_cookie_session_to_the_native_store_once() {
     })
     .await;
     // The Go cookie moved once: a copy gives nothing.
-    visit(&config, go_cookie, |s| {
-        assert!(s.is_new(), "gorilla cookie replayed")
-    })
-    .await;
+    assert_fresh(&config, go_cookie, "gorilla cookie replayed").await;
     // Native sessions go on as usual: unchanged means no write.
     assert_eq!(
         visit(&config, Some(&native_cookie), |_| {}).await,
@@ -294,7 +295,7 @@ async fn migration_into_a_native_cookie_store_keeps_native_cookies_working() {
         assert_eq!(s.get::<bool>("seen").unwrap(), Some(true));
     })
     .await;
-    visit(&config, Some("garbage"), |s| assert!(s.is_new())).await;
+    assert_fresh(&config, Some("garbage"), "garbage").await;
 }
 
 fn go_files(v: &Value) -> (tempfile::TempDir, PathBuf) {
@@ -320,7 +321,7 @@ async fn migration_moves_a_go_filesystem_session_and_deletes_its_file() {
         assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("grace"));
     })
     .await;
-    visit(&config, go_cookie, |s| assert!(s.is_new(), "moved once")).await;
+    assert_fresh(&config, go_cookie, "moved once").await;
 }
 
 #[tokio::test]
@@ -357,12 +358,12 @@ async fn a_filesystem_cookie_never_names_a_path_outside_the_directory() {
     for id in ["../session_X", "/etc/passwd", "", "lower", "AAAA\0"] {
         let gob = gob::encode(&GoValue::String(id.to_owned())).unwrap();
         let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
-        visit(&config, Some(&cookie), |s| assert!(s.is_new(), "{id:?}")).await;
+        assert_fresh(&config, Some(&cookie), &format!("{id:?}")).await;
     }
     // A well-formed id with no file is unknown, not an error.
     let gob = gob::encode(&GoValue::String("ABCDEFGH".into())).unwrap();
     let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
-    visit(&config, Some(&cookie), |s| assert!(s.is_new())).await;
+    assert_fresh(&config, Some(&cookie), "a well-formed id with no file").await;
 }
 
 #[tokio::test]
@@ -373,12 +374,7 @@ async fn log_out_everywhere_ends_the_users_gorilla_sessions() {
         .with_format(GorillaFormat::new().with_user_key("uid"))
         .with_revocation(Arc::new(MemoryStore::new().unwrap()));
     let clock = ManualClock::new(NOW);
-    let name = v["cookie_name"].as_str().unwrap();
-    let cookie = CookieConfig::builder(name)
-        .with_prefix(Prefix::None)
-        .build()
-        .unwrap();
-    let config = SessionConfig::new(store.clone(), cookie).with_clock(clock.clone());
+    let config = config_on(store.clone(), &v, &clock);
     let ada = visit(&config, v["cookie_value"].as_str(), |s| {
         s.set_user_id("ada")
     })
@@ -394,10 +390,7 @@ async fn log_out_everywhere_ends_the_users_gorilla_sessions() {
             .await
             .unwrap()
     );
-    visit(&config, Some(ada.value()), |s| {
-        assert!(s.is_new(), "ended everywhere")
-    })
-    .await;
+    assert_fresh(&config, Some(ada.value()), "ended everywhere").await;
     // Others are not touched.
     visit(&config, v["cookie_value"].as_str(), |s| {
         assert!(!s.is_new())
@@ -418,13 +411,7 @@ async fn open(config: &SessionConfig, cookie: &str) -> (Sessions, fastsession_co
 async fn with_a_revocation_list_a_slower_request_never_undoes_a_logout_or_a_regeneration() {
     let v = vector("cookie_store_one_value");
     let go_cookie = v["cookie_value"].as_str().unwrap();
-    let list = Arc::new(MemoryStore::new().unwrap());
-    let config = config(
-        GorillaCookieStore::new(codecs(&v))
-            .unwrap()
-            .with_revocation(list),
-        &v,
-    );
+    let config = revoking(&v);
 
     // A loads, B logs out, A saves a change: ended, and the cookie is cleared.
     let (slow, session) = open(&config, go_cookie).await;
@@ -437,18 +424,12 @@ async fn with_a_revocation_list_a_slower_request_never_undoes_a_logout_or_a_rege
         slow.save().await.unwrap_err().kind(),
         CoreErrorKind::SessionEnded
     );
-    visit(&config, Some(go_cookie), |s| assert!(s.is_new())).await;
+    assert_fresh(&config, Some(go_cookie), "replayed after logout").await;
 
     // Two requests regenerate the same session: one goes on, the other has ended.
     let v = vector("cookie_store_flashes");
     let go_cookie = v["cookie_value"].as_str().unwrap();
-    let list = Arc::new(MemoryStore::new().unwrap());
-    let config = self::config(
-        GorillaCookieStore::new(codecs(&v))
-            .unwrap()
-            .with_revocation(list),
-        &v,
-    );
+    let config = revoking(&v);
     let (first, a) = open(&config, go_cookie).await;
     let (second, b) = open(&config, go_cookie).await;
     a.regenerate();
@@ -458,29 +439,20 @@ async fn with_a_revocation_list_a_slower_request_never_undoes_a_logout_or_a_rege
         second.save().await.unwrap_err().kind(),
         CoreErrorKind::SessionEnded
     );
-    visit(&config, Some(go_cookie), |s| {
-        assert!(s.is_new(), "the regenerated cookie")
-    })
-    .await;
+    assert_fresh(&config, Some(go_cookie), "the regenerated cookie").await;
 }
 
 #[tokio::test]
 async fn a_session_that_expires_while_the_request_runs_is_not_extended() {
     let v = vector("cookie_store_one_value");
     let clock = ManualClock::new(NOW);
-    let name = v["cookie_name"].as_str().unwrap();
-    let cookie = CookieConfig::builder(name)
-        .with_prefix(Prefix::None)
-        .build()
-        .unwrap();
     let expiry = fastsession_core::session::Expiry::new(
         std::time::Duration::from_secs(600),
         std::time::Duration::from_secs(86_400),
     )
     .unwrap();
-    let config = SessionConfig::new(GorillaCookieStore::new(codecs(&v)).unwrap(), cookie)
-        .with_clock(clock.clone())
-        .with_expiry(expiry);
+    let config =
+        config_on(GorillaCookieStore::new(codecs(&v)).unwrap(), &v, &clock).with_expiry(expiry);
     clock.advance(std::time::Duration::from_secs(599));
     let (slow, session) = open(&config, v["cookie_value"].as_str().unwrap()).await;
     session.insert("late", 1).unwrap();

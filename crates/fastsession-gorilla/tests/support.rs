@@ -46,3 +46,8 @@ pub(crate) async fn visit(
         Cookie::Set(value.to_owned())
     }
 }
+
+/// A request carrying `cookie` (if any) gets a fresh session: `why` says what it replays.
+pub(crate) async fn assert_fresh(config: &SessionConfig, cookie: Option<&str>, why: &str) {
+    visit(config, cookie, |session| assert!(session.is_new(), "{why}")).await;
+}
