@@ -46,7 +46,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// `update` checks that the record exists and is live (with the caller's `now` and
 /// [`Expiry`], not the server's clock), applies the change set field by field (so requests
 /// that changed different keys never overwrite each other), bumps `version` and
-/// `last_active`, sets the TTL, and returns the resulting hash; a missing, expired or
+/// `last_active`, and sets the TTL; a missing, expired or
 /// malformed record is deleted and the update reports the session ended, never recreating it.
 /// `create` writes only if the key is absent; `take` returns and deletes in one step; `touch`
 /// only moves `last_active` and the TTL. Scripts are sent by `EVALSHA`, falling back to
@@ -360,37 +360,63 @@ impl Backend for RedisBackend {
         Box::pin(async move {
             let mut invocation = scripts::UPDATE.key(self.session_key(key));
             let changes = update.changes;
+            let from = update.from;
+            let cleared = match (changes.values_cleared(), changes.flashes_cleared()) {
+                (false, false) => "",
+                (true, false) => "v",
+                (false, true) => "f",
+                (true, true) => "vf",
+            };
             invocation
                 .arg(&expiry_args(update.now, update.expiry)[..])
-                .arg(u8::from(changes.values_cleared()))
-                .arg(u8::from(changes.flashes_cleared()));
-            invocation.arg(match changes.persistent_changed() {
-                false => "",
-                true if update.from.is_persistent() => "1",
-                true => "0",
-            });
-            match (changes.user_changed(), update.from.user_id()) {
-                (false, _) => invocation.arg("").arg(""),
-                (true, None) => invocation.arg("-").arg(""),
-                (true, Some(user)) => invocation.arg("=").arg(user),
+                .arg(cleared);
+            // Fields to delete, counted first, then the pairs to set.
+            let removed_value = |(name, change): &(&str, Change)| {
+                *change != Change::Set || from.value(name).is_none()
             };
+            let removed_flash = |(name, change): &(&str, Change)| {
+                *change != Change::Set || from.flash_list(name).is_none_or(<[_]>::is_empty)
+            };
+            let user_removed = changes.user_changed() && from.user_id().is_none();
+            let deletes = changes.values().filter(removed_value).count()
+                + changes.flashes().filter(removed_flash).count()
+                + usize::from(user_removed);
+            invocation.arg(deletes);
+            for (name, _) in changes.values().filter(removed_value) {
+                invocation.arg(layout::value_field(name));
+            }
+            for (name, _) in changes.flashes().filter(removed_flash) {
+                invocation.arg(layout::flash_field(name));
+            }
+            if user_removed {
+                invocation.arg("user");
+            }
+            invocation.arg("last_active").arg(update.now.as_secs());
+            if changes.persistent_changed() {
+                invocation
+                    .arg("persistent")
+                    .arg(u8::from(from.is_persistent()));
+            }
+            if changes.user_changed()
+                && let Some(user) = from.user_id()
+            {
+                invocation.arg("user").arg(user);
+            }
             for (name, change) in changes.values() {
-                match (change, update.from.value(name)) {
-                    (Change::Set, Some(value)) => invocation
-                        .arg("s")
-                        .arg(layout::value_field(name))
-                        .arg(value.get()),
-                    _ => invocation.arg("d").arg(layout::value_field(name)).arg(""),
-                };
+                if !removed_value(&(name, change))
+                    && let Some(value) = from.value(name)
+                {
+                    invocation.arg(layout::value_field(name)).arg(value.get());
+                }
             }
             for (name, change) in changes.flashes() {
-                match (change, update.from.flash_list(name)) {
-                    (Change::Set, Some(list)) if !list.is_empty() => invocation
-                        .arg("s")
+                if !removed_flash(&(name, change))
+                    && let Some(list) = from.flash_list(name)
+                {
+                    invocation
                         .arg(layout::flash_field(name))
-                        .arg(layout::flash_json(list)),
-                    _ => invocation.arg("d").arg(layout::flash_field(name)).arg(""),
-                };
+                        .arg(layout::flash_json(list));
+                }
             }
             let applied: Option<i64> = self
                 .run("save a session", |mut c| async move {

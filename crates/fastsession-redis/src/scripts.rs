@@ -48,62 +48,57 @@ return 1
     )
 });
 
-/// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew (seconds), values cleared (0/1),
-/// flashes cleared (0/1), persistent (`''` unchanged, `0`, `1`), user (`''` unchanged, `-`
-/// removed, `=` set to the next argument), the user, then triples of op (`s` set, `d`
-/// delete), field, value. Returns 1, or nil if the record was not live (and is now deleted):
-/// nothing is ever recreated. The merged hash is not sent back: nobody needs it.
+/// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew (seconds), what was cleared (`''`,
+/// `v` values, `f` flashes, `vf` both), the number D of fields to delete, the D fields, then
+/// field, value pairs to set (`last_active` among them). Returns 1, or nil if the record was
+/// not live (and is now deleted): nothing is ever recreated. The merged hash is not sent back:
+/// nobody needs it.
+///
+/// It does the least Lua work it can (each `redis.call` and each table costs more than the
+/// hash writes themselves): the client sends the fields ready to pass through, and the
+/// version is appended to `ARGV` rather than copied into a new table.
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r"{LIVE}
--- Field writes are batched into few HSET / HDEL calls: each call costs more than its work.
-local sets, dels = {{}}, {{}}
-local function flush()
-  for i = 1, #sets, 400 do
-    redis.call('HSET', key, unpack(sets, i, math.min(i + 399, #sets)))
+    Script::new(
+        r"
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local idle = tonumber(ARGV[2])
+local abs = tonumber(ARGV[3])
+local skew = tonumber(ARGV[4])
+local meta = redis.call('HMGET', key, 'created', 'last_active', 'version')
+local created = tonumber(meta[1])
+local last = tonumber(meta[2])
+if created == nil or last == nil or created > now + skew or last > now + skew
+    or last < created or now >= created + abs or now >= last + idle then
+  redis.call('DEL', key)
+  return false
+end
+local cleared = ARGV[5]
+if cleared ~= '' then
+  local values, flashes = string.find(cleared, 'v', 1, true), string.find(cleared, 'f', 1, true)
+  local dels = {}
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    local prefix = string.sub(f, 1, 2)
+    if (values and prefix == 'v:') or (flashes and prefix == 'f:') then dels[#dels + 1] = f end
   end
   for i = 1, #dels, 400 do
     redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
   end
-  sets, dels = {{}}, {{}}
 end
-local function clear(prefix)
-  for _, f in ipairs(redis.call('HKEYS', key)) do
-    if string.sub(f, 1, 2) == prefix then dels[#dels + 1] = f end
-  end
+local last_del = 6 + tonumber(ARGV[6])
+for i = 7, last_del, 400 do
+  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 399, last_del)))
 end
-if ARGV[5] == '1' then clear('v:') end
-if ARGV[6] == '1' then clear('f:') end
--- Deletions first: a clear followed by sets of the same names keeps the new values.
-flush()
-for i = 10, #ARGV, 3 do
-  if ARGV[i] == 's' then
-    sets[#sets + 1] = ARGV[i + 1]
-    sets[#sets + 1] = ARGV[i + 2]
-  else
-    dels[#dels + 1] = ARGV[i + 1]
-  end
+ARGV[#ARGV + 1] = 'version'
+ARGV[#ARGV + 1] = tostring((tonumber(meta[3]) or 0) + 1)
+for i = last_del + 1, #ARGV, 400 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
-if ARGV[7] ~= '' then
-  sets[#sets + 1] = 'persistent'
-  sets[#sets + 1] = ARGV[7]
-end
-if ARGV[8] == '-' then
-  dels[#dels + 1] = 'user'
-elseif ARGV[8] == '=' then
-  sets[#sets + 1] = 'user'
-  sets[#sets + 1] = ARGV[9]
-end
-local version = (tonumber(meta[3]) or 0) + 1
-sets[#sets + 1] = 'version'
-sets[#sets + 1] = string.format('%d', version)
-sets[#sets + 1] = 'last_active'
-sets[#sets + 1] = ARGV[1]
-flush()
-redis.call('EXPIRE', key, ttl())
+local deadline = math.min(now + idle, created + abs)
+redis.call('EXPIRE', key, string.format('%d', math.max(1, math.min(deadline - now, 3153600000))))
 return 1
-"
-    ))
+",
+    )
 });
 
 /// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew. Sets `last_active` and the TTL of a
