@@ -73,13 +73,16 @@ fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixT
 /// key pairs, newest first; a cookie under an older pair is rewritten under the newest when
 /// the session is next used.
 ///
-/// What the Go format cannot hold, this store cannot give either:
+/// What the Go format cannot hold:
 ///
-/// * one timestamp, the last save: the idle timeout (and the codecs' maximum age) is
-///   enforced, the absolute lifetime is not;
-/// * no session id: a logout cannot end a copy of the cookie in the Go service. With a
+/// * a creation time: the store keeps it in the meta entry ([`GorillaFormat::with_meta_key`]),
+///   so the absolute lifetime counts from the first save by a Rust service (the idle timeout
+///   and the codecs' maximum age apply to the cookie's own timestamp);
+/// * a session id: a logout cannot end a copy of the cookie in the Go service. With a
 ///   [revocation list](Self::with_revocation), the Rust service refuses the exact cookie a
-///   logout or a regeneration replaced, and the sessions of a user logged out everywhere.
+///   logout or a regeneration replaced, and the sessions of a user logged out everywhere;
+/// * a way to merge concurrent writes: as with any cookie store, of two concurrent requests
+///   that change the session, the browser keeps one response's cookie.
 ///
 /// # Examples
 ///
@@ -531,6 +534,10 @@ enum Source {
 /// The native cookie has the same name as the Go one, so run this once the Go service no
 /// longer serves these users; while both run, share the sessions with a
 /// [`GorillaCookieStore`] instead (see the migration guide).
+///
+/// Two concurrent first requests with the same gorilla cookie may each move it: both native
+/// sessions hold the same data, the browser keeps one cookie, and the other session expires
+/// unused.
 ///
 /// # Examples
 ///
