@@ -9,8 +9,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// The liveness test shared by `update` and `touch`: sets `created`, `now`, `idle`, `abs` and
-/// returns false (after deleting the key) when the record is absent, malformed or expired.
+/// The liveness test shared by `update` and `touch`: sets `meta` (created, last active,
+/// version), `created`, `now`, `idle`, `abs` and returns false (after deleting the key) when
+/// the record is absent, malformed or expired. Then `TTL` is the expression of the TTL to set.
 const LIVE: &str = r"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -25,12 +26,10 @@ if created == nil or last == nil or created > now + skew or last > now + skew
   redis.call('DEL', key)
   return false
 end
-local function ttl()
-  local deadline = math.min(now + idle, created + abs)
-  local secs = math.max(1, math.min(deadline - now, 3153600000))
-  return string.format('%d', secs)
-end
 ";
+
+/// The TTL of a live record after `LIVE`: its deadline from now, at least a second.
+const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + idle, created + abs) - now, 3153600000)))";
 
 /// `KEYS[1]` session; `ARGV`: ttl, then field, value pairs. Creates only if absent: 1 if
 /// created, 0 if something was there.
@@ -58,25 +57,12 @@ return 1
 /// hash writes themselves): the client sends the fields ready to pass through, and the
 /// version is appended to `ARGV` rather than copied into a new table.
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local idle = tonumber(ARGV[2])
-local abs = tonumber(ARGV[3])
-local skew = tonumber(ARGV[4])
-local meta = redis.call('HMGET', key, 'created', 'last_active', 'version')
-local created = tonumber(meta[1])
-local last = tonumber(meta[2])
-if created == nil or last == nil or created > now + skew or last > now + skew
-    or last < created or now >= created + abs or now >= last + idle then
-  redis.call('DEL', key)
-  return false
-end
+    Script::new(&format!(
+        r"{LIVE}
 local cleared = ARGV[5]
 if cleared ~= '' then
   local values, flashes = string.find(cleared, 'v', 1, true), string.find(cleared, 'f', 1, true)
-  local dels = {}
+  local dels = {{}}
   for _, f in ipairs(redis.call('HKEYS', key)) do
     local prefix = string.sub(f, 1, 2)
     if (values and prefix == 'v:') or (flashes and prefix == 'f:') then dels[#dels + 1] = f end
@@ -94,11 +80,10 @@ ARGV[#ARGV + 1] = tostring((tonumber(meta[3]) or 0) + 1)
 for i = last_del + 1, #ARGV, 400 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
-local deadline = math.min(now + idle, created + abs)
-redis.call('EXPIRE', key, string.format('%d', math.max(1, math.min(deadline - now, 3153600000))))
+redis.call('EXPIRE', key, {TTL})
 return 1
-",
-    )
+"
+    ))
 });
 
 /// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew. Sets `last_active` and the TTL of a
@@ -107,7 +92,7 @@ pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LIVE}
 redis.call('HSET', key, 'last_active', ARGV[1])
-redis.call('EXPIRE', key, ttl())
+redis.call('EXPIRE', key, {TTL})
 return 1
 "
     ))
