@@ -213,31 +213,31 @@ impl GorillaFormat {
             extra_flash_keys = meta.flash_keys;
         }
         for (key, value) in entries {
-            let GoValue::String(key) = strip(key.clone()) else {
+            let GoValue::String(name) = strip_ref(&key) else {
                 origin.hidden.push((key, value));
                 continue;
             };
-            if self.meta_key.as_deref() == Some(key.as_str()) {
+            let name = name.clone();
+            if self.meta_key.as_deref() == Some(name.as_str()) {
                 continue;
             }
-            if self.user_key.as_deref() == Some(key.as_str())
-                && let GoValue::String(user) = strip(value.clone())
+            if self.user_key.as_deref() == Some(name.as_str())
+                && let GoValue::String(user) = strip_ref(&value)
             {
-                record.set_user_id(Some(user));
-                origin.values.insert(key, (value, None));
+                record.set_user_id(Some(user.clone()));
                 continue;
             }
-            if (self.flash_keys.contains(&key) || extra_flash_keys.contains(&key))
-                && let GoValue::List(items) = strip(value.clone())
+            if (self.flash_keys.contains(&name) || extra_flash_keys.contains(&name))
+                && let GoValue::List(items) = strip_ref(&value)
             {
                 let list = items.iter().map(raw_json).collect::<Result<Vec<_>>>()?;
-                record.set_flash_list(key, list);
+                record.set_flash_list(name, list);
                 continue;
             }
             let json = raw_json(&value)?;
-            let text = Some(Box::from(json.get()));
-            record.insert_value(key.clone(), json);
-            origin.values.insert(key, (value, text));
+            let text = Box::from(json.get());
+            record.insert_value(name.clone(), json);
+            origin.values.insert(name, (value, text));
         }
         origin.last_active = Some(timestamp);
         record.set_origin(Some(Arc::new(origin)));
@@ -253,19 +253,21 @@ impl GorillaFormat {
     /// nor the meta entry, a key that holds both a value and flash messages, a value or flash
     /// key that is the user or meta key, or a value gob cannot hold.
     pub fn write_gob(&self, record: &Record) -> Result<Vec<u8>> {
-        let origin = record
-            .origin()
-            .and_then(|o| o.downcast_ref::<GorillaOrigin>());
-        let previous = |key: &str| origin.and_then(|o| o.values.get(key));
-        let unchanged = |key: &str, text: &str| match previous(key) {
-            Some((old, Some(read))) if &**read == text => Some(old.clone()),
-            _ => None,
+        let reserved = |key: &str| {
+            self.meta_key.as_deref() == Some(key) || self.user_key.as_deref() == Some(key)
         };
+        if record.values().any(|(k, _)| reserved(k)) || record.flashes().any(|(k, _)| reserved(k)) {
+            return Err(Error::new(ErrorKind::Serialize));
+        }
+        let origin = GorillaOrigin::of(record);
+        let previous = |key: &str| origin.and_then(|o| o.values.get(key));
         let mut entries = Vec::with_capacity(record.values().len() + record.flashes().len() + 1);
         for (key, value) in record.values() {
             // The common case, a value as it was read, needs no parsing.
-            if let Some(old) = unchanged(key, value.get()) {
-                entries.push((GoValue::String(key.to_owned()), old));
+            if let Some((old, read)) = previous(key)
+                && **read == *value.get()
+            {
+                entries.push((GoValue::String(key.to_owned()), old.clone()));
                 continue;
             }
             let value: Value = serde_json::from_str(value.get())
@@ -289,12 +291,6 @@ impl GorillaFormat {
                 })
                 .collect::<Result<Vec<_>>>()?;
             entries.push((GoValue::String(key.to_owned()), GoValue::List(items)));
-        }
-        let reserved = |key: &str| {
-            self.meta_key.as_deref() == Some(key) || self.user_key.as_deref() == Some(key)
-        };
-        if record.values().any(|(k, _)| reserved(k)) || record.flashes().any(|(k, _)| reserved(k)) {
-            return Err(Error::new(ErrorKind::Serialize));
         }
         let mut user_in_meta = None;
         match (record.user_id(), &self.user_key, &self.meta_key) {
@@ -339,8 +335,8 @@ impl GorillaFormat {
 /// read, for writing them back with their types, and the file they came from.
 #[derive(Debug, Default)]
 pub struct GorillaOrigin {
-    /// Each value as read, and its JSON text (none for the user id).
-    values: BTreeMap<String, (GoValue, Option<Box<str>>)>,
+    /// Each value as read, and its JSON text.
+    values: BTreeMap<String, (GoValue, Box<str>)>,
     hidden: Vec<(GoValue, GoValue)>,
     file: Option<std::path::PathBuf>,
     /// When the session was last saved, as read (the record's own moves to the request's

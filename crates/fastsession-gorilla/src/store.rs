@@ -45,19 +45,25 @@ fn reject_reason(error: &Error) -> RejectReason {
     }
 }
 
+/// The longest maximum age among the codecs, `None` if one has none (its cookies never expire
+/// by age).
+fn longest_max_age(codecs: &[SecureCookie]) -> Option<Duration> {
+    codecs
+        .iter()
+        .map(SecureCookie::max_age)
+        .try_fold(0u64, |longest, age| (age != 0).then_some(longest.max(age)))
+        .map(Duration::from_secs)
+}
+
 /// How long a gorilla value signed at `record`'s last save may still be replayed: the longest
 /// maximum age among the codecs (or the session's own deadline if one has none).
 fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixTime {
     let deadline = request.expiry().deadline(request.record());
-    let by_codec = codecs
-        .iter()
-        .map(SecureCookie::max_age)
-        .try_fold(0u64, |longest, age| (age != 0).then_some(longest.max(age)));
-    let until = match by_codec {
-        Some(secs) => request
+    let until = match longest_max_age(codecs) {
+        Some(age) => request
             .record()
             .last_active()
-            .saturating_add(Duration::from_secs(secs))
+            .saturating_add(age)
             .max(deadline),
         None => deadline,
     };
@@ -178,16 +184,9 @@ impl GorillaCookieStore {
         let Some(list) = &self.revocation else {
             return Ok(false);
         };
-        let longest = self
-            .codecs
-            .iter()
-            .map(SecureCookie::max_age)
-            .max()
-            .unwrap_or(0);
-        let lifetime = if longest == 0 || self.codecs.iter().any(|c| c.max_age() == 0) {
-            expiry.absolute_lifetime()
-        } else {
-            Duration::from_secs(longest).max(expiry.idle_timeout())
+        let lifetime = match longest_max_age(&self.codecs) {
+            Some(age) => age.max(expiry.idle_timeout()),
+            None => expiry.absolute_lifetime(),
         };
         let until = now
             .saturating_add(lifetime)
@@ -280,21 +279,21 @@ impl GorillaCookieStore {
         if let Some(list) = &self.revocation
             && let Some(fingerprint) = request.record().id()
         {
-            let until = replayable_until(&self.codecs, &request);
+            let record = request.record();
             match request.kind() {
-                SaveKind::Destroy => list.revoke(fingerprint, until).await?,
+                SaveKind::Destroy => self.revoke(&request).await?,
                 // The old cookie must load nothing afterwards, and of two racing
                 // regenerations only one may go on.
                 SaveKind::Regenerate => {
+                    let until = replayable_until(&self.codecs, &request);
                     if !list.revoke_first(fingerprint, until).await? {
                         return Err(ended());
                     }
                 }
                 _ => {
-                    let loaded = GorillaOrigin::of(request.record())
+                    let loaded = GorillaOrigin::of(record)
                         .and_then(GorillaOrigin::last_active)
-                        .unwrap_or(request.record().last_active());
-                    let record = request.record();
+                        .unwrap_or(record.last_active());
                     if list
                         .has_ended(Some(fingerprint), record.user_id(), loaded)
                         .await?
@@ -335,13 +334,9 @@ fn expired_meanwhile(request: &SaveRequest<'_>) -> bool {
     else {
         return false;
     };
-    let expiry = request.expiry();
-    let deadline = loaded.saturating_add(expiry.idle_timeout()).min(
-        request
-            .record()
-            .created()
-            .saturating_add(expiry.absolute_lifetime()),
-    );
+    let deadline = request
+        .expiry()
+        .deadline_of(request.record().created(), loaded);
     request.now() >= deadline
 }
 
@@ -487,22 +482,24 @@ async fn read_small_file(path: PathBuf) -> CoreResult<Option<Vec<u8>>> {
         }
         Ok(Some(content))
     };
-    let read = match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle
-            .spawn_blocking(job)
-            .await
-            .map_err(|e| CoreError::store("gorilla filesystem: I/O task failed", e))?,
-        Err(_) => job(),
-    };
-    read.map_err(|e| CoreError::store("gorilla filesystem: cannot read a session file", e))
+    blocking(job)
+        .await
+        .map_err(|e| CoreError::store("gorilla filesystem: cannot read a session file", e))
 }
 
 /// Removes a migrated session's file; one already gone is as good.
 async fn remove_file(path: PathBuf) -> std::io::Result<()> {
-    let job = move || match std::fs::remove_file(&path) {
+    blocking(move || match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
-    };
+    })
+    .await
+}
+
+/// Runs blocking file I/O on Tokio's blocking pool, or inline outside a Tokio runtime.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle
             .spawn_blocking(job)

@@ -8,14 +8,15 @@ use serde_json::{Map, Value, json};
 use crate::gob::{self, GoValue};
 use crate::{ErrorKind, SecureCookie, decode_multi, go_json};
 
-const VECTORS: &str = include_str!("../../../interop/gorilla/vectors/gorilla-v1.jsonl");
+#[path = "../tests/vectors.rs"]
+mod shared;
+
+use shared::{codec, hex, key, pairs};
+
 const IV: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 fn vectors() -> Vec<Value> {
-    VECTORS
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    shared::all()
 }
 
 fn of_kind(kind: &str) -> Vec<Value> {
@@ -27,39 +28,8 @@ fn of_kind(kind: &str) -> Vec<Value> {
     all
 }
 
-fn key(v: &Value) -> Option<&[u8]> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::as_bytes)
-}
-
-fn codec(spec: &Value) -> SecureCookie {
-    let mut codec = SecureCookie::new(key(&spec["hash_key"]).unwrap(), key(&spec["block_key"]))
-        .unwrap()
-        .with_min_age(spec["min_age"].as_u64().unwrap_or(0));
-    if let Some(age) = spec["max_age"].as_u64() {
-        codec = codec.with_max_age(age);
-    }
-    if let Some(len) = spec["max_length"].as_u64() {
-        codec = codec.with_max_length(usize::try_from(len).unwrap());
-    }
-    codec
-}
-
 fn now(spec: &Value) -> UnixTime {
     UnixTime::from_secs(spec["now"].as_u64().unwrap())
-}
-
-fn pairs(v: &Value) -> Vec<SecureCookie> {
-    let keys: Vec<&str> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
-    keys.chunks(2)
-        .map(|pair| {
-            SecureCookie::new(pair[0].as_bytes(), pair.get(1).map(|k| k.as_bytes())).unwrap()
-        })
-        .collect()
 }
 
 /// The vectors' typed Go value as the JSON Go writes for it; `None` for what JSON cannot hold
@@ -261,13 +231,6 @@ fn rotation_and_the_stores_cookies_open() {
             }
         }
     }
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// `true` if `value` is the Go value the vector describes; values from an interface must

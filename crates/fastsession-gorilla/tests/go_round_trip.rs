@@ -9,41 +9,12 @@ use std::process::{Command, Stdio};
 
 use fastsession_core::time::UnixTime;
 use fastsession_gorilla::{SecureCookie, gob};
+
+use crate::vectors::{all as vectors, codec, hex};
 use serde_json::{Value, json};
 
 fn interop() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gorilla")
-}
-
-fn vectors() -> Vec<Value> {
-    let text = std::fs::read_to_string(interop().join("vectors/gorilla-v1.jsonl")).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn key(v: &Value) -> Option<&[u8]> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::as_bytes)
-}
-
-fn codec(spec: &Value) -> SecureCookie {
-    let mut codec = SecureCookie::new(key(&spec["hash_key"]).unwrap(), key(&spec["block_key"]))
-        .unwrap()
-        .with_min_age(spec["min_age"].as_u64().unwrap_or(0));
-    if let Some(age) = spec["max_age"].as_u64() {
-        codec = codec.with_max_age(age);
-    }
-    if let Some(len) = spec["max_length"].as_u64() {
-        codec = codec.with_max_length(usize::try_from(len).unwrap());
-    }
-    codec
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// What Go decodes a vector's cookie into: the target type of `-decode`.

@@ -8,3 +8,7 @@ mod conformance;
 mod go_round_trip;
 mod stores;
 mod support;
+mod vectors;
+
+// What the shared `vectors` module expects in scope.
+use fastsession_gorilla::SecureCookie;

@@ -16,32 +16,13 @@ use fastsession_gorilla::{
 use serde_json::Value;
 
 use crate::support::{Cookie, assert_fresh, visit};
+use crate::vectors::{pairs, vector};
 
 const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 
-fn vector(id: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../interop/gorilla/vectors/gorilla-v1.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|v| v["id"] == id)
-        .unwrap_or_else(|| panic!("no vector {id}"))
-}
-
 /// The codecs of Go's `NewCookieStore(pairs...)`.
 fn codecs(v: &Value) -> Vec<SecureCookie> {
-    let pairs: Vec<&[u8]> = v["pairs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().as_bytes())
-        .collect();
-    pairs
-        .chunks(2)
-        .map(|pair| SecureCookie::new(pair[0], pair.get(1).copied()).unwrap())
-        .collect()
+    pairs(&v["pairs"])
 }
 
 fn config(store: impl Store, v: &Value) -> SessionConfig {

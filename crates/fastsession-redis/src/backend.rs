@@ -370,53 +370,44 @@ impl Backend for RedisBackend {
             invocation
                 .arg(&expiry_args(update.now, update.expiry)[..])
                 .arg(cleared);
-            // Fields to delete, counted first, then the pairs to set.
-            let removed_value = |(name, change): &(&str, Change)| {
-                *change != Change::Set || from.value(name).is_none()
-            };
-            let removed_flash = |(name, change): &(&str, Change)| {
-                *change != Change::Set || from.flash_list(name).is_none_or(<[_]>::is_empty)
-            };
-            let user_removed = changes.user_changed() && from.user_id().is_none();
-            let deletes = changes.values().filter(removed_value).count()
-                + changes.flashes().filter(removed_flash).count()
-                + usize::from(user_removed);
-            invocation.arg(deletes);
-            for (name, _) in changes.values().filter(removed_value) {
-                invocation.arg(layout::value_field(name));
-            }
-            for (name, _) in changes.flashes().filter(removed_flash) {
-                invocation.arg(layout::flash_field(name));
-            }
-            if user_removed {
-                invocation.arg("user");
-            }
-            invocation.arg("last_active").arg(update.now.as_secs());
-            if changes.persistent_changed() {
-                invocation
-                    .arg("persistent")
-                    .arg(u8::from(from.is_persistent()));
-            }
-            if changes.user_changed()
-                && let Some(user) = from.user_id()
-            {
-                invocation.arg("user").arg(user);
-            }
+            // One pass sorts the changes into fields to delete and pairs to set; the script
+            // takes the deletions, counted, before the pairs.
+            let mut deletes = Vec::new();
+            // Values are sent as stored; flash lists are joined into one JSON array each.
+            let mut sets: Vec<(String, &str)> = Vec::new();
+            let mut flash_sets = Vec::new();
             for (name, change) in changes.values() {
-                if !removed_value(&(name, change))
-                    && let Some(value) = from.value(name)
-                {
-                    invocation.arg(layout::value_field(name)).arg(value.get());
+                match (change, from.value(name)) {
+                    (Change::Set, Some(value)) => {
+                        sets.push((layout::value_field(name), value.get()))
+                    }
+                    _ => deletes.push(layout::value_field(name)),
                 }
             }
             for (name, change) in changes.flashes() {
-                if !removed_flash(&(name, change))
-                    && let Some(list) = from.flash_list(name)
-                {
-                    invocation
-                        .arg(layout::flash_field(name))
-                        .arg(layout::flash_json(list));
+                match (change, from.flash_list(name)) {
+                    (Change::Set, Some(list)) if !list.is_empty() => {
+                        flash_sets.push((layout::flash_field(name), layout::flash_json(list)));
+                    }
+                    _ => deletes.push(layout::flash_field(name)),
                 }
+            }
+            match (changes.user_changed(), from.user_id()) {
+                (false, _) => {}
+                (true, None) => deletes.push("user".to_owned()),
+                (true, Some(user)) => sets.push(("user".to_owned(), user)),
+            }
+            if changes.persistent_changed() {
+                let persistent = if from.is_persistent() { "1" } else { "0" };
+                sets.push(("persistent".to_owned(), persistent));
+            }
+            invocation.arg(deletes.len()).arg(&deletes[..]);
+            invocation.arg("last_active").arg(update.now.as_secs());
+            for (field, value) in &sets {
+                invocation.arg(field).arg(*value);
+            }
+            for (field, value) in &flash_sets {
+                invocation.arg(field).arg(value);
             }
             let applied: Option<i64> = self
                 .run("save a session", |mut c| async move {

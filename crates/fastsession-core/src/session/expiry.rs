@@ -155,10 +155,30 @@ impl Expiry {
     /// When a record expires if left alone: the earlier of the idle and absolute deadlines.
     #[must_use]
     pub fn deadline(&self, record: &Record) -> UnixTime {
-        record
-            .last_active
+        self.deadline_of(record.created, record.last_active)
+    }
+
+    /// [`deadline`](Self::deadline) of a session created at `created` and last active at
+    /// `last_active` (for a store that knows the times a record had when it was loaded).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let expiry = Expiry::new(Duration::from_secs(600), Duration::from_secs(3600))?;
+    /// let t = UnixTime::from_secs;
+    /// assert_eq!(expiry.deadline_of(t(0), t(100)), t(700));
+    /// assert_eq!(expiry.deadline_of(t(0), t(3500)), t(3600));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn deadline_of(&self, created: UnixTime, last_active: UnixTime) -> UnixTime {
+        last_active
             .saturating_add(self.idle_timeout)
-            .min(record.created.saturating_add(self.absolute_lifetime))
+            .min(created.saturating_add(self.absolute_lifetime))
     }
 }
 
