@@ -605,11 +605,12 @@ impl Backend for FilesystemBackend {
         update: Update<'a>,
     ) -> BoxFuture<'a, Result<bool>> {
         let (key, max) = (*key, self.max_record);
-        let (changes, from, now, expiry) = (
+        let (changes, from, now, expiry, previously_active) = (
             update.changes.clone(),
             update.from.clone(),
             update.now,
             *update.expiry,
+            update.previously_active,
         );
         self.run(move |inner| {
             let update = Update {
@@ -617,6 +618,7 @@ impl Backend for FilesystemBackend {
                 from: &from,
                 now,
                 expiry: &expiry,
+                previously_active,
             };
             inner
                 .update(&key, update, max)

@@ -201,6 +201,7 @@ impl UpdateProbe for FilesystemBackend {
             from: &from,
             now,
             expiry: &expiry,
+            previously_active: None,
         };
         !self.update(key, update).await.unwrap()
     }

@@ -255,6 +255,63 @@ impl RedisBackend {
         bounded(what, self.timeout, attempt).await
     }
 
+    /// The common update, without the script: the request's own record shows the session
+    /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is left
+    /// to check. One `MULTI`/`EXEC` asks whether `created` is there and, in the same step,
+    /// merges the fields, bumps `version` and sets the TTL; Redis runs these plain commands at
+    /// a fraction of a script's cost. If `created` was missing (the key expired, was evicted
+    /// or deleted by a logout since the load), the step wrote into an empty hash: that hash is
+    /// deleted and the session reported ended. It can never be loaded meanwhile, since a hash
+    /// without `created` is refused.
+    async fn merge(
+        &self,
+        key: &StorageKey,
+        update: &Update<'_>,
+        deletes: &[String],
+        sets: &[(String, &str)],
+        flash_sets: &[(String, String)],
+    ) -> Result<bool> {
+        let redis_key = self.session_key(key);
+        let deadline = update.expiry.deadline_of(update.from.created(), update.now);
+        let ttl = deadline.since(update.now).as_secs().clamp(1, MAX_TTL_SECS);
+        let mut pipe = redis::pipe();
+        pipe.atomic().hexists(&redis_key, "created");
+        if !deletes.is_empty() {
+            pipe.hdel(&redis_key, deletes).ignore();
+        }
+        let set = pipe
+            .cmd("HSET")
+            .arg(&redis_key)
+            .arg("last_active")
+            .arg(update.now.as_secs());
+        for (field, value) in sets {
+            set.arg(field).arg(*value);
+        }
+        for (field, value) in flash_sets {
+            set.arg(field).arg(value);
+        }
+        set.ignore()
+            .hincr(&redis_key, "version", 1)
+            .ignore()
+            .expire(&redis_key, i64::try_from(ttl).unwrap_or(i64::MAX))
+            .ignore();
+        let (existed,): (bool,) = self
+            .run("save a session", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        if !existed {
+            let mut del = redis::cmd("DEL");
+            del.arg(&redis_key);
+            let _: i64 = self
+                .run("delete an ended session", |mut c| async move {
+                    del.query_async(&mut c).await
+                })
+                .await?;
+        }
+        Ok(existed)
+    }
+
     fn ttl_of(record: &Record, expires: UnixTime) -> u64 {
         // The deadline comes from the caller's clock, which may be far from the server's (a
         // test clock): measure it from the record's own activity, and from the wall clock for
@@ -400,6 +457,9 @@ impl Backend for RedisBackend {
             if changes.persistent_changed() {
                 let persistent = if from.is_persistent() { "1" } else { "0" };
                 sets.push(("persistent".to_owned(), persistent));
+            }
+            if cleared.is_empty() && update.is_live_as_loaded() {
+                return self.merge(key, &update, &deletes, &sets, &flash_sets).await;
             }
             invocation.arg(deletes.len()).arg(&deletes[..]);
             invocation.arg("last_active").arg(update.now.as_secs());

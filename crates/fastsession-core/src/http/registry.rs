@@ -306,7 +306,7 @@ impl Sessions {
     ) -> Result<()> {
         let now = config.clock().now();
         let name = config.cookie().name();
-        let (kind, mut record, changes) = {
+        let (kind, mut record, changes, last_active) = {
             let mut state = session.lock();
             let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
                 return Ok(());
@@ -321,16 +321,23 @@ impl Sessions {
                 &state.changes,
                 config.expiry(),
                 now,
-            );
+            )
+            .with_previously_active(last_active);
             if let Some(saved) = config.store().save_now(request) {
                 let persistent = state.record.is_persistent();
                 return self.saved(config, &mut state, saved, None, persistent, now);
             }
             state.record.set_last_active(last_active);
-            (kind, state.record.clone(), state.changes.clone())
+            (
+                kind,
+                state.record.clone(),
+                state.changes.clone(),
+                last_active,
+            )
         };
         record.set_last_active(now);
-        let request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now);
+        let request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now)
+            .with_previously_active(last_active);
         let saved = config.store().save(request).await;
         let mut state = session.lock();
         let persistent = record.is_persistent();

@@ -313,6 +313,7 @@ pub struct SaveRequest<'a> {
     changes: &'a ChangeSet,
     expiry: &'a Expiry,
     now: UnixTime,
+    previously_active: Option<UnixTime>,
 }
 
 impl<'a> SaveRequest<'a> {
@@ -333,7 +334,40 @@ impl<'a> SaveRequest<'a> {
             changes,
             expiry,
             now,
+            previously_active: None,
         }
+    }
+
+    /// Tells the store when the session was last active before this request, as the request
+    /// loaded it. A server store may then skip re-checking liveness from the stored record
+    /// when this alone shows the session live now (see [`Update::previously_active`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::{ChangeSet, Expiry, Record};
+    /// use fastsession_core::store::{SaveKind, SaveRequest};
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let (before, now) = (UnixTime::from_secs(100), UnixTime::from_secs(130));
+    /// let mut record = Record::new(before);
+    /// record.set_last_active(now);
+    /// let (changes, expiry) = (ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Update, &record, &changes, &expiry, now)
+    ///     .with_previously_active(before);
+    /// assert_eq!(request.previously_active(), Some(before));
+    /// ```
+    #[must_use]
+    pub fn with_previously_active(mut self, at: UnixTime) -> Self {
+        self.previously_active = Some(at);
+        self
+    }
+
+    /// When the session was last active before this request, if the caller said
+    /// ([`with_previously_active`](Self::with_previously_active)).
+    #[must_use]
+    pub fn previously_active(&self) -> Option<UnixTime> {
+        self.previously_active
     }
 
     /// The cookie's full name, prefix included.

@@ -297,6 +297,9 @@ pub struct Update<'a> {
     pub now: UnixTime,
     /// The expiry policy deciding whether the stored record is still live.
     pub expiry: &'a Expiry,
+    /// When the session was last active before this request, as the request loaded it
+    /// (`from.last_active()` is already `now`); `None` if the caller did not say.
+    pub previously_active: Option<UnixTime>,
 }
 
 impl Update<'_> {
@@ -310,6 +313,18 @@ impl Update<'_> {
         stored.apply(self.changes, self.from);
         stored.last_active = self.now;
         Some(stored)
+    }
+
+    /// `true` if the session is certainly live now, judged from what the request loaded: its
+    /// creation time and [`previously_active`](Self::previously_active). The stored record
+    /// can only be as live or more (a concurrent request may have been active since), so a
+    /// backend may skip reading it back for liveness, provided it still makes sure the record
+    /// exists. `false` when unknown or not live: the backend must check the stored record.
+    #[must_use]
+    pub fn is_live_as_loaded(&self) -> bool {
+        self.previously_active.is_some_and(|active| {
+            active <= self.now && self.now < self.expiry.deadline_of(self.from.created(), active)
+        })
     }
 }
 
@@ -463,6 +478,7 @@ impl<B: Backend> ServerStore<B> {
                     from: record,
                     now: request.now(),
                     expiry: request.expiry(),
+                    previously_active: request.previously_active(),
                 };
                 if !self.backend.update(&key, update).await? {
                     return Err(ended());
@@ -706,6 +722,35 @@ mod tests {
             key.as_bytes(),
             SessionId::from_bytes([5; 32]).as_bytes(),
             "hashed, not raw"
+        );
+    }
+
+    #[test]
+    fn liveness_as_loaded_agrees_with_the_expiry_check() {
+        use std::time::Duration;
+
+        let expiry = Expiry::new(Duration::from_secs(30), Duration::from_secs(100)).unwrap();
+        let changes = ChangeSet::default();
+        let from = Record::new(UnixTime::from_secs(1_000));
+        let update = |active: Option<u64>, now: u64| Update {
+            changes: &changes,
+            from: &from,
+            now: UnixTime::from_secs(now),
+            expiry: &expiry,
+            previously_active: active.map(UnixTime::from_secs),
+        };
+        for active in 1_000..1_100 {
+            for now in active..1_140 {
+                let mut loaded = from.clone();
+                loaded.last_active = UnixTime::from_secs(active);
+                let live = expiry.check(&loaded, UnixTime::from_secs(now)).is_ok();
+                assert_eq!(update(Some(active), now).is_live_as_loaded(), live);
+            }
+        }
+        assert!(!update(None, 1_001).is_live_as_loaded(), "unknown: check");
+        assert!(
+            !update(Some(1_010), 1_005).is_live_as_loaded(),
+            "active after now: check"
         );
     }
 }
