@@ -16,8 +16,9 @@
 //!
 //! # Consistency
 //!
-//! A load is one round trip (`HGETALL`), and a save one atomic Lua script: it checks that the
-//! session is still there and live, applies only what the request changed (so two requests
+//! A load is one round trip (`HGETALL`), and a save one atomic step (a `MULTI`/`EXEC`, or a
+//! Lua script when liveness must be read back): it checks that the session is still there and
+//! live, applies only what the request changed (so two requests
 //! that changed different keys of one session both persist; for one key, one whole value
 //! wins), bumps the version and the last activity, and resets the TTL. A session that another
 //! request destroyed or regenerated, or that expired or was evicted between load and save, is
