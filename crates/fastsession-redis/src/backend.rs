@@ -1,5 +1,6 @@
 //! [`RedisBackend`]: a hash per session, every write one Lua step.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -271,24 +272,22 @@ impl RedisBackend {
         &self,
         redis_key: &str,
         now: UnixTime,
-        fields: &FieldChanges<'_>,
+        deletes: &[String],
+        sets: &[(String, Cow<'_, str>)],
         ttl: u64,
     ) -> Result<bool> {
         let mut pipe = redis::pipe();
         pipe.atomic().hexists(redis_key, "created");
-        if !fields.deletes.is_empty() {
-            pipe.hdel(redis_key, fields.deletes).ignore();
+        if !deletes.is_empty() {
+            pipe.hdel(redis_key, deletes).ignore();
         }
         let set = pipe
             .cmd("HSET")
             .arg(redis_key)
             .arg("last_active")
             .arg(now.as_secs());
-        for (field, value) in fields.sets {
-            set.arg(field).arg(*value);
-        }
-        for (field, value) in fields.flash_sets {
-            set.arg(field).arg(value);
+        for (field, value) in sets {
+            set.arg(field).arg(value.as_ref());
         }
         set.ignore()
             .hincr(redis_key, "version", 1)
@@ -324,13 +323,6 @@ impl RedisBackend {
             .unwrap_or(1)
             .min(MAX_TTL_SECS)
     }
-}
-
-/// An update's changes as hash fields: to delete, values to set, flash lists to set.
-struct FieldChanges<'a> {
-    deletes: &'a [String],
-    sets: &'a [(String, &'a str)],
-    flash_sets: &'a [(String, String)],
 }
 
 /// `op` within `timeout`, with both failures mapped to store errors.
@@ -435,12 +427,11 @@ impl Backend for RedisBackend {
             // takes the deletions, counted, before the pairs.
             let mut deletes = Vec::new();
             // Values are sent as stored; flash lists are joined into one JSON array each.
-            let mut sets: Vec<(String, &str)> = Vec::new();
-            let mut flash_sets = Vec::new();
+            let mut sets: Vec<(String, Cow<'_, str>)> = Vec::new();
             for (name, change) in changes.values() {
                 match (change, from.value(name)) {
                     (Change::Set, Some(value)) => {
-                        sets.push((layout::value_field(name), value.get()))
+                        sets.push((layout::value_field(name), Cow::Borrowed(value.get())))
                     }
                     _ => deletes.push(layout::value_field(name)),
                 }
@@ -448,7 +439,7 @@ impl Backend for RedisBackend {
             for (name, change) in changes.flashes() {
                 match (change, from.flash_list(name)) {
                     (Change::Set, Some(list)) if !list.is_empty() => {
-                        flash_sets.push((layout::flash_field(name), layout::flash_json(list)));
+                        sets.push((layout::flash_field(name), layout::flash_json(list).into()));
                     }
                     _ => deletes.push(layout::flash_field(name)),
                 }
@@ -456,11 +447,11 @@ impl Backend for RedisBackend {
             match (changes.user_changed(), from.user_id()) {
                 (false, _) => {}
                 (true, None) => deletes.push("user".to_owned()),
-                (true, Some(user)) => sets.push(("user".to_owned(), user)),
+                (true, Some(user)) => sets.push(("user".to_owned(), user.into())),
             }
             if changes.persistent_changed() {
                 let persistent = if from.is_persistent() { "1" } else { "0" };
-                sets.push(("persistent".to_owned(), persistent));
+                sets.push(("persistent".to_owned(), persistent.into()));
             }
             if cleared.is_empty() && update.is_live_as_loaded() {
                 let ttl = update
@@ -469,12 +460,9 @@ impl Backend for RedisBackend {
                     .since(update.now)
                     .as_secs()
                     .clamp(1, MAX_TTL_SECS);
-                let fields = FieldChanges {
-                    deletes: &deletes,
-                    sets: &sets,
-                    flash_sets: &flash_sets,
-                };
-                return self.merge(&redis_key, update.now, &fields, ttl).await;
+                return self
+                    .merge(&redis_key, update.now, &deletes, &sets, ttl)
+                    .await;
             }
             let mut invocation = scripts::UPDATE.key(&redis_key);
             invocation
@@ -483,10 +471,7 @@ impl Backend for RedisBackend {
             invocation.arg(deletes.len()).arg(&deletes[..]);
             invocation.arg("last_active").arg(update.now.as_secs());
             for (field, value) in &sets {
-                invocation.arg(field).arg(*value);
-            }
-            for (field, value) in &flash_sets {
-                invocation.arg(field).arg(value);
+                invocation.arg(field).arg(value.as_ref());
             }
             let applied: Option<i64> = self
                 .run("save a session", |mut c| async move {
