@@ -398,3 +398,67 @@ async fn untouched_sessions_are_never_loaded() {
         "read-only and not due for refresh"
     );
 }
+
+/// `save_now` saves what needs no I/O and stops at a store that does; `save` then saves the
+/// rest, not the sessions already saved, and reports the error `save_now` met first.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn save_now_leaves_to_save_what_needs_io() {
+    use std::sync::Arc;
+
+    use fastsession_core::ErrorKind;
+    use fastsession_core::http::SessionConfig;
+    use fastsession_core::store::{CookieStore, MemoryStore};
+    use fastsession_core::testing::SpyStore;
+
+    let keys = ring(1);
+    let spy = |store: Arc<dyn fastsession_core::store::Store>| Arc::new(SpyStore::new(store));
+    let a_spy = spy(Arc::new(CookieStore::new(&keys)));
+    let b_spy = spy(Arc::new(CookieStore::new(&keys)));
+    let c_spy = spy(Arc::new(MemoryStore::new().unwrap()));
+    let config = |spy: &Arc<SpyStore>, name| {
+        SessionConfig::with_shared_store(spy.clone(), CookieConfig::new(name).unwrap())
+    };
+    let (a, b, c) = (
+        config(&a_spy, "a"),
+        config(&b_spy, "b"),
+        config(&c_spy, "c"),
+    );
+    // A store failing its saves answers `save_now` with "needs I/O", as a remote store does.
+    c_spy.fail_saves(true);
+
+    let sessions = Sessions::new(&HeaderMap::new());
+    for config in [&c, &b, &a] {
+        sessions.get(config).await.unwrap().insert("n", 1).unwrap();
+    }
+    sessions
+        .get(&b)
+        .await
+        .unwrap()
+        .insert("big", "x".repeat(5000))
+        .unwrap();
+
+    // b's store sealed it; the registry refused the line.
+    assert!(sessions.save_now().is_none(), "c needs its future");
+    assert_eq!((a_spy.saves(), b_spy.saves(), c_spy.saves()), (1, 1, 0));
+    let error = sessions.save().await.unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::CookieTooLarge { .. }),
+        "b's error, met first: {error}"
+    );
+    assert_eq!((a_spy.saves(), b_spy.saves(), c_spy.saves()), (1, 1, 1));
+    let mut headers = HeaderMap::new();
+    sessions.write_headers(&mut headers);
+    let lines = set_cookies(&headers);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("__Host-a="), "{lines:?}");
+
+    // The next save tries both again; once all is saved, nothing more is.
+    c_spy.fail_saves(false);
+    sessions.get(&b).await.unwrap().remove("big");
+    assert!(sessions.save_now().is_none(), "c's save is still due");
+    sessions.save().await.unwrap();
+    assert!(matches!(sessions.save_now(), Some(Ok(()))));
+    sessions.save().await.unwrap();
+    assert_eq!((a_spy.saves(), b_spy.saves(), c_spy.saves()), (1, 2, 2));
+}

@@ -1,6 +1,7 @@
 //! The tower `Layer`, its `Service` and response future.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -191,9 +192,18 @@ where
                             return Poll::Ready(result);
                         }
                     };
-                    state.set(State::Saving {
-                        future: Box::pin(finish(handle, response)),
-                    });
+                    // Stores without I/O (the cookie store) save here, without a boxed future.
+                    match save_without_io(&handle, response) {
+                        ControlFlow::Continue(response) => {
+                            state.set(State::Saving {
+                                future: Box::pin(finish(handle, response)),
+                            });
+                        }
+                        ControlFlow::Break(response) => {
+                            state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                    }
                 }
                 StateProj::Saving { future } => {
                     let response = ready!(future.as_mut().poll(cx));
@@ -207,21 +217,41 @@ where
     }
 }
 
-/// Saves the sessions of a handled request and writes their headers into its response.
-async fn finish<B: Default>(handle: RequestSessions, mut response: Response<B>) -> Response<B> {
-    let sessions = handle.registry();
+/// Finishes a handled request whose sessions need no I/O to save, or hands its response
+/// back for [`finish`].
+fn save_without_io<B: Default>(
+    handle: &RequestSessions,
+    response: Response<B>,
+) -> ControlFlow<Response<B>, Response<B>> {
     // A failed handler persists only what it saved itself.
     if response.status().is_server_error() {
-        sessions.write_headers(response.headers_mut());
-        return response;
+        return ControlFlow::Break(with_headers(handle, response, Ok(())));
     }
-    if let Err(error) = sessions.save().await {
+    match handle.registry().save_now() {
+        Some(saved) => ControlFlow::Break(with_headers(handle, response, saved)),
+        None => ControlFlow::Continue(response),
+    }
+}
+
+/// Saves the sessions of a handled request and writes their headers into its response.
+async fn finish<B: Default>(handle: RequestSessions, response: Response<B>) -> Response<B> {
+    let saved = handle.registry().save().await;
+    with_headers(&handle, response, saved)
+}
+
+/// The response after a save: the store error policy applied, the session headers added.
+fn with_headers<B: Default>(
+    handle: &RequestSessions,
+    mut response: Response<B>,
+    saved: fastsession_core::Result<()>,
+) -> Response<B> {
+    if let Err(error) = saved {
         tracing::error!(target: "fastsession", error = %error, "saving the session failed");
         if handle.policy() == StoreErrorPolicy::Fail {
             response = Response::new(B::default());
             *response.status_mut() = status_for(&error);
         }
     }
-    sessions.write_headers(response.headers_mut());
+    handle.registry().write_headers(response.headers_mut());
     response
 }

@@ -197,6 +197,30 @@ async fn a_failed_save_follows_the_policy() {
     }
 }
 
+/// The cookie store saves without a future; its failures follow the policy the same way.
+#[tokio::test]
+async fn a_cookie_too_large_follows_the_policy() {
+    for (policy, status, body) in [
+        (StoreErrorPolicy::Fail, StatusCode::INTERNAL_SERVER_ERROR, ""),
+        (StoreErrorPolicy::KeepResponse, StatusCode::OK, "big"),
+    ] {
+        let (spy, config) = cookie_store("id");
+        let service = ServiceBuilder::new()
+            .layer(SessionLayer::new(config).with_store_error_policy(policy))
+            .service(service_fn(|r: Request<()>| async move {
+                let session = sessions_of(&r).session().await.expect("session");
+                session.insert("big", "x".repeat(5000)).expect("insert");
+                Ok::<_, Infallible>(Response::new(Body::from("big")))
+            }));
+        let response = service.oneshot(request(None)).await.expect("response");
+        assert_eq!(response.status(), status, "{policy:?}");
+        assert_eq!(response.body(), body, "{policy:?}");
+        assert!(set_cookies(response.headers()).is_empty(), "{policy:?}");
+        assert_eq!(response.headers()["vary"], "Cookie", "{policy:?}");
+        assert_eq!(spy.saves(), 1);
+    }
+}
+
 #[tokio::test]
 async fn two_named_sessions_from_two_stores_are_saved_together() {
     let (login_spy, login) = memory("login");

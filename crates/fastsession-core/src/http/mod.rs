@@ -6,6 +6,7 @@
 
 mod config;
 mod cookie_config;
+mod few;
 mod registry;
 mod set;
 

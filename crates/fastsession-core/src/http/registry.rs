@@ -1,6 +1,5 @@
 //! The per-request registry of named sessions.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -8,6 +7,7 @@ use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
 use super::SessionConfig;
+use super::few::Few;
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Action, Session, SessionId, State};
 use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveRequest, Saved};
@@ -62,15 +62,18 @@ pub struct Sessions {
 }
 
 struct Inner {
-    cookies: Cookies,
+    /// The request's `Cookie` header values.
+    cookies: Few<HeaderValue>,
     state: Mutex<RegistryState>,
 }
 
 struct RegistryState {
-    entries: Vec<Entry>,
-    /// `Set-Cookie` lines from saves, by cookie name, not yet written to a response.
-    pending: BTreeMap<Box<str>, HeaderValue>,
+    /// Sorted by cookie name, the order sessions are saved and their cookies written in.
+    entries: Few<Entry>,
     no_store: bool,
+    /// An error of [`Sessions::save_now`] that stopped at a store needing I/O, for the
+    /// [`Sessions::save`] that finishes the job to report.
+    deferred_error: Option<Error>,
 }
 
 struct Entry {
@@ -78,22 +81,25 @@ struct Entry {
     session: Session,
     /// The request carried this session's cookie (valid or not).
     had_cookie: bool,
+    /// The `Set-Cookie` line of its last save, not yet written to a response.
+    pending: Option<HeaderValue>,
+    /// [`Sessions::save_now`] failed to save it: the next [`Sessions::save`] reports that
+    /// error instead of trying again.
+    failed_now: bool,
 }
 
-/// The request's `Cookie` header values; almost always one, kept without a `Vec`.
-enum Cookies {
-    None,
-    One(HeaderValue),
-    Many(Vec<HeaderValue>),
+impl Entry {
+    fn name(&self) -> &str {
+        self.config.cookie().name()
+    }
 }
 
-impl Cookies {
-    fn as_slice(&self) -> &[HeaderValue] {
-        match self {
-            Cookies::None => &[],
-            Cookies::One(value) => std::slice::from_ref(value),
-            Cookies::Many(values) => values,
-        }
+impl RegistryState {
+    fn entry_mut(&mut self, name: &str) -> Option<&mut Entry> {
+        self.entries
+            .as_mut_slice()
+            .iter_mut()
+            .find(|e| e.name() == name)
     }
 }
 
@@ -108,17 +114,7 @@ impl Sessions {
     /// A registry for a request with these headers.
     #[must_use]
     pub fn new(request_headers: &HeaderMap) -> Self {
-        let mut values = request_headers.get_all(COOKIE).iter();
-        let cookies = match (values.next(), values.next()) {
-            (None, _) => Cookies::None,
-            (Some(one), None) => Cookies::One(one.clone()),
-            (Some(first), Some(second)) => {
-                let mut all = vec![first.clone(), second.clone()];
-                all.extend(values.cloned());
-                Cookies::Many(all)
-            }
-        };
-        Sessions::with_cookies(cookies)
+        Sessions::with_cookies(request_headers.get_all(COOKIE).iter().cloned().collect())
     }
 
     /// A registry for a request with these parts.
@@ -145,17 +141,17 @@ impl Sessions {
             .into_iter()
             .filter_map(|v| HeaderValue::from_bytes(v).ok())
             .collect();
-        Sessions::with_cookies(Cookies::Many(cookies))
+        Sessions::with_cookies(cookies)
     }
 
-    fn with_cookies(cookies: Cookies) -> Self {
+    fn with_cookies(cookies: Few<HeaderValue>) -> Self {
         Sessions {
             inner: Arc::new(Inner {
                 cookies,
                 state: Mutex::new(RegistryState {
-                    entries: Vec::new(),
-                    pending: BTreeMap::new(),
+                    entries: Few::None,
                     no_store: true,
+                    deferred_error: None,
                 }),
             }),
         }
@@ -190,20 +186,23 @@ impl Sessions {
         }
         let (state, had_cookie) = self.load(config).await?;
         let mut registry = self.lock();
+        let entries = registry.entries.as_slice();
+        let index = entries.partition_point(|e| e.name() < name);
         // Another task of this request may have loaded it meanwhile: keep the first.
-        if let Some(entry) = registry
-            .entries
-            .iter()
-            .find(|e| e.config.cookie().name() == name)
-        {
+        if let Some(entry) = entries.get(index).filter(|e| e.name() == name) {
             return Ok(entry.session.clone());
         }
         let session = Session::from_state(state);
-        registry.entries.push(Entry {
-            config: config.clone(),
-            session: session.clone(),
-            had_cookie,
-        });
+        registry.entries.insert(
+            index,
+            Entry {
+                config: config.clone(),
+                session: session.clone(),
+                had_cookie,
+                pending: None,
+                failed_now: false,
+            },
+        );
         Ok(session)
     }
 
@@ -211,8 +210,9 @@ impl Sessions {
         let registry = self.lock();
         registry
             .entries
+            .as_slice()
             .iter()
-            .find(|e| e.config.cookie().name() == name)
+            .find(|e| e.name() == name)
             .map(|e| e.session.clone())
     }
 
@@ -282,14 +282,14 @@ impl Sessions {
     /// [`ErrorKind::CookieTooLarge`] (that session's cookie is not set),
     /// [`ErrorKind::SessionEnded`] (its cookie is cleared), or a store error.
     pub async fn save(&self) -> Result<()> {
-        let mut entries: Vec<(SessionConfig, Session, bool)> = self
-            .lock()
-            .entries
-            .iter()
-            .map(|e| (e.config.clone(), e.session.clone(), e.had_cookie))
-            .collect();
-        entries.sort_by(|a, b| a.0.cookie().name().cmp(b.0.cookie().name()));
-        let mut first_error = None;
+        let (entries, mut first_error) = {
+            let mut registry = self.lock();
+            let entries = Self::to_save(&registry);
+            for entry in registry.entries.as_mut_slice() {
+                entry.failed_now = false;
+            }
+            (entries, registry.deferred_error.take())
+        };
         for (config, session, had_cookie) in entries {
             if let Err(e) = self.save_one(&config, &session, had_cookie).await {
                 first_error.get_or_insert(e);
@@ -298,36 +298,122 @@ impl Sessions {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// [`save`](Self::save) without a future, for sessions whose stores save without I/O
+    /// (the cookie store, the memory store).
+    ///
+    /// Returns `None` on reaching a session whose store needs I/O; then call
+    /// [`save`](Self::save), which saves the rest. It does not save again the sessions saved
+    /// here, nor try again those that failed here: it returns the first error met here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+    /// use fastsession_core::store::CookieStore;
+    /// use http::HeaderMap;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let keys = KeyRing::new(Key::generate(1)?);
+    /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&HeaderMap::new());
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// match sessions.save_now() {
+    ///     Some(result) => result?,
+    ///     None => sessions.save().await?,
+    /// }
+    /// assert_eq!(sessions.take_response_headers().set_cookies().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "`None` means the sessions are not all saved yet"]
+    pub fn save_now(&self) -> Option<Result<()>> {
+        let entries = Self::to_save(&self.lock());
+        let mut first_error = None;
+        for (config, session, had_cookie) in entries {
+            match self.save_one_now(&config, &session, had_cookie) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    first_error.get_or_insert(e);
+                    if let Some(entry) = self.lock().entry_mut(config.cookie().name()) {
+                        entry.failed_now = true;
+                    }
+                }
+                None => {
+                    if let Some(e) = first_error {
+                        self.lock().deferred_error.get_or_insert(e);
+                    }
+                    return None;
+                }
+            }
+        }
+        Some(first_error.map_or(Ok(()), Err))
+    }
+
+    /// The sessions to save, in cookie-name order; copied so that no save runs while the
+    /// registry is locked.
+    fn to_save(registry: &RegistryState) -> Few<(SessionConfig, Session, bool)> {
+        registry
+            .entries
+            .as_slice()
+            .iter()
+            .filter(|e| !e.failed_now)
+            .map(|e| (e.config.clone(), e.session.clone(), e.had_cookie))
+            .collect()
+    }
+
+    /// Saves a session whose store needs no I/O for it, while holding the session, so that
+    /// nothing is copied; `None` if the store needs I/O (nothing was done then).
+    fn save_one_now(
+        &self,
+        config: &SessionConfig,
+        session: &Session,
+        had_cookie: bool,
+    ) -> Option<Result<()>> {
+        let now = config.clock().now();
+        let mut state = session.lock();
+        let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
+            return Some(Ok(()));
+        };
+        let last_active = state.record.last_active();
+        state.record.set_last_active(now);
+        let request = SaveRequest::new(
+            config.cookie().name(),
+            kind,
+            &state.record,
+            &state.changes,
+            config.expiry(),
+            now,
+        )
+        .with_previously_active(last_active);
+        let saved = config.store().save_now(request);
+        let Some(saved) = saved else {
+            state.record.set_last_active(last_active);
+            return None;
+        };
+        let persistent = state.record.is_persistent();
+        Some(self.saved(config, &mut state, saved, None, persistent, now))
+    }
+
     async fn save_one(
         &self,
         config: &SessionConfig,
         session: &Session,
         had_cookie: bool,
     ) -> Result<()> {
+        if let Some(done) = self.save_one_now(config, session, had_cookie) {
+            return done;
+        }
+        // The store needs I/O: save a copy, so that the session is not held across it.
         let now = config.clock().now();
         let name = config.cookie().name();
         let (kind, mut record, changes, last_active) = {
-            let mut state = session.lock();
+            let state = session.lock();
             let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
                 return Ok(());
             };
-            // A store without I/O saves while the session is held: nothing to copy.
             let last_active = state.record.last_active();
-            state.record.set_last_active(now);
-            let request = SaveRequest::new(
-                name,
-                kind,
-                &state.record,
-                &state.changes,
-                config.expiry(),
-                now,
-            )
-            .with_previously_active(last_active);
-            if let Some(saved) = config.store().save_now(request) {
-                let persistent = state.record.is_persistent();
-                return self.saved(config, &mut state, saved, None, persistent, now);
-            }
-            state.record.set_last_active(last_active);
             (
                 kind,
                 state.record.clone(),
@@ -436,7 +522,10 @@ impl Sessions {
         match HeaderValue::from_maybe_shared(bytes::Bytes::from(line)) {
             Ok(mut value) => {
                 value.set_sensitive(true);
-                self.lock().pending.insert(name.into(), value);
+                // Only the sessions of this registry are saved.
+                if let Some(entry) = self.lock().entry_mut(name) {
+                    entry.pending = Some(value);
+                }
             }
             Err(_) => {
                 tracing::error!(target: "fastsession", cookie = name, "Set-Cookie line is not a valid header")
@@ -470,9 +559,14 @@ impl Sessions {
     /// ```
     pub fn take_response_headers(&self) -> ResponseHeaders {
         let mut registry = self.lock();
-        let set_cookies = std::mem::take(&mut registry.pending);
+        let set_cookies: Few<HeaderValue> = registry
+            .entries
+            .as_mut_slice()
+            .iter_mut()
+            .filter_map(|e| e.pending.take())
+            .collect();
         ResponseHeaders {
-            vary_cookie: !registry.entries.is_empty() || !set_cookies.is_empty(),
+            vary_cookie: !registry.entries.is_empty(),
             cache_control_no_store: registry.no_store && !set_cookies.is_empty(),
             set_cookies,
         }
@@ -502,8 +596,8 @@ impl Sessions {
 #[must_use = "the Set-Cookie lines are lost unless written to the response"]
 pub struct ResponseHeaders {
     vary_cookie: bool,
-    /// By cookie name, so they come out sorted; taken whole from the registry, not copied.
-    set_cookies: BTreeMap<Box<str>, HeaderValue>,
+    /// Sorted by cookie name.
+    set_cookies: Few<HeaderValue>,
     cache_control_no_store: bool,
 }
 
@@ -517,7 +611,7 @@ impl ResponseHeaders {
     /// The `Set-Cookie` lines, one per saved session, sorted by cookie name.
     #[must_use]
     pub fn set_cookies(&self) -> impl ExactSizeIterator<Item = &HeaderValue> {
-        self.set_cookies.values()
+        self.set_cookies.as_slice().iter()
     }
 
     /// Set `Cache-Control: no-store`, replacing any other `Cache-Control`.
@@ -531,7 +625,7 @@ impl ResponseHeaders {
         if self.vary_cookie {
             add_vary_cookie(headers);
         }
-        for line in self.set_cookies.into_values() {
+        for line in self.set_cookies {
             headers.append(SET_COOKIE, line);
         }
         if self.cache_control_no_store {
@@ -543,15 +637,17 @@ impl ResponseHeaders {
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let registry = self.lock();
-        let names: Vec<&str> = registry
-            .entries
+        let entries = registry.entries.as_slice();
+        let names: Vec<&str> = entries.iter().map(Entry::name).collect();
+        let pending: Vec<&str> = entries
             .iter()
-            .map(|e| e.config.cookie().name())
+            .filter(|e| e.pending.is_some())
+            .map(Entry::name)
             .collect();
         f.debug_struct("Sessions")
             .field("cookie_headers", &self.inner.cookies.as_slice().len())
             .field("loaded", &names)
-            .field("pending", &registry.pending.keys().collect::<Vec<_>>())
+            .field("pending", &pending)
             .finish()
     }
 }

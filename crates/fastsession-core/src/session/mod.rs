@@ -113,8 +113,19 @@ impl Session {
         let raw = to_raw(&value)?;
         let key = key.into();
         let mut state = self.lock();
-        state.changes.values.insert(key.clone(), Change::Set);
-        state.record.values.insert(key, raw);
+        // Rewriting a key is the common case: the maps keep their own copies of it.
+        match state.record.values.get_mut(&key) {
+            Some(slot) => *slot = raw,
+            None => {
+                state.record.values.insert(key.clone(), raw);
+            }
+        }
+        match state.changes.values.get_mut(&key) {
+            Some(change) => *change = Change::Set,
+            None => {
+                state.changes.values.insert(key, Change::Set);
+            }
+        }
         Ok(())
     }
 
