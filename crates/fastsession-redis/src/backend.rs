@@ -70,8 +70,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// a refused connection, a timeout, a `READONLY` replica, an out-of-memory refusal or any
 /// other server error is an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error with
 /// the client's error (or an [`io::Error`] of kind `TimedOut`) as its source. Nothing is
-/// retried except reads (`HGETALL`, `SMEMBERS`), once, and only after the connection dropped.
-/// The connection reconnects by itself in the background once the server is back. On a
+/// retried except reads (`HGETALL`, `SMEMBERS`), at most twice, and only after the connection
+/// dropped. The connection reconnects by itself in the background once the server is back. On a
 /// Cluster the client's own retries are off, since it would resend a script after an I/O
 /// error: a request that meets a `MOVED` or `ASK` while a slot migrates fails once, and the
 /// refreshed slot map serves the next.
@@ -241,20 +241,24 @@ impl RedisBackend {
         bounded(what, self.timeout, op(self.conn.clone())).await
     }
 
-    /// Like [`run`](Self::run), but retries once if the connection dropped under it: only for
-    /// reads, which are safe to repeat.
+    /// Like [`run`](Self::run), but retries if the connection dropped under it: only for
+    /// reads, which are safe to repeat. Twice, because a read sent while the client is still
+    /// noticing a killed connection can fail on it a second time; the next finds the new one.
     async fn read_with_retry<T>(&self, what: &'static str, cmd: Cmd) -> Result<T>
     where
         T: redis::FromRedisValue,
     {
         let attempt = async {
             let mut conn = self.conn.clone();
-            match cmd.query_async(&mut conn).await {
-                Err(e) if e.is_connection_dropped() || e.is_io_error() => {
-                    tracing::debug!(target: "fastsession", error = %e, "redis read failed; retrying once");
-                    cmd.query_async(&mut conn).await
+            let mut retries = 2;
+            loop {
+                match cmd.query_async(&mut conn).await {
+                    Err(e) if retries > 0 && (e.is_connection_dropped() || e.is_io_error()) => {
+                        retries -= 1;
+                        tracing::debug!(target: "fastsession", error = %e, "redis read failed; retrying");
+                    }
+                    other => return other,
                 }
-                other => other,
             }
         };
         bounded(what, self.timeout, attempt).await

@@ -262,7 +262,7 @@ async fn killed_connections_are_replaced() {
             let killed: i64 =
                 server.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"));
             assert!(killed >= 1);
-            // The load is retried once on the new connection, so the request succeeds.
+            // The load is retried on the new connection, so the request succeeds.
             let reply = request(&cfg, Some(&id), |s| {
                 assert_eq!(s.get::<i32>("n").unwrap(), Some(i - 1));
                 s.insert("n", i).unwrap();

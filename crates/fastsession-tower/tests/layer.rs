@@ -201,7 +201,11 @@ async fn a_failed_save_follows_the_policy() {
 #[tokio::test]
 async fn a_cookie_too_large_follows_the_policy() {
     for (policy, status, body) in [
-        (StoreErrorPolicy::Fail, StatusCode::INTERNAL_SERVER_ERROR, ""),
+        (
+            StoreErrorPolicy::Fail,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+        ),
         (StoreErrorPolicy::KeepResponse, StatusCode::OK, "big"),
     ] {
         let (spy, config) = cookie_store("id");

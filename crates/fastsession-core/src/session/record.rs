@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use super::changes::{Change, ChangeSet};
 use super::id::{ID_BYTES, SessionId};
+use crate::store::StorageKey;
 use crate::time::UnixTime;
 
 /// Values by key, each kept as its JSON text.
@@ -51,6 +52,10 @@ pub struct Record {
     pub(crate) user: Option<String>,
     /// What the store that loaded the record noted about it, until the next save.
     pub(crate) origin: Option<Origin>,
+    /// The storage key of `id` as the server store that loaded or created the record
+    /// computed it, with that store's hasher tag: a save then needs no second HMAC. Cleared
+    /// whenever `id` changes.
+    pub(crate) storage_key: Option<(u64, StorageKey)>,
 }
 
 /// What a store attaches to a record it loaded (see [`Record::set_origin`]).
@@ -187,6 +192,7 @@ impl Record {
             id: None,
             user: None,
             origin: None,
+            storage_key: None,
         }
     }
 
@@ -221,6 +227,9 @@ impl Record {
 
     /// Sets or clears the session id.
     pub fn set_id(&mut self, id: Option<SessionId>) {
+        if self.id != id {
+            self.storage_key = None;
+        }
         self.id = id;
     }
 
@@ -455,6 +464,7 @@ impl Record {
             id,
             user: body.user,
             origin: None,
+            storage_key: None,
         })
     }
 }

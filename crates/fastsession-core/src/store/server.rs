@@ -151,6 +151,9 @@ impl fmt::Debug for StorageKey {
 #[derive(Clone)]
 pub struct IdHasher {
     key: hmac::Key,
+    /// Tells this hasher's keys from another's (equal for equal keys), so that a storage
+    /// key remembered in a record is used only by a store that would compute the same.
+    tag: u64,
 }
 
 impl IdHasher {
@@ -158,9 +161,13 @@ impl IdHasher {
     #[must_use]
     pub fn new(key: &Key) -> Self {
         let derived = key.derive("session-id-hash");
-        IdHasher {
+        let mut hasher = IdHasher {
             key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_slice()),
-        }
+            tag: 0,
+        };
+        let tag = hasher.hash_tagged(b"hasher-tag", &[]);
+        hasher.tag = u64::from_be_bytes(tag.0[..8].try_into().unwrap_or_default());
+        hasher
     }
 
     /// A hasher with a random key, for stores that do not outlive the process.
@@ -377,6 +384,22 @@ impl<B: Backend> ServerStore<B> {
         self.hasher.hash(id)
     }
 
+    /// The storage key of `record`'s id: the one this store's hasher remembered in it at the
+    /// load, or computed now.
+    fn key_of(&self, record: &Record) -> Option<StorageKey> {
+        let id = record.id()?;
+        Some(match record.storage_key {
+            Some((tag, key)) if tag == self.hasher.tag => key,
+            _ => self.hasher.hash(id),
+        })
+    }
+
+    /// Sets `record`'s id and remembers its storage key for the save.
+    fn set_id(&self, record: &mut Record, id: SessionId, key: StorageKey) {
+        record.id = Some(id);
+        record.storage_key = Some((self.hasher.tag, key));
+    }
+
     /// Deletes up to `limit` expired records; returns how many.
     ///
     /// # Errors
@@ -462,13 +485,13 @@ impl<B: Backend> ServerStore<B> {
             self.backend.take(&key).await?;
             return Ok(Loaded::rejected(reason));
         }
-        record.id = Some(id.clone());
+        self.set_id(&mut record, id.clone(), key);
         Ok(Loaded::found(record))
     }
 
     async fn save_record(&self, request: SaveRequest<'_>) -> Result<Saved> {
         let record = request.record();
-        let current = record.id().map(|id| self.hasher.hash(id));
+        let current = self.key_of(record);
         let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
         match (request.kind(), current) {
             (SaveKind::Create, _) => self.create(record.clone(), request.expiry()).await,
@@ -535,7 +558,7 @@ impl<B: Backend> ServerStore<B> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.generate()?;
             let key = self.hasher.hash(&id);
-            record.id = Some(id);
+            self.set_id(&mut record, id, key);
             if self
                 .backend
                 .create(&key, &record, expiry.deadline(&record))
@@ -723,6 +746,50 @@ mod tests {
             SessionId::from_bytes([5; 32]).as_bytes(),
             "hashed, not raw"
         );
+    }
+
+    /// The storage key computed at the load is reused by the save of the same id through a
+    /// store with the same hasher key, and by nothing else.
+    #[tokio::test]
+    async fn a_loaded_record_remembers_its_storage_key_for_its_own_hasher() {
+        use crate::store::{MemoryStore, Store};
+        use std::time::Duration;
+
+        let store = MemoryStore::new().unwrap();
+        let expiry = Expiry::new(Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+        let now = UnixTime::now();
+        let (changes, record) = (ChangeSet::default(), Record::new(now));
+        let create = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+        let Ok(Saved::Cookie {
+            value,
+            id: Some(id),
+        }) = store.save(create).await
+        else {
+            panic!("created");
+        };
+        let request = LoadRequest::new("id", &value, Some(&id), &expiry, now);
+        let loaded = store.load(request).await.unwrap().into_parts().0.unwrap();
+        let key = store.storage_key(&id);
+        assert_eq!(loaded.storage_key, Some((store.hasher.tag, key)));
+        assert_eq!(store.key_of(&loaded), Some(key));
+
+        // Another hasher's memo is ignored, a forged one included.
+        let other = IdHasher::random().unwrap();
+        assert_ne!(other.tag, store.hasher.tag);
+        let mut foreign = loaded.clone();
+        foreign.storage_key = Some((other.tag, other.hash(&id)));
+        assert_eq!(store.key_of(&foreign), Some(key));
+        // A new id forgets the memo; the same id keeps it.
+        let mut renamed = loaded.clone();
+        renamed.set_id(Some(id.clone()));
+        assert_eq!(renamed.storage_key, loaded.storage_key);
+        let new_id = SessionId::from_bytes([9; 32]);
+        renamed.set_id(Some(new_id.clone()));
+        assert_eq!(renamed.storage_key, None);
+        assert_eq!(store.key_of(&renamed), Some(store.storage_key(&new_id)));
+        // Equal keys give equal tags, so clones and rebuilt hashers agree.
+        let secret = Key::from_secret(3, &(0..32).collect::<Vec<u8>>()).unwrap();
+        assert_eq!(IdHasher::new(&secret).tag, IdHasher::new(&secret).tag);
     }
 
     #[test]
