@@ -242,6 +242,10 @@ fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> Error {
 }
 
 /// What a key's path holds.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per read and unpacked at once; a box would cost an allocation"
+)]
 enum Slot {
     Missing,
     /// Something that is not a valid session file; already reported.
