@@ -54,8 +54,8 @@ pub struct Record {
     pub(crate) origin: Option<Origin>,
     /// The storage key of `id` as the server store that loaded or created the record
     /// computed it, with that store's hasher tag: a save then needs no second HMAC. Cleared
-    /// whenever `id` changes.
-    pub(crate) storage_key: Option<(u64, StorageKey)>,
+    /// whenever `id` changes. Boxed, so that records of cookie stores stay small.
+    pub(crate) storage_key: Option<Box<(u64, StorageKey)>>,
 }
 
 /// What a store attaches to a record it loaded (see [`Record::set_origin`]).

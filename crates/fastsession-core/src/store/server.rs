@@ -388,8 +388,8 @@ impl<B: Backend> ServerStore<B> {
     /// load, or computed now.
     fn key_of(&self, record: &Record) -> Option<StorageKey> {
         let id = record.id()?;
-        Some(match record.storage_key {
-            Some((tag, key)) if tag == self.hasher.tag => key,
+        Some(match record.storage_key.as_deref() {
+            Some(&(tag, key)) if tag == self.hasher.tag => key,
             _ => self.hasher.hash(id),
         })
     }
@@ -397,7 +397,7 @@ impl<B: Backend> ServerStore<B> {
     /// Sets `record`'s id and remembers its storage key for the save.
     fn set_id(&self, record: &mut Record, id: SessionId, key: StorageKey) {
         record.id = Some(id);
-        record.storage_key = Some((self.hasher.tag, key));
+        record.storage_key = Some(Box::new((self.hasher.tag, key)));
     }
 
     /// Deletes up to `limit` expired records; returns how many.
@@ -770,14 +770,17 @@ mod tests {
         let request = LoadRequest::new("id", &value, Some(&id), &expiry, now);
         let loaded = store.load(request).await.unwrap().into_parts().0.unwrap();
         let key = store.storage_key(&id);
-        assert_eq!(loaded.storage_key, Some((store.hasher.tag, key)));
+        assert_eq!(
+            loaded.storage_key.as_deref(),
+            Some(&(store.hasher.tag, key))
+        );
         assert_eq!(store.key_of(&loaded), Some(key));
 
         // Another hasher's memo is ignored, a forged one included.
         let other = IdHasher::random().unwrap();
         assert_ne!(other.tag, store.hasher.tag);
         let mut foreign = loaded.clone();
-        foreign.storage_key = Some((other.tag, other.hash(&id)));
+        foreign.storage_key = Some(Box::new((other.tag, other.hash(&id))));
         assert_eq!(store.key_of(&foreign), Some(key));
         // A new id forgets the memo; the same id keeps it.
         let mut renamed = loaded.clone();
