@@ -394,12 +394,6 @@ impl<B: Backend> ServerStore<B> {
         })
     }
 
-    /// Sets `record`'s id and remembers its storage key for the save.
-    fn set_id(&self, record: &mut Record, id: SessionId, key: StorageKey) {
-        record.id = Some(id);
-        record.storage_key = Some(Box::new((self.hasher.tag, key)));
-    }
-
     /// Deletes up to `limit` expired records; returns how many.
     ///
     /// # Errors
@@ -485,7 +479,8 @@ impl<B: Backend> ServerStore<B> {
             self.backend.take(&key).await?;
             return Ok(Loaded::rejected(reason));
         }
-        self.set_id(&mut record, id.clone(), key);
+        record.id = Some(id.clone());
+        record.storage_key = Some(Box::new((self.hasher.tag, key)));
         Ok(Loaded::found(record))
     }
 
@@ -558,7 +553,9 @@ impl<B: Backend> ServerStore<B> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.generate()?;
             let key = self.hasher.hash(&id);
-            self.set_id(&mut record, id, key);
+            // No key remembered: backends would keep it, and the registry sets the id anew.
+            record.id = Some(id);
+            record.storage_key = None;
             if self
                 .backend
                 .create(&key, &record, expiry.deadline(&record))
