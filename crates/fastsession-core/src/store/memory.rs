@@ -175,6 +175,10 @@ impl State {
 }
 
 impl Backend for MemoryBackend {
+    fn is_immediate(&self) -> bool {
+        true
+    }
+
     fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
         let record = self.lock().records.get(key).map(|slot| slot.record.clone());
         Box::pin(ready(Ok(record)))

@@ -247,6 +247,15 @@ pub struct SessionInfo {
 /// backend with native expiry (a Redis TTL) uses it, others keep it for
 /// [`reap`](Self::reap).
 pub trait Backend: fmt::Debug + Send + Sync + 'static {
+    /// `true` if every future this backend returns is ready when first polled: it does its
+    /// work when called and never waits (no I/O, no async locks). The store then loads and
+    /// saves through [`Store::load_now`] and [`Store::save_now`], without futures or copies
+    /// of its own. Default `false`; a backend that says `true` and then returns a pending
+    /// future fails that load or save with an error.
+    fn is_immediate(&self) -> bool {
+        false
+    }
+
     /// The record under `key`, whether expired or not (the caller checks).
     fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>>;
 
@@ -715,6 +724,30 @@ impl<B: Backend> Store for ServerStore<B> {
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
         Box::pin(self.save_record(request))
     }
+
+    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
+        self.backend
+            .is_immediate()
+            .then(|| at_once(self.load_id(request)))
+    }
+
+    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
+        self.backend
+            .is_immediate()
+            .then(|| at_once(self.save_record(request)))
+    }
+}
+
+/// The output of a future over an immediate backend, polled once.
+fn at_once<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => Err(Error::new(
+            ErrorKind::InvalidConfig,
+            "a backend that says it is immediate returned a pending future",
+        )),
+    }
 }
 
 impl<B: fmt::Debug> fmt::Debug for ServerStore<B> {
@@ -743,6 +776,139 @@ mod tests {
             SessionId::from_bytes([5; 32]).as_bytes(),
             "hashed, not raw"
         );
+    }
+
+    /// A memory backend whose every future waits once before it is ready, like one doing I/O,
+    /// and that says it is immediate or not as told.
+    #[derive(Debug)]
+    struct Waiting {
+        inner: crate::store::MemoryBackend,
+        claims_immediate: bool,
+    }
+
+    /// Pending at the first poll, then the inner future's output.
+    fn wait_once<'a, T: Send + 'a>(inner: BoxFuture<'a, T>) -> BoxFuture<'a, T> {
+        Box::pin(async move {
+            let mut waited = false;
+            std::future::poll_fn(|cx| {
+                if waited {
+                    return std::task::Poll::Ready(());
+                }
+                waited = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+            inner.await
+        })
+    }
+
+    impl Backend for Waiting {
+        fn is_immediate(&self) -> bool {
+            self.claims_immediate
+        }
+        fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+            wait_once(self.inner.read(key))
+        }
+        fn create<'a>(
+            &'a self,
+            key: &'a StorageKey,
+            record: &'a Record,
+            expires: UnixTime,
+        ) -> BoxFuture<'a, Result<bool>> {
+            wait_once(self.inner.create(key, record, expires))
+        }
+        fn update<'a>(
+            &'a self,
+            key: &'a StorageKey,
+            update: Update<'a>,
+        ) -> BoxFuture<'a, Result<bool>> {
+            wait_once(self.inner.update(key, update))
+        }
+        fn touch<'a>(
+            &'a self,
+            key: &'a StorageKey,
+            now: UnixTime,
+            expiry: &'a Expiry,
+        ) -> BoxFuture<'a, Result<bool>> {
+            wait_once(self.inner.touch(key, now, expiry))
+        }
+        fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+            wait_once(self.inner.take(key))
+        }
+        fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
+            wait_once(self.inner.reap(now, limit))
+        }
+        fn link_user<'a>(
+            &'a self,
+            user: &'a str,
+            key: &'a StorageKey,
+        ) -> BoxFuture<'a, Result<()>> {
+            wait_once(self.inner.link_user(user, key))
+        }
+        fn unlink_user<'a>(
+            &'a self,
+            user: &'a str,
+            key: &'a StorageKey,
+        ) -> BoxFuture<'a, Result<()>> {
+            wait_once(self.inner.unlink_user(user, key))
+        }
+        fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
+            wait_once(self.inner.user_keys(user))
+        }
+    }
+
+    /// An immediate backend loads and saves without a future; one that waits does not, and
+    /// one that claims to be immediate but waits fails instead of losing the work.
+    #[tokio::test]
+    async fn only_immediate_backends_load_and_save_at_once() {
+        use crate::store::{MemoryBackend, MemoryStore, Store};
+        use std::time::Duration;
+
+        let expiry = Expiry::new(Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+        let now = UnixTime::now();
+        let (changes, record) = (ChangeSet::default(), Record::new(now));
+        let create = || SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+
+        let memory = MemoryStore::new().unwrap();
+        let Some(Ok(Saved::Cookie {
+            value,
+            id: Some(id),
+        })) = memory.save_now(create())
+        else {
+            panic!("the memory store saves at once");
+        };
+        let request = LoadRequest::new("id", &value, Some(&id), &expiry, now);
+        let loaded = memory.load_now(request).expect("at once").unwrap();
+        assert!(loaded.into_parts().0.is_ok(), "found");
+
+        let waiting = |claims_immediate| {
+            ServerStore::with_backend(
+                Waiting {
+                    inner: MemoryBackend::new(16),
+                    claims_immediate,
+                },
+                IdHasher::random().unwrap(),
+            )
+        };
+        let honest = waiting(false);
+        assert!(honest.save_now(create()).is_none());
+        let Ok(Saved::Cookie {
+            value,
+            id: Some(id),
+        }) = honest.save(create()).await
+        else {
+            panic!("saved with a future");
+        };
+        let request = LoadRequest::new("id", &value, Some(&id), &expiry, now);
+        assert!(honest.load_now(request).is_none());
+        assert!(honest.load(request).await.unwrap().into_parts().0.is_ok());
+
+        let lying = waiting(true);
+        let error = lying.save_now(create()).expect("answered").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+        let error = lying.load_now(request).expect("answered").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
     }
 
     /// The storage key computed at the load is reused by the save of the same id through a
