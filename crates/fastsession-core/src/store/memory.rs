@@ -217,19 +217,13 @@ impl Backend for MemoryBackend {
     ) -> BoxFuture<'a, Result<bool>> {
         let mut state = self.lock();
         state.reap(update.now, REAP_PER_WRITE);
-        let merged = match state.records.get(key) {
-            Some(slot) => update.apply_to(slot.record.clone()),
-            None => None,
-        };
+        // Merged in place: taken out, changed, put back under its new deadline (an expired
+        // record stays out).
+        let merged = state.remove(key).and_then(|stored| update.apply_to(stored));
         let live = merged.is_some();
-        match merged {
-            Some(record) => {
-                let deadline = update.expiry.deadline(&record);
-                state.insert(*key, record, deadline);
-            }
-            None => {
-                state.remove(key);
-            }
+        if let Some(record) = merged {
+            let deadline = update.expiry.deadline(&record);
+            state.insert(*key, record, deadline);
         }
         Box::pin(ready(Ok(live)))
     }
