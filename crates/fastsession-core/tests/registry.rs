@@ -462,3 +462,23 @@ async fn save_now_leaves_to_save_what_needs_io() {
     sessions.save().await.unwrap();
     assert_eq!((a_spy.saves(), b_spy.saves(), c_spy.saves()), (1, 2, 2));
 }
+
+/// A failure that `save_now` reported itself is not left for a later `save` to skip: once
+/// the handler fixes the session, the next save writes it.
+#[tokio::test]
+async fn a_failure_save_now_reported_is_tried_again_later() {
+    use fastsession_core::http::SessionConfig;
+    use fastsession_core::store::CookieStore;
+
+    let config = SessionConfig::new(CookieStore::new(&ring(1)), CookieConfig::new("a").unwrap());
+    let sessions = Sessions::new(&HeaderMap::new());
+    let session = sessions.get(&config).await.unwrap();
+    session.insert("big", "x".repeat(5000)).unwrap();
+    assert!(matches!(sessions.save_now(), Some(Err(_))));
+    session.remove("big");
+    session.insert("n", 1).unwrap();
+    sessions.save().await.unwrap();
+    let mut headers = HeaderMap::new();
+    sessions.write_headers(&mut headers);
+    assert_eq!(set_cookies(&headers).len(), 1);
+}

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue};
 use super::SessionConfig;
 use super::few::Few;
 use crate::error::{Error, ErrorKind, Result};
-use crate::session::{Action, Session, SessionId, State};
+use crate::session::{Action, ChangeSet, Record, Session, SessionId, State};
 use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveRequest, Saved};
 
 /// The sessions of one request: loaded lazily by name, saved together.
@@ -71,9 +71,6 @@ struct RegistryState {
     /// Sorted by cookie name, the order sessions are saved and their cookies written in.
     entries: Few<Entry>,
     no_store: bool,
-    /// An error of [`Sessions::save_now`] that stopped at a store needing I/O, for the
-    /// [`Sessions::save`] that finishes the job to report.
-    deferred_error: Option<Error>,
 }
 
 struct Entry {
@@ -83,9 +80,9 @@ struct Entry {
     had_cookie: bool,
     /// The `Set-Cookie` line of its last save, not yet written to a response.
     pending: Option<HeaderValue>,
-    /// [`Sessions::save_now`] failed to save it: the next [`Sessions::save`] reports that
-    /// error instead of trying again.
-    failed_now: bool,
+    /// Why [`Sessions::save_now`] failed to save it before stopping at a store that needs
+    /// I/O: the [`Sessions::save`] that finishes the job reports it instead of trying again.
+    failed_now: Option<Error>,
 }
 
 impl Entry {
@@ -151,7 +148,6 @@ impl Sessions {
                 state: Mutex::new(RegistryState {
                     entries: Few::None,
                     no_store: true,
-                    deferred_error: None,
                 }),
             }),
         }
@@ -200,7 +196,7 @@ impl Sessions {
                 session: session.clone(),
                 had_cookie,
                 pending: None,
-                failed_now: false,
+                failed_now: None,
             },
         );
         Ok(session)
@@ -285,10 +281,8 @@ impl Sessions {
         let (entries, mut first_error) = {
             let mut registry = self.lock();
             let entries = Self::to_save(&registry);
-            for entry in registry.entries.as_mut_slice() {
-                entry.failed_now = false;
-            }
-            (entries, registry.deferred_error.take())
+            let mut failed = registry.entries.as_mut_slice().iter_mut();
+            (entries, failed.find_map(|e| e.failed_now.take()))
         };
         for (config, session, had_cookie) in entries {
             if let Err(e) = self.save_one(&config, &session, had_cookie).await {
@@ -330,25 +324,25 @@ impl Sessions {
     #[must_use = "`None` means the sessions are not all saved yet"]
     pub fn save_now(&self) -> Option<Result<()>> {
         let entries = Self::to_save(&self.lock());
-        let mut first_error = None;
+        // Empty, so not allocated, unless a save fails.
+        let mut failed: Vec<(SessionConfig, Error)> = Vec::new();
         for (config, session, had_cookie) in entries {
             match self.save_one_now(&config, &session, had_cookie) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    first_error.get_or_insert(e);
-                    if let Some(entry) = self.lock().entry_mut(config.cookie().name()) {
-                        entry.failed_now = true;
-                    }
-                }
-                None => {
-                    if let Some(e) = first_error {
-                        self.lock().deferred_error.get_or_insert(e);
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push((config, e)),
+                Err(_needs_io) => {
+                    // Left for `save`, with what failed here.
+                    let mut registry = self.lock();
+                    for (config, e) in failed {
+                        if let Some(entry) = registry.entry_mut(config.cookie().name()) {
+                            entry.failed_now = Some(e);
+                        }
                     }
                     return None;
                 }
             }
         }
-        Some(first_error.map_or(Ok(()), Err))
+        Some(failed.into_iter().next().map_or(Ok(()), |(_, e)| Err(e)))
     }
 
     /// The sessions to save, in cookie-name order; copied so that no save runs while the
@@ -358,23 +352,24 @@ impl Sessions {
             .entries
             .as_slice()
             .iter()
-            .filter(|e| !e.failed_now)
+            .filter(|e| e.failed_now.is_none())
             .map(|e| (e.config.clone(), e.session.clone(), e.had_cookie))
             .collect()
     }
 
     /// Saves a session whose store needs no I/O for it, while holding the session, so that
-    /// nothing is copied; `None` if the store needs I/O (nothing was done then).
-    fn save_one_now(
+    /// nothing is copied. If the store needs I/O, nothing is done and the session comes back
+    /// still held, with what its save needs.
+    fn save_one_now<'s>(
         &self,
         config: &SessionConfig,
-        session: &Session,
+        session: &'s Session,
         had_cookie: bool,
-    ) -> Option<Result<()>> {
+    ) -> std::result::Result<Result<()>, NeedsIo<'s>> {
         let now = config.clock().now();
         let mut state = session.lock();
         let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
-            return Some(Ok(()));
+            return Ok(Ok(()));
         };
         let last_active = state.record.last_active();
         state.record.set_last_active(now);
@@ -390,10 +385,10 @@ impl Sessions {
         let saved = config.store().save_now(request);
         let Some(saved) = saved else {
             state.record.set_last_active(last_active);
-            return None;
+            return Err(NeedsIo { state, kind, now });
         };
         let persistent = state.record.is_persistent();
-        Some(self.saved(config, &mut state, saved, None, persistent, now))
+        Ok(self.saved(config, &mut state, saved, None, persistent, now))
     }
 
     async fn save_one(
@@ -402,25 +397,13 @@ impl Sessions {
         session: &Session,
         had_cookie: bool,
     ) -> Result<()> {
-        if let Some(done) = self.save_one_now(config, session, had_cookie) {
-            return done;
-        }
-        // The store needs I/O: save a copy, so that the session is not held across it.
-        let now = config.clock().now();
-        let name = config.cookie().name();
-        let (kind, mut record, changes, last_active) = {
-            let state = session.lock();
-            let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
-                return Ok(());
-            };
-            let last_active = state.record.last_active();
-            (
-                kind,
-                state.record.clone(),
-                state.changes.clone(),
-                last_active,
-            )
+        let (kind, now, mut record, changes) = match self.save_one_now(config, session, had_cookie)
+        {
+            Ok(done) => return done,
+            Err(needs_io) => needs_io.into_copy(),
         };
+        let name = config.cookie().name();
+        let last_active = record.last_active();
         record.set_last_active(now);
         let request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now)
             .with_previously_active(last_active);
@@ -587,6 +570,23 @@ impl Sessions {
     #[must_use]
     pub fn is_accessed(&self) -> bool {
         !self.lock().entries.is_empty()
+    }
+}
+
+/// A session whose store needs I/O to save it: held, with the kind of save due and the time
+/// it was decided at.
+struct NeedsIo<'s> {
+    state: MutexGuard<'s, State>,
+    kind: SaveKind,
+    now: crate::time::UnixTime,
+}
+
+impl NeedsIo<'_> {
+    /// The kind, the time, and copies of the record and change set to save from, so that the
+    /// session is not held across the I/O.
+    fn into_copy(self) -> (SaveKind, crate::time::UnixTime, Record, ChangeSet) {
+        let copy = (self.state.record.clone(), self.state.changes.clone());
+        (self.kind, self.now, copy.0, copy.1)
     }
 }
 

@@ -52,9 +52,9 @@ pub struct Record {
     pub(crate) user: Option<String>,
     /// What the store that loaded the record noted about it, until the next save.
     pub(crate) origin: Option<Origin>,
-    /// The storage key of `id` as the server store that loaded or created the record
-    /// computed it, with that store's hasher tag: a save then needs no second HMAC. Cleared
-    /// whenever `id` changes. Boxed, so that records of cookie stores stay small.
+    /// The storage key of `id` as the server store that loaded the record computed it, with
+    /// that store's hasher tag: its save then needs no second HMAC. Cleared whenever `id`
+    /// changes. Boxed, so that records of cookie stores stay small.
     pub(crate) storage_key: Option<Box<(u64, StorageKey)>>,
 }
 
