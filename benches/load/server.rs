@@ -33,8 +33,17 @@
 //! * `tower-sessions-postgres`: tower-sessions 0.14 with `tower-sessions-sqlx-store` 0.15
 //!   (`PostgresStore`, sqlx pool), table in the schema `NAMESPACE_tower_sessions`;
 //! * `fastsession-redis`, `fastsession-postgres`: fastsession's stores, prefix
-//!   `NAMESPACE:fastsession-redis:` and schema `NAMESPACE_fastsession`; they exit with status
-//!   3 until the store crates are merged (see [`fastsession_redis_store`]).
+//!   `NAMESPACE:fastsession-redis:` and schema `NAMESPACE_fastsession`;
+//! * `floor-redis`: no session library, only the Redis commands fastsession's store sends for
+//!   a read-modify-write, through the same client (redis-rs `ConnectionManager`,
+//!   `TCP_NODELAY`): an `HGETALL`, then one `MULTI`/`EXEC` of `HEXISTS`, `HSET`, `HINCRBY`,
+//!   `EXPIRE`. The cookie is the bare random id, nothing is signed, hashed or parsed as JSON.
+//!   What any store keeping issue 5's contract over this client costs at least (see
+//!   [`floor`]); prefix `NAMESPACE:floor-redis:`.
+//! * `floor-redis-plain`: `floor-redis` with a bare `HSET` of the two fields instead of the
+//!   `MULTI`/`EXEC` (no version, no TTL, no check that the session still exists: it breaks the
+//!   contract, and shows what the atomic step costs); in the `distributed` suite, not in
+//!   `redis`.
 //!
 //! `NAMESPACE` is `--namespace NS` (letters, digits and `_`; default `fsbench_PID`), so that
 //! runs never share keys. `load-server --cleanup MODE NS` deletes what `MODE` left under `NS`
@@ -243,7 +252,7 @@ fn cleanup(mode: &str, namespace: &str) -> Result<(), BoxError> {
                     .query_async::<()>(&mut connection)
                     .await?;
             }
-            "actix-session-redis" | "fastsession-redis" => {
+            "actix-session-redis" | "fastsession-redis" | "floor-redis" | "floor-redis-plain" => {
                 delete_prefix(&key_prefix(namespace, mode)).await?;
             }
             "tower-sessions-postgres" | "fastsession-postgres" => {
@@ -407,9 +416,172 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
                     .service_fn(rmw_fastsession);
                 serve(listener, TowerToHyperService::new(service)).await
             }
+            "floor-redis" | "floor-redis-plain" => {
+                let plain = mode == "floor-redis-plain";
+                let floor = std::sync::Arc::new(
+                    floor::Floor::connect(&redis_url(), key_prefix(namespace, mode), plain).await?,
+                );
+                let service = hyper::service::service_fn(move |request| {
+                    std::sync::Arc::clone(&floor).serve(request)
+                });
+                serve(listener, service).await
+            }
             other => Err(format!("unknown mode {other:?}").into()),
         }
     })
+}
+
+/// `floor-redis`: the read-modify-write of the counter `n` with nothing but the Redis commands
+/// fastsession's store sends for it in the common case, so that its throughput bounds what
+/// any store keeping that contract (a hash per session merged field by field, an atomic save
+/// that bumps the version, sets the TTL and never revives a deleted session) can reach over
+/// this client and this server.
+mod floor {
+    use std::convert::Infallible;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode, header};
+    use http_body_util::Full;
+    use redis_rs::aio::ConnectionManager;
+    use ring::rand::{SecureRandom, SystemRandom};
+
+    use super::{Body, BoxError, status};
+
+    const COOKIE: &str = "id";
+    const TTL_SECS: i64 = 600;
+
+    pub(super) struct Floor {
+        conn: ConnectionManager,
+        /// `floor-redis-plain`: a bare `HSET` instead of the `MULTI`/`EXEC`.
+        plain: bool,
+        prefix: String,
+        random: SystemRandom,
+    }
+
+    impl Floor {
+        pub(super) async fn connect(
+            url: &str,
+            prefix: String,
+            plain: bool,
+        ) -> Result<Self, BoxError> {
+            let info = redis_rs::IntoConnectionInfo::into_connection_info(url)?;
+            let tcp = info.tcp_settings().clone().set_nodelay(true);
+            let client = redis_rs::Client::open(info.set_tcp_settings(tcp))?;
+            Ok(Floor {
+                conn: ConnectionManager::new(client).await?,
+                plain,
+                prefix,
+                random: SystemRandom::new(),
+            })
+        }
+
+        pub(super) async fn serve<B>(
+            self: std::sync::Arc<Self>,
+            request: Request<B>,
+        ) -> Result<Response<Body>, Infallible> {
+            Ok(self.rmw(&request).await.unwrap_or_else(|error| {
+                eprintln!("load-server: floor-redis: {error}");
+                status(StatusCode::INTERNAL_SERVER_ERROR)
+            }))
+        }
+
+        async fn rmw<B>(&self, request: &Request<B>) -> Result<Response<Body>, BoxError> {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            let mut conn = self.conn.clone();
+            if let Some(id) = session_id(request) {
+                let key = format!("{}s:{{{id}}}", self.prefix);
+                let fields: Vec<(String, String)> = redis_rs::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await?;
+                if fields.iter().any(|(name, _)| name == "created") {
+                    let n = match fields.iter().find(|(name, _)| name == "v:n") {
+                        Some((_, n)) => n.parse::<u64>()? + 1,
+                        None => 1,
+                    };
+                    let body = Response::new(Full::new(Bytes::from(n.to_string())));
+                    if self.plain {
+                        redis_rs::cmd("HSET")
+                            .arg(&key)
+                            .arg("last_active")
+                            .arg(now)
+                            .arg("v:n")
+                            .arg(n)
+                            .query_async::<()>(&mut conn)
+                            .await?;
+                        return Ok(body);
+                    }
+                    let mut pipe = redis_rs::pipe();
+                    pipe.atomic()
+                        .hexists(&key, "created")
+                        .cmd("HSET")
+                        .arg(&key)
+                        .arg("last_active")
+                        .arg(now)
+                        .arg("v:n")
+                        .arg(n)
+                        .ignore()
+                        .hincr(&key, "version", 1)
+                        .ignore()
+                        .expire(&key, TTL_SECS)
+                        .ignore();
+                    let (existed,): (bool,) = pipe.query_async(&mut conn).await?;
+                    if !existed {
+                        redis_rs::cmd("DEL")
+                            .arg(&key)
+                            .query_async::<()>(&mut conn)
+                            .await?;
+                        return Err("the session ended during the request".into());
+                    }
+                    return Ok(body);
+                }
+            }
+            // No session, or an unknown one: a new one holding n = 1.
+            let mut bytes = [0u8; 16];
+            self.random
+                .fill(&mut bytes)
+                .map_err(|_| "no random bytes")?;
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let key = format!("{}s:{{{id}}}", self.prefix);
+            let mut pipe = redis_rs::pipe();
+            pipe.atomic()
+                .cmd("HSET")
+                .arg(&key)
+                .arg("created")
+                .arg(now)
+                .arg("last_active")
+                .arg(now)
+                .arg("version")
+                .arg(1)
+                .arg("v:n")
+                .arg(1)
+                .ignore()
+                .expire(&key, TTL_SECS)
+                .ignore();
+            pipe.query_async::<()>(&mut conn).await?;
+            let mut response = Response::new(Full::new(Bytes::from_static(b"1")));
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                format!("{COOKIE}={id}; Path=/; HttpOnly").parse()?,
+            );
+            Ok(response)
+        }
+    }
+
+    /// The id in the request's `id` cookie, if it looks like one of ours.
+    fn session_id<B>(request: &Request<B>) -> Option<&str> {
+        request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == COOKIE)
+            .map(|(_, id)| id)
+            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
 }
 
 /// Announces the address, then accepts connections forever, each served by hyper's HTTP/1.1

@@ -25,12 +25,15 @@ pub const LOAD_MODES: &[&str] = &[
 ];
 
 /// The load benchmark's modes over a shared store (issue 5), in the order the driver runs
-/// them: the peers with their own Redis and PostgreSQL stores, and fastsession's. All of them
-/// run the read-modify-write handler.
+/// them: the peers with their own Redis and PostgreSQL stores, fastsession's, and
+/// `floor-redis`, the least a store with fastsession's Redis contract sends, without any
+/// session library. All of them run the read-modify-write handler.
 pub const DISTRIBUTED_MODES: &[&str] = &[
     "tower-sessions-redis",
     "actix-session-redis",
     "fastsession-redis",
+    "floor-redis",
+    "floor-redis-plain",
     "tower-sessions-postgres",
     "fastsession-postgres",
 ];
@@ -49,6 +52,7 @@ pub const LOAD_SUITES: &[(&str, &[&str])] = &[
             "tower-sessions-redis",
             "actix-session-redis",
             "fastsession-redis",
+            "floor-redis",
         ],
     ),
     (

@@ -207,7 +207,7 @@ impl RedisBackend {
     /// ```
     #[must_use]
     pub fn session_key(&self, key: &StorageKey) -> String {
-        format!("{}s:{{{}}}", self.prefix, key.to_hex())
+        self.key_name("s:{", key)
     }
 
     /// The Redis key of `user`'s session index: a keyed hash of the user id, never the id.
@@ -223,7 +223,17 @@ impl RedisBackend {
     #[must_use]
     pub fn user_key(&self, user: &str) -> String {
         let hash = self.users.hash_tagged(b"redis-user-index", user.as_bytes());
-        format!("{}u:{{{}}}", self.prefix, hash.to_hex())
+        self.key_name("u:{", &hash)
+    }
+
+    /// `<prefix><kind><64 hex>}` in one allocation (every load and save builds one).
+    fn key_name(&self, kind: &str, key: &StorageKey) -> String {
+        let mut name = String::with_capacity(self.prefix.len() + kind.len() + 65);
+        name.push_str(&self.prefix);
+        name.push_str(kind);
+        key.push_hex(&mut name);
+        name.push('}');
+        name
     }
 
     /// The key prefix.

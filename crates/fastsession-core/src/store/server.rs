@@ -127,13 +127,36 @@ impl StorageKey {
     /// 64 lowercase hex digits.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(64);
-        for b in self.0 {
-            out.push(char::from(DIGITS[usize::from(b >> 4)]));
-            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-        }
+        self.push_hex(&mut out);
         out
+    }
+
+    /// Appends the 64 lowercase hex digits of [`to_hex`](Self::to_hex) to `out`, so that a
+    /// backend can build a key name around them in one buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::StorageKey;
+    ///
+    /// let key = StorageKey::from_bytes([0xab; 32]);
+    /// let mut name = String::from("s:");
+    /// key.push_hex(&mut name);
+    /// assert_eq!(name, format!("s:{}", key.to_hex()));
+    /// ```
+    pub fn push_hex(&self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 64];
+        for (pair, b) in digits.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        // One ASCII check of the whole buffer is cheaper than pushing 64 chars one by one.
+        match std::str::from_utf8(&digits) {
+            Ok(hex) => out.push_str(hex),
+            Err(_) => unreachable!("hex digits are ASCII"),
+        }
     }
 }
 
