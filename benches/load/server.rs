@@ -40,7 +40,7 @@
 //!   `EXPIRE`. The cookie is the bare random id, nothing is signed, hashed or parsed as JSON.
 //!   What any store keeping issue 5's contract over this client costs at least (see
 //!   [`floor`]); prefix `NAMESPACE:floor-redis:`.
-//! * `floor-redis-plain`: `floor-redis` with a bare `HSET` of the two fields instead of the
+//! * `floor-plain-redis`: `floor-redis` with a bare `HSET` of the two fields instead of the
 //!   `MULTI`/`EXEC` (no version, no TTL, no check that the session still exists: it breaks the
 //!   contract, and shows what the atomic step costs); in the `distributed` suite, not in
 //!   `redis`.
@@ -252,7 +252,7 @@ fn cleanup(mode: &str, namespace: &str) -> Result<(), BoxError> {
                     .query_async::<()>(&mut connection)
                     .await?;
             }
-            "actix-session-redis" | "fastsession-redis" | "floor-redis" | "floor-redis-plain" => {
+            "actix-session-redis" | "fastsession-redis" | "floor-redis" | "floor-plain-redis" => {
                 delete_prefix(&key_prefix(namespace, mode)).await?;
             }
             "tower-sessions-postgres" | "fastsession-postgres" => {
@@ -416,8 +416,8 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
                     .service_fn(rmw_fastsession);
                 serve(listener, TowerToHyperService::new(service)).await
             }
-            "floor-redis" | "floor-redis-plain" => {
-                let plain = mode == "floor-redis-plain";
+            "floor-redis" | "floor-plain-redis" => {
+                let plain = mode == "floor-plain-redis";
                 let floor = std::sync::Arc::new(
                     floor::Floor::connect(&redis_url(), key_prefix(namespace, mode), plain).await?,
                 );
@@ -453,7 +453,7 @@ mod floor {
 
     pub(super) struct Floor {
         conn: ConnectionManager,
-        /// `floor-redis-plain`: a bare `HSET` instead of the `MULTI`/`EXEC`.
+        /// `floor-plain-redis`: a bare `HSET` instead of the `MULTI`/`EXEC`.
         plain: bool,
         prefix: String,
         random: SystemRandom,

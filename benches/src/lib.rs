@@ -33,7 +33,7 @@ pub const DISTRIBUTED_MODES: &[&str] = &[
     "actix-session-redis",
     "fastsession-redis",
     "floor-redis",
-    "floor-redis-plain",
+    "floor-plain-redis",
     "tower-sessions-postgres",
     "fastsession-postgres",
 ];

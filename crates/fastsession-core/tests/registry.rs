@@ -482,3 +482,146 @@ async fn a_failure_save_now_reported_is_tried_again_later() {
     sessions.write_headers(&mut headers);
     assert_eq!(set_cookies(&headers).len(), 1);
 }
+
+/// A store that needs I/O for every load and save (no `load_now`/`save_now`), over a spy of
+/// the memory store; a save waits for `gate` if one is set.
+#[cfg(feature = "testing")]
+#[derive(Debug)]
+struct Remote {
+    spy: std::sync::Arc<fastsession_core::testing::SpyStore>,
+    gate: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+#[cfg(feature = "testing")]
+impl fastsession_core::store::Store for Remote {
+    fn cookie_content(&self) -> fastsession_core::store::CookieContent {
+        fastsession_core::store::Store::cookie_content(&*self.spy)
+    }
+
+    fn load<'a>(
+        &'a self,
+        request: fastsession_core::store::LoadRequest<'a>,
+    ) -> fastsession_core::store::BoxFuture<
+        'a,
+        fastsession_core::Result<fastsession_core::store::Loaded>,
+    > {
+        fastsession_core::store::Store::load(&*self.spy, request)
+    }
+
+    fn save<'a>(
+        &'a self,
+        request: fastsession_core::store::SaveRequest<'a>,
+    ) -> fastsession_core::store::BoxFuture<
+        'a,
+        fastsession_core::Result<fastsession_core::store::Saved>,
+    > {
+        Box::pin(async move {
+            if let Some(gate) = &self.gate {
+                gate.notified().await;
+            }
+            fastsession_core::store::Store::save(&*self.spy, request).await
+        })
+    }
+}
+
+/// `save_exclusive` by the registry's only handle moves each session to its store and back:
+/// afterwards the session holds what it held, saved; after a failed save it still holds its
+/// unsaved changes, which the next save writes.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn an_exclusive_save_leaves_the_session_as_a_shared_save_does() {
+    use std::sync::Arc;
+
+    use fastsession_core::http::SessionConfig;
+    use fastsession_core::store::MemoryStore;
+    use fastsession_core::testing::SpyStore;
+
+    let spy = Arc::new(SpyStore::new(Arc::new(MemoryStore::new().unwrap())));
+    let remote = Remote {
+        spy: spy.clone(),
+        gate: None,
+    };
+    let config = SessionConfig::new(remote, CookieConfig::new("r").unwrap());
+    let reload = |headers: &HeaderMap| {
+        let line = set_cookies(headers)[0].clone();
+        cookie_header(line.split(';').next().unwrap())
+    };
+
+    let mut sessions = Sessions::new(&HeaderMap::new());
+    sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
+    sessions.save_exclusive().await.unwrap();
+    let session = sessions.get(&config).await.unwrap();
+    assert_eq!(session.get::<u32>("n").unwrap(), Some(1));
+    assert!(!session.is_modified(), "saved");
+    drop(session);
+    let mut headers = HeaderMap::new();
+    sessions.write_headers(&mut headers);
+    let request = reload(&headers);
+
+    // A failed save leaves the change in the session, for the next save.
+    let mut sessions = Sessions::new(&request);
+    sessions.get(&config).await.unwrap().insert("n", 2).unwrap();
+    spy.fail_saves(true);
+    sessions.save_exclusive().await.unwrap_err();
+    let session = sessions.get(&config).await.unwrap();
+    assert_eq!(session.get::<u32>("n").unwrap(), Some(2));
+    assert!(session.is_modified(), "not saved");
+    drop(session);
+    spy.fail_saves(false);
+    sessions.save_exclusive().await.unwrap();
+    assert_eq!(spy.saves(), 3);
+    let loaded = Sessions::new(&request);
+    let session = loaded.get(&config).await.unwrap();
+    assert_eq!(
+        session.get::<u32>("n").unwrap(),
+        Some(2),
+        "the retry wrote it"
+    );
+}
+
+/// While a save waits on its store, another handle to the registry or to the session still
+/// sees the session whole: with either, `save_exclusive` copies as `save` does.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_session_others_can_reach_stays_whole_during_the_save() {
+    use std::sync::Arc;
+
+    use fastsession_core::http::SessionConfig;
+    use fastsession_core::store::MemoryStore;
+    use fastsession_core::testing::SpyStore;
+
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let remote = Remote {
+        spy: Arc::new(SpyStore::new(Arc::new(MemoryStore::new().unwrap()))),
+        gate: Some(gate.clone()),
+    };
+    let config = SessionConfig::new(remote, CookieConfig::new("r").unwrap());
+
+    // Another handle to the registry.
+    let mut sessions = Sessions::new(&HeaderMap::new());
+    sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
+    let other = sessions.clone();
+    let config_ref = &config;
+    let look = async {
+        let session = other.get(config_ref).await.unwrap();
+        let seen = session.get::<u32>("n").unwrap();
+        gate.notify_one();
+        seen
+    };
+    let (saved, seen) = tokio::join!(sessions.save_exclusive(), look);
+    saved.unwrap();
+    assert_eq!(seen, Some(1));
+
+    // Another handle to the session.
+    let mut sessions = Sessions::new(&HeaderMap::new());
+    let session = sessions.get(&config).await.unwrap();
+    session.insert("n", 2).unwrap();
+    let look = async {
+        let seen = session.get::<u32>("n").unwrap();
+        gate.notify_one();
+        seen
+    };
+    let (saved, seen) = tokio::join!(sessions.save_exclusive(), look);
+    saved.unwrap();
+    assert_eq!(seen, Some(2));
+}

@@ -104,6 +104,11 @@ impl RequestSessions {
         &self.sessions
     }
 
+    /// The layer's own handle, for its last save.
+    pub(crate) fn registry_mut(&mut self) -> &mut Sessions {
+        &mut self.sessions
+    }
+
     pub(crate) fn policy(&self) -> StoreErrorPolicy {
         self.shared.store_error_policy()
     }

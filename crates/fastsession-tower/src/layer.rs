@@ -234,8 +234,8 @@ fn save_without_io<B: Default>(
 }
 
 /// Saves the sessions of a handled request and writes their headers into its response.
-async fn finish<B: Default>(handle: RequestSessions, response: Response<B>) -> Response<B> {
-    let saved = handle.registry().save().await;
+async fn finish<B: Default>(mut handle: RequestSessions, response: Response<B>) -> Response<B> {
+    let saved = handle.registry_mut().save_exclusive().await;
     with_headers(&handle, response, saved)
 }
 

@@ -278,6 +278,43 @@ impl Sessions {
     /// [`ErrorKind::CookieTooLarge`] (that session's cookie is not set),
     /// [`ErrorKind::SessionEnded`] (its cookie is cleared), or a store error.
     pub async fn save(&self) -> Result<()> {
+        self.save_each(false).await
+    }
+
+    /// [`save`](Self::save) for the last save of a request, by the registry's owner: if no
+    /// clone of this registry is left and nothing else holds a session, each record goes to
+    /// its store and back instead of being copied for the I/O (nothing can see the session
+    /// meanwhile). Otherwise exactly like `save`.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+    /// use fastsession_core::store::MemoryStore;
+    /// use http::HeaderMap;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let mut sessions = Sessions::new(&HeaderMap::new());
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// sessions.save_exclusive().await?;
+    /// assert_eq!(sessions.take_response_headers().set_cookies().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn save_exclusive(&mut self) -> Result<()> {
+        // `&mut self` rules out other borrows of this handle; the count rules out clones.
+        let exclusive = Arc::strong_count(&self.inner) == 1;
+        self.save_each(exclusive).await
+    }
+
+    async fn save_each(&self, exclusive: bool) -> Result<()> {
         let (entries, mut first_error) = {
             let mut registry = self.lock();
             let entries = Self::to_save(&registry);
@@ -285,7 +322,9 @@ impl Sessions {
             (entries, failed.find_map(|e| e.failed_now.take()))
         };
         for (config, session, had_cookie) in entries {
-            if let Err(e) = self.save_one(&config, &session, had_cookie).await {
+            // The entry and `session` itself: no handle outside the registry.
+            let movable = exclusive && session.handle_count() == 2;
+            if let Err(e) = self.save_one(&config, &session, had_cookie, movable).await {
                 first_error.get_or_insert(e);
             }
         }
@@ -391,15 +430,19 @@ impl Sessions {
         Ok(self.saved(config, &mut state, saved, None, persistent, now))
     }
 
+    /// Saves one session; `movable`: nothing but this save can reach it, so its record and
+    /// changes may leave it during the I/O instead of being copied.
     async fn save_one(
         &self,
         config: &SessionConfig,
         session: &Session,
         had_cookie: bool,
+        movable: bool,
     ) -> Result<()> {
         let (kind, now, mut record, changes) = match self.save_one_now(config, session, had_cookie)
         {
             Ok(done) => return done,
+            Err(needs_io) if movable => needs_io.into_parts(),
             Err(needs_io) => needs_io.into_copy(),
         };
         let name = config.cookie().name();
@@ -410,6 +453,13 @@ impl Sessions {
         let saved = config.store().save(request).await;
         let mut state = session.lock();
         let persistent = record.is_persistent();
+        if movable {
+            // Back as before the save; `saved` applies its outcome.
+            record.set_last_active(last_active);
+            state.record = record;
+            state.changes = changes;
+            return self.saved(config, &mut state, saved, None, persistent, now);
+        }
         self.saved(config, &mut state, saved, Some(&changes), persistent, now)
     }
 
@@ -587,6 +637,15 @@ impl NeedsIo<'_> {
     fn into_copy(self) -> (SaveKind, crate::time::UnixTime, Record, ChangeSet) {
         let copy = (self.state.record.clone(), self.state.changes.clone());
         (self.kind, self.now, copy.0, copy.1)
+    }
+
+    /// Like [`into_copy`](Self::into_copy), but moves the record and change set out and
+    /// leaves an empty session: only for a session nothing else can reach until they are
+    /// put back.
+    fn into_parts(mut self) -> (SaveKind, crate::time::UnixTime, Record, ChangeSet) {
+        let record = std::mem::replace(&mut self.state.record, Record::new(self.now));
+        let changes = std::mem::take(&mut self.state.changes);
+        (self.kind, self.now, record, changes)
     }
 }
 
