@@ -216,7 +216,11 @@ fn own_baseline(mode: &str) -> &'static str {
 fn is_rmw(mode: &str) -> bool {
     matches!(
         mode,
-        "fastsession-cookie" | "fastsession-memory" | "tower-sessions" | "actix-session"
+        "fastsession-cookie"
+            | "fastsession-memory"
+            | "tower-sessions"
+            | "actix-session"
+            | "floor-cookie"
     ) || DISTRIBUTED_MODES.contains(&mode)
 }
 

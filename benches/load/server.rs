@@ -19,6 +19,11 @@
 //!   on the same hyper server, the read-modify-write handler or the fixed body.
 //! * `actix`, `actix-session`: actix-web 4 with one worker, the fixed body, or actix-session
 //!   0.11 with `CookieSessionStore` (private, the default) and the read-modify-write handler.
+//! * `floor-cookie`: no session library: bare hyper, the counter and two timestamps (24 bytes)
+//!   sealed with fastsession's codec (XChaCha20-Poly1305, base64url) into the `id` cookie, and
+//!   the headers fastsession's defaults ask for (`Set-Cookie` with the same attributes,
+//!   `Vary: Cookie`, `Cache-Control: no-store`). What a sealed-cookie read-modify-write with
+//!   these security defaults costs at least (see [`floor_cookie`]).
 //!
 //! Modes over a shared store (issue 5), all with the read-modify-write handler; the servers
 //! are at `FASTSESSION_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`) and
@@ -319,6 +324,16 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
         );
         match mode {
             "hyper" => serve(listener, hyper::service::service_fn(hello)).await,
+            "floor-cookie" => {
+                let codec = std::sync::Arc::new(fastsession_core::codec::Codec::new(
+                    &KeyRing::new(Key::generate(1)?),
+                    "session-cookie",
+                ));
+                let service = hyper::service::service_fn(move |request| {
+                    std::future::ready(Ok::<_, Infallible>(floor_cookie(&codec, &request)))
+                });
+                serve(listener, service).await
+            }
             "hyper-tower" => {
                 let service = ServiceBuilder::new().service_fn(hello);
                 serve(listener, TowerToHyperService::new(service)).await
@@ -619,6 +634,89 @@ fn status(code: StatusCode) -> Response<Body> {
 
 async fn hello<B>(_request: Request<B>) -> Result<Response<Body>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(HELLO))))
+}
+
+/// `floor-cookie`: the read-modify-write of a counter sealed into the `id` cookie, with no
+/// session library: what the crypto, the encoding and the headers fastsession's defaults ask
+/// for cost at least. The plaintext is the creation time, the last activity and the counter,
+/// 8 bytes each (fastsession's JSON record of the same is about 45).
+fn floor_cookie<B>(codec: &fastsession_core::codec::Codec, request: &Request<B>) -> Response<Body> {
+    use http::HeaderValue;
+    use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // The value after `id=` at the start of a cookie pair, read as bytes: no splitting or
+    // trimming of the other cookies, so that the floor is no higher than it need be.
+    let sealed = request.headers().get_all(COOKIE).iter().find_map(|value| {
+        let bytes = value.as_bytes();
+        let start = (0..bytes.len()).find(|&i| {
+            bytes[i..].starts_with(b"id=")
+                && (i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b';')
+        })? + 3;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(bytes.len(), |n| start + n);
+        std::str::from_utf8(&bytes[start..end]).ok()
+    });
+    let opened = sealed.and_then(|sealed| codec.open("id", sealed).ok());
+    let (created, n) = match opened.as_ref().map(|o| o.plaintext()) {
+        Some(
+            &[
+                c0,
+                c1,
+                c2,
+                c3,
+                c4,
+                c5,
+                c6,
+                c7,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                n0,
+                n1,
+                n2,
+                n3,
+                n4,
+                n5,
+                n6,
+                n7,
+            ],
+        ) => (
+            u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
+            u64::from_le_bytes([n0, n1, n2, n3, n4, n5, n6, n7]) + 1,
+        ),
+        _ => (now, 1),
+    };
+    let mut plaintext = [0u8; 24];
+    plaintext[..8].copy_from_slice(&created.to_le_bytes());
+    plaintext[8..16].copy_from_slice(&now.to_le_bytes());
+    plaintext[16..].copy_from_slice(&n.to_le_bytes());
+    let Ok(sealed) = codec.seal("id", &plaintext) else {
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    const ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Path=/";
+    let mut line = String::with_capacity(3 + sealed.len() + ATTRIBUTES.len());
+    line.push_str("id=");
+    line.push_str(&sealed);
+    line.push_str(ATTRIBUTES);
+    let Ok(line) = HeaderValue::from_maybe_shared(Bytes::from(line)) else {
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let mut response = Response::new(Full::new(Bytes::from(n.to_string())));
+    let headers = response.headers_mut();
+    headers.insert(VARY, HeaderValue::from_static("Cookie"));
+    headers.insert(SET_COOKIE, line);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Read-modify-write of the counter `n` in the default fastsession session.

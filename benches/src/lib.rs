@@ -22,6 +22,7 @@ pub const LOAD_MODES: &[&str] = &[
     "tower-sessions",
     "actix",
     "actix-session",
+    "floor-cookie",
 ];
 
 /// The load benchmark's modes over a shared store (issue 5), in the order the driver runs
