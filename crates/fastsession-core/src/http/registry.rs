@@ -269,8 +269,8 @@ impl Sessions {
     /// sealed with a retired key. Their `Set-Cookie` lines wait for
     /// [`write_headers`](Self::write_headers). Unmodified sessions cost no store I/O.
     ///
-    /// Adapters call this after a successful handler; a handler may call it itself to commit
-    /// before the response is built.
+    /// Adapters call this (or [`save_exclusive`](Self::save_exclusive)) after a successful
+    /// handler; a handler may call it itself to commit before the response is built.
     ///
     /// # Errors
     ///
