@@ -453,14 +453,16 @@ impl Sessions {
         let saved = config.store().save(request).await;
         let mut state = session.lock();
         let persistent = record.is_persistent();
-        if movable {
+        let sent = if movable {
             // Back as before the save; `saved` applies its outcome.
             record.set_last_active(last_active);
             state.record = record;
             state.changes = changes;
-            return self.saved(config, &mut state, saved, None, persistent, now);
-        }
-        self.saved(config, &mut state, saved, Some(&changes), persistent, now)
+            None
+        } else {
+            Some(&changes)
+        };
+        self.saved(config, &mut state, saved, sent, persistent, now)
     }
 
     /// What a save of this session must do, or `None` if it needs none (an unmodified
