@@ -48,6 +48,19 @@ pub enum ErrorKind {
     Store,
     /// The operating system's random number generator failed.
     Random,
+    /// The store has no room for what must not be evicted (a session with a user id, a
+    /// revocation marker): it refused rather than forget a login or a logout.
+    StoreFull,
+    /// The session's data is larger than the store's bound on one session.
+    SessionTooLarge {
+        /// Bytes the session would have had.
+        size: usize,
+        /// The store's bound.
+        limit: usize,
+    },
+    /// A value, key or user id the store cannot hold (a NUL character for PostgreSQL's
+    /// text); refused before the store was asked, with nothing changed.
+    Unstorable,
 }
 
 /// The error of every fallible operation in this crate.
@@ -143,6 +156,11 @@ impl fmt::Display for Error {
             ErrorKind::CookieTooLarge { size, limit } => write!(
                 f,
                 "{}: Set-Cookie would be {size} bytes, over the limit of {limit}",
+                self.0.message
+            ),
+            ErrorKind::SessionTooLarge { size, limit } => write!(
+                f,
+                "{}: the session would be {size} bytes, over the store's bound of {limit}",
                 self.0.message
             ),
             _ => f.write_str(&self.0.message),

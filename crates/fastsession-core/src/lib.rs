@@ -51,6 +51,7 @@
 
 pub mod codec;
 mod error;
+pub mod events;
 pub mod http;
 mod random;
 pub mod session;

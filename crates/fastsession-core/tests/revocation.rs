@@ -30,6 +30,26 @@ impl App {
         App { config, clock }
     }
 
+    /// The registry of a request that sends `cookie`.
+    fn request(&self, cookie: Option<&str>) -> Sessions {
+        let mut headers = HeaderMap::new();
+        if let Some(c) = cookie {
+            headers.insert("cookie", format!("{NAME}={c}").parse().unwrap());
+        }
+        Sessions::new(&headers)
+    }
+
+    /// Saves `request` (sent with `cookie`); the cookie after it, or the save's error.
+    async fn finish(
+        &self,
+        request: &Sessions,
+        cookie: Option<&str>,
+    ) -> fastsession_core::Result<Option<String>> {
+        let mut out = HeaderMap::new();
+        request.save_all(&mut out).await?;
+        Ok(cookie_after(&out, cookie))
+    }
+
     /// One request with `cookie`; returns whether the session was new, and the cookie after.
     async fn send(&self, cookie: Option<&str>, f: impl FnOnce(&Session)) -> (bool, Option<String>) {
         let mut headers = HeaderMap::new();
@@ -42,23 +62,27 @@ impl App {
         f(&session);
         let mut out = HeaderMap::new();
         sessions.save_all(&mut out).await.unwrap();
-        let after = match out
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_owned())
-        {
-            Some(line) if line.contains("Max-Age=0") => None,
-            Some(line) => Some(
-                line.split(';')
-                    .next()
-                    .unwrap()
-                    .split_once('=')
-                    .unwrap()
-                    .1
-                    .to_owned(),
-            ),
-            None => cookie.map(str::to_owned),
-        };
-        (is_new, after)
+        (is_new, cookie_after(&out, cookie))
+    }
+}
+
+/// The cookie a client holds after a response with `headers`, having sent `cookie`.
+fn cookie_after(headers: &HeaderMap, cookie: Option<&str>) -> Option<String> {
+    match headers
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+    {
+        Some(line) if line.contains("Max-Age=0") => None,
+        Some(line) => Some(
+            line.split(';')
+                .next()
+                .unwrap()
+                .split_once('=')
+                .unwrap()
+                .1
+                .to_owned(),
+        ),
+        None => cookie.map(str::to_owned),
     }
 }
 
@@ -95,8 +119,8 @@ async fn regenerate_ends_the_old_cookie() {
     assert!(!is_new);
 }
 
-/// Case 39 for cookie sessions: every cookie of the user sealed before the call stops opening;
-/// the session regenerated in the same request survives; other users are untouched.
+/// Case 39 for cookie sessions: every cookie of the user sealed up to the call stops opening;
+/// the session of the request that made the call, kept, goes on; other users are untouched.
 #[tokio::test]
 async fn log_out_everywhere_with_cookies() {
     let ended = Arc::new(MemoryStore::new().unwrap());
@@ -107,18 +131,130 @@ async fn log_out_everywhere_with_cookies() {
     let (_, bob) = app.send(None, |s| s.set_user_id("bob")).await;
     app.clock.advance(Duration::from_secs(5));
 
+    let request = app.request(phone.as_deref());
+    let session = request.get(&app.config).await.unwrap();
     let now = app.clock.now();
-    let (_, kept) = app.send(phone.as_deref(), |s| s.regenerate()).await;
     assert!(
         store
-            .end_sessions_of("alice", now, app.config.expiry())
+            .end_sessions_of("alice", Some(&session), now, app.config.expiry())
             .await
             .unwrap()
     );
-    // The phone's session was sealed at `now`, in the request that ended the others.
+    session.insert("after", true).unwrap();
+    let kept = app.finish(&request, phone.as_deref()).await.unwrap();
     assert!(!app.send(kept.as_deref(), |_| {}).await.0);
+    assert!(!app.send(phone.as_deref(), |_| {}).await.0, "kept");
     assert!(app.send(laptop.as_deref(), |_| {}).await.0);
     assert!(!app.send(bob.as_deref(), |_| {}).await.0);
+    // A new login of the user in the same second is not ended by it.
+    let (_, fresh) = app.send(None, |s| s.set_user_id("alice")).await;
+    assert!(!app.send(fresh.as_deref(), |_| {}).await.0);
+}
+
+/// Finding: a cookie sealed a moment before "log out everywhere", in the same second, used to
+/// keep opening (whole seconds compared with `<`).
+#[tokio::test]
+async fn log_out_everywhere_ends_a_cookie_sealed_in_the_same_second() {
+    let store = revocable(Arc::new(MemoryStore::new().unwrap()));
+    let app = App::new(store.clone());
+    let (_, cookie) = app.send(None, |s| s.set_user_id("alice")).await;
+    let now = app.clock.now();
+    store
+        .end_sessions_of("alice", None, now, app.config.expiry())
+        .await
+        .unwrap();
+    assert!(app.send(cookie.as_deref(), |_| {}).await.0);
+}
+
+/// Finding: a request that loaded a session before "log out everywhere" and saved after it
+/// used to get a cookie that survived; its save now fails and clears the cookie.
+#[tokio::test]
+async fn log_out_everywhere_ends_a_request_in_flight() {
+    let store = revocable(Arc::new(MemoryStore::new().unwrap()));
+    let app = App::new(store.clone());
+    for change in [
+        |s: &Session| s.insert("late", 1).unwrap(),
+        |s: &Session| s.regenerate(),
+    ] {
+        let (_, cookie) = app.send(None, |s| s.set_user_id("alice")).await;
+        app.clock.advance(Duration::from_secs(5));
+        let request = app.request(cookie.as_deref());
+        let session = request.get(&app.config).await.unwrap();
+        assert!(!session.is_new());
+        store
+            .end_sessions_of("alice", None, app.clock.now(), app.config.expiry())
+            .await
+            .unwrap();
+        change(&session);
+        let error = app.finish(&request, cookie.as_deref()).await.unwrap_err();
+        assert!(error.is_session_ended(), "{error}");
+        assert!(app.send(cookie.as_deref(), |_| {}).await.0);
+    }
+}
+
+/// Finding: after a save in the middle of a request the record lost its id, so a logout in
+/// the same request had nothing to revoke and the old cookie kept opening.
+#[tokio::test]
+async fn logout_after_a_mid_request_save_ends_the_old_cookie() {
+    let app = App::new(revocable(Arc::new(MemoryStore::new().unwrap())));
+    let (_, cookie) = app.send(None, |s| s.insert("a", 1).unwrap()).await;
+    let request = app.request(cookie.as_deref());
+    let session = request.get(&app.config).await.unwrap();
+    session.insert("b", 2).unwrap();
+    request.save().await.unwrap();
+    session.destroy();
+    assert_eq!(app.finish(&request, cookie.as_deref()).await.unwrap(), None);
+    assert!(app.send(cookie.as_deref(), |_| {}).await.0);
+}
+
+/// Finding: a regeneration whose new cookie is over the size limit used to revoke the old id
+/// first, so the answer was an error and a dead cookie; now nothing is revoked.
+#[tokio::test]
+async fn regenerate_near_the_size_limit_keeps_the_old_session() {
+    let app = App::new(revocable(Arc::new(MemoryStore::new().unwrap())));
+    let (_, cookie) = app.send(None, |s| s.insert("a", 1).unwrap()).await;
+    let request = app.request(cookie.as_deref());
+    let session = request.get(&app.config).await.unwrap();
+    session.insert("big", "x".repeat(4000)).unwrap();
+    session.regenerate();
+    let error = app.finish(&request, cookie.as_deref()).await.unwrap_err();
+    assert!(error.is_cookie_too_large(), "{error}");
+    let (is_new, _) = app
+        .send(cookie.as_deref(), |s| {
+            assert_eq!(s.get::<i32>("a").unwrap(), Some(1));
+        })
+        .await;
+    assert!(!is_new, "the old cookie still opens");
+}
+
+/// Finding: a cookie sealed without an id (before the revocation list was turned on) could not
+/// be revoked, so logging it out did nothing; with a list, such cookies no longer open.
+#[tokio::test]
+async fn cookies_without_an_id_do_not_open_with_a_revocation_list() {
+    let keys = KeyRing::new(Key::generate(1).unwrap());
+    let plain = App::new(Arc::new(CookieStore::new(&keys)));
+    let (_, cookie) = plain.send(None, |s| s.set_user_id("alice")).await;
+    let with_list = CookieStore::new(&keys).with_revocation(Arc::new(MemoryStore::new().unwrap()));
+    let app = App::new(Arc::new(with_list));
+    app.clock.set(plain.clock.now());
+    assert!(app.send(cookie.as_deref(), |_| {}).await.0);
+}
+
+/// Finding: two requests that loaded the same cookie and both regenerated used to get two live
+/// cookies; one wins, the other's save fails.
+#[tokio::test]
+async fn racing_regenerations_leave_one_successor() {
+    let app = App::new(revocable(Arc::new(MemoryStore::new().unwrap())));
+    let (_, cookie) = app.send(None, |s| s.insert("a", 1).unwrap()).await;
+    let first = app.request(cookie.as_deref());
+    let second = app.request(cookie.as_deref());
+    first.get(&app.config).await.unwrap().regenerate();
+    second.get(&app.config).await.unwrap().regenerate();
+    let winner = app.finish(&first, cookie.as_deref()).await.unwrap();
+    let loser = app.finish(&second, cookie.as_deref()).await.unwrap_err();
+    assert!(loser.is_session_ended(), "{loser}");
+    assert!(!app.send(winner.as_deref(), |_| {}).await.0);
+    assert!(app.send(cookie.as_deref(), |_| {}).await.0);
 }
 
 /// Without a revocation list the cookie store says so, and a copy still opens (the documented
@@ -130,7 +266,7 @@ async fn without_a_list_nothing_is_revoked() {
     let (_, cookie) = app.send(None, |s| s.set_user_id("alice")).await;
     assert!(
         !store
-            .end_sessions_of("alice", app.clock.now(), app.config.expiry())
+            .end_sessions_of("alice", None, app.clock.now(), app.config.expiry())
             .await
             .unwrap()
     );

@@ -58,7 +58,7 @@ fn longest_max_age(codecs: &[SecureCookie]) -> Option<Duration> {
 /// How long a gorilla value signed at `record`'s last save may still be replayed: the longest
 /// maximum age among the codecs (or the session's own deadline if one has none).
 fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixTime {
-    let deadline = request.expiry().deadline(request.record());
+    let deadline = request.expiry().without_anonymous_idle_timeout().deadline(request.record());
     let until = match longest_max_age(codecs) {
         Some(age) => request
             .record()
@@ -191,7 +191,7 @@ impl GorillaCookieStore {
         let until = now
             .saturating_add(lifetime)
             .saturating_add(expiry.clock_skew());
-        list.revoke_user(user, now, until).await?;
+        list.revoke_user(user, now, None, until).await?;
         Ok(true)
     }
 
@@ -211,7 +211,7 @@ impl GorillaCookieStore {
             )
             .map_err(|e| reject_reason(&e))?;
         record.set_id(Some(fingerprint(name, value)));
-        request.expiry().check(&record, request.now())?;
+        request.expiry().without_anonymous_idle_timeout().check(&record, request.now())?;
         Ok((record, opened.codec_index > 0))
     }
 
@@ -269,7 +269,8 @@ impl GorillaCookieStore {
         if let Some(list) = &self.revocation
             && let Some(fingerprint) = request.record().id()
         {
-            list.revoke(fingerprint, replayable_until(&self.codecs, request))
+            let user = request.record().user_id();
+            list.revoke(fingerprint, user, replayable_until(&self.codecs, request))
                 .await?;
         }
         Ok(())
@@ -286,7 +287,7 @@ impl GorillaCookieStore {
                 // regenerations only one may go on.
                 SaveKind::Regenerate => {
                     let until = replayable_until(&self.codecs, &request);
-                    if !list.revoke_first(fingerprint, until).await? {
+                    if !list.revoke_first(fingerprint, record.user_id(), until).await? {
                         return Err(ended());
                     }
                 }
@@ -455,7 +456,7 @@ impl GorillaFilesystem {
             Ok(record) => record,
             Err(e) => return Ok(Err(reject_reason(&e))),
         };
-        Ok(request.expiry().check(&record, now).map(|()| record))
+        Ok(request.expiry().without_anonymous_idle_timeout().check(&record, now).map(|()| record))
     }
 }
 

@@ -313,7 +313,7 @@ async fn revocation_markers_live_until_their_deadline() {
         let id = SessionId::generate().unwrap();
         let until = UnixTime::now().saturating_add(Duration::from_secs(600));
         assert!(!store.is_revoked(&id).await.unwrap());
-        store.revoke(&id, until).await.unwrap();
+        store.revoke(&id, None, until).await.unwrap();
         assert!(store.is_revoked(&id).await.unwrap());
 
         // The marker's record is dated at the epoch: its TTL still follows the wall clock.

@@ -448,8 +448,15 @@ impl Sessions {
         let name = config.cookie().name();
         let last_active = record.last_active();
         record.set_last_active(now);
-        let request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now)
+        let mut request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now)
             .with_previously_active(last_active);
+        if kind == SaveKind::Regenerate {
+            // The old id ends at a regeneration: the store must know before whether the new
+            // cookie fits.
+            let overhead = config.cookie().set_cookie("", record.is_persistent()).len();
+            request =
+                request.with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
+        }
         let saved = config.store().save(request).await;
         let mut state = session.lock();
         let persistent = record.is_persistent();
@@ -714,20 +721,15 @@ impl fmt::Debug for Sessions {
 }
 
 fn reject(name: &str, reason: RejectReason) {
-    match reason {
-        RejectReason::IdleTimeout | RejectReason::AbsoluteTimeout => tracing::info!(
-            target: "fastsession::security",
-            cookie = name,
-            reason = reason.as_str(),
-            "session expired; starting a fresh session"
-        ),
-        _ => tracing::warn!(
-            target: "fastsession::security",
-            cookie = name,
-            reason = reason.as_str(),
-            "session cookie rejected; starting a fresh session"
-        ),
-    }
+    // Every rejection at `debug`; at `warn`/`info` only the summary of `events`, since a
+    // client can cause one per request.
+    tracing::debug!(
+        target: "fastsession::security",
+        cookie = name,
+        reason = reason.as_str(),
+        "session cookie rejected; starting a fresh session"
+    );
+    crate::events::record(crate::events::Event::Rejected(reason));
 }
 
 /// Finds the cookie called `name` in the `Cookie` headers, without allocating.

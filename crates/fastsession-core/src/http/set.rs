@@ -95,8 +95,9 @@ impl SessionSet {
     }
 }
 
-/// The status a client gets for a failed load or save: 503 when the store failed (a server
-/// down is temporary), 409 when another request ended the session meanwhile, 500 otherwise.
+/// The status a client gets for a failed load or save: 503 when the store failed or is full
+/// (both temporary), 409 when another request ended the session meanwhile, 400 for input the
+/// store cannot hold, 500 otherwise.
 ///
 /// # Examples
 ///
@@ -110,8 +111,9 @@ impl SessionSet {
 #[must_use]
 pub fn status_for(error: &Error) -> StatusCode {
     match error.kind() {
-        ErrorKind::Store => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Store | ErrorKind::StoreFull => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::SessionEnded => StatusCode::CONFLICT,
+        ErrorKind::Unstorable => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -13,6 +13,12 @@ use crate::time::UnixTime;
 /// * **Absolute lifetime**: a session ends this long after it was created, however active.
 /// * **Clock skew**: how far in the future a timestamp may be (written by a server whose clock
 ///   is ahead) and still be believed.
+/// * **Anonymous idle timeout**: a session held on the server without a user id (see
+///   [`Session::set_user_id`](crate::Session::set_user_id)) ends after this shorter idle time,
+///   so that sessions nobody logged into free their room first: Redis's TTL eviction and the
+///   stores' reapers take them before any logged-in session. By default the idle timeout, at
+///   most one hour. A cookie store holds nothing on the server and applies the idle timeout
+///   to every session.
 /// * **Refresh share**: a session that is read but not changed is written again, to push its
 ///   idle deadline back, only once this share of the idle timeout has passed since it was last
 ///   written. With the default of 0.25 and a 24-hour idle timeout, an active reader causes at
@@ -37,16 +43,23 @@ use crate::time::UnixTime;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Expiry {
     idle_timeout: Duration,
+    /// Never longer than `idle_timeout` (see [`Expiry::anonymous_idle_timeout`]).
+    anonymous_idle_timeout: Duration,
     absolute_lifetime: Duration,
     clock_skew: Duration,
     refresh_share: f64,
 }
 
+/// The longest idle time of an anonymous server-side session unless set otherwise.
+pub const DEFAULT_ANONYMOUS_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 impl Default for Expiry {
-    /// 24 hours idle, 30 days absolute, 60 seconds of skew, refresh after a quarter.
+    /// 24 hours idle (one hour for anonymous server-side sessions), 30 days absolute, 60
+    /// seconds of skew, refresh after a quarter.
     fn default() -> Self {
         Expiry {
             idle_timeout: Duration::from_secs(24 * 3600),
+            anonymous_idle_timeout: DEFAULT_ANONYMOUS_IDLE_TIMEOUT,
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             clock_skew: Duration::from_secs(60),
             refresh_share: 0.25,
@@ -69,9 +82,30 @@ impl Expiry {
         }
         Ok(Expiry {
             idle_timeout,
+            anonymous_idle_timeout: idle_timeout.min(DEFAULT_ANONYMOUS_IDLE_TIMEOUT),
             absolute_lifetime,
             ..Expiry::default()
         })
+    }
+
+    /// Ends server-side sessions without a user id after `timeout` unused (at least one
+    /// second, at most the idle timeout: a longer one is cut to it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// let expiry = Expiry::default().with_anonymous_idle_timeout(Duration::from_secs(600));
+    /// assert_eq!(expiry.anonymous_idle_timeout(), Duration::from_secs(600));
+    /// let cut = Expiry::default().with_anonymous_idle_timeout(Duration::from_secs(999_999));
+    /// assert_eq!(cut.anonymous_idle_timeout(), cut.idle_timeout());
+    /// ```
+    #[must_use]
+    pub fn with_anonymous_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.anonymous_idle_timeout = timeout.max(Duration::from_secs(1));
+        self
     }
 
     /// Accepts timestamps up to `skew` in the future (default 60 seconds).
@@ -102,6 +136,31 @@ impl Expiry {
     #[must_use]
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
+    }
+
+    /// The idle timeout of server-side sessions without a user id (never longer than
+    /// [`idle_timeout`](Self::idle_timeout)).
+    #[must_use]
+    pub fn anonymous_idle_timeout(&self) -> Duration {
+        self.anonymous_idle_timeout.min(self.idle_timeout)
+    }
+
+    /// The idle timeout that applies to `record`: the anonymous one if it has no user id.
+    #[must_use]
+    pub fn idle_timeout_of(&self, record: &Record) -> Duration {
+        if record.user_id().is_some() {
+            self.idle_timeout
+        } else {
+            self.anonymous_idle_timeout()
+        }
+    }
+
+    /// This policy with the idle timeout for every session, anonymous or not: what stores
+    /// that hold nothing on the server (cookie stores) enforce.
+    #[must_use]
+    pub fn without_anonymous_idle_timeout(mut self) -> Self {
+        self.anonymous_idle_timeout = self.idle_timeout;
+        self
     }
 
     /// The absolute lifetime.
@@ -139,7 +198,7 @@ impl Expiry {
         if now >= record.created.saturating_add(self.absolute_lifetime) {
             return Err(RejectReason::AbsoluteTimeout);
         }
-        if now >= record.last_active.saturating_add(self.idle_timeout) {
+        if now >= record.last_active.saturating_add(self.idle_timeout_of(record)) {
             return Err(RejectReason::IdleTimeout);
         }
         Ok(())
@@ -148,18 +207,23 @@ impl Expiry {
     /// `true` if an unchanged session read at `now` is due to be written again.
     #[must_use]
     pub fn needs_refresh(&self, record: &Record, now: UnixTime) -> bool {
-        let threshold = self.idle_timeout.mul_f64(self.refresh_share);
+        let threshold = self.idle_timeout_of(record).mul_f64(self.refresh_share);
         now.since(record.last_active) >= threshold
     }
 
-    /// When a record expires if left alone: the earlier of the idle and absolute deadlines.
+    /// When a record expires if left alone: the earlier of its idle deadline (the anonymous
+    /// one if it has no user id) and its absolute deadline.
     #[must_use]
     pub fn deadline(&self, record: &Record) -> UnixTime {
-        self.deadline_of(record.created, record.last_active)
+        record
+            .last_active
+            .saturating_add(self.idle_timeout_of(record))
+            .min(record.created.saturating_add(self.absolute_lifetime))
     }
 
-    /// [`deadline`](Self::deadline) of a session created at `created` and last active at
-    /// `last_active` (for a store that knows the times a record had when it was loaded).
+    /// [`deadline`](Self::deadline) of a session with a user id created at `created` and last
+    /// active at `last_active` (for a store that knows the times a record had when it was
+    /// loaded).
     ///
     /// # Examples
     ///

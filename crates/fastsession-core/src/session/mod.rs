@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 pub use changes::{Change, ChangeSet};
-pub use expiry::Expiry;
+pub use expiry::{DEFAULT_ANONYMOUS_IDLE_TIMEOUT, Expiry};
 pub use id::{ID_TEXT_LEN, SessionId};
 pub use record::{Origin, Record, RecordError};
 

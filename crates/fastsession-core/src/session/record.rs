@@ -347,6 +347,34 @@ impl Record {
         }
     }
 
+    /// The bytes of the record's data: keys, values (as JSON text), flash messages and user
+    /// id. Stores bound a session by it, and count it against their budgets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(100));
+    /// assert_eq!(record.data_len(), 0);
+    /// record.insert_value("n".to_owned(), RawValue::from_string("12".to_owned())?);
+    /// record.set_user_id(Some("ada".to_owned()));
+    /// assert_eq!(record.data_len(), 1 + 2 + 3);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[must_use]
+    pub fn data_len(&self) -> usize {
+        let values: usize = self.values.iter().map(|(k, v)| k.len() + v.get().len()).sum();
+        let flashes: usize = self
+            .flashes
+            .iter()
+            .map(|(k, list)| k.len() + list.iter().map(|m| m.get().len()).sum::<usize>())
+            .sum();
+        values + flashes + self.user.as_ref().map_or(0, String::len)
+    }
+
     /// `true` if the record has no values, no flashes and no user.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -1,15 +1,16 @@
 //! Sessions kept entirely in a sealed cookie.
 
 use std::future::ready;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{
     BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, RevocationList, SaveKind,
     SaveRequest, Saved, Store,
 };
+use crate::Session;
 use crate::codec::{Codec, Failure, KeyRing};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Expiry, Record, SessionId};
 use crate::time::UnixTime;
 
@@ -85,17 +86,41 @@ impl CookieStore {
     }
 
     /// "Log out everywhere" for cookie sessions: every cookie of `user` (see
-    /// [`Session::set_user_id`](crate::Session::set_user_id)) sealed before `now` stops
-    /// opening. To keep the session of the current request, call
-    /// [`Session::regenerate`](crate::Session::regenerate) on it in that request, which
-    /// seals it again. Without a revocation list this does nothing and returns `false`.
+    /// [`Session::set_user_id`](crate::Session::set_user_id)) sealed up to now stops opening,
+    /// as does every cookie a request that loaded one of them before this call saves after
+    /// it. `keep` is the session of the current request if it should stay logged in (its
+    /// cookie keeps opening, and so does what it saves later). Without a revocation list this
+    /// does nothing and returns `false`.
     ///
     /// # Errors
     ///
     /// The revocation list's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::session::{Expiry, Session};
+    /// use fastsession_core::store::{CookieStore, MemoryStore};
+    /// use fastsession_core::time::UnixTime;
+    /// use std::sync::Arc;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let store = CookieStore::new(&KeyRing::new(Key::generate(1)?))
+    ///     .with_revocation(Arc::new(MemoryStore::new()?));
+    /// let current = Session::new_detached();
+    /// let ended = store
+    ///     .end_sessions_of("alice", Some(&current), UnixTime::now(), &Expiry::default())
+    ///     .await?;
+    /// assert!(ended);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn end_sessions_of(
         &self,
         user: &str,
+        keep: Option<&Session>,
         now: UnixTime,
         expiry: &Expiry,
     ) -> Result<bool> {
@@ -105,7 +130,8 @@ impl CookieStore {
         let until = now
             .saturating_add(expiry.absolute_lifetime())
             .saturating_add(expiry.clock_skew());
-        list.revoke_user(user, now, until).await?;
+        let keep = keep.and_then(|session| session.lock().record.id().cloned());
+        list.revoke_user(user, now, keep.as_ref(), until).await?;
         Ok(true)
     }
 
@@ -121,7 +147,9 @@ impl CookieStore {
                 Failure::NotAuthentic => RejectReason::NotAuthentic,
             })?;
         let record = Record::from_bytes(opened.plaintext()).map_err(|_| RejectReason::Corrupt)?;
-        request.expiry().check(&record, request.now())?;
+        // Nothing is held on the server: the anonymous idle timeout is not for cookies.
+        let expiry = request.expiry().without_anonymous_idle_timeout();
+        expiry.check(&record, request.now())?;
         Ok((record, opened.is_stale()))
     }
 
@@ -130,44 +158,92 @@ impl CookieStore {
             Ok(opened) => opened,
             Err(reason) => return Ok(Loaded::rejected(reason)),
         };
-        if let Some(list) = &self.revocation
-            && list
-                .has_ended(record.id(), record.user_id(), record.last_active())
-                .await?
-        {
-            return Ok(Loaded::rejected(RejectReason::Revoked));
+        if let Some(list) = &self.revocation {
+            // A cookie sealed before the list was on carries no id to revoke, so no logout
+            // could end it: refused, like a revoked one.
+            let ended = record.id().is_none()
+                || list
+                    .has_ended(record.id(), record.user_id(), record.last_active())
+                    .await?;
+            if ended {
+                return Ok(Loaded::rejected(RejectReason::Revoked));
+            }
         }
         Ok(Loaded::found(record).with_reseal(reseal))
     }
 
+    /// Saves through the revocation list: ids recorded as ended, "log out everywhere" checked
+    /// again at the save, and nothing revoked before the new cookie is known to fit.
     async fn save_cookie(&self, request: SaveRequest<'_>) -> Result<Saved> {
-        let old_id = request.record().id();
-        if let Some(list) = &self.revocation
-            && let Some(id) = old_id
-            && matches!(request.kind(), SaveKind::Destroy | SaveKind::Regenerate)
-        {
-            let until = request
-                .expiry()
-                .deadline(request.record())
-                .saturating_add(request.expiry().clock_skew());
-            list.revoke(id, until).await?;
-        }
-        if request.kind() == SaveKind::Destroy {
+        let Some(list) = &self.revocation else {
+            return self.seal(&request, request.record());
+        };
+        let (record, kind, now) = (request.record(), request.kind(), request.now());
+        let ended = || Error::new(ErrorKind::SessionEnded, "session ended by a logout");
+        let old_id = record.id();
+        let until = request
+            .expiry()
+            .without_anonymous_idle_timeout()
+            .deadline(record)
+            .saturating_add(request.expiry().clock_skew());
+        if kind == SaveKind::Destroy {
+            if let Some(id) = old_id {
+                list.revoke(id, record.user_id(), until).await?;
+            }
             return Ok(Saved::Remove);
         }
-        let fresh_id = self.revocation.is_some()
-            && (old_id.is_none()
-                || matches!(request.kind(), SaveKind::Create | SaveKind::Regenerate));
-        let value = if fresh_id {
-            let mut record = request.record().clone();
-            record.set_id(Some(SessionId::generate()?));
-            self.codec
-                .seal_with(request.cookie_name(), |buf| record.write_to(buf))?
-        } else {
-            self.codec
-                .seal_with(request.cookie_name(), |buf| request.record().write_to(buf))?
-        };
-        Ok(Saved::Cookie { value, id: None })
+        let mut sealed = record.clone();
+        if let Some(user) = record.user_id()
+            && let Some(revocation) = list.user_revocation(user, old_id).await?
+        {
+            // A session loaded before a "log out everywhere" and saved after it stays ended,
+            // unless it logged in in this very request.
+            let logged_in_now = kind == SaveKind::Create || request.changes().user_changed();
+            let loaded_active = request.previously_active().unwrap_or(record.last_active());
+            if !logged_in_now && revocation.ends(loaded_active) {
+                return Err(ended());
+            }
+            // Sealed in the second of that call, after it: dated a second later, so that the
+            // whole-second comparison does not end it.
+            if revocation.at >= now {
+                sealed.set_last_active(revocation.at.saturating_add(Duration::from_secs(1)));
+            }
+        }
+        if old_id.is_none() || matches!(kind, SaveKind::Create | SaveKind::Regenerate) {
+            sealed.set_id(Some(SessionId::generate()?));
+        }
+        let saved = self.seal(&request, &sealed)?;
+        if kind == SaveKind::Regenerate
+            && let Some(id) = old_id
+            && !list.revoke_first(id, record.user_id(), until).await?
+        {
+            // Another request regenerated or ended it first: one session, one successor.
+            return Err(ended());
+        }
+        Ok(saved)
+    }
+
+    /// Seals `record` for the cookie, refusing a value over the request's bound before any
+    /// side effect.
+    fn seal(&self, request: &SaveRequest<'_>, record: &Record) -> Result<Saved> {
+        let value = self
+            .codec
+            .seal_with(request.cookie_name(), |buf| record.write_to(buf))?;
+        if let Some(max) = request.max_cookie_value_len()
+            && value.len() > max
+        {
+            return Err(Error::new(
+                ErrorKind::CookieTooLarge {
+                    size: value.len() + request.cookie_name().len(),
+                    limit: max + request.cookie_name().len(),
+                },
+                format!("session cookie `{}` not set", request.cookie_name()),
+            ));
+        }
+        Ok(Saved::Cookie {
+            value,
+            id: record.id().cloned(),
+        })
     }
 }
 
@@ -201,11 +277,7 @@ impl Store for CookieStore {
         if request.kind() == SaveKind::Destroy {
             return Some(Ok(Saved::Remove));
         }
-        Some(
-            self.codec
-                .seal_with(request.cookie_name(), |buf| request.record().write_to(buf))
-                .map(|value| Saved::Cookie { value, id: None }),
-        )
+        Some(self.seal(&request, request.record()))
     }
 
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {

@@ -5,12 +5,15 @@ use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::BoxFuture;
+use super::budget::AnonymousBudget;
 use super::server::{Backend, IdHasher, ServerStore, StorageKey, StorageKeyHash, Update};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{self, Event};
 use crate::session::{Expiry, Record};
 use crate::time::UnixTime;
 
-/// The default bound on the number of sessions a [`MemoryStore`] holds.
+/// The default bound on the number of sessions with a user id (and revocation markers) a
+/// [`MemoryStore`] holds.
 pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
 /// Expired records a write deletes on its way, so that memory is reclaimed without a timer.
 const REAP_PER_WRITE: usize = 8;
@@ -18,13 +21,16 @@ const REAP_PER_WRITE: usize = 8;
 /// A server-side store in this process's memory: fast, bounded, lost on restart and not shared
 /// between processes.
 ///
-/// # Bounds and eviction
+/// # Bounds
 ///
-/// It holds at most [`max_sessions`](MemoryBackend::max_sessions) sessions. Every write first
-/// deletes a few expired records (its built-in reaper; [`ServerStore::reap`] deletes more on
-/// demand). A new session that finds the store full evicts the session that would expire
-/// soonest, which logs a `warn` event: size the bound so that this does not happen in normal
-/// operation.
+/// Sessions without a user id live in their [`AnonymousBudget`] (by default as many as
+/// [`max_sessions`](MemoryBackend::max_sessions), 64 MiB of data): a new one that finds it
+/// full evicts the least recently active anonymous session. Sessions with a user id and
+/// revocation markers are never evicted: at most `max_sessions` of them are held, and a save
+/// that would need one more fails with [`ErrorKind::StoreFull`] (an anonymous flood can
+/// therefore never log anybody out, nor make a logout forgotten). Every write first deletes a
+/// few expired records (its built-in reaper; [`ServerStore::reap`] deletes more on demand).
+/// Evictions and refusals are counted in [`events`] and logged at most once per interval.
 ///
 /// # Examples
 ///
@@ -42,13 +48,13 @@ impl ServerStore<MemoryBackend> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Random`](crate::ErrorKind::Random) if the OS random number generator
-    /// fails.
+    /// [`ErrorKind::Random`] if the OS random number generator fails.
     pub fn new() -> Result<Self> {
         MemoryStore::with_max_sessions(DEFAULT_MAX_SESSIONS)
     }
 
-    /// A memory store holding at most `max_sessions` sessions (at least one).
+    /// A memory store holding at most `max_sessions` sessions with a user id and as many
+    /// anonymous ones (each bound at least one).
     ///
     /// # Errors
     ///
@@ -59,41 +65,78 @@ impl ServerStore<MemoryBackend> {
             IdHasher::random()?,
         ))
     }
+
+    /// This store with `budget` for its anonymous sessions.
+    #[must_use]
+    pub fn with_anonymous_budget(self, budget: AnonymousBudget) -> Self {
+        self.map_backend(|backend| backend.with_anonymous_budget(budget))
+    }
 }
 
 /// The records of a [`MemoryStore`].
 pub struct MemoryBackend {
     max_sessions: usize,
+    budget: AnonymousBudget,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     records: HashMap<StorageKey, Slot, StorageKeyHash>,
-    /// Every record by its expiry time, for reaping and eviction.
+    /// Every record by its expiry time, for reaping.
     by_expiry: BTreeSet<(UnixTime, StorageKey)>,
+    /// The anonymous records by last activity, least recent first: the eviction order.
+    anonymous: BTreeSet<(UnixTime, StorageKey)>,
+    /// The data bytes of the anonymous records.
+    anonymous_bytes: usize,
     users: HashMap<String, HashSet<StorageKey, StorageKeyHash>>,
 }
 
 struct Slot {
     record: Record,
     expires: UnixTime,
+    /// The record's data bytes if it is anonymous (counted in the budget), else `None`.
+    anonymous_len: Option<usize>,
+}
+
+/// Which pool a record belongs to: sessions without a user id are anonymous.
+fn anonymous_len(record: &Record) -> Option<usize> {
+    record.user_id().is_none().then(|| record.data_len())
 }
 
 impl MemoryBackend {
-    /// An empty backend holding at most `max_sessions` records (at least one).
+    /// An empty backend holding at most `max_sessions` records with a user id (revocation
+    /// markers included) and as many anonymous ones (each bound at least one).
     #[must_use]
     pub fn new(max_sessions: usize) -> Self {
+        let max_sessions = max_sessions.max(1);
         MemoryBackend {
-            max_sessions: max_sessions.max(1),
+            max_sessions,
+            budget: AnonymousBudget::new(
+                max_sessions,
+                AnonymousBudget::default().max_bytes(),
+            ),
             state: Mutex::default(),
         }
     }
 
-    /// The bound on the number of sessions.
+    /// This backend with `budget` for its anonymous sessions.
+    #[must_use]
+    pub fn with_anonymous_budget(mut self, budget: AnonymousBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The bound on the number of records with a user id, revocation markers included.
     #[must_use]
     pub fn max_sessions(&self) -> usize {
         self.max_sessions
+    }
+
+    /// The budget of the anonymous sessions.
+    #[must_use]
+    pub fn anonymous_budget(&self) -> AnonymousBudget {
+        self.budget
     }
 
     /// How many records are held, expired ones not yet reaped included.
@@ -111,6 +154,40 @@ impl MemoryBackend {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Makes room for `record` under `key` (not held now), or says why there is none.
+    ///
+    /// An anonymous record always gets in, evicting the least recently active others (one
+    /// alone over the byte budget evicts them all: a store's bound on one session keeps that
+    /// far smaller). A record with a user id gets in only below the bound.
+    fn make_room(&self, state: &mut State, key: &StorageKey, record: &Record) -> Result<()> {
+        match anonymous_len(record) {
+            Some(len) => {
+                while state.anonymous.len() >= self.budget.max_sessions()
+                    || state.anonymous_bytes.saturating_add(len) > self.budget.max_bytes()
+                {
+                    let Some(&(_, victim)) = state.anonymous.iter().find(|(_, k)| k != key) else {
+                        break;
+                    };
+                    if let Some(evicted) = state.remove(&victim) {
+                        state.unlink(&evicted, &victim);
+                    }
+                    events::record(Event::AnonymousEvicted);
+                }
+                Ok(())
+            }
+            None if state.protected_len() >= self.max_sessions => Err(full()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn full() -> Error {
+    events::record(Event::StoreFull);
+    Error::new(
+        ErrorKind::StoreFull,
+        "memory store full of sessions with a user id and revocation markers",
+    )
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -118,21 +195,42 @@ impl std::fmt::Debug for MemoryBackend {
         f.debug_struct("MemoryBackend")
             .field("len", &self.len())
             .field("max_sessions", &self.max_sessions)
+            .field("anonymous_budget", &self.budget)
             .finish()
     }
 }
 
 impl State {
+    /// How many records are outside the anonymous budget.
+    fn protected_len(&self) -> usize {
+        self.records.len() - self.anonymous.len()
+    }
+
     fn insert(&mut self, key: StorageKey, record: Record, expires: UnixTime) {
-        if let Some(old) = self.records.insert(key, Slot { record, expires }) {
-            self.by_expiry.remove(&(old.expires, key));
+        self.remove(&key);
+        let anonymous_len = anonymous_len(&record);
+        if let Some(len) = anonymous_len {
+            self.anonymous.insert((record.last_active(), key));
+            self.anonymous_bytes += len;
         }
         self.by_expiry.insert((expires, key));
+        self.records.insert(
+            key,
+            Slot {
+                record,
+                expires,
+                anonymous_len,
+            },
+        );
     }
 
     fn remove(&mut self, key: &StorageKey) -> Option<Record> {
         let slot = self.records.remove(key)?;
         self.by_expiry.remove(&(slot.expires, *key));
+        if let Some(len) = slot.anonymous_len {
+            self.anonymous.remove(&(slot.record.last_active(), *key));
+            self.anonymous_bytes -= len;
+        }
         Some(slot.record)
     }
 
@@ -162,16 +260,6 @@ impl State {
             }
         }
     }
-
-    /// The live record under `key`, removing it if expired.
-    fn live(&mut self, key: &StorageKey, now: UnixTime, expiry: &Expiry) -> Option<&mut Slot> {
-        let expired = expiry.check(&self.records.get(key)?.record, now).is_err();
-        if expired {
-            self.remove(key);
-            return None;
-        }
-        self.records.get_mut(key)
-    }
 }
 
 impl Backend for MemoryBackend {
@@ -192,22 +280,15 @@ impl Backend for MemoryBackend {
     ) -> BoxFuture<'a, Result<bool>> {
         let mut state = self.lock();
         let created = if state.records.contains_key(key) {
-            false
+            Ok(false)
         } else {
             state.reap(record.last_active(), REAP_PER_WRITE);
-            while state.records.len() >= self.max_sessions {
-                let Some(&(_, victim)) = state.by_expiry.iter().next() else {
-                    break;
-                };
-                if let Some(evicted) = state.remove(&victim) {
-                    state.unlink(&evicted, &victim);
-                }
-                tracing::warn!(target: "fastsession", max_sessions = self.max_sessions, "memory store full: evicted the session closest to expiry");
-            }
-            state.insert(*key, record.clone(), expires);
-            true
+            self.make_room(&mut state, key, record).map(|()| {
+                state.insert(*key, record.clone(), expires);
+                true
+            })
         };
-        Box::pin(ready(Ok(created)))
+        Box::pin(ready(created))
     }
 
     fn update<'a>(
@@ -217,11 +298,23 @@ impl Backend for MemoryBackend {
     ) -> BoxFuture<'a, Result<bool>> {
         let mut state = self.lock();
         state.reap(update.now, REAP_PER_WRITE);
+        // A login without a new id moves an anonymous session out of the budget: refused,
+        // with nothing changed, when there is no room.
+        let gains_user = update.changes.user_changed() && update.from.user_id().is_some();
+        if gains_user
+            && state.records.get(key).is_some_and(|s| s.anonymous_len.is_some())
+            && state.protected_len() >= self.max_sessions
+        {
+            return Box::pin(ready(Err(full())));
+        }
         // Merged in place: taken out, changed, put back under its new deadline (an expired
         // record stays out).
         let merged = state.remove(key).and_then(|stored| update.apply_to(stored));
         let live = merged.is_some();
         if let Some(record) = merged {
+            // Cannot fail: the record is anonymous, or had a place outside the budget, or
+            // one was checked for above.
+            let _ = self.make_room(&mut state, key, &record);
             let deadline = update.expiry.deadline(&record);
             state.insert(*key, record, deadline);
         }
@@ -235,17 +328,17 @@ impl Backend for MemoryBackend {
         expiry: &'a Expiry,
     ) -> BoxFuture<'a, Result<bool>> {
         let mut state = self.lock();
-        let deadline = state.live(key, now, expiry).map(|slot| {
-            slot.record.last_active = slot.record.last_active.max(now);
-            expiry.deadline(&slot.record)
-        });
-        if let Some(deadline) = deadline {
-            let record = state.remove(key).map(|r| (r, deadline));
-            if let Some((record, deadline)) = record {
-                state.insert(*key, record, deadline);
-            }
+        let live = match state.records.get(key) {
+            Some(slot) => expiry.check(&slot.record, now).is_ok(),
+            None => false,
+        };
+        let record = state.remove(key);
+        if let (Some(mut record), true) = (record, live) {
+            record.last_active = record.last_active.max(now);
+            let deadline = expiry.deadline(&record);
+            state.insert(*key, record, deadline);
         }
-        Box::pin(ready(Ok(deadline.is_some())))
+        Box::pin(ready(Ok(live)))
     }
 
     fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {

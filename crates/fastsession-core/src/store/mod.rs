@@ -19,6 +19,7 @@
 //!   [`SaveKind::Create`] must never overwrite an existing record.
 //! * Neither is called for a request that never asked for its session.
 
+mod budget;
 mod cookie;
 mod memory;
 #[cfg(feature = "tokio")]
@@ -29,13 +30,16 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use budget::{
+    AnonymousBudget, DEFAULT_ANONYMOUS_BYTES, DEFAULT_ANONYMOUS_SESSIONS, DEFAULT_MAX_SESSION_BYTES,
+};
 pub use cookie::CookieStore;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
 #[cfg(feature = "tokio")]
 pub use reaper::spawn_reaper;
 pub use server::{
     Backend, IdHasher, IdSource, OsIdSource, RevocationList, ServerStore, SessionInfo, StorageKey,
-    StorageKeyHash, StorageKeyHasher, Update,
+    StorageKeyHash, StorageKeyHasher, Update, UserRevocation,
 };
 
 use crate::error::Result;
@@ -314,6 +318,7 @@ pub struct SaveRequest<'a> {
     expiry: &'a Expiry,
     now: UnixTime,
     previously_active: Option<UnixTime>,
+    max_cookie_value_len: Option<usize>,
 }
 
 impl<'a> SaveRequest<'a> {
@@ -335,7 +340,38 @@ impl<'a> SaveRequest<'a> {
             expiry,
             now,
             previously_active: None,
+            max_cookie_value_len: None,
         }
+    }
+
+    /// Tells the store the longest cookie value that fits the response's `Set-Cookie` limit,
+    /// so that a store with side effects (revoking the old id at a regeneration) can refuse
+    /// an oversize value before any of them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::{ChangeSet, Expiry, Record};
+    /// use fastsession_core::store::{SaveKind, SaveRequest};
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Regenerate, &record, &changes, &expiry, now)
+    ///     .with_max_cookie_value_len(4000);
+    /// assert_eq!(request.max_cookie_value_len(), Some(4000));
+    /// ```
+    #[must_use]
+    pub fn with_max_cookie_value_len(mut self, max: usize) -> Self {
+        self.max_cookie_value_len = Some(max);
+        self
+    }
+
+    /// The longest cookie value that fits, if the caller said
+    /// ([`with_max_cookie_value_len`](Self::with_max_cookie_value_len)).
+    #[must_use]
+    pub fn max_cookie_value_len(&self) -> Option<usize> {
+        self.max_cookie_value_len
     }
 
     /// Tells the store when the session was last active before this request, as the request
@@ -412,11 +448,12 @@ impl<'a> SaveRequest<'a> {
 #[non_exhaustive]
 #[must_use]
 pub enum Saved {
-    /// Set the cookie to `value`; `id` is the session's id afterwards, for id-keyed stores.
+    /// Set the cookie to `value`; `id` is the session's id afterwards, if it has one.
     Cookie {
         /// The cookie value.
         value: String,
-        /// The session id the value names, if the store keys sessions by id.
+        /// The session id the value names or seals, if the store gives sessions ids (every
+        /// server-side store; a cookie store with a revocation list).
         id: Option<SessionId>,
     },
     /// Clear the cookie.

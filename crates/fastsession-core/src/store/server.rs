@@ -11,6 +11,7 @@ use std::fmt;
 
 use ring::hmac;
 
+use super::budget::DEFAULT_MAX_SESSION_BYTES;
 use super::{
     BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, SaveKind, SaveRequest, Saved,
     Store,
@@ -361,8 +362,13 @@ impl Update<'_> {
     /// exists. `false` when unknown or not live: the backend must check the stored record.
     #[must_use]
     pub fn is_live_as_loaded(&self) -> bool {
+        // The anonymous idle timeout, the shorter, whatever the record: a record live under
+        // it is live under either.
         self.previously_active.is_some_and(|active| {
-            active <= self.now && self.now < self.expiry.deadline_of(self.from.created(), active)
+            let deadline = active
+                .saturating_add(self.expiry.anonymous_idle_timeout())
+                .min(self.from.created().saturating_add(self.expiry.absolute_lifetime()));
+            active <= self.now && self.now < deadline
         })
     }
 }
@@ -384,6 +390,7 @@ pub struct ServerStore<B> {
     backend: B,
     hasher: IdHasher,
     ids: Box<dyn IdSource>,
+    max_session_bytes: usize,
 }
 
 impl<B: Backend> ServerStore<B> {
@@ -394,7 +401,40 @@ impl<B: Backend> ServerStore<B> {
             backend,
             hasher,
             ids: Box::new(OsIdSource),
+            max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
         }
+    }
+
+    /// Bounds each session's data ([`Record::data_len`]) at `max` bytes (default
+    /// [`DEFAULT_MAX_SESSION_BYTES`]): a save over it fails with
+    /// [`ErrorKind::SessionTooLarge`] and changes nothing, so that no client can make a session
+    /// grow without end (a flash message per request, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let store = MemoryStore::new()?.with_max_session_bytes(16 * 1024);
+    /// assert_eq!(store.max_session_bytes(), 16 * 1024);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_session_bytes(mut self, max: usize) -> Self {
+        self.max_session_bytes = max;
+        self
+    }
+
+    /// The bound on each session's data, in bytes.
+    #[must_use]
+    pub fn max_session_bytes(&self) -> usize {
+        self.max_session_bytes
+    }
+
+    /// This store with its backend changed by `f` (for a backend's own builder methods).
+    pub(crate) fn map_backend(mut self, f: impl FnOnce(B) -> B) -> Self {
+        self.backend = f(self.backend);
+        self
     }
 
     /// Takes new ids from `ids` instead of the OS CSPRNG (for tests).
@@ -520,6 +560,23 @@ impl<B: Backend> ServerStore<B> {
         let record = request.record();
         let current = self.key_of(record);
         let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
+        let grows = matches!(
+            request.kind(),
+            SaveKind::Create | SaveKind::Update | SaveKind::Regenerate
+        );
+        if grows {
+            let size = record.data_len();
+            if size > self.max_session_bytes {
+                crate::events::record(crate::events::Event::SessionTooLarge);
+                return Err(Error::new(
+                    ErrorKind::SessionTooLarge {
+                        size,
+                        limit: self.max_session_bytes,
+                    },
+                    "session not saved",
+                ));
+            }
+        }
         match (request.kind(), current) {
             (SaveKind::Create, _) => self.create(record.clone(), request.expiry()).await,
             (SaveKind::Update, Some(key)) => {
@@ -550,26 +607,9 @@ impl<B: Backend> ServerStore<B> {
                     Err(ended())
                 }
             }
-            (SaveKind::Regenerate, Some(key)) => {
-                // Taking the old record first means of two racing regenerations one wins and
-                // the other ends: never two live ids for one session.
-                let mut merged = self.backend.take(&key).await?.ok_or_else(ended)?;
-                if request.expiry().check(&merged, request.now()).is_err() {
-                    return Err(ended());
-                }
-                if let Some(user) = merged.user_id() {
-                    self.backend.unlink_user(user, &key).await?;
-                }
-                merged.apply(request.changes(), record);
-                merged.last_active = request.now();
-                self.create(merged, request.expiry()).await
-            }
+            (SaveKind::Regenerate, Some(key)) => self.regenerate(&key, &request).await,
             (SaveKind::Destroy, Some(key)) => {
-                if let Some(old) = self.backend.take(&key).await?
-                    && let Some(user) = old.user_id()
-                {
-                    self.backend.unlink_user(user, &key).await?;
-                }
+                self.delete(&key).await?;
                 Ok(Saved::Remove)
             }
             (SaveKind::Destroy, None) => Ok(Saved::Remove),
@@ -578,6 +618,73 @@ impl<B: Backend> ServerStore<B> {
                 format!("{kind:?} save of a session that has no id"),
             )),
         }
+    }
+
+    /// Moves the session under `key` to a new id with the request's changes.
+    ///
+    /// The new record is written before the old one is taken, so a failed write leaves the
+    /// session as it was. Taking the old one decides between racing regenerations (and a
+    /// destroy): the one that takes it wins; the others delete the record they wrote and
+    /// report the session ended, so one session never has two live ids.
+    async fn regenerate(&self, key: &StorageKey, request: &SaveRequest<'_>) -> Result<Saved> {
+        let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
+        let (changes, now, expiry) = (request.changes(), request.now(), request.expiry());
+        let read = self.backend.read(key).await?.ok_or_else(ended)?;
+        if expiry.check(&read, now).is_err() {
+            return Err(ended());
+        }
+        let merge = |mut stored: Record| {
+            stored.apply(changes, request.record());
+            stored.last_active = now;
+            stored
+        };
+        let saved = self.create(merge(read.clone()), expiry).await?;
+        let Saved::Cookie { id: Some(new_id), .. } = &saved else {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "a created session has no id",
+            ));
+        };
+        let new_key = self.hasher.hash(new_id);
+        let Some(old) = self.backend.take(key).await? else {
+            self.delete(&new_key).await?;
+            return Err(ended());
+        };
+        if let Some(user) = old.user_id() {
+            self.backend.unlink_user(user, key).await?;
+        }
+        if old != read {
+            // Another request saved between the read and the take: its changes are in `old`,
+            // so the new record is written again from it. Nobody else knows the new id yet.
+            self.delete(&new_key).await?;
+            let mut again = merge(old);
+            again.id = Some(new_id.clone());
+            again.storage_key = None;
+            if !self
+                .backend
+                .create(&new_key, &again, expiry.deadline(&again))
+                .await?
+            {
+                return Err(Error::new(
+                    ErrorKind::Store,
+                    "the regenerated session's new record was taken",
+                ));
+            }
+            if let Some(user) = again.user_id() {
+                self.backend.link_user(user, &new_key).await?;
+            }
+        }
+        Ok(saved)
+    }
+
+    /// Deletes the record under `key` and its user link.
+    async fn delete(&self, key: &StorageKey) -> Result<()> {
+        if let Some(old) = self.backend.take(key).await?
+            && let Some(user) = old.user_id()
+        {
+            self.backend.unlink_user(user, key).await?;
+        }
+        Ok(())
     }
 
     /// Stores `record` under a new id, never over an existing record.
@@ -611,27 +718,44 @@ impl<B: Backend> ServerStore<B> {
 /// [`CookieStore`](super::CookieStore) so that a logout ends a copied cookie too.
 ///
 /// Every [`ServerStore`] is one: markers live in its backend beside the sessions, each
-/// deleted once the cookie it revokes would have expired anyway.
+/// deleted once the cookie it revokes would have expired anyway. A marker of a session with a
+/// user id, and every "log out everywhere" marker, is outside the store's
+/// [anonymous budget](super::AnonymousBudget): it is never evicted to make room, and a store
+/// without room refuses to record it ([`ErrorKind::StoreFull`]) rather than forget a logout.
 pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
-    /// Marks `id` as ended until `until` (after which its cookie has expired anyway).
-    fn revoke<'a>(&'a self, id: &'a SessionId, until: UnixTime) -> BoxFuture<'a, Result<()>>;
+    /// Marks `id` as ended until `until` (after which its cookie has expired anyway); `user`
+    /// is the session's user id, if it had one.
+    fn revoke<'a>(
+        &'a self,
+        id: &'a SessionId,
+        user: Option<&'a str>,
+        until: UnixTime,
+    ) -> BoxFuture<'a, Result<()>>;
 
     /// `true` if `id` was revoked.
     fn is_revoked<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<bool>>;
 
-    /// Ends every session of `user` created before `at`; the marker lasts until `until`.
+    /// Ends every session of `user` last active at or before `at`, except the session `keep`
+    /// (the one making the call, if it stays logged in); the marker lasts until `until`.
     fn revoke_user<'a>(
         &'a self,
         user: &'a str,
         at: UnixTime,
+        keep: Option<&'a SessionId>,
         until: UnixTime,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// When `user`'s sessions were last revoked, if they were.
-    fn user_revoked_at<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Option<UnixTime>>>;
+    /// When the sessions of `user` were last ended, if they were, and whether `id` is the
+    /// session that call kept.
+    fn user_revocation<'a>(
+        &'a self,
+        user: &'a str,
+        id: Option<&'a SessionId>,
+    ) -> BoxFuture<'a, Result<Option<UserRevocation>>>;
 
-    /// `true` if a session was ended: its `id` revoked, or the sessions of its `user` revoked
-    /// after its `last_active` time. One look-up, two with a user.
+    /// `true` if a session was ended: its `id` revoked, or the sessions of its `user` ended
+    /// at or after its `last_active` time (and it was not the one kept). One look-up, two
+    /// with a user.
     fn has_ended<'a>(
         &'a self,
         id: Option<&'a SessionId>,
@@ -646,9 +770,9 @@ pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
             }
             Ok(match user {
                 Some(user) => self
-                    .user_revoked_at(user)
+                    .user_revocation(user, id)
                     .await?
-                    .is_some_and(|at| last_active < at),
+                    .is_some_and(|r| r.ends(last_active)),
                 None => false,
             })
         })
@@ -660,23 +784,64 @@ pub trait RevocationList: fmt::Debug + Send + Sync + 'static {
     fn revoke_first<'a>(
         &'a self,
         id: &'a SessionId,
+        user: Option<&'a str>,
         until: UnixTime,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             if self.is_revoked(id).await? {
                 return Ok(false);
             }
-            self.revoke(id, until).await?;
+            self.revoke(id, user, until).await?;
             Ok(true)
         })
     }
 }
 
+/// A "log out everywhere" as [`RevocationList::user_revocation`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserRevocation {
+    /// Sessions last active at or before this time are ended.
+    pub at: UnixTime,
+    /// The session asked about is the one the call kept.
+    pub kept: bool,
+}
+
+impl UserRevocation {
+    /// `true` if a session last active at `last_active` is ended by it.
+    ///
+    /// Times are whole seconds, so a session active in the second of the call counts as
+    /// ended: a store that seals a session of the user in that second afterwards dates it a
+    /// second later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::UserRevocation;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let revocation = UserRevocation { at: UnixTime::from_secs(100), kept: false };
+    /// assert!(revocation.ends(UnixTime::from_secs(100)));
+    /// assert!(!revocation.ends(UnixTime::from_secs(101)));
+    /// ```
+    #[must_use]
+    pub fn ends(&self, last_active: UnixTime) -> bool {
+        !self.kept && last_active <= self.at
+    }
+}
+
+/// The value under which a "log out everywhere" marker keeps the kept session's storage key.
+const KEPT: &str = "kept";
+
 impl<B: Backend> RevocationList for ServerStore<B> {
-    fn revoke<'a>(&'a self, id: &'a SessionId, until: UnixTime) -> BoxFuture<'a, Result<()>> {
+    fn revoke<'a>(
+        &'a self,
+        id: &'a SessionId,
+        user: Option<&'a str>,
+        until: UnixTime,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             // Already revoked is as good as revoked now.
-            self.revoke_first(id, until).await?;
+            self.revoke_first(id, user, until).await?;
             Ok(())
         })
     }
@@ -684,14 +849,16 @@ impl<B: Backend> RevocationList for ServerStore<B> {
     fn revoke_first<'a>(
         &'a self,
         id: &'a SessionId,
+        user: Option<&'a str>,
         until: UnixTime,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let key = self.hasher.hash_tagged(b"revoked", id.as_bytes());
+            // The user id puts the marker outside the anonymous budget, as its session was.
+            let mut marker = Record::new(UnixTime::EPOCH);
+            marker.set_user_id(user.map(str::to_owned));
             // Create-if-absent: of two concurrent calls, one creates.
-            self.backend
-                .create(&key, &Record::new(UnixTime::EPOCH), until)
-                .await
+            self.backend.create(&key, &marker, until).await
         })
     }
 
@@ -706,21 +873,46 @@ impl<B: Backend> RevocationList for ServerStore<B> {
         &'a self,
         user: &'a str,
         at: UnixTime,
+        keep: Option<&'a SessionId>,
         until: UnixTime,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let key = self.hasher.hash_tagged(b"user-revoked", user.as_bytes());
+            let mut marker = Record::new(at);
+            marker.set_user_id(Some(user.to_owned()));
+            if let Some(keep) = keep {
+                let kept = format!("\"{}\"", self.hasher.hash(keep).to_hex());
+                let kept = serde_json::value::RawValue::from_string(kept)
+                    .map_err(|e| Error::new(ErrorKind::Serialize, "kept session").with_source(e))?;
+                marker.insert_value(KEPT.to_owned(), kept);
+            }
             // The latest revocation wins; a concurrent one in between is as recent.
             self.backend.take(&key).await?;
-            self.backend.create(&key, &Record::new(at), until).await?;
+            self.backend.create(&key, &marker, until).await?;
             Ok(())
         })
     }
 
-    fn user_revoked_at<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Option<UnixTime>>> {
+    fn user_revocation<'a>(
+        &'a self,
+        user: &'a str,
+        id: Option<&'a SessionId>,
+    ) -> BoxFuture<'a, Result<Option<UserRevocation>>> {
         Box::pin(async move {
             let key = self.hasher.hash_tagged(b"user-revoked", user.as_bytes());
-            Ok(self.backend.read(&key).await?.map(|r| r.created))
+            let Some(marker) = self.backend.read(&key).await? else {
+                return Ok(None);
+            };
+            let kept = match (id, marker.value(KEPT)) {
+                (Some(id), Some(kept)) => {
+                    kept.get().trim_matches('"') == self.hasher.hash(id).to_hex()
+                }
+                _ => false,
+            };
+            Ok(Some(UserRevocation {
+                at: marker.created(),
+                kept,
+            }))
         })
     }
 }

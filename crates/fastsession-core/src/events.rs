@@ -1,0 +1,283 @@
+//! Security and capacity events: counted for the application, logged without flooding.
+//!
+//! A hostile client can cause a rejected cookie, an eviction or a refused value on every
+//! request. Logging each would let it fill the disk and bury what matters, so each kind of
+//! [`Event`] is logged at most once per [`LOG_INTERVAL`], with how many happened since the
+//! last line; every occurrence is counted, and [`counts`] reads the totals (for metrics, a
+//! health page, or a test).
+//!
+//! Summary lines go to `tracing` with target `fastsession::security::summary` and the fields
+//! `event` (see [`Event::as_str`]), `count` (occurrences since the previous line of that
+//! kind, this one included) and, for rejected cookies, `reason`; expired sessions are
+//! summarised at `INFO`, the rest at `WARN`. Each occurrence is also an event of its own at
+//! `DEBUG`, with target `fastsession::security`, for tracing one request.
+//!
+//! # Examples
+//!
+//! ```
+//! use fastsession_core::events::{self, Event};
+//! use fastsession_core::store::RejectReason;
+//!
+//! let before = events::counts().of(Event::Rejected(RejectReason::Malformed));
+//! events::record(Event::Rejected(RejectReason::Malformed));
+//! assert!(events::counts().of(Event::Rejected(RejectReason::Malformed)) > before);
+//! ```
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::store::RejectReason;
+
+/// The shortest time between two log lines of one kind of event.
+pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Something a store or the registry refused, dropped or could not do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Event {
+    /// A session cookie gave no session (the request got a fresh one), and why.
+    Rejected(RejectReason),
+    /// A store out of room for anonymous sessions dropped the least recently active one.
+    AnonymousEvicted,
+    /// A store had no room for a session with a user id or a revocation marker, and refused
+    /// the save rather than evict one ([`ErrorKind::StoreFull`](crate::ErrorKind::StoreFull)).
+    StoreFull,
+    /// A save was refused: the session was over the store's size bound.
+    SessionTooLarge,
+    /// A save was refused: it held something the store cannot hold (a NUL for PostgreSQL).
+    Unstorable,
+    /// What a store found under a session's key was not a record it wrote (corrupt, foreign
+    /// or of another type); it was treated as no session.
+    UnreadableRecord,
+}
+
+/// How many kinds of event there are, rejection reasons included.
+const KINDS: usize = REASONS.len() + 5;
+
+/// Every rejection reason, in the order of their counters.
+const REASONS: [RejectReason; 11] = [
+    RejectReason::Malformed,
+    RejectReason::UnknownVersion,
+    RejectReason::UnknownKey,
+    RejectReason::NotAuthentic,
+    RejectReason::Corrupt,
+    RejectReason::FromTheFuture,
+    RejectReason::IdleTimeout,
+    RejectReason::AbsoluteTimeout,
+    RejectReason::DuplicateCookies,
+    RejectReason::UnknownId,
+    RejectReason::Revoked,
+];
+
+impl Event {
+    /// A short, stable name for logs and metrics (a rejection is `rejected`; its reason is a
+    /// field of its own).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Rejected(_) => "rejected",
+            Event::AnonymousEvicted => "anonymous_evicted",
+            Event::StoreFull => "store_full",
+            Event::SessionTooLarge => "session_too_large",
+            Event::Unstorable => "unstorable",
+            Event::UnreadableRecord => "unreadable_record",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Event::Rejected(reason) => REASONS.iter().position(|r| *r == reason).unwrap_or(0),
+            Event::AnonymousEvicted => REASONS.len(),
+            Event::StoreFull => REASONS.len() + 1,
+            Event::SessionTooLarge => REASONS.len() + 2,
+            Event::Unstorable => REASONS.len() + 3,
+            Event::UnreadableRecord => REASONS.len() + 4,
+        }
+    }
+
+    fn of_index(index: usize) -> Event {
+        match index.checked_sub(REASONS.len()) {
+            None => Event::Rejected(REASONS[index]),
+            Some(0) => Event::AnonymousEvicted,
+            Some(1) => Event::StoreFull,
+            Some(2) => Event::SessionTooLarge,
+            Some(3) => Event::Unstorable,
+            _ => Event::UnreadableRecord,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Rejected(reason) => write!(f, "rejected ({reason})"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+struct Counter {
+    total: AtomicU64,
+    /// Occurrences not yet reported in a log line.
+    unlogged: AtomicU64,
+    /// When the last line was written, in milliseconds since [`epoch`], plus one (0: never).
+    logged_at: AtomicU64,
+}
+
+static COUNTERS: [Counter; KINDS] = [const {
+    Counter {
+        total: AtomicU64::new(0),
+        unlogged: AtomicU64::new(0),
+        logged_at: AtomicU64::new(0),
+    }
+}; KINDS];
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Counts `event`, and logs it unless a line of its kind was written less than
+/// [`LOG_INTERVAL`] ago (that line's successor then reports it in its count).
+///
+/// Stores call this for what they drop or refuse; the registry for rejected cookies.
+pub fn record(event: Event) {
+    let counter = &COUNTERS[event.index()];
+    counter.total.fetch_add(1, Ordering::Relaxed);
+    counter.unlogged.fetch_add(1, Ordering::Relaxed);
+    let now = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
+    let last = counter.logged_at.load(Ordering::Relaxed);
+    let interval = u64::try_from(LOG_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    if last != 0 && now.saturating_sub(last) < interval {
+        return;
+    }
+    // Of the threads that see the interval over, one writes the line.
+    if counter
+        .logged_at
+        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let count = counter.unlogged.swap(0, Ordering::Relaxed);
+    log(event, count);
+}
+
+fn log(event: Event, count: u64) {
+    let name = event.as_str();
+    match event {
+        Event::Rejected(reason @ (RejectReason::IdleTimeout | RejectReason::AbsoluteTimeout)) => {
+            tracing::info!(
+                target: "fastsession::security::summary",
+                event = name,
+                reason = reason.as_str(),
+                count,
+                "session expired; starting a fresh session"
+            );
+        }
+        Event::Rejected(reason) => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            reason = reason.as_str(),
+            count,
+            "session cookie rejected; starting a fresh session"
+        ),
+        Event::AnonymousEvicted => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "anonymous sessions over their budget: evicted the least recently active"
+        ),
+        Event::StoreFull => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "store full: refused to save a logged-in session or a revocation marker"
+        ),
+        Event::SessionTooLarge => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "session over the store's size bound: not saved"
+        ),
+        Event::Unstorable => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "session holds input the store cannot hold: not saved"
+        ),
+        Event::UnreadableRecord => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "a session's stored record could not be read; starting a fresh session"
+        ),
+    }
+}
+
+/// The totals of every kind of event since the process started, from [`counts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventCounts([u64; KINDS]);
+
+impl EventCounts {
+    /// How many times `event` happened.
+    #[must_use]
+    pub fn of(&self, event: Event) -> u64 {
+        self.0[event.index()]
+    }
+
+    /// Every kind of event that happened, with its total.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::events;
+    ///
+    /// for (event, total) in events::counts().iter() {
+    ///     println!("{event}: {total}");
+    /// }
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (Event, u64)> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, total)| **total > 0)
+            .map(|(i, total)| (Event::of_index(i), *total))
+    }
+}
+
+/// The totals of every kind of event since the process started.
+#[must_use]
+pub fn counts() -> EventCounts {
+    EventCounts(std::array::from_fn(|i| {
+        COUNTERS[i].total.load(Ordering::Relaxed)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_counter() {
+        let kinds: Vec<Event> = (0..KINDS).map(Event::of_index).collect();
+        for (i, event) in kinds.iter().enumerate() {
+            assert_eq!(event.index(), i, "{event}");
+        }
+    }
+
+    #[test]
+    fn a_burst_counts_every_event_and_logs_once() {
+        let event = Event::SessionTooLarge;
+        let before = counts().of(event);
+        for _ in 0..1000 {
+            record(event);
+        }
+        assert_eq!(counts().of(event) - before, 1000);
+        // The first line was written; the rest wait for the interval.
+        let unlogged = COUNTERS[event.index()].unlogged.load(Ordering::Relaxed);
+        assert!(unlogged >= 999, "{unlogged}");
+    }
+}
