@@ -58,7 +58,10 @@ fn longest_max_age(codecs: &[SecureCookie]) -> Option<Duration> {
 /// How long a gorilla value signed at `record`'s last save may still be replayed: the longest
 /// maximum age among the codecs (or the session's own deadline if one has none).
 fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixTime {
-    let deadline = request.expiry().without_anonymous_idle_timeout().deadline(request.record());
+    let deadline = request
+        .expiry()
+        .without_anonymous_idle_timeout()
+        .deadline(request.record());
     let until = match longest_max_age(codecs) {
         Some(age) => request
             .record()
@@ -211,7 +214,10 @@ impl GorillaCookieStore {
             )
             .map_err(|e| reject_reason(&e))?;
         record.set_id(Some(fingerprint(name, value)));
-        request.expiry().without_anonymous_idle_timeout().check(&record, request.now())?;
+        request
+            .expiry()
+            .without_anonymous_idle_timeout()
+            .check(&record, request.now())?;
         Ok((record, opened.codec_index > 0))
     }
 
@@ -287,7 +293,10 @@ impl GorillaCookieStore {
                 // regenerations only one may go on.
                 SaveKind::Regenerate => {
                     let until = replayable_until(&self.codecs, &request);
-                    if !list.revoke_first(fingerprint, record.user_id(), until).await? {
+                    if !list
+                        .revoke_first(fingerprint, record.user_id(), until)
+                        .await?
+                    {
                         return Err(ended());
                     }
                 }
@@ -456,7 +465,11 @@ impl GorillaFilesystem {
             Ok(record) => record,
             Err(e) => return Ok(Err(reject_reason(&e))),
         };
-        Ok(request.expiry().without_anonymous_idle_timeout().check(&record, now).map(|()| record))
+        Ok(request
+            .expiry()
+            .without_anonymous_idle_timeout()
+            .check(&record, now)
+            .map(|()| record))
     }
 }
 

@@ -454,8 +454,8 @@ impl Sessions {
             // The old id ends at a regeneration: the store must know before whether the new
             // cookie fits.
             let overhead = config.cookie().set_cookie("", record.is_persistent()).len();
-            request =
-                request.with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
+            request = request
+                .with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
         }
         let saved = config.store().save(request).await;
         let mut state = session.lock();

@@ -198,7 +198,11 @@ impl Expiry {
         if now >= record.created.saturating_add(self.absolute_lifetime) {
             return Err(RejectReason::AbsoluteTimeout);
         }
-        if now >= record.last_active.saturating_add(self.idle_timeout_of(record)) {
+        if now
+            >= record
+                .last_active
+                .saturating_add(self.idle_timeout_of(record))
+        {
             return Err(RejectReason::IdleTimeout);
         }
         Ok(())

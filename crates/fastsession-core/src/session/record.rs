@@ -366,7 +366,11 @@ impl Record {
     /// ```
     #[must_use]
     pub fn data_len(&self) -> usize {
-        let values: usize = self.values.iter().map(|(k, v)| k.len() + v.get().len()).sum();
+        let values: usize = self
+            .values
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len())
+            .sum();
         let flashes: usize = self
             .flashes
             .iter()

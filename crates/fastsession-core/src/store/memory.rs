@@ -112,10 +112,7 @@ impl MemoryBackend {
         let max_sessions = max_sessions.max(1);
         MemoryBackend {
             max_sessions,
-            budget: AnonymousBudget::new(
-                max_sessions,
-                AnonymousBudget::default().max_bytes(),
-            ),
+            budget: AnonymousBudget::new(max_sessions, AnonymousBudget::default().max_bytes()),
             state: Mutex::default(),
         }
     }
@@ -302,7 +299,10 @@ impl Backend for MemoryBackend {
         // with nothing changed, when there is no room.
         let gains_user = update.changes.user_changed() && update.from.user_id().is_some();
         if gains_user
-            && state.records.get(key).is_some_and(|s| s.anonymous_len.is_some())
+            && state
+                .records
+                .get(key)
+                .is_some_and(|s| s.anonymous_len.is_some())
             && state.protected_len() >= self.max_sessions
         {
             return Box::pin(ready(Err(full())));

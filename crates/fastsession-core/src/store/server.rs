@@ -367,7 +367,11 @@ impl Update<'_> {
         self.previously_active.is_some_and(|active| {
             let deadline = active
                 .saturating_add(self.expiry.anonymous_idle_timeout())
-                .min(self.from.created().saturating_add(self.expiry.absolute_lifetime()));
+                .min(
+                    self.from
+                        .created()
+                        .saturating_add(self.expiry.absolute_lifetime()),
+                );
             active <= self.now && self.now < deadline
         })
     }
@@ -639,7 +643,10 @@ impl<B: Backend> ServerStore<B> {
             stored
         };
         let saved = self.create(merge(read.clone()), expiry).await?;
-        let Saved::Cookie { id: Some(new_id), .. } = &saved else {
+        let Saved::Cookie {
+            id: Some(new_id), ..
+        } = &saved
+        else {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
                 "a created session has no id",

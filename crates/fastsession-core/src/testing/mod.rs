@@ -151,6 +151,7 @@
 
 mod concurrency;
 mod expiry;
+mod flood;
 mod harness;
 mod ids;
 mod input;
@@ -174,6 +175,7 @@ pub use expiry::{
     absolute_lifetime_is_enforced, expired_records_are_never_returned, idle_timeout_is_enforced,
     refresh_waits_for_the_configured_share,
 };
+pub use flood::anonymous_floods_spare_logged_in_sessions;
 pub use harness::ROUNDS;
 pub use ids::ScriptedIds;
 pub use input::{
