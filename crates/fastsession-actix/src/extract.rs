@@ -17,11 +17,7 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// Logs a failure the client will only see as an opaque status.
 fn logged(error: Error) -> Error {
     if let Some(source) = error.session_error() {
-        tracing::error!(
-            target: "fastsession",
-            error = source as &(dyn std::error::Error + 'static),
-            "loading the session failed"
-        );
+        fastsession_core::events::report_failure(fastsession_core::events::Action::Load, source);
     } else {
         tracing::error!(target: "fastsession", error = %error, "no session for this request");
     }

@@ -202,14 +202,12 @@ async fn finish<B>(
     // A failed handler (an error, or a 5xx) persists only what it saved itself.
     let failed = response.response().error().is_some() || response.status().is_server_error();
     if !failed && let Err(error) = sessions.save().await {
-        tracing::error!(
-            target: "fastsession",
-            error = &error as &(dyn std::error::Error + 'static),
-            "saving the session failed"
-        );
+        fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
         if policy == StoreErrorPolicy::Fail {
             let mut response = response.error_response(Error::from(error));
-            write_headers(sessions.take_response_headers(), response.headers_mut());
+            // No session cookie with a failed save: none of what failed sticks halfway.
+            let headers = sessions.take_response_headers().for_failed_response();
+            write_headers(headers, response.headers_mut());
             return Ok(response.map_into_right_body());
         }
     }

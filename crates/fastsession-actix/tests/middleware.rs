@@ -156,8 +156,10 @@ async fn a_failed_save_can_keep_the_response() {
     );
 }
 
+/// Finding: a failed save of one session still set the other sessions' cookies, so half of a
+/// failed login stuck (the preferences cookie named the user the login failed for).
 #[actix_web::test]
-async fn a_failed_save_still_sets_the_cookies_that_saved() {
+async fn a_failed_save_sets_no_session_cookie() {
     let (login, login_config) = memory("id");
     let (_, prefs_config) = cookie_store("prefs");
     let middleware = SessionMiddleware::new(login_config).with_named("prefs", prefs_config);
@@ -165,9 +167,7 @@ async fn a_failed_save_still_sets_the_cookies_that_saved() {
     login.fail_saves(true);
     let reply = call!(&app, "/both/dark");
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    let cookies = reply.set_cookies();
-    assert_eq!(cookies.len(), 1);
-    assert!(cookies[0].starts_with("prefs="));
+    assert_eq!(reply.set_cookies(), Vec::<String>::new());
 }
 
 #[actix_web::test]

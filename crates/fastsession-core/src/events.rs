@@ -51,10 +51,14 @@ pub enum Event {
     /// What a store found under a session's key was not a record it wrote (corrupt, foreign
     /// or of another type); it was treated as no session.
     UnreadableRecord,
+    /// A session's cookie would have been over the browser's size limit: not set.
+    CookieTooLarge,
+    /// A store failed (unreachable, timed out, refused): the request got an error.
+    StoreFailed,
 }
 
 /// How many kinds of event there are, rejection reasons included.
-const KINDS: usize = REASONS.len() + 5;
+const KINDS: usize = REASONS.len() + 7;
 
 /// Every rejection reason, in the order of their counters.
 const REASONS: [RejectReason; 11] = [
@@ -83,6 +87,8 @@ impl Event {
             Event::SessionTooLarge => "session_too_large",
             Event::Unstorable => "unstorable",
             Event::UnreadableRecord => "unreadable_record",
+            Event::CookieTooLarge => "cookie_too_large",
+            Event::StoreFailed => "store_failed",
         }
     }
 
@@ -94,6 +100,8 @@ impl Event {
             Event::SessionTooLarge => REASONS.len() + 2,
             Event::Unstorable => REASONS.len() + 3,
             Event::UnreadableRecord => REASONS.len() + 4,
+            Event::CookieTooLarge => REASONS.len() + 5,
+            Event::StoreFailed => REASONS.len() + 6,
         }
     }
 
@@ -104,7 +112,9 @@ impl Event {
             Some(1) => Event::StoreFull,
             Some(2) => Event::SessionTooLarge,
             Some(3) => Event::Unstorable,
-            _ => Event::UnreadableRecord,
+            Some(4) => Event::UnreadableRecord,
+            Some(5) => Event::CookieTooLarge,
+            _ => Event::StoreFailed,
         }
     }
 }
@@ -214,9 +224,64 @@ fn log(event: Event, count: u64) {
             count,
             "a session's stored record could not be read; starting a fresh session"
         ),
+        Event::CookieTooLarge => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "session cookie over the browser's size limit: not set"
+        ),
+        Event::StoreFailed => tracing::warn!(
+            target: "fastsession::security::summary",
+            event = name,
+            count,
+            "session store failed; see the debug events of target `fastsession` for each error"
+        ),
     }
 }
 
+/// What an adapter was doing when a session failed, for [`report_failure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Loading a session for the handler.
+    Load,
+    /// Saving the sessions after the handler.
+    Save,
+}
+
+/// Reports a failed load or save of a session, as adapters do: each at `debug` (target
+/// `fastsession`, with the error and its sources), and counted, so that the `warn` lines a
+/// client can cause on every request stay few ([`record`]). Store failures count as
+/// [`Event::StoreFailed`], oversize cookies as [`Event::CookieTooLarge`]; what stores record
+/// themselves (a full store, an oversize session, input they cannot hold) is not counted twice.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::events::{self, Event};
+/// use fastsession_core::Error;
+///
+/// let before = events::counts().of(Event::StoreFailed);
+/// let error = Error::store("refused", std::io::Error::other("down"));
+/// events::report_failure(events::Action::Save, &error);
+/// assert_eq!(events::counts().of(Event::StoreFailed), before + 1);
+/// ```
+pub fn report_failure(action: Action, error: &crate::Error) {
+    let cause = error as &(dyn std::error::Error + 'static);
+    match action {
+        Action::Load => {
+            tracing::debug!(target: "fastsession", error = cause, "loading the session failed");
+        }
+        Action::Save => {
+            tracing::debug!(target: "fastsession", error = cause, "saving the session failed");
+        }
+    }
+    match error.kind() {
+        crate::ErrorKind::Store => record(Event::StoreFailed),
+        crate::ErrorKind::CookieTooLarge { .. } => record(Event::CookieTooLarge),
+        _ => {}
+    }
+}
 /// The totals of every kind of event since the process started, from [`counts`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventCounts([u64; KINDS]);

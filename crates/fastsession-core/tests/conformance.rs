@@ -16,12 +16,26 @@ mod cookie_store {
 }
 
 mod memory_store {
-    use fastsession_core::store::MemoryStore;
+    use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    use fastsession_core::testing::{StoreUnderTest, anonymous_floods_spare_logged_in_sessions};
 
     fastsession_core::conformance_tests!(
         || MemoryStore::new().unwrap(),
         id_source: |ids| MemoryStore::new().unwrap().with_id_source(ids),
     );
+
+    /// Finding: about 100 000 cookie-less requests evicted every logged-in session (eviction
+    /// took the session closest to expiry, which is the oldest). Now a flood of three times
+    /// the anonymous budget evicts only anonymous sessions.
+    #[test]
+    fn an_anonymous_flood_logs_nobody_out() {
+        let sut = StoreUnderTest::new(|| {
+            MemoryStore::with_max_sessions(100)
+                .unwrap()
+                .with_anonymous_budget(AnonymousBudget::new(100, 1 << 20))
+        });
+        fastsession_core::testing::run(anonymous_floods_spare_logged_in_sessions(&sut, 20, 300));
+    }
 }
 
 /// A store the suite sees only through the `Store` trait (no `Inspect`, no account API): the

@@ -333,3 +333,88 @@ async fn server_side_sessions_of_a_user() {
             .is_empty()
     );
 }
+
+/// Finding: a logout whose request carried the session cookie twice (`id=V; id=tossed`)
+/// answered as if it had logged out, yet V kept opening. Every authentic session presented
+/// is ended, on a cookie store with a list and on a server-side store.
+#[tokio::test]
+async fn logout_with_a_duplicated_cookie_ends_every_authentic_session() {
+    let stores: [Arc<dyn Store>; 2] = [
+        revocable(Arc::new(MemoryStore::new().unwrap())),
+        Arc::new(MemoryStore::new().unwrap()),
+    ];
+    for store in stores {
+        let app = App::new(store);
+        let (_, cookie) = app.send(None, |s| s.set_user_id("alice")).await;
+        let cookie = cookie.unwrap();
+        let mut headers = HeaderMap::new();
+        let both = format!("{NAME}={cookie}; {NAME}=tossed");
+        headers.insert("cookie", both.parse().unwrap());
+        let request = Sessions::new(&headers);
+        let session = request.get(&app.config).await.unwrap();
+        assert!(session.is_new(), "neither duplicate is trusted to load");
+        session.destroy();
+        let mut out = HeaderMap::new();
+        request.save_all(&mut out).await.unwrap();
+        assert!(out["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        assert!(app.send(Some(&cookie), |_| {}).await.0, "V is ended");
+    }
+}
+
+/// Finding: an anonymous flood of logins and logouts evicted the revocation markers of a
+/// memory-store list (closest to expiry first), so a logged-out cookie opened again. Markers
+/// of logged-in sessions are outside the anonymous budget: the flood evicts only its own.
+#[tokio::test]
+async fn an_anonymous_flood_never_revives_a_logout() {
+    use fastsession_core::store::AnonymousBudget;
+
+    let list = Arc::new(
+        MemoryStore::with_max_sessions(1_000)
+            .unwrap()
+            .with_anonymous_budget(AnonymousBudget::new(100, 1 << 20)),
+    );
+    let app = App::new(revocable(list.clone()));
+    let (_, alice) = app.send(None, |s| s.set_user_id("alice")).await;
+    let copy = alice.clone();
+    app.send(alice.as_deref(), Session::destroy).await;
+    for _ in 0..300 {
+        let (_, anonymous) = app.send(None, |s| s.insert("a", 1).unwrap()).await;
+        app.send(anonymous.as_deref(), Session::destroy).await;
+    }
+    assert!(
+        app.send(copy.as_deref(), |_| {}).await.0,
+        "alice stays logged out"
+    );
+    assert!(
+        list.backend().len() <= 101,
+        "anonymous markers within budget"
+    );
+}
+
+/// A revocation list with no room left refuses the logout (`StoreFull`) rather than forget an
+/// older one; the response then clears nothing, and the cookie is not reported ended.
+#[tokio::test]
+async fn a_full_revocation_list_fails_closed() {
+    let list = Arc::new(MemoryStore::with_max_sessions(2).unwrap());
+    let app = App::new(revocable(list));
+    let mut cookies = Vec::new();
+    for user in ["a", "b", "c"] {
+        cookies.push(app.send(None, |s| s.set_user_id(user)).await.1);
+    }
+    for cookie in &cookies[..2] {
+        app.send(cookie.as_deref(), Session::destroy).await;
+    }
+    let request = app.request(cookies[2].as_deref());
+    request.get(&app.config).await.unwrap().destroy();
+    let error = app
+        .finish(&request, cookies[2].as_deref())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), fastsession_core::ErrorKind::StoreFull);
+    for cookie in &cookies[..2] {
+        assert!(
+            app.send(cookie.as_deref(), |_| {}).await.0,
+            "earlier logouts hold"
+        );
+    }
+}

@@ -21,7 +21,7 @@ fn handle(parts: &Parts) -> Result<RequestSessions, Error> {
 
 fn logged(error: Error) -> Error {
     if let Some(source) = error.session_error() {
-        tracing::error!(target: "fastsession", error = %source, "loading the session failed");
+        fastsession_core::events::report_failure(fastsession_core::events::Action::Load, source);
     }
     error
 }

@@ -245,13 +245,23 @@ fn with_headers<B: Default>(
     mut response: Response<B>,
     saved: fastsession_core::Result<()>,
 ) -> Response<B> {
+    // A handler that failed saved nothing but what it saved itself, whose cookies it gets;
+    // a failed save sets no session cookie at all.
+    let mut failed = false;
     if let Err(error) = saved {
-        tracing::error!(target: "fastsession", error = %error, "saving the session failed");
+        fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
         if handle.policy() == StoreErrorPolicy::Fail {
             response = Response::new(B::default());
             *response.status_mut() = status_for(&error);
+            failed = true;
         }
     }
-    handle.registry().write_headers(response.headers_mut());
+    let headers = handle.registry().take_response_headers();
+    let headers = if failed {
+        headers.for_failed_response()
+    } else {
+        headers
+    };
+    headers.write_to(response.headers_mut());
     response
 }

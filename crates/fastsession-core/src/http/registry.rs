@@ -79,10 +79,13 @@ struct Entry {
     /// The request carried this session's cookie (valid or not).
     had_cookie: bool,
     /// The `Set-Cookie` line of its last save, not yet written to a response.
-    pending: Option<HeaderValue>,
+    pending: Option<(HeaderValue, Line)>,
     /// Why [`Sessions::save_now`] failed to save it before stopping at a store that needs
     /// I/O: the [`Sessions::save`] that finishes the job reports it instead of trying again.
     failed_now: Option<Error>,
+    /// The values of the session's cookie when the request carried it more than once: none
+    /// was trusted to load, but a logout ends every authentic one of them.
+    presented: Vec<Box<str>>,
 }
 
 impl Entry {
@@ -106,6 +109,18 @@ enum Found<'a> {
     One(&'a [u8]),
     Several,
 }
+
+/// What a queued `Set-Cookie` line does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Line {
+    /// Gives the browser a session cookie.
+    Sets,
+    /// Clears the cookie of a session that ended.
+    Clears,
+}
+
+/// The most duplicated values of one cookie a logout tries to end.
+const MAX_PRESENTED: usize = 4;
 
 impl Sessions {
     /// A registry for a request with these headers.
@@ -180,7 +195,7 @@ impl Sessions {
         if let Some(session) = self.find(name) {
             return Ok(session);
         }
-        let (state, had_cookie) = self.load(config).await?;
+        let (state, had_cookie, presented) = self.load(config).await?;
         let mut registry = self.lock();
         let entries = registry.entries.as_slice();
         let index = entries.partition_point(|e| e.name() < name);
@@ -197,6 +212,7 @@ impl Sessions {
                 had_cookie,
                 pending: None,
                 failed_now: None,
+                presented,
             },
         );
         Ok(session)
@@ -212,7 +228,7 @@ impl Sessions {
             .map(|e| e.session.clone())
     }
 
-    async fn load(&self, config: &SessionConfig) -> Result<(State, bool)> {
+    async fn load(&self, config: &SessionConfig) -> Result<(State, bool, Vec<Box<str>>)> {
         let now = config.clock().now();
         let name = config.cookie().name();
         let fresh = || {
@@ -221,10 +237,11 @@ impl Sessions {
             state
         };
         let value = match find_cookie(self.inner.cookies.as_slice(), name) {
-            Found::None => return Ok((fresh(), false)),
+            Found::None => return Ok((fresh(), false, Vec::new())),
             Found::Several => {
                 reject(name, RejectReason::DuplicateCookies);
-                return Ok((fresh(), true));
+                let presented = all_cookies(self.inner.cookies.as_slice(), name);
+                return Ok((fresh(), true, presented));
             }
             Found::One(value) => value,
         };
@@ -233,7 +250,7 @@ impl Sessions {
             .filter(|v| v.len() <= crate::codec::MAX_SEALED_LEN)
         else {
             reject(name, RejectReason::Malformed);
-            return Ok((fresh(), true));
+            return Ok((fresh(), true, Vec::new()));
         };
         let store = config.store();
         let id = match store.cookie_content() {
@@ -241,7 +258,7 @@ impl Sessions {
                 Some(id) => Some(id),
                 None => {
                     reject(name, RejectReason::Malformed);
-                    return Ok((fresh(), true));
+                    return Ok((fresh(), true, Vec::new()));
                 }
             },
             _ => None,
@@ -256,13 +273,76 @@ impl Sessions {
             Ok(record) => {
                 let mut state = State::with_record(record, false);
                 state.reseal = reseal;
-                Ok((state, true))
+                Ok((state, true, Vec::new()))
             }
             Err(reason) => {
                 reject(name, reason);
-                Ok((fresh(), true))
+                Ok((fresh(), true, Vec::new()))
             }
         }
+    }
+
+    /// Ends every authentic session among `values`, the duplicated values of the cookie of
+    /// `config` that a request destroying its session carried: the user meant to log out of
+    /// whichever the browser sent.
+    async fn end_presented(&self, config: &SessionConfig, values: &[Box<str>]) -> Result<()> {
+        let (store, name, expiry) = (config.store(), config.cookie().name(), config.expiry());
+        let now = config.clock().now();
+        for value in values {
+            let id = match store.cookie_content() {
+                CookieContent::SessionId => match SessionId::parse(value) {
+                    Some(id) => Some(id),
+                    None => continue,
+                },
+                _ => None,
+            };
+            let request = LoadRequest::new(name, value, id.as_ref(), expiry, now);
+            let (Ok(record), _) = store.load(request).await?.into_parts() else {
+                continue;
+            };
+            let changes = ChangeSet::default();
+            let end = SaveRequest::new(name, SaveKind::Destroy, &record, &changes, expiry, now);
+            // A session another request ended meanwhile is as good as ended here.
+            match store.save(end).await {
+                Ok(_) => {}
+                Err(e) if e.is_session_ended() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The destroyed sessions of this request whose cookie came more than once, with those
+    /// values, taken so that they are ended once.
+    fn take_presented(&self) -> Vec<(SessionConfig, Vec<Box<str>>)> {
+        let mut out = Vec::new();
+        for (config, session) in self.with_presented() {
+            // The session is locked with the registry released: saves lock them the other way.
+            if session.is_destroyed()
+                && let Some(entry) = self.lock().entry_mut(config.cookie().name())
+            {
+                out.push((config, std::mem::take(&mut entry.presented)));
+            }
+        }
+        out
+    }
+
+    /// `true` if a destroyed session of this request has duplicated cookie values to end.
+    fn has_presented(&self) -> bool {
+        self.with_presented()
+            .iter()
+            .any(|(_, session)| session.is_destroyed())
+    }
+
+    /// The sessions whose cookie came more than once (usually none: nothing allocated).
+    fn with_presented(&self) -> Vec<(SessionConfig, Session)> {
+        self.lock()
+            .entries
+            .as_slice()
+            .iter()
+            .filter(|e| !e.presented.is_empty())
+            .map(|e| (e.config.clone(), e.session.clone()))
+            .collect()
     }
 
     /// Saves every session that needs it: modified ones, ones due for an expiry refresh, ones
@@ -315,12 +395,21 @@ impl Sessions {
     }
 
     async fn save_each(&self, exclusive: bool) -> Result<()> {
+        let mut presented_error = None;
+        for (config, values) in self.take_presented() {
+            if let Err(e) = self.end_presented(&config, &values).await {
+                presented_error.get_or_insert(e);
+            }
+        }
         let (entries, mut first_error) = {
             let mut registry = self.lock();
             let entries = Self::to_save(&registry);
             let mut failed = registry.entries.as_mut_slice().iter_mut();
             (entries, failed.find_map(|e| e.failed_now.take()))
         };
+        if let Some(e) = presented_error {
+            first_error.get_or_insert(e);
+        }
         for (config, session, had_cookie) in entries {
             // The entry and `session` itself: no handle outside the registry.
             let movable = exclusive && session.handle_count() == 2;
@@ -362,6 +451,10 @@ impl Sessions {
     /// ```
     #[must_use = "`None` means the sessions are not all saved yet"]
     pub fn save_now(&self) -> Option<Result<()>> {
+        // Ending the sessions of duplicated cookies loads them: left to `save`.
+        if self.has_presented() {
+            return None;
+        }
         let entries = Self::to_save(&self.lock());
         // Empty, so not allocated, unless a save fails.
         let mut failed: Vec<(SessionConfig, Error)> = Vec::new();
@@ -484,7 +577,7 @@ impl Sessions {
         match (state.action, state.is_new) {
             (Action::Destroy, true) => {
                 if had_cookie {
-                    self.queue(config.cookie().name(), config.cookie().removal());
+                    self.queue_removal(config.cookie().name(), config.cookie().removal());
                 }
                 None
             }
@@ -519,13 +612,13 @@ impl Sessions {
         let (value, id) = match saved {
             Ok(Saved::Cookie { value, id }) => (value, id),
             Ok(Saved::Remove) => {
-                self.queue(name, config.cookie().removal());
+                self.queue_removal(name, config.cookie().removal());
                 *state = State::fresh(now);
                 return Ok(());
             }
             Err(e) => {
                 if e.is_session_ended() {
-                    self.queue(name, config.cookie().removal());
+                    self.queue_removal(name, config.cookie().removal());
                     *state = State::fresh(now);
                 }
                 return Err(e);
@@ -542,7 +635,7 @@ impl Sessions {
                 format!("session cookie `{name}` not set"),
             ));
         }
-        self.queue_line(name, line);
+        self.queue_line(name, line, Line::Sets);
         match sent {
             Some(changes) if state.changes != *changes => {}
             _ => state.changes = Default::default(),
@@ -560,13 +653,13 @@ impl Sessions {
     }
 
     /// Queues a `Set-Cookie` line built for this response, without copying it.
-    fn queue_line(&self, name: &str, line: String) {
+    fn queue_line(&self, name: &str, line: String, kind: Line) {
         match HeaderValue::from_maybe_shared(bytes::Bytes::from(line)) {
             Ok(mut value) => {
                 value.set_sensitive(true);
                 // Only the sessions of this registry are saved.
                 if let Some(entry) = self.lock().entry_mut(name) {
-                    entry.pending = Some(value);
+                    entry.pending = Some((value, kind));
                 }
             }
             Err(_) => {
@@ -575,8 +668,9 @@ impl Sessions {
         }
     }
 
-    fn queue(&self, name: &str, line: &str) {
-        self.queue_line(name, line.to_owned());
+    /// Queues the line that clears the cookie of an ended session.
+    fn queue_removal(&self, name: &str, line: &str) {
+        self.queue_line(name, line.to_owned(), Line::Clears);
     }
 
     /// Writes the response headers for what this request did with its sessions: `Vary:
@@ -601,7 +695,7 @@ impl Sessions {
     /// ```
     pub fn take_response_headers(&self) -> ResponseHeaders {
         let mut registry = self.lock();
-        let set_cookies: Few<HeaderValue> = registry
+        let set_cookies: Few<(HeaderValue, Line)> = registry
             .entries
             .as_mut_slice()
             .iter_mut()
@@ -665,7 +759,7 @@ impl NeedsIo<'_> {
 pub struct ResponseHeaders {
     vary_cookie: bool,
     /// Sorted by cookie name.
-    set_cookies: Few<HeaderValue>,
+    set_cookies: Few<(HeaderValue, Line)>,
     cache_control_no_store: bool,
 }
 
@@ -679,7 +773,29 @@ impl ResponseHeaders {
     /// The `Set-Cookie` lines, one per saved session, sorted by cookie name.
     #[must_use]
     pub fn set_cookies(&self) -> impl ExactSizeIterator<Item = &HeaderValue> {
-        self.set_cookies.as_slice().iter()
+        self.set_cookies.as_slice().iter().map(|(line, _)| line)
+    }
+
+    /// These headers for a response that failed: a server error from the handler, or a save
+    /// that failed. Such a response gives the browser no session cookie, for any of its
+    /// sessions, so that what failed does not stick halfway (one session's cookie set while
+    /// another's save failed); lines that clear the cookie of a session that ended stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::Sessions;
+    ///
+    /// let headers = Sessions::new(&http::HeaderMap::new()).take_response_headers();
+    /// assert_eq!(headers.for_failed_response().set_cookies().len(), 0);
+    /// ```
+    pub fn for_failed_response(mut self) -> Self {
+        self.set_cookies = std::mem::take(&mut self.set_cookies)
+            .into_iter()
+            .filter(|(_, kind)| *kind == Line::Clears)
+            .collect();
+        self.cache_control_no_store &= !self.set_cookies.is_empty();
+        self
     }
 
     /// Set `Cache-Control: no-store`, replacing any other `Cache-Control`.
@@ -693,7 +809,7 @@ impl ResponseHeaders {
         if self.vary_cookie {
             add_vary_cookie(headers);
         }
-        for line in self.set_cookies {
+        for (line, _) in self.set_cookies {
             headers.append(SET_COOKIE, line);
         }
         if self.cache_control_no_store {
@@ -760,6 +876,31 @@ fn find_cookie<'a>(headers: &'a [HeaderValue], name: &str) -> Found<'a> {
         }
     }
     found
+}
+
+/// Every value of the cookie called `name` in the `Cookie` headers, at most
+/// [`MAX_PRESENTED`] of them, each at most the longest sealed value.
+fn all_cookies(headers: &[HeaderValue], name: &str) -> Vec<Box<str>> {
+    let mut out: Vec<Box<str>> = Vec::new();
+    for header in headers {
+        for pair in header.as_bytes().split(|&b| b == b';') {
+            let Some(value) = pair
+                .trim_ascii()
+                .strip_prefix(name.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="))
+            else {
+                continue;
+            };
+            if let Ok(value) = std::str::from_utf8(value)
+                && value.len() <= crate::codec::MAX_SEALED_LEN
+                && out.len() < MAX_PRESENTED
+                && !out.iter().any(|v| v.as_ref() == value)
+            {
+                out.push(value.into());
+            }
+        }
+    }
+    out
 }
 
 fn add_vary_cookie(headers: &mut HeaderMap) {

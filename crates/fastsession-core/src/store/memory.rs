@@ -388,6 +388,7 @@ impl Backend for MemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::http::{CookieConfig, SessionConfig, Sessions};
     use crate::time::{Clock, ManualClock};
     use http::HeaderMap;
@@ -426,6 +427,79 @@ mod tests {
             .unwrap()
             .1
             .to_owned()
+    }
+
+    /// Anonymous sessions stay within the byte budget as well as the count, the least
+    /// recently active going first; a logged-in session never counts against it.
+    #[tokio::test]
+    async fn anonymous_bytes_stay_within_budget() {
+        let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+        let store = std::sync::Arc::new(
+            MemoryStore::with_max_sessions(10)
+                .unwrap()
+                .with_anonymous_budget(AnonymousBudget::new(1_000, 1_000)),
+        );
+        let config = config(&store, &clock);
+        let (h, _) = request(&config, None, |s| {
+            s.set_user_id("alice");
+            s.insert("big", "y".repeat(900)).unwrap();
+        })
+        .await;
+        let alice = cookie(&h);
+        let mut anonymous = Vec::new();
+        for _ in 0..10 {
+            clock.advance(Duration::from_secs(1));
+            let (h, _) = request(&config, None, |s| s.insert("v", "x".repeat(300)).unwrap()).await;
+            anonymous.push(cookie(&h));
+            assert!(store.backend().lock().anonymous_bytes <= 1_000);
+        }
+        // 3 of ~305 bytes fit: the newest three.
+        assert_eq!(store.backend().len(), 4);
+        assert!(
+            request(&config, Some(&anonymous[6]), |_| {}).await.1,
+            "evicted"
+        );
+        assert!(!request(&config, Some(&anonymous[9]), |_| {}).await.1);
+        assert!(
+            !request(&config, Some(&alice), |_| {}).await.1,
+            "logged in, kept"
+        );
+    }
+
+    /// With no room outside the budget, a login is refused rather than an older login evicted.
+    #[tokio::test]
+    async fn a_full_store_refuses_a_login_and_keeps_the_others() {
+        let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+        let store = std::sync::Arc::new(MemoryStore::with_max_sessions(2).unwrap());
+        let config = config(&store, &clock);
+        let mut logged_in = Vec::new();
+        for user in ["a", "b"] {
+            let (h, _) = request(&config, None, |s| s.set_user_id(user)).await;
+            logged_in.push(cookie(&h));
+        }
+        let mut headers = HeaderMap::new();
+        let sessions = Sessions::new(&headers);
+        sessions.get(&config).await.unwrap().set_user_id("c");
+        let error = sessions.save_all(&mut headers).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::StoreFull);
+        // A login by update (no new id) is refused too, with the session left as it was.
+        let (h, _) = request(&config, None, |s| s.insert("cart", 1).unwrap()).await;
+        let anonymous = cookie(&h);
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", format!("__Host-id={anonymous}").parse().unwrap());
+        let sessions = Sessions::new(&headers);
+        sessions.get(&config).await.unwrap().set_user_id("d");
+        let mut out = HeaderMap::new();
+        let error = sessions.save_all(&mut out).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::StoreFull);
+        request(&config, Some(&anonymous), |s| {
+            assert_eq!(s.get::<i32>("cart").unwrap(), Some(1));
+            assert_eq!(s.user_id(), None);
+        })
+        .await;
+        for cookie in &logged_in {
+            assert!(!request(&config, Some(cookie), |_| {}).await.1);
+        }
     }
 
     #[tokio::test]
