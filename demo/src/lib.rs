@@ -44,6 +44,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fastsession::store::{AnonymousBudget, RevocationList};
 use fastsession::tower::{NamedSession, Session, SessionLayer, SessionName};
 use fastsession::{CookieConfig, CookieStore, Expiry, Key, KeyRing, MemoryStore, SessionConfig};
 use serde::Deserialize;
@@ -73,9 +74,24 @@ pub enum StoreKind {
     Memory,
     /// In files under `--dir`.
     Fs,
-    /// In Redis at `--redis-url` (not built into this version).
+    /// In Redis at `--redis-url`.
     Redis,
-    /// In PostgreSQL at `--database-url` (not built into this version).
+    /// In PostgreSQL at `--database-url`.
+    Postgres,
+}
+
+/// Where the cookie store keeps its revocation list (the logged-out cookies it refuses).
+///
+/// It must outlive the process and be shared by every instance: a list in one process's
+/// memory forgets every logout at a restart and knows nothing of the other instances'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum RevocationKind {
+    /// In files under `--dir` (instances on one machine share it).
+    Fs,
+    /// In Redis at `--redis-url`.
+    Redis,
+    /// In PostgreSQL at `--database-url`.
     Postgres,
 }
 
@@ -123,6 +139,20 @@ pub struct Options {
     /// Seconds after login after which a session ends, however active.
     #[arg(long = "absolute-timeout", value_name = "SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub absolute_timeout_secs: u64,
+    /// Where the `cookie` store keeps its revocation list.
+    #[arg(long, value_enum, default_value_t = RevocationKind::Fs)]
+    pub revocation: RevocationKind,
+    /// Most sessions nobody logged into that the store keeps; when full, the least recently
+    /// active one goes (never a logged-in session or a logout).
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub anonymous_sessions: u64,
+    /// Seconds without a request after which a session nobody logged into ends.
+    #[arg(long = "anonymous-idle-timeout", value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub anonymous_idle_timeout_secs: u64,
+    /// Most bytes of data one session may hold in a server-side store; a save over it is
+    /// refused.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_session_bytes: u64,
     /// Master secret, base64 of at least 32 random bytes; random if unset.
     #[arg(long, env = SECRET_VAR, hide_env_values = true)]
     pub secret: Option<String>,
@@ -162,6 +192,27 @@ impl Options {
     #[must_use]
     pub fn with_secret(mut self, secret: &str) -> Self {
         self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// These options with the store of the `cookie` store's revocation list.
+    #[must_use]
+    pub fn with_revocation(mut self, revocation: RevocationKind) -> Self {
+        self.revocation = revocation;
+        self
+    }
+
+    /// These options with at most `sessions` anonymous sessions kept.
+    #[must_use]
+    pub fn with_anonymous_sessions(mut self, sessions: u64) -> Self {
+        self.anonymous_sessions = sessions.max(1);
+        self
+    }
+
+    /// These options with at most `bytes` of data per server-side session.
+    #[must_use]
+    pub fn with_max_session_bytes(mut self, bytes: u64) -> Self {
+        self.max_session_bytes = bytes.max(1);
         self
     }
 
@@ -235,52 +286,43 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
     let expiry = Expiry::new(
         Duration::from_secs(options.idle_timeout_secs),
         Duration::from_secs(options.absolute_timeout_secs),
-    )?;
+    )?
+    .with_anonymous_idle_timeout(Duration::from_secs(options.anonymous_idle_timeout_secs));
+    if !options.addr.ip().is_loopback() {
+        tracing::warn!(
+            addr = %options.addr,
+            "the demo's cookies are not `Secure` (plain HTTP): anyone on the network path can \
+             take them; serve it on loopback, or behind TLS for anything but a trial"
+        );
+    }
+    let budget = Budget {
+        anonymous: AnonymousBudget::new(
+            usize::try_from(options.anonymous_sessions).unwrap_or(usize::MAX),
+            AnonymousBudget::default().max_bytes(),
+        ),
+        session_bytes: usize::try_from(options.max_session_bytes).unwrap_or(usize::MAX),
+    };
+    let store: Arc<dyn fastsession::Store> = match options.store {
+        StoreKind::Cookie => {
+            // Logged-out cookies go on a revocation list, so a copy cannot be replayed; the
+            // list outlives restarts and is shared by the instances.
+            let ended = revocation_list(options, &key, budget).await?;
+            Arc::new(CookieStore::new(&keys).with_revocation(ended))
+        }
+        StoreKind::Memory => Arc::new(
+            MemoryStore::new()?
+                .with_anonymous_budget(budget.anonymous)
+                .with_max_session_bytes(budget.session_bytes),
+        ),
+        StoreKind::Fs => fs_store(options, &key, budget)?,
+        StoreKind::Redis => Arc::new(redis_store(options, &key, budget).await?),
+        StoreKind::Postgres => postgres_store(options, &key, budget).await?,
+    };
     // Plain HTTP on loopback: no `Secure`, no `__Host-` prefix. Never in production.
     let cookie = |name: &str| {
         CookieConfig::builder(name)
             .with_insecure_development_mode()
             .build()
-    };
-    let store: Arc<dyn fastsession::Store> = match options.store {
-        StoreKind::Cookie => {
-            // Logged-out cookies go on a revocation list, so a copy cannot be replayed.
-            let ended = Arc::new(MemoryStore::new()?);
-            Arc::new(CookieStore::new(&keys).with_revocation(ended))
-        }
-        StoreKind::Memory => Arc::new(MemoryStore::new()?),
-        StoreKind::Fs => {
-            let dir = options
-                .dir
-                .clone()
-                .unwrap_or_else(|| std::env::temp_dir().join("fastsession-demo-sessions"));
-            let store = Arc::new(fastsession::fs::filesystem_store(dir, &key)?);
-            // Expired sessions are never returned; the reaper only reclaims their files.
-            let _reaper = fastsession::fs::spawn_reaper(&store, Duration::from_secs(60), 1000);
-            store
-        }
-        StoreKind::Redis => {
-            let config = fastsession::redis::RedisConfig::new(options.redis_url.as_str())
-                .with_key_prefix(options.redis_prefix.as_str());
-            // Expired sessions go by Redis's own TTL: no reaper.
-            let store = fastsession::redis::redis_store(&config, &key)
-                .await
-                .map_err(|e| DemoError::StoreUnavailable(StoreKind::Redis, e))?;
-            Arc::new(store)
-        }
-        StoreKind::Postgres => {
-            let config = fastsession::postgres::PostgresConfig::new(options.database_url.as_str())
-                .with_schema(options.database_schema.as_str());
-            let unavailable = |e| DemoError::StoreUnavailable(StoreKind::Postgres, e);
-            let store = fastsession::postgres::postgres_store(config, &key)
-                .await
-                .map_err(unavailable)?;
-            store.backend().migrate().await.map_err(unavailable)?;
-            let store = Arc::new(store);
-            let _reaper =
-                fastsession::postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
-            store
-        }
     };
     let login =
         SessionConfig::with_shared_store(store, cookie(SESSION_COOKIE)?).with_expiry(expiry);
@@ -305,6 +347,84 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
         .route("/api/flash", post(api_flash))
         .route("/api/remember", post(api_remember))
         .layer(layer))
+}
+
+/// What the server-side stores may hold.
+#[derive(Clone, Copy)]
+struct Budget {
+    anonymous: AnonymousBudget,
+    session_bytes: usize,
+}
+
+/// The cookie store's revocation list, in the store `--revocation` names.
+async fn revocation_list(
+    options: &Options,
+    key: &Key,
+    budget: Budget,
+) -> Result<Arc<dyn RevocationList>, DemoError> {
+    Ok(match options.revocation {
+        RevocationKind::Fs => {
+            let dir = options
+                .dir
+                .clone()
+                .unwrap_or_else(default_dir)
+                .join("revoked");
+            let options = options.clone().with_dir(dir);
+            fs_store(&options, key, budget)?
+        }
+        RevocationKind::Redis => Arc::new(redis_store(options, key, budget).await?),
+        RevocationKind::Postgres => postgres_store(options, key, budget).await?,
+    })
+}
+
+fn default_dir() -> PathBuf {
+    std::env::temp_dir().join("fastsession-demo-sessions")
+}
+
+fn fs_store(
+    options: &Options,
+    key: &Key,
+    budget: Budget,
+) -> Result<Arc<fastsession::fs::FilesystemStore>, DemoError> {
+    let dir = options.dir.clone().unwrap_or_else(default_dir);
+    let store =
+        fastsession::fs::filesystem_store(dir, key)?.with_max_session_bytes(budget.session_bytes);
+    let store = Arc::new(store);
+    // Expired sessions are never returned; the reaper only reclaims their files.
+    let _reaper = fastsession::fs::spawn_reaper(&store, Duration::from_secs(60), 1000);
+    Ok(store)
+}
+
+async fn redis_store(
+    options: &Options,
+    key: &Key,
+    budget: Budget,
+) -> Result<fastsession::redis::RedisStore, DemoError> {
+    let config = fastsession::redis::RedisConfig::new(options.redis_url.as_str())
+        .with_key_prefix(options.redis_prefix.as_str());
+    // Expired sessions go by Redis's own TTL: no reaper.
+    let store = fastsession::redis::redis_store(&config, key)
+        .await
+        .map_err(|e| DemoError::StoreUnavailable(StoreKind::Redis, e))?;
+    Ok(store.with_max_session_bytes(budget.session_bytes))
+}
+
+async fn postgres_store(
+    options: &Options,
+    key: &Key,
+    budget: Budget,
+) -> Result<Arc<fastsession::postgres::PostgresStore>, DemoError> {
+    let config = fastsession::postgres::PostgresConfig::new(options.database_url.as_str())
+        .with_schema(options.database_schema.as_str());
+    let unavailable = |e| DemoError::StoreUnavailable(StoreKind::Postgres, e);
+    let store = fastsession::postgres::postgres_store(config, key)
+        .await
+        .map_err(unavailable)?
+        .with_max_session_bytes(budget.session_bytes);
+    store.backend().migrate().await.map_err(unavailable)?;
+    let store = Arc::new(store);
+    let _reaper = fastsession::postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
+    Ok(store)
 }
 
 /// A handler's failure: bad input (400 with a message) or a session error (opaque).

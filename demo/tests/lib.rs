@@ -1,5 +1,6 @@
 //! End-to-end tests of the demo over real HTTP, and its browser test.
 
+mod attacks;
 mod browser;
 mod e2e;
 mod instances;

@@ -31,7 +31,18 @@ impl Demo {
     pub(crate) async fn start_with(options: Options) -> Demo {
         let dir = tempfile::tempdir().expect("temporary directory");
         let options = options.with_dir(dir.path().join("sessions"));
-        let app = fastsession_demo::app(&options).await.expect("demo starts");
+        Demo::serve(&options, dir).await
+    }
+
+    /// A demo keeping its files in `dir/sessions`, which outlives it: a second demo started
+    /// the same way is the first one restarted.
+    pub(crate) async fn start_in(options: Options, dir: &std::path::Path) -> Demo {
+        let options = options.with_dir(dir.join("sessions"));
+        Demo::serve(&options, tempfile::tempdir().expect("temporary directory")).await
+    }
+
+    async fn serve(options: &Options, dir: tempfile::TempDir) -> Demo {
+        let app = fastsession_demo::app(options).await.expect("demo starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("loopback port");
@@ -158,5 +169,65 @@ impl Client {
             .expect("request reaches the demo");
         assert_eq!(response.status(), 200);
         response.json().await.expect("JSON body")
+    }
+}
+
+/// A loopback TCP proxy in front of a store's server, which a test can cut: every open
+/// connection is closed and new ones are refused, as when the server goes down.
+pub(crate) struct Proxy {
+    pub(crate) addr: SocketAddr,
+    cut: Arc<tokio::sync::Notify>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    /// A proxy to `target` (a loopback address).
+    pub(crate) async fn to(target: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("loopback port");
+        let addr = listener.local_addr().expect("bound address");
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (cut2, down2) = (cut.clone(), down.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                if down2.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let cut = cut2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr,
+            cut,
+            down,
+            task,
+        }
+    }
+
+    /// Closes every connection and refuses new ones.
+    pub(crate) fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.cut.notify_waiters();
     }
 }

@@ -72,7 +72,9 @@ pub use fastsession_actix as actix;
 #[cfg_attr(docsrs, doc(cfg(feature = "gorilla")))]
 pub use fastsession_gorilla as gorilla;
 
-pub use fastsession_core::{Error, ErrorKind, Result, Session, codec, http, session, store, time};
+pub use fastsession_core::{
+    Error, ErrorKind, Result, Session, codec, events, http, session, store, time,
+};
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use fastsession_core::{conformance_tests, testing};
