@@ -40,6 +40,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(unix)]
+mod anonymous;
+#[cfg(unix)]
 mod backend;
 #[cfg(unix)]
 mod dir;
