@@ -202,6 +202,40 @@ async fn a_session_that_logs_in_leaves_the_budget_and_one_that_logs_out_joins_it
 }
 
 #[tokio::test]
+async fn a_session_another_process_logged_in_is_never_evicted() {
+    // Two stores on one directory have an index each, as two processes do: `here` learns
+    // nothing of what `there` does until its next reaper pass.
+    let (_tmp, dir) = temp();
+    let clock = clock();
+    let here = budgeted(&dir, 3, 1 << 20);
+    let there = budgeted(&dir, 3, 1 << 20);
+    let (cfg, other) = (config(&here, &clock), config(&there, &clock));
+    let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+        .await
+        .cookie();
+    clock.advance(Duration::from_secs(1));
+    request(&other, Some(&id), |s| s.set_user_id("ada"))
+        .await
+        .result
+        .unwrap();
+
+    // `here` still counts it anonymous and its least recently active: the first victim it
+    // picks, checked again under the lock before anything is deleted.
+    for i in 0..6 {
+        clock.advance(Duration::from_secs(1));
+        request(&cfg, None, |s| s.insert("i", i).unwrap())
+            .await
+            .cookie();
+    }
+    let reply = request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<usize>("n").unwrap(), Some(0));
+    })
+    .await;
+    assert!(!reply.was_new, "a logged-in session was evicted");
+    assert_eq!(on_disk(&here, &dir).await, (3, 3 * 2, 1));
+}
+
+#[tokio::test]
 async fn revocation_markers_and_logged_in_sessions_survive_an_anonymous_flood() {
     let (_tmp, dir) = temp();
     let clock = clock();
