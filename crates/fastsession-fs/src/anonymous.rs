@@ -62,12 +62,16 @@ struct State {
     order: BTreeSet<(UnixTime, StorageKey)>,
     /// The data bytes of the entries.
     bytes: usize,
-    /// Versions of files known not to count (a user id, or unreadable), so that a scan reads
-    /// each such file whole once rather than on every pass. Rebuilt by each complete scan, so
-    /// that versions of deleted files do not pile up.
+    /// Versions of files a scan found not to count (a user id, or unreadable), so that the
+    /// next scan need not read them whole again. Only scans add to it (a write of this process
+    /// would add one per request, without bound if no reaper ever runs), and each complete
+    /// scan replaces it by what it saw, so versions of deleted files do not pile up.
     settled: HashSet<u64, StorageKeyHash>,
     /// What the scan in progress found settled.
     settled_next: HashSet<u64, StorageKeyHash>,
+    /// How many versions the last complete scan found settled: scans that never complete
+    /// (each stopped by its limit) may add to `settled` only up to a few times that.
+    settled_last: usize,
     /// The number of the latest scan.
     scan: u64,
 }
@@ -89,11 +93,6 @@ impl State {
 
     fn over_budget(&self) -> bool {
         self.entries.len() > self.budget.max_sessions() || self.bytes > self.budget.max_bytes()
-    }
-
-    fn settle(&mut self, version: u64) {
-        self.settled.insert(version);
-        self.settled_next.insert(version);
     }
 }
 
@@ -156,8 +155,8 @@ impl Index {
     }
 
     /// Records what the file of `key` now holds, as this process just wrote or read it under
-    /// the key's lock: version `version`, `session` if anonymous (`None` if it has a user id
-    /// or is no session at all), deletable after `expires`.
+    /// the key's lock: version `version`, `session` if anonymous (`None` if it has a user id),
+    /// deletable after `expires`.
     pub(crate) fn note(
         &self,
         key: &StorageKey,
@@ -181,9 +180,17 @@ impl Index {
             }
             None => {
                 state.remove(key);
-                state.settle(version);
             }
         }
+    }
+
+    /// Records that the scan found the file of `key`, read whole under its lock at
+    /// `version`, not to count: it has a user id, or is no session at all.
+    pub(crate) fn settle(&self, key: &StorageKey, version: u64) {
+        let mut state = self.lock();
+        state.remove(key);
+        state.settled.insert(version);
+        state.settled_next.insert(version);
     }
 
     /// Drops the entry of a file that is gone.
@@ -228,6 +235,11 @@ impl Index {
         let mut state = self.lock();
         state.scan += 1;
         state.settled_next.clear();
+        // Scans that stop at their limit never replace the set: past a bound, it starts over
+        // (the cost is reading those files whole once more).
+        if state.settled.len() > state.settled_last.saturating_mul(3).max(1024) {
+            state.settled.clear();
+        }
         state.scan
     }
 
@@ -263,6 +275,7 @@ impl Index {
             state.remove(key);
         }
         state.settled = std::mem::take(&mut state.settled_next);
+        state.settled_last = state.settled.len();
     }
 }
 
@@ -305,6 +318,9 @@ mod tests {
         index.note(&key(2), 2, anon(20, 10), never);
         index.note(&key(1), 3, None, never);
         assert!(index.victim(None).is_none());
+        index.settle(&key(2), 5);
+        assert!(index.victim(None).is_none());
+        index.note(&key(2), 6, anon(20, 10), never);
         index.note(&key(1), 4, anon(30, 10), never);
         assert_eq!(index.victim(None).map(|(k, _)| k), Some(key(2)));
     }
@@ -327,7 +343,11 @@ mod tests {
         let never = UnixTime::from_secs(1000);
         index.note(&key(1), 1, anon(10, 1), never);
         index.note(&key(2), 2, anon(10, 1), never);
-        index.note(&key(3), 3, None, never);
+        let scan = index.begin_scan();
+        index.settle(&key(3), 3);
+        index.end_scan(scan);
+        index.note(&key(1), 1, anon(10, 1), never);
+        index.note(&key(2), 2, anon(10, 1), never);
         let scan = index.begin_scan();
         assert!(!index.seen(&key(1), 1, scan), "known version");
         assert!(!index.seen(&key(3), 3, scan), "known settled version");

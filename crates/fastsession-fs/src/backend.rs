@@ -57,9 +57,12 @@ pub(crate) const EVICTIONS_PER_WRITE: usize = 16;
 /// error with the [`io::Error`] as its source and leaves the previous version readable. A
 /// deletion (logout, regeneration) is `fsync`ed too, so a power cut cannot bring an ended session
 /// back. Each file carries a checksum: a torn, truncated, corrupted or foreign file reads as no
-/// session (the request gets a fresh one) and logs a `warn` event with target
-/// `fastsession::security`, `reason = "corrupt"` or `"untrusted"` and a `detail`, never the
-/// file's content.
+/// session (the request gets a fresh one). It is counted as
+/// [`Event::UnreadableRecord`](fastsession_core::events::Event::UnreadableRecord) (logged at
+/// `WARN` at most once per interval, since a client can send its cookie on every request) and
+/// each occurrence is a `debug` event with target `fastsession::security`,
+/// `reason = "corrupt"` or `"untrusted"`, the storage key and a `detail`, never the file's
+/// content.
 ///
 /// # Concurrency
 ///
@@ -79,25 +82,63 @@ pub(crate) const EVICTIONS_PER_WRITE: usize = 16;
 /// executor's worker threads; outside a Tokio runtime it runs inline in the caller. Once
 /// started, an operation completes even if its future is dropped, as a whole or not at all.
 ///
+/// # Anonymous sessions
+///
+/// Anyone can create a session without a user id with one request, so these live in an
+/// [`AnonymousBudget`] ([`with_anonymous_budget`](Self::with_anonymous_budget); by default
+/// 100 000 sessions holding 64 MiB of data together): creating one when the budget is full
+/// deletes the least recently active anonymous session, counted as
+/// [`Event::AnonymousEvicted`](fastsession_core::events::Event::AnonymousEvicted). A record
+/// with a user id (a logged-in session, or the revocation marker of one) is never counted nor
+/// evicted; this store bounds those by the disk only. A session that gains a user id leaves
+/// the budget, one that loses it joins it (and may evict another). Anonymous sessions also
+/// expire sooner ([`Expiry::anonymous_idle_timeout`]), and the reaper deletes the expired ones
+/// before anything else.
+///
+/// Whether a file counts is read from the record it holds: the file format is the same as
+/// before the budget, so existing directories need no migration. Each process keeps an index
+/// of the anonymous files, built at [`open`](Self::open) by reading every file (opening
+/// takes time in proportion to the sessions stored), exact for the process's own writes, and
+/// brought up to date by each reaper pass that lists the whole directory (reading whole only
+/// the files it has not seen in their current version). A create evicts from that index, with
+/// no directory listing: each victim is read again under its lock and spared if it gained a
+/// user id or was used since, and one create evicts at most 16, so that its work stays
+/// bounded; a reaper pass evicts whatever is left over budget. The index takes about 150
+/// bytes per anonymous session and 10 to 20 per other file.
+///
+/// With one process the bounds hold exactly, except that a session much larger than the ones
+/// 16 evictions free can leave the bytes over budget until the next creates or reaper pass.
+/// With several processes sharing the directory, each one's index misses the anonymous
+/// sessions the others created since its last complete reaper pass, so the directory can hold
+/// the budget plus those: at worst about the budget times the number of processes. Each
+/// process's next complete reaper pass (or the next creates after it) brings the directory
+/// back within the budget. Run [`spawn_reaper`](crate::spawn_reaper) in every process, often
+/// enough that few anonymous sessions are created between two passes.
+///
 /// # Reaping
 ///
 /// Expired files are not returned (the server store checks expiry on every load) and are
 /// deleted by [`ServerStore::reap`](fastsession_core::store::ServerStore::reap) or the
-/// background [`spawn_reaper`](crate::spawn_reaper). A reaper pass reads the 36-byte header of
-/// every file, so its cost grows with the number of sessions; it also removes leftover
-/// temporary files, corrupt files and links to sessions that are gone.
+/// background [`spawn_reaper`](crate::spawn_reaper). A reaper pass deletes the expired
+/// anonymous sessions its index knows first, then reads the 36-byte header of every file, so
+/// its cost grows with the number of sessions; it also removes leftover temporary files,
+/// corrupt files and links to sessions that are gone, and keeps the anonymous sessions within
+/// their budget.
 ///
 /// # Examples
 ///
 /// ```
 /// use fastsession_core::codec::Key;
-/// use fastsession_core::store::{IdHasher, ServerStore};
+/// use fastsession_core::store::{AnonymousBudget, IdHasher, ServerStore};
 /// use fastsession_fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let backend = FilesystemBackend::open(dir.path().join("sessions"))?.with_max_record_size(64 * 1024);
+/// let backend = FilesystemBackend::open(dir.path().join("sessions"))?
+///     .with_max_record_size(64 * 1024)
+///     .with_anonymous_budget(AnonymousBudget::new(10_000, 16 << 20));
 /// let store: FilesystemStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate(1)?));
 /// assert_eq!(store.backend().max_record_size(), 64 * 1024);
+/// assert_eq!(store.backend().anonymous_budget().max_sessions(), 10_000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FilesystemBackend {
@@ -804,19 +845,22 @@ impl Inner {
             match found {
                 Found::Missing => self.anonymous.forget(key),
                 Found::File(bytes) if bytes.len() <= max => match format::decode(key, &bytes) {
-                    Ok((now, record)) => {
-                        self.anonymous
-                            .note(key, now.version, Anonymous::of(&record), now.expires);
+                    Ok((read, record)) if record.user_id().is_some() => {
+                        self.anonymous.settle(key, read.version);
+                    }
+                    Ok((read, record)) => {
+                        self.anonymous.note(
+                            key,
+                            read.version,
+                            Anonymous::of(&record),
+                            read.expires,
+                        );
                     }
                     // Not a session: it never counts (a request meeting it reports it).
-                    Err(_) => {
-                        self.anonymous
-                            .note(key, header.version, None, header.expires);
-                    }
+                    Err(_) => self.anonymous.settle(key, header.version),
                 },
                 Found::File(_) | Found::Untrusted(_) => {
-                    self.anonymous
-                        .note(key, header.version, None, header.expires);
+                    self.anonymous.settle(key, header.version);
                 }
             }
             Ok(())
