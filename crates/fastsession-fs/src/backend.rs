@@ -27,7 +27,7 @@ const TMP_SUFFIX: &str = ".tmp";
 const LINK_ATTEMPTS: usize = 8;
 /// The most anonymous sessions one write evicts, so that the work of a request stays bounded
 /// whatever it finds; a complete reaper pass evicts the rest.
-pub(crate) const EVICTIONS_PER_WRITE: usize = 16;
+const EVICTIONS_PER_WRITE: usize = 16;
 
 /// The records of a [`FilesystemStore`](crate::FilesystemStore): one file per session in a
 /// directory that several processes may share.
@@ -206,8 +206,8 @@ impl FilesystemBackend {
 
     /// Keeps the sessions without a user id within `budget` (default
     /// [`AnonymousBudget::default`]): creating one when the budget is full deletes the least
-    /// recently active anonymous session. Sessions with a user id and revocation markers are
-    /// outside the budget and never deleted to make room. See [Anonymous
+    /// recently active anonymous session. Sessions with a user id, and the revocation markers
+    /// of such sessions, are outside the budget and never deleted to make room. See [Anonymous
     /// sessions](Self#anonymous-sessions) for how close the bound is when several processes
     /// share the directory.
     ///

@@ -52,6 +52,20 @@ async fn on_disk(store: &FilesystemStore, dir: &Path) -> (usize, usize, usize) {
     (anonymous, bytes, protected)
 }
 
+/// When the file of `cookie`'s session may be deleted, in seconds after [`T0`].
+fn deadline(dir: &Path, store: &FilesystemStore, cookie: &str) -> u64 {
+    let path = crate::support::session_file(dir, &storage_key(store, cookie));
+    let bytes = std::fs::read(path).unwrap();
+    u64::from_be_bytes(bytes[8..16].try_into().unwrap()) - T0
+}
+
+/// 100 s idle timeout for sessions with a user id, 30 s for the others.
+fn short_anonymous_expiry() -> Expiry {
+    Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+        .unwrap()
+        .with_anonymous_idle_timeout(Duration::from_secs(30))
+}
+
 /// `n` logged-in sessions, each holding its number; their cookies.
 async fn log_in(cfg: &SessionConfig, n: usize) -> Vec<String> {
     let mut cookies = Vec::new();
@@ -158,7 +172,7 @@ async fn a_session_that_logs_in_leaves_the_budget_and_one_that_logs_out_joins_it
     let (_tmp, dir) = temp();
     let clock = clock();
     let store = budgeted(&dir, 3, 1 << 20);
-    let cfg = config(&store, &clock);
+    let cfg = config(&store, &clock).with_expiry(short_anonymous_expiry());
     let flood = async |n: usize| {
         for i in 0..n {
             clock.advance(Duration::from_secs(1));
@@ -168,15 +182,18 @@ async fn a_session_that_logs_in_leaves_the_budget_and_one_that_logs_out_joins_it
         }
     };
 
-    // Anonymous first, then logged in under the same id: out of the budget from then on.
+    // Anonymous first, then logged in under the same id: out of the budget from then on,
+    // and under the longer idle timeout.
     let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
         .await
         .cookie();
+    assert_eq!(deadline(&dir, &store, &id), 30);
     clock.advance(Duration::from_secs(1));
     request(&cfg, Some(&id), |s| s.set_user_id("ada"))
         .await
         .result
         .unwrap();
+    assert_eq!(deadline(&dir, &store, &id), 1 + 100);
     flood(10).await;
     assert!(
         !request(&cfg, Some(&id), |_| {}).await.was_new,
@@ -194,7 +211,15 @@ async fn a_session_that_logs_in_leaves_the_budget_and_one_that_logs_out_joins_it
         3,
         "joined, and the oldest other went"
     );
-    flood(3).await;
+    assert_eq!(deadline(&dir, &store, &id), 11 + 30);
+    // Read after a quarter of its idle timeout: touched, under the anonymous timeout, and
+    // the most recently active until the flood passes it.
+    clock.advance(Duration::from_secs(10));
+    request(&cfg, Some(&id), |_| {}).await.result.unwrap();
+    assert_eq!(deadline(&dir, &store, &id), 21 + 30);
+    flood(2).await;
+    assert!(!request(&cfg, Some(&id), |_| {}).await.was_new);
+    flood(1).await;
     assert!(
         request(&cfg, Some(&id), |_| {}).await.was_new,
         "kept beyond the budget"
@@ -281,15 +306,8 @@ async fn the_reaper_takes_expired_anonymous_sessions_first() {
     let (_tmp, dir) = temp();
     let clock = clock();
     let store = budgeted(&dir, 100, 1 << 20);
-    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
-        .unwrap()
-        .with_anonymous_idle_timeout(Duration::from_secs(30));
-    let cfg = config(&store, &clock).with_expiry(expiry);
-    let deadline = |cookie: &str| {
-        let path = crate::support::session_file(&dir, &storage_key(&store, cookie));
-        let bytes = std::fs::read(path).unwrap();
-        u64::from_be_bytes(bytes[8..16].try_into().unwrap()) - T0
-    };
+    let cfg = config(&store, &clock).with_expiry(short_anonymous_expiry());
+    let deadline = |cookie: &str| deadline(&dir, &store, cookie);
 
     // Logged in at 0 (due at 100); anonymous at 80 (due at 110, their shorter timeout).
     let users = log_in(&cfg, 5).await;
