@@ -2,13 +2,15 @@
 //! keeps them within their [`AnonymousBudget`] without listing the directory per request.
 //!
 //! The index is rebuilt by a scan when the store opens and brought up to date by every
-//! complete reaper pass; in between, this process's own writes keep it exact. Files other
-//! processes create in between are missing from it, which is the whole of its imprecision.
+//! complete reaper pass; in between, this process's own writes keep it exact. What other
+//! processes do in between (sessions they create, log in, use or delete) is missing from it,
+//! so the count is approximate; who is evicted is not, since an eviction reads its victim
+//! again under the victim's lock.
 //!
 //! No lock file or I/O is ever taken while the index's mutex is held: callers decide under
-//! it, then do the I/O, then report back. What they report of a file they read or wrote
-//! under its shard lock, so that within this process the reports of one file come in the
-//! order of its versions.
+//! it, then do the I/O, then report back. They report what a file holds only while they hold
+//! its shard lock, so that within this process the reports on one file come in the order of
+//! its versions and a scan never overwrites a newer report with an older one.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -11,7 +11,7 @@
 //! [`AnonymousBudget`](fastsession_core::store::AnonymousBudget) (by default 100 000 sessions,
 //! 64 MiB of data; set it with [`FilesystemBackend::with_anonymous_budget`]): when it is full,
 //! a new one evicts the least recently active anonymous session, never a logged-in session nor
-//! a revocation marker of one. The bound is exact for one process. Processes sharing the
+//! a revocation marker of one. With one process the bound holds. Processes sharing the
 //! directory each count by their own index, refreshed by their reaper passes, so the directory
 //! can exceed the budget by the anonymous sessions the others created since a process's last
 //! pass (at worst about the budget per process) until that process's next pass. See
