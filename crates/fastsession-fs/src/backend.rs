@@ -5,14 +5,16 @@ use std::fmt;
 use std::io;
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Expiry, Record};
-use fastsession_core::store::{Backend, BoxFuture, StorageKey, Update};
+use fastsession_core::store::{AnonymousBudget, Backend, BoxFuture, StorageKey, Update};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, Result};
 use sha2::{Digest as _, Sha256};
 
+use crate::anonymous::{Anonymous, Entry, Index};
 use crate::dir::{self, Dirs, Found};
 use crate::format::{self, HEADER_LEN};
 
@@ -23,6 +25,9 @@ const TMP_SUFFIX: &str = ".tmp";
 /// Tries at linking a session to a user when the reaper keeps removing the user's emptied
 /// directory in between (each try that loses that race is one reaper pass).
 const LINK_ATTEMPTS: usize = 8;
+/// The most anonymous sessions one write evicts, so that the work of a request stays bounded
+/// whatever it finds; a complete reaper pass evicts the rest.
+const EVICTIONS_PER_WRITE: usize = 16;
 
 /// The records of a [`FilesystemStore`](crate::FilesystemStore): one file per session in a
 /// directory that several processes may share.
@@ -52,9 +57,12 @@ const LINK_ATTEMPTS: usize = 8;
 /// error with the [`io::Error`] as its source and leaves the previous version readable. A
 /// deletion (logout, regeneration) is `fsync`ed too, so a power cut cannot bring an ended session
 /// back. Each file carries a checksum: a torn, truncated, corrupted or foreign file reads as no
-/// session (the request gets a fresh one) and logs a `warn` event with target
-/// `fastsession::security`, `reason = "corrupt"` or `"untrusted"` and a `detail`, never the
-/// file's content.
+/// session (the request gets a fresh one). It is counted as
+/// [`Event::UnreadableRecord`](fastsession_core::events::Event::UnreadableRecord) (logged at
+/// `WARN` at most once per interval, since a client can send its cookie on every request) and
+/// each occurrence is a `debug` event with target `fastsession::security`,
+/// `reason = "corrupt"` or `"untrusted"`, the storage key and a `detail`, never the file's
+/// content.
 ///
 /// # Concurrency
 ///
@@ -74,25 +82,63 @@ const LINK_ATTEMPTS: usize = 8;
 /// executor's worker threads; outside a Tokio runtime it runs inline in the caller. Once
 /// started, an operation completes even if its future is dropped, as a whole or not at all.
 ///
+/// # Anonymous sessions
+///
+/// Anyone can create a session without a user id with one request, so these live in an
+/// [`AnonymousBudget`] ([`with_anonymous_budget`](Self::with_anonymous_budget); by default
+/// 100 000 sessions holding 64 MiB of data together): creating one when the budget is full
+/// deletes the least recently active anonymous session, counted as
+/// [`Event::AnonymousEvicted`](fastsession_core::events::Event::AnonymousEvicted). A record
+/// with a user id (a logged-in session, or the revocation marker of one) is never counted nor
+/// evicted; this store bounds those by the disk only. A session that gains a user id leaves
+/// the budget, one that loses it joins it (and may evict another). Anonymous sessions also
+/// expire sooner ([`Expiry::anonymous_idle_timeout`]), and the reaper deletes the expired ones
+/// before anything else.
+///
+/// Whether a file counts is read from the record it holds: the file format is the same as
+/// before the budget, so existing directories need no migration. Each process keeps an index
+/// of the anonymous files, built at [`open`](Self::open) by reading every file (opening
+/// takes time in proportion to the sessions stored), exact for the process's own writes, and
+/// brought up to date by each reaper pass that lists the whole directory (reading whole only
+/// the files it has not seen in their current version). A create evicts from that index, with
+/// no directory listing: each victim is read again under its lock and spared if it gained a
+/// user id or was used since, and one create evicts at most 16, so that its work stays
+/// bounded; a reaper pass evicts whatever is left over budget. The index takes about 150
+/// bytes per anonymous session and 10 to 20 per other file.
+///
+/// With one process the bounds hold exactly, except that a session much larger than the ones
+/// 16 evictions free can leave the bytes over budget until the next creates or reaper pass.
+/// With several processes sharing the directory, each one's index misses the anonymous
+/// sessions the others created since its last complete reaper pass, so the directory can hold
+/// the budget plus those: at worst about the budget times the number of processes. Each
+/// process's next complete reaper pass (or the next creates after it) brings the directory
+/// back within the budget. Run [`spawn_reaper`](crate::spawn_reaper) in every process, often
+/// enough that few anonymous sessions are created between two passes.
+///
 /// # Reaping
 ///
 /// Expired files are not returned (the server store checks expiry on every load) and are
 /// deleted by [`ServerStore::reap`](fastsession_core::store::ServerStore::reap) or the
-/// background [`spawn_reaper`](crate::spawn_reaper). A reaper pass reads the 36-byte header of
-/// every file, so its cost grows with the number of sessions; it also removes leftover
-/// temporary files, corrupt files and links to sessions that are gone.
+/// background [`spawn_reaper`](crate::spawn_reaper). A reaper pass deletes the expired
+/// anonymous sessions its index knows first, then reads the 36-byte header of every file, so
+/// its cost grows with the number of sessions; it also removes leftover temporary files,
+/// corrupt files and links to sessions that are gone, and keeps the anonymous sessions within
+/// their budget.
 ///
 /// # Examples
 ///
 /// ```
 /// use fastsession_core::codec::Key;
-/// use fastsession_core::store::{IdHasher, ServerStore};
+/// use fastsession_core::store::{AnonymousBudget, IdHasher, ServerStore};
 /// use fastsession_fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let backend = FilesystemBackend::open(dir.path().join("sessions"))?.with_max_record_size(64 * 1024);
+/// let backend = FilesystemBackend::open(dir.path().join("sessions"))?
+///     .with_max_record_size(64 * 1024)
+///     .with_anonymous_budget(AnonymousBudget::new(10_000, 16 << 20));
 /// let store: FilesystemStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate(1)?));
 /// assert_eq!(store.backend().max_record_size(), 64 * 1024);
+/// assert_eq!(store.backend().anonymous_budget().max_sessions(), 10_000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FilesystemBackend {
@@ -103,6 +149,11 @@ pub struct FilesystemBackend {
 struct Inner {
     path: PathBuf,
     dirs: Dirs,
+    /// The anonymous sessions this process knows of.
+    anonymous: Index,
+    /// Held by a scan of the directory for its whole length: one scan at a time keeps the
+    /// index's bookkeeping of what a scan saw simple.
+    scanning: Mutex<()>,
 }
 
 impl FilesystemBackend {
@@ -138,10 +189,62 @@ impl FilesystemBackend {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let path = dir.as_ref().to_path_buf();
         let dirs = Dirs::open(&path)?;
+        let inner = Inner {
+            path,
+            dirs,
+            anonymous: Index::new(AnonymousBudget::default()),
+            scanning: Mutex::new(()),
+        };
+        // The anonymous sessions already there count against the budget from the first
+        // request on: other processes, or this one before a restart, made them.
+        inner.scan(None, usize::MAX, DEFAULT_MAX_RECORD_SIZE)?;
         Ok(FilesystemBackend {
-            inner: Arc::new(Inner { path, dirs }),
+            inner: Arc::new(inner),
             max_record: DEFAULT_MAX_RECORD_SIZE,
         })
+    }
+
+    /// Keeps the sessions without a user id within `budget` (default
+    /// [`AnonymousBudget::default`]): creating one when the budget is full deletes the least
+    /// recently active anonymous session. Sessions with a user id, and the revocation markers
+    /// of such sessions, are outside the budget and never deleted to make room. See [Anonymous
+    /// sessions](Self#anonymous-sessions) for how close the bound is when several processes
+    /// share the directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::AnonymousBudget;
+    /// use fastsession_fs::FilesystemBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let budget = AnonymousBudget::new(10_000, 16 << 20);
+    /// let backend = FilesystemBackend::open(dir.path().join("s"))?.with_anonymous_budget(budget);
+    /// assert_eq!(backend.anonymous_budget(), budget);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_anonymous_budget(self, budget: AnonymousBudget) -> Self {
+        self.inner.anonymous.set_budget(budget);
+        self
+    }
+
+    /// The budget of the anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::AnonymousBudget;
+    /// use fastsession_fs::FilesystemBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
+    /// assert_eq!(backend.anonymous_budget(), AnonymousBudget::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn anonymous_budget(&self) -> AnonymousBudget {
+        self.inner.anonymous.budget()
     }
 
     /// Refuses to write session files larger than `bytes` (header included) and treats larger
@@ -229,9 +332,13 @@ impl FilesystemBackend {
 
 impl fmt::Debug for FilesystemBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (anonymous, anonymous_bytes) = self.inner.anonymous.usage();
         f.debug_struct("FilesystemBackend")
             .field("path", &self.inner.path)
             .field("max_record_size", &self.max_record)
+            .field("anonymous_budget", &self.inner.anonymous.budget())
+            .field("anonymous", &anonymous)
+            .field("anonymous_bytes", &anonymous_bytes)
             .finish()
     }
 }
@@ -254,14 +361,32 @@ enum Slot {
 }
 
 /// Reports a file that is not a session; the request gets a fresh session. Never the content.
+///
+/// Counted, and summarised at most once per interval: a client can send the cookie of such a
+/// file on every request. The event of each occurrence is at `DEBUG`.
 fn ignored(key: &StorageKey, reason: &'static str, detail: &'static str) {
-    tracing::warn!(
+    events::record(Event::UnreadableRecord);
+    tracing::debug!(
         target: "fastsession::security",
         reason,
         detail,
         key = ?key,
         "filesystem store: session file ignored; the request gets a fresh session"
     );
+}
+
+/// Logs a problem with one file that a reaper pass or an eviction skipped.
+fn skipped(error: &dyn fmt::Display) {
+    tracing::warn!(target: "fastsession", %error, "filesystem store: reaper skipped a file");
+}
+
+/// A record to create, prepared off the blocking pool.
+struct New {
+    bytes: Vec<u8>,
+    user: Option<String>,
+    /// What the anonymous budget counts of it; `None` if it has a user id.
+    anonymous: Option<Anonymous>,
+    expires: UnixTime,
 }
 
 fn user_dir_name(user: &str) -> String {
@@ -311,6 +436,13 @@ impl Inner {
         }
     }
 
+    /// [`discard`](Self::discard), and out of the index: whether or not the file could be
+    /// removed, it is no session and never counts.
+    fn discard_key(&self, key: &StorageKey, name: &str) -> bool {
+        self.anonymous.forget(key);
+        self.discard(name)
+    }
+
     fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let tmp = format!("{name}{TMP_SUFFIX}");
         dir::write(self.dirs.sessions.as_fd(), name, &tmp, bytes)
@@ -324,7 +456,27 @@ impl Inner {
         })
     }
 
-    fn create(&self, key: &StorageKey, bytes: &[u8], user: Option<&str>) -> Result<bool> {
+    /// Creates the file of `key` unless something is there. `anonymous` is what the budget
+    /// counts of the record, if it has no user id; room is made for it first.
+    fn create(&self, key: &StorageKey, new: &New, max: usize) -> Result<bool> {
+        // Counted before the evictions, so that concurrent creates in this process each
+        // make room for their own session rather than all taking the same free place.
+        let reserved = new
+            .anonymous
+            .is_some_and(|session| self.anonymous.reserve(key, session, new.expires));
+        if reserved {
+            // Before taking this key's lock: an eviction takes the victim's, and holding two
+            // shard locks at once could deadlock with another process doing the same.
+            self.make_room(Some(key), EVICTIONS_PER_WRITE, max);
+        }
+        let created = self.create_locked(key, new);
+        if reserved && !matches!(created, Ok(true)) {
+            self.anonymous.cancel(key);
+        }
+        created
+    }
+
+    fn create_locked(&self, key: &StorageKey, new: &New) -> Result<bool> {
         let name = key.to_hex();
         let _lock = self.lock(key)?;
         // Anything at the path, even junk, makes the key taken: a create never overwrites.
@@ -335,30 +487,54 @@ impl Inner {
         }
         // Link first: a crash in between leaves a stale link (harmless, readers check the
         // record), never a session that "log out everywhere" cannot find.
-        if let Some(user) = user {
+        if let Some(user) = &new.user {
             self.link(user, key)?;
         }
-        self.write(&name, bytes)?;
+        self.write(&name, &new.bytes)?;
+        self.anonymous.note(
+            key,
+            format::version_of(&new.bytes),
+            new.anonymous,
+            new.expires,
+        );
         Ok(true)
     }
 
     fn update(&self, key: &StorageKey, update: Update<'_>, max: usize) -> Result<Option<Record>> {
+        let merged = self.update_locked(key, update, max)?;
+        // An anonymous session that grew, or lost its user, may have put the budget over:
+        // the others make room, never this one (the request just saved it).
+        if merged.as_ref().is_some_and(|r| r.user_id().is_none()) {
+            self.make_room(Some(key), EVICTIONS_PER_WRITE, max);
+        }
+        Ok(merged)
+    }
+
+    fn update_locked(
+        &self,
+        key: &StorageKey,
+        update: Update<'_>,
+        max: usize,
+    ) -> Result<Option<Record>> {
         let name = key.to_hex();
         let _lock = self.lock(key)?;
         let stored = match self.load(key, &name, max)? {
             Slot::Record(_, record) => record,
             Slot::Missing => return Ok(None),
             Slot::Junk => {
-                self.discard(&name);
+                self.discard_key(key, &name);
                 return Ok(None);
             }
         };
         let old_user = stored.user_id().map(str::to_owned);
         let Some(merged) = update.apply_to(stored) else {
-            self.discard(&name);
+            self.discard_key(key, &name);
             return Ok(None);
         };
-        let bytes = format::encode(key, &merged, update.expiry.deadline(&merged), max)
+        // The deadline of the merged record's class: a session that gained a user keeps the
+        // longer idle timeout, one that lost it the anonymous one.
+        let expires = update.expiry.deadline(&merged);
+        let bytes = format::encode(key, &merged, expires, max)
             .map_err(io_error("write a session this large"))?;
         if let Some(user) = merged.user_id()
             && old_user.as_deref() != Some(user)
@@ -366,6 +542,12 @@ impl Inner {
             self.link(user, key)?;
         }
         self.write(&name, &bytes)?;
+        self.anonymous.note(
+            key,
+            format::version_of(&bytes),
+            Anonymous::of(&merged),
+            expires,
+        );
         Ok(Some(merged))
     }
 
@@ -376,20 +558,28 @@ impl Inner {
             Slot::Record(_, record) => record,
             Slot::Missing => return Ok(false),
             Slot::Junk => {
-                self.discard(&name);
+                self.discard_key(key, &name);
                 return Ok(false);
             }
         };
         if expiry.check(&record, now).is_err() {
-            self.discard(&name);
+            self.discard_key(key, &name);
             return Ok(false);
         }
         // The record just read under the lock, with only its activity time changed: a touch
         // cannot overwrite data another request saved.
         record.set_last_active(record.last_active().max(now));
-        let bytes = format::encode(key, &record, expiry.deadline(&record), max)
+        let expires = expiry.deadline(&record);
+        let bytes = format::encode(key, &record, expires, max)
             .map_err(io_error("write a session this large"))?;
         self.write(&name, &bytes)?;
+        // Now the most recently active: last in the eviction order.
+        self.anonymous.note(
+            key,
+            format::version_of(&bytes),
+            Anonymous::of(&record),
+            expires,
+        );
         Ok(true)
     }
 
@@ -398,10 +588,12 @@ impl Inner {
         let _lock = self.lock(key)?;
         let slot = self.load(key, &name, max)?;
         if matches!(slot, Slot::Missing) {
+            self.anonymous.forget(key);
             return Ok(None);
         }
         let sessions = self.dirs.sessions.as_fd();
         dir::remove(sessions, &name).map_err(io_error("delete a session file"))?;
+        self.anonymous.forget(key);
         // Durable before the caller reports the session ended: a power cut must not bring
         // back a logged-out session.
         dir::sync_dir(sessions).map_err(io_error("sync the session directory"))?;
@@ -412,6 +604,56 @@ impl Inner {
             self.unlink(user, key)?;
         }
         Ok(Some(record))
+    }
+
+    /// Evicts least recently active anonymous sessions (never `except`) while the budget is
+    /// exceeded, at most `attempts` of them. Failing to evict one is logged, not an error of
+    /// the request: the session it makes room for is not at fault.
+    fn make_room(&self, except: Option<&StorageKey>, attempts: usize, max: usize) {
+        for _ in 0..attempts {
+            let Some((victim, entry)) = self.anonymous.victim(except) else {
+                return;
+            };
+            if let Err(error) = self.evict(&victim, &entry, max) {
+                // Left out of the index until the next complete scan finds it again, so that
+                // one file that cannot be removed does not stop every later eviction.
+                tracing::warn!(target: "fastsession", %error, "filesystem store: cannot evict an anonymous session");
+            }
+        }
+    }
+
+    /// Deletes the file of `key`, taken from the index as the least recently active
+    /// anonymous session, if it still is one: it is checked again under its lock, since
+    /// another process may have logged it in or used it since the index learnt of it.
+    fn evict(&self, key: &StorageKey, entry: &Entry, max: usize) -> Result<()> {
+        let name = key.to_hex();
+        let _lock = self.lock(key)?;
+        match self.load(key, &name, max)? {
+            Slot::Missing => self.anonymous.forget(key),
+            Slot::Junk => {
+                self.discard_key(key, &name);
+            }
+            Slot::Record(header, record) => match Anonymous::of(&record) {
+                Some(now) if now.last_active <= entry.session.last_active => {
+                    dir::remove(self.dirs.sessions.as_fd(), &name)
+                        .map_err(io_error("evict an anonymous session file"))?;
+                    self.anonymous.forget(key);
+                    events::record(Event::AnonymousEvicted);
+                    tracing::debug!(
+                        target: "fastsession::security",
+                        key = ?key,
+                        "filesystem store: anonymous sessions over their budget; evicted the least recently active"
+                    );
+                }
+                // Logged in, or active again, since the index learnt of it: not a victim.
+                // The index learns what it is now.
+                session => {
+                    self.anonymous
+                        .note(key, header.version, session, header.expires);
+                }
+            },
+        }
+        Ok(())
     }
 
     fn link(&self, user: &str, key: &StorageKey) -> Result<()> {
@@ -465,28 +707,50 @@ impl Inner {
         Ok(keys)
     }
 
-    /// Deletes up to `limit` expired or unusable session files, leftover temporary files, and
-    /// links to sessions that are gone. Problems with single files are logged and skipped, so
-    /// one bad entry cannot stop reaping.
+    /// Deletes up to `limit` expired or unusable session files (expired anonymous sessions
+    /// first), leftover temporary files, and links to sessions that are gone; brings the
+    /// index of anonymous sessions up to date and evicts what is over the budget. Problems
+    /// with single files are logged and skipped, so one bad entry cannot stop reaping.
     fn reap(&self, now: UnixTime, limit: usize, max: usize) -> Result<usize> {
+        let _scanning = self.scanning.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut deleted = 0;
+        // The index knows the expired anonymous sessions without a scan; each one deleted
+        // frees room in the budget, so they go before anything the scan finds.
+        for key in self.anonymous.due(now, limit) {
+            match self.reap_one(&key, now, max) {
+                Ok(reaped) => deleted += usize::from(reaped),
+                Err(e) => skipped(&e),
+            }
+        }
+        deleted += self.scan(Some(now), limit.saturating_sub(deleted), max)?;
+        self.sweep_links(limit)?;
+        Ok(deleted)
+    }
+
+    /// Lists every session file. Each one the index has not seen in its current version is
+    /// read whole and learnt. With `reap = Some(now)`, also deletes up to `limit` files due at
+    /// `now` and leftover temporary files; a scan that saw every file (one that reached no
+    /// limit) then drops from the index what other processes deleted, and evicts what is
+    /// over the budget. Returns how many session files it deleted.
+    fn scan(&self, reap: Option<UnixTime>, limit: usize, max: usize) -> Result<usize> {
         let sessions = self.dirs.sessions.as_fd();
+        let scan = self.anonymous.begin_scan();
         let (mut deleted, mut temps) = (0, 0);
-        let skip = |error: &dyn fmt::Display| {
-            tracing::warn!(target: "fastsession", %error, "filesystem store: reaper skipped a file");
-        };
+        let mut complete = true;
         for name in dir::entries(sessions).map_err(io_error("list the session directory"))? {
-            if deleted >= limit {
+            if reap.is_some() && deleted >= limit {
+                complete = false;
                 break;
             }
             let name = name.map_err(io_error("list the session directory"))?;
             if let Some(key) = name.strip_suffix(TMP_SUFFIX).and_then(StorageKey::from_hex) {
                 // Writers hold the key's lock from creating the temporary file to renaming it,
                 // so one seen under the lock is a crash's leftover.
-                if temps < limit {
+                if reap.is_some() && temps < limit {
                     let _lock = self.lock(&key)?;
                     match dir::remove(sessions, &name) {
                         Ok(removed) => temps += usize::from(removed),
-                        Err(e) => skip(&e),
+                        Err(e) => skipped(&e),
                     }
                 }
                 continue;
@@ -495,45 +759,115 @@ impl Inner {
                 continue;
             };
             // A cheap look at the header without the lock, to skip the live majority.
-            let due = match dir::read(sessions, &name, self.dirs.owner, HEADER_LEN) {
-                Ok(Found::File(head)) => {
-                    format::decode_header(&head).map_or(true, |h| h.expires <= now)
-                }
-                Ok(Found::Untrusted(_)) => true,
-                Ok(Found::Missing) => false,
+            let header = match dir::read(sessions, &name, self.dirs.owner, HEADER_LEN) {
+                Ok(Found::File(head)) => format::decode_header(&head).ok(),
+                Ok(Found::Untrusted(_)) => None,
+                Ok(Found::Missing) => continue,
                 Err(e) => {
-                    skip(&e);
-                    false
+                    skipped(&e);
+                    continue;
                 }
             };
-            if !due {
-                continue;
-            }
-            let _lock = self.lock(&key)?;
-            // Again under the lock: another process may have refreshed it meanwhile.
-            match self.load(&key, &name, max) {
-                Ok(Slot::Junk) => deleted += usize::from(self.discard(&name)),
-                Ok(Slot::Record(header, record)) if header.expires <= now => {
-                    if self.discard(&name) {
-                        deleted += 1;
-                        if let Some(user) = record.user_id()
-                            && let Err(e) = self.unlink(user, &key)
-                        {
-                            skip(&e);
-                        }
+            match (reap, header) {
+                (Some(now), header) if header.is_none_or(|h| h.expires <= now) => {
+                    match self.reap_one(&key, now, max) {
+                        Ok(reaped) => deleted += usize::from(reaped),
+                        Err(e) => skipped(&e),
                     }
                 }
-                Ok(_) => {}
-                Err(e) => skip(&e),
+                (_, Some(header)) => self.refresh(&key, &name, &header, scan, max),
+                // Not a session file: a request or the reaper deletes it when it meets it.
+                (_, None) => {}
             }
         }
         if deleted > 0
             && let Err(e) = dir::sync_dir(sessions)
         {
-            skip(&e);
+            skipped(&e);
         }
-        self.sweep_links(limit)?;
+        if complete {
+            self.anonymous.end_scan(scan);
+            // Up to date now: what other processes' sessions put over the budget goes too.
+            if reap.is_some() {
+                self.make_room(None, limit, max);
+            }
+        }
         Ok(deleted)
+    }
+
+    /// Deletes the file of `key` if it is unusable or due at `now`, checked under its lock
+    /// (another process may have refreshed it since the caller looked); `true` if it did.
+    fn reap_one(&self, key: &StorageKey, now: UnixTime, max: usize) -> Result<bool> {
+        let name = key.to_hex();
+        let _lock = self.lock(key)?;
+        Ok(match self.load(key, &name, max)? {
+            Slot::Missing => {
+                self.anonymous.forget(key);
+                false
+            }
+            Slot::Junk => self.discard_key(key, &name),
+            Slot::Record(header, record) if header.expires <= now => {
+                let reaped = self.discard_key(key, &name);
+                if reaped
+                    && let Some(user) = record.user_id()
+                    && let Err(e) = self.unlink(user, key)
+                {
+                    skipped(&e);
+                }
+                reaped
+            }
+            Slot::Record(header, record) => {
+                self.anonymous
+                    .note(key, header.version, Anonymous::of(&record), header.expires);
+                false
+            }
+        })
+    }
+
+    /// Tells the index that the scan `scan` saw the file `name` with `header`; if the index
+    /// does not know that version, reads the file whole, under its lock so that what the
+    /// index learns cannot be older than what a write of this process told it.
+    fn refresh(
+        &self,
+        key: &StorageKey,
+        name: &str,
+        header: &format::Header,
+        scan: u64,
+        max: usize,
+    ) {
+        if !self.anonymous.seen(key, header.version, scan) {
+            return;
+        }
+        let learn = || -> Result<()> {
+            let _lock = self.lock(key)?;
+            let found = dir::read(self.dirs.sessions.as_fd(), name, self.dirs.owner, max)
+                .map_err(io_error("read a session file"))?;
+            match found {
+                Found::Missing => self.anonymous.forget(key),
+                Found::File(bytes) if bytes.len() <= max => match format::decode(key, &bytes) {
+                    Ok((read, record)) if record.user_id().is_some() => {
+                        self.anonymous.settle(key, read.version);
+                    }
+                    Ok((read, record)) => {
+                        self.anonymous.note(
+                            key,
+                            read.version,
+                            Anonymous::of(&record),
+                            read.expires,
+                        );
+                    }
+                    // Not a session: it never counts (a request meeting it reports it).
+                    Err(_) => self.anonymous.settle(key, header.version),
+                },
+                Found::File(_) | Found::Untrusted(_) => {
+                    self.anonymous.settle(key, header.version);
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = learn() {
+            skipped(&e);
+        }
     }
 
     /// Removes up to `limit` links to sessions that no longer exist, and emptied user
@@ -595,12 +929,17 @@ impl Backend for FilesystemBackend {
         record: &'a Record,
         expires: UnixTime,
     ) -> BoxFuture<'a, Result<bool>> {
-        let key = *key;
+        let (key, max) = (*key, self.max_record);
         // Encoding is CPU work and needs no lock: done here, the blocking job gets bytes.
-        let bytes = format::encode(&key, record, expires, self.max_record)
-            .map_err(io_error("write a session this large"));
-        let user = record.user_id().map(str::to_owned);
-        self.run(move |inner| inner.create(&key, &bytes?, user.as_deref()))
+        let new = format::encode(&key, record, expires, max)
+            .map_err(io_error("write a session this large"))
+            .map(|bytes| New {
+                bytes,
+                user: record.user_id().map(str::to_owned),
+                anonymous: Anonymous::of(record),
+                expires,
+            });
+        self.run(move |inner| inner.create(&key, &new?, max))
     }
 
     fn update<'a>(

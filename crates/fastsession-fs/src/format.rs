@@ -69,6 +69,9 @@ impl Corrupt {
 pub(crate) struct Header {
     /// When the reaper may delete the file.
     pub(crate) expires: UnixTime,
+    /// The first 8 bytes of the checksum: tells one version of a file from another, so that
+    /// a scan need not read again a file whose header it has seen.
+    pub(crate) version: u64,
     body_len: usize,
 }
 
@@ -115,6 +118,15 @@ pub(crate) fn encode(
     Ok(out)
 }
 
+/// The [`Header::version`] of a file [`encode`] made.
+pub(crate) fn version_of(bytes: &[u8]) -> u64 {
+    let mut version = [0; 8];
+    if let Some(sum) = bytes.get(CHECKSUM_AT..CHECKSUM_AT + 8) {
+        version.copy_from_slice(sum);
+    }
+    u64::from_be_bytes(version)
+}
+
 /// Parses the fixed header (the first [`HEADER_LEN`] bytes suffice).
 pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, Corrupt> {
     if bytes.len() < 5 {
@@ -134,8 +146,14 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, Corrupt> {
     }
     let expires = u64::from_be_bytes(bytes[8..16].try_into().map_err(|_| Corrupt::Truncated)?);
     let body_len = u32::from_be_bytes(bytes[16..20].try_into().map_err(|_| Corrupt::Truncated)?);
+    let version = u64::from_be_bytes(
+        bytes[CHECKSUM_AT..CHECKSUM_AT + 8]
+            .try_into()
+            .map_err(|_| Corrupt::Truncated)?,
+    );
     Ok(Header {
         expires: UnixTime::from_secs(expires),
+        version,
         body_len: usize::try_from(body_len).map_err(|_| Corrupt::Oversized)?,
     })
 }

@@ -7,6 +7,16 @@
 //! or regenerated session is never brought back). See [`FilesystemBackend`] for the layout,
 //! durability, locking and failure behaviour. Unix only.
 //!
+//! Sessions without a user id, which anyone can create, live in an
+//! [`AnonymousBudget`](fastsession_core::store::AnonymousBudget) (by default 100 000 sessions,
+//! 64 MiB of data; set it with [`FilesystemBackend::with_anonymous_budget`]): when it is full,
+//! a new one evicts the least recently active anonymous session, never a logged-in session nor
+//! a revocation marker of one. With one process the bound holds. Processes sharing the
+//! directory each count by their own index, refreshed by their reaper passes, so the directory
+//! can exceed the budget by the anonymous sessions the others created since a process's last
+//! pass (at worst about the budget per process) until that process's next pass. See
+//! [Anonymous sessions](FilesystemBackend#anonymous-sessions).
+//!
 //! # Example
 //!
 //! ```
@@ -39,6 +49,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(unix)]
+mod anonymous;
 #[cfg(unix)]
 mod backend;
 #[cfg(unix)]

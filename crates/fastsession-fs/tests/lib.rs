@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod basics;
+mod budget;
 mod conformance;
 mod crash;
 mod hostile;
@@ -28,6 +29,7 @@ fn child_process_entry() {
         "fault" => crash::fault_child(),
         "writer" => processes::writer_child(),
         "ender" => processes::ender_child(),
+        "flood" => budget::flood_child(),
         other => panic!("unknown child mode {other}"),
     }
 }
