@@ -44,7 +44,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use fastsession::store::{AnonymousBudget, RevocationList};
+use fastsession::store::{AnonymousBudget, IdHasher, RevocationList};
 use fastsession::tower::{NamedSession, Session, SessionLayer, SessionName};
 use fastsession::{CookieConfig, CookieStore, Expiry, Key, KeyRing, MemoryStore, SessionConfig};
 use serde::Deserialize;
@@ -387,8 +387,10 @@ fn fs_store(
     budget: Budget,
 ) -> Result<Arc<fastsession::fs::FilesystemStore>, DemoError> {
     let dir = options.dir.clone().unwrap_or_else(default_dir);
-    let store =
-        fastsession::fs::filesystem_store(dir, key)?.with_max_session_bytes(budget.session_bytes);
+    let backend =
+        fastsession::fs::FilesystemBackend::open(dir)?.with_anonymous_budget(budget.anonymous);
+    let store = fastsession::store::ServerStore::with_backend(backend, IdHasher::new(key))
+        .with_max_session_bytes(budget.session_bytes);
     let store = Arc::new(store);
     // Expired sessions are never returned; the reaper only reclaims their files.
     let _reaper = fastsession::fs::spawn_reaper(&store, Duration::from_secs(60), 1000);
