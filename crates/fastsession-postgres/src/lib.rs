@@ -112,6 +112,7 @@
 mod backend;
 mod config;
 mod error;
+mod nul;
 mod sql;
 
 pub use backend::PostgresBackend;
