@@ -275,19 +275,23 @@ async fn invalid_names_and_urls_are_refused_at_connect() {
 }
 
 /// The liveness rule written in SQL agrees with `Expiry::check` at and around every
-/// boundary (idle, absolute, skew, inconsistent times, times beyond `i64`), and a row found
-/// not live is deleted by the same statement.
+/// boundary (idle, anonymous idle, absolute, skew, inconsistent times, times beyond `i64`),
+/// for rows with a user and anonymous rows, in a refresh and in a merge; a row found not live
+/// is deleted by the same statement, and a live one gets the deadline `Expiry::deadline`
+/// gives its class.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
-    use fastsession_core::session::{Expiry, Record};
-    use fastsession_core::store::StorageKey;
+    use fastsession_core::session::{ChangeSet, Expiry, Record};
+    use fastsession_core::store::{StorageKey, Update};
 
     let (store, schema) = fresh().await;
     let client = raw().await;
     let backend = store.backend();
+    // Idle 100 s with a user, 40 s without.
     let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
         .unwrap()
-        .with_clock_skew(Duration::from_secs(60));
+        .with_clock_skew(Duration::from_secs(60))
+        .with_anonymous_idle_timeout(Duration::from_secs(40));
     let now = T0;
     let mut cases = Vec::new();
     for created in [
@@ -297,6 +301,9 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
         now - 101,
         now - 100,
         now - 99,
+        now - 41,
+        now - 40,
+        now - 39,
         now,
         now + 60,
         now + 61,
@@ -306,18 +313,28 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
             now - 101,
             now - 100,
             now - 99,
+            now - 41,
+            now - 40,
+            now - 39,
             now - 1,
             now,
             now + 60,
             now + 61,
             u64::MAX,
         ] {
-            cases.push((created, last));
+            for user in [None, Some("alice")] {
+                for merge in [false, true] {
+                    cases.push((created, last, user, merge));
+                }
+            }
         }
     }
-    for (i, (created, last)) in cases.into_iter().enumerate() {
+    let changes = ChangeSet::default();
+    let (mut live, mut anonymous_only_dead) = (0, 0);
+    for (i, (created, last, user, merge)) in cases.into_iter().enumerate() {
         let mut record = Record::new(UnixTime::from_secs(created));
         record.set_last_active(UnixTime::from_secs(last));
+        record.set_user_id(user.map(str::to_owned));
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&u64::try_from(i).unwrap().to_be_bytes());
         let key = StorageKey::from_bytes(bytes);
@@ -327,20 +344,30 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
                 .await
                 .unwrap()
         );
-        let expected = expiry.check(&record, UnixTime::from_secs(now)).is_ok();
-        let touched = backend
-            .touch(&key, UnixTime::from_secs(now), &expiry)
-            .await
-            .unwrap();
-        assert_eq!(touched, expected, "created {created}, last active {last}");
+        let at = UnixTime::from_secs(now);
+        let expected = expiry.check(&record, at).is_ok();
+        let case = format!("created {created}, last active {last}, user {user:?}, merge {merge}");
+        let applied = if merge {
+            let mut from = record.clone();
+            from.set_last_active(at);
+            let update = Update {
+                changes: &changes,
+                from: &from,
+                now: at,
+                expiry: &expiry,
+                previously_active: None,
+            };
+            backend.update(&key, update).await.unwrap()
+        } else {
+            backend.touch(&key, at, &expiry).await.unwrap()
+        };
+        assert_eq!(applied, expected, "{case}");
         let kept = backend.read(&key).await.unwrap().is_some();
-        assert_eq!(
-            kept, expected,
-            "a row not live is deleted: {created}, {last}"
-        );
+        assert_eq!(kept, expected, "a row not live is deleted: {case}");
         if expected {
-            // A refresh moves the reaping deadline to what `Expiry::deadline` says.
-            record.set_last_active(UnixTime::from_secs(now));
+            live += 1;
+            // The reaping deadline moves to what `Expiry::deadline` says for its class.
+            record.set_last_active(at);
             let expires: i64 = client
                 .query_one(
                     &format!(
@@ -353,13 +380,16 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
                 .unwrap()
                 .get(0);
             let deadline = expiry.deadline(&record).as_secs();
-            assert_eq!(
-                u64::try_from(expires).unwrap(),
-                deadline,
-                "{created}, {last}"
-            );
+            assert_eq!(u64::try_from(expires).unwrap(), deadline, "{case}");
+        } else if user.is_none() {
+            record.set_user_id(Some("bob".to_owned()));
+            if expiry.check(&record, at).is_ok() {
+                anonymous_only_dead += 1;
+            }
         }
     }
+    // The anonymous timeout decided cases: a rule with one idle timeout would fail them.
+    assert!(live > 20 && anonymous_only_dead > 10, "{live}, {anonymous_only_dead}");
 }
 
 /// Two app servers (two stores, two pools, one key) over one table: a client alternating
