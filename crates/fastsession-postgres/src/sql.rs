@@ -94,8 +94,8 @@ impl Statements {
             // the counters as of the statement's start: the row inserted here is not in them).
             create_anonymous: format!(
                 "WITH RECURSIVE over AS (\
-                   SELECT coalesce(sum(sessions), 0) + 1 - $11::bigint AS sessions, \
-                          coalesce(sum(bytes), 0) + $10::bigint - $12::bigint AS bytes \
+                   SELECT coalesce(sum(sessions), 0)::bigint + 1 - $11::bigint AS sessions, \
+                          coalesce(sum(bytes), 0)::bigint + $10::bigint - $12::bigint AS bytes \
                    FROM {budget}), \
                  ins AS ({insert}), \
                  {victims}, \
@@ -113,11 +113,11 @@ impl Statements {
             // are evicted, as at a create.
             update_anonymous: format!(
                 "WITH RECURSIVE own AS (\
-                   SELECT count(*) AS sessions, coalesce(sum(data_len), 0) AS bytes \
+                   SELECT count(*) AS sessions, coalesce(sum(data_len), 0)::bigint AS bytes \
                    FROM {t} WHERE key = $1::bytea AND user_id IS NULL), \
                  over AS (\
-                   SELECT coalesce(sum(b.sessions), 0) - own.sessions + 1 - $22::bigint AS sessions, \
-                          coalesce(sum(b.bytes), 0) - own.bytes + $21::bigint - $23::bigint AS bytes \
+                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $22::bigint AS sessions, \
+                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $21::bigint - $23::bigint AS bytes \
                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
                  live AS ({merge}), ended AS ({ended}), \
                  {victims}, \
@@ -155,12 +155,18 @@ impl Statements {
 /// excludes), walked one index step at a time in `(last_active, key)` order, as many as it
 /// takes to bring the counts of CTE `over` within the budget and at most `EVICT_MAX`. Each
 /// step is one probe of the partial index `<table>_anon`, so the walk reads only the rows it
-/// evicts (and nothing when the budget has room). Only rows without a user are ever read.
+/// evicts. Only rows without a user are ever read.
+///
+/// The first step's condition on `over` is an uncorrelated subquery so that PostgreSQL
+/// evaluates it once, before the scan (a one-time filter): as a join condition it would be
+/// checked against every anonymous row, a scan of the whole index whenever the budget has
+/// room.
 fn victims(t: &str, spare: &str) -> String {
     format!(
         "victims (key, last_active, freed, n) AS (\
-           (SELECT a.key, a.last_active, a.data_len, 1::bigint FROM {t} a CROSS JOIN over \
-            WHERE (over.sessions > 0 OR over.bytes > 0) AND a.user_id IS NULL AND {spare} \
+           (SELECT a.key, a.last_active, a.data_len, 1::bigint FROM {t} a \
+            WHERE (SELECT o.sessions > 0 OR o.bytes > 0 FROM over o) \
+              AND a.user_id IS NULL AND {spare} \
             ORDER BY a.last_active, a.key LIMIT 1) \
            UNION ALL \
            (SELECT nx.key, nx.last_active, v.freed + nx.data_len, v.n + 1 \
