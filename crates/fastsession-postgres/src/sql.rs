@@ -163,15 +163,15 @@ impl Statements {
 /// room.
 fn victims(t: &str, spare: &str) -> String {
     format!(
-        "victims (key, last_active, freed, n) AS (\
-           (SELECT a.key, a.last_active, a.data_len, 1::bigint FROM {t} a \
+        "victims (tid, key, last_active, freed, n) AS (\
+           (SELECT a.ctid, a.key, a.last_active, a.data_len, 1::bigint FROM {t} a \
             WHERE (SELECT o.sessions > 0 OR o.bytes > 0 FROM over o) \
               AND a.user_id IS NULL AND {spare} \
             ORDER BY a.last_active, a.key LIMIT 1) \
            UNION ALL \
-           (SELECT nx.key, nx.last_active, v.freed + nx.data_len, v.n + 1 \
+           (SELECT nx.ctid, nx.key, nx.last_active, v.freed + nx.data_len, v.n + 1 \
             FROM victims v CROSS JOIN over CROSS JOIN LATERAL (\
-              SELECT a.key, a.last_active, a.data_len FROM {t} a \
+              SELECT a.ctid, a.key, a.last_active, a.data_len FROM {t} a \
               WHERE a.user_id IS NULL AND {spare} AND (a.last_active, a.key) > (v.last_active, v.key) \
               ORDER BY a.last_active, a.key LIMIT 1) nx \
             WHERE (v.n < over.sessions OR v.freed < over.bytes) AND v.n < {EVICT_MAX}))"
@@ -181,10 +181,17 @@ fn victims(t: &str, spare: &str) -> String {
 /// The deletion of the `victims`, re-checked on the row as it is when deleted: a row that has
 /// gained a user, or been active since the walk read it, is spared. The caller appends its
 /// own condition and `RETURNING`.
+///
+/// The victims are fetched by the row versions the walk read (`ctid = ANY` of an array, a TID
+/// scan), one each. "No user" is written `num_nulls(user_id) = 1` rather than
+/// `user_id IS NULL` so that the planner cannot answer it with the partial index of all
+/// anonymous rows: not knowing how few victims the walk yields, it would read that whole index
+/// (seen in plans, with thousands of rows) instead of the few rows named.
 fn evict(t: &str) -> String {
     format!(
-        "DELETE FROM {t} d USING victims v \
-         WHERE d.key = v.key AND d.user_id IS NULL AND d.last_active <= v.last_active"
+        "DELETE FROM {t} d WHERE d.ctid = ANY (ARRAY(SELECT v.tid FROM victims v)) \
+         AND num_nulls(d.user_id) = 1 \
+         AND d.last_active <= (SELECT v.last_active FROM victims v WHERE v.key = d.key)"
     )
 }
 

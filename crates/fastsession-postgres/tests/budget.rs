@@ -490,3 +490,98 @@ CREATE INDEX IF NOT EXISTS \"sessions_user\" ON \"{s}\".\"sessions\" (user_hash)
     }
     assert_eq!(counted_right(&schema).await.anonymous, 3);
 }
+
+/// Rows inserted into `schema`'s table, and anonymous-index entries read, as the statistics
+/// say once the backends that did the work have flushed them.
+async fn index_reads(schema: &Schema) -> (i64, i64) {
+    let row = raw()
+        .await
+        .query_one(
+            "SELECT t.n_tup_ins, i.idx_tup_read FROM pg_stat_user_tables t \
+             JOIN pg_stat_user_indexes i USING (relid) \
+             WHERE t.schemaname = $1 AND t.relname = 'sessions' AND i.indexrelname = 'sessions_anon'",
+            &[&schema.0],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// A create reads no other anonymous row when the budget has room, and about the ones it
+/// evicts when it is full: among 3000 anonymous rows, 20 creates with room read none of them
+/// from the eviction index, and 20 creates in a full budget read a few each (the one evicted,
+/// and entries of those evicted before that are not yet pruned). A scan of the whole index, in
+/// the walk or in the deletion, would read 3000 per create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_create_reads_only_the_rows_it_evicts() {
+    const ROWS: i64 = 3000;
+    const CREATES: i64 = 20;
+    let (config, schema) = config();
+    open(config.clone()).await;
+    raw()
+        .await
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".sessions (key, created, last_active, expires, data_len) \
+                 SELECT sha256(int4send(i)), $1::bigint, $1::bigint + i, $1::bigint + 100000, 8 \
+                 FROM generate_series(1, $2::int) i",
+                schema.0
+            ),
+            &[&i64::try_from(T0).unwrap(), &i32::try_from(ROWS).unwrap()],
+        )
+        .await
+        .unwrap();
+    let mut inserted = ROWS;
+    for (budget, most) in [
+        (AnonymousBudget::default(), 0),
+        (
+            AnonymousBudget::new(usize::try_from(ROWS).unwrap(), 1 << 30),
+            CREATES * (CREATES + 1),
+        ),
+    ] {
+        let before = loop {
+            let (ins, reads) = index_reads(&schema).await;
+            if ins >= inserted {
+                break reads;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let store = open(config.clone().with_anonymous_budget(budget)).await;
+        for i in 0..CREATES {
+            let key = StorageKey::from_bytes(
+                [u8::try_from(i).unwrap() + if most == 0 { 1 } else { 101 }; 32],
+            );
+            let record = Record::new(UnixTime::from_secs(T0 + 10_000));
+            let expires = UnixTime::from_secs(T0 + 20_000);
+            assert!(
+                store
+                    .backend()
+                    .create(&key, &record, expires)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Closing its connections makes their backends flush their statistics.
+        drop(store);
+        inserted += CREATES;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let after = loop {
+            let (ins, reads) = index_reads(&schema).await;
+            if ins >= inserted {
+                break reads;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "statistics never flushed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            after - before <= most,
+            "{} index entries read, at most {most} expected",
+            after - before
+        );
+    }
+    let c = counted_right(&schema).await;
+    assert_eq!(c.anonymous, ROWS, "{c:?}");
+}

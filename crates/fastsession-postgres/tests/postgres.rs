@@ -389,7 +389,10 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
         }
     }
     // The anonymous timeout decided cases: a rule with one idle timeout would fail them.
-    assert!(live > 20 && anonymous_only_dead > 10, "{live}, {anonymous_only_dead}");
+    assert!(
+        live > 20 && anonymous_only_dead > 10,
+        "{live}, {anonymous_only_dead}"
+    );
 }
 
 /// Two app servers (two stores, two pools, one key) over one table: a client alternating
