@@ -109,8 +109,9 @@
 //! server, an anonymous create took about 0.1 ms more with room and 0.3 ms more when it evicted
 //! (against 1.5 ms for the insert with its commit). A merge or refresh of a session with a user
 //! runs the statement it ran before (plus one integer column), fires no trigger and touches no
-//! counter: no slower within measurement noise. The counter rows are updated by every
-//! anonymous write, so leave autovacuum on (the default).
+//! counter: no slower within measurement noise. Every deletion of an anonymous row (a logout,
+//! an eviction, each row of a reaper's batch) updates one counter row too, so the counter rows
+//! see many updates: leave autovacuum on (the default).
 //!
 //! Every app server sharing the table should be configured with the same budget: each applies
 //! its own when it writes.

@@ -452,7 +452,8 @@ async fn two_app_servers_share_one_session() {
 }
 
 /// A row edited into something that is not a session reads as no session: the request gets a
-/// fresh one with a new id, never the broken data and never an error.
+/// fresh one with a new id, never the broken data and never an error; it is counted as an
+/// unreadable record (summarised in the log, not a warning per request).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_row_reads_as_no_session() {
     let (store, schema) = fresh().await;
@@ -469,6 +470,8 @@ async fn a_corrupt_row_reads_as_no_session() {
         )
         .await
         .unwrap();
+    let unreadable =
+        fastsession_core::events::counts().of(fastsession_core::events::Event::UnreadableRecord);
     let reply = request(&cfg, Some(&id), |s| {
         assert_eq!(s.get::<i32>("n").unwrap(), None);
         s.insert("m", 1).unwrap();
@@ -476,4 +479,8 @@ async fn a_corrupt_row_reads_as_no_session() {
     .await;
     let fresh_id = reply.cookie();
     assert_ne!(fresh_id, id);
+    assert!(
+        fastsession_core::events::counts().of(fastsession_core::events::Event::UnreadableRecord)
+            > unreadable
+    );
 }
