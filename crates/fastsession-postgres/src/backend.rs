@@ -502,8 +502,9 @@ impl Backend for PostgresBackend {
             );
             let (persistent, data_len) = (record.is_persistent(), len(record.data_len()));
             let (vals, flashes) = (values_json(record.values()), flashes_json(record.flashes()));
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-                &key,
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(12);
+            params.extend([
+                &key as &(dyn ToSql + Sync),
                 &created,
                 &last_active,
                 &expires,
@@ -513,7 +514,7 @@ impl Backend for PostgresBackend {
                 &vals,
                 &flashes,
                 &data_len,
-            ];
+            ]);
             // Only a row without a user enters (and makes room in) the anonymous budget.
             let sql = if user.is_none() {
                 params.extend([
@@ -550,7 +551,9 @@ impl Backend for PostgresBackend {
             let (persistent_changed, persistent) =
                 (changes.persistent_changed(), update.from.is_persistent());
             let (user_changed, data_len) = (changes.user_changed(), len(update.from.data_len()));
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
+            // `$1`, the liveness `$2..$9`, the merge `$10..$21`, the budget `$22..$23`.
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(23);
+            params.push(&key);
             params.extend(l.params());
             params.extend([
                 &values_cleared as &(dyn ToSql + Sync),

@@ -47,7 +47,7 @@
 //! | `user_hash` | `bytea` null, indexed | SHA-256 of the user id: the "sessions of a user" index |
 //! | `version` | `bigint` | 1 at creation, +1 on every merge |
 //! | `vals`, `flashes` | `jsonb` | the values, and the flash lists, as objects by key |
-//! | `data_len` | `bigint` | the session's data bytes ([`Record::data_len`](fastsession_core::session::Record::data_len)), for the anonymous budget |
+//! | `data_len` | `bigint` | the session's data bytes ([`Record::data_len`](fastsession_core::session::Record::data_len)) as the last write saw them, for the anonymous budget |
 //!
 //! Beside it: the partial index `<table>_anon` on `(last_active, key)` of the rows without a
 //! user (the eviction order), the table `<table>_budget` (16 rows counting the anonymous rows
