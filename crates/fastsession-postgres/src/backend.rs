@@ -1,11 +1,13 @@
 //! [`PostgresBackend`]: each [`Backend`] operation as one SQL statement.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
 use fastsession_core::store::{Backend, BoxFuture, StorageKey, Update};
 use fastsession_core::time::UnixTime;
@@ -17,6 +19,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::config::PostgresConfig;
 use crate::error::{PostgresError, PostgresErrorKind};
+use crate::nul::{escape_json, escape_text, unescape_json, unescape_text};
 use crate::sql::Statements;
 
 /// How much longer than the server's statement timeout the client waits for an answer before
@@ -53,6 +56,9 @@ struct Inner {
     config: PostgresConfig,
     /// The client-side bound on one statement.
     bound: Duration,
+    /// The anonymous budget's bounds, as statement parameters.
+    max_anonymous: i64,
+    max_anonymous_bytes: i64,
 }
 
 impl PostgresBackend {
@@ -120,10 +126,13 @@ impl PostgresBackend {
                 )
             })?;
         let bound = config.statement_timeout() + CLIENT_GRACE;
+        let budget = config.anonymous_budget();
         let backend = PostgresBackend {
             inner: Arc::new(Inner {
                 pool,
                 sql: Statements::new(&table, config.schema(), config.table()),
+                max_anonymous: len(budget.max_sessions()),
+                max_anonymous_bytes: len(budget.max_bytes()),
                 config,
                 bound,
             }),
@@ -133,9 +142,10 @@ impl PostgresBackend {
         Ok(backend)
     }
 
-    /// Creates the schema, the table and its indexes if they do not exist. Idempotent, and
-    /// safe to run from several processes at once (it takes a transaction-scoped advisory
-    /// lock).
+    /// Creates the schema, the table, its indexes and the anonymous budget's counters and
+    /// triggers if they do not exist, and upgrades a table made by an earlier version in place
+    /// (see the [crate documentation](crate#table-layout)). Idempotent, and safe to run from
+    /// several processes at once (it takes a transaction-scoped advisory lock).
     ///
     /// # Errors
     ///
@@ -220,6 +230,13 @@ impl PostgresBackend {
                 Err(e) if e.is_connection_lost() && tried < attempts => {
                     tracing::debug!(target: "fastsession", operation = op, "postgres connection lost; retrying an idempotent statement");
                 }
+                // Input jsonb cannot hold: the client's doing, not the store's, so counted and
+                // summarised rather than logged each time.
+                Err(e) if matches!(op, "create" | "update") && e.is_refused_input() => {
+                    events::record(Event::Unstorable);
+                    tracing::debug!(target: "fastsession::security", operation = op, code = e.code(), "session holds a value jsonb cannot hold; not saved");
+                    return Err(e.into_unstorable());
+                }
                 Err(e) => {
                     tracing::warn!(target: "fastsession", operation = op, kind = ?e.kind(), code = e.code(), "postgres session store failed");
                     return Err(e.into_core());
@@ -281,6 +298,11 @@ fn dur(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// A size or count as PostgreSQL's `bigint`.
+fn len(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// The lookup key of a user in the user index: a hash, so the index never holds the id.
 fn user_hash(user: &str) -> Vec<u8> {
     let mut h = Sha256::new();
@@ -289,48 +311,81 @@ fn user_hash(user: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// The parameters `$2..$7` of the liveness rule (see `sql::LIVE`): the same rule as
-/// [`Expiry::check`], rearranged so that no addition can overflow.
+/// The parameters `$2..$9` of the liveness rule and the new deadline (see `sql::LIVE` and
+/// `sql::deadline`): the same rules as [`Expiry::check`] and [`Expiry::deadline`], with the
+/// idle timeout of each class (a row with a user, an anonymous row), rearranged so that no
+/// addition can overflow.
 struct Liveness {
     now: i64,
     latest: i64,
     created_after: i64,
     active_after: i64,
+    anonymous_active_after: i64,
     idle_deadline: i64,
+    anonymous_idle_deadline: i64,
     absolute: i64,
 }
 
 impl Liveness {
     fn new(now: UnixTime, expiry: &Expiry) -> Self {
         let n = secs(now);
+        let (idle, anonymous) = (expiry.idle_timeout(), expiry.anonymous_idle_timeout());
         Liveness {
             now: n,
             latest: secs(now.saturating_add(expiry.clock_skew())),
             created_after: n.saturating_sub(dur(expiry.absolute_lifetime())),
-            active_after: n.saturating_sub(dur(expiry.idle_timeout())),
-            idle_deadline: secs(now.saturating_add(expiry.idle_timeout())),
+            active_after: n.saturating_sub(dur(idle)),
+            anonymous_active_after: n.saturating_sub(dur(anonymous)),
+            idle_deadline: secs(now.saturating_add(idle)),
+            anonymous_idle_deadline: secs(now.saturating_add(anonymous)),
             absolute: dur(expiry.absolute_lifetime()),
         }
+    }
+
+    /// `$2..$9`, in order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.now,
+            &self.latest,
+            &self.created_after,
+            &self.active_after,
+            &self.anonymous_active_after,
+            &self.idle_deadline,
+            &self.anonymous_idle_deadline,
+            &self.absolute,
+        ]
+    }
+}
+
+/// JSON text as stored: with U+0000 escaped (see `nul`), without a copy when there is none.
+fn stored_json(json: String) -> String {
+    match escape_json(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(escaped) => escaped,
     }
 }
 
 /// A record's values and flashes as the JSON objects stored in `vals` and `flashes`.
 fn values_json<'a>(items: impl Iterator<Item = (&'a str, &'a RawValue)>) -> String {
     let map: BTreeMap<&str, &RawValue> = items.collect();
-    serde_json::to_string(&map).unwrap_or_else(|_| unreachable!("maps of raw JSON serialize"))
+    stored_json(
+        serde_json::to_string(&map).unwrap_or_else(|_| unreachable!("maps of raw JSON serialize")),
+    )
 }
 
 fn flashes_json<'a>(items: impl Iterator<Item = (&'a str, &'a [Box<RawValue>])>) -> String {
     let map: BTreeMap<&str, &[Box<RawValue>]> = items.collect();
-    serde_json::to_string(&map).unwrap_or_else(|_| unreachable!("maps of raw JSON serialize"))
+    stored_json(
+        serde_json::to_string(&map).unwrap_or_else(|_| unreachable!("maps of raw JSON serialize")),
+    )
 }
 
 /// The change set as SQL parameters: keys to remove and an object of keys to set, for values
 /// and for flashes.
 struct Delta<'a> {
-    remove_values: Vec<&'a str>,
+    remove_values: Vec<Cow<'a, str>>,
     set_values: String,
-    remove_flashes: Vec<&'a str>,
+    remove_flashes: Vec<Cow<'a, str>>,
     set_flashes: String,
 }
 
@@ -343,7 +398,7 @@ impl<'a> Delta<'a> {
             // A key set but missing from the record counts as removed, as in `Record::apply`.
             match (change, from.value(key)) {
                 (Change::Set, Some(v)) => set_values.push((key, v)),
-                _ => remove_values.push(key),
+                _ => remove_values.push(escape_text(key)),
             }
         }
         let mut remove_flashes = Vec::new();
@@ -351,7 +406,7 @@ impl<'a> Delta<'a> {
         for (key, change) in changes.flashes() {
             match (change, from.flash_list(key)) {
                 (Change::Set, Some(list)) => set_flashes.push((key, list)),
-                _ => remove_flashes.push(key),
+                _ => remove_flashes.push(escape_text(key)),
             }
         }
         Delta {
@@ -363,7 +418,22 @@ impl<'a> Delta<'a> {
     }
 }
 
-/// A row of `sql::RECORD_COLUMNS` as a record; `None` (and a `warn` event) if it is not one.
+/// Whether a create or merge (`SELECT applied, evicted`) was applied; each anonymous session
+/// it evicted to make room is counted as an [`Event::AnonymousEvicted`].
+fn applied(rows: &[Row]) -> bool {
+    let Some(row) = rows.first() else {
+        return false;
+    };
+    let applied: i64 = row.try_get(0).unwrap_or(0);
+    let evicted: i64 = row.try_get(1).unwrap_or(0);
+    for _ in 0..evicted {
+        events::record(Event::AnonymousEvicted);
+    }
+    applied > 0
+}
+
+/// A row of `sql::RECORD_COLUMNS` as a record; `None` (and an [`Event::UnreadableRecord`]) if
+/// it is not one.
 fn decode(row: &Row) -> Option<Record> {
     let parsed = (|| -> std::result::Result<Record, &'static str> {
         let time = |i: usize| -> std::result::Result<UnixTime, &'static str> {
@@ -375,16 +445,18 @@ fn decode(row: &Row) -> Option<Record> {
         let mut record = Record::new(time(0)?);
         record.set_last_active(time(1)?);
         record.set_persistent(row.try_get(2).map_err(|_| "persistent column")?);
-        record.set_user_id(row.try_get(3).map_err(|_| "user column")?);
+        let user: Option<String> = row.try_get(3).map_err(|_| "user column")?;
+        record.set_user_id(user.map(unescape_text));
         let vals: &str = row.try_get(4).map_err(|_| "vals column")?;
         let values: BTreeMap<String, Box<RawValue>> =
-            serde_json::from_str(vals).map_err(|_| "vals is not an object")?;
+            serde_json::from_str(&unescape_json(vals)).map_err(|_| "vals is not an object")?;
         for (key, value) in values {
             record.insert_value(key, value);
         }
         let flashes: &str = row.try_get(5).map_err(|_| "flashes column")?;
         let flashes: BTreeMap<String, Vec<Box<RawValue>>> =
-            serde_json::from_str(flashes).map_err(|_| "flashes is not an object of arrays")?;
+            serde_json::from_str(&unescape_json(flashes))
+                .map_err(|_| "flashes is not an object of arrays")?;
         for (key, list) in flashes {
             record.set_flash_list(key, list);
         }
@@ -393,7 +465,9 @@ fn decode(row: &Row) -> Option<Record> {
     match parsed {
         Ok(record) => Some(record),
         Err(detail) => {
-            tracing::warn!(target: "fastsession::security", reason = "corrupt", detail, "stored session row is not valid; treated as absent");
+            // Counted and summarised: whoever can make such a row can make many.
+            events::record(Event::UnreadableRecord);
+            tracing::debug!(target: "fastsession::security", reason = "corrupt", detail, "stored session row is not valid; treated as absent");
             None
         }
     }
@@ -420,26 +494,40 @@ impl Backend for PostgresBackend {
             let key = &key.as_bytes()[..];
             let user = record.user_id();
             let hash = user.map(user_hash);
-            let rows = self
-                .rows(
-                    "create",
-                    &self.inner.sql.create,
-                    &[
-                        &key,
-                        &secs(record.created()),
-                        &secs(record.last_active()),
-                        &secs(expires),
-                        &record.is_persistent(),
-                        &user,
-                        &hash,
-                        &values_json(record.values()),
-                        &flashes_json(record.flashes()),
-                    ],
-                    // Not retried: after a lost answer, a second insert would find the first.
-                    false,
-                )
-                .await?;
-            Ok(!rows.is_empty())
+            let stored_user = user.map(escape_text);
+            let (created, last_active, expires) = (
+                secs(record.created()),
+                secs(record.last_active()),
+                secs(expires),
+            );
+            let (persistent, data_len) = (record.is_persistent(), len(record.data_len()));
+            let (vals, flashes) = (values_json(record.values()), flashes_json(record.flashes()));
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(12);
+            params.extend([
+                &key as &(dyn ToSql + Sync),
+                &created,
+                &last_active,
+                &expires,
+                &persistent,
+                &stored_user,
+                &hash,
+                &vals,
+                &flashes,
+                &data_len,
+            ]);
+            // Only a row without a user enters (and makes room in) the anonymous budget.
+            let sql = if user.is_none() {
+                params.extend([
+                    &self.inner.max_anonymous as &(dyn ToSql + Sync),
+                    &self.inner.max_anonymous_bytes,
+                ]);
+                &self.inner.sql.create_anonymous
+            } else {
+                &self.inner.sql.create
+            };
+            // Not retried: after a lost answer, a second insert would find the first.
+            let rows = self.rows("create", sql, &params, false).await?;
+            Ok(applied(&rows))
         })
     }
 
@@ -455,36 +543,46 @@ impl Backend for PostgresBackend {
             let changes = update.changes;
             let user = update.from.user_id();
             // The statement reads the user (and its hash) only when the request changed it.
-            let hash = user.filter(|_| changes.user_changed()).map(user_hash);
-            let rows = self
-                .rows(
-                    "update",
-                    &self.inner.sql.update,
-                    &[
-                        &key,
-                        &l.now,
-                        &l.latest,
-                        &l.created_after,
-                        &l.active_after,
-                        &l.idle_deadline,
-                        &l.absolute,
-                        &changes.values_cleared(),
-                        &d.remove_values,
-                        &d.set_values,
-                        &changes.flashes_cleared(),
-                        &d.remove_flashes,
-                        &d.set_flashes,
-                        &changes.persistent_changed(),
-                        &update.from.is_persistent(),
-                        &changes.user_changed(),
-                        &user,
-                        &hash,
-                    ],
-                    // Not retried: a lost answer may hide an applied merge.
-                    false,
-                )
-                .await?;
-            Ok(!rows.is_empty())
+            let changed_user = user.filter(|_| changes.user_changed());
+            let hash = changed_user.map(user_hash);
+            let stored_user = changed_user.map(escape_text);
+            let (values_cleared, flashes_cleared) =
+                (changes.values_cleared(), changes.flashes_cleared());
+            let (persistent_changed, persistent) =
+                (changes.persistent_changed(), update.from.is_persistent());
+            let (user_changed, data_len) = (changes.user_changed(), len(update.from.data_len()));
+            // `$1`, the liveness `$2..$9`, the merge `$10..$21`, the budget `$22..$23`.
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(23);
+            params.push(&key);
+            params.extend(l.params());
+            params.extend([
+                &values_cleared as &(dyn ToSql + Sync),
+                &d.remove_values,
+                &d.set_values,
+                &flashes_cleared,
+                &d.remove_flashes,
+                &d.set_flashes,
+                &persistent_changed,
+                &persistent,
+                &user_changed,
+                &stored_user,
+                &hash,
+                &data_len,
+            ]);
+            // A session the request leaves with a user takes the statement it always took; one
+            // it leaves anonymous may grow, so its statement also keeps the budget.
+            let sql = if user.is_none() {
+                params.extend([
+                    &self.inner.max_anonymous as &(dyn ToSql + Sync),
+                    &self.inner.max_anonymous_bytes,
+                ]);
+                &self.inner.sql.update_anonymous
+            } else {
+                &self.inner.sql.update
+            };
+            // Not retried: a lost answer may hide an applied merge.
+            let rows = self.rows("update", sql, &params, false).await?;
+            Ok(applied(&rows))
         })
     }
 
@@ -497,22 +595,11 @@ impl Backend for PostgresBackend {
         Box::pin(async move {
             let key = &key.as_bytes()[..];
             let l = Liveness::new(now, expiry);
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
+            params.extend(l.params());
+            // Setting the same activity time twice is the same as once.
             let rows = self
-                .rows(
-                    "touch",
-                    &self.inner.sql.touch,
-                    &[
-                        &key,
-                        &l.now,
-                        &l.latest,
-                        &l.created_after,
-                        &l.active_after,
-                        &l.idle_deadline,
-                        &l.absolute,
-                    ],
-                    // Setting the same activity time twice is the same as once.
-                    true,
-                )
+                .rows("touch", &self.inner.sql.touch, &params, true)
                 .await?;
             Ok(!rows.is_empty())
         })

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use fastsession_core::store::AnonymousBudget;
 use fastsession_core::{Error, ErrorKind, Result};
 
 /// The default pool size.
@@ -15,7 +16,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of a [`PostgresBackend`](crate::PostgresBackend): the connection URL, the schema
-/// and table, the pool size and the timeouts.
+/// and table, the pool size, the timeouts and the budget of anonymous sessions.
 ///
 /// Every wait is bounded: a request waits at most the acquire timeout for a pooled connection,
 /// a new connection at most the connect timeout, and a statement at most the statement timeout
@@ -30,6 +31,7 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```
 /// use std::time::Duration;
+/// use fastsession_core::store::AnonymousBudget;
 /// use fastsession_postgres::PostgresConfig;
 ///
 /// let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app")
@@ -38,7 +40,8 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 ///     .with_pool_size(32)
 ///     .with_acquire_timeout(Duration::from_millis(500))
 ///     .with_connect_timeout(Duration::from_secs(2))
-///     .with_statement_timeout(Duration::from_secs(1));
+///     .with_statement_timeout(Duration::from_secs(1))
+///     .with_anonymous_budget(AnonymousBudget::new(50_000, 32 << 20));
 /// assert_eq!(config.table(), "sessions");
 /// assert_eq!(config.pool_size(), 32);
 /// ```
@@ -52,6 +55,7 @@ pub struct PostgresConfig {
     connect_timeout: Duration,
     statement_timeout: Duration,
     application_name: String,
+    anonymous_budget: AnonymousBudget,
 }
 
 impl PostgresConfig {
@@ -68,6 +72,7 @@ impl PostgresConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             application_name: "fastsession".to_owned(),
+            anonymous_budget: AnonymousBudget::default(),
         }
     }
 
@@ -79,8 +84,10 @@ impl PostgresConfig {
         self
     }
 
-    /// The table name (default `fastsession_sessions`), under the same rule as the schema;
-    /// the expiry index is named after it.
+    /// The table name (default `fastsession_sessions`), under the same rule as the schema,
+    /// and at most 55 bytes: the indexes, the budget's counter table and its trigger function
+    /// are named after it (`<table>_expires`, `<table>_user`, `<table>_anon`,
+    /// `<table>_budget`, `<table>_count`).
     #[must_use]
     pub fn with_table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
@@ -125,6 +132,38 @@ impl PostgresConfig {
     pub fn with_application_name(mut self, name: impl Into<String>) -> Self {
         self.application_name = name.into();
         self
+    }
+
+    /// How many sessions without a user id the table keeps, and how many bytes of data they
+    /// hold together (default [`AnonymousBudget::default`]: 100 000 sessions, 64 MiB).
+    ///
+    /// Creating an anonymous session, or growing one, when the budget is full deletes the
+    /// least recently active anonymous sessions until it fits (at most 256 per statement; the
+    /// next writes delete the rest). Sessions with a user id and revocation markers are outside
+    /// the budget and never deleted to make room. Every app server sharing the table should use
+    /// the same budget: each enforces its own when it writes. See the
+    /// [crate documentation](crate#anonymous-sessions) for what it costs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::AnonymousBudget;
+    /// use fastsession_postgres::PostgresConfig;
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_anonymous_budget(AnonymousBudget::new(10_000, 16 << 20));
+    /// assert_eq!(config.anonymous_budget().max_sessions(), 10_000);
+    /// ```
+    #[must_use]
+    pub fn with_anonymous_budget(mut self, budget: AnonymousBudget) -> Self {
+        self.anonymous_budget = budget;
+        self
+    }
+
+    /// The budget of anonymous sessions.
+    #[must_use]
+    pub fn anonymous_budget(&self) -> AnonymousBudget {
+        self.anonymous_budget
     }
 
     /// The schema name.
@@ -177,7 +216,7 @@ impl PostgresConfig {
     pub(crate) fn qualified_table(&self) -> Result<String> {
         check_identifier("schema", &self.schema)?;
         check_identifier("table", &self.table)?;
-        // The expiry index is `<table>_expires`: it must fit too.
+        // The longest name made from it is the expiry index's, `<table>_expires`: it must fit.
         check_identifier("table", &format!("{}_expires", self.table))?;
         Ok(format!("\"{}\".\"{}\"", self.schema, self.table))
     }
@@ -194,6 +233,7 @@ impl fmt::Debug for PostgresConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
+            .field("anonymous_budget", &self.anonymous_budget)
             .finish()
     }
 }

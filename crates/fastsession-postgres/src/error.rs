@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use deadpool_postgres::PoolError;
-use fastsession_core::Error;
+use fastsession_core::{Error, ErrorKind};
 use tokio_postgres::error::SqlState;
 
 /// What went wrong talking to PostgreSQL.
@@ -35,7 +35,9 @@ pub enum PostgresErrorKind {
     /// standby, `default_transaction_read_only`).
     ReadOnly,
     /// Any other error PostgreSQL reported (permissions, a missing table: run
-    /// [`migrate`](crate::PostgresBackend::migrate); a value `jsonb` cannot hold).
+    /// [`migrate`](crate::PostgresBackend::migrate)). A value `jsonb` cannot hold is of this
+    /// kind too, inside a core error of kind
+    /// [`ErrorKind::Unstorable`](fastsession_core::ErrorKind::Unstorable) rather than `Store`.
     Database,
 }
 
@@ -153,6 +155,31 @@ impl PostgresError {
     /// This error as a core [`Error`] of kind `Store`.
     pub(crate) fn into_core(self) -> Error {
         Error::store(format!("postgres store: {self}"), self)
+    }
+
+    /// `true` if PostgreSQL refused a parameter's content as input for its type: `jsonb`
+    /// refusing a number beyond `numeric`'s range (`1e1000000`, SQLSTATE 22003) or a string
+    /// with a lone surrogate escape (`"\ud800"`, 22P02), text not in the database's encoding
+    /// (22P05, 22021). Our own parameters are binary, so only session data gets here.
+    pub(crate) fn is_refused_input(&self) -> bool {
+        self.code.as_ref().is_some_and(|c| {
+            *c == SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+                || *c == SqlState::INVALID_TEXT_REPRESENTATION
+                || *c == SqlState::UNTRANSLATABLE_CHARACTER
+                || *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        })
+    }
+
+    /// This error as a core [`Error`] of kind [`ErrorKind::Unstorable`]: the statement
+    /// failed as a whole, so nothing was written.
+    pub(crate) fn into_unstorable(self) -> Error {
+        Error::new(
+            ErrorKind::Unstorable,
+            format!(
+                "postgres store: the session holds a value jsonb cannot hold (a number beyond numeric's range, a lone surrogate escape); nothing was saved ({self})"
+            ),
+        )
+        .with_source(self)
     }
 }
 

@@ -6,21 +6,41 @@
 /// The columns a record is rebuilt from, in the order `backend::decode` reads them.
 const RECORD_COLUMNS: &str = "created, last_active, persistent, user_id, vals::text, flashes::text";
 
-/// "Live at `$2`" under the expiry whose bounds are `$3..$5`: the rule of `Expiry::check`
-/// (not from the future beyond the skew, consistent, within the absolute lifetime and the
-/// idle timeout), rearranged so no sum can overflow.
-const LIVE: &str = "created <= $3::bigint AND last_active <= $3::bigint AND last_active >= created \
-     AND created > $4::bigint AND last_active > $5::bigint";
+/// How many counter rows the anonymous budget is spread over: concurrent writers of anonymous
+/// rows mostly update different rows instead of queueing on one.
+pub(crate) const BUDGET_SLOTS: u32 = 16;
 
-/// The new expiry after activity at `$2`: the earlier of the idle deadline `$6` and
-/// `created + $7` (in `numeric`, so that it cannot overflow; the result is at most `$6`).
-const DEADLINE: &str = "LEAST($6::bigint::numeric, created::numeric + $7::bigint::numeric)::bigint";
+/// The most anonymous rows one statement evicts. In a full budget a create evicts one or a
+/// few; the bound keeps a statement short when far more are over (the budget was lowered, or
+/// one large session came in among many small ones): the next creates evict the rest.
+pub(crate) const EVICT_MAX: u32 = 256;
+
+/// "Live at `$2`" under the expiry whose bounds are `$3..$6`: the rule of `Expiry::check`
+/// (not from the future beyond the skew, consistent, within the absolute lifetime and the
+/// idle timeout of the row's class: `$5` for a row with a user, `$6` for an anonymous one),
+/// rearranged so no sum can overflow. The class is the stored row's, as `Expiry::check` of the
+/// stored record would judge it.
+const LIVE: &str = "created <= $3::bigint AND last_active <= $3::bigint AND last_active >= created \
+     AND created > $4::bigint \
+     AND last_active > CASE WHEN user_id IS NULL THEN $6::bigint ELSE $5::bigint END";
+
+/// The new expiry after activity at `$2` of a row whose user afterwards is `user`: the earlier
+/// of its class's idle deadline (`$7` with a user, `$8` anonymous) and `created + $9` (in
+/// `numeric`, so that it cannot overflow; the result is at most the idle deadline).
+fn deadline(user: &str) -> String {
+    format!(
+        "LEAST(CASE WHEN {user} IS NULL THEN $8::bigint ELSE $7::bigint END::numeric, \
+         created::numeric + $9::bigint::numeric)::bigint"
+    )
+}
 
 pub(crate) struct Statements {
     pub(crate) migrate: String,
     pub(crate) read: String,
     pub(crate) create: String,
+    pub(crate) create_anonymous: String,
     pub(crate) update: String,
+    pub(crate) update_anonymous: String,
     pub(crate) touch: String,
     pub(crate) take: String,
     pub(crate) reap: String,
@@ -33,61 +53,84 @@ impl Statements {
     /// `table` is `"schema"."name"`, already checked and quoted.
     pub(crate) fn new(table: &str, schema: &str, name: &str) -> Self {
         let t = table;
+        // The per-slot counts of the anonymous rows and their bytes, kept by triggers.
+        let budget = format!("\"{schema}\".\"{name}_budget\"");
+        let insert = format!(
+            "INSERT INTO {t} \
+             (key, created, last_active, expires, persistent, user_id, user_hash, version, vals, flashes, data_len) \
+             VALUES ($1::bytea, $2::bigint, $3::bigint, $4::bigint, $5::boolean, $6::text, $7::bytea, 1, \
+             $8::text::jsonb, $9::text::jsonb, $10::bigint) \
+             ON CONFLICT (key) DO NOTHING RETURNING 1"
+        );
+        // The merge of a request's changes, if the row is live. Under READ COMMITTED a
+        // concurrent writer's row is re-checked (LIVE) and the SET expressions see its
+        // committed values, so merges of different keys never lose each other, and a row
+        // deleted meanwhile is not brought back.
+        let user_after = "CASE WHEN $18::boolean THEN $19::text ELSE user_id END";
+        let merge = format!(
+            "UPDATE {t} SET \
+               vals = (CASE WHEN $10::boolean THEN '{{}}'::jsonb ELSE vals END - $11::text[]) || $12::text::jsonb, \
+               flashes = (CASE WHEN $13::boolean THEN '{{}}'::jsonb ELSE flashes END - $14::text[]) || $15::text::jsonb, \
+               persistent = CASE WHEN $16::boolean THEN $17::boolean ELSE persistent END, \
+               user_id = {user_after}, \
+               user_hash = CASE WHEN $18::boolean THEN $20::bytea ELSE user_hash END, \
+               data_len = $21::bigint, \
+               version = version + 1, \
+               last_active = $2::bigint, \
+               expires = {deadline} \
+             WHERE key = $1::bytea AND {LIVE} \
+             RETURNING 1",
+            deadline = deadline(user_after),
+        );
+        // In the same statement as a merge or refresh: the deletion of a row not live.
+        let ended = format!(
+            "DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) AND NOT EXISTS (SELECT 1 FROM live)"
+        );
         Statements {
-            migrate: format!(
-                "BEGIN;
-SELECT pg_advisory_xact_lock(hashtext('fastsession-migrate:' || '{schema}.{name}'));
-CREATE SCHEMA IF NOT EXISTS \"{schema}\";
-CREATE TABLE IF NOT EXISTS {t} (
-    key bytea PRIMARY KEY CHECK (octet_length(key) = 32),
-    created bigint NOT NULL,
-    last_active bigint NOT NULL,
-    expires bigint NOT NULL,
-    persistent boolean NOT NULL DEFAULT false,
-    user_id text,
-    user_hash bytea,
-    version bigint NOT NULL DEFAULT 1,
-    vals jsonb NOT NULL DEFAULT '{{}}',
-    flashes jsonb NOT NULL DEFAULT '{{}}'
-);
-CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires);
-CREATE INDEX IF NOT EXISTS \"{name}_user\" ON {t} (user_hash) WHERE user_hash IS NOT NULL;
-COMMIT;"
-            ),
+            migrate: migrate(t, schema, name, &budget),
             read: format!("SELECT {RECORD_COLUMNS} FROM {t} WHERE key = $1::bytea"),
-            create: format!(
-                "INSERT INTO {t} \
-                 (key, created, last_active, expires, persistent, user_id, user_hash, version, vals, flashes) \
-                 VALUES ($1::bytea, $2::bigint, $3::bigint, $4::bigint, $5::boolean, $6::text, $7::bytea, 1, \
-                 $8::text::jsonb, $9::text::jsonb) \
-                 ON CONFLICT (key) DO NOTHING RETURNING 1"
+            create: format!("WITH ins AS ({insert}) SELECT count(*), 0::bigint FROM ins"),
+            // `over` is how far the budget would be exceeded with the new row (counted from
+            // the counters as of the statement's start: the row inserted here is not in them).
+            create_anonymous: format!(
+                "WITH RECURSIVE over AS (\
+                   SELECT coalesce(sum(sessions), 0)::bigint + 1 - $11::bigint AS sessions, \
+                          coalesce(sum(bytes), 0)::bigint + $10::bigint - $12::bigint AS bytes \
+                   FROM {budget}), \
+                 ins AS ({insert}), \
+                 {victims}, \
+                 gone AS ({evict} AND EXISTS (SELECT 1 FROM ins) RETURNING 1) \
+                 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM gone)",
+                victims = victims(t, "TRUE"),
+                evict = evict(t),
             ),
-            // One statement: the merge if live, else the deletion of the expired row. Under
-            // READ COMMITTED a concurrent writer's row is re-checked (LIVE) and the SET
-            // expressions see its committed values, so merges of different keys never lose
-            // each other, and a row deleted meanwhile is not brought back.
             update: format!(
-                "WITH live AS (UPDATE {t} SET \
-                   vals = (CASE WHEN $8::boolean THEN '{{}}'::jsonb ELSE vals END - $9::text[]) || $10::text::jsonb, \
-                   flashes = (CASE WHEN $11::boolean THEN '{{}}'::jsonb ELSE flashes END - $12::text[]) || $13::text::jsonb, \
-                   persistent = CASE WHEN $14::boolean THEN $15::boolean ELSE persistent END, \
-                   user_id = CASE WHEN $16::boolean THEN $17::text ELSE user_id END, \
-                   user_hash = CASE WHEN $16::boolean THEN $18::bytea ELSE user_hash END, \
-                   version = version + 1, \
-                   last_active = $2::bigint, \
-                   expires = {DEADLINE} \
-                 WHERE key = $1::bytea AND {LIVE} \
-                 RETURNING 1), \
-                 ended AS (DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) \
-                   AND NOT EXISTS (SELECT 1 FROM live)) \
-                 SELECT 1 FROM live"
+                "WITH live AS ({merge}), ended AS ({ended}) \
+                 SELECT (SELECT count(*) FROM live), 0::bigint"
+            ),
+            // As `update`, for a session the request leaves anonymous: the row's own count and
+            // bytes are replaced by its new ones, and the other anonymous rows over the budget
+            // are evicted, as at a create.
+            update_anonymous: format!(
+                "WITH RECURSIVE own AS (\
+                   SELECT count(*) AS sessions, coalesce(sum(data_len), 0)::bigint AS bytes \
+                   FROM {t} WHERE key = $1::bytea AND user_id IS NULL), \
+                 over AS (\
+                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $22::bigint AS sessions, \
+                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $21::bigint - $23::bigint AS bytes \
+                   FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
+                 live AS ({merge}), ended AS ({ended}), \
+                 {victims}, \
+                 gone AS ({evict} AND EXISTS (SELECT 1 FROM live) RETURNING 1) \
+                 SELECT (SELECT count(*) FROM live), (SELECT count(*) FROM gone)",
+                victims = victims(t, "a.key <> $1::bytea"),
+                evict = evict(t),
             ),
             touch: format!(
-                "WITH live AS (UPDATE {t} SET last_active = $2::bigint, expires = {DEADLINE} \
-                 WHERE key = $1::bytea AND {LIVE} RETURNING 1), \
-                 ended AS (DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) \
-                   AND NOT EXISTS (SELECT 1 FROM live)) \
-                 SELECT 1 FROM live"
+                "WITH live AS (UPDATE {t} SET last_active = $2::bigint, expires = {deadline} \
+                 WHERE key = $1::bytea AND {LIVE} RETURNING 1), ended AS ({ended}) \
+                 SELECT 1 FROM live",
+                deadline = deadline("user_id"),
             ),
             take: format!("DELETE FROM {t} WHERE key = $1::bytea RETURNING {RECORD_COLUMNS}"),
             // SKIP LOCKED: rows a request is writing are left for the next pass, and two
@@ -106,4 +149,145 @@ COMMIT;"
             user_keys: format!("SELECT key FROM {t} WHERE user_hash = $1::bytea"),
         }
     }
+}
+
+/// The CTE `victims`: the least recently active anonymous rows (other than those `spare`
+/// excludes), walked one index step at a time in `(last_active, key)` order, as many as it
+/// takes to bring the counts of CTE `over` within the budget and at most `EVICT_MAX`. Each
+/// step is one probe of the partial index `<table>_anon`, so the walk reads only the rows it
+/// evicts. Only rows without a user are ever read.
+///
+/// The first step's condition on `over` is an uncorrelated subquery so that PostgreSQL
+/// evaluates it once, before the scan (a one-time filter): as a join condition it would be
+/// checked against every anonymous row, a scan of the whole index whenever the budget has
+/// room.
+fn victims(t: &str, spare: &str) -> String {
+    format!(
+        "victims (tid, key, last_active, freed, n) AS (\
+           (SELECT a.ctid, a.key, a.last_active, a.data_len, 1::bigint FROM {t} a \
+            WHERE (SELECT o.sessions > 0 OR o.bytes > 0 FROM over o) \
+              AND a.user_id IS NULL AND {spare} \
+            ORDER BY a.last_active, a.key LIMIT 1) \
+           UNION ALL \
+           (SELECT nx.ctid, nx.key, nx.last_active, v.freed + nx.data_len, v.n + 1 \
+            FROM victims v CROSS JOIN over CROSS JOIN LATERAL (\
+              SELECT a.ctid, a.key, a.last_active, a.data_len FROM {t} a \
+              WHERE a.user_id IS NULL AND {spare} AND (a.last_active, a.key) > (v.last_active, v.key) \
+              ORDER BY a.last_active, a.key LIMIT 1) nx \
+            WHERE (v.n < over.sessions OR v.freed < over.bytes) AND v.n < {EVICT_MAX}))"
+    )
+}
+
+/// The deletion of the `victims`, re-checked on the row as it is when deleted: a row that has
+/// gained a user, or been active since the walk read it, is spared. The caller appends its
+/// own condition and `RETURNING`.
+///
+/// The victims are fetched by the row versions the walk read (`ctid = ANY` of an array, a TID
+/// scan), one each. "No user" is written `num_nulls(user_id) = 1` rather than
+/// `user_id IS NULL` so that the planner cannot answer it with the partial index of all
+/// anonymous rows: not knowing how few victims the walk yields, it would read that whole index
+/// (seen in plans, with thousands of rows) instead of the few rows named.
+fn evict(t: &str) -> String {
+    format!(
+        "DELETE FROM {t} d WHERE d.ctid = ANY (ARRAY(SELECT v.tid FROM victims v)) \
+         AND num_nulls(d.user_id) = 1 \
+         AND d.last_active <= (SELECT v.last_active FROM victims v WHERE v.key = d.key)"
+    )
+}
+
+/// Creates what is missing, in one transaction under an advisory lock; upgrades a table made
+/// before the anonymous budget (no `data_len`, no counters) in place.
+fn migrate(t: &str, schema: &str, name: &str, budget: &str) -> String {
+    let slots = BUDGET_SLOTS;
+    format!(
+        "BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('fastsession-migrate:' || '{schema}.{name}'));
+CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+CREATE TABLE IF NOT EXISTS {t} (
+    key bytea PRIMARY KEY CHECK (octet_length(key) = 32),
+    created bigint NOT NULL,
+    last_active bigint NOT NULL,
+    expires bigint NOT NULL,
+    persistent boolean NOT NULL DEFAULT false,
+    user_id text,
+    user_hash bytea,
+    version bigint NOT NULL DEFAULT 1,
+    vals jsonb NOT NULL DEFAULT '{{}}',
+    flashes jsonb NOT NULL DEFAULT '{{}}',
+    data_len bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires);
+CREATE INDEX IF NOT EXISTS \"{name}_user\" ON {t} (user_hash) WHERE user_hash IS NOT NULL;
+-- The anonymous budget: each row's data bytes, the eviction order of the rows without a user,
+-- and their counts, kept per slot by a trigger.
+CREATE OR REPLACE FUNCTION \"{schema}\".\"{name}_count\"() RETURNS trigger
+LANGUAGE plpgsql AS $count$
+DECLARE
+    n bigint := 0;
+    b bigint := 0;
+    k bytea;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE {budget} SET sessions = 0, bytes = 0;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        k := OLD.key;
+        IF OLD.user_id IS NULL THEN
+            n := n - 1;
+            b := b - OLD.data_len;
+        END IF;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        k := NEW.key;
+        IF NEW.user_id IS NULL THEN
+            n := n + 1;
+            b := b + NEW.data_len;
+        END IF;
+    END IF;
+    UPDATE {budget} SET sessions = sessions + n, bytes = bytes + b
+        WHERE slot = get_byte(k, 0) % {slots};
+    RETURN NULL;
+END
+$count$;
+DO $install$
+BEGIN
+    IF to_regclass('\"{schema}\".\"{name}_budget\"') IS NULL THEN
+        -- Writers wait until the counts below are committed with the triggers that keep them.
+        LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE;
+        ALTER TABLE {t} ADD COLUMN IF NOT EXISTS data_len bigint NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS \"{name}_anon\" ON {t} (last_active, key) INCLUDE (data_len)
+            WHERE user_id IS NULL;
+        CREATE TABLE {budget} (
+            slot integer PRIMARY KEY,
+            sessions bigint NOT NULL,
+            bytes bigint NOT NULL
+        );
+        -- Rows written before the budget: their stored JSON's length, a close upper bound.
+        UPDATE {t} SET data_len = greatest(octet_length(vals::text) + octet_length(flashes::text) - 4, 0)
+            WHERE user_id IS NULL AND data_len = 0;
+        INSERT INTO {budget} (slot, sessions, bytes)
+            SELECT s, coalesce(c.sessions, 0), coalesce(c.bytes, 0)
+            FROM generate_series(0, {slots} - 1) s
+            LEFT JOIN (SELECT get_byte(key, 0) % {slots} AS slot, count(*) AS sessions,
+                              sum(data_len) AS bytes
+                       FROM {t} WHERE user_id IS NULL GROUP BY 1) c ON c.slot = s;
+        CREATE TRIGGER fastsession_count_insert AFTER INSERT ON {t}
+            FOR EACH ROW WHEN (NEW.user_id IS NULL)
+            EXECUTE FUNCTION \"{schema}\".\"{name}_count\"();
+        CREATE TRIGGER fastsession_count_delete AFTER DELETE ON {t}
+            FOR EACH ROW WHEN (OLD.user_id IS NULL)
+            EXECUTE FUNCTION \"{schema}\".\"{name}_count\"();
+        -- Not for an update of a row with a user that keeps it: logged-in saves cost nothing.
+        CREATE TRIGGER fastsession_count_update AFTER UPDATE ON {t}
+            FOR EACH ROW WHEN ((OLD.user_id IS NULL) <> (NEW.user_id IS NULL)
+                OR (NEW.user_id IS NULL AND OLD.data_len <> NEW.data_len))
+            EXECUTE FUNCTION \"{schema}\".\"{name}_count\"();
+        CREATE TRIGGER fastsession_count_truncate AFTER TRUNCATE ON {t}
+            FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".\"{name}_count\"();
+    END IF;
+END
+$install$;
+COMMIT;"
+    )
 }

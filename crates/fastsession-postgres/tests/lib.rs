@@ -8,8 +8,10 @@
 // Helpers outside `#[test]` functions panic on purpose: a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budget;
 mod conformance;
 mod faults;
+mod input;
 mod postgres;
 mod proxy;
 mod support;
