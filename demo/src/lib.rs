@@ -417,7 +417,8 @@ async fn postgres_store(
     budget: Budget,
 ) -> Result<Arc<fastsession::postgres::PostgresStore>, DemoError> {
     let config = fastsession::postgres::PostgresConfig::new(options.database_url.as_str())
-        .with_schema(options.database_schema.as_str());
+        .with_schema(options.database_schema.as_str())
+        .with_anonymous_budget(budget.anonymous);
     let unavailable = |e| DemoError::StoreUnavailable(StoreKind::Postgres, e);
     let store = fastsession::postgres::postgres_store(config, key)
         .await

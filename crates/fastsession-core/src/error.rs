@@ -58,8 +58,8 @@ pub enum ErrorKind {
         /// The store's bound.
         limit: usize,
     },
-    /// A value, key or user id the store cannot hold (a NUL character for PostgreSQL's
-    /// text); refused before the store was asked, with nothing changed.
+    /// A value, key or user id the store cannot hold (for PostgreSQL's `jsonb`, a number
+    /// beyond its range or an unpaired surrogate); refused with nothing changed.
     Unstorable,
 }
 

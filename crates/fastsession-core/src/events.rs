@@ -46,7 +46,8 @@ pub enum Event {
     StoreFull,
     /// A save was refused: the session was over the store's size bound.
     SessionTooLarge,
-    /// A save was refused: it held something the store cannot hold (a NUL for PostgreSQL).
+    /// A save was refused: it held something the store cannot hold (a number beyond
+    /// PostgreSQL's range, say).
     Unstorable,
     /// What a store found under a session's key was not a record it wrote (corrupt, foreign
     /// or of another type); it was treated as no session.

@@ -466,6 +466,35 @@ mod tests {
         );
     }
 
+    /// Regenerating the least recently active anonymous session of a full budget moves it;
+    /// its own new record does not evict it.
+    #[tokio::test]
+    async fn regenerating_in_a_full_budget_keeps_the_session() {
+        let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+        let store = std::sync::Arc::new(
+            MemoryStore::new()
+                .unwrap()
+                .with_anonymous_budget(AnonymousBudget::new(2, 1 << 20)),
+        );
+        let config = config(&store, &clock);
+        let (h, _) = request(&config, None, |s| s.insert("a", 1).unwrap()).await;
+        let oldest = cookie(&h);
+        clock.advance(Duration::from_secs(1));
+        let (h, _) = request(&config, None, |s| s.insert("b", 2).unwrap()).await;
+        let other = cookie(&h);
+        clock.advance(Duration::from_secs(1));
+        let (h, is_new) = request(&config, Some(&oldest), crate::Session::regenerate).await;
+        assert!(!is_new);
+        request(&config, Some(&cookie(&h)), |s| {
+            assert_eq!(s.get::<i32>("a").unwrap(), Some(1));
+        })
+        .await;
+        assert!(
+            request(&config, Some(&other), |_| {}).await.1,
+            "the other one went"
+        );
+    }
+
     /// With no room outside the budget, a login is refused rather than an older login evicted.
     #[tokio::test]
     async fn a_full_store_refuses_a_login_and_keeps_the_others() {

@@ -633,6 +633,12 @@ impl<B: Backend> ServerStore<B> {
     async fn regenerate(&self, key: &StorageKey, request: &SaveRequest<'_>) -> Result<Saved> {
         let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
         let (changes, now, expiry) = (request.changes(), request.now(), request.expiry());
+        let stays_anonymous = request.record().user_id().is_none();
+        // An anonymous session moving within a full budget must not be the one its own new
+        // record evicts: marked active now, it is the last in line.
+        if stays_anonymous && !self.backend.touch(key, now, expiry).await? {
+            return Err(ended());
+        }
         let read = self.backend.read(key).await?.ok_or_else(ended)?;
         if expiry.check(&read, now).is_err() {
             return Err(ended());
