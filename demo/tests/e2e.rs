@@ -6,7 +6,7 @@ use fastsession_demo::{PREFS_COOKIE, SESSION_COOKIE, StoreKind};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Demo, isolated};
+use crate::support::{Demo, isolated, per_store};
 
 /// Log in, count, see flashes once, log out; the pre-login and the logged-out cookies are
 /// worth nothing afterwards.
@@ -212,51 +212,14 @@ async fn hostile_input(store: StoreKind) {
     }
 }
 
-macro_rules! per_store {
-    ($($store:ident => $kind:expr),* $(,)?) => {$(
-        mod $store {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn lifecycle() {
-                super::lifecycle($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn remember() {
-                super::remember($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn idle_timeout() {
-                super::idle_timeout($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn absolute_timeout() {
-                super::absolute_timeout($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn parallel_counters() {
-                super::parallel_counters($kind).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn hostile_input() {
-                super::hostile_input($kind).await;
-            }
-        }
-    )*};
-}
-
-per_store! {
-    cookie => StoreKind::Cookie,
-    memory => StoreKind::Memory,
-    fs => StoreKind::Fs,
-    redis => StoreKind::Redis,
-    postgres => StoreKind::Postgres,
-}
+per_store!(
+    lifecycle,
+    remember,
+    idle_timeout,
+    absolute_timeout,
+    parallel_counters,
+    hostile_input,
+);
 
 #[tokio::test]
 async fn an_unreachable_store_is_a_clear_error() {

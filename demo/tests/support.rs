@@ -1,5 +1,29 @@
 //! Starting the demo on a loopback port, and a client with a cookie jar.
 
+/// For each check named, one `#[tokio::test]` per store, in a module per store: `cookie`,
+/// `memory`, `fs`, `redis`, `postgres`. Each check is an `async fn(StoreKind)` of the module
+/// that invokes this.
+macro_rules! per_store {
+    ($($check:ident),* $(,)?) => {
+        per_store!(@store cookie, fastsession_demo::StoreKind::Cookie, [$($check),*]);
+        per_store!(@store memory, fastsession_demo::StoreKind::Memory, [$($check),*]);
+        per_store!(@store fs, fastsession_demo::StoreKind::Fs, [$($check),*]);
+        per_store!(@store redis, fastsession_demo::StoreKind::Redis, [$($check),*]);
+        per_store!(@store postgres, fastsession_demo::StoreKind::Postgres, [$($check),*]);
+    };
+    (@store $store:ident, $kind:expr, [$($check:ident),*]) => {
+        mod $store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check($kind).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use per_store;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

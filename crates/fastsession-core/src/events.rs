@@ -178,65 +178,36 @@ pub fn record(event: Event) {
 
 fn log(event: Event, count: u64) {
     let name = event.as_str();
-    match event {
-        Event::Rejected(reason @ (RejectReason::IdleTimeout | RejectReason::AbsoluteTimeout)) => {
-            tracing::info!(
-                target: "fastsession::security::summary",
-                event = name,
-                reason = reason.as_str(),
-                count,
-                "session expired; starting a fresh session"
-            );
+    let message = match event {
+        Event::Rejected(RejectReason::IdleTimeout | RejectReason::AbsoluteTimeout) => {
+            "session expired; starting a fresh session"
         }
-        Event::Rejected(reason) => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            reason = reason.as_str(),
-            count,
-            "session cookie rejected; starting a fresh session"
-        ),
-        Event::AnonymousEvicted => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
+        Event::Rejected(_) => "session cookie rejected; starting a fresh session",
+        Event::AnonymousEvicted => {
             "anonymous sessions over their budget: evicted the least recently active"
-        ),
-        Event::StoreFull => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
+        }
+        Event::StoreFull => {
             "store full: refused to save a logged-in session or a revocation marker"
-        ),
-        Event::SessionTooLarge => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
-            "session over the store's size bound: not saved"
-        ),
-        Event::Unstorable => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
-            "session holds input the store cannot hold: not saved"
-        ),
-        Event::UnreadableRecord => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
+        }
+        Event::SessionTooLarge => "session over the store's size bound: not saved",
+        Event::Unstorable => "session holds input the store cannot hold: not saved",
+        Event::UnreadableRecord => {
             "a session's stored record could not be read; starting a fresh session"
-        ),
-        Event::CookieTooLarge => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
-            "session cookie over the browser's size limit: not set"
-        ),
-        Event::StoreFailed => tracing::warn!(
-            target: "fastsession::security::summary",
-            event = name,
-            count,
+        }
+        Event::CookieTooLarge => "session cookie over the browser's size limit: not set",
+        Event::StoreFailed => {
             "session store failed; see the debug events of target `fastsession` for each error"
-        ),
+        }
+    };
+    let reason = match event {
+        Event::Rejected(reason) => reason.as_str(),
+        _ => "",
+    };
+    // Expiry is the normal end of a session, not a sign of trouble.
+    if let Event::Rejected(RejectReason::IdleTimeout | RejectReason::AbsoluteTimeout) = event {
+        tracing::info!(target: "fastsession::security::summary", event = name, reason, count, "{message}");
+    } else {
+        tracing::warn!(target: "fastsession::security::summary", event = name, reason, count, "{message}");
     }
 }
 
