@@ -352,8 +352,10 @@ impl RedisBackend {
         what: &'static str,
         invocation: ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.run(what, |mut c| async move { invocation.invoke_async(&mut c).await })
-            .await
+        self.run(what, |mut c| async move {
+            invocation.invoke_async(&mut c).await
+        })
+        .await
     }
 
     /// Like [`run`](Self::run), but retries if the connection dropped under it: only for
@@ -638,8 +640,12 @@ impl Backend for RedisBackend {
             let ttl = Self::ttl_of(record, expires);
             let anonymous = record.user_id().is_none();
             if anonymous && !self.is_cluster() {
-                let mut invocation =
-                    self.indexed(&scripts::CREATE_ANONYMOUS, &redis_key, key, record.data_len());
+                let mut invocation = self.indexed(
+                    &scripts::CREATE_ANONYMOUS,
+                    &redis_key,
+                    key,
+                    record.data_len(),
+                );
                 invocation.arg(record.last_active().as_secs()).arg(ttl);
                 for (field, value) in layout::encode(record) {
                     invocation.arg(field).arg(value);
