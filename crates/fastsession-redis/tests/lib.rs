@@ -11,5 +11,6 @@ mod budget;
 mod cluster;
 mod conformance;
 mod faults;
+mod foreign;
 mod layout;
 mod support;
