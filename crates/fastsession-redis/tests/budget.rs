@@ -45,11 +45,14 @@ fn class_config(
         .with_expiry(class_expiry())
 }
 
+/// A store a conformance factory made, and the guard deleting its keys.
+type Made = (Arc<RedisStore>, Cleanup);
+
 #[test]
 fn anonymous_floods_spare_logged_in_sessions_on_a_small_budget() {
     const BUDGET: usize = 50;
     // The stores the check made, inspected after it (their keys deleted after that).
-    let made: Arc<Mutex<Vec<(Arc<RedisStore>, Cleanup)>>> = Arc::default();
+    let made: Arc<Mutex<Vec<Made>>> = Arc::default();
     let keep = made.clone();
     let sut = StoreUnderTest::new(move || {
         let prefix = unique_prefix();
