@@ -181,7 +181,10 @@ impl RedisConfig {
     /// sessions plus this budget (see the [crate documentation](crate#memory-and-eviction)).
     ///
     /// The bytes are [`Record::data_len`](fastsession_core::session::Record::data_len) of each
-    /// session as its last save saw it. Redis spends more per session than that (its key,
+    /// session as its last save saw it, and at least its share, `max_bytes / max_sessions`
+    /// (671 by default): the saves of a session within its share then take the cheaper path
+    /// (see [`RedisBackend`](crate::RedisBackend)), and the sessions of the budget still fit
+    /// in its bytes. Redis spends more per session than that (its key,
     /// field names, timestamps, TTL and index entries): measured on Redis 7.0, about 600
     /// bytes for a session holding one small value, about 8 KB for one holding 4 KB.
     ///

@@ -97,10 +97,12 @@ local function index(member, score, len, maxn, maxb)
   if old == len then return victims end
   ix('HSET', KL, member, len)
   local total = ix('HINCRBY', KL, '#', len - (old or 0))
-  -- A member that was there and shrank makes no room to find.
+  -- A member that was there and shrank makes no room to find; only a new one can put the
+  -- index over its count.
   if old and len < old then return victims end
-  local count = ix('ZCARD', KZ)
-  while count > maxn or total > maxb do
+  local over = 0
+  if not old then over = ix('ZCARD', KZ) - maxn end
+  while over > 0 or total > maxb do
     local low = ix('ZRANGE', KZ, 0, 1)
     local v = low[1]
     if v == member then v = low[2] end
@@ -109,7 +111,7 @@ local function index(member, score, len, maxn, maxb)
     local vlen = tonumber(ix('HGET', KL, v)) or 0
     ix('HDEL', KL, v)
     total = ix('HINCRBY', KL, '#', -vlen)
-    count = count - 1
+    over = over - 1
     victims[#victims + 1] = v
   end
   return victims
@@ -174,30 +176,38 @@ return 1 + evicted
 
 /// The update after `LIVE`, from `ARGV[o + 6]`: the user change (`''` none, `s` set, `d`
 /// deleted), what was cleared (`''`, `v` values, `f` flashes, `vf` both), the number D of
-/// fields to delete, the D fields, then field, value pairs to set. Sets `anon`.
+/// fields to delete, the D fields, then field, value pairs to set (`last_active` among
+/// them). Sets `anon`.
 ///
 /// It does the least Lua work it can (each `redis.call` and each table costs more than the
-/// hash writes themselves): the client sends the fields ready to pass through.
+/// hash writes themselves): the client sends the fields ready to pass through, the version
+/// is appended to `ARGV` rather than copied into a new table, and without deletions one
+/// `HSET` writes everything.
 const UPDATE_BODY: &str = r"
 local uc = ARGV[o + 6]
 local anon = uc == 'd' or (uc == '' and was_anon)
-redis.call('HSET', key, 'last_active', ARGV[o + 1], 'version', tostring((tonumber(meta[3]) or 0) + 1))
 local cleared = ARGV[o + 7]
-if cleared ~= '' then
-  local values, flashes = string.find(cleared, 'v', 1, true), string.find(cleared, 'f', 1, true)
-  local dels = {}
-  for _, f in ipairs(redis.call('HKEYS', key)) do
-    local prefix = string.sub(f, 1, 2)
-    if (values and prefix == 'v:') or (flashes and prefix == 'f:') then dels[#dels + 1] = f end
-  end
-  for i = 1, #dels, 400 do
-    redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
-  end
-end
 local last_del = o + 8 + tonumber(ARGV[o + 8])
-for i = o + 9, last_del, 400 do
-  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 399, last_del)))
+if cleared ~= '' or last_del > o + 8 then
+  -- Deleting first would let the later HSET past an OOM refusal: this one is checked.
+  redis.call('HSET', key, 'last_active', ARGV[o + 1])
+  if cleared ~= '' then
+    local values, flashes = string.find(cleared, 'v', 1, true), string.find(cleared, 'f', 1, true)
+    local dels = {}
+    for _, f in ipairs(redis.call('HKEYS', key)) do
+      local prefix = string.sub(f, 1, 2)
+      if (values and prefix == 'v:') or (flashes and prefix == 'f:') then dels[#dels + 1] = f end
+    end
+    for i = 1, #dels, 400 do
+      redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
+    end
+  end
+  for i = o + 9, last_del, 400 do
+    redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 399, last_del)))
+  end
 end
+ARGV[#ARGV + 1] = 'version'
+ARGV[#ARGV + 1] = tostring((tonumber(meta[3]) or 0) + 1)
 for i = last_del + 1, #ARGV, 400 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fastsession_core::ErrorKind;
 use fastsession_core::codec::KeyRing;
 use fastsession_core::events::{self, Event};
-use fastsession_core::http::{CookieConfig, SessionConfig};
+use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::session::SessionId;
 use fastsession_core::store::{AnonymousBudget, Backend as _, CookieStore};
 use fastsession_core::testing::{self, Instance, StoreUnderTest};
@@ -16,8 +16,8 @@ use fastsession_core::time::{Clock as _, UnixTime};
 use fastsession_redis::{RedisConfig, RedisStore};
 
 use crate::support::{
-    Cleanup, OwnServer, T0, URL, class_expiry, clock, indexed, info, key, request, session_classes,
-    session_key, sync_connection, unique_prefix,
+    Cleanup, NAME, OwnServer, URL, class_expiry, clock, indexed, info, key, request,
+    session_classes, session_key, sync_connection, unique_prefix,
 };
 
 /// Every test here is over well within this.
@@ -169,16 +169,36 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         let (_, live) = session_classes(&mut con, store.backend().key_prefix());
         assert_eq!(live, 4);
 
-        // Bytes: the fifth session grows to 6 000 bytes; the others (a few each) fit beside
-        // it. A second one that big puts the total over 10 000: the least recently active
-        // go until it fits, the fifth last of them.
+        // Bytes: each session counts for at least its share, 10 000 / 4 = 2 500, and these
+        // four are full. The fifth grows to 6 000 bytes: the two least recently active go.
+        let total = |con: &mut redis::Connection| -> i64 {
+            redis::cmd("HGET")
+                .arg(format!(
+                    "{}b:{{{}",
+                    store.backend().key_prefix(),
+                    index_tag(&store)
+                ))
+                .arg("#")
+                .query(con)
+                .unwrap()
+        };
+        assert_eq!(total(&mut con), 10_000);
         let big = "x".repeat(6_000);
         clock.advance(Duration::from_secs(1));
         request(&cfg, Some(&fifth), |s| s.insert("big", &big).unwrap())
             .await
             .result
             .unwrap();
-        assert_eq!(indexed(&mut con, &store), 4, "under the byte budget");
+        assert_eq!(indexed(&mut con, &store), 2);
+        assert!(!exists(&mut con, &anonymous[0]) && !exists(&mut con, &newer[0]));
+        assert!(exists(&mut con, &fifth) && exists(&mut con, &newer[1]));
+        // The grown one holds its 6 000 and a few more (names, quotes, its first value).
+        assert!(
+            (8_500..=8_520).contains(&total(&mut con)),
+            "{}",
+            total(&mut con)
+        );
+        // A new one that big: the rest go, the grown one last.
         clock.advance(Duration::from_secs(1));
         let other = request(&cfg, None, |s| s.insert("big", &big).unwrap())
             .await
@@ -189,16 +209,11 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         );
         assert!(exists(&mut con, &other));
         assert_eq!(indexed(&mut con, &store), 1);
-        let total: i64 = redis::cmd("HGET")
-            .arg(format!(
-                "{}b:{{{}",
-                store.backend().key_prefix(),
-                index_tag(&store)
-            ))
-            .arg("#")
-            .query(&mut con)
-            .unwrap();
-        assert!((6_000..=10_000).contains(&total), "{total}");
+        assert!(
+            (6_000..=6_020).contains(&total(&mut con)),
+            "{}",
+            total(&mut con)
+        );
         assert!(exists(&mut con, &anonymous[2]));
 
         // A login leaves the index; a logout without a new id joins it again.
@@ -353,7 +368,40 @@ async fn ttls_follow_the_session_class() {
         // Now 31 s idle ends it.
         clock.advance(Duration::from_secs(31));
         assert!(request(&cfg, Some(&id), |_| {}).await.was_new());
-        let _ = T0;
+
+        // An anonymous request that saves after another request of its session logged in:
+        // the session keeps the logged-in TTL and stays out of the index.
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("cookie", format!("{NAME}={id}").parse().unwrap());
+        let slow = Sessions::new(&headers);
+        slow.get(&cfg).await.unwrap().insert("n", 1).unwrap();
+        request(&cfg, Some(&id), |s| s.set_user_id("ada"))
+            .await
+            .result
+            .unwrap();
+        slow.save_all(&mut http::HeaderMap::new()).await.unwrap();
+        assert!(
+            logged_in(ttl(&mut con, &id)),
+            "late save: {}",
+            ttl(&mut con, &id)
+        );
+        let member = store.storage_key(&SessionId::parse(&id).unwrap()).to_hex();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(store.backend().anonymous_index_key())
+            .arg(&member)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(score, None);
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.user_id().as_deref(), Some("ada"));
+            assert_eq!(s.get::<i32>("n").unwrap(), Some(1));
+        })
+        .await
+        .result
+        .unwrap();
     })
     .await
     .unwrap();
