@@ -40,7 +40,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///     f:<name>               one field per flash key, a JSON array of its messages
 /// <prefix>u:{<hash>}  set of session <key>s, <hash> = keyed hash of the user id
 /// <prefix>a:{<tag>}   sorted set: the anonymous sessions' <key>s by last activity
-/// <prefix>b:{<tag>}   hash: each anonymous session's data bytes, and "#", their total
+/// <prefix>b:{<tag>}   hash: the bytes an anonymous session holds beyond its share of the
+///                     budget (only for those that do), and "#", their sum
 /// ```
 ///
 /// The raw session id and the raw user id never appear in a key. Each session's and user
@@ -71,7 +72,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// # Anonymous sessions
 ///
 /// Sessions without a user id live in the [anonymous budget](RedisConfig::with_anonymous_budget):
-/// an index (a sorted set by last activity, and the bytes counted for each) that every write
+/// an index (a sorted set by last activity, and the bytes of the larger ones) that every write
 /// of an anonymous session keeps in the same step. Each counts for its data
 /// ([`Record::data_len`] as the saving request saw it), but at least for its share of the
 /// budget (its bytes over its sessions: 671 by default), so that a session within its share
@@ -125,7 +126,7 @@ pub struct RedisBackend {
 struct AnonymousIndex {
     /// The sorted set of their storage keys (hex) by last activity.
     order: String,
-    /// The hash of their data bytes, and `#`: the total.
+    /// The hash of the bytes the larger hold beyond their share, and `#`: the sum.
     bytes: String,
     /// A session key's name up to its 64 hex digits: the scripts build the evicted ones'.
     session_prefix: String,
@@ -459,7 +460,7 @@ impl RedisBackend {
     /// is deleted the same way.
     ///
     /// An anonymous session comes here only if its data is within its
-    /// [charge](Self::charge), so its bytes in the index stay as they are: the same step
+    /// [share](Self::share), so its bytes in the index stay as they are: the same step
     /// moves its index entry (on one server; a Cluster's index step follows) and asks whether
     /// the hash has a user by now (a login since the load): then its TTL, set for an
     /// anonymous session, is set again for a logged-in one (one more round trip, only then).
@@ -560,16 +561,10 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// The bytes an anonymous session of `len` bytes is counted for in the budget: at least
-    /// its share, the budget's bytes over its sessions. So a session that stays within its
-    /// share never changes the count, and its updates need not read the count back: they
-    /// take the plain `MULTI`/`EXEC`. (The budget still holds: its sessions fit in its
-    /// bytes, and a larger one counts for what it holds.)
-    fn charge(&self, len: usize) -> usize {
-        len.max(self.share())
-    }
-
-    /// The budget's bytes per session.
+    /// The budget's bytes per session: an anonymous session counts for at least this much
+    /// (see [`scripts`]), so a save of one that holds no more does not change the count and
+    /// need not read it: it takes the plain `MULTI`/`EXEC`. (The budget still holds: its
+    /// sessions fit in its bytes, and a larger one counts for what it holds.)
     fn share(&self) -> usize {
         let budget = self.anonymous.budget;
         budget.max_bytes() / budget.max_sessions()
@@ -718,7 +713,7 @@ impl Backend for RedisBackend {
                     &scripts::CREATE_ANONYMOUS,
                     &redis_key,
                     key,
-                    self.charge(record.data_len()),
+                    record.data_len(),
                 );
                 invocation.arg(record.last_active().as_secs()).arg(ttl);
                 for (field, value) in layout::encode(record) {
@@ -736,12 +731,7 @@ impl Backend for RedisBackend {
             let created: i64 = self.invoke("create a session", invocation).await?;
             if created == 1 && anonymous {
                 let indexed = self
-                    .cluster_index(
-                        "add",
-                        key,
-                        record.last_active(),
-                        self.charge(record.data_len()),
-                    )
+                    .cluster_index("add", key, record.last_active(), record.data_len())
                     .await;
                 if let Err(e) = indexed {
                     // Not counted, so not kept: the save reports the failure.
@@ -817,12 +807,7 @@ impl Backend for RedisBackend {
             let mut invocation = if cluster {
                 scripts::UPDATE.key(&redis_key)
             } else {
-                self.indexed(
-                    &scripts::UPDATE_INDEXED,
-                    &redis_key,
-                    key,
-                    self.charge(from.data_len()),
-                )
+                self.indexed(&scripts::UPDATE_INDEXED, &redis_key, key, from.data_len())
             };
             invocation
                 .arg(&expiry_args(update.now, update.expiry)[..])
@@ -840,7 +825,7 @@ impl Backend for RedisBackend {
             match reply[1..] {
                 [evicted] => Self::evicted(evicted),
                 [1, _] => {
-                    self.cluster_index("add", key, update.now, self.charge(from.data_len()))
+                    self.cluster_index("add", key, update.now, from.data_len())
                         .await?;
                 }
                 [0, 1] => self.cluster_index("del", key, update.now, 0).await?,

@@ -62,9 +62,13 @@ end
 const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + (anon and anon_idle or idle), created + abs) - now, 3153600000)))";
 
 /// The anonymous index, on `KZ` (sorted set: member = the session's 64 hex digits, score =
-/// its last activity) and `KL` (hash: member → its data bytes, and `#` → their total), which
-/// the including script declares. Either key holding something else (not written by this
-/// store) is dropped and the index starts afresh: its sessions still expire by their TTL.
+/// its last activity) and `KL` (hash: member → the bytes it holds beyond its share, only for
+/// the sessions that do, and `#` → their sum), which the including script declares. Each
+/// session counts for its share of the budget (`maxb / maxn`, rounded down) or its bytes if
+/// more: the index's bytes are its count times the share plus `#`, so a session within its
+/// share costs no bookkeeping beyond its member. Either key holding something else (not
+/// written by this store) is dropped and the index starts afresh: its sessions still expire
+/// by their TTL.
 const INDEX_FNS: &str = r"
 local function ix(...)
   local r = redis.pcall(...)
@@ -80,38 +84,46 @@ end
 
 -- Takes `member` out of the index.
 local function unindex(member)
-  local old = ix('HGET', KL, member)
-  if old then
-    ix('ZREM', KZ, member)
-    ix('HDEL', KL, member)
-    ix('HINCRBY', KL, '#', -(tonumber(old) or 0))
+  if ix('ZREM', KZ, member) == 1 then
+    local extra = ix('HGET', KL, member)
+    if extra then
+      ix('HDEL', KL, member)
+      ix('HINCRBY', KL, '#', -(tonumber(extra) or 0))
+    end
   end
 end
 
--- Puts `member` in the index at `score` with `len` bytes, then takes out the least recently
--- active others while the index is over `maxn` members or `maxb` bytes. Returns those.
+-- Puts `member` in the index at `score`, holding `len` bytes, then takes out the least
+-- recently active others while the index is over `maxn` members or `maxb` bytes. Returns
+-- those.
 local function index(member, score, len, maxn, maxb)
   local victims = {}
-  local old = tonumber(ix('HGET', KL, member))
-  ix('ZADD', KZ, score, member)
-  if old == len then return victims end
-  ix('HSET', KL, member, len)
-  local total = ix('HINCRBY', KL, '#', len - (old or 0))
-  -- A member that was there and shrank makes no room to find; only a new one can put the
-  -- index over its count.
-  if old and len < old then return victims end
-  local over = 0
-  if not old then over = ix('ZCARD', KZ) - maxn end
-  while over > 0 or total > maxb do
+  local share = math.floor(maxb / maxn)
+  local extra = math.max(len - share, 0)
+  local added = ix('ZADD', KZ, score, member) == 1
+  local old = 0
+  if not added then old = tonumber(ix('HGET', KL, member)) or 0 end
+  local extras
+  if extra ~= old then
+    if extra > 0 then ix('HSET', KL, member, extra) else ix('HDEL', KL, member) end
+    extras = ix('HINCRBY', KL, '#', extra - old)
+  end
+  -- A member that was there and did not grow makes no room to find.
+  if not added and extra <= old then return victims end
+  extras = extras or tonumber(ix('HGET', KL, '#')) or 0
+  local count = ix('ZCARD', KZ)
+  while count > maxn or count * share + extras > maxb do
     local low = ix('ZRANGE', KZ, 0, 1)
     local v = low[1]
     if v == member then v = low[2] end
     if not v then break end
     ix('ZREM', KZ, v)
-    local vlen = tonumber(ix('HGET', KL, v)) or 0
-    ix('HDEL', KL, v)
-    total = ix('HINCRBY', KL, '#', -vlen)
-    over = over - 1
+    local vx = ix('HGET', KL, v)
+    if vx then
+      ix('HDEL', KL, v)
+      extras = ix('HINCRBY', KL, '#', -(tonumber(vx) or 0))
+    end
+    count = count - 1
     victims[#victims + 1] = v
   end
   return victims

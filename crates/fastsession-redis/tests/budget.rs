@@ -171,8 +171,10 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
 
         // Bytes: each session counts for at least its share, 10 000 / 4 = 2 500, and these
         // four are full. The fifth grows to 6 000 bytes: the two least recently active go.
+        // What the index counts: its members at their share, plus what the larger hold
+        // beyond it.
         let total = |con: &mut redis::Connection| -> i64 {
-            redis::cmd("HGET")
+            let beyond: Option<i64> = redis::cmd("HGET")
                 .arg(format!(
                     "{}b:{{{}",
                     store.backend().key_prefix(),
@@ -180,7 +182,8 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
                 ))
                 .arg("#")
                 .query(con)
-                .unwrap()
+                .unwrap();
+            indexed(con, &store) as i64 * 2_500 + beyond.unwrap_or(0)
         };
         assert_eq!(total(&mut con), 10_000);
         let big = "x".repeat(6_000);
