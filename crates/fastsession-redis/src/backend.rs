@@ -509,55 +509,58 @@ impl RedisBackend {
             }
             pipe.hexists(redis_key, "user");
         }
-        let reply: Option<Vec<bool>> = self
+        // Each answer on its own: a foreign value under the index key (its ZADD fails) must
+        // not fail the session's save; the next anonymous create replaces it.
+        pipe.ignore_errors();
+        let reply: Vec<RedisResult<bool>> = self
             .run("save a session", |mut c| async move {
-                match pipe.query_async::<Vec<bool>>(&mut c).await {
-                    Ok(reply) => Ok(Some(reply)),
-                    Err(e) if has_code(&e, "WRONGTYPE") => Ok(None),
-                    Err(e) => Err(e),
-                }
+                pipe.query_async(&mut c).await
             })
             .await?;
-        match reply.as_deref() {
-            Some([true, rest @ ..]) => {
-                if rest == [true] {
-                    // Logged in by another request since the load: a logged-in TTL.
-                    let mut expire = redis::cmd("EXPIRE");
-                    expire.arg(redis_key).arg(ttl_of(expiry.idle_timeout()));
-                    let _: i64 = self
-                        .run("save a session", |mut c| async move {
-                            expire.query_async(&mut c).await
-                        })
-                        .await?;
-                } else if anonymous && self.is_cluster() {
-                    self.cluster_index("touch", key, now, 0).await?;
-                }
-                Ok(true)
+        let mut reply = reply.into_iter();
+        let existed = match reply.next() {
+            Some(Ok(existed)) => existed,
+            Some(Err(e)) if has_code(&e, "WRONGTYPE") => {
+                unreadable("not a hash");
+                false
             }
-            other => {
-                if other.is_none() {
-                    unreadable("not a hash");
-                }
-                self.discard(key).await?;
-                Ok(false)
+            Some(Err(e)) => return Err(store_error("save a session", e)),
+            None => false,
+        };
+        if !existed {
+            self.discard(key).await?;
+            return Ok(false);
+        }
+        if anonymous {
+            if let Some(Ok(true)) = reply.next() {
+                // Logged in by another request since the load: a logged-in TTL.
+                let mut expire = redis::cmd("EXPIRE");
+                expire.arg(redis_key).arg(ttl_of(expiry.idle_timeout()));
+                let _: i64 = self
+                    .run("save a session", |mut c| async move {
+                        expire.query_async(&mut c).await
+                    })
+                    .await?;
+            } else if self.is_cluster() {
+                self.cluster_index("touch", key, now, 0).await?;
             }
         }
+        Ok(true)
     }
 
     /// Deletes the key under `key` and its index entry, whatever it holds.
     async fn discard(&self, key: &StorageKey) -> Result<()> {
         let redis_key = self.session_key(key);
-        let fields: Fields = if self.is_cluster() {
-            let fields = self
+        // What was there is not wanted: not decoded, not counted.
+        if self.is_cluster() {
+            let _: Fields = self
                 .invoke("delete an ended session", scripts::TAKE.key(&redis_key))
                 .await?;
             self.cluster_index("del", key, UnixTime::EPOCH, 0).await?;
-            fields
         } else {
             let take = self.indexed(&scripts::TAKE_INDEXED, &redis_key, key, 0);
-            self.invoke("delete an ended session", take).await?
-        };
-        drop(fields);
+            let _: Fields = self.invoke("delete an ended session", take).await?;
+        }
         Ok(())
     }
 

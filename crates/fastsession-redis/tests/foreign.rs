@@ -226,6 +226,8 @@ async fn foreign_values_under_index_keys_are_replaced() {
                 let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
                     .await
                     .cookie();
+                // Under an update too (the MULTI/EXEC path moves the index entry).
+                plant(&mut con, key, kind);
                 request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap())
                     .await
                     .result
