@@ -9,40 +9,88 @@
 //! Under the [key prefix](RedisConfig::with_key_prefix) (default `fastsession:`):
 //! `s:{<hash of the id>}`, a hash with one field per session value (`v:<name>`, its JSON),
 //! one per flash key (`f:<name>`), and `created`, `last_active`, `persistent`, `user` and
-//! `version`; and `u:{<hash of the user id>}`, the set of a user's sessions for
-//! [`ServerStore::sessions_of`] and "log out everywhere". Each key has a TTL: Redis deletes
-//! expired sessions and forgotten indexes by itself; no reaper task is needed. See
-//! [`RedisBackend`] for the details.
+//! `version`; `u:{<hash of the user id>}`, the set of a user's sessions for
+//! [`ServerStore::sessions_of`] and "log out everywhere"; and `a:{<tag>}` and `b:{<tag>}`,
+//! the index of the anonymous sessions (see below). Each session and user index has a TTL:
+//! Redis deletes expired sessions and forgotten indexes by itself; no reaper task is needed.
+//! See [`RedisBackend`] for the details.
+//!
+//! # Anonymous sessions and TTL classes
+//!
+//! A session without a user id ([`Session::set_user_id`](fastsession_core::Session::set_user_id))
+//! is *anonymous*; anyone can make one with a request. Two things keep a flood of them from
+//! touching what logged-in users have:
+//!
+//! * **The anonymous budget** ([`RedisConfig::with_anonymous_budget`], default 100 000
+//!   sessions and 64 MiB of session data): the store keeps an index of the anonymous sessions
+//!   by last activity, and a save that puts them over the budget deletes the least recently
+//!   active ones in the same atomic step. Sessions with a user id, and the revocation markers
+//!   of sessions that had one (every logout of a logged-in user, every "log out everywhere"),
+//!   are never deleted to make room. A session that logs in leaves the index; one that logs
+//!   out without a new id joins it.
+//! * **TTL classes**: every TTL the store sets is the session's own deadline, with the
+//!   shorter [anonymous idle timeout](fastsession_core::session::Expiry::anonymous_idle_timeout)
+//!   (by default the idle timeout, at most one hour) for a session without a user. So
+//!   anonymous sessions expire first, and a Redis with `maxmemory-policy volatile-ttl` that
+//!   runs short of memory evicts them first.
+//!
+//! # Memory and eviction
+//!
+//! Size Redis's `maxmemory` for your logged-in sessions and revocation markers plus the
+//! anonymous budget (measured on Redis 7.0: about 600 bytes for a session holding one small
+//! value, 750 with a user id and its user index, 8 KB for a session holding 4 KB), and
+//! choose an eviction policy that never takes them:
+//!
+//! * `noeviction` (recommended on a dedicated instance, and the only policy that never loses
+//!   a key): a Redis that is full refuses writes; the store then fails closed with
+//!   [`ErrorKind::StoreFull`](fastsession_core::ErrorKind::StoreFull) (adapters answer 503)
+//!   and saves nothing: a login is refused rather than stored half, a logout that needs a
+//!   marker is refused rather than forgotten. Reads keep working, and so do logouts that
+//!   only delete. Each refusal is counted as
+//!   [`Event::StoreFull`](fastsession_core::events::Event::StoreFull).
+//! * `volatile-ttl`: Redis short of memory evicts the keys nearest their expiry first:
+//!   anonymous sessions, by their shorter TTL, before logged-in ones. The anonymous index
+//!   has no TTL, so it is never evicted.
+//! * `allkeys-lru`, `allkeys-lfu`, `allkeys-random`: work while the budget keeps Redis within
+//!   `maxmemory`, but a Redis that runs out of room anyway (too small for the logged-in
+//!   sessions, or shared with other data) evicts whatever it picks: logged-in sessions,
+//!   **revocation markers** (a copied cookie of a logged-out session opens again) and the
+//!   anonymous index itself. Not recommended.
+//!
+//! An evicted session ends, like an expired one.
 //!
 //! # Consistency
 //!
 //! A load is one round trip (`HGETALL`), and a save one atomic step (a `MULTI`/`EXEC`, or a
-//! Lua script when liveness must be read back): it checks that the session is still there and
-//! live, applies only what the request changed (so two requests
-//! that changed different keys of one session both persist; for one key, one whole value
-//! wins), bumps the version and the last activity, and resets the TTL. A session that another
-//! request destroyed or regenerated, or that expired or was evicted between load and save, is
-//! never brought back: the save fails with
+//! Lua script when liveness must be read back or the anonymous index kept): it checks that
+//! the session is still there and live, applies only what the request changed (so two
+//! requests that changed different keys of one session both persist; for one key, one whole
+//! value wins), bumps the version and the last activity, and resets the TTL. A session that
+//! another request destroyed or regenerated, or that expired or was evicted between load and
+//! save, is never brought back: the save fails with
 //! [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded). New sessions are
 //! created only where no key exists, and a regeneration takes the old hash atomically, so two
-//! racing regenerations leave one id.
+//! racing regenerations leave one id. A session key holding anything this store did not
+//! write (another type, a hash that is not a session) reads as no session and is cleared by
+//! the next write to it: the client gets a fresh session, never an error on every request.
 //!
 //! # Faults
 //!
 //! Every operation is bounded by the [command timeout](RedisConfig::with_command_timeout)
-//! (default 1.5 s). A server that is down, stalled, read-only (a replica), or out of memory
-//! gives an [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error: never an anonymous
+//! (default 1.5 s). A server that is down, stalled or read-only (a replica) gives an
+//! [`ErrorKind::Store`](fastsession_core::ErrorKind::Store) error, one out of memory an
+//! [`ErrorKind::StoreFull`](fastsession_core::ErrorKind::StoreFull) error: never an anonymous
 //! session instead of the stored one, never "saved" when nothing was. The connection
 //! reconnects by itself when the server returns; the next request just works. Only reads are
-//! retried, once, after a dropped connection.
+//! retried, at most twice, after a dropped connection.
 //!
 //! # Deployment
 //!
-//! Standalone servers use one multiplexed connection that reconnects by itself; Redis Cluster
-//! ([`RedisConfig::cluster`]) uses the client's cluster connection (every key one script
-//! touches is in one slot). TLS (`rediss://` URLs) needs the `tls-rustls` feature. Give Redis
-//! an eviction policy that does not evict sessions you need (`noeviction`, or `volatile-ttl`
-//! on a dedicated instance): an evicted session ends, like an expired one.
+//! Standalone servers use one multiplexed connection that reconnects by itself; every write
+//! is one round trip. Redis Cluster ([`RedisConfig::cluster`]) uses the client's cluster
+//! connection; every script touches keys of one slot, so the anonymous index (in a slot of
+//! its own) is kept by a second round trip after each write of an anonymous session, and
+//! each eviction is one more. TLS (`rediss://` URLs) needs the `tls-rustls` feature.
 //!
 //! # Example
 //!

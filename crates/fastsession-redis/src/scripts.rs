@@ -1,121 +1,363 @@
 //! The Lua scripts that make each write one atomic step on the server.
 //!
-//! Each touches exactly one key (`KEYS[1]`), so they run unchanged on Redis Cluster. Liveness
-//! is decided from the stored `created` / `last_active` and the `now` and expiry passed in,
-//! mirroring `Expiry::check`, never from the server's clock: the caller's clock is the one the
-//! rest of the library uses.
+//! Liveness is decided from the stored `created` / `last_active` and the `now` and expiry
+//! passed in, mirroring `Expiry::check` (with the anonymous idle timeout for a hash without
+//! `user`), never from the server's clock: the caller's clock is the one the rest of the
+//! library uses.
+//!
+//! Two families:
+//!
+//! * The **session** scripts (`CREATE`, `UPDATE`, `TOUCH`, `TAKE`) touch one key, the session's,
+//!   so they run unchanged on Redis Cluster. There the anonymous index is kept by separate
+//!   steps: `INDEX` on the index keys (one slot: they share a hash tag), then `EVICT` on each
+//!   session it chose, which are in other slots.
+//! * The **indexed** scripts (`CREATE_ANONYMOUS`, `UPDATE_INDEXED`, `TOUCH_INDEXED`,
+//!   `TAKE_INDEXED`), for one server: the session step, the index step and the evictions in
+//!   one script, so one round trip and atomic. `KEYS` are the session, the index (a sorted
+//!   set) and the byte counts (a hash); `ARGV` starts with five index arguments (the session
+//!   key name up to its 64 hex digits, the session's member, the two bounds of the budget,
+//!   the request's data bytes), then the session script's own at offset `o`. The evicted
+//!   sessions' keys are not declared: a standalone server allows that, and which sessions
+//!   go is only known inside the script.
+//!
+//! The first write of every script that can grow memory is an `HSET` of the session (Redis
+//! refuses it with `OOM` when `maxmemory` is reached and nothing can be evicted): once a
+//! script has written, Redis lets its later writes through, so the check must come first.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-/// The liveness test shared by `update` and `touch`: sets `meta` (created, last active,
-/// version), `created`, `now`, `idle`, `abs` and returns false (after deleting the key) when
-/// the record is absent, malformed or expired. Then `TTL` is the expression of the TTL to set.
+/// The liveness test shared by `update` and `touch`, on `KEYS[1]`, with the script's own
+/// arguments from `ARGV[o + 1]`: now, idle, anonymous idle, absolute, skew (seconds). Sets
+/// `meta` (created, last active, version, user), `created`, `now`, `idle`, `anon_idle`,
+/// `abs`, `was_anon`; returns `{0}` (after deleting the key) when the record is absent,
+/// malformed or expired, `{-1}` when the key holds something that is not a hash.
 const LIVE: &str = r"
 local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local idle = tonumber(ARGV[2])
-local abs = tonumber(ARGV[3])
-local skew = tonumber(ARGV[4])
-local meta = redis.call('HMGET', key, 'created', 'last_active', 'version')
+local now = tonumber(ARGV[o + 1])
+local idle = tonumber(ARGV[o + 2])
+local anon_idle = tonumber(ARGV[o + 3])
+local abs = tonumber(ARGV[o + 4])
+local skew = tonumber(ARGV[o + 5])
+local meta = redis.pcall('HMGET', key, 'created', 'last_active', 'version', 'user')
+if meta.err then
+  redis.call('DEL', key)
+  return {-1}
+end
 local created = tonumber(meta[1])
 local last = tonumber(meta[2])
+local was_anon = not meta[4]
+local limit = idle
+if was_anon then limit = anon_idle end
 if created == nil or last == nil or created > now + skew or last > now + skew
-    or last < created or now >= created + abs or now >= last + idle then
+    or last < created or now >= created + abs or now >= last + limit then
   redis.call('DEL', key)
-  return false
+  return {0}
 end
 ";
 
-/// The TTL of a live record after `LIVE`: its deadline from now, at least a second.
-const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + idle, created + abs) - now, 3153600000)))";
+/// The TTL of a live record after `LIVE`, given `anon` (whether it has no user now): its
+/// deadline from now, at least a second.
+const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + (anon and anon_idle or idle), created + abs) - now, 3153600000)))";
+
+/// The anonymous index, on `KZ` (sorted set: member = the session's 64 hex digits, score =
+/// its last activity) and `KL` (hash: member → the bytes it holds beyond its share, only for
+/// the sessions that do, and `#` → their sum), which the including script declares. Each
+/// session counts for its share of the budget (`maxb / maxn`, rounded down) or its bytes if
+/// more: the index's bytes are its count times the share plus `#`, so a session within its
+/// share costs no bookkeeping beyond its member. Either key holding something else (not
+/// written by this store) is dropped and the index starts afresh: its sessions still expire
+/// by their TTL.
+const INDEX_FNS: &str = r"
+local function ix(...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err then
+    if not (string.find(r.err, 'WRONGTYPE', 1, true) or string.find(r.err, 'not an integer', 1, true)) then
+      error(r)
+    end
+    redis.call('DEL', KZ, KL)
+    r = redis.call(...)
+  end
+  return r
+end
+
+-- Takes `member` out of the index.
+local function unindex(member)
+  if ix('ZREM', KZ, member) == 1 then
+    local extra = ix('HGET', KL, member)
+    if extra then
+      ix('HDEL', KL, member)
+      ix('HINCRBY', KL, '#', -(tonumber(extra) or 0))
+    end
+  end
+end
+
+-- Puts `member` in the index at `score`, holding `len` bytes, then takes out the least
+-- recently active others while the index is over `maxn` members or `maxb` bytes. Returns
+-- those.
+local function index(member, score, len, maxn, maxb)
+  local victims = {}
+  local share = math.floor(maxb / maxn)
+  local extra = math.max(len - share, 0)
+  local added = ix('ZADD', KZ, score, member) == 1
+  local old = 0
+  if not added then old = tonumber(ix('HGET', KL, member)) or 0 end
+  local extras
+  if extra ~= old then
+    if extra > 0 then ix('HSET', KL, member, extra) else ix('HDEL', KL, member) end
+    extras = ix('HINCRBY', KL, '#', extra - old)
+  end
+  -- A member that was there and did not grow makes no room to find.
+  if not added and extra <= old then return victims end
+  extras = extras or tonumber(ix('HGET', KL, '#')) or 0
+  local count = ix('ZCARD', KZ)
+  while count > maxn or count * share + extras > maxb do
+    local low = ix('ZRANGE', KZ, 0, 1)
+    local v = low[1]
+    if v == member then v = low[2] end
+    if not v then break end
+    ix('ZREM', KZ, v)
+    local vx = ix('HGET', KL, v)
+    if vx then
+      ix('HDEL', KL, v)
+      extras = ix('HINCRBY', KL, '#', -(tonumber(vx) or 0))
+    end
+    count = count - 1
+    victims[#victims + 1] = v
+  end
+  return victims
+end
+";
+
+/// Deleting a session the index chose: never one with a user (its entry was stale: the
+/// session logged in since, and a Cluster's separate index step has not caught up), and
+/// nothing for a key that is gone (expired by its TTL, or ended). 1 if it deleted.
+const EVICT_FN: &str = r"
+local function evict(k)
+  local t = redis.call('TYPE', k).ok
+  if t == 'none' then return 0 end
+  if t == 'hash' and redis.call('HEXISTS', k, 'user') == 1 then return 0 end
+  redis.call('DEL', k)
+  return 1
+end
+";
+
+/// The head of an indexed script: offset, index keys, the index and eviction functions.
+fn indexed(body: &str) -> String {
+    format!("local o = 5\nlocal KZ, KL = KEYS[2], KEYS[3]\n{INDEX_FNS}{EVICT_FN}{body}")
+}
+
+/// Evicts every member in `victims` (after `index`), counting into `evicted`.
+const EVICT_ALL: &str = r"
+local evicted = 0
+for _, v in ipairs(victims) do
+  if #v == 64 and not string.find(v, '[^0-9a-f]') then evicted = evicted + evict(ARGV[1] .. v .. '}') end
+end
+";
 
 /// `KEYS[1]` session; `ARGV`: ttl, then field, value pairs. Creates only if absent: 1 if
 /// created, 0 if something was there.
-pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+pub(crate) static CREATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("local o = 0\n{CREATE_BODY}return 1\n")));
+
+/// The create itself, with the ttl at `ARGV[o + 1]` and the pairs after it.
+const CREATE_BODY: &str = r"
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then return 0 end
-for i = 2, #ARGV, 400 do
+for i = o + 2, #ARGV, 400 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
-redis.call('EXPIRE', key, ARGV[1])
-return 1
-",
-    )
+redis.call('EXPIRE', key, ARGV[o + 1])
+";
+
+/// An anonymous create on one server: `KEYS` session, index, byte counts; `ARGV` the five
+/// index arguments, the score (the record's last activity), the ttl, then the pairs.
+/// Returns 0 if something was there, else 1 plus the number of sessions evicted.
+pub(crate) static CREATE_ANONYMOUS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&indexed(&format!(
+        r"
+o = o + 1
+{CREATE_BODY}
+local victims = index(ARGV[2], ARGV[6], tonumber(ARGV[5]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+{EVICT_ALL}
+return 1 + evicted
+"
+    )))
 });
 
-/// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew (seconds), what was cleared (`''`,
-/// `v` values, `f` flashes, `vf` both), the number D of fields to delete, the D fields, then
-/// field, value pairs to set (`last_active` among them). Returns 1, or nil if the record was
-/// not live (and is now deleted): nothing is ever recreated. The merged hash is not sent back:
-/// nobody needs it.
+/// The update after `LIVE`, from `ARGV[o + 6]`: the user change (`''` none, `s` set, `d`
+/// deleted), what was cleared (`''`, `v` values, `f` flashes, `vf` both), the number D of
+/// fields to delete, the D fields, then field, value pairs to set (`last_active` among
+/// them). Sets `anon`.
 ///
 /// It does the least Lua work it can (each `redis.call` and each table costs more than the
-/// hash writes themselves): the client sends the fields ready to pass through, and the
-/// version is appended to `ARGV` rather than copied into a new table.
-pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r"{LIVE}
-local cleared = ARGV[5]
-if cleared ~= '' then
-  local values, flashes = string.find(cleared, 'v', 1, true), string.find(cleared, 'f', 1, true)
-  local dels = {{}}
-  for _, f in ipairs(redis.call('HKEYS', key)) do
-    local prefix = string.sub(f, 1, 2)
-    if (values and prefix == 'v:') or (flashes and prefix == 'f:') then dels[#dels + 1] = f end
+/// hash writes themselves): the client sends the fields ready to pass through, the version
+/// is appended to `ARGV` rather than copied into a new table, and without deletions one
+/// `HSET` writes everything.
+const UPDATE_BODY: &str = r"
+local uc = ARGV[o + 6]
+local anon = uc == 'd' or (uc == '' and was_anon)
+local cleared = ARGV[o + 7]
+local last_del = o + 8 + tonumber(ARGV[o + 8])
+if cleared ~= '' or last_del > o + 8 then
+  -- Deleting first would let the later HSET past an OOM refusal: this one is checked.
+  redis.call('HSET', key, 'last_active', ARGV[o + 1])
+  if cleared ~= '' then
+    local values, flashes = string.find(cleared, 'v', 1, true), string.find(cleared, 'f', 1, true)
+    local dels = {}
+    for _, f in ipairs(redis.call('HKEYS', key)) do
+      local prefix = string.sub(f, 1, 2)
+      if (values and prefix == 'v:') or (flashes and prefix == 'f:') then dels[#dels + 1] = f end
+    end
+    for i = 1, #dels, 400 do
+      redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
+    end
   end
-  for i = 1, #dels, 400 do
-    redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
+  for i = o + 9, last_del, 400 do
+    redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 399, last_del)))
   end
-end
-local last_del = 6 + tonumber(ARGV[6])
-for i = 7, last_del, 400 do
-  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 399, last_del)))
 end
 ARGV[#ARGV + 1] = 'version'
 ARGV[#ARGV + 1] = tostring((tonumber(meta[3]) or 0) + 1)
 for i = last_del + 1, #ARGV, 400 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
+";
+
+/// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew (seconds), then as
+/// `UPDATE_BODY`. Returns `{1, anonymous now, anonymous before}` (0 or 1 each) if applied,
+/// `{0}` if the record was not live (and is now deleted: nothing is ever recreated), `{-1}`
+/// if the key held something else (deleted too). The merged hash is not sent back: nobody
+/// needs it.
+pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"local o = 0
+{LIVE}{UPDATE_BODY}
 redis.call('EXPIRE', key, {TTL})
-return 1
+return {{1, anon and 1 or 0, was_anon and 1 or 0}}
 "
     ))
 });
 
-/// `KEYS[1]` session; `ARGV`: now, idle, absolute, skew. Sets `last_active` and the TTL of a
-/// live record and returns 1; deletes a dead one and returns 0. Never touches data fields.
+/// `UPDATE` on one server, keeping the index: `KEYS` session, index, byte counts; `ARGV` the
+/// five index arguments, then `UPDATE`'s. A session that is anonymous after the merge is
+/// (re)indexed with the request's data bytes, evicting others over the budget; one that
+/// gained a user leaves the index. Returns `{1, evicted}`, `{0}` or `{-1}`.
+pub(crate) static UPDATE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&indexed(&format!(
+        r"{LIVE}{UPDATE_BODY}
+redis.call('EXPIRE', key, {TTL})
+local victims = {{}}
+if anon then
+  victims = index(ARGV[2], ARGV[o + 1], tonumber(ARGV[5]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+elseif was_anon then
+  unindex(ARGV[2])
+end
+{EVICT_ALL}
+return {{1, evicted}}
+"
+    )))
+});
+
+/// The touch after `LIVE`: moves `last_active` and the TTL, never touching data fields.
+const TOUCH_BODY: &str = r"
+local anon = was_anon
+redis.call('HSET', key, 'last_active', ARGV[o + 1])
+";
+
+/// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew. Returns `{1,
+/// anonymous}` for a live record, `{0}` (deleted) for a dead one, `{-1}` for a foreign value
+/// (deleted).
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{LIVE}
-redis.call('HSET', key, 'last_active', ARGV[1])
+        r"local o = 0
+{LIVE}{TOUCH_BODY}
 redis.call('EXPIRE', key, {TTL})
-return 1
+return {{1, anon and 1 or 0}}
 "
     ))
 });
 
-/// `KEYS[1]` session. Returns the hash and deletes it, atomically: of two concurrent takes,
-/// one gets the record and the other an empty reply.
-pub(crate) static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields > 0 then redis.call('DEL', KEYS[1]) end
-return fields
-",
-    )
+/// `TOUCH` on one server, also moving an anonymous session's index entry (only if it has
+/// one). Returns `{1}`, `{0}` or `{-1}`.
+pub(crate) static TOUCH_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&indexed(&format!(
+        r"{LIVE}{TOUCH_BODY}
+redis.call('EXPIRE', key, {TTL})
+if anon then ix('ZADD', KZ, 'XX', ARGV[o + 1], ARGV[2]) end
+return {{1}}
+"
+    )))
 });
 
+/// What `TAKE` returns for a key holding something other than a hash: one element, where
+/// a hash's fields come in pairs.
+pub(crate) const FOREIGN: &str = "!";
+
+/// The take: the hash, deleted, as `fields`.
+const TAKE_BODY: &str = r"
+local fields = redis.pcall('HGETALL', KEYS[1])
+if fields.err then
+  redis.call('DEL', KEYS[1])
+  fields = {'!'}
+elseif #fields > 0 then
+  redis.call('DEL', KEYS[1])
+end
+";
+
+/// `KEYS[1]` session. Returns the hash and deletes it, atomically: of two concurrent takes,
+/// one gets the record and the other an empty reply. A key holding something else is
+/// deleted and reported as [`FOREIGN`].
+pub(crate) static TAKE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{TAKE_BODY}return fields\n")));
+
+/// `TAKE` on one server, also taking the session out of the index: `KEYS` session, index,
+/// byte counts; `ARGV` the five index arguments.
+pub(crate) static TAKE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&indexed(&format!(
+        "{TAKE_BODY}unindex(ARGV[2])\nreturn fields\n"
+    )))
+});
+
+/// The index step on a Cluster: `KEYS` index, byte counts; `ARGV`: what (`add`, `del`,
+/// `touch`), member, score, data bytes, the two bounds. Returns the members evicted from the
+/// index by an `add`, whose sessions the caller then deletes with [`EVICT`].
+pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"local KZ, KL = KEYS[1], KEYS[2]
+{INDEX_FNS}
+local what, member = ARGV[1], ARGV[2]
+if what == 'add' then
+  return index(member, ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+elseif what == 'del' then
+  unindex(member)
+else
+  ix('ZADD', KZ, 'XX', ARGV[3], member)
+end
+return {{}}
+"
+    ))
+});
+
+/// `KEYS[1]` a session the index chose on a Cluster: deleted unless it has a user. 1 if it
+/// was deleted.
+pub(crate) static EVICT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{EVICT_FN}return evict(KEYS[1])\n")));
+
 /// `KEYS[1]` user index set; `ARGV`: member, ttl. Adds the member and pushes the set's TTL
-/// out, so an index nobody reads still disappears once every session in it has expired.
+/// out, so an index nobody reads still disappears once every session in it has expired. A
+/// key of another type there (not this store's) is replaced, so that it cannot make every
+/// login of that user fail.
 pub(crate) static LINK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-redis.call('SADD', KEYS[1], ARGV[1])
+local added = redis.pcall('SADD', KEYS[1], ARGV[1])
+if type(added) == 'table' and added.err then
+  if not string.find(added.err, 'WRONGTYPE', 1, true) then return redis.error_reply(added.err) end
+  redis.call('DEL', KEYS[1])
+  redis.call('SADD', KEYS[1], ARGV[1])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 ",

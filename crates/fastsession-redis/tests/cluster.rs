@@ -2,9 +2,11 @@
 //! them through the cluster connection.
 
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fastsession_core::events::{self, Event};
+use fastsession_core::store::AnonymousBudget;
 use fastsession_core::testing::{self, Instance, StoreUnderTest};
 use fastsession_redis::RedisConfig;
 
@@ -98,4 +100,43 @@ fn conformance_checks_pass_on_a_cluster() {
         .count();
     assert!(holding >= 2, "keys on {holding} of 3 masters");
     // The servers, and every key with them, go when `cluster` drops.
+}
+
+/// The anonymous budget through the Cluster's separate index and eviction steps: a flood of
+/// four times the budget logs nobody out, and the index stays within it.
+#[test]
+fn anonymous_floods_spare_logged_in_sessions_on_a_cluster() {
+    let cluster = Cluster::start();
+    let budget_urls = cluster.urls();
+    let made: Arc<Mutex<Vec<Arc<fastsession_redis::RedisStore>>>> = Arc::default();
+    let keep = made.clone();
+    let budgeted = StoreUnderTest::new(move || {
+        let config = RedisConfig::cluster(budget_urls.clone())
+            .with_key_prefix(unique_prefix())
+            .with_anonymous_budget(AnonymousBudget::new(20, 1 << 20));
+        let store = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(fastsession_redis::redis_store(&config, &key()))
+        })
+        .unwrap();
+        let store = Arc::new(store);
+        keep.lock().unwrap().push(store.clone());
+        Instance::from(store)
+    });
+    let evicted = events::counts().of(Event::AnonymousEvicted);
+    testing::run(testing::anonymous_floods_spare_logged_in_sessions(
+        &budgeted, 3, 80,
+    ));
+    assert!(events::counts().of(Event::AnonymousEvicted) - evicted >= 60);
+    let mut con = redis::cluster::ClusterClient::new(cluster.urls())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for store in made.lock().unwrap().iter() {
+        let indexed: usize = redis::cmd("ZCARD")
+            .arg(store.backend().anonymous_index_key())
+            .query(&mut con)
+            .unwrap();
+        assert!(indexed <= 20, "{indexed}");
+    }
 }

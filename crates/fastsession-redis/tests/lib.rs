@@ -7,8 +7,10 @@
 // Helpers outside `#[test]` functions panic on purpose: a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budget;
 mod cluster;
 mod conformance;
 mod faults;
+mod foreign;
 mod layout;
 mod support;

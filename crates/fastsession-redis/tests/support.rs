@@ -314,3 +314,41 @@ pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// 100 s idle timeout for a session with a user, 30 s for one without, 1000 s absolute.
+pub(crate) fn class_expiry() -> Expiry {
+    expiry().with_anonymous_idle_timeout(Duration::from_secs(30))
+}
+
+/// A field of `INFO` (`used_memory`, `evicted_keys`), as a number.
+pub(crate) fn info(server: &OwnServer, field: &str) -> i64 {
+    let text: String = server.query(&mut redis::cmd("INFO"));
+    text.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("INFO has no {field}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The session hashes under `prefix` with and without a user (revocation markers included).
+pub(crate) fn session_classes(con: &mut redis::Connection, prefix: &str) -> (usize, usize) {
+    let (mut with_user, mut anonymous) = (0, 0);
+    for key in keys(con, &format!("{prefix}s:*")) {
+        let user: Option<String> = redis::cmd("HGET").arg(&key).arg("user").query(con).unwrap();
+        if user.is_some() {
+            with_user += 1;
+        } else {
+            anonymous += 1;
+        }
+    }
+    (with_user, anonymous)
+}
+
+/// How many sessions the anonymous index of `store` holds.
+pub(crate) fn indexed(con: &mut redis::Connection, store: &RedisStore) -> usize {
+    redis::cmd("ZCARD")
+        .arg(store.backend().anonymous_index_key())
+        .query(con)
+        .unwrap()
+}

@@ -1,0 +1,655 @@
+//! The anonymous budget: floods of sessions nobody logged into never end a login nor undo a
+//! logout, on a store with a budget and on a Redis short of memory; TTLs by class; a full
+//! Redis refuses (StoreFull) rather than drop what must stay.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fastsession_core::ErrorKind;
+use fastsession_core::codec::KeyRing;
+use fastsession_core::events::{self, Event};
+use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+use fastsession_core::session::SessionId;
+use fastsession_core::store::{AnonymousBudget, Backend as _, CookieStore};
+use fastsession_core::testing::{self, Instance, StoreUnderTest};
+use fastsession_core::time::{Clock as _, UnixTime};
+use fastsession_redis::{RedisConfig, RedisStore};
+
+use crate::support::{
+    Cleanup, NAME, OwnServer, URL, class_expiry, clock, indexed, info, key, request,
+    session_classes, session_key, sync_connection, unique_prefix,
+};
+
+/// Every test here is over well within this.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A store on `url` under a fresh prefix with `budget`.
+async fn store_with(url: &str, budget: AnonymousBudget) -> Arc<RedisStore> {
+    let config = RedisConfig::new(url)
+        .with_key_prefix(unique_prefix())
+        .with_anonymous_budget(budget);
+    Arc::new(
+        fastsession_redis::redis_store(&config, &key())
+            .await
+            .unwrap(),
+    )
+}
+
+/// A session config over `store` with TTL classes (100 s logged in, 30 s anonymous).
+fn class_config(
+    store: Arc<dyn fastsession_core::store::Store>,
+    clock: &fastsession_core::time::ManualClock,
+) -> SessionConfig {
+    SessionConfig::with_shared_store(store, CookieConfig::new("id").unwrap())
+        .with_clock(clock.clone())
+        .with_expiry(class_expiry())
+}
+
+/// A store a conformance factory made, and the guard deleting its keys.
+type Made = (Arc<RedisStore>, Cleanup);
+
+#[test]
+fn anonymous_floods_spare_logged_in_sessions_on_a_small_budget() {
+    const BUDGET: usize = 50;
+    // The stores the check made, inspected after it (their keys deleted after that).
+    let made: Arc<Mutex<Vec<Made>>> = Arc::default();
+    let keep = made.clone();
+    let sut = StoreUnderTest::new(move || {
+        let prefix = unique_prefix();
+        let config = RedisConfig::new(URL)
+            .with_key_prefix(&prefix)
+            .with_anonymous_budget(AnonymousBudget::new(BUDGET, 1 << 20));
+        let store = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(fastsession_redis::redis_store(&config, &key()))
+        })
+        .unwrap();
+        let store = Arc::new(store);
+        keep.lock()
+            .unwrap()
+            .push((store.clone(), Cleanup::new(URL, prefix)));
+        Instance::from(store)
+    });
+    let evicted = events::counts().of(Event::AnonymousEvicted);
+    testing::run(testing::anonymous_floods_spare_logged_in_sessions(
+        &sut,
+        5,
+        4 * BUDGET,
+    ));
+    // The flood did not fit: the least recently active went, and the budget held.
+    assert!(
+        events::counts().of(Event::AnonymousEvicted) - evicted >= (3 * BUDGET) as u64,
+        "evictions counted"
+    );
+    let mut con = sync_connection(URL).unwrap();
+    for (store, _) in made.lock().unwrap().iter() {
+        let (with_user, anonymous) = session_classes(&mut con, store.backend().key_prefix());
+        assert!(anonymous <= BUDGET, "{anonymous} anonymous sessions");
+        assert!(indexed(&mut con, store) <= BUDGET);
+        // Five logins and the logout's marker (the check runs with revocation).
+        assert!(with_user >= 5, "{with_user}");
+    }
+}
+
+/// The budget by count and by bytes, a growing session included; entries whose session
+/// expired or logged in since are dropped without deleting anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
+    tokio::time::timeout(LIMIT, async {
+        let store = store_with(URL, AnonymousBudget::new(4, 10_000)).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock);
+        let mut con = sync_connection(URL).unwrap();
+        let exists = |con: &mut redis::Connection, cookie: &str| -> bool {
+            redis::cmd("EXISTS")
+                .arg(session_key(&store, cookie))
+                .query::<i64>(con)
+                .unwrap()
+                == 1
+        };
+
+        // One second apart, so that the order of activity is the order of creation.
+        let mut anonymous = Vec::new();
+        for i in 0..4 {
+            anonymous.push(
+                request(&cfg, None, |s| s.insert("i", i).unwrap())
+                    .await
+                    .cookie(),
+            );
+            clock.advance(Duration::from_secs(1));
+        }
+        // The oldest is used again: the second oldest is now the least recently active.
+        request(&cfg, Some(&anonymous[0]), |s| s.insert("i", 10).unwrap())
+            .await
+            .result
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+        // A login the index did not see (as a Cluster's index step may lag behind), and an
+        // entry whose session is gone (as if expired by its TTL).
+        let _: i64 = redis::cmd("HSET")
+            .arg(session_key(&store, &anonymous[2]))
+            .arg("user")
+            .arg("mallory")
+            .query(&mut con)
+            .unwrap();
+        let _: i64 = redis::cmd("DEL")
+            .arg(session_key(&store, &anonymous[3]))
+            .query(&mut con)
+            .unwrap();
+        let evicted = events::counts().of(Event::AnonymousEvicted);
+        let fifth = request(&cfg, None, |s| s.insert("i", 5).unwrap())
+            .await
+            .cookie();
+        // Over by one: the least recently active entry, the second session's, went.
+        assert!(
+            !exists(&mut con, &anonymous[1]),
+            "least recently active evicted"
+        );
+        assert!(exists(&mut con, &anonymous[0]), "used again: kept");
+        assert!(events::counts().of(Event::AnonymousEvicted) > evicted);
+        // The next two entries in line are the stale ones: dropped, nothing deleted.
+        let mut newer = Vec::new();
+        for _ in 0..2 {
+            clock.advance(Duration::from_secs(1));
+            newer.push(
+                request(&cfg, None, |s| s.insert("i", 6).unwrap())
+                    .await
+                    .cookie(),
+            );
+        }
+        assert!(
+            exists(&mut con, &anonymous[2]),
+            "a session with a user is never evicted"
+        );
+        assert_eq!(indexed(&mut con, &store), 4);
+        for live in [&anonymous[0], &fifth, &newer[0], &newer[1]] {
+            assert!(exists(&mut con, live));
+        }
+        let (_, live) = session_classes(&mut con, store.backend().key_prefix());
+        assert_eq!(live, 4);
+
+        // Bytes: each session counts for at least its share, 10 000 / 4 = 2 500, and these
+        // four are full. The fifth grows to 6 000 bytes: the two least recently active go.
+        // What the index counts: its members at their share, plus what the larger hold
+        // beyond it.
+        let total = |con: &mut redis::Connection| -> i64 {
+            let beyond: Option<i64> = redis::cmd("HGET")
+                .arg(format!(
+                    "{}b:{{{}",
+                    store.backend().key_prefix(),
+                    index_tag(&store)
+                ))
+                .arg("#")
+                .query(con)
+                .unwrap();
+            indexed(con, &store) as i64 * 2_500 + beyond.unwrap_or(0)
+        };
+        assert_eq!(total(&mut con), 10_000);
+        let big = "x".repeat(6_000);
+        clock.advance(Duration::from_secs(1));
+        request(&cfg, Some(&fifth), |s| s.insert("big", &big).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert_eq!(indexed(&mut con, &store), 2);
+        assert!(!exists(&mut con, &anonymous[0]) && !exists(&mut con, &newer[0]));
+        assert!(exists(&mut con, &fifth) && exists(&mut con, &newer[1]));
+        // The grown one holds its 6 000 and a few more (names, quotes, its first value).
+        assert!(
+            (8_500..=8_520).contains(&total(&mut con)),
+            "{}",
+            total(&mut con)
+        );
+        // A new one that big: the rest go, the grown one last.
+        clock.advance(Duration::from_secs(1));
+        let other = request(&cfg, None, |s| s.insert("big", &big).unwrap())
+            .await
+            .cookie();
+        assert!(
+            !exists(&mut con, &fifth),
+            "over the bytes: the grown session went"
+        );
+        assert!(exists(&mut con, &other));
+        assert_eq!(indexed(&mut con, &store), 1);
+        assert!(
+            (6_000..=6_020).contains(&total(&mut con)),
+            "{}",
+            total(&mut con)
+        );
+        assert!(exists(&mut con, &anonymous[2]));
+
+        // A login leaves the index; a logout without a new id joins it again.
+        request(&cfg, Some(&other), |s| s.set_user_id("ada"))
+            .await
+            .result
+            .unwrap();
+        let login = other;
+        let member = store
+            .storage_key(&SessionId::parse(&login).unwrap())
+            .to_hex();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(store.backend().anonymous_index_key())
+            .arg(&member)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(score, None, "logged in: out of the index");
+        request(&cfg, Some(&login), fastsession_core::Session::clear_user_id)
+            .await
+            .result
+            .unwrap();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(store.backend().anonymous_index_key())
+            .arg(&member)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(
+            score,
+            Some(clock.now().as_secs() as f64),
+            "logged out: back in"
+        );
+        // And a destroy takes it out.
+        request(&cfg, Some(&login), fastsession_core::Session::destroy)
+            .await
+            .result
+            .unwrap();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(store.backend().anonymous_index_key())
+            .arg(&member)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(score, None, "destroyed: out of the index");
+    })
+    .await
+    .unwrap();
+}
+
+/// The 64 hex digits of the tag of `store`'s anonymous index keys, and the closing brace.
+fn index_tag(store: &RedisStore) -> String {
+    let key = store.backend().anonymous_index_key();
+    key[key.find('{').unwrap() + 1..].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ttls_follow_the_session_class() {
+    tokio::time::timeout(LIMIT, async {
+        let store = store_with(URL, AnonymousBudget::default()).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock); // 100 s with a user, 30 s without
+        let mut con = sync_connection(URL).unwrap();
+        let ttl = |con: &mut redis::Connection, cookie: &str| -> i64 {
+            redis::cmd("TTL")
+                .arg(session_key(&store, cookie))
+                .query(con)
+                .unwrap()
+        };
+        let anonymous = |t: i64| (25..=30).contains(&t);
+        let logged_in = |t: i64| (95..=100).contains(&t);
+
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        assert!(
+            anonymous(ttl(&mut con, &id)),
+            "create: {}",
+            ttl(&mut con, &id)
+        );
+        clock.advance(Duration::from_secs(10));
+        request(&cfg, Some(&id), |s| s.insert("n", 1).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert!(
+            anonymous(ttl(&mut con, &id)),
+            "update: {}",
+            ttl(&mut con, &id)
+        );
+        clock.advance(Duration::from_secs(10));
+        let storage_key = store.storage_key(&SessionId::parse(&id).unwrap());
+        assert!(
+            store
+                .backend()
+                .touch(&storage_key, clock.now(), &class_expiry())
+                .await
+                .unwrap()
+        );
+        assert!(
+            anonymous(ttl(&mut con, &id)),
+            "touch: {}",
+            ttl(&mut con, &id)
+        );
+
+        // Logging in (without a new id) moves it to the longer class, and every update of
+        // the logged-in session keeps it there (the MULTI/EXEC path).
+        clock.advance(Duration::from_secs(10));
+        request(&cfg, Some(&id), |s| s.set_user_id("ada"))
+            .await
+            .result
+            .unwrap();
+        assert!(
+            logged_in(ttl(&mut con, &id)),
+            "login: {}",
+            ttl(&mut con, &id)
+        );
+        clock.advance(Duration::from_secs(60));
+        request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert!(
+            logged_in(ttl(&mut con, &id)),
+            "update: {}",
+            ttl(&mut con, &id)
+        );
+        assert!(
+            store
+                .backend()
+                .touch(&storage_key, clock.now(), &class_expiry())
+                .await
+                .unwrap()
+        );
+        assert!(
+            logged_in(ttl(&mut con, &id)),
+            "touch: {}",
+            ttl(&mut con, &id)
+        );
+        // 60 s idle: past the anonymous idle timeout, but it has a user: live.
+        clock.advance(Duration::from_secs(60));
+        let reply = request(&cfg, Some(&id), |s| {
+            assert_eq!(s.get::<i32>("n").unwrap(), Some(2));
+            s.clear_user_id();
+        })
+        .await;
+        assert!(!reply.was_new());
+        reply.result.unwrap();
+        assert!(
+            anonymous(ttl(&mut con, &id)),
+            "logout: {}",
+            ttl(&mut con, &id)
+        );
+        // Now 31 s idle ends it.
+        clock.advance(Duration::from_secs(31));
+        assert!(request(&cfg, Some(&id), |_| {}).await.was_new());
+
+        // An anonymous request that saves after another request of its session logged in:
+        // the session keeps the logged-in TTL and stays out of the index.
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("cookie", format!("{NAME}={id}").parse().unwrap());
+        let slow = Sessions::new(&headers);
+        slow.get(&cfg).await.unwrap().insert("n", 1).unwrap();
+        request(&cfg, Some(&id), |s| s.set_user_id("ada"))
+            .await
+            .result
+            .unwrap();
+        slow.save_all(&mut http::HeaderMap::new()).await.unwrap();
+        assert!(
+            logged_in(ttl(&mut con, &id)),
+            "late save: {}",
+            ttl(&mut con, &id)
+        );
+        let member = store.storage_key(&SessionId::parse(&id).unwrap()).to_hex();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(store.backend().anonymous_index_key())
+            .arg(&member)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(score, None);
+        request(&cfg, Some(&id), |s| {
+            assert_eq!(s.user_id().as_deref(), Some("ada"));
+            assert_eq!(s.get::<i32>("n").unwrap(), Some(1));
+        })
+        .await
+        .result
+        .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// The anonymous budget of the flood tests.
+const FLOOD_BUDGET: usize = 100;
+/// Each flood request's value. Redis spends about 8 KB on such a session (its hash and TTL,
+/// the index entries, allocator rounding), so the budget needs about 0.8 MB.
+const FLOOD_VALUE: usize = 4_000;
+/// The flood: four times the budget, about 3.3 MB if nothing is evicted.
+const FLOOD: usize = 4 * FLOOD_BUDGET;
+/// `maxmemory` above what the server uses before the flood: the budget fits with a wide
+/// margin, the flood without it would not.
+const HEADROOM: i64 = 2 << 20;
+
+/// What the flood tests check after the flood.
+struct Protected {
+    users: Vec<(String, usize)>,
+    logged_out: String,
+    everywhere: String,
+}
+
+/// Five users log in and store data; carol logs in and out (a copied cookie of hers must
+/// stay refused); dave is logged out everywhere (his cookie too). The cookie sessions keep
+/// their revocation markers in `store`.
+async fn protect(
+    store: &Arc<RedisStore>,
+    cfg: &SessionConfig,
+    cookies: &SessionConfig,
+    cookie_store: &CookieStore,
+    clock: &fastsession_core::time::ManualClock,
+) -> Protected {
+    let mut users = Vec::new();
+    for i in 0..5 {
+        let data = "u".repeat(1_000 + i);
+        let id = request(cfg, None, |s| {
+            s.set_user_id(format!("user{i}"));
+            s.insert("data", &data).unwrap();
+        })
+        .await
+        .cookie();
+        users.push((id, i));
+    }
+    let carol = request(cookies, None, |s| {
+        s.set_user_id("carol");
+        s.insert("n", 1).unwrap();
+    })
+    .await
+    .cookie();
+    request(cookies, Some(&carol), fastsession_core::Session::destroy)
+        .await
+        .result
+        .unwrap();
+    assert!(request(cookies, Some(&carol), |_| {}).await.was_new());
+    let dave = request(cookies, None, |s| s.set_user_id("dave"))
+        .await
+        .cookie();
+    clock.advance(Duration::from_secs(1));
+    assert!(
+        cookie_store
+            .end_sessions_of("dave", None, clock.now(), &class_expiry())
+            .await
+            .unwrap()
+    );
+    assert!(request(cookies, Some(&dave), |_| {}).await.was_new());
+    let _ = store;
+    Protected {
+        users,
+        logged_out: carol,
+        everywhere: dave,
+    }
+}
+
+/// Every login still opens with its data, and both logouts still hold.
+async fn check_protected(cfg: &SessionConfig, cookies: &SessionConfig, p: &Protected) {
+    for (id, i) in &p.users {
+        let reply = request(cfg, Some(id), |s| {
+            assert_eq!(s.user_id(), Some(format!("user{i}")));
+            assert_eq!(
+                s.get::<String>("data").unwrap().map(|d| d.len()),
+                Some(1_000 + i)
+            );
+        })
+        .await;
+        assert!(!reply.was_new(), "user{i} was logged out by the flood");
+        reply.result.unwrap();
+    }
+    assert!(
+        request(cookies, Some(&p.logged_out), |_| {})
+            .await
+            .was_new(),
+        "a logout was undone by the flood"
+    );
+    assert!(
+        request(cookies, Some(&p.everywhere), |_| {})
+            .await
+            .was_new(),
+        "a 'log out everywhere' was undone by the flood"
+    );
+}
+
+/// `FLOOD` cookie-less requests, each storing `FLOOD_VALUE` bytes.
+async fn flood(cfg: &SessionConfig) {
+    let value = "a".repeat(FLOOD_VALUE);
+    for _ in 0..FLOOD {
+        request(cfg, None, |s| s.insert("v", &value).unwrap())
+            .await
+            .cookie();
+    }
+}
+
+/// A flood of three to four times the budget against a Redis whose `maxmemory` fits the
+/// logged-in sessions and the budget but not the flood, under `policy`.
+async fn flood_under(policy: &str) {
+    let server = OwnServer::start_with(&["--maxmemory-policy", policy]);
+    let clock = clock();
+    let mut con = sync_connection(&server.url()).unwrap();
+
+    // The control: the same flood with a budget larger than it would not fit.
+    let unbounded = store_with(&server.url(), AnonymousBudget::new(1 << 30, 1 << 40)).await;
+    let limit = info(&server, "used_memory") + HEADROOM;
+    let _: String = server.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit));
+    flood(&class_config(unbounded, &clock)).await;
+    assert!(
+        info(&server, "evicted_keys") > 0,
+        "{policy}: the flood without a budget fits in maxmemory; make it larger"
+    );
+    let _: String = server.query(&mut redis::cmd("FLUSHALL"));
+    let _: String = server.query(redis::cmd("CONFIG").arg("RESETSTAT"));
+
+    let store = store_with(&server.url(), AnonymousBudget::new(FLOOD_BUDGET, 1 << 30)).await;
+    let cfg = class_config(store.clone(), &clock);
+    let cookie_store =
+        Arc::new(CookieStore::new(&KeyRing::new(key())).with_revocation(store.clone()));
+    let cookies = class_config(cookie_store.clone(), &clock);
+    let protected = protect(&store, &cfg, &cookies, &cookie_store, &clock).await;
+    let started = Instant::now();
+    flood(&cfg).await;
+    let took = started.elapsed();
+
+    check_protected(&cfg, &cookies, &protected).await;
+    let (with_user, anonymous) = session_classes(&mut con, store.backend().key_prefix());
+    assert!(anonymous <= FLOOD_BUDGET, "{policy}: {anonymous} anonymous");
+    assert!(indexed(&mut con, &store) <= FLOOD_BUDGET);
+    // Five sessions, carol's and dave's markers (dave's session lives in his cookie).
+    assert_eq!(with_user, 7, "{policy}");
+    assert_eq!(
+        info(&server, "evicted_keys"),
+        0,
+        "{policy}: Redis had to evict: the budget did not keep the flood in maxmemory"
+    );
+    println!(
+        "{policy}: {FLOOD} anonymous creates in {took:?}; used_memory {} of maxmemory {limit}",
+        info(&server, "used_memory")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_under_volatile_ttl_spares_logins_and_logouts() {
+    tokio::time::timeout(LIMIT, flood_under("volatile-ttl"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_under_allkeys_lru_spares_logins_and_logouts() {
+    tokio::time::timeout(LIMIT, flood_under("allkeys-lru"))
+        .await
+        .unwrap();
+}
+
+/// A Redis full of logged-in sessions (`noeviction`): every write that needs memory is
+/// refused as StoreFull, nothing is reported saved, nothing logged in is lost, and a logout
+/// that cannot be recorded fails closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn out_of_memory_is_store_full_and_saves_nothing() {
+    tokio::time::timeout(LIMIT, async {
+        let server = OwnServer::start_with(&["--maxmemory-policy", "noeviction"]);
+        let store = store_with(&server.url(), AnonymousBudget::default()).await;
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock);
+        let mut con = sync_connection(&server.url()).unwrap();
+        let limit = info(&server, "used_memory") + (256 << 10);
+        let _: String = server.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit));
+
+        let full_before = events::counts().of(Event::StoreFull);
+        let data = "d".repeat(8_000);
+        let mut users = Vec::new();
+        let refused = loop {
+            assert!(users.len() < 200, "never full");
+            let reply = request(&cfg, None, |s| {
+                s.set_user_id(format!("user{}", users.len()));
+                s.insert("data", &data).unwrap();
+            })
+            .await;
+            match reply.result {
+                Ok(()) => users.push(reply.set.unwrap()),
+                Err(e) => break (e, reply.set),
+            }
+        };
+        assert_eq!(refused.0.kind(), ErrorKind::StoreFull, "{:?}", refused.0);
+        assert_eq!(refused.1, None, "no cookie for what was not saved");
+        let (with_user, _) = session_classes(&mut con, store.backend().key_prefix());
+        assert_eq!(with_user, users.len(), "nothing half-saved");
+
+        // Updates (the MULTI/EXEC path and the script), anonymous creates: refused too.
+        let reply = request(&cfg, Some(&users[0]), |s| s.insert("more", &data).unwrap()).await;
+        assert_eq!(reply.result.unwrap_err().kind(), ErrorKind::StoreFull);
+        let reply = request(&cfg, Some(&users[0]), |s| s.clear()).await;
+        assert_eq!(reply.result.unwrap_err().kind(), ErrorKind::StoreFull);
+        let reply = request(&cfg, None, |s| s.insert("n", 1).unwrap()).await;
+        assert_eq!(reply.result.unwrap_err().kind(), ErrorKind::StoreFull);
+        assert_eq!(reply.set, None);
+        // A logout that needs a marker: refused, never silently forgotten.
+        let cookie_store =
+            Arc::new(CookieStore::new(&KeyRing::new(key())).with_revocation(store.clone()));
+        let cookies = class_config(cookie_store, &clock);
+        let cookie = {
+            // Logging in with a cookie session writes nothing to Redis.
+            request(&cookies, None, |s| s.set_user_id("carol"))
+                .await
+                .cookie()
+        };
+        let reply = request(&cookies, Some(&cookie), fastsession_core::Session::destroy).await;
+        assert_eq!(reply.result.unwrap_err().kind(), ErrorKind::StoreFull);
+        assert!(events::counts().of(Event::StoreFull) - full_before >= 5);
+
+        // Everything logged in still opens, with its data.
+        for (i, id) in users.iter().enumerate() {
+            let reply = request(&cfg, Some(id), |s| {
+                assert_eq!(s.user_id(), Some(format!("user{i}")));
+                assert_eq!(
+                    s.get::<String>("data").unwrap().map(|d| d.len()),
+                    Some(8_000)
+                );
+            })
+            .await;
+            assert!(!reply.was_new());
+        }
+        // And a logout that frees memory works.
+        let reply = request(&cfg, Some(&users[1]), fastsession_core::Session::destroy).await;
+        reply.result.unwrap();
+        let _ = UnixTime::EPOCH;
+    })
+    .await
+    .unwrap();
+}
