@@ -403,7 +403,8 @@ async fn redis_store(
     budget: Budget,
 ) -> Result<fastsession::redis::RedisStore, DemoError> {
     let config = fastsession::redis::RedisConfig::new(options.redis_url.as_str())
-        .with_key_prefix(options.redis_prefix.as_str());
+        .with_key_prefix(options.redis_prefix.as_str())
+        .with_anonymous_budget(budget.anonymous);
     // Expired sessions go by Redis's own TTL: no reaper.
     let store = fastsession::redis::redis_store(&config, key)
         .await
