@@ -327,13 +327,6 @@ impl Sessions {
         out
     }
 
-    /// `true` if a destroyed session of this request has duplicated cookie values to end.
-    fn has_presented(&self) -> bool {
-        self.with_presented()
-            .iter()
-            .any(|(_, session)| session.is_destroyed())
-    }
-
     /// The sessions whose cookie came more than once (usually none: nothing allocated).
     fn with_presented(&self) -> Vec<(SessionConfig, Session)> {
         self.lock()
@@ -451,11 +444,19 @@ impl Sessions {
     /// ```
     #[must_use = "`None` means the sessions are not all saved yet"]
     pub fn save_now(&self) -> Option<Result<()>> {
-        // Ending the sessions of duplicated cookies loads them: left to `save`.
-        if self.has_presented() {
-            return None;
-        }
-        let entries = Self::to_save(&self.lock());
+        let entries = {
+            let registry = self.lock();
+            // Ending the sessions of duplicated cookies loads them: left to `save`.
+            if registry
+                .entries
+                .as_slice()
+                .iter()
+                .any(|e| !e.presented.is_empty())
+            {
+                return None;
+            }
+            Self::to_save(&registry)
+        };
         // Empty, so not allocated, unless a save fails.
         let mut failed: Vec<(SessionConfig, Error)> = Vec::new();
         for (config, session, had_cookie) in entries {

@@ -25,7 +25,8 @@ const REAP_PER_WRITE: usize = 8;
 ///
 /// Sessions without a user id live in their [`AnonymousBudget`] (by default as many as
 /// [`max_sessions`](MemoryBackend::max_sessions), 64 MiB of data): a new one that finds it
-/// full evicts the least recently active anonymous session. Sessions with a user id and
+/// full evicts the anonymous session closest to its deadline: the least recently active one,
+/// unless another's absolute lifetime ends sooner. Sessions with a user id and
 /// revocation markers are never evicted: at most `max_sessions` of them are held, and a save
 /// that would need one more fails with [`ErrorKind::StoreFull`] (an anonymous flood can
 /// therefore never log anybody out, nor make a logout forgotten). Every write first deletes a
@@ -83,9 +84,13 @@ pub struct MemoryBackend {
 #[derive(Default)]
 struct State {
     records: HashMap<StorageKey, Slot, StorageKeyHash>,
-    /// Every record by its expiry time, for reaping.
-    by_expiry: BTreeSet<(UnixTime, StorageKey)>,
-    /// The anonymous records by last activity, least recent first: the eviction order.
+    /// The records with a user id and the markers, by expiry time, for reaping.
+    protected: BTreeSet<(UnixTime, StorageKey)>,
+    /// The anonymous records by expiry time: the reaping and the eviction order. An
+    /// anonymous record's deadline is its last activity plus the anonymous idle timeout
+    /// unless its absolute lifetime ends sooner, so this is least recently active first,
+    /// but for sessions about to end anyway; one set per record keeps each write to the
+    /// set operations it had before there was a budget.
     anonymous: BTreeSet<(UnixTime, StorageKey)>,
     /// The data bytes of the anonymous records.
     anonymous_bytes: usize,
@@ -154,7 +159,7 @@ impl MemoryBackend {
 
     /// Makes room for `record` under `key` (not held now), or says why there is none.
     ///
-    /// An anonymous record always gets in, evicting the least recently active others (one
+    /// An anonymous record always gets in, evicting the others closest to their deadline (one
     /// alone over the byte budget evicts them all: a store's bound on one session keeps that
     /// far smaller). A record with a user id gets in only below the bound.
     fn make_room(&self, state: &mut State, key: &StorageKey, record: &Record) -> Result<()> {
@@ -200,17 +205,21 @@ impl std::fmt::Debug for MemoryBackend {
 impl State {
     /// How many records are outside the anonymous budget.
     fn protected_len(&self) -> usize {
-        self.records.len() - self.anonymous.len()
+        self.protected.len()
     }
 
     fn insert(&mut self, key: StorageKey, record: Record, expires: UnixTime) {
         self.remove(&key);
         let anonymous_len = anonymous_len(&record);
-        if let Some(len) = anonymous_len {
-            self.anonymous.insert((record.last_active(), key));
-            self.anonymous_bytes += len;
+        match anonymous_len {
+            Some(len) => {
+                self.anonymous.insert((expires, key));
+                self.anonymous_bytes += len;
+            }
+            None => {
+                self.protected.insert((expires, key));
+            }
         }
-        self.by_expiry.insert((expires, key));
         self.records.insert(
             key,
             Slot {
@@ -223,28 +232,38 @@ impl State {
 
     fn remove(&mut self, key: &StorageKey) -> Option<Record> {
         let slot = self.records.remove(key)?;
-        self.by_expiry.remove(&(slot.expires, *key));
-        if let Some(len) = slot.anonymous_len {
-            self.anonymous.remove(&(slot.record.last_active(), *key));
-            self.anonymous_bytes -= len;
+        match slot.anonymous_len {
+            Some(len) => {
+                self.anonymous.remove(&(slot.expires, *key));
+                self.anonymous_bytes -= len;
+            }
+            None => {
+                self.protected.remove(&(slot.expires, *key));
+            }
         }
         Some(slot.record)
     }
 
+    /// Deletes up to `limit` records due at `now`, anonymous ones first.
     fn reap(&mut self, now: UnixTime, limit: usize) -> usize {
-        let due: Vec<StorageKey> = self
-            .by_expiry
-            .iter()
-            .take_while(|(expires, _)| *expires <= now)
-            .take(limit)
-            .map(|(_, key)| *key)
-            .collect();
-        for key in &due {
+        let due = |set: &BTreeSet<(UnixTime, StorageKey)>| {
+            set.iter()
+                .take_while(|(expires, _)| *expires <= now)
+                .map(|(_, key)| *key)
+                .take(limit)
+                .collect::<Vec<_>>()
+        };
+        let mut keys = due(&self.anonymous);
+        if keys.len() < limit {
+            let more = due(&self.protected);
+            keys.extend(more.into_iter().take(limit - keys.len()));
+        }
+        for key in &keys {
             if let Some(record) = self.remove(key) {
                 self.unlink(&record, key);
             }
         }
-        due.len()
+        keys.len()
     }
 
     fn unlink(&mut self, record: &Record, key: &StorageKey) {
