@@ -162,8 +162,8 @@ impl MemoryBackend {
     /// An anonymous record always gets in, evicting the others closest to their deadline (one
     /// alone over the byte budget evicts them all: a store's bound on one session keeps that
     /// far smaller). A record with a user id gets in only below the bound.
-    fn make_room(&self, state: &mut State, key: &StorageKey, record: &Record) -> Result<()> {
-        match anonymous_len(record) {
+    fn make_room(&self, state: &mut State, key: &StorageKey, len: Option<usize>) -> Result<()> {
+        match len {
             Some(len) => {
                 while state.anonymous.len() >= self.budget.max_sessions()
                     || state.anonymous_bytes.saturating_add(len) > self.budget.max_bytes()
@@ -209,8 +209,19 @@ impl State {
     }
 
     fn insert(&mut self, key: StorageKey, record: Record, expires: UnixTime) {
+        let len = anonymous_len(&record);
+        self.insert_sized(key, record, expires, len);
+    }
+
+    /// [`insert`](Self::insert) of a record whose [`anonymous_len`] is known.
+    fn insert_sized(
+        &mut self,
+        key: StorageKey,
+        record: Record,
+        expires: UnixTime,
+        anonymous_len: Option<usize>,
+    ) {
         self.remove(&key);
-        let anonymous_len = anonymous_len(&record);
         match anonymous_len {
             Some(len) => {
                 self.anonymous.insert((expires, key));
@@ -299,8 +310,9 @@ impl Backend for MemoryBackend {
             Ok(false)
         } else {
             state.reap(record.last_active(), REAP_PER_WRITE);
-            self.make_room(&mut state, key, record).map(|()| {
-                state.insert(*key, record.clone(), expires);
+            let len = anonymous_len(record);
+            self.make_room(&mut state, key, len).map(|()| {
+                state.insert_sized(*key, record.clone(), expires, len);
                 true
             })
         };
@@ -333,9 +345,10 @@ impl Backend for MemoryBackend {
         if let Some(record) = merged {
             // Cannot fail: the record is anonymous, or had a place outside the budget, or
             // one was checked for above.
-            let _ = self.make_room(&mut state, key, &record);
+            let len = anonymous_len(&record);
+            let _ = self.make_room(&mut state, key, len);
             let deadline = update.expiry.deadline(&record);
-            state.insert(*key, record, deadline);
+            state.insert_sized(*key, record, deadline, len);
         }
         Box::pin(ready(Ok(live)))
     }
