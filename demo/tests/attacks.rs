@@ -61,8 +61,9 @@ async fn session_of(demo: &Demo, cookie: &str) -> Value {
 }
 
 /// Findings 1 and 2: an anonymous flood of three times the budget (each cookie-less request
-/// creating a session; with the cookie store, then logging it out) leaves a logged-in user logged in with their data,
-/// and a logged-out cookie refused; the store evicts only anonymous sessions (or markers).
+/// creating a session; with the cookie store, then logging it out) leaves a logged-in user
+/// logged in with their data, and a logged-out cookie refused; the store evicts only
+/// anonymous sessions (or markers), and keeps no more of them than the budget.
 async fn an_anonymous_flood_logs_nobody_out_and_revives_no_logout(store: StoreKind) {
     let demo = Demo::start_with(attacked(store)).await;
     let alice = demo.client();
@@ -73,11 +74,11 @@ async fn an_anonymous_flood_logs_nobody_out_and_revives_no_logout(store: StoreKi
     let bob_copy = bob.session_cookie().expect("bob's cookie");
     bob.post("/api/logout").await;
 
-    let mut first = None;
+    let mut flood = Vec::new();
     for _ in 0..3 * BUDGET {
         let created = raw(&demo, Method::POST, "/api/incr?key=a", None).await;
         assert_eq!(created.status(), StatusCode::OK);
-        first = first.or_else(|| set_cookie(&created, SESSION_COOKIE));
+        flood.extend(set_cookie(&created, SESSION_COOKIE));
         if store == StoreKind::Cookie {
             // Each logout leaves a marker in the revocation list: those are what fill it.
             let cookie = set_cookie(&created, SESSION_COOKIE).expect("a session cookie");
@@ -94,16 +95,26 @@ async fn an_anonymous_flood_logs_nobody_out_and_revives_no_logout(store: StoreKi
         json!(null),
         "bob's logout holds"
     );
-    // The flood was three times the budget, so the store evicted its oldest anonymous
-    // records: the first flood session is gone; with the cookie store, the first logout's
-    // marker is (its cookie opens its anonymous session again: the documented limit).
-    let first = session_of(&demo, &first.expect("flood cookies")).await;
-    let evicted = if store == StoreKind::Cookie {
-        first["counters"]["a"] == json!(1)
-    } else {
-        first["counters"] == json!({})
-    };
-    assert!(evicted, "the budget was not enforced: {first}");
+    // The flood was three times the budget, so the store kept at most the budget of its
+    // anonymous records: the other flood sessions are gone; with the cookie store, the other
+    // logouts' markers are (their cookies open their anonymous sessions again: the
+    // documented limit). Which ones go among those of one second is the store's choice.
+    let mut evicted = 0;
+    for cookie in &flood {
+        let view = session_of(&demo, cookie).await;
+        let gone = if store == StoreKind::Cookie {
+            view["counters"]["a"] == json!(1)
+        } else {
+            view["counters"] == json!({})
+        };
+        evicted += usize::from(gone);
+    }
+    let budget = usize::try_from(BUDGET).expect("small");
+    assert!(
+        evicted >= flood.len() - budget,
+        "the budget was not enforced: {evicted} of {} evicted",
+        flood.len()
+    );
 }
 
 /// Finding 4: a restart with the same secret and store does not undo a logout (the cookie
