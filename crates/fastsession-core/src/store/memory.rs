@@ -259,7 +259,7 @@ impl State {
     fn reap(&mut self, now: UnixTime, limit: usize) -> usize {
         let due = |set: &BTreeSet<(UnixTime, StorageKey)>| {
             // Most writes find nothing due: the first entry tells without an iterator.
-            if !set.first().is_some_and(|(expires, _)| *expires <= now) {
+            if set.first().is_none_or(|(expires, _)| *expires > now) {
                 return Vec::new();
             }
             set.iter()
