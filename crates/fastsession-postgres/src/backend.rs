@@ -212,6 +212,25 @@ impl PostgresBackend {
             .map_err(|e| PostgresError::from_pool(op, e))
     }
 
+    /// `plain` for a row the write leaves with a user; `budgeted` for an anonymous one, which
+    /// also keeps the anonymous budget, whose bounds go after `params`.
+    fn statement<'s: 'p, 'p>(
+        &'s self,
+        anonymous: bool,
+        plain: &'s str,
+        budgeted: &'s str,
+        params: &mut Vec<&'p (dyn ToSql + Sync)>,
+    ) -> &'s str {
+        if !anonymous {
+            return plain;
+        }
+        params.extend([
+            &self.inner.max_anonymous as &(dyn ToSql + Sync),
+            &self.inner.max_anonymous_bytes,
+        ]);
+        budgeted
+    }
+
     /// Runs one statement; an idempotent one is tried again once on a fresh connection if the
     /// connection was lost (a terminated backend, a server restart).
     async fn rows(
@@ -516,15 +535,12 @@ impl Backend for PostgresBackend {
                 &data_len,
             ]);
             // Only a row without a user enters (and makes room in) the anonymous budget.
-            let sql = if user.is_none() {
-                params.extend([
-                    &self.inner.max_anonymous as &(dyn ToSql + Sync),
-                    &self.inner.max_anonymous_bytes,
-                ]);
-                &self.inner.sql.create_anonymous
-            } else {
-                &self.inner.sql.create
-            };
+            let sql = self.statement(
+                user.is_none(),
+                &self.inner.sql.create,
+                &self.inner.sql.create_anonymous,
+                &mut params,
+            );
             // Not retried: after a lost answer, a second insert would find the first.
             let rows = self.rows("create", sql, &params, false).await?;
             Ok(applied(&rows))
@@ -571,15 +587,12 @@ impl Backend for PostgresBackend {
             ]);
             // A session the request leaves with a user takes the statement it always took; one
             // it leaves anonymous may grow, so its statement also keeps the budget.
-            let sql = if user.is_none() {
-                params.extend([
-                    &self.inner.max_anonymous as &(dyn ToSql + Sync),
-                    &self.inner.max_anonymous_bytes,
-                ]);
-                &self.inner.sql.update_anonymous
-            } else {
-                &self.inner.sql.update
-            };
+            let sql = self.statement(
+                user.is_none(),
+                &self.inner.sql.update,
+                &self.inner.sql.update_anonymous,
+                &mut params,
+            );
             // Not retried: a lost answer may hide an applied merge.
             let rows = self.rows("update", sql, &params, false).await?;
             Ok(applied(&rows))

@@ -247,21 +247,15 @@ fn with_headers<B: Default>(
 ) -> Response<B> {
     // A handler that failed saved nothing but what it saved itself, whose cookies it gets;
     // a failed save sets no session cookie at all.
-    let mut failed = false;
+    let mut headers = handle.registry().take_response_headers();
     if let Err(error) = saved {
         fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
         if handle.policy() == StoreErrorPolicy::Fail {
             response = Response::new(B::default());
             *response.status_mut() = status_for(&error);
-            failed = true;
+            headers = headers.for_failed_response();
         }
     }
-    let headers = handle.registry().take_response_headers();
-    let headers = if failed {
-        headers.for_failed_response()
-    } else {
-        headers
-    };
     headers.write_to(response.headers_mut());
     response
 }

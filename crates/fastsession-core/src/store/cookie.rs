@@ -1,5 +1,6 @@
 //! Sessions kept entirely in a sealed cookie.
 
+use std::borrow::Cow;
 use std::future::ready;
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,7 +193,8 @@ impl CookieStore {
             }
             return Ok(Saved::Remove);
         }
-        let mut sealed = record.clone();
+        // Copied only if it must differ from the request's record (a new id, a later date).
+        let mut sealed = Cow::Borrowed(record);
         if let Some(user) = record.user_id()
             && let Some(revocation) = list.user_revocation(user, old_id).await?
         {
@@ -206,11 +208,12 @@ impl CookieStore {
             // Sealed in the second of that call, after it: dated a second later, so that the
             // whole-second comparison does not end it.
             if revocation.at >= now {
-                sealed.set_last_active(revocation.at.saturating_add(Duration::from_secs(1)));
+                let later = revocation.at.saturating_add(Duration::from_secs(1));
+                sealed.to_mut().set_last_active(later);
             }
         }
         if old_id.is_none() || matches!(kind, SaveKind::Create | SaveKind::Regenerate) {
-            sealed.set_id(Some(SessionId::generate()?));
+            sealed.to_mut().set_id(Some(SessionId::generate()?));
         }
         let saved = self.seal(&request, &sealed)?;
         if kind == SaveKind::Regenerate

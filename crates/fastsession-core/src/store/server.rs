@@ -645,7 +645,7 @@ impl<B: Backend> ServerStore<B> {
         }
         let merge = |mut stored: Record| {
             stored.apply(changes, request.record());
-            stored.last_active = now;
+            stored.set_last_active(now);
             stored
         };
         let saved = self.create(merge(read.clone()), expiry).await?;
@@ -671,8 +671,7 @@ impl<B: Backend> ServerStore<B> {
             // so the new record is written again from it. Nobody else knows the new id yet.
             self.delete(&new_key).await?;
             let mut again = merge(old);
-            again.id = Some(new_id.clone());
-            again.storage_key = None;
+            again.set_id(Some(new_id.clone()));
             if !self
                 .backend
                 .create(&new_key, &again, expiry.deadline(&again))
