@@ -16,7 +16,7 @@ use fastsession_core::codec::{Codec, Key, KeyRing};
 use fastsession_core::session::{Expiry, Record};
 use fastsession_core::store::{CookieStore, LoadRequest, SaveKind, SaveRequest, Saved, Store};
 use fastsession_core::time::UnixTime;
-use fastsession_gorilla::gob::{self, GoValue};
+use fastsession_gorilla::gob::{self, GoType, GoValue};
 use fastsession_gorilla::{GorillaCookieStore, GorillaFormat, SecureCookie};
 
 const NAME: &str = "session";
@@ -87,19 +87,20 @@ fn round_trip(store: &dyn Store, cookie: &str, expiry: &Expiry) -> String {
 
 fn session(c: &mut Criterion) {
     let expiry = Expiry::default();
-    let named = |name: &str, v: GoValue| GoValue::Named(name.to_owned(), Box::new(v));
-    let text = |s: &str| named("string", GoValue::String(s.to_owned()));
+    let text = |s: &str| GoValue::named("string", GoType::String, GoValue::String(s.to_owned()));
     let values = GoValue::Map(vec![
         (text("user"), text("ada")),
         (
             text("_flash"),
-            named(
+            GoValue::named(
                 "[]interface {}",
+                GoType::Slice(Box::new(GoType::Interface)),
                 GoValue::List(vec![text("welcome back"), text("second")]),
             ),
         ),
     ]);
-    let gob_bytes = gob::encode(&values).expect("encodes");
+    let session_type = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
+    let gob_bytes = gob::encode(&session_type, &values).expect("encodes");
     let go_store = GorillaCookieStore::new(vec![go_codec()]).expect("a codec");
     let go_cookie = go_codec()
         .encode_bytes(NAME, &gob_bytes, NOW)

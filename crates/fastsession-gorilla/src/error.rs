@@ -35,6 +35,12 @@ pub enum ErrorKind {
     Decrypt,
     /// The decoded bytes are not a value of the serializer's format. A decode error.
     Deserialize,
+    /// A value does not fit the Go type declared for its key
+    /// ([`GorillaFormat::with_go_type`](crate::GorillaFormat::with_go_type)); the source
+    /// names both. A usage error.
+    NotGoType,
+    /// A declared Go type is not built from Go's built-in types. A usage error.
+    UnknownGoType,
 }
 
 impl ErrorKind {
@@ -48,6 +54,8 @@ impl ErrorKind {
                 | ErrorKind::NoCodecs
                 | ErrorKind::EncodeTooLong
                 | ErrorKind::Serialize
+                | ErrorKind::NotGoType
+                | ErrorKind::UnknownGoType
         )
     }
 
@@ -71,6 +79,8 @@ impl ErrorKind {
             ErrorKind::TimestampExpired => "expired timestamp",
             ErrorKind::Decrypt => "the value could not be decrypted",
             ErrorKind::Deserialize => "the value could not be deserialized",
+            ErrorKind::NotGoType => "a value does not fit the Go type declared for its key",
+            ErrorKind::UnknownGoType => "not a type built from Go's built-in types",
         }
     }
 }

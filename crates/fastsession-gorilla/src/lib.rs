@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod codec;
+mod convert;
 mod error;
 pub mod go_json;
 pub mod gob;

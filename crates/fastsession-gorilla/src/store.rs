@@ -16,7 +16,7 @@ use fastsession_core::{Error as CoreError, ErrorKind as CoreErrorKind};
 
 use crate::codec::{SecureCookie, encode_multi, open_multi};
 use crate::error::{Error, ErrorKind};
-use crate::gob::{self, GoValue};
+use crate::gob::{self, GoType, GoValue};
 use crate::session::{GorillaFormat, GorillaOrigin, fingerprint, unix_time};
 
 type CoreResult<T> = Result<T, CoreError>;
@@ -240,9 +240,11 @@ impl GorillaCookieStore {
         Ok(Ok((record, stale)))
     }
 
-    /// The cookie value of `record`, written at `now`.
-    fn write(&self, name: &str, record: &Record, now: UnixTime) -> CoreResult<String> {
-        let payload = self.format.write_gob(record).map_err(|e| {
+    /// The cookie value of `request`'s record, written at `now`.
+    fn write(&self, request: &SaveRequest<'_>) -> CoreResult<String> {
+        let (name, now) = (request.cookie_name(), request.now());
+        let cleared = request.changes().values_cleared();
+        let payload = self.format.write(request.record(), cleared).map_err(|e| {
             CoreError::new(
                 CoreErrorKind::Serialize,
                 "session cannot be written in gorilla's format",
@@ -323,7 +325,7 @@ impl GorillaCookieStore {
         if expired_meanwhile(request) {
             return Err(ended());
         }
-        let value = self.write(request.cookie_name(), request.record(), request.now())?;
+        let value = self.write(request)?;
         Ok(Saved::Cookie { value, id: None })
     }
 }
@@ -446,7 +448,7 @@ impl GorillaFilesystem {
         let id = match open_multi(&self.codecs, name, request.cookie_value(), now)
             .and_then(|opened| gob::decode(&opened.payload))
         {
-            Ok(GoValue::String(id)) if is_gorilla_id(&id) => id,
+            Ok((GoType::String, GoValue::String(id))) if is_gorilla_id(&id) => id,
             Ok(_) => return Ok(Err(RejectReason::Malformed)),
             Err(e) => return Ok(Err(reject_reason(&e))),
         };

@@ -76,7 +76,8 @@ fn go_reads_every_cookie_this_crate_writes() {
         let mut cookies = vec![("go", v["cookie"].clone()), ("rust", json!(ours))];
         if matches!(target, "session" | "string") {
             // The value written as gob by this crate, sealed by this crate.
-            let gob = gob::encode(&gob::decode(&payload).unwrap()).unwrap();
+            let (ty, value) = gob::decode(&payload).unwrap();
+            let gob = gob::encode(&ty, &value).unwrap();
             cookies.push((
                 "rust-gob",
                 json!(codec(spec).encode_bytes("session", &gob, now).unwrap()),
@@ -112,7 +113,8 @@ fn go_reads_every_cookie_this_crate_writes() {
             .decode_bytes(name, v["cookie_value"].as_str().unwrap(), now)
             .unwrap();
         let ours = first.encode_bytes(name, &payload, now).unwrap();
-        let gob = gob::encode(&gob::decode(&payload).unwrap()).unwrap();
+        let (ty, value) = gob::decode(&payload).unwrap();
+        let gob = gob::encode(&ty, &value).unwrap();
         let ours_gob = first.encode_bytes(name, &gob, now).unwrap();
         for (which, cookie) in [
             ("go", v["cookie_value"].clone()),

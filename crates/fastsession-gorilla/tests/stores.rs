@@ -9,7 +9,7 @@ use fastsession_core::codec::{Key, KeyRing};
 use fastsession_core::http::{CookieConfig, Prefix, SessionConfig, Sessions};
 use fastsession_core::store::{CookieStore, MemoryStore, Store};
 use fastsession_core::time::{ManualClock, UnixTime};
-use fastsession_gorilla::gob::{self, GoValue};
+use fastsession_gorilla::gob::{self, GoType, GoValue};
 use fastsession_gorilla::{
     GorillaCookieStore, GorillaFilesystem, GorillaFormat, MigratingStore, SecureCookie,
 };
@@ -19,6 +19,11 @@ use crate::support::{Cookie, assert_fresh, visit};
 use crate::vectors::{pairs, vector};
 
 const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
+
+/// A gorilla session's `Values`: `map[interface{}]interface{}`.
+fn values_type() -> GoType {
+    GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface))
+}
 
 /// The codecs of Go's `NewCookieStore(pairs...)`.
 fn codecs(v: &Value) -> Vec<SecureCookie> {
@@ -123,7 +128,7 @@ async fn a_tampered_or_foreign_cookie_gives_a_fresh_session() {
     let foreign = other_key
         .encode_bytes(
             "gorilla-session",
-            &gob::encode(&GoValue::Map(vec![])).unwrap(),
+            &gob::encode(&values_type(), &GoValue::Map(vec![])).unwrap(),
             NOW,
         )
         .unwrap();
@@ -145,18 +150,21 @@ async fn rust_changes_reach_go_with_go_types() {
     let payload =
         fastsession_gorilla::decode_multi(&codecs(&v), "gorilla-session", cookie.value(), NOW)
             .unwrap();
-    let GoValue::Map(entries) = gob::decode(&payload).unwrap() else {
+    let (_, GoValue::Map(entries)) = gob::decode(&payload).unwrap() else {
         panic!()
     };
-    let named = |name: &str, v: GoValue| GoValue::Named(name.to_owned(), Box::new(v));
-    let key = |k: &str| named("string", GoValue::String(k.to_owned()));
-    assert!(entries.contains(&(key("count"), named("int", GoValue::Int(4)))));
-    assert!(entries.contains(&(key("name"), named("string", GoValue::String("ada".into())))));
+    let text = |s: &str| GoValue::named("string", GoType::String, GoValue::String(s.to_owned()));
     assert!(entries.contains(&(
-        key("_flash"),
-        named(
+        text("count"),
+        GoValue::named("int", GoType::Int(64), GoValue::Int(4))
+    )));
+    assert!(entries.contains(&(text("name"), text("ada"))));
+    assert!(entries.contains(&(
+        text("_flash"),
+        GoValue::named(
             "[]interface {}",
-            GoValue::List(vec![named("string", GoValue::String("saved".into()))])
+            GoType::Slice(Box::new(GoType::Interface)),
+            GoValue::List(vec![text("saved")])
         )
     )));
 }
@@ -337,12 +345,12 @@ async fn a_filesystem_cookie_never_names_a_path_outside_the_directory() {
     let config = config(MigratingStore::from_files(native_cookies(), files), &v);
     let codec = codecs(&v).remove(0);
     for id in ["../session_X", "/etc/passwd", "", "lower", "AAAA\0"] {
-        let gob = gob::encode(&GoValue::String(id.to_owned())).unwrap();
+        let gob = gob::encode(&GoType::String, &GoValue::String(id.to_owned())).unwrap();
         let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
         assert_fresh(&config, Some(&cookie), &format!("{id:?}")).await;
     }
     // A well-formed id with no file is unknown, not an error.
-    let gob = gob::encode(&GoValue::String("ABCDEFGH".into())).unwrap();
+    let gob = gob::encode(&GoType::String, &GoValue::String("ABCDEFGH".into())).unwrap();
     let cookie = codec.encode_bytes("gorilla-fs", &gob, NOW).unwrap();
     assert_fresh(&config, Some(&cookie), "a well-formed id with no file").await;
 }

@@ -1,0 +1,351 @@
+//! Go values as JSON session values, and JSON back into Go values of the types they were read
+//! with.
+//!
+//! Reading: a value becomes the JSON Go's `encoding/json` writes for it (a struct with all
+//! its fields, a `float32` with 32-bit digits, `[]byte` as base64), except that a
+//! `map[interface{}]interface{}` with string keys is an object too. What JSON cannot say
+//! (NaN, infinities, complex numbers, strings that are not UTF-8, types that encode
+//! themselves such as `time.Time`, maps keyed by anything but strings and integers) has no
+//! JSON: `None`.
+//!
+//! Writing: a value keeps the Go type of the one it replaces where it fits that type
+//! ([`fit`]), all the way down; otherwise it gets its natural type ([`natural`]).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Number, Value};
+
+use crate::gob::{GoType, GoValue, fits_float, fits_int, fits_uint};
+
+/// The JSON of a value in an interface (a [`GoValue::Named`] or nil).
+pub(crate) fn interface_json(value: &GoValue) -> Option<Value> {
+    match value {
+        GoValue::Nil => Some(Value::Null),
+        GoValue::Named { ty, value, .. } => to_json(ty, value),
+        _ => None,
+    }
+}
+
+/// The JSON of `value` of type `ty`, `None` if JSON cannot hold it.
+pub(crate) fn to_json(ty: &GoType, value: &GoValue) -> Option<Value> {
+    Some(match (ty, value) {
+        (GoType::Interface, v) => return interface_json(v),
+        (GoType::Bytes | GoType::Slice(_) | GoType::Map(..), GoValue::Nil) => Value::Null,
+        (GoType::Bool, GoValue::Bool(b)) => Value::Bool(*b),
+        (GoType::Int(_), GoValue::Int(i)) => Value::from(*i),
+        (GoType::Uint(_), GoValue::Uint(u)) => Value::from(*u),
+        (GoType::Float(bits), GoValue::Float(f)) => float_json(*f, *bits)?,
+        (GoType::Bytes, GoValue::Bytes(b)) => Value::String(STANDARD.encode(b)),
+        (GoType::String, GoValue::String(s)) => Value::String(s.clone()),
+        (GoType::Slice(elem) | GoType::Array(_, elem), GoValue::List(items)) => Value::Array(
+            items
+                .iter()
+                .map(|item| to_json(elem, item))
+                .collect::<Option<_>>()?,
+        ),
+        (GoType::Map(key, elem), GoValue::Map(entries)) => {
+            let mut object = Map::new();
+            for (k, v) in entries {
+                object.insert(key_text(key, k)?, to_json(elem, v)?);
+            }
+            Value::Object(object)
+        }
+        (GoType::Struct(st), GoValue::Struct(fields)) => {
+            let mut object = Map::new();
+            for (name, fty) in st.fields() {
+                let json = match fields.iter().find(|(f, _)| f == name) {
+                    Some((_, v)) => to_json(fty, v)?,
+                    None => zero_json(fty)?,
+                };
+                object.insert(name.clone(), json);
+            }
+            Value::Object(object)
+        }
+        _ => return None,
+    })
+}
+
+/// Go's JSON of a float: a `float32` with the digits of its own precision (`0.1`, not the
+/// `0.10000000149011612` of the same value as a `float64`).
+fn float_json(f: f64, bits: u8) -> Option<Value> {
+    if bits == 32 {
+        #[allow(clippy::cast_possible_truncation)] // the value is a float32's
+        let short = format!("{:e}", f as f32);
+        return Number::from_f64(short.parse().ok()?).map(Value::Number);
+    }
+    Number::from_f64(f).map(Value::Number)
+}
+
+/// A map key as JSON object key: strings as they are, integers in decimal (as Go's JSON).
+fn key_text(ty: &GoType, key: &GoValue) -> Option<String> {
+    match (ty, key) {
+        (GoType::String, GoValue::String(s)) => Some(s.clone()),
+        (GoType::Int(_), GoValue::Int(i)) => Some(i.to_string()),
+        (GoType::Uint(_), GoValue::Uint(u)) => Some(u.to_string()),
+        (GoType::Interface, GoValue::Named { ty, value, .. }) if *ty == GoType::String => {
+            key_text(ty, value)
+        }
+        _ => None,
+    }
+}
+
+/// The JSON of a field gob left out: the type's zero value as Go's JSON writes it.
+fn zero_json(ty: &GoType) -> Option<Value> {
+    Some(match ty {
+        GoType::Bool => Value::Bool(false),
+        GoType::Int(_) | GoType::Uint(_) | GoType::Float(_) => Value::from(0),
+        GoType::String => Value::String(String::new()),
+        GoType::Bytes | GoType::Slice(_) | GoType::Map(..) | GoType::Interface => Value::Null,
+        GoType::Array(len, elem) => {
+            let zero = zero_json(elem)?;
+            let len = usize::try_from(*len).ok()?;
+            Value::Array(vec![zero; len])
+        }
+        GoType::Struct(st) => Value::Object(
+            st.fields()
+                .iter()
+                .map(|(name, fty)| Some((name.clone(), zero_json(fty)?)))
+                .collect::<Option<_>>()?,
+        ),
+        _ => return None,
+    })
+}
+
+/// The interface value for `json` replacing `old` (an interface value, if any): `old`'s type
+/// where `json` fits it, else the natural type.
+pub(crate) fn decide(json: &Value, old: Option<&GoValue>) -> GoValue {
+    if let Some(GoValue::Named { name, ty, value }) = old
+        && let Some(v) = fit(json, ty, Some(value))
+    {
+        return GoValue::Named {
+            name: name.clone(),
+            ty: ty.clone(),
+            value: Box::new(v),
+        };
+    }
+    natural(json)
+}
+
+/// `json` as a value of `ty`, if it fits: numbers within the type's range (no fraction for
+/// integers), base64 for `[]byte`, arrays of the right length, objects whose keys are all
+/// fields of a struct. `old`, the value it replaces, decides the types of what sits in
+/// interfaces inside it, element by element.
+pub(crate) fn fit(json: &Value, ty: &GoType, old: Option<&GoValue>) -> Option<GoValue> {
+    Some(match (ty, json) {
+        (GoType::Interface, json) => decide(json, old),
+        (GoType::Bytes | GoType::Slice(_) | GoType::Map(..), Value::Null) => GoValue::Nil,
+        (GoType::Bool, Value::Bool(b)) => GoValue::Bool(*b),
+        (GoType::Int(bits), Value::Number(n)) => {
+            GoValue::Int(n.as_i64().filter(|i| fits_int(*i, *bits))?)
+        }
+        (GoType::Uint(bits), Value::Number(n)) => {
+            GoValue::Uint(n.as_u64().filter(|u| fits_uint(*u, *bits))?)
+        }
+        (GoType::Float(bits), Value::Number(n)) => {
+            let f = n.as_f64().filter(|f| fits_float(*f, *bits))?;
+            #[allow(clippy::cast_possible_truncation)] // rounding to float32 is the point
+            let f = if *bits == 32 { f64::from(f as f32) } else { f };
+            GoValue::Float(f)
+        }
+        (GoType::String, Value::String(s)) => GoValue::String(s.clone()),
+        (GoType::Bytes, Value::String(s)) => GoValue::Bytes(STANDARD.decode(s).ok()?),
+        (GoType::Slice(elem), Value::Array(items)) => GoValue::List(fit_items(items, elem, old)?),
+        (GoType::Array(len, elem), Value::Array(items)) if items.len() as u64 == *len => {
+            GoValue::List(fit_items(items, elem, old)?)
+        }
+        (GoType::Map(key, elem), Value::Object(object)) => {
+            let old_entry = |k: &str| match old {
+                Some(GoValue::Map(entries)) => entries
+                    .iter()
+                    .find(|(ok, _)| key_text(key, ok).as_deref() == Some(k))
+                    .map(|(_, v)| v),
+                _ => None,
+            };
+            let mut entries = Vec::with_capacity(object.len());
+            for (k, v) in object {
+                entries.push((fit_key(key, k)?, fit(v, elem, old_entry(k))?));
+            }
+            GoValue::Map(entries)
+        }
+        (GoType::Struct(st), Value::Object(object)) => {
+            if !object.keys().all(|k| st.field(k).is_some()) {
+                return None;
+            }
+            let old_field = |name: &str| match old {
+                Some(GoValue::Struct(fields)) => {
+                    fields.iter().find(|(f, _)| f == name).map(|(_, v)| v)
+                }
+                _ => None,
+            };
+            let mut fields = Vec::with_capacity(object.len());
+            for (name, fty) in st.fields() {
+                if let Some(v) = object.get(name) {
+                    fields.push((name.clone(), fit(v, fty, old_field(name))?));
+                }
+            }
+            GoValue::Struct(fields)
+        }
+        _ => return None,
+    })
+}
+
+fn fit_items(items: &[Value], elem: &GoType, old: Option<&GoValue>) -> Option<Vec<GoValue>> {
+    let old_items = match old {
+        Some(GoValue::List(old_items)) => old_items.as_slice(),
+        _ => &[],
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| fit(item, elem, old_items.get(i)))
+        .collect()
+}
+
+/// A JSON object key as a map key of type `ty`.
+fn fit_key(ty: &GoType, key: &str) -> Option<GoValue> {
+    Some(match ty {
+        GoType::String => GoValue::String(key.to_owned()),
+        GoType::Int(bits) => GoValue::Int(key.parse().ok().filter(|i| fits_int(*i, *bits))?),
+        GoType::Uint(bits) => GoValue::Uint(key.parse().ok().filter(|u| fits_uint(*u, *bits))?),
+        GoType::Interface => natural(&Value::String(key.to_owned())),
+        _ => return None,
+    })
+}
+
+/// The Go value a new JSON value becomes: nil, `bool`, `int` (`uint64` beyond `int64`'s
+/// range), `float64` (a fraction or exponent), `string`, `[]interface{}`,
+/// `map[string]interface{}`.
+pub(crate) fn natural(json: &Value) -> GoValue {
+    match json {
+        Value::Null => GoValue::Nil,
+        Value::Bool(b) => GoValue::named("bool", GoType::Bool, GoValue::Bool(*b)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                GoValue::named("int", GoType::Int(64), GoValue::Int(i))
+            } else if let Some(u) = n.as_u64() {
+                GoValue::named("uint64", GoType::Uint(64), GoValue::Uint(u))
+            } else {
+                let f = n.as_f64().unwrap_or_default();
+                GoValue::named("float64", GoType::Float(64), GoValue::Float(f))
+            }
+        }
+        Value::String(s) => GoValue::named("string", GoType::String, GoValue::String(s.clone())),
+        Value::Array(items) => GoValue::named(
+            "[]interface {}",
+            GoType::Slice(Box::new(GoType::Interface)),
+            GoValue::List(items.iter().map(natural).collect()),
+        ),
+        Value::Object(object) => GoValue::named(
+            "map[string]interface {}",
+            GoType::Map(Box::new(GoType::String), Box::new(GoType::Interface)),
+            GoValue::Map(
+                object
+                    .iter()
+                    .map(|(k, v)| (GoValue::String(k.clone()), natural(v)))
+                    .collect(),
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn slice(elem: GoType) -> GoType {
+        GoType::Slice(Box::new(elem))
+    }
+
+    #[test]
+    fn float32_reads_with_its_own_digits_and_writes_back_the_same_bits() {
+        let tenth = f64::from(0.1f32);
+        let json = to_json(&GoType::Float(32), &GoValue::Float(tenth)).unwrap();
+        assert_eq!(json.to_string(), "0.1");
+        assert_eq!(
+            fit(&json, &GoType::Float(32), None),
+            Some(GoValue::Float(tenth))
+        );
+        assert_eq!(fit(&json!(1e300), &GoType::Float(32), None), None);
+        assert_eq!(
+            decide(
+                &json!(1e300),
+                Some(&GoValue::named("float32", GoType::Float(32), GoValue::Float(0.5)))
+            ),
+            GoValue::named("float64", GoType::Float(64), GoValue::Float(1e300))
+        );
+    }
+
+    #[test]
+    fn typed_containers_keep_their_type_while_the_new_value_fits() {
+        let old = GoValue::named(
+            "[]int8",
+            slice(GoType::Int(8)),
+            GoValue::List(vec![GoValue::Int(1)]),
+        );
+        assert_eq!(
+            decide(&json!([1, 2]), Some(&old)),
+            GoValue::named(
+                "[]int8",
+                slice(GoType::Int(8)),
+                GoValue::List(vec![GoValue::Int(1), GoValue::Int(2)])
+            )
+        );
+        // 300 is no int8: the whole slice takes the natural type.
+        assert_eq!(
+            decide(&json!([1, 300]), Some(&old)),
+            natural(&json!([1, 300]))
+        );
+        // An interface element keeps its own old type.
+        let mixed = GoValue::named(
+            "map[string]interface {}",
+            GoType::Map(Box::new(GoType::String), Box::new(GoType::Interface)),
+            GoValue::Map(vec![(
+                GoValue::String("n".into()),
+                GoValue::named("int16", GoType::Int(16), GoValue::Int(1)),
+            )]),
+        );
+        let GoValue::Named { value, .. } = decide(&json!({"n": 2, "new": "x"}), Some(&mixed))
+        else {
+            panic!("an interface value")
+        };
+        let GoValue::Map(entries) = *value else {
+            panic!("a map")
+        };
+        assert!(entries.contains(&(
+            GoValue::String("n".into()),
+            GoValue::named("int16", GoType::Int(16), GoValue::Int(2))
+        )));
+        assert!(entries.contains(&(
+            GoValue::String("new".into()),
+            GoValue::named("string", GoType::String, GoValue::String("x".into()))
+        )));
+    }
+
+    #[test]
+    fn what_json_cannot_hold_has_no_json() {
+        assert_eq!(to_json(&GoType::Float(64), &GoValue::Float(f64::NAN)), None);
+        assert_eq!(
+            to_json(&GoType::Float(64), &GoValue::Float(f64::INFINITY)),
+            None
+        );
+        assert_eq!(to_json(&GoType::Complex, &GoValue::Complex(1.0, 0.0)), None);
+        assert_eq!(
+            to_json(&GoType::String, &GoValue::Bytes(vec![0xff])),
+            None
+        );
+        let bool_keys = GoType::Map(Box::new(GoType::Bool), Box::new(GoType::Int(64)));
+        assert_eq!(
+            to_json(
+                &bool_keys,
+                &GoValue::Map(vec![(GoValue::Bool(true), GoValue::Int(1))])
+            ),
+            None
+        );
+        let int_keys = GoType::Map(Box::new(GoType::Int(64)), Box::new(GoType::String));
+        let map = GoValue::Map(vec![(GoValue::Int(7), GoValue::String("x".into()))]);
+        let json = to_json(&int_keys, &map).unwrap();
+        assert_eq!(json, json!({"7": "x"}));
+        assert_eq!(fit(&json, &int_keys, None), Some(map));
+    }
+}
