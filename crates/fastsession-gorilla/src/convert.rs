@@ -270,7 +270,11 @@ mod tests {
         assert_eq!(
             decide(
                 &json!(1e300),
-                Some(&GoValue::named("float32", GoType::Float(32), GoValue::Float(0.5)))
+                Some(&GoValue::named(
+                    "float32",
+                    GoType::Float(32),
+                    GoValue::Float(0.5)
+                ))
             ),
             GoValue::named("float64", GoType::Float(64), GoValue::Float(1e300))
         );
@@ -330,10 +334,7 @@ mod tests {
             None
         );
         assert_eq!(to_json(&GoType::Complex, &GoValue::Complex(1.0, 0.0)), None);
-        assert_eq!(
-            to_json(&GoType::String, &GoValue::Bytes(vec![0xff])),
-            None
-        );
+        assert_eq!(to_json(&GoType::String, &GoValue::Bytes(vec![0xff])), None);
         let bool_keys = GoType::Map(Box::new(GoType::Bool), Box::new(GoType::Int(64)));
         assert_eq!(
             to_json(

@@ -720,7 +720,7 @@ impl Spelled {
         }
         // A name, with a generic type's arguments if any.
         let mut end = text
-            .find(|c: char| matches!(c, '[' | ']' | '{' | '}' | ' ' | '*'))
+            .find(['[', ']', '{', '}', ' ', '*'])
             .unwrap_or(text.len());
         if end == 0 {
             return None;
@@ -1066,7 +1066,13 @@ impl Encoder {
         self.value(out, ty, value, depth)
     }
 
-    fn value(&mut self, out: &mut Vec<u8>, ty: &GoType, value: &GoValue, depth: usize) -> Result<()> {
+    fn value(
+        &mut self,
+        out: &mut Vec<u8>,
+        ty: &GoType,
+        value: &GoValue,
+        depth: usize,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(unsupported());
         }
@@ -1321,7 +1327,11 @@ mod tests {
         let value = GoValue::Map(vec![
             (
                 GoValue::named("string", GoType::String, s("tags")),
-                GoValue::named("[]int8", slice(GoType::Int(8)), GoValue::List(vec![GoValue::Int(-3)])),
+                GoValue::named(
+                    "[]int8",
+                    slice(GoType::Int(8)),
+                    GoValue::List(vec![GoValue::Int(-3)]),
+                ),
             ),
             (
                 GoValue::named("string", GoType::String, s("who")),
@@ -1355,7 +1365,10 @@ mod tests {
             GoValue::named("string", GoType::String, s("n")),
             GoValue::named("int8", GoType::Int(8), GoValue::Int(300)),
         )]);
-        assert_eq!(encode(&ty, &too_big).unwrap_err().kind(), ErrorKind::Serialize);
+        assert_eq!(
+            encode(&ty, &too_big).unwrap_err().kind(),
+            ErrorKind::Serialize
+        );
         let huge = GoValue::Map(vec![(
             GoValue::named("string", GoType::String, s("f")),
             GoValue::named("float32", GoType::Float(32), GoValue::Float(1e300)),

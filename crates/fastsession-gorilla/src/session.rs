@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use fastsession_core::session::{DEFAULT_FLASH_KEY, Record, SessionId};
 use fastsession_core::time::UnixTime;
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::convert;
 use crate::error::{Error, ErrorKind, Result};
@@ -278,13 +278,13 @@ impl GorillaFormat {
                 record.set_user_id(Some(user.to_owned()));
                 continue;
             }
-            if self.flash_keys.contains(&name) || extra_flash_keys.contains(&name) {
-                if let Some(items) = flash_items(&value) {
-                    let list = items.iter().map(|(_, json)| json.clone()).collect();
-                    record.set_flash_list(name.clone(), list);
-                    origin.flashes.insert(name, items);
-                    continue;
-                }
+            if (self.flash_keys.contains(&name) || extra_flash_keys.contains(&name))
+                && let Some(items) = flash_items(&value)
+            {
+                let list = items.iter().map(|(_, json)| json.clone()).collect();
+                record.set_flash_list(name.clone(), list);
+                origin.flashes.insert(name, items);
+                continue;
             }
             match convert::interface_json(&value).and_then(|json| raw(&json)) {
                 Some(json) => {
@@ -344,9 +344,9 @@ impl GorillaFormat {
                     // The old value guides what sits in interfaces inside, if its type is the
                     // declared one.
                     let hint = match old {
-                        Some(GoValue::Named { ty: old_ty, value, .. }) if old_ty == ty => {
-                            Some(&**value)
-                        }
+                        Some(GoValue::Named {
+                            ty: old_ty, value, ..
+                        }) if old_ty == ty => Some(&**value),
                         _ => None,
                     };
                     let value = convert::fit(&json, ty, hint).ok_or_else(|| {
@@ -423,9 +423,7 @@ impl GorillaFormat {
             // What Rust could not see goes back as it was, unless a key of the same name
             // was written over it.
             let taken = |key: &str| {
-                record.value(key).is_some()
-                    || record.flash_list(key).is_some()
-                    || reserved(key)
+                record.value(key).is_some() || record.flash_list(key).is_some() || reserved(key)
             };
             entries.extend(
                 origin
@@ -610,7 +608,10 @@ mod tests {
     #[test]
     fn unchanged_values_keep_their_go_types() {
         let expected = vec![
-            (go_string("small"), named("int8", GoType::Int(8), GoValue::Int(7))),
+            (
+                go_string("small"),
+                named("int8", GoType::Int(8), GoValue::Int(7)),
+            ),
             (
                 go_string("token"),
                 named("[]uint8", GoType::Bytes, GoValue::Bytes(vec![0, 1, 255])),
@@ -621,7 +622,11 @@ mod tests {
             ),
             (
                 go_string("tags"),
-                named("[]string", slice(GoType::String), GoValue::List(vec![s("a")])),
+                named(
+                    "[]string",
+                    slice(GoType::String),
+                    GoValue::List(vec![s("a")]),
+                ),
             ),
             (
                 go_string("who"),
@@ -656,10 +661,17 @@ mod tests {
     fn changed_values_keep_their_type_where_they_fit() {
         let format = GorillaFormat::new().without_meta();
         let bytes = encode(vec![
-            (go_string("n"), named("int16", GoType::Int(16), GoValue::Int(1))),
+            (
+                go_string("n"),
+                named("int16", GoType::Int(16), GoValue::Int(1)),
+            ),
             (
                 go_string("ids"),
-                named("[]int64", slice(GoType::Int(64)), GoValue::List(vec![GoValue::Int(1)])),
+                named(
+                    "[]int64",
+                    slice(GoType::Int(64)),
+                    GoValue::List(vec![GoValue::Int(1)]),
+                ),
             ),
             (
                 go_string("who"),
@@ -678,7 +690,10 @@ mod tests {
         set(&mut record, "ids", "[1,2]");
         set(&mut record, "who", r#"{"Name":"Bo","Tags":["x"]}"#);
         let back = entries(&format.write_gob(&record).unwrap());
-        assert!(back.contains(&(go_string("n"), named("int16", GoType::Int(16), GoValue::Int(300)))));
+        assert!(back.contains(&(
+            go_string("n"),
+            named("int16", GoType::Int(16), GoValue::Int(300))
+        )));
         assert!(back.contains(&(
             go_string("ids"),
             named(
@@ -702,7 +717,10 @@ mod tests {
         set(&mut record, "n", "70000");
         set(&mut record, "who", r#"{"Name":"Bo","Nickname":"b"}"#);
         let back = entries(&format.write_gob(&record).unwrap());
-        assert!(back.contains(&(go_string("n"), named("int", GoType::Int(64), GoValue::Int(70_000)))));
+        assert!(back.contains(&(
+            go_string("n"),
+            named("int", GoType::Int(64), GoValue::Int(70_000))
+        )));
         assert!(back.iter().any(|(k, v)| *k == go_string("who")
             && matches!(v, GoValue::Named { name, .. } if name == "map[string]interface {}")));
     }
@@ -717,20 +735,36 @@ mod tests {
             .unwrap();
         let mut record = Record::new(NOW);
         record.insert_value("visits".into(), RawValue::from_string("3".into()).unwrap());
-        record.insert_value("tags".into(), RawValue::from_string(r#"["a"]"#.into()).unwrap());
+        record.insert_value(
+            "tags".into(),
+            RawValue::from_string(r#"["a"]"#.into()).unwrap(),
+        );
         let back = entries(&format.write_gob(&record).unwrap());
-        assert!(back.contains(&(go_string("visits"), named("int64", GoType::Int(64), GoValue::Int(3)))));
+        assert!(back.contains(&(
+            go_string("visits"),
+            named("int64", GoType::Int(64), GoValue::Int(3))
+        )));
         assert!(back.contains(&(
             go_string("tags"),
-            named("[]string", slice(GoType::String), GoValue::List(vec![s("a")]))
+            named(
+                "[]string",
+                slice(GoType::String),
+                GoValue::List(vec![s("a")])
+            )
         )));
-        record.insert_value("visits".into(), RawValue::from_string("1.5".into()).unwrap());
+        record.insert_value(
+            "visits".into(),
+            RawValue::from_string("1.5".into()).unwrap(),
+        );
         let error = format.write_gob(&record).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::NotGoType);
         let why = std::error::Error::source(&error).unwrap().to_string();
         assert!(why.contains("\"visits\"") && why.contains("int64"), "{why}");
         assert_eq!(
-            GorillaFormat::new().with_go_type("x", "chan int").unwrap_err().kind(),
+            GorillaFormat::new()
+                .with_go_type("x", "chan int")
+                .unwrap_err()
+                .kind(),
             ErrorKind::UnknownGoType
         );
     }
@@ -776,8 +810,14 @@ mod tests {
 
     #[test]
     fn values_json_cannot_hold_lose_only_themselves() {
-        let nan = (go_string("nan"), named("float64", GoType::Float(64), GoValue::Float(f64::NAN)));
-        let complex = (go_string("c"), named("complex128", GoType::Complex, GoValue::Complex(1.0, 2.0)));
+        let nan = (
+            go_string("nan"),
+            named("float64", GoType::Float(64), GoValue::Float(f64::NAN)),
+        );
+        let complex = (
+            go_string("c"),
+            named("complex128", GoType::Complex, GoValue::Complex(1.0, 2.0)),
+        );
         let bytes = encode(vec![
             nan.clone(),
             complex.clone(),
@@ -787,12 +827,26 @@ mod tests {
         let mut record = format.read_gob(&bytes, NOW).unwrap();
         assert_eq!(record.values().map(|(k, _)| k).collect::<Vec<_>>(), ["ok"]);
         // Written back as they were (NaN compared by its bits).
-        let back = gob::encode(&values_type(), &GoValue::Map(entries(&format.write_gob(&record).unwrap()))).unwrap();
-        assert_eq!(back, encode(vec![(go_string("ok"), go_string("fine")), nan, complex.clone()]));
+        let back = gob::encode(
+            &values_type(),
+            &GoValue::Map(entries(&format.write_gob(&record).unwrap())),
+        )
+        .unwrap();
+        assert_eq!(
+            back,
+            encode(vec![
+                (go_string("ok"), go_string("fine")),
+                nan,
+                complex.clone()
+            ])
+        );
         // A value written under the same key replaces it; clearing drops them all.
         record.insert_value("c".into(), RawValue::from_string("1".into()).unwrap());
         let back = entries(&format.write_gob(&record).unwrap());
-        assert!(back.contains(&(go_string("c"), named("int", GoType::Int(64), GoValue::Int(1)))));
+        assert!(back.contains(&(
+            go_string("c"),
+            named("int", GoType::Int(64), GoValue::Int(1))
+        )));
         assert!(!back.contains(&complex));
         assert_eq!(entries(&format.write(&record, true).unwrap()).len(), 2);
     }
@@ -802,7 +856,11 @@ mod tests {
         let values = vec![
             (
                 go_string("_flash"),
-                named("[]interface {}", slice(GoType::Interface), GoValue::List(vec![go_string("hi")])),
+                named(
+                    "[]interface {}",
+                    slice(GoType::Interface),
+                    GoValue::List(vec![go_string("hi")]),
+                ),
             ),
             (go_string("uid"), go_string("ada")),
         ];

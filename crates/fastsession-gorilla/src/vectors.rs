@@ -321,7 +321,10 @@ fn every_gob_payload_decodes_to_go_s_value() {
         let opened = codec(spec)
             .decode_bytes("session", v["cookie"].as_str().unwrap(), now(spec))
             .unwrap();
-        assert!(matches(&v["value"], &gob::decode(&opened).unwrap().1), "{id}");
+        assert!(
+            matches(&v["value"], &gob::decode(&opened).unwrap().1),
+            "{id}"
+        );
         checked += 1;
     }
     assert!(checked >= 48, "{checked} gob vectors");
