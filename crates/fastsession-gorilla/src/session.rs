@@ -118,9 +118,11 @@ impl GorillaFormat {
         self
     }
 
-    /// Reads the session's user id (see `Session::set_user_id`) from the string under `key`,
-    /// and writes it there, where the Go service can read it. Without a user key the user id
-    /// is kept in the meta entry.
+    /// Reads the session's user id (see `Session::set_user_id`) from the string or integer
+    /// under `key` (an integer in decimal), and writes it there, where the Go service can read
+    /// it: in the Go type it was read with (or [declared](Self::with_go_type) for `key`) where
+    /// the id fits it, else as a `string`. Without a user key the user id is kept in the meta
+    /// entry.
     #[must_use]
     pub fn with_user_key(mut self, key: impl Into<String>) -> Self {
         self.user_key = Some(key.into());
@@ -273,9 +275,10 @@ impl GorillaFormat {
                 continue;
             }
             if self.user_key.as_deref() == Some(name.as_str())
-                && let Some(user) = string_of(&value)
+                && let Some(user) = user_of(&value)
             {
-                record.set_user_id(Some(user.to_owned()));
+                record.set_user_id(Some(user));
+                origin.user = Some(value);
                 continue;
             }
             if (self.flash_keys.contains(&name) || extra_flash_keys.contains(&name))
@@ -331,7 +334,6 @@ impl GorillaFormat {
             // The common case, a value as it was read, needs no parsing.
             if let Some((old, read)) = previous(key)
                 && **read == *value.get()
-                && declared.is_none_or(|(_, name, _)| old_name(old) == Some(name))
             {
                 entries.push((go_string(key), old.clone()));
                 continue;
@@ -396,7 +398,28 @@ impl GorillaFormat {
         match (record.user_id(), &self.user_key, &self.meta_key) {
             (None, _, _) => {}
             (Some(user), Some(key), _) => {
-                entries.push((go_string(key), go_string(user)));
+                // An id Go kept as a number (or declared one) stays that number type.
+                let typed = origin
+                    .and_then(|o| o.user.as_ref())
+                    .and_then(|old| match old {
+                        GoValue::Named { name, ty, .. } => Some((name, ty)),
+                        _ => None,
+                    })
+                    .or_else(|| {
+                        let declared = self.go_types.iter().find(|(k, _, _)| k == key);
+                        declared.map(|(_, name, ty)| (name, ty))
+                    });
+                let number = user
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .or_else(|_| user.parse::<u64>().map(Value::from));
+                let id = match (typed, number) {
+                    (Some((name, ty)), Ok(n)) => convert::fit(&n, ty, None)
+                        .map(|v| GoValue::named(name.clone(), ty.clone(), v)),
+                    _ => None,
+                };
+                let id = id.unwrap_or_else(|| go_string(user));
+                entries.push((go_string(key), id));
             }
             (Some(user), None, Some(_)) => user_in_meta = Some(user.to_owned()),
             (Some(_), None, None) => return Err(Error::new(ErrorKind::Serialize)),
@@ -477,10 +500,17 @@ fn string_of(value: &GoValue) -> Option<&str> {
     }
 }
 
-/// The registered name of an interface value's type.
-fn old_name(value: &GoValue) -> Option<&String> {
+/// A user id: a string, or an integer of any Go integer type in decimal.
+fn user_of(value: &GoValue) -> Option<String> {
+    if let Some(user) = string_of(value) {
+        return Some(user.to_owned());
+    }
     match value {
-        GoValue::Named { name, .. } => Some(name),
+        GoValue::Named { ty, value, .. } => match (ty, &**value) {
+            (GoType::Int(_), GoValue::Int(i)) => Some(i.to_string()),
+            (GoType::Uint(_), GoValue::Uint(u)) => Some(u.to_string()),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -516,6 +546,8 @@ pub struct GorillaOrigin {
     flashes: BTreeMap<String, Vec<(GoValue, Box<RawValue>)>>,
     /// Entries Rust cannot see: keys that are not strings, values JSON cannot hold.
     hidden: Vec<(GoValue, GoValue)>,
+    /// The value under the user key, as read.
+    user: Option<GoValue>,
     file: Option<std::path::PathBuf>,
     /// When the session was last saved, as read (the record's own moves to the request's
     /// time before the save).
@@ -889,6 +921,42 @@ mod tests {
                 .unwrap()
                 .user_id(),
             Some("ada")
+        );
+    }
+
+    #[test]
+    fn a_numeric_user_id_keeps_its_go_type() {
+        let format = GorillaFormat::new().with_user_key("uid").without_meta();
+        let bytes = encode(vec![(
+            go_string("uid"),
+            named("int64", GoType::Int(64), GoValue::Int(42)),
+        )]);
+        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        assert_eq!(record.user_id(), Some("42"));
+        assert_eq!(format.write_gob(&record).unwrap(), bytes);
+        record.set_user_id(Some("43".into()));
+        assert_eq!(
+            entries(&format.write_gob(&record).unwrap()),
+            vec![(
+                go_string("uid"),
+                named("int64", GoType::Int(64), GoValue::Int(43))
+            )]
+        );
+        record.set_user_id(Some("ada".into()));
+        assert_eq!(
+            entries(&format.write_gob(&record).unwrap()),
+            vec![(go_string("uid"), go_string("ada"))]
+        );
+        // A new session's id in the declared type.
+        let declared = format.with_go_type("uid", "uint32").unwrap();
+        let mut fresh = Record::new(NOW);
+        fresh.set_user_id(Some("7".into()));
+        assert_eq!(
+            entries(&declared.write_gob(&fresh).unwrap()),
+            vec![(
+                go_string("uid"),
+                named("uint32", GoType::Uint(32), GoValue::Uint(7))
+            )]
         );
     }
 
