@@ -5,8 +5,8 @@
 //! its fields, a `float32` with 32-bit digits, `[]byte` as base64), except that a
 //! `map[interface{}]interface{}` with string keys is an object too. What JSON cannot say
 //! (NaN, infinities, complex numbers, strings that are not UTF-8, types that encode
-//! themselves such as `time.Time`, maps keyed by anything but strings and integers) has no
-//! JSON: `None`.
+//! themselves other than `time.Time`, maps keyed by anything but strings and integers) has no
+//! JSON: `None`. A `time.Time` is RFC 3339 text, as Go's JSON writes it.
 //!
 //! Writing: a value keeps the Go type of the one it replaces where it fits that type
 //! ([`fit`]), all the way down; otherwise it gets its natural type ([`natural`]).
@@ -35,6 +35,7 @@ pub(crate) fn to_json(ty: &GoType, value: &GoValue) -> Option<Value> {
         (GoType::Int(_), GoValue::Int(i)) => Value::from(*i),
         (GoType::Uint(_), GoValue::Uint(u)) => Value::from(*u),
         (GoType::Float(bits), GoValue::Float(f)) => float_json(*f, *bits)?,
+        (GoType::Encoded(e), GoValue::Bytes(b)) if e.is_time() => Value::String(time_text(b)?),
         (GoType::Bytes, GoValue::Bytes(b)) => Value::String(STANDARD.encode(b)),
         (GoType::String, GoValue::String(s)) => Value::String(s.clone()),
         (GoType::Slice(elem) | GoType::Array(_, elem), GoValue::List(items)) => Value::Array(
@@ -96,6 +97,7 @@ fn zero_json(ty: &GoType) -> Option<Value> {
         GoType::Int(_) | GoType::Uint(_) | GoType::Float(_) => Value::from(0),
         GoType::String => Value::String(String::new()),
         GoType::Bytes | GoType::Slice(_) | GoType::Map(..) | GoType::Interface => Value::Null,
+        GoType::Encoded(e) if e.is_time() => Value::String("0001-01-01T00:00:00Z".to_owned()),
         GoType::Array(len, elem) => {
             let zero = zero_json(elem)?;
             let len = usize::try_from(*len).ok()?;
@@ -149,6 +151,7 @@ pub(crate) fn fit(json: &Value, ty: &GoType, old: Option<&GoValue>) -> Option<Go
         }
         (GoType::String, Value::String(s)) => GoValue::String(s.clone()),
         (GoType::Bytes, Value::String(s)) => GoValue::Bytes(STANDARD.decode(s).ok()?),
+        (GoType::Encoded(e), Value::String(s)) if e.is_time() => GoValue::Bytes(time_binary(s)?),
         (GoType::Slice(elem), Value::Array(items)) => GoValue::List(fit_items(items, elem, old)?),
         (GoType::Array(len, elem), Value::Array(items)) if items.len() as u64 == *len => {
             GoValue::List(fit_items(items, elem, old)?)
@@ -187,6 +190,96 @@ pub(crate) fn fit(json: &Value, ty: &GoType, old: Option<&GoValue>) -> Option<Go
         }
         _ => return None,
     })
+}
+
+/// Seconds from 0001-01-01 (where Go's `time.Time` counts from) to 1970-01-01.
+const UNIX_TO_GO: i64 = 62_135_596_800;
+
+/// The RFC 3339 text Go's JSON writes for a `time.Time` given as its `MarshalBinary` bytes
+/// (version 1 or 2: seconds since year 1, nanoseconds, zone offset in minutes, -1 for UTC,
+/// and in version 2 the offset's seconds). `None` for what Go's JSON refuses too (a year
+/// outside 0–9999) or bytes that are no time.
+fn time_text(bytes: &[u8]) -> Option<String> {
+    use time::{OffsetDateTime, UtcOffset};
+    let (version, rest) = bytes.split_first()?;
+    let expected = match version {
+        1 => 14,
+        2 => 15,
+        _ => return None,
+    };
+    if rest.len() != expected {
+        return None;
+    }
+    let secs = i64::from_be_bytes(rest[0..8].try_into().ok()?);
+    let nanos = i32::from_be_bytes(rest[8..12].try_into().ok()?);
+    let minutes = i16::from_be_bytes(rest[12..14].try_into().ok()?);
+    let offset = match minutes {
+        -1 => 0,
+        m => {
+            i32::from(m) * 60
+                + rest
+                    .get(14)
+                    .map_or(0, |s| i32::from(i8::from_ne_bytes([*s])))
+        }
+    };
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    let at = OffsetDateTime::from_unix_timestamp(secs.checked_sub(UNIX_TO_GO)?)
+        .ok()?
+        .replace_nanosecond(nanos)
+        .ok()?
+        .to_offset(UtcOffset::from_whole_seconds(offset).ok()?);
+    if !(0..=9999).contains(&at.year()) {
+        return None;
+    }
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    if nanos != 0 {
+        // Go's ".999999999": the digits that are not trailing zeros.
+        let digits = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    let offset = at.offset();
+    if offset.is_utc() {
+        text.push('Z');
+    } else {
+        let (h, m, _) = offset.as_hms();
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        text.push_str(&format!(
+            "{sign}{:02}:{:02}",
+            h.unsigned_abs(),
+            m.unsigned_abs()
+        ));
+    }
+    Some(text)
+}
+
+/// The `MarshalBinary` bytes (version 1) of the RFC 3339 time `text`, as Go's
+/// `time.Time.UnmarshalJSON` would read it: `Z` is UTC, any other offset a fixed zone.
+fn time_binary(text: &str) -> Option<Vec<u8>> {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    let secs = at.unix_timestamp().checked_add(UNIX_TO_GO)?;
+    let nanos = i32::try_from(at.nanosecond()).ok()?;
+    let minutes = if text.ends_with(['Z', 'z']) {
+        -1
+    } else {
+        at.offset().whole_minutes()
+    };
+    let mut bytes = Vec::with_capacity(15);
+    bytes.push(1);
+    bytes.extend_from_slice(&secs.to_be_bytes());
+    bytes.extend_from_slice(&nanos.to_be_bytes());
+    bytes.extend_from_slice(&minutes.to_be_bytes());
+    Some(bytes)
 }
 
 fn fit_items(items: &[Value], elem: &GoType, old: Option<&GoValue>) -> Option<Vec<GoValue>> {
@@ -324,6 +417,29 @@ mod tests {
             GoValue::String("new".into()),
             GoValue::named("string", GoType::String, GoValue::String("x".into()))
         )));
+    }
+
+    #[test]
+    fn time_reads_as_go_s_json_and_writes_back_what_it_reads() {
+        let time = GoType::Encoded(std::sync::Arc::new(crate::gob::EncodedType::time()));
+        // Go: time.Date(2024, 2, 29, 13, 4, 5, 120000000, time.UTC).MarshalBinary()
+        let utc = time_binary("2024-02-29T13:04:05.12Z").unwrap();
+        assert_eq!(
+            to_json(&time, &GoValue::Bytes(utc.clone())),
+            Some(json!("2024-02-29T13:04:05.12Z"))
+        );
+        let paris = time_binary("2024-02-29T14:04:05+01:00").unwrap();
+        assert_eq!(&paris[13..], &60i16.to_be_bytes());
+        assert_eq!(
+            to_json(&time, &GoValue::Bytes(paris)),
+            Some(json!("2024-02-29T14:04:05+01:00"))
+        );
+        assert_eq!(
+            fit(&json!("2024-02-29T13:04:05.12Z"), &time, None),
+            Some(GoValue::Bytes(utc))
+        );
+        assert_eq!(fit(&json!("yesterday"), &time, None), None);
+        assert_eq!(to_json(&time, &GoValue::Bytes(vec![1, 2, 3])), None);
     }
 
     #[test]

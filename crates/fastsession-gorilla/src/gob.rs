@@ -143,6 +143,20 @@ impl EncodedType {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Go's `time.Time`, as gob defines it.
+    #[cfg(test)]
+    pub(crate) fn time() -> Self {
+        EncodedType {
+            name: "Time".to_owned(),
+            field: 4,
+        }
+    }
+
+    /// Whether this is Go's `time.Time` (a `GobEncoder` named `Time`).
+    pub(crate) fn is_time(&self) -> bool {
+        self.field == 4 && self.name == "Time"
+    }
 }
 
 /// A Go value decoded from gob, read and written with a [`GoType`].

@@ -40,8 +40,9 @@ use crate::gob::{self, GoType, GoValue};
 /// (`type Level int8`), whose width is not on the wire: it is checked against 64 bits.
 ///
 /// Entries Rust cannot see (keys that are not strings; values JSON cannot hold: NaN,
-/// infinities, complex numbers, strings that are not UTF-8, types that encode themselves such
-/// as `time.Time`, maps keyed by other than strings and integers) are written back unchanged,
+/// infinities, complex numbers, strings that are not UTF-8, types that encode themselves other
+/// than `time.Time` (which reads as RFC 3339 text), maps keyed by other than strings and
+/// integers) are written back unchanged,
 /// unless the request cleared the session or wrote a value under the same key.
 ///
 /// # Examples
@@ -921,6 +922,56 @@ mod tests {
                 .unwrap()
                 .user_id(),
             Some("ada")
+        );
+    }
+
+    /// Go 1.19: gob of `map[interface{}]interface{}` holding `time.Time` values (UTC with
+    /// nanoseconds, a +01:30 zone, a -05:00 zone) and a registered struct `Stamp { At
+    /// time.Time; Name string }`, once with a zero time (which gob leaves out).
+    const GO_TIMES: &str = "0eff81040102ff82000110011000002cff82000506737472696e670c0500037574630974696d652e54696d65ff830501010454696d6501ff84000000ffadff8411000f010000000edd7277c507270e00ffff06737472696e670c07000566697865640974696d652e54696d65ff8411000f010000000edd7262ad00000000005a06737472696e670c0500036e65670974696d652e54696d65ff8411000f010000000eafff80cf3b9ac9fffed406737472696e670c0700057374616d700a6d61696e2e5374616d70ff85030101055374616d7001ff860001020102417401ff840001044e616d65010c00000039ff8615010f010000000ed59dd80000000001ffff0101780006737472696e670c0600047a65726f0a6d61696e2e5374616d70ff860402017a00";
+
+    #[test]
+    fn times_read_as_go_s_json_and_keep_their_type() {
+        let bytes: Vec<u8> = (0..GO_TIMES.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&GO_TIMES[i..i + 2], 16).unwrap())
+            .collect();
+        let format = GorillaFormat::new().without_meta();
+        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        // What Go's json.Marshal printed for each.
+        for (key, json) in [
+            ("utc", r#""2024-02-29T13:04:05.12Z""#),
+            ("fixed", r#""2024-02-29T13:04:05+01:30""#),
+            ("neg", r#""1999-12-31T23:59:59.999999999-05:00""#),
+            (
+                "stamp",
+                r#"{"At":"2020-01-01T00:00:00.000000001Z","Name":"x"}"#,
+            ),
+            ("zero", r#"{"At":"0001-01-01T00:00:00Z","Name":"z"}"#),
+        ] {
+            assert_eq!(record.value(key).unwrap().get(), json, "{key}");
+        }
+        let unchanged = entries(&format.write_gob(&record).unwrap());
+        for entry in entries(&bytes) {
+            assert!(unchanged.contains(&entry), "{entry:?} kept");
+        }
+        record.insert_value(
+            "utc".into(),
+            RawValue::from_string(r#""2025-01-01T00:00:00Z""#.into()).unwrap(),
+        );
+        record.insert_value(
+            "stamp".into(),
+            RawValue::from_string(r#"{"At":"2021-06-01T10:00:00+02:00","Name":"y"}"#.into())
+                .unwrap(),
+        );
+        let back = entries(&format.write_gob(&record).unwrap());
+        let (_, utc) = back.iter().find(|(k, _)| *k == go_string("utc")).unwrap();
+        assert!(matches!(utc, GoValue::Named { name, .. } if name == "time.Time"));
+        let (_, stamp) = back.iter().find(|(k, _)| *k == go_string("stamp")).unwrap();
+        assert!(matches!(stamp, GoValue::Named { name, .. } if name == "main.Stamp"));
+        assert_eq!(
+            convert::interface_json(utc).unwrap(),
+            Value::String("2025-01-01T00:00:00Z".into())
         );
     }
 
