@@ -686,7 +686,7 @@ func storeVectors(o out) {
 type decodeRequest struct {
 	ID         string    `json:"id"`
 	Codec      codecSpec `json:"codec"`
-	Pairs      []string  `json:"pairs"` // instead of codec: gorilla key pairs, gob, DecodeMulti
+	Pairs      []string  `json:"pairs"` // instead of codec: gorilla key pairs, DecodeMulti, gob unless codec.serializer is "json"
 	CookieName string    `json:"cookie_name"`
 	Cookie     string    `json:"cookie"`
 	// "value" (default): interface{} for gob/json; "bytes" for nop; "session": gorilla
@@ -726,6 +726,9 @@ func decodeOne(r decodeRequest) (interface{}, error) {
 		codecs = securecookie.CodecsFromPairs(pairs...)
 		for _, c := range codecs {
 			pinClock(c.(*securecookie.SecureCookie), r.Codec.Now)
+			if r.Codec.Serializer == "json" {
+				c.(*securecookie.SecureCookie).SetSerializer(securecookie.JSONEncoder{})
+			}
 		}
 	} else {
 		codecs = []securecookie.Codec{r.Codec.build()}

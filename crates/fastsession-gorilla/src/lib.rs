@@ -44,7 +44,7 @@ pub mod gob;
 mod session;
 mod store;
 
-pub use codec::{SecureCookie, decode_multi, encode_multi};
+pub use codec::{SecureCookie, decode_multi, decode_multi_json, encode_multi, encode_multi_json};
 pub use error::{Error, ErrorKind, Result};
 pub use session::{DEFAULT_META_KEY, GorillaFormat, GorillaOrigin};
 pub use store::{GorillaCookieStore, GorillaFilesystem, MigratingStore};
