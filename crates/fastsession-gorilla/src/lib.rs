@@ -41,11 +41,13 @@ mod codec;
 mod error;
 pub mod go_json;
 pub mod gob;
+mod options;
 mod session;
 mod store;
 
 pub use codec::{SecureCookie, decode_multi, decode_multi_json, encode_multi, encode_multi_json};
 pub use error::{Error, ErrorKind, Result};
+pub use options::GoOptions;
 pub use session::{DEFAULT_META_KEY, GorillaFormat, GorillaOrigin};
 pub use store::{GorillaCookieStore, GorillaFilesystem, MigratingStore};
 

@@ -32,7 +32,7 @@ fn target(v: &Value) -> Option<&'static str> {
 }
 
 /// Runs the Go program's decode mode on `requests`; one answer per request.
-fn go_decode(requests: &[Value]) -> Vec<Value> {
+pub(crate) fn go_decode(requests: &[Value]) -> Vec<Value> {
     let script = interop().join("run.sh");
     let child = Command::new("bash")
         .arg(&script)
