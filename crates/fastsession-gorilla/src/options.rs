@@ -322,24 +322,32 @@ impl GoOptions {
         cookie.build()
     }
 
-    /// The [`Expiry`] under which a session lives exactly as long as Go lets it: see
-    /// [`expiry_of`].
+    /// The [`Expiry`] that refuses nothing the codecs of these options accept (they refuse
+    /// what Go's refuse: older than their maximum age, younger than their minimum age):
+    ///
+    /// * idle timeout: the codecs' maximum age, plus the second Go counts in (a cookie exactly
+    ///   `MaxAge` old still opens in Go); none for 0;
+    /// * no absolute lifetime: Go has none (a session saved now and then lives on);
+    /// * any timestamp from the future (Go's `MinAge` 0 accepts them);
+    /// * no shorter idle timeout for sessions without a user id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_gorilla::GoOptions;
+    /// use std::time::Duration;
+    ///
+    /// let expiry = GoOptions::new().with_max_age(3600).expiry();
+    /// assert_eq!(expiry.idle_timeout(), Duration::from_secs(3601));
+    /// assert_eq!(expiry.clock_skew(), Duration::MAX);
+    /// ```
     #[must_use]
     pub fn expiry(&self) -> Expiry {
         expiry_of(self.codec_max_age)
     }
 }
 
-/// The [`Expiry`] that refuses nothing Go accepts, for codecs whose longest maximum age is
-/// `max_age` seconds (0: none); each codec still refuses what Go refuses (age beyond its own
-/// maximum, younger than its minimum):
-///
-/// * idle timeout: the maximum age, plus the second Go counts in (a cookie exactly `MaxAge`
-///   old still opens in Go); none for 0;
-/// * no absolute lifetime: Go has none (a session saved now and then lives on);
-/// * any timestamp from the future (Go's `MinAge` 0 accepts them; a codec's minimum age
-///   refuses them where Go does);
-/// * no shorter idle timeout for anonymous sessions.
+/// [`GoOptions::expiry`] for codecs whose longest maximum age is `max_age` seconds (0: none).
 pub(crate) fn expiry_of(max_age: u64) -> Expiry {
     let idle = match max_age {
         0 => NO_LIMIT,

@@ -574,6 +574,19 @@ impl GorillaFilesystem {
     /// # Errors
     ///
     /// As [`GoOptions::codecs`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+    ///
+    /// // store := sessions.NewFilesystemStore("", hashKey, blockKey, oldHashKey)
+    /// let (hash, block): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
+    /// let old_hash: &[u8] = b"the hash key before the rotation";
+    /// let files = GorillaFilesystem::from_go("", &[hash, block, old_hash], &GoOptions::new())?;
+    /// assert_eq!(files.dir(), std::env::temp_dir()); // Go's os.TempDir()
+    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// ```
     pub fn from_go(
         dir: impl Into<PathBuf>,
         key_pairs: &[&[u8]],
@@ -595,6 +608,22 @@ impl GorillaFilesystem {
     /// # Errors
     ///
     /// As [`GoOptions::cookie_config`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+    ///
+    /// // store := sessions.NewFilesystemStore(dir, hashKey); store.MaxAge(0)
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let options = GoOptions::new().with_max_age(0);
+    /// let files = GorillaFilesystem::from_go("/var/lib/app/sessions", &[hash_key], &options)?;
+    /// let sessions = files.session_config("app")?;
+    /// // A browser-session cookie, and no age limit.
+    /// assert!(!sessions.cookie().is_persistent_by_default());
+    /// assert_eq!(sessions.expiry().idle_timeout(), std::time::Duration::MAX);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn session_config(&self, cookie_name: &str) -> CoreResult<SessionConfig> {
         let persistent = self.options.max_age() > 0;
         let store = self
