@@ -151,16 +151,20 @@ fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixT
 /// * a way to merge concurrent writes: as with any cookie store, of two concurrent requests
 ///   that change the session, the browser keeps one response's cookie.
 ///
+/// Build it with [`from_go`](Self::from_go) and use [`session_config`](Self::session_config):
+/// a `SessionConfig` with the default [`Expiry`](fastsession_core::session::Expiry) (24 hours
+/// idle, 60 seconds of clock skew) refuses cookies the Go service still accepts.
+///
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
-/// use fastsession_gorilla::{GorillaCookieStore, GorillaFormat, SecureCookie};
+/// use fastsession_gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
 ///
 /// // Go: sessions.NewCookieStore(hashKey, blockKey)
-/// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", Some(b"a 16-byte AES key"[..16].as_ref()))?;
-/// let store = GorillaCookieStore::new(vec![codec])?.with_format(GorillaFormat::new().with_user_key("user_id"));
-/// let config = SessionConfig::new(store, CookieConfig::builder("session-name").with_prefix(Prefix::None).build()?);
+/// let (hash_key, block_key): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
+/// let store = GorillaCookieStore::from_go(&[hash_key, block_key], &GoOptions::new())?
+///     .with_format(GorillaFormat::new().with_user_key("user_id"));
+/// let config = store.session_config("session-name")?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -515,11 +519,13 @@ impl Store for GorillaCookieStore {
 /// part. Both services must run as the same user (the files are readable by their owner
 /// only, in Go as here).
 ///
-/// Concurrency is Go's: of two requests that save one session at once, the last write wins
-/// (changes are not merged). In one process, a save never brings back a session another
-/// request of this store logged out or regenerated (it fails with
-/// [`SessionEnded`](CoreErrorKind::SessionEnded)); across processes, as Go's own lock, the
-/// check is not atomic with the write. Expired files are not deleted, as in Go.
+/// Concurrency is Go's: of two requests that save changes to one session at once, the last
+/// write wins (changes are not merged). A refresh of a session a request only read (which Go
+/// never makes) signs the file again as it is then, so it undoes no change saved meanwhile. In
+/// one process, a save never brings back a session another request of this store logged out
+/// or regenerated (it fails with [`SessionEnded`](CoreErrorKind::SessionEnded)); across
+/// processes, as with Go's own lock, the check is not atomic with the write. Expired files are
+/// not deleted, as in Go.
 ///
 /// [`Session::destroy`]: fastsession_core::Session::destroy
 ///
@@ -711,11 +717,13 @@ impl GorillaFilesystem {
         let Some(id) = current else {
             return self.write_new(&request).await;
         };
-        if request.kind() != SaveKind::Regenerate {
-            return match self.write(&request, &id, true).await? {
-                Some(saved) => Ok(saved),
-                None => Err(ended()),
-            };
+        let written = match request.kind() {
+            SaveKind::Regenerate => None,
+            SaveKind::Touch => Some(self.touch(&request, &id).await?),
+            _ => Some(self.write(&request, &id, true).await?),
+        };
+        if let Some(written) = written {
+            return written.ok_or_else(ended);
         }
         let saved = self.write_new(&request).await?;
         // The removal decides: of two racing regenerations (or a regeneration and a logout),
@@ -758,20 +766,42 @@ impl GorillaFilesystem {
         let content = seal(&self.codecs, name, &values, now, |size, limit| {
             CoreErrorKind::SessionTooLarge { size, limit }
         })?;
-        let id_gob = gob::encode(&GoValue::String(id.to_owned())).map_err(|e| {
-            CoreError::new(CoreErrorKind::Serialize, "gorilla session id").with_source(e)
-        })?;
-        let value = seal(&self.codecs, name, &id_gob, now, |size, limit| {
-            CoreErrorKind::CookieTooLarge { size, limit }
-        })?;
+        let value = self.id_cookie(name, id, now)?;
         let (path, lock) = (self.path_of(id), Arc::clone(&self.files));
         let written = blocking(move || put_file(&path, content.as_bytes(), existing, &lock))
             .await
             .map_err(|e| CoreError::store("gorilla filesystem: cannot write a session file", e))?;
-        Ok(written.then(|| Saved::Cookie {
-            value,
-            id: gorilla_id_bytes(id).map(SessionId::from_bytes),
-        }))
+        Ok(written.then(|| saved_as(value, id)))
+    }
+
+    /// Refreshes the session under `id`: the file as it is now, signed again at the request's
+    /// time (and under the newest key pair), so that a refresh never undoes a change another
+    /// request saved since this one loaded the session. `None` if the file is gone or no
+    /// longer opens.
+    async fn touch(&self, request: &SaveRequest<'_>, id: &str) -> CoreResult<Option<Saved>> {
+        let (name, now) = (request.cookie_name(), request.now());
+        let value = self.id_cookie(name, id, now)?;
+        let (path, lock) = (self.path_of(id), Arc::clone(&self.files));
+        let (codecs, name) = (Arc::clone(&self.codecs), name.to_owned());
+        let reseal = move |content: &[u8]| {
+            let opened =
+                open_multi(&codecs, &name, std::str::from_utf8(content).ok()?, now).ok()?;
+            encode_multi(&codecs, &name, &opened.payload, now).ok()
+        };
+        let written = blocking(move || reseal_file(&path, &lock, reseal))
+            .await
+            .map_err(|e| CoreError::store("gorilla filesystem: cannot write a session file", e))?;
+        Ok(written.then(|| saved_as(value, id)))
+    }
+
+    /// The cookie naming the session `id`: the id gob-encoded as a string, signed.
+    fn id_cookie(&self, name: &str, id: &str, now: UnixTime) -> CoreResult<String> {
+        let id_gob = gob::encode(&GoValue::String(id.to_owned())).map_err(|e| {
+            CoreError::new(CoreErrorKind::Serialize, "gorilla session id").with_source(e)
+        })?;
+        seal(&self.codecs, name, &id_gob, now, |size, limit| {
+            CoreErrorKind::CookieTooLarge { size, limit }
+        })
     }
 
     /// Deletes a session file; `false` if it was gone already.
@@ -800,6 +830,14 @@ impl Store for GorillaFilesystem {
 
     fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, CoreResult<Saved>> {
         Box::pin(self.save_file(request))
+    }
+}
+
+/// What a save of the session `id` sets the cookie to.
+fn saved_as(value: String, id: &str) -> Saved {
+    Saved::Cookie {
+        value,
+        id: gorilla_id_bytes(id).map(SessionId::from_bytes),
     }
 }
 
@@ -869,23 +907,25 @@ fn gorilla_id_bytes(id: &str) -> Option<[u8; 32]> {
 /// The file's bytes, `None` if there is no such file, at most [`MAX_FILE_LEN`] of them (a
 /// longer file is an error). Blocking I/O runs on Tokio's blocking pool when there is one.
 async fn read_small_file(path: PathBuf) -> CoreResult<Option<Vec<u8>>> {
-    let job = move || -> io::Result<Option<Vec<u8>>> {
-        use std::io::Read as _;
-        let file = match std::fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut content = Vec::new();
-        file.take(MAX_FILE_LEN + 1).read_to_end(&mut content)?;
-        if content.len() as u64 > MAX_FILE_LEN {
-            return Err(io::Error::other("gorilla session file is too large"));
-        }
-        Ok(Some(content))
-    };
-    blocking(job)
+    blocking(move || read_bounded(&path))
         .await
         .map_err(|e| CoreError::store("gorilla filesystem: cannot read a session file", e))
+}
+
+/// [`read_small_file`], blocking.
+fn read_bounded(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut content = Vec::new();
+    file.take(MAX_FILE_LEN + 1).read_to_end(&mut content)?;
+    if content.len() as u64 > MAX_FILE_LEN {
+        return Err(io::Error::other("gorilla session file is too large"));
+    }
+    Ok(Some(content))
 }
 
 /// Writes `content` to `path` through a new temporary file (mode 0600) in the same directory
@@ -894,6 +934,42 @@ async fn read_small_file(path: PathBuf) -> CoreResult<Option<Vec<u8>>> {
 /// session that another request ended. `lock` orders that check and the rename against
 /// [`remove_session_file`].
 fn put_file(path: &Path, content: &[u8], existing: bool, lock: &Mutex<()>) -> io::Result<bool> {
+    let temp = write_temp(path, content)?;
+    let renamed = {
+        let _order = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        match exists(path) {
+            Ok(false) if existing => Ok(false),
+            Ok(_) => std::fs::rename(&temp, path).map(|()| true),
+            Err(e) => Err(e),
+        }
+    };
+    if !matches!(renamed, Ok(true)) {
+        let _ = std::fs::remove_file(&temp);
+    }
+    renamed
+}
+
+/// Replaces the file at `path` with `reseal` of its current content, under `lock` so that no
+/// other write of this process comes between the read and the rename; `Ok(false)` if there
+/// is no file or `reseal` refuses its content.
+fn reseal_file(
+    path: &Path,
+    lock: &Mutex<()>,
+    reseal: impl FnOnce(&[u8]) -> Option<String>,
+) -> io::Result<bool> {
+    let _order = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(content) = read_bounded(path)?.and_then(|content| reseal(&content)) else {
+        return Ok(false);
+    };
+    let temp = write_temp(path, content.as_bytes())?;
+    std::fs::rename(&temp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })?;
+    Ok(true)
+}
+
+/// A new file (mode 0600) beside `path` holding `content`, for a rename over `path`.
+fn write_temp(path: &Path, content: &[u8]) -> io::Result<PathBuf> {
     use std::io::Write as _;
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).map_err(io::Error::other)?;
@@ -908,22 +984,14 @@ fn put_file(path: &Path, content: &[u8], existing: bool, lock: &Mutex<()>) -> io
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = (|| {
-        let mut file = options.open(&temp)?;
-        // No fsync: Go's `WriteFile` has none either, and a session is not worth one per save.
-        file.write_all(content)?;
+    let mut file = options.open(&temp)?;
+    // No fsync: Go's `WriteFile` has none either, and a session is not worth one per save.
+    if let Err(e) = file.write_all(content) {
         drop(file);
-        let _order = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        if existing && !exists(path)? {
-            return Ok(false);
-        }
-        std::fs::rename(&temp, path)?;
-        Ok(true)
-    })();
-    if !matches!(written, Ok(true)) {
         let _ = std::fs::remove_file(&temp);
+        return Err(e);
     }
-    written
+    Ok(temp)
 }
 
 /// Deletes a session file; `false` if there was none.

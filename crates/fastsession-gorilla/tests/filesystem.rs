@@ -297,3 +297,35 @@ async fn a_session_beyond_the_codecs_maximum_length_is_not_written() {
     );
     assert!(files_in(dir.path()).is_empty());
 }
+
+#[tokio::test]
+async fn a_refresh_never_undoes_a_change_saved_meanwhile() {
+    let (dir, config, v) = go_written();
+    // Past a quarter of the 30 days: a request that only reads rewrites the session.
+    let later = UnixTime::from_secs(NOW + 8 * 86_400);
+    let config = config.with_clock(ManualClock::new(later));
+    let go_cookie = v["cookie_value"].as_str().unwrap();
+    let (reader, _) = open(&config, go_cookie).await;
+    visit(&config, Some(go_cookie), |s| s.insert("cart", 2).unwrap()).await;
+    let mut headers = http::HeaderMap::new();
+    reader.save_all(&mut headers).await.unwrap();
+    assert!(headers.contains_key(http::header::SET_COOKIE), "refreshed");
+    let go = go_get(dir.path(), &v, go_cookie, json!({})).unwrap();
+    assert_eq!(entry(&go["values"], "cart"), Some(&json!({"int": 2})));
+    // Both the file and the cookie now carry the refresh's time.
+    let file = std::fs::read_to_string(dir.path().join(v["file_name"].as_str().unwrap())).unwrap();
+    for value in [
+        file.as_str(),
+        headers[http::header::SET_COOKIE].to_str().unwrap(),
+    ] {
+        let value = value
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("gorilla-fs=");
+        let fresh = [SecureCookie::new(hash_key(&v), None)
+            .unwrap()
+            .with_max_age(1)];
+        assert!(fastsession_gorilla::decode_multi(&fresh, NAME, value, later).is_ok());
+    }
+}
