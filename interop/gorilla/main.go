@@ -686,13 +686,17 @@ func storeVectors(o out) {
 type decodeRequest struct {
 	ID         string    `json:"id"`
 	Codec      codecSpec `json:"codec"`
-	Pairs      []string  `json:"pairs"` // instead of codec: gorilla key pairs, gob, DecodeMulti
+	Pairs      []string  `json:"pairs"` // instead of codec: gorilla key pairs, DecodeMulti, gob unless codec.serializer is "json"
 	CookieName string    `json:"cookie_name"`
 	Cookie     string    `json:"cookie"`
 	// "value" (default): interface{} for gob/json; "bytes" for nop; "session": gorilla
 	// sessions' map[interface{}]interface{}; "cookie_store": what sessions.CookieStore.Get
-	// gives a request carrying the cookie (needs pairs), its flashes taken with Flashes().
+	// gives a request carrying the cookie (needs pairs), its flashes taken with Flashes();
+	// "filesystem_store": the same with sessions.NewFilesystemStore(dir, pairs...).
 	Target string `json:"target"`
+	Dir    string `json:"dir"` // filesystem_store: the store's directory
+	// filesystem_store: strings to store in the session before saving it (none: no save).
+	Set map[string]string `json:"set"`
 }
 
 func decodeRequests() {
@@ -726,6 +730,13 @@ func decodeOne(r decodeRequest) (interface{}, error) {
 		codecs = securecookie.CodecsFromPairs(pairs...)
 		for _, c := range codecs {
 			pinClock(c.(*securecookie.SecureCookie), r.Codec.Now)
+			if r.Codec.Serializer == "json" {
+				c.(*securecookie.SecureCookie).SetSerializer(securecookie.JSONEncoder{})
+			}
+			if r.Codec.MaxAge != nil {
+				c.(*securecookie.SecureCookie).MaxAge(*r.Codec.MaxAge)
+			}
+			c.(*securecookie.SecureCookie).MinAge(r.Codec.MinAge)
 		}
 	} else {
 		codecs = []securecookie.Codec{r.Codec.build()}
@@ -733,6 +744,8 @@ func decodeOne(r decodeRequest) (interface{}, error) {
 	switch r.Target {
 	case "cookie_store":
 		return cookieStoreGet(r, codecs)
+	case "filesystem_store":
+		return filesystemStoreGet(r)
 	case "bytes":
 		var b []byte
 		err := securecookie.DecodeMulti(r.CookieName, r.Cookie, &b, codecs...)
@@ -770,6 +783,55 @@ func cookieStoreGet(r decodeRequest, codecs []securecookie.Codec) (interface{}, 
 		flashes = []interface{}{}
 	}
 	return map[interface{}]interface{}{"values": session.Values, "flashes": flashes}, nil
+}
+
+// filesystemStoreGet reads the cookie as a Go service with sessions.NewFilesystemStore(dir,
+// pairs...) does: store.Get, then session.Flashes(); the codecs' ages are the request's.
+// With "set" it then stores those strings and saves the session (FilesystemStore.Save),
+// answering with the new cookie value too.
+func filesystemStoreGet(r decodeRequest) (interface{}, error) {
+	pairs := [][]byte{}
+	for _, k := range r.Pairs {
+		pairs = append(pairs, keyBytes(k))
+	}
+	store := sessions.NewFilesystemStore(r.Dir, pairs...)
+	for _, c := range store.Codecs {
+		sc := c.(*securecookie.SecureCookie)
+		pinClock(sc, r.Codec.Now)
+		if r.Codec.MaxAge != nil {
+			sc.MaxAge(*r.Codec.MaxAge)
+		}
+		sc.MinAge(r.Codec.MinAge)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: r.CookieName, Value: r.Cookie})
+	session, err := store.Get(req, r.CookieName)
+	if err != nil {
+		return nil, err
+	}
+	if session.IsNew {
+		return nil, fmt.Errorf("the store gave a new session")
+	}
+	flashes := session.Flashes()
+	if flashes == nil {
+		flashes = []interface{}{}
+	}
+	values := map[interface{}]interface{}{}
+	for k, v := range session.Values {
+		values[k] = v
+	}
+	answer := map[interface{}]interface{}{"values": values, "flashes": flashes, "id": session.ID}
+	if len(r.Set) > 0 {
+		for k, v := range r.Set {
+			session.Values[k] = v
+		}
+		rec := httptest.NewRecorder()
+		if err := session.Save(req, rec); err != nil {
+			return nil, err
+		}
+		answer["cookie"] = cookieValue(rec.Header().Get("Set-Cookie"))
+	}
+	return answer, nil
 }
 
 // benchmarks times what benches/benches/gorilla.rs times on the Rust side, with the same keys:

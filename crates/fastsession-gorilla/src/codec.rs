@@ -293,13 +293,7 @@ impl SecureCookie {
     ///
     /// As `decode_bytes`; [`ErrorKind::Deserialize`] if the payload is not JSON.
     pub fn decode_json(&self, name: &str, value: &str, now: UnixTime) -> Result<serde_json::Value> {
-        let payload = self.decode_bytes(name, value, now)?;
-        let mut values = serde_json::Deserializer::from_slice(&payload).into_iter();
-        match values.next() {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(e)) => Err(Error::with_source(ErrorKind::Deserialize, e)),
-            None => Err(Error::new(ErrorKind::Deserialize)),
-        }
+        first_json_value(&self.decode_bytes(name, value, now)?)
     }
 
     fn hmac(&self) -> HmacSha256 {
@@ -315,6 +309,17 @@ impl SecureCookie {
         mac.update(b"|");
         mac.update(inner);
         mac.finalize().into_bytes().into()
+    }
+}
+
+/// The first JSON value of `payload`, as Go's `json.Decoder.Decode` reads it (what follows is
+/// ignored).
+fn first_json_value(payload: &[u8]) -> Result<serde_json::Value> {
+    let mut values = serde_json::Deserializer::from_slice(payload).into_iter();
+    match values.next() {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(Error::with_source(ErrorKind::Deserialize, e)),
+        None => Err(Error::new(ErrorKind::Deserialize)),
     }
 }
 
@@ -381,6 +386,81 @@ pub fn decode_multi(
     now: UnixTime,
 ) -> Result<Vec<u8>> {
     open_multi(codecs, name, value, now).map(|opened| opened.payload)
+}
+
+/// [`encode_multi`] of `value` in Go's JSON: byte for byte securecookie's `EncodeMulti` with
+/// codecs whose serializer is `JSONEncoder` (for cookies a Go service writes with
+/// `securecookie.EncodeMulti` directly; gorilla/sessions stores cannot use that serializer).
+///
+/// # Errors
+///
+/// [`ErrorKind::NoCodecs`] for an empty list; [`ErrorKind::Serialize`] for NaN or infinities;
+/// else as [`encode_multi`].
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::time::UnixTime;
+/// use fastsession_gorilla::{SecureCookie, decode_multi_json, encode_multi_json};
+///
+/// // Go: securecookie.CodecsFromPairs(newHash, nil, oldHash, nil), each with
+/// // SetSerializer(securecookie.JSONEncoder{}).
+/// let new = SecureCookie::new(b"the new hash key, used to encode", None)?;
+/// let old = SecureCookie::new(b"an old hash key, still accepted!", None)?;
+/// let codecs = [new, old.clone()];
+/// let now = UnixTime::from_secs(1_700_000_000);
+/// let value = serde_json::json!({"theme": "dark"});
+/// let cookie = encode_multi_json(&codecs, "prefs", &value, now)?;
+/// assert_eq!(decode_multi_json(&codecs, "prefs", &cookie, now)?, value);
+/// // A cookie from before the rotation still opens.
+/// let before = old.encode_json("prefs", &value, now)?;
+/// assert_eq!(decode_multi_json(&codecs, "prefs", &before, now)?, value);
+/// # Ok::<(), fastsession_gorilla::Error>(())
+/// ```
+pub fn encode_multi_json(
+    codecs: &[SecureCookie],
+    name: &str,
+    value: &serde_json::Value,
+    now: UnixTime,
+) -> Result<String> {
+    if codecs.is_empty() {
+        return Err(Error::new(ErrorKind::NoCodecs));
+    }
+    encode_multi(codecs, name, &go_json::to_vec(value)?, now)
+}
+
+/// [`decode_multi`] of a value in Go's JSON: as securecookie's `DecodeMulti` with
+/// `JSONEncoder` codecs, the value of the first codec that both opens and parses the cookie.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoCodecs`] for an empty list; [`ErrorKind::Deserialize`] if a codec opened the
+/// cookie but none could parse it; else the first codec's error.
+pub fn decode_multi_json(
+    codecs: &[SecureCookie],
+    name: &str,
+    value: &str,
+    now: UnixTime,
+) -> Result<serde_json::Value> {
+    let mut first = None;
+    let mut unparsed = None;
+    for codec in codecs {
+        // Go moves on to the next codec when deserializing fails, not only when opening does.
+        match codec.decode_bytes(name, value, now) {
+            Ok(payload) => match first_json_value(&payload) {
+                Ok(json) => return Ok(json),
+                Err(e) => {
+                    unparsed.get_or_insert(e);
+                }
+            },
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(unparsed
+        .or(first)
+        .unwrap_or_else(|| Error::new(ErrorKind::NoCodecs)))
 }
 
 /// What [`open_multi`] found.

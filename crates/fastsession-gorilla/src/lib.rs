@@ -4,19 +4,22 @@
 //! [`SecureCookie`] reads and writes gorilla/securecookie's cookie values byte for byte:
 //! HMAC-SHA256 over `name|timestamp|value`, optional AES-CTR (128, 192 or 256-bit keys) with
 //! the IV in front, the maximum and minimum age, the maximum length, and key rotation with
-//! [`encode_multi`] / [`decode_multi`]. [`go_json`] writes JSON exactly as Go's
-//! `encoding/json` does for securecookie's `JSONEncoder`. The tests check every vector that
-//! `interop/gorilla` produced with the real library (Debian's Go packages).
+//! [`encode_multi`] / [`decode_multi`] ([`encode_multi_json`] / [`decode_multi_json`] with
+//! securecookie's `JSONEncoder`). [`go_json`] writes JSON exactly as Go's `encoding/json` does
+//! for that serializer. The tests check every vector that `interop/gorilla` produced with the
+//! real library (Debian's Go packages).
 //!
 //! [`gob::decode`] and [`gob::encode`] read and write the subset of Go's gob format that
 //! gorilla/sessions cookies hold (its default serializer).
 //!
 //! The stores: [`GorillaCookieStore`] reads and writes gorilla/sessions' `CookieStore`
-//! cookies, so a Rust service and a Go service share sessions; [`GorillaFilesystem`] reads
-//! gorilla's `FilesystemStore` sessions; [`MigratingStore`] moves users from either to a native
-//! store as they come back. [`GorillaFormat`] says how Go values map to session values (and
-//! keeps their Go types for the way back). The facade's `fastsession::migration` module is the
-//! guide.
+//! cookies, and [`GorillaFilesystem`] its `FilesystemStore` sessions, so that a Rust service
+//! and a Go service share sessions; [`MigratingStore`] moves users from either to a native
+//! store as they come back. [`GoOptions`] takes the Go service's settings as Go spells them:
+//! `from_go` builds a store from them and `session_config` the cookie and the expiry under
+//! which every cookie Go accepts opens, and no other. [`GorillaFormat`] says how Go values map
+//! to session values (and keeps their Go types for the way back). The facade's
+//! `fastsession::migration` module is the guide.
 //!
 //! # Examples
 //!
@@ -42,11 +45,13 @@ mod convert;
 mod error;
 pub mod go_json;
 pub mod gob;
+mod options;
 mod session;
 mod store;
 
-pub use codec::{SecureCookie, decode_multi, encode_multi};
+pub use codec::{SecureCookie, decode_multi, decode_multi_json, encode_multi, encode_multi_json};
 pub use error::{Error, ErrorKind, Result};
+pub use options::GoOptions;
 pub use session::{DEFAULT_META_KEY, GorillaFormat, GorillaOrigin};
 pub use store::{GorillaCookieStore, GorillaFilesystem, MigratingStore};
 

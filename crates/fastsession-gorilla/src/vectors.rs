@@ -6,7 +6,7 @@ use fastsession_core::time::UnixTime;
 use serde_json::{Map, Value, json};
 
 use crate::gob::{self, GoType, GoValue};
-use crate::{ErrorKind, SecureCookie, decode_multi, go_json};
+use crate::{ErrorKind, SecureCookie, decode_multi, decode_multi_json, encode_multi_json, go_json};
 
 #[path = "../tests/vectors.rs"]
 mod shared;
@@ -231,6 +231,61 @@ fn rotation_and_the_stores_cookies_open() {
             }
         }
     }
+}
+
+#[test]
+fn json_multi_codec_functions_are_go_s_encode_multi_and_decode_multi() {
+    let other = SecureCookie::new(
+        b"fedcba9876543210fedcba9876543210",
+        Some(b"fedcba9876543210"),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for v in of_kind("encode") {
+        let (id, spec) = (v["id"].as_str().unwrap(), &v["codec"]);
+        if spec["serializer"] != "json" || v.get("decode_error").is_some() {
+            continue;
+        }
+        let Some(value) = json_of(&v["value"]) else {
+            continue;
+        };
+        let (codec, cookie) = (codec(spec), v["cookie"].as_str().unwrap());
+        // Go's cookie opens through a key list where its pair is not the first.
+        let both = [other.clone(), codec.clone()];
+        let decoded = decode_multi_json(&both, "session", cookie, now(spec)).unwrap();
+        assert_eq!(
+            go_json::to_vec(&decoded).unwrap(),
+            go_json::to_vec(&value).unwrap(),
+            "{id}"
+        );
+        if key(&spec["block_key"]).is_none() {
+            // No random IV: byte for byte Go's EncodeMulti, which encodes with the first codec
+            // that can (here the second: the first refuses the length).
+            let tight = other.clone().with_max_length(10);
+            let ours = encode_multi_json(&[tight, codec], "session", &value, now(spec)).unwrap();
+            assert_eq!(ours, cookie, "{id}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 40, "{checked} JSON vectors checked");
+    let codec = codec(&of_kind("encode")[0]["codec"]);
+    let t = UnixTime::from_secs(1_700_000_000);
+    let not_json = codec.encode_bytes("session", b"{\"a\":", t).unwrap();
+    for list in [
+        [codec.clone(), other.clone()],
+        [other.clone(), codec.clone()],
+    ] {
+        // Authentic but not JSON, whichever codec opens it: refused, as by Go.
+        let error = decode_multi_json(&list, "session", &not_json, t).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Deserialize);
+    }
+    let cookie = codec.encode_json("session", &json!("x"), t).unwrap();
+    let error = decode_multi_json(&[other], "session", &cookie, t).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::MacInvalid);
+    let none = encode_multi_json(&[], "session", &json!("x"), t).unwrap_err();
+    assert_eq!(none.kind(), ErrorKind::NoCodecs);
+    let none = decode_multi_json(&[], "session", &cookie, t).unwrap_err();
+    assert_eq!(none.kind(), ErrorKind::NoCodecs);
 }
 
 /// `true` if `value` is the Go value the vector describes; values from an interface must

@@ -32,7 +32,7 @@ fn target(v: &Value) -> Option<&'static str> {
 }
 
 /// Runs the Go program's decode mode on `requests`; one answer per request.
-fn go_decode(requests: &[Value]) -> Vec<Value> {
+pub(crate) fn go_decode(requests: &[Value]) -> Vec<Value> {
     let script = interop().join("run.sh");
     let child = Command::new("bash")
         .arg(&script)
@@ -257,5 +257,83 @@ async fn a_go_cookie_store_reads_the_sessions_this_crate_saved() {
             .collect();
         assert_eq!(&entries(got["values"]), values, "{id}");
         assert_eq!(got["flashes"]["list"].as_array().unwrap(), flashes, "{id}");
+    }
+}
+
+/// A JSON value from the Go program's description of what `encoding/json` decoded into an
+/// `interface{}` (objects, lists, strings, `float64`, bools, nil).
+fn json_from_go(desc: &Value) -> Value {
+    let (kind, v) = desc.as_object().unwrap().iter().next().unwrap();
+    match kind.as_str() {
+        "nil" => Value::Null,
+        "string" | "bool" | "float64" => v.clone(),
+        "list" => Value::Array(v.as_array().unwrap().iter().map(json_from_go).collect()),
+        "object" => Value::Object(
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|pair| (pair[0].as_str().unwrap().to_owned(), json_from_go(&pair[1])))
+                .collect(),
+        ),
+        other => panic!("not a JSON value from Go: {other}"),
+    }
+}
+
+/// Go's `DecodeMulti` over `CodecsFromPairs(new..., old...)` with `JSONEncoder` reads what
+/// `encode_multi_json` wrote under the same pairs, and under the old pair alone (a cookie
+/// from before the rotation); a list without the old pair refuses the latter, in Go as here.
+#[test]
+fn go_decode_multi_with_json_reads_encode_multi_json_across_a_rotation() {
+    use fastsession_gorilla::{decode_multi_json, encode_multi_json};
+
+    let pairs = [
+        "0123456789abcdef0123456789abcdef",
+        "fedcba9876543210",
+        "fedcba9876543210fedcba9876543210",
+        "fedcba9876543210fedcba9876543210",
+    ];
+    let both = crate::vectors::pairs(&json!(pairs));
+    let now = UnixTime::from_secs(1_700_000_000);
+    let values = [
+        json!({"user": "ada", "n": 3, "f": 0.1, "tags": ["<a>", "b & c"], "none": null}),
+        json!("line\u{2028}para"),
+        json!([1e21, -2.5, true]),
+    ];
+    let mut requests = Vec::new();
+    let mut expected = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let new = encode_multi_json(&both, "prefs", value, now).unwrap();
+        let old = encode_multi_json(&both[1..], "prefs", value, now).unwrap();
+        // And this crate reads its own under the rotation list.
+        assert_eq!(
+            &decode_multi_json(&both, "prefs", &old, now).unwrap(),
+            value
+        );
+        for (which, cookie, keys) in [
+            ("new", &new, &pairs[..]),
+            ("old", &old, &pairs[..]),
+            ("old-without-old-pair", &old, &pairs[..2]),
+        ] {
+            requests.push(json!({
+                "id": format!("{i}/{which}"),
+                "pairs": keys,
+                "codec": {"serializer": "json", "now": now.as_secs()},
+                "cookie_name": "prefs",
+                "cookie": cookie,
+                "target": "value",
+            }));
+            expected.push((which != "old-without-old-pair").then_some(value));
+        }
+        let error = decode_multi_json(&both[..1], "prefs", &old, now).unwrap_err();
+        assert!(error.kind().is_decode());
+    }
+    let answers = go_decode(&requests);
+    assert_eq!(answers.len(), requests.len());
+    for ((answer, expected), request) in answers.iter().zip(&expected).zip(&requests) {
+        let id = &request["id"];
+        match expected {
+            Some(value) => assert_eq!(&json_from_go(&answer["value"]), *value, "{id}: {answer}"),
+            None => assert!(answer.get("error").is_some(), "{id}: {answer}"),
+        }
     }
 }

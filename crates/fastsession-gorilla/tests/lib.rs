@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conformance;
+mod filesystem;
+mod go_options;
 mod go_round_trip;
 mod stores;
 mod support;

@@ -240,6 +240,61 @@ impl Session {
         Ok(taken)
     }
 
+    /// Reads the flash messages under the default key, oldest first, leaving them in place:
+    /// the session is not modified, and a later request (or [`take_flashes`](Self::take_flashes))
+    /// still gets them.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if a message is not a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.add_flash("Saved.")?;
+    /// let before = session.changes();
+    /// assert_eq!(session.peek_flashes::<String>()?, ["Saved."]);
+    /// assert_eq!(session.changes(), before); // peeking records nothing
+    /// assert_eq!(session.take_flashes::<String>()?, ["Saved."]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn peek_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.peek_flashes_under(DEFAULT_FLASH_KEY)
+    }
+
+    /// Reads the flash messages under `key`, oldest first, leaving them in place (see
+    /// [`peek_flashes`](Self::peek_flashes)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if a message is not a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.add_flash_under("errors", "Name is required.")?;
+    /// // A layout shows how many errors there are; the page itself takes them.
+    /// assert_eq!(session.peek_flashes_under::<String>("errors")?.len(), 1);
+    /// assert_eq!(session.take_flashes_under::<String>("errors")?, ["Name is required."]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn peek_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
+        let state = self.lock();
+        state
+            .record
+            .flashes
+            .get(key)
+            .map_or(Ok(Vec::new()), |list| {
+                list.iter().map(|raw| from_raw(raw)).collect()
+            })
+    }
+
     /// `true` if the request came without a valid session (it was created for this request).
     #[must_use]
     pub fn is_new(&self) -> bool {
@@ -435,6 +490,46 @@ mod tests {
             ["bad", "worse"]
         );
         assert!(s.take_flashes_under::<String>("errors").unwrap().is_empty());
+    }
+
+    #[test]
+    fn peeking_flashes_leaves_them_and_modifies_nothing() {
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.set_flash_list(
+                    DEFAULT_FLASH_KEY.to_owned(),
+                    vec![to_raw(&"hello").unwrap(), to_raw(&"again").unwrap()],
+                );
+                record.set_flash_list("errors".to_owned(), vec![to_raw(&7).unwrap()]);
+                record
+            },
+            false,
+        ));
+        assert_eq!(s.peek_flashes::<String>().unwrap(), ["hello", "again"]);
+        assert_eq!(s.peek_flashes_under::<u8>("errors").unwrap(), [7]);
+        assert!(s.peek_flashes_under::<u8>("none").unwrap().is_empty());
+        assert!(
+            !s.is_modified(),
+            "a loaded session only peeked at is not saved"
+        );
+        assert_eq!(s.changes(), ChangeSet::default());
+        // Still there for the request that takes them.
+        assert_eq!(s.take_flashes::<String>().unwrap(), ["hello", "again"]);
+        assert!(s.is_modified());
+    }
+
+    #[test]
+    fn a_failed_peek_leaves_the_flashes() {
+        let s = Session::new_detached();
+        s.add_flash("text").unwrap();
+        let before = s.changes();
+        assert_eq!(
+            s.peek_flashes::<u32>().unwrap_err().kind(),
+            ErrorKind::Deserialize
+        );
+        assert_eq!(s.changes(), before);
+        assert_eq!(s.take_flashes::<String>().unwrap(), ["text"]);
     }
 
     #[test]
