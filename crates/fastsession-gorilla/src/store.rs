@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fastsession_core::http::SessionConfig;
-use fastsession_core::session::{Record, SessionId};
+use fastsession_core::session::{Expiry, Record, SessionId};
 use fastsession_core::store::{
     BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, RevocationList, SaveKind,
     SaveRequest, Saved, Store,
@@ -68,8 +68,13 @@ fn go_session_config(
     codecs: &[SecureCookie],
 ) -> CoreResult<SessionConfig> {
     let cookie = options.cookie_config(cookie_name)?;
-    let max_age = longest_max_age(codecs).map_or(0, |age| age.as_secs());
-    Ok(SessionConfig::new(store, cookie).with_expiry(expiry_of(max_age)))
+    Ok(SessionConfig::new(store, cookie).with_expiry(go_expiry(codecs)))
+}
+
+/// The expiry that accepts what Go's codecs accept: idle up to their longest maximum age, no
+/// absolute lifetime, any future timestamp.
+fn go_expiry(codecs: &[SecureCookie]) -> Expiry {
+    expiry_of(longest_max_age(codecs).map_or(0, |age| age.as_secs()))
 }
 
 /// `encode_multi` of a session's gob bytes or id for the cookie `name`, with fastsession's
@@ -1128,6 +1133,20 @@ impl<S: Store> MigratingStore<S> {
                 return Ok(loaded);
             }
         }
+        // A gorilla session opens on Go's terms (its codecs' maximum age, any future time),
+        // not the native expiry: moving must not log out anyone Go would have kept.
+        let codecs = match &self.source {
+            Source::Cookies(store) => &store.codecs,
+            Source::Files(files) => &files.codecs,
+        };
+        let go_expiry = go_expiry(codecs);
+        let request = LoadRequest::new(
+            request.cookie_name(),
+            value,
+            None,
+            &go_expiry,
+            request.now(),
+        );
         let read = match &self.source {
             Source::Cookies(store) => store.read(&request).await?.map(|(record, _)| record),
             Source::Files(files) => files.read(&request).await?.map(|(record, _)| record),

@@ -229,6 +229,34 @@ async fn a_logout_ends_the_cookie_only_with_a_revocation_list() {
 }
 
 #[tokio::test]
+async fn migration_opens_every_go_cookie_go_would_accept_whatever_the_native_expiry() {
+    let v = vector("cookie_store_flashes");
+    let go_cookie = v["cookie_value"].as_str();
+    // The native side keeps fastsession's default expiry (24 hours idle): the Go cookies are
+    // still opened on Go's terms (the codecs' 30 days, any future time).
+    for (offset, opens) in [
+        (-300i64, true),
+        (10 * 86_400, true),
+        (30 * 86_400, true),
+        (30 * 86_400 + 1, false),
+    ] {
+        let clock = ManualClock::new(UnixTime::from_secs(
+            NOW.as_secs().saturating_add_signed(offset),
+        ));
+        let gorilla = GorillaCookieStore::new(codecs(&v)).unwrap();
+        let config = config_on(
+            MigratingStore::from_cookies(MemoryStore::new().unwrap(), gorilla),
+            &v,
+            &clock,
+        );
+        visit(&config, go_cookie, |s| {
+            assert_eq!(!s.is_new(), opens, "{offset} s after Go's save");
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn migration_moves_a_go_cookie_session_to_the_native_store_once() {
     let v = vector("cookie_store_flashes");
     let go_cookie = v["cookie_value"].as_str();
