@@ -336,7 +336,15 @@ func intp(n int) *int { return &n }
 func main() {
 	decode := flag.Bool("decode", false, "decode requests from stdin")
 	bench := flag.Bool("bench", false, "time the real library on the work of benches/benches/gorilla.rs")
+	roundtrip := flag.Bool("roundtrip", false, "write random sessions for the Rust side (roundtrip.go)")
+	roundtripCheck := flag.Bool("roundtrip-check", false, "check the sessions the Rust side saved (roundtrip.go)")
+	seed := flag.Int64("seed", 1, "-roundtrip: the random sessions' seed")
+	count := flag.Int("count", 60, "-roundtrip: how many sessions")
+	dir := flag.String("dir", "", "-roundtrip: the FilesystemStore directory")
 	flag.Parse()
+	if *roundtrip || *roundtripCheck {
+		os.Exit(roundTrip(*roundtripCheck, *seed, *count, *dir))
+	}
 	if *decode {
 		decodeRequests()
 		return

@@ -7,6 +7,7 @@
 mod conformance;
 mod filesystem;
 mod go_options;
+mod go_random;
 mod go_round_trip;
 mod stores;
 mod support;

@@ -29,22 +29,31 @@ pub(crate) async fn visit(
     cookie: Option<&str>,
     handler: impl FnOnce(&Session),
 ) -> Cookie {
+    try_visit(config, cookie, handler).await.unwrap()
+}
+
+/// [`visit`], with the registry's error instead of a panic.
+pub(crate) async fn try_visit(
+    config: &SessionConfig,
+    cookie: Option<&str>,
+    handler: impl FnOnce(&Session),
+) -> Result<Cookie, fastsession_core::Error> {
     let header = cookie.map(|c| format!("{}={c}", config.cookie().name()));
     let sessions = Sessions::from_cookie_headers(header.iter().map(|h| h.as_bytes()));
-    let session = sessions.get(config).await.unwrap();
+    let session = sessions.get(config).await?;
     handler(&session);
     let mut headers = HeaderMap::new();
-    sessions.save_all(&mut headers).await.unwrap();
+    sessions.save_all(&mut headers).await?;
     let Some(line) = headers.get(SET_COOKIE) else {
-        return Cookie::Unchanged;
+        return Ok(Cookie::Unchanged);
     };
     let line = line.to_str().unwrap();
     let value = line.split(';').next().unwrap().split_once('=').unwrap().1;
-    if value.is_empty() || line.contains("Max-Age=0") {
+    Ok(if value.is_empty() || line.contains("Max-Age=0") {
         Cookie::Removed
     } else {
         Cookie::Set(value.to_owned())
-    }
+    })
 }
 
 /// A request carrying `cookie` (if any) gets a fresh session: `why` says what it replays.
