@@ -1550,8 +1550,8 @@ func roundTrip(check bool, seed int64, count int, dir string) int {
 type savedLine struct {
 	ID     string `json:"id"`
 	Cookie string `json:"cookie"`
-	Digest string `json:"digest"`
-	Note   string `json:"note"` // what the Rust side saw go wrong, if anything
+	Digest string `json:"digest"` // optional: the digest -roundtrip wrote
+	Note   string `json:"note"`   // optional: what the Rust side saw go wrong
 }
 
 type failure struct {
@@ -1598,7 +1598,7 @@ func (s *rtSession) check(saved map[string]savedLine, dir string) (failures []fa
 	case !ok:
 		fail("", "rust", "no line from the Rust side")
 		return
-	case line.Digest != s.digest():
+	case line.Digest != "" && line.Digest != s.digest():
 		fail("", "check", "the check regenerated another session than the Rust side was given (digest)")
 		return
 	}

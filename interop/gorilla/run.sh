@@ -2,6 +2,8 @@
 # Builds and runs the Go vector program offline against Debian's gorilla packages.
 #   interop/gorilla/run.sh            rewrites vectors/gorilla-v1.jsonl
 #   interop/gorilla/run.sh -decode    decodes requests on stdin (see main.go)
+#   interop/gorilla/run.sh -roundtrip -seed S -count N -dir D         random sessions (roundtrip.go)
+#   interop/gorilla/run.sh -roundtrip-check -seed S -count N -dir D   checks them after Rust saved them
 # Needs: apt-get install golang-go golang-github-gorilla-securecookie-dev
 #        golang-github-gorilla-sessions-dev   (.ci/go-deps does it)
 set -euo pipefail
