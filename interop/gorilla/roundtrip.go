@@ -823,9 +823,16 @@ func jsonOf(v reflect.Value) (interface{}, bool) {
 		return nil, false
 	}
 	switch v.Kind() {
-	case reflect.Interface, reflect.Ptr:
+	case reflect.Interface:
 		if v.IsNil() {
 			return nil, true
+		}
+		return jsonOf(v.Elem())
+	case reflect.Ptr:
+		// Gob sends what a pointer points to and leaves a nil one out: Rust sees the element's
+		// type, and a nil pointer as the element's zero value.
+		if v.IsNil() {
+			return jsonOf(reflect.Zero(v.Type().Elem()))
 		}
 		return jsonOf(v.Elem())
 	case reflect.Bool:
@@ -1048,9 +1055,9 @@ func fit(j interface{}, t reflect.Type, old reflect.Value) (reflect.Value, bool)
 		}
 		return out, true
 	}
-	if j == nil {
+	if j == nil && t.Kind() != reflect.Ptr {
 		switch t.Kind() {
-		case reflect.Slice, reflect.Map, reflect.Ptr:
+		case reflect.Slice, reflect.Map:
 			return out, true
 		}
 		return out, false
@@ -1181,7 +1188,7 @@ func fit(j interface{}, t reflect.Type, old reflect.Value) (reflect.Value, bool)
 			out.FieldByIndex(f.Index).Set(v)
 		}
 		return out, true
-	case reflect.Ptr:
+	case reflect.Ptr: // what fits the element (the wire has no pointers)
 		var o reflect.Value
 		if old.IsValid() && !old.IsNil() {
 			o = old.Elem()

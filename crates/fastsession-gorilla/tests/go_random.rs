@@ -21,7 +21,7 @@ use fastsession_core::store::{
 };
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error as CoreError, ErrorKind as CoreErrorKind, Session};
-use fastsession_gorilla::gob::{self, GoValue};
+use fastsession_gorilla::gob::{self, GoType, GoValue};
 use fastsession_gorilla::{GorillaCookieStore, GorillaFormat, SecureCookie, encode_multi};
 use serde_json::{Value, json};
 
@@ -237,7 +237,7 @@ impl GoFiles {
         else {
             return Loaded::rejected(RejectReason::NotAuthentic);
         };
-        let Ok(GoValue::String(id)) = gob::decode(&payload) else {
+        let Ok((GoType::String, GoValue::String(id))) = gob::decode(&payload) else {
             return Loaded::rejected(RejectReason::Malformed);
         };
         let Ok(content) = std::fs::read_to_string(self.dir.join(format!("session_{id}"))) else {
@@ -263,19 +263,43 @@ impl GoFiles {
             let letters: String = name.bytes().map(|b| char::from(b'A' + b % 26)).collect();
             format!("RUSTFRESH{letters}")
         });
-        let payload = self
+        let mut payload = self
             .format
             .write_gob(request.record())
             .map_err(|e| serialize_error("gorilla format refused the session", e))?;
+        if request.changes().values_cleared() {
+            payload = without_hidden(&payload, request.record());
+        }
         let file = encode_multi(&self.codecs, name, &payload, now)
             .map_err(|e| serialize_error("gorilla codec refused the session", e))?;
         std::fs::write(self.dir.join(format!("session_{id}")), file)
             .map_err(|e| CoreError::store("cannot write the session file", e))?;
-        let id_gob = gob::encode(&GoValue::String(id)).unwrap();
+        let id_gob = gob::encode(&GoType::String, &GoValue::String(id)).unwrap();
         let value = encode_multi(&self.codecs, name, &id_gob, now)
             .map_err(|e| serialize_error("gorilla codec refused the id", e))?;
         Ok(Saved::Cookie { value, id: None })
     }
+}
+
+/// `payload` (a gob session) with only the entries Rust can see: what the stores do after a
+/// clear, which `write_gob` cannot be told.
+fn without_hidden(payload: &[u8], record: &fastsession_core::session::Record) -> Vec<u8> {
+    let (ty, GoValue::Map(entries)) = gob::decode(payload).unwrap() else {
+        panic!("write_gob wrote no map")
+    };
+    let seen = |key: &GoValue| match key {
+        GoValue::Named { value, .. } => match &**value {
+            GoValue::String(k) => {
+                record.value(k).is_some()
+                    || record.flash_list(k).is_some()
+                    || k == fastsession_gorilla::DEFAULT_META_KEY
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    let kept = entries.into_iter().filter(|(k, _)| seen(k)).collect();
+    gob::encode(&ty, &GoValue::Map(kept)).unwrap()
 }
 
 impl Store for GoFiles {
