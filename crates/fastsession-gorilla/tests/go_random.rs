@@ -5,24 +5,18 @@
 //! `interop/gorilla/README.md` ("Round trips on random data") give.
 //!
 //! The seed is `FASTSESSION_GO_SEED`, else the clock; the seeds of
-//! `interop/gorilla/vectors/roundtrip-seeds.txt` always run too. Needs Go and Debian's gorilla
-//! packages: `bash .ci/go-deps`.
+//! `interop/gorilla/vectors/roundtrip-seeds.txt` always run too. A failure shows the failing
+//! sessions and keeps all of Go's answer in `target/tmp/go-roundtrip-<seed>.jsonl`. Needs Go
+//! and Debian's gorilla packages: `bash .ci/go-deps`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
+use fastsession_core::Session;
 use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
 use fastsession_core::session::Expiry;
-use fastsession_core::store::{
-    BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, SaveKind, SaveRequest, Saved,
-    Store,
-};
-use fastsession_core::time::UnixTime;
-use fastsession_core::{Error as CoreError, ErrorKind as CoreErrorKind, Session};
-use fastsession_gorilla::gob::{self, GoType, GoValue};
-use fastsession_gorilla::{GorillaCookieStore, GorillaFormat, SecureCookie, encode_multi};
+use fastsession_gorilla::{GorillaCookieStore, GorillaFilesystem, GorillaFormat, SecureCookie};
 use serde_json::{Value, json};
 
 use crate::support::{Cookie, try_visit};
@@ -30,8 +24,12 @@ use crate::vectors::hex;
 
 const SESSIONS_PER_SEED: usize = 60;
 
-/// Failing Go lines shown per seed; the whole output is kept in a file.
+/// Failing Go lines shown per seed, and the longest shown; the whole output is kept in a file.
 const SHOWN_FAILURES: usize = 25;
+const SHOWN_LINE: usize = 2000;
+
+/// `-roundtrip-check`'s exit code when a session failed (`roundtrip.go`).
+const CHECK_FAILED: i32 = 3;
 
 fn interop() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gorilla")
@@ -68,12 +66,6 @@ fn seeds() -> Vec<i64> {
     }
     seeds
 }
-
-/// `-roundtrip-check`'s exit code when a session failed (`roundtrip.go`).
-const CHECK_FAILED: i32 = 3;
-
-/// Longest failing Go line shown; the whole output is kept in a file.
-const SHOWN_LINE: usize = 2000;
 
 /// Runs `run.sh` with `args` and `input` on stdin: its stdout, and whether it succeeded.
 fn go(args: &[String], input: &str) -> (String, bool) {
@@ -158,7 +150,12 @@ async fn save_with_rust(line: &Value, dir: &Path) -> (String, Vec<String>) {
             GorillaCookieStore::new(codecs).unwrap().with_format(format),
             cookie,
         ),
-        "filesystem" => SessionConfig::new(filesystem_store(dir, codecs, format), cookie),
+        "filesystem" => SessionConfig::new(
+            GorillaFilesystem::new(dir, codecs)
+                .unwrap()
+                .with_format(format),
+            cookie,
+        ),
         other => panic!("unknown store {other:?}"),
     }
     // Go's stores keep sessions 30 days; the cookies are seconds old.
@@ -183,137 +180,6 @@ async fn save_with_rust(line: &Value, dir: &Path) -> (String, Vec<String>) {
     };
     notes.push(saved);
     (go_cookie.to_owned(), notes)
-}
-
-/// The gorilla `FilesystemStore` of `dir`. `GorillaFilesystem` cannot write yet, so until it
-/// can, this test's own store reads and writes the files with the crate's format-level API;
-/// then this becomes `GorillaFilesystem::new(dir, codecs)?.with_format(format)`.
-fn filesystem_store(dir: &Path, codecs: Vec<SecureCookie>, format: GorillaFormat) -> impl Store {
-    GoFiles {
-        dir: dir.to_owned(),
-        codecs,
-        format,
-        id: Mutex::new(None),
-    }
-}
-
-/// One session's `FilesystemStore` file (a store per request: it remembers the id it read).
-#[derive(Debug)]
-struct GoFiles {
-    dir: PathBuf,
-    codecs: Vec<SecureCookie>,
-    format: GorillaFormat,
-    id: Mutex<Option<String>>,
-}
-
-type CoreResult<T> = Result<T, CoreError>;
-
-/// The payload of a value sealed by any of `codecs`, and whether an older pair sealed it.
-fn open(
-    codecs: &[SecureCookie],
-    name: &str,
-    value: &str,
-    now: UnixTime,
-) -> Option<(Vec<u8>, bool)> {
-    codecs.iter().enumerate().find_map(|(i, codec)| {
-        codec
-            .decode_bytes(name, value, now)
-            .ok()
-            .map(|payload| (payload, i > 0))
-    })
-}
-
-fn serialize_error(
-    what: &'static str,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> CoreError {
-    CoreError::new(CoreErrorKind::Serialize, what).with_source(e)
-}
-
-impl GoFiles {
-    fn load_file(&self, request: &LoadRequest<'_>) -> Loaded {
-        let (name, now) = (request.cookie_name(), request.now());
-        let Some((payload, stale_cookie)) = open(&self.codecs, name, request.cookie_value(), now)
-        else {
-            return Loaded::rejected(RejectReason::NotAuthentic);
-        };
-        let Ok((GoType::String, GoValue::String(id))) = gob::decode(&payload) else {
-            return Loaded::rejected(RejectReason::Malformed);
-        };
-        let Ok(content) = std::fs::read_to_string(self.dir.join(format!("session_{id}"))) else {
-            return Loaded::rejected(RejectReason::UnknownId);
-        };
-        let Some((payload, stale_file)) = open(&self.codecs, name, &content, now) else {
-            return Loaded::rejected(RejectReason::NotAuthentic);
-        };
-        match self.format.read_gob(&payload, now) {
-            Ok(record) => {
-                *self.id.lock().unwrap() = Some(id);
-                Loaded::found(record).with_reseal(stale_cookie || stale_file)
-            }
-            Err(_) => Loaded::rejected(RejectReason::Corrupt),
-        }
-    }
-
-    fn save_file(&self, request: &SaveRequest<'_>) -> CoreResult<Saved> {
-        assert_ne!(request.kind(), SaveKind::Destroy, "no plan destroys");
-        let (name, now) = (request.cookie_name(), request.now());
-        // A fresh session (Go's cookie refused) gets an id of its own, in Go's alphabet.
-        let id = self.id.lock().unwrap().clone().unwrap_or_else(|| {
-            let letters: String = name.bytes().map(|b| char::from(b'A' + b % 26)).collect();
-            format!("RUSTFRESH{letters}")
-        });
-        let mut payload = self
-            .format
-            .write_gob(request.record())
-            .map_err(|e| serialize_error("gorilla format refused the session", e))?;
-        if request.changes().values_cleared() {
-            payload = without_hidden(&payload, request.record());
-        }
-        let file = encode_multi(&self.codecs, name, &payload, now)
-            .map_err(|e| serialize_error("gorilla codec refused the session", e))?;
-        std::fs::write(self.dir.join(format!("session_{id}")), file)
-            .map_err(|e| CoreError::store("cannot write the session file", e))?;
-        let id_gob = gob::encode(&GoType::String, &GoValue::String(id)).unwrap();
-        let value = encode_multi(&self.codecs, name, &id_gob, now)
-            .map_err(|e| serialize_error("gorilla codec refused the id", e))?;
-        Ok(Saved::Cookie { value, id: None })
-    }
-}
-
-/// `payload` (a gob session) with only the entries Rust can see: what the stores do after a
-/// clear, which `write_gob` cannot be told.
-fn without_hidden(payload: &[u8], record: &fastsession_core::session::Record) -> Vec<u8> {
-    let (ty, GoValue::Map(entries)) = gob::decode(payload).unwrap() else {
-        panic!("write_gob wrote no map")
-    };
-    let seen = |key: &GoValue| match key {
-        GoValue::Named { value, .. } => match &**value {
-            GoValue::String(k) => {
-                record.value(k).is_some()
-                    || record.flash_list(k).is_some()
-                    || k == fastsession_gorilla::DEFAULT_META_KEY
-            }
-            _ => false,
-        },
-        _ => false,
-    };
-    let kept = entries.into_iter().filter(|(k, _)| seen(k)).collect();
-    gob::encode(&ty, &GoValue::Map(kept)).unwrap()
-}
-
-impl Store for GoFiles {
-    fn cookie_content(&self) -> CookieContent {
-        CookieContent::Sealed
-    }
-
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, CoreResult<Loaded>> {
-        Box::pin(std::future::ready(Ok(self.load_file(&request))))
-    }
-
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, CoreResult<Saved>> {
-        Box::pin(std::future::ready(self.save_file(&request)))
-    }
 }
 
 /// One seed: Go writes, Rust changes and saves, Go checks. `Err` holds the report.
