@@ -494,7 +494,8 @@ func (g *gen) mapKey(t reflect.Type, i int) reflect.Value {
 	return reflect.ValueOf(fmt.Sprintf("%s%d", g.str(), i)).Convert(t)
 }
 
-// unholdable is a random value Rust cannot hold, possibly inside a holdable container.
+// unholdable is a random value Rust cannot hold, possibly inside a holdable container; or a
+// time.Time, which Rust reads as RFC 3339 text but which the holdable generator does not make.
 func (g *gen) unholdable(depth int) interface{} {
 	c := g.n(12)
 	if depth >= 2 {
@@ -635,6 +636,13 @@ func (g *gen) fitJSON(v reflect.Value) interface{} {
 		return g.json(0)
 	}
 	t := v.Type()
+	if t == timeType { // another time, in UTC or a fixed zone
+		at := time.Unix(g.r.Int63n(4e9), g.r.Int63n(1e9))
+		if g.one(2) {
+			return at.UTC().Format(time.RFC3339Nano)
+		}
+		return at.In(time.FixedZone("", (g.n(48)-24)*1800)).Format(time.RFC3339Nano)
+	}
 	old := mustJSON(v.Interface())
 	switch {
 	case t.Kind() == reflect.Slice && t != bytesType:
@@ -785,6 +793,9 @@ func (g *gen) misfitJSON(o interface{}) interface{} {
 	}
 	v := reflect.ValueOf(o)
 	t := v.Type()
+	if t == timeType { // text that is no RFC 3339 time
+		return "yesterday " + g.str()
+	}
 	old := mustJSON(o)
 	switch {
 	case t.Kind() == reflect.Slice && t != bytesType && t.Elem().Kind() != reflect.Interface && g.one(2):
@@ -820,7 +831,14 @@ func jsonOf(v reflect.Value) (interface{}, bool) {
 		return nil, true
 	}
 	if v.Type() == timeType {
-		return nil, false
+		// Go's JSON of a time: RFC 3339 with nanoseconds; it refuses years beyond 0-9999.
+		text, err := v.Interface().(time.Time).MarshalJSON()
+		if err != nil {
+			return nil, false
+		}
+		var s string
+		must(json.Unmarshal(text, &s))
+		return s, true
 	}
 	switch v.Kind() {
 	case reflect.Interface:
@@ -1061,6 +1079,19 @@ func fit(j interface{}, t reflect.Type, old reflect.Value) (reflect.Value, bool)
 			return out, true
 		}
 		return out, false
+	}
+	if t == timeType {
+		// RFC 3339 text, as time.Time's UnmarshalJSON reads it.
+		s, ok := j.(string)
+		if !ok {
+			return out, false
+		}
+		tm, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return out, false
+		}
+		out.Set(reflect.ValueOf(tm))
+		return out, true
 	}
 	elem := func(v reflect.Value, get func() reflect.Value) reflect.Value {
 		if !v.IsValid() {

@@ -116,6 +116,13 @@ fn zero_json(ty: &GoType) -> Option<Value> {
 /// The interface value for `json` replacing `old` (an interface value, if any): `old`'s type
 /// where `json` fits it, else the natural type.
 pub(crate) fn decide(json: &Value, old: Option<&GoValue>) -> GoValue {
+    // Unchanged: the old value as it was (the digits of a float32 at the edge of its range
+    // read back as a float64 just beyond it, so fitting alone would lose it).
+    if let Some(old) = old
+        && interface_json(old).as_ref() == Some(json)
+    {
+        return old.clone();
+    }
     if let Some(GoValue::Named { name, ty, value }) = old
         && let Some(v) = fit(json, ty, Some(value))
     {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fastsession_core::session::{DEFAULT_FLASH_KEY, Record, SessionId};
+use fastsession_core::session::{ChangeSet, DEFAULT_FLASH_KEY, Record, SessionId};
 use fastsession_core::time::UnixTime;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -315,12 +315,12 @@ impl GorillaFormat {
     /// flash key that is the user or meta key; [`ErrorKind::NotGoType`] for a value that
     /// does not fit the type [declared](Self::with_go_type) for its key.
     pub fn write_gob(&self, record: &Record) -> Result<Vec<u8>> {
-        self.write(record, false)
+        self.write(record, None)
     }
 
-    /// [`write_gob`](Self::write_gob); `cleared` says the request cleared the session, which
-    /// drops the values Rust could not see with the rest.
-    pub(crate) fn write(&self, record: &Record, cleared: bool) -> Result<Vec<u8>> {
+    /// [`write_gob`](Self::write_gob), with what the request changed: a clear drops the
+    /// values Rust could not see with the rest, and so does a write or removal of their key.
+    pub(crate) fn write(&self, record: &Record, changes: Option<&ChangeSet>) -> Result<Vec<u8>> {
         let reserved = |key: &str| {
             self.meta_key.as_deref() == Some(key) || self.user_key.as_deref() == Some(key)
         };
@@ -442,12 +442,16 @@ impl GorillaFormat {
             entries.push((go_string(meta_key), go_string(&text)));
         }
         if let Some(origin) = origin
-            && !cleared
+            && !changes.is_some_and(ChangeSet::values_cleared)
         {
             // What Rust could not see goes back as it was, unless a key of the same name
-            // was written over it.
+            // was written over or removed.
+            let touched = |key: &str| changes.is_some_and(|c| c.values().any(|(k, _)| k == key));
             let taken = |key: &str| {
-                record.value(key).is_some() || record.flash_list(key).is_some() || reserved(key)
+                record.value(key).is_some()
+                    || record.flash_list(key).is_some()
+                    || reserved(key)
+                    || touched(key)
             };
             entries.extend(
                 origin
@@ -881,7 +885,20 @@ mod tests {
             named("int", GoType::Int(64), GoValue::Int(1))
         )));
         assert!(!back.contains(&complex));
-        assert_eq!(entries(&format.write(&record, true).unwrap()).len(), 2);
+        let request = fastsession_core::Session::new_detached();
+        request.insert("any", 1).unwrap();
+        request.clear();
+        assert_eq!(
+            entries(&format.write(&record, Some(&request.changes())).unwrap()).len(),
+            2,
+            "cleared: the meta-less map holds the two visible values"
+        );
+        // Set and then removed in one request: gone, not back to the Go value.
+        let request = fastsession_core::Session::new_detached();
+        request.insert("nan", 1).unwrap();
+        request.remove("nan");
+        let back = entries(&format.write(&record, Some(&request.changes())).unwrap());
+        assert!(!back.iter().any(|(k, _)| *k == go_string("nan")));
     }
 
     #[test]

@@ -107,17 +107,18 @@ fn seal(
     })
 }
 
-/// The gob bytes of the values `request` saves, as gorilla stores keep them (a cleared session
-/// drops what Rust could not see).
+/// The gob bytes of the values `request` saves, as gorilla stores keep them (a clear, or a
+/// change to their key, drops the values Rust could not see).
 fn values_gob(format: &GorillaFormat, request: &SaveRequest<'_>) -> CoreResult<Vec<u8>> {
-    let cleared = request.changes().values_cleared();
-    format.write(request.record(), cleared).map_err(|e| {
-        CoreError::new(
-            CoreErrorKind::Serialize,
-            "session cannot be written in gorilla's format",
-        )
-        .with_source(e)
-    })
+    format
+        .write(request.record(), Some(request.changes()))
+        .map_err(|e| {
+            CoreError::new(
+                CoreErrorKind::Serialize,
+                "session cannot be written in gorilla's format",
+            )
+            .with_source(e)
+        })
 }
 
 /// How long a gorilla value signed at `record`'s last save may still be replayed: the longest

@@ -154,10 +154,11 @@ impl Session {
         self.lock().record.values.contains_key(key)
     }
 
-    /// Removes every value (flashes stay).
+    /// Removes every value (flashes stay), also those a store keeps out of sight: a session
+    /// read from another format ([`Record::origin`]) is cleared even if no value is visible.
     pub fn clear(&self) {
         let mut state = self.lock();
-        if !state.record.values.is_empty() {
+        if !state.record.values.is_empty() || state.record.origin.is_some() {
             state.record.values.clear();
             state.changes.values.clear();
             state.changes.values_cleared = true;
