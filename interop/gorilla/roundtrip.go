@@ -110,6 +110,9 @@ type rtSession struct {
 	Values    map[interface{}]interface{}
 	Read      map[interface{}]interface{} // Values as a reader gets them (through gob)
 	Plan      []planOp
+	// Keys the Rust side declares a Go type for (GorillaFormat::with_go_type): Go's spelling.
+	GoTypes  map[string]string
+	declared map[string]reflect.Type
 }
 
 type planOp struct {
@@ -160,9 +163,48 @@ func generate(seed int64, count int) []*rtSession {
 	g := &gen{rand.New(rand.NewSource(seed))}
 	out := make([]*rtSession, 0, count)
 	for i := 0; i < count; i++ {
-		out = append(out, g.session(fmt.Sprintf("%d-%d", seed, i), i))
+		s := g.session(fmt.Sprintf("%d-%d", seed, i), i)
+		// From a source of its own, so that the rest of each seed stays as it was.
+		declare(s, &gen{rand.New(rand.NewSource(seed*7919 + int64(i)))})
+		out = append(out, s)
 	}
 	return out
+}
+
+// declarable are Go types a Rust service may declare for a key it writes, with small JSON that
+// fits each.
+var declarable = []struct {
+	t    reflect.Type
+	json func(d *gen) interface{}
+}{
+	{reflect.TypeOf(int64(0)), func(d *gen) interface{} { return num(strconv.Itoa(d.n(1e6) - 5e5)) }},
+	{reflect.TypeOf(int8(0)), func(d *gen) interface{} { return num(strconv.Itoa(d.n(256) - 128)) }},
+	{reflect.TypeOf(uint16(0)), func(d *gen) interface{} { return num(strconv.Itoa(d.n(65536))) }},
+	{reflect.TypeOf(float32(0)), func(d *gen) interface{} { return numOf(d.r.Float64()*2e6 - 1e6) }},
+	{reflect.TypeOf(false), func(d *gen) interface{} { return d.one(2) }},
+	{reflect.TypeOf([]string{}), func(d *gen) interface{} { return []interface{}{d.str(), d.str()} }},
+	{reflect.TypeOf([]int64{}), func(d *gen) interface{} {
+		return []interface{}{num(strconv.Itoa(d.n(100))), num(strconv.Itoa(-d.n(100)))}
+	}},
+	{reflect.TypeOf([2]string{}), func(d *gen) interface{} { return []interface{}{d.str(), d.str()} }},
+	{reflect.TypeOf(map[string]interface{}{}), func(d *gen) interface{} {
+		return map[string]interface{}{"n": num(strconv.Itoa(d.n(10))), "s": d.str()}
+	}},
+	{reflect.TypeOf(map[string]int{}), func(d *gen) interface{} {
+		return map[string]interface{}{d.str(): num(strconv.Itoa(d.n(10)))}
+	}},
+}
+
+// declare gives one session in three a new key with a declared Go type, set last in the plan.
+func declare(s *rtSession, d *gen) {
+	if !d.one(3) {
+		return
+	}
+	pick := declarable[d.n(len(declarable))]
+	key := "typed0"
+	s.GoTypes = map[string]string{key: pick.t.String()}
+	s.declared = map[string]reflect.Type{key: pick.t}
+	s.Plan = append(s.Plan, planOp{Op: "set", Key: key, JSON: pick.json(d)})
 }
 
 func (g *gen) session(id string, i int) *rtSession {
@@ -1314,6 +1356,12 @@ func (s *rtSession) expected() (map[interface{}]interface{}, map[interface{}]str
 		switch {
 		case !e.set:
 			out[k], rules[k] = s.Read[k], "1 (untouched)"
+		case s.declared[k] != nil:
+			v, ok := fit(e.j, s.declared[k], reflect.Value{})
+			if !ok {
+				panic("declared JSON that does not fit its type")
+			}
+			out[k], rules[k] = v.Interface(), "D (declared "+s.GoTypes[k]+")"
 		case visible[k]:
 			out[k], rules[k] = decide(e.j, s.Read[k], true)
 		default:
@@ -1546,7 +1594,7 @@ func roundTrip(check bool, seed int64, count int, dir string) int {
 			must(enc.Encode(map[string]interface{}{
 				"id": s.ID, "store": s.Store, "cookie_name": s.Name, "pairs": hexPairs(s.Pairs),
 				"rotation": s.Rotation, "flash_keys": s.FlashKeys, "cookie": s.save(dir),
-				"plan": s.Plan, "digest": s.digest(),
+				"plan": s.Plan, "go_types": s.GoTypes, "digest": s.digest(),
 			}))
 		}
 		return 0

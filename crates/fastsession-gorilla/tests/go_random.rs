@@ -140,6 +140,14 @@ async fn save_with_rust(line: &Value, dir: &Path) -> (String, Vec<String>) {
     for key in line["flash_keys"].as_array().unwrap() {
         format = format.with_flash_key(key.as_str().unwrap());
     }
+    // Keys whose Go type the Rust side declares.
+    if let Some(types) = line["go_types"].as_object() {
+        for (key, go_type) in types {
+            format = format
+                .with_go_type(key, go_type.as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{go_type}: {e}"));
+        }
+    }
     let codecs = codecs(&line["pairs"]);
     let cookie = CookieConfig::builder(str_of(line, "cookie_name"))
         .with_prefix(Prefix::None)
