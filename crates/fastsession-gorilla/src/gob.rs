@@ -1214,22 +1214,13 @@ fn is_zero_field(ty: &GoType, value: &GoValue) -> bool {
 
 /// Whether `i` fits a signed integer of `bits`.
 pub(crate) fn fits_int(i: i64, bits: u8) -> bool {
-    match bits {
-        8 => i8::try_from(i).is_ok(),
-        16 => i16::try_from(i).is_ok(),
-        32 => i32::try_from(i).is_ok(),
-        _ => true,
-    }
+    // The bits above the sign bit all equal it.
+    bits >= 64 || matches!(i >> (bits.max(1) - 1), 0 | -1)
 }
 
 /// Whether `u` fits an unsigned integer of `bits`.
 pub(crate) fn fits_uint(u: u64, bits: u8) -> bool {
-    match bits {
-        8 => u8::try_from(u).is_ok(),
-        16 => u16::try_from(u).is_ok(),
-        32 => u32::try_from(u).is_ok(),
-        _ => true,
-    }
+    bits >= 64 || u >> bits == 0
 }
 
 /// Whether Go decodes `f` into a float of `bits`: a `float32` refuses finite values beyond
@@ -1388,6 +1379,29 @@ mod tests {
             GoValue::named("float32", GoType::Float(32), GoValue::Float(1e300)),
         )]);
         assert_eq!(encode(&ty, &huge).unwrap_err().kind(), ErrorKind::Serialize);
+    }
+
+    #[test]
+    fn widths_bound_integers_as_go_does() {
+        for (i, bits, fits) in [
+            (127, 8, true),
+            (128, 8, false),
+            (-128, 8, true),
+            (-129, 8, false),
+            (i64::from(i32::MIN), 32, true),
+            (i64::from(i32::MAX) + 1, 32, false),
+            (i64::MIN, 64, true),
+        ] {
+            assert_eq!(fits_int(i, bits), fits, "{i} in int{bits}");
+        }
+        for (u, bits, fits) in [
+            (255, 8, true),
+            (256, 8, false),
+            (65_535, 16, true),
+            (u64::MAX, 64, true),
+        ] {
+            assert_eq!(fits_uint(u, bits), fits, "{u} in uint{bits}");
+        }
     }
 
     #[test]
