@@ -9,8 +9,9 @@
 //! for that serializer. The tests check every vector that `interop/gorilla` produced with the
 //! real library (Debian's Go packages).
 //!
-//! [`gob::decode`] and [`gob::encode`] read and write the subset of Go's gob format that
-//! gorilla/sessions cookies hold (its default serializer).
+//! [`gob::decode`] and [`gob::encode`] read and write Go's gob format (gorilla/sessions'
+//! default serializer), every type but recursive ones, each value with the Go type it was sent
+//! with, so that what Go wrote goes back in Go's types.
 //!
 //! The stores: [`GorillaCookieStore`] reads and writes gorilla/sessions' `CookieStore`
 //! cookies, and [`GorillaFilesystem`] its `FilesystemStore` sessions, so that a Rust service
