@@ -234,7 +234,7 @@ fn time_text(bytes: &[u8]) -> Option<String> {
         .ok()?
         .replace_nanosecond(nanos)
         .ok()?
-        .to_offset(UtcOffset::from_whole_seconds(offset).ok()?);
+        .checked_to_offset(UtcOffset::from_whole_seconds(offset).ok()?)?;
     if !(0..=9999).contains(&at.year()) {
         return None;
     }
@@ -447,6 +447,22 @@ mod tests {
         );
         assert_eq!(fit(&json!("yesterday"), &time, None), None);
         assert_eq!(to_json(&time, &GoValue::Bytes(vec![1, 2, 3])), None);
+        // The edges of the calendar, with an offset that would cross them: no JSON, no panic.
+        for secs in [
+            i64::MIN,
+            -UNIX_TO_GO - 1,
+            0,
+            315_537_897_599 + UNIX_TO_GO,
+            i64::MAX,
+        ] {
+            for minutes in [-1i16, -1439, 1439, i16::MAX] {
+                let mut bytes = vec![1];
+                bytes.extend_from_slice(&secs.to_be_bytes());
+                bytes.extend_from_slice(&0i32.to_be_bytes());
+                bytes.extend_from_slice(&minutes.to_be_bytes());
+                let _ = to_json(&time, &GoValue::Bytes(bytes));
+            }
+        }
     }
 
     #[test]
