@@ -992,6 +992,44 @@ mod tests {
         );
     }
 
+    /// Go 1.19's gob of this `map[interface{}]interface{}` (also a fuzz seed), with
+    /// `type Profile struct { Tags []string; Score map[string]int; Extra interface{}; Ratio
+    /// float64 }` registered: `"tags": []string{"a", "b"}`, `"ids": []int64{1, -2}`,
+    /// `"small": []int8{-128, 127}`, `"f32": []float32{0.1, -3.4e38}`, `"pair": [2]string{"x",
+    /// "y"}`, `"obj": map[string]interface{}{"n": int16(3), "l": []interface{}{uint8(7), "s"}}`,
+    /// `"byint": map[int]string{7: "seven"}`, `"who": Profile{Tags: []string{"t"}, Score:
+    /// map[string]int{"a": 1}, Extra: complex(1, 2), Ratio: math.NaN()}`, `"bad": "\xff\xfe"`,
+    /// `"inf": math.Inf(1)`, `42: "int key"`, `"_flash": []interface{}{"hi",
+    /// map[string]interface{}{"k": "v"}}`.
+    const GO_TYPED: &[u8] = include_bytes!("../tests/data/go-typed-session.gob");
+
+    #[test]
+    fn a_typed_go_session_reads_and_goes_back_as_go_wrote_it() {
+        let format = GorillaFormat::new().without_meta();
+        let record = format.read_gob(GO_TYPED, NOW).unwrap();
+        let mut keys: Vec<&str> = record.values().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["byint", "f32", "ids", "obj", "pair", "small", "tags"]
+        );
+        assert_eq!(record.value("f32").unwrap().get(), "[0.1,-3.4e+38]");
+        assert_eq!(record.value("byint").unwrap().get(), r#"{"7":"seven"}"#);
+        assert_eq!(record.flash_list("_flash").unwrap().len(), 2);
+        // Unchanged, every entry goes back as it came (compared as bytes: NaN is in there).
+        let bytes_of = |entry: &(GoValue, GoValue)| {
+            gob::encode(&values_type(), &GoValue::Map(vec![entry.clone()])).unwrap()
+        };
+        let mut went: Vec<Vec<u8>> = entries(&format.write_gob(&record).unwrap())
+            .iter()
+            .map(bytes_of)
+            .collect();
+        let mut came: Vec<Vec<u8>> = entries(GO_TYPED).iter().map(bytes_of).collect();
+        went.sort();
+        came.sort();
+        assert_eq!(went, came);
+    }
+
     #[test]
     fn a_numeric_user_id_keeps_its_go_type() {
         let format = GorillaFormat::new().with_user_key("uid").without_meta();
