@@ -73,6 +73,15 @@ pub struct Session {
 
 impl Session {
     /// A fresh, empty session outside any request, for tests and examples.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert!(session.is_new() && session.is_empty());
+    /// ```
     #[must_use]
     pub fn new_detached() -> Self {
         Session::from_state(State::fresh(UnixTime::now()))
@@ -98,6 +107,20 @@ impl Session {
     /// # Errors
     ///
     /// [`ErrorKind::Deserialize`] if the stored value is not a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("visits", 3)?;
+    /// assert_eq!(session.get::<u32>("visits")?, Some(3));
+    /// assert_eq!(session.get::<u32>("missing")?, None);
+    /// // Stored as a number: not a string.
+    /// assert!(session.get::<String>("visits").is_err());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
         state
@@ -114,6 +137,20 @@ impl Session {
     ///
     /// [`ErrorKind::Serialize`] if `value` cannot be represented as JSON (a map with
     /// non-string keys, for example); the session is then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Cart { items: Vec<String> }
+    ///
+    /// session.insert("cart", Cart { items: vec!["tea".into()] })?;
+    /// assert_eq!(session.get::<Cart>("cart")?.map(|c| c.items.len()), Some(1));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn insert(&self, key: impl Into<String>, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
         let key = key.into();
@@ -135,6 +172,18 @@ impl Session {
     }
 
     /// Removes the value under `key`; `true` if there was one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("token", "abc")?;
+    /// assert!(session.remove("token"));
+    /// assert!(!session.remove("token"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[allow(
         clippy::must_use_candidate,
         reason = "callers mostly remove for the effect"
@@ -149,6 +198,18 @@ impl Session {
     }
 
     /// `true` if there is a value under `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("user", "ada")?;
+    /// assert!(session.contains("user"));
+    /// assert!(!session.contains("cart"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn contains(&self, key: &str) -> bool {
         self.lock().record.values.contains_key(key)
@@ -156,6 +217,20 @@ impl Session {
 
     /// Removes every value (flashes stay), also those a store keeps out of sight: a session
     /// read from another format ([`Record::origin`]) is cleared even if no value is visible.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("a", 1)?;
+    /// session.add_flash("kept")?;
+    /// session.clear();
+    /// assert!(session.is_empty());
+    /// assert_eq!(session.take_flashes::<String>()?, ["kept"]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
         if !state.record.values.is_empty() || state.record.origin.is_some() {
@@ -166,18 +241,54 @@ impl Session {
     }
 
     /// The number of values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("a", 1)?;
+    /// session.insert("b", 2)?;
+    /// assert_eq!(session.len(), 2);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.lock().record.values.len()
     }
 
     /// `true` if there are no values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert!(session.is_empty());
+    /// session.insert("a", 1)?;
+    /// assert!(!session.is_empty());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.lock().record.values.is_empty()
     }
 
     /// The keys of all values, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("b", 2)?;
+    /// session.insert("a", 1)?;
+    /// assert_eq!(session.keys(), ["a", "b"]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn keys(&self) -> Vec<String> {
         self.lock().record.values.keys().cloned().collect()
@@ -188,6 +299,19 @@ impl Session {
     /// # Errors
     ///
     /// [`ErrorKind::Serialize`] if `value` cannot be represented as JSON.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // Before a redirect:
+    /// session.add_flash("Profile saved.")?;
+    /// // On the page after it:
+    /// assert_eq!(session.take_flashes::<String>()?, ["Profile saved."]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn add_flash(&self, value: impl Serialize) -> Result<()> {
         self.add_flash_under(DEFAULT_FLASH_KEY, value)
     }
@@ -197,6 +321,18 @@ impl Session {
     /// # Errors
     ///
     /// [`ErrorKind::Serialize`] if `value` cannot be represented as JSON.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.add_flash_under("errors", "Name is required.")?;
+    /// assert!(session.take_flashes::<String>()?.is_empty());
+    /// assert_eq!(session.take_flashes_under::<String>("errors")?, ["Name is required."]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn add_flash_under(&self, key: &str, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
         let mut state = self.lock();
@@ -215,6 +351,19 @@ impl Session {
     /// # Errors
     ///
     /// [`ErrorKind::Deserialize`] if a message is not a `T`; the messages then stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.add_flash("one")?;
+    /// session.add_flash("two")?;
+    /// assert_eq!(session.take_flashes::<String>()?, ["one", "two"]);
+    /// assert!(session.take_flashes::<String>()?.is_empty());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn take_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.take_flashes_under(DEFAULT_FLASH_KEY)
     }
@@ -224,6 +373,21 @@ impl Session {
     /// # Errors
     ///
     /// [`ErrorKind::Deserialize`] if a message is not a `T`; the messages then stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Notice { level: String, text: String }
+    ///
+    /// session.add_flash_under("notices", Notice { level: "info".into(), text: "Welcome".into() })?;
+    /// let notices: Vec<Notice> = session.take_flashes_under("notices")?;
+    /// assert_eq!(notices[0].text, "Welcome");
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn take_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
         let Some(list) = state.record.flashes.get(key) else {
@@ -297,6 +461,16 @@ impl Session {
     }
 
     /// `true` if the request came without a valid session (it was created for this request).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // Created for this request: no cookie came with it.
+    /// assert!(session.is_new());
+    /// ```
     #[must_use]
     pub fn is_new(&self) -> bool {
         self.lock().is_new
@@ -304,6 +478,18 @@ impl Session {
 
     /// `true` if saving would write something: changed values or flashes, "remember me"
     /// switched, or a regenerate or destroy pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert!(!session.is_modified());
+    /// session.insert("a", 1)?;
+    /// assert!(session.is_modified());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_modified(&self) -> bool {
         let state = self.lock();
@@ -312,6 +498,18 @@ impl Session {
 
     /// Switches "remember me": a persistent cookie (with `Max-Age`) survives the browser
     /// closing; a browser-session cookie does not. Server-side expiry is unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // The login form's "remember me" box:
+    /// let remember_me = true;
+    /// session.set_persistent(remember_me);
+    /// assert!(session.is_persistent());
+    /// ```
     pub fn set_persistent(&self, persistent: bool) {
         let mut state = self.lock();
         if state.record.persistent != persistent {
@@ -323,6 +521,18 @@ impl Session {
     /// Ties the session to a user, so that a server-side store can list and end all of a
     /// user's sessions ("log out everywhere"). Call it at login, after
     /// [`regenerate`](Self::regenerate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // At login: a new identity first, then the user.
+    /// session.regenerate();
+    /// session.set_user_id("user-42");
+    /// assert_eq!(session.user_id().as_deref(), Some("user-42"));
+    /// ```
     pub fn set_user_id(&self, user: impl Into<String>) {
         let user = Some(user.into());
         let mut state = self.lock();
@@ -333,6 +543,17 @@ impl Session {
     }
 
     /// Unties the session from its user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.set_user_id("user-42");
+    /// session.clear_user_id();
+    /// assert_eq!(session.user_id(), None);
+    /// ```
     pub fn clear_user_id(&self) {
         let mut state = self.lock();
         if state.record.user.take().is_some() {
@@ -341,12 +562,33 @@ impl Session {
     }
 
     /// The user the session is tied to, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert_eq!(session.user_id(), None);
+    /// session.set_user_id("user-42");
+    /// assert_eq!(session.user_id().as_deref(), Some("user-42"));
+    /// ```
     #[must_use]
     pub fn user_id(&self) -> Option<String> {
         self.lock().record.user.clone()
     }
 
     /// `true` if the cookie is persistent ("remember me").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.set_persistent(false);
+    /// assert!(!session.is_persistent());
+    /// ```
     #[must_use]
     pub fn is_persistent(&self) -> bool {
         self.lock().record.persistent
@@ -357,6 +599,21 @@ impl Session {
     /// Call it when privileges change, at login above all, against session fixation. For
     /// cookie sessions the cookie is sealed again; server-side stores issue a new id and delete
     /// the old record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // Login: keep the cart, drop the pre-login identity.
+    /// session.insert("cart", ["tea"])?;
+    /// session.regenerate();
+    /// session.set_user_id("user-42");
+    /// assert!(session.is_modified());
+    /// assert_eq!(session.get::<Vec<String>>("cart")?.map(|c| c.len()), Some(1));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn regenerate(&self) {
         let mut state = self.lock();
         if state.action == Action::Keep {
@@ -366,6 +623,19 @@ impl Session {
 
     /// Ends the session: its data is dropped and the save clears the cookie (same name, Path,
     /// Domain and prefix, `Max-Age=0`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // Logout.
+    /// session.insert("user", "ada")?;
+    /// session.destroy();
+    /// assert!(session.is_destroyed() && session.is_empty());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn destroy(&self) {
         let mut state = self.lock();
         state.action = Action::Destroy;
@@ -374,24 +644,66 @@ impl Session {
     }
 
     /// `true` once [`destroy`](Self::destroy) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert!(!session.is_destroyed());
+    /// session.destroy();
+    /// assert!(session.is_destroyed());
+    /// ```
     #[must_use]
     pub fn is_destroyed(&self) -> bool {
         self.lock().action == Action::Destroy
     }
 
     /// When the session was created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert!(session.created() <= fastsession_core::time::UnixTime::now());
+    /// ```
     #[must_use]
     pub fn created(&self) -> UnixTime {
         self.lock().record.created
     }
 
     /// When the session was last saved or refreshed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // A new session was last active when it was created.
+    /// assert_eq!(session.last_active(), session.created());
+    /// ```
     #[must_use]
     pub fn last_active(&self) -> UnixTime {
         self.lock().record.last_active
     }
 
     /// A copy of the changes made so far in this request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("a", 1)?;
+    /// let changes = session.changes();
+    /// assert_eq!(changes.values().map(|(key, _)| key).collect::<Vec<_>>(), ["a"]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn changes(&self) -> ChangeSet {
         self.lock().changes.clone()
