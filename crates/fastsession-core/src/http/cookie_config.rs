@@ -108,11 +108,37 @@ impl CookieConfig {
     /// # Errors
     ///
     /// As [`CookieConfigBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::new("id")?;
+    /// // Secure, HttpOnly, SameSite=Lax, and the `__Host-` prefix by default.
+    /// assert_eq!(cookie.name(), "__Host-id");
+    /// assert!(cookie.is_secure() && cookie.is_http_only());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn new(name: &str) -> Result<Self> {
         CookieConfig::builder(name).build()
     }
 
     /// A builder starting from the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use std::time::Duration;
+    ///
+    /// let cookie = CookieConfig::builder("id")
+    ///     .with_max_age(Duration::from_secs(14 * 86_400))
+    ///     .build()?;
+    /// assert_eq!(cookie.max_age(), Duration::from_secs(14 * 86_400));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn builder(name: &str) -> CookieConfigBuilder {
         CookieConfigBuilder {
             name: name.to_owned(),
@@ -129,36 +155,104 @@ impl CookieConfig {
     }
 
     /// The full cookie name, prefix included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use fastsession_core::http::Prefix;
+    ///
+    /// let cookie = CookieConfig::builder("id").with_prefix(Prefix::None).build()?;
+    /// assert_eq!(cookie.name(), "id");
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The `Max-Age` of persistent ("remember me") cookies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(CookieConfig::new("id")?.max_age(), Duration::from_secs(30 * 86_400));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn max_age(&self) -> Duration {
         self.max_age
     }
 
     /// `true` if new sessions start persistent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::builder("id").with_persistent_by_default(true).build()?;
+    /// assert!(cookie.is_persistent_by_default());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_persistent_by_default(&self) -> bool {
         self.persistent_by_default
     }
 
     /// `true` if the cookie carries `Secure`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// assert!(CookieConfig::new("id")?.is_secure());
+    /// let dev = CookieConfig::builder("id").with_insecure_development_mode().build()?;
+    /// assert!(!dev.is_secure());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_secure(&self) -> bool {
         self.secure
     }
 
     /// `true` if the cookie carries `HttpOnly`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::builder("id").with_http_only(false).build()?;
+    /// assert!(!cookie.is_http_only());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_http_only(&self) -> bool {
         self.http_only
     }
 
     /// The `Set-Cookie` value that sets the cookie to `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::new("id")?;
+    /// let header = cookie.set_cookie("abc", true);
+    /// assert!(header.starts_with("__Host-id=abc"));
+    /// assert!(header.contains("Max-Age=") && header.contains("HttpOnly"));
+    /// // A browser-session cookie has no Max-Age.
+    /// assert!(!cookie.set_cookie("abc", false).contains("Max-Age"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn set_cookie(&self, value: &str, persistent: bool) -> String {
         let suffix = if persistent {
@@ -176,6 +270,17 @@ impl CookieConfig {
 
     /// The `Set-Cookie` value that clears the cookie: same name, Path, Domain and attributes,
     /// an empty value, `Max-Age=0` and an `Expires` in the past.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::new("id")?;
+    /// assert!(cookie.removal().starts_with("__Host-id=;"));
+    /// assert!(cookie.removal().contains("Max-Age=0"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn removal(&self) -> &str {
         &self.removal
@@ -185,36 +290,112 @@ impl CookieConfig {
 impl CookieConfigBuilder {
     /// Sets the name prefix (default `__Host-`, or `__Secure-` with a `Domain` or a `Path`
     /// other than `/`; [`Prefix::None`] in development mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use fastsession_core::http::Prefix;
+    ///
+    /// // A cookie shared by the subdomains needs `__Secure-` (or no prefix).
+    /// let cookie = CookieConfig::builder("id")
+    ///     .with_domain("example.com")
+    ///     .with_prefix(Prefix::Secure)
+    ///     .build()?;
+    /// assert_eq!(cookie.name(), "__Secure-id");
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_prefix(mut self, prefix: Prefix) -> Self {
         self.prefix = Some(prefix);
         self
     }
 
     /// Sets `Path` (default `/`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::builder("id").with_path("/app").build()?;
+    /// assert!(cookie.set_cookie("v", false).contains("Path=/app"));
+    /// assert_eq!(cookie.name(), "__Secure-id"); // __Host- needs Path=/
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_path(mut self, path: &str) -> Self {
         path.clone_into(&mut self.path);
         self
     }
 
     /// Sets `Domain` (default none: the cookie goes to this host only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::builder("id").with_domain("example.com").build()?;
+    /// assert!(cookie.set_cookie("v", false).contains("Domain=example.com"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_domain(mut self, domain: &str) -> Self {
         self.domain = Some(domain.to_owned());
         self
     }
 
     /// Sets `HttpOnly` (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// // Only if page scripts must read the cookie: HttpOnly keeps it from XSS.
+    /// let cookie = CookieConfig::builder("id").with_http_only(false).build()?;
+    /// assert!(!cookie.set_cookie("v", false).contains("HttpOnly"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_http_only(mut self, http_only: bool) -> Self {
         self.http_only = http_only;
         self
     }
 
     /// Sets `SameSite` (default `Lax`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use fastsession_core::http::SameSite;
+    ///
+    /// let cookie = CookieConfig::builder("id").with_same_site(SameSite::Strict).build()?;
+    /// assert!(cookie.set_cookie("v", false).contains("SameSite=Strict"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = same_site;
         self
     }
 
     /// Sets `Partitioned` (CHIPS; default off; requires `Secure`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// // An embedded (third-party) widget keeps its session in a partitioned cookie.
+    /// use fastsession_core::http::SameSite;
+    ///
+    /// let cookie = CookieConfig::builder("id")
+    ///     .with_same_site(SameSite::None)
+    ///     .with_partitioned(true)
+    ///     .build()?;
+    /// assert!(cookie.set_cookie("v", false).contains("Partitioned"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_partitioned(mut self, partitioned: bool) -> Self {
         self.partitioned = partitioned;
         self
@@ -222,6 +403,19 @@ impl CookieConfigBuilder {
 
     /// Sets the `Max-Age` of persistent ("remember me") cookies (default 30 days, at most
     /// [`MAX_COOKIE_AGE`]). Browser-session cookies never carry one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use std::time::Duration;
+    ///
+    /// // "Remember me" for a week.
+    /// let cookie = CookieConfig::builder("id").with_max_age(Duration::from_secs(7 * 86_400)).build()?;
+    /// assert!(cookie.set_cookie("v", true).contains("Max-Age=604800"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
@@ -229,6 +423,17 @@ impl CookieConfigBuilder {
 
     /// Makes new sessions persistent until [`Session::set_persistent`](crate::Session::set_persistent)
     /// says otherwise (default off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// // Every new session is "remembered" unless the app says otherwise.
+    /// let cookie = CookieConfig::builder("id").with_persistent_by_default(true).build()?;
+    /// assert!(cookie.is_persistent_by_default());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_persistent_by_default(mut self, persistent: bool) -> Self {
         self.persistent_by_default = persistent;
         self
@@ -239,6 +444,18 @@ impl CookieConfigBuilder {
     /// # Security
     ///
     /// For local development only: without `Secure` the cookie travels in clear text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// // `cargo run` on http://localhost only.
+    /// let cookie = CookieConfig::builder("id").with_insecure_development_mode().build()?;
+    /// assert_eq!(cookie.name(), "id");
+    /// assert!(!cookie.set_cookie("v", false).contains("Secure"));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_insecure_development_mode(mut self) -> Self {
         self.secure = false;
         self
@@ -252,6 +469,23 @@ impl CookieConfigBuilder {
     /// starts with a prefix), a `Path` or `Domain` with characters that could inject
     /// attributes, `SameSite=None` or `Partitioned` or a prefix without `Secure`, `__Host-`
     /// with a `Domain` or a `Path` other than `/`, or a `Max-Age` outside 1 second to 400 days.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::CookieConfig;
+    ///
+    /// use fastsession_core::http::SameSite;
+    ///
+    /// // SameSite=None without Secure is refused.
+    /// let refused = CookieConfig::builder("id")
+    ///     .with_insecure_development_mode()
+    ///     .with_same_site(SameSite::None)
+    ///     .build();
+    /// assert!(refused.is_err());
+    /// assert!(CookieConfig::builder("id").build().is_ok());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn build(self) -> Result<CookieConfig> {
         let invalid = |why: &'static str| Err(Error::new(ErrorKind::InvalidConfig, why));
         if self.name.is_empty() || self.name.len() > 128 || !self.name.bytes().all(is_token_byte) {
