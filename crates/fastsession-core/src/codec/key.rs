@@ -48,6 +48,18 @@ impl Key {
     ///
     /// [`ErrorKind::InvalidKey`] if the secret is shorter than [`MIN_SECRET_LEN`] or is one
     /// byte repeated (an all-zero buffer, for example).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// // 32 bytes or more from your secret store; the id says which key sealed a value.
+    /// let secret = b"a secret of 32 bytes or more, from the secret store";
+    /// let key = Key::from_secret(1, secret)?;
+    /// assert_eq!(key.id(), 1);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn from_secret(id: u32, secret: &[u8]) -> Result<Self> {
         if secret.len() < MIN_SECRET_LEN {
             return Err(Error::new(
@@ -131,6 +143,15 @@ impl Key {
     }
 
     /// The id written into every value sealed with this key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// assert_eq!(Key::generate(7)?.id(), 7);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn id(&self) -> u32 {
         self.id
@@ -184,6 +205,16 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// A ring whose only key, `active`, seals and opens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// let ring = KeyRing::new(Key::generate(1)?);
+    /// assert_eq!(ring.active_id(), 1);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn new(active: Key) -> Self {
         KeyRing { keys: vec![active] }
@@ -194,6 +225,18 @@ impl KeyRing {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidKey`] if the ring already has a key with the same id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// // Rotation: key 2 seals from now on; values sealed with key 1 still open.
+    /// let old = Key::generate(1)?;
+    /// let ring = KeyRing::new(Key::generate(2)?).with_retired(old)?;
+    /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_retired(mut self, retired: Key) -> Result<Self> {
         if self.keys.iter().any(|k| k.id == retired.id) {
             return Err(Error::new(
@@ -206,12 +249,32 @@ impl KeyRing {
     }
 
     /// The id of the key that seals.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// let ring = KeyRing::new(Key::generate(3)?);
+    /// assert_eq!(ring.active_id(), 3);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn active_id(&self) -> u32 {
         self.keys[0].id
     }
 
     /// The ids of all keys, active first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// let ring = KeyRing::new(Key::generate(2)?).with_retired(Key::generate(1)?)?;
+    /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.keys.iter().map(|k| k.id)
     }
