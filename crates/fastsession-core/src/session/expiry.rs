@@ -73,6 +73,19 @@ impl Expiry {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`] if either is under one second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// // Ends after 30 minutes unused, or 8 hours after it began.
+    /// let expiry = Expiry::new(Duration::from_secs(30 * 60), Duration::from_secs(8 * 3600))?;
+    /// assert_eq!(expiry.absolute_lifetime(), Duration::from_secs(8 * 3600));
+    /// assert!(Expiry::new(Duration::ZERO, Duration::from_secs(60)).is_err());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn new(idle_timeout: Duration, absolute_lifetime: Duration) -> Result<Self> {
         if idle_timeout.as_secs() == 0 || absolute_lifetime.as_secs() == 0 {
             return Err(Error::new(
@@ -109,6 +122,17 @@ impl Expiry {
     }
 
     /// Accepts timestamps up to `skew` in the future (default 60 seconds).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// // Servers whose clocks may differ by up to 5 seconds.
+    /// let expiry = Expiry::default().with_clock_skew(Duration::from_secs(5));
+    /// assert_eq!(expiry.clock_skew(), Duration::from_secs(5));
+    /// ```
     #[must_use]
     pub fn with_clock_skew(mut self, skew: Duration) -> Self {
         self.clock_skew = skew;
@@ -121,6 +145,19 @@ impl Expiry {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`] unless `0.0 <= share < 1.0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// // Write an unchanged session again at most once per half of the idle timeout.
+    /// let expiry = Expiry::default().with_refresh_share(0.5)?;
+    /// assert_eq!(expiry.refresh_share(), 0.5);
+    /// assert!(Expiry::default().with_refresh_share(1.0).is_err());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_refresh_share(mut self, share: f64) -> Result<Self> {
         if !(0.0..1.0).contains(&share) {
             return Err(Error::new(
@@ -133,6 +170,15 @@ impl Expiry {
     }
 
     /// The idle timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Expiry::default().idle_timeout(), Duration::from_secs(24 * 3600));
+    /// ```
     #[must_use]
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
@@ -140,12 +186,37 @@ impl Expiry {
 
     /// The idle timeout of server-side sessions without a user id (never longer than
     /// [`idle_timeout`](Self::idle_timeout)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Expiry::default().anonymous_idle_timeout(), Duration::from_secs(3600));
+    /// ```
     #[must_use]
     pub fn anonymous_idle_timeout(&self) -> Duration {
         self.anonymous_idle_timeout.min(self.idle_timeout)
     }
 
     /// The idle timeout that applies to `record`: the anonymous one if it has no user id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let expiry = Expiry::default();
+    /// let mut record = Record::new(UnixTime::now());
+    /// assert_eq!(expiry.idle_timeout_of(&record), expiry.anonymous_idle_timeout());
+    /// record.set_user_id(Some("ada".into()));
+    /// assert_eq!(expiry.idle_timeout_of(&record), expiry.idle_timeout());
+    /// ```
     #[must_use]
     pub fn idle_timeout_of(&self, record: &Record) -> Duration {
         if record.user_id().is_some() {
@@ -157,6 +228,17 @@ impl Expiry {
 
     /// This policy with the idle timeout for every session, anonymous or not: what stores
     /// that hold nothing on the server (cookie stores) enforce.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// // What a cookie store applies: one idle timeout for every session.
+    /// let expiry = Expiry::default().without_anonymous_idle_timeout();
+    /// assert_eq!(expiry.anonymous_idle_timeout(), expiry.idle_timeout());
+    /// ```
     #[must_use]
     pub fn without_anonymous_idle_timeout(mut self) -> Self {
         self.anonymous_idle_timeout = self.idle_timeout;
@@ -164,18 +246,45 @@ impl Expiry {
     }
 
     /// The absolute lifetime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Expiry::default().absolute_lifetime(), Duration::from_secs(30 * 86_400));
+    /// ```
     #[must_use]
     pub fn absolute_lifetime(&self) -> Duration {
         self.absolute_lifetime
     }
 
     /// The accepted clock skew.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Expiry::default().clock_skew(), Duration::from_secs(60));
+    /// ```
     #[must_use]
     pub fn clock_skew(&self) -> Duration {
         self.clock_skew
     }
 
     /// The share of the idle timeout after which a read refreshes the session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Expiry::default().refresh_share(), 0.25);
+    /// ```
     #[must_use]
     pub fn refresh_share(&self) -> f64 {
         self.refresh_share
@@ -187,6 +296,24 @@ impl Expiry {
     ///
     /// The [`RejectReason`] if the record is expired, dated beyond the skew window, or its
     /// timestamps are inconsistent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::store::RejectReason;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let expiry = Expiry::new(Duration::from_secs(600), Duration::from_secs(3600))?;
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_user_id(Some("ada".into()));
+    /// assert!(expiry.check(&record, UnixTime::from_secs(1_500)).is_ok());
+    /// assert_eq!(expiry.check(&record, UnixTime::from_secs(1_600)), Err(RejectReason::IdleTimeout));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn check(&self, record: &Record, now: UnixTime) -> Result<(), RejectReason> {
         let latest = now.saturating_add(self.clock_skew);
         if record.created > latest || record.last_active > latest {
@@ -209,6 +336,23 @@ impl Expiry {
     }
 
     /// `true` if an unchanged session read at `now` is due to be written again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// // 24 hours idle, refreshed after a quarter: 6 hours.
+    /// let expiry = Expiry::default();
+    /// let mut record = Record::new(UnixTime::from_secs(0));
+    /// record.set_user_id(Some("ada".into()));
+    /// assert!(!expiry.needs_refresh(&record, UnixTime::from_secs(3600)));
+    /// assert!(expiry.needs_refresh(&record, UnixTime::from_secs(6 * 3600)));
+    /// ```
     #[must_use]
     pub fn needs_refresh(&self, record: &Record, now: UnixTime) -> bool {
         let threshold = self.idle_timeout_of(record).mul_f64(self.refresh_share);
@@ -217,6 +361,22 @@ impl Expiry {
 
     /// When a record expires if left alone: the earlier of its idle deadline (the anonymous
     /// one if it has no user id) and its absolute deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let expiry = Expiry::new(Duration::from_secs(600), Duration::from_secs(3600))?;
+    /// let mut record = Record::new(UnixTime::from_secs(0));
+    /// record.set_user_id(Some("ada".into()));
+    /// assert_eq!(expiry.deadline(&record), UnixTime::from_secs(600));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn deadline(&self, record: &Record) -> UnixTime {
         record

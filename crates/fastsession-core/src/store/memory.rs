@@ -50,6 +50,17 @@ impl ServerStore<MemoryBackend> {
     /// # Errors
     ///
     /// [`ErrorKind::Random`] if the OS random number generator fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// // One process, sessions lost at restart: tests, prototypes, a single server.
+    /// let store = MemoryStore::new()?;
+    /// assert!(store.backend().is_empty());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn new() -> Result<Self> {
         MemoryStore::with_max_sessions(DEFAULT_MAX_SESSIONS)
     }
@@ -60,6 +71,16 @@ impl ServerStore<MemoryBackend> {
     /// # Errors
     ///
     /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let store = MemoryStore::with_max_sessions(10_000)?;
+    /// assert_eq!(store.backend().max_sessions(), 10_000);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     pub fn with_max_sessions(max_sessions: usize) -> Result<Self> {
         Ok(ServerStore::with_backend(
             MemoryBackend::new(max_sessions),
@@ -68,6 +89,18 @@ impl ServerStore<MemoryBackend> {
     }
 
     /// This store with `budget` for its anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    ///
+    /// // At most 1 000 sessions without a user id, 1 MiB of their data; a flood of
+    /// // anonymous requests evicts the least recently used of them, never a logged-in user.
+    /// let store = MemoryStore::new()?.with_anonymous_budget(AnonymousBudget::new(1_000, 1 << 20));
+    /// assert_eq!(store.backend().anonymous_budget().max_sessions(), 1_000);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn with_anonymous_budget(self, budget: AnonymousBudget) -> Self {
         self.map_backend(|backend| backend.with_anonymous_budget(budget))
@@ -130,24 +163,61 @@ impl MemoryBackend {
     }
 
     /// The bound on the number of records with a user id, revocation markers included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    ///
+    /// assert_eq!(MemoryStore::with_max_sessions(50)?.backend().max_sessions(), 50);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn max_sessions(&self) -> usize {
         self.max_sessions
     }
 
     /// The budget of the anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    ///
+    /// let budget = MemoryStore::with_max_sessions(50)?.backend().anonymous_budget();
+    /// assert_eq!(budget.max_sessions(), 50);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn anonymous_budget(&self) -> AnonymousBudget {
         self.budget
     }
 
     /// How many records are held, expired ones not yet reaped included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    ///
+    /// assert_eq!(MemoryStore::new()?.backend().len(), 0);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.lock().records.len()
     }
 
     /// `true` if no record is held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    ///
+    /// assert!(MemoryStore::new()?.backend().is_empty());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.lock().records.is_empty()
