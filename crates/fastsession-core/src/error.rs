@@ -88,6 +88,16 @@ struct Inner {
 
 impl Error {
     /// An error of `kind` with a message for logs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::{Error, ErrorKind};
+    ///
+    /// // A store of your own reports a setting it cannot use.
+    /// let error = Error::new(ErrorKind::InvalidConfig, "pool size must be at least 1");
+    /// assert_eq!(error.to_string(), "pool size must be at least 1");
+    /// ```
     #[must_use]
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
         Error(Box::new(Inner {
@@ -101,6 +111,16 @@ impl Error {
     ///
     /// Store implementations use this so the backend error stays reachable through
     /// [`source`](StdError::source) while adapters show clients nothing of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::{Error, ErrorKind};
+    ///
+    /// // In a store: the backend error stays reachable, the client sees only a 503.
+    /// let error = Error::store("my store: write failed", std::io::Error::other("timeout"));
+    /// assert_eq!(error.kind(), ErrorKind::Store);
+    /// ```
     #[must_use]
     pub fn store(
         message: impl Into<Cow<'static, str>>,
@@ -110,6 +130,16 @@ impl Error {
     }
 
     /// This error with `source` as its cause.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::{Error, ErrorKind};
+    ///
+    /// let io = std::io::Error::other("disk full");
+    /// let error = Error::new(ErrorKind::Store, "cannot write").with_source(io);
+    /// assert!(std::error::Error::source(&error).is_some());
+    /// ```
     #[must_use]
     pub fn with_source(
         mut self,
@@ -120,18 +150,46 @@ impl Error {
     }
 
     /// What kind of error this is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::InvalidConfig, "no key");
+    /// assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+    /// ```
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
     }
 
     /// `true` if another request ended the session before this one saved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::{Error, ErrorKind};
+    ///
+    /// // A save that lost to a logout in another request: show the login page.
+    /// let error = Error::new(ErrorKind::SessionEnded, "ended meanwhile");
+    /// assert!(error.is_session_ended());
+    /// ```
     #[must_use]
     pub fn is_session_ended(&self) -> bool {
         self.0.kind == ErrorKind::SessionEnded
     }
 
     /// `true` if the session was too large for a cookie.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::CookieTooLarge { size: 5000, limit: 4096 }, "too large");
+    /// assert!(error.is_cookie_too_large());
+    /// ```
     #[must_use]
     pub fn is_cookie_too_large(&self) -> bool {
         matches!(self.0.kind, ErrorKind::CookieTooLarge { .. })

@@ -28,18 +28,46 @@ impl UnixTime {
     pub const EPOCH: UnixTime = UnixTime(0);
 
     /// A time `secs` seconds after the epoch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let t = UnixTime::from_secs(1_700_000_000);
+    /// assert_eq!(t.as_secs(), 1_700_000_000);
+    /// ```
     #[must_use]
     pub const fn from_secs(secs: u64) -> Self {
         UnixTime(secs)
     }
 
     /// Seconds since the epoch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(UnixTime::from_secs(60).as_secs(), 60);
+    /// ```
     #[must_use]
     pub const fn as_secs(self) -> u64 {
         self.0
     }
 
     /// The current wall-clock time; times before the epoch read as the epoch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// assert!(UnixTime::now() > UnixTime::from_secs(1_700_000_000));
+    /// ```
     #[must_use]
     pub fn now() -> Self {
         SystemTime::now()
@@ -48,18 +76,51 @@ impl UnixTime {
     }
 
     /// `self + d`, saturating at the far future instead of overflowing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let t = UnixTime::from_secs(100);
+    /// assert_eq!(t.saturating_add(Duration::from_secs(20)), UnixTime::from_secs(120));
+    /// assert_eq!(UnixTime::from_secs(u64::MAX).saturating_add(Duration::from_secs(1)).as_secs(), u64::MAX);
+    /// ```
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Self {
         UnixTime(self.0.saturating_add(d.as_secs()))
     }
 
     /// `self - d`, saturating at the epoch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let t = UnixTime::from_secs(100);
+    /// assert_eq!(t.saturating_sub(Duration::from_secs(20)), UnixTime::from_secs(80));
+    /// assert_eq!(t.saturating_sub(Duration::from_secs(999)), UnixTime::EPOCH);
+    /// ```
     #[must_use]
     pub fn saturating_sub(self, d: Duration) -> Self {
         UnixTime(self.0.saturating_sub(d.as_secs()))
     }
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let (start, end) = (UnixTime::from_secs(100), UnixTime::from_secs(160));
+    /// assert_eq!(end.since(start), Duration::from_secs(60));
+    /// assert_eq!(start.since(end), Duration::ZERO);
+    /// ```
     #[must_use]
     pub fn since(self, earlier: UnixTime) -> Duration {
         Duration::from_secs(self.0.saturating_sub(earlier.0))
@@ -121,17 +182,50 @@ pub struct ManualClock(Arc<AtomicU64>);
 
 impl ManualClock {
     /// A clock stopped at `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new(UnixTime::from_secs(1_000));
+    /// assert_eq!(clock.now(), UnixTime::from_secs(1_000));
+    /// ```
     #[must_use]
     pub fn new(start: UnixTime) -> Self {
         ManualClock(Arc::new(AtomicU64::new(start.as_secs())))
     }
 
     /// Moves the clock forward by `d`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+    /// use std::time::Duration;
+    ///
+    /// // A test that waits out an idle timeout without sleeping.
+    /// let clock = ManualClock::new(UnixTime::from_secs(1_000));
+    /// clock.advance(Duration::from_secs(25 * 3600));
+    /// assert_eq!(clock.now(), UnixTime::from_secs(1_000 + 25 * 3600));
+    /// ```
     pub fn advance(&self, d: Duration) {
         self.0.fetch_add(d.as_secs(), Ordering::SeqCst);
     }
 
     /// Sets the clock to `t` (which may be earlier than now, to test clock steps).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new(UnixTime::from_secs(1_000));
+    /// clock.set(UnixTime::from_secs(500)); // a clock stepped back
+    /// assert_eq!(clock.now(), UnixTime::from_secs(500));
+    /// ```
     pub fn set(&self, t: UnixTime) {
         self.0.store(t.as_secs(), Ordering::SeqCst);
     }
