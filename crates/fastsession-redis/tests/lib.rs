@@ -14,3 +14,5 @@ mod faults;
 mod foreign;
 mod layout;
 mod support;
+#[cfg(feature = "tls-rustls")]
+mod tls;
