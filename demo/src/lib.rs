@@ -52,6 +52,12 @@ use serde_json::json;
 
 mod page;
 
+// The repository's README belongs to no published crate; the demo, which has every feature
+// its examples use, doctests it.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// The environment variable holding the master secret (base64, at least 32 bytes).
 pub const SECRET_VAR: &str = "FASTSESSION_SECRET";
 /// The login session's cookie.
