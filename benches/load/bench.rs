@@ -66,10 +66,11 @@ usage: load-bench [options]
   --gen-cpu N        CPU for the load generators (default 1)
   --raw FILE         also write every slice's RESULT line to FILE
 modes: hyper hyper-tower fastsession-untouched fastsession-cookie fastsession-memory
-       tower-sessions-untouched tower-sessions actix actix-session
+       tower-sessions-untouched tower-sessions actix actix-session floor-cookie
        over Redis (127.0.0.1:6379, or FASTSESSION_BENCH_REDIS_URL): tower-sessions-redis
-       actix-session-redis fastsession-redis; over PostgreSQL (127.0.0.1:5432/test, or
-       FASTSESSION_BENCH_POSTGRES_URL): tower-sessions-postgres fastsession-postgres";
+       actix-session-redis fastsession-redis floor-redis floor-plain-redis; over PostgreSQL
+       (127.0.0.1:5432/test, or FASTSESSION_BENCH_POSTGRES_URL): tower-sessions-postgres
+       fastsession-postgres";
 
 #[derive(Debug, Clone)]
 struct Options {
