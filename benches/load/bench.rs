@@ -23,7 +23,7 @@
 //! The tables give medians over the rounds; ratios are taken within a slice (paired) or a
 //! round (saturated) before their median is taken.
 //!
-//! `--suite redis|postgres|distributed` runs the modes over a shared store (issue 5) instead
+//! `--suite redis|postgres|distributed` runs the modes over a shared store instead
 //! of the default set, saturated only unless `--rate` is given. Their servers get a
 //! namespace of this run (`--namespace`), and after the run `load-server --cleanup` deletes
 //! what each left in its store. With Redis, the
@@ -53,8 +53,8 @@ usage: load-bench [options]
   --no-saturated     skip the saturated phase
   --modes a,b,...    modes to run (default: the suite's); `hyper` (and `actix` with an
                      actix mode) is always added as the baseline
-  --suite NAME       a set of modes: default (the modes below, issue 4), redis, postgres,
-                     distributed (both); the last three leave out modes not built yet.
+  --suite NAME       a set of modes: default (the modes below), redis, postgres,
+                     distributed (both).
                      Modes over a shared store alone (by --suite or --modes) run the
                      saturated phase only unless --rate is given
   --namespace NS     key prefix / schema of this run's sessions in the shared stores
@@ -66,10 +66,11 @@ usage: load-bench [options]
   --gen-cpu N        CPU for the load generators (default 1)
   --raw FILE         also write every slice's RESULT line to FILE
 modes: hyper hyper-tower fastsession-untouched fastsession-cookie fastsession-memory
-       tower-sessions-untouched tower-sessions actix actix-session
+       tower-sessions-untouched tower-sessions actix actix-session floor-cookie
        over Redis (127.0.0.1:6379, or FASTSESSION_BENCH_REDIS_URL): tower-sessions-redis
-       actix-session-redis fastsession-redis; over PostgreSQL (127.0.0.1:5432/test, or
-       FASTSESSION_BENCH_POSTGRES_URL): tower-sessions-postgres fastsession-postgres";
+       actix-session-redis fastsession-redis floor-redis floor-plain-redis; over PostgreSQL
+       (127.0.0.1:5432/test, or FASTSESSION_BENCH_POSTGRES_URL): tower-sessions-postgres
+       fastsession-postgres";
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -175,8 +176,8 @@ fn parse_options() -> Result<Options, BoxError> {
     } else if let Some(modes) = suite {
         options.modes = modes.iter().map(|m| (*m).to_owned()).collect();
     }
-    // Issue 5 asks for the throughput over the stores: modes over a shared store alone run
-    // the saturated phase only, unless rates are asked for.
+    // Over a shared store throughput is the measure: modes over one alone run the saturated
+    // phase only, unless rates are asked for.
     if !rates_given
         && options
             .modes
@@ -695,7 +696,7 @@ fn print_table(title: &str, options: &Options, rounds: &Rounds, rate: Option<f64
     }
 }
 
-/// Lines saying whether the issue's targets were met in this phase.
+/// Lines saying whether the targets (BENCHMARKS.md, "Targets") were met in this phase.
 fn print_targets(title: &str, rounds: &Rounds, saturated: bool) {
     let cpu = |mode: &str| median_of(rounds, |r| cpu_ratio(r, mode));
     let rps = |mode: &str| median_of(rounds, |r| r.get(mode)?.get("rps").copied());
@@ -709,7 +710,7 @@ fn print_targets(title: &str, rounds: &Rounds, saturated: bool) {
             verdict(untouched <= 1.03)
         );
     }
-    // Issue 5: over Redis, at least 1.5 × the throughput of the better peer.
+    // Over Redis, at least 1.5 × the throughput of the better peer.
     let peers = ["tower-sessions-redis", "actix-session-redis"].map(rps);
     if saturated && peers.iter().any(|p| p.is_finite()) {
         let better = peers

@@ -25,7 +25,7 @@
 //!   `Vary: Cookie`, `Cache-Control: no-store`). What a sealed-cookie read-modify-write with
 //!   these security defaults costs at least (see [`floor_cookie`]).
 //!
-//! Modes over a shared store (issue 5), all with the read-modify-write handler; the servers
+//! Modes over a shared store, all with the read-modify-write handler; the servers
 //! are at `FASTSESSION_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`) and
 //! `FASTSESSION_BENCH_POSTGRES_URL` (default `postgres://127.0.0.1:5432/test`):
 //!
@@ -43,8 +43,8 @@
 //!   a read-modify-write, through the same client (redis-rs `ConnectionManager`,
 //!   `TCP_NODELAY`): an `HGETALL`, then one `MULTI`/`EXEC` of `HEXISTS`, `HSET`, `HINCRBY`,
 //!   `EXPIRE`. The cookie is the bare random id, nothing is signed, hashed or parsed as JSON.
-//!   What any store keeping issue 5's contract over this client costs at least (see
-//!   [`floor`]); prefix `NAMESPACE:floor-redis:`.
+//!   What any store keeping fastsession's contract (merge, never revive) over this client
+//!   costs at least (see [`floor`]); prefix `NAMESPACE:floor-redis:`.
 //! * `floor-plain-redis`: `floor-redis` with a bare `HSET` of the two fields instead of the
 //!   `MULTI`/`EXEC` (no version, no TTL, no check that the session still exists: it breaks the
 //!   contract, and shows what the atomic step costs); in the `distributed` suite, not in

@@ -25,7 +25,7 @@ pub const LOAD_MODES: &[&str] = &[
     "floor-cookie",
 ];
 
-/// The load benchmark's modes over a shared store (issue 5), in the order the driver runs
+/// The load benchmark's modes over a shared store, in the order the driver runs
 /// them: the peers with their own Redis and PostgreSQL stores, fastsession's, and
 /// `floor-redis`, the least a store with fastsession's Redis contract sends, without any
 /// session library. All of them run the read-modify-write handler.
@@ -44,7 +44,7 @@ pub fn all_load_modes() -> impl Iterator<Item = &'static str> {
     LOAD_MODES.iter().chain(DISTRIBUTED_MODES).copied()
 }
 
-/// The sets of modes `load-bench --suite` selects; `default` is the issue-4 set.
+/// The sets of modes `load-bench --suite` selects; `default` is [`LOAD_MODES`].
 pub const LOAD_SUITES: &[(&str, &[&str])] = &[
     ("default", LOAD_MODES),
     (

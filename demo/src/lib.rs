@@ -52,6 +52,12 @@ use serde_json::json;
 
 mod page;
 
+// The repository's README belongs to no published crate; the demo, which has every feature
+// its examples use, doctests it.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// The environment variable holding the master secret (base64, at least 32 bytes).
 pub const SECRET_VAR: &str = "FASTSESSION_SECRET";
 /// The login session's cookie.
@@ -118,7 +124,9 @@ pub struct Options {
     /// Where the login session lives.
     #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
     pub store: StoreKind,
-    /// Directory of the `fs` store (created with mode 0700 if missing).
+    /// Directory of the `fs` store, and of the `cookie` store's revocation list (under
+    /// `revoked/`) with `--revocation fs`; created with mode 0700 if missing. Default:
+    /// `fastsession-demo-sessions` in the system's temporary directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Redis URL of the `redis` store.
@@ -136,7 +144,8 @@ pub struct Options {
     /// Seconds without a request after which a session ends.
     #[arg(long = "idle-timeout", value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: u64,
-    /// Seconds after login after which a session ends, however active.
+    /// Seconds after a session began after which it ends, however active (a login keeps the
+    /// session's start).
     #[arg(long = "absolute-timeout", value_name = "SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub absolute_timeout_secs: u64,
     /// Where the `cookie` store keeps its revocation list.

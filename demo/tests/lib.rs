@@ -2,6 +2,7 @@
 
 mod attacks;
 mod browser;
+mod docs;
 mod e2e;
 mod instances;
 mod support;

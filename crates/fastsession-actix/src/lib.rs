@@ -4,8 +4,10 @@
 //! loaded until a handler asks, and an untouched session costs no store I/O and no header.
 //! After the handler it saves what changed and writes the cookies, with `Vary: Cookie` and
 //! `Cache-Control: no-store`. A 5xx response, a handler error or a panic saves nothing that
-//! the handler did not save itself. Store failures become opaque responses (503 when the
-//! store is down, 500 otherwise) with empty bodies; details go to the log.
+//! the handler did not save itself. Store failures become opaque responses with empty bodies
+//! and the status of [`status_for`](fastsession_core::http::status_for) (503 when the store is
+//! down or full, 409 when another request ended the session, 400 for input the store cannot
+//! hold, 500 otherwise); details go to the log.
 //!
 //! Handlers ask through extractors:
 //!

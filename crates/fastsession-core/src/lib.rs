@@ -9,7 +9,7 @@
 //! | [`codec`] | key ring, HKDF sub-keys, the sealed envelope (bytes in, text out) |
 //! | [`time`] | whole-second timestamps and the injectable clock |
 //! | [`session`] | [`Session`], [`Record`](session::Record), [`ChangeSet`](session::ChangeSet), [`Expiry`](session::Expiry), [`SessionId`](session::SessionId) |
-//! | [`store`] | the [`Store`](store::Store) trait and [`CookieStore`](store::CookieStore) |
+//! | [`store`] | the [`Store`](store::Store) trait, the [`CookieStore`](store::CookieStore), the [`MemoryStore`](store::MemoryStore) and the [`ServerStore`](store::ServerStore) of server-side stores |
 //! | [`http`] | [`CookieConfig`](http::CookieConfig), [`SessionConfig`](http::SessionConfig), the [`Sessions`](http::Sessions) registry |
 //! | `testing` | (feature `testing`) the conformance suite every store runs |
 //!

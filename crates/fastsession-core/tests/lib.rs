@@ -1,7 +1,7 @@
 //! Integration tests of the public API.
 //!
-//! Grouped by topic; the numbers in doc comments are the security cases of
-//! `research/security-anchors.md`, section (d). Every test runs with a `tracing` capture
+//! Grouped by topic; the numbers in doc comments are the security cases listed in SECURITY.md
+//! ("Security cases by number"). Every test runs with a `tracing` capture
 //! ([`support::Env`]) that fails the test if any record leaks a key or a cookie value.
 
 // Helpers outside `#[test]` functions panic on purpose: a panic is the test failing.

@@ -1,5 +1,5 @@
-//! The anonymous budget (security issue 15): a client without credentials never ends or
-//! evicts what an authenticated user has, and anonymous sessions stay within their count and
+//! The anonymous budget (SECURITY.md, "Hostile traffic"): a client without credentials never
+//! ends or evicts what an authenticated user has, and anonymous sessions stay within their count and
 //! bytes, also across a restart and between processes.
 
 use std::path::{Path, PathBuf};

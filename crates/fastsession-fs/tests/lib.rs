@@ -1,7 +1,7 @@
 //! Integration tests of the filesystem store, in one binary.
 //!
-//! The numbers in doc comments are the security cases of `research/security-anchors.md`,
-//! section (d). Some tests re-run this binary as a child process (see
+//! The numbers in doc comments are the security cases listed in SECURITY.md ("Security cases
+//! by number"). Some tests re-run this binary as a child process (see
 //! [`child_process_entry`]): to share a directory between processes, to set a process-wide
 //! umask, or to meet kernel failures (`EFBIG`, `ENOSPC`, `EROFS`, `EACCES`) that a root test
 //! process cannot provoke in itself.

@@ -19,7 +19,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::config::PostgresConfig;
 use crate::error::{PostgresError, PostgresErrorKind};
-use crate::nul::{escape_json, escape_text, unescape_json, unescape_text};
+use crate::nul_escape::{escape_json, escape_text, unescape_json, unescape_text};
 use crate::sql::Statements;
 
 /// How much longer than the server's statement timeout the client waits for an answer before

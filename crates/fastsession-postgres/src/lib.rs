@@ -185,7 +185,8 @@
 mod backend;
 mod config;
 mod error;
-mod nul;
+// Not `nul.rs`: NUL is a reserved file name on Windows, where the package would not unpack.
+mod nul_escape;
 mod sql;
 
 pub use backend::PostgresBackend;

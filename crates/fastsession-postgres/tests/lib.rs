@@ -2,8 +2,8 @@
 //! 127.0.0.1:5432 (database `test`, user `postgres`). Each store lives in a schema of its own,
 //! `fs_test_<random>`, dropped when the test ends, so parallel runs never meet.
 //!
-//! The numbers in doc comments are the security cases of `research/security-anchors.md`,
-//! section (d).
+//! The numbers in doc comments are the security cases listed in SECURITY.md ("Security cases
+//! by number").
 
 // Helpers outside `#[test]` functions panic on purpose: a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

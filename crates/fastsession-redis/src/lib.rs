@@ -90,7 +90,9 @@
 //! is one round trip. Redis Cluster ([`RedisConfig::cluster`]) uses the client's cluster
 //! connection; every script touches keys of one slot, so the anonymous index (in a slot of
 //! its own) is kept by a second round trip after each write of an anonymous session, and
-//! each eviction is one more. TLS (`rediss://` URLs) needs the `tls-rustls` feature.
+//! each eviction is one more. TLS (`rediss://` URLs) needs the `tls-rustls` feature (the
+//! facade's `redis-tls`): rustls with its `ring` provider, and the webpki root certificates,
+//! so the server's certificate must chain to a public certificate authority.
 //!
 //! # Example
 //!

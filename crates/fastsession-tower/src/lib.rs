@@ -4,7 +4,10 @@
 //! until the handler asks, and an untouched session costs no store I/O and no header. After
 //! the handler it saves what changed and writes the cookies. A 5xx response, a handler error
 //! or a panic saves nothing that the handler did not save itself. Store failures become
-//! opaque responses (503 when the store is down, 500 otherwise); details go to the log.
+//! opaque responses with the status of
+//! [`status_for`](fastsession_core::http::status_for) (503 when the store is down or full, 409
+//! when another request ended the session, 400 for input the store cannot hold, 500
+//! otherwise); details go to the log.
 //!
 //! It works with any tower stack, plain hyper included, through [`RequestSessions`] in the
 //! request's extensions. With the `axum` feature, the extractors [`Session`],

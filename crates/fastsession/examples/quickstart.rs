@@ -1,4 +1,5 @@
-//! The seed's example on plain hyper: `GET /set?name=gopher`, then `GET /` shows the name.
+//! A cookie session on plain hyper: `GET /set?name=gopher` stores a name in the session,
+//! `GET /` shows it.
 //!
 //! ```text
 //! cargo run --example quickstart

@@ -1,27 +1,5 @@
-// The README's axum example needs the `axum` feature; `cargo test --workspace --all-features`
-// (and docs.rs) build with it, so the README is doctested there.
-#![cfg_attr(feature = "axum", doc = include_str!("../../../README.md"))]
-#![cfg_attr(
-    not(feature = "axum"),
-    doc = "Sessions for Rust HTTP servers: signed and encrypted cookie sessions, server-side \
-           stores, flash messages, \"remember me\", key rotation and several named sessions per \
-           request. The README (shown here when built with the `axum` feature) is the tour."
-)]
-//!
-//! # Features
-//!
-//! | feature | adds |
-//! | --- | --- |
-//! | `fs` | `fastsession::fs`: the filesystem store (crate `fastsession-fs`), Unix only |
-//! | `redis` | `fastsession::redis`: the Redis store (crate `fastsession-redis`), standalone or Cluster |
-//! | `postgres` | `fastsession::postgres`: the PostgreSQL store (crate `fastsession-postgres`) |
-//! | `testing` | `fastsession::testing`: the conformance suite for [`Store`] implementations |
-//! | `tower` | `fastsession::tower`: the tower `Layer` (crate `fastsession-tower`), for hyper and any tower stack |
-//! | `axum` | `tower` plus the axum 0.8 extractors `Session`, `NamedSession`, `Flashes` |
-//! | `actix` | `fastsession::actix`: actix-web 4 middleware and extractors (crate `fastsession-actix`) |
-//! | `gorilla` | `fastsession::gorilla`: Go's gorilla/securecookie and gorilla/sessions formats, for [migrating](migration) a Go service (crate `fastsession-gorilla`) |
-//!
-//! The cookie store and the memory store need no feature.
+// The crate's README is its front page, here and on crates.io; its example is doctested.
+#![doc = include_str!("../README.md")]
 //!
 //! See the [`guide`] for a tour.
 #![forbid(unsafe_code)]

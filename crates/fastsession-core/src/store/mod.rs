@@ -1,4 +1,6 @@
-//! The [`Store`] trait, and the [`CookieStore`] that keeps the whole session in the cookie.
+//! The [`Store`] trait and the stores of this crate: the [`CookieStore`], which keeps the whole
+//! session in the cookie, the [`MemoryStore`], and the [`ServerStore`] that every server-side
+//! store (memory, files, Redis, PostgreSQL) builds on with a [`Backend`].
 //!
 //! A store turns a cookie value into a session record and back. The trait is dyn-compatible
 //! (futures are boxed), so one request can hold sessions from several stores behind

@@ -1,4 +1,4 @@
-//! Concurrency (contract 2, "merging saves"), with real concurrent tasks.
+//! Concurrency: concurrent saves of one session are merged, with real concurrent tasks.
 
 use super::StoreUnderTest;
 use super::harness::{IDLE, ROUNDS, World, ensure, flashes, get, put};

@@ -57,7 +57,7 @@ pub(crate) struct World {
     pub(crate) server_side: bool,
     /// The store parses cookie values itself (the registry parses ids for the others).
     pub(crate) store_parses_cookie: bool,
-    /// Concurrent change sets are merged (contract 2).
+    /// Concurrent change sets are merged.
     pub(crate) merges: bool,
     /// An ended session's old cookie loads nothing.
     pub(crate) revokes: bool,

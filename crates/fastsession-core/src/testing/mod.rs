@@ -63,9 +63,9 @@
 //!
 //! A store whose cookie holds a session id
 //! ([`CookieContent::SessionId`](crate::store::CookieContent::SessionId)) keeps the session: the
-//! suite expects it to **merge** concurrent change sets (contract 2 of the architecture) and to
-//! **revoke**: once a session is destroyed, regenerated or expired, its old cookie
-//! loads nothing. A store whose cookie holds the sealed session
+//! suite expects it to **merge** concurrent change sets (two requests that change different
+//! keys both keep their change) and to **revoke**: once a session is destroyed, regenerated or
+//! expired, its old cookie loads nothing. A store whose cookie holds the sealed session
 //! ([`CookieContent::Sealed`](crate::store::CookieContent::Sealed)), like the [`CookieStore`],
 //! can do neither; for it the suite pins the documented limits instead (a copied cookie still
 //! opens after logout; of two concurrent changes the browser keeps one). A sealed store with a
@@ -73,9 +73,9 @@
 //!
 //! # The checks and the security cases they cover
 //!
-//! Numbers are the cases of part (d) of `research/security-anchors.md`. Every response in every
-//! check is also checked for `Vary: Cookie`, and for `Cache-Control: no-store` whenever it sets
-//! the cookie (case 41).
+//! Numbers are the security cases listed in the repository's `SECURITY.md` ("Security cases by
+//! number"). Every response in every check is also checked for `Vary: Cookie`, and for
+//! `Cache-Control: no-store` whenever it sets the cookie (case 41).
 //!
 //! | check | cases | sealed (cookie) stores |
 //! | --- | --- | --- |
@@ -435,7 +435,7 @@ impl StoreUnderTest {
         }
     }
 
-    /// Says whether the store merges concurrent change sets (contract 2); by default, `true`
+    /// Says whether the store merges concurrent change sets; by default, `true`
     /// for stores whose cookie holds a session id.
     #[must_use]
     pub fn with_merging(mut self, merges: bool) -> Self {
