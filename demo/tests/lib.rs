@@ -5,3 +5,4 @@ mod browser;
 mod e2e;
 mod instances;
 mod support;
+mod tools;
