@@ -6,3 +6,4 @@ mod docs;
 mod e2e;
 mod instances;
 mod support;
+mod tools;

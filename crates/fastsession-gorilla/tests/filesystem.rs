@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::go_round_trip::go_decode;
 use crate::support::{Cookie, assert_fresh, visit};
+use crate::tools;
 use crate::vectors::{pairs, vector};
 
 const NOW: u64 = 1_700_000_000;
@@ -107,6 +108,9 @@ fn id_in(v: &Value, cookie: &str) -> String {
 
 #[tokio::test]
 async fn a_session_go_wrote_is_changed_here_and_go_reads_the_change_in_the_same_file() {
+    if !tools::go_present() {
+        return;
+    }
     let (dir, config, v) = go_written();
     let go_cookie = v["cookie_value"].as_str().unwrap();
     let cookie = visit(&config, Some(go_cookie), |s| {
@@ -132,6 +136,9 @@ async fn a_session_go_wrote_is_changed_here_and_go_reads_the_change_in_the_same_
 
 #[tokio::test]
 async fn a_session_created_here_is_read_and_saved_by_go_and_read_back() {
+    if !tools::go_present() {
+        return;
+    }
     let v = vector("filesystem_store_one_value");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &v);
@@ -178,6 +185,9 @@ async fn a_session_created_here_is_read_and_saved_by_go_and_read_back() {
 
 #[tokio::test]
 async fn a_logout_deletes_the_file_and_clears_the_cookie() {
+    if !tools::go_present() {
+        return;
+    }
     let (dir, config, v) = go_written();
     let go_cookie = v["cookie_value"].as_str().unwrap();
     assert_eq!(
@@ -196,6 +206,9 @@ async fn a_logout_deletes_the_file_and_clears_the_cookie() {
 
 #[tokio::test]
 async fn a_regeneration_moves_the_session_to_a_new_id_and_file() {
+    if !tools::go_present() {
+        return;
+    }
     let (dir, config, v) = go_written();
     let go_cookie = v["cookie_value"].as_str().unwrap();
     let cookie = visit(&config, Some(go_cookie), |s| s.regenerate()).await;
@@ -300,6 +313,9 @@ async fn a_session_beyond_the_codecs_maximum_length_is_not_written() {
 
 #[tokio::test]
 async fn a_refresh_never_undoes_a_change_saved_meanwhile() {
+    if !tools::go_present() {
+        return;
+    }
     let (dir, config, v) = go_written();
     // Past a quarter of the 30 days: a request that only reads rewrites the session.
     let later = UnixTime::from_secs(NOW + 8 * 86_400);

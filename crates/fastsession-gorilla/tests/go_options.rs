@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::go_round_trip::go_decode;
 use crate::support::visit;
+use crate::tools;
 use crate::vectors::vector;
 
 const DAY: i64 = 86_400;
@@ -151,6 +152,9 @@ const DEFAULT_AGES: &[(i64, bool)] = &[
 
 #[tokio::test]
 async fn with_go_s_defaults_every_cookie_go_accepts_opens_and_no_other() {
+    if !tools::go_present() {
+        return;
+    }
     for (id, files) in [
         ("cookie_store_one_value", false),
         ("cookie_store_flashes", false),
@@ -179,6 +183,9 @@ async fn written_by_rust(
 
 #[tokio::test]
 async fn store_max_age_is_the_limit_to_the_second_in_both_stores() {
+    if !tools::go_present() {
+        return;
+    }
     let options = GoOptions::new().with_max_age(3600);
     let written = 1_700_000_000;
     let ages = [
@@ -234,6 +241,9 @@ async fn store_max_age_is_the_limit_to_the_second_in_both_stores() {
 
 #[tokio::test]
 async fn max_age_zero_never_expires_by_age_and_makes_a_browser_session_cookie() {
+    if !tools::go_present() {
+        return;
+    }
     let options = GoOptions::new().with_max_age(0);
     let v = vector("cookie_store_one_value");
     let written = 1_700_000_000;
@@ -254,6 +264,9 @@ async fn max_age_zero_never_expires_by_age_and_makes_a_browser_session_cookie() 
 
 #[tokio::test]
 async fn only_the_options_max_age_leaves_the_codecs_at_thirty_days() {
+    if !tools::go_present() {
+        return;
+    }
     // store.Options.MaxAge = 3600, without store.MaxAge: the browser drops the cookie after
     // an hour, but Go's codecs open a copy for 30 days, and so must Rust.
     let options = GoOptions::new().with_options_max_age(3600);
@@ -273,6 +286,9 @@ async fn only_the_options_max_age_leaves_the_codecs_at_thirty_days() {
 
 #[tokio::test]
 async fn a_minimum_age_refuses_what_go_refuses() {
+    if !tools::go_present() {
+        return;
+    }
     let options = GoOptions::new().with_min_age(60);
     let v = vector("cookie_store_one_value");
     let written = v["now"].as_i64().unwrap();

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use fastsession_core::time::UnixTime;
 use fastsession_gorilla::{SecureCookie, gob};
 
+use crate::tools;
 use crate::vectors::{all as vectors, codec, hex};
 use serde_json::{Value, json};
 
@@ -63,6 +64,9 @@ pub(crate) fn go_decode(requests: &[Value]) -> Vec<Value> {
 
 #[test]
 fn go_reads_every_cookie_this_crate_writes() {
+    if !tools::go_present() {
+        return;
+    }
     let mut requests = Vec::new();
     for v in vectors() {
         let Some(target) = target(&v) else { continue };
@@ -174,6 +178,9 @@ fn entries(desc: &Value) -> std::collections::BTreeSet<String> {
 /// their Go types, the flashes are `[]interface{}` as `session.Flashes()` asserts.
 #[tokio::test]
 async fn a_go_cookie_store_reads_the_sessions_this_crate_saved() {
+    if !tools::go_present() {
+        return;
+    }
     use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
     use fastsession_core::time::ManualClock;
     use fastsession_gorilla::GorillaCookieStore;
@@ -284,6 +291,9 @@ fn json_from_go(desc: &Value) -> Value {
 /// from before the rotation); a list without the old pair refuses the latter, in Go as here.
 #[test]
 fn go_decode_multi_with_json_reads_encode_multi_json_across_a_rotation() {
+    if !tools::go_present() {
+        return;
+    }
     use fastsession_gorilla::{decode_multi_json, encode_multi_json};
 
     let pairs = [

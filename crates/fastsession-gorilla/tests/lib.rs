@@ -1,5 +1,5 @@
 //! Integration tests of fastsession-gorilla against the real Go library (Go and Debian's
-//! gorilla packages: `bash .ci/go-deps`).
+//! gorilla packages: `bash .ci/go-deps`; without them the tests that run Go skip, see `tools`).
 
 // Test helpers outside #[test] functions panic on purpose, like the tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,6 +11,7 @@ mod go_random;
 mod go_round_trip;
 mod stores;
 mod support;
+mod tools;
 mod vectors;
 
 // What the shared `vectors` module expects in scope.
