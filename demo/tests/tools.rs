@@ -1,13 +1,14 @@
 //! The tools beyond Rust that the browser test needs, and what a test does without them: it
 //! skips with one line, unless `FASTSESSION_REQUIRE_ALL` is set (`cargo xtask test` sets it).
 
-use std::io::Write as _;
 use std::path::PathBuf;
+
+use fastsession::testing::{program_on_path, skip_test};
 
 /// The full paths of chromedriver and Chromium; `None` when one is missing, and then the
 /// calling test returns at once.
 pub(crate) fn browser() -> Option<(PathBuf, PathBuf)> {
-    match (on_path("chromedriver"), on_path("chromium")) {
+    match (program_on_path("chromedriver"), program_on_path("chromium")) {
         (Some(driver), Some(chromium)) => Some((driver, chromium)),
         (driver, _) => {
             let program = if driver.is_none() {
@@ -15,40 +16,8 @@ pub(crate) fn browser() -> Option<(PathBuf, PathBuf)> {
             } else {
                 "chromium"
             };
-            skip(&format!("{program} is not on PATH"), ".ci/browser-deps");
+            skip_test(&format!("{program} is not on PATH"), ".ci/browser-deps");
             None
         }
     }
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-}
-
-/// Tells that the calling test is skipped because `missing`, on stderr and in the file named by
-/// `FASTSESSION_SKIP_LOG` (for `cargo xtask test`'s count), or fails under
-/// `FASTSESSION_REQUIRE_ALL`.
-fn skip(missing: &str, installer: &str) {
-    // libtest names each test's thread after the test.
-    let thread = std::thread::current();
-    let test = thread.name().unwrap_or("a test");
-    let why = format!("{test}: {missing}; run `cargo xtask test` (or `{installer}`) to run it");
-    if let Some(log) = std::env::var_os("FASTSESSION_SKIP_LOG") {
-        let line = format!("{why}\n");
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .and_then(|mut file| file.write_all(line.as_bytes()));
-        appended.unwrap_or_else(|e| panic!("FASTSESSION_SKIP_LOG={log:?}: {e}"));
-    }
-    if std::env::var_os("FASTSESSION_REQUIRE_ALL").is_some_and(|v| !v.is_empty() && v != "0") {
-        panic!("FASTSESSION_REQUIRE_ALL forbids skipping {why}");
-    }
-    // Straight to the stream: libtest captures `eprintln!` and hides it for a passing test.
-    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
 }

@@ -159,6 +159,7 @@ mod lifecycle;
 mod limits;
 mod server;
 mod spy;
+mod tools;
 
 use std::fmt;
 use std::future::Future;
@@ -189,6 +190,7 @@ pub use lifecycle::{
 pub use limits::large_sessions;
 pub use server::{id_collisions_never_overwrite, ids_are_hashed_at_rest, sign_out_everywhere};
 pub use spy::SpyStore;
+pub use tools::{REQUIRE_ALL, SKIP_LOG, program_on_path, skip_test};
 
 use crate::error::Result;
 use crate::session::{Expiry, Record, SessionId};
