@@ -171,6 +171,78 @@ impl Session {
         Ok(())
     }
 
+    /// Replaces the value under `key` with `f` of it, if there is one, and returns the new
+    /// value; `None` (and no change) if there is none. Other handles of this request's session
+    /// wait while `f` runs, so two updates in one request never lose each other; across
+    /// concurrent requests a server-side store keeps the last save of the value.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if the stored value is not a `T`, [`ErrorKind::Serialize`]
+    /// if the new one cannot be JSON; the session is then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert_eq!(session.update("visits", |n: u32| n + 1)?, None);
+    /// session.insert("visits", 1)?;
+    /// assert_eq!(session.update("visits", |n: u32| n + 1)?, Some(2));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        f: impl FnOnce(T) -> T,
+    ) -> Result<Option<T>> {
+        let mut state = self.lock();
+        let Some(raw) = state.record.values.get(key) else {
+            return Ok(None);
+        };
+        let value = f(from_raw(raw)?);
+        let raw = to_raw(&value)?;
+        state.record.values.insert(key.to_owned(), raw);
+        state.changes.values.insert(key.to_owned(), Change::Set);
+        Ok(Some(value))
+    }
+
+    /// Replaces the value under `key` with `f` of it, or stores `default` if there is none;
+    /// returns what is stored now. See [`update`](Self::update).
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // A page counter: 1 on the first visit, then one more each time.
+    /// assert_eq!(session.update_or("visits", 1, |n: u32| n + 1)?, 1);
+    /// assert_eq!(session.update_or("visits", 1, |n: u32| n + 1)?, 2);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn update_or<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        default: T,
+        f: impl FnOnce(T) -> T,
+    ) -> Result<T> {
+        let mut state = self.lock();
+        let value = match state.record.values.get(key) {
+            Some(raw) => f(from_raw(raw)?),
+            None => default,
+        };
+        let raw = to_raw(&value)?;
+        state.record.values.insert(key.to_owned(), raw);
+        state.changes.values.insert(key.to_owned(), Change::Set);
+        Ok(value)
+    }
+
     /// Removes the value under `key`; `true` if there was one.
     ///
     /// # Examples
@@ -779,6 +851,37 @@ mod tests {
         assert!(c.values_cleared() && c.values().next().is_none());
         s.set_persistent(true);
         assert!(s.changes().persistent_changed());
+    }
+
+    #[test]
+    fn updates_record_a_change_only_when_they_store_and_fail_without_one() {
+        let s = Session::new_detached();
+        assert_eq!(s.update("n", |n: u32| n + 1).unwrap(), None);
+        assert!(!s.is_modified(), "nothing to update is no change");
+        assert_eq!(s.update_or("n", 5, |n: u32| n + 1).unwrap(), 5);
+        assert_eq!(
+            s.changes().values().collect::<Vec<_>>(),
+            [("n", Change::Set)]
+        );
+        s.insert("text", "x").unwrap();
+        let before = s.changes();
+        assert_eq!(
+            s.update("text", |n: u32| n + 1).unwrap_err().kind(),
+            ErrorKind::Deserialize
+        );
+        assert_eq!(s.changes(), before);
+        assert_eq!(s.get::<String>("text").unwrap().as_deref(), Some("x"));
+        // Threads sharing one request's session never lose an update.
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        s.update_or("count", 1u32, |n| n + 1).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(s.get::<u32>("count").unwrap(), Some(800));
     }
 
     #[test]
