@@ -520,6 +520,14 @@ impl<'a> Decoder<'a> {
                 GoType::Map(Box::new(key), Box::new(sub(self, elem)?))
             }
             Wire::Struct(name, fields) => {
+                // Go never names two fields alike; values are matched to fields by name.
+                if fields
+                    .iter()
+                    .enumerate()
+                    .any(|(i, (f, _))| fields[..i].iter().any(|(g, _)| g == f))
+                {
+                    return Err(bad());
+                }
                 let mut typed = Vec::with_capacity(fields.len());
                 for (fname, fid) in fields {
                     typed.push((fname, sub(self, fid)?));

@@ -1031,6 +1031,20 @@ mod tests {
     }
 
     #[test]
+    fn a_struct_type_with_two_fields_of_one_name_is_refused() {
+        // Found by the fuzzer: `Profile` with two fields named `Extra` (Go never writes
+        // that); matching values to fields by name would move one value to the other field.
+        let found = include_bytes!("../tests/data/struct-with-two-fields-of-one-name");
+        assert_eq!(
+            GorillaFormat::new()
+                .read_gob(found, NOW)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Deserialize
+        );
+    }
+
+    #[test]
     fn a_numeric_user_id_keeps_its_go_type() {
         let format = GorillaFormat::new().with_user_key("uid").without_meta();
         let bytes = encode(vec![(
