@@ -989,40 +989,19 @@ impl Encoder {
             // wireType.SliceT { CommonType { Id }, Elem }
             GoType::Slice(elem) => {
                 let elem = self.type_id(elem, depth + 1)?;
-                let id = self.next_id()?;
-                put_int(&mut m, -id);
-                m.extend_from_slice(&[2, 1, 2]);
-                put_int(&mut m, id);
-                m.extend_from_slice(&[0, 1]);
-                put_int(&mut m, elem);
-                m.extend_from_slice(&[0, 0]);
+                m = unnamed_definition(self.next_id()?, 1, &[elem]);
             }
             // wireType.ArrayT { CommonType { Id }, Elem, Len }
             GoType::Array(len, elem) => {
                 let elem = self.type_id(elem, depth + 1)?;
-                let id = self.next_id()?;
-                put_int(&mut m, -id);
-                m.extend_from_slice(&[1, 1, 2]);
-                put_int(&mut m, id);
-                m.extend_from_slice(&[0, 1]);
-                put_int(&mut m, elem);
-                m.push(1);
-                put_int(&mut m, i64::try_from(*len).map_err(|_| unsupported())?);
-                m.extend_from_slice(&[0, 0]);
+                let len = i64::try_from(*len).map_err(|_| unsupported())?;
+                m = unnamed_definition(self.next_id()?, 0, &[elem, len]);
             }
             // wireType.MapT { CommonType { Id }, Key, Elem }
             GoType::Map(key, elem) => {
                 let key = self.type_id(key, depth + 1)?;
                 let elem = self.type_id(elem, depth + 1)?;
-                let id = self.next_id()?;
-                put_int(&mut m, -id);
-                m.extend_from_slice(&[4, 1, 2]);
-                put_int(&mut m, id);
-                m.extend_from_slice(&[0, 1]);
-                put_int(&mut m, key);
-                m.push(1);
-                put_int(&mut m, elem);
-                m.extend_from_slice(&[0, 0]);
+                m = unnamed_definition(self.next_id()?, 3, &[key, elem]);
             }
             // wireType.StructT { CommonType { Name, Id }, Field []{ Name, Id } }
             GoType::Struct(st) => {
@@ -1273,6 +1252,23 @@ fn put_message(out: &mut Vec<u8>, message: &[u8]) {
     put_bytes(out, message);
 }
 
+/// The message defining type `id` as the unnamed composite in `wireType`'s field
+/// `wire_field` (0 `ArrayT`, 1 `SliceT`, 3 `MapT`): a `CommonType` with the id alone, then
+/// the type's own fields in order (element, length; key, element).
+fn unnamed_definition(id: i64, wire_field: u8, fields: &[i64]) -> Vec<u8> {
+    let mut m = Vec::new();
+    put_int(&mut m, -id);
+    m.extend_from_slice(&[wire_field + 1, 1, 2]);
+    put_int(&mut m, id);
+    m.push(0);
+    for field in fields {
+        m.push(1);
+        put_int(&mut m, *field);
+    }
+    m.extend_from_slice(&[0, 0]);
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1419,16 +1415,7 @@ mod tests {
         for i in 0..20i64 {
             let id = FIRST_ID + i;
             let inner = if i == 0 { INT } else { id - 1 };
-            let mut m = Vec::new();
-            put_int(&mut m, -id);
-            m.extend_from_slice(&[4, 1, 2]);
-            put_int(&mut m, id);
-            m.extend_from_slice(&[0, 1]);
-            put_int(&mut m, inner);
-            m.push(1);
-            put_int(&mut m, inner);
-            m.extend_from_slice(&[0, 0]);
-            put_message(&mut stream, &m);
+            put_message(&mut stream, &unnamed_definition(id, 3, &[inner, inner]));
         }
         let mut m = Vec::new();
         put_int(&mut m, FIRST_ID + 19);
