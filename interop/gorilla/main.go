@@ -777,20 +777,35 @@ func decodeOne(r decodeRequest) (interface{}, error) {
 // []interface{}, as applications rely on).
 func cookieStoreGet(r decodeRequest, codecs []securecookie.Codec) (interface{}, error) {
 	store := &sessions.CookieStore{Codecs: codecs, Options: &sessions.Options{Path: "/", MaxAge: 86400 * 30}}
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.AddCookie(&http.Cookie{Name: r.CookieName, Value: r.Cookie})
-	session, err := store.Get(req, r.CookieName)
+	session, flashes, err := storeGet(store, cookieRequest(r), r.CookieName)
 	if err != nil {
 		return nil, err
 	}
+	return map[interface{}]interface{}{"values": session.Values, "flashes": flashes}, nil
+}
+
+// cookieRequest is a request carrying the cookie of r.
+func cookieRequest(r decodeRequest) *http.Request {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: r.CookieName, Value: r.Cookie})
+	return req
+}
+
+// storeGet is a Go service's store.Get on req, then session.Flashes(); a new session (the
+// cookie refused) is an error.
+func storeGet(store sessions.Store, req *http.Request, name string) (*sessions.Session, []interface{}, error) {
+	session, err := store.Get(req, name)
+	if err != nil {
+		return nil, nil, err
+	}
 	if session.IsNew {
-		return nil, fmt.Errorf("the store gave a new session")
+		return nil, nil, fmt.Errorf("the store gave a new session")
 	}
 	flashes := session.Flashes()
 	if flashes == nil {
 		flashes = []interface{}{}
 	}
-	return map[interface{}]interface{}{"values": session.Values, "flashes": flashes}, nil
+	return session, flashes, nil
 }
 
 // filesystemStoreGet reads the cookie as a Go service with sessions.NewFilesystemStore(dir,
@@ -811,18 +826,10 @@ func filesystemStoreGet(r decodeRequest) (interface{}, error) {
 		}
 		sc.MinAge(r.Codec.MinAge)
 	}
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.AddCookie(&http.Cookie{Name: r.CookieName, Value: r.Cookie})
-	session, err := store.Get(req, r.CookieName)
+	req := cookieRequest(r)
+	session, flashes, err := storeGet(store, req, r.CookieName)
 	if err != nil {
 		return nil, err
-	}
-	if session.IsNew {
-		return nil, fmt.Errorf("the store gave a new session")
-	}
-	flashes := session.Flashes()
-	if flashes == nil {
-		flashes = []interface{}{}
 	}
 	values := map[interface{}]interface{}{}
 	for k, v := range session.Values {
