@@ -61,9 +61,10 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 
 use bytes::Bytes;
 use fastsession_core::codec::{Key, KeyRing};
+use fastsession_core::http::RequestSessions;
 use fastsession_core::http::{CookieConfig, SessionConfig};
 use fastsession_core::store::{CookieStore, MemoryStore};
-use fastsession_tower::{RequestSessions, SessionLayer};
+use fastsession_tower::SessionLayer;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;

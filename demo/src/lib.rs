@@ -45,8 +45,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fastsession::store::{AnonymousBudget, IdHasher, RevocationList};
-use fastsession::tower::{NamedSession, Session, SessionLayer, SessionName};
+use fastsession::tower::SessionLayer;
 use fastsession::{CookieConfig, CookieStore, Expiry, Key, KeyRing, MemoryStore, SessionConfig};
+use fastsession::{NamedSession, Session};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -269,12 +270,8 @@ impl From<fastsession::Error> for DemoError {
     }
 }
 
-/// The preferences session, from a cookie store.
+/// Names the preferences session, from a cookie store.
 struct Prefs;
-
-impl SessionName for Prefs {
-    const NAME: &'static str = "prefs";
-}
 
 /// Builds the app for `options`.
 ///
@@ -341,7 +338,7 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
             Duration::from_secs(365 * 86_400),
         )?,
     );
-    let layer = SessionLayer::new(login).with_named(Prefs::NAME, prefs);
+    let layer = SessionLayer::new(login).with_named::<Prefs>(prefs);
     Ok(Router::new()
         .route("/", get(page_view))
         .route("/login", post(form_login))
@@ -443,18 +440,12 @@ async fn postgres_store(
 /// A handler's failure: bad input (400 with a message) or a session error (opaque).
 enum Failure {
     BadInput(&'static str),
-    Session(fastsession::tower::Error),
-}
-
-impl From<fastsession::tower::Error> for Failure {
-    fn from(e: fastsession::tower::Error) -> Self {
-        Failure::Session(e)
-    }
+    Session(fastsession::Error),
 }
 
 impl From<fastsession::Error> for Failure {
     fn from(e: fastsession::Error) -> Self {
-        Failure::Session(e.into())
+        Failure::Session(e)
     }
 }
 
@@ -464,10 +455,8 @@ impl IntoResponse for Failure {
             Failure::BadInput(message) => {
                 (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
             }
-            Failure::Session(e) => {
-                tracing::error!(error = %e, "session error");
-                e.into_response()
-            }
+            // Logged by the error itself, at the level its kind deserves.
+            Failure::Session(e) => e.into_response(),
         }
     }
 }

@@ -1,25 +1,24 @@
-//! actix-web 4 adapter for [`fastsession`](https://docs.rs/fastsession).
+//! The actix-web 4 adapter of [`fastsession`](https://docs.rs/fastsession).
 //!
 //! [`SessionMiddleware`] gives each request lazy sessions: nothing is parsed, decrypted or
 //! loaded until a handler asks, and an untouched session costs no store I/O and no header.
 //! After the handler it saves what changed and writes the cookies, with `Vary: Cookie` and
 //! `Cache-Control: no-store`. A 5xx response, a handler error or a panic saves nothing that
-//! the handler did not save itself. Store failures become opaque responses with empty bodies
-//! and the status of [`status_for`](fastsession_core::http::status_for) (503 when the store is
-//! down or full, 409 when another request ended the session, 400 for input the store cannot
-//! hold, 500 otherwise); details go to the log.
+//! the handler did not save itself.
 //!
-//! Handlers ask through extractors:
+//! Handlers ask through extractors, which are the `fastsession` crate's own types (the same
+//! `Session` is the axum extractor):
 //!
 //! | extractor | gives |
 //! | --- | --- |
-//! | [`Session`] | the default session (derefs to [`fastsession_core::Session`]) |
+//! | `fastsession::Session` | the default session |
 //! | `Option<Session>` | the same, or `None` if the store failed |
-//! | [`NamedSession<N>`](NamedSession) | the session given to [`SessionMiddleware::with_named`] as [`N::NAME`](SessionName::NAME) |
-//! | [`Flashes<T>`](Flashes) | the default session's flash messages, consumed |
-//! | [`RequestSessions`] | the request's handle: any session by name, and an explicit [`save`](RequestSessions::save) |
+//! | `fastsession::NamedSession<N>` | the session given to [`SessionMiddleware::with_named::<N>`](SessionMiddleware::with_named) |
+//! | `fastsession::Flashes<T>` | the default session's flash messages, consumed |
+//! | `fastsession::RequestSessions` | the request's handle: every session, and an explicit `save` |
 //!
-//! Several sessions, even from different stores, are saved together after the handler, one
+//! [`SessionExt`] gives the same handle from an `HttpRequest` or a `ServiceRequest`. Several
+//! sessions, even from different stores, are saved together after the handler, one
 //! `Set-Cookie` each.
 //!
 //! # Examples
@@ -28,17 +27,16 @@
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use fastsession_actix::{Error, Flashes, Session, SessionMiddleware};
-//! use fastsession_core::http::{CookieConfig, SessionConfig};
-//! use fastsession_core::store::MemoryStore;
+//! use fastsession::actix::SessionMiddleware;
+//! use fastsession::{CookieConfig, Flashes, MemoryStore, Session, SessionConfig};
 //!
-//! async fn set(session: Session, name: web::Query<Name>) -> Result<String, Error> {
+//! async fn set(session: Session, name: web::Query<Name>) -> Result<String, fastsession::Error> {
 //!     session.insert("name", &name.name)?;
 //!     session.add_flash(format!("name has been set as: {}", name.name))?;
 //!     Ok("ok".to_owned())
 //! }
 //!
-//! async fn show(session: Session, flashes: Flashes) -> Result<String, Error> {
+//! async fn show(session: Session, flashes: Flashes) -> Result<String, fastsession::Error> {
 //!     let name = session.get::<String>("name")?.unwrap_or_default();
 //!     Ok(format!("{}\nname: {name}", flashes.join("\n")))
 //! }
@@ -65,21 +63,16 @@
 //! }
 //! ```
 //!
-//! The same round trip with `actix_web::test`, cookies in a [`CookieStore`] (the cookie
-//! holds the sealed session):
-//!
-//! [`CookieStore`]: fastsession_core::store::CookieStore
+//! The same round trip with `actix_web::test`, cookies in a `CookieStore` (the cookie holds
+//! the sealed session):
 //!
 //! ```
 //! use actix_web::{App, test, web};
-//! use fastsession_actix::{Session, SessionMiddleware};
-//! use fastsession_core::codec::{Key, KeyRing};
-//! use fastsession_core::http::{CookieConfig, SessionConfig};
-//! use fastsession_core::store::CookieStore;
+//! use fastsession::actix::SessionMiddleware;
+//! use fastsession::{CookieConfig, CookieStore, Key, KeyRing, Session, SessionConfig};
 //!
-//! async fn visit(session: Session) -> Result<String, fastsession_actix::Error> {
-//!     let n = session.get::<u64>("visits")?.unwrap_or(0) + 1;
-//!     session.insert("visits", n)?;
+//! async fn visit(session: Session) -> Result<String, fastsession::Error> {
+//!     let n = session.update_or("visits", 1_u64, |n| n + 1)?;
 //!     Ok(n.to_string())
 //! }
 //!
@@ -108,22 +101,23 @@
 //!
 //! # Errors in handlers
 //!
-//! The session methods fail with [`fastsession_core::Error`], which cannot be an actix-web
-//! `ResponseError` (neither crate is actix-web's or this one's to implement it on). This
-//! crate's [`Error`] converts from it and is one, with an opaque response: a handler that
-//! only touches sessions returns `Result<_, fastsession_actix::Error>` and uses `?`
-//! throughout; one that also returns other actix-web errors returns `actix_web::Result<_>`
-//! and converts with `.map_err(fastsession_actix::Error::from)?`.
+//! `fastsession::Error` is an actix-web `ResponseError`: a handler returns
+//! `Result<_, fastsession::Error>` and uses `?` on every session call. As a response it is
+//! empty, with the status of `Error::status` (503 when the store is down or full, 409 when
+//! another request ended the session, 400 for input the store cannot hold, 500 otherwise),
+//! and the error with its sources goes to the log: `warn` for store failures, `debug` for a
+//! value of another type, `error` for set-up bugs. A handler that also returns other
+//! actix-web errors returns `actix_web::Result<_>`; `?` converts both.
 //!
 //! ```
 //! use actix_web::error::ErrorBadRequest;
-//! use fastsession_actix::Session;
+//! use fastsession::Session;
 //!
 //! async fn rename(session: Session, name: String) -> actix_web::Result<&'static str> {
 //!     if name.is_empty() {
 //!         return Err(ErrorBadRequest("empty name"));
 //!     }
-//!     session.insert("name", name).map_err(fastsession_actix::Error::from)?;
+//!     session.insert("name", name)?;
 //!     Ok("renamed")
 //! }
 //! # let _ = rename;
@@ -134,10 +128,10 @@
 //! | what fails | response | saved |
 //! | --- | --- | --- |
 //! | loading, in an extractor | 503 (store) / 500, empty body | nothing |
-//! | loading, through [`RequestSessions`] | the handler decides (`?` gives the same 503/500) | as the response says |
-//! | the handler returns an error, or a 5xx | the handler's | only what it saved with [`RequestSessions::save`] |
-//! | the handler panics | none (actix-web drops the connection) | only what it saved with [`RequestSessions::save`] |
-//! | saving after the handler | per [`StoreErrorPolicy`]: empty 503/409/500, or the handler's without that cookie | the sessions that did save |
+//! | loading, through `RequestSessions` | the handler decides (`?` gives the same 503/500) | as the response says |
+//! | the handler returns an error, or a 5xx | the handler's | only what it saved with `RequestSessions::save` |
+//! | the handler panics | none (actix-web drops the connection) | only what it saved with `RequestSessions::save` |
+//! | saving after the handler | per [`StoreErrorPolicy`](fastsession_core::http::StoreErrorPolicy): empty 503/409/500, or the handler's without that cookie | the sessions that did save |
 //! | no [`SessionMiddleware`] on the route | 500, and a `tracing` error saying it is not installed | nothing |
 //!
 //! Every failure is logged with `tracing` (target `fastsession`); clients only ever see the
@@ -146,13 +140,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod error;
-mod extract;
-mod handle;
 mod middleware;
 
-pub use error::{Error, ErrorKind};
-pub use extract::{Flashes, NamedSession, Session, SessionName};
-pub use fastsession_core::http::{SessionSet, StoreErrorPolicy};
-pub use handle::RequestSessions;
+pub use fastsession_core::http::SessionExt;
 pub use middleware::{SessionMiddleware, SessionMiddlewareService};

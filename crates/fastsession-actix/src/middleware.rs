@@ -10,23 +10,21 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE, VARY};
 use fastsession_core::http::{
-    ResponseHeaders, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
+    RequestSessions, ResponseHeaders, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
 };
-
-use crate::{Error, RequestSessions};
 
 /// The actix-web middleware that gives every request lazy sessions and saves them after the
 /// handler.
 ///
-/// For each request it puts a [`RequestSessions`] into the request's extensions; this parses
+/// For each request it puts a `RequestSessions` into the request's extensions; this parses
 /// nothing, decrypts nothing and touches no store. Handlers ask for sessions through the
-/// extractors ([`Session`](crate::Session), [`NamedSession`](crate::NamedSession),
-/// [`Flashes`](crate::Flashes), [`RequestSessions`]). After the handler the middleware saves
+/// extractors (`Session`, `NamedSession<N>`, `Flashes`, `RequestSessions`), or from a
+/// request with [`SessionExt`](crate::SessionExt). After the handler the middleware saves
 /// the sessions that changed and adds their headers: `Vary: Cookie` (if a session was asked
 /// for), one `Set-Cookie` per saved session, and `Cache-Control: no-store` with them.
 ///
 /// A 5xx response, a handler that returned an error, or one that panicked saves nothing,
-/// except what the handler saved itself with [`RequestSessions::save`] (whose cookies are
+/// except what the handler saved itself with `RequestSessions::save` (whose cookies are
 /// still set). A failed save is answered by the [`StoreErrorPolicy`].
 ///
 /// Wrap it once, around the `App` or a scope: a second instance inside the first would
@@ -36,12 +34,13 @@ use crate::{Error, RequestSessions};
 ///
 /// ```
 /// use actix_web::{App, web};
-/// use fastsession_actix::{Session, SessionMiddleware, StoreErrorPolicy};
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::store::{CookieStore, MemoryStore};
+/// use fastsession::actix::SessionMiddleware;
+/// use fastsession::http::StoreErrorPolicy;
+/// use fastsession::{CookieConfig, CookieStore, Key, KeyRing, MemoryStore, Session, SessionConfig};
 ///
-/// async fn login(session: Session) -> actix_web::Result<&'static str> {
+/// struct Prefs; // names the second session
+///
+/// async fn login(session: Session) -> Result<&'static str, fastsession::Error> {
 ///     session.regenerate();
 ///     session.set_user_id("gopher");
 ///     Ok("welcome")
@@ -51,7 +50,7 @@ use crate::{Error, RequestSessions};
 /// let login_config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
 /// let prefs = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?);
 /// let middleware = SessionMiddleware::new(login_config)
-///     .with_named("prefs", prefs)
+///     .with_named::<Prefs>(prefs)
 ///     .with_store_error_policy(StoreErrorPolicy::Fail);
 ///
 /// // In `HttpServer::new(move || ...)`, clone it into each worker's App:
@@ -67,14 +66,40 @@ pub struct SessionMiddleware {
 }
 
 impl SessionMiddleware {
-    /// A middleware whose default session (the one [`Session`](crate::Session) extracts) is
-    /// described by `config`.
+    /// A middleware whose default session (the one `Session` extracts) is described by
+    /// `config`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::actix::SessionMiddleware;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = SessionMiddleware::new(config);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
         SessionMiddleware::from_set(SessionSet::new(config))
     }
 
     /// A middleware serving the sessions of `set`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::actix::SessionMiddleware;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// use fastsession::SessionSet;
+    ///
+    /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
+    /// let sessions = SessionMiddleware::from_set(set);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn from_set(set: SessionSet) -> Self {
         SessionMiddleware {
@@ -82,18 +107,50 @@ impl SessionMiddleware {
         }
     }
 
-    /// Adds a session that handlers ask for by `name` ([`NamedSession`](crate::NamedSession),
-    /// [`RequestSessions::named`]), possibly from another store. A name given twice keeps the
-    /// later config. Its cookie name must differ from the other sessions' (sessions with one
-    /// cookie name are one session).
+    /// Adds a session named by the type `N`, possibly from another store, which handlers ask
+    /// for as `NamedSession<N>`. As [`SessionSet::with_named`].
+    ///
+    /// # Panics
+    ///
+    /// At start-up, if `config`'s cookie name is another session's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::actix::SessionMiddleware;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// struct Cart; // handlers take `NamedSession<Cart>`
+    ///
+    /// let login = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let cart = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("cart")?);
+    /// let sessions = SessionMiddleware::new(login).with_named::<Cart>(cart);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
-    pub fn with_named(self, name: &'static str, config: SessionConfig) -> Self {
+    pub fn with_named<N: 'static>(self, config: SessionConfig) -> Self {
         let set = Arc::unwrap_or_clone(self.shared);
-        SessionMiddleware::from_set(set.with_named(name, config))
+        SessionMiddleware::from_set(set.with_named::<N>(config))
     }
 
     /// Sets what happens when saving fails after a successful handler (default
     /// [`StoreErrorPolicy::Fail`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::actix::SessionMiddleware;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// use fastsession::http::StoreErrorPolicy;
+    ///
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// // A page that shows nothing of the session: answer even if saving failed.
+    /// let sessions = SessionMiddleware::new(config).with_store_error_policy(StoreErrorPolicy::KeepResponse);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn with_store_error_policy(self, policy: StoreErrorPolicy) -> Self {
         let set = Arc::unwrap_or_clone(self.shared);
@@ -202,14 +259,15 @@ async fn finish<B>(
     // A failed handler (an error, or a 5xx) persists only what it saved itself.
     let failed = response.response().error().is_some() || response.status().is_server_error();
     if !failed && let Err(error) = sessions.save().await {
-        fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
         if policy == StoreErrorPolicy::Fail {
-            let mut response = response.error_response(Error::from(error));
+            // Logged where the error becomes the response (`ResponseError::error_response`).
+            let mut response = response.error_response(error);
             // No session cookie with a failed save: none of what failed sticks halfway.
             let headers = sessions.take_response_headers().for_failed_response();
             write_headers(headers, response.headers_mut());
             return Ok(response.map_into_right_body());
         }
+        fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
     }
     write_headers(sessions.take_response_headers(), response.headers_mut());
     Ok(response.map_into_left_body())

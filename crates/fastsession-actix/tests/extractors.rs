@@ -2,7 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
-use fastsession_actix::{Session, SessionMiddleware};
+use fastsession::Session;
+use fastsession::actix::SessionMiddleware;
 
 use crate::support::{self, cookie_store, memory};
 
@@ -20,7 +21,10 @@ async fn a_store_failure_at_load_is_an_opaque_503() {
     assert_eq!(spy.saves(), 1, "only the first request saved");
     // The details go to the log instead.
     let logs = logs.text();
-    assert!(logs.contains("loading the session failed"), "{logs}");
+    assert!(
+        logs.contains("loading the session: the session store failed"),
+        "{logs}"
+    );
     assert!(logs.contains("store unavailable (injected)"), "{logs}");
 }
 
@@ -28,7 +32,7 @@ async fn a_store_failure_at_load_is_an_opaque_503() {
 async fn a_store_failure_fails_every_session_extractor() {
     let (spy, config) = cookie_store("id");
     let (_, prefs) = cookie_store("prefs");
-    let app = app!(SessionMiddleware::new(config).with_named("prefs", prefs));
+    let app = app!(SessionMiddleware::new(config).with_named::<support::Prefs>(prefs));
     let cookie = call!(&app, "/flash/hello").cookie_header();
     spy.fail_loads(true);
     for uri in ["/flashes", "/three-ways", "/handle"] {
@@ -58,7 +62,10 @@ async fn option_session_is_none_without_the_middleware() {
     let app = test::init_service(App::new().configure(support::routes)).await;
     let (logs, _guard) = support::capture_logs();
     assert_eq!(call!(&app, "/optional").body, "none");
-    assert!(logs.text().contains("SessionMiddleware is not installed"));
+    assert!(
+        logs.text()
+            .contains("no session middleware ran for this request")
+    );
 }
 
 #[actix_web::test]
@@ -72,7 +79,8 @@ async fn a_missing_middleware_is_a_logged_500() {
     }
     let logs = logs.text();
     assert_eq!(
-        logs.matches("SessionMiddleware is not installed").count(),
+        logs.matches("no session middleware ran for this request")
+            .count(),
         4,
         "{logs}"
     );
@@ -112,15 +120,15 @@ async fn flashes_are_consumed() {
 
 #[actix_web::test]
 async fn typed_flashes() {
-    async fn add(session: Session) -> Result<&'static str, fastsession_actix::Error> {
+    async fn add(session: Session) -> Result<&'static str, fastsession::Error> {
         session.add_flash(7_u32)?;
         session.add_flash(9_u32)?;
         Ok("ok")
     }
-    async fn sum(flashes: fastsession_actix::Flashes<u32>) -> String {
+    async fn sum(flashes: fastsession::Flashes<u32>) -> String {
         flashes.iter().sum::<u32>().to_string()
     }
-    async fn wrong_type(flashes: fastsession_actix::Flashes<Vec<String>>) -> String {
+    async fn wrong_type(flashes: fastsession::Flashes<Vec<String>>) -> String {
         flashes.len().to_string()
     }
     let (_, config) = cookie_store("id");

@@ -12,10 +12,10 @@ mod middleware;
 #[test]
 fn handles_are_send() {
     fn send<T: Send + Sync>() {}
-    send::<fastsession_actix::Session>();
-    send::<fastsession_actix::NamedSession<support::Prefs>>();
-    send::<fastsession_actix::Flashes>();
-    send::<fastsession_actix::RequestSessions>();
-    send::<fastsession_actix::Error>();
-    send::<fastsession_core::Session>();
+    send::<fastsession::Session>();
+    send::<fastsession::NamedSession<support::Prefs>>();
+    send::<fastsession::Flashes>();
+    send::<fastsession::RequestSessions>();
+    send::<fastsession::Error>();
+    send::<fastsession::Session>();
 }

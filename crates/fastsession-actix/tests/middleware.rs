@@ -3,8 +3,9 @@
 use actix_web::App;
 use actix_web::http::StatusCode;
 use actix_web::test;
-use fastsession_actix::{SessionMiddleware, StoreErrorPolicy};
-use fastsession_core::store::SaveKind;
+use fastsession::actix::SessionMiddleware;
+use fastsession::http::StoreErrorPolicy;
+use fastsession::store::SaveKind;
 
 use crate::support::{self, cookie_store, memory};
 
@@ -131,7 +132,7 @@ async fn a_session_too_large_for_its_cookie_is_a_500() {
     assert_eq!(reply.body, "");
     assert_eq!(reply.header("set-cookie"), None);
     assert!(
-        logs.text().contains("saving the session failed"),
+        logs.text().contains("session cookie `id` not set"),
         "{}",
         logs.text()
     );
@@ -162,7 +163,8 @@ async fn a_failed_save_can_keep_the_response() {
 async fn a_failed_save_sets_no_session_cookie() {
     let (login, login_config) = memory("id");
     let (_, prefs_config) = cookie_store("prefs");
-    let middleware = SessionMiddleware::new(login_config).with_named("prefs", prefs_config);
+    let middleware =
+        SessionMiddleware::new(login_config).with_named::<support::Prefs>(prefs_config);
     let app = app!(middleware);
     login.fail_saves(true);
     let reply = call!(&app, "/both/dark");
@@ -174,7 +176,7 @@ async fn a_failed_save_sets_no_session_cookie() {
 async fn two_named_sessions_from_two_stores_save_together() {
     let (login, login_config) = memory("id");
     let (prefs, prefs_config) = cookie_store("prefs");
-    let app = app!(SessionMiddleware::new(login_config).with_named("prefs", prefs_config));
+    let app = app!(SessionMiddleware::new(login_config).with_named::<support::Prefs>(prefs_config));
     let reply = call!(&app, "/both/dark");
     assert_eq!(reply.status, StatusCode::OK);
     let cookies = reply.set_cookies();
@@ -238,9 +240,9 @@ async fn a_session_ended_meanwhile_is_a_409_that_clears_the_cookie() {
     use std::sync::Arc;
 
     use actix_web::web;
-    use fastsession_actix::Session;
-    use fastsession_core::http::SessionConfig;
-    use fastsession_core::store::MemoryStore;
+    use fastsession::Session;
+    use fastsession::http::SessionConfig;
+    use fastsession::store::MemoryStore;
 
     async fn login(session: Session) -> &'static str {
         session.set_user_id("gopher");
@@ -250,7 +252,7 @@ async fn a_session_ended_meanwhile_is_a_409_that_clears_the_cookie() {
     async fn race(
         session: Session,
         store: web::Data<Arc<MemoryStore>>,
-    ) -> Result<&'static str, fastsession_actix::Error> {
+    ) -> Result<&'static str, fastsession::Error> {
         session.insert("value", "late")?;
         store.end_sessions_of("gopher", None).await?;
         Ok("ok")

@@ -10,11 +10,11 @@ use actix_web::error::ErrorBadRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::{HttpResponse, test, web};
-use fastsession_actix::{Flashes, NamedSession, RequestSessions, Session, SessionName};
-use fastsession_core::codec::{Key, KeyRing};
-use fastsession_core::http::{CookieConfig, SessionConfig};
-use fastsession_core::store::{CookieStore, MemoryStore, Store};
-use fastsession_core::testing::SpyStore;
+use fastsession::codec::{Key, KeyRing};
+use fastsession::http::{CookieConfig, SessionConfig};
+use fastsession::store::{CookieStore, MemoryStore, Store};
+use fastsession::testing::SpyStore;
+use fastsession::{Flashes, NamedSession, RequestSessions, Session};
 
 pub(crate) fn cookie(name: &str) -> CookieConfig {
     CookieConfig::builder(name)
@@ -43,20 +43,12 @@ pub(crate) fn cookie_store(name: &str) -> (Arc<SpyStore>, SessionConfig) {
 /// The name [`SessionMiddleware::with_named`] gets for the second session of the tests.
 pub(crate) struct Prefs;
 
-impl SessionName for Prefs {
-    const NAME: &'static str = "prefs";
-}
-
 /// A name no middleware is given.
 pub(crate) struct Unknown;
 
-impl SessionName for Unknown {
-    const NAME: &'static str = "unknown";
-}
-
-/// What handlers that only touch sessions return: `fastsession_core::Error` converts into it,
+/// What handlers that only touch sessions return: `fastsession::Error` converts into it,
 /// and it is an actix-web `ResponseError`.
-type Result<T> = std::result::Result<T, fastsession_actix::Error>;
+type Result<T> = std::result::Result<T, fastsession::Error>;
 
 async fn nothing() -> &'static str {
     "ok"
@@ -85,9 +77,7 @@ async fn save_then_500(sessions: RequestSessions) -> Result<HttpResponse> {
 }
 
 async fn handler_error(session: Session) -> actix_web::Result<&'static str> {
-    session
-        .insert("value", "lost")
-        .map_err(fastsession_actix::Error::from)?;
+    session.insert("value", "lost")?;
     Err(ErrorBadRequest("no"))
 }
 
@@ -132,7 +122,7 @@ async fn unknown(_: NamedSession<Unknown>) -> &'static str {
 /// Reads both sessions through the handle, by name.
 async fn handle(sessions: RequestSessions) -> Result<String> {
     let value = sessions.session().await?.get::<String>("value")?;
-    let theme = sessions.named("prefs").await?.get::<String>("theme")?;
+    let theme = sessions.named::<Prefs>().await?.get::<String>("theme")?;
     Ok(format!("{value:?} {theme:?}"))
 }
 

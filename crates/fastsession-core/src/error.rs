@@ -8,6 +8,9 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::StatusCode;
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -61,6 +64,11 @@ pub enum ErrorKind {
     /// A value, key or user id the store cannot hold (for PostgreSQL's `jsonb`, a number
     /// beyond its range or an unpaired surrogate); refused with nothing changed.
     Unstorable,
+    /// A handler asked for a session but no session middleware (the tower `SessionLayer`, the
+    /// actix-web `SessionMiddleware`) ran for the request: a bug in the app's set-up.
+    NotInstalled,
+    /// A handler asked for a named session that the middleware was not given.
+    UnknownSession,
 }
 
 /// The error of every fallible operation in this crate.
@@ -84,6 +92,9 @@ struct Inner {
     kind: ErrorKind,
     message: Cow<'static, str>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    /// Set once the error was logged, so that an extractor's failure logged when it happened
+    /// (actix-web's `Option<T>` drops the error unseen) is not logged again as the response.
+    logged: AtomicBool,
 }
 
 impl Error {
@@ -104,6 +115,7 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            logged: AtomicBool::new(false),
         }))
     }
 
@@ -178,6 +190,67 @@ impl Error {
     #[must_use]
     pub fn is_session_ended(&self) -> bool {
         self.0.kind == ErrorKind::SessionEnded
+    }
+
+    /// The status a client gets for this error: 503 when the store failed or is full (both
+    /// temporary), 409 when another request ended the session meanwhile, 400 for input the
+    /// store cannot hold, 500 otherwise.
+    ///
+    /// A handler returning this error with `?` answers with this status and an empty body
+    /// (features `axum` and `actix`); the details go to the log, never to the client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::Error;
+    ///
+    /// let down = Error::store("no connection", std::io::Error::other("refused"));
+    /// assert_eq!(down.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self.0.kind {
+            ErrorKind::Store | ErrorKind::StoreFull => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::SessionEnded => StatusCode::CONFLICT,
+            ErrorKind::Unstorable => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Logs this error, with its sources, at the level its kind deserves: `warn` for a store
+    /// that failed or is full (an operator should look), `debug` for a value of another type
+    /// or one that does not serialize (often a client's old session), `info` for a session
+    /// ended by another request, `error` for the rest (set-up bugs: no middleware, an unknown
+    /// named session, an oversize cookie). Store failures and oversize cookies are also
+    /// counted for the aggregated summaries of [`events`](crate::events). Each error is
+    /// logged once, however many times this is called.
+    pub(crate) fn log(&self, doing: &'static str) {
+        if self.0.logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let error = self as &(dyn StdError + 'static);
+        let status = self.status().as_u16();
+        match self.0.kind {
+            ErrorKind::Store | ErrorKind::StoreFull => {
+                tracing::warn!(target: "fastsession", error, status, "{doing}: the session store failed");
+            }
+            ErrorKind::Deserialize | ErrorKind::Serialize => {
+                tracing::debug!(target: "fastsession", error, status, "{doing}: a session value is not of the type asked for");
+            }
+            ErrorKind::SessionEnded => {
+                tracing::info!(target: "fastsession", error, status, "{doing}: another request ended the session");
+            }
+            _ => {
+                tracing::error!(target: "fastsession", error, status, "{doing}: session error");
+            }
+        }
+        match self.0.kind {
+            ErrorKind::Store => crate::events::record(crate::events::Event::StoreFailed),
+            ErrorKind::CookieTooLarge { .. } => {
+                crate::events::record(crate::events::Event::CookieTooLarge);
+            }
+            _ => {}
+        }
     }
 
     /// `true` if the session was too large for a cookie.

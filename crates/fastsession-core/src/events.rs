@@ -221,11 +221,15 @@ pub enum Action {
     Save,
 }
 
-/// Reports a failed load or save of a session, as adapters do: each at `debug` (target
-/// `fastsession`, with the error and its sources), and counted, so that the `warn` lines a
-/// client can cause on every request stay few ([`record`]). Store failures count as
-/// [`Event::StoreFailed`], oversize cookies as [`Event::CookieTooLarge`]; what stores record
-/// themselves (a full store, an oversize session, input they cannot hold) is not counted twice.
+/// Reports a failed load or save of a session, as adapters do: logged with its sources
+/// (target `fastsession`) at `warn` for a store that failed or is full, `debug` for a value
+/// of another type, `info` for a session another request ended, `error` for the rest; store
+/// failures count as [`Event::StoreFailed`] and oversize cookies as
+/// [`Event::CookieTooLarge`] (what stores record themselves, such as a full store, is not
+/// counted twice).
+///
+/// A handler's `?` on [`Error`](crate::Error) reports the same way when the error becomes
+/// the response (features `axum` and `actix`).
 ///
 /// # Examples
 ///
@@ -239,21 +243,12 @@ pub enum Action {
 /// assert_eq!(events::counts().of(Event::StoreFailed), before + 1);
 /// ```
 pub fn report_failure(action: Action, error: &crate::Error) {
-    let cause = error as &(dyn std::error::Error + 'static);
-    match action {
-        Action::Load => {
-            tracing::debug!(target: "fastsession", error = cause, "loading the session failed");
-        }
-        Action::Save => {
-            tracing::debug!(target: "fastsession", error = cause, "saving the session failed");
-        }
-    }
-    match error.kind() {
-        crate::ErrorKind::Store => record(Event::StoreFailed),
-        crate::ErrorKind::CookieTooLarge { .. } => record(Event::CookieTooLarge),
-        _ => {}
-    }
+    error.log(match action {
+        Action::Load => "loading the session",
+        Action::Save => "saving the sessions",
+    });
 }
+
 /// The totals of every kind of event since the process started, from [`counts`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventCounts([u64; KINDS]);

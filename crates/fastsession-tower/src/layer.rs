@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use fastsession_core::http::{SessionConfig, SessionSet, Sessions, StoreErrorPolicy, status_for};
+use fastsession_core::http::{
+    RequestSessions, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
+};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
-
-use crate::RequestSessions;
 
 /// A tower [`Layer`] that gives every request lazy sessions and saves them after the
 /// handler.
@@ -29,19 +29,20 @@ use crate::RequestSessions;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::store::{CookieStore, MemoryStore};
-/// use fastsession_tower::{SessionLayer, StoreErrorPolicy};
+/// use fastsession::http::StoreErrorPolicy;
+/// use fastsession::tower::SessionLayer;
+/// use fastsession::{CookieConfig, CookieStore, Key, KeyRing, MemoryStore, SessionConfig};
+///
+/// struct Prefs; // names the second session: handlers take `NamedSession<Prefs>`
 ///
 /// let keys = KeyRing::new(Key::generate(1)?);
 /// let login = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
 /// let prefs = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?);
 /// let layer = SessionLayer::new(login)
-///     .with_named("prefs", prefs)
+///     .with_named::<Prefs>(prefs)
 ///     .with_store_error_policy(StoreErrorPolicy::Fail);
 /// # let _ = layer;
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct SessionLayer {
@@ -50,12 +51,38 @@ pub struct SessionLayer {
 
 impl SessionLayer {
     /// A layer whose default session is described by `config`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::tower::SessionLayer;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = SessionLayer::new(config);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
         SessionLayer::from_set(SessionSet::new(config))
     }
 
     /// A layer serving the sessions of `set`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::tower::SessionLayer;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// use fastsession::SessionSet;
+    ///
+    /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
+    /// let sessions = SessionLayer::from_set(set);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn from_set(set: SessionSet) -> Self {
         SessionLayer {
@@ -63,17 +90,50 @@ impl SessionLayer {
         }
     }
 
-    /// Adds a session that handlers ask for by `name`, possibly from another store. A name
-    /// given twice keeps the later config. Its cookie name must differ from the other
-    /// sessions' (sessions with one cookie name are one session).
+    /// Adds a session named by the type `N`, possibly from another store, which handlers
+    /// ask for as `NamedSession<N>`. As [`SessionSet::with_named`].
+    ///
+    /// # Panics
+    ///
+    /// At start-up, if `config`'s cookie name is another session's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::tower::SessionLayer;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// struct Cart; // handlers take `NamedSession<Cart>`
+    ///
+    /// let login = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let cart = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("cart")?);
+    /// let sessions = SessionLayer::new(login).with_named::<Cart>(cart);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
-    pub fn with_named(self, name: &'static str, config: SessionConfig) -> Self {
+    pub fn with_named<N: 'static>(self, config: SessionConfig) -> Self {
         let set = Arc::unwrap_or_clone(self.shared);
-        SessionLayer::from_set(set.with_named(name, config))
+        SessionLayer::from_set(set.with_named::<N>(config))
     }
 
     /// Sets what happens when saving fails after a successful handler (default
     /// [`StoreErrorPolicy::Fail`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::tower::SessionLayer;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig};
+    ///
+    /// use fastsession::http::StoreErrorPolicy;
+    ///
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// // A page that shows nothing of the session: answer even if saving failed.
+    /// let sessions = SessionLayer::new(config).with_store_error_policy(StoreErrorPolicy::KeepResponse);
+    /// # let _ = sessions;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn with_store_error_policy(self, policy: StoreErrorPolicy) -> Self {
         let set = Arc::unwrap_or_clone(self.shared);
@@ -129,15 +189,25 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let handle = RequestSessions::new(Sessions::new(request.headers()), self.shared.clone());
-        request.extensions_mut().insert(handle.clone());
+        let sessions = Sessions::new(request.headers());
+        let handle = RequestSessions::new(sessions.clone(), self.shared.clone());
+        request.extensions_mut().insert(handle);
         ResponseFuture {
             state: State::Handler {
                 future: self.inner.call(request),
-                handle: Some(handle),
+                handle: Some(Finish {
+                    sessions,
+                    policy: self.shared.store_error_policy(),
+                }),
             },
         }
     }
+}
+
+/// What the layer keeps of a request to save its sessions after the handler.
+struct Finish {
+    sessions: Sessions,
+    policy: StoreErrorPolicy,
 }
 
 type Saving<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
@@ -156,7 +226,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        Handler { #[pin] future: F, handle: Option<RequestSessions> },
+        Handler { #[pin] future: F, handle: Option<Finish> },
         Saving { future: Saving<B> },
         Done,
     }
@@ -183,7 +253,7 @@ where
                     let result = ready!(future.poll(cx));
                     let handle = handle.take();
                     let (response, handle) = match (result, handle) {
-                        (Ok(response), Some(handle)) if handle.registry().is_accessed() => {
+                        (Ok(response), Some(handle)) if handle.sessions.is_accessed() => {
                             (response, handle)
                         }
                         // Untouched sessions, or a failed handler: nothing to save.
@@ -220,39 +290,39 @@ where
 /// Finishes a handled request whose sessions need no I/O to save, or hands its response
 /// back for [`finish`].
 fn save_without_io<B: Default>(
-    handle: &RequestSessions,
+    handle: &Finish,
     response: Response<B>,
 ) -> ControlFlow<Response<B>, Response<B>> {
     // A failed handler persists only what it saved itself.
     if response.status().is_server_error() {
         return ControlFlow::Break(with_headers(handle, response, Ok(())));
     }
-    match handle.registry().save_now() {
+    match handle.sessions.save_now() {
         Some(saved) => ControlFlow::Break(with_headers(handle, response, saved)),
         None => ControlFlow::Continue(response),
     }
 }
 
 /// Saves the sessions of a handled request and writes their headers into its response.
-async fn finish<B: Default>(mut handle: RequestSessions, response: Response<B>) -> Response<B> {
-    let saved = handle.registry_mut().save_exclusive().await;
+async fn finish<B: Default>(mut handle: Finish, response: Response<B>) -> Response<B> {
+    let saved = handle.sessions.save_exclusive().await;
     with_headers(&handle, response, saved)
 }
 
 /// The response after a save: the store error policy applied, the session headers added.
 fn with_headers<B: Default>(
-    handle: &RequestSessions,
+    handle: &Finish,
     mut response: Response<B>,
     saved: fastsession_core::Result<()>,
 ) -> Response<B> {
     // A handler that failed saved nothing but what it saved itself, whose cookies it gets;
     // a failed save sets no session cookie at all.
-    let mut headers = handle.registry().take_response_headers();
+    let mut headers = handle.sessions.take_response_headers();
     if let Err(error) = saved {
         fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
-        if handle.policy() == StoreErrorPolicy::Fail {
+        if handle.policy == StoreErrorPolicy::Fail {
             response = Response::new(B::default());
-            *response.status_mut() = status_for(&error);
+            *response.status_mut() = error.status();
             headers = headers.for_failed_response();
         }
     }

@@ -1,17 +1,19 @@
-//! tower and axum adapter for [`fastsession`](https://docs.rs/fastsession).
+//! The tower adapter of [`fastsession`](https://docs.rs/fastsession), for axum, hyper and any
+//! tower stack.
 //!
 //! [`SessionLayer`] gives each request lazy sessions: nothing is parsed, decrypted or loaded
 //! until the handler asks, and an untouched session costs no store I/O and no header. After
 //! the handler it saves what changed and writes the cookies. A 5xx response, a handler error
-//! or a panic saves nothing that the handler did not save itself. Store failures become
-//! opaque responses with the status of
-//! [`status_for`](fastsession_core::http::status_for) (503 when the store is down or full, 409
-//! when another request ended the session, 400 for input the store cannot hold, 500
-//! otherwise); details go to the log.
+//! or a panic saves nothing that the handler did not save itself. A store failure becomes an
+//! empty response with the status of `Error::status` (503 when the store is down or full,
+//! 409 when another request ended the session, 400 for input the store cannot hold, 500
+//! otherwise); the details go to the log.
 //!
-//! It works with any tower stack, plain hyper included, through [`RequestSessions`] in the
-//! request's extensions. With the `axum` feature, the extractors [`Session`],
-//! [`NamedSession`] and [`Flashes`] do the asking.
+//! Handlers ask for sessions through the request's `RequestSessions` (in its extensions), or
+//! with the `axum` feature through the extractors `Session`, `Option<Session>`,
+//! `NamedSession<N>`, `Flashes` and `RequestSessions`. They are the types of the
+//! `fastsession` crate itself, so a handler's `?` on `fastsession::Error` gives the right
+//! response in axum and actix-web alike.
 //!
 //! # Examples
 //!
@@ -19,28 +21,26 @@
 //!
 //! ```no_run
 //! use std::convert::Infallible;
-//! use fastsession_core::codec::{Key, KeyRing};
-//! use fastsession_core::http::{CookieConfig, SessionConfig};
-//! use fastsession_core::store::CookieStore;
-//! use fastsession_tower::{RequestSessions, SessionLayer};
+//! use bytes::Bytes;
+//! use fastsession::tower::SessionLayer;
+//! use fastsession::{CookieConfig, CookieStore, Key, KeyRing, RequestSessions, SessionConfig};
 //! use http::{Request, Response};
 //! use http_body_util::Full;
-//! use bytes::Bytes;
 //! use tower::ServiceBuilder;
 //!
 //! async fn count(request: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-//!     let Some(sessions) = request.extensions().get::<RequestSessions>() else {
-//!         return Ok(Response::new(Full::default()));
+//!     let visits = async {
+//!         let session = RequestSessions::of(request.extensions())?.session().await?;
+//!         session.update_or("visits", 1_u64, |n| n + 1)
 //!     };
-//!     let body = match sessions.session().await {
-//!         Ok(session) => {
-//!             let n = session.get::<u64>("n").ok().flatten().unwrap_or(0) + 1;
-//!             let _ = session.insert("n", n);
-//!             n.to_string()
+//!     Ok(match visits.await {
+//!         Ok(n) => Response::new(Full::from(n.to_string())),
+//!         Err(error) => {
+//!             let mut response = Response::new(Full::default());
+//!             *response.status_mut() = error.status();
+//!             response
 //!         }
-//!         Err(e) => return Ok(Response::builder().status(e.status()).body(Full::default()).unwrap()),
-//!     };
-//!     Ok(Response::new(Full::new(Bytes::from(body))))
+//!     })
 //! }
 //!
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,45 +60,30 @@
 //! }
 //! # }
 //! ```
-#![cfg_attr(
-    feature = "axum",
-    doc = r#"
-With axum:
-
-```
-use axum::{Router, routing::post};
-use fastsession_core::http::{CookieConfig, SessionConfig};
-use fastsession_core::store::MemoryStore;
-use fastsession_tower::{Session, SessionLayer};
-
-async fn login(session: Session) -> Result<&'static str, fastsession_tower::Error> {
-    session.regenerate();
-    session.set_user_id("gopher");
-    Ok("welcome")
-}
-
-let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
-let app: Router = Router::new()
-    .route("/login", post(login))
-    .layer(SessionLayer::new(config));
-# Ok::<(), Box<dyn std::error::Error>>(())
-```
-"#
-)]
+//!
+//! With axum (feature `axum` of the `fastsession` crate):
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use fastsession::tower::SessionLayer;
+//! use fastsession::{CookieConfig, MemoryStore, Session, SessionConfig};
+//!
+//! async fn login(session: Session) -> Result<&'static str, fastsession::Error> {
+//!     session.regenerate();
+//!     session.set_user_id("gopher");
+//!     Ok("welcome")
+//! }
+//!
+//! let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .layer(SessionLayer::new(config));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod error;
-#[cfg(feature = "axum")]
-mod extract;
-mod handle;
 mod layer;
 
-pub use error::{Error, ErrorKind};
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{Flashes, NamedSession, Session, SessionName};
-pub use fastsession_core::http::{SessionSet, StoreErrorPolicy};
-pub use handle::RequestSessions;
 pub use layer::{ResponseFuture, SessionLayer, SessionService};

@@ -3,7 +3,8 @@
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
-use fastsession_tower::{Flashes, NamedSession, Session, SessionLayer, SessionName};
+use fastsession::tower::SessionLayer;
+use fastsession::{Flashes, NamedSession, Session};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -11,11 +12,8 @@ use tower::ServiceExt;
 use crate::support::{cookie_header, cookie_store, memory, set_cookies};
 
 struct Prefs;
-impl SessionName for Prefs {
-    const NAME: &'static str = "prefs";
-}
 
-async fn add_flash(session: Session) -> Result<&'static str, fastsession_tower::Error> {
+async fn add_flash(session: Session) -> Result<&'static str, fastsession::Error> {
     session.add_flash("saved")?;
     Ok("ok")
 }
@@ -24,10 +22,7 @@ async fn show_flashes(Flashes(flashes): Flashes) -> String {
     flashes.join(",")
 }
 
-async fn theme(
-    session: Session,
-    prefs: NamedSession<Prefs>,
-) -> Result<String, fastsession_tower::Error> {
+async fn theme(session: Session, prefs: NamedSession<Prefs>) -> Result<String, fastsession::Error> {
     session.insert("seen", true)?;
     let theme = prefs
         .get::<String>("theme")?
@@ -82,7 +77,7 @@ async fn named_sessions_from_two_stores() {
     let (_, prefs) = cookie_store("prefs");
     let app = Router::new()
         .route("/", get(theme))
-        .layer(SessionLayer::new(login).with_named("prefs", prefs));
+        .layer(SessionLayer::new(login).with_named::<Prefs>(prefs));
     let (status, headers, body) = call(&app, "GET", "/", "").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "light"));
     assert_eq!(set_cookies(&headers).len(), 2);
@@ -98,7 +93,7 @@ async fn store_failures_are_opaque_and_optional_sessions_survive_them() {
         .route("/flash", post(add_flash))
         .route("/maybe", get(maybe))
         .layer(SessionLayer::new(config));
-    let id = fastsession_core::session::SessionId::generate().expect("id");
+    let id = fastsession::session::SessionId::generate().expect("id");
     let cookie = format!("id={}", id.as_str());
     let (status, headers, body) = call(&app, "POST", "/flash", &cookie).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

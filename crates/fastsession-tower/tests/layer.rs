@@ -2,8 +2,10 @@
 
 use std::convert::Infallible;
 
-use fastsession_core::store::SaveKind;
-use fastsession_tower::{RequestSessions, SessionLayer, StoreErrorPolicy};
+use fastsession::http::StoreErrorPolicy;
+use fastsession::store::SaveKind;
+use fastsession::tower::SessionLayer;
+use fastsession::{ErrorKind, RequestSessions};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -12,12 +14,12 @@ use crate::support::{cookie_header, cookie_store, memory, set_cookies};
 type Body = String;
 
 fn sessions_of(request: &Request<()>) -> RequestSessions {
-    request
-        .extensions()
-        .get::<RequestSessions>()
-        .cloned()
+    RequestSessions::of(request.extensions())
         .expect("the layer puts the handle into the extensions")
 }
+
+struct Prefs;
+struct Nope;
 
 /// Bumps counter `n` and answers with `status`.
 async fn bump(request: Request<()>, status: StatusCode) -> Result<Response<Body>, Infallible> {
@@ -164,7 +166,7 @@ async fn a_failed_load_is_an_opaque_503() {
                 }
             }
         }));
-    let id = fastsession_core::session::SessionId::generate().expect("id");
+    let id = fastsession::session::SessionId::generate().expect("id");
     let cookie = format!("id={}", id.as_str());
     let response = service
         .oneshot(request(Some(&cookie)))
@@ -230,16 +232,16 @@ async fn two_named_sessions_from_two_stores_are_saved_together() {
     let (login_spy, login) = memory("login");
     let (prefs_spy, prefs) = cookie_store("prefs");
     let service = ServiceBuilder::new()
-        .layer(SessionLayer::new(login).with_named("prefs", prefs))
+        .layer(SessionLayer::new(login).with_named::<Prefs>(prefs))
         .service(service_fn(|r: Request<()>| async move {
             let sessions = sessions_of(&r);
             let login = sessions.session().await.expect("login");
-            let prefs = sessions.named("prefs").await.expect("prefs");
+            let prefs = sessions.named::<Prefs>().await.expect("prefs");
             login.regenerate();
             login.set_user_id("alice");
             prefs.insert("theme", "dark").expect("insert");
-            let unknown = sessions.named("nope").await.expect_err("unknown name");
-            assert_eq!(unknown.kind(), fastsession_tower::ErrorKind::UnknownSession);
+            let unknown = sessions.named::<Nope>().await.expect_err("unknown name");
+            assert_eq!(unknown.kind(), ErrorKind::UnknownSession);
             Ok::<_, Infallible>(Response::new(Body::new()))
         }));
     let response = service.oneshot(request(None)).await.expect("response");
@@ -251,8 +253,8 @@ async fn two_named_sessions_from_two_stores_are_saved_together() {
 
 #[tokio::test]
 async fn a_missing_layer_is_reported() {
-    let error = RequestSessions::missing();
-    assert_eq!(error.kind(), fastsession_tower::ErrorKind::LayerMissing);
+    let error = RequestSessions::of(Request::new(()).extensions()).expect_err("no layer");
+    assert_eq!(error.kind(), ErrorKind::NotInstalled);
     assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use fastsession_core::codec::{Key, KeyRing};
-use fastsession_core::http::{CookieConfig, SessionConfig};
-use fastsession_core::store::{CookieStore, MemoryStore, Store};
-use fastsession_core::testing::SpyStore;
+use fastsession::codec::{Key, KeyRing};
+use fastsession::http::{CookieConfig, SessionConfig};
+use fastsession::store::{CookieStore, MemoryStore, Store};
+use fastsession::testing::SpyStore;
 use http::HeaderMap;
 
 pub(crate) fn cookie(name: &str) -> CookieConfig {

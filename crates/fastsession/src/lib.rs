@@ -15,7 +15,9 @@ pub mod guide {}
 pub mod migration {}
 
 pub use fastsession_core::codec::{Key, KeyRing};
-pub use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+pub use fastsession_core::http::{
+    CookieConfig, Flashes, NamedSession, RequestSessions, SessionConfig, SessionSet, Sessions,
+};
 pub use fastsession_core::session::Expiry;
 pub use fastsession_core::store::{CookieStore, MemoryStore, Store};
 

@@ -4,13 +4,22 @@
 //! Everything here works on [`http::HeaderMap`] and [`http::request::Parts`], so any server
 //! built on the `http` crate (hyper, axum, tower services, ...) can use it directly.
 
+#[cfg(feature = "actix")]
+mod actix;
+#[cfg(feature = "axum")]
+mod axum;
 mod config;
 mod cookie_config;
 mod few;
 mod registry;
+mod request;
 mod set;
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use actix::SessionExt;
 pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
 pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
 pub use registry::{ResponseHeaders, Sessions};
-pub use set::{SessionSet, StoreErrorPolicy, status_for};
+pub use request::{Flashes, NamedSession, RequestSessions};
+pub use set::{SessionSet, StoreErrorPolicy};

@@ -1,9 +1,8 @@
 //! What a framework adapter serves: the sessions of an app and how failures are answered.
 
-use http::StatusCode;
+use std::any::TypeId;
 
 use super::SessionConfig;
-use crate::error::{Error, ErrorKind};
 
 /// What an adapter does when saving the sessions after a successful handler fails.
 ///
@@ -13,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 #[non_exhaustive]
 pub enum StoreErrorPolicy {
     /// Replace the handler's response with an empty one with the status of
-    /// [`status_for`]: the client never sees a success for a change that was not saved.
+    /// [`Error::status`](crate::Error::status): the client never sees a success for a change that was not saved.
     /// Cookies of the sessions that did save are still set.
     #[default]
     Fail,
@@ -25,6 +24,10 @@ pub enum StoreErrorPolicy {
 /// The sessions an app's requests may use: a default one and named others (possibly from
 /// other stores), with the [`StoreErrorPolicy`]. The framework adapters are built from one.
 ///
+/// A named session is named by a type of the app's own (any `'static` type, usually an
+/// empty struct): the handler asks for [`NamedSession<Prefs>`](super::NamedSession) and the
+/// set was given `with_named::<Prefs>(..)`, so a name cannot be misspelt in one place only.
+///
 /// # Examples
 ///
 /// ```
@@ -32,23 +35,43 @@ pub enum StoreErrorPolicy {
 /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
 /// use fastsession_core::store::{CookieStore, MemoryStore};
 ///
+/// struct Prefs; // names the second session
+///
 /// let keys = KeyRing::new(Key::generate(1)?);
 /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?))
-///     .with_named("prefs", SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?))
+///     .with_named::<Prefs>(SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?))
 ///     .with_store_error_policy(StoreErrorPolicy::KeepResponse);
-/// assert_eq!(set.named("prefs").map(|c| c.cookie().name()), Some("__Host-prefs"));
-/// assert!(set.named("other").is_none());
+/// assert_eq!(set.named::<Prefs>().map(|c| c.cookie().name()), Some("__Host-prefs"));
+/// assert!(set.named::<String>().is_none());
 /// # Ok::<(), fastsession_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionSet {
     default: SessionConfig,
-    named: Vec<(&'static str, SessionConfig)>,
+    named: Vec<Named>,
     policy: StoreErrorPolicy,
+}
+
+#[derive(Debug, Clone)]
+struct Named {
+    id: TypeId,
+    type_name: &'static str,
+    config: SessionConfig,
 }
 
 impl SessionSet {
     /// A set whose default session is described by `config`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
+    /// assert_eq!(set.default_session().cookie().name(), "__Host-id");
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
         SessionSet {
@@ -58,18 +81,64 @@ impl SessionSet {
         }
     }
 
-    /// Adds a session asked for by `name`. A name given twice keeps the later config. Its
-    /// cookie name must differ from the other sessions' (sessions with one cookie name are
-    /// one session).
+    /// Adds a session named by the type `N`, which handlers ask for as
+    /// [`NamedSession<N>`](super::NamedSession). Giving `N` twice keeps the later config.
+    ///
+    /// # Panics
+    ///
+    /// At start-up, if `config`'s cookie name is another session's: two sessions with one
+    /// cookie would overwrite each other in the browser.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// struct Cart;
+    ///
+    /// let login = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let cart = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("cart")?);
+    /// let set = SessionSet::new(login).with_named::<Cart>(cart);
+    /// assert!(set.named::<Cart>().is_some());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
-    pub fn with_named(mut self, name: &'static str, config: SessionConfig) -> Self {
-        self.named.retain(|(n, _)| *n != name);
-        self.named.push((name, config));
+    pub fn with_named<N: 'static>(mut self, config: SessionConfig) -> Self {
+        let id = TypeId::of::<N>();
+        self.named.retain(|n| n.id != id);
+        let cookie = config.cookie().name();
+        let taken = std::iter::once(&self.default)
+            .chain(self.named.iter().map(|n| &n.config))
+            .any(|c| c.cookie().name() == cookie);
+        assert!(
+            !taken,
+            "the named session `{}` has the cookie name `{cookie}` of another session; \
+             give each session its own cookie name",
+            std::any::type_name::<N>()
+        );
+        self.named.push(Named {
+            id,
+            type_name: std::any::type_name::<N>(),
+            config,
+        });
         self
     }
 
     /// Sets what happens when saving fails after a successful handler (default
     /// [`StoreErrorPolicy::Fail`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let set = SessionSet::new(config).with_store_error_policy(StoreErrorPolicy::KeepResponse);
+    /// assert_eq!(set.store_error_policy(), StoreErrorPolicy::KeepResponse);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn with_store_error_policy(mut self, policy: StoreErrorPolicy) -> Self {
         self.policy = policy;
@@ -77,43 +146,63 @@ impl SessionSet {
     }
 
     /// The default session's configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
+    /// assert_eq!(set.default_session().cookie().name(), "__Host-id");
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn default_session(&self) -> &SessionConfig {
         &self.default
     }
 
-    /// The configuration of the session named `name`, if there is one.
+    /// The configuration of the session named by `N`, if there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// struct Prefs;
+    /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
+    /// assert!(set.named::<Prefs>().is_none());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
-    pub fn named(&self, name: &str) -> Option<&SessionConfig> {
-        self.named.iter().find(|(n, _)| *n == name).map(|(_, c)| c)
+    pub fn named<N: 'static>(&self) -> Option<&SessionConfig> {
+        self.named_by_id(TypeId::of::<N>())
+    }
+
+    pub(crate) fn named_by_id(&self, id: TypeId) -> Option<&SessionConfig> {
+        self.named.iter().find(|n| n.id == id).map(|n| &n.config)
+    }
+
+    /// The type names of the named sessions, for error messages.
+    pub(crate) fn named_types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.named.iter().map(|n| n.type_name)
     }
 
     /// The policy for failed saves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
+    /// assert_eq!(set.store_error_policy(), StoreErrorPolicy::Fail);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn store_error_policy(&self) -> StoreErrorPolicy {
         self.policy
-    }
-}
-
-/// The status a client gets for a failed load or save: 503 when the store failed or is full
-/// (both temporary), 409 when another request ended the session meanwhile, 400 for input the
-/// store cannot hold, 500 otherwise.
-///
-/// # Examples
-///
-/// ```
-/// use fastsession_core::Error;
-/// use fastsession_core::http::status_for;
-///
-/// let down = Error::store("no connection", std::io::Error::other("refused"));
-/// assert_eq!(status_for(&down), http::StatusCode::SERVICE_UNAVAILABLE);
-/// ```
-#[must_use]
-pub fn status_for(error: &Error) -> StatusCode {
-    match error.kind() {
-        ErrorKind::Store | ErrorKind::StoreFull => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::SessionEnded => StatusCode::CONFLICT,
-        ErrorKind::Unstorable => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
