@@ -26,7 +26,7 @@ const NAME: &str = "id";
 fn codec(c: &mut Criterion) {
     assert_eq!(PAYLOAD.len(), 100);
     let ours = Codec::new(
-        &KeyRing::new(Key::generate(1).expect("OS RNG")),
+        &KeyRing::new(Key::generate().expect("OS RNG")),
         "session-cookie",
     );
     let theirs = cookie::Key::generate();
@@ -113,7 +113,11 @@ fn codec(c: &mut Criterion) {
     });
     // Another process (a second server, or this one after a restart) sealed the value: its
     // nonce prefix is not this instance's, so open derives the HChaCha20 sub-key first.
-    let ring = KeyRing::new(Key::from_secret(7, &[1, 2, 3, 4].repeat(8)).expect("key"));
+    let ring = KeyRing::new(
+        Key::from_secret(&[1, 2, 3, 4].repeat(8))
+            .expect("key")
+            .with_id(7),
+    );
     let (sealer, opener) = (
         Codec::new(&ring, "session-cookie"),
         Codec::new(&ring, "session-cookie"),

@@ -33,7 +33,7 @@ fn go_codec() -> SecureCookie {
 fn codec(c: &mut Criterion) {
     let go = go_codec();
     let native = Codec::new(
-        &KeyRing::new(Key::generate(1).expect("OS RNG")),
+        &KeyRing::new(Key::generate().expect("OS RNG")),
         "session-cookie",
     );
     let go_cookie = go
@@ -111,7 +111,7 @@ fn session(c: &mut Criterion) {
         .read_gob(&gob_bytes, NOW)
         .expect("reads");
     record.set_origin(None);
-    let native_store = CookieStore::new(&KeyRing::new(Key::generate(1).expect("OS RNG")));
+    let native_store = CookieStore::new(&KeyRing::new(Key::generate().expect("OS RNG")));
     let native_cookie = match native_store
         .save_now(SaveRequest::new(
             NAME,

@@ -100,7 +100,7 @@ fn first_cookie(config: &SessionConfig) -> String {
 }
 
 fn session(c: &mut Criterion) {
-    let ring = KeyRing::new(Key::generate(1).expect("OS RNG"));
+    let ring = KeyRing::new(Key::generate().expect("OS RNG"));
     let config = SessionConfig::new(
         CookieStore::new(&ring),
         CookieConfig::new("id").expect("valid"),

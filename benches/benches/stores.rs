@@ -46,12 +46,12 @@ struct Subject {
 fn fs_in(parent: &Path) -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir_in(parent).unwrap();
     let store =
-        fastsession_fs::filesystem_store(dir.path().join("s"), &Key::generate(1).unwrap()).unwrap();
+        fastsession_fs::filesystem_store(dir.path().join("s"), &Key::generate().unwrap()).unwrap();
     (Arc::new(store), dir)
 }
 
 fn subjects() -> Vec<Subject> {
-    let ring = KeyRing::new(Key::generate(1).unwrap());
+    let ring = KeyRing::new(Key::generate().unwrap());
     let (tmpfs, tmpfs_dir) = fs_in(Path::new("/dev/shm"));
     std::fs::create_dir_all("../target/bench-fs").unwrap();
     let (disk, disk_dir) = fs_in(Path::new("../target/bench-fs"));

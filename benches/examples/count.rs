@@ -21,7 +21,7 @@ fn main() {
     let n: u32 = n.parse().expect("a count");
 
     let ours = Codec::new(
-        &KeyRing::new(Key::from_secret(1, &(1..=32).collect::<Vec<u8>>()).expect("key")),
+        &KeyRing::new(Key::from_secret(&(1..=32).collect::<Vec<u8>>()).expect("key")),
         PURPOSE,
     );
     let sketch = Sketch::new();

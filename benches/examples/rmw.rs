@@ -27,7 +27,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::args().nth(1).ok_or("usage: rmw <n>")?.parse()?;
-    let keys = KeyRing::new(Key::from_secret(1, &(1..=32).collect::<Vec<u8>>())?);
+    let keys = KeyRing::new(Key::from_secret(&(1..=32).collect::<Vec<u8>>())?);
     let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
     let mut cookie = String::new();
     for i in 0..n {

@@ -228,7 +228,7 @@ fn cookie() -> Result<CookieConfig, BoxError> {
 /// with it), in the same `SessionConfig` as `fastsession-memory`.
 async fn fastsession_redis_store(url: &str, prefix: &str) -> Result<SessionConfig, BoxError> {
     let config = fastsession_redis::RedisConfig::new(url).with_key_prefix(prefix);
-    let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
+    let store = fastsession_redis::redis_store(&config, &Key::generate()?).await?;
     Ok(SessionConfig::new(store, cookie()?))
 }
 
@@ -236,7 +236,7 @@ async fn fastsession_redis_store(url: &str, prefix: &str) -> Result<SessionConfi
 /// that schema).
 async fn fastsession_postgres_store(url: &str, schema: &str) -> Result<SessionConfig, BoxError> {
     let config = fastsession_postgres::PostgresConfig::new(url).with_schema(schema);
-    let store = fastsession_postgres::postgres_store(config, &Key::generate(1)?).await?;
+    let store = fastsession_postgres::postgres_store(config, &Key::generate()?).await?;
     store.backend().migrate().await?;
     Ok(SessionConfig::new(store, cookie()?))
 }
@@ -315,7 +315,7 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let cookie_store = || -> Result<SessionConfig, BoxError> {
-            let keys = KeyRing::new(Key::generate(1)?);
+            let keys = KeyRing::new(Key::generate()?);
             Ok(SessionConfig::new(CookieStore::new(&keys), cookie()?))
         };
         // Ten minutes without a request ends a peer's session, so that keys and rows a run
@@ -327,7 +327,7 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
             "hyper" => serve(listener, hyper::service::service_fn(hello)).await,
             "floor-cookie" => {
                 let codec = std::sync::Arc::new(fastsession_core::codec::Codec::new(
-                    &KeyRing::new(Key::generate(1)?),
+                    &KeyRing::new(Key::generate()?),
                     "session-cookie",
                 ));
                 let service = hyper::service::service_fn(move |request| {

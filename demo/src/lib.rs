@@ -280,12 +280,12 @@ struct Prefs;
 /// [`DemoError`] if a setting is refused or the store cannot be opened.
 pub async fn app(options: &Options) -> Result<Router, DemoError> {
     let key = match &options.secret {
-        Some(secret) => Key::from_base64(1, secret)?,
+        Some(secret) => Key::from_base64(secret)?,
         None => {
             tracing::warn!(
                 "{SECRET_VAR} is not set: using a random key, so sessions will not survive a restart"
             );
-            Key::generate(1)?
+            Key::generate()?
         }
     };
     let keys = KeyRing::new(key.clone());

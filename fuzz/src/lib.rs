@@ -22,8 +22,8 @@ pub fn ring() -> &'static KeyRing {
     static RING: OnceLock<KeyRing> = OnceLock::new();
     RING.get_or_init(|| {
         let secret = |seed: u8| -> Vec<u8> { (0..32).map(|i| seed.wrapping_mul(31) ^ i).collect() };
-        KeyRing::new(Key::from_secret(2, &secret(2)).expect("valid key"))
-            .with_retired(Key::from_secret(1, &secret(1)).expect("valid key"))
+        KeyRing::new(Key::from_secret(&secret(2)).expect("valid key").with_id(2))
+            .with_retired(Key::from_secret(&secret(1)).expect("valid key"))
             .expect("distinct ids")
     })
 }
@@ -40,7 +40,7 @@ pub fn retired_codec() -> &'static Codec {
     CODEC.get_or_init(|| {
         let secret: Vec<u8> = (0..32).map(|i| 31u8 ^ i).collect();
         Codec::new(
-            &KeyRing::new(Key::from_secret(1, &secret).expect("valid key")),
+            &KeyRing::new(Key::from_secret(&secret).expect("valid key")),
             PURPOSE,
         )
     })

@@ -77,7 +77,7 @@
 //! }
 //!
 //! # actix_web::rt::System::new().block_on(async {
-//! let keys = KeyRing::new(Key::generate(1)?);
+//! let keys = KeyRing::new(Key::generate()?);
 //! let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
 //! let app = test::init_service(
 //!     App::new().wrap(SessionMiddleware::new(config)).route("/", web::get().to(visit)),

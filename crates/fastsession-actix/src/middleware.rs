@@ -46,7 +46,7 @@ use fastsession_core::http::{
 ///     Ok("welcome")
 /// }
 ///
-/// let keys = KeyRing::new(Key::generate(1)?);
+/// let keys = KeyRing::new(Key::generate()?);
 /// let login_config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
 /// let prefs = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?);
 /// let middleware = SessionMiddleware::new(login_config)

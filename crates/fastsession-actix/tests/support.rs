@@ -36,7 +36,7 @@ pub(crate) fn memory(name: &str) -> (Arc<SpyStore>, SessionConfig) {
 
 /// A cookie store behind a spy, cookie `name`.
 pub(crate) fn cookie_store(name: &str) -> (Arc<SpyStore>, SessionConfig) {
-    let keys = KeyRing::new(Key::generate(1).expect("random key"));
+    let keys = KeyRing::new(Key::generate().expect("random key"));
     spied(CookieStore::new(&keys), name)
 }
 

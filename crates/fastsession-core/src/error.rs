@@ -22,7 +22,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// ```
 /// use fastsession_core::{ErrorKind, codec::Key};
 ///
-/// let err = Key::from_secret(1, b"too short").unwrap_err();
+/// let err = Key::from_secret(b"too short").unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::InvalidKey);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,7 +28,7 @@
 //! use fastsession_core::store::CookieStore;
 //!
 //! # tokio::runtime::Runtime::new()?.block_on(async {
-//! let keys = KeyRing::new(Key::generate(1)?);
+//! let keys = KeyRing::new(Key::generate()?);
 //! let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
 //!
 //! let request = http::Request::new(());

@@ -11,7 +11,7 @@ mod cookie_store {
     use fastsession_core::store::CookieStore;
 
     fastsession_core::conformance_tests!(|| CookieStore::new(&KeyRing::new(
-        Key::generate(1).unwrap()
+        Key::generate().unwrap()
     )));
 }
 

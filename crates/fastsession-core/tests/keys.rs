@@ -116,26 +116,26 @@ fn weak_secrets_are_refused() {
         &[7; 1024],
     ];
     for secret in weak {
-        let err = Key::from_secret(1, secret).unwrap_err();
+        let err = Key::from_secret(secret).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidKey, "{} bytes", secret.len());
-        let err = Key::from_base64(1, &STANDARD.encode(secret)).unwrap_err();
+        let err = Key::from_base64(&STANDARD.encode(secret)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidKey);
     }
     for text in ["", "   ", "not base64!", "c2hvcnQ=", &"A".repeat(44)] {
         assert_eq!(
-            Key::from_base64(1, text).unwrap_err().kind(),
+            Key::from_base64(text).unwrap_err().kind(),
             ErrorKind::InvalidKey,
             "{text:?}"
         );
     }
     // 32 distinct bytes are the minimum that works.
-    assert!(Key::from_secret(1, b"0123456789abcdef0123456789abcdef").is_ok());
+    assert!(Key::from_secret(b"0123456789abcdef0123456789abcdef").is_ok());
     // Two keys with one id would make the id ambiguous.
     assert_eq!(
         ring(1).with_retired(key(1)).unwrap_err().kind(),
         ErrorKind::InvalidKey
     );
     // The error says why without echoing the secret.
-    let err = Key::from_secret(1, b"hunter2").unwrap_err();
+    let err = Key::from_secret(b"hunter2").unwrap_err();
     assert!(!format!("{err} {err:?}").contains("hunter2"));
 }

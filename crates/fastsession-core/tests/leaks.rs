@@ -89,7 +89,9 @@ async fn debug_and_display_show_no_secrets() {
             "Key::from_base64",
             format!(
                 "{:?}",
-                Key::from_base64(5, &crate::support::b64_encode(&secret(1))).unwrap()
+                Key::from_base64(&crate::support::b64_encode(&secret(1)))
+                    .unwrap()
+                    .with_id(5)
             ),
         ),
         ("KeyRing", format!("{ring:?} {ring:#?}")),
@@ -203,7 +205,7 @@ async fn a_flood_of_bad_cookies_writes_at_most_one_line() {
 
     let capture = crate::support::Capture::start();
     let config = fastsession_core::http::SessionConfig::new(
-        CookieStore::new(&KeyRing::new(Key::generate(1).unwrap())),
+        CookieStore::new(&KeyRing::new(Key::generate().unwrap())),
         CookieConfig::new("id").unwrap(),
     );
     let before = events::counts().of(Event::Rejected(RejectReason::Malformed));

@@ -87,7 +87,7 @@ fn cookie_after(headers: &HeaderMap, cookie: Option<&str>) -> Option<String> {
 }
 
 fn revocable(ended: Arc<MemoryStore>) -> Arc<CookieStore> {
-    Arc::new(CookieStore::new(&KeyRing::new(Key::generate(1).unwrap())).with_revocation(ended))
+    Arc::new(CookieStore::new(&KeyRing::new(Key::generate().unwrap())).with_revocation(ended))
 }
 
 /// Case 34 with revocation on: a copy of the cookie taken before logout no longer opens.
@@ -231,7 +231,7 @@ async fn regenerate_near_the_size_limit_keeps_the_old_session() {
 /// be revoked, so logging it out did nothing; with a list, such cookies no longer open.
 #[tokio::test]
 async fn cookies_without_an_id_do_not_open_with_a_revocation_list() {
-    let keys = KeyRing::new(Key::generate(1).unwrap());
+    let keys = KeyRing::new(Key::generate().unwrap());
     let plain = App::new(Arc::new(CookieStore::new(&keys)));
     let (_, cookie) = plain.send(None, |s| s.set_user_id("alice")).await;
     let with_list = CookieStore::new(&keys).with_revocation(Arc::new(MemoryStore::new().unwrap()));
@@ -261,7 +261,7 @@ async fn racing_regenerations_leave_one_successor() {
 /// limit, pinned in `registry.rs` too).
 #[tokio::test]
 async fn without_a_list_nothing_is_revoked() {
-    let store = Arc::new(CookieStore::new(&KeyRing::new(Key::generate(1).unwrap())));
+    let store = Arc::new(CookieStore::new(&KeyRing::new(Key::generate().unwrap())));
     let app = App::new(store.clone());
     let (_, cookie) = app.send(None, |s| s.set_user_id("alice")).await;
     assert!(

@@ -39,7 +39,7 @@ pub(crate) fn secret(id: u32) -> [u8; 32] {
 }
 
 pub(crate) fn key(id: u32) -> Key {
-    Key::from_secret(id, &secret(id)).unwrap()
+    Key::from_secret(&secret(id)).unwrap().with_id(id)
 }
 
 pub(crate) fn ring(id: u32) -> KeyRing {

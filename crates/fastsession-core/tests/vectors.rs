@@ -66,7 +66,7 @@ fn read_file() -> VectorFile {
 }
 
 fn vector_key(v: &Vector) -> Key {
-    Key::from_base64(v.key_id, &v.secret).unwrap()
+    Key::from_base64(&v.secret).unwrap().with_id(v.key_id)
 }
 
 /// The cases, with `sealed` empty.
@@ -176,7 +176,7 @@ async fn mint() {
         let file = VectorFile {
             description:
                 "fastsession codec format 1 known-answer vectors: each `sealed` must open \
-                          with Key::from_base64(key_id, secret) under `purpose` for `cookie_name` \
+                          with Key::from_base64(secret).with_id(key_id) under `purpose` for `cookie_name` \
                           to `plaintext_hex`. Written once; never re-mint."
                     .to_owned(),
             vectors: minted.clone(),

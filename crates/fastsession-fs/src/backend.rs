@@ -136,7 +136,7 @@ const EVICTIONS_PER_WRITE: usize = 16;
 /// let backend = FilesystemBackend::open(dir.path().join("sessions"))?
 ///     .with_max_record_size(64 * 1024)
 ///     .with_anonymous_budget(AnonymousBudget::new(10_000, 16 << 20));
-/// let store: FilesystemStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate(1)?));
+/// let store: FilesystemStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate()?));
 /// assert_eq!(store.backend().max_record_size(), 64 * 1024);
 /// assert_eq!(store.backend().anonymous_budget().max_sessions(), 10_000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

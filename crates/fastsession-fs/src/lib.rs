@@ -26,7 +26,7 @@
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let dir = tempfile::tempdir()?;
 //! // Keep the key stable (load it from your secrets): it locates the session files.
-//! let key = Key::generate(1)?;
+//! let key = Key::generate()?;
 //! let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &key)?;
 //! let config = SessionConfig::new(store, CookieConfig::new("id")?);
 //!
@@ -77,7 +77,7 @@ use fastsession_core::store::ServerStore;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store: FilesystemStore =
-///     ServerStore::with_backend(FilesystemBackend::open(dir.path().join("s"))?, IdHasher::new(&Key::generate(1)?));
+///     ServerStore::with_backend(FilesystemBackend::open(dir.path().join("s"))?, IdHasher::new(&Key::generate()?));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(unix)]
@@ -100,7 +100,7 @@ pub type FilesystemStore = ServerStore<FilesystemBackend>;
 /// use fastsession_core::codec::Key;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &Key::generate(1)?)?;
+/// let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &Key::generate()?)?;
 /// assert!(dir.path().join("sessions").is_dir());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

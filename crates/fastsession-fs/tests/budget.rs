@@ -267,7 +267,7 @@ async fn revocation_markers_and_logged_in_sessions_survive_an_anonymous_flood() 
     let store = budgeted(&dir, 10, 1 << 20);
     let server = config(&store, &clock);
     let cookies = SessionConfig::new(
-        CookieStore::new(&KeyRing::new(Key::generate(1).unwrap())).with_revocation(store.clone()),
+        CookieStore::new(&KeyRing::new(Key::generate().unwrap())).with_revocation(store.clone()),
         CookieConfig::new("id").unwrap(),
     )
     .with_clock(clock.clone())

@@ -32,7 +32,7 @@ pub(crate) const CHILD: &str = "FASTSESSION_FS_CHILD";
 pub(crate) fn key() -> Key {
     let secret: [u8; 32] =
         std::array::from_fn(|i| u8::try_from(i).unwrap().wrapping_mul(37).wrapping_add(11));
-    Key::from_secret(1, &secret).unwrap()
+    Key::from_secret(&secret).unwrap()
 }
 
 /// A fresh temporary directory and the store directory inside it (not yet created).

@@ -1071,7 +1071,7 @@ enum Source {
 /// use fastsession_gorilla::{GorillaCookieStore, MigratingStore, SecureCookie};
 ///
 /// let go = GorillaCookieStore::new(vec![SecureCookie::new(b"a 32-byte hash key shared with Go", None)?])?;
-/// let native = CookieStore::new(&KeyRing::new(Key::generate(1)?));
+/// let native = CookieStore::new(&KeyRing::new(Key::generate()?));
 /// let store = MigratingStore::from_cookies(native, go);
 /// let config = SessionConfig::new(store, CookieConfig::builder("session-name").with_prefix(Prefix::None).build()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -50,7 +50,7 @@ mod migrating_to_a_cookie_store {
     use fastsession_gorilla::MigratingStore;
 
     fastsession_core::conformance_tests!(StoreUnderTest::new(|| {
-        let native = CookieStore::new(&KeyRing::new(Key::generate(1).unwrap()));
+        let native = CookieStore::new(&KeyRing::new(Key::generate().unwrap()));
         Arc::new(MigratingStore::from_cookies(native, super::gorilla())) as Arc<dyn Store>
     }));
 }

@@ -56,7 +56,7 @@ fn revoking(v: &Value) -> SessionConfig {
 }
 
 fn native_cookies() -> CookieStore {
-    CookieStore::new(&KeyRing::new(Key::generate(1).unwrap()))
+    CookieStore::new(&KeyRing::new(Key::generate().unwrap()))
 }
 
 fn read_back(

@@ -21,7 +21,7 @@
 //!     .with_acquire_timeout(Duration::from_millis(500))
 //!     .with_statement_timeout(Duration::from_secs(2));
 //! // Keep the key stable (load it from your secrets): it locates the rows.
-//! let store = fastsession_postgres::postgres_store(config, &Key::generate(1)?).await?;
+//! let store = fastsession_postgres::postgres_store(config, &Key::generate()?).await?;
 //! store.backend().migrate().await?; // once at startup; idempotent
 //! let store = Arc::new(store);
 //! let _reaper = fastsession_postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
@@ -213,7 +213,7 @@ use fastsession_core::store::{IdHasher, ServerStore};
 ///
 /// # async fn example() -> fastsession_core::Result<()> {
 /// let backend = PostgresBackend::connect(PostgresConfig::new("postgres://app@127.0.0.1/app")).await?;
-/// let store: PostgresStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate(1)?));
+/// let store: PostgresStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate()?));
 /// # Ok(())
 /// # }
 /// ```
@@ -238,7 +238,7 @@ pub type PostgresStore = ServerStore<PostgresBackend>;
 ///
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app").with_schema("web");
-/// let store = fastsession_postgres::postgres_store(config, &Key::generate(1)?).await?;
+/// let store = fastsession_postgres::postgres_store(config, &Key::generate()?).await?;
 /// store.backend().migrate().await?;
 /// # Ok(())
 /// # }

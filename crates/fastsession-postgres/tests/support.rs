@@ -26,7 +26,7 @@ pub(crate) const NAME: &str = "__Host-id";
 pub(crate) fn key() -> Key {
     let secret: [u8; 32] =
         std::array::from_fn(|i| u8::try_from(i).unwrap().wrapping_mul(37).wrapping_add(11));
-    Key::from_secret(1, &secret).unwrap()
+    Key::from_secret(&secret).unwrap()
 }
 
 /// A name no other test or run uses.

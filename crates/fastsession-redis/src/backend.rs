@@ -187,7 +187,7 @@ impl RedisBackend {
     /// use fastsession_redis::{RedisBackend, RedisConfig, RedisStore};
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = Key::generate(1)?; // load it from your secrets instead
+    /// let key = Key::generate()?; // load it from your secrets instead
     /// let config = RedisConfig::new("redis://127.0.0.1:6379");
     /// let backend = RedisBackend::connect(&config, IdHasher::new(&key)).await?;
     /// let store: RedisStore = ServerStore::with_backend(backend, IdHasher::new(&key));

@@ -103,7 +103,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // Keep the key stable (load it from your secrets): it names the session keys.
-//! let key = Key::generate(1)?;
+//! let key = Key::generate()?;
 //! let redis = RedisConfig::new("redis://127.0.0.1:6379").with_key_prefix("myapp:");
 //! let store = fastsession_redis::redis_store(&redis, &key).await?;
 //! let config = SessionConfig::new(store, CookieConfig::new("id")?);
@@ -145,7 +145,7 @@ use fastsession_core::store::{IdHasher, ServerStore};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store: RedisStore =
-///     fastsession_redis::redis_store(&RedisConfig::new("redis://127.0.0.1"), &Key::generate(1)?).await?;
+///     fastsession_redis::redis_store(&RedisConfig::new("redis://127.0.0.1"), &Key::generate()?).await?;
 /// # Ok(()) }
 /// ```
 pub type RedisStore = ServerStore<RedisBackend>;
@@ -173,7 +173,7 @@ pub type RedisStore = ServerStore<RedisBackend>;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
 ///     .with_command_timeout(Duration::from_secs(1));
-/// let store = fastsession_redis::redis_store(&config, &Key::generate(1)?).await?;
+/// let store = fastsession_redis::redis_store(&config, &Key::generate()?).await?;
 /// # Ok(()) }
 /// ```
 pub async fn redis_store(config: &RedisConfig, key: &Key) -> fastsession_core::Result<RedisStore> {

@@ -28,7 +28,7 @@ const START: &str =
 pub(crate) fn key() -> Key {
     let secret: [u8; 32] =
         std::array::from_fn(|i| u8::try_from(i).unwrap().wrapping_mul(37).wrapping_add(11));
-    Key::from_secret(1, &secret).unwrap()
+    Key::from_secret(&secret).unwrap()
 }
 
 /// A key prefix no other test, run or process uses.

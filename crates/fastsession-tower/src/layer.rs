@@ -35,7 +35,7 @@ use tower_service::Service;
 ///
 /// struct Prefs; // names the second session: handlers take `NamedSession<Prefs>`
 ///
-/// let keys = KeyRing::new(Key::generate(1)?);
+/// let keys = KeyRing::new(Key::generate()?);
 /// let login = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
 /// let prefs = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?);
 /// let layer = SessionLayer::new(login)

@@ -44,7 +44,7 @@
 //! }
 //!
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-//! let keys = KeyRing::new(Key::generate(1)?);
+//! let keys = KeyRing::new(Key::generate()?);
 //! let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
 //! let service = ServiceBuilder::new()
 //!     .layer(SessionLayer::new(config))

@@ -26,7 +26,7 @@ pub(crate) fn memory(name: &str) -> (Arc<SpyStore>, SessionConfig) {
 }
 
 pub(crate) fn cookie_store(name: &str) -> (Arc<SpyStore>, SessionConfig) {
-    let keys = KeyRing::new(Key::generate(1).expect("random key"));
+    let keys = KeyRing::new(Key::generate().expect("random key"));
     spied(CookieStore::new(&keys), name)
 }
 

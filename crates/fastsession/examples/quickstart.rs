@@ -33,12 +33,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
 
     let key = match std::env::var(SECRET_VAR) {
-        Ok(secret) => Key::from_base64(1, &secret)?,
+        Ok(secret) => Key::from_base64(&secret)?,
         Err(_) => {
             tracing::warn!(
                 "{SECRET_VAR} is not set: using a random key, so sessions will not survive a restart"
             );
-            Key::generate(1)?
+            Key::generate()?
         }
     };
     // Plain HTTP on loopback, so the cookie cannot be `Secure`; drop development mode (and

@@ -30,7 +30,7 @@ const HKDF_INFO_PREFIX: &[u8] = b"fastsession/v1/";
 /// ```
 /// use fastsession_core::codec::Key;
 ///
-/// let key = Key::from_secret(1, b"use 32 random bytes, not a text!")?;
+/// let key = Key::from_secret(b"use 32 random bytes, not a text!")?;
 /// assert_eq!(key.id(), 1);
 /// assert_eq!(format!("{key:?}"), "Key { id: 1, .. }");
 /// # Ok::<(), fastsession_core::Error>(())
@@ -42,7 +42,7 @@ pub struct Key {
 }
 
 impl Key {
-    /// A key with id `id` from a master secret of at least 32 bytes.
+    /// A key from a master secret of at least 32 bytes, with id 1 (see [`with_id`](Self::with_id)).
     ///
     /// # Errors
     ///
@@ -56,11 +56,11 @@ impl Key {
     ///
     /// // 32 bytes or more from your secret store; the id says which key sealed a value.
     /// let secret = b"a secret of 32 bytes or more, from the secret store";
-    /// let key = Key::from_secret(1, secret)?;
+    /// let key = Key::from_secret(secret)?;
     /// assert_eq!(key.id(), 1);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
-    pub fn from_secret(id: u32, secret: &[u8]) -> Result<Self> {
+    pub fn from_secret(secret: &[u8]) -> Result<Self> {
         if secret.len() < MIN_SECRET_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidKey,
@@ -74,12 +74,12 @@ impl Key {
             ));
         }
         Ok(Key {
-            id,
+            id: 1,
             secret: Zeroizing::new(secret.to_vec()),
         })
     }
 
-    /// A key with id `id` from a base64 text (standard or URL-safe alphabet, padded or not)
+    /// A key with id 1 from a base64 text (standard or URL-safe alphabet, padded or not)
     /// that decodes to at least 32 bytes; surrounding whitespace is ignored.
     ///
     /// This is the form to keep a secret in an environment variable; `openssl rand -base64 32`
@@ -95,11 +95,11 @@ impl Key {
     /// ```
     /// use fastsession_core::codec::Key;
     ///
-    /// let key = Key::from_base64(7, "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=")?;
+    /// let key = Key::from_base64("q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=")?.with_id(7);
     /// assert_eq!(key.id(), 7);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
-    pub fn from_base64(id: u32, text: &str) -> Result<Self> {
+    pub fn from_base64(text: &str) -> Result<Self> {
         use base64::Engine as _;
         use base64::engine::DecodePaddingMode;
         use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -117,10 +117,10 @@ impl Key {
                     Error::new(ErrorKind::InvalidKey, "master secret is not valid base64")
                 })?,
         );
-        Key::from_secret(id, &bytes)
+        Key::from_secret(&bytes)
     }
 
-    /// A new key with id `id` and 32 bytes from the operating system's random number generator.
+    /// A new key with id 1 and 32 bytes from the operating system's random number generator.
     ///
     /// # Errors
     ///
@@ -132,14 +132,35 @@ impl Key {
     /// ```
     /// use fastsession_core::codec::Key;
     ///
-    /// let key = Key::generate(1)?;
+    /// let key = Key::generate()?;
     /// assert_eq!(key.id(), 1);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
-    pub fn generate(id: u32) -> Result<Self> {
+    pub fn generate() -> Result<Self> {
         let mut secret = Zeroizing::new(vec![0u8; MIN_SECRET_LEN]);
         crate::random::fill(&mut secret)?;
-        Key::from_secret(id, &secret)
+        Key::from_secret(&secret)
+    }
+
+    /// This key with id `id`: the number written into every value it seals, so that a key
+    /// ring knows which key opens a value without trying each. Every key of a ring needs its
+    /// own; give a new key the next number when you rotate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    ///
+    /// let old = Key::generate()?; // id 1
+    /// let new = Key::generate()?.with_id(2);
+    /// let ring = KeyRing::new(new).with_retired(old)?;
+    /// assert_eq!(ring.active_id(), 2);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_id(mut self, id: u32) -> Self {
+        self.id = id;
+        self
     }
 
     /// The id written into every value sealed with this key.
@@ -149,7 +170,7 @@ impl Key {
     /// ```
     /// use fastsession_core::codec::{Key, KeyRing};
     ///
-    /// assert_eq!(Key::generate(7)?.id(), 7);
+    /// assert_eq!(Key::generate()?.with_id(7).id(), 7);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
     #[must_use]
@@ -190,8 +211,8 @@ impl fmt::Debug for Key {
 /// ```
 /// use fastsession_core::codec::{Key, KeyRing};
 ///
-/// let old = Key::generate(1)?;
-/// let new = Key::generate(2)?;
+/// let old = Key::generate()?;
+/// let new = Key::generate()?.with_id(2);
 /// let ring = KeyRing::new(new).with_retired(old)?;
 /// assert_eq!(ring.active_id(), 2);
 /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
@@ -211,7 +232,7 @@ impl KeyRing {
     /// ```
     /// use fastsession_core::codec::{Key, KeyRing};
     ///
-    /// let ring = KeyRing::new(Key::generate(1)?);
+    /// let ring = KeyRing::new(Key::generate()?);
     /// assert_eq!(ring.active_id(), 1);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
@@ -232,8 +253,8 @@ impl KeyRing {
     /// use fastsession_core::codec::{Key, KeyRing};
     ///
     /// // Rotation: key 2 seals from now on; values sealed with key 1 still open.
-    /// let old = Key::generate(1)?;
-    /// let ring = KeyRing::new(Key::generate(2)?).with_retired(old)?;
+    /// let old = Key::generate()?;
+    /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(old)?;
     /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
@@ -255,7 +276,7 @@ impl KeyRing {
     /// ```
     /// use fastsession_core::codec::{Key, KeyRing};
     ///
-    /// let ring = KeyRing::new(Key::generate(3)?);
+    /// let ring = KeyRing::new(Key::generate()?.with_id(3));
     /// assert_eq!(ring.active_id(), 3);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
@@ -271,7 +292,7 @@ impl KeyRing {
     /// ```
     /// use fastsession_core::codec::{Key, KeyRing};
     ///
-    /// let ring = KeyRing::new(Key::generate(2)?).with_retired(Key::generate(1)?)?;
+    /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
     /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
@@ -301,15 +322,15 @@ mod tests {
             &[0xff; 64][..],
             &secret()[..31],
         ] {
-            let err = Key::from_secret(1, bad).unwrap_err();
+            let err = Key::from_secret(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidKey);
         }
-        assert!(Key::from_secret(1, &secret()).is_ok());
+        assert!(Key::from_secret(&secret()).is_ok());
     }
 
     #[test]
     fn debug_does_not_leak_the_secret() {
-        let key = Key::from_secret(9, &secret()).unwrap();
+        let key = Key::from_secret(&secret()).unwrap().with_id(9);
         let ring = KeyRing::new(key.clone());
         for text in [format!("{key:?}"), format!("{ring:?}"), format!("{key:#?}")] {
             assert!(!text.contains("secret"), "{text}");
@@ -319,10 +340,10 @@ mod tests {
 
     #[test]
     fn derivation_is_per_purpose_and_per_secret() {
-        let a = Key::from_secret(1, &secret()).unwrap();
+        let a = Key::from_secret(&secret()).unwrap();
         let mut other = secret();
         other[0] ^= 1;
-        let b = Key::from_secret(1, &other).unwrap();
+        let b = Key::from_secret(&other).unwrap();
         assert_ne!(*a.derive("session"), *a.derive("revocation"));
         assert_ne!(*a.derive("session"), *b.derive("session"));
         assert_eq!(*a.derive("session"), *a.derive("session"));
@@ -330,9 +351,9 @@ mod tests {
 
     #[test]
     fn duplicate_ids_are_refused() {
-        let ring = KeyRing::new(Key::from_secret(1, &secret()).unwrap());
+        let ring = KeyRing::new(Key::from_secret(&secret()).unwrap());
         assert!(
-            ring.with_retired(Key::from_secret(1, &secret()).unwrap())
+            ring.with_retired(Key::from_secret(&secret()).unwrap())
                 .is_err()
         );
     }
@@ -341,9 +362,9 @@ mod tests {
     fn base64_secrets_in_both_alphabets() {
         let std = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";
         let url = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k";
-        assert!(Key::from_base64(1, std).is_ok());
-        assert!(Key::from_base64(1, &format!(" {url}\n")).is_ok());
-        assert!(Key::from_base64(1, "not base64!").is_err());
-        assert!(Key::from_base64(1, "c2hvcnQ=").is_err());
+        assert!(Key::from_base64(std).is_ok());
+        assert!(Key::from_base64(&format!(" {url}\n")).is_ok());
+        assert!(Key::from_base64("not base64!").is_err());
+        assert!(Key::from_base64("c2hvcnQ=").is_err());
     }
 }

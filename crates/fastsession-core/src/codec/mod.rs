@@ -70,7 +70,7 @@ static BASE64: LazyLock<Simd> = LazyLock::new(|| {
 /// ```
 /// use fastsession_core::codec::{Codec, Key, KeyRing};
 ///
-/// let codec = Codec::new(&KeyRing::new(Key::generate(1)?), "session");
+/// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
 /// let sealed = codec.seal("id", b"hello")?;
 /// let opened = codec.open("id", &sealed).expect("authentic");
 /// assert_eq!(opened.plaintext(), b"hello");
@@ -306,7 +306,7 @@ impl fmt::Debug for Opened {
 /// ```
 /// use fastsession_core::codec::{Codec, Key, KeyRing};
 ///
-/// let codec = Codec::new(&KeyRing::new(Key::generate(1)?), "session");
+/// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
 /// let err = codec.open("id", "garbage").unwrap_err();
 /// assert_eq!(err.to_string(), "sealed value did not open");
 /// # Ok::<(), fastsession_core::Error>(())
@@ -350,7 +350,7 @@ mod tests {
 
     fn ring(id: u32, seed: u8) -> KeyRing {
         let secret: Vec<u8> = (0..32).map(|i| seed.wrapping_add(i)).collect();
-        KeyRing::new(Key::from_secret(id, &secret).unwrap())
+        KeyRing::new(Key::from_secret(&secret).unwrap().with_id(id))
     }
 
     #[test]
@@ -390,7 +390,7 @@ mod tests {
         let old = Codec::new(&ring(1, 1), "session");
         let sealed = old.seal("id", b"x").unwrap();
         let both = ring(2, 50)
-            .with_retired(Key::from_secret(1, &(1..33).collect::<Vec<u8>>()).unwrap())
+            .with_retired(Key::from_secret(&(1..33).collect::<Vec<u8>>()).unwrap())
             .unwrap();
         let opened = Codec::new(&both, "session").open("id", &sealed).unwrap();
         assert!(opened.is_stale());
@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn fixed_nonce_known_answer() {
         let secret: Vec<u8> = (0u8..32).collect();
-        let key = Key::from_secret(0x0102_0304, &secret).unwrap();
+        let key = Key::from_secret(&secret).unwrap().with_id(0x0102_0304);
         let codec = Codec::new(&KeyRing::new(key), "session-cookie");
         let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| 0xa0 + u8::try_from(i).unwrap());
         let sealed = codec.seal_with_fixed_nonce("__Host-id", b"fastsession", &nonce);

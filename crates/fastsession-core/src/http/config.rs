@@ -28,7 +28,7 @@ pub const MAX_SET_COOKIE_LEN: usize = 4096;
 /// use fastsession_core::store::CookieStore;
 /// use std::time::Duration;
 ///
-/// let keys = KeyRing::new(Key::generate(1)?);
+/// let keys = KeyRing::new(Key::generate()?);
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("session")?)
 ///     .with_expiry(Expiry::new(Duration::from_secs(1800), Duration::from_secs(43_200))?);
 /// assert_eq!(config.cookie().name(), "__Host-session");

@@ -34,7 +34,7 @@ use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveReque
 /// use http::HeaderMap;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
-/// let keys = KeyRing::new(Key::generate(1)?);
+/// let keys = KeyRing::new(Key::generate()?);
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
 ///
 /// // First request: no cookie yet.
@@ -429,7 +429,7 @@ impl Sessions {
     /// use http::HeaderMap;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let keys = KeyRing::new(Key::generate(1)?);
+    /// let keys = KeyRing::new(Key::generate()?);
     /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
     /// let sessions = Sessions::new(&HeaderMap::new());
     /// sessions.get(&config).await?.insert("n", 1)?;
@@ -947,7 +947,7 @@ mod tests {
     #[test]
     fn registry_and_its_futures_are_send() {
         fn assert_send<T: Send>(_: &T) {}
-        let keys = crate::codec::KeyRing::new(crate::codec::Key::generate(1).unwrap());
+        let keys = crate::codec::KeyRing::new(crate::codec::Key::generate().unwrap());
         let config = SessionConfig::new(
             crate::store::CookieStore::new(&keys),
             super::super::CookieConfig::new("id").unwrap(),

@@ -37,7 +37,7 @@ pub enum StoreErrorPolicy {
 ///
 /// struct Prefs; // names the second session
 ///
-/// let keys = KeyRing::new(Key::generate(1)?);
+/// let keys = KeyRing::new(Key::generate()?);
 /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?))
 ///     .with_named::<Prefs>(SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("prefs")?))
 ///     .with_store_error_policy(StoreErrorPolicy::KeepResponse);

@@ -41,7 +41,7 @@ const PURPOSE: &str = "session-cookie";
 /// use fastsession_core::http::{CookieConfig, SessionConfig};
 /// use fastsession_core::store::CookieStore;
 ///
-/// let keys = KeyRing::new(Key::generate(2)?).with_retired(Key::generate(1)?)?;
+/// let keys = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("session")?);
 /// # Ok::<(), fastsession_core::Error>(())
 /// ```
@@ -77,7 +77,7 @@ impl CookieStore {
     /// use std::sync::Arc;
     ///
     /// let ended = Arc::new(MemoryStore::new()?);
-    /// let store = CookieStore::new(&KeyRing::new(Key::generate(1)?)).with_revocation(ended);
+    /// let store = CookieStore::new(&KeyRing::new(Key::generate()?)).with_revocation(ended);
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
     #[must_use]
@@ -107,7 +107,7 @@ impl CookieStore {
     /// use std::sync::Arc;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let store = CookieStore::new(&KeyRing::new(Key::generate(1)?))
+    /// let store = CookieStore::new(&KeyRing::new(Key::generate()?))
     ///     .with_revocation(Arc::new(MemoryStore::new()?));
     /// let current = Session::new_detached();
     /// let ended = store

@@ -68,7 +68,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// use fastsession_core::time::UnixTime;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
-/// let store = CookieStore::new(&KeyRing::new(Key::generate(1)?));
+/// let store = CookieStore::new(&KeyRing::new(Key::generate()?));
 /// let expiry = Expiry::default();
 /// let now = UnixTime::now();
 /// let record = Record::new(now);

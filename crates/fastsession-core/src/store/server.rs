@@ -38,7 +38,7 @@ const CREATE_ATTEMPTS: usize = 4;
 /// use fastsession_core::session::SessionId;
 /// use fastsession_core::store::IdHasher;
 ///
-/// let hasher = IdHasher::new(&Key::generate(1)?);
+/// let hasher = IdHasher::new(&Key::generate()?);
 /// let key = hasher.hash(&SessionId::generate()?);
 /// assert_eq!(key.to_hex().len(), 64);
 /// # Ok::<(), fastsession_core::Error>(())
@@ -200,7 +200,7 @@ impl IdHasher {
     ///
     /// [`ErrorKind::Random`] if the OS random number generator fails.
     pub fn random() -> Result<Self> {
-        Ok(IdHasher::new(&Key::generate(0)?))
+        Ok(IdHasher::new(&Key::generate()?.with_id(0)))
     }
 
     /// The storage key of `id`.
@@ -993,7 +993,7 @@ mod tests {
     #[test]
     fn storage_keys_round_trip_through_hex() {
         let hasher =
-            IdHasher::new(&Key::from_secret(1, &[(0..32).collect::<Vec<u8>>()].concat()).unwrap());
+            IdHasher::new(&Key::from_secret(&[(0..32).collect::<Vec<u8>>()].concat()).unwrap());
         let key = hasher.hash(&SessionId::from_bytes([5; 32]));
         assert_eq!(StorageKey::from_hex(&key.to_hex()), Some(key));
         assert_eq!(StorageKey::from_hex(&key.to_hex().to_uppercase()), None);
@@ -1181,7 +1181,9 @@ mod tests {
         assert_eq!(renamed.storage_key, None);
         assert_eq!(store.key_of(&renamed), Some(store.storage_key(&new_id)));
         // Equal keys give equal tags, so clones and rebuilt hashers agree.
-        let secret = Key::from_secret(3, &(0..32).collect::<Vec<u8>>()).unwrap();
+        let secret = Key::from_secret(&(0..32).collect::<Vec<u8>>())
+            .unwrap()
+            .with_id(3);
         assert_eq!(IdHasher::new(&secret).tag, IdHasher::new(&secret).tag);
     }
 

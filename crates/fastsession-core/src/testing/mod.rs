@@ -32,7 +32,7 @@
 //!     use fastsession_core::store::CookieStore;
 //!
 //!     fastsession_core::conformance_tests!(|| {
-//!         CookieStore::new(&KeyRing::new(Key::generate(1).unwrap()))
+//!         CookieStore::new(&KeyRing::new(Key::generate().unwrap()))
 //!     });
 //! }
 //! ```
