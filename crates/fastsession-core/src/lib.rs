@@ -61,4 +61,4 @@ pub mod testing;
 pub mod time;
 
 pub use error::{Error, ErrorKind, Result};
-pub use session::Session;
+pub use session::{Session, SessionStatus};

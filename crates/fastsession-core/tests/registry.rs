@@ -625,3 +625,39 @@ async fn a_session_others_can_reach_stays_whole_during_the_save() {
     saved.unwrap();
     assert_eq!(seen, Some(2));
 }
+
+/// `Session::status` says what the save will do, and a save resets it: the session is
+/// unchanged afterwards (a destroyed one is a fresh session then).
+#[tokio::test]
+async fn status_says_what_the_save_does_and_the_save_resets_it() {
+    use fastsession_core::session::SessionStatus;
+
+    let env = Env::new();
+    let created = env
+        .send(None, |s| {
+            assert_eq!(s.status(), SessionStatus::Unchanged);
+            s.insert("a", 1).unwrap();
+            assert_eq!(s.status(), SessionStatus::Changed);
+        })
+        .await;
+    created.assert_ok();
+    assert_eq!(created.session.status(), SessionStatus::Unchanged);
+    let renewed = env
+        .send(Some(&created.cookie()), |s| {
+            assert_eq!(s.status(), SessionStatus::Unchanged, "only loaded");
+            s.regenerate();
+            s.insert("b", 2).unwrap();
+            assert_eq!(s.status(), SessionStatus::Renewed);
+        })
+        .await;
+    renewed.assert_ok();
+    assert_eq!(renewed.session.status(), SessionStatus::Unchanged);
+    let purged = env
+        .send(Some(&renewed.cookie()), |s| {
+            s.destroy();
+            assert_eq!(s.status(), SessionStatus::Purged);
+        })
+        .await;
+    purged.assert_ok();
+    assert_eq!(purged.session.status(), SessionStatus::Unchanged);
+}

@@ -11,6 +11,10 @@
 //!     36     …  body: Record::to_bytes(), without the session id
 //! ```
 //!
+//! The record's own flags say which optional fields its body holds (its own deadline,
+//! `Record::expires_at`, came later as one), so files of format version 1 written before it
+//! still read, and the version stays 1.
+//!
 //! The fixed header lets the reaper decide from 36 bytes whether a file is due. The checksum
 //! is not a security boundary (whoever can write the directory can recompute it): it catches
 //! torn writes a lying disk cache left behind, bit rot, truncation and files copied under
@@ -206,6 +210,47 @@ mod tests {
         record.set_id(None);
         assert_eq!(back, record);
         assert!(!bytes.windows(32).any(|w| w == [9; 32]), "raw id at rest");
+    }
+
+    #[test]
+    fn the_sessions_own_deadline_is_kept() {
+        let mut record = Record::new(UnixTime::from_secs(10));
+        record.set_user_id(Some("ada".to_owned()));
+        record.set_expires_at(Some(UnixTime::from_secs(70)));
+        let bytes = encode(&key(1), &record, UnixTime::from_secs(70), 1 << 20).unwrap();
+        let (header, back) = decode(&key(1), &bytes).unwrap();
+        assert_eq!(header.expires, UnixTime::from_secs(70));
+        assert_eq!(back.expires_at(), Some(UnixTime::from_secs(70)));
+        assert_eq!(back, record);
+    }
+
+    /// A file as written before records had their own deadline, byte for byte: it reads, with
+    /// none.
+    #[test]
+    fn files_written_before_expires_at_still_read() {
+        let body = [
+            &[1u8][..],           // flags: persistent
+            &10u64.to_be_bytes(), // created
+            &15u64.to_be_bytes(), // last active
+            br#"{"v":{"n":1}}"#,
+        ]
+        .concat();
+        let mut file = MAGIC.to_vec();
+        file.push(1);
+        file.extend_from_slice(&[0; 3]);
+        file.extend_from_slice(&99u64.to_be_bytes());
+        file.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+        let sum = checksum(&key(1), &file, &body);
+        file.extend_from_slice(&sum);
+        file.extend_from_slice(&body);
+        let (header, record) = decode(&key(1), &file).unwrap();
+        assert_eq!(header.expires, UnixTime::from_secs(99));
+        assert_eq!(record.expires_at(), None);
+        assert!(record.is_persistent());
+        assert_eq!(record.value("n").map(|v| v.get()), Some("1"));
+        // Written again unchanged, it is the same file.
+        let again = encode(&key(1), &record, UnixTime::from_secs(99), 1 << 20).unwrap();
+        assert_eq!(again, file);
     }
 
     #[test]

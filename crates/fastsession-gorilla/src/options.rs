@@ -329,7 +329,8 @@ impl GoOptions {
     ///   `MaxAge` old still opens in Go); none for 0;
     /// * no absolute lifetime: Go has none (a session saved now and then lives on);
     /// * any timestamp from the future (Go's `MinAge` 0 accepts them);
-    /// * no shorter idle timeout for sessions without a user id.
+    /// * no shorter idle timeout for sessions without a user id, and no longer one for
+    ///   remembered sessions (Go has one maximum age for all).
     ///
     /// # Examples
     ///
@@ -356,6 +357,7 @@ pub(crate) fn expiry_of(max_age: u64) -> Expiry {
     Expiry::new(idle, NO_LIMIT)
         .unwrap_or_default()
         .with_anonymous_idle_timeout(idle)
+        .with_remembered_idle_timeout(idle)
         .with_clock_skew(NO_LIMIT)
 }
 
@@ -402,9 +404,12 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_sessions_get_the_same_idle_timeout() {
-        let expiry = expiry_of(30 * 86_400);
-        assert_eq!(expiry.anonymous_idle_timeout(), expiry.idle_timeout());
+    fn anonymous_and_remembered_sessions_get_the_same_idle_timeout() {
+        for max_age in [3600, 30 * 86_400, 0] {
+            let expiry = expiry_of(max_age);
+            assert_eq!(expiry.anonymous_idle_timeout(), expiry.idle_timeout());
+            assert_eq!(expiry.remembered_idle_timeout(), expiry.idle_timeout());
+        }
     }
 
     #[test]

@@ -85,6 +85,10 @@ struct Meta {
     /// The user id, when there is no user key.
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     user: Option<String>,
+    /// The session's own deadline, Unix seconds (absent in entries written before it
+    /// existed: none).
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
 }
 
 impl Default for GorillaFormat {
@@ -132,8 +136,9 @@ impl GorillaFormat {
 
     /// Keeps what the Go format has no place for in a string entry under `key`
     /// ([`DEFAULT_META_KEY`] by default): the creation time (so the absolute lifetime holds),
-    /// "remember me", flash keys beyond the configured ones, and the user id when there is no
-    /// [user key](Self::with_user_key). Go services carry it along like any other value.
+    /// "remember me", the session's own deadline (`Session::set_expires_at`), flash keys beyond
+    /// the configured ones, and the user id when there is no [user key](Self::with_user_key).
+    /// Go services carry it along like any other value.
     #[must_use]
     pub fn with_meta_key(mut self, key: impl Into<String>) -> Self {
         self.meta_key = Some(key.into());
@@ -142,8 +147,8 @@ impl GorillaFormat {
 
     /// Writes no meta entry, for Go services that must see only their own keys. Then a
     /// session's creation time is its last save (the absolute lifetime is not enforced),
-    /// flash messages under unconfigured keys and "remember me" are not kept, and a user id
-    /// needs a [user key](Self::with_user_key).
+    /// flash messages under unconfigured keys, "remember me" and a session's own deadline are
+    /// not kept, and a user id needs a [user key](Self::with_user_key).
     #[must_use]
     pub fn without_meta(mut self) -> Self {
         self.meta_key = None;
@@ -265,6 +270,7 @@ impl GorillaFormat {
             if self.user_key.is_none() {
                 record.set_user_id(meta.user);
             }
+            record.set_expires_at(meta.expires_at.map(UnixTime::from_secs));
             extra_flash_keys = meta.flash_keys;
         }
         for (key, value) in entries {
@@ -436,6 +442,7 @@ impl GorillaFormat {
                     .map(str::to_owned)
                     .collect(),
                 user: user_in_meta,
+                expires_at: record.expires_at().map(UnixTime::as_secs),
             };
             let text = serde_json::to_string(&meta)
                 .map_err(|e| Error::with_source(ErrorKind::Serialize, e))?;
@@ -1090,9 +1097,30 @@ mod tests {
             "errors".into(),
             vec![RawValue::from_string("1".into()).unwrap()],
         );
+        record.set_expires_at(Some(UnixTime::from_secs(1_900_000_000)));
         let bytes = format.write_gob(&record).unwrap();
         let back = format.read_gob(&bytes, NOW).unwrap();
-        assert_eq!(back, record, "creation time, remember-me, flash key");
+        assert_eq!(
+            back, record,
+            "creation time, remember-me, flash key, own deadline"
+        );
+        // A meta entry written before sessions had their own deadline: none.
+        let old = Meta {
+            created: 1_600_000_000,
+            persistent: true,
+            ..Meta::default()
+        };
+        let old = serde_json::to_string(&old).unwrap();
+        assert_eq!(old, r#"{"c":1600000000,"p":true}"#, "as it always was");
+        let old = gob::encode(
+            &GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface)),
+            &GoValue::Map(vec![(go_string(DEFAULT_META_KEY), go_string(&old))]),
+        )
+        .unwrap();
+        let back = format.read_gob(&old, NOW).unwrap();
+        assert_eq!(back.expires_at(), None);
+        assert!(back.is_persistent());
+        record.set_expires_at(None);
         // A creation time after the save that carries it is not believed.
         record.set_created(UnixTime::from_secs(1_800_000_000));
         let bytes = format.write_gob(&record).unwrap();

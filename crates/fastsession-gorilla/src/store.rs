@@ -472,7 +472,11 @@ fn expired_meanwhile(request: &SaveRequest<'_>) -> bool {
     let deadline = request
         .expiry()
         .deadline_of(request.record().created(), loaded);
-    request.now() >= deadline
+    // The session's own deadline as loaded (one this request set is its new one).
+    let own = Some(request.record())
+        .filter(|_| !request.changes().expires_at_changed())
+        .and_then(Record::expires_at);
+    request.now() >= own.map_or(deadline, |at| deadline.min(at))
 }
 
 impl Store for GorillaCookieStore {

@@ -479,3 +479,30 @@ async fn a_session_that_expires_while_the_request_runs_is_not_extended() {
         CoreErrorKind::SessionEnded
     );
 }
+
+#[tokio::test]
+async fn a_session_whose_own_deadline_passes_while_the_request_runs_is_not_extended() {
+    let v = vector("cookie_store_one_value");
+    let clock = ManualClock::new(NOW);
+    let config = config_on(GorillaCookieStore::new(codecs(&v)).unwrap(), &v, &clock);
+    let deadline = NOW.saturating_add(std::time::Duration::from_secs(60));
+    let cookie = visit(&config, None, |s| {
+        s.insert("a", 1).unwrap();
+        s.set_expires_at(Some(deadline));
+    })
+    .await;
+    clock.advance(std::time::Duration::from_secs(59));
+    let (slow, session) = open(&config, cookie.value()).await;
+    assert_eq!(
+        session.expires_at(),
+        Some(deadline),
+        "kept in the meta entry"
+    );
+    session.insert("late", 1).unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(
+        slow.save().await.unwrap_err().kind(),
+        CoreErrorKind::SessionEnded
+    );
+    assert_fresh(&config, Some(cookie.value()), "past its own deadline").await;
+}

@@ -330,47 +330,57 @@ fn user_hash(user: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// The parameters `$2..$9` of the liveness rule and the new deadline (see `sql::LIVE` and
+/// The parameters `$2..$11` of the liveness rule and the new deadline (see `sql::LIVE` and
 /// `sql::deadline`): the same rules as [`Expiry::check`] and [`Expiry::deadline`], with the
-/// idle timeout of each class (a row with a user, an anonymous row), rearranged so that no
-/// addition can overflow.
+/// idle timeout of each class (a row with a user, an anonymous row, a remembered row with a
+/// user), rearranged so that no addition can overflow. The row's own deadline is a column.
 struct Liveness {
     now: i64,
     latest: i64,
     created_after: i64,
     active_after: i64,
     anonymous_active_after: i64,
+    remembered_active_after: i64,
     idle_deadline: i64,
     anonymous_idle_deadline: i64,
+    remembered_idle_deadline: i64,
     absolute: i64,
 }
 
 impl Liveness {
     fn new(now: UnixTime, expiry: &Expiry) -> Self {
         let n = secs(now);
-        let (idle, anonymous) = (expiry.idle_timeout(), expiry.anonymous_idle_timeout());
+        let (idle, anonymous, remembered) = (
+            expiry.idle_timeout(),
+            expiry.anonymous_idle_timeout(),
+            expiry.remembered_idle_timeout(),
+        );
         Liveness {
             now: n,
             latest: secs(now.saturating_add(expiry.clock_skew())),
             created_after: n.saturating_sub(dur(expiry.absolute_lifetime())),
             active_after: n.saturating_sub(dur(idle)),
             anonymous_active_after: n.saturating_sub(dur(anonymous)),
+            remembered_active_after: n.saturating_sub(dur(remembered)),
             idle_deadline: secs(now.saturating_add(idle)),
             anonymous_idle_deadline: secs(now.saturating_add(anonymous)),
+            remembered_idle_deadline: secs(now.saturating_add(remembered)),
             absolute: dur(expiry.absolute_lifetime()),
         }
     }
 
-    /// `$2..$9`, in order.
-    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+    /// `$2..$11`, in order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 10] {
         [
             &self.now,
             &self.latest,
             &self.created_after,
             &self.active_after,
             &self.anonymous_active_after,
+            &self.remembered_active_after,
             &self.idle_deadline,
             &self.anonymous_idle_deadline,
+            &self.remembered_idle_deadline,
             &self.absolute,
         ]
     }
@@ -479,6 +489,12 @@ fn decode(row: &Row) -> Option<Record> {
         for (key, list) in flashes {
             record.set_flash_list(key, list);
         }
+        // NULL in rows written before sessions had their own deadline: none.
+        let expires_at: Option<i64> = row.try_get(6).map_err(|_| "expires_at column")?;
+        if let Some(at) = expires_at {
+            let at = u64::try_from(at).map_err(|_| "negative expires_at")?;
+            record.set_expires_at(Some(UnixTime::from_secs(at)));
+        }
         Ok(record)
     })();
     match parsed {
@@ -521,7 +537,8 @@ impl Backend for PostgresBackend {
             );
             let (persistent, data_len) = (record.is_persistent(), len(record.data_len()));
             let (vals, flashes) = (values_json(record.values()), flashes_json(record.flashes()));
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(12);
+            let expires_at = record.expires_at().map(secs);
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(13);
             params.extend([
                 &key as &(dyn ToSql + Sync),
                 &created,
@@ -533,6 +550,7 @@ impl Backend for PostgresBackend {
                 &vals,
                 &flashes,
                 &data_len,
+                &expires_at,
             ]);
             // Only a row without a user enters (and makes room in) the anonymous budget.
             let sql = self.statement(
@@ -567,8 +585,12 @@ impl Backend for PostgresBackend {
             let (persistent_changed, persistent) =
                 (changes.persistent_changed(), update.from.is_persistent());
             let (user_changed, data_len) = (changes.user_changed(), len(update.from.data_len()));
-            // `$1`, the liveness `$2..$9`, the merge `$10..$21`, the budget `$22..$23`.
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(23);
+            let (expires_at_changed, expires_at) = (
+                changes.expires_at_changed(),
+                update.from.expires_at().map(secs),
+            );
+            // `$1`, the liveness `$2..$11`, the merge `$12..$25`, the budget `$26..$27`.
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(27);
             params.push(&key);
             params.extend(l.params());
             params.extend([
@@ -584,6 +606,8 @@ impl Backend for PostgresBackend {
                 &stored_user,
                 &hash,
                 &data_len,
+                &expires_at_changed,
+                &expires_at,
             ]);
             // A session the request leaves with a user takes the statement it always took; one
             // it leaves anonymous may grow, so its statement also keeps the budget.

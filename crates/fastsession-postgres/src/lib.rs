@@ -42,7 +42,8 @@
 //! | `key` | `bytea` primary key | the [`StorageKey`](fastsession_core::store::StorageKey): HMAC-SHA256 of the id, never the id |
 //! | `created`, `last_active` | `bigint` | Unix seconds, as the request's clock gave them |
 //! | `expires` | `bigint`, indexed | when the row may be reaped ([`Expiry::deadline`](fastsession_core::session::Expiry::deadline), by the row's class) |
-//! | `persistent` | `boolean` | "remember me" |
+//! | `persistent` | `boolean` | "remember me" (with a user: the [remembered idle timeout](fastsession_core::session::Expiry::remembered_idle_timeout)) |
+//! | `expires_at` | `bigint` null | the session's own deadline ([`Session::set_expires_at`](fastsession_core::Session::set_expires_at)); `NULL`: none |
 //! | `user_id` | `text` null | the user the session is tied to; `NULL`: an anonymous session |
 //! | `user_hash` | `bytea` null, indexed | SHA-256 of the user id: the "sessions of a user" index |
 //! | `version` | `bigint` | 1 at creation, +1 on every merge |
@@ -54,7 +55,9 @@
 //! and their bytes) and the function `<table>_count` its triggers call. A table made by an
 //! earlier version (without `data_len` and the budget) is upgraded in place by `migrate`,
 //! once: it holds writers off while it fills in `data_len` of the anonymous rows (from their
-//! stored JSON, a close upper bound) and counts them. PostgreSQL 11 or later.
+//! stored JSON, a close upper bound) and counts them. A table without `expires_at` gets the
+//! column (nullable, so no row is rewritten; its rows have no deadline of their own): run
+//! `migrate` before a build that reads it serves requests. PostgreSQL 11 or later.
 //!
 //! Each value lives in its own `jsonb` key, so a save merges the keys a request changed
 //! instead of writing the whole record. `jsonb` normalizes the JSON text it stores (key order,
@@ -124,7 +127,7 @@
 //! * **save** (a request that changed something): one `UPDATE ... RETURNING` that, only if the
 //!   row is live at the request's time under the request's expiry (the rule of
 //!   [`Expiry::check`](fastsession_core::session::Expiry::check): the idle timeout of the
-//!   row's class, absolute lifetime, clock skew), clears, removes (`jsonb - text[]`) and sets (`jsonb || jsonb`) the
+//!   row's class, absolute lifetime, the row's own deadline, clock skew), clears, removes (`jsonb - text[]`) and sets (`jsonb || jsonb`) the
 //!   changed keys of `vals` and `flashes`, sets the user and "remember me" if changed, bumps
 //!   `version`, and sets `last_active`, `expires` and `data_len`; in the same statement, a row
 //!   that is not live is deleted (and, for a session left anonymous, what the budget needs is

@@ -4,7 +4,8 @@
 //! `PostgresConfig::qualified_table` allows only `[a-z0-9_]`); every value is a parameter.
 
 /// The columns a record is rebuilt from, in the order `backend::decode` reads them.
-const RECORD_COLUMNS: &str = "created, last_active, persistent, user_id, vals::text, flashes::text";
+const RECORD_COLUMNS: &str =
+    "created, last_active, persistent, user_id, vals::text, flashes::text, expires_at";
 
 /// How many counter rows the anonymous budget is spread over: concurrent writers of anonymous
 /// rows mostly update different rows instead of queueing on one.
@@ -15,22 +16,28 @@ pub(crate) const BUDGET_SLOTS: u32 = 16;
 /// one large session came in among many small ones): the next creates evict the rest.
 pub(crate) const EVICT_MAX: u32 = 256;
 
-/// "Live at `$2`" under the expiry whose bounds are `$3..$6`: the rule of `Expiry::check`
-/// (not from the future beyond the skew, consistent, within the absolute lifetime and the
-/// idle timeout of the row's class: `$5` for a row with a user, `$6` for an anonymous one),
-/// rearranged so no sum can overflow. The class is the stored row's, as `Expiry::check` of the
-/// stored record would judge it.
+/// "Live at `$2`" under the expiry whose bounds are `$3..$7`: the rule of `Expiry::check`
+/// (not from the future beyond the skew, consistent, within the absolute lifetime, before the
+/// row's own deadline `expires_at` if it has one, and within the idle timeout of the row's
+/// class: `$5` for a row with a user, `$6` for an anonymous one, `$7` for a remembered one,
+/// with a user and persistent), rearranged so no sum can overflow. The class is the stored
+/// row's, as `Expiry::check` of the stored record would judge it.
 const LIVE: &str = "created <= $3::bigint AND last_active <= $3::bigint AND last_active >= created \
      AND created > $4::bigint \
-     AND last_active > CASE WHEN user_id IS NULL THEN $6::bigint ELSE $5::bigint END";
+     AND (expires_at IS NULL OR expires_at > $2::bigint) \
+     AND last_active > CASE WHEN user_id IS NULL THEN $6::bigint \
+         WHEN persistent THEN $7::bigint ELSE $5::bigint END";
 
-/// The new expiry after activity at `$2` of a row whose user afterwards is `user`: the earlier
-/// of its class's idle deadline (`$7` with a user, `$8` anonymous) and `created + $9` (in
-/// `numeric`, so that it cannot overflow; the result is at most the idle deadline).
-fn deadline(user: &str) -> String {
+/// The new expiry after activity at `$2` of a row whose user, "remember me" and own deadline
+/// afterwards are `user`, `persistent` and `expires_at`: the earliest of its class's idle
+/// deadline (`$8` with a user, `$9` anonymous, `$10` remembered), `created + $11` and its own
+/// deadline (in `numeric`, so that it cannot overflow; `LEAST` skips a deadline that is
+/// `NULL`; the result is at most the idle deadline).
+fn deadline(user: &str, persistent: &str, expires_at: &str) -> String {
     format!(
-        "LEAST(CASE WHEN {user} IS NULL THEN $8::bigint ELSE $7::bigint END::numeric, \
-         created::numeric + $9::bigint::numeric)::bigint"
+        "LEAST(CASE WHEN {user} IS NULL THEN $9::bigint \
+         WHEN {persistent} THEN $10::bigint ELSE $8::bigint END::numeric, \
+         created::numeric + $11::bigint::numeric, ({expires_at})::numeric)::bigint"
     )
 }
 
@@ -57,30 +64,33 @@ impl Statements {
         let budget = format!("\"{schema}\".\"{name}_budget\"");
         let insert = format!(
             "INSERT INTO {t} \
-             (key, created, last_active, expires, persistent, user_id, user_hash, version, vals, flashes, data_len) \
+             (key, created, last_active, expires, persistent, user_id, user_hash, version, vals, flashes, data_len, expires_at) \
              VALUES ($1::bytea, $2::bigint, $3::bigint, $4::bigint, $5::boolean, $6::text, $7::bytea, 1, \
-             $8::text::jsonb, $9::text::jsonb, $10::bigint) \
+             $8::text::jsonb, $9::text::jsonb, $10::bigint, $11::bigint) \
              ON CONFLICT (key) DO NOTHING RETURNING 1"
         );
         // The merge of a request's changes, if the row is live. Under READ COMMITTED a
         // concurrent writer's row is re-checked (LIVE) and the SET expressions see its
         // committed values, so merges of different keys never lose each other, and a row
         // deleted meanwhile is not brought back.
-        let user_after = "CASE WHEN $18::boolean THEN $19::text ELSE user_id END";
+        let user_after = "CASE WHEN $20::boolean THEN $21::text ELSE user_id END";
+        let persistent_after = "CASE WHEN $18::boolean THEN $19::boolean ELSE persistent END";
+        let expires_at_after = "CASE WHEN $24::boolean THEN $25::bigint ELSE expires_at END";
         let merge = format!(
             "UPDATE {t} SET \
-               vals = (CASE WHEN $10::boolean THEN '{{}}'::jsonb ELSE vals END - $11::text[]) || $12::text::jsonb, \
-               flashes = (CASE WHEN $13::boolean THEN '{{}}'::jsonb ELSE flashes END - $14::text[]) || $15::text::jsonb, \
-               persistent = CASE WHEN $16::boolean THEN $17::boolean ELSE persistent END, \
+               vals = (CASE WHEN $12::boolean THEN '{{}}'::jsonb ELSE vals END - $13::text[]) || $14::text::jsonb, \
+               flashes = (CASE WHEN $15::boolean THEN '{{}}'::jsonb ELSE flashes END - $16::text[]) || $17::text::jsonb, \
+               persistent = {persistent_after}, \
                user_id = {user_after}, \
-               user_hash = CASE WHEN $18::boolean THEN $20::bytea ELSE user_hash END, \
-               data_len = $21::bigint, \
+               user_hash = CASE WHEN $20::boolean THEN $22::bytea ELSE user_hash END, \
+               data_len = $23::bigint, \
+               expires_at = {expires_at_after}, \
                version = version + 1, \
                last_active = $2::bigint, \
                expires = {deadline} \
              WHERE key = $1::bytea AND {LIVE} \
              RETURNING 1",
-            deadline = deadline(user_after),
+            deadline = deadline(user_after, persistent_after, expires_at_after),
         );
         // In the same statement as a merge or refresh: the deletion of a row not live.
         let ended = format!(
@@ -94,8 +104,8 @@ impl Statements {
             // the counters as of the statement's start: the row inserted here is not in them).
             create_anonymous: format!(
                 "WITH RECURSIVE over AS (\
-                   SELECT coalesce(sum(sessions), 0)::bigint + 1 - $11::bigint AS sessions, \
-                          coalesce(sum(bytes), 0)::bigint + $10::bigint - $12::bigint AS bytes \
+                   SELECT coalesce(sum(sessions), 0)::bigint + 1 - $12::bigint AS sessions, \
+                          coalesce(sum(bytes), 0)::bigint + $10::bigint - $13::bigint AS bytes \
                    FROM {budget}), \
                  ins AS ({insert}), \
                  {victims}, \
@@ -116,8 +126,8 @@ impl Statements {
                    SELECT count(*) AS sessions, coalesce(sum(data_len), 0)::bigint AS bytes \
                    FROM {t} WHERE key = $1::bytea AND user_id IS NULL), \
                  over AS (\
-                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $22::bigint AS sessions, \
-                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $21::bigint - $23::bigint AS bytes \
+                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $26::bigint AS sessions, \
+                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $23::bigint - $27::bigint AS bytes \
                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
                  live AS ({merge}), ended AS ({ended}), \
                  {victims}, \
@@ -130,7 +140,7 @@ impl Statements {
                 "WITH live AS (UPDATE {t} SET last_active = $2::bigint, expires = {deadline} \
                  WHERE key = $1::bytea AND {LIVE} RETURNING 1), ended AS ({ended}) \
                  SELECT 1 FROM live",
-                deadline = deadline("user_id"),
+                deadline = deadline("user_id", "persistent", "expires_at"),
             ),
             take: format!("DELETE FROM {t} WHERE key = $1::bytea RETURNING {RECORD_COLUMNS}"),
             // SKIP LOCKED: rows a request is writing are left for the next pass, and two
@@ -196,7 +206,8 @@ fn evict(t: &str) -> String {
 }
 
 /// Creates what is missing, in one transaction under an advisory lock; upgrades a table made
-/// before the anonymous budget (no `data_len`, no counters) in place.
+/// before the anonymous budget (no `data_len`, no counters) or before sessions had their own
+/// deadline (no `expires_at`) in place.
 fn migrate(t: &str, schema: &str, name: &str, budget: &str) -> String {
     let slots = BUDGET_SLOTS;
     format!(
@@ -214,8 +225,19 @@ CREATE TABLE IF NOT EXISTS {t} (
     version bigint NOT NULL DEFAULT 1,
     vals jsonb NOT NULL DEFAULT '{{}}',
     flashes jsonb NOT NULL DEFAULT '{{}}',
-    data_len bigint NOT NULL DEFAULT 0
+    data_len bigint NOT NULL DEFAULT 0,
+    expires_at bigint
 );
+-- A table made before sessions had their own deadline gets the column (NULL: none). Checked
+-- first, because ALTER TABLE would take its exclusive lock even when there is nothing to do.
+DO $expires_at$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{t}'::regclass
+                   AND attname = 'expires_at' AND NOT attisdropped) THEN
+        ALTER TABLE {t} ADD COLUMN expires_at bigint;
+    END IF;
+END
+$expires_at$;
 CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires);
 CREATE INDEX IF NOT EXISTS \"{name}_user\" ON {t} (user_hash) WHERE user_hash IS NOT NULL;
 -- The anonymous budget: each row's data bytes, the eviction order of the rows without a user,

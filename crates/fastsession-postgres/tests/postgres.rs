@@ -484,3 +484,194 @@ async fn a_corrupt_row_reads_as_no_session() {
             > unreadable
     );
 }
+
+/// The SQL liveness rule and deadline agree with `Expiry::check` and `Expiry::deadline` for
+/// remembered rows (persistent, with a user) and rows with their own deadline, at the
+/// boundaries, for a refresh, a merge, and a merge that switches "remember me" and sets a
+/// new deadline (the deadline is then the row's after the merge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_liveness_honours_remember_me_and_the_rows_own_deadline() {
+    use fastsession_core::session::{Expiry, Record, Session};
+    use fastsession_core::store::{StorageKey, Update};
+
+    let (store, schema) = fresh().await;
+    let client = raw().await;
+    let backend = store.backend();
+    // Idle 100 s with a user, 40 s without, 300 s remembered; 1000 s absolute.
+    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+        .unwrap()
+        .with_anonymous_idle_timeout(Duration::from_secs(40))
+        .with_remembered_idle_timeout(Duration::from_secs(300));
+    let now = T0;
+    let mut cases = Vec::new();
+    for created in [now - 1000, now - 999, now - 300] {
+        for last in [now - 300, now - 299, now - 100, now - 99] {
+            for (user, persistent) in [(None, true), (Some("alice"), false), (Some("alice"), true)]
+            {
+                for expires_at in [None, Some(now), Some(now + 1), Some(now + 50)] {
+                    for step in ["touch", "merge", "switch"] {
+                        cases.push((created, last, user, persistent, expires_at, step));
+                    }
+                }
+            }
+        }
+    }
+    let (mut live, mut by_remembered, mut by_deadline) = (0, 0, 0);
+    for (i, (created, last, user, persistent, expires_at, step)) in cases.into_iter().enumerate() {
+        let mut record = Record::new(UnixTime::from_secs(created));
+        record.set_last_active(UnixTime::from_secs(last));
+        record.set_user_id(user.map(str::to_owned));
+        record.set_persistent(persistent);
+        record.set_expires_at(expires_at.map(UnixTime::from_secs));
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&u64::try_from(i).unwrap().to_be_bytes());
+        bytes[8] = 0xee;
+        let key = StorageKey::from_bytes(bytes);
+        assert!(
+            backend
+                .create(&key, &record, UnixTime::from_secs(now))
+                .await
+                .unwrap()
+        );
+        let at = UnixTime::from_secs(now);
+        let expected = expiry.check(&record, at).is_ok();
+        let case = format!(
+            "created {created}, last {last}, user {user:?}, persistent {persistent}, \
+             expires_at {expires_at:?}, {step}"
+        );
+        // The request's changes, and the row as it is after them.
+        let request = Session::new_detached();
+        let mut after = record.clone();
+        after.set_last_active(at);
+        if step == "switch" {
+            request.set_persistent(true);
+            request.set_persistent(!persistent);
+            request.set_expires_at(Some(UnixTime::from_secs(now + 500)));
+            after.set_persistent(!persistent);
+            after.set_expires_at(Some(UnixTime::from_secs(now + 500)));
+        }
+        let changes = request.changes();
+        let applied = if step == "touch" {
+            backend.touch(&key, at, &expiry).await.unwrap()
+        } else {
+            let update = Update {
+                changes: &changes,
+                from: &after,
+                now: at,
+                expiry: &expiry,
+                previously_active: None,
+            };
+            backend.update(&key, update).await.unwrap()
+        };
+        assert_eq!(applied, expected, "{case}");
+        let read = backend.read(&key).await.unwrap();
+        assert_eq!(
+            read.is_some(),
+            expected,
+            "a row not live is deleted: {case}"
+        );
+        if let Some(read) = read {
+            live += 1;
+            assert_eq!(read.expires_at(), after.expires_at(), "{case}");
+            assert_eq!(read.is_persistent(), after.is_persistent(), "{case}");
+            let expires: i64 = client
+                .query_one(
+                    &format!(
+                        "SELECT expires FROM \"{}\".sessions WHERE key = $1",
+                        schema.0
+                    ),
+                    &[&&key.as_bytes()[..]],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let deadline = expiry.deadline(&after).as_secs();
+            assert_eq!(u64::try_from(expires).unwrap(), deadline, "{case}");
+        }
+        if user.is_some() && persistent && last == now - 299 && expected {
+            by_remembered += 1;
+        }
+        if expires_at == Some(now) && !expected {
+            by_deadline += 1;
+        }
+    }
+    // Cases the new rules decided: live only as remembered, ended only by the deadline.
+    assert!(
+        live > 50 && by_remembered > 5 && by_deadline > 20,
+        "{live}, {by_remembered}, {by_deadline}"
+    );
+}
+
+/// A table made before sessions had their own deadline (no `expires_at`) gets the column from
+/// `migrate`; a row written before loads without a deadline and takes one on its next save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_adds_expires_at_and_old_rows_still_load() {
+    use fastsession_core::session::SessionId;
+
+    let (config, schema) = crate::support::config();
+    let s = &schema.0;
+    let before = open(config.clone()).await;
+    let client = raw().await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE \"{s}\".sessions DROP COLUMN expires_at"
+        ))
+        .await
+        .unwrap();
+    // A row as the build before wrote it.
+    let id = SessionId::generate().unwrap();
+    let key = before.storage_key(&id);
+    let t0 = i64::try_from(T0).unwrap();
+    client
+        .execute(
+            &format!(
+                "INSERT INTO \"{s}\".sessions \
+                 (key, created, last_active, expires, persistent, user_id, vals, data_len) \
+                 VALUES ($1, $2::bigint, $2::bigint, $2::bigint + 100, true, 'ada', '{{\"n\": 1}}', 0)"
+            ),
+            &[&&key.as_bytes()[..], &t0],
+        )
+        .await
+        .unwrap();
+    let store = std::sync::Arc::new(open(config).await);
+    let columns: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'sessions' AND column_name = 'expires_at'",
+            &[&s],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(columns, 1, "migrate added the column");
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let deadline = T0 + 30;
+    let mut loaded = false;
+    request(&cfg, Some(id.as_str()), |s| {
+        loaded = !s.is_new();
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(1));
+        assert_eq!(s.expires_at(), None);
+        s.set_expires_at(Some(UnixTime::from_secs(deadline)));
+    })
+    .await
+    .result
+    .unwrap();
+    assert!(loaded, "a row written before the column loads");
+    let row = client
+        .query_one(
+            &format!("SELECT expires_at, expires FROM \"{s}\".sessions WHERE key = $1"),
+            &[&&key.as_bytes()[..]],
+        )
+        .await
+        .unwrap();
+    let deadline = i64::try_from(deadline).unwrap();
+    assert_eq!(
+        (row.get::<_, Option<i64>>(0), row.get::<_, i64>(1)),
+        (Some(deadline), deadline)
+    );
+    clock.advance(Duration::from_secs(30));
+    let mut ended = false;
+    request(&cfg, Some(id.as_str()), |s| ended = s.is_new()).await;
+    assert!(ended, "ended at its deadline");
+}

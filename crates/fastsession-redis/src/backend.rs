@@ -35,6 +35,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///     created, last_active   Unix seconds
 ///     persistent             "0" or "1"
 ///     user                   the user id, if the session has one
+///     expires_at             the session's own deadline (Unix seconds), if it has one
 ///     version                bumped by every update
 ///     v:<name>               one field per value, its JSON text
 ///     f:<name>               one field per flash key, a JSON array of its messages
@@ -89,7 +90,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///
 /// Every session hash carries a native TTL: the record's deadline ([`Expiry::deadline`],
 /// with the shorter [anonymous idle timeout](Expiry::anonymous_idle_timeout) for a session
-/// without a user) minus the caller's `now`, at least one second. So Redis deletes expired
+/// without a user, the [remembered one](Expiry::remembered_idle_timeout) for a persistent
+/// session with a user, and never past the session's own
+/// [deadline](fastsession_core::session::Record::expires_at)) minus the caller's `now`, at
+/// least one second. So Redis deletes expired
 /// sessions itself, [`reap`](Backend::reap) does nothing and returns 0, and no reaper task is
 /// needed; with `maxmemory-policy volatile-ttl`, Redis short of memory deletes anonymous
 /// sessions (the shorter TTLs) first. Liveness is still decided by the stored timestamps at
@@ -474,10 +478,14 @@ impl RedisBackend {
     ) -> Result<bool> {
         let (now, expiry, from) = (update.now, update.expiry, update.from);
         let anonymous = from.user_id().is_none();
+        // The request's deadline is the stored one: a changed one does not come here.
         let ttl_of = |idle: Duration| {
-            let deadline = now
+            let mut deadline = now
                 .saturating_add(idle)
                 .min(from.created().saturating_add(expiry.absolute_lifetime()));
+            if let Some(at) = from.expires_at() {
+                deadline = deadline.min(at);
+            }
             i64::try_from(deadline.since(now).as_secs().clamp(1, MAX_TTL_SECS)).unwrap_or(i64::MAX)
         };
         let mut pipe = redis::pipe();
@@ -533,9 +541,15 @@ impl RedisBackend {
         }
         if anonymous {
             if let Some(Ok(true)) = reply.next() {
-                // Logged in by another request since the load: a logged-in TTL.
+                // Logged in by another request since the load: a logged-in TTL (remembered,
+                // if the session is persistent as this request knows it).
+                let idle = if from.is_persistent() {
+                    expiry.remembered_idle_timeout()
+                } else {
+                    expiry.idle_timeout()
+                };
                 let mut expire = redis::cmd("EXPIRE");
-                expire.arg(redis_key).arg(ttl_of(expiry.idle_timeout()));
+                expire.arg(redis_key).arg(ttl_of(idle));
                 let _: i64 = self
                     .run("save a session", |mut c| async move {
                         expire.query_async(&mut c).await
@@ -636,13 +650,14 @@ fn invalid_url(e: RedisError) -> Error {
 }
 
 /// The liveness arguments of the update and touch scripts.
-fn expiry_args(now: UnixTime, expiry: &Expiry) -> [u64; 5] {
+fn expiry_args(now: UnixTime, expiry: &Expiry) -> [u64; 6] {
     [
         now.as_secs(),
         expiry.idle_timeout().as_secs(),
         expiry.anonymous_idle_timeout().as_secs(),
         expiry.absolute_lifetime().as_secs(),
         expiry.clock_skew().as_secs(),
+        expiry.remembered_idle_timeout().as_secs(),
     ]
 }
 
@@ -793,12 +808,28 @@ impl Backend for RedisBackend {
                     "s"
                 }
             };
-            if changes.persistent_changed() {
+            let persistent_change = if changes.persistent_changed() {
                 let persistent = if from.is_persistent() { "1" } else { "0" };
                 sets.push(("persistent".to_owned(), persistent.into()));
-            }
+                persistent
+            } else {
+                ""
+            };
+            let expires_change = match (changes.expires_at_changed(), from.expires_at()) {
+                (false, _) => String::new(),
+                (true, None) => {
+                    deletes.push("expires_at".to_owned());
+                    "-".to_owned()
+                }
+                (true, Some(at)) => {
+                    let secs = at.as_secs().to_string();
+                    sets.push(("expires_at".to_owned(), secs.clone().into()));
+                    secs
+                }
+            };
             // The plain commands, when liveness needs no read and neither the class nor the
-            // anonymous bytes can change (see `merge`).
+            // anonymous bytes can change (see `merge`); a changed deadline is never "live as
+            // loaded", so it takes the script, which reads the stored one.
             if cleared.is_empty()
                 && user_change.is_empty()
                 && (from.user_id().is_some() || from.data_len() <= self.share())
@@ -815,6 +846,8 @@ impl Backend for RedisBackend {
             invocation
                 .arg(&expiry_args(update.now, update.expiry)[..])
                 .arg(user_change)
+                .arg(persistent_change)
+                .arg(&expires_change)
                 .arg(cleared);
             invocation.arg(deletes.len()).arg(&deletes[..]);
             invocation.arg("last_active").arg(update.now.as_secs());

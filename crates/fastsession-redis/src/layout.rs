@@ -50,6 +50,9 @@ pub(crate) fn encode(record: &Record) -> Vec<(String, String)> {
     if let Some(user) = record.user_id() {
         fields.push(("user".to_owned(), user.to_owned()));
     }
+    if let Some(at) = record.expires_at() {
+        fields.push(("expires_at".to_owned(), at.as_secs().to_string()));
+    }
     for (name, value) in record.values() {
         fields.push((value_field(name), value.get().to_owned()));
     }
@@ -85,6 +88,10 @@ pub(crate) fn decode(fields: Fields) -> Result<Record, &'static str> {
                 "last_active" => last_active = Some(secs(&text).map_err(|_| "bad last_active")?),
                 "persistent" => record.set_persistent(text == "1"),
                 "user" => record.set_user_id(Some(text)),
+                // Absent from hashes written before sessions had their own deadline: none.
+                "expires_at" => {
+                    record.set_expires_at(Some(secs(&text).map_err(|_| "bad expires_at")?));
+                }
                 "version" => {}
                 _ => return Err("unknown field"),
             }
@@ -120,6 +127,40 @@ mod tests {
         r.insert_value("v:tricky".into(), raw("{\"a\":[1,2]}"));
         r.set_flash_list("_flash".into(), vec![raw("1"), raw("\"two\"")]);
         assert_eq!(decode(flatten(encode(&r))).unwrap(), r);
+        r.set_expires_at(Some(UnixTime::from_secs(900)));
+        let fields = encode(&r);
+        assert!(fields.contains(&("expires_at".to_owned(), "900".to_owned())));
+        assert_eq!(decode(flatten(fields)).unwrap(), r);
+    }
+
+    /// A hash written before sessions had their own deadline has no `expires_at`: none.
+    #[test]
+    fn hashes_without_expires_at_still_load() {
+        let old = [
+            ("created", "100"),
+            ("last_active", "150"),
+            ("persistent", "1"),
+            ("version", "7"),
+            ("user", "ada"),
+            ("v:n", "1"),
+        ];
+        let record = decode(flatten(
+            old.iter()
+                .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
+                .collect(),
+        ))
+        .unwrap();
+        assert_eq!(record.expires_at(), None);
+        assert!(record.is_persistent());
+        assert_eq!(record.user_id(), Some("ada"));
+        assert!(
+            decode(flatten(vec![
+                ("created".to_owned(), "1".to_owned()),
+                ("last_active".to_owned(), "1".to_owned()),
+                ("expires_at".to_owned(), "soon".to_owned()),
+            ]))
+            .is_err()
+        );
     }
 
     #[test]

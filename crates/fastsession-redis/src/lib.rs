@@ -8,8 +8,9 @@
 //!
 //! Under the [key prefix](RedisConfig::with_key_prefix) (default `fastsession:`):
 //! `s:{<hash of the id>}`, a hash with one field per session value (`v:<name>`, its JSON),
-//! one per flash key (`f:<name>`), and `created`, `last_active`, `persistent`, `user` and
-//! `version`; `u:{<hash of the user id>}`, the set of a user's sessions for
+//! one per flash key (`f:<name>`), and `created`, `last_active`, `persistent`, `user`,
+//! `expires_at` (the session's own deadline, if it has one) and `version`;
+//! `u:{<hash of the user id>}`, the set of a user's sessions for
 //! [`ServerStore::sessions_of`] and "log out everywhere"; and `a:{<tag>}` and `b:{<tag>}`,
 //! the index of the anonymous sessions (see below). Each session and user index has a TTL:
 //! Redis deletes expired sessions and forgotten indexes by itself; no reaper task is needed.

@@ -1,9 +1,9 @@
 //! The Lua scripts that make each write one atomic step on the server.
 //!
-//! Liveness is decided from the stored `created` / `last_active` and the `now` and expiry
-//! passed in, mirroring `Expiry::check` (with the anonymous idle timeout for a hash without
-//! `user`), never from the server's clock: the caller's clock is the one the rest of the
-//! library uses.
+//! Liveness is decided from the stored `created` / `last_active` / `expires_at` and the `now`
+//! and expiry passed in, mirroring `Expiry::check` (with the anonymous idle timeout for a hash
+//! without `user`, the remembered one for a hash with `user` and `persistent` "1"), never from
+//! the server's clock: the caller's clock is the one the rest of the library uses.
 //!
 //! Two families:
 //!
@@ -29,10 +29,12 @@ use std::sync::LazyLock;
 use redis::Script;
 
 /// The liveness test shared by `update` and `touch`, on `KEYS[1]`, with the script's own
-/// arguments from `ARGV[o + 1]`: now, idle, anonymous idle, absolute, skew (seconds). Sets
-/// `meta` (created, last active, version, user), `created`, `now`, `idle`, `anon_idle`,
-/// `abs`, `was_anon`; returns `{0}` (after deleting the key) when the record is absent,
-/// malformed or expired, `{-1}` when the key holds something that is not a hash.
+/// arguments from `ARGV[o + 1]`: now, idle, anonymous idle, absolute, skew, remembered idle
+/// (seconds). Sets `meta` (created, last active, version, user, persistent, expires at),
+/// `created`, `now`, `idle`, `anon_idle`, `rem_idle`, `abs`, `was_anon`, `was_persist` and
+/// `exp` (the record's own deadline, `nil` if none); returns `{0}` (after deleting the key)
+/// when the record is absent, malformed or expired, `{-1}` when the key holds something that
+/// is not a hash.
 const LIVE: &str = r"
 local key = KEYS[1]
 local now = tonumber(ARGV[o + 1])
@@ -40,7 +42,8 @@ local idle = tonumber(ARGV[o + 2])
 local anon_idle = tonumber(ARGV[o + 3])
 local abs = tonumber(ARGV[o + 4])
 local skew = tonumber(ARGV[o + 5])
-local meta = redis.pcall('HMGET', key, 'created', 'last_active', 'version', 'user')
+local rem_idle = tonumber(ARGV[o + 6])
+local meta = redis.pcall('HMGET', key, 'created', 'last_active', 'version', 'user', 'persistent', 'expires_at')
 if meta.err then
   redis.call('DEL', key)
   return {-1}
@@ -48,18 +51,22 @@ end
 local created = tonumber(meta[1])
 local last = tonumber(meta[2])
 local was_anon = not meta[4]
+local was_persist = meta[5] == '1'
+local exp = tonumber(meta[6])
 local limit = idle
-if was_anon then limit = anon_idle end
+if was_anon then limit = anon_idle elseif was_persist then limit = rem_idle end
 if created == nil or last == nil or created > now + skew or last > now + skew
-    or last < created or now >= created + abs or now >= last + limit then
+    or last < created or now >= created + abs or now >= last + limit
+    or (exp and now >= exp) then
   redis.call('DEL', key)
   return {0}
 end
 ";
 
-/// The TTL of a live record after `LIVE`, given `anon` (whether it has no user now): its
+/// The TTL of a live record after `LIVE`, given `anon` (whether it has no user now),
+/// `persist` (whether it is remembered now) and `exp` (its own deadline now, or `nil`): its
 /// deadline from now, at least a second.
-const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + (anon and anon_idle or idle), created + abs) - now, 3153600000)))";
+const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + (anon and anon_idle or (persist and rem_idle or idle)), created + abs, exp or (created + abs)) - now, 3153600000)))";
 
 /// The anonymous index, on `KZ` (sorted set: member = the session's 64 hex digits, score =
 /// its last activity) and `KL` (hash: member → the bytes it holds beyond its share, only for
@@ -186,21 +193,27 @@ return 1 + evicted
     )))
 });
 
-/// The update after `LIVE`, from `ARGV[o + 6]`: the user change (`''` none, `s` set, `d`
-/// deleted), what was cleared (`''`, `v` values, `f` flashes, `vf` both), the number D of
-/// fields to delete, the D fields, then field, value pairs to set (`last_active` among
-/// them). Sets `anon`.
+/// The update after `LIVE`, from `ARGV[o + 7]`: the user change (`''` none, `s` set, `d`
+/// deleted), the "remember me" change (`''` none, `1` on, `0` off), the deadline change
+/// (`''` none, `-` taken back, else the new one in seconds), what was cleared (`''`, `v`
+/// values, `f` flashes, `vf` both), the number D of fields to delete, the D fields, then
+/// field, value pairs to set (`last_active` among them; `persistent` and `expires_at` too
+/// when they change). Sets `anon`, `persist` and `exp` as they are after the update.
 ///
 /// It does the least Lua work it can (each `redis.call` and each table costs more than the
 /// hash writes themselves): the client sends the fields ready to pass through, the version
 /// is appended to `ARGV` rather than copied into a new table, and without deletions one
 /// `HSET` writes everything.
 const UPDATE_BODY: &str = r"
-local uc = ARGV[o + 6]
+local uc = ARGV[o + 7]
 local anon = uc == 'd' or (uc == '' and was_anon)
-local cleared = ARGV[o + 7]
-local last_del = o + 8 + tonumber(ARGV[o + 8])
-if cleared ~= '' or last_del > o + 8 then
+local pc = ARGV[o + 8]
+local persist = pc == '1' or (pc == '' and was_persist)
+local ec = ARGV[o + 9]
+if ec == '-' then exp = nil elseif ec ~= '' then exp = tonumber(ec) end
+local cleared = ARGV[o + 10]
+local last_del = o + 11 + tonumber(ARGV[o + 11])
+if cleared ~= '' or last_del > o + 11 then
   -- Deleting first would let the later HSET past an OOM refusal: this one is checked.
   redis.call('HSET', key, 'last_active', ARGV[o + 1])
   if cleared ~= '' then
@@ -214,7 +227,7 @@ if cleared ~= '' or last_del > o + 8 then
       redis.call('HDEL', key, unpack(dels, i, math.min(i + 399, #dels)))
     end
   end
-  for i = o + 9, last_del, 400 do
+  for i = o + 12, last_del, 400 do
     redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 399, last_del)))
   end
 end
@@ -225,8 +238,8 @@ for i = last_del + 1, #ARGV, 400 do
 end
 ";
 
-/// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew (seconds), then as
-/// `UPDATE_BODY`. Returns `{1, anonymous now, anonymous before}` (0 or 1 each) if applied,
+/// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew, remembered idle
+/// (seconds), then as `UPDATE_BODY`. Returns `{1, anonymous now, anonymous before}` (0 or 1 each) if applied,
 /// `{0}` if the record was not live (and is now deleted: nothing is ever recreated), `{-1}`
 /// if the key held something else (deleted too). The merged hash is not sent back: nobody
 /// needs it.
@@ -263,10 +276,12 @@ return {{1, evicted}}
 /// The touch after `LIVE`: moves `last_active` and the TTL, never touching data fields.
 const TOUCH_BODY: &str = r"
 local anon = was_anon
+local persist = was_persist
 redis.call('HSET', key, 'last_active', ARGV[o + 1])
 ";
 
-/// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew. Returns `{1,
+/// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew, remembered idle.
+/// Returns `{1,
 /// anonymous}` for a live record, `{0}` (deleted) for a dead one, `{-1}` for a foreign value
 /// (deleted).
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {

@@ -84,6 +84,8 @@ fn conformance_checks_pass_on_a_cluster() {
     testing::run(testing::regenerate_rotates_the_id(&sut));
     testing::run(testing::destroy_ends_the_session(&sut));
     testing::run(testing::expired_records_are_never_returned(&sut));
+    testing::run(testing::sessions_end_at_their_own_deadline(&sut));
+    testing::run(testing::remembered_sessions_outlive_the_idle_timeout(&sut));
     testing::run(testing::concurrent_writes_to_different_keys_both_persist(
         &sut,
     ));

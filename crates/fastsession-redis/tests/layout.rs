@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use fastsession_core::session::SessionId;
 use fastsession_core::store::Backend as _;
+use fastsession_core::time::Clock as _;
 
 use crate::support::{
     T0, URL, clock, config, keys, request, session_key, shared_store, sync_connection,
@@ -366,6 +367,180 @@ async fn sessions_with_many_keys_are_written_in_batches() {
         .await
         .result
         .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// A remembered logged-in session gets the remembered idle timeout as its TTL, on every
+/// path that sets one (create, the `MULTI`/`EXEC` update, the update and touch scripts); a
+/// session's own deadline is a field of its hash, cuts its TTL and ends it; a hash written
+/// before that field existed still loads and takes one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ttl_follows_remember_me_and_the_sessions_own_deadline() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        // 100 s idle, 400 s remembered, 1000 s absolute.
+        let expiry =
+            crate::support::expiry().with_remembered_idle_timeout(Duration::from_secs(400));
+        let cfg = config(&store, &clock).with_expiry(expiry);
+        let mut con = sync_connection(URL).unwrap();
+        let id = request(&cfg, None, |s| {
+            s.set_user_id("ada");
+            s.set_persistent(true);
+        })
+        .await
+        .cookie();
+        let redis_key = session_key(&store, &id);
+        let storage_key = store.storage_key(&SessionId::parse(&id).unwrap());
+        let ttl = |con: &mut redis::Connection| -> i64 {
+            redis::cmd("TTL").arg(&redis_key).query(con).unwrap()
+        };
+        let field = |con: &mut redis::Connection| -> Option<u64> {
+            redis::cmd("HGET")
+                .arg(&redis_key)
+                .arg("expires_at")
+                .query(con)
+                .unwrap()
+        };
+        assert!(
+            (395..=400).contains(&ttl(&mut con)),
+            "create: {}",
+            ttl(&mut con)
+        );
+        clock.advance(Duration::from_secs(10));
+        request(&cfg, Some(&id), |s| s.insert("n", 1).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert!(
+            (395..=400).contains(&ttl(&mut con)),
+            "update: {}",
+            ttl(&mut con)
+        );
+        assert!(
+            store
+                .backend()
+                .touch(&storage_key, clock.now(), &expiry)
+                .await
+                .unwrap()
+        );
+        assert!(
+            (395..=400).contains(&ttl(&mut con)),
+            "touch: {}",
+            ttl(&mut con)
+        );
+        request(&cfg, Some(&id), |s| s.set_persistent(false))
+            .await
+            .result
+            .unwrap();
+        assert!(
+            (95..=100).contains(&ttl(&mut con)),
+            "forgotten: {}",
+            ttl(&mut con)
+        );
+
+        // Its own deadline: written, and the TTL stops there on every path.
+        let deadline = clock.now().as_secs() + 50;
+        request(&cfg, Some(&id), |s| {
+            s.set_persistent(true);
+            s.set_expires_at(Some(fastsession_core::time::UnixTime::from_secs(deadline)));
+        })
+        .await
+        .result
+        .unwrap();
+        assert_eq!(field(&mut con), Some(deadline));
+        assert!(
+            (45..=50).contains(&ttl(&mut con)),
+            "deadline: {}",
+            ttl(&mut con)
+        );
+        clock.advance(Duration::from_secs(10));
+        request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert!(
+            (35..=40).contains(&ttl(&mut con)),
+            "update: {}",
+            ttl(&mut con)
+        );
+        clock.advance(Duration::from_secs(10));
+        assert!(
+            store
+                .backend()
+                .touch(&storage_key, clock.now(), &expiry)
+                .await
+                .unwrap()
+        );
+        assert!(
+            (25..=30).contains(&ttl(&mut con)),
+            "touch: {}",
+            ttl(&mut con)
+        );
+        // Taken back: the field goes, the remembered TTL comes back.
+        request(&cfg, Some(&id), |s| s.set_expires_at(None))
+            .await
+            .result
+            .unwrap();
+        assert_eq!(field(&mut con), None);
+        assert!(
+            (395..=400).contains(&ttl(&mut con)),
+            "taken back: {}",
+            ttl(&mut con)
+        );
+        // Past a deadline the session is gone, key and all.
+        let deadline = clock.now().as_secs() + 20;
+        request(&cfg, Some(&id), |s| {
+            s.set_expires_at(Some(fastsession_core::time::UnixTime::from_secs(deadline)));
+        })
+        .await
+        .result
+        .unwrap();
+        clock.advance(Duration::from_secs(20));
+        assert!(request(&cfg, Some(&id), |_| {}).await.was_new());
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&redis_key)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(exists, 0);
+
+        // A hash as written before sessions had their own deadline.
+        let old = SessionId::generate().unwrap();
+        let old_key = store.backend().session_key(&store.storage_key(&old));
+        let now = clock.now().as_secs();
+        let _: () = redis::cmd("HSET")
+            .arg(&old_key)
+            .arg(&[
+                ("created", now.to_string()),
+                ("last_active", now.to_string()),
+                ("persistent", "1".to_owned()),
+                ("user", "bob".to_owned()),
+                ("version", "3".to_owned()),
+                ("v:n", "7".to_owned()),
+            ])
+            .query(&mut con)
+            .unwrap();
+        let _: () = redis::cmd("EXPIRE")
+            .arg(&old_key)
+            .arg(400)
+            .query(&mut con)
+            .unwrap();
+        let reply = request(&cfg, Some(old.as_str()), |s| {
+            assert_eq!(s.get::<i32>("n").unwrap(), Some(7));
+            assert_eq!(s.expires_at(), None);
+            s.set_expires_at(Some(fastsession_core::time::UnixTime::from_secs(now + 30)));
+        })
+        .await;
+        assert!(!reply.was_new(), "an old hash loads");
+        reply.result.unwrap();
+        let at: Option<u64> = redis::cmd("HGET")
+            .arg(&old_key)
+            .arg("expires_at")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(at, Some(now + 30));
     })
     .await
     .unwrap();

@@ -38,6 +38,7 @@ pub struct ChangeSet {
     pub(crate) flashes: BTreeMap<String, Change>,
     pub(crate) persistent_changed: bool,
     pub(crate) user_changed: bool,
+    pub(crate) expires_at_changed: bool,
 }
 
 impl ChangeSet {
@@ -50,6 +51,7 @@ impl ChangeSet {
             && self.flashes.is_empty()
             && !self.persistent_changed
             && !self.user_changed
+            && !self.expires_at_changed
     }
 
     /// `true` if every value was removed before the changes in [`values`](Self::values).
@@ -84,5 +86,23 @@ impl ChangeSet {
     #[must_use]
     pub fn persistent_changed(&self) -> bool {
         self.persistent_changed
+    }
+
+    /// `true` if the request set or cleared the session's own deadline
+    /// ([`Session::set_expires_at`](super::Session::set_expires_at)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let session = Session::new_detached();
+    /// session.set_expires_at(Some(UnixTime::from_secs(2_000_000_000)));
+    /// assert!(session.changes().expires_at_changed());
+    /// ```
+    #[must_use]
+    pub fn expires_at_changed(&self) -> bool {
+        self.expires_at_changed
     }
 }

@@ -1,4 +1,5 @@
-//! Server-side expiry: the idle timeout, the absolute lifetime and the clock-skew window.
+//! Server-side expiry: the idle timeouts, the absolute lifetime, a session's own deadline and
+//! the clock-skew window.
 
 use std::time::Duration;
 
@@ -10,7 +11,15 @@ use crate::time::UnixTime;
 /// When sessions end on the server, whatever the browser keeps.
 ///
 /// * **Idle timeout**: a session not used for this long ends.
+/// * **Remembered idle timeout**: the idle timeout of a logged-in session the user asked to be
+///   remembered ([`Session::set_persistent`](crate::Session::set_persistent) with a user id):
+///   by default 30 days, as long as the cookie's default `Max-Age`, so that "remember me"
+///   keeps the user logged in for as long as the browser keeps the cookie. Never shorter than
+///   the idle timeout. A persistent session *without* a user id keeps the (anonymous) idle
+///   timeout: anybody can create sessions, and a flood of them must not be long-lived.
 /// * **Absolute lifetime**: a session ends this long after it was created, however active.
+/// * **A session's own deadline** ([`Session::set_expires_at`](crate::Session::set_expires_at)):
+///   the session ends then, if the policy has not ended it before; it can only shorten it.
 /// * **Clock skew**: how far in the future a timestamp may be (written by a server whose clock
 ///   is ahead) and still be believed.
 /// * **Anonymous idle timeout**: a session held on the server without a user id (see
@@ -26,7 +35,8 @@ use crate::time::UnixTime;
 ///
 /// These are separate from the cookie's browser lifetime ("remember me", see
 /// [`CookieConfigBuilder::with_max_age`](crate::http::CookieConfigBuilder::with_max_age)). A session is
-/// expired at the exact second `last_active + idle_timeout` or `created + absolute_lifetime`.
+/// expired at the exact second `last_active + idle_timeout_of(record)`, `created +
+/// absolute_lifetime` or `expires_at`, whichever comes first.
 ///
 /// # Examples
 ///
@@ -36,7 +46,8 @@ use crate::time::UnixTime;
 ///
 /// let expiry = Expiry::new(Duration::from_secs(30 * 60), Duration::from_secs(12 * 3600))?
 ///     .with_clock_skew(Duration::from_secs(30))
-///     .with_refresh_share(0.5)?;
+///     .with_refresh_share(0.5)?
+///     .with_remembered_idle_timeout(Duration::from_secs(7 * 86_400));
 /// assert_eq!(expiry.idle_timeout(), Duration::from_secs(1800));
 /// # Ok::<(), fastsession_core::Error>(())
 /// ```
@@ -45,6 +56,8 @@ pub struct Expiry {
     idle_timeout: Duration,
     /// Never longer than `idle_timeout` (see [`Expiry::anonymous_idle_timeout`]).
     anonymous_idle_timeout: Duration,
+    /// Never shorter than `idle_timeout` (see [`Expiry::remembered_idle_timeout`]).
+    remembered_idle_timeout: Duration,
     absolute_lifetime: Duration,
     clock_skew: Duration,
     refresh_share: f64,
@@ -53,13 +66,18 @@ pub struct Expiry {
 /// The longest idle time of an anonymous server-side session unless set otherwise.
 pub const DEFAULT_ANONYMOUS_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The idle timeout of a remembered ("remember me") logged-in session unless set otherwise:
+/// 30 days, the default `Max-Age` of a persistent cookie.
+pub const DEFAULT_REMEMBERED_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl Default for Expiry {
-    /// 24 hours idle (one hour for anonymous server-side sessions), 30 days absolute, 60
-    /// seconds of skew, refresh after a quarter.
+    /// 24 hours idle (one hour for anonymous server-side sessions, 30 days for remembered
+    /// logged-in ones), 30 days absolute, 60 seconds of skew, refresh after a quarter.
     fn default() -> Self {
         Expiry {
             idle_timeout: Duration::from_secs(24 * 3600),
             anonymous_idle_timeout: DEFAULT_ANONYMOUS_IDLE_TIMEOUT,
+            remembered_idle_timeout: DEFAULT_REMEMBERED_IDLE_TIMEOUT,
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             clock_skew: Duration::from_secs(60),
             refresh_share: 0.25,
@@ -69,6 +87,8 @@ impl Default for Expiry {
 
 impl Expiry {
     /// Sessions end after `idle_timeout` unused, or `absolute_lifetime` after creation.
+    /// Remembered logged-in sessions keep the default remembered idle timeout (30 days, or
+    /// `idle_timeout` if that is longer), still within `absolute_lifetime`.
     ///
     /// # Errors
     ///
@@ -118,6 +138,29 @@ impl Expiry {
     #[must_use]
     pub fn with_anonymous_idle_timeout(mut self, timeout: Duration) -> Self {
         self.anonymous_idle_timeout = timeout.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Ends remembered logged-in sessions (persistent, with a user id) after `timeout` unused
+    /// (default 30 days). It never shortens the idle timeout: a shorter `timeout` leaves
+    /// remembered sessions at the idle timeout. The absolute lifetime still applies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// // "Remember me" keeps a user logged in for a week away, not a month.
+    /// let expiry = Expiry::default().with_remembered_idle_timeout(Duration::from_secs(7 * 86_400));
+    /// assert_eq!(expiry.remembered_idle_timeout(), Duration::from_secs(7 * 86_400));
+    /// // Never below the idle timeout (24 hours here).
+    /// let short = Expiry::default().with_remembered_idle_timeout(Duration::from_secs(60));
+    /// assert_eq!(short.remembered_idle_timeout(), short.idle_timeout());
+    /// ```
+    #[must_use]
+    pub fn with_remembered_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.remembered_idle_timeout = timeout;
         self
     }
 
@@ -200,7 +243,27 @@ impl Expiry {
         self.anonymous_idle_timeout.min(self.idle_timeout)
     }
 
-    /// The idle timeout that applies to `record`: the anonymous one if it has no user id.
+    /// The idle timeout of remembered logged-in sessions (never shorter than
+    /// [`idle_timeout`](Self::idle_timeout)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Expiry::default().remembered_idle_timeout(), Duration::from_secs(30 * 86_400));
+    /// ```
+    #[must_use]
+    pub fn remembered_idle_timeout(&self) -> Duration {
+        self.remembered_idle_timeout.max(self.idle_timeout)
+    }
+
+    /// The idle timeout that applies to `record`: the anonymous one if it has no user id, the
+    /// remembered one if it has one and is persistent ("remember me"), else the idle timeout.
+    ///
+    /// A persistent session without a user id gets the anonymous timeout: "remember me" is
+    /// about keeping a user logged in, and sessions anyone can create must stay short-lived.
     ///
     /// # Examples
     ///
@@ -213,17 +276,27 @@ impl Expiry {
     ///
     /// let expiry = Expiry::default();
     /// let mut record = Record::new(UnixTime::now());
+    /// record.set_persistent(true);
     /// assert_eq!(expiry.idle_timeout_of(&record), expiry.anonymous_idle_timeout());
     /// record.set_user_id(Some("ada".into()));
+    /// assert_eq!(expiry.idle_timeout_of(&record), expiry.remembered_idle_timeout());
+    /// record.set_persistent(false);
     /// assert_eq!(expiry.idle_timeout_of(&record), expiry.idle_timeout());
     /// ```
     #[must_use]
     pub fn idle_timeout_of(&self, record: &Record) -> Duration {
-        if record.user_id().is_some() {
-            self.idle_timeout
-        } else {
-            self.anonymous_idle_timeout()
+        match (record.user_id().is_some(), record.is_persistent()) {
+            (false, _) => self.anonymous_idle_timeout(),
+            (true, true) => self.remembered_idle_timeout(),
+            (true, false) => self.idle_timeout,
         }
+    }
+
+    /// The shortest idle timeout any session can have: a session live under it is live under
+    /// the one that applies to it, whatever its class.
+    pub(crate) fn shortest_idle_timeout(&self) -> Duration {
+        // anonymous <= idle <= remembered, by their getters.
+        self.anonymous_idle_timeout()
     }
 
     /// This policy with the idle timeout for every session, anonymous or not: what stores
@@ -290,7 +363,9 @@ impl Expiry {
         self.refresh_share
     }
 
-    /// Checks a record's timestamps at `now`.
+    /// Checks a record's timestamps at `now`: skew, order, absolute lifetime, the record's own
+    /// deadline ([`Record::expires_at`], reported as [`RejectReason::AbsoluteTimeout`]) and
+    /// the idle timeout of its class ([`idle_timeout_of`](Self::idle_timeout_of)).
     ///
     /// # Errors
     ///
@@ -312,6 +387,9 @@ impl Expiry {
     /// record.set_user_id(Some("ada".into()));
     /// assert!(expiry.check(&record, UnixTime::from_secs(1_500)).is_ok());
     /// assert_eq!(expiry.check(&record, UnixTime::from_secs(1_600)), Err(RejectReason::IdleTimeout));
+    /// // Its own deadline ends it sooner.
+    /// record.set_expires_at(Some(UnixTime::from_secs(1_200)));
+    /// assert_eq!(expiry.check(&record, UnixTime::from_secs(1_200)), Err(RejectReason::AbsoluteTimeout));
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
     pub fn check(&self, record: &Record, now: UnixTime) -> Result<(), RejectReason> {
@@ -322,7 +400,9 @@ impl Expiry {
         if record.last_active < record.created {
             return Err(RejectReason::Corrupt);
         }
-        if now >= record.created.saturating_add(self.absolute_lifetime) {
+        if now >= record.created.saturating_add(self.absolute_lifetime)
+            || record.expires_at.is_some_and(|at| now >= at)
+        {
             return Err(RejectReason::AbsoluteTimeout);
         }
         if now
@@ -359,8 +439,10 @@ impl Expiry {
         now.since(record.last_active) >= threshold
     }
 
-    /// When a record expires if left alone: the earlier of its idle deadline (the anonymous
-    /// one if it has no user id) and its absolute deadline.
+    /// When a record expires if left alone: the earliest of its idle deadline (with the idle
+    /// timeout of its class, [`idle_timeout_of`](Self::idle_timeout_of)), its absolute
+    /// deadline and its own deadline ([`Record::expires_at`]). Stores set their TTLs and
+    /// reapers' deadlines from it.
     ///
     /// # Examples
     ///
@@ -375,19 +457,52 @@ impl Expiry {
     /// let mut record = Record::new(UnixTime::from_secs(0));
     /// record.set_user_id(Some("ada".into()));
     /// assert_eq!(expiry.deadline(&record), UnixTime::from_secs(600));
+    /// record.set_expires_at(Some(UnixTime::from_secs(300)));
+    /// assert_eq!(expiry.deadline(&record), UnixTime::from_secs(300));
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
     #[must_use]
     pub fn deadline(&self, record: &Record) -> UnixTime {
-        record
+        let policy = record
             .last_active
             .saturating_add(self.idle_timeout_of(record))
-            .min(record.created.saturating_add(self.absolute_lifetime))
+            .min(record.created.saturating_add(self.absolute_lifetime));
+        record.expires_at.map_or(policy, |at| policy.min(at))
     }
 
-    /// [`deadline`](Self::deadline) of a session with a user id created at `created` and last
-    /// active at `last_active` (for a store that knows the times a record had when it was
-    /// loaded).
+    /// The `Max-Age` a persistent cookie of `record` should have at `now`, given the
+    /// configured one: never past the record's own deadline ([`Record::expires_at`]), so that
+    /// the browser drops the cookie when the server would refuse it. At least one second
+    /// while the record is live (a `Max-Age` of 0 would delete the cookie at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::{Expiry, Record};
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let expiry = Expiry::default();
+    /// let thirty_days = Duration::from_secs(30 * 86_400);
+    /// let now = UnixTime::from_secs(1_000);
+    /// let mut record = Record::new(now);
+    /// assert_eq!(expiry.cookie_max_age(&record, now, thirty_days), thirty_days);
+    /// record.set_expires_at(Some(UnixTime::from_secs(4_600)));
+    /// assert_eq!(expiry.cookie_max_age(&record, now, thirty_days), Duration::from_secs(3_600));
+    /// ```
+    #[must_use]
+    pub fn cookie_max_age(&self, record: &Record, now: UnixTime, configured: Duration) -> Duration {
+        // The policy's deadlines stay with `CookieConfig::with_max_age`, as before: only a
+        // deadline the application set for this one session shortens the cookie.
+        match record.expires_at {
+            Some(at) => configured.min(at.since(now).max(Duration::from_secs(1))),
+            None => configured,
+        }
+    }
+
+    /// [`deadline`](Self::deadline) of a session with a user id, not remembered and without a
+    /// deadline of its own, created at `created` and last active at `last_active` (for a
+    /// store that knows the times a record had when it was loaded).
     ///
     /// # Examples
     ///
@@ -466,6 +581,72 @@ mod tests {
         let r = record(0, 0);
         assert!(!e.needs_refresh(&r, UnixTime::from_secs(24)));
         assert!(e.needs_refresh(&r, UnixTime::from_secs(25)));
+    }
+
+    #[test]
+    fn the_idle_timeout_follows_the_class_of_the_record() {
+        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(100_000))
+            .unwrap()
+            .with_anonymous_idle_timeout(Duration::from_secs(10))
+            .with_remembered_idle_timeout(Duration::from_secs(1000));
+        let mut r = record(0, 0);
+        r.persistent = true;
+        // A remembered anonymous session is still anonymous.
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(10)),
+            Err(RejectReason::IdleTimeout)
+        );
+        r.user = Some("ada".into());
+        assert_eq!(e.check(&r, UnixTime::from_secs(999)), Ok(()));
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(1000)),
+            Err(RejectReason::IdleTimeout)
+        );
+        assert_eq!(e.deadline(&r), UnixTime::from_secs(1000));
+        r.persistent = false;
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(100)),
+            Err(RejectReason::IdleTimeout)
+        );
+        // Never shorter than the idle timeout, and the absolute lifetime still ends it.
+        let short = e.with_remembered_idle_timeout(Duration::from_secs(5));
+        assert_eq!(short.remembered_idle_timeout(), Duration::from_secs(100));
+        let capped = Expiry::new(Duration::from_secs(100), Duration::from_secs(500)).unwrap();
+        r.persistent = true;
+        assert_eq!(capped.deadline(&r), UnixTime::from_secs(500));
+        assert_eq!(e.shortest_idle_timeout(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_records_own_deadline_only_shortens_it() {
+        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap();
+        let mut r = record(0, 0);
+        r.user = Some("ada".into());
+        r.expires_at = Some(UnixTime::from_secs(50));
+        assert_eq!(e.check(&r, UnixTime::from_secs(49)), Ok(()));
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(50)),
+            Err(RejectReason::AbsoluteTimeout)
+        );
+        assert_eq!(e.deadline(&r), UnixTime::from_secs(50));
+        // Later than the policy's deadline: the policy's still holds.
+        r.expires_at = Some(UnixTime::from_secs(5_000));
+        assert_eq!(e.deadline(&r), UnixTime::from_secs(100));
+        assert_eq!(
+            e.check(&r, UnixTime::from_secs(100)),
+            Err(RejectReason::IdleTimeout)
+        );
+        // The cookie's Max-Age stops at the deadline, but never reaches zero.
+        let day = Duration::from_secs(86_400);
+        r.expires_at = Some(UnixTime::from_secs(60));
+        assert_eq!(
+            e.cookie_max_age(&r, UnixTime::from_secs(0), day),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            e.cookie_max_age(&r, UnixTime::from_secs(90), day),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ mod changes;
 mod expiry;
 mod id;
 mod record;
+mod status;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
@@ -16,9 +18,10 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 pub use changes::{Change, ChangeSet};
-pub use expiry::{DEFAULT_ANONYMOUS_IDLE_TIMEOUT, Expiry};
+pub use expiry::{DEFAULT_ANONYMOUS_IDLE_TIMEOUT, DEFAULT_REMEMBERED_IDLE_TIMEOUT, Expiry};
 pub use id::{ID_TEXT_LEN, SessionId};
 pub use record::{Origin, Record, RecordError};
+pub use status::SessionStatus;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::UnixTime;
@@ -366,6 +369,32 @@ impl Session {
         self.lock().record.values.keys().cloned().collect()
     }
 
+    /// Every value, by key in order, each as its JSON text: a copy of what the session holds
+    /// now (flash messages are not values and are left out).
+    ///
+    /// The values are copied as the text they are kept in, not parsed: this cannot fail, and
+    /// costs one copy of the data. Read one with `serde_json::from_str(raw.get())`, or
+    /// serialize the whole map, which gives a JSON object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("name", "ada")?;
+    /// session.insert("visits", 3)?;
+    /// session.add_flash("not a value")?;
+    /// let entries = session.entries();
+    /// assert_eq!(entries["visits"].get(), "3");
+    /// assert_eq!(serde_json::to_string(&entries)?, r#"{"name":"ada","visits":3}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn entries(&self) -> BTreeMap<String, Box<RawValue>> {
+        self.lock().record.values.clone()
+    }
+
     /// Adds a flash message under the default key, [`DEFAULT_FLASH_KEY`].
     ///
     /// # Errors
@@ -568,8 +597,35 @@ impl Session {
         !state.changes.is_empty() || state.action != Action::Keep
     }
 
+    /// What the next save will do: nothing, write changes, move the session to a new id, or
+    /// end it (see [`SessionStatus`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::{Session, SessionStatus};
+    ///
+    /// let session = Session::new_detached();
+    /// session.set_persistent(true);
+    /// assert_eq!(session.status(), SessionStatus::Changed);
+    /// session.regenerate();
+    /// assert_eq!(session.status(), SessionStatus::Renewed);
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> SessionStatus {
+        let state = self.lock();
+        match state.action {
+            Action::Destroy => SessionStatus::Purged,
+            Action::Regenerate => SessionStatus::Renewed,
+            Action::Keep if state.changes.is_empty() => SessionStatus::Unchanged,
+            Action::Keep => SessionStatus::Changed,
+        }
+    }
+
     /// Switches "remember me": a persistent cookie (with `Max-Age`) survives the browser
-    /// closing; a browser-session cookie does not. Server-side expiry is unaffected.
+    /// closing; a browser-session cookie does not. A persistent session with a user id also
+    /// gets the longer [remembered idle timeout](Expiry::remembered_idle_timeout) on the
+    /// server (30 days by default), so that the user stays logged in while away.
     ///
     /// # Examples
     ///
@@ -745,6 +801,52 @@ impl Session {
     #[must_use]
     pub fn created(&self) -> UnixTime {
         self.lock().record.created
+    }
+
+    /// Ends this one session at `at` (or, with `None`, takes back a deadline set before): from
+    /// that second on no store returns it, and stores let it go then (their TTLs and reapers
+    /// use it). It can only shorten the session: the policy's idle timeout and absolute
+    /// lifetime ([`Expiry`]) still end it if they come first. Kept with the session in every
+    /// store, across regenerations.
+    ///
+    /// For an offer link valid until midnight, a support session for an hour, a login that
+    /// must end when the user's contract does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    /// use fastsession_core::time::UnixTime;
+    /// use std::time::Duration;
+    ///
+    /// let session = Session::new_detached();
+    /// // An impersonation session for support staff: one hour, however active.
+    /// let end = UnixTime::now().saturating_add(Duration::from_secs(3600));
+    /// session.set_expires_at(Some(end));
+    /// assert_eq!(session.expires_at(), Some(end));
+    /// ```
+    pub fn set_expires_at(&self, at: Option<UnixTime>) {
+        let mut state = self.lock();
+        if state.record.expires_at != at {
+            state.record.expires_at = at;
+            state.changes.expires_at_changed = true;
+        }
+    }
+
+    /// The session's own deadline, if one was set with
+    /// [`set_expires_at`](Self::set_expires_at) (in this request or an earlier one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// // Sessions end by the policy alone unless told otherwise.
+    /// assert_eq!(Session::new_detached().expires_at(), None);
+    /// ```
+    #[must_use]
+    pub fn expires_at(&self) -> Option<UnixTime> {
+        self.lock().record.expires_at
     }
 
     /// When the session was last saved or refreshed.
@@ -946,6 +1048,76 @@ mod tests {
         );
         assert_eq!(s.changes(), before);
         assert_eq!(s.take_flashes::<String>().unwrap(), ["text"]);
+    }
+
+    #[test]
+    fn status_follows_changes_regeneration_and_destruction() {
+        let s = Session::new_detached();
+        assert_eq!(s.status(), SessionStatus::Unchanged);
+        assert!(!s.remove("missing"));
+        assert_eq!(s.status(), SessionStatus::Unchanged, "no change, no status");
+        s.set_expires_at(Some(UnixTime::from_secs(10)));
+        assert_eq!(s.status(), SessionStatus::Changed);
+        let s = Session::new_detached();
+        s.set_user_id("ada");
+        assert_eq!(s.status(), SessionStatus::Changed);
+        s.regenerate();
+        assert_eq!(s.status(), SessionStatus::Renewed);
+        s.destroy();
+        s.regenerate();
+        assert_eq!(s.status(), SessionStatus::Purged, "destroy wins");
+        // Peeking at a loaded session's flashes is no change; taking them is.
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.set_flash_list(DEFAULT_FLASH_KEY.to_owned(), vec![to_raw(&1).unwrap()]);
+                record
+            },
+            false,
+        ));
+        s.peek_flashes::<u8>().unwrap();
+        assert_eq!(s.status(), SessionStatus::Unchanged);
+        s.take_flashes::<u8>().unwrap();
+        assert_eq!(s.status(), SessionStatus::Changed);
+    }
+
+    #[test]
+    fn entries_copy_the_values_and_leave_out_flashes() {
+        let s = Session::new_detached();
+        assert!(s.entries().is_empty());
+        s.insert("b", vec![1, 2]).unwrap();
+        s.insert("a", "x").unwrap();
+        s.add_flash("flash").unwrap();
+        let entries = s.entries();
+        let texts: Vec<_> = entries.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
+        assert_eq!(texts, [("a", "\"x\""), ("b", "[1,2]")]);
+        // A copy: later changes do not show in it, and taking it changed nothing.
+        s.remove("a");
+        assert!(entries.contains_key("a"));
+        assert_eq!(s.entries().len(), 1);
+    }
+
+    #[test]
+    fn expires_at_is_a_change_only_when_it_differs() {
+        let s = Session::new_detached();
+        s.set_expires_at(None);
+        assert!(!s.is_modified());
+        let at = Some(UnixTime::from_secs(1_000));
+        s.set_expires_at(at);
+        assert!(s.changes().expires_at_changed());
+        assert_eq!(s.expires_at(), at);
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.set_expires_at(at);
+                record
+            },
+            false,
+        ));
+        s.set_expires_at(at);
+        assert!(!s.is_modified(), "the same deadline again is no change");
+        s.set_expires_at(None);
+        assert!(s.changes().expires_at_changed() && s.expires_at().is_none());
     }
 
     #[test]

@@ -19,7 +19,11 @@ pub(crate) type Flashes = BTreeMap<String, Vec<Box<RawValue>>>;
 
 const FLAG_PERSISTENT: u8 = 1;
 const FLAG_HAS_ID: u8 = 2;
-const KNOWN_FLAGS: u8 = FLAG_PERSISTENT | FLAG_HAS_ID;
+/// The record carries its own deadline ([`Record::expires_at`]). A flag rather than a new
+/// layout, so that records written before it existed (no flag) read as they always did; a
+/// build that predates it refuses such a record as it refuses any unknown flag.
+const FLAG_EXPIRES_AT: u8 = 4;
+const KNOWN_FLAGS: u8 = FLAG_PERSISTENT | FLAG_HAS_ID | FLAG_EXPIRES_AT;
 const FIXED_LEN: usize = 1 + 8 + 8;
 /// Deepest JSON nesting a record may hold (the body object and its maps count).
 const MAX_DEPTH: usize = 64;
@@ -50,6 +54,9 @@ pub struct Record {
     pub(crate) persistent: bool,
     pub(crate) id: Option<SessionId>,
     pub(crate) user: Option<String>,
+    /// The session's own deadline, if the application set one; it can only end the session
+    /// earlier than the expiry policy would.
+    pub(crate) expires_at: Option<UnixTime>,
     /// What the store that loaded the record noted about it, until the next save.
     pub(crate) origin: Option<Origin>,
     /// The storage key of `id` as the server store that loaded the record computed it, with
@@ -132,6 +139,7 @@ impl std::fmt::Debug for Record {
             .field("persistent", &self.persistent)
             .field("id", &self.id)
             .field("has_user", &self.user.is_some())
+            .field("expires_at", &self.expires_at)
             .field("has_origin", &self.origin.is_some())
             .finish()
     }
@@ -164,6 +172,7 @@ impl PartialEq for Record {
             && self.persistent == other.persistent
             && self.id == other.id
             && self.user == other.user
+            && self.expires_at == other.expires_at
     }
 }
 
@@ -191,6 +200,7 @@ impl Record {
             persistent: false,
             id: None,
             user: None,
+            expires_at: None,
             origin: None,
             storage_key: None,
         }
@@ -328,6 +338,31 @@ impl Record {
         self.user = user;
     }
 
+    /// The session's own deadline, if it has one (see
+    /// [`Session::set_expires_at`](super::Session::set_expires_at)).
+    #[must_use]
+    pub fn expires_at(&self) -> Option<UnixTime> {
+        self.expires_at
+    }
+
+    /// Sets or clears the session's own deadline (stores that keep the fields of a record
+    /// apart rebuild it with this).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Record;
+    /// use fastsession_core::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(100));
+    /// record.set_expires_at(Some(UnixTime::from_secs(700)));
+    /// assert_eq!(record.expires_at(), Some(UnixTime::from_secs(700)));
+    /// assert_eq!(Record::from_bytes(&record.to_bytes()).unwrap(), record);
+    /// ```
+    pub fn set_expires_at(&mut self, at: Option<UnixTime>) {
+        self.expires_at = at;
+    }
+
     /// Sets the value under `key` to a JSON text; returns the one it replaced.
     pub fn insert_value(&mut self, key: String, value: Box<RawValue>) -> Option<Box<RawValue>> {
         self.values.insert(key, value)
@@ -406,12 +441,16 @@ impl Record {
         if changes.user_changed {
             self.user.clone_from(&from.user);
         }
+        if changes.expires_at_changed {
+            self.expires_at = from.expires_at;
+        }
     }
 
     /// The record's bytes: a fixed binary header, then the values and flashes as JSON.
     ///
     /// ```text
-    /// flags (1) ‖ created (8, BE) ‖ last active (8, BE) ‖ [session id (32) if flag 2] ‖ JSON
+    /// flags (1) ‖ created (8, BE) ‖ last active (8, BE) ‖ [session id (32) if flag 2]
+    ///   ‖ [expires at (8, BE) if flag 4] ‖ JSON
     /// ```
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -429,11 +468,17 @@ impl Record {
         if self.id.is_some() {
             flags |= FLAG_HAS_ID;
         }
+        if self.expires_at.is_some() {
+            flags |= FLAG_EXPIRES_AT;
+        }
         out.push(flags);
         out.extend_from_slice(&self.created.as_secs().to_be_bytes());
         out.extend_from_slice(&self.last_active.as_secs().to_be_bytes());
         if let Some(id) = &self.id {
             out.extend_from_slice(id.as_bytes());
+        }
+        if let Some(at) = self.expires_at {
+            out.extend_from_slice(&at.as_secs().to_be_bytes());
         }
         if !self.is_empty() {
             let body = BodyRef {
@@ -477,6 +522,16 @@ impl Record {
         } else {
             None
         };
+        let expires_at = if flags & FLAG_EXPIRES_AT != 0 {
+            if rest.len() < 8 {
+                return Err(bad);
+            }
+            let (at, tail) = rest.split_at(8);
+            rest = tail;
+            Some(UnixTime::from_secs(secs(at)))
+        } else {
+            None
+        };
         let body: Body = if rest.is_empty() {
             Body::default()
         } else if rest[0] != b'{'
@@ -495,6 +550,7 @@ impl Record {
             persistent: flags & FLAG_PERSISTENT != 0,
             id,
             user: body.user,
+            expires_at,
             origin: None,
             storage_key: None,
         })
@@ -568,6 +624,59 @@ mod tests {
             .insert("_flash".into(), vec![raw("1"), raw("{\"a\":[]}")]);
         let bytes = r.to_bytes();
         assert_eq!(Record::from_bytes(&bytes).unwrap(), r);
+    }
+
+    #[test]
+    fn expires_at_round_trips_behind_its_flag() {
+        let mut r = Record::new(UnixTime::from_secs(5));
+        r.id = Some(SessionId::from_bytes([7; ID_BYTES]));
+        r.values.insert("a".into(), raw("1"));
+        r.expires_at = Some(UnixTime::from_secs(0x0102_0304_0506_0708));
+        let bytes = r.to_bytes();
+        assert_eq!(bytes[0], FLAG_HAS_ID | FLAG_EXPIRES_AT);
+        assert_eq!(
+            bytes[FIXED_LEN + ID_BYTES..FIXED_LEN + ID_BYTES + 8],
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(Record::from_bytes(&bytes).unwrap(), r);
+        // Without an id, the deadline follows the timestamps directly.
+        r.id = None;
+        assert_eq!(Record::from_bytes(&r.to_bytes()).unwrap(), r);
+        // The flag without its eight bytes is refused, not read as a body.
+        let mut cut = Record::new(UnixTime::from_secs(5)).to_bytes();
+        cut[0] = FLAG_EXPIRES_AT;
+        cut.extend_from_slice(&[0; 7]);
+        assert!(Record::from_bytes(&cut).is_err());
+    }
+
+    /// Bytes written before records had their own deadline (no flag 4) read as they did.
+    #[test]
+    fn records_written_before_expires_at_still_load() {
+        let mut old = vec![FLAG_PERSISTENT];
+        old.extend_from_slice(&100u64.to_be_bytes());
+        old.extend_from_slice(&150u64.to_be_bytes());
+        old.extend_from_slice(br#"{"v":{"n":1},"u":"ada"}"#);
+        let r = Record::from_bytes(&old).unwrap();
+        assert_eq!(r.expires_at(), None);
+        assert!(r.is_persistent());
+        assert_eq!(r.user_id(), Some("ada"));
+        assert_eq!(r.value("n").map(RawValue::get), Some("1"));
+        assert_eq!(r.to_bytes(), old, "and are written back byte for byte");
+    }
+
+    #[test]
+    fn apply_takes_the_deadline_only_when_the_request_changed_it() {
+        let mut stored = Record::new(UnixTime::from_secs(5));
+        stored.expires_at = Some(UnixTime::from_secs(50));
+        let from = Record::new(UnixTime::from_secs(5));
+        stored.apply(&ChangeSet::default(), &from);
+        assert_eq!(stored.expires_at, Some(UnixTime::from_secs(50)));
+        let changed = ChangeSet {
+            expires_at_changed: true,
+            ..ChangeSet::default()
+        };
+        stored.apply(&changed, &from);
+        assert_eq!(stored.expires_at, None);
     }
 
     #[test]

@@ -290,3 +290,34 @@ impl Store for CookieStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Key;
+
+    /// The sealed envelope carries the session's own deadline, and opening enforces it.
+    #[test]
+    fn a_sealed_deadline_is_kept_and_enforced() {
+        let store = CookieStore::new(&KeyRing::new(Key::generate(1).unwrap()));
+        let expiry = Expiry::default();
+        let now = UnixTime::from_secs(1_700_000_000);
+        let mut record = Record::new(now);
+        record.set_expires_at(Some(now.saturating_add(Duration::from_secs(60))));
+        let changes = crate::session::ChangeSet::default();
+        let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+        let Some(Ok(Saved::Cookie { value, .. })) = store.save_now(request) else {
+            panic!("sealed");
+        };
+        let open = |secs: u64| {
+            let at = now.saturating_add(Duration::from_secs(secs));
+            let request = LoadRequest::new("id", &value, None, &expiry, at);
+            store.load_now(request).expect("at once").unwrap()
+        };
+        assert_eq!(open(59).record(), Some(&record));
+        assert_eq!(
+            open(60).reject_reason(),
+            Some(RejectReason::AbsoluteTimeout)
+        );
+    }
+}

@@ -362,16 +362,23 @@ impl Update<'_> {
     /// exists. `false` when unknown or not live: the backend must check the stored record.
     #[must_use]
     pub fn is_live_as_loaded(&self) -> bool {
-        // The anonymous idle timeout, the shorter, whatever the record: a record live under
-        // it is live under either.
+        // A deadline the request set is not the one the store holds: that one is unknown here.
+        if self.changes.expires_at_changed() {
+            return false;
+        }
+        // The shortest idle timeout (the anonymous one), whatever the record: a record live
+        // under it is live under any.
         self.previously_active.is_some_and(|active| {
-            let deadline = active
-                .saturating_add(self.expiry.anonymous_idle_timeout())
+            let mut deadline = active
+                .saturating_add(self.expiry.shortest_idle_timeout())
                 .min(
                     self.from
                         .created()
                         .saturating_add(self.expiry.absolute_lifetime()),
                 );
+            if let Some(at) = self.from.expires_at() {
+                deadline = deadline.min(at);
+            }
             active <= self.now && self.now < deadline
         })
     }
@@ -1214,5 +1221,30 @@ mod tests {
             !update(Some(1_010), 1_005).is_live_as_loaded(),
             "active after now: check"
         );
+    }
+
+    #[test]
+    fn liveness_as_loaded_honours_the_records_own_deadline() {
+        use std::time::Duration;
+
+        let expiry = Expiry::new(Duration::from_secs(30), Duration::from_secs(100)).unwrap();
+        let mut from = Record::new(UnixTime::from_secs(1_000));
+        from.set_expires_at(Some(UnixTime::from_secs(1_010)));
+        let unchanged = ChangeSet::default();
+        let update = |changes, now| Update {
+            changes,
+            from: &from,
+            now: UnixTime::from_secs(now),
+            expiry: &expiry,
+            previously_active: Some(UnixTime::from_secs(1_000)),
+        };
+        assert!(update(&unchanged, 1_009).is_live_as_loaded());
+        assert!(!update(&unchanged, 1_010).is_live_as_loaded());
+        // Changed by the request: the stored deadline is unknown, so the store must check.
+        let changed = ChangeSet {
+            expires_at_changed: true,
+            ..ChangeSet::default()
+        };
+        assert!(!update(&changed, 1_001).is_live_as_loaded());
     }
 }

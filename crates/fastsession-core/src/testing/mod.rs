@@ -91,6 +91,8 @@
 //! | [`absolute_lifetime_is_enforced`] | 37 (also across a regeneration) | runs |
 //! | [`expired_records_are_never_returned`] | 38, 56 | runs; the in-flight part (56) needs revocation |
 //! | [`refresh_waits_for_the_configured_share`] | 41 (c), the write contract | runs |
+//! | [`sessions_end_at_their_own_deadline`] | (a session's own deadline, `Session::set_expires_at`); 38, 56 for it | runs; the in-flight part needs revocation |
+//! | [`remembered_sessions_outlive_the_idle_timeout`] | (remember-me: the remembered idle timeout) | runs |
 //! | [`concurrent_writes_to_different_keys_both_persist`] | 46 | pins: each response keeps only its own change |
 //! | [`concurrent_writes_to_one_key_keep_one_whole_value`] | 47 | runs (each cookie holds one whole value) |
 //! | [`logout_is_never_undone_by_a_slower_request`] | 48, 56 | skipped: needs revocation |
@@ -174,7 +176,8 @@ pub use concurrency::{
 };
 pub use expiry::{
     absolute_lifetime_is_enforced, expired_records_are_never_returned, idle_timeout_is_enforced,
-    refresh_waits_for_the_configured_share,
+    refresh_waits_for_the_configured_share, remembered_sessions_outlive_the_idle_timeout,
+    sessions_end_at_their_own_deadline,
 };
 pub use flood::anonymous_floods_spare_logged_in_sessions;
 pub use harness::ROUNDS;
@@ -540,6 +543,8 @@ macro_rules! conformance_tests {
             absolute_lifetime_is_enforced,
             expired_records_are_never_returned,
             refresh_waits_for_the_configured_share,
+            sessions_end_at_their_own_deadline,
+            remembered_sessions_outlive_the_idle_timeout,
             concurrent_writes_to_different_keys_both_persist,
             concurrent_writes_to_one_key_keep_one_whole_value,
             logout_is_never_undone_by_a_slower_request,
