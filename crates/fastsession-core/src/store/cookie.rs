@@ -299,7 +299,7 @@ mod tests {
     /// The sealed envelope carries the session's own deadline, and opening enforces it.
     #[test]
     fn a_sealed_deadline_is_kept_and_enforced() {
-        let store = CookieStore::new(&KeyRing::new(Key::generate(1).unwrap()));
+        let store = CookieStore::new(&KeyRing::new(Key::generate().unwrap()));
         let expiry = Expiry::default();
         let now = UnixTime::from_secs(1_700_000_000);
         let mut record = Record::new(now);
