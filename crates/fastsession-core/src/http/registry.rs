@@ -253,16 +253,19 @@ impl Sessions {
             return Ok((fresh(), true, Vec::new()));
         };
         let store = config.store();
-        let id = match store.cookie_content() {
-            CookieContent::SessionId => match SessionId::parse(value) {
-                Some(id) => Some(id),
-                None => {
-                    reject(name, RejectReason::Malformed);
+        // A malformed, unsigned or forged id goes no further: no store sees it.
+        let (id, stale_signature) = match store.cookie_content() {
+            CookieContent::SessionId => match parse_id(config, value) {
+                Ok((id, stale)) => (Some(id), stale),
+                Err(reason) => {
+                    reject(name, reason);
                     return Ok((fresh(), true, Vec::new()));
                 }
             },
-            _ => None,
+            _ => (None, false),
         };
+        // Stores of ids see the id as they wrote it, signed or not.
+        let value = id.as_ref().map_or(value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
         let loaded = match store.load_now(request) {
             Some(loaded) => loaded?,
@@ -272,7 +275,8 @@ impl Sessions {
         match outcome {
             Ok(record) => {
                 let mut state = State::with_record(record, false);
-                state.reseal = reseal;
+                // Signed by a retired key: signed again with the active one at the save.
+                state.reseal = reseal || stale_signature;
                 Ok((state, true, Vec::new()))
             }
             Err(reason) => {
@@ -290,12 +294,13 @@ impl Sessions {
         let now = config.clock().now();
         for value in values {
             let id = match store.cookie_content() {
-                CookieContent::SessionId => match SessionId::parse(value) {
-                    Some(id) => Some(id),
-                    None => continue,
+                CookieContent::SessionId => match parse_id(config, value) {
+                    Ok((id, _)) => Some(id),
+                    Err(_) => continue,
                 },
                 _ => None,
             };
+            let value = id.as_ref().map_or(&**value, SessionId::as_str);
             let request = LoadRequest::new(name, value, id.as_ref(), expiry, now);
             let (Ok(record), _) = store.load(request).await?.into_parts() else {
                 continue;
@@ -547,7 +552,8 @@ impl Sessions {
         if kind == SaveKind::Regenerate {
             // The old id ends at a regeneration: the store must know before whether the new
             // cookie fits.
-            let overhead = config.cookie().set_cookie("", record.is_persistent()).len();
+            let overhead = config.cookie().set_cookie("", record.is_persistent()).len()
+                + config.signed_id_overhead();
             request = request
                 .with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
         }
@@ -610,7 +616,7 @@ impl Sessions {
         now: crate::time::UnixTime,
     ) -> Result<()> {
         let name = config.cookie().name();
-        let (value, id) = match saved {
+        let (mut value, mut id) = match saved {
             Ok(Saved::Cookie { value, id }) => (value, id),
             Ok(Saved::Remove) => {
                 self.queue_removal(name, config.cookie().removal());
@@ -625,6 +631,19 @@ impl Sessions {
                 return Err(e);
             }
         };
+        if let Some(signer) = config.id_signer() {
+            let signed = id
+                .take()
+                .or_else(|| SessionId::parse(&value))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Store,
+                        "a store of session ids returned a cookie value that is not a session id",
+                    )
+                })?;
+            value = signer.sign(name, signed.as_bytes());
+            id = Some(signed);
+        }
         let line = config.cookie().set_cookie(&value, persistent);
         let limit = config.max_set_cookie_len();
         if line.len() > limit {
@@ -835,6 +854,33 @@ impl fmt::Debug for Sessions {
             .field("pending", &pending)
             .finish()
     }
+}
+
+/// The session id a cookie value names for `config`: a bare id, or with
+/// [`SessionConfig::with_signed_id`] a signed one (then also whether a retired key signed it).
+fn parse_id(
+    config: &SessionConfig,
+    value: &str,
+) -> std::result::Result<(SessionId, bool), RejectReason> {
+    let Some(signer) = config.id_signer() else {
+        return SessionId::parse(value)
+            .map(|id| (id, false))
+            .ok_or(RejectReason::Malformed);
+    };
+    // One length, one canonical text: anything else is refused before any decoding.
+    if value.len() != super::config::SIGNED_ID_LEN {
+        return Err(RejectReason::Malformed);
+    }
+    let verified = signer
+        .verify(config.cookie().name(), value)
+        .map_err(RejectReason::of_open_error)?;
+    // Only this signer signs for its purpose, and it signs 32 bytes: another length is a
+    // value of ours that is not an id.
+    let bytes = verified
+        .plaintext()
+        .try_into()
+        .map_err(|_| RejectReason::Corrupt)?;
+    Ok((SessionId::from_bytes(bytes), verified.is_stale()))
 }
 
 fn reject(name: &str, reason: RejectReason) {
