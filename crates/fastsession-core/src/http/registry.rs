@@ -1006,6 +1006,87 @@ mod tests {
         assert_send(&sessions.save_all(&mut headers));
     }
 
+    mod signed_ids {
+        use super::*;
+        use crate::codec::{Key, KeyRing};
+        use crate::http::CookieConfig;
+        use crate::store::{CookieStore, MemoryStore};
+        use proptest::prelude::*;
+        use std::sync::LazyLock;
+
+        fn keys(id: u32) -> KeyRing {
+            let secret: Vec<u8> = (0..32u8).map(|i| i ^ 0x5c).collect();
+            KeyRing::new(Key::from_secret(id, &secret).unwrap())
+        }
+
+        fn memory() -> SessionConfig {
+            SessionConfig::new(
+                MemoryStore::new().unwrap(),
+                CookieConfig::new("id").unwrap(),
+            )
+        }
+
+        static SIGNED: LazyLock<SessionConfig> =
+            LazyLock::new(|| memory().with_signed_id(&keys(1)));
+        static PLAIN: LazyLock<SessionConfig> = LazyLock::new(memory);
+
+        #[test]
+        fn the_option_applies_to_stores_of_ids_only() {
+            assert!(SIGNED.id_signer().is_some());
+            assert_eq!(SIGNED.signed_id_overhead(), 28);
+            assert!(PLAIN.id_signer().is_none());
+            assert_eq!(PLAIN.signed_id_overhead(), 0);
+            let cookie =
+                SessionConfig::new(CookieStore::new(&keys(1)), CookieConfig::new("c").unwrap())
+                    .with_signed_id(&keys(1));
+            assert!(cookie.id_signer().is_none());
+            assert_eq!(cookie.signed_id_overhead(), 0);
+            let shown = format!("{:?}", *SIGNED);
+            assert!(
+                shown.contains(
+                    r#"id_signer: Some(Signer { purpose: "signed-session-id", key_ids: [1], .. })"#
+                ),
+                "{shown}"
+            );
+        }
+
+        #[test]
+        fn a_retired_key_verifies_and_asks_for_a_new_signature() {
+            let old = memory().with_signed_id(&keys(1));
+            let secret: Vec<u8> = (0..32u8).map(|i| i ^ 0x5c).collect();
+            let ring = keys(2)
+                .with_retired(Key::from_secret(1, &secret).unwrap())
+                .unwrap();
+            let rotated = memory().with_signed_id(&ring);
+            let id = SessionId::generate().unwrap();
+            let signed = old.id_signer().unwrap().sign("__Host-id", id.as_bytes());
+            assert_eq!(parse_id(&rotated, &signed), Ok((id.clone(), true)));
+            assert_eq!(parse_id(&old, &signed), Ok((id, false)));
+            assert_eq!(
+                parse_id(&memory().with_signed_id(&keys(2)), &signed),
+                Err(RejectReason::UnknownKey)
+            );
+        }
+
+        proptest! {
+            /// With the option, exactly the signed ids parse, to their id; bare ids and any
+            /// other text are refused. Without it, signed ids are refused.
+            #[test]
+            fn only_signed_ids_parse(bytes in any::<[u8; 32]>(), text in "\\PC{0,100}") {
+                let id = SessionId::from_bytes(bytes);
+                let signed = SIGNED.id_signer().unwrap().sign("__Host-id", &bytes);
+                prop_assert_eq!(signed.len(), crate::http::config::SIGNED_ID_LEN);
+                prop_assert_eq!(parse_id(&SIGNED, &signed), Ok((id.clone(), false)));
+                prop_assert_eq!(parse_id(&SIGNED, id.as_str()), Err(RejectReason::Malformed));
+                prop_assert_eq!(parse_id(&PLAIN, &signed), Err(RejectReason::Malformed));
+                prop_assert_eq!(parse_id(&PLAIN, id.as_str()), Ok((id, false)));
+                let other = SIGNED.id_signer().unwrap().sign("__Host-other", &bytes);
+                prop_assert_eq!(parse_id(&SIGNED, &other), Err(RejectReason::NotAuthentic));
+                prop_assert!(parse_id(&SIGNED, &text).is_err());
+            }
+        }
+    }
+
     #[test]
     fn vary_is_added_once() {
         let mut h = HeaderMap::new();

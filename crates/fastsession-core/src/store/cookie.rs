@@ -385,3 +385,43 @@ impl Store for CookieStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Key;
+
+    fn keys() -> KeyRing {
+        let secret: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        KeyRing::new(Key::from_secret(1, &secret).unwrap())
+    }
+
+    fn round_trip(saving: &CookieStore, loading: &CookieStore) -> Loaded {
+        let (now, expiry) = (UnixTime::from_secs(1_000), Expiry::default());
+        let mut record = Record::new(now);
+        // Long enough that either format's minimum length is met.
+        record.set_user_id(Some("gopher@example.com".into()));
+        let changes = Default::default();
+        let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+        let Some(Ok(Saved::Cookie { value, .. })) = saving.save_now(request) else {
+            panic!("a cookie store saves at once");
+        };
+        loading
+            .load_now(LoadRequest::new("id", &value, None, &expiry, now))
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn each_kind_opens_only_its_own_cookies() {
+        let (sealed, signed) = (CookieStore::new(&keys()), CookieStore::signed(&keys()));
+        assert!(round_trip(&sealed, &sealed).record().is_some());
+        assert!(round_trip(&signed, &signed).record().is_some());
+        for (from, to) in [(&sealed, &signed), (&signed, &sealed)] {
+            let loaded = round_trip(from, to);
+            assert_eq!(loaded.reject_reason(), Some(RejectReason::UnknownVersion));
+        }
+        assert!(signed.is_signed() && !sealed.is_signed());
+        assert_eq!(signed.cookie_content(), CookieContent::Sealed);
+    }
+}
