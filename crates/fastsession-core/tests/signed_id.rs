@@ -1,6 +1,7 @@
 //! The signed session id cookie of server-side stores (`SessionConfig::with_signed_id`): a
-//! forged, unsigned or tampered id is refused before any store call (cases 1-4, 9, 10, 15, 23,
-//! 26 for signed ids), retired keys still verify, and without the option nothing changes.
+//! forged, unsigned or tampered id is refused before any store call (case 68; cases 1-4, 9, 10,
+//! 15 and 26 for signed ids), retired keys still verify, and without the option nothing
+//! changes.
 
 use std::sync::Arc;
 
