@@ -29,6 +29,19 @@ use super::{AAD_LABEL, BASE64, Failure, KeyRing, MAX_SEALED_LEN, OpenError, Open
 
 /// The version byte of signed values, distinct from the sealed format's
 /// [`FORMAT_VERSION`](super::FORMAT_VERSION).
+///
+/// # Examples
+///
+/// ```
+/// use base64::Engine as _;
+/// use fastsession_core::codec::{FORMAT_VERSION, Key, KeyRing, SIGNED_FORMAT_VERSION, Signer};
+///
+/// let signed = Signer::new(&KeyRing::new(Key::generate(1)?), "p").sign("n", b"x");
+/// let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signed).unwrap();
+/// assert_eq!(raw[0], SIGNED_FORMAT_VERSION);
+/// assert_ne!(SIGNED_FORMAT_VERSION, FORMAT_VERSION);
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
 pub const SIGNED_FORMAT_VERSION: u8 = 2;
 
 /// Bytes of the tag: HMAC-SHA256 truncated to 128 bits, the strength of the sealed format's
@@ -36,6 +49,18 @@ pub const SIGNED_FORMAT_VERSION: u8 = 2;
 pub(crate) const SIGNATURE_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + 4;
 /// Bytes a signed value adds to its payload before base64: version, key id and tag.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::codec::{Key, KeyRing, SIGNED_OVERHEAD, Signer};
+///
+/// // A 32-byte session id signed: 53 bytes, 71 characters of base64url.
+/// let signed = Signer::new(&KeyRing::new(Key::generate(1)?), "p").sign("n", &[0; 32]);
+/// assert_eq!(SIGNED_OVERHEAD, 21);
+/// assert_eq!(signed.len(), (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3));
+/// # Ok::<(), fastsession_core::Error>(())
+/// ```
 pub const SIGNED_OVERHEAD: usize = HEADER_LEN + SIGNATURE_LEN;
 
 /// Signs and verifies values for one purpose with the keys of a [`KeyRing`].

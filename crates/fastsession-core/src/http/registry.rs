@@ -874,8 +874,8 @@ fn parse_id(
     let verified = signer
         .verify(config.cookie().name(), value)
         .map_err(RejectReason::of_open_error)?;
-    // Only this signer signs for its purpose, and it signs 32 bytes: another length is a
-    // value of ours that is not an id.
+    // The length check leaves 32 bytes; were it otherwise, an authentic value of ours that is
+    // not an id.
     let bytes = verified
         .plaintext()
         .try_into()
