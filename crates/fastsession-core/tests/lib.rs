@@ -17,6 +17,10 @@ mod leaks;
 mod limits;
 mod registry;
 mod revocation;
+// The signed id tests count store calls with the `testing` feature's `SpyStore`.
+#[cfg(feature = "testing")]
+mod signed_id;
+mod signed_store;
 mod support;
 mod tamper;
 mod vectors;

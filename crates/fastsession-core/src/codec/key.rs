@@ -30,7 +30,7 @@ const HKDF_INFO_PREFIX: &[u8] = b"fastsession/v1/";
 /// ```
 /// use fastsession_core::codec::Key;
 ///
-/// let key = Key::from_secret(not a text!")?.with_id(b"use 32 random bytes);
+/// let key = Key::from_secret(b"use 32 random bytes, not a text!")?;
 /// assert_eq!(key.id(), 1);
 /// assert_eq!(format!("{key:?}"), "Key { id: 1, .. }");
 /// # Ok::<(), fastsession_core::Error>(())

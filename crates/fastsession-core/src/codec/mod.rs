@@ -21,9 +21,18 @@
 //! [`MAX_SEALED_LEN`]), the one canonical base64url form, the version byte, the key id (one
 //! look-up, never trial decryption), then the tag. Only an authentic plaintext is returned, and
 //! every failure is the same opaque [`OpenError`].
+//!
+//! # Signed values
+//!
+//! A [`Signer`] authenticates without encrypting, for values the client may read: the signed
+//! session id cookie of server-side stores and the signed-only
+//! [`CookieStore::signed`](crate::store::CookieStore::signed). Its format (version byte 2,
+//! HMAC-SHA256 truncated to 16 bytes) is described in [`Signer`]'s module; a value of one
+//! format is never accepted by the other.
 
 mod aead;
 mod key;
+mod signed;
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -32,6 +41,7 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurposeConfig, Simd};
 
 pub use key::{Key, KeyRing, MIN_SECRET_LEN};
+pub use signed::{SIGNED_FORMAT_VERSION, SIGNED_OVERHEAD, Signer};
 
 use crate::error::Result;
 use aead::{NONCE_LEN, TAG_LEN, XChaCha};
@@ -185,6 +195,7 @@ impl Codec {
         let end = buf.len() - TAG_LEN;
         Ok(Opened {
             buf,
+            start: PREFIX_LEN,
             end,
             key_id: id,
             stale: position != 0,
@@ -260,9 +271,11 @@ impl fmt::Debug for Codec {
     }
 }
 
-/// An authentic plaintext and which key sealed it.
+/// An authentic plaintext (opened by a [`Codec`] or verified by a [`Signer`]) and which key
+/// sealed or signed it.
 pub struct Opened {
     buf: Vec<u8>,
+    start: usize,
     end: usize,
     key_id: u32,
     stale: bool,
@@ -272,16 +285,17 @@ impl Opened {
     /// The plaintext.
     #[must_use]
     pub fn plaintext(&self) -> &[u8] {
-        &self.buf[PREFIX_LEN..self.end]
+        &self.buf[self.start..self.end]
     }
 
-    /// The id of the key that sealed it.
+    /// The id of the key that sealed or signed it.
     #[must_use]
     pub fn key_id(&self) -> u32 {
         self.key_id
     }
 
-    /// `true` if a retired key sealed it, so it should be sealed again with the active key.
+    /// `true` if a retired key sealed or signed it, so it should be sealed or signed again
+    /// with the active key.
     #[must_use]
     pub fn is_stale(&self) -> bool {
         self.stale
@@ -294,12 +308,13 @@ impl fmt::Debug for Opened {
         f.debug_struct("Opened")
             .field("key_id", &self.key_id)
             .field("stale", &self.stale)
-            .field("len", &(self.end - PREFIX_LEN))
+            .field("len", &(self.end - self.start))
             .finish_non_exhaustive()
     }
 }
 
-/// A sealed value did not open. Deliberately says nothing of why to its caller.
+/// A sealed value did not open, or a signed one did not verify. Deliberately says nothing of
+/// why to its caller.
 ///
 /// # Examples
 ///

@@ -4,13 +4,21 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::CookieConfig;
-use crate::session::Expiry;
-use crate::store::Store;
+use crate::codec::{KeyRing, SIGNED_OVERHEAD, Signer};
+use crate::session::{Expiry, ID_TEXT_LEN};
+use crate::store::{CookieContent, Store};
 use crate::time::{Clock, SystemClock};
 
 /// The default limit on a `Set-Cookie` header (name, value and attributes), in bytes: the
 /// least that browsers promise to keep (RFC 6265 §6.1).
 pub const MAX_SET_COOKIE_LEN: usize = 4096;
+
+/// The purpose the keys that sign session id cookies are derived for.
+const SIGNED_ID_PURPOSE: &str = "signed-session-id";
+
+/// Length of a signed session id cookie value: 32 id bytes and [`SIGNED_OVERHEAD`], in
+/// unpadded base64url.
+pub(crate) const SIGNED_ID_LEN: usize = (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3);
 
 /// Everything needed to load and save one named session: the store, the cookie, the expiry
 /// policy and the clock. Built once at start-up and shared (cloning is cheap).
@@ -46,6 +54,7 @@ struct Inner {
     expiry: Expiry,
     clock: Arc<dyn Clock>,
     max_set_cookie_len: usize,
+    id_signer: Option<Signer>,
 }
 
 impl SessionConfig {
@@ -92,6 +101,7 @@ impl SessionConfig {
                 expiry: Expiry::default(),
                 clock: Arc::new(SystemClock),
                 max_set_cookie_len: MAX_SET_COOKIE_LEN,
+                id_signer: None,
             }),
         }
     }
@@ -160,6 +170,84 @@ impl SessionConfig {
     pub fn with_max_set_cookie_len(mut self, len: usize) -> Self {
         Arc::make_mut(&mut self.inner).max_set_cookie_len = len;
         self
+    }
+
+    /// Signs the session id cookie of a server-side store with the keys of `keys`, so that
+    /// an id nobody signed is refused before the store is asked for it.
+    ///
+    /// The cookie then holds the id and an HMAC-SHA256 tag (71 characters instead of 43)
+    /// bound to the cookie's name and the signing key's id. A cookie that is unsigned (a bare
+    /// id, as the cookie held before this option was set), forged, tampered with, moved from
+    /// another cookie or signed by a key no longer in the ring gives a fresh session with a
+    /// security event, and costs no store look-up: a flood of made-up ids reaches no store.
+    /// Retired keys still verify; a session whose id a retired key signed is signed again with
+    /// the active key in the same response (a refresh of the session in its store).
+    ///
+    /// Turning this on ends the sessions whose cookies hold bare ids; turning it off ends the
+    /// signed ones. The id itself is unchanged, so is every store's data.
+    ///
+    /// It applies to stores whose cookie holds a session id
+    /// ([`CookieContent::SessionId`]): every server-side store. A cookie store's cookie is
+    /// sealed or signed already, and a store that parses its own cookie (a migrating store) is
+    /// left as it is; for them the option does nothing and [`id_signer`](Self::id_signer) is
+    /// `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::http::{CookieConfig, SessionConfig};
+    /// use fastsession_core::store::MemoryStore;
+    ///
+    /// let keys = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
+    /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)
+    ///     .with_signed_id(&keys);
+    /// assert_eq!(sessions.id_signer().map(|s| s.active_key_id()), Some(2));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_signed_id(mut self, keys: &KeyRing) -> Self {
+        if self.inner.store.cookie_content() != CookieContent::SessionId {
+            tracing::warn!(
+                target: "fastsession",
+                cookie = self.inner.cookie.name(),
+                "with_signed_id has no effect: this store's cookie is not a session id"
+            );
+        }
+        Arc::make_mut(&mut self.inner).id_signer = Some(Signer::new(keys, SIGNED_ID_PURPOSE));
+        self
+    }
+
+    /// The signer of the session id cookie, if [`with_signed_id`](Self::with_signed_id) was
+    /// set and the store's cookie holds a session id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::http::{CookieConfig, SessionConfig};
+    /// use fastsession_core::store::{CookieStore, MemoryStore};
+    ///
+    /// let keys = KeyRing::new(Key::generate()?);
+    /// let plain = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// assert!(plain.id_signer().is_none());
+    /// // A cookie store's cookie is no session id: nothing to sign.
+    /// let cookie = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("c")?)
+    ///     .with_signed_id(&keys);
+    /// assert!(cookie.id_signer().is_none());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn id_signer(&self) -> Option<&Signer> {
+        self.inner
+            .id_signer
+            .as_ref()
+            .filter(|_| self.inner.store.cookie_content() == CookieContent::SessionId)
+    }
+
+    /// How much longer than a bare id the cookie value is with the id signed.
+    pub(crate) fn signed_id_overhead(&self) -> usize {
+        self.id_signer().map_or(0, |_| SIGNED_ID_LEN - ID_TEXT_LEN)
     }
 
     /// The store.
@@ -262,6 +350,7 @@ impl fmt::Debug for SessionConfig {
             .field("expiry", &self.inner.expiry)
             .field("clock", &self.inner.clock)
             .field("max_set_cookie_len", &self.inner.max_set_cookie_len)
+            .field("id_signer", &self.inner.id_signer)
             .finish()
     }
 }

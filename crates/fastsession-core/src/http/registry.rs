@@ -253,16 +253,19 @@ impl Sessions {
             return Ok((fresh(), true, Vec::new()));
         };
         let store = config.store();
-        let id = match store.cookie_content() {
-            CookieContent::SessionId => match SessionId::parse(value) {
-                Some(id) => Some(id),
-                None => {
-                    reject(name, RejectReason::Malformed);
+        // A malformed, unsigned or forged id goes no further: no store sees it.
+        let (id, stale_signature) = match store.cookie_content() {
+            CookieContent::SessionId => match parse_id(config, value) {
+                Ok((id, stale)) => (Some(id), stale),
+                Err(reason) => {
+                    reject(name, reason);
                     return Ok((fresh(), true, Vec::new()));
                 }
             },
-            _ => None,
+            _ => (None, false),
         };
+        // Stores of ids see the id as they wrote it, signed or not.
+        let value = id.as_ref().map_or(value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
         let loaded = match store.load_now(request) {
             Some(loaded) => loaded?,
@@ -272,7 +275,8 @@ impl Sessions {
         match outcome {
             Ok(record) => {
                 let mut state = State::with_record(record, false);
-                state.reseal = reseal;
+                // Signed by a retired key: signed again with the active one at the save.
+                state.reseal = reseal || stale_signature;
                 Ok((state, true, Vec::new()))
             }
             Err(reason) => {
@@ -290,12 +294,13 @@ impl Sessions {
         let now = config.clock().now();
         for value in values {
             let id = match store.cookie_content() {
-                CookieContent::SessionId => match SessionId::parse(value) {
-                    Some(id) => Some(id),
-                    None => continue,
+                CookieContent::SessionId => match parse_id(config, value) {
+                    Ok((id, _)) => Some(id),
+                    Err(_) => continue,
                 },
                 _ => None,
             };
+            let value = id.as_ref().map_or(&**value, SessionId::as_str);
             let request = LoadRequest::new(name, value, id.as_ref(), expiry, now);
             let (Ok(record), _) = store.load(request).await?.into_parts() else {
                 continue;
@@ -547,7 +552,8 @@ impl Sessions {
         if kind == SaveKind::Regenerate {
             // The old id ends at a regeneration: the store must know before whether the new
             // cookie fits.
-            let overhead = config.cookie().set_cookie("", record.is_persistent()).len();
+            let overhead = config.cookie().set_cookie("", record.is_persistent()).len()
+                + config.signed_id_overhead();
             request = request
                 .with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
         }
@@ -610,7 +616,7 @@ impl Sessions {
         now: crate::time::UnixTime,
     ) -> Result<()> {
         let name = config.cookie().name();
-        let (value, id) = match saved {
+        let (mut value, mut id) = match saved {
             Ok(Saved::Cookie { value, id }) => (value, id),
             Ok(Saved::Remove) => {
                 self.queue_removal(name, config.cookie().removal());
@@ -625,6 +631,19 @@ impl Sessions {
                 return Err(e);
             }
         };
+        if let Some(signer) = config.id_signer() {
+            let signed = id
+                .take()
+                .or_else(|| SessionId::parse(&value))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Store,
+                        "a store of session ids returned a cookie value that is not a session id",
+                    )
+                })?;
+            value = signer.sign(name, signed.as_bytes());
+            id = Some(signed);
+        }
         let line = config.cookie().set_cookie(&value, persistent);
         let limit = config.max_set_cookie_len();
         if line.len() > limit {
@@ -837,6 +856,33 @@ impl fmt::Debug for Sessions {
     }
 }
 
+/// The session id a cookie value names for `config`: a bare id, or with
+/// [`SessionConfig::with_signed_id`] a signed one (then also whether a retired key signed it).
+fn parse_id(
+    config: &SessionConfig,
+    value: &str,
+) -> std::result::Result<(SessionId, bool), RejectReason> {
+    let Some(signer) = config.id_signer() else {
+        return SessionId::parse(value)
+            .map(|id| (id, false))
+            .ok_or(RejectReason::Malformed);
+    };
+    // One length, one canonical text: anything else is refused before any decoding.
+    if value.len() != super::config::SIGNED_ID_LEN {
+        return Err(RejectReason::Malformed);
+    }
+    let verified = signer
+        .verify(config.cookie().name(), value)
+        .map_err(RejectReason::of_open_error)?;
+    // The length check leaves 32 bytes; were it otherwise, an authentic value of ours that is
+    // not an id.
+    let bytes = verified
+        .plaintext()
+        .try_into()
+        .map_err(|_| RejectReason::Corrupt)?;
+    Ok((SessionId::from_bytes(bytes), verified.is_stale()))
+}
+
 fn reject(name: &str, reason: RejectReason) {
     // Every rejection at `debug`; at `warn`/`info` only the summary of `events`, since a
     // client can cause one per request.
@@ -958,6 +1004,87 @@ mod tests {
         assert_send(&sessions.save());
         let mut headers = HeaderMap::new();
         assert_send(&sessions.save_all(&mut headers));
+    }
+
+    mod signed_ids {
+        use super::*;
+        use crate::codec::{Key, KeyRing};
+        use crate::http::CookieConfig;
+        use crate::store::{CookieStore, MemoryStore};
+        use proptest::prelude::*;
+        use std::sync::LazyLock;
+
+        fn keys(id: u32) -> KeyRing {
+            let secret: Vec<u8> = (0..32u8).map(|i| i ^ 0x5c).collect();
+            KeyRing::new(Key::from_secret(&secret).unwrap().with_id(id))
+        }
+
+        fn memory() -> SessionConfig {
+            SessionConfig::new(
+                MemoryStore::new().unwrap(),
+                CookieConfig::new("id").unwrap(),
+            )
+        }
+
+        static SIGNED: LazyLock<SessionConfig> =
+            LazyLock::new(|| memory().with_signed_id(&keys(1)));
+        static PLAIN: LazyLock<SessionConfig> = LazyLock::new(memory);
+
+        #[test]
+        fn the_option_applies_to_stores_of_ids_only() {
+            assert!(SIGNED.id_signer().is_some());
+            assert_eq!(SIGNED.signed_id_overhead(), 28);
+            assert!(PLAIN.id_signer().is_none());
+            assert_eq!(PLAIN.signed_id_overhead(), 0);
+            let cookie =
+                SessionConfig::new(CookieStore::new(&keys(1)), CookieConfig::new("c").unwrap())
+                    .with_signed_id(&keys(1));
+            assert!(cookie.id_signer().is_none());
+            assert_eq!(cookie.signed_id_overhead(), 0);
+            let shown = format!("{:?}", *SIGNED);
+            assert!(
+                shown.contains(
+                    r#"id_signer: Some(Signer { purpose: "signed-session-id", key_ids: [1], .. })"#
+                ),
+                "{shown}"
+            );
+        }
+
+        #[test]
+        fn a_retired_key_verifies_and_asks_for_a_new_signature() {
+            let old = memory().with_signed_id(&keys(1));
+            let secret: Vec<u8> = (0..32u8).map(|i| i ^ 0x5c).collect();
+            let ring = keys(2)
+                .with_retired(Key::from_secret(&secret).unwrap())
+                .unwrap();
+            let rotated = memory().with_signed_id(&ring);
+            let id = SessionId::generate().unwrap();
+            let signed = old.id_signer().unwrap().sign("__Host-id", id.as_bytes());
+            assert_eq!(parse_id(&rotated, &signed), Ok((id.clone(), true)));
+            assert_eq!(parse_id(&old, &signed), Ok((id, false)));
+            assert_eq!(
+                parse_id(&memory().with_signed_id(&keys(2)), &signed),
+                Err(RejectReason::UnknownKey)
+            );
+        }
+
+        proptest! {
+            /// With the option, exactly the signed ids parse, to their id; bare ids and any
+            /// other text are refused. Without it, signed ids are refused.
+            #[test]
+            fn only_signed_ids_parse(bytes in any::<[u8; 32]>(), text in "\\PC{0,100}") {
+                let id = SessionId::from_bytes(bytes);
+                let signed = SIGNED.id_signer().unwrap().sign("__Host-id", &bytes);
+                prop_assert_eq!(signed.len(), crate::http::config::SIGNED_ID_LEN);
+                prop_assert_eq!(parse_id(&SIGNED, &signed), Ok((id.clone(), false)));
+                prop_assert_eq!(parse_id(&SIGNED, id.as_str()), Err(RejectReason::Malformed));
+                prop_assert_eq!(parse_id(&PLAIN, &signed), Err(RejectReason::Malformed));
+                prop_assert_eq!(parse_id(&PLAIN, id.as_str()), Ok((id, false)));
+                let other = SIGNED.id_signer().unwrap().sign("__Host-other", &bytes);
+                prop_assert_eq!(parse_id(&SIGNED, &other), Err(RejectReason::NotAuthentic));
+                prop_assert!(parse_id(&SIGNED, &text).is_err());
+            }
+        }
     }
 
     #[test]

@@ -10,15 +10,18 @@ use super::{
     SaveRequest, Saved, Store,
 };
 use crate::Session;
-use crate::codec::{Codec, Failure, KeyRing};
+use crate::codec::{Codec, KeyRing, Opened, Signer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Expiry, Record, SessionId};
 use crate::time::UnixTime;
 
 /// The purpose session cookies' keys are derived for.
 const PURPOSE: &str = "session-cookie";
+/// The purpose signed-only session cookies' keys are derived for.
+const SIGNED_PURPOSE: &str = "signed-session-cookie";
 
-/// Keeps the whole session in the cookie, sealed with XChaCha20-Poly1305.
+/// Keeps the whole session in the cookie, sealed with XChaCha20-Poly1305 (or, made with
+/// [`signed`](Self::signed), only signed).
 ///
 /// Nothing is stored on the server. The creation and last-activity times are sealed inside, so
 /// the idle timeout and absolute lifetime hold even against a client that keeps an old cookie.
@@ -47,18 +50,109 @@ const PURPOSE: &str = "session-cookie";
 /// ```
 #[derive(Debug, Clone)]
 pub struct CookieStore {
-    codec: Codec,
+    protection: Protection,
     revocation: Option<Arc<dyn RevocationList>>,
+}
+
+/// How the cookie is protected.
+#[derive(Debug, Clone)]
+enum Protection {
+    /// Encrypted and authenticated: the client can neither read nor change it.
+    Sealed(Codec),
+    /// Authenticated only: the client can read it but not change it.
+    Signed(Signer),
 }
 
 impl CookieStore {
     /// A cookie store sealing with the active key of `keys`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::store::CookieStore;
+    ///
+    /// let store = CookieStore::new(&KeyRing::new(Key::generate()?));
+    /// assert!(!store.is_signed());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
     #[must_use]
     pub fn new(keys: &KeyRing) -> Self {
         CookieStore {
-            codec: Codec::new(keys, PURPOSE),
+            protection: Protection::Sealed(Codec::new(keys, PURPOSE)),
             revocation: None,
         }
+    }
+
+    /// A cookie store that **signs** the session with the active key of `keys` instead of
+    /// encrypting it: the client can read the cookie but cannot change it.
+    ///
+    /// **Everything in the session is readable by the client**: every value, flash message,
+    /// the user id ([`Session::set_user_id`](crate::Session::set_user_id)) and the times.
+    /// Browser extensions, anyone at the keyboard, and (without `HttpOnly`) every script on
+    /// the page can read it. Use it only for what the user may see anyway (a theme, a
+    /// language), never for secrets, tokens or personal data; [`new`](Self::new) is the right
+    /// choice otherwise. Page scripts can read the cookie only if its `HttpOnly` attribute is
+    /// turned off ([`CookieConfigBuilder::with_http_only`](crate::http::CookieConfigBuilder::with_http_only)).
+    ///
+    /// Everything else is as with [`new`](Self::new): the creation and last-activity times
+    /// are signed with the data, so the idle timeout and absolute lifetime hold; retired keys
+    /// still verify and the session is signed again with the active key; the cookie is
+    /// bound to its name; the size limit is the same; revocation works the same. Its format
+    /// (version byte 2, its own key purpose) is never accepted by a sealing store, nor a
+    /// sealed cookie by this one: switching between the two ends the sessions.
+    ///
+    /// The value is the unpadded base64url text of `2 ‖ key id (4 bytes) ‖ record ‖ tag (16
+    /// bytes)`, where the record is `flags (1) ‖ created (8) ‖ last active (8) ‖ [session id
+    /// (32), if flags & 2] ‖ JSON` (empty when the session holds nothing). In a page script:
+    ///
+    /// ```js
+    /// const raw = Uint8Array.from(atob(value.replace(/-/g, "+").replace(/_/g, "/")), c => c.charCodeAt(0));
+    /// const start = 5 + 17 + (raw[5] & 2 ? 32 : 0);
+    /// const json = new TextDecoder().decode(raw.subarray(start, raw.length - 16));
+    /// const session = json ? JSON.parse(json) : {}; // {"v": {key: value}, "f": {...}, "u": user}
+    /// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::http::{CookieConfig, SessionConfig};
+    /// use fastsession_core::store::CookieStore;
+    ///
+    /// let keys = KeyRing::new(Key::generate()?);
+    /// let store = CookieStore::signed(&keys);
+    /// assert!(store.is_signed());
+    /// // Readable by page scripts: HttpOnly off, and nothing secret in this session.
+    /// let cookie = CookieConfig::builder("prefs").with_http_only(false).build()?;
+    /// let prefs = SessionConfig::new(store, cookie);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn signed(keys: &KeyRing) -> Self {
+        CookieStore {
+            protection: Protection::Signed(Signer::new(keys, SIGNED_PURPOSE)),
+            revocation: None,
+        }
+    }
+
+    /// `true` for a store made with [`signed`](Self::signed): its cookies are readable by the
+    /// client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession_core::store::CookieStore;
+    ///
+    /// let keys = KeyRing::new(Key::generate()?);
+    /// assert!(CookieStore::signed(&keys).is_signed());
+    /// assert!(!CookieStore::new(&keys).is_signed());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_signed(&self) -> bool {
+        matches!(self.protection, Protection::Signed(_))
     }
 
     /// Makes logouts final: each session gets a random id inside its sealed cookie; destroying
@@ -138,15 +232,12 @@ impl CookieStore {
 
     /// The authentic, unexpired record, and whether a retired key sealed it.
     fn open(&self, request: &LoadRequest<'_>) -> std::result::Result<(Record, bool), RejectReason> {
-        let opened = self
-            .codec
-            .open(request.cookie_name(), request.cookie_value())
-            .map_err(|e| match e.failure() {
-                Failure::Malformed => RejectReason::Malformed,
-                Failure::UnknownVersion => RejectReason::UnknownVersion,
-                Failure::UnknownKey => RejectReason::UnknownKey,
-                Failure::NotAuthentic => RejectReason::NotAuthentic,
-            })?;
+        let (name, value) = (request.cookie_name(), request.cookie_value());
+        let opened: Opened = match &self.protection {
+            Protection::Sealed(codec) => codec.open(name, value),
+            Protection::Signed(signer) => signer.verify(name, value),
+        }
+        .map_err(RejectReason::of_open_error)?;
         let record = Record::from_bytes(opened.plaintext()).map_err(|_| RejectReason::Corrupt)?;
         // Nothing is held on the server: the anonymous idle timeout is not for cookies.
         let expiry = request.expiry().without_anonymous_idle_timeout();
@@ -229,9 +320,13 @@ impl CookieStore {
     /// Seals `record` for the cookie, refusing a value over the request's bound before any
     /// side effect.
     fn seal(&self, request: &SaveRequest<'_>, record: &Record) -> Result<Saved> {
-        let value = self
-            .codec
-            .seal_with(request.cookie_name(), |buf| record.write_to(buf))?;
+        let (name, write) = (request.cookie_name(), |buf: &mut Vec<u8>| {
+            record.write_to(buf)
+        });
+        let value = match &self.protection {
+            Protection::Sealed(codec) => codec.seal_with(name, write)?,
+            Protection::Signed(signer) => signer.sign_with(name, write),
+        };
         if let Some(max) = request.max_cookie_value_len()
             && value.len() > max
         {
@@ -319,5 +414,39 @@ mod tests {
             open(60).reject_reason(),
             Some(RejectReason::AbsoluteTimeout)
         );
+    }
+
+    fn keys() -> KeyRing {
+        let secret: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        KeyRing::new(Key::from_secret(&secret).unwrap())
+    }
+
+    fn round_trip(saving: &CookieStore, loading: &CookieStore) -> Loaded {
+        let (now, expiry) = (UnixTime::from_secs(1_000), Expiry::default());
+        let mut record = Record::new(now);
+        // Long enough that either format's minimum length is met.
+        record.set_user_id(Some("gopher@example.com".into()));
+        let changes = Default::default();
+        let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+        let Some(Ok(Saved::Cookie { value, .. })) = saving.save_now(request) else {
+            panic!("a cookie store saves at once");
+        };
+        loading
+            .load_now(LoadRequest::new("id", &value, None, &expiry, now))
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn each_kind_opens_only_its_own_cookies() {
+        let (sealed, signed) = (CookieStore::new(&keys()), CookieStore::signed(&keys()));
+        assert!(round_trip(&sealed, &sealed).record().is_some());
+        assert!(round_trip(&signed, &signed).record().is_some());
+        for (from, to) in [(&sealed, &signed), (&signed, &sealed)] {
+            let loaded = round_trip(from, to);
+            assert_eq!(loaded.reject_reason(), Some(RejectReason::UnknownVersion));
+        }
+        assert!(signed.is_signed() && !sealed.is_signed());
+        assert_eq!(signed.cookie_content(), CookieContent::Sealed);
     }
 }

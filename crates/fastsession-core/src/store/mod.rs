@@ -120,7 +120,8 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 pub enum CookieContent {
     /// A [`SessionId`]; the registry parses it before the store sees it.
     SessionId,
-    /// A sealed value only the store can open (the whole session, for [`CookieStore`]).
+    /// A value only the store can open or verify (the whole session, sealed or signed, for
+    /// [`CookieStore`]).
     Sealed,
 }
 
@@ -129,13 +130,15 @@ pub enum CookieContent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectReason {
-    /// Not a well-formed value: wrong length, not canonical base64url, not a session id.
+    /// Not a well-formed value: wrong length, not canonical base64url, not a session id (or,
+    /// with a signed id, not a signed one).
     Malformed,
     /// A format version this build does not know.
     UnknownVersion,
     /// Sealed by a key that is not in the key ring (removed, or never ours).
     UnknownKey,
-    /// The tag did not verify: tampered, truncated, or sealed for another name or purpose.
+    /// The tag did not verify: tampered, truncated, forged, or sealed or signed for another
+    /// name or purpose.
     NotAuthentic,
     /// Authentic but its contents do not parse.
     Corrupt,
@@ -169,6 +172,19 @@ impl RejectReason {
             RejectReason::DuplicateCookies => "duplicate_cookies",
             RejectReason::UnknownId => "unknown_id",
             RejectReason::Revoked => "revoked",
+        }
+    }
+}
+
+impl RejectReason {
+    /// The reason a sealed or signed value did not open.
+    pub(crate) fn of_open_error(error: crate::codec::OpenError) -> Self {
+        use crate::codec::Failure;
+        match error.failure() {
+            Failure::Malformed => RejectReason::Malformed,
+            Failure::UnknownVersion => RejectReason::UnknownVersion,
+            Failure::UnknownKey => RejectReason::UnknownKey,
+            Failure::NotAuthentic => RejectReason::NotAuthentic,
         }
     }
 }
@@ -214,7 +230,9 @@ impl<'a> LoadRequest<'a> {
         self.cookie_name
     }
 
-    /// The cookie's value as sent (at most 4096 bytes).
+    /// The cookie's value as sent (at most 4096 bytes); with a signed id
+    /// ([`SessionConfig::with_signed_id`](crate::http::SessionConfig::with_signed_id)), the
+    /// id's text without its signature, so that stores see what they wrote.
     #[must_use]
     pub fn cookie_value(&self) -> &'a str {
         self.cookie_value
