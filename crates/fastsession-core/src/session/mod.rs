@@ -983,6 +983,115 @@ mod tests {
     }
 
     #[test]
+    fn increments_carry_a_delta_until_another_operation_on_the_key() {
+        let s = Session::new_detached();
+        assert_eq!(s.increment("n", 2).unwrap(), 2);
+        assert_eq!(s.increment("n", 3).unwrap(), 5);
+        let c = s.changes();
+        assert_eq!(c.values().collect::<Vec<_>>(), [("n", Change::Set)]);
+        assert_eq!(c.deltas().collect::<Vec<_>>(), [("n", 5)]);
+        // An insert after an increment is a plain set; an increment after it adds on top
+        // and stays a plain set.
+        s.insert("n", 10).unwrap();
+        assert_eq!(s.changes().delta("n"), None);
+        assert_eq!(s.increment("n", 1).unwrap(), 11);
+        assert_eq!(s.changes().delta("n"), None);
+        // So does an update.
+        assert_eq!(s.increment("u", 1).unwrap(), 1);
+        assert_eq!(s.update("u", |n: i64| n * 7).unwrap(), Some(7));
+        assert_eq!(s.changes().delta("u"), None);
+        // A removal drops the delta; an increment after it counts from 0, as a set.
+        assert_eq!(s.increment("r", 4).unwrap(), 4);
+        assert!(s.remove("r"));
+        assert_eq!(s.changes().delta("r"), None);
+        assert_eq!(
+            s.changes().values().find(|(k, _)| *k == "r"),
+            Some(("r", Change::Removed))
+        );
+        assert_eq!(s.increment("r", 1).unwrap(), 1);
+        assert_eq!(s.changes().delta("r"), None);
+        // A clear drops every delta; an increment after it counts from 0 again, as a delta
+        // on top of the clear.
+        s.clear();
+        assert_eq!(s.changes().deltas().count(), 0);
+        assert_eq!(s.increment("n", 1).unwrap(), 1);
+        let c = s.changes();
+        assert!(c.values_cleared());
+        assert_eq!(c.delta("n"), Some(1));
+    }
+
+    #[test]
+    fn a_failed_increment_changes_nothing() {
+        let s = Session::new_detached();
+        s.insert("text", "x").unwrap();
+        s.insert("float", 1.5).unwrap();
+        s.insert("big", u64::MAX).unwrap();
+        s.insert("max", i64::MAX).unwrap();
+        s.insert("min", i64::MIN).unwrap();
+        let before = s.changes();
+        for key in ["text", "float", "big"] {
+            assert_eq!(
+                s.increment(key, 1).unwrap_err().kind(),
+                ErrorKind::Deserialize,
+                "{key}"
+            );
+        }
+        assert_eq!(s.increment("max", 1).unwrap_err().kind(), ErrorKind::Serialize);
+        assert_eq!(s.increment("min", -1).unwrap_err().kind(), ErrorKind::Serialize);
+        assert_eq!(s.changes(), before);
+        assert_eq!(s.get::<i64>("max").unwrap(), Some(i64::MAX));
+        assert_eq!(s.increment("max", -1).unwrap(), i64::MAX - 1);
+    }
+
+    #[test]
+    fn adding_zero_to_a_value_changes_nothing() {
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.insert_value("n".to_owned(), to_raw(&4).unwrap());
+                record
+            },
+            false,
+        ));
+        assert_eq!(s.increment("n", 0).unwrap(), 4);
+        assert!(!s.is_modified());
+        assert_eq!(s.increment("missing", 0).unwrap(), 0);
+        assert_eq!(s.get::<i64>("missing").unwrap(), Some(0));
+    }
+
+    #[test]
+    fn deltas_that_overflow_together_become_a_set() {
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.insert_value("n".to_owned(), to_raw(&i64::MIN).unwrap());
+                record
+            },
+            false,
+        ));
+        assert_eq!(s.increment("n", i64::MAX).unwrap(), -1);
+        assert_eq!(s.increment("n", i64::MAX).unwrap(), i64::MAX - 1);
+        assert_eq!(s.changes().delta("n"), None);
+        assert_eq!(s.get::<i64>("n").unwrap(), Some(i64::MAX - 1));
+    }
+
+    #[test]
+    fn threads_of_one_request_never_lose_an_increment() {
+        let s = Session::new_detached();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        s.increment("count", 1).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(s.get::<i64>("count").unwrap(), Some(800));
+        assert_eq!(s.changes().delta("count"), Some(800));
+    }
+
+    #[test]
     fn insert_failure_leaves_the_session_unchanged() {
         let s = Session::new_detached();
         let mut bad = std::collections::HashMap::new();

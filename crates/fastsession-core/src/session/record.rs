@@ -627,6 +627,51 @@ mod tests {
     }
 
     #[test]
+    fn apply_adds_deltas_to_the_stored_integers() {
+        let mut stored = Record::new(UnixTime::EPOCH);
+        for (k, v) in [
+            ("n", "10"),
+            ("text", "\"x\""),
+            ("float", "1.5"),
+            ("max", "9223372036854775807"),
+            ("set", "1"),
+        ] {
+            stored.values.insert(k.into(), raw(v));
+        }
+        let mut changes = ChangeSet::default();
+        let mut from = Record::new(UnixTime::EPOCH);
+        for (k, delta, seen) in [
+            ("n", 2, "2"),
+            ("missing", 3, "3"),
+            ("text", 1, "1"),
+            ("float", 1, "1"),
+            ("max", 1, "1"),
+        ] {
+            changes.values.insert(k.into(), Change::Set);
+            changes.deltas.insert(k.into(), delta);
+            from.values.insert(k.into(), raw(seen));
+        }
+        changes.values.insert("set".into(), Change::Set);
+        from.values.insert("set".into(), raw("7"));
+        stored.apply(&changes, &from);
+        let value = |k: &str, r: &Record| r.value(k).map(|v| v.get().to_owned());
+        assert_eq!(value("n", &stored).as_deref(), Some("12"));
+        assert_eq!(value("missing", &stored).as_deref(), Some("3"));
+        assert_eq!(value("set", &stored).as_deref(), Some("7"), "a key without a delta is set");
+        // Not an i64 any more, or the sum would overflow: the stored value stays.
+        assert_eq!(value("text", &stored).as_deref(), Some("\"x\""));
+        assert_eq!(value("float", &stored).as_deref(), Some("1.5"));
+        assert_eq!(value("max", &stored).as_deref(), Some("9223372036854775807"));
+
+        // After a clear, a delta counts from 0.
+        changes.values_cleared = true;
+        stored.apply(&changes, &from);
+        assert_eq!(value("n", &stored).as_deref(), Some("2"));
+        assert_eq!(value("text", &stored).as_deref(), Some("1"));
+        assert_eq!(stored.values.len(), 6);
+    }
+
+    #[test]
     fn depth_ignores_brackets_in_strings() {
         assert_eq!(nesting_depth(br#"{"a":"[[[{\"]]"}"#), 1);
         assert_eq!(nesting_depth(br#"{"v":{"a":[[1]]}}"#), 4);
