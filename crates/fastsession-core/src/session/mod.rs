@@ -1036,8 +1036,14 @@ mod tests {
                 "{key}"
             );
         }
-        assert_eq!(s.increment("max", 1).unwrap_err().kind(), ErrorKind::Serialize);
-        assert_eq!(s.increment("min", -1).unwrap_err().kind(), ErrorKind::Serialize);
+        assert_eq!(
+            s.increment("max", 1).unwrap_err().kind(),
+            ErrorKind::Serialize
+        );
+        assert_eq!(
+            s.increment("min", -1).unwrap_err().kind(),
+            ErrorKind::Serialize
+        );
         assert_eq!(s.changes(), before);
         assert_eq!(s.get::<i64>("max").unwrap(), Some(i64::MAX));
         assert_eq!(s.increment("max", -1).unwrap(), i64::MAX - 1);

@@ -657,11 +657,18 @@ mod tests {
         let value = |k: &str, r: &Record| r.value(k).map(|v| v.get().to_owned());
         assert_eq!(value("n", &stored).as_deref(), Some("12"));
         assert_eq!(value("missing", &stored).as_deref(), Some("3"));
-        assert_eq!(value("set", &stored).as_deref(), Some("7"), "a key without a delta is set");
+        assert_eq!(
+            value("set", &stored).as_deref(),
+            Some("7"),
+            "a key without a delta is set"
+        );
         // Not an i64 any more, or the sum would overflow: the stored value stays.
         assert_eq!(value("text", &stored).as_deref(), Some("\"x\""));
         assert_eq!(value("float", &stored).as_deref(), Some("1.5"));
-        assert_eq!(value("max", &stored).as_deref(), Some("9223372036854775807"));
+        assert_eq!(
+            value("max", &stored).as_deref(),
+            Some("9223372036854775807")
+        );
 
         // After a clear, a delta counts from 0.
         changes.values_cleared = true;
