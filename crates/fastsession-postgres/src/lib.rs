@@ -57,7 +57,9 @@
 //! stored JSON, a close upper bound) and counts them. PostgreSQL 11 or later.
 //!
 //! Each value lives in its own `jsonb` key, so a save merges the keys a request changed
-//! instead of writing the whole record. `jsonb` normalizes the JSON text it stores (key order,
+//! instead of writing the whole record; a key the request only
+//! [incremented](fastsession_core::Session::increment) gets the sum of its increments added
+//! to the stored integer in the same statement, so concurrent increments all count. `jsonb` normalizes the JSON text it stores (key order,
 //! whitespace, number spelling such as `1e2` → `100`); values read back decode to the same
 //! Rust values.
 //!
@@ -125,7 +127,8 @@
 //!   row is live at the request's time under the request's expiry (the rule of
 //!   [`Expiry::check`](fastsession_core::session::Expiry::check): the idle timeout of the
 //!   row's class, absolute lifetime, clock skew), clears, removes (`jsonb - text[]`) and sets (`jsonb || jsonb`) the
-//!   changed keys of `vals` and `flashes`, sets the user and "remember me" if changed, bumps
+//!   changed keys of `vals` and `flashes`, adds increments to the stored integers (as
+//!   [`Record::apply`](fastsession_core::session::Record::apply) does), sets the user and "remember me" if changed, bumps
 //!   `version`, and sets `last_active`, `expires` and `data_len`; in the same statement, a row
 //!   that is not live is deleted (and, for a session left anonymous, what the budget needs is
 //!   evicted). A row that another request deleted (logout, regeneration) matches

@@ -24,6 +24,24 @@ const LIVE: &str = "created <= $3::bigint AND last_active <= $3::bigint AND last
      AND created > $4::bigint \
      AND last_active > CASE WHEN user_id IS NULL THEN $6::bigint ELSE $5::bigint END";
 
+/// The increments of a merge: for each key of the object `$22` (key → the sum of a request's
+/// increments), the stored integer plus it, as an object to put over `vals`; a key the row
+/// does not hold (or that `$10` cleared) counts as 0. A stored value that is not an integer
+/// within `bigint` (another request stored something else there), or a sum beyond it, is
+/// left out, so the stored value stays, as in `Record::apply`. The `CASE` branches run in
+/// order, so no cast sees a value it cannot take. The keys in `$22` are in no other
+/// parameter of the merge.
+const SUMS: &str = "(SELECT coalesce(jsonb_object_agg(d.key, n.v), '{}'::jsonb) \
+     FROM jsonb_each($22::text::jsonb) d \
+     CROSS JOIN LATERAL (SELECT CASE WHEN $10::boolean THEN NULL ELSE vals -> d.key END AS cur) c \
+     CROSS JOIN LATERAL (SELECT CASE \
+         WHEN c.cur IS NULL THEN d.value \
+         WHEN jsonb_typeof(c.cur) <> 'number' THEN NULL \
+         WHEN scale(c.cur::numeric) <> 0 THEN NULL \
+         WHEN c.cur::numeric + d.value::numeric NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN NULL \
+         ELSE to_jsonb(c.cur::numeric + d.value::numeric) END AS v) n \
+     WHERE n.v IS NOT NULL)";
+
 /// The new expiry after activity at `$2` of a row whose user afterwards is `user`: the earlier
 /// of its class's idle deadline (`$7` with a user, `$8` anonymous) and `created + $9` (in
 /// `numeric`, so that it cannot overflow; the result is at most the idle deadline).
@@ -64,12 +82,13 @@ impl Statements {
         );
         // The merge of a request's changes, if the row is live. Under READ COMMITTED a
         // concurrent writer's row is re-checked (LIVE) and the SET expressions see its
-        // committed values, so merges of different keys never lose each other, and a row
-        // deleted meanwhile is not brought back.
+        // committed values, so merges of different keys never lose each other, increments of
+        // one key add to the committed value, and a row deleted meanwhile is not brought back.
         let user_after = "CASE WHEN $18::boolean THEN $19::text ELSE user_id END";
         let merge = format!(
             "UPDATE {t} SET \
-               vals = (CASE WHEN $10::boolean THEN '{{}}'::jsonb ELSE vals END - $11::text[]) || $12::text::jsonb, \
+               vals = (CASE WHEN $10::boolean THEN '{{}}'::jsonb ELSE vals END - $11::text[]) || $12::text::jsonb \
+                 || CASE WHEN $22::text = '{{}}' THEN '{{}}'::jsonb ELSE {sums} END, \
                flashes = (CASE WHEN $13::boolean THEN '{{}}'::jsonb ELSE flashes END - $14::text[]) || $15::text::jsonb, \
                persistent = CASE WHEN $16::boolean THEN $17::boolean ELSE persistent END, \
                user_id = {user_after}, \
@@ -81,6 +100,7 @@ impl Statements {
              WHERE key = $1::bytea AND {LIVE} \
              RETURNING 1",
             deadline = deadline(user_after),
+            sums = SUMS,
         );
         // In the same statement as a merge or refresh: the deletion of a row not live.
         let ended = format!(
@@ -116,8 +136,8 @@ impl Statements {
                    SELECT count(*) AS sessions, coalesce(sum(data_len), 0)::bigint AS bytes \
                    FROM {t} WHERE key = $1::bytea AND user_id IS NULL), \
                  over AS (\
-                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $22::bigint AS sessions, \
-                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $21::bigint - $23::bigint AS bytes \
+                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $23::bigint AS sessions, \
+                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $21::bigint - $24::bigint AS bytes \
                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
                  live AS ({merge}), ended AS ({ended}), \
                  {victims}, \
