@@ -52,7 +52,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///
 /// A load is one `HGETALL`. Every write is one atomic step on the server. An `update` applies
 /// the change set field by field (so requests that changed different keys never overwrite
-/// each other), bumps `version` and `last_active`, and sets the TTL, but only to a record that
+/// each other; a key the request only [incremented](fastsession_core::Session::increment) is
+/// an `HINCRBY` of the stored integer, so concurrent increments all count, and one Redis
+/// refuses, on a value that is not an integer or a sum beyond `i64`, leaves the value as
+/// [`Record::apply`] does), bumps `version` and `last_active`, and sets the TTL, but only to a record that
 /// exists and is live (judged with the caller's `now` and [`Expiry`], not the server's clock);
 /// a missing, expired or malformed record is deleted and the update reports the session
 /// ended, never recreating it. When the request's own record already shows the session live
@@ -471,6 +474,7 @@ impl RedisBackend {
         update: &Update<'_>,
         deletes: &[String],
         sets: &[(String, Cow<'_, str>)],
+        increments: &[(String, i64)],
     ) -> Result<bool> {
         let (now, expiry, from) = (update.now, update.expiry, update.from);
         let anonymous = from.user_id().is_none();
@@ -493,8 +497,13 @@ impl RedisBackend {
         for (field, value) in sets {
             set.arg(field).arg(value.as_ref());
         }
-        set.ignore()
-            .hincr(redis_key, "version", 1)
+        set.ignore();
+        // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
+        // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
+        for (field, delta) in increments {
+            pipe.hincr(redis_key, field, *delta).ignore();
+        }
+        pipe.hincr(redis_key, "version", 1)
             .ignore()
             .expire(redis_key, ttl_of(expiry.idle_timeout_of(from)))
             .ignore();
@@ -766,9 +775,14 @@ impl Backend for RedisBackend {
             let mut deletes = Vec::new();
             // Values are sent as stored; flash lists are joined into one JSON array each.
             let mut sets: Vec<(String, Cow<'_, str>)> = Vec::new();
+            // Keys only incremented: `HINCRBY` adds the delta to the stored integer.
+            let mut increments: Vec<(String, i64)> = Vec::new();
             for (name, change) in changes.values() {
-                match (change, from.value(name)) {
-                    (Change::Set, Some(value)) => {
+                match (change, changes.delta(name), from.value(name)) {
+                    (Change::Set, Some(delta), _) => {
+                        increments.push((layout::value_field(name), delta));
+                    }
+                    (Change::Set, None, Some(value)) => {
                         sets.push((layout::value_field(name), Cow::Borrowed(value.get())))
                     }
                     _ => deletes.push(layout::value_field(name)),
@@ -804,7 +818,9 @@ impl Backend for RedisBackend {
                 && (from.user_id().is_some() || from.data_len() <= self.share())
                 && update.is_live_as_loaded()
             {
-                return self.merge(key, &redis_key, &update, &deletes, &sets).await;
+                return self
+                    .merge(key, &redis_key, &update, &deletes, &sets, &increments)
+                    .await;
             }
             let cluster = self.is_cluster();
             let mut invocation = if cluster {
@@ -817,6 +833,10 @@ impl Backend for RedisBackend {
                 .arg(user_change)
                 .arg(cleared);
             invocation.arg(deletes.len()).arg(&deletes[..]);
+            invocation.arg(increments.len());
+            for (field, delta) in &increments {
+                invocation.arg(field).arg(*delta);
+            }
             invocation.arg("last_active").arg(update.now.as_secs());
             for (field, value) in &sets {
                 invocation.arg(field).arg(value.as_ref());
