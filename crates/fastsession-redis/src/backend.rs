@@ -55,10 +55,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// each other; a key the request only [incremented](fastsession_core::Session::increment) is
 /// an `HINCRBY` of the stored integer, so concurrent increments all count, and one Redis
 /// refuses, on a value that is not an integer or a sum beyond `i64`, leaves the value as
-/// [`Record::apply`] does), bumps `version` and `last_active`, and sets the TTL, but only to a record that
-/// exists and is live (judged with the caller's `now` and [`Expiry`], not the server's clock);
-/// a missing, expired or malformed record is deleted and the update reports the session
-/// ended, never recreating it. When the request's own record already shows the session live
+/// [`Record::apply`] does), bumps `version` and `last_active`, and sets the TTL, but only to a
+/// record that exists and is live (judged with the caller's `now` and [`Expiry`], not the
+/// server's clock); a missing, expired or malformed record is deleted and the update reports
+/// the session ended, never recreating it. When the request's own record already shows the session live
 /// ([`Update::is_live_as_loaded`], the common case) and the update changes neither the class
 /// nor the bytes counted for an anonymous session (it keeps its user, or it has none and
 /// holds no more than its share of the budget, below), that step is one `MULTI`/`EXEC` of
