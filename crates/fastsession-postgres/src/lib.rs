@@ -130,9 +130,9 @@
 //!   (`jsonb || jsonb`) the changed keys of `vals` and `flashes`, adds increments to the
 //!   stored integers (as [`Record::apply`](fastsession_core::session::Record::apply) does),
 //!   sets the user and "remember me" if changed, bumps `version`, and sets `last_active`,
-//!   `expires` and `data_len`; in the same statement, a row that is not live is deleted (and, for a session left anonymous, what the budget needs is
-//!   evicted). A row that another request deleted (logout, regeneration) matches
-//!   nothing and the save fails with
+//!   `expires` and `data_len`; in the same statement, a row that is not live is deleted
+//!   (and, for a session left anonymous, what the budget needs is evicted). A row that
+//!   another request deleted (logout, regeneration) matches nothing and the save fails with
 //!   [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded): no resurrection.
 //!   Row locks order concurrent saves of one session; each sees the other's committed keys.
 //! * **create**: `INSERT ... ON CONFLICT DO NOTHING`; an id already present is never

@@ -50,27 +50,26 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///
 /// # Atomicity
 ///
-/// A load is one `HGETALL`. Every write is one atomic step on the server. An `update` applies
-/// the change set field by field (so requests that changed different keys never overwrite
-/// each other; a key the request only [incremented](fastsession_core::Session::increment) is
-/// an `HINCRBY` of the stored integer, so concurrent increments all count, and one Redis
-/// refuses, on a value that is not an integer or a sum beyond `i64`, leaves the value as
-/// [`Record::apply`] does), bumps `version` and `last_active`, and sets the TTL, but only to a
-/// record that exists and is live (judged with the caller's `now` and [`Expiry`], not the
-/// server's clock); a missing, expired or malformed record is deleted and the update reports
-/// the session ended, never recreating it. When the request's own record already shows the session live
-/// ([`Update::is_live_as_loaded`], the common case) and the update changes neither the class
-/// nor the bytes counted for an anonymous session (it keeps its user, or it has none and
-/// holds no more than its share of the budget, below), that step is one `MULTI`/`EXEC` of
-/// plain commands that also asks whether the hash still has `created` (and for an anonymous
-/// session, moves its index entry and asks whether it has a user by now); otherwise (a login
-/// or logout without a new id, a larger anonymous session, a request that cleared all values
-/// or flashes) it is a Lua script that reads the stored timestamps first and keeps the
-/// anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on the script
-/// (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create` writes
-/// only if the key is absent; `take` returns and deletes in one step; `touch` only moves
-/// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading
-/// them on `NOSCRIPT` (after a server restart or failover).
+/// A load is one `HGETALL`. Every write is one atomic step on the server. An `update` applies the
+/// change set field by field (so requests that changed different keys never overwrite each other; a
+/// key the request only [incremented](fastsession_core::Session::increment) is an `HINCRBY` of the
+/// stored integer, so concurrent increments all count, and one Redis refuses, on a value that is
+/// not an integer or a sum beyond `i64`, leaves the value as [`Record::apply`] does), bumps
+/// `version` and `last_active`, and sets the TTL, but only to a record that exists and is live
+/// (judged with the caller's `now` and [`Expiry`], not the server's clock); a missing, expired or
+/// malformed record is deleted and the update reports the session ended, never recreating it. When
+/// the request's own record already shows the session live ([`Update::is_live_as_loaded`], the
+/// common case) and the update changes neither the class nor the bytes counted for an anonymous
+/// session (it keeps its user, or it has none and holds no more than its share of the budget,
+/// below), that step is one `MULTI`/`EXEC` of plain commands that also asks whether the hash still
+/// has `created` (and for an anonymous session, moves its index entry and asks whether it has a
+/// user by now); otherwise (a login or logout without a new id, a larger anonymous session, a
+/// request that cleared all values or flashes) it is a Lua script that reads the stored timestamps
+/// first and keeps the anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
+/// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
+/// writes only if the key is absent; `take` returns and deletes in one step; `touch` only moves
+/// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading them on
+/// `NOSCRIPT` (after a server restart or failover).
 ///
 /// # Anonymous sessions
 ///
