@@ -417,6 +417,16 @@ fn add(world: &World, session: &crate::Session, key: &str, delta: i64) -> i64 {
 /// # Panics
 ///
 /// If the store does not behave as described.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::store::MemoryStore;
+/// use fastsession_core::testing::{StoreUnderTest, concurrent_increments_all_count, run};
+///
+/// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
+/// run(concurrent_increments_all_count(&sut));
+/// ```
 pub async fn concurrent_increments_all_count(sut: &StoreUnderTest) {
     let w = World::new(sut, "concurrent_increments_all_count");
     let token = w.create("n", 1000).await;
@@ -484,6 +494,16 @@ pub async fn concurrent_increments_all_count(sut: &StoreUnderTest) {
 /// # Panics
 ///
 /// If the store does not behave as described.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::store::MemoryStore;
+/// use fastsession_core::testing::{StoreUnderTest, increments_merge_onto_the_stored_value, run};
+///
+/// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
+/// run(increments_merge_onto_the_stored_value(&sut));
+/// ```
 pub async fn increments_merge_onto_the_stored_value(sut: &StoreUnderTest) {
     let w = World::new(sut, "increments_merge_onto_the_stored_value");
     type Meanwhile = fn(&World, &crate::Session);
