@@ -12,7 +12,7 @@
 //! | `GET /api/session` | `{"user": string\|null, "counters": {name: n}, "flashes": [string], "remember": bool}`; reading consumes the flashes |
 //! | `POST /api/login?user=NAME` | `{"user": NAME}`; a new session id |
 //! | `POST /api/logout` | `{"user": null}`; the session is destroyed |
-//! | `POST /api/incr?key=K` | `{"key": K, "value": n}` |
+//! | `POST /api/incr?key=K` | `{"key": K, "value": n}`; concurrent increments of one counter all count on a server-side store |
 //! | `POST /api/flash?msg=M` | `{"flash": M}` |
 //! | `POST /api/remember?on=true\|false` | `{"remember": bool}` |
 //!
@@ -467,7 +467,7 @@ type Answer<T> = Result<T, Failure>;
 #[derive(Debug, serde::Serialize)]
 struct View {
     user: Option<String>,
-    counters: BTreeMap<String, u64>,
+    counters: BTreeMap<String, i64>,
     flashes: Vec<String>,
     remember: bool,
 }
@@ -476,7 +476,7 @@ fn view(session: &Session) -> Answer<View> {
     let mut counters = BTreeMap::new();
     for key in session.keys() {
         if let Some(name) = key.strip_prefix(COUNTER_PREFIX) {
-            counters.insert(name.to_owned(), session.get::<u64>(&key)?.unwrap_or(0));
+            counters.insert(name.to_owned(), session.get::<i64>(&key)?.unwrap_or(0));
         }
     }
     Ok(View {
@@ -526,11 +526,11 @@ fn login(session: &Session, prefs: &NamedSession<Prefs>, user: &str) -> Answer<(
     Ok(())
 }
 
-fn incr(session: &Session, key: &str) -> Answer<u64> {
+/// Adds 1 to a counter. `increment` is merged by the store: concurrent requests to one
+/// counter all count on a server-side store (the cookie store keeps the last response's).
+fn incr(session: &Session, key: &str) -> Answer<i64> {
     let key = format!("{COUNTER_PREFIX}{}", checked_key(key)?);
-    let value = session.get::<u64>(&key)?.unwrap_or(0).saturating_add(1);
-    session.insert(key, value)?;
-    Ok(value)
+    Ok(session.increment(&key, 1)?)
 }
 
 fn flash(session: &Session, msg: &str) -> Answer<()> {

@@ -1,6 +1,6 @@
 //! Two instances of the demo over one server-side store, as two app servers behind a load
-//! balancer: one browser alternating between them keeps one session, and concurrent writes
-//! through both to different keys all persist.
+//! balancer: one browser alternating between them keeps one session, concurrent writes
+//! through both to different keys all persist, and concurrent increments of one key all count.
 
 use fastsession_demo::StoreKind;
 use serde_json::json;
@@ -77,6 +77,31 @@ async fn two_instances(store: StoreKind) {
             assert_eq!(counters[key], json!(ROUNDS), "lost writes: {counters}");
         }
     }
+
+    // Concurrent increments of one counter through both instances all count.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let client = if i % 2 == 0 {
+                on_a.clone()
+            } else {
+                on_b.clone()
+            };
+            tokio::spawn(async move {
+                for _ in 0..ROUNDS {
+                    client.post("/api/incr?key=same").await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let counters = on_b.session().await["counters"].clone();
+    assert_eq!(
+        counters["same"],
+        json!(8 * ROUNDS),
+        "lost increments: {counters}"
+    );
 
     // Logout on one instance ends the session on both; the old cookie is worth nothing.
     let before = on_a.session_cookie().expect("session cookie");

@@ -70,7 +70,9 @@ const EVICTIONS_PER_WRITE: usize = 16;
 /// (create, update, touch, take, reap) holds an exclusive `flock` on the lock file of the key's
 /// shard for its whole read-modify-write cycle. `flock` excludes other threads and other
 /// processes alike, so two processes sharing the directory keep the store contract: changes to
-/// different keys of one session both persist, one whole value wins for the same key, a touch
+/// different keys of one session both persist, one whole value wins for the same key (but
+/// increments of one key all count: [`Record::apply`](fastsession_core::session::Record::apply)
+/// adds each request's to the value read under the lock), a touch
 /// never overwrites data, and a session ended by one process is never brought back by another.
 /// The 256 lock files are never deleted, which rules out the race where two processes lock two
 /// generations of one lock file. Use a local file system: over NFS, `flock` is only as good as

@@ -506,3 +506,65 @@ async fn a_session_whose_own_deadline_passes_while_the_request_runs_is_not_exten
     );
     assert_fresh(&config, Some(cookie.value()), "past its own deadline").await;
 }
+
+/// An increment of a Go integer from Rust keeps its Go type when the sum fits it, and is a Go
+/// `int` when it does not (a gorilla cookie cannot merge: the increment is a plain set).
+#[tokio::test]
+async fn increments_of_go_integers_keep_their_go_types() {
+    let v = vector("cookie_store_one_value");
+    let config = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let text = |s: &str| GoValue::named("string", GoType::String, GoValue::String(s.to_owned()));
+    let go = GoValue::Map(vec![
+        (
+            text("hits"),
+            GoValue::named("int32", GoType::Int(32), GoValue::Int(41)),
+        ),
+        (
+            text("small"),
+            GoValue::named("int8", GoType::Int(8), GoValue::Int(127)),
+        ),
+        (
+            text("left"),
+            GoValue::named("uint16", GoType::Uint(16), GoValue::Uint(7)),
+        ),
+    ]);
+    let go_cookie = codecs(&v)[0]
+        .encode_bytes(
+            "gorilla-session",
+            &gob::encode(&values_type(), &go).unwrap(),
+            NOW,
+        )
+        .unwrap();
+    let cookie = visit(&config, Some(&go_cookie), |session| {
+        assert!(!session.is_new());
+        assert_eq!(session.increment("hits", 1).unwrap(), 42);
+        assert_eq!(session.increment("small", 1).unwrap(), 128);
+        assert_eq!(session.increment("left", -2).unwrap(), 5);
+    })
+    .await;
+    let payload =
+        fastsession_gorilla::decode_multi(&codecs(&v), "gorilla-session", cookie.value(), NOW)
+            .unwrap();
+    let (_, GoValue::Map(entries)) = gob::decode(&payload).unwrap() else {
+        panic!()
+    };
+    let value = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| *k == text(key))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        value("hits"),
+        Some(GoValue::named("int32", GoType::Int(32), GoValue::Int(42)))
+    );
+    assert_eq!(
+        value("left"),
+        Some(GoValue::named("uint16", GoType::Uint(16), GoValue::Uint(5)))
+    );
+    // 128 does not fit an int8: Go gets an int.
+    assert_eq!(
+        value("small"),
+        Some(GoValue::named("int", GoType::Int(64), GoValue::Int(128)))
+    );
+}

@@ -410,10 +410,12 @@ fn flashes_json<'a>(items: impl Iterator<Item = (&'a str, &'a [Box<RawValue>])>)
 }
 
 /// The change set as SQL parameters: keys to remove and an object of keys to set, for values
-/// and for flashes.
+/// and for flashes, and an object of the values' increments (keys only incremented, with the
+/// sum to add to the stored integer).
 struct Delta<'a> {
     remove_values: Vec<Cow<'a, str>>,
     set_values: String,
+    add_values: String,
     remove_flashes: Vec<Cow<'a, str>>,
     set_flashes: String,
 }
@@ -423,10 +425,14 @@ impl<'a> Delta<'a> {
         let (changes, from) = (update.changes, update.from);
         let mut remove_values = Vec::new();
         let mut set_values = Vec::new();
+        let mut add_values = BTreeMap::new();
         for (key, change) in changes.values() {
             // A key set but missing from the record counts as removed, as in `Record::apply`.
-            match (change, from.value(key)) {
-                (Change::Set, Some(v)) => set_values.push((key, v)),
+            match (change, changes.delta(key), from.value(key)) {
+                (Change::Set, Some(delta), _) => {
+                    add_values.insert(key, delta);
+                }
+                (Change::Set, None, Some(v)) => set_values.push((key, v)),
                 _ => remove_values.push(escape_text(key)),
             }
         }
@@ -438,9 +444,18 @@ impl<'a> Delta<'a> {
                 _ => remove_flashes.push(escape_text(key)),
             }
         }
+        let add_values = if add_values.is_empty() {
+            String::from("{}")
+        } else {
+            stored_json(
+                serde_json::to_string(&add_values)
+                    .unwrap_or_else(|_| unreachable!("maps of integers serialize")),
+            )
+        };
         Delta {
             remove_values,
             set_values: values_json(set_values.into_iter()),
+            add_values,
             remove_flashes,
             set_flashes: flashes_json(set_flashes.into_iter()),
         }
@@ -589,8 +604,9 @@ impl Backend for PostgresBackend {
                 changes.expires_at_changed(),
                 update.from.expires_at().map(secs),
             );
-            // `$1`, the liveness `$2..$11`, the merge `$12..$25`, the budget `$26..$27`.
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(27);
+            // `$1`, the liveness `$2..$11`, the merge `$12..$26` (the increments last), the
+            // budget `$27..$28`.
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(28);
             params.push(&key);
             params.extend(l.params());
             params.extend([
@@ -608,6 +624,7 @@ impl Backend for PostgresBackend {
                 &data_len,
                 &expires_at_changed,
                 &expires_at,
+                &d.add_values,
             ]);
             // A session the request leaves with a user takes the statement it always took; one
             // it leaves anonymous may grow, so its statement also keeps the budget.

@@ -60,9 +60,11 @@
 //! `migrate` before a build that reads it serves requests. PostgreSQL 11 or later.
 //!
 //! Each value lives in its own `jsonb` key, so a save merges the keys a request changed
-//! instead of writing the whole record. `jsonb` normalizes the JSON text it stores (key order,
-//! whitespace, number spelling such as `1e2` → `100`); values read back decode to the same
-//! Rust values.
+//! instead of writing the whole record; a key the request only
+//! [incremented](fastsession_core::Session::increment) gets the sum of its increments added
+//! to the stored integer in the same statement, so concurrent increments all count. `jsonb`
+//! normalizes the JSON text it stores (key order, whitespace, number spelling such as `1e2` →
+//! `100`); values read back decode to the same Rust values.
 //!
 //! **U+0000.** PostgreSQL's `text` cannot hold the character U+0000, nor `jsonb` a string
 //! with one, yet a key, a value, a flash message or a user id may hold it (a client sends
@@ -127,12 +129,14 @@
 //! * **save** (a request that changed something): one `UPDATE ... RETURNING` that, only if the
 //!   row is live at the request's time under the request's expiry (the rule of
 //!   [`Expiry::check`](fastsession_core::session::Expiry::check): the idle timeout of the
-//!   row's class, absolute lifetime, the row's own deadline, clock skew), clears, removes (`jsonb - text[]`) and sets (`jsonb || jsonb`) the
-//!   changed keys of `vals` and `flashes`, sets the user and "remember me" if changed, bumps
-//!   `version`, and sets `last_active`, `expires` and `data_len`; in the same statement, a row
-//!   that is not live is deleted (and, for a session left anonymous, what the budget needs is
-//!   evicted). A row that another request deleted (logout, regeneration) matches
-//!   nothing and the save fails with
+//!   row's class, absolute lifetime, the row's own deadline, clock skew), clears, removes
+//!   (`jsonb - text[]`) and sets (`jsonb || jsonb`) the changed keys of `vals` and `flashes`,
+//!   adds increments to the stored integers (as
+//!   [`Record::apply`](fastsession_core::session::Record::apply) does), sets the user,
+//!   "remember me" and the own deadline if changed, bumps `version`, and sets `last_active`,
+//!   `expires` and `data_len`; in the same statement, a row that is not live is deleted
+//!   (and, for a session left anonymous, what the budget needs is evicted). A row that
+//!   another request deleted (logout, regeneration) matches nothing and the save fails with
 //!   [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded): no resurrection.
 //!   Row locks order concurrent saves of one session; each sees the other's committed keys.
 //! * **create**: `INSERT ... ON CONFLICT DO NOTHING`; an id already present is never

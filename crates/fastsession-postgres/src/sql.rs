@@ -28,6 +28,24 @@ const LIVE: &str = "created <= $3::bigint AND last_active <= $3::bigint AND last
      AND last_active > CASE WHEN user_id IS NULL THEN $6::bigint \
          WHEN persistent THEN $7::bigint ELSE $5::bigint END";
 
+/// The increments of a merge: for each key of the object `$26` (key → the sum of a request's
+/// increments), the stored integer plus it, as an object to put over `vals`; a key the row
+/// does not hold (or that `$12` cleared) counts as 0. A stored value that is not an integer
+/// within `bigint` (another request stored something else there), or a sum beyond it, is
+/// left out, so the stored value stays, as in `Record::apply`. The `CASE` branches run in
+/// order, so no cast sees a value it cannot take. The keys in `$26` are in no other
+/// parameter of the merge.
+const SUMS: &str = "(SELECT coalesce(jsonb_object_agg(d.key, n.v), '{}'::jsonb) \
+     FROM jsonb_each($26::text::jsonb) d \
+     CROSS JOIN LATERAL (SELECT CASE WHEN $12::boolean THEN NULL ELSE vals -> d.key END AS cur) c \
+     CROSS JOIN LATERAL (SELECT CASE \
+         WHEN c.cur IS NULL THEN d.value \
+         WHEN jsonb_typeof(c.cur) <> 'number' THEN NULL \
+         WHEN scale(c.cur::numeric) <> 0 THEN NULL \
+         WHEN c.cur::numeric + d.value::numeric NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN NULL \
+         ELSE to_jsonb(c.cur::numeric + d.value::numeric) END AS v) n \
+     WHERE n.v IS NOT NULL)";
+
 /// The new expiry after activity at `$2` of a row whose user, "remember me" and own deadline
 /// afterwards are `user`, `persistent` and `expires_at`: the earliest of its class's idle
 /// deadline (`$8` with a user, `$9` anonymous, `$10` remembered), `created + $11` and its own
@@ -71,14 +89,15 @@ impl Statements {
         );
         // The merge of a request's changes, if the row is live. Under READ COMMITTED a
         // concurrent writer's row is re-checked (LIVE) and the SET expressions see its
-        // committed values, so merges of different keys never lose each other, and a row
-        // deleted meanwhile is not brought back.
+        // committed values, so merges of different keys never lose each other, increments of
+        // one key add to the committed value, and a row deleted meanwhile is not brought back.
         let user_after = "CASE WHEN $20::boolean THEN $21::text ELSE user_id END";
         let persistent_after = "CASE WHEN $18::boolean THEN $19::boolean ELSE persistent END";
         let expires_at_after = "CASE WHEN $24::boolean THEN $25::bigint ELSE expires_at END";
         let merge = format!(
             "UPDATE {t} SET \
-               vals = (CASE WHEN $12::boolean THEN '{{}}'::jsonb ELSE vals END - $13::text[]) || $14::text::jsonb, \
+               vals = (CASE WHEN $12::boolean THEN '{{}}'::jsonb ELSE vals END - $13::text[]) || $14::text::jsonb \
+                 || CASE WHEN $26::text = '{{}}' THEN '{{}}'::jsonb ELSE {sums} END, \
                flashes = (CASE WHEN $15::boolean THEN '{{}}'::jsonb ELSE flashes END - $16::text[]) || $17::text::jsonb, \
                persistent = {persistent_after}, \
                user_id = {user_after}, \
@@ -91,6 +110,7 @@ impl Statements {
              WHERE key = $1::bytea AND {LIVE} \
              RETURNING 1",
             deadline = deadline(user_after, persistent_after, expires_at_after),
+            sums = SUMS,
         );
         // In the same statement as a merge or refresh: the deletion of a row not live.
         let ended = format!(
@@ -126,8 +146,8 @@ impl Statements {
                    SELECT count(*) AS sessions, coalesce(sum(data_len), 0)::bigint AS bytes \
                    FROM {t} WHERE key = $1::bytea AND user_id IS NULL), \
                  over AS (\
-                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $26::bigint AS sessions, \
-                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $23::bigint - $27::bigint AS bytes \
+                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $27::bigint AS sessions, \
+                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $23::bigint - $28::bigint AS bytes \
                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
                  live AS ({merge}), ended AS ({ended}), \
                  {victims}, \

@@ -675,3 +675,128 @@ async fn migrate_adds_expires_at_and_old_rows_still_load() {
     request(&cfg, Some(id.as_str()), |s| ended = s.is_new()).await;
     assert!(ended, "ended at its deadline");
 }
+
+/// The merge of increments in SQL gives what `Record::apply` gives in Rust, on the stored
+/// values at the edges (a float with an integer value, a number beyond `bigint`, the ends of
+/// `bigint`, text, an object, a key not stored), for a logged-in row (the plain merge
+/// statement) and an anonymous one (the budgeted one), with and without a clear of the values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn increments_merge_in_sql_as_record_apply_does() {
+    use fastsession_core::session::{Record, Session};
+    use fastsession_core::store::Update;
+    use serde_json::Value;
+
+    let (store, _schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let values = |r: &Record| -> Vec<(String, Value)> {
+        r.values()
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str(v.get()).unwrap()))
+            .collect()
+    };
+    for user in [Some("ada"), None] {
+        for cleared in [false, true] {
+            let id = request(&cfg, None, |s| {
+                if let Some(user) = user {
+                    s.set_user_id(user);
+                }
+                s.insert("n", 5).unwrap();
+                s.insert("negative", -7).unwrap();
+                s.insert("max", i64::MAX).unwrap();
+                s.insert("min", i64::MIN).unwrap();
+                s.insert("float", 1.0).unwrap();
+                s.insert("huge", u64::MAX).unwrap();
+                s.insert("text", "x").unwrap();
+                s.insert("object", serde_json::json!({"a": 1})).unwrap();
+                s.insert("kept", 1).unwrap();
+            })
+            .await
+            .cookie();
+            let key = storage_key(&store, &id);
+            let before = store.backend().read(&key).await.unwrap().unwrap();
+            // A request that loaded none of these keys (or cleared them) increments them.
+            let session = Session::new_detached();
+            if cleared {
+                session.insert("x", 0).unwrap();
+                session.clear();
+            }
+            let mut from = Record::new(before.created());
+            for (k, delta) in [
+                ("n", 3),
+                ("negative", 2),
+                ("max", 1),
+                ("min", -1),
+                ("float", 1),
+                ("huge", 1),
+                ("text", 1),
+                ("object", 1),
+                ("missing", 4),
+            ] {
+                let seen = session.increment(k, delta).unwrap();
+                from.insert_value(
+                    k.to_owned(),
+                    serde_json::value::to_raw_value(&seen).unwrap(),
+                );
+            }
+            from.set_user_id(user.map(str::to_owned));
+            let changes = session.changes();
+            let now = UnixTime::from_secs(T0 + 1);
+            let update = Update {
+                changes: &changes,
+                from: &from,
+                now,
+                expiry: &crate::support::expiry(),
+                previously_active: None,
+            };
+            assert!(store.backend().update(&key, update).await.unwrap());
+            let mut expected = before.clone();
+            expected.apply(&changes, &from);
+            let stored = store.backend().read(&key).await.unwrap().unwrap();
+            assert_eq!(
+                values(&stored),
+                values(&expected),
+                "user {user:?}, cleared {cleared}"
+            );
+        }
+    }
+}
+
+/// Concurrent increments of two counters of a logged-in session, with sets of other keys in
+/// the same requests: every increment counts and every set lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_increments_of_a_logged_in_session_all_count() {
+    let (store, _schema) = fresh().await;
+    let clock = clock();
+    let cfg = session_config(&store, &clock);
+    let id = request(&cfg, None, |s| s.set_user_id("ada")).await.cookie();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (cfg, id) = (cfg.clone(), id.clone());
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    request(&cfg, Some(&id), |s| {
+                        s.increment("up", 1).unwrap();
+                        s.increment("down", -3).unwrap();
+                        s.insert(format!("k{i}"), round).unwrap();
+                    })
+                    .await
+                    .result
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    request(&cfg, Some(&id), |s| {
+        assert_eq!(s.get::<i64>("up").unwrap(), Some(160));
+        assert_eq!(s.get::<i64>("down").unwrap(), Some(-480));
+        for i in 0..16 {
+            assert_eq!(s.get::<i32>(&format!("k{i}")).unwrap(), Some(9));
+        }
+    })
+    .await
+    .result
+    .unwrap();
+}

@@ -51,24 +51,26 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///
 /// # Atomicity
 ///
-/// A load is one `HGETALL`. Every write is one atomic step on the server. An `update` applies
-/// the change set field by field (so requests that changed different keys never overwrite
-/// each other), bumps `version` and `last_active`, and sets the TTL, but only to a record that
-/// exists and is live (judged with the caller's `now` and [`Expiry`], not the server's clock);
-/// a missing, expired or malformed record is deleted and the update reports the session
-/// ended, never recreating it. When the request's own record already shows the session live
-/// ([`Update::is_live_as_loaded`], the common case) and the update changes neither the class
-/// nor the bytes counted for an anonymous session (it keeps its user, or it has none and
-/// holds no more than its share of the budget, below), that step is one `MULTI`/`EXEC` of
-/// plain commands that also asks whether the hash still has `created` (and for an anonymous
-/// session, moves its index entry and asks whether it has a user by now); otherwise (a login
-/// or logout without a new id, a larger anonymous session, a request that cleared all values
-/// or flashes) it is a Lua script that reads the stored timestamps first and keeps the
-/// anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on the script
-/// (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create` writes
-/// only if the key is absent; `take` returns and deletes in one step; `touch` only moves
-/// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading
-/// them on `NOSCRIPT` (after a server restart or failover).
+/// A load is one `HGETALL`. Every write is one atomic step on the server. An `update` applies the
+/// change set field by field (so requests that changed different keys never overwrite each other; a
+/// key the request only [incremented](fastsession_core::Session::increment) is an `HINCRBY` of the
+/// stored integer, so concurrent increments all count, and one Redis refuses, on a value that is
+/// not an integer or a sum beyond `i64`, leaves the value as [`Record::apply`] does), bumps
+/// `version` and `last_active`, and sets the TTL, but only to a record that exists and is live
+/// (judged with the caller's `now` and [`Expiry`], not the server's clock); a missing, expired or
+/// malformed record is deleted and the update reports the session ended, never recreating it. When
+/// the request's own record already shows the session live ([`Update::is_live_as_loaded`], the
+/// common case) and the update changes neither the class nor the bytes counted for an anonymous
+/// session (it keeps its user, or it has none and holds no more than its share of the budget,
+/// below), that step is one `MULTI`/`EXEC` of plain commands that also asks whether the hash still
+/// has `created` (and for an anonymous session, moves its index entry and asks whether it has a
+/// user by now); otherwise (a login or logout without a new id, a larger anonymous session, a
+/// request that cleared all values or flashes) it is a Lua script that reads the stored timestamps
+/// first and keeps the anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
+/// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
+/// writes only if the key is absent; `take` returns and deletes in one step; `touch` only moves
+/// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading them on
+/// `NOSCRIPT` (after a server restart or failover).
 ///
 /// # Anonymous sessions
 ///
@@ -475,6 +477,7 @@ impl RedisBackend {
         update: &Update<'_>,
         deletes: &[String],
         sets: &[(String, Cow<'_, str>)],
+        increments: &[(String, i64)],
     ) -> Result<bool> {
         let (now, expiry, from) = (update.now, update.expiry, update.from);
         let anonymous = from.user_id().is_none();
@@ -501,8 +504,13 @@ impl RedisBackend {
         for (field, value) in sets {
             set.arg(field).arg(value.as_ref());
         }
-        set.ignore()
-            .hincr(redis_key, "version", 1)
+        set.ignore();
+        // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
+        // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
+        for (field, delta) in increments {
+            pipe.hincr(redis_key, field, *delta).ignore();
+        }
+        pipe.hincr(redis_key, "version", 1)
             .ignore()
             .expire(redis_key, ttl_of(expiry.idle_timeout_of(from)))
             .ignore();
@@ -781,9 +789,14 @@ impl Backend for RedisBackend {
             let mut deletes = Vec::new();
             // Values are sent as stored; flash lists are joined into one JSON array each.
             let mut sets: Vec<(String, Cow<'_, str>)> = Vec::new();
+            // Keys only incremented: `HINCRBY` adds the delta to the stored integer.
+            let mut increments: Vec<(String, i64)> = Vec::new();
             for (name, change) in changes.values() {
-                match (change, from.value(name)) {
-                    (Change::Set, Some(value)) => {
+                match (change, changes.delta(name), from.value(name)) {
+                    (Change::Set, Some(delta), _) => {
+                        increments.push((layout::value_field(name), delta));
+                    }
+                    (Change::Set, None, Some(value)) => {
                         sets.push((layout::value_field(name), Cow::Borrowed(value.get())))
                     }
                     _ => deletes.push(layout::value_field(name)),
@@ -835,7 +848,9 @@ impl Backend for RedisBackend {
                 && (from.user_id().is_some() || from.data_len() <= self.share())
                 && update.is_live_as_loaded()
             {
-                return self.merge(key, &redis_key, &update, &deletes, &sets).await;
+                return self
+                    .merge(key, &redis_key, &update, &deletes, &sets, &increments)
+                    .await;
             }
             let cluster = self.is_cluster();
             let mut invocation = if cluster {
@@ -850,6 +865,10 @@ impl Backend for RedisBackend {
                 .arg(&expires_change)
                 .arg(cleared);
             invocation.arg(deletes.len()).arg(&deletes[..]);
+            invocation.arg(increments.len());
+            for (field, delta) in &increments {
+                invocation.arg(field).arg(*delta);
+            }
             invocation.arg("last_active").arg(update.now.as_secs());
             for (field, value) in &sets {
                 invocation.arg(field).arg(value.as_ref());

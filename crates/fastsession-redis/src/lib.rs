@@ -66,7 +66,9 @@
 //! Lua script when liveness must be read back or the anonymous index kept): it checks that
 //! the session is still there and live, applies only what the request changed (so two
 //! requests that changed different keys of one session both persist; for one key, one whole
-//! value wins), bumps the version and the last activity, and resets the TTL. A session that
+//! value wins, except that increments
+//! ([`Session::increment`](fastsession_core::Session::increment)) are `HINCRBY`s and all
+//! count), bumps the version and the last activity, and resets the TTL. A session that
 //! another request destroyed or regenerated, or that expired or was evicted between load and
 //! save, is never brought back: the save fails with
 //! [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded). New sessions are

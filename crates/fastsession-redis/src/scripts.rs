@@ -196,9 +196,16 @@ return 1 + evicted
 /// The update after `LIVE`, from `ARGV[o + 7]`: the user change (`''` none, `s` set, `d`
 /// deleted), the "remember me" change (`''` none, `1` on, `0` off), the deadline change
 /// (`''` none, `-` taken back, else the new one in seconds), what was cleared (`''`, `v`
-/// values, `f` flashes, `vf` both), the number D of fields to delete, the D fields, then
-/// field, value pairs to set (`last_active` among them; `persistent` and `expires_at` too
-/// when they change). Sets `anon`, `persist` and `exp` as they are after the update.
+/// values, `f` flashes, `vf` both), the number D of fields to delete, the D fields, the
+/// number I of fields to increment, I field, delta pairs, then field, value pairs to set
+/// (`last_active` among them; `persistent` and `expires_at` too when they change). Sets
+/// `anon`, `persist` and `exp` as they are after the update.
+///
+/// The increments come last, after the clear and the deletions: each `HINCRBY` adds a
+/// request's delta to the stored integer (a missing field counts as 0). One that Redis
+/// refuses (the field holds something that is not an integer, or the sum would overflow)
+/// leaves the field as it is, as `Record::apply` does: it runs under `pcall`, since an error
+/// would stop the script with its earlier writes kept.
 ///
 /// It does the least Lua work it can (each `redis.call` and each table costs more than the
 /// hash writes themselves): the client sends the fields ready to pass through, the version
@@ -213,6 +220,7 @@ local ec = ARGV[o + 9]
 if ec == '-' then exp = nil elseif ec ~= '' then exp = tonumber(ec) end
 local cleared = ARGV[o + 10]
 local last_del = o + 11 + tonumber(ARGV[o + 11])
+local last_inc = last_del + 1 + 2 * tonumber(ARGV[last_del + 1])
 if cleared ~= '' or last_del > o + 11 then
   -- Deleting first would let the later HSET past an OOM refusal: this one is checked.
   redis.call('HSET', key, 'last_active', ARGV[o + 1])
@@ -233,8 +241,11 @@ if cleared ~= '' or last_del > o + 11 then
 end
 ARGV[#ARGV + 1] = 'version'
 ARGV[#ARGV + 1] = tostring((tonumber(meta[3]) or 0) + 1)
-for i = last_del + 1, #ARGV, 400 do
+for i = last_inc + 1, #ARGV, 400 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
+end
+for i = last_del + 2, last_inc, 2 do
+  redis.pcall('HINCRBY', key, ARGV[i], ARGV[i + 1])
 end
 ";
 

@@ -89,6 +89,8 @@ fn conformance_checks_pass_on_a_cluster() {
     testing::run(testing::concurrent_writes_to_different_keys_both_persist(
         &sut,
     ));
+    testing::run(testing::concurrent_increments_all_count(&sut));
+    testing::run(testing::increments_merge_onto_the_stored_value(&sut));
     testing::run(testing::logout_is_never_undone_by_a_slower_request(&sut));
     testing::run(testing::racing_regenerations_leave_one_id(&sut));
     testing::run(testing::touch_never_overwrites_data(&sut));

@@ -545,3 +545,139 @@ async fn ttl_follows_remember_me_and_the_sessions_own_deadline() {
     .await
     .unwrap();
 }
+
+/// The merge of increments in Redis gives what `Record::apply` gives in Rust, on the stored
+/// values at the edges (a float with an integer value, a number beyond `i64`, the ends of
+/// `i64`, text, an object, a field not stored), through both kinds of step: the plain
+/// `MULTI`/`EXEC` (liveness known from the load) and the script (liveness read back, or the
+/// values cleared), for a logged-in session and an anonymous one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn increments_merge_in_redis_as_record_apply_does() {
+    use fastsession_core::session::{Record, Session};
+    use fastsession_core::store::Update;
+    use fastsession_core::time::UnixTime;
+    use serde_json::Value;
+
+    let (store, _cleanup) = shared_store().await;
+    let clock = clock();
+    let cfg = config(&store, &clock);
+    let values = |r: &Record| -> Vec<(String, Value)> {
+        r.values()
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str(v.get()).unwrap()))
+            .collect()
+    };
+    for user in [Some("ada"), None] {
+        for (cleared, liveness_known) in [(false, true), (false, false), (true, true)] {
+            let what = format!("user {user:?}, cleared {cleared}, liveness known {liveness_known}");
+            let id = request(&cfg, None, |s| {
+                if let Some(user) = user {
+                    s.set_user_id(user);
+                }
+                s.insert("n", 5).unwrap();
+                s.insert("negative", -7).unwrap();
+                s.insert("max", i64::MAX).unwrap();
+                s.insert("min", i64::MIN).unwrap();
+                s.insert("float", 1.0).unwrap();
+                s.insert("huge", u64::MAX).unwrap();
+                s.insert("text", "x").unwrap();
+                s.insert("object", serde_json::json!({"a": 1})).unwrap();
+                s.insert("kept", 1).unwrap();
+            })
+            .await
+            .cookie();
+            let key = store.storage_key(&SessionId::parse(&id).unwrap());
+            let before = store.backend().read(&key).await.unwrap().unwrap();
+            // A request that loaded none of these keys (or cleared them) increments them.
+            let session = Session::new_detached();
+            if cleared {
+                session.insert("x", 0).unwrap();
+                session.clear();
+            }
+            let mut from = Record::new(before.created());
+            for (k, delta) in [
+                ("n", 3),
+                ("negative", 2),
+                ("max", 1),
+                ("min", -1),
+                ("float", 1),
+                ("huge", 1),
+                ("text", 1),
+                ("object", 1),
+                ("missing", 4),
+            ] {
+                let seen = session.increment(k, delta).unwrap();
+                from.insert_value(
+                    k.to_owned(),
+                    serde_json::value::to_raw_value(&seen).unwrap(),
+                );
+            }
+            from.set_user_id(user.map(str::to_owned));
+            let changes = session.changes();
+            let update = Update {
+                changes: &changes,
+                from: &from,
+                now: UnixTime::from_secs(T0 + 1),
+                expiry: &crate::support::expiry(),
+                previously_active: liveness_known.then_some(before.last_active()),
+            };
+            assert_eq!(update.is_live_as_loaded(), liveness_known, "{what}");
+            assert!(
+                store.backend().update(&key, update).await.unwrap(),
+                "{what}"
+            );
+            let mut expected = before.clone();
+            expected.apply(&changes, &from);
+            let stored = store.backend().read(&key).await.unwrap().unwrap();
+            assert_eq!(values(&stored), values(&expected), "{what}");
+        }
+    }
+}
+
+/// Concurrent increments of one key through the script (liveness read back) and through the
+/// plain `MULTI`/`EXEC` at once: every one counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_increments_count_through_both_kinds_of_step() {
+    use fastsession_core::session::{Record, Session};
+    use fastsession_core::store::Update;
+    use fastsession_core::time::UnixTime;
+
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let id = request(&cfg, None, |s| s.set_user_id("ada")).await.cookie();
+        let key = store.storage_key(&SessionId::parse(&id).unwrap());
+        let before = store.backend().read(&key).await.unwrap().unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let (created, active) = (before.created(), before.last_active());
+                tokio::spawn(async move {
+                    let session = Session::new_detached();
+                    session.increment("n", 1).unwrap();
+                    let changes = session.changes();
+                    let mut from = Record::new(created);
+                    from.set_user_id(Some("ada".to_owned()));
+                    from.insert_value("n".to_owned(), serde_json::value::to_raw_value(&1).unwrap());
+                    for _ in 0..25 {
+                        let update = Update {
+                            changes: &changes,
+                            from: &from,
+                            now: UnixTime::from_secs(T0 + 1),
+                            expiry: &crate::support::expiry(),
+                            previously_active: (i % 2 == 0).then_some(active),
+                        };
+                        assert!(store.backend().update(&key, update).await.unwrap());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let stored = store.backend().read(&key).await.unwrap().unwrap();
+        assert_eq!(stored.value("n").map(|v| v.get()), Some("200"));
+    })
+    .await
+    .unwrap();
+}

@@ -17,6 +17,11 @@ pub enum Change {
 /// Applying a change set is [`Record::apply`](super::Record::apply): first the clears, then each
 /// key's last change.
 ///
+/// A key the request only changed with [`Session::increment`](super::Session::increment) is a
+/// [`Change::Set`] with a [`delta`](Self::delta) besides: a store that merges adds the delta to
+/// the value it holds, so concurrent increments all count; one that cannot merge (a cookie)
+/// writes the request's value, as for any set.
+///
 /// # Examples
 ///
 /// ```
@@ -34,6 +39,9 @@ pub enum Change {
 pub struct ChangeSet {
     pub(crate) values_cleared: bool,
     pub(crate) values: BTreeMap<String, Change>,
+    /// Of the keys in `values` set to an integer by increments only: the sum of those
+    /// increments.
+    pub(crate) deltas: BTreeMap<String, i64>,
     pub(crate) flashes_cleared: bool,
     pub(crate) flashes: BTreeMap<String, Change>,
     pub(crate) persistent_changed: bool,
@@ -63,6 +71,50 @@ impl ChangeSet {
     /// Each value key the request changed, in key order.
     pub fn values(&self) -> impl Iterator<Item = (&str, Change)> {
         self.values.iter().map(|(k, c)| (k.as_str(), *c))
+    }
+
+    /// The sum of the [increments](super::Session::increment) this request made to `key`, if
+    /// all it did to `key` was increment it. The key is then also in [`values`](Self::values)
+    /// as [`Change::Set`], and the request's record holds the value it computed; a store that
+    /// merges adds the delta to the value it holds instead (see
+    /// [`Record::apply`](super::Record::apply)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::{Change, Session};
+    ///
+    /// let session = Session::new_detached();
+    /// session.increment("visits", 1)?;
+    /// session.increment("visits", 2)?;
+    /// session.insert("name", "ada")?;
+    /// let changes = session.changes();
+    /// assert_eq!(changes.delta("visits"), Some(3));
+    /// assert_eq!(changes.delta("name"), None); // a plain set
+    /// assert!(changes.values().any(|change| change == ("visits", Change::Set)));
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn delta(&self, key: &str) -> Option<i64> {
+        self.deltas.get(key).copied()
+    }
+
+    /// Each key this request only [incremented](super::Session::increment), with the sum of
+    /// its increments, in key order (see [`delta`](Self::delta)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// session.increment("b", -1)?;
+    /// session.increment("a", 5)?;
+    /// assert_eq!(session.changes().deltas().collect::<Vec<_>>(), [("a", 5), ("b", -1)]);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn deltas(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.deltas.iter().map(|(k, d)| (k.as_str(), *d))
     }
 
     /// `true` if every flash list was removed before the changes in [`flashes`](Self::flashes).

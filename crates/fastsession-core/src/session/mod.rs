@@ -169,8 +169,11 @@ impl Session {
             Some(change) => *change = Change::Set,
             None => {
                 state.changes.values.insert(key, Change::Set);
+                return Ok(());
             }
         }
+        // Written over after an increment: a plain set now.
+        state.changes.deltas.remove(&key);
         Ok(())
     }
 
@@ -208,6 +211,7 @@ impl Session {
         let raw = to_raw(&value)?;
         state.record.values.insert(key.to_owned(), raw);
         state.changes.values.insert(key.to_owned(), Change::Set);
+        state.changes.deltas.remove(key);
         Ok(Some(value))
     }
 
@@ -243,6 +247,98 @@ impl Session {
         let raw = to_raw(&value)?;
         state.record.values.insert(key.to_owned(), raw);
         state.changes.values.insert(key.to_owned(), Change::Set);
+        state.changes.deltas.remove(key);
+        Ok(value)
+    }
+
+    /// Adds `delta` to the integer under `key` (a missing key counts as 0) and returns the
+    /// value this request now sees: an atomic counter, merged by the store.
+    ///
+    /// A server-side store (memory, files, Redis, PostgreSQL) adds this request's increments
+    /// to the value it holds when it saves, atomically, instead of writing the request's
+    /// whole value: concurrent requests that increment one key all count (8 requests adding
+    /// 25 times each leave 200 more). The value returned is the one this request loaded plus
+    /// its own increments; increments saved meanwhile by other requests show on the next
+    /// load. The [`CookieStore`](crate::store::CookieStore) cannot merge (the browser keeps
+    /// the last cookie): there an increment is a plain set of the value returned.
+    ///
+    /// The arithmetic is checked, never saturating or wrapping. In one request the last
+    /// operation on a key wins: an [`insert`](Self::insert) or [`update`](Self::update)
+    /// after an increment makes it a plain set, a [`remove`](Self::remove) a removal, and an
+    /// increment after one of those (or after an update of the same key) adds to the value
+    /// the request sees and is saved as a plain set. After [`clear`](Self::clear) an
+    /// increment counts from 0 and the value it gives replaces whatever is stored; increments
+    /// before the clear are dropped with it. [`regenerate`](Self::regenerate) keeps the
+    /// merge (the new id gets the stored value plus the increments); after
+    /// [`destroy`](Self::destroy) nothing is saved. When the store merges, the increment is
+    /// dropped if the stored value is no longer an `i64` (another request stored something
+    /// else under the key: its whole value stays) or if the sum would overflow; a key another
+    /// request removed counts from 0 again. A save that fails with a store error may or may
+    /// not have added the increments, as for any write.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deserialize`] if the value under `key` is not an `i64` (text, a float, a
+    /// number beyond `i64`), [`ErrorKind::Serialize`] if the sum overflows `i64`; the session
+    /// is then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::ErrorKind;
+    /// use fastsession_core::session::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// assert_eq!(session.increment("visits", 1)?, 1);
+    /// assert_eq!(session.increment("visits", 1)?, 2);
+    /// assert_eq!(session.increment("visits", -5)?, -3);
+    /// assert_eq!(session.get::<i64>("visits")?, Some(-3));
+    ///
+    /// session.insert("name", "ada")?;
+    /// assert_eq!(session.increment("name", 1).unwrap_err().kind(), ErrorKind::Deserialize);
+    /// session.insert("max", i64::MAX)?;
+    /// assert_eq!(session.increment("max", 1).unwrap_err().kind(), ErrorKind::Serialize);
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64> {
+        let mut state = self.lock();
+        let current = match state.record.values.get(key) {
+            Some(raw) => from_raw::<i64>(raw)?,
+            None => 0,
+        };
+        if delta == 0 && state.record.values.contains_key(key) {
+            return Ok(current);
+        }
+        let value = current.checked_add(delta).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Serialize,
+                "the incremented value is out of the range of i64",
+            )
+        })?;
+        let raw = to_raw(&value)?;
+        state.record.values.insert(key.to_owned(), raw);
+        let changes = &mut state.changes;
+        match changes.values.get(key) {
+            None => {
+                changes.values.insert(key.to_owned(), Change::Set);
+                changes.deltas.insert(key.to_owned(), delta);
+            }
+            // Only incremented so far: one more delta (a plain set if the sum overflows).
+            Some(Change::Set) => {
+                if let Some(sum) = changes.deltas.get_mut(key) {
+                    match sum.checked_add(delta) {
+                        Some(total) => *sum = total,
+                        None => {
+                            changes.deltas.remove(key);
+                        }
+                    }
+                }
+            }
+            // Removed earlier in this request: a plain set of what it sees.
+            Some(Change::Removed) => {
+                changes.values.insert(key.to_owned(), Change::Set);
+            }
+        }
         Ok(value)
     }
 
@@ -268,6 +364,7 @@ impl Session {
         let existed = state.record.values.remove(key).is_some();
         if existed {
             state.changes.values.insert(key.to_owned(), Change::Removed);
+            state.changes.deltas.remove(key);
         }
         existed
     }
@@ -311,6 +408,7 @@ impl Session {
         if !state.record.values.is_empty() || state.record.origin.is_some() {
             state.record.values.clear();
             state.changes.values.clear();
+            state.changes.deltas.clear();
             state.changes.values_cleared = true;
         }
     }
@@ -984,6 +1082,121 @@ mod tests {
             }
         });
         assert_eq!(s.get::<u32>("count").unwrap(), Some(800));
+    }
+
+    #[test]
+    fn increments_carry_a_delta_until_another_operation_on_the_key() {
+        let s = Session::new_detached();
+        assert_eq!(s.increment("n", 2).unwrap(), 2);
+        assert_eq!(s.increment("n", 3).unwrap(), 5);
+        let c = s.changes();
+        assert_eq!(c.values().collect::<Vec<_>>(), [("n", Change::Set)]);
+        assert_eq!(c.deltas().collect::<Vec<_>>(), [("n", 5)]);
+        // An insert after an increment is a plain set; an increment after it adds on top
+        // and stays a plain set.
+        s.insert("n", 10).unwrap();
+        assert_eq!(s.changes().delta("n"), None);
+        assert_eq!(s.increment("n", 1).unwrap(), 11);
+        assert_eq!(s.changes().delta("n"), None);
+        // So does an update.
+        assert_eq!(s.increment("u", 1).unwrap(), 1);
+        assert_eq!(s.update("u", |n: i64| n * 7).unwrap(), Some(7));
+        assert_eq!(s.changes().delta("u"), None);
+        // A removal drops the delta; an increment after it counts from 0, as a set.
+        assert_eq!(s.increment("r", 4).unwrap(), 4);
+        assert!(s.remove("r"));
+        assert_eq!(s.changes().delta("r"), None);
+        assert_eq!(
+            s.changes().values().find(|(k, _)| *k == "r"),
+            Some(("r", Change::Removed))
+        );
+        assert_eq!(s.increment("r", 1).unwrap(), 1);
+        assert_eq!(s.changes().delta("r"), None);
+        // A clear drops every delta; an increment after it counts from 0 again, as a delta
+        // on top of the clear.
+        s.clear();
+        assert_eq!(s.changes().deltas().count(), 0);
+        assert_eq!(s.increment("n", 1).unwrap(), 1);
+        let c = s.changes();
+        assert!(c.values_cleared());
+        assert_eq!(c.delta("n"), Some(1));
+    }
+
+    #[test]
+    fn a_failed_increment_changes_nothing() {
+        let s = Session::new_detached();
+        s.insert("text", "x").unwrap();
+        s.insert("float", 1.5).unwrap();
+        s.insert("big", u64::MAX).unwrap();
+        s.insert("max", i64::MAX).unwrap();
+        s.insert("min", i64::MIN).unwrap();
+        let before = s.changes();
+        for key in ["text", "float", "big"] {
+            assert_eq!(
+                s.increment(key, 1).unwrap_err().kind(),
+                ErrorKind::Deserialize,
+                "{key}"
+            );
+        }
+        assert_eq!(
+            s.increment("max", 1).unwrap_err().kind(),
+            ErrorKind::Serialize
+        );
+        assert_eq!(
+            s.increment("min", -1).unwrap_err().kind(),
+            ErrorKind::Serialize
+        );
+        assert_eq!(s.changes(), before);
+        assert_eq!(s.get::<i64>("max").unwrap(), Some(i64::MAX));
+        assert_eq!(s.increment("max", -1).unwrap(), i64::MAX - 1);
+    }
+
+    #[test]
+    fn adding_zero_to_a_value_changes_nothing() {
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.insert_value("n".to_owned(), to_raw(&4).unwrap());
+                record
+            },
+            false,
+        ));
+        assert_eq!(s.increment("n", 0).unwrap(), 4);
+        assert!(!s.is_modified());
+        assert_eq!(s.increment("missing", 0).unwrap(), 0);
+        assert_eq!(s.get::<i64>("missing").unwrap(), Some(0));
+    }
+
+    #[test]
+    fn deltas_that_overflow_together_become_a_set() {
+        let s = Session::from_state(State::with_record(
+            {
+                let mut record = Record::new(UnixTime::from_secs(100));
+                record.insert_value("n".to_owned(), to_raw(&i64::MIN).unwrap());
+                record
+            },
+            false,
+        ));
+        assert_eq!(s.increment("n", i64::MAX).unwrap(), -1);
+        assert_eq!(s.increment("n", i64::MAX).unwrap(), i64::MAX - 1);
+        assert_eq!(s.changes().delta("n"), None);
+        assert_eq!(s.get::<i64>("n").unwrap(), Some(i64::MAX - 1));
+    }
+
+    #[test]
+    fn threads_of_one_request_never_lose_an_increment() {
+        let s = Session::new_detached();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        s.increment("count", 1).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(s.get::<i64>("count").unwrap(), Some(800));
+        assert_eq!(s.changes().delta("count"), Some(800));
     }
 
     #[test]

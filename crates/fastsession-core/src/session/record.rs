@@ -426,11 +426,37 @@ impl Record {
     /// This is the merge that lets two concurrent requests that change different keys both
     /// persist. Timestamps and the id are left alone; the persistence flag follows `from` if
     /// the request changed it.
+    ///
+    /// A key the request only [incremented](super::Session::increment) (it has a
+    /// [`ChangeSet::delta`]) gets the delta added to the integer held here, so concurrent
+    /// increments all count: a missing key counts as 0; a value here that is not an `i64`
+    /// (another request stored something else), or a sum beyond `i64`, is left as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::{Record, Session};
+    /// use fastsession_core::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// // What the store holds: another request saved `n = 10` meanwhile.
+    /// let mut stored = Record::new(UnixTime::from_secs(100));
+    /// stored.insert_value("n".to_owned(), RawValue::from_string("10".to_owned())?);
+    /// // This request loaded the session without `n` and added 2: it sees 2...
+    /// let session = Session::new_detached();
+    /// assert_eq!(session.increment("n", 2)?, 2);
+    /// let mut from = Record::new(UnixTime::from_secs(100));
+    /// from.insert_value("n".to_owned(), RawValue::from_string("2".to_owned())?);
+    /// // ...and its save adds 2 to what is stored.
+    /// stored.apply(&session.changes(), &from);
+    /// assert_eq!(stored.value("n").map(RawValue::get), Some("12"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply(&mut self, changes: &ChangeSet, from: &Record) {
         if changes.values_cleared {
             self.values.clear();
         }
-        merge(&mut self.values, &changes.values, &from.values);
+        merge_values(&mut self.values, changes, &from.values);
         if changes.flashes_cleared {
             self.flashes.clear();
         }
@@ -588,6 +614,36 @@ fn nesting_depth(json: &[u8]) -> usize {
     max
 }
 
+/// [`merge`] for values: a key with a delta gets it added to the value held (see
+/// [`Record::apply`]).
+fn merge_values(target: &mut Values, changes: &ChangeSet, from: &Values) {
+    for (key, change) in &changes.values {
+        match (change, changes.deltas.get(key), from.get(key)) {
+            (Change::Set, Some(&delta), _) => add(target, key, delta),
+            (Change::Set, None, Some(v)) => {
+                target.insert(key.clone(), v.clone());
+            }
+            _ => {
+                target.remove(key);
+            }
+        }
+    }
+}
+
+/// Adds `delta` to the integer under `key` (a missing key counts as 0); a value that is not
+/// an `i64`, or a sum beyond its range, is left as it is.
+fn add(values: &mut Values, key: &str, delta: i64) {
+    let sum = match values.get(key) {
+        None => Some(delta),
+        Some(raw) => serde_json::from_str::<i64>(raw.get())
+            .ok()
+            .and_then(|n| n.checked_add(delta)),
+    };
+    if let Some(raw) = sum.and_then(|n| serde_json::value::to_raw_value(&n).ok()) {
+        values.insert(key.to_owned(), raw);
+    }
+}
+
 fn merge<V: Clone>(
     target: &mut BTreeMap<String, V>,
     changes: &BTreeMap<String, Change>,
@@ -677,6 +733,58 @@ mod tests {
         };
         stored.apply(&changed, &from);
         assert_eq!(stored.expires_at, None);
+    }
+
+    #[test]
+    fn apply_adds_deltas_to_the_stored_integers() {
+        let mut stored = Record::new(UnixTime::EPOCH);
+        for (k, v) in [
+            ("n", "10"),
+            ("text", "\"x\""),
+            ("float", "1.5"),
+            ("max", "9223372036854775807"),
+            ("set", "1"),
+        ] {
+            stored.values.insert(k.into(), raw(v));
+        }
+        let mut changes = ChangeSet::default();
+        let mut from = Record::new(UnixTime::EPOCH);
+        for (k, delta, seen) in [
+            ("n", 2, "2"),
+            ("missing", 3, "3"),
+            ("text", 1, "1"),
+            ("float", 1, "1"),
+            ("max", 1, "1"),
+        ] {
+            changes.values.insert(k.into(), Change::Set);
+            changes.deltas.insert(k.into(), delta);
+            from.values.insert(k.into(), raw(seen));
+        }
+        changes.values.insert("set".into(), Change::Set);
+        from.values.insert("set".into(), raw("7"));
+        stored.apply(&changes, &from);
+        let value = |k: &str, r: &Record| r.value(k).map(|v| v.get().to_owned());
+        assert_eq!(value("n", &stored).as_deref(), Some("12"));
+        assert_eq!(value("missing", &stored).as_deref(), Some("3"));
+        assert_eq!(
+            value("set", &stored).as_deref(),
+            Some("7"),
+            "a key without a delta is set"
+        );
+        // Not an i64 any more, or the sum would overflow: the stored value stays.
+        assert_eq!(value("text", &stored).as_deref(), Some("\"x\""));
+        assert_eq!(value("float", &stored).as_deref(), Some("1.5"));
+        assert_eq!(
+            value("max", &stored).as_deref(),
+            Some("9223372036854775807")
+        );
+
+        // After a clear, a delta counts from 0.
+        changes.values_cleared = true;
+        stored.apply(&changes, &from);
+        assert_eq!(value("n", &stored).as_deref(), Some("2"));
+        assert_eq!(value("text", &stored).as_deref(), Some("1"));
+        assert_eq!(stored.values.len(), 6);
     }
 
     #[test]

@@ -33,7 +33,10 @@ const SIGNED_PURPOSE: &str = "signed-session-cookie";
 ///   [revocation list](Self::with_revocation) in a server-side store (removing a key from the
 ///   ring ends *every* session it sealed).
 /// * **Merge concurrent writes.** The browser keeps whichever cookie arrives last, so of two
-///   concurrent requests that change the session, one request's changes are lost.
+///   concurrent requests that change the session, one request's changes are lost. This
+///   includes [`Session::increment`](crate::Session::increment): here it is a plain set of
+///   the value the request computed, so concurrent increments can be lost (server-side stores
+///   add them up).
 /// * **Hold much.** About 2.9 KB of JSON fits under the 4096-byte cookie limit; a save over it
 ///   fails with [`ErrorKind::CookieTooLarge`](crate::ErrorKind::CookieTooLarge).
 ///

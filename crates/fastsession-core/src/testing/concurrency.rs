@@ -1,4 +1,9 @@
-//! Concurrency: concurrent saves of one session are merged, with real concurrent tasks.
+//! Concurrency: concurrent saves of one session are merged, with real concurrent tasks;
+//! concurrent increments of one key all count.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
 
 use super::StoreUnderTest;
 use super::harness::{IDLE, ROUNDS, World, ensure, flashes, get, put};
@@ -387,5 +392,237 @@ pub async fn touch_never_overwrites_data(sut: &StoreUnderTest) {
         w,
         w.spy.saves_of(SaveKind::Touch) == touches + ROUNDS,
         "the racing reads did not refresh"
+    );
+}
+
+/// How many requests increment one key at once in [`concurrent_increments_all_count`].
+const INCREMENTERS: usize = 8;
+/// How many requests, one after the other, each of them sends.
+const INCREMENTS: usize = 25;
+
+/// Adds `delta` to the counter under `key`, failing the check if it cannot.
+fn add(world: &World, session: &crate::Session, key: &str, delta: i64) -> i64 {
+    match session.increment(key, delta) {
+        Ok(value) => value,
+        Err(e) => world.fail(format_args!("incrementing `{key}` failed: {e}")),
+    }
+}
+
+/// Concurrent increments of one key of one session all count: 8 clients, each sending 25
+/// requests one after the other that each add 1, all at once: the counter ends exactly 200
+/// higher (the store adds each request's delta to the value it holds, atomically). A store
+/// that cannot merge (a sealed cookie) pins its documented limit instead: each client's last
+/// cookie holds exactly its own 25 increments.
+///
+/// # Panics
+///
+/// If the store does not behave as described.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::store::MemoryStore;
+/// use fastsession_core::testing::{StoreUnderTest, concurrent_increments_all_count, run};
+///
+/// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
+/// run(concurrent_increments_all_count(&sut));
+/// ```
+pub async fn concurrent_increments_all_count(sut: &StoreUnderTest) {
+    let w = World::new(sut, "concurrent_increments_all_count");
+    let token = w.create("n", 1000).await;
+    let barrier = Arc::new(Barrier::new(INCREMENTERS));
+    let tasks: Vec<_> = (0..INCREMENTERS)
+        .map(|_| {
+            let (w, barrier, mut token) = (Arc::clone(&w), Arc::clone(&barrier), token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for _ in 0..INCREMENTS {
+                    let reply = w
+                        .send(Some(&token), |s| {
+                            add(&w, s, "n", 1);
+                        })
+                        .await;
+                    ensure!(
+                        w,
+                        !reply.was_new,
+                        "an incrementing request found no session"
+                    );
+                    token = reply.token_or(&token, "an increment racing others");
+                }
+                token
+            })
+        })
+        .collect();
+    let mut last = Vec::with_capacity(INCREMENTERS);
+    for task in tasks {
+        match task.await {
+            Ok(token) => last.push(token),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => w.fail(format_args!("an incrementing task was cancelled: {e}")),
+        }
+    }
+    let total = i64::try_from(INCREMENTERS * INCREMENTS).unwrap_or(i64::MAX);
+    if w.merges {
+        let s = w.live(&token, "after concurrent increments").await;
+        let n = get::<i64>(&w, &s, "n");
+        ensure!(
+            w,
+            n == Some(1000 + total),
+            "concurrent increments were lost: {total} added to 1000 left {n:?}"
+        );
+    } else {
+        let own = i64::try_from(INCREMENTS).unwrap_or(i64::MAX);
+        for token in last {
+            let s = w.live(&token, "a client's last cookie").await;
+            ensure!(
+                w,
+                get::<i64>(&w, &s, "n") == Some(1000 + own),
+                "pinned: a sealed cookie holds exactly its own client's increments"
+            );
+        }
+    }
+}
+
+/// What a store does with an increment whose key another request changed between its load
+/// and its save: the delta is added to the value stored meanwhile (set by the other request),
+/// counts from 0 if the other request removed the key, and is dropped if the other request
+/// stored something that is not an integer (its whole value stays; the save still succeeds).
+/// An increment carried by a regeneration is added the same way, and one after an insert in
+/// the same request is a plain set. A store that cannot merge pins its limit: the response's
+/// cookie holds the value the request computed.
+///
+/// # Panics
+///
+/// If the store does not behave as described.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession_core::store::MemoryStore;
+/// use fastsession_core::testing::{StoreUnderTest, increments_merge_onto_the_stored_value, run};
+///
+/// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
+/// run(increments_merge_onto_the_stored_value(&sut));
+/// ```
+pub async fn increments_merge_onto_the_stored_value(sut: &StoreUnderTest) {
+    let w = World::new(sut, "increments_merge_onto_the_stored_value");
+    type Meanwhile = fn(&World, &crate::Session);
+    let cases: [(&str, Meanwhile, Option<i64>); 4] = [
+        (
+            "another request set the key",
+            |w, s| put(w, s, "n", 100),
+            Some(103),
+        ),
+        (
+            "another request incremented the key",
+            |w, s| {
+                add(w, s, "n", 10);
+            },
+            Some(18),
+        ),
+        (
+            "another request removed the key",
+            |_, s| {
+                s.remove("n");
+            },
+            Some(3),
+        ),
+        (
+            "another request stored text under the key",
+            |w, s| put(w, s, "n", "text"),
+            None,
+        ),
+    ];
+    for (what, meanwhile, expected) in cases {
+        let token = w.create("n", 5).await;
+        let slow = w.open(Some(&token)).await;
+        ensure!(w, !slow.was_new, "{what}: the session did not load");
+        ensure!(
+            w,
+            add(&w, &slow.session, "n", 3) == 8,
+            "{what}: the increment does not see the loaded value"
+        );
+        let token = w
+            .send(Some(&token), |s| meanwhile(&w, s))
+            .await
+            .token_or(&token, what);
+        let saved = w.close(slow).await;
+        let after = saved.token_or(&token, what);
+        let s = w.live(&after, what).await;
+        if !w.merges {
+            ensure!(
+                w,
+                get::<i64>(&w, &s, "n") == Some(8),
+                "{what}: pinned: a sealed cookie holds the value its request computed"
+            );
+            continue;
+        }
+        match expected {
+            Some(n) => ensure!(
+                w,
+                get::<i64>(&w, &s, "n") == Some(n),
+                "{what}: expected {n}, the store holds {:?}",
+                s.get::<serde_json::Value>("n").ok().flatten()
+            ),
+            None => ensure!(
+                w,
+                get::<String>(&w, &s, "n").as_deref() == Some("text"),
+                "{what}: the other request's value did not stay"
+            ),
+        }
+    }
+
+    // An increment saved by a regeneration adds to what another request saved meanwhile.
+    let token = w.create("n", 5).await;
+    let slow = w.open(Some(&token)).await;
+    add(&w, &slow.session, "n", 3);
+    slow.session.regenerate();
+    let token = w
+        .send(Some(&token), |s| {
+            add(&w, s, "n", 10);
+        })
+        .await
+        .token_or(&token, "an increment before a regeneration");
+    let moved = w
+        .close(slow)
+        .await
+        .token("a regeneration carrying an increment");
+    ensure!(w, moved != token, "regenerate kept the id");
+    let s = w.live(&moved, "the regenerated session").await;
+    let expected = if w.merges { 18 } else { 8 };
+    ensure!(
+        w,
+        get::<i64>(&w, &s, "n") == Some(expected),
+        "a regeneration carrying an increment left {:?}, not {expected}",
+        get::<i64>(&w, &s, "n")
+    );
+
+    // In one request, the last operation wins: an insert after an increment is a plain set,
+    // whatever another request saved meanwhile.
+    let token = w.create("n", 5).await;
+    let slow = w.open(Some(&token)).await;
+    add(&w, &slow.session, "n", 3);
+    put(&w, &slow.session, "n", 50);
+    ensure!(
+        w,
+        add(&w, &slow.session, "n", 1) == 51,
+        "an increment after an insert does not add to the inserted value"
+    );
+    let token = w
+        .send(Some(&token), |s| {
+            add(&w, s, "n", 10);
+        })
+        .await
+        .token_or(&token, "an increment racing a set");
+    let after = w
+        .close(slow)
+        .await
+        .token_or(&token, "a set after an increment");
+    let s = w.live(&after, "after a set").await;
+    ensure!(
+        w,
+        get::<i64>(&w, &s, "n") == Some(51),
+        "an insert after an increment was not saved as a plain set: {:?}",
+        get::<i64>(&w, &s, "n")
     );
 }

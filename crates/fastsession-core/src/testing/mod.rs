@@ -95,6 +95,8 @@
 //! | [`remembered_sessions_outlive_the_idle_timeout`] | (remember-me: the remembered idle timeout) | runs |
 //! | [`concurrent_writes_to_different_keys_both_persist`] | 46 | pins: each response keeps only its own change |
 //! | [`concurrent_writes_to_one_key_keep_one_whole_value`] | 47 | runs (each cookie holds one whole value) |
+//! | [`concurrent_increments_all_count`] | 47 (counters: [`Session::increment`](crate::Session::increment)) | pins: each client's cookie holds only its own increments |
+//! | [`increments_merge_onto_the_stored_value`] | 47 (counters) | pins: each cookie holds its request's value |
 //! | [`logout_is_never_undone_by_a_slower_request`] | 48, 56 | skipped: needs revocation |
 //! | [`regeneration_is_never_undone_by_a_slower_request`] | 48 (for regeneration), 49 | skipped: needs revocation |
 //! | [`racing_regenerations_leave_one_id`] | 49 | skipped: needs revocation |
@@ -169,10 +171,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use concurrency::{
-    concurrent_writes_to_different_keys_both_persist,
-    concurrent_writes_to_one_key_keep_one_whole_value, logout_is_never_undone_by_a_slower_request,
-    racing_regenerations_leave_one_id, regeneration_is_never_undone_by_a_slower_request,
-    touch_never_overwrites_data,
+    concurrent_increments_all_count, concurrent_writes_to_different_keys_both_persist,
+    concurrent_writes_to_one_key_keep_one_whole_value, increments_merge_onto_the_stored_value,
+    logout_is_never_undone_by_a_slower_request, racing_regenerations_leave_one_id,
+    regeneration_is_never_undone_by_a_slower_request, touch_never_overwrites_data,
 };
 pub use expiry::{
     absolute_lifetime_is_enforced, expired_records_are_never_returned, idle_timeout_is_enforced,
@@ -547,6 +549,8 @@ macro_rules! conformance_tests {
             remembered_sessions_outlive_the_idle_timeout,
             concurrent_writes_to_different_keys_both_persist,
             concurrent_writes_to_one_key_keep_one_whole_value,
+            concurrent_increments_all_count,
+            increments_merge_onto_the_stored_value,
             logout_is_never_undone_by_a_slower_request,
             regeneration_is_never_undone_by_a_slower_request,
             racing_regenerations_leave_one_id,
