@@ -37,8 +37,11 @@ pub(crate) const SIGNED_ID_LEN: usize = (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3)
 /// use std::time::Duration;
 ///
 /// let keys = KeyRing::new(Key::generate()?);
+/// let expiry = Expiry::default()
+///     .with_idle_timeout(Duration::from_secs(1800))?
+///     .with_absolute_lifetime(Duration::from_secs(43_200))?;
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("session")?)
-///     .with_expiry(Expiry::new(Duration::from_secs(1800), Duration::from_secs(43_200))?);
+///     .with_expiry(expiry);
 /// assert_eq!(config.cookie().name(), "__Host-session");
 /// # Ok::<(), fastsession_core::Error>(())
 /// ```
@@ -118,7 +121,9 @@ impl SessionConfig {
     /// use std::time::Duration;
     ///
     /// // Ends after 2 hours unused, and 12 hours after login whatever happens.
-    /// let expiry = Expiry::new(Duration::from_secs(2 * 3600), Duration::from_secs(12 * 3600))?;
+    /// let expiry = Expiry::default()
+    ///     .with_idle_timeout(Duration::from_secs(2 * 3600))?
+    ///     .with_absolute_lifetime(Duration::from_secs(12 * 3600))?;
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?).with_expiry(expiry);
     /// assert_eq!(sessions.expiry().idle_timeout(), Duration::from_secs(7200));
     /// # Ok::<(), fastsession_core::Error>(())
