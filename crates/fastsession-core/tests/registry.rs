@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use fastsession_core::time::Clock as _;
+
 use fastsession_core::http::{CookieConfig, Sessions};
 use fastsession_core::session::Session;
 use http::HeaderMap;
@@ -660,4 +662,49 @@ async fn status_says_what_the_save_does_and_the_save_resets_it() {
         .await;
     purged.assert_ok();
     assert_eq!(purged.session.status(), SessionStatus::Unchanged);
+}
+
+/// A remembered session with a deadline of its own gets a cookie that ends with it, not the
+/// configured 30 days; without "remember me" the cookie stays a browser-session cookie.
+#[tokio::test]
+async fn a_persistent_cookie_never_outlives_the_sessions_own_deadline() {
+    let env = Env::new();
+    let in_an_hour = env.clock.now().saturating_add(Duration::from_secs(3600));
+    let remembered = env
+        .send(None, |s| {
+            s.set_persistent(true);
+            s.set_expires_at(Some(in_an_hour));
+        })
+        .await;
+    remembered.assert_ok();
+    let max_age = |line: &str| {
+        let attribute = line.split("; ").find(|a| a.starts_with("Max-Age="));
+        attribute.map(|a| a["Max-Age=".len()..].to_owned())
+    };
+    assert_eq!(
+        max_age(&remembered.set_cookies()[0]).as_deref(),
+        Some("3600")
+    );
+
+    let plain = env.send(None, |s| s.set_expires_at(Some(in_an_hour))).await;
+    assert!(
+        !plain.set_cookies()[0].contains("Max-Age"),
+        "{:?}",
+        plain.set_cookies()
+    );
+
+    let far = env
+        .clock
+        .now()
+        .saturating_add(Duration::from_secs(400 * 86_400));
+    let capped = env
+        .send(None, |s| {
+            s.set_persistent(true);
+            s.set_expires_at(Some(far));
+        })
+        .await;
+    assert_eq!(
+        max_age(&capped.set_cookies()[0]).as_deref(),
+        Some("2592000")
+    );
 }

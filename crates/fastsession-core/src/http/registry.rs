@@ -644,7 +644,17 @@ impl Sessions {
             value = signer.sign(name, signed.as_bytes());
             id = Some(signed);
         }
-        let line = config.cookie().set_cookie(&value, persistent);
+        // A session with a deadline of its own gets a cookie that ends with it.
+        let line = match state.record.expires_at() {
+            Some(_) if persistent => {
+                let max_age =
+                    config
+                        .expiry()
+                        .cookie_max_age(&state.record, now, config.cookie().max_age());
+                config.cookie().set_cookie_until(&value, max_age)
+            }
+            _ => config.cookie().set_cookie(&value, persistent),
+        };
         let limit = config.max_set_cookie_len();
         if line.len() > limit {
             return Err(Error::new(
