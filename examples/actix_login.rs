@@ -15,14 +15,15 @@ use fastsession::actix::SessionMiddleware;
 use fastsession::{CookieConfig, Error, ErrorKind, Flashes, MemoryStore, Session, SessionConfig};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+use tracing_subscriber::EnvFilter;
 
 /// The session key holding the CSRF token.
 const CSRF: &str = "csrf";
 
 /// The session middleware. Build it once: its clones, one per worker thread, share the store.
 fn sessions() -> Result<SessionMiddleware, Error> {
-    // Plain HTTP on loopback, so no `Secure` flag and no `__Host-` prefix: a browser would
-    // refuse them without HTTPS. Serve HTTPS and drop this line in production.
+    // Plain HTTP on loopback: no `Secure` flag and no `__Host-` prefix, which a browser
+    // accepts only over HTTPS. Serve HTTPS and drop this line in production.
     let cookie = CookieConfig::builder("id")
         .with_insecure_development_mode()
         .build()?;
@@ -78,8 +79,7 @@ async fn home(
 
 #[derive(Deserialize)]
 struct LoginForm {
-    // `default`: a form without a token is refused as a wrong one (403), not as bad input.
-    #[serde(default)]
+    #[serde(default)] // no token: refused (403) as a wrong one, not as bad input
     csrf: String,
     user: String,
     password: String,
@@ -94,8 +94,8 @@ async fn login(session: Session, form: web::Form<LoginForm>) -> Result<HttpRespo
     let user = form.user.trim();
     // Any non-empty password is accepted: this example has no user database. Check the
     // password against yours (hashed with argon2 or similar) here.
-    if user.is_empty() || user.len() > 64 || form.password.is_empty() {
-        session.add_flash("A user name (at most 64 bytes) and a password, please.")?;
+    if user.is_empty() || form.password.is_empty() {
+        session.add_flash("A user name and a password, please.")?;
         return Ok(see_other("/"));
     }
     // A new session id at login: an id an attacker planted before it (fixation) is worth
@@ -121,9 +121,8 @@ async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpRespo
     if !csrf_ok(&session, &form.csrf)? {
         return Ok(HttpResponse::Forbidden().finish());
     }
-    // Ends the session in the store and clears the cookie. Everything in it goes, and so
-    // would a flash added now (it has no session left to live in), so the notice is in the
-    // URL instead.
+    // Ends the session in the store and clears the cookie. A flash added now would go with
+    // it (there is no session left to keep it), so the notice goes in the URL instead.
     session.destroy();
     Ok(see_other("/?logged_out"))
 }
@@ -181,11 +180,8 @@ fn escape(text: &str) -> String {
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let sessions = sessions()?;
     let server =

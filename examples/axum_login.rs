@@ -18,13 +18,14 @@ use fastsession::tower::SessionLayer;
 use fastsession::{CookieConfig, Error, ErrorKind, Flashes, MemoryStore, Session, SessionConfig};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+use tracing_subscriber::EnvFilter;
 
 /// The session key holding the CSRF token.
 const CSRF: &str = "csrf";
 
 fn app() -> Result<Router, Error> {
-    // Plain HTTP on loopback, so no `Secure` flag and no `__Host-` prefix: a browser would
-    // refuse them without HTTPS. Serve HTTPS and drop this line in production.
+    // Plain HTTP on loopback: no `Secure` flag and no `__Host-` prefix, which a browser
+    // accepts only over HTTPS. Serve HTTPS and drop this line in production.
     let cookie = CookieConfig::builder("id")
         .with_insecure_development_mode()
         .build()?;
@@ -73,8 +74,7 @@ async fn home(
 
 #[derive(Deserialize)]
 struct LoginForm {
-    // `default`: a form without a token is refused as a wrong one (403), not as bad input.
-    #[serde(default)]
+    #[serde(default)] // no token: refused (403) as a wrong one, not as bad input
     csrf: String,
     user: String,
     password: String,
@@ -89,8 +89,8 @@ async fn login(session: Session, Form(form): Form<LoginForm>) -> Result<Response
     let user = form.user.trim();
     // Any non-empty password is accepted: this example has no user database. Check the
     // password against yours (hashed with argon2 or similar) here.
-    if user.is_empty() || user.len() > 64 || form.password.is_empty() {
-        session.add_flash("A user name (at most 64 bytes) and a password, please.")?;
+    if user.is_empty() || form.password.is_empty() {
+        session.add_flash("A user name and a password, please.")?;
         return Ok(Redirect::to("/").into_response());
     }
     // A new session id at login: an id an attacker planted before it (fixation) is worth
@@ -117,9 +117,8 @@ async fn logout(session: Session, Form(form): Form<CsrfForm>) -> Result<Response
     if !csrf_ok(&session, &form.csrf)? {
         return Ok(StatusCode::FORBIDDEN.into_response());
     }
-    // Ends the session in the store and clears the cookie. Everything in it goes, and so
-    // would a flash added now (it has no session left to live in), so the notice is in the
-    // URL instead.
+    // Ends the session in the store and clears the cookie. A flash added now would go with
+    // it (there is no session left to keep it), so the notice goes in the URL instead.
     session.destroy();
     Ok(Redirect::to("/?logged_out").into_response())
 }
@@ -170,19 +169,12 @@ fn escape(text: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app()?)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(listener, app()?).await?;
     Ok(())
 }
 

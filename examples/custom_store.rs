@@ -15,7 +15,7 @@
 //! `ADDR` overrides the address; `FASTSESSION_SECRET` (base64 of at least 32 random bytes, as
 //! from `openssl rand -base64 32`) holds the key session ids are hashed with.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::ready;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -26,26 +26,22 @@ use fastsession::store::{Backend, BoxFuture, IdHasher, ServerStore, StorageKey, 
 use fastsession::time::UnixTime;
 use fastsession::tower::SessionLayer;
 use fastsession::{CookieConfig, Key, Result, Session, SessionConfig};
+use tracing_subscriber::EnvFilter;
 
 /// Records by storage key: a keyed hash of the session id, so the map never holds an id a
 /// client could present as a cookie. Each record comes with the time it may be deleted.
 #[derive(Debug, Default)]
 struct MapBackend {
-    state: Mutex<State>,
+    records: Mutex<Records>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    records: BTreeMap<StorageKey, (Record, UnixTime)>,
-    /// The sessions of each user, for "log out everywhere". May go stale: readers check.
-    users: BTreeMap<String, BTreeSet<StorageKey>>,
-}
+type Records = BTreeMap<StorageKey, (Record, UnixTime)>;
 
 impl MapBackend {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Records> {
         // A handler that panicked holding the lock left the map whole: every method below
         // changes it in one step. So carry on rather than fail every later request.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -53,11 +49,7 @@ impl MapBackend {
 // I/O returns the future of that I/O instead.
 impl Backend for MapBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
-        let found = self
-            .lock()
-            .records
-            .get(key)
-            .map(|(record, _)| record.clone());
+        let found = self.lock().get(key).map(|(record, _)| record.clone());
         Box::pin(ready(Ok(found))) // expired or not: the ServerStore checks
     }
 
@@ -67,11 +59,11 @@ impl Backend for MapBackend {
         record: &'a Record,
         expires: UnixTime,
     ) -> BoxFuture<'a, Result<bool>> {
-        let mut state = self.lock();
+        let mut records = self.lock();
         // Never over an existing record: that is how a colliding new id is caught.
-        let free = !state.records.contains_key(key);
+        let free = !records.contains_key(key);
         if free {
-            state.records.insert(*key, (record.clone(), expires));
+            records.insert(*key, (record.clone(), expires));
         }
         Box::pin(ready(Ok(free)))
     }
@@ -81,18 +73,17 @@ impl Backend for MapBackend {
         key: &'a StorageKey,
         update: Update<'a>,
     ) -> BoxFuture<'a, Result<bool>> {
-        let mut state = self.lock();
+        let mut records = self.lock();
         // Only what this request changed goes onto what is stored now, so two requests that
         // changed different values both keep theirs. An expired record is dropped, not
         // brought back: `apply_to` returns `None` for it.
-        let merged = state
-            .records
+        let merged = records
             .remove(key)
             .and_then(|(stored, _)| update.apply_to(stored));
         let live = merged.is_some();
         if let Some(record) = merged {
             let expires = update.expiry.deadline(&record);
-            state.records.insert(*key, (record, expires));
+            records.insert(*key, (record, expires));
         }
         Box::pin(ready(Ok(live)))
     }
@@ -104,7 +95,7 @@ impl Backend for MapBackend {
         expiry: &'a Expiry,
     ) -> BoxFuture<'a, Result<bool>> {
         // A read-only request pushes the idle deadline back, never touching the data.
-        let live = match self.lock().records.get_mut(key) {
+        let live = match self.lock().get_mut(key) {
             Some((record, expires)) if expiry.check(record, now).is_ok() => {
                 record.set_last_active(record.last_active().max(now));
                 *expires = expiry.deadline(record);
@@ -117,50 +108,40 @@ impl Backend for MapBackend {
 
     fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
         // Of two requests taking one session (two logouts, a logout and a login), one gets it.
-        let taken = self.lock().records.remove(key).map(|(record, _)| record);
+        let taken = self.lock().remove(key).map(|(record, _)| record);
         Box::pin(ready(Ok(taken)))
     }
 
     fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
-        let mut state = self.lock();
-        let due: Vec<StorageKey> = (state.records.iter())
+        let mut records = self.lock();
+        let due: Vec<StorageKey> = (records.iter())
             .filter(|(_, (_, expires))| *expires <= now)
             .map(|(key, _)| *key)
             .take(limit)
             .collect();
         for key in &due {
-            state.records.remove(key);
+            records.remove(key);
         }
         Box::pin(ready(Ok(due.len())))
     }
 
-    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        self.lock()
-            .users
-            .entry(user.to_owned())
-            .or_default()
-            .insert(*key);
+    // No index of its own: `user_keys` looks in the records, as a database would query an
+    // indexed user column. A store that keeps an index apart updates it here.
+    fn link_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
         Box::pin(ready(Ok(())))
     }
 
-    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        let mut state = self.lock();
-        if let Some(keys) = state.users.get_mut(user) {
-            keys.remove(key);
-            if keys.is_empty() {
-                state.users.remove(user);
-            }
-        }
+    fn unlink_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
         Box::pin(ready(Ok(())))
     }
 
+    /// The sessions of `user`, for "log out everywhere" and a list of a user's devices.
     fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
-        let keys = self
-            .lock()
-            .users
-            .get(user)
-            .map(|keys| keys.iter().copied().collect());
-        Box::pin(ready(Ok(keys.unwrap_or_default())))
+        let records = self.lock();
+        let keys = (records.iter())
+            .filter(|(_, (record, _))| record.user_id() == Some(user))
+            .map(|(key, _)| *key);
+        Box::pin(ready(Ok(keys.collect())))
     }
 }
 
@@ -179,11 +160,8 @@ async fn visit(session: Session) -> Result<String> {
 
 #[tokio::main]
 async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let key = match std::env::var("FASTSESSION_SECRET") {
         Ok(secret) => Key::from_base64(&secret)?,
         Err(_) => {
@@ -203,11 +181,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(listener, app).await?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ use fastsession::redis::{RedisConfig, redis_store};
 use fastsession::tower::SessionLayer;
 use fastsession::{CookieConfig, Error, Key, Session, SessionConfig};
 use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
 
 /// One app server: its own connection to Redis, its own name in its answers.
 async fn instance(name: &'static str, redis: &RedisConfig, key: &Key) -> Result<Router, Error> {
@@ -67,20 +68,13 @@ async fn logout(State(name): State<&'static str>, session: Session) -> String {
 
 async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(listener, app).await
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let key = match std::env::var("FASTSESSION_SECRET") {
         Ok(secret) => Key::from_base64(&secret)?,
         Err(_) => {

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use fastsession::tower::SessionLayer;
 use fastsession::{CookieConfig, Error, MemoryStore, Session, SessionConfig};
 use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
 
 /// Counts this session's visits. It takes the session and returns `fastsession::Error`, both
 /// the same in axum and actix-web, so this one function serves either.
@@ -55,20 +56,13 @@ fn router(config: SessionConfig) -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     tracing::info!("the tests are the example: cargo test --example testing_handlers");
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(config()?))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(listener, router(config()?)).await?;
     Ok(())
 }
 
