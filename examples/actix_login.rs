@@ -9,7 +9,7 @@
 //! process (see `shared_redis` for a store that outlives it, and the key it takes).
 
 use actix_web::http::header::LOCATION;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use fastsession::actix::SessionMiddleware;
 use fastsession::{CookieConfig, Error, ErrorKind, Flashes, MemoryStore, Session, SessionConfig};
@@ -41,17 +41,9 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/incr", web::post().to(incr));
 }
 
-async fn home(
-    session: Session,
-    flashes: Flashes,
-    request: HttpRequest,
-) -> Result<HttpResponse, Error> {
+async fn home(session: Session, flashes: Flashes) -> Result<HttpResponse, Error> {
     let csrf = csrf_token(&session)?;
     let mut page = String::from("<!doctype html><title>fastsession on actix-web</title>");
-    // The logout notice comes in the URL: see `logout` for why it is not a flash.
-    if request.query_string() == "logged_out" {
-        page += "<p><i>You are logged out.</i></p>";
-    }
     for flash in flashes.iter() {
         page += &format!("<p><i>{}</i></p>", escape(flash));
     }
@@ -121,10 +113,10 @@ async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpRespo
     if !csrf_ok(&session, &form.csrf)? {
         return Ok(HttpResponse::Forbidden().finish());
     }
-    // Ends the session in the store and clears the cookie. A flash added now would go with
-    // it (there is no session left to keep it), so the notice goes in the URL instead.
+    // Ends the session in the store; the flash goes to a new, anonymous session.
     session.destroy();
-    Ok(see_other("/?logged_out"))
+    session.add_flash("You are logged out.")?;
+    Ok(see_other("/"))
 }
 
 async fn incr(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, Error> {
@@ -312,9 +304,8 @@ mod tests {
 
         let logged_in = browser.cookie.clone();
         let page = browser.post("/logout", &[("csrf", &token)]).await;
-        assert_eq!(page.location, "/?logged_out");
-        assert!(page.set_cookie.contains("Max-Age=0"), "{}", page.set_cookie);
-        let page = browser.get("/?logged_out").await;
+        assert_eq!(page.location, "/");
+        let page = browser.get("/").await;
         assert!(page.body.contains("You are logged out") && page.body.contains("/login"));
         // A copy of the old cookie opens nothing: the store ended the session.
         browser.cookie = logged_in;

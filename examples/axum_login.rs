@@ -9,7 +9,7 @@
 //! process (see `shared_redis` for a store that outlives it, and the key it takes).
 
 use axum::Router;
-use axum::extract::{Form, RawQuery};
+use axum::extract::Form;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -38,17 +38,9 @@ fn app() -> Result<Router, Error> {
         .layer(SessionLayer::new(config)))
 }
 
-async fn home(
-    session: Session,
-    Flashes(flashes): Flashes,
-    RawQuery(query): RawQuery,
-) -> Result<Html<String>, Error> {
+async fn home(session: Session, Flashes(flashes): Flashes) -> Result<Html<String>, Error> {
     let csrf = csrf_token(&session)?;
     let mut page = String::from("<!doctype html><title>fastsession on axum</title>");
-    // The logout notice comes in the URL: see `logout` for why it is not a flash.
-    if query.as_deref() == Some("logged_out") {
-        page += "<p><i>You are logged out.</i></p>";
-    }
     for flash in flashes {
         page += &format!("<p><i>{}</i></p>", escape(&flash));
     }
@@ -117,10 +109,10 @@ async fn logout(session: Session, Form(form): Form<CsrfForm>) -> Result<Response
     if !csrf_ok(&session, &form.csrf)? {
         return Ok(StatusCode::FORBIDDEN.into_response());
     }
-    // Ends the session in the store and clears the cookie. A flash added now would go with
-    // it (there is no session left to keep it), so the notice goes in the URL instead.
+    // Ends the session in the store; the flash goes to a new, anonymous session.
     session.destroy();
-    Ok(Redirect::to("/?logged_out").into_response())
+    session.add_flash("You are logged out.")?;
+    Ok(Redirect::to("/").into_response())
 }
 
 async fn incr(session: Session, Form(form): Form<CsrfForm>) -> Result<Response, Error> {
@@ -278,9 +270,8 @@ mod tests {
         let page = browser
             .send("POST", "/logout", &format!("csrf={token}"))
             .await;
-        assert_eq!(page.location, "/?logged_out");
-        assert!(page.set_cookie.contains("Max-Age=0"), "{}", page.set_cookie);
-        let page = browser.send("GET", "/?logged_out", "").await;
+        assert_eq!(page.location, "/");
+        let page = browser.send("GET", "/", "").await;
         assert!(page.body.contains("You are logged out") && page.body.contains("/login"));
         // A copy of the old cookie opens nothing: the store ended the session.
         browser.cookie = logged_in;
