@@ -289,11 +289,10 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
         }
     };
     let keys = KeyRing::new(key.clone());
-    let expiry = Expiry::new(
-        Duration::from_secs(options.idle_timeout_secs),
-        Duration::from_secs(options.absolute_timeout_secs),
-    )?
-    .with_anonymous_idle_timeout(Duration::from_secs(options.anonymous_idle_timeout_secs));
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::from_secs(options.idle_timeout_secs))?
+        .with_absolute_lifetime(Duration::from_secs(options.absolute_timeout_secs))?
+        .with_anonymous_idle_timeout(Duration::from_secs(options.anonymous_idle_timeout_secs));
     if !options.addr.ip().is_loopback() {
         tracing::warn!(
             addr = %options.addr,
@@ -333,10 +332,9 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
     let login =
         SessionConfig::with_shared_store(store, cookie(SESSION_COOKIE)?).with_expiry(expiry);
     let prefs = SessionConfig::new(CookieStore::new(&keys), cookie(PREFS_COOKIE)?).with_expiry(
-        Expiry::new(
-            Duration::from_secs(30 * 86_400),
-            Duration::from_secs(365 * 86_400),
-        )?,
+        Expiry::default()
+            .with_idle_timeout(Duration::from_secs(30 * 86_400))?
+            .with_absolute_lifetime(Duration::from_secs(365 * 86_400))?,
     );
     let layer = SessionLayer::new(login).with_named::<Prefs>(prefs);
     Ok(Router::new()

@@ -210,3 +210,33 @@ fn links_lead_somewhere() {
     }
     assert!(dead.is_empty(), "{dead:#?}");
 }
+
+/// The repository's README shows the same first steps as the `fastsession` crate's front
+/// page (docs.rs, crates.io), word for word, so the two cannot drift apart; and neither has
+/// hidden doctest lines (`# ...`), which a repository page or crates.io would show as code.
+#[test]
+fn the_first_steps_are_one_text_without_hidden_lines() {
+    let read = |path: &str| std::fs::read_to_string(root().join(path)).expect("README");
+    let facade = read("crates/fastsession/README.md");
+    let repository = read("README.md");
+    let start = facade.find("### 1. ").expect("the facade's first step");
+    let end = facade.find("## Features").expect("the facade's features");
+    let steps = &facade[start..end];
+    assert!(
+        repository.contains(steps),
+        "README.md must contain crates/fastsession/README.md's first steps verbatim"
+    );
+    for (name, text) in [
+        ("README.md", &repository),
+        ("crates/fastsession/README.md", &facade),
+    ] {
+        let mut in_code = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            } else if in_code && (line == "#" || line.starts_with("# ")) {
+                panic!("{name}: hidden doctest line `{line}`");
+            }
+        }
+    }
+}

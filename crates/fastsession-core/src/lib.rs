@@ -56,9 +56,13 @@ pub mod http;
 mod random;
 pub mod session;
 pub mod store;
+#[cfg(test)]
+mod test_logs;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
 
 pub use error::{Error, ErrorKind, Result};
 pub use session::{Session, SessionStatus};
+#[cfg(test)]
+use test_logs::logs_of;

@@ -16,7 +16,11 @@ const IDLE: u64 = 1_800;
 const ABSOLUTE: u64 = 43_200;
 
 fn expiry(idle: u64, absolute: u64) -> Expiry {
-    Expiry::new(Duration::from_secs(idle), Duration::from_secs(absolute)).unwrap()
+    Expiry::default()
+        .with_idle_timeout(Duration::from_secs(idle))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(absolute))
+        .unwrap()
 }
 
 /// `(created, last_active)` as sealed inside a cookie value.
@@ -179,7 +183,10 @@ async fn extreme_timestamps_are_rejected_without_overflow() {
 /// Case 8: the longest durations an `Expiry` takes do not overflow its arithmetic.
 #[tokio::test]
 async fn longest_durations_do_not_overflow() {
-    let expiry = Expiry::new(Duration::MAX, Duration::MAX)
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::MAX)
+        .unwrap()
+        .with_absolute_lifetime(Duration::MAX)
         .unwrap()
         .with_clock_skew(Duration::MAX)
         .with_refresh_share(0.999_999)

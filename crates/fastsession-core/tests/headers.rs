@@ -89,11 +89,11 @@ async fn destroy_without_a_valid_cookie() {
 #[tokio::test]
 async fn vary_and_cache_control_follow_what_the_handler_did() {
     let env = Env::with_expiry(
-        fastsession_core::session::Expiry::new(
-            Duration::from_secs(1_000),
-            Duration::from_secs(86_400),
-        )
-        .unwrap(),
+        fastsession_core::session::Expiry::default()
+            .with_idle_timeout(Duration::from_secs(1_000))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(86_400))
+            .unwrap(),
     );
     let value = issue(&env).await;
     let cookie = format!("{NAME}={value}");

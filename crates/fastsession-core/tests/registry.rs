@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use fastsession_core::http::{CookieConfig, Sessions};
+use fastsession_core::time::Clock as _;
+
+use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::session::Session;
 use http::HeaderMap;
 use http::header::{COOKIE, SET_COOKIE};
@@ -660,4 +662,124 @@ async fn status_says_what_the_save_does_and_the_save_resets_it() {
         .await;
     purged.assert_ok();
     assert_eq!(purged.session.status(), SessionStatus::Unchanged);
+}
+
+/// A remembered session with a deadline of its own gets a cookie that ends with it, not the
+/// configured 30 days; without "remember me" the cookie stays a browser-session cookie.
+#[tokio::test]
+async fn a_persistent_cookie_never_outlives_the_sessions_own_deadline() {
+    let env = Env::new();
+    let in_an_hour = env.clock.now().saturating_add(Duration::from_secs(3600));
+    let remembered = env
+        .send(None, |s| {
+            s.set_persistent(true);
+            s.set_expires_at(Some(in_an_hour));
+        })
+        .await;
+    remembered.assert_ok();
+    let max_age = |line: &str| {
+        let attribute = line.split("; ").find(|a| a.starts_with("Max-Age="));
+        attribute.map(|a| a["Max-Age=".len()..].to_owned())
+    };
+    assert_eq!(
+        max_age(&remembered.set_cookies()[0]).as_deref(),
+        Some("3600")
+    );
+
+    let plain = env.send(None, |s| s.set_expires_at(Some(in_an_hour))).await;
+    assert!(
+        !plain.set_cookies()[0].contains("Max-Age"),
+        "{:?}",
+        plain.set_cookies()
+    );
+
+    let far = env
+        .clock
+        .now()
+        .saturating_add(Duration::from_secs(400 * 86_400));
+    let capped = env
+        .send(None, |s| {
+            s.set_persistent(true);
+            s.set_expires_at(Some(far));
+        })
+        .await;
+    assert_eq!(
+        max_age(&capped.set_cookies()[0]).as_deref(),
+        Some("2592000")
+    );
+}
+
+/// What a handler writes after `destroy` goes to a new session, saved in the same response:
+/// a logout can leave a message for the next page. The ended session stays ended, and the
+/// new one belongs to nobody.
+#[tokio::test]
+async fn writes_after_destroy_go_to_a_new_session() {
+    use fastsession_core::store::MemoryStore;
+
+    let env = Env::new();
+    let memory = SessionConfig::new(
+        MemoryStore::new().unwrap(),
+        CookieConfig::new("id").unwrap(),
+    )
+    .with_clock(env.clock.clone());
+    for config in [&env.config, &memory] {
+        let login = env
+            .send_to(config, None, |s| {
+                s.set_user_id("ada");
+                s.set_persistent(true);
+                s.insert("cart", 3).unwrap();
+            })
+            .await;
+        login.assert_ok();
+        let logout = env
+            .send_to(config, Some(&login.cookie()), |s| {
+                s.destroy();
+                assert_eq!((s.user_id(), s.is_persistent()), (None, false));
+                s.add_flash("You have been logged out.").unwrap();
+            })
+            .await;
+        logout.assert_ok();
+        let lines = logout.set_cookies();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            !lines[0].contains("Max-Age"),
+            "a browser-session cookie: {lines:?}"
+        );
+        assert_ne!(logout.value(), login.value(), "a new session");
+
+        let next = env
+            .send_to(config, Some(&logout.cookie()), |s| {
+                assert_eq!(s.user_id(), None);
+                assert_eq!(s.get::<u32>("cart").unwrap(), None);
+                let flashes = s.take_flashes::<String>().unwrap();
+                assert_eq!(flashes, ["You have been logged out."]);
+            })
+            .await;
+        next.assert_ok();
+        if std::ptr::eq(config, &memory) {
+            // The logged-out id opens nothing, even with the new session alive.
+            let replay = env
+                .send_to(config, Some(&login.cookie()), |s| {
+                    assert!(s.is_new());
+                    assert_eq!(s.user_id(), None);
+                })
+                .await;
+            replay.assert_ok();
+        }
+    }
+
+    // A session destroyed before it was ever saved, then written to: saved as a new one.
+    let fresh = env
+        .send(None, |s| {
+            s.destroy();
+            s.insert("theme", "dark").unwrap();
+        })
+        .await;
+    fresh.assert_ok();
+    let again = env
+        .send(Some(&fresh.cookie()), |s| {
+            assert_eq!(s.get::<String>("theme").unwrap().as_deref(), Some("dark"));
+        })
+        .await;
+    again.assert_ok();
 }

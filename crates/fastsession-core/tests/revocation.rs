@@ -25,7 +25,11 @@ impl App {
         let config = SessionConfig::with_shared_store(store, CookieConfig::new("id").unwrap())
             .with_clock(clock.clone())
             .with_expiry(
-                Expiry::new(Duration::from_secs(3600), Duration::from_secs(86_400)).unwrap(),
+                Expiry::default()
+                    .with_idle_timeout(Duration::from_secs(3600))
+                    .unwrap()
+                    .with_absolute_lifetime(Duration::from_secs(86_400))
+                    .unwrap(),
             );
         App { config, clock }
     }

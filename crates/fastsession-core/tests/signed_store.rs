@@ -149,7 +149,11 @@ async fn sealed_and_signed_never_cross() {
 #[tokio::test]
 async fn expiry_is_in_the_envelope() {
     let env = Env::with_expiry(
-        Expiry::new(Duration::from_secs(1_800), Duration::from_secs(43_200)).unwrap(),
+        Expiry::default()
+            .with_idle_timeout(Duration::from_secs(1_800))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(43_200))
+            .unwrap(),
     );
     let config = signed(&env, CookieStore::signed(&env.ring));
     let value = issue(&env, &config).await;

@@ -61,7 +61,10 @@ fn deadline(dir: &Path, store: &FilesystemStore, cookie: &str) -> u64 {
 
 /// 100 s idle timeout for sessions with a user id, 30 s for the others.
 fn short_anonymous_expiry() -> Expiry {
-    Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+    Expiry::default()
+        .with_idle_timeout(Duration::from_secs(100))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(1000))
         .unwrap()
         .with_anonymous_idle_timeout(Duration::from_secs(30))
 }
@@ -123,7 +126,11 @@ async fn anonymous_sessions_stay_within_the_budget_in_count_and_bytes() {
     let clock = clock();
     let store = budgeted(&dir, 20, 4000);
     // Long enough for the 120 seconds the test moves the clock on.
-    let expiry = Expiry::new(Duration::from_secs(1000), Duration::from_secs(10_000)).unwrap();
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::from_secs(1000))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(10_000))
+        .unwrap();
     let cfg = config(&store, &clock).with_expiry(expiry);
     let users = log_in(&cfg, 5).await;
 

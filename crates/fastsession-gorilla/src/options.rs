@@ -354,7 +354,9 @@ pub(crate) fn expiry_of(max_age: u64) -> Expiry {
         0 => NO_LIMIT,
         secs => Duration::from_secs(secs.saturating_add(1)),
     };
-    Expiry::new(idle, NO_LIMIT)
+    Expiry::default()
+        .with_idle_timeout(idle)
+        .and_then(|e| e.with_absolute_lifetime(NO_LIMIT))
         .unwrap_or_default()
         .with_anonymous_idle_timeout(idle)
         .with_remembered_idle_timeout(idle)

@@ -463,11 +463,11 @@ async fn with_a_revocation_list_a_slower_request_never_undoes_a_logout_or_a_rege
 async fn a_session_that_expires_while_the_request_runs_is_not_extended() {
     let v = vector("cookie_store_one_value");
     let clock = ManualClock::new(NOW);
-    let expiry = fastsession_core::session::Expiry::new(
-        std::time::Duration::from_secs(600),
-        std::time::Duration::from_secs(86_400),
-    )
-    .unwrap();
+    let expiry = fastsession_core::session::Expiry::default()
+        .with_idle_timeout(std::time::Duration::from_secs(600))
+        .unwrap()
+        .with_absolute_lifetime(std::time::Duration::from_secs(86_400))
+        .unwrap();
     let config =
         config_on(GorillaCookieStore::new(codecs(&v)).unwrap(), &v, &clock).with_expiry(expiry);
     clock.advance(std::time::Duration::from_secs(599));

@@ -369,7 +369,10 @@ async fn revocation_markers_are_never_evicted_by_anonymous_sessions() {
 async fn the_reaper_takes_an_expired_anonymous_row_and_spares_a_logged_in_row_as_old() {
     let (store, _schema) = budgeted(AnonymousBudget::default()).await;
     let clock = clock();
-    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::from_secs(100))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(1000))
         .unwrap()
         .with_anonymous_idle_timeout(Duration::from_secs(30));
     let cfg = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())

@@ -288,7 +288,10 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
     let client = raw().await;
     let backend = store.backend();
     // Idle 100 s with a user, 40 s without.
-    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::from_secs(100))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(1000))
         .unwrap()
         .with_clock_skew(Duration::from_secs(60))
         .with_anonymous_idle_timeout(Duration::from_secs(40));
@@ -498,7 +501,10 @@ async fn sql_liveness_honours_remember_me_and_the_rows_own_deadline() {
     let client = raw().await;
     let backend = store.backend();
     // Idle 100 s with a user, 40 s without, 300 s remembered; 1000 s absolute.
-    let expiry = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::from_secs(100))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(1000))
         .unwrap()
         .with_anonymous_idle_timeout(Duration::from_secs(40))
         .with_remembered_idle_timeout(Duration::from_secs(300));

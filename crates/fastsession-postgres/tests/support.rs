@@ -105,7 +105,11 @@ pub(crate) async fn fresh() -> (Arc<PostgresStore>, Schema) {
 
 /// 100 s idle timeout, 1000 s absolute lifetime.
 pub(crate) fn expiry() -> Expiry {
-    Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap()
+    Expiry::default()
+        .with_idle_timeout(Duration::from_secs(100))
+        .unwrap()
+        .with_absolute_lifetime(Duration::from_secs(1000))
+        .unwrap()
 }
 
 pub(crate) fn clock() -> ManualClock {

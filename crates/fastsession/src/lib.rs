@@ -53,7 +53,7 @@ pub use fastsession_actix as actix;
 pub use fastsession_gorilla as gorilla;
 
 pub use fastsession_core::{
-    Error, ErrorKind, Result, Session, codec, events, http, session, store, time,
+    Error, ErrorKind, Result, Session, SessionStatus, codec, events, http, session, store, time,
 };
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

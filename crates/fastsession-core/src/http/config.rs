@@ -37,8 +37,11 @@ pub(crate) const SIGNED_ID_LEN: usize = (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3)
 /// use std::time::Duration;
 ///
 /// let keys = KeyRing::new(Key::generate()?);
+/// let expiry = Expiry::default()
+///     .with_idle_timeout(Duration::from_secs(1800))?
+///     .with_absolute_lifetime(Duration::from_secs(43_200))?;
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("session")?)
-///     .with_expiry(Expiry::new(Duration::from_secs(1800), Duration::from_secs(43_200))?);
+///     .with_expiry(expiry);
 /// assert_eq!(config.cookie().name(), "__Host-session");
 /// # Ok::<(), fastsession_core::Error>(())
 /// ```
@@ -118,7 +121,9 @@ impl SessionConfig {
     /// use std::time::Duration;
     ///
     /// // Ends after 2 hours unused, and 12 hours after login whatever happens.
-    /// let expiry = Expiry::new(Duration::from_secs(2 * 3600), Duration::from_secs(12 * 3600))?;
+    /// let expiry = Expiry::default()
+    ///     .with_idle_timeout(Duration::from_secs(2 * 3600))?
+    ///     .with_absolute_lifetime(Duration::from_secs(12 * 3600))?;
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?).with_expiry(expiry);
     /// assert_eq!(sessions.expiry().idle_timeout(), Duration::from_secs(7200));
     /// # Ok::<(), fastsession_core::Error>(())
@@ -127,6 +132,29 @@ impl SessionConfig {
     pub fn with_expiry(mut self, expiry: Expiry) -> Self {
         Arc::make_mut(&mut self.inner).expiry = expiry;
         self
+    }
+
+    /// Says at start-up (when a middleware's [`SessionSet`](super::SessionSet) takes this
+    /// config) when "remember me" would not keep a user logged in for as long as the browser
+    /// keeps the cookie: the server ends the session first and the user, who chose to be
+    /// remembered, finds themselves logged out.
+    pub(crate) fn warn_if_remembered_sessions_end_before_their_cookie(&self) {
+        let cookie = self.inner.cookie.max_age();
+        let expiry = &self.inner.expiry;
+        let server = expiry
+            .remembered_idle_timeout()
+            .min(expiry.absolute_lifetime());
+        if server < cookie {
+            tracing::warn!(
+                target: "fastsession",
+                cookie = self.inner.cookie.name(),
+                cookie_max_age_secs = cookie.as_secs(),
+                server_secs = server.as_secs(),
+                "a remembered session ends on the server before its cookie expires in the \
+                 browser: raise Expiry::with_remembered_idle_timeout and \
+                 Expiry::with_absolute_lifetime, or lower the cookie's max age"
+            );
+        }
     }
 
     /// Sets the clock every expiry decision reads (tests inject a
@@ -352,5 +380,44 @@ impl fmt::Debug for SessionConfig {
             .field("max_set_cookie_len", &self.inner.max_set_cookie_len)
             .field("id_signer", &self.inner.id_signer)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::SessionSet;
+    use crate::store::MemoryStore;
+    use std::time::Duration;
+
+    fn config(cookie: CookieConfig) -> SessionConfig {
+        SessionConfig::new(MemoryStore::new().expect("store"), cookie)
+    }
+
+    #[test]
+    fn remembered_sessions_that_end_before_their_cookie_are_reported_at_start_up() {
+        let year = Duration::from_secs(365 * 86_400);
+        let long_cookie = CookieConfig::builder("id")
+            .with_max_age(year)
+            .build()
+            .expect("cookie");
+        let logs = crate::logs_of(|| drop(SessionSet::new(config(long_cookie.clone()))));
+        assert!(
+            logs.contains("remembered session ends on the server"),
+            "{logs}"
+        );
+
+        let matching = Expiry::default()
+            .with_absolute_lifetime(year)
+            .expect("lifetime")
+            .with_remembered_idle_timeout(year);
+        let set = || SessionSet::new(config(long_cookie.clone()).with_expiry(matching));
+        assert!(crate::logs_of(|| drop(set())).is_empty());
+
+        let named = || {
+            SessionSet::new(config(CookieConfig::new("login").expect("cookie")))
+                .with_named::<()>(config(long_cookie.clone()))
+        };
+        assert!(crate::logs_of(|| drop(named())).contains("remembered session ends"));
     }
 }

@@ -268,6 +268,19 @@ impl CookieConfig {
         line
     }
 
+    /// [`set_cookie`](Self::set_cookie) of a persistent cookie kept `max_age` (at most the
+    /// configured one): for a session with a deadline of its own, whose cookie must not
+    /// outlive it.
+    pub(crate) fn set_cookie_until(&self, value: &str, max_age: Duration) -> String {
+        let line = self.set_cookie(value, true);
+        if max_age >= self.max_age {
+            return line;
+        }
+        let configured = format!("Max-Age={}", self.max_age.as_secs());
+        let shorter = format!("Max-Age={}", max_age.as_secs().max(1));
+        line.replacen(&configured, &shorter, 1)
+    }
+
     /// The `Set-Cookie` value that clears the cookie: same name, Path, Domain and attributes,
     /// an empty value, `Max-Age=0` and an `Expires` in the past.
     ///

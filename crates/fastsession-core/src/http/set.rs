@@ -74,6 +74,7 @@ impl SessionSet {
     /// ```
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
+        config.warn_if_remembered_sessions_end_before_their_cookie();
         SessionSet {
             default: config,
             named: Vec::new(),
@@ -117,6 +118,7 @@ impl SessionSet {
              give each session its own cookie name",
             std::any::type_name::<N>()
         );
+        config.warn_if_remembered_sessions_end_before_their_cookie();
         self.named.push(Named {
             id,
             type_name: std::any::type_name::<N>(),

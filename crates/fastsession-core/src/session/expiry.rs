@@ -44,7 +44,9 @@ use crate::time::UnixTime;
 /// use fastsession_core::session::Expiry;
 /// use std::time::Duration;
 ///
-/// let expiry = Expiry::new(Duration::from_secs(30 * 60), Duration::from_secs(12 * 3600))?
+/// let expiry = Expiry::default()
+///     .with_idle_timeout(Duration::from_secs(30 * 60))?
+///     .with_absolute_lifetime(Duration::from_secs(12 * 3600))?
 ///     .with_clock_skew(Duration::from_secs(30))
 ///     .with_refresh_share(0.5)?
 ///     .with_remembered_idle_timeout(Duration::from_secs(7 * 86_400));
@@ -86,13 +88,14 @@ impl Default for Expiry {
 }
 
 impl Expiry {
-    /// Sessions end after `idle_timeout` unused, or `absolute_lifetime` after creation.
-    /// Remembered logged-in sessions keep the default remembered idle timeout (30 days, or
-    /// `idle_timeout` if that is longer), still within `absolute_lifetime`.
+    /// Sessions with a user id end after `timeout` unused (default 24 hours). Remembered
+    /// logged-in sessions keep the remembered idle timeout (30 days, or `timeout` if that is
+    /// longer), and anonymous ones the shorter anonymous idle timeout; the absolute lifetime
+    /// ends every session.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] if either is under one second.
+    /// [`ErrorKind::InvalidConfig`] if `timeout` is under one second.
     ///
     /// # Examples
     ///
@@ -101,24 +104,39 @@ impl Expiry {
     /// use std::time::Duration;
     ///
     /// // Ends after 30 minutes unused, or 8 hours after it began.
-    /// let expiry = Expiry::new(Duration::from_secs(30 * 60), Duration::from_secs(8 * 3600))?;
-    /// assert_eq!(expiry.absolute_lifetime(), Duration::from_secs(8 * 3600));
-    /// assert!(Expiry::new(Duration::ZERO, Duration::from_secs(60)).is_err());
+    /// let expiry = Expiry::default()
+    ///     .with_idle_timeout(Duration::from_secs(30 * 60))?
+    ///     .with_absolute_lifetime(Duration::from_secs(8 * 3600))?;
+    /// assert_eq!(expiry.idle_timeout(), Duration::from_secs(30 * 60));
+    /// assert!(Expiry::default().with_idle_timeout(Duration::ZERO).is_err());
     /// # Ok::<(), fastsession_core::Error>(())
     /// ```
-    pub fn new(idle_timeout: Duration, absolute_lifetime: Duration) -> Result<Self> {
-        if idle_timeout.as_secs() == 0 || absolute_lifetime.as_secs() == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "idle timeout and absolute lifetime must be at least one second",
-            ));
-        }
-        Ok(Expiry {
-            idle_timeout,
-            anonymous_idle_timeout: idle_timeout.min(DEFAULT_ANONYMOUS_IDLE_TIMEOUT),
-            absolute_lifetime,
-            ..Expiry::default()
-        })
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.idle_timeout = at_least_a_second(timeout, "the idle timeout")?;
+        Ok(self)
+    }
+
+    /// Every session ends `lifetime` after it began (default 30 days), however active: the
+    /// bound on how long a stolen session can be used.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] if `lifetime` is under one second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession_core::session::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// let expiry = Expiry::default().with_absolute_lifetime(Duration::from_secs(7 * 86_400))?;
+    /// assert_eq!(expiry.absolute_lifetime(), Duration::from_secs(7 * 86_400));
+    /// assert!(Expiry::default().with_absolute_lifetime(Duration::from_millis(500)).is_err());
+    /// # Ok::<(), fastsession_core::Error>(())
+    /// ```
+    pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Result<Self> {
+        self.absolute_lifetime = at_least_a_second(lifetime, "the absolute lifetime")?;
+        Ok(self)
     }
 
     /// Ends server-side sessions without a user id after `timeout` unused (at least one
@@ -314,7 +332,8 @@ impl Expiry {
     /// ```
     #[must_use]
     pub fn without_anonymous_idle_timeout(mut self) -> Self {
-        self.anonymous_idle_timeout = self.idle_timeout;
+        // The getter cuts it to the idle timeout, whatever that is set to later.
+        self.anonymous_idle_timeout = Duration::MAX;
         self
     }
 
@@ -382,7 +401,9 @@ impl Expiry {
     /// use fastsession_core::store::RejectReason;
     /// use fastsession_core::time::UnixTime;
     ///
-    /// let expiry = Expiry::new(Duration::from_secs(600), Duration::from_secs(3600))?;
+    /// let expiry = Expiry::default()
+    ///     .with_idle_timeout(Duration::from_secs(600))?
+    ///     .with_absolute_lifetime(Duration::from_secs(3600))?;
     /// let mut record = Record::new(UnixTime::from_secs(1_000));
     /// record.set_user_id(Some("ada".into()));
     /// assert!(expiry.check(&record, UnixTime::from_secs(1_500)).is_ok());
@@ -453,7 +474,9 @@ impl Expiry {
     /// use fastsession_core::session::Record;
     /// use fastsession_core::time::UnixTime;
     ///
-    /// let expiry = Expiry::new(Duration::from_secs(600), Duration::from_secs(3600))?;
+    /// let expiry = Expiry::default()
+    ///     .with_idle_timeout(Duration::from_secs(600))?
+    ///     .with_absolute_lifetime(Duration::from_secs(3600))?;
     /// let mut record = Record::new(UnixTime::from_secs(0));
     /// record.set_user_id(Some("ada".into()));
     /// assert_eq!(expiry.deadline(&record), UnixTime::from_secs(600));
@@ -511,7 +534,9 @@ impl Expiry {
     /// use fastsession_core::time::UnixTime;
     /// use std::time::Duration;
     ///
-    /// let expiry = Expiry::new(Duration::from_secs(600), Duration::from_secs(3600))?;
+    /// let expiry = Expiry::default()
+    ///     .with_idle_timeout(Duration::from_secs(600))?
+    ///     .with_absolute_lifetime(Duration::from_secs(3600))?;
     /// let t = UnixTime::from_secs;
     /// assert_eq!(expiry.deadline_of(t(0), t(100)), t(700));
     /// assert_eq!(expiry.deadline_of(t(0), t(3500)), t(3600));
@@ -523,6 +548,16 @@ impl Expiry {
             .saturating_add(self.idle_timeout)
             .min(created.saturating_add(self.absolute_lifetime))
     }
+}
+
+fn at_least_a_second(duration: Duration, what: &str) -> Result<Duration> {
+    if duration.as_secs() == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            format!("{what} must be at least one second"),
+        ));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -537,7 +572,11 @@ mod tests {
 
     #[test]
     fn boundaries_are_exclusive() {
-        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap();
+        let e = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(100))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(1000))
+            .unwrap();
         let r = record(1000, 1000);
         assert_eq!(e.check(&r, UnixTime::from_secs(1099)), Ok(()));
         assert_eq!(
@@ -574,7 +613,10 @@ mod tests {
 
     #[test]
     fn refresh_only_after_the_share() {
-        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000))
+        let e = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(100))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(1000))
             .unwrap()
             .with_refresh_share(0.25)
             .unwrap();
@@ -585,7 +627,10 @@ mod tests {
 
     #[test]
     fn the_idle_timeout_follows_the_class_of_the_record() {
-        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(100_000))
+        let e = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(100))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(100_000))
             .unwrap()
             .with_anonymous_idle_timeout(Duration::from_secs(10))
             .with_remembered_idle_timeout(Duration::from_secs(1000));
@@ -611,7 +656,11 @@ mod tests {
         // Never shorter than the idle timeout, and the absolute lifetime still ends it.
         let short = e.with_remembered_idle_timeout(Duration::from_secs(5));
         assert_eq!(short.remembered_idle_timeout(), Duration::from_secs(100));
-        let capped = Expiry::new(Duration::from_secs(100), Duration::from_secs(500)).unwrap();
+        let capped = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(100))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(500))
+            .unwrap();
         r.persistent = true;
         assert_eq!(capped.deadline(&r), UnixTime::from_secs(500));
         assert_eq!(e.shortest_idle_timeout(), Duration::from_secs(10));
@@ -619,7 +668,11 @@ mod tests {
 
     #[test]
     fn a_records_own_deadline_only_shortens_it() {
-        let e = Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap();
+        let e = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(100))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(1000))
+            .unwrap();
         let mut r = record(0, 0);
         r.user = Some("ada".into());
         r.expires_at = Some(UnixTime::from_secs(50));
@@ -651,7 +704,12 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_refused() {
-        assert!(Expiry::new(Duration::ZERO, Duration::from_secs(1)).is_err());
+        assert!(
+            Expiry::default()
+                .with_idle_timeout(Duration::ZERO)
+                .and_then(|e| e.with_absolute_lifetime(Duration::from_secs(1)))
+                .is_err()
+        );
         assert!(Expiry::default().with_refresh_share(1.0).is_err());
         assert!(Expiry::default().with_refresh_share(f64::NAN).is_err());
     }

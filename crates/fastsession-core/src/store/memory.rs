@@ -503,7 +503,13 @@ mod tests {
     fn config(store: &std::sync::Arc<MemoryStore>, clock: &ManualClock) -> SessionConfig {
         SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
             .with_clock(clock.clone())
-            .with_expiry(Expiry::new(Duration::from_secs(100), Duration::from_secs(1000)).unwrap())
+            .with_expiry(
+                Expiry::default()
+                    .with_idle_timeout(Duration::from_secs(100))
+                    .unwrap()
+                    .with_absolute_lifetime(Duration::from_secs(1000))
+                    .unwrap(),
+            )
     }
 
     async fn request(
@@ -758,7 +764,11 @@ mod stress {
         let config =
             SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
                 .with_expiry(
-                    Expiry::new(Duration::from_secs(3600), Duration::from_secs(7200)).unwrap(),
+                    Expiry::default()
+                        .with_idle_timeout(Duration::from_secs(3600))
+                        .unwrap()
+                        .with_absolute_lifetime(Duration::from_secs(7200))
+                        .unwrap(),
                 );
         let shared = request(&config, None, |s| s.insert("created", true).unwrap())
             .await

@@ -1099,7 +1099,11 @@ mod tests {
         use crate::store::{MemoryBackend, MemoryStore, Store};
         use std::time::Duration;
 
-        let expiry = Expiry::new(Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+        let expiry = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(60))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(600))
+            .unwrap();
         let now = UnixTime::now();
         let (changes, record) = (ChangeSet::default(), Record::new(now));
         let create = || SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
@@ -1153,7 +1157,11 @@ mod tests {
         use std::time::Duration;
 
         let store = MemoryStore::new().unwrap();
-        let expiry = Expiry::new(Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+        let expiry = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(60))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(600))
+            .unwrap();
         let now = UnixTime::now();
         let (changes, record) = (ChangeSet::default(), Record::new(now));
         let create = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
@@ -1198,7 +1206,11 @@ mod tests {
     fn liveness_as_loaded_agrees_with_the_expiry_check() {
         use std::time::Duration;
 
-        let expiry = Expiry::new(Duration::from_secs(30), Duration::from_secs(100)).unwrap();
+        let expiry = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(30))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(100))
+            .unwrap();
         let changes = ChangeSet::default();
         let from = Record::new(UnixTime::from_secs(1_000));
         let update = |active: Option<u64>, now: u64| Update {
@@ -1227,7 +1239,11 @@ mod tests {
     fn liveness_as_loaded_honours_the_records_own_deadline() {
         use std::time::Duration;
 
-        let expiry = Expiry::new(Duration::from_secs(30), Duration::from_secs(100)).unwrap();
+        let expiry = Expiry::default()
+            .with_idle_timeout(Duration::from_secs(30))
+            .unwrap()
+            .with_absolute_lifetime(Duration::from_secs(100))
+            .unwrap();
         let mut from = Record::new(UnixTime::from_secs(1_000));
         from.set_expires_at(Some(UnixTime::from_secs(1_010)));
         let unchanged = ChangeSet::default();

@@ -184,7 +184,9 @@ pub async fn expired_records_are_never_returned(sut: &StoreUnderTest) {
 ///
 /// If the store does not behave as described.
 pub async fn refresh_waits_for_the_configured_share(sut: &StoreUnderTest) {
-    let expiry = Expiry::new(Duration::from_secs(IDLE), Duration::from_secs(ABSOLUTE))
+    let expiry = Expiry::default()
+        .with_idle_timeout(Duration::from_secs(IDLE))
+        .and_then(|e| e.with_absolute_lifetime(Duration::from_secs(ABSOLUTE)))
         .and_then(|e| e.with_refresh_share(0.5))
         .unwrap_or_else(|e| panic!("valid expiry: {e}"));
     let w = World::with_expiry(sut, "refresh_waits_for_the_configured_share", expiry);

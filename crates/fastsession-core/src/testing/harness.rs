@@ -41,7 +41,9 @@ pub(crate) use ensure;
 
 /// The default expiry of the checks: 10 minutes idle, 1 hour absolute, refresh after a quarter.
 pub(crate) fn default_expiry() -> Expiry {
-    Expiry::new(Duration::from_secs(IDLE), Duration::from_secs(ABSOLUTE))
+    Expiry::default()
+        .with_idle_timeout(Duration::from_secs(IDLE))
+        .and_then(|e| e.with_absolute_lifetime(Duration::from_secs(ABSOLUTE)))
         .unwrap_or_else(|e| panic!("the checks' expiry is valid: {e}"))
 }
 
