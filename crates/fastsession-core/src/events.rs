@@ -15,8 +15,8 @@
 //! # Examples
 //!
 //! ```
-//! use fastsession_core::events::{self, Event};
-//! use fastsession_core::store::RejectReason;
+//! use fastsession::events::{self, Event};
+//! use fastsession::store::RejectReason;
 //!
 //! let before = events::counts().of(Event::Rejected(RejectReason::Malformed));
 //! events::record(Event::Rejected(RejectReason::Malformed));
@@ -234,8 +234,8 @@ pub enum Action {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::events::{self, Event};
-/// use fastsession_core::Error;
+/// use fastsession::events::{self, Event};
+/// use fastsession::Error;
 ///
 /// let before = events::counts().of(Event::StoreFailed);
 /// let error = Error::store("refused", std::io::Error::other("down"));
@@ -265,7 +265,7 @@ impl EventCounts {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::events;
+    /// use fastsession::events;
     ///
     /// for (event, total) in events::counts().iter() {
     ///     println!("{event}: {total}");

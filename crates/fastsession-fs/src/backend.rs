@@ -128,9 +128,9 @@ const EVICTIONS_PER_WRITE: usize = 16;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
-/// use fastsession_core::store::{AnonymousBudget, IdHasher, ServerStore};
-/// use fastsession_fs::{FilesystemBackend, FilesystemStore};
+/// use fastsession::Key;
+/// use fastsession::store::{AnonymousBudget, IdHasher, ServerStore};
+/// use fastsession::fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let backend = FilesystemBackend::open(dir.path().join("sessions"))?
@@ -174,8 +174,8 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::ErrorKind;
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::ErrorKind;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("sessions"))?;
@@ -214,8 +214,8 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let budget = AnonymousBudget::new(10_000, 16 << 20);
@@ -234,8 +234,8 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
@@ -254,7 +254,7 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?.with_max_record_size(16 * 1024);
@@ -272,7 +272,7 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_fs::{DEFAULT_MAX_RECORD_SIZE, FilesystemBackend};
+    /// use fastsession::fs::{DEFAULT_MAX_RECORD_SIZE, FilesystemBackend};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
@@ -291,7 +291,7 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?;

@@ -80,15 +80,15 @@ impl BlockKey {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
-/// use fastsession_gorilla::SecureCookie;
+/// use fastsession::time::UnixTime;
+/// use fastsession::gorilla::SecureCookie;
 ///
 /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", Some(b"fedcba9876543210"))?;
 /// let now = UnixTime::from_secs(1_700_000_000);
 /// let cookie = codec.encode_json("session", &serde_json::json!({"user": "ada"}), now)?;
 /// let value = codec.decode_json("session", &cookie, now)?;
 /// assert_eq!(value["user"], "ada");
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct SecureCookie {
@@ -343,8 +343,8 @@ fn parse_go_int(text: &[u8]) -> Option<i64> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
-/// use fastsession_gorilla::{SecureCookie, decode_multi, encode_multi};
+/// use fastsession::time::UnixTime;
+/// use fastsession::gorilla::{SecureCookie, decode_multi, encode_multi};
 ///
 /// let old = SecureCookie::new(b"an old hash key, still accepted!", None)?;
 /// let new = SecureCookie::new(b"the new hash key, used to encode", None)?;
@@ -354,7 +354,7 @@ fn parse_go_int(text: &[u8]) -> Option<i64> {
 /// assert_eq!(decode_multi(&[new.clone(), old], "session", &cookie, now)?, b"value");
 /// let fresh = encode_multi(&[new.clone()], "session", b"value", now)?;
 /// assert!(new.decode_bytes("session", &fresh, now).is_ok());
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn encode_multi(
     codecs: &[SecureCookie],
@@ -400,8 +400,8 @@ pub fn decode_multi(
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
-/// use fastsession_gorilla::{SecureCookie, decode_multi_json, encode_multi_json};
+/// use fastsession::time::UnixTime;
+/// use fastsession::gorilla::{SecureCookie, decode_multi_json, encode_multi_json};
 ///
 /// // Go: securecookie.CodecsFromPairs(newHash, nil, oldHash, nil), each with
 /// // SetSerializer(securecookie.JSONEncoder{}).
@@ -415,7 +415,7 @@ pub fn decode_multi(
 /// // A cookie from before the rotation still opens.
 /// let before = old.encode_json("prefs", &value, now)?;
 /// assert_eq!(decode_multi_json(&codecs, "prefs", &before, now)?, value);
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn encode_multi_json(
     codecs: &[SecureCookie],

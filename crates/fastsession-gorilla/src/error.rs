@@ -90,7 +90,7 @@ impl ErrorKind {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::{ErrorKind, SecureCookie};
+/// use fastsession::gorilla::{ErrorKind, SecureCookie};
 ///
 /// let error = SecureCookie::new(b"", None).unwrap_err();
 /// assert_eq!(error.kind(), ErrorKind::HashKeyNotSet);

@@ -46,7 +46,7 @@ const FIRST_ID: i64 = 65;
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::GoType;
+/// use fastsession::gorilla::gob::GoType;
 ///
 /// // What a gorilla session's Values is.
 /// let values = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
@@ -98,7 +98,7 @@ impl StructType {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::gob::{GoType, StructType};
+    /// use fastsession::gorilla::gob::{GoType, StructType};
     ///
     /// let person = StructType::new("Person", vec![("Name".into(), GoType::String)]);
     /// assert_eq!(person.fields()[0].0, "Name");
@@ -164,7 +164,7 @@ impl EncodedType {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::{GoType, GoValue};
+/// use fastsession::gorilla::gob::{GoType, GoValue};
 ///
 /// // An interface holding []string{"a"}.
 /// let tags = GoValue::named("[]string", GoType::Slice(Box::new(GoType::String)),
@@ -241,11 +241,11 @@ enum Wire {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::{self, GoType, GoValue};
+/// use fastsession::gorilla::gob::{self, GoType, GoValue};
 ///
 /// // Go: gob.NewEncoder(w).Encode(42)
 /// assert_eq!(gob::decode(&[0x03, 0x04, 0x00, 0x54])?, (GoType::Int(64), GoValue::Int(42)));
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<(GoType, GoValue)> {
     let mut decoder = Decoder {
@@ -868,7 +868,7 @@ pub(crate) fn builtin_type(name: &str) -> Option<(String, GoType)> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::{self, GoType, GoValue};
+/// use fastsession::gorilla::gob::{self, GoType, GoValue};
 ///
 /// // Go: session.Values["tags"] = []string{"a"}, as gorilla/sessions' GobEncoder writes it.
 /// let ty = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
@@ -879,7 +879,7 @@ pub(crate) fn builtin_type(name: &str) -> Option<(String, GoType)> {
 /// )]);
 /// let bytes = gob::encode(&ty, &values)?;
 /// assert_eq!(gob::decode(&bytes)?, (ty, values));
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn encode(ty: &GoType, value: &GoValue) -> Result<Vec<u8>> {
     let mut encoder = Encoder {

@@ -44,8 +44,8 @@ const NO_LIMIT: Duration = Duration::MAX;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::SameSite;
-/// use fastsession_gorilla::GoOptions;
+/// use fastsession::http::SameSite;
+/// use fastsession::gorilla::GoOptions;
 ///
 /// // store := sessions.NewCookieStore(hashKey, blockKey)
 /// // store.MaxAge(7 * 86400)
@@ -242,14 +242,14 @@ impl GoOptions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GoOptions;
+    /// use fastsession::gorilla::GoOptions;
     ///
     /// let (hash, block): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
     /// let old_hash: &[u8] = b"the hash key before the rotation";
     /// let codecs = GoOptions::new().codecs(&[hash, block, old_hash])?;
     /// assert_eq!(codecs.len(), 2);
     /// assert_eq!(codecs[1].max_age(), 30 * 86_400);
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn codecs(&self, key_pairs: &[&[u8]]) -> Result<Vec<SecureCookie>, Error> {
         if key_pairs.is_empty() {
@@ -284,14 +284,14 @@ impl GoOptions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GoOptions;
+    /// use fastsession::gorilla::GoOptions;
     ///
     /// let cookie = GoOptions::new().with_http_only(true).cookie_config("session-name")?;
     /// assert_eq!(
     ///     cookie.set_cookie("v", cookie.is_persistent_by_default()),
     ///     "session-name=v; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000"
     /// );
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn cookie_config(&self, name: &str) -> Result<CookieConfig, CoreError> {
         if self.path.is_empty() {
@@ -335,7 +335,7 @@ impl GoOptions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GoOptions;
+    /// use fastsession::gorilla::GoOptions;
     /// use std::time::Duration;
     ///
     /// let expiry = GoOptions::new().with_max_age(3600).expiry();

@@ -48,7 +48,7 @@ use crate::gob::{self, GoType, GoValue};
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::GorillaFormat;
+/// use fastsession::gorilla::GorillaFormat;
 ///
 /// // The Go service calls session.AddFlash(msg) and session.AddFlash(err, "errors"),
 /// // and keeps the logged-in user's id under "user_id".
@@ -191,14 +191,14 @@ impl GorillaFormat {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GorillaFormat;
+    /// use fastsession::gorilla::GorillaFormat;
     ///
     /// // Go: visits := session.Values["visits"].(int64); tags := session.Values["tags"].([]string)
     /// let format = GorillaFormat::new()
     ///     .with_go_type("visits", "int64")?
     ///     .with_go_type("tags", "[]string")?;
     /// assert!(GorillaFormat::new().with_go_type("who", "main.Person").is_err());
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn with_go_type(mut self, key: impl Into<String>, go_type: &str) -> Result<Self> {
         let (name, ty) = gob::builtin_type(go_type)
@@ -222,9 +222,9 @@ impl GorillaFormat {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
-    /// use fastsession_gorilla::gob::{self, GoType, GoValue};
-    /// use fastsession_gorilla::GorillaFormat;
+    /// use fastsession::time::UnixTime;
+    /// use fastsession::gorilla::gob::{self, GoType, GoValue};
+    /// use fastsession::gorilla::GorillaFormat;
     ///
     /// let ty = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
     /// let values = GoValue::Map(vec![(
@@ -237,7 +237,7 @@ impl GorillaFormat {
     /// let record = format.read_gob(&gob::encode(&ty, &values)?, now)?;
     /// assert_eq!(record.value("count").map(|v| v.get()), Some("3"));
     /// assert_eq!(format.write_gob(&record)?, gob::encode(&ty, &values)?);
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn read_gob(&self, bytes: &[u8], timestamp: UnixTime) -> Result<Record> {
         self.read(bytes, timestamp, GorillaOrigin::default())

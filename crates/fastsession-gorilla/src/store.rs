@@ -166,7 +166,7 @@ fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixT
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
+/// use fastsession::gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
 ///
 /// // Go: sessions.NewCookieStore(hashKey, blockKey)
 /// let (hash_key, block_key): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
@@ -215,7 +215,7 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaCookieStore};
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore};
     ///
     /// // store := sessions.NewCookieStore(hashKey, blockKey); store.MaxAge(86400)
     /// let (hash_key, block_key): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
@@ -250,7 +250,7 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
     /// use std::time::Duration;
     ///
     /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
@@ -282,8 +282,8 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
-    /// use fastsession_gorilla::{GorillaCookieStore, SecureCookie};
+    /// use fastsession::MemoryStore;
+    /// use fastsession::gorilla::{GorillaCookieStore, SecureCookie};
     /// use std::sync::Arc;
     ///
     /// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", None)?;
@@ -307,10 +307,10 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
-    /// use fastsession_core::store::MemoryStore;
-    /// use fastsession_core::time::UnixTime;
-    /// use fastsession_gorilla::{GorillaCookieStore, SecureCookie};
+    /// use fastsession::Expiry;
+    /// use fastsession::MemoryStore;
+    /// use fastsession::time::UnixTime;
+    /// use fastsession::gorilla::{GorillaCookieStore, SecureCookie};
     /// use std::sync::Arc;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -548,7 +548,7 @@ impl Store for GorillaCookieStore {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+/// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
 ///
 /// // Go: sessions.NewFilesystemStore("/var/lib/app/sessions", hashKey)
 /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
@@ -600,14 +600,14 @@ impl GorillaFilesystem {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
     ///
     /// // store := sessions.NewFilesystemStore("", hashKey, blockKey, oldHashKey)
     /// let (hash, block): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
     /// let old_hash: &[u8] = b"the hash key before the rotation";
     /// let files = GorillaFilesystem::from_go("", &[hash, block, old_hash], &GoOptions::new())?;
     /// assert_eq!(files.dir(), std::env::temp_dir()); // Go's os.TempDir()
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn from_go(
         dir: impl Into<PathBuf>,
@@ -634,7 +634,7 @@ impl GorillaFilesystem {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
     ///
     /// // store := sessions.NewFilesystemStore(dir, hashKey); store.MaxAge(0)
     /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
@@ -1069,10 +1069,10 @@ enum Source {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
-/// use fastsession_core::store::CookieStore;
-/// use fastsession_gorilla::{GorillaCookieStore, MigratingStore, SecureCookie};
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::http::{CookieConfig, Prefix, SessionConfig};
+/// use fastsession::CookieStore;
+/// use fastsession::gorilla::{GorillaCookieStore, MigratingStore, SecureCookie};
 ///
 /// let go = GorillaCookieStore::new(vec![SecureCookie::new(b"a 32-byte hash key shared with Go", None)?])?;
 /// let native = CookieStore::new(&KeyRing::new(Key::generate()?));

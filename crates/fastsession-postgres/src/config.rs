@@ -31,8 +31,8 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```
 /// use std::time::Duration;
-/// use fastsession_core::store::AnonymousBudget;
-/// use fastsession_postgres::PostgresConfig;
+/// use fastsession::store::AnonymousBudget;
+/// use fastsession::postgres::PostgresConfig;
 ///
 /// let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app")
 ///     .with_schema("auth")
@@ -147,8 +147,8 @@ impl PostgresConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_postgres::PostgresConfig;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::postgres::PostgresConfig;
     ///
     /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
     ///     .with_anonymous_budget(AnonymousBudget::new(10_000, 16 << 20));

@@ -12,9 +12,9 @@ use tokio_postgres::error::SqlState;
 /// # Examples
 ///
 /// ```
-/// use fastsession_postgres::{PostgresError, PostgresErrorKind};
+/// use fastsession::postgres::{PostgresError, PostgresErrorKind};
 ///
-/// fn is_retryable(error: &fastsession_core::Error) -> bool {
+/// fn is_retryable(error: &fastsession::Error) -> bool {
 ///     let pg = std::error::Error::source(error).and_then(|s| s.downcast_ref::<PostgresError>());
 ///     matches!(pg.map(PostgresError::kind), Some(PostgresErrorKind::PoolTimeout | PostgresErrorKind::Unavailable))
 /// }

@@ -29,7 +29,7 @@ pub const DEFAULT_USER_INDEX_TTL: Duration = Duration::from_secs(31 * 24 * 3600)
 ///
 /// ```
 /// use std::time::Duration;
-/// use fastsession_redis::RedisConfig;
+/// use fastsession::redis::RedisConfig;
 ///
 /// let config = RedisConfig::new("redis://127.0.0.1:6379")
 ///     .with_key_prefix("myapp:session:")
@@ -54,7 +54,7 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_redis::{DEFAULT_KEY_PREFIX, RedisConfig};
+    /// use fastsession::redis::{DEFAULT_KEY_PREFIX, RedisConfig};
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1:6379/0");
     /// assert_eq!(config.key_prefix(), DEFAULT_KEY_PREFIX);
@@ -77,7 +77,7 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
     /// assert!(config.is_cluster());
@@ -98,7 +98,7 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1").with_key_prefix("shop:");
     /// assert_eq!(config.key_prefix(), "shop:");
@@ -115,7 +115,7 @@ impl RedisConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1").with_connect_timeout(Duration::from_secs(5));
     /// assert_eq!(config.connect_timeout(), Duration::from_secs(5));
@@ -136,7 +136,7 @@ impl RedisConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1").with_command_timeout(Duration::from_millis(500));
     /// assert_eq!(config.command_timeout(), Duration::from_millis(500));
@@ -156,7 +156,7 @@ impl RedisConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let week = Duration::from_secs(7 * 24 * 3600);
     /// let config = RedisConfig::new("redis://127.0.0.1").with_user_index_ttl(week);
@@ -191,8 +191,8 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let budget = AnonymousBudget::new(20_000, 16 << 20);
     /// let config = RedisConfig::new("redis://127.0.0.1").with_anonymous_budget(budget);

@@ -78,7 +78,7 @@ static BASE64: LazyLock<Simd> = LazyLock::new(|| {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Codec, Key, KeyRing};
+/// use fastsession::codec::{Codec, Key, KeyRing};
 ///
 /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
 /// let sealed = codec.seal("id", b"hello")?;
@@ -86,7 +86,7 @@ static BASE64: LazyLock<Simd> = LazyLock::new(|| {
 /// assert_eq!(opened.plaintext(), b"hello");
 /// assert!(!opened.is_stale());
 /// assert!(codec.open("other-name", &sealed).is_err());
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Codec {
@@ -319,12 +319,12 @@ impl fmt::Debug for Opened {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Codec, Key, KeyRing};
+/// use fastsession::codec::{Codec, Key, KeyRing};
 ///
 /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
 /// let err = codec.open("id", "garbage").unwrap_err();
 /// assert_eq!(err.to_string(), "sealed value did not open");
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct OpenError(Failure);

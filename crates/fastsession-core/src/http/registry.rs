@@ -28,9 +28,9 @@ use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveReque
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-/// use fastsession_core::store::CookieStore;
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::{CookieConfig, SessionConfig, Sessions};
+/// use fastsession::CookieStore;
 /// use http::HeaderMap;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -142,7 +142,7 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::Sessions;
+    /// use fastsession::Sessions;
     ///
     /// let sessions = Sessions::from_cookie_headers([&b"id=abc; theme=dark"[..]]);
     /// assert!(!sessions.is_accessed());
@@ -371,9 +371,9 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig, Sessions};
+    /// use fastsession::MemoryStore;
     /// use http::HeaderMap;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -428,9 +428,9 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-    /// use fastsession_core::store::CookieStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig, Sessions};
+    /// use fastsession::CookieStore;
     /// use http::HeaderMap;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -717,7 +717,7 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::Sessions;
+    /// use fastsession::Sessions;
     ///
     /// let sessions = Sessions::new(&http::HeaderMap::new());
     /// let headers = sessions.take_response_headers();
@@ -814,7 +814,7 @@ impl ResponseHeaders {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::Sessions;
+    /// use fastsession::Sessions;
     ///
     /// let headers = Sessions::new(&http::HeaderMap::new()).take_response_headers();
     /// assert_eq!(headers.for_failed_response().set_cookies().len(), 0);

@@ -20,7 +20,7 @@ pub enum Change {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::{Change, Session};
+/// use fastsession::session::{Change, Session};
 ///
 /// let session = Session::new_detached();
 /// session.insert("a", 1)?;
@@ -28,7 +28,7 @@ pub enum Change {
 /// session.remove("b");
 /// let changes = session.changes();
 /// assert_eq!(changes.values().collect::<Vec<_>>(), [("a", Change::Set), ("b", Change::Removed)]);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
@@ -94,8 +94,8 @@ impl ChangeSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::Session;
+    /// use fastsession::time::UnixTime;
     ///
     /// let session = Session::new_detached();
     /// session.set_expires_at(Some(UnixTime::from_secs(2_000_000_000)));

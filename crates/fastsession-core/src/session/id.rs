@@ -21,7 +21,7 @@ pub const ID_TEXT_LEN: usize = 43;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::SessionId;
+/// use fastsession::session::SessionId;
 ///
 /// let id = SessionId::generate()?;
 /// assert_eq!(id.as_str().len(), 43);
@@ -30,7 +30,7 @@ pub const ID_TEXT_LEN: usize = 43;
 /// for bad in ["", "../../etc/passwd", "%2e%2e%2f", "CON", &"A".repeat(44)] {
 ///     assert!(SessionId::parse(bad).is_none());
 /// }
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Eq)]
 pub struct SessionId {

@@ -55,7 +55,7 @@ pub(crate) struct State {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::Session;
+/// use fastsession::Session;
 ///
 /// let session = Session::new_detached();
 /// session.insert("user", "gopher")?;
@@ -67,7 +67,7 @@ pub(crate) struct State {
 /// session.add_flash("Saved.")?;
 /// assert_eq!(session.take_flashes::<String>()?, ["Saved."]);
 /// assert!(session.take_flashes::<String>()?.is_empty()); // read once
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Session {
@@ -80,7 +80,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(session.is_new() && session.is_empty());
@@ -114,7 +114,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("visits", 3)?;
@@ -122,7 +122,7 @@ impl Session {
     /// assert_eq!(session.get::<u32>("missing")?, None);
     /// // Stored as a number: not a string.
     /// assert!(session.get::<String>("visits").is_err());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
@@ -144,7 +144,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
@@ -152,7 +152,7 @@ impl Session {
     ///
     /// session.insert("cart", Cart { items: vec!["tea".into()] })?;
     /// assert_eq!(session.get::<Cart>("cart")?.map(|c| c.items.len()), Some(1));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn insert(&self, key: impl Into<String>, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
@@ -187,13 +187,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert_eq!(session.update("visits", |n: u32| n + 1)?, None);
     /// session.insert("visits", 1)?;
     /// assert_eq!(session.update("visits", |n: u32| n + 1)?, Some(2));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn update<T: Serialize + DeserializeOwned>(
         &self,
@@ -221,13 +221,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // A page counter: 1 on the first visit, then one more each time.
     /// assert_eq!(session.update_or("visits", 1, |n: u32| n + 1)?, 1);
     /// assert_eq!(session.update_or("visits", 1, |n: u32| n + 1)?, 2);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn update_or<T: Serialize + DeserializeOwned>(
         &self,
@@ -251,13 +251,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("token", "abc")?;
     /// assert!(session.remove("token"));
     /// assert!(!session.remove("token"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[allow(
         clippy::must_use_candidate,
@@ -277,13 +277,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("user", "ada")?;
     /// assert!(session.contains("user"));
     /// assert!(!session.contains("cart"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn contains(&self, key: &str) -> bool {
@@ -296,7 +296,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("a", 1)?;
@@ -304,7 +304,7 @@ impl Session {
     /// session.clear();
     /// assert!(session.is_empty());
     /// assert_eq!(session.take_flashes::<String>()?, ["kept"]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
@@ -320,13 +320,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("a", 1)?;
     /// session.insert("b", 2)?;
     /// assert_eq!(session.len(), 2);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
@@ -338,13 +338,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(session.is_empty());
     /// session.insert("a", 1)?;
     /// assert!(!session.is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -356,13 +356,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("b", 2)?;
     /// session.insert("a", 1)?;
     /// assert_eq!(session.keys(), ["a", "b"]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn keys(&self) -> Vec<String> {
@@ -379,7 +379,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("name", "ada")?;
@@ -404,14 +404,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Before a redirect:
     /// session.add_flash("Profile saved.")?;
     /// // On the page after it:
     /// assert_eq!(session.take_flashes::<String>()?, ["Profile saved."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn add_flash(&self, value: impl Serialize) -> Result<()> {
         self.add_flash_under(DEFAULT_FLASH_KEY, value)
@@ -426,13 +426,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash_under("errors", "Name is required.")?;
     /// assert!(session.take_flashes::<String>()?.is_empty());
     /// assert_eq!(session.take_flashes_under::<String>("errors")?, ["Name is required."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn add_flash_under(&self, key: &str, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
@@ -456,14 +456,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash("one")?;
     /// session.add_flash("two")?;
     /// assert_eq!(session.take_flashes::<String>()?, ["one", "two"]);
     /// assert!(session.take_flashes::<String>()?.is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn take_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.take_flashes_under(DEFAULT_FLASH_KEY)
@@ -478,7 +478,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// #[derive(serde::Serialize, serde::Deserialize)]
@@ -487,7 +487,7 @@ impl Session {
     /// session.add_flash_under("notices", Notice { level: "info".into(), text: "Welcome".into() })?;
     /// let notices: Vec<Notice> = session.take_flashes_under("notices")?;
     /// assert_eq!(notices[0].text, "Welcome");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn take_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
@@ -517,7 +517,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash("Saved.")?;
@@ -525,7 +525,7 @@ impl Session {
     /// assert_eq!(session.peek_flashes::<String>()?, ["Saved."]);
     /// assert_eq!(session.changes(), before); // peeking records nothing
     /// assert_eq!(session.take_flashes::<String>()?, ["Saved."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn peek_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.peek_flashes_under(DEFAULT_FLASH_KEY)
@@ -541,14 +541,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash_under("errors", "Name is required.")?;
     /// // A layout shows how many errors there are; the page itself takes them.
     /// assert_eq!(session.peek_flashes_under::<String>("errors")?.len(), 1);
     /// assert_eq!(session.take_flashes_under::<String>("errors")?, ["Name is required."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn peek_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let state = self.lock();
@@ -566,7 +566,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Created for this request: no cookie came with it.
@@ -583,13 +583,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(!session.is_modified());
     /// session.insert("a", 1)?;
     /// assert!(session.is_modified());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_modified(&self) -> bool {
@@ -603,7 +603,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{Session, SessionStatus};
+    /// use fastsession::{Session, SessionStatus};
     ///
     /// let session = Session::new_detached();
     /// session.set_persistent(true);
@@ -630,7 +630,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // The login form's "remember me" box:
@@ -653,7 +653,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // At login: a new identity first, then the user.
@@ -675,7 +675,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.set_user_id("user-42");
@@ -694,7 +694,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert_eq!(session.user_id(), None);
@@ -711,7 +711,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.set_persistent(false);
@@ -731,7 +731,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Login: keep the cart, drop the pre-login identity.
@@ -740,7 +740,7 @@ impl Session {
     /// session.set_user_id("user-42");
     /// assert!(session.is_modified());
     /// assert_eq!(session.get::<Vec<String>>("cart")?.map(|c| c.len()), Some(1));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn regenerate(&self) {
         let mut state = self.lock();
@@ -755,14 +755,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Logout.
     /// session.insert("user", "ada")?;
     /// session.destroy();
     /// assert!(session.is_destroyed() && session.is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn destroy(&self) {
         let mut state = self.lock();
@@ -776,7 +776,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(!session.is_destroyed());
@@ -793,10 +793,10 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
-    /// assert!(session.created() <= fastsession_core::time::UnixTime::now());
+    /// assert!(session.created() <= fastsession::time::UnixTime::now());
     /// ```
     #[must_use]
     pub fn created(&self) -> UnixTime {
@@ -815,8 +815,8 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::Session;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let session = Session::new_detached();
@@ -839,7 +839,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// // Sessions end by the policy alone unless told otherwise.
     /// assert_eq!(Session::new_detached().expires_at(), None);
@@ -854,7 +854,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // A new session was last active when it was created.
@@ -870,13 +870,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("a", 1)?;
     /// let changes = session.changes();
     /// assert_eq!(changes.values().map(|(key, _)| key).collect::<Vec<_>>(), ["a"]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn changes(&self) -> ChangeSet {

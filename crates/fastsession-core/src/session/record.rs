@@ -38,8 +38,8 @@ const MAX_DEPTH: usize = 64;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::Record;
-/// use fastsession_core::time::UnixTime;
+/// use fastsession::session::Record;
+/// use fastsession::time::UnixTime;
 ///
 /// let record = Record::new(UnixTime::from_secs(100));
 /// let bytes = record.to_bytes();
@@ -258,8 +258,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use std::sync::Arc;
     ///
     /// struct FromLegacyFormat;
@@ -309,8 +309,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use serde_json::value::RawValue;
     ///
     /// let mut record = Record::new(UnixTime::from_secs(200));
@@ -351,8 +351,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     ///
     /// let mut record = Record::new(UnixTime::from_secs(100));
     /// record.set_expires_at(Some(UnixTime::from_secs(700)));
@@ -388,8 +388,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use serde_json::value::RawValue;
     ///
     /// let mut record = Record::new(UnixTime::from_secs(100));

@@ -20,12 +20,12 @@ pub const DEFAULT_MAX_SESSION_BYTES: usize = 256 << 10;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+/// use fastsession::store::{AnonymousBudget, MemoryStore};
 ///
 /// let budget = AnonymousBudget::new(10_000, 16 << 20);
 /// let store = MemoryStore::new()?.with_anonymous_budget(budget);
 /// assert_eq!(store.backend().anonymous_budget(), budget);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnonymousBudget {

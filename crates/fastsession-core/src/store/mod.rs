@@ -62,10 +62,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// registry calls it:
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::session::{Expiry, Record};
-/// use fastsession_core::store::{CookieStore, LoadRequest, SaveKind, SaveRequest, Saved, Store};
-/// use fastsession_core::time::UnixTime;
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::session::{Expiry, Record};
+/// use fastsession::store::{CookieStore, LoadRequest, SaveKind, SaveRequest, Saved, Store};
+/// use fastsession::time::UnixTime;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
 /// let store = CookieStore::new(&KeyRing::new(Key::generate()?));
@@ -371,9 +371,9 @@ impl<'a> SaveRequest<'a> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{ChangeSet, Expiry, Record};
-    /// use fastsession_core::store::{SaveKind, SaveRequest};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
     ///
     /// let now = UnixTime::from_secs(100);
     /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
@@ -401,9 +401,9 @@ impl<'a> SaveRequest<'a> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{ChangeSet, Expiry, Record};
-    /// use fastsession_core::store::{SaveKind, SaveRequest};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
     ///
     /// let (before, now) = (UnixTime::from_secs(100), UnixTime::from_secs(130));
     /// let mut record = Record::new(before);

@@ -34,14 +34,14 @@ const CREATE_ATTEMPTS: usize = 4;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
-/// use fastsession_core::session::SessionId;
-/// use fastsession_core::store::IdHasher;
+/// use fastsession::Key;
+/// use fastsession::session::SessionId;
+/// use fastsession::store::IdHasher;
 ///
 /// let hasher = IdHasher::new(&Key::generate()?);
 /// let key = hasher.hash(&SessionId::generate()?);
 /// assert_eq!(key.to_hex().len(), 64);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StorageKey([u8; 32]);
@@ -63,7 +63,7 @@ impl std::hash::Hash for StorageKey {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use fastsession_core::store::{StorageKey, StorageKeyHash};
+/// use fastsession::store::{StorageKey, StorageKeyHash};
 ///
 /// let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
 /// records.insert(StorageKey::from_bytes([7; 32]), "record");
@@ -139,7 +139,7 @@ impl StorageKey {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::StorageKey;
+    /// use fastsession::store::StorageKey;
     ///
     /// let key = StorageKey::from_bytes([0xab; 32]);
     /// let mut name = String::from("s:");
@@ -390,12 +390,12 @@ impl Update<'_> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::store::MemoryStore;
+/// use fastsession::{CookieConfig, SessionConfig};
+/// use fastsession::MemoryStore;
 ///
 /// let store = MemoryStore::new()?;
 /// let config = SessionConfig::new(store, CookieConfig::new("id")?);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 pub struct ServerStore<B> {
     backend: B,
@@ -424,11 +424,11 @@ impl<B: Backend> ServerStore<B> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::MemoryStore;
     ///
     /// let store = MemoryStore::new()?.with_max_session_bytes(16 * 1024);
     /// assert_eq!(store.max_session_bytes(), 16 * 1024);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_max_session_bytes(mut self, max: usize) -> Self {
@@ -835,8 +835,8 @@ impl UserRevocation {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::UserRevocation;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::store::UserRevocation;
+    /// use fastsession::time::UnixTime;
     ///
     /// let revocation = UserRevocation { at: UnixTime::from_secs(100), kept: false };
     /// assert!(revocation.ends(UnixTime::from_secs(100)));
