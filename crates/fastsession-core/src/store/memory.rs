@@ -145,6 +145,17 @@ fn anonymous_len(record: &Record) -> Option<usize> {
 impl MemoryBackend {
     /// An empty backend holding at most `max_sessions` records with a user id (revocation
     /// markers included) and as many anonymous ones (each bound at least one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{IdHasher, MemoryBackend, ServerStore};
+    ///
+    /// // What `MemoryStore::with_max_sessions(1_000)` builds, spelled out.
+    /// let store = ServerStore::with_backend(MemoryBackend::new(1_000), IdHasher::random()?);
+    /// assert_eq!(store.backend().max_sessions(), 1_000);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(max_sessions: usize) -> Self {
         let max_sessions = max_sessions.max(1);
@@ -156,6 +167,15 @@ impl MemoryBackend {
     }
 
     /// This backend with `budget` for its anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{AnonymousBudget, MemoryBackend};
+    ///
+    /// let backend = MemoryBackend::new(1_000).with_anonymous_budget(AnonymousBudget::new(500, 1 << 20));
+    /// assert_eq!(backend.anonymous_budget().max_sessions(), 500);
+    /// ```
     #[must_use]
     pub fn with_anonymous_budget(mut self, budget: AnonymousBudget) -> Self {
         self.budget = budget;
