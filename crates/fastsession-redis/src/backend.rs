@@ -340,6 +340,16 @@ impl RedisBackend {
     }
 
     /// The key prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Where this store's keys are, for `redis-cli --scan --pattern`.
+    /// fn scan_pattern(store: &fastsession::redis::RedisStore) -> String {
+    ///     format!("{}*", store.backend().key_prefix())
+    /// }
+    /// # let _ = scan_pattern;
+    /// ```
     #[must_use]
     pub fn key_prefix(&self) -> &str {
         &self.prefix

@@ -205,36 +205,93 @@ impl RedisConfig {
     }
 
     /// The budget of the anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    /// use fastsession::store::AnonymousBudget;
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1");
+    /// assert_eq!(config.anonymous_budget(), AnonymousBudget::default());
+    /// ```
     #[must_use]
     pub fn anonymous_budget(&self) -> AnonymousBudget {
         self.anonymous_budget
     }
 
     /// The key prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// // For the application's own scans of its sessions in `redis-cli`.
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_key_prefix("shop:");
+    /// assert_eq!(format!("{}*", config.key_prefix()), "shop:*");
+    /// ```
     #[must_use]
     pub fn key_prefix(&self) -> &str {
         &self.prefix
     }
 
     /// The connect timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::{DEFAULT_CONNECT_TIMEOUT, RedisConfig};
+    ///
+    /// assert_eq!(RedisConfig::new("redis://127.0.0.1").connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+    /// ```
     #[must_use]
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
 
     /// The command timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::{DEFAULT_COMMAND_TIMEOUT, RedisConfig};
+    ///
+    /// assert_eq!(RedisConfig::new("redis://127.0.0.1").command_timeout(), DEFAULT_COMMAND_TIMEOUT);
+    /// ```
     #[must_use]
     pub fn command_timeout(&self) -> Duration {
         self.command_timeout
     }
 
     /// The user index lifetime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Expiry;
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// // "Log out everywhere" must find every live session: keep the index as long as they live.
+    /// let expiry = Expiry::default();
+    /// let config = RedisConfig::new("redis://127.0.0.1");
+    /// assert!(config.user_index_ttl() >= expiry.absolute_lifetime());
+    /// ```
     #[must_use]
     pub fn user_index_ttl(&self) -> Duration {
         self.user_index_ttl
     }
 
     /// `true` for a [`cluster`](Self::cluster) configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// assert!(!RedisConfig::new("redis://127.0.0.1").is_cluster());
+    /// assert!(RedisConfig::cluster(["redis://10.0.0.1:7000"]).is_cluster());
+    /// ```
     #[must_use]
     pub fn is_cluster(&self) -> bool {
         self.cluster
