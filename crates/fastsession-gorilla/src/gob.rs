@@ -112,12 +112,35 @@ impl StructType {
     }
 
     /// The struct's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{GoType, StructType};
+    ///
+    /// // type Person struct { Name string }, in package main.
+    /// let person = StructType::new("Person", vec![("Name".into(), GoType::String)]);
+    /// assert_eq!(person.name(), "Person");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The fields, in order: name and type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{GoType, StructType};
+    ///
+    /// let person = StructType::new("Person", vec![
+    ///     ("Name".into(), GoType::String),
+    ///     ("Age".into(), GoType::Int(64)),
+    /// ]);
+    /// let names: Vec<&str> = person.fields().iter().map(|(name, _)| name.as_str()).collect();
+    /// assert_eq!(names, ["Name", "Age"]);
+    /// ```
     #[must_use]
     pub fn fields(&self) -> &[(String, GoType)] {
         &self.fields
@@ -139,6 +162,22 @@ pub struct EncodedType {
 
 impl EncodedType {
     /// The type's name (`Time`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{self, GoType};
+    ///
+    /// // Go: gob.NewEncoder(w).Encode(time.Unix(1700000000, 0).UTC())
+    /// let bytes = [
+    ///     0x10, 0xff, 0x81, 0x05, 0x01, 0x01, 0x04, b'T', b'i', b'm', b'e', 0x01, 0xff, 0x82, 0x00,
+    ///     0x00, 0x00, 0x13, 0xff, 0x82, 0x00, 0x0f, 0x01, 0x00, 0x00, 0x00, 0x0e, 0xdc, 0xe5, 0xe8,
+    ///     0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+    /// ];
+    /// let (GoType::Encoded(ty), _) = gob::decode(&bytes)? else { panic!("not an encoded type") };
+    /// assert_eq!(ty.name(), "Time");
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
@@ -210,6 +249,19 @@ pub enum GoValue {
 
 impl GoValue {
     /// A value in an interface, its type registered under `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{GoType, GoValue};
+    ///
+    /// // Go: session.Values["visits"] = int64(3); both the key and the value sit in an
+    /// // interface{}, each with the name its type is registered under.
+    /// let key = GoValue::named("string", GoType::String, GoValue::String("visits".into()));
+    /// let value = GoValue::named("int64", GoType::Int(64), GoValue::Int(3));
+    /// let values = GoValue::Map(vec![(key, value)]);
+    /// # let _ = values;
+    /// ```
     #[must_use]
     pub fn named(name: impl Into<String>, ty: GoType, value: GoValue) -> Self {
         GoValue::Named {
