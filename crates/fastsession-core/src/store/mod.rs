@@ -596,6 +596,25 @@ impl<'a> SaveRequest<'a> {
 
     /// The longest cookie value that fits, if the caller said
     /// ([`with_max_cookie_value_len`](Self::with_max_cookie_value_len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // In a store's save: refuse a value that cannot be set before revoking anything.
+    /// fn fits(request: &SaveRequest<'_>, value: &str) -> bool {
+    ///     request.max_cookie_value_len().is_none_or(|max| value.len() <= max)
+    /// }
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Regenerate, &record, &changes, &expiry, now)
+    ///     .with_max_cookie_value_len(10);
+    /// assert!(!fits(&request, "a value longer than ten bytes"));
+    /// ```
     #[must_use]
     pub fn max_cookie_value_len(&self) -> Option<usize> {
         self.max_cookie_value_len
