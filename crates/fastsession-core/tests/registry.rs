@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fastsession_core::time::Clock as _;
 
-use fastsession_core::http::{CookieConfig, Sessions};
+use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::session::Session;
 use http::HeaderMap;
 use http::header::{COOKIE, SET_COOKIE};
@@ -707,4 +707,79 @@ async fn a_persistent_cookie_never_outlives_the_sessions_own_deadline() {
         max_age(&capped.set_cookies()[0]).as_deref(),
         Some("2592000")
     );
+}
+
+/// What a handler writes after `destroy` goes to a new session, saved in the same response:
+/// a logout can leave a message for the next page. The ended session stays ended, and the
+/// new one belongs to nobody.
+#[tokio::test]
+async fn writes_after_destroy_go_to_a_new_session() {
+    use fastsession_core::store::MemoryStore;
+
+    let env = Env::new();
+    let memory = SessionConfig::new(
+        MemoryStore::new().unwrap(),
+        CookieConfig::new("id").unwrap(),
+    )
+    .with_clock(env.clock.clone());
+    for config in [&env.config, &memory] {
+        let login = env
+            .send_to(config, None, |s| {
+                s.set_user_id("ada");
+                s.set_persistent(true);
+                s.insert("cart", 3).unwrap();
+            })
+            .await;
+        login.assert_ok();
+        let logout = env
+            .send_to(config, Some(&login.cookie()), |s| {
+                s.destroy();
+                assert_eq!((s.user_id(), s.is_persistent()), (None, false));
+                s.add_flash("You have been logged out.").unwrap();
+            })
+            .await;
+        logout.assert_ok();
+        let lines = logout.set_cookies();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            !lines[0].contains("Max-Age"),
+            "a browser-session cookie: {lines:?}"
+        );
+        assert_ne!(logout.value(), login.value(), "a new session");
+
+        let next = env
+            .send_to(config, Some(&logout.cookie()), |s| {
+                assert_eq!(s.user_id(), None);
+                assert_eq!(s.get::<u32>("cart").unwrap(), None);
+                let flashes = s.take_flashes::<String>().unwrap();
+                assert_eq!(flashes, ["You have been logged out."]);
+            })
+            .await;
+        next.assert_ok();
+        if std::ptr::eq(config, &memory) {
+            // The logged-out id opens nothing, even with the new session alive.
+            let replay = env
+                .send_to(config, Some(&login.cookie()), |s| {
+                    assert!(s.is_new());
+                    assert_eq!(s.user_id(), None);
+                })
+                .await;
+            replay.assert_ok();
+        }
+    }
+
+    // A session destroyed before it was ever saved, then written to: saved as a new one.
+    let fresh = env
+        .send(None, |s| {
+            s.destroy();
+            s.insert("theme", "dark").unwrap();
+        })
+        .await;
+    fresh.assert_ok();
+    let again = env
+        .send(Some(&fresh.cookie()), |s| {
+            assert_eq!(s.get::<String>("theme").unwrap().as_deref(), Some("dark"));
+        })
+        .await;
+    again.assert_ok();
 }

@@ -593,8 +593,28 @@ impl Sessions {
         session: &'s Session,
         had_cookie: bool,
     ) -> std::result::Result<Result<()>, NeedsIo<'s>> {
+        match self.save_once_now(config, session, had_cookie) {
+            // A destroyed session with what was written after `destroy`: now a new one.
+            Ok(Ok(())) if session.lock().is_carried() => self.save_once_now(config, session, false),
+            other => other,
+        }
+    }
+
+    fn save_once_now<'s>(
+        &self,
+        config: &SessionConfig,
+        session: &'s Session,
+        had_cookie: bool,
+    ) -> std::result::Result<Result<()>, NeedsIo<'s>> {
         let now = config.clock().now();
         let mut state = session.lock();
+        if state.is_new_and_written_after_destroy() {
+            // Never saved, so nothing to end but the cookie it came with.
+            if had_cookie {
+                self.queue_removal(config.cookie().name(), config.cookie().removal());
+            }
+            state.begin_anew(now);
+        }
         let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
             return Ok(Ok(()));
         };
@@ -647,18 +667,26 @@ impl Sessions {
                 .with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
         }
         let saved = config.store().save(request).await;
-        let mut state = session.lock();
-        let persistent = record.is_persistent();
-        let sent = if movable {
-            // Back as before the save; `saved` applies its outcome.
-            record.set_last_active(last_active);
-            state.record = record;
-            state.changes = changes;
-            None
-        } else {
-            Some(&changes)
+        let carried = {
+            let mut state = session.lock();
+            let persistent = record.is_persistent();
+            let sent = if movable {
+                // Back as before the save; `saved` applies its outcome.
+                record.set_last_active(last_active);
+                state.record = record;
+                state.changes = changes;
+                None
+            } else {
+                Some(&changes)
+            };
+            self.saved(config, &mut state, saved, sent, persistent, now)?;
+            state.is_carried()
         };
-        self.saved(config, &mut state, saved, sent, persistent, now)
+        if carried {
+            // A destroyed session with what was written after `destroy`: now a new one.
+            return Box::pin(self.save_one(config, session, false, movable)).await;
+        }
+        Ok(())
     }
 
     /// What a save of this session must do, or `None` if it needs none (an unmodified
@@ -709,7 +737,8 @@ impl Sessions {
             Ok(Saved::Cookie { value, id }) => (value, id),
             Ok(Saved::Remove) => {
                 self.queue_removal(name, config.cookie().removal());
-                *state = State::fresh(now);
+                // What the handler wrote after `destroy` goes to a new session, saved next.
+                state.begin_anew(now);
                 return Ok(());
             }
             Err(e) => {

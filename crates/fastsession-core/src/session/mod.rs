@@ -703,7 +703,10 @@ impl Session {
     /// ```
     #[must_use]
     pub fn user_id(&self) -> Option<String> {
-        self.lock().record.user.clone()
+        // A destroyed session belongs to nobody; its record keeps the user for the save, so
+        // that a revocation marker of a logged-in session outranks anonymous ones.
+        let state = self.lock();
+        (state.action != Action::Destroy).then(|| state.record.user.clone())?
     }
 
     /// `true` if the cookie is persistent ("remember me").
@@ -719,7 +722,8 @@ impl Session {
     /// ```
     #[must_use]
     pub fn is_persistent(&self) -> bool {
-        self.lock().record.persistent
+        let state = self.lock();
+        state.action != Action::Destroy && state.record.persistent
     }
 
     /// Gives the session a new identity at the next save, keeping its data; the old one ends.
@@ -749,8 +753,12 @@ impl Session {
         }
     }
 
-    /// Ends the session: its data is dropped and the save clears the cookie (same name, Path,
-    /// Domain and prefix, `Max-Age=0`).
+    /// Ends the session: its data, user id, "remember me" and deadline are dropped, the store
+    /// forgets it and the save clears the cookie (same name, Path, Domain and prefix,
+    /// `Max-Age=0`).
+    ///
+    /// Values and flash messages written after it go to a new session, saved in the same
+    /// response: a logout can leave a "You have been logged out" message for the next page.
     ///
     /// # Examples
     ///
@@ -758,10 +766,12 @@ impl Session {
     /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
+    /// session.set_user_id("ada");
     /// // Logout.
-    /// session.insert("user", "ada")?;
     /// session.destroy();
     /// assert!(session.is_destroyed() && session.is_empty());
+    /// assert_eq!(session.user_id(), None);
+    /// session.add_flash("You have been logged out.")?; // for the next page, in a new session
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn destroy(&self) {
@@ -846,7 +856,8 @@ impl Session {
     /// ```
     #[must_use]
     pub fn expires_at(&self) -> Option<UnixTime> {
-        self.lock().record.expires_at
+        let state = self.lock();
+        (state.action != Action::Destroy).then_some(state.record.expires_at)?
     }
 
     /// When the session was last saved or refreshed.
@@ -900,6 +911,42 @@ impl std::fmt::Debug for Session {
 impl State {
     pub(crate) fn fresh(now: UnixTime) -> Self {
         State::with_record(Record::new(now), true)
+    }
+
+    /// Makes this a fresh session; what a destroyed session was given after `destroy` (which
+    /// emptied its values and flash messages) moves into it, as changes to create it with.
+    /// `true` if anything moved.
+    pub(crate) fn begin_anew(&mut self, now: UnixTime) -> bool {
+        let destroyed = self.action == Action::Destroy;
+        let values = std::mem::take(&mut self.record.values);
+        let flashes = std::mem::take(&mut self.record.flashes);
+        *self = State::fresh(now);
+        if !destroyed || (values.is_empty() && flashes.is_empty()) {
+            return false;
+        }
+        for key in values.keys() {
+            self.changes.values.insert(key.clone(), Change::Set);
+        }
+        for key in flashes.keys() {
+            self.changes.flashes.insert(key.clone(), Change::Set);
+        }
+        self.record.values = values;
+        self.record.flashes = flashes;
+        true
+    }
+
+    /// `true` for a session [`begin_anew`](Self::begin_anew) gave something to: it needs a
+    /// save of its own.
+    pub(crate) fn is_carried(&self) -> bool {
+        self.is_new && self.action == Action::Keep && !self.changes.is_empty()
+    }
+
+    /// `true` for a session destroyed before it was ever saved, that was given something
+    /// after `destroy`.
+    pub(crate) fn is_new_and_written_after_destroy(&self) -> bool {
+        self.is_new
+            && self.action == Action::Destroy
+            && !(self.record.values.is_empty() && self.record.flashes.is_empty())
     }
 
     pub(crate) fn with_record(record: Record, is_new: bool) -> Self {
