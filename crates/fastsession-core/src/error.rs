@@ -20,7 +20,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::{ErrorKind, codec::Key};
+/// use fastsession::{ErrorKind, codec::Key};
 ///
 /// let err = Key::from_secret(b"too short").unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::InvalidKey);
@@ -80,7 +80,7 @@ pub enum ErrorKind {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::{Error, ErrorKind};
+/// use fastsession::{Error, ErrorKind};
 ///
 /// let err = Error::store("connection refused", std::io::Error::other("refused"));
 /// assert_eq!(err.kind(), ErrorKind::Store);
@@ -103,7 +103,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::{Error, ErrorKind};
+    /// use fastsession::{Error, ErrorKind};
     ///
     /// // A store of your own reports a setting it cannot use.
     /// let error = Error::new(ErrorKind::InvalidConfig, "pool size must be at least 1");
@@ -127,7 +127,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::{Error, ErrorKind};
+    /// use fastsession::{Error, ErrorKind};
     ///
     /// // In a store: the backend error stays reachable, the client sees only a 503.
     /// let error = Error::store("my store: write failed", std::io::Error::other("timeout"));
@@ -146,7 +146,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::{Error, ErrorKind};
+    /// use fastsession::{Error, ErrorKind};
     ///
     /// let io = std::io::Error::other("disk full");
     /// let error = Error::new(ErrorKind::Store, "cannot write").with_source(io);
@@ -166,7 +166,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::{Error, ErrorKind};
+    /// use fastsession::{Error, ErrorKind};
     ///
     /// let error = Error::new(ErrorKind::InvalidConfig, "no key");
     /// assert_eq!(error.kind(), ErrorKind::InvalidConfig);
@@ -181,7 +181,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::{Error, ErrorKind};
+    /// use fastsession::{Error, ErrorKind};
     ///
     /// // A save that lost to a logout in another request: show the login page.
     /// let error = Error::new(ErrorKind::SessionEnded, "ended meanwhile");
@@ -202,7 +202,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::Error;
+    /// use fastsession::Error;
     ///
     /// let down = Error::store("no connection", std::io::Error::other("refused"));
     /// assert_eq!(down.status(), http::StatusCode::SERVICE_UNAVAILABLE);
@@ -258,7 +258,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::{Error, ErrorKind};
+    /// use fastsession::{Error, ErrorKind};
     ///
     /// let error = Error::new(ErrorKind::CookieTooLarge { size: 5000, limit: 4096 }, "too large");
     /// assert!(error.is_cookie_too_large());

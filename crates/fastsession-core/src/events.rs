@@ -15,8 +15,8 @@
 //! # Examples
 //!
 //! ```
-//! use fastsession_core::events::{self, Event};
-//! use fastsession_core::store::RejectReason;
+//! use fastsession::events::{self, Event};
+//! use fastsession::store::RejectReason;
 //!
 //! let before = events::counts().of(Event::Rejected(RejectReason::Malformed));
 //! events::record(Event::Rejected(RejectReason::Malformed));
@@ -79,6 +79,17 @@ const REASONS: [RejectReason; 11] = [
 impl Event {
     /// A short, stable name for logs and metrics (a rejection is `rejected`; its reason is a
     /// field of its own).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::events::Event;
+    /// use fastsession::store::RejectReason;
+    ///
+    /// // One metric label per kind; a rejection's reason is a label of its own.
+    /// assert_eq!(Event::AnonymousEvicted.as_str(), "anonymous_evicted");
+    /// assert_eq!(Event::Rejected(RejectReason::Revoked).as_str(), "rejected");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -154,6 +165,17 @@ fn epoch() -> Instant {
 /// [`LOG_INTERVAL`] ago (that line's successor then reports it in its count).
 ///
 /// Stores call this for what they drop or refuse; the registry for rejected cookies.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::events::{self, Event};
+///
+/// // A store that had to drop a session to make room says so; a flood logs one line per
+/// // interval, with its count, and every occurrence is counted.
+/// events::record(Event::AnonymousEvicted);
+/// assert!(events::counts().of(Event::AnonymousEvicted) >= 1);
+/// ```
 pub fn record(event: Event) {
     let counter = &COUNTERS[event.index()];
     counter.total.fetch_add(1, Ordering::Relaxed);
@@ -234,8 +256,8 @@ pub enum Action {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::events::{self, Event};
-/// use fastsession_core::Error;
+/// use fastsession::events::{self, Event};
+/// use fastsession::Error;
 ///
 /// let before = events::counts().of(Event::StoreFailed);
 /// let error = Error::store("refused", std::io::Error::other("down"));
@@ -255,6 +277,16 @@ pub struct EventCounts([u64; KINDS]);
 
 impl EventCounts {
     /// How many times `event` happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::events::{self, Event};
+    ///
+    /// // A health check: is the store failing?
+    /// let failures = events::counts().of(Event::StoreFailed);
+    /// println!("store failures since start: {failures}");
+    /// ```
     #[must_use]
     pub fn of(&self, event: Event) -> u64 {
         self.0[event.index()]
@@ -265,7 +297,7 @@ impl EventCounts {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::events;
+    /// use fastsession::events;
     ///
     /// for (event, total) in events::counts().iter() {
     ///     println!("{event}: {total}");
@@ -281,6 +313,19 @@ impl EventCounts {
 }
 
 /// The totals of every kind of event since the process started.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::events::{self, Event};
+/// use fastsession::store::RejectReason;
+///
+/// // Totals only grow: a metrics exporter reports them as counters.
+/// let counts = events::counts();
+/// let forged = counts.of(Event::Rejected(RejectReason::NotAuthentic));
+/// let expired = counts.of(Event::Rejected(RejectReason::IdleTimeout));
+/// println!("forged cookies: {forged}, expired sessions: {expired}");
+/// ```
 #[must_use]
 pub fn counts() -> EventCounts {
     EventCounts(std::array::from_fn(|i| {

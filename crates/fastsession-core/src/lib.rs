@@ -23,9 +23,9 @@
 //! # Example
 //!
 //! ```
-//! use fastsession_core::codec::{Key, KeyRing};
-//! use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-//! use fastsession_core::store::CookieStore;
+//! use fastsession::{Key, KeyRing};
+//! use fastsession::{CookieConfig, SessionConfig, Sessions};
+//! use fastsession::CookieStore;
 //!
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let keys = KeyRing::new(Key::generate()?);

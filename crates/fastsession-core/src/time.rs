@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
+/// use fastsession::time::UnixTime;
 /// use std::time::Duration;
 ///
 /// let t = UnixTime::from_secs(1_700_000_000);
@@ -32,7 +32,7 @@ impl UnixTime {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let t = UnixTime::from_secs(1_700_000_000);
@@ -48,7 +48,7 @@ impl UnixTime {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// assert_eq!(UnixTime::from_secs(60).as_secs(), 60);
@@ -63,7 +63,7 @@ impl UnixTime {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// assert!(UnixTime::now() > UnixTime::from_secs(1_700_000_000));
@@ -80,7 +80,7 @@ impl UnixTime {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let t = UnixTime::from_secs(100);
@@ -97,7 +97,7 @@ impl UnixTime {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let t = UnixTime::from_secs(100);
@@ -114,7 +114,7 @@ impl UnixTime {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let (start, end) = (UnixTime::from_secs(100), UnixTime::from_secs(160));
@@ -135,7 +135,7 @@ impl UnixTime {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+/// use fastsession::time::{Clock, ManualClock, UnixTime};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new(UnixTime::from_secs(1_000));
@@ -152,7 +152,7 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::{Clock, SystemClock};
+/// use fastsession::time::{Clock, SystemClock};
 ///
 /// assert!(SystemClock.now().as_secs() > 1_600_000_000);
 /// ```
@@ -170,7 +170,7 @@ impl Clock for SystemClock {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+/// use fastsession::time::{Clock, ManualClock, UnixTime};
 ///
 /// let clock = ManualClock::new(UnixTime::from_secs(10));
 /// let other = clock.clone();
@@ -186,7 +186,7 @@ impl ManualClock {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+    /// use fastsession::time::{Clock, ManualClock, UnixTime};
     /// use std::time::Duration;
     ///
     /// let clock = ManualClock::new(UnixTime::from_secs(1_000));
@@ -202,7 +202,7 @@ impl ManualClock {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+    /// use fastsession::time::{Clock, ManualClock, UnixTime};
     /// use std::time::Duration;
     ///
     /// // A test that waits out an idle timeout without sleeping.
@@ -219,7 +219,7 @@ impl ManualClock {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::{Clock, ManualClock, UnixTime};
+    /// use fastsession::time::{Clock, ManualClock, UnixTime};
     /// use std::time::Duration;
     ///
     /// let clock = ManualClock::new(UnixTime::from_secs(1_000));

@@ -130,9 +130,9 @@ const EVICTIONS_PER_WRITE: usize = 16;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
-/// use fastsession_core::store::{AnonymousBudget, IdHasher, ServerStore};
-/// use fastsession_fs::{FilesystemBackend, FilesystemStore};
+/// use fastsession::Key;
+/// use fastsession::store::{AnonymousBudget, IdHasher, ServerStore};
+/// use fastsession::fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let backend = FilesystemBackend::open(dir.path().join("sessions"))?
@@ -176,8 +176,8 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::ErrorKind;
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::ErrorKind;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("sessions"))?;
@@ -216,8 +216,8 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let budget = AnonymousBudget::new(10_000, 16 << 20);
@@ -236,8 +236,8 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
@@ -256,7 +256,7 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?.with_max_record_size(16 * 1024);
@@ -274,7 +274,7 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_fs::{DEFAULT_MAX_RECORD_SIZE, FilesystemBackend};
+    /// use fastsession::fs::{DEFAULT_MAX_RECORD_SIZE, FilesystemBackend};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?;
@@ -293,7 +293,7 @@ impl FilesystemBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_fs::FilesystemBackend;
+    /// use fastsession::fs::FilesystemBackend;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let backend = FilesystemBackend::open(dir.path().join("s"))?;

@@ -20,14 +20,14 @@
 //! # Example
 //!
 //! ```
-//! use fastsession_core::codec::Key;
-//! use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+//! use fastsession::Key;
+//! use fastsession::{CookieConfig, SessionConfig, Sessions};
 //!
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let dir = tempfile::tempdir()?;
 //! // Keep the key stable (load it from your secrets): it locates the session files.
 //! let key = Key::generate()?;
-//! let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &key)?;
+//! let store = fastsession::fs::filesystem_store(dir.path().join("sessions"), &key)?;
 //! let config = SessionConfig::new(store, CookieConfig::new("id")?);
 //!
 //! let sessions = Sessions::new(&http::HeaderMap::new());
@@ -71,9 +71,9 @@ use fastsession_core::store::ServerStore;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
-/// use fastsession_core::store::{IdHasher, ServerStore};
-/// use fastsession_fs::{FilesystemBackend, FilesystemStore};
+/// use fastsession::Key;
+/// use fastsession::store::{IdHasher, ServerStore};
+/// use fastsession::fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store: FilesystemStore =
@@ -97,10 +97,10 @@ pub type FilesystemStore = ServerStore<FilesystemBackend>;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
+/// use fastsession::Key;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let store = fastsession_fs::filesystem_store(dir.path().join("sessions"), &Key::generate()?)?;
+/// let store = fastsession::fs::filesystem_store(dir.path().join("sessions"), &Key::generate()?)?;
 /// assert!(dir.path().join("sessions").is_dir());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

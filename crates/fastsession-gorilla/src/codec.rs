@@ -80,15 +80,15 @@ impl BlockKey {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
-/// use fastsession_gorilla::SecureCookie;
+/// use fastsession::time::UnixTime;
+/// use fastsession::gorilla::SecureCookie;
 ///
 /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", Some(b"fedcba9876543210"))?;
 /// let now = UnixTime::from_secs(1_700_000_000);
 /// let cookie = codec.encode_json("session", &serde_json::json!({"user": "ada"}), now)?;
 /// let value = codec.decode_json("session", &cookie, now)?;
 /// assert_eq!(value["user"], "ada");
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct SecureCookie {
@@ -118,6 +118,21 @@ impl SecureCookie {
     ///
     /// [`ErrorKind::HashKeyNotSet`] for an empty hash key (as securecookie v1.1.2; v1.1.1
     /// signed with it), [`ErrorKind::InvalidBlockKey`] for a block key of another length.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    ///
+    /// // securecookie.New(hashKey, blockKey), with the Go service's keys: 32 bytes to sign,
+    /// // 32 to encrypt with AES-256.
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", Some(b"fedcba9876543210fedcba9876543210"))?;
+    /// # let _ = codec;
+    /// // securecookie.New(hashKey, nil): signed, not encrypted.
+    /// let signed_only = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// # let _ = signed_only;
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn new(hash_key: &[u8], block_key: Option<&[u8]>) -> Result<Self> {
         if hash_key.is_empty() {
             return Err(Error::new(ErrorKind::HashKeyNotSet));
@@ -132,6 +147,21 @@ impl SecureCookie {
     }
 
     /// Sets the maximum age in seconds of a cookie's timestamp (0: none; Go's `MaxAge`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{ErrorKind, SecureCookie};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // s.MaxAge(3600)
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?.with_max_age(3600);
+    /// let cookie = codec.encode_bytes("session", b"v", UnixTime::from_secs(1_700_000_000))?;
+    /// // Two hours later.
+    /// let error = codec.decode_bytes("session", &cookie, UnixTime::from_secs(1_700_007_200)).unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::TimestampExpired);
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn with_max_age(mut self, secs: u64) -> Self {
         self.max_age = secs;
@@ -139,6 +169,21 @@ impl SecureCookie {
     }
 
     /// Sets the minimum age in seconds (0: none; Go's `MinAge`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{ErrorKind, SecureCookie};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // s.MinAge(1): a cookie from this very second, or from the future, is refused.
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?.with_min_age(1);
+    /// let now = UnixTime::from_secs(1_700_000_000);
+    /// let cookie = codec.encode_bytes("session", b"v", now)?;
+    /// let error = codec.decode_bytes("session", &cookie, now).unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::TimestampTooNew);
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn with_min_age(mut self, secs: u64) -> Self {
         self.min_age = secs;
@@ -146,6 +191,19 @@ impl SecureCookie {
     }
 
     /// Sets the maximum length of an encoded cookie value (0: none; Go's `MaxLength`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{ErrorKind, SecureCookie};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // s.MaxLength(100)
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?.with_max_length(100);
+    /// let error = codec.encode_bytes("session", &[b'x'; 100], UnixTime::from_secs(0)).unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::EncodeTooLong);
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn with_max_length(mut self, len: usize) -> Self {
         self.max_length = len;
@@ -153,12 +211,33 @@ impl SecureCookie {
     }
 
     /// The maximum age in seconds (0: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    ///
+    /// // securecookie's default: 30 days.
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// assert_eq!(codec.max_age(), 30 * 86_400);
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn max_age(&self) -> u64 {
         self.max_age
     }
 
     /// The maximum length of an encoded value (0: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    ///
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// assert_eq!(codec.max_length(), 4096);
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn max_length(&self) -> usize {
         self.max_length
@@ -173,6 +252,20 @@ impl SecureCookie {
     /// # Panics
     ///
     /// If the operating system's random number generator fails (no IV can be made).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // The bytes Go's `NopEncoder` passes through (or gob bytes): a cookie Go's
+    /// // `s.Decode("remember", value, &dst)` opens.
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// let cookie = codec.encode_bytes("remember", b"user-42", UnixTime::now())?;
+    /// assert!(!cookie.contains(['|', ';', ' ']));
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn encode_bytes(&self, name: &str, payload: &[u8], now: UnixTime) -> Result<String> {
         let mut iv = [0u8; IV_LEN];
         if self.block_key.is_some() {
@@ -221,6 +314,22 @@ impl SecureCookie {
     /// # Errors
     ///
     /// The decode [`ErrorKind`] of the first check that fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{ErrorKind, SecureCookie};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// let now = UnixTime::now();
+    /// let cookie = codec.encode_bytes("remember", b"user-42", now)?;
+    /// assert_eq!(codec.decode_bytes("remember", &cookie, now)?, b"user-42");
+    /// // The name is signed too: a cookie moved to another name does not open.
+    /// let moved = codec.decode_bytes("admin", &cookie, now).unwrap_err();
+    /// assert_eq!(moved.kind(), ErrorKind::MacInvalid);
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn decode_bytes(&self, name: &str, value: &str, now: UnixTime) -> Result<Vec<u8>> {
         self.open(name, value, now).map(|(payload, _)| payload)
     }
@@ -277,6 +386,20 @@ impl SecureCookie {
     /// # Errors
     ///
     /// [`ErrorKind::Serialize`] for NaN or infinities; as `encode_bytes`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // What Go's `s.Encode("prefs", map[string]any{"theme": "dark"})` writes with
+    /// // `s.SetSerializer(securecookie.JSONEncoder{})`.
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// let cookie = codec.encode_json("prefs", &serde_json::json!({"theme": "dark"}), UnixTime::now())?;
+    /// # let _ = cookie;
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn encode_json(
         &self,
         name: &str,
@@ -292,6 +415,20 @@ impl SecureCookie {
     /// # Errors
     ///
     /// As `decode_bytes`; [`ErrorKind::Deserialize`] if the payload is not JSON.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// let now = UnixTime::now();
+    /// let cookie = codec.encode_json("prefs", &serde_json::json!({"theme": "dark"}), now)?;
+    /// let prefs = codec.decode_json("prefs", &cookie, now)?;
+    /// assert_eq!(prefs["theme"], "dark");
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn decode_json(&self, name: &str, value: &str, now: UnixTime) -> Result<serde_json::Value> {
         first_json_value(&self.decode_bytes(name, value, now)?)
     }
@@ -343,8 +480,8 @@ fn parse_go_int(text: &[u8]) -> Option<i64> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
-/// use fastsession_gorilla::{SecureCookie, decode_multi, encode_multi};
+/// use fastsession::time::UnixTime;
+/// use fastsession::gorilla::{SecureCookie, decode_multi, encode_multi};
 ///
 /// let old = SecureCookie::new(b"an old hash key, still accepted!", None)?;
 /// let new = SecureCookie::new(b"the new hash key, used to encode", None)?;
@@ -354,7 +491,7 @@ fn parse_go_int(text: &[u8]) -> Option<i64> {
 /// assert_eq!(decode_multi(&[new.clone(), old], "session", &cookie, now)?, b"value");
 /// let fresh = encode_multi(&[new.clone()], "session", b"value", now)?;
 /// assert!(new.decode_bytes("session", &fresh, now).is_ok());
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn encode_multi(
     codecs: &[SecureCookie],
@@ -379,6 +516,22 @@ pub fn encode_multi(
 ///
 /// [`ErrorKind::NoCodecs`] for an empty list; else the first codec's error (a cookie under
 /// no known key is [`ErrorKind::MacInvalid`] for each).
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::gorilla::{SecureCookie, decode_multi};
+/// use fastsession::time::UnixTime;
+///
+/// // Go: securecookie.CodecsFromPairs(newHash, nil, oldHash, nil): the new key first.
+/// let new = SecureCookie::new(b"the new hash key, used to encode", None)?;
+/// let old = SecureCookie::new(b"an old hash key, still accepted!", None)?;
+/// let now = UnixTime::now();
+/// let from_before_the_rotation = old.encode_bytes("session", b"value", now)?;
+/// let codecs = [new, old];
+/// assert_eq!(decode_multi(&codecs, "session", &from_before_the_rotation, now)?, b"value");
+/// # Ok::<(), fastsession::gorilla::Error>(())
+/// ```
 pub fn decode_multi(
     codecs: &[SecureCookie],
     name: &str,
@@ -400,8 +553,8 @@ pub fn decode_multi(
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::time::UnixTime;
-/// use fastsession_gorilla::{SecureCookie, decode_multi_json, encode_multi_json};
+/// use fastsession::time::UnixTime;
+/// use fastsession::gorilla::{SecureCookie, decode_multi_json, encode_multi_json};
 ///
 /// // Go: securecookie.CodecsFromPairs(newHash, nil, oldHash, nil), each with
 /// // SetSerializer(securecookie.JSONEncoder{}).
@@ -415,7 +568,7 @@ pub fn decode_multi(
 /// // A cookie from before the rotation still opens.
 /// let before = old.encode_json("prefs", &value, now)?;
 /// assert_eq!(decode_multi_json(&codecs, "prefs", &before, now)?, value);
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn encode_multi_json(
     codecs: &[SecureCookie],
@@ -436,6 +589,21 @@ pub fn encode_multi_json(
 ///
 /// [`ErrorKind::NoCodecs`] for an empty list; [`ErrorKind::Deserialize`] if a codec opened the
 /// cookie but none could parse it; else the first codec's error.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::gorilla::{SecureCookie, decode_multi_json};
+/// use fastsession::time::UnixTime;
+///
+/// let new = SecureCookie::new(b"the new hash key, used to encode", None)?;
+/// let old = SecureCookie::new(b"an old hash key, still accepted!", None)?;
+/// let now = UnixTime::now();
+/// let cookie = old.encode_json("prefs", &serde_json::json!({"theme": "dark"}), now)?;
+/// let prefs = decode_multi_json(&[new, old], "prefs", &cookie, now)?;
+/// assert_eq!(prefs["theme"], "dark");
+/// # Ok::<(), fastsession::gorilla::Error>(())
+/// ```
 pub fn decode_multi_json(
     codecs: &[SecureCookie],
     name: &str,

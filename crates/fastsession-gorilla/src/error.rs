@@ -45,6 +45,16 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// `true` for what securecookie calls a usage error (a mistake of the caller).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    ///
+    /// // A 20-byte block key: a mistake in the configuration, not a bad cookie.
+    /// let error = SecureCookie::new(b"0123456789abcdef0123456789abcdef", Some(b"twenty bytes of key!")).unwrap_err();
+    /// assert!(error.kind().is_usage());
+    /// ```
     #[must_use]
     pub fn is_usage(self) -> bool {
         matches!(
@@ -60,6 +70,21 @@ impl ErrorKind {
     }
 
     /// `true` for what securecookie calls a decode error (a cookie it will not accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::SecureCookie;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
+    /// match codec.decode_bytes("session", "not a cookie of ours", UnixTime::now()) {
+    ///     // A cookie we do not accept: start a fresh session, as Go does.
+    ///     Err(error) if error.kind().is_decode() => {}
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn is_decode(self) -> bool {
         !self.is_usage()
@@ -90,7 +115,7 @@ impl ErrorKind {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::{ErrorKind, SecureCookie};
+/// use fastsession::gorilla::{ErrorKind, SecureCookie};
 ///
 /// let error = SecureCookie::new(b"", None).unwrap_err();
 /// assert_eq!(error.kind(), ErrorKind::HashKeyNotSet);
@@ -118,6 +143,16 @@ impl Error {
     }
 
     /// What went wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{ErrorKind, decode_multi};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let error = decode_multi(&[], "session", "value", UnixTime::now()).unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::NoCodecs);
+    /// ```
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         self.kind

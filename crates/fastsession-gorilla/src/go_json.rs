@@ -19,9 +19,9 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// ```
 /// let value = serde_json::json!({"b": 0.1, "a": "<tag>", "n": 1e21});
-/// let bytes = fastsession_gorilla::go_json::to_vec(&value)?;
+/// let bytes = fastsession::gorilla::go_json::to_vec(&value)?;
 /// assert_eq!(bytes, br#"{"a":"\u003ctag\u003e","b":0.1,"n":1e+21}"#.iter().chain(b"\n").copied().collect::<Vec<u8>>());
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn to_vec(value: &Value) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(64);

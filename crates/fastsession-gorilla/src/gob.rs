@@ -46,7 +46,7 @@ const FIRST_ID: i64 = 65;
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::GoType;
+/// use fastsession::gorilla::gob::GoType;
 ///
 /// // What a gorilla session's Values is.
 /// let values = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
@@ -98,7 +98,7 @@ impl StructType {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::gob::{GoType, StructType};
+    /// use fastsession::gorilla::gob::{GoType, StructType};
     ///
     /// let person = StructType::new("Person", vec![("Name".into(), GoType::String)]);
     /// assert_eq!(person.fields()[0].0, "Name");
@@ -112,12 +112,35 @@ impl StructType {
     }
 
     /// The struct's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{GoType, StructType};
+    ///
+    /// // type Person struct { Name string }, in package main.
+    /// let person = StructType::new("Person", vec![("Name".into(), GoType::String)]);
+    /// assert_eq!(person.name(), "Person");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The fields, in order: name and type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{GoType, StructType};
+    ///
+    /// let person = StructType::new("Person", vec![
+    ///     ("Name".into(), GoType::String),
+    ///     ("Age".into(), GoType::Int(64)),
+    /// ]);
+    /// let names: Vec<&str> = person.fields().iter().map(|(name, _)| name.as_str()).collect();
+    /// assert_eq!(names, ["Name", "Age"]);
+    /// ```
     #[must_use]
     pub fn fields(&self) -> &[(String, GoType)] {
         &self.fields
@@ -139,6 +162,22 @@ pub struct EncodedType {
 
 impl EncodedType {
     /// The type's name (`Time`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{self, GoType};
+    ///
+    /// // Go: gob.NewEncoder(w).Encode(time.Unix(1700000000, 0).UTC())
+    /// let bytes = [
+    ///     0x10, 0xff, 0x81, 0x05, 0x01, 0x01, 0x04, b'T', b'i', b'm', b'e', 0x01, 0xff, 0x82, 0x00,
+    ///     0x00, 0x00, 0x13, 0xff, 0x82, 0x00, 0x0f, 0x01, 0x00, 0x00, 0x00, 0x0e, 0xdc, 0xe5, 0xe8,
+    ///     0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+    /// ];
+    /// let (GoType::Encoded(ty), _) = gob::decode(&bytes)? else { panic!("not an encoded type") };
+    /// assert_eq!(ty.name(), "Time");
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
@@ -164,7 +203,7 @@ impl EncodedType {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::{GoType, GoValue};
+/// use fastsession::gorilla::gob::{GoType, GoValue};
 ///
 /// // An interface holding []string{"a"}.
 /// let tags = GoValue::named("[]string", GoType::Slice(Box::new(GoType::String)),
@@ -210,6 +249,19 @@ pub enum GoValue {
 
 impl GoValue {
     /// A value in an interface, its type registered under `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::gob::{GoType, GoValue};
+    ///
+    /// // Go: session.Values["visits"] = int64(3); both the key and the value sit in an
+    /// // interface{}, each with the name its type is registered under.
+    /// let key = GoValue::named("string", GoType::String, GoValue::String("visits".into()));
+    /// let value = GoValue::named("int64", GoType::Int(64), GoValue::Int(3));
+    /// let values = GoValue::Map(vec![(key, value)]);
+    /// # let _ = values;
+    /// ```
     #[must_use]
     pub fn named(name: impl Into<String>, ty: GoType, value: GoValue) -> Self {
         GoValue::Named {
@@ -241,11 +293,11 @@ enum Wire {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::{self, GoType, GoValue};
+/// use fastsession::gorilla::gob::{self, GoType, GoValue};
 ///
 /// // Go: gob.NewEncoder(w).Encode(42)
 /// assert_eq!(gob::decode(&[0x03, 0x04, 0x00, 0x54])?, (GoType::Int(64), GoValue::Int(42)));
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<(GoType, GoValue)> {
     let mut decoder = Decoder {
@@ -868,7 +920,7 @@ pub(crate) fn builtin_type(name: &str) -> Option<(String, GoType)> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::gob::{self, GoType, GoValue};
+/// use fastsession::gorilla::gob::{self, GoType, GoValue};
 ///
 /// // Go: session.Values["tags"] = []string{"a"}, as gorilla/sessions' GobEncoder writes it.
 /// let ty = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
@@ -879,7 +931,7 @@ pub(crate) fn builtin_type(name: &str) -> Option<(String, GoType)> {
 /// )]);
 /// let bytes = gob::encode(&ty, &values)?;
 /// assert_eq!(gob::decode(&bytes)?, (ty, values));
-/// # Ok::<(), fastsession_gorilla::Error>(())
+/// # Ok::<(), fastsession::gorilla::Error>(())
 /// ```
 pub fn encode(ty: &GoType, value: &GoValue) -> Result<Vec<u8>> {
     let mut encoder = Encoder {

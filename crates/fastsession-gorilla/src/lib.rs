@@ -27,8 +27,8 @@
 //! A cookie a Go service wrote with `securecookie.New(hashKey, nil)` and the `JSONEncoder`:
 //!
 //! ```
-//! use fastsession_core::time::UnixTime;
-//! use fastsession_gorilla::SecureCookie;
+//! use fastsession::time::UnixTime;
+//! use fastsession::gorilla::SecureCookie;
 //!
 //! let codec = SecureCookie::new(b"0123456789abcdef0123456789abcdef", None)?;
 //! let cookie = "MTcwMDAwMDAwMHxJbWhsYkd4dklIZHZjbXhrSWdvPXxi9nMIdEh-M6_Ts2l-pO310g25d294tTKOHK9yE5S3tQ==";
@@ -36,7 +36,7 @@
 //! assert_eq!(codec.decode_json("session", cookie, now)?, "hello world");
 //! // And the same bytes back.
 //! assert_eq!(codec.encode_json("session", &"hello world".into(), now)?, cookie);
-//! # Ok::<(), fastsession_gorilla::Error>(())
+//! # Ok::<(), fastsession::gorilla::Error>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

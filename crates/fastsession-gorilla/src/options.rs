@@ -44,8 +44,8 @@ const NO_LIMIT: Duration = Duration::MAX;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::SameSite;
-/// use fastsession_gorilla::GoOptions;
+/// use fastsession::http::SameSite;
+/// use fastsession::gorilla::GoOptions;
 ///
 /// // store := sessions.NewCookieStore(hashKey, blockKey)
 /// // store.MaxAge(7 * 86400)
@@ -92,6 +92,16 @@ impl Default for GoOptions {
 impl GoOptions {
     /// The settings of a store fresh from `NewCookieStore` or `NewFilesystemStore` (see
     /// [`GoOptions`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store := sessions.NewCookieStore(hashKey, blockKey), left as it is.
+    /// let options = GoOptions::new();
+    /// assert_eq!((options.path(), options.max_age()), ("/", 30 * 86_400));
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         GoOptions::default()
@@ -99,6 +109,16 @@ impl GoOptions {
 
     /// Go's `store.MaxAge(secs)`: the cookie's `Max-Age` and every codec's maximum age. 0 makes
     /// the cookie a browser-session cookie and lets cookies of any age open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store.MaxAge(86400 * 7)
+    /// let options = GoOptions::new().with_max_age(86_400 * 7);
+    /// assert_eq!((options.max_age(), options.codec_max_age()), (86_400 * 7, 86_400 * 7));
+    /// ```
     #[must_use]
     pub fn with_max_age(mut self, secs: u64) -> Self {
         self.max_age = secs;
@@ -108,6 +128,17 @@ impl GoOptions {
 
     /// Go's `store.Options.MaxAge = secs` alone: the cookie's `Max-Age` (0: a browser-session
     /// cookie, no `Max-Age`); the codecs keep their maximum age.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store.Options.MaxAge = 0: a browser-session cookie, while the codecs still refuse
+    /// // cookies older than their own 30 days.
+    /// let options = GoOptions::new().with_options_max_age(0);
+    /// assert_eq!((options.max_age(), options.codec_max_age()), (0, 30 * 86_400));
+    /// ```
     #[must_use]
     pub fn with_options_max_age(mut self, secs: u64) -> Self {
         self.max_age = secs;
@@ -116,6 +147,16 @@ impl GoOptions {
 
     /// Go's `MaxAge(secs)` on every codec alone (securecookie's own setting, reached through
     /// `store.Codecs`): the oldest cookie timestamp accepted (0: any).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // for _, c := range store.Codecs { c.(*securecookie.SecureCookie).MaxAge(3600) }
+    /// let options = GoOptions::new().with_codec_max_age(3600);
+    /// assert_eq!((options.max_age(), options.codec_max_age()), (30 * 86_400, 3600));
+    /// ```
     #[must_use]
     pub fn with_codec_max_age(mut self, secs: u64) -> Self {
         self.codec_max_age = secs;
@@ -124,6 +165,16 @@ impl GoOptions {
 
     /// Go's `MinAge(secs)` on every codec: a cookie younger than this, or from the future, is
     /// refused (0, the default: any timestamp from the future is accepted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // for _, c := range store.Codecs { c.(*securecookie.SecureCookie).MinAge(1) }
+    /// let options = GoOptions::new().with_min_age(1);
+    /// assert_eq!(options.min_age(), 1);
+    /// ```
     #[must_use]
     pub fn with_min_age(mut self, secs: u64) -> Self {
         self.min_age = secs;
@@ -132,6 +183,16 @@ impl GoOptions {
 
     /// Go's `MaxLength(len)` on every codec (`FilesystemStore.MaxLength` sets it for the
     /// session files too; 0: no limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // fsStore.MaxLength(64 * 1024): session files larger than the 4096-byte default.
+    /// let options = GoOptions::new().with_max_length(64 * 1024);
+    /// assert_eq!(options.max_length(), 64 * 1024);
+    /// ```
     #[must_use]
     pub fn with_max_length(mut self, len: usize) -> Self {
         self.max_length = len;
@@ -139,6 +200,16 @@ impl GoOptions {
     }
 
     /// Go's `Options.Path` (default `"/"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store.Options.Path = "/app"
+    /// let options = GoOptions::new().with_path("/app");
+    /// assert_eq!(options.path(), "/app");
+    /// ```
     #[must_use]
     pub fn with_path(mut self, path: &str) -> Self {
         path.clone_into(&mut self.path);
@@ -146,6 +217,16 @@ impl GoOptions {
     }
 
     /// Go's `Options.Domain` (default `""`: none, the cookie goes to this host only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store.Options.Domain = "example.com": the cookie also goes to its subdomains.
+    /// let options = GoOptions::new().with_domain("example.com");
+    /// assert_eq!(options.domain(), "example.com");
+    /// ```
     #[must_use]
     pub fn with_domain(mut self, domain: &str) -> Self {
         domain.clone_into(&mut self.domain);
@@ -153,6 +234,16 @@ impl GoOptions {
     }
 
     /// Go's `Options.Secure` (default `false`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store.Options.Secure = true
+    /// let options = GoOptions::new().with_secure(true);
+    /// assert!(options.secure());
+    /// ```
     #[must_use]
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.secure = secure;
@@ -160,6 +251,16 @@ impl GoOptions {
     }
 
     /// Go's `Options.HttpOnly` (default `false`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // store.Options.HttpOnly = true
+    /// let options = GoOptions::new().with_http_only(true);
+    /// assert!(options.http_only());
+    /// ```
     #[must_use]
     pub fn with_http_only(mut self, http_only: bool) -> Self {
         self.http_only = http_only;
@@ -170,6 +271,17 @@ impl GoOptions {
     /// default (zero, or `SameSiteDefaultMode`) writes no attribute; fastsession always writes
     /// one, and [`cookie_config`](Self::cookie_config) picks `Lax`, what Chrome and Edge apply to
     /// a cookie without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    /// use fastsession::http::SameSite;
+    ///
+    /// // store.Options.SameSite = http.SameSiteStrictMode
+    /// let options = GoOptions::new().with_same_site(SameSite::Strict);
+    /// assert_eq!(options.same_site(), Some(SameSite::Strict));
+    /// ```
     #[must_use]
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = Some(same_site);
@@ -177,54 +289,128 @@ impl GoOptions {
     }
 
     /// The cookie's `Path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert_eq!(GoOptions::new().path(), "/");
+    /// ```
     #[must_use]
     pub fn path(&self) -> &str {
         &self.path
     }
 
     /// The cookie's `Domain` (`""`: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert_eq!(GoOptions::new().domain(), "");
+    /// ```
     #[must_use]
     pub fn domain(&self) -> &str {
         &self.domain
     }
 
     /// The cookie's `Max-Age` in seconds (`Options.MaxAge`; 0: a browser-session cookie).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert_eq!(GoOptions::new().with_max_age(3600).max_age(), 3600);
+    /// ```
     #[must_use]
     pub fn max_age(&self) -> u64 {
         self.max_age
     }
 
     /// Whether the cookie carries `Secure`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // Go's default: the cookie also travels over plain HTTP.
+    /// assert!(!GoOptions::new().secure());
+    /// ```
     #[must_use]
     pub fn secure(&self) -> bool {
         self.secure
     }
 
     /// Whether the cookie carries `HttpOnly`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert!(!GoOptions::new().http_only());
+    /// ```
     #[must_use]
     pub fn http_only(&self) -> bool {
         self.http_only
     }
 
     /// The `SameSite` the Go service sets, `None` for Go's default (no attribute).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// // Go's default writes no attribute; the cookie config then writes `SameSite=Lax`.
+    /// assert_eq!(GoOptions::new().same_site(), None);
+    /// ```
     #[must_use]
     pub fn same_site(&self) -> Option<SameSite> {
         self.same_site
     }
 
     /// Every codec's maximum age in seconds (0: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert_eq!(GoOptions::new().with_codec_max_age(0).codec_max_age(), 0);
+    /// ```
     #[must_use]
     pub fn codec_max_age(&self) -> u64 {
         self.codec_max_age
     }
 
     /// Every codec's minimum age in seconds (0: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert_eq!(GoOptions::new().min_age(), 0);
+    /// ```
     #[must_use]
     pub fn min_age(&self) -> u64 {
         self.min_age
     }
 
     /// Every codec's maximum length (0: none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GoOptions;
+    ///
+    /// assert_eq!(GoOptions::new().max_length(), 4096);
+    /// ```
     #[must_use]
     pub fn max_length(&self) -> usize {
         self.max_length
@@ -242,14 +428,14 @@ impl GoOptions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GoOptions;
+    /// use fastsession::gorilla::GoOptions;
     ///
     /// let (hash, block): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
     /// let old_hash: &[u8] = b"the hash key before the rotation";
     /// let codecs = GoOptions::new().codecs(&[hash, block, old_hash])?;
     /// assert_eq!(codecs.len(), 2);
     /// assert_eq!(codecs[1].max_age(), 30 * 86_400);
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn codecs(&self, key_pairs: &[&[u8]]) -> Result<Vec<SecureCookie>, Error> {
         if key_pairs.is_empty() {
@@ -284,14 +470,14 @@ impl GoOptions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GoOptions;
+    /// use fastsession::gorilla::GoOptions;
     ///
     /// let cookie = GoOptions::new().with_http_only(true).cookie_config("session-name")?;
     /// assert_eq!(
     ///     cookie.set_cookie("v", cookie.is_persistent_by_default()),
     ///     "session-name=v; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000"
     /// );
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn cookie_config(&self, name: &str) -> Result<CookieConfig, CoreError> {
         if self.path.is_empty() {
@@ -335,7 +521,7 @@ impl GoOptions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GoOptions;
+    /// use fastsession::gorilla::GoOptions;
     /// use std::time::Duration;
     ///
     /// let expiry = GoOptions::new().with_max_age(3600).expiry();

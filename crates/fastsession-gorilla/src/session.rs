@@ -48,7 +48,7 @@ use crate::gob::{self, GoType, GoValue};
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::GorillaFormat;
+/// use fastsession::gorilla::GorillaFormat;
 ///
 /// // The Go service calls session.AddFlash(msg) and session.AddFlash(err, "errors"),
 /// // and keeps the logged-in user's id under "user_id".
@@ -107,6 +107,17 @@ impl GorillaFormat {
     /// Flashes under `"_flash"` (gorilla's default key), no user key, the meta entry under
     /// [`DEFAULT_META_KEY`], persistent cookies for sessions Go created (gorilla's stores
     /// default to a 30-day `MaxAge`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{DEFAULT_META_KEY, GorillaFormat};
+    ///
+    /// // For a Go service that only uses session.AddFlash(msg) and plain values.
+    /// let format = GorillaFormat::new();
+    /// assert_eq!(format.flash_keys(), ["_flash"]);
+    /// assert_eq!(DEFAULT_META_KEY, "_fastsession");
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         GorillaFormat::default()
@@ -114,6 +125,16 @@ impl GorillaFormat {
 
     /// Also treats a `[]interface{}` under `key` as flash messages (Go's
     /// `session.AddFlash(v, key)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// // Go: session.AddFlash("Saved", "notices")
+    /// let format = GorillaFormat::new().with_flash_key("notices");
+    /// assert_eq!(format.flash_keys(), ["_flash", "notices"]);
+    /// ```
     #[must_use]
     pub fn with_flash_key(mut self, key: impl Into<String>) -> Self {
         let key = key.into();
@@ -128,6 +149,16 @@ impl GorillaFormat {
     /// it: in the Go type it was read with (or [declared](Self::with_go_type) for `key`) where
     /// the id fits it, else as a `string`. Without a user key the user id is kept in the meta
     /// entry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// // Go: session.Values["user_id"] = user.ID (an int64), read by both services.
+    /// let format = GorillaFormat::new().with_user_key("user_id");
+    /// assert_eq!(format.user_key(), Some("user_id"));
+    /// ```
     #[must_use]
     pub fn with_user_key(mut self, key: impl Into<String>) -> Self {
         self.user_key = Some(key.into());
@@ -139,6 +170,16 @@ impl GorillaFormat {
     /// "remember me", the session's own deadline (`Session::set_expires_at`), flash keys beyond
     /// the configured ones, and the user id when there is no [user key](Self::with_user_key).
     /// Go services carry it along like any other value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// // The Go service already uses "_fastsession" for something of its own.
+    /// let format = GorillaFormat::new().with_meta_key("_rust_meta");
+    /// # let _ = format;
+    /// ```
     #[must_use]
     pub fn with_meta_key(mut self, key: impl Into<String>) -> Self {
         self.meta_key = Some(key.into());
@@ -149,6 +190,17 @@ impl GorillaFormat {
     /// session's creation time is its last save (the absolute lifetime is not enforced),
     /// flash messages under unconfigured keys, "remember me" and a session's own deadline are
     /// not kept, and a user id needs a [user key](Self::with_user_key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// // The Go service ranges over session.Values and must find only its own keys; the user id
+    /// // then needs a key of its own.
+    /// let format = GorillaFormat::new().without_meta().with_user_key("user_id");
+    /// # let _ = format;
+    /// ```
     #[must_use]
     pub fn without_meta(mut self) -> Self {
         self.meta_key = None;
@@ -157,6 +209,17 @@ impl GorillaFormat {
 
     /// Whether sessions Go created count as "remember me" (the cookie's lifetime is not in
     /// the cookie; this says which one the Rust service gives them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// // The Go service sets Options.MaxAge = 0: its cookies end with the browser session, and
+    /// // sessions it created stay so after the Rust service saves them.
+    /// let format = GorillaFormat::new().with_persistent(false);
+    /// # let _ = format;
+    /// ```
     #[must_use]
     pub fn with_persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
@@ -164,12 +227,30 @@ impl GorillaFormat {
     }
 
     /// The keys read as flash messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// let format = GorillaFormat::new().with_flash_key("errors").with_flash_key("errors");
+    /// assert_eq!(format.flash_keys(), ["_flash", "errors"]);
+    /// ```
     #[must_use]
     pub fn flash_keys(&self) -> &[String] {
         &self.flash_keys
     }
 
     /// The key of the user id, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    ///
+    /// // Without a user key the user id travels in the meta entry.
+    /// assert_eq!(GorillaFormat::new().user_key(), None);
+    /// ```
     #[must_use]
     pub fn user_key(&self) -> Option<&str> {
         self.user_key.as_deref()
@@ -191,14 +272,14 @@ impl GorillaFormat {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::GorillaFormat;
+    /// use fastsession::gorilla::GorillaFormat;
     ///
     /// // Go: visits := session.Values["visits"].(int64); tags := session.Values["tags"].([]string)
     /// let format = GorillaFormat::new()
     ///     .with_go_type("visits", "int64")?
     ///     .with_go_type("tags", "[]string")?;
     /// assert!(GorillaFormat::new().with_go_type("who", "main.Person").is_err());
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn with_go_type(mut self, key: impl Into<String>, go_type: &str) -> Result<Self> {
         let (name, ty) = gob::builtin_type(go_type)
@@ -222,9 +303,9 @@ impl GorillaFormat {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::time::UnixTime;
-    /// use fastsession_gorilla::gob::{self, GoType, GoValue};
-    /// use fastsession_gorilla::GorillaFormat;
+    /// use fastsession::time::UnixTime;
+    /// use fastsession::gorilla::gob::{self, GoType, GoValue};
+    /// use fastsession::gorilla::GorillaFormat;
     ///
     /// let ty = GoType::Map(Box::new(GoType::Interface), Box::new(GoType::Interface));
     /// let values = GoValue::Map(vec![(
@@ -237,7 +318,7 @@ impl GorillaFormat {
     /// let record = format.read_gob(&gob::encode(&ty, &values)?, now)?;
     /// assert_eq!(record.value("count").map(|v| v.get()), Some("3"));
     /// assert_eq!(format.write_gob(&record)?, gob::encode(&ty, &values)?);
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn read_gob(&self, bytes: &[u8], timestamp: UnixTime) -> Result<Record> {
         self.read(bytes, timestamp, GorillaOrigin::default())
@@ -320,6 +401,26 @@ impl GorillaFormat {
     /// nor the meta entry, a key that holds both a value and flash messages, or a value or
     /// flash key that is the user or meta key; [`ErrorKind::NotGoType`] for a value that
     /// does not fit the type [declared](Self::with_go_type) for its key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::GorillaFormat;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let format = GorillaFormat::new().with_user_key("user_id");
+    /// let now = UnixTime::from_secs(1_700_000_000);
+    /// let mut record = Record::new(now);
+    /// record.set_user_id(Some("42".to_owned()));
+    /// record.insert_value("theme".to_owned(), serde_json::value::to_raw_value("dark").unwrap());
+    /// // The bytes Go's gob.NewDecoder(r).Decode(&session.Values) reads.
+    /// let gob = format.write_gob(&record)?;
+    /// let back = format.read_gob(&gob, now)?;
+    /// assert_eq!(back.user_id(), Some("42"));
+    /// assert_eq!(back.value("theme").map(|v| v.get()), Some("\"dark\""));
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn write_gob(&self, record: &Record) -> Result<Vec<u8>> {
         self.write(record, None)
     }

@@ -166,7 +166,7 @@ fn replayable_until(codecs: &[SecureCookie], request: &SaveRequest<'_>) -> UnixT
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
+/// use fastsession::gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
 ///
 /// // Go: sessions.NewCookieStore(hashKey, blockKey)
 /// let (hash_key, block_key): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
@@ -190,6 +190,20 @@ impl GorillaCookieStore {
     /// # Errors
     ///
     /// [`ErrorKind::NoCodecs`] if `codecs` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GorillaCookieStore, SecureCookie};
+    ///
+    /// // Codecs built by hand, e.g. a Go service that calls securecookie.New itself and sets
+    /// // each codec's MaxAge to a week.
+    /// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", None)?.with_max_age(7 * 86_400);
+    /// let store = GorillaCookieStore::new(vec![codec])?;
+    /// let sessions = store.session_config("session-name")?;
+    /// # let _ = sessions;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(codecs: Vec<SecureCookie>) -> Result<Self, Error> {
         Ok(GorillaCookieStore {
             codecs: codec_list(codecs)?,
@@ -215,7 +229,7 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaCookieStore};
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore};
     ///
     /// // store := sessions.NewCookieStore(hashKey, blockKey); store.MaxAge(86400)
     /// let (hash_key, block_key): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
@@ -250,7 +264,7 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
     /// use std::time::Duration;
     ///
     /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
@@ -270,6 +284,19 @@ impl GorillaCookieStore {
     }
 
     /// Maps sessions with `format` (flash keys, user key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore, GorillaFormat};
+    ///
+    /// // Go keeps the user's id under "user_id" and adds flashes under "errors" too.
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let store = GorillaCookieStore::from_go(&[hash_key], &GoOptions::new())?
+    ///     .with_format(GorillaFormat::new().with_user_key("user_id").with_flash_key("errors"));
+    /// # let _ = store;
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn with_format(mut self, format: GorillaFormat) -> Self {
         self.format = format;
@@ -282,8 +309,8 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
-    /// use fastsession_gorilla::{GorillaCookieStore, SecureCookie};
+    /// use fastsession::MemoryStore;
+    /// use fastsession::gorilla::{GorillaCookieStore, SecureCookie};
     /// use std::sync::Arc;
     ///
     /// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", None)?;
@@ -307,10 +334,10 @@ impl GorillaCookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
-    /// use fastsession_core::store::MemoryStore;
-    /// use fastsession_core::time::UnixTime;
-    /// use fastsession_gorilla::{GorillaCookieStore, SecureCookie};
+    /// use fastsession::Expiry;
+    /// use fastsession::MemoryStore;
+    /// use fastsession::time::UnixTime;
+    /// use fastsession::gorilla::{GorillaCookieStore, SecureCookie};
     /// use std::sync::Arc;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -548,7 +575,7 @@ impl Store for GorillaCookieStore {
 /// # Examples
 ///
 /// ```
-/// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+/// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
 ///
 /// // Go: sessions.NewFilesystemStore("/var/lib/app/sessions", hashKey)
 /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
@@ -575,6 +602,18 @@ impl GorillaFilesystem {
     /// # Errors
     ///
     /// [`ErrorKind::NoCodecs`] if `codecs` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GorillaFilesystem, SecureCookie};
+    ///
+    /// let codec = SecureCookie::new(b"a 32-byte hash key shared with Go", None)?;
+    /// // The directory the Go service's FilesystemStore writes to.
+    /// let files = GorillaFilesystem::new("/var/lib/app/sessions", vec![codec])?;
+    /// assert_eq!(files.dir(), std::path::Path::new("/var/lib/app/sessions"));
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     pub fn new(dir: impl Into<PathBuf>, codecs: Vec<SecureCookie>) -> Result<Self, Error> {
         let mut dir = dir.into();
         if dir.as_os_str().is_empty() {
@@ -600,14 +639,14 @@ impl GorillaFilesystem {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
     ///
     /// // store := sessions.NewFilesystemStore("", hashKey, blockKey, oldHashKey)
     /// let (hash, block): (&[u8], &[u8]) = (b"a 32-byte hash key shared with Go", b"a 16-byte AES ke");
     /// let old_hash: &[u8] = b"the hash key before the rotation";
     /// let files = GorillaFilesystem::from_go("", &[hash, block, old_hash], &GoOptions::new())?;
     /// assert_eq!(files.dir(), std::env::temp_dir()); // Go's os.TempDir()
-    /// # Ok::<(), fastsession_gorilla::Error>(())
+    /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
     pub fn from_go(
         dir: impl Into<PathBuf>,
@@ -634,7 +673,7 @@ impl GorillaFilesystem {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_gorilla::{GoOptions, GorillaFilesystem};
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
     ///
     /// // store := sessions.NewFilesystemStore(dir, hashKey); store.MaxAge(0)
     /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
@@ -655,6 +694,18 @@ impl GorillaFilesystem {
     }
 
     /// Maps sessions with `format` (flash keys, user key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem, GorillaFormat};
+    ///
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let files = GorillaFilesystem::from_go("/var/lib/app/sessions", &[hash_key], &GoOptions::new())?
+    ///     .with_format(GorillaFormat::new().with_user_key("user_id"));
+    /// # let _ = files;
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn with_format(mut self, format: GorillaFormat) -> Self {
         self.format = format;
@@ -662,6 +713,18 @@ impl GorillaFilesystem {
     }
 
     /// The directory the session files are in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem};
+    ///
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let files = GorillaFilesystem::from_go("/var/lib/app/sessions", &[hash_key], &GoOptions::new())?;
+    /// // Where to look when both services must share the files (same user, mode 0600).
+    /// assert_eq!(files.dir(), std::path::Path::new("/var/lib/app/sessions"));
+    /// # Ok::<(), fastsession::gorilla::Error>(())
+    /// ```
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -1069,10 +1132,10 @@ enum Source {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, Prefix, SessionConfig};
-/// use fastsession_core::store::CookieStore;
-/// use fastsession_gorilla::{GorillaCookieStore, MigratingStore, SecureCookie};
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::http::{CookieConfig, Prefix, SessionConfig};
+/// use fastsession::CookieStore;
+/// use fastsession::gorilla::{GorillaCookieStore, MigratingStore, SecureCookie};
 ///
 /// let go = GorillaCookieStore::new(vec![SecureCookie::new(b"a 32-byte hash key shared with Go", None)?])?;
 /// let native = CookieStore::new(&KeyRing::new(Key::generate()?));
@@ -1088,6 +1151,22 @@ pub struct MigratingStore<S> {
 
 impl<S: Store> MigratingStore<S> {
     /// Moves sessions from gorilla `CookieStore` cookies to `native`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore, MigratingStore};
+    /// use fastsession::MemoryStore;
+    ///
+    /// // Go's cookies, with a revocation list so that a moved cookie cannot be replayed.
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let go = GorillaCookieStore::from_go(&[hash_key], &GoOptions::new())?
+    ///     .with_revocation(Arc::new(MemoryStore::new()?));
+    /// let store = MigratingStore::from_cookies(MemoryStore::new()?, go);
+    /// # let _ = store;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn from_cookies(native: S, gorilla: GorillaCookieStore) -> Self {
         MigratingStore {
@@ -1098,6 +1177,23 @@ impl<S: Store> MigratingStore<S> {
 
     /// Moves sessions from gorilla `FilesystemStore` files to `native`, deleting each file
     /// once its session has moved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GoOptions, GorillaFilesystem, MigratingStore};
+    /// use fastsession::http::{CookieConfig, Prefix, SessionConfig};
+    /// use fastsession::MemoryStore;
+    ///
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let go = GorillaFilesystem::from_go("/var/lib/app/sessions", &[hash_key], &GoOptions::new())?;
+    /// let store = MigratingStore::from_files(MemoryStore::new()?, go);
+    /// // The Go cookie's name, unprefixed: the browser sends the old cookie under it.
+    /// let cookie = CookieConfig::builder("session-name").with_prefix(Prefix::None).build()?;
+    /// let config = SessionConfig::new(store, cookie);
+    /// # let _ = config;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn from_files(native: S, gorilla: GorillaFilesystem) -> Self {
         MigratingStore {
@@ -1107,6 +1203,20 @@ impl<S: Store> MigratingStore<S> {
     }
 
     /// The native store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::gorilla::{GoOptions, GorillaCookieStore, MigratingStore};
+    /// use fastsession::MemoryStore;
+    ///
+    /// let hash_key: &[u8] = b"a 32-byte hash key shared with Go";
+    /// let go = GorillaCookieStore::from_go(&[hash_key], &GoOptions::new())?;
+    /// let store = MigratingStore::from_cookies(MemoryStore::new()?, go);
+    /// // The sessions already native (moved from Go, or new), e.g. for a progress metric.
+    /// assert_eq!(store.native().backend().len(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn native(&self) -> &S {
         &self.native

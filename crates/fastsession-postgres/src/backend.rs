@@ -37,9 +37,9 @@ const IDEMPOTENT_ATTEMPTS: usize = 2;
 /// # Examples
 ///
 /// ```no_run
-/// use fastsession_postgres::{PostgresBackend, PostgresConfig};
+/// use fastsession::postgres::{PostgresBackend, PostgresConfig};
 ///
-/// # async fn example() -> fastsession_core::Result<()> {
+/// # async fn example() -> fastsession::Result<()> {
 /// let backend = PostgresBackend::connect(PostgresConfig::new("postgres://app@127.0.0.1/app")).await?;
 /// backend.migrate().await?;
 /// # Ok(())
@@ -76,9 +76,9 @@ impl PostgresBackend {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use fastsession_postgres::{PostgresBackend, PostgresConfig};
+    /// use fastsession::postgres::{PostgresBackend, PostgresConfig};
     ///
-    /// # async fn example() -> fastsession_core::Result<()> {
+    /// # async fn example() -> fastsession::Result<()> {
     /// let config = PostgresConfig::new("host=127.0.0.1 user=app dbname=app")
     ///     .with_pool_size(8)
     ///     .with_acquire_timeout(Duration::from_millis(250));
@@ -154,7 +154,7 @@ impl PostgresBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// # async fn example(backend: fastsession_postgres::PostgresBackend) -> fastsession_core::Result<()> {
+    /// # async fn example(backend: fastsession::postgres::PostgresBackend) -> fastsession::Result<()> {
     /// backend.migrate().await?;
     /// backend.migrate().await?; // nothing to do the second time
     /// # Ok(())
@@ -181,7 +181,7 @@ impl PostgresBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// # fn example(backend: fastsession_postgres::PostgresBackend) {
+    /// # fn example(backend: fastsession::postgres::PostgresBackend) {
     /// assert!(backend.migration_sql().contains("CREATE TABLE IF NOT EXISTS"));
     /// # }
     /// ```
@@ -195,7 +195,7 @@ impl PostgresBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// # fn example(backend: fastsession_postgres::PostgresBackend) {
+    /// # fn example(backend: fastsession::postgres::PostgresBackend) {
     /// println!("sessions in {}.{}", backend.config().schema(), backend.config().table());
     /// # }
     /// ```

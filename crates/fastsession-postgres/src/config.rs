@@ -31,8 +31,8 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```
 /// use std::time::Duration;
-/// use fastsession_core::store::AnonymousBudget;
-/// use fastsession_postgres::PostgresConfig;
+/// use fastsession::store::AnonymousBudget;
+/// use fastsession::postgres::PostgresConfig;
 ///
 /// let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app")
 ///     .with_schema("auth")
@@ -61,6 +61,17 @@ pub struct PostgresConfig {
 impl PostgresConfig {
     /// Sessions in the database `url` names, in table `public.fastsession_sessions`, with a pool
     /// of [`DEFAULT_POOL_SIZE`] and the default timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::{DEFAULT_POOL_SIZE, PostgresConfig};
+    ///
+    /// // Nothing connects yet: `postgres_store` does.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app");
+    /// assert_eq!((config.schema(), config.table()), ("public", "fastsession_sessions"));
+    /// assert_eq!(config.pool_size(), DEFAULT_POOL_SIZE);
+    /// ```
     #[must_use]
     pub fn new(url: impl Into<String>) -> Self {
         PostgresConfig {
@@ -78,6 +89,16 @@ impl PostgresConfig {
 
     /// The schema holding the table (default `public`): lowercase ASCII letters, digits and
     /// `_`, starting with a letter or `_`, at most 63 bytes; checked when connecting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // A schema the application's role owns, apart from its own tables.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app").with_schema("auth");
+    /// assert_eq!(config.schema(), "auth");
+    /// ```
     #[must_use]
     pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
@@ -88,6 +109,16 @@ impl PostgresConfig {
     /// and at most 55 bytes: the indexes, the budget's counter table and its trigger function
     /// are named after it (`<table>_expires`, `<table>_user`, `<table>_anon`,
     /// `<table>_budget`, `<table>_count`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // Two applications sharing a database keep their sessions apart.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app").with_table("shop_sessions");
+    /// assert_eq!(config.table(), "shop_sessions");
+    /// ```
     #[must_use]
     pub fn with_table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
@@ -95,6 +126,16 @@ impl PostgresConfig {
     }
 
     /// The most connections the pool opens (at least one; default [`DEFAULT_POOL_SIZE`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // Each app server opens at most 32 connections: mind the server's `max_connections`.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app").with_pool_size(32);
+    /// assert_eq!(config.pool_size(), 32);
+    /// ```
     #[must_use]
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size.max(1);
@@ -104,6 +145,18 @@ impl PostgresConfig {
     /// How long a request waits for a free pooled connection before failing with
     /// [`PostgresErrorKind::PoolTimeout`](crate::PostgresErrorKind::PoolTimeout)
     /// (default [`DEFAULT_ACQUIRE_TIMEOUT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // Under overload, fail fast (503) rather than queue requests behind the pool.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_acquire_timeout(Duration::from_millis(250));
+    /// assert_eq!(config.acquire_timeout(), Duration::from_millis(250));
+    /// ```
     #[must_use]
     pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
@@ -111,6 +164,17 @@ impl PostgresConfig {
     }
 
     /// How long opening one connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_connect_timeout(Duration::from_secs(2));
+    /// assert_eq!(config.connect_timeout(), Duration::from_secs(2));
+    /// ```
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -120,6 +184,18 @@ impl PostgresConfig {
     /// The server-side `statement_timeout` of every pooled connection (default
     /// [`DEFAULT_STATEMENT_TIMEOUT`], at least one millisecond); the client gives up one second
     /// after it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // A session statement takes milliseconds: one that takes a second is stuck behind a lock.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_statement_timeout(Duration::from_secs(1));
+    /// assert_eq!(config.statement_timeout(), Duration::from_secs(1));
+    /// ```
     #[must_use]
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = timeout.max(Duration::from_millis(1));
@@ -128,6 +204,17 @@ impl PostgresConfig {
 
     /// The `application_name` the connections report (default `fastsession`), as shown in
     /// `pg_stat_activity`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // Tells the session connections of each service apart in `pg_stat_activity`.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_application_name("shop-sessions");
+    /// assert_eq!(config.application_name(), "shop-sessions");
+    /// ```
     #[must_use]
     pub fn with_application_name(mut self, name: impl Into<String>) -> Self {
         self.application_name = name.into();
@@ -147,8 +234,8 @@ impl PostgresConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_postgres::PostgresConfig;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::postgres::PostgresConfig;
     ///
     /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
     ///     .with_anonymous_budget(AnonymousBudget::new(10_000, 16 << 20));
@@ -161,48 +248,123 @@ impl PostgresConfig {
     }
 
     /// The budget of anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    /// use fastsession::store::AnonymousBudget;
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app");
+    /// assert_eq!(config.anonymous_budget(), AnonymousBudget::default());
+    /// ```
     #[must_use]
     pub fn anonymous_budget(&self) -> AnonymousBudget {
         self.anonymous_budget
     }
 
     /// The schema name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// assert_eq!(PostgresConfig::new("postgres://app@127.0.0.1/app").schema(), "public");
+    /// ```
     #[must_use]
     pub fn schema(&self) -> &str {
         &self.schema
     }
 
     /// The table name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app");
+    /// // For the application's own queries on the table, e.g. a "signed in on" page.
+    /// let query = format!("SELECT count(*) FROM {}.{}", config.schema(), config.table());
+    /// assert_eq!(query, "SELECT count(*) FROM public.fastsession_sessions");
+    /// ```
     #[must_use]
     pub fn table(&self) -> &str {
         &self.table
     }
 
     /// The pool size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// assert_eq!(PostgresConfig::new("postgres://app@127.0.0.1/app").with_pool_size(0).pool_size(), 1);
+    /// ```
     #[must_use]
     pub fn pool_size(&self) -> usize {
         self.pool_size
     }
 
     /// The acquire timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::{DEFAULT_ACQUIRE_TIMEOUT, PostgresConfig};
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app");
+    /// assert_eq!(config.acquire_timeout(), DEFAULT_ACQUIRE_TIMEOUT);
+    /// ```
     #[must_use]
     pub fn acquire_timeout(&self) -> Duration {
         self.acquire_timeout
     }
 
     /// The connect timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::{DEFAULT_CONNECT_TIMEOUT, PostgresConfig};
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app");
+    /// assert_eq!(config.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+    /// ```
     #[must_use]
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
 
     /// The statement timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// // At least one millisecond: zero would mean no timeout to PostgreSQL.
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_statement_timeout(Duration::ZERO);
+    /// assert_eq!(config.statement_timeout(), Duration::from_millis(1));
+    /// ```
     #[must_use]
     pub fn statement_timeout(&self) -> Duration {
         self.statement_timeout
     }
 
     /// The application name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// assert_eq!(PostgresConfig::new("postgres://app@127.0.0.1/app").application_name(), "fastsession");
+    /// ```
     #[must_use]
     pub fn application_name(&self) -> &str {
         &self.application_name

@@ -12,9 +12,9 @@ use tokio_postgres::error::SqlState;
 /// # Examples
 ///
 /// ```
-/// use fastsession_postgres::{PostgresError, PostgresErrorKind};
+/// use fastsession::postgres::{PostgresError, PostgresErrorKind};
 ///
-/// fn is_retryable(error: &fastsession_core::Error) -> bool {
+/// fn is_retryable(error: &fastsession::Error) -> bool {
 ///     let pg = std::error::Error::source(error).and_then(|s| s.downcast_ref::<PostgresError>());
 ///     matches!(pg.map(PostgresError::kind), Some(PostgresErrorKind::PoolTimeout | PostgresErrorKind::Unavailable))
 /// }
@@ -85,18 +85,58 @@ impl PostgresError {
     }
 
     /// What went wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::{PostgresError, PostgresErrorKind};
+    ///
+    /// // Page the on-call engineer for a database that refuses writes, not for a busy pool.
+    /// fn is_read_only(error: &fastsession::Error) -> bool {
+    ///     std::error::Error::source(error)
+    ///         .and_then(|source| source.downcast_ref::<PostgresError>())
+    ///         .is_some_and(|pg| pg.kind() == PostgresErrorKind::ReadOnly)
+    /// }
+    /// # let _ = is_read_only;
+    /// ```
     #[must_use]
     pub fn kind(&self) -> PostgresErrorKind {
         self.kind
     }
 
     /// The SQLSTATE code PostgreSQL sent (`"57014"` for a statement timeout), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresError;
+    ///
+    /// fn sqlstate(error: &fastsession::Error) -> Option<&str> {
+    ///     std::error::Error::source(error)?.downcast_ref::<PostgresError>()?.code()
+    /// }
+    /// // "42P01" (undefined table): the table was never made; run `migrate`.
+    /// # let _ = sqlstate;
+    /// ```
     #[must_use]
     pub fn code(&self) -> Option<&str> {
         self.code.as_ref().map(SqlState::code)
     }
 
     /// The operation that failed (`"update"`, `"read"`, `"migrate"`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresError;
+    ///
+    /// // A metric label: which statement fails.
+    /// fn failing_operation(error: &fastsession::Error) -> &'static str {
+    ///     std::error::Error::source(error)
+    ///         .and_then(|source| source.downcast_ref::<PostgresError>())
+    ///         .map_or("other", PostgresError::operation)
+    /// }
+    /// # let _ = failing_operation;
+    /// ```
     #[must_use]
     pub fn operation(&self) -> &'static str {
         self.operation

@@ -11,9 +11,9 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use fastsession_core::codec::Key;
-//! use fastsession_core::http::{CookieConfig, SessionConfig};
-//! use fastsession_postgres::PostgresConfig;
+//! use fastsession::Key;
+//! use fastsession::{CookieConfig, SessionConfig};
+//! use fastsession::postgres::PostgresConfig;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = PostgresConfig::new("postgres://app@127.0.0.1:5432/app")
@@ -21,10 +21,10 @@
 //!     .with_acquire_timeout(Duration::from_millis(500))
 //!     .with_statement_timeout(Duration::from_secs(2));
 //! // Keep the key stable (load it from your secrets): it locates the rows.
-//! let store = fastsession_postgres::postgres_store(config, &Key::generate()?).await?;
+//! let store = fastsession::postgres::postgres_store(config, &Key::generate()?).await?;
 //! store.backend().migrate().await?; // once at startup; idempotent
 //! let store = Arc::new(store);
-//! let _reaper = fastsession_postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
+//! let _reaper = fastsession::postgres::spawn_reaper(&store, Duration::from_secs(60), 1000);
 //! let sessions = SessionConfig::with_shared_store(store, CookieConfig::new("id")?);
 //! # let _ = sessions;
 //! # Ok(())
@@ -214,11 +214,11 @@ use fastsession_core::store::{IdHasher, ServerStore};
 /// # Examples
 ///
 /// ```no_run
-/// use fastsession_core::codec::Key;
-/// use fastsession_core::store::{IdHasher, ServerStore};
-/// use fastsession_postgres::{PostgresBackend, PostgresConfig, PostgresStore};
+/// use fastsession::Key;
+/// use fastsession::store::{IdHasher, ServerStore};
+/// use fastsession::postgres::{PostgresBackend, PostgresConfig, PostgresStore};
 ///
-/// # async fn example() -> fastsession_core::Result<()> {
+/// # async fn example() -> fastsession::Result<()> {
 /// let backend = PostgresBackend::connect(PostgresConfig::new("postgres://app@127.0.0.1/app")).await?;
 /// let store: PostgresStore = ServerStore::with_backend(backend, IdHasher::new(&Key::generate()?));
 /// # Ok(())
@@ -240,12 +240,12 @@ pub type PostgresStore = ServerStore<PostgresBackend>;
 /// # Examples
 ///
 /// ```no_run
-/// use fastsession_core::codec::Key;
-/// use fastsession_postgres::PostgresConfig;
+/// use fastsession::Key;
+/// use fastsession::postgres::PostgresConfig;
 ///
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app").with_schema("web");
-/// let store = fastsession_postgres::postgres_store(config, &Key::generate()?).await?;
+/// let store = fastsession::postgres::postgres_store(config, &Key::generate()?).await?;
 /// store.backend().migrate().await?;
 /// # Ok(())
 /// # }

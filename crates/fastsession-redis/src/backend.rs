@@ -188,9 +188,9 @@ impl RedisBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// use fastsession_core::codec::Key;
-    /// use fastsession_core::store::{IdHasher, ServerStore};
-    /// use fastsession_redis::{RedisBackend, RedisConfig, RedisStore};
+    /// use fastsession::Key;
+    /// use fastsession::store::{IdHasher, ServerStore};
+    /// use fastsession::redis::{RedisBackend, RedisConfig, RedisStore};
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let key = Key::generate()?; // load it from your secrets instead
@@ -267,7 +267,7 @@ impl RedisBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// # async fn run(store: fastsession_redis::RedisStore, id: fastsession_core::session::SessionId) {
+    /// # async fn run(store: fastsession::redis::RedisStore, id: fastsession::session::SessionId) {
     /// let redis_key = store.backend().session_key(&store.storage_key(&id));
     /// assert!(redis_key.starts_with("fastsession:s:{"));
     /// # }
@@ -282,7 +282,7 @@ impl RedisBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// # async fn run(store: fastsession_redis::RedisStore) {
+    /// # async fn run(store: fastsession::redis::RedisStore) {
     /// let index = store.backend().user_key("alice");
     /// assert!(!index.contains("alice"));
     /// # }
@@ -301,7 +301,7 @@ impl RedisBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// # async fn run(store: fastsession_redis::RedisStore) -> redis::RedisResult<()> {
+    /// # async fn run(store: fastsession::redis::RedisStore) -> redis::RedisResult<()> {
     /// let mut con = redis::Client::open("redis://127.0.0.1")?.get_multiplexed_async_connection().await?;
     /// let anonymous: u64 = redis::cmd("ZCARD")
     ///     .arg(store.backend().anonymous_index_key())
@@ -320,9 +320,9 @@ impl RedisBackend {
     /// # Examples
     ///
     /// ```no_run
-    /// use fastsession_core::store::AnonymousBudget;
+    /// use fastsession::store::AnonymousBudget;
     ///
-    /// # async fn run(store: fastsession_redis::RedisStore) {
+    /// # async fn run(store: fastsession::redis::RedisStore) {
     /// assert_eq!(store.backend().anonymous_budget(), AnonymousBudget::default());
     /// # }
     /// ```
@@ -342,6 +342,16 @@ impl RedisBackend {
     }
 
     /// The key prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Where this store's keys are, for `redis-cli --scan --pattern`.
+    /// fn scan_pattern(store: &fastsession::redis::RedisStore) -> String {
+    ///     format!("{}*", store.backend().key_prefix())
+    /// }
+    /// # let _ = scan_pattern;
+    /// ```
     #[must_use]
     pub fn key_prefix(&self) -> &str {
         &self.prefix

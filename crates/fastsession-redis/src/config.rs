@@ -29,7 +29,7 @@ pub const DEFAULT_USER_INDEX_TTL: Duration = Duration::from_secs(31 * 24 * 3600)
 ///
 /// ```
 /// use std::time::Duration;
-/// use fastsession_redis::RedisConfig;
+/// use fastsession::redis::RedisConfig;
 ///
 /// let config = RedisConfig::new("redis://127.0.0.1:6379")
 ///     .with_key_prefix("myapp:session:")
@@ -54,7 +54,7 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_redis::{DEFAULT_KEY_PREFIX, RedisConfig};
+    /// use fastsession::redis::{DEFAULT_KEY_PREFIX, RedisConfig};
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1:6379/0");
     /// assert_eq!(config.key_prefix(), DEFAULT_KEY_PREFIX);
@@ -77,7 +77,7 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
     /// assert!(config.is_cluster());
@@ -98,7 +98,7 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1").with_key_prefix("shop:");
     /// assert_eq!(config.key_prefix(), "shop:");
@@ -115,7 +115,7 @@ impl RedisConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1").with_connect_timeout(Duration::from_secs(5));
     /// assert_eq!(config.connect_timeout(), Duration::from_secs(5));
@@ -136,7 +136,7 @@ impl RedisConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let config = RedisConfig::new("redis://127.0.0.1").with_command_timeout(Duration::from_millis(500));
     /// assert_eq!(config.command_timeout(), Duration::from_millis(500));
@@ -156,7 +156,7 @@ impl RedisConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let week = Duration::from_secs(7 * 24 * 3600);
     /// let config = RedisConfig::new("redis://127.0.0.1").with_user_index_ttl(week);
@@ -191,8 +191,8 @@ impl RedisConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::AnonymousBudget;
-    /// use fastsession_redis::RedisConfig;
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::redis::RedisConfig;
     ///
     /// let budget = AnonymousBudget::new(20_000, 16 << 20);
     /// let config = RedisConfig::new("redis://127.0.0.1").with_anonymous_budget(budget);
@@ -205,36 +205,93 @@ impl RedisConfig {
     }
 
     /// The budget of the anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    /// use fastsession::store::AnonymousBudget;
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1");
+    /// assert_eq!(config.anonymous_budget(), AnonymousBudget::default());
+    /// ```
     #[must_use]
     pub fn anonymous_budget(&self) -> AnonymousBudget {
         self.anonymous_budget
     }
 
     /// The key prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// // For the application's own scans of its sessions in `redis-cli`.
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_key_prefix("shop:");
+    /// assert_eq!(format!("{}*", config.key_prefix()), "shop:*");
+    /// ```
     #[must_use]
     pub fn key_prefix(&self) -> &str {
         &self.prefix
     }
 
     /// The connect timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::{DEFAULT_CONNECT_TIMEOUT, RedisConfig};
+    ///
+    /// assert_eq!(RedisConfig::new("redis://127.0.0.1").connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+    /// ```
     #[must_use]
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
 
     /// The command timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::{DEFAULT_COMMAND_TIMEOUT, RedisConfig};
+    ///
+    /// assert_eq!(RedisConfig::new("redis://127.0.0.1").command_timeout(), DEFAULT_COMMAND_TIMEOUT);
+    /// ```
     #[must_use]
     pub fn command_timeout(&self) -> Duration {
         self.command_timeout
     }
 
     /// The user index lifetime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Expiry;
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// // "Log out everywhere" must find every live session: keep the index as long as they live.
+    /// let expiry = Expiry::default();
+    /// let config = RedisConfig::new("redis://127.0.0.1");
+    /// assert!(config.user_index_ttl() >= expiry.absolute_lifetime());
+    /// ```
     #[must_use]
     pub fn user_index_ttl(&self) -> Duration {
         self.user_index_ttl
     }
 
     /// `true` for a [`cluster`](Self::cluster) configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// assert!(!RedisConfig::new("redis://127.0.0.1").is_cluster());
+    /// assert!(RedisConfig::cluster(["redis://10.0.0.1:7000"]).is_cluster());
+    /// ```
     #[must_use]
     pub fn is_cluster(&self) -> bool {
         self.cluster

@@ -100,15 +100,15 @@
 //! # Example
 //!
 //! ```no_run
-//! use fastsession_core::codec::Key;
-//! use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-//! use fastsession_redis::RedisConfig;
+//! use fastsession::Key;
+//! use fastsession::{CookieConfig, SessionConfig, Sessions};
+//! use fastsession::redis::RedisConfig;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // Keep the key stable (load it from your secrets): it names the session keys.
 //! let key = Key::generate()?;
 //! let redis = RedisConfig::new("redis://127.0.0.1:6379").with_key_prefix("myapp:");
-//! let store = fastsession_redis::redis_store(&redis, &key).await?;
+//! let store = fastsession::redis::redis_store(&redis, &key).await?;
 //! let config = SessionConfig::new(store, CookieConfig::new("id")?);
 //!
 //! let sessions = Sessions::new(&http::HeaderMap::new());
@@ -143,12 +143,12 @@ use fastsession_core::store::{IdHasher, ServerStore};
 /// # Examples
 ///
 /// ```no_run
-/// use fastsession_core::codec::Key;
-/// use fastsession_redis::{RedisConfig, RedisStore};
+/// use fastsession::Key;
+/// use fastsession::redis::{RedisConfig, RedisStore};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store: RedisStore =
-///     fastsession_redis::redis_store(&RedisConfig::new("redis://127.0.0.1"), &Key::generate()?).await?;
+///     fastsession::redis::redis_store(&RedisConfig::new("redis://127.0.0.1"), &Key::generate()?).await?;
 /// # Ok(()) }
 /// ```
 pub type RedisStore = ServerStore<RedisBackend>;
@@ -170,13 +170,13 @@ pub type RedisStore = ServerStore<RedisBackend>;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use fastsession_core::codec::Key;
-/// use fastsession_redis::RedisConfig;
+/// use fastsession::Key;
+/// use fastsession::redis::RedisConfig;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
 ///     .with_command_timeout(Duration::from_secs(1));
-/// let store = fastsession_redis::redis_store(&config, &Key::generate()?).await?;
+/// let store = fastsession::redis::redis_store(&config, &Key::generate()?).await?;
 /// # Ok(()) }
 /// ```
 pub async fn redis_store(config: &RedisConfig, key: &Key) -> fastsession_core::Result<RedisStore> {

@@ -28,12 +28,12 @@ const HKDF_INFO_PREFIX: &[u8] = b"fastsession/v1/";
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
+/// use fastsession::Key;
 ///
 /// let key = Key::from_secret(b"use 32 random bytes, not a text!")?;
 /// assert_eq!(key.id(), 1);
 /// assert_eq!(format!("{key:?}"), "Key { id: 1, .. }");
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Key {
@@ -52,13 +52,13 @@ impl Key {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// // 32 bytes or more from your secret store; the id says which key sealed a value.
     /// let secret = b"a secret of 32 bytes or more, from the secret store";
     /// let key = Key::from_secret(secret)?;
     /// assert_eq!(key.id(), 1);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn from_secret(secret: &[u8]) -> Result<Self> {
         if secret.len() < MIN_SECRET_LEN {
@@ -93,11 +93,11 @@ impl Key {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::Key;
+    /// use fastsession::Key;
     ///
     /// let key = Key::from_base64("q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=")?.with_id(7);
     /// assert_eq!(key.id(), 7);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn from_base64(text: &str) -> Result<Self> {
         use base64::Engine as _;
@@ -130,11 +130,11 @@ impl Key {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::Key;
+    /// use fastsession::Key;
     ///
     /// let key = Key::generate()?;
     /// assert_eq!(key.id(), 1);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn generate() -> Result<Self> {
         let mut secret = Zeroizing::new(vec![0u8; MIN_SECRET_LEN]);
@@ -149,13 +149,13 @@ impl Key {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// let old = Key::generate()?; // id 1
     /// let new = Key::generate()?.with_id(2);
     /// let ring = KeyRing::new(new).with_retired(old)?;
     /// assert_eq!(ring.active_id(), 2);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_id(mut self, id: u32) -> Self {
@@ -168,10 +168,10 @@ impl Key {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// assert_eq!(Key::generate()?.with_id(7).id(), 7);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn id(&self) -> u32 {
@@ -209,14 +209,14 @@ impl fmt::Debug for Key {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
+/// use fastsession::{Key, KeyRing};
 ///
 /// let old = Key::generate()?;
 /// let new = Key::generate()?.with_id(2);
 /// let ring = KeyRing::new(new).with_retired(old)?;
 /// assert_eq!(ring.active_id(), 2);
 /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct KeyRing {
@@ -230,11 +230,11 @@ impl KeyRing {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// let ring = KeyRing::new(Key::generate()?);
     /// assert_eq!(ring.active_id(), 1);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn new(active: Key) -> Self {
@@ -250,13 +250,13 @@ impl KeyRing {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// // Rotation: key 2 seals from now on; values sealed with key 1 still open.
     /// let old = Key::generate()?;
     /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(old)?;
     /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_retired(mut self, retired: Key) -> Result<Self> {
         if self.keys.iter().any(|k| k.id == retired.id) {
@@ -274,11 +274,11 @@ impl KeyRing {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// let ring = KeyRing::new(Key::generate()?.with_id(3));
     /// assert_eq!(ring.active_id(), 3);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn active_id(&self) -> u32 {
@@ -290,11 +290,11 @@ impl KeyRing {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
+    /// use fastsession::{Key, KeyRing};
     ///
     /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
     /// assert_eq!(ring.ids().collect::<Vec<_>>(), [2, 1]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.keys.iter().map(|k| k.id)

@@ -78,7 +78,7 @@ static BASE64: LazyLock<Simd> = LazyLock::new(|| {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Codec, Key, KeyRing};
+/// use fastsession::codec::{Codec, Key, KeyRing};
 ///
 /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
 /// let sealed = codec.seal("id", b"hello")?;
@@ -86,7 +86,7 @@ static BASE64: LazyLock<Simd> = LazyLock::new(|| {
 /// assert_eq!(opened.plaintext(), b"hello");
 /// assert!(!opened.is_stale());
 /// assert!(codec.open("other-name", &sealed).is_err());
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Codec {
@@ -103,6 +103,21 @@ impl Codec {
     /// A codec for `purpose` (for example `"session"`), deriving one sub-key per key of `ring`.
     ///
     /// Different purposes get unrelated keys, so a value sealed for one never opens for another.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// // One ring, two purposes: a value sealed for one never opens for the other.
+    /// let ring = KeyRing::new(Key::generate()?);
+    /// let sessions = Codec::new(&ring, "session");
+    /// let csrf = Codec::new(&ring, "csrf-token");
+    /// let sealed = sessions.seal("id", b"data")?;
+    /// assert!(csrf.open("id", &sealed).is_err());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(ring: &KeyRing, purpose: &str) -> Self {
         let keys = ring
@@ -119,12 +134,35 @@ impl Codec {
     }
 
     /// The purpose this codec's keys are derived for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
+    /// assert_eq!(codec.purpose(), "session");
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn purpose(&self) -> &str {
         &self.inner.purpose
     }
 
     /// The id of the key that seals.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// // During a key rotation: key 2 seals, key 1 still opens.
+    /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?.with_id(1))?;
+    /// assert_eq!(Codec::new(&ring, "session").active_key_id(), 2);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn active_key_id(&self) -> u32 {
         self.inner.keys[0].0
@@ -136,6 +174,21 @@ impl Codec {
     ///
     /// [`ErrorKind::Random`](crate::ErrorKind::Random) if a new nonce prefix is due and the OS
     /// random number generator fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// // A value of the application's own for a cookie `prefs`: encrypted and authenticated,
+    /// // and bound to that name.
+    /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "prefs");
+    /// let cookie_value = codec.seal("prefs", br#"{"theme":"dark"}"#)?;
+    /// assert!(!cookie_value.contains("dark"));
+    /// assert!(cookie_value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn seal(&self, name: &str, plaintext: &[u8]) -> Result<String> {
         self.seal_with(name, |buf| buf.extend_from_slice(plaintext))
     }
@@ -146,6 +199,22 @@ impl Codec {
     /// # Errors
     ///
     /// As [`seal`](Self::seal).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// // Serialize straight into the buffer that is encrypted: no copy of the plaintext.
+    /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "prefs");
+    /// let sealed = codec.seal_with("prefs", |buf| {
+    ///     serde_json::to_writer(buf, &serde_json::json!({"theme": "dark"})).expect("JSON of a JSON value")
+    /// })?;
+    /// let opened = codec.open("prefs", &sealed).expect("authentic");
+    /// assert_eq!(opened.plaintext(), br#"{"theme":"dark"}"#);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn seal_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Result<String> {
         let (id, key) = &self.inner.keys[0];
         let mut buf = Vec::with_capacity(256);
@@ -164,6 +233,23 @@ impl Codec {
     ///
     /// [`OpenError`] if the text is too long or too short, not canonical base64url, of another
     /// version, sealed by a key not in the ring, or not authentic for `name` and this purpose.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "prefs");
+    /// let sealed = codec.seal("prefs", b"dark")?;
+    /// match codec.open("prefs", &sealed) {
+    ///     Ok(opened) => assert_eq!(opened.plaintext(), b"dark"),
+    ///     // Tampered, forged, or sealed by a key no longer in the ring: treat as absent.
+    ///     Err(error) => panic!("{error}"),
+    /// }
+    /// assert!(codec.open("prefs", "tampered").is_err());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn open(&self, name: &str, sealed: &str) -> Result<Opened, OpenError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(OpenError(Failure::Malformed));
@@ -283,12 +369,37 @@ pub struct Opened {
 
 impl Opened {
     /// The plaintext.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "prefs");
+    /// let opened = codec.open("prefs", &codec.seal("prefs", b"dark")?).expect("authentic");
+    /// assert_eq!(opened.plaintext(), b"dark");
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn plaintext(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
     /// The id of the key that sealed or signed it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// let codec = Codec::new(&KeyRing::new(Key::generate()?.with_id(3)), "prefs");
+    /// let opened = codec.open("prefs", &codec.seal("prefs", b"dark")?).expect("authentic");
+    /// // Which key is still in use out there, e.g. before removing a retired one.
+    /// assert_eq!(opened.key_id(), 3);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn key_id(&self) -> u32 {
         self.key_id
@@ -296,6 +407,24 @@ impl Opened {
 
     /// `true` if a retired key sealed or signed it, so it should be sealed or signed again
     /// with the active key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::codec::Codec;
+    /// use fastsession::{Key, KeyRing};
+    ///
+    /// let old = Key::generate()?.with_id(1);
+    /// let before = Codec::new(&KeyRing::new(old.clone()), "prefs");
+    /// let sealed = before.seal("prefs", b"dark")?;
+    /// // After the rotation the old value still opens, and says it should be sealed again.
+    /// let after = Codec::new(&KeyRing::new(Key::generate()?.with_id(2)).with_retired(old)?, "prefs");
+    /// let opened = after.open("prefs", &sealed).expect("authentic");
+    /// assert!(opened.is_stale());
+    /// let resealed = after.seal("prefs", opened.plaintext())?;
+    /// assert!(!after.open("prefs", &resealed).expect("authentic").is_stale());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn is_stale(&self) -> bool {
         self.stale
@@ -319,12 +448,12 @@ impl fmt::Debug for Opened {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Codec, Key, KeyRing};
+/// use fastsession::codec::{Codec, Key, KeyRing};
 ///
 /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "session");
 /// let err = codec.open("id", "garbage").unwrap_err();
 /// assert_eq!(err.to_string(), "sealed value did not open");
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct OpenError(Failure);

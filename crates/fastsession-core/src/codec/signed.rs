@@ -34,13 +34,13 @@ use super::{AAD_LABEL, BASE64, Failure, KeyRing, MAX_SEALED_LEN, OpenError, Open
 ///
 /// ```
 /// use base64::Engine as _;
-/// use fastsession_core::codec::{FORMAT_VERSION, Key, KeyRing, SIGNED_FORMAT_VERSION, Signer};
+/// use fastsession::codec::{FORMAT_VERSION, Key, KeyRing, SIGNED_FORMAT_VERSION, Signer};
 ///
 /// let signed = Signer::new(&KeyRing::new(Key::generate()?), "p").sign("n", b"x");
 /// let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signed).unwrap();
 /// assert_eq!(raw[0], SIGNED_FORMAT_VERSION);
 /// assert_ne!(SIGNED_FORMAT_VERSION, FORMAT_VERSION);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 pub const SIGNED_FORMAT_VERSION: u8 = 2;
 
@@ -53,13 +53,13 @@ const HEADER_LEN: usize = 1 + 4;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing, SIGNED_OVERHEAD, Signer};
+/// use fastsession::codec::{Key, KeyRing, SIGNED_OVERHEAD, Signer};
 ///
 /// // A 32-byte session id signed: 53 bytes, 71 characters of base64url.
 /// let signed = Signer::new(&KeyRing::new(Key::generate()?), "p").sign("n", &[0; 32]);
 /// assert_eq!(SIGNED_OVERHEAD, 21);
 /// assert_eq!(signed.len(), (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3));
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 pub const SIGNED_OVERHEAD: usize = HEADER_LEN + SIGNATURE_LEN;
 
@@ -75,13 +75,13 @@ pub const SIGNED_OVERHEAD: usize = HEADER_LEN + SIGNATURE_LEN;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing, Signer};
+/// use fastsession::codec::{Key, KeyRing, Signer};
 ///
 /// let signer = Signer::new(&KeyRing::new(Key::generate()?), "theme");
 /// let signed = signer.sign("prefs", b"dark");
 /// assert_eq!(signer.verify("prefs", &signed).expect("authentic").plaintext(), b"dark");
 /// assert!(signer.verify("other-name", &signed).is_err());
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Signer {
@@ -103,12 +103,12 @@ impl Signer {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing, Signer};
+    /// use fastsession::codec::{Key, KeyRing, Signer};
     ///
     /// let keys = KeyRing::new(Key::generate()?);
     /// let signed = Signer::new(&keys, "a").sign("n", b"x");
     /// assert!(Signer::new(&keys, "b").verify("n", &signed).is_err());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn new(ring: &KeyRing, purpose: &str) -> Self {
@@ -136,11 +136,11 @@ impl Signer {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing, Signer};
+    /// use fastsession::codec::{Key, KeyRing, Signer};
     ///
     /// let signer = Signer::new(&KeyRing::new(Key::generate()?), "theme");
     /// assert_eq!(signer.purpose(), "theme");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn purpose(&self) -> &str {
@@ -152,11 +152,11 @@ impl Signer {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing, Signer};
+    /// use fastsession::codec::{Key, KeyRing, Signer};
     ///
     /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
     /// assert_eq!(Signer::new(&ring, "theme").active_key_id(), 2);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn active_key_id(&self) -> u32 {
@@ -168,12 +168,12 @@ impl Signer {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing, Signer};
+    /// use fastsession::codec::{Key, KeyRing, Signer};
     ///
     /// let signer = Signer::new(&KeyRing::new(Key::generate()?), "theme");
     /// // Deterministic: no nonce, so the same input signs to the same text.
     /// assert_eq!(signer.sign("prefs", b"dark"), signer.sign("prefs", b"dark"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn sign(&self, name: &str, payload: &[u8]) -> String {
@@ -186,12 +186,12 @@ impl Signer {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing, Signer};
+    /// use fastsession::codec::{Key, KeyRing, Signer};
     ///
     /// let signer = Signer::new(&KeyRing::new(Key::generate()?), "theme");
     /// let signed = signer.sign_with("prefs", |buf| buf.extend_from_slice(b"dark"));
     /// assert_eq!(signed, signer.sign("prefs", b"dark"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn sign_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> String {
@@ -216,7 +216,7 @@ impl Signer {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing, Signer};
+    /// use fastsession::codec::{Key, KeyRing, Signer};
     ///
     /// let old_key = Key::generate()?;
     /// let signed = Signer::new(&KeyRing::new(old_key.clone()), "theme").sign("prefs", b"dark");
@@ -225,7 +225,7 @@ impl Signer {
     /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(old_key)?;
     /// let verified = Signer::new(&ring, "theme").verify("prefs", &signed).expect("authentic");
     /// assert_eq!((verified.plaintext(), verified.key_id(), verified.is_stale()), (&b"dark"[..], 1, true));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn verify(&self, name: &str, signed: &str) -> Result<Opened, OpenError> {
         if signed.len() > MAX_SEALED_LEN {

@@ -45,9 +45,9 @@ fn logged<T>(result: Result<T, Error>) -> Result<T, Error> {
 ///
 /// ```
 /// use actix_web::HttpRequest;
-/// use fastsession_core::http::SessionExt;
+/// use fastsession::http::SessionExt;
 ///
-/// async fn whoami(request: HttpRequest) -> Result<String, fastsession_core::Error> {
+/// async fn whoami(request: HttpRequest) -> Result<String, fastsession::Error> {
 ///     let session = request.sessions()?.session().await?;
 ///     Ok(session.user_id().unwrap_or_default())
 /// }

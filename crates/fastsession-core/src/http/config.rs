@@ -30,10 +30,10 @@ pub(crate) const SIGNED_ID_LEN: usize = (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3)
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::session::Expiry;
-/// use fastsession_core::store::CookieStore;
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::{CookieConfig, SessionConfig};
+/// use fastsession::Expiry;
+/// use fastsession::CookieStore;
 /// use std::time::Duration;
 ///
 /// let keys = KeyRing::new(Key::generate()?);
@@ -43,7 +43,7 @@ pub(crate) const SIGNED_ID_LEN: usize = (4 * (32 + SIGNED_OVERHEAD)).div_ceil(3)
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("session")?)
 ///     .with_expiry(expiry);
 /// assert_eq!(config.cookie().name(), "__Host-session");
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct SessionConfig {
@@ -66,12 +66,12 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// assert_eq!(sessions.cookie().name(), "__Host-id");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn new(store: impl Store, cookie: CookieConfig) -> Self {
@@ -83,8 +83,8 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
     /// use std::sync::Arc;
     ///
@@ -93,7 +93,7 @@ impl SessionConfig {
     /// let app = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
     /// let prefs = SessionConfig::with_shared_store(store, CookieConfig::new("prefs")?);
     /// assert!(Arc::ptr_eq(app.store(), prefs.store()));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_shared_store(store: Arc<dyn Store>, cookie: CookieConfig) -> Self {
@@ -114,10 +114,10 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// // Ends after 2 hours unused, and 12 hours after login whatever happens.
@@ -126,7 +126,7 @@ impl SessionConfig {
     ///     .with_absolute_lifetime(Duration::from_secs(12 * 3600))?;
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?).with_expiry(expiry);
     /// assert_eq!(sessions.expiry().idle_timeout(), Duration::from_secs(7200));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_expiry(mut self, expiry: Expiry) -> Self {
@@ -163,16 +163,16 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
-    /// use fastsession_core::time::{ManualClock, UnixTime};
+    /// use fastsession::time::{ManualClock, UnixTime};
     ///
     /// // In a test: move time forward by hand to see sessions expire.
     /// let clock = ManualClock::new(UnixTime::from_secs(1_700_000_000));
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?).with_clock(clock.clone());
     /// assert_eq!(sessions.clock().now(), UnixTime::from_secs(1_700_000_000));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
@@ -186,13 +186,13 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)
     ///     .with_max_set_cookie_len(2048);
     /// assert_eq!(sessions.max_set_cookie_len(), 2048);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_max_set_cookie_len(mut self, len: usize) -> Self {
@@ -223,15 +223,15 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
     /// let keys = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)
     ///     .with_signed_id(&keys);
     /// assert_eq!(sessions.id_signer().map(|s| s.active_key_id()), Some(2));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_signed_id(mut self, keys: &KeyRing) -> Self {
@@ -252,9 +252,9 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::{CookieStore, MemoryStore};
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::{CookieStore, MemoryStore};
     ///
     /// let keys = KeyRing::new(Key::generate()?);
     /// let plain = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
@@ -263,7 +263,7 @@ impl SessionConfig {
     /// let cookie = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("c")?)
     ///     .with_signed_id(&keys);
     /// assert!(cookie.id_signer().is_none());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn id_signer(&self) -> Option<&Signer> {
@@ -283,12 +283,12 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// let _store = sessions.store(); // an `Arc<dyn Store>`
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -300,12 +300,12 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// assert!(sessions.cookie().is_secure());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn cookie(&self) -> &CookieConfig {
@@ -317,14 +317,14 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// assert_eq!(*sessions.expiry(), Expiry::default());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn expiry(&self) -> &Expiry {
@@ -336,14 +336,14 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::time::UnixTime;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// assert!(sessions.clock().now() <= UnixTime::now());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn clock(&self) -> &dyn Clock {
@@ -355,14 +355,14 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::MemoryStore;
     ///
-    /// use fastsession_core::http::MAX_SET_COOKIE_LEN;
+    /// use fastsession::http::MAX_SET_COOKIE_LEN;
     ///
     /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// assert_eq!(sessions.max_set_cookie_len(), MAX_SET_COOKIE_LEN);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn max_set_cookie_len(&self) -> usize {

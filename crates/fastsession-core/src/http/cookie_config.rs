@@ -53,7 +53,7 @@ impl Prefix {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::{CookieConfig, Prefix, SameSite};
+/// use fastsession::http::{CookieConfig, Prefix, SameSite};
 /// use std::time::Duration;
 ///
 /// let config = CookieConfig::new("id")?;
@@ -70,7 +70,7 @@ impl Prefix {
 /// assert!(CookieConfig::builder("id").with_prefix(Prefix::Host).with_domain("example.com").build().is_err());
 /// assert!(CookieConfig::builder("id").with_insecure_development_mode().with_same_site(SameSite::None).build().is_err());
 /// assert!(CookieConfig::new("bad;name").is_err());
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct CookieConfig {
@@ -112,13 +112,13 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::new("id")?;
     /// // Secure, HttpOnly, SameSite=Lax, and the `__Host-` prefix by default.
     /// assert_eq!(cookie.name(), "__Host-id");
     /// assert!(cookie.is_secure() && cookie.is_http_only());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn new(name: &str) -> Result<Self> {
         CookieConfig::builder(name).build()
@@ -129,7 +129,7 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// use std::time::Duration;
     ///
@@ -137,7 +137,7 @@ impl CookieConfig {
     ///     .with_max_age(Duration::from_secs(14 * 86_400))
     ///     .build()?;
     /// assert_eq!(cookie.max_age(), Duration::from_secs(14 * 86_400));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn builder(name: &str) -> CookieConfigBuilder {
         CookieConfigBuilder {
@@ -159,13 +159,13 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
-    /// use fastsession_core::http::Prefix;
+    /// use fastsession::http::Prefix;
     ///
     /// let cookie = CookieConfig::builder("id").with_prefix(Prefix::None).build()?;
     /// assert_eq!(cookie.name(), "id");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
@@ -177,12 +177,12 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// use std::time::Duration;
     ///
     /// assert_eq!(CookieConfig::new("id")?.max_age(), Duration::from_secs(30 * 86_400));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn max_age(&self) -> Duration {
@@ -194,11 +194,11 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::builder("id").with_persistent_by_default(true).build()?;
     /// assert!(cookie.is_persistent_by_default());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_persistent_by_default(&self) -> bool {
@@ -210,12 +210,12 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// assert!(CookieConfig::new("id")?.is_secure());
     /// let dev = CookieConfig::builder("id").with_insecure_development_mode().build()?;
     /// assert!(!dev.is_secure());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_secure(&self) -> bool {
@@ -227,11 +227,11 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::builder("id").with_http_only(false).build()?;
     /// assert!(!cookie.is_http_only());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_http_only(&self) -> bool {
@@ -243,7 +243,7 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::new("id")?;
     /// let header = cookie.set_cookie("abc", true);
@@ -251,7 +251,7 @@ impl CookieConfig {
     /// assert!(header.contains("Max-Age=") && header.contains("HttpOnly"));
     /// // A browser-session cookie has no Max-Age.
     /// assert!(!cookie.set_cookie("abc", false).contains("Max-Age"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn set_cookie(&self, value: &str, persistent: bool) -> String {
@@ -287,12 +287,12 @@ impl CookieConfig {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::new("id")?;
     /// assert!(cookie.removal().starts_with("__Host-id=;"));
     /// assert!(cookie.removal().contains("Max-Age=0"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn removal(&self) -> &str {
@@ -307,9 +307,9 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
-    /// use fastsession_core::http::Prefix;
+    /// use fastsession::http::Prefix;
     ///
     /// // A cookie shared by the subdomains needs `__Secure-` (or no prefix).
     /// let cookie = CookieConfig::builder("id")
@@ -317,7 +317,7 @@ impl CookieConfigBuilder {
     ///     .with_prefix(Prefix::Secure)
     ///     .build()?;
     /// assert_eq!(cookie.name(), "__Secure-id");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_prefix(mut self, prefix: Prefix) -> Self {
         self.prefix = Some(prefix);
@@ -329,12 +329,12 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::builder("id").with_path("/app").build()?;
     /// assert!(cookie.set_cookie("v", false).contains("Path=/app"));
     /// assert_eq!(cookie.name(), "__Secure-id"); // __Host- needs Path=/
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_path(mut self, path: &str) -> Self {
         path.clone_into(&mut self.path);
@@ -346,11 +346,11 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::builder("id").with_domain("example.com").build()?;
     /// assert!(cookie.set_cookie("v", false).contains("Domain=example.com"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_domain(mut self, domain: &str) -> Self {
         self.domain = Some(domain.to_owned());
@@ -362,12 +362,12 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// // Only if page scripts must read the cookie: HttpOnly keeps it from XSS.
     /// let cookie = CookieConfig::builder("id").with_http_only(false).build()?;
     /// assert!(!cookie.set_cookie("v", false).contains("HttpOnly"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_http_only(mut self, http_only: bool) -> Self {
         self.http_only = http_only;
@@ -379,13 +379,13 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
-    /// use fastsession_core::http::SameSite;
+    /// use fastsession::http::SameSite;
     ///
     /// let cookie = CookieConfig::builder("id").with_same_site(SameSite::Strict).build()?;
     /// assert!(cookie.set_cookie("v", false).contains("SameSite=Strict"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = same_site;
@@ -397,17 +397,17 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// // An embedded (third-party) widget keeps its session in a partitioned cookie.
-    /// use fastsession_core::http::SameSite;
+    /// use fastsession::http::SameSite;
     ///
     /// let cookie = CookieConfig::builder("id")
     ///     .with_same_site(SameSite::None)
     ///     .with_partitioned(true)
     ///     .build()?;
     /// assert!(cookie.set_cookie("v", false).contains("Partitioned"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_partitioned(mut self, partitioned: bool) -> Self {
         self.partitioned = partitioned;
@@ -420,14 +420,14 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// use std::time::Duration;
     ///
     /// // "Remember me" for a week.
     /// let cookie = CookieConfig::builder("id").with_max_age(Duration::from_secs(7 * 86_400)).build()?;
     /// assert!(cookie.set_cookie("v", true).contains("Max-Age=604800"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
@@ -440,12 +440,12 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// // Every new session is "remembered" unless the app says otherwise.
     /// let cookie = CookieConfig::builder("id").with_persistent_by_default(true).build()?;
     /// assert!(cookie.is_persistent_by_default());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_persistent_by_default(mut self, persistent: bool) -> Self {
         self.persistent_by_default = persistent;
@@ -461,13 +461,13 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
     /// // `cargo run` on http://localhost only.
     /// let cookie = CookieConfig::builder("id").with_insecure_development_mode().build()?;
     /// assert_eq!(cookie.name(), "id");
     /// assert!(!cookie.set_cookie("v", false).contains("Secure"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_insecure_development_mode(mut self) -> Self {
         self.secure = false;
@@ -486,9 +486,9 @@ impl CookieConfigBuilder {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::CookieConfig;
+    /// use fastsession::CookieConfig;
     ///
-    /// use fastsession_core::http::SameSite;
+    /// use fastsession::http::SameSite;
     ///
     /// // SameSite=None without Secure is refused.
     /// let refused = CookieConfig::builder("id")
@@ -497,7 +497,7 @@ impl CookieConfigBuilder {
     ///     .build();
     /// assert!(refused.is_err());
     /// assert!(CookieConfig::builder("id").build().is_ok());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn build(self) -> Result<CookieConfig> {
         let invalid = |why: &'static str| Err(Error::new(ErrorKind::InvalidConfig, why));

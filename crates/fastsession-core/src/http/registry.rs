@@ -28,9 +28,9 @@ use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveReque
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-/// use fastsession_core::store::CookieStore;
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::{CookieConfig, SessionConfig, Sessions};
+/// use fastsession::CookieStore;
 /// use http::HeaderMap;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -124,12 +124,42 @@ const MAX_PRESENTED: usize = 4;
 
 impl Sessions {
     /// A registry for a request with these headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Sessions;
+    ///
+    /// // In a hyper service: one registry per request, from its headers.
+    /// fn handle(request: http::Request<()>) -> http::Response<()> {
+    ///     let sessions = Sessions::new(request.headers());
+    ///     // ... sessions.get(&config), then sessions.save_all(response.headers_mut()) ...
+    ///     # let _ = sessions;
+    ///     http::Response::new(())
+    /// }
+    /// # let _ = handle;
+    /// ```
     #[must_use]
     pub fn new(request_headers: &HeaderMap) -> Self {
         Sessions::with_cookies(request_headers.get_all(COOKIE).iter().cloned().collect())
     }
 
     /// A registry for a request with these parts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Sessions;
+    ///
+    /// let (parts, _body) = http::Request::builder()
+    ///     .header("cookie", "id=abc")
+    ///     .body(())?
+    ///     .into_parts();
+    /// // Nothing is parsed yet: only the `Cookie` headers are kept.
+    /// let sessions = Sessions::from_parts(&parts);
+    /// assert!(!sessions.is_accessed());
+    /// # Ok::<(), http::Error>(())
+    /// ```
     #[must_use]
     pub fn from_parts(parts: &http::request::Parts) -> Self {
         Sessions::new(&parts.headers)
@@ -142,7 +172,7 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::Sessions;
+    /// use fastsession::Sessions;
     ///
     /// let sessions = Sessions::from_cookie_headers([&b"id=abc; theme=dark"[..]]);
     /// assert!(!sessions.is_accessed());
@@ -178,6 +208,27 @@ impl Sessions {
     /// Chooses whether responses that set a cookie get `Cache-Control: no-store` (default
     /// yes, replacing any other `Cache-Control`). Turn it off only if the application sets a
     /// `Cache-Control` that keeps shared caches from storing the response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use http::HeaderMap;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&HeaderMap::new());
+    /// // This application marks every response `Cache-Control: private` itself.
+    /// sessions.set_cache_control_no_store(false);
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// let mut response = HeaderMap::new();
+    /// response.insert("cache-control", "private".parse()?);
+    /// sessions.save_all(&mut response).await?;
+    /// assert_eq!(response["cache-control"], "private");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_cache_control_no_store(&self, no_store: bool) {
         self.lock().no_store = no_store;
     }
@@ -190,6 +241,24 @@ impl Sessions {
     /// # Errors
     ///
     /// The store's error if loading failed (never an anonymous session in its place).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// let session = sessions.get(&config).await?;
+    /// session.insert("cart", vec![42])?;
+    /// // A second `get` in the same request is the same session, not a second load.
+    /// let again = sessions.get(&config).await?;
+    /// assert_eq!(again.get::<Vec<u32>>("cart")?, Some(vec![42]));
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn get(&self, config: &SessionConfig) -> Result<Session> {
         let name = config.cookie().name();
         if let Some(session) = self.find(name) {
@@ -355,6 +424,26 @@ impl Sessions {
     /// The first error among the sessions (all are attempted):
     /// [`ErrorKind::CookieTooLarge`] (that session's cookie is not set),
     /// [`ErrorKind::SessionEnded`] (its cookie is cleared), or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use http::HeaderMap;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&HeaderMap::new());
+    /// sessions.get(&config).await?.set_user_id("ada");
+    /// // Commit the login before answering (a store error is still the handler's to report).
+    /// sessions.save().await?;
+    /// let mut response = HeaderMap::new();
+    /// sessions.write_headers(&mut response);
+    /// assert!(response.contains_key("set-cookie"));
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn save(&self) -> Result<()> {
         self.save_each(false).await
     }
@@ -371,9 +460,9 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig, Sessions};
+    /// use fastsession::MemoryStore;
     /// use http::HeaderMap;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -428,9 +517,9 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-    /// use fastsession_core::store::CookieStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig, Sessions};
+    /// use fastsession::CookieStore;
     /// use http::HeaderMap;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -735,6 +824,27 @@ impl Sessions {
     /// Writes the response headers for what this request did with its sessions: `Vary:
     /// Cookie` if any session was asked for, the pending `Set-Cookie` lines, and
     /// `Cache-Control: no-store` with them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use http::HeaderMap;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&HeaderMap::new());
+    /// // Only read: no cookie to set, but the answer depends on the cookie.
+    /// let _ = sessions.get(&config).await?.get::<String>("name")?;
+    /// sessions.save().await?;
+    /// let mut response = HeaderMap::new();
+    /// sessions.write_headers(&mut response);
+    /// assert_eq!(response["vary"], "Cookie");
+    /// assert!(!response.contains_key("set-cookie"));
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_headers(&self, headers: &mut HeaderMap) {
         self.take_response_headers().write_to(headers);
     }
@@ -746,7 +856,7 @@ impl Sessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::Sessions;
+    /// use fastsession::Sessions;
     ///
     /// let sessions = Sessions::new(&http::HeaderMap::new());
     /// let headers = sessions.take_response_headers();
@@ -772,6 +882,31 @@ impl Sessions {
     /// # Errors
     ///
     /// As [`save`](Self::save); the headers of the sessions that did save are written anyway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// // The end of a hyper service: save what the handler changed, then answer with the cookies.
+    /// async fn finish(sessions: &Sessions, mut response: http::Response<String>) -> http::Response<String> {
+    ///     if let Err(error) = sessions.save_all(response.headers_mut()).await {
+    ///         // The error's status (503 for a store that is down); the cookies that did save stay.
+    ///         *response.status_mut() = error.status();
+    ///     }
+    ///     response
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// sessions.get(&config).await?.insert("theme", "dark")?;
+    /// let response = finish(&sessions, http::Response::new("ok".to_owned())).await;
+    /// assert!(response.headers().contains_key("set-cookie"));
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn save_all(&self, response_headers: &mut HeaderMap) -> Result<()> {
         let result = self.save().await;
         self.write_headers(response_headers);
@@ -779,6 +914,23 @@ impl Sessions {
     }
 
     /// `true` if any session was asked for in this request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// // A handler that never asked for a session: nothing to save, no `Vary: Cookie`.
+    /// assert!(!sessions.is_accessed());
+    /// sessions.get(&config).await?;
+    /// assert!(sessions.is_accessed());
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_accessed(&self) -> bool {
         !self.lock().entries.is_empty()
@@ -824,12 +976,48 @@ pub struct ResponseHeaders {
 
 impl ResponseHeaders {
     /// The response depends on the request's cookies: add `Vary: Cookie`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// sessions.get(&config).await?;
+    /// // A framework with its own header types adds `Vary: Cookie` itself.
+    /// assert!(sessions.take_response_headers().vary_cookie());
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn vary_cookie(&self) -> bool {
         self.vary_cookie
     }
 
     /// The `Set-Cookie` lines, one per saved session, sorted by cookie name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// sessions.save().await?;
+    /// let headers = sessions.take_response_headers();
+    /// // Each line goes into a `Set-Cookie` header of its own.
+    /// for line in headers.set_cookies() {
+    ///     assert!(line.to_str()?.starts_with("__Host-id="));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn set_cookies(&self) -> impl ExactSizeIterator<Item = &HeaderValue> {
         self.set_cookies.as_slice().iter().map(|(line, _)| line)
@@ -843,7 +1031,7 @@ impl ResponseHeaders {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::Sessions;
+    /// use fastsession::Sessions;
     ///
     /// let headers = Sessions::new(&http::HeaderMap::new()).take_response_headers();
     /// assert_eq!(headers.for_failed_response().set_cookies().len(), 0);
@@ -858,12 +1046,49 @@ impl ResponseHeaders {
     }
 
     /// Set `Cache-Control: no-store`, replacing any other `Cache-Control`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// sessions.save().await?;
+    /// // A response that sets a session cookie must not be stored by a shared cache.
+    /// assert!(sessions.take_response_headers().cache_control_no_store());
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn cache_control_no_store(&self) -> bool {
         self.cache_control_no_store
     }
 
     /// Adds these headers to `headers`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use http::HeaderMap;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&HeaderMap::new());
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// sessions.save().await?;
+    /// let mut response = HeaderMap::new();
+    /// sessions.take_response_headers().write_to(&mut response);
+    /// assert!(response.contains_key("set-cookie"));
+    /// assert_eq!(response["cache-control"], "no-store");
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_to(self, headers: &mut HeaderMap) {
         if self.vary_cookie {
             add_vary_cookie(headers);

@@ -32,10 +32,10 @@ use crate::session::Session;
 /// A plain tower (or hyper) handler finds it in the request's extensions:
 ///
 /// ```
-/// use fastsession_core::http::RequestSessions;
+/// use fastsession::RequestSessions;
 /// use http::{Request, Response};
 ///
-/// async fn visits(request: Request<()>) -> fastsession_core::Result<Response<String>> {
+/// async fn visits(request: Request<()>) -> fastsession::Result<Response<String>> {
 ///     let sessions = RequestSessions::of(request.extensions())?;
 ///     let session = sessions.session().await?;
 ///     let visits = session.update_or("visits", 1_u64, |n| n + 1)?;
@@ -57,15 +57,15 @@ impl RequestSessions {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use fastsession_core::http::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// use fastsession::MemoryStore;
     ///
     /// let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
     /// let mut request = http::Request::new(());
     /// let handle = RequestSessions::new(Sessions::new(request.headers()), set);
     /// request.extensions_mut().insert(handle);
     /// assert!(RequestSessions::of(request.extensions()).is_ok());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn new(sessions: Sessions, set: Arc<SessionSet>) -> Self {
@@ -82,8 +82,8 @@ impl RequestSessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::ErrorKind;
-    /// use fastsession_core::http::RequestSessions;
+    /// use fastsession::ErrorKind;
+    /// use fastsession::RequestSessions;
     ///
     /// let request = http::Request::new(()); // no middleware ran
     /// let error = RequestSessions::of(request.extensions()).unwrap_err();
@@ -109,14 +109,14 @@ impl RequestSessions {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession_core::http::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// # use fastsession_core::store::MemoryStore;
+    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::MemoryStore;
     /// # tokio::runtime::Runtime::new()?.block_on(async {
     /// # let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
     /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), set);
     /// let session = sessions.session().await?;
     /// session.insert("theme", "dark")?;
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -136,8 +136,8 @@ impl RequestSessions {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession_core::http::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// # use fastsession_core::store::MemoryStore;
+    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::MemoryStore;
     /// struct Prefs;
     /// # tokio::runtime::Runtime::new()?.block_on(async {
     /// # let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?))
@@ -145,7 +145,7 @@ impl RequestSessions {
     /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), Arc::new(set));
     /// let prefs = sessions.named::<Prefs>().await?;
     /// prefs.insert("theme", "dark")?;
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -179,9 +179,9 @@ impl RequestSessions {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::RequestSessions;
+    /// use fastsession::RequestSessions;
     ///
-    /// async fn checkout(sessions: RequestSessions) -> fastsession_core::Result<http::StatusCode> {
+    /// async fn checkout(sessions: RequestSessions) -> fastsession::Result<http::StatusCode> {
     ///     let session = sessions.session().await?;
     ///     session.insert("step", "payment")?;
     ///     sessions.save().await?; // kept, and its cookie sent, even though this is a 502
@@ -199,12 +199,12 @@ impl RequestSessions {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession_core::http::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// # use fastsession_core::store::MemoryStore;
+    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::MemoryStore;
     /// # let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
     /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), set);
     /// assert_eq!(sessions.set().default_session().cookie().name(), "__Host-id");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn set(&self) -> &SessionSet {
@@ -218,13 +218,13 @@ impl RequestSessions {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession_core::http::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// # use fastsession_core::store::MemoryStore;
+    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::MemoryStore;
     /// # let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
     /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), set);
     /// // This response may be cached: it shows nothing of the session.
     /// sessions.registry().set_cache_control_no_store(false);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn registry(&self) -> &Sessions {
@@ -258,11 +258,11 @@ pub(super) fn not_installed() -> Error {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::NamedSession;
+/// use fastsession::NamedSession;
 ///
 /// struct Prefs; // the name: the middleware got `with_named::<Prefs>(config)`
 ///
-/// async fn theme(prefs: NamedSession<Prefs>) -> fastsession_core::Result<String> {
+/// async fn theme(prefs: NamedSession<Prefs>) -> fastsession::Result<String> {
 ///     Ok(prefs.get::<String>("theme")?.unwrap_or_else(|| "light".to_owned()))
 /// }
 /// # let _ = theme;
@@ -282,11 +282,11 @@ impl<N: 'static> NamedSession<N> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{NamedSession, RequestSessions};
+    /// use fastsession::{NamedSession, RequestSessions};
     ///
     /// struct Prefs;
     ///
-    /// async fn theme(sessions: &RequestSessions) -> fastsession_core::Result<Option<String>> {
+    /// async fn theme(sessions: &RequestSessions) -> fastsession::Result<Option<String>> {
     ///     let prefs = NamedSession::<Prefs>::of(sessions).await?;
     ///     prefs.get("theme")
     /// }
@@ -307,8 +307,8 @@ impl<N> NamedSession<N> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::Session;
-    /// use fastsession_core::http::NamedSession;
+    /// use fastsession::Session;
+    /// use fastsession::NamedSession;
     ///
     /// struct Prefs;
     ///
@@ -355,7 +355,7 @@ impl<N> fmt::Debug for NamedSession<N> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::Flashes;
+/// use fastsession::Flashes;
 ///
 /// async fn page(Flashes(messages): Flashes) -> String {
 ///     messages.join("\n")
@@ -376,9 +376,9 @@ impl<T: DeserializeOwned> Flashes<T> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{Flashes, RequestSessions};
+    /// use fastsession::{Flashes, RequestSessions};
     ///
-    /// async fn messages(sessions: &RequestSessions) -> fastsession_core::Result<Vec<String>> {
+    /// async fn messages(sessions: &RequestSessions) -> fastsession::Result<Vec<String>> {
     ///     Ok(Flashes::<String>::of(sessions).await?.0)
     /// }
     /// # let _ = messages;

@@ -31,9 +31,9 @@ pub enum StoreErrorPolicy {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
-/// use fastsession_core::store::{CookieStore, MemoryStore};
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
+/// use fastsession::{CookieStore, MemoryStore};
 ///
 /// struct Prefs; // names the second session
 ///
@@ -43,7 +43,7 @@ pub enum StoreErrorPolicy {
 ///     .with_store_error_policy(StoreErrorPolicy::KeepResponse);
 /// assert_eq!(set.named::<Prefs>().map(|c| c.cookie().name()), Some("__Host-prefs"));
 /// assert!(set.named::<String>().is_none());
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionSet {
@@ -65,12 +65,12 @@ impl SessionSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession::MemoryStore;
     ///
     /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
     /// assert_eq!(set.default_session().cookie().name(), "__Host-id");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn new(config: SessionConfig) -> Self {
@@ -93,8 +93,8 @@ impl SessionSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession::MemoryStore;
     ///
     /// struct Cart;
     ///
@@ -102,7 +102,7 @@ impl SessionSet {
     /// let cart = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("cart")?);
     /// let set = SessionSet::new(login).with_named::<Cart>(cart);
     /// assert!(set.named::<Cart>().is_some());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_named<N: 'static>(mut self, config: SessionConfig) -> Self {
@@ -133,13 +133,13 @@ impl SessionSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
+    /// use fastsession::MemoryStore;
     ///
     /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
     /// let set = SessionSet::new(config).with_store_error_policy(StoreErrorPolicy::KeepResponse);
     /// assert_eq!(set.store_error_policy(), StoreErrorPolicy::KeepResponse);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_store_error_policy(mut self, policy: StoreErrorPolicy) -> Self {
@@ -152,12 +152,12 @@ impl SessionSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession::MemoryStore;
     ///
     /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
     /// assert_eq!(set.default_session().cookie().name(), "__Host-id");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn default_session(&self) -> &SessionConfig {
@@ -169,13 +169,13 @@ impl SessionSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::{CookieConfig, SessionConfig, SessionSet};
+    /// use fastsession::MemoryStore;
     ///
     /// struct Prefs;
     /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
     /// assert!(set.named::<Prefs>().is_none());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn named<N: 'static>(&self) -> Option<&SessionConfig> {
@@ -196,12 +196,12 @@ impl SessionSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::http::{CookieConfig, SessionConfig, SessionSet, StoreErrorPolicy};
+    /// use fastsession::MemoryStore;
     ///
     /// let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?));
     /// assert_eq!(set.store_error_policy(), StoreErrorPolicy::Fail);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn store_error_policy(&self) -> StoreErrorPolicy {

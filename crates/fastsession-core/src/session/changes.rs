@@ -25,7 +25,7 @@ pub enum Change {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::{Change, Session};
+/// use fastsession::session::{Change, Session};
 ///
 /// let session = Session::new_detached();
 /// session.insert("a", 1)?;
@@ -33,7 +33,7 @@ pub enum Change {
 /// session.remove("b");
 /// let changes = session.changes();
 /// assert_eq!(changes.values().collect::<Vec<_>>(), [("a", Change::Set), ("b", Change::Removed)]);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
@@ -51,6 +51,20 @@ pub struct ChangeSet {
 
 impl ChangeSet {
     /// `true` if the request changed nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // A request that only read: a server-side store has nothing to merge (at most a refresh).
+    /// let _ = session.get::<String>("name")?;
+    /// assert!(session.changes().is_empty());
+    /// session.insert("name", "ada")?;
+    /// assert!(!session.changes().is_empty());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         !self.values_cleared
@@ -63,12 +77,46 @@ impl ChangeSet {
     }
 
     /// `true` if every value was removed before the changes in [`values`](Self::values).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::Change;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("cart", [1, 2])?;
+    /// session.clear();
+    /// session.insert("theme", "dark")?;
+    /// let changes = session.changes();
+    /// // A store deletes every stored value first, then writes `theme`.
+    /// assert!(changes.values_cleared());
+    /// assert_eq!(changes.values().collect::<Vec<_>>(), [("theme", Change::Set)]);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn values_cleared(&self) -> bool {
         self.values_cleared
     }
 
     /// Each value key the request changed, in key order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::Change;
+    ///
+    /// let session = Session::new_detached();
+    /// session.insert("cart", [1, 2])?;
+    /// session.remove("coupon");
+    /// session.insert("coupon", "SPRING")?;
+    /// session.remove("coupon");
+    /// // Each key's last change only, in key order.
+    /// let changes = session.changes();
+    /// assert_eq!(changes.values().collect::<Vec<_>>(), [("cart", Change::Set), ("coupon", Change::Removed)]);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn values(&self) -> impl Iterator<Item = (&str, Change)> {
         self.values.iter().map(|(k, c)| (k.as_str(), *c))
     }
@@ -118,23 +166,70 @@ impl ChangeSet {
     }
 
     /// `true` if every flash list was removed before the changes in [`flashes`](Self::flashes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // Flash lists change key by key: adding a message clears nothing.
+    /// session.add_flash("Saved")?;
+    /// assert!(!session.changes().flashes_cleared());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn flashes_cleared(&self) -> bool {
         self.flashes_cleared
     }
 
     /// Each flash key the request changed (a list added to, or taken), in key order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::Change;
+    ///
+    /// let session = Session::new_detached();
+    /// session.add_flash_under("errors", "Name is required")?;
+    /// let changes = session.changes();
+    /// assert_eq!(changes.flashes().collect::<Vec<_>>(), [("errors", Change::Set)]);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn flashes(&self) -> impl Iterator<Item = (&str, Change)> {
         self.flashes.iter().map(|(k, c)| (k.as_str(), *c))
     }
 
     /// `true` if the request set or cleared the session's user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // A login: the store moves the session into the user's index.
+    /// session.set_user_id("ada");
+    /// assert!(session.changes().user_changed());
+    /// ```
     #[must_use]
     pub fn user_changed(&self) -> bool {
         self.user_changed
     }
 
     /// `true` if the request switched "remember me" on or off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    ///
+    /// let session = Session::new_detached();
+    /// // "Remember me" ticked at login.
+    /// session.set_persistent(true);
+    /// assert!(session.changes().persistent_changed());
+    /// ```
     #[must_use]
     pub fn persistent_changed(&self) -> bool {
         self.persistent_changed
@@ -146,8 +241,8 @@ impl ChangeSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::Session;
+    /// use fastsession::time::UnixTime;
     ///
     /// let session = Session::new_detached();
     /// session.set_expires_at(Some(UnixTime::from_secs(2_000_000_000)));

@@ -41,7 +41,7 @@ use crate::time::UnixTime;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::Expiry;
+/// use fastsession::Expiry;
 /// use std::time::Duration;
 ///
 /// let expiry = Expiry::default()
@@ -51,7 +51,7 @@ use crate::time::UnixTime;
 ///     .with_refresh_share(0.5)?
 ///     .with_remembered_idle_timeout(Duration::from_secs(7 * 86_400));
 /// assert_eq!(expiry.idle_timeout(), Duration::from_secs(1800));
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Expiry {
@@ -100,7 +100,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// // Ends after 30 minutes unused, or 8 hours after it began.
@@ -109,7 +109,7 @@ impl Expiry {
     ///     .with_absolute_lifetime(Duration::from_secs(8 * 3600))?;
     /// assert_eq!(expiry.idle_timeout(), Duration::from_secs(30 * 60));
     /// assert!(Expiry::default().with_idle_timeout(Duration::ZERO).is_err());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Result<Self> {
         self.idle_timeout = at_least_a_second(timeout, "the idle timeout")?;
@@ -126,13 +126,13 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// let expiry = Expiry::default().with_absolute_lifetime(Duration::from_secs(7 * 86_400))?;
     /// assert_eq!(expiry.absolute_lifetime(), Duration::from_secs(7 * 86_400));
     /// assert!(Expiry::default().with_absolute_lifetime(Duration::from_millis(500)).is_err());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Result<Self> {
         self.absolute_lifetime = at_least_a_second(lifetime, "the absolute lifetime")?;
@@ -145,7 +145,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// let expiry = Expiry::default().with_anonymous_idle_timeout(Duration::from_secs(600));
@@ -166,7 +166,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// // "Remember me" keeps a user logged in for a week away, not a month.
@@ -187,7 +187,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// // Servers whose clocks may differ by up to 5 seconds.
@@ -210,14 +210,14 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// // Write an unchanged session again at most once per half of the idle timeout.
     /// let expiry = Expiry::default().with_refresh_share(0.5)?;
     /// assert_eq!(expiry.refresh_share(), 0.5);
     /// assert!(Expiry::default().with_refresh_share(1.0).is_err());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_refresh_share(mut self, share: f64) -> Result<Self> {
         if !(0.0..1.0).contains(&share) {
@@ -235,7 +235,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// assert_eq!(Expiry::default().idle_timeout(), Duration::from_secs(24 * 3600));
@@ -251,7 +251,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// assert_eq!(Expiry::default().anonymous_idle_timeout(), Duration::from_secs(3600));
@@ -267,7 +267,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// assert_eq!(Expiry::default().remembered_idle_timeout(), Duration::from_secs(30 * 86_400));
@@ -286,11 +286,11 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     ///
     /// let expiry = Expiry::default();
     /// let mut record = Record::new(UnixTime::now());
@@ -323,7 +323,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// // What a cookie store applies: one idle timeout for every session.
@@ -342,7 +342,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// assert_eq!(Expiry::default().absolute_lifetime(), Duration::from_secs(30 * 86_400));
@@ -357,7 +357,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// assert_eq!(Expiry::default().clock_skew(), Duration::from_secs(60));
@@ -372,7 +372,7 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
     /// assert_eq!(Expiry::default().refresh_share(), 0.25);
@@ -394,12 +394,12 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::store::RejectReason;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::store::RejectReason;
+    /// use fastsession::time::UnixTime;
     ///
     /// let expiry = Expiry::default()
     ///     .with_idle_timeout(Duration::from_secs(600))?
@@ -411,7 +411,7 @@ impl Expiry {
     /// // Its own deadline ends it sooner.
     /// record.set_expires_at(Some(UnixTime::from_secs(1_200)));
     /// assert_eq!(expiry.check(&record, UnixTime::from_secs(1_200)), Err(RejectReason::AbsoluteTimeout));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn check(&self, record: &Record, now: UnixTime) -> Result<(), RejectReason> {
         let latest = now.saturating_add(self.clock_skew);
@@ -441,11 +441,11 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     ///
     /// // 24 hours idle, refreshed after a quarter: 6 hours.
     /// let expiry = Expiry::default();
@@ -468,11 +468,11 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
+    /// use fastsession::Expiry;
     /// use std::time::Duration;
     ///
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     ///
     /// let expiry = Expiry::default()
     ///     .with_idle_timeout(Duration::from_secs(600))?
@@ -482,7 +482,7 @@ impl Expiry {
     /// assert_eq!(expiry.deadline(&record), UnixTime::from_secs(600));
     /// record.set_expires_at(Some(UnixTime::from_secs(300)));
     /// assert_eq!(expiry.deadline(&record), UnixTime::from_secs(300));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn deadline(&self, record: &Record) -> UnixTime {
@@ -501,8 +501,8 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{Expiry, Record};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let expiry = Expiry::default();
@@ -530,8 +530,8 @@ impl Expiry {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Expiry;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::Expiry;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let expiry = Expiry::default()
@@ -540,7 +540,7 @@ impl Expiry {
     /// let t = UnixTime::from_secs;
     /// assert_eq!(expiry.deadline_of(t(0), t(100)), t(700));
     /// assert_eq!(expiry.deadline_of(t(0), t(3500)), t(3600));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn deadline_of(&self, created: UnixTime, last_active: UnixTime) -> UnixTime {

@@ -21,7 +21,7 @@ pub const ID_TEXT_LEN: usize = 43;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::SessionId;
+/// use fastsession::session::SessionId;
 ///
 /// let id = SessionId::generate()?;
 /// assert_eq!(id.as_str().len(), 43);
@@ -30,7 +30,7 @@ pub const ID_TEXT_LEN: usize = 43;
 /// for bad in ["", "../../etc/passwd", "%2e%2e%2f", "CON", &"A".repeat(44)] {
 ///     assert!(SessionId::parse(bad).is_none());
 /// }
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Eq)]
 pub struct SessionId {
@@ -44,6 +44,17 @@ impl SessionId {
     /// # Errors
     ///
     /// [`ErrorKind::Random`](crate::ErrorKind::Random) if the generator fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::SessionId;
+    ///
+    /// // Stores that keep sessions server-side give each new session one of these.
+    /// let id = SessionId::generate()?;
+    /// assert_ne!(id, SessionId::generate()?);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn generate() -> Result<Self> {
         let mut bytes = [0u8; ID_BYTES];
         crate::random::fill(&mut bytes)?;
@@ -51,6 +62,16 @@ impl SessionId {
     }
 
     /// The id whose bytes are `bytes` (for stores and tests that inject ids).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::SessionId;
+    ///
+    /// // A fixed id, for a test that needs to know it in advance.
+    /// let id = SessionId::from_bytes([7; 32]);
+    /// assert_eq!(id.as_bytes(), &[7; 32]);
+    /// ```
     #[must_use]
     pub fn from_bytes(bytes: [u8; ID_BYTES]) -> Self {
         let mut text = [0u8; ID_TEXT_LEN];
@@ -63,6 +84,18 @@ impl SessionId {
     }
 
     /// Parses the text form; anything else is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::SessionId;
+    ///
+    /// let id = SessionId::generate()?;
+    /// assert_eq!(SessionId::parse(id.as_str()), Some(id));
+    /// // Only the canonical 43-character form: a path or a padded variant is no id.
+    /// assert!(SessionId::parse("../sessions/admin").is_none());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         if text.len() != ID_TEXT_LEN {
@@ -76,6 +109,15 @@ impl SessionId {
     }
 
     /// The text form, as written in the cookie.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::SessionId;
+    ///
+    /// let id = SessionId::from_bytes([0; 32]);
+    /// assert_eq!(id.as_str(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    /// ```
     #[must_use]
     pub fn as_str(&self) -> &str {
         // Base64url output is ASCII.
@@ -83,6 +125,17 @@ impl SessionId {
     }
 
     /// The raw 32 bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::SessionId;
+    ///
+    /// let id = SessionId::generate()?;
+    /// // The text form is these bytes in unpadded base64url.
+    /// assert_eq!(SessionId::from_bytes(*id.as_bytes()), id);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; ID_BYTES] {
         &self.bytes

@@ -55,7 +55,7 @@ pub(crate) struct State {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::Session;
+/// use fastsession::Session;
 ///
 /// let session = Session::new_detached();
 /// session.insert("user", "gopher")?;
@@ -67,7 +67,7 @@ pub(crate) struct State {
 /// session.add_flash("Saved.")?;
 /// assert_eq!(session.take_flashes::<String>()?, ["Saved."]);
 /// assert!(session.take_flashes::<String>()?.is_empty()); // read once
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Session {
@@ -80,7 +80,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(session.is_new() && session.is_empty());
@@ -114,7 +114,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("visits", 3)?;
@@ -122,7 +122,7 @@ impl Session {
     /// assert_eq!(session.get::<u32>("missing")?, None);
     /// // Stored as a number: not a string.
     /// assert!(session.get::<String>("visits").is_err());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
@@ -144,7 +144,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
@@ -152,7 +152,7 @@ impl Session {
     ///
     /// session.insert("cart", Cart { items: vec!["tea".into()] })?;
     /// assert_eq!(session.get::<Cart>("cart")?.map(|c| c.items.len()), Some(1));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn insert(&self, key: impl Into<String>, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
@@ -190,13 +190,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert_eq!(session.update("visits", |n: u32| n + 1)?, None);
     /// session.insert("visits", 1)?;
     /// assert_eq!(session.update("visits", |n: u32| n + 1)?, Some(2));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn update<T: Serialize + DeserializeOwned>(
         &self,
@@ -225,13 +225,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // A page counter: 1 on the first visit, then one more each time.
     /// assert_eq!(session.update_or("visits", 1, |n: u32| n + 1)?, 1);
     /// assert_eq!(session.update_or("visits", 1, |n: u32| n + 1)?, 2);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn update_or<T: Serialize + DeserializeOwned>(
         &self,
@@ -347,13 +347,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("token", "abc")?;
     /// assert!(session.remove("token"));
     /// assert!(!session.remove("token"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[allow(
         clippy::must_use_candidate,
@@ -374,13 +374,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("user", "ada")?;
     /// assert!(session.contains("user"));
     /// assert!(!session.contains("cart"));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn contains(&self, key: &str) -> bool {
@@ -393,7 +393,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("a", 1)?;
@@ -401,7 +401,7 @@ impl Session {
     /// session.clear();
     /// assert!(session.is_empty());
     /// assert_eq!(session.take_flashes::<String>()?, ["kept"]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
@@ -418,13 +418,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("a", 1)?;
     /// session.insert("b", 2)?;
     /// assert_eq!(session.len(), 2);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
@@ -436,13 +436,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(session.is_empty());
     /// session.insert("a", 1)?;
     /// assert!(!session.is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -454,13 +454,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("b", 2)?;
     /// session.insert("a", 1)?;
     /// assert_eq!(session.keys(), ["a", "b"]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn keys(&self) -> Vec<String> {
@@ -477,7 +477,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("name", "ada")?;
@@ -502,14 +502,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Before a redirect:
     /// session.add_flash("Profile saved.")?;
     /// // On the page after it:
     /// assert_eq!(session.take_flashes::<String>()?, ["Profile saved."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn add_flash(&self, value: impl Serialize) -> Result<()> {
         self.add_flash_under(DEFAULT_FLASH_KEY, value)
@@ -524,13 +524,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash_under("errors", "Name is required.")?;
     /// assert!(session.take_flashes::<String>()?.is_empty());
     /// assert_eq!(session.take_flashes_under::<String>("errors")?, ["Name is required."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn add_flash_under(&self, key: &str, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
@@ -554,14 +554,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash("one")?;
     /// session.add_flash("two")?;
     /// assert_eq!(session.take_flashes::<String>()?, ["one", "two"]);
     /// assert!(session.take_flashes::<String>()?.is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn take_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.take_flashes_under(DEFAULT_FLASH_KEY)
@@ -576,7 +576,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// #[derive(serde::Serialize, serde::Deserialize)]
@@ -585,7 +585,7 @@ impl Session {
     /// session.add_flash_under("notices", Notice { level: "info".into(), text: "Welcome".into() })?;
     /// let notices: Vec<Notice> = session.take_flashes_under("notices")?;
     /// assert_eq!(notices[0].text, "Welcome");
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn take_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
@@ -615,7 +615,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash("Saved.")?;
@@ -623,7 +623,7 @@ impl Session {
     /// assert_eq!(session.peek_flashes::<String>()?, ["Saved."]);
     /// assert_eq!(session.changes(), before); // peeking records nothing
     /// assert_eq!(session.take_flashes::<String>()?, ["Saved."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn peek_flashes<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.peek_flashes_under(DEFAULT_FLASH_KEY)
@@ -639,14 +639,14 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.add_flash_under("errors", "Name is required.")?;
     /// // A layout shows how many errors there are; the page itself takes them.
     /// assert_eq!(session.peek_flashes_under::<String>("errors")?.len(), 1);
     /// assert_eq!(session.take_flashes_under::<String>("errors")?, ["Name is required."]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn peek_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let state = self.lock();
@@ -664,7 +664,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Created for this request: no cookie came with it.
@@ -681,13 +681,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(!session.is_modified());
     /// session.insert("a", 1)?;
     /// assert!(session.is_modified());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_modified(&self) -> bool {
@@ -701,7 +701,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{Session, SessionStatus};
+    /// use fastsession::{Session, SessionStatus};
     ///
     /// let session = Session::new_detached();
     /// session.set_persistent(true);
@@ -728,7 +728,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // The login form's "remember me" box:
@@ -751,7 +751,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // At login: a new identity first, then the user.
@@ -773,7 +773,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.set_user_id("user-42");
@@ -792,7 +792,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert_eq!(session.user_id(), None);
@@ -812,7 +812,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.set_persistent(false);
@@ -833,7 +833,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // Login: keep the cart, drop the pre-login identity.
@@ -842,7 +842,7 @@ impl Session {
     /// session.set_user_id("user-42");
     /// assert!(session.is_modified());
     /// assert_eq!(session.get::<Vec<String>>("cart")?.map(|c| c.len()), Some(1));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn regenerate(&self) {
         let mut state = self.lock();
@@ -861,7 +861,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.set_user_id("ada");
@@ -870,7 +870,7 @@ impl Session {
     /// assert!(session.is_destroyed() && session.is_empty());
     /// assert_eq!(session.user_id(), None);
     /// session.add_flash("You have been logged out.")?; // for the next page, in a new session
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn destroy(&self) {
         let mut state = self.lock();
@@ -884,7 +884,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// assert!(!session.is_destroyed());
@@ -901,10 +901,10 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
-    /// assert!(session.created() <= fastsession_core::time::UnixTime::now());
+    /// assert!(session.created() <= fastsession::time::UnixTime::now());
     /// ```
     #[must_use]
     pub fn created(&self) -> UnixTime {
@@ -923,8 +923,8 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::Session;
+    /// use fastsession::time::UnixTime;
     /// use std::time::Duration;
     ///
     /// let session = Session::new_detached();
@@ -947,7 +947,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// // Sessions end by the policy alone unless told otherwise.
     /// assert_eq!(Session::new_detached().expires_at(), None);
@@ -963,7 +963,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// // A new session was last active when it was created.
@@ -979,13 +979,13 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.insert("a", 1)?;
     /// let changes = session.changes();
     /// assert_eq!(changes.values().map(|(key, _)| key).collect::<Vec<_>>(), ["a"]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn changes(&self) -> ChangeSet {

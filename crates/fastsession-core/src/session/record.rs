@@ -38,8 +38,8 @@ const MAX_DEPTH: usize = 64;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::Record;
-/// use fastsession_core::time::UnixTime;
+/// use fastsession::session::Record;
+/// use fastsession::time::UnixTime;
 ///
 /// let record = Record::new(UnixTime::from_secs(100));
 /// let bytes = record.to_bytes();
@@ -190,6 +190,18 @@ impl std::error::Error for RecordError {}
 
 impl Record {
     /// An empty record created (and last active) at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(1_700_000_000);
+    /// let record = Record::new(now);
+    /// assert!(record.is_empty());
+    /// assert_eq!((record.created(), record.last_active()), (now, now));
+    /// ```
     #[must_use]
     pub fn new(now: UnixTime) -> Self {
         Record {
@@ -207,35 +219,114 @@ impl Record {
     }
 
     /// When the session was created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // The absolute lifetime counts from here, however active the session is.
+    /// let record = Record::new(UnixTime::from_secs(1_000));
+    /// let expiry = Expiry::default();
+    /// assert!(expiry.deadline(&record) <= record.created().saturating_add(expiry.absolute_lifetime()));
+    /// ```
     #[must_use]
     pub fn created(&self) -> UnixTime {
         self.created
     }
 
     /// When the session was last saved or refreshed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_last_active(UnixTime::from_secs(1_060));
+    /// // The idle timeout counts from the last save.
+    /// assert_eq!(record.last_active().since(record.created()).as_secs(), 60);
+    /// ```
     #[must_use]
     pub fn last_active(&self) -> UnixTime {
         self.last_active
     }
 
     /// Sets the last-activity time (stores refresh it on save and touch).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store that keeps the last activity in a column of its own puts it back on load.
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_last_active(UnixTime::from_secs(2_000));
+    /// assert_eq!(record.last_active(), UnixTime::from_secs(2_000));
+    /// ```
     pub fn set_last_active(&mut self, t: UnixTime) {
         self.last_active = t;
     }
 
     /// Whether the cookie outlives the browser session ("remember me").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// assert!(!record.is_persistent());
+    /// // "Remember me": the cookie gets a Max-Age, and the store may keep the session longer.
+    /// record.set_persistent(true);
+    /// assert!(record.is_persistent());
+    /// ```
     #[must_use]
     pub fn is_persistent(&self) -> bool {
         self.persistent
     }
 
     /// The session id a server-side store or a revocation check keyed it by, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Record, SessionId};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// // A record of a cookie store has none; a server-side store sets it.
+    /// assert!(record.id().is_none());
+    /// let id = SessionId::generate()?;
+    /// record.set_id(Some(id.clone()));
+    /// assert_eq!(record.id(), Some(&id));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn id(&self) -> Option<&SessionId> {
         self.id.as_ref()
     }
 
     /// Sets or clears the session id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Record, SessionId};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store that reads a record by its id gives it back with the id, and the id travels in
+    /// // the record's bytes.
+    /// let id = SessionId::generate()?;
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_id(Some(id.clone()));
+    /// assert_eq!(Record::from_bytes(&record.to_bytes()).unwrap().id(), Some(&id));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn set_id(&mut self, id: Option<SessionId>) {
         if self.id != id {
             self.storage_key = None;
@@ -245,6 +336,23 @@ impl Record {
 
     /// What the store that loaded this record attached to it; see
     /// [`set_origin`](Self::set_origin).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// /// What a store remembers about a record it read from a legacy format.
+    /// struct Legacy { version: u8 }
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_origin(Some(Arc::new(Legacy { version: 1 })));
+    /// // At the save, the store looks for its own note and ignores any other.
+    /// let version = record.origin().and_then(|o| o.downcast_ref::<Legacy>()).map(|l| l.version);
+    /// assert_eq!(version, Some(1));
+    /// ```
     #[must_use]
     pub fn origin(&self) -> Option<&(dyn Any + Send + Sync)> {
         self.origin.as_deref()
@@ -258,8 +366,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use std::sync::Arc;
     ///
     /// struct FromLegacyFormat;
@@ -274,30 +382,104 @@ impl Record {
     }
 
     /// The values, as JSON texts by key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.insert_value("cart".to_owned(), RawValue::from_string("[1,2]".to_owned())?);
+    /// record.insert_value("theme".to_owned(), RawValue::from_string("\"dark\"".to_owned())?);
+    /// // A store that keeps one column or hash field per key writes them one by one.
+    /// let fields: Vec<(&str, &str)> = record.values().map(|(key, json)| (key, json.get())).collect();
+    /// assert_eq!(fields, [("cart", "[1,2]"), ("theme", "\"dark\"")]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn values(&self) -> impl ExactSizeIterator<Item = (&str, &RawValue)> {
         self.values.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
     /// The pending flash messages, as JSON texts by key, oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let json = |text: &str| RawValue::from_string(text.to_owned());
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_flash_list("_flash".to_owned(), vec![json("\"Saved\"")?]);
+    /// record.set_flash_list("errors".to_owned(), vec![json("\"Name is required\"")?, json("\"Too long\"")?]);
+    /// // A store that keeps one field per flash key writes each list as a JSON array.
+    /// let lists: Vec<(&str, usize)> = record.flashes().map(|(key, list)| (key, list.len())).collect();
+    /// assert_eq!(lists, [("_flash", 1), ("errors", 2)]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn flashes(&self) -> impl ExactSizeIterator<Item = (&str, &[Box<RawValue>])> {
         self.flashes.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// The user the application tied the session to, for "log out everywhere".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_user_id(Some("ada".to_owned()));
+    /// // A server-side store indexes the session under its user, for "log out everywhere".
+    /// assert_eq!(record.user_id(), Some("ada"));
+    /// ```
     #[must_use]
     pub fn user_id(&self) -> Option<&str> {
         self.user.as_deref()
     }
 
     /// The JSON text of the value under `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.insert_value("visits".to_owned(), RawValue::from_string("3".to_owned())?);
+    /// assert_eq!(record.value("visits").map(RawValue::get), Some("3"));
+    /// assert!(record.value("cart").is_none());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn value(&self, key: &str) -> Option<&RawValue> {
         self.values.get(key).map(|v| &**v)
     }
 
     /// The pending flash messages under `key`, oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// let saved = RawValue::from_string("\"Saved\"".to_owned())?;
+    /// record.set_flash_list("_flash".to_owned(), vec![saved]);
+    /// let list = record.flash_list("_flash").unwrap_or_default();
+    /// assert_eq!(list.iter().map(|m| m.get()).collect::<Vec<_>>(), ["\"Saved\""]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn flash_list(&self, key: &str) -> Option<&[Box<RawValue>]> {
         self.flashes.get(key).map(Vec::as_slice)
@@ -309,8 +491,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use serde_json::value::RawValue;
     ///
     /// let mut record = Record::new(UnixTime::from_secs(200));
@@ -329,17 +511,55 @@ impl Record {
     }
 
     /// Switches "remember me" on or off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store that keeps the flag in a column of its own puts it back on load.
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_persistent(true);
+    /// assert!(Record::from_bytes(&record.to_bytes()).unwrap().is_persistent());
+    /// ```
     pub fn set_persistent(&mut self, persistent: bool) {
         self.persistent = persistent;
     }
 
     /// Sets or clears the user the session is tied to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_user_id(Some("ada".to_owned()));
+    /// assert!(!record.is_empty());
+    /// record.set_user_id(None);
+    /// assert!(record.is_empty());
+    /// ```
     pub fn set_user_id(&mut self, user: Option<String>) {
         self.user = user;
     }
 
     /// The session's own deadline, if it has one (see
     /// [`Session::set_expires_at`](super::Session::set_expires_at)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// // Most sessions have none: the expiry policy alone ends them.
+    /// assert_eq!(record.expires_at(), None);
+    /// record.set_expires_at(Some(UnixTime::from_secs(4_600)));
+    /// assert_eq!(record.expires_at(), Some(UnixTime::from_secs(4_600)));
+    /// ```
     #[must_use]
     pub fn expires_at(&self) -> Option<UnixTime> {
         self.expires_at
@@ -351,8 +571,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     ///
     /// let mut record = Record::new(UnixTime::from_secs(100));
     /// record.set_expires_at(Some(UnixTime::from_secs(700)));
@@ -364,16 +584,62 @@ impl Record {
     }
 
     /// Sets the value under `key` to a JSON text; returns the one it replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// // A store rebuilding a record from its hash fields: each value is already JSON text.
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// let old = record.insert_value("n".to_owned(), RawValue::from_string("1".to_owned())?);
+    /// assert!(old.is_none());
+    /// let old = record.insert_value("n".to_owned(), RawValue::from_string("2".to_owned())?);
+    /// assert_eq!(old.map(|v| v.get().to_owned()).as_deref(), Some("1"));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn insert_value(&mut self, key: String, value: Box<RawValue>) -> Option<Box<RawValue>> {
         self.values.insert(key, value)
     }
 
     /// Removes the value under `key`; returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.insert_value("token".to_owned(), RawValue::from_string("\"abc\"".to_owned())?);
+    /// assert!(record.remove_value("token").is_some());
+    /// assert!(record.remove_value("token").is_none());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn remove_value(&mut self, key: &str) -> Option<Box<RawValue>> {
         self.values.remove(key)
     }
 
     /// Sets the flash messages under `key` (oldest first); an empty list removes the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// record.set_flash_list("errors".to_owned(), vec![RawValue::from_string("\"Oops\"".to_owned())?]);
+    /// assert_eq!(record.flashes().len(), 1);
+    /// // Once the messages are taken, an empty list removes the key.
+    /// record.set_flash_list("errors".to_owned(), Vec::new());
+    /// assert_eq!(record.flashes().len(), 0);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn set_flash_list(&mut self, key: String, list: Vec<Box<RawValue>>) {
         if list.is_empty() {
             self.flashes.remove(&key);
@@ -388,8 +654,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Record;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use serde_json::value::RawValue;
     ///
     /// let mut record = Record::new(UnixTime::from_secs(100));
@@ -415,6 +681,20 @@ impl Record {
     }
 
     /// `true` if the record has no values, no flashes and no user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store may skip writing an empty record that was never saved.
+    /// let mut record = Record::new(UnixTime::from_secs(1_000));
+    /// assert!(record.is_empty());
+    /// // "Remember me" alone is not data.
+    /// record.set_persistent(true);
+    /// assert!(record.is_empty());
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.values.is_empty() && self.flashes.is_empty() && self.user.is_none()
@@ -435,20 +715,36 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{Record, Session};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::Session;
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
     /// use serde_json::value::RawValue;
     ///
-    /// // What the store holds: another request saved `n = 10` meanwhile.
-    /// let mut stored = Record::new(UnixTime::from_secs(100));
-    /// stored.insert_value("n".to_owned(), RawValue::from_string("10".to_owned())?);
-    /// // This request loaded the session without `n` and added 2: it sees 2...
+    /// let json = |text: &str| RawValue::from_string(text.to_owned());
+    /// let now = UnixTime::from_secs(1_000);
+    /// // The store holds {a: 1, b: 2}: another request set `b` after this one loaded.
+    /// let mut stored = Record::new(now);
+    /// stored.insert_value("a".to_owned(), json("1")?);
+    /// stored.insert_value("b".to_owned(), json("2")?);
+    /// // This request loaded {a: 1} and set `a` to 5.
+    /// let session = Session::new_detached();
+    /// session.insert("a", 5)?;
+    /// let mut request = Record::new(now);
+    /// request.insert_value("a".to_owned(), json("5")?);
+    /// stored.apply(&session.changes(), &request);
+    /// // Both changes persist.
+    /// assert_eq!(stored.value("a").map(RawValue::get), Some("5"));
+    /// assert_eq!(stored.value("b").map(RawValue::get), Some("2"));
+    ///
+    /// // Another request saved `n = 10` meanwhile; this one loaded the session without `n`
+    /// // and added 2: it sees 2...
+    /// stored.insert_value("n".to_owned(), json("10")?);
     /// let session = Session::new_detached();
     /// assert_eq!(session.increment("n", 2)?, 2);
-    /// let mut from = Record::new(UnixTime::from_secs(100));
-    /// from.insert_value("n".to_owned(), RawValue::from_string("2".to_owned())?);
+    /// let mut request = Record::new(now);
+    /// request.insert_value("n".to_owned(), json("2")?);
     /// // ...and its save adds 2 to what is stored.
-    /// stored.apply(&session.changes(), &from);
+    /// stored.apply(&session.changes(), &request);
     /// assert_eq!(stored.value("n").map(RawValue::get), Some("12"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -478,6 +774,19 @@ impl Record {
     /// flags (1) ‖ created (8, BE) ‖ last active (8, BE) ‖ [session id (32) if flag 2]
     ///   ‖ [expires at (8, BE) if flag 4] ‖ JSON
     /// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store that keeps whole records as blobs (a file, a key-value entry).
+    /// let record = Record::new(UnixTime::from_secs(1_000));
+    /// let blob = record.to_bytes();
+    /// assert_eq!(blob.len(), 17); // the flags and two timestamps: no data yet
+    /// assert_eq!(Record::from_bytes(&blob).unwrap(), record);
+    /// ```
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
@@ -486,6 +795,19 @@ impl Record {
     }
 
     /// Appends [`to_bytes`](Self::to_bytes) to `out`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A header of the store's own, then the record, in one buffer.
+    /// let record = Record::new(UnixTime::from_secs(1_000));
+    /// let mut file = b"v1\n".to_vec();
+    /// record.write_to(&mut file);
+    /// assert_eq!(Record::from_bytes(&file[3..]).unwrap(), record);
+    /// ```
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let mut flags = 0;
         if self.persistent {
@@ -525,6 +847,18 @@ impl Record {
     ///
     /// [`RecordError`] for truncated input, unknown flags, or JSON that is not a record body
     /// (including nesting deeper than 64 levels).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let record = Record::new(UnixTime::from_secs(1_000));
+    /// assert_eq!(Record::from_bytes(&record.to_bytes()), Ok(record));
+    /// // A truncated or foreign blob is an error (the store treats it as no session).
+    /// assert!(Record::from_bytes(b"not a record").is_err());
+    /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         let bad = RecordError(());
         if bytes.len() < FIXED_LEN {

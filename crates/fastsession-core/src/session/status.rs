@@ -12,7 +12,7 @@
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::{Session, SessionStatus};
+/// use fastsession::{Session, SessionStatus};
 ///
 /// let session = Session::new_detached();
 /// assert_eq!(session.status(), SessionStatus::Unchanged);
@@ -22,7 +22,7 @@
 /// assert_eq!(session.status(), SessionStatus::Renewed);
 /// session.destroy();
 /// assert_eq!(session.status(), SessionStatus::Purged);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -46,7 +46,7 @@ impl SessionStatus {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::SessionStatus;
+    /// use fastsession::SessionStatus;
     ///
     /// assert!(!SessionStatus::Unchanged.is_modified());
     /// assert!(SessionStatus::Purged.is_modified());

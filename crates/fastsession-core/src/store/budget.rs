@@ -20,12 +20,12 @@ pub const DEFAULT_MAX_SESSION_BYTES: usize = 256 << 10;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+/// use fastsession::store::{AnonymousBudget, MemoryStore};
 ///
 /// let budget = AnonymousBudget::new(10_000, 16 << 20);
 /// let store = MemoryStore::new()?.with_anonymous_budget(budget);
 /// assert_eq!(store.backend().anonymous_budget(), budget);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnonymousBudget {
@@ -36,6 +36,18 @@ pub struct AnonymousBudget {
 impl AnonymousBudget {
     /// At most `max_sessions` anonymous sessions holding at most `max_bytes` of data together
     /// (each at least one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::AnonymousBudget;
+    /// use fastsession::MemoryStore;
+    ///
+    /// // Room for 50 000 visitors who did not log in, 32 MiB of their data.
+    /// let store = MemoryStore::new()?.with_anonymous_budget(AnonymousBudget::new(50_000, 32 << 20));
+    /// # let _ = store;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(max_sessions: usize, max_bytes: usize) -> Self {
         AnonymousBudget {
@@ -45,6 +57,16 @@ impl AnonymousBudget {
     }
 
     /// The most anonymous sessions kept at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::AnonymousBudget;
+    ///
+    /// assert_eq!(AnonymousBudget::new(50_000, 32 << 20).max_sessions(), 50_000);
+    /// // Each bound is at least one.
+    /// assert_eq!(AnonymousBudget::new(0, 0).max_sessions(), 1);
+    /// ```
     #[must_use]
     pub fn max_sessions(&self) -> usize {
         self.max_sessions
@@ -52,6 +74,14 @@ impl AnonymousBudget {
 
     /// The most bytes of data ([`Record::data_len`](crate::session::Record::data_len)) the
     /// anonymous sessions hold together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{AnonymousBudget, DEFAULT_ANONYMOUS_BYTES};
+    ///
+    /// assert_eq!(AnonymousBudget::default().max_bytes(), DEFAULT_ANONYMOUS_BYTES);
+    /// ```
     #[must_use]
     pub fn max_bytes(&self) -> usize {
         self.max_bytes

@@ -43,13 +43,13 @@ const SIGNED_PURPOSE: &str = "signed-session-cookie";
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::store::CookieStore;
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::{CookieConfig, SessionConfig};
+/// use fastsession::CookieStore;
 ///
 /// let keys = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
 /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("session")?);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct CookieStore {
@@ -72,12 +72,12 @@ impl CookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::store::CookieStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::CookieStore;
     ///
     /// let store = CookieStore::new(&KeyRing::new(Key::generate()?));
     /// assert!(!store.is_signed());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn new(keys: &KeyRing) -> Self {
@@ -119,9 +119,9 @@ impl CookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::http::{CookieConfig, SessionConfig};
-    /// use fastsession_core::store::CookieStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieConfig, SessionConfig};
+    /// use fastsession::CookieStore;
     ///
     /// let keys = KeyRing::new(Key::generate()?);
     /// let store = CookieStore::signed(&keys);
@@ -129,7 +129,7 @@ impl CookieStore {
     /// // Readable by page scripts: HttpOnly off, and nothing secret in this session.
     /// let cookie = CookieConfig::builder("prefs").with_http_only(false).build()?;
     /// let prefs = SessionConfig::new(store, cookie);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn signed(keys: &KeyRing) -> Self {
@@ -145,13 +145,13 @@ impl CookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::store::CookieStore;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::CookieStore;
     ///
     /// let keys = KeyRing::new(Key::generate()?);
     /// assert!(CookieStore::signed(&keys).is_signed());
     /// assert!(!CookieStore::new(&keys).is_signed());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_signed(&self) -> bool {
@@ -169,13 +169,13 @@ impl CookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::store::{CookieStore, MemoryStore};
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{CookieStore, MemoryStore};
     /// use std::sync::Arc;
     ///
     /// let ended = Arc::new(MemoryStore::new()?);
     /// let store = CookieStore::new(&KeyRing::new(Key::generate()?)).with_revocation(ended);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_revocation(mut self, list: Arc<dyn RevocationList>) -> Self {
@@ -197,10 +197,10 @@ impl CookieStore {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::codec::{Key, KeyRing};
-    /// use fastsession_core::session::{Expiry, Session};
-    /// use fastsession_core::store::{CookieStore, MemoryStore};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::{Key, KeyRing};
+    /// use fastsession::{Expiry, Session};
+    /// use fastsession::{CookieStore, MemoryStore};
+    /// use fastsession::time::UnixTime;
     /// use std::sync::Arc;
     ///
     /// # tokio::runtime::Runtime::new()?.block_on(async {

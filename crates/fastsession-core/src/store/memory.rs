@@ -36,11 +36,11 @@ const REAP_PER_WRITE: usize = 8;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::MemoryStore;
+/// use fastsession::MemoryStore;
 ///
 /// let store = MemoryStore::with_max_sessions(10_000)?;
 /// assert_eq!(store.backend().len(), 0);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 pub type MemoryStore = ServerStore<MemoryBackend>;
 
@@ -54,12 +54,12 @@ impl ServerStore<MemoryBackend> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::MemoryStore;
     ///
     /// // One process, sessions lost at restart: tests, prototypes, a single server.
     /// let store = MemoryStore::new()?;
     /// assert!(store.backend().is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn new() -> Result<Self> {
         MemoryStore::with_max_sessions(DEFAULT_MAX_SESSIONS)
@@ -75,11 +75,11 @@ impl ServerStore<MemoryBackend> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::MemoryStore;
     ///
     /// let store = MemoryStore::with_max_sessions(10_000)?;
     /// assert_eq!(store.backend().max_sessions(), 10_000);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_max_sessions(max_sessions: usize) -> Result<Self> {
         Ok(ServerStore::with_backend(
@@ -93,13 +93,13 @@ impl ServerStore<MemoryBackend> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    /// use fastsession::store::{AnonymousBudget, MemoryStore};
     ///
     /// // At most 1 000 sessions without a user id, 1 MiB of their data; a flood of
     /// // anonymous requests evicts the least recently used of them, never a logged-in user.
     /// let store = MemoryStore::new()?.with_anonymous_budget(AnonymousBudget::new(1_000, 1 << 20));
     /// assert_eq!(store.backend().anonymous_budget().max_sessions(), 1_000);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_anonymous_budget(self, budget: AnonymousBudget) -> Self {
@@ -145,6 +145,17 @@ fn anonymous_len(record: &Record) -> Option<usize> {
 impl MemoryBackend {
     /// An empty backend holding at most `max_sessions` records with a user id (revocation
     /// markers included) and as many anonymous ones (each bound at least one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{IdHasher, MemoryBackend, ServerStore};
+    ///
+    /// // What `MemoryStore::with_max_sessions(1_000)` builds, spelled out.
+    /// let store = ServerStore::with_backend(MemoryBackend::new(1_000), IdHasher::random()?);
+    /// assert_eq!(store.backend().max_sessions(), 1_000);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(max_sessions: usize) -> Self {
         let max_sessions = max_sessions.max(1);
@@ -156,6 +167,15 @@ impl MemoryBackend {
     }
 
     /// This backend with `budget` for its anonymous sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{AnonymousBudget, MemoryBackend};
+    ///
+    /// let backend = MemoryBackend::new(1_000).with_anonymous_budget(AnonymousBudget::new(500, 1 << 20));
+    /// assert_eq!(backend.anonymous_budget().max_sessions(), 500);
+    /// ```
     #[must_use]
     pub fn with_anonymous_budget(mut self, budget: AnonymousBudget) -> Self {
         self.budget = budget;
@@ -167,10 +187,10 @@ impl MemoryBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    /// use fastsession::store::{AnonymousBudget, MemoryStore};
     ///
     /// assert_eq!(MemoryStore::with_max_sessions(50)?.backend().max_sessions(), 50);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn max_sessions(&self) -> usize {
@@ -182,11 +202,11 @@ impl MemoryBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    /// use fastsession::store::{AnonymousBudget, MemoryStore};
     ///
     /// let budget = MemoryStore::with_max_sessions(50)?.backend().anonymous_budget();
     /// assert_eq!(budget.max_sessions(), 50);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn anonymous_budget(&self) -> AnonymousBudget {
@@ -198,10 +218,10 @@ impl MemoryBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    /// use fastsession::store::{AnonymousBudget, MemoryStore};
     ///
     /// assert_eq!(MemoryStore::new()?.backend().len(), 0);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
@@ -213,10 +233,10 @@ impl MemoryBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::{AnonymousBudget, MemoryStore};
+    /// use fastsession::store::{AnonymousBudget, MemoryStore};
     ///
     /// assert!(MemoryStore::new()?.backend().is_empty());
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -62,10 +62,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// registry calls it:
 ///
 /// ```
-/// use fastsession_core::codec::{Key, KeyRing};
-/// use fastsession_core::session::{Expiry, Record};
-/// use fastsession_core::store::{CookieStore, LoadRequest, SaveKind, SaveRequest, Saved, Store};
-/// use fastsession_core::time::UnixTime;
+/// use fastsession::{Key, KeyRing};
+/// use fastsession::session::{Expiry, Record};
+/// use fastsession::store::{CookieStore, LoadRequest, SaveKind, SaveRequest, Saved, Store};
+/// use fastsession::time::UnixTime;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
 /// let store = CookieStore::new(&KeyRing::new(Key::generate()?));
@@ -158,6 +158,16 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// A short, stable name for logs and metrics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::RejectReason;
+    ///
+    /// // A metric label, the same as the `reason` field of the log lines.
+    /// assert_eq!(RejectReason::IdleTimeout.as_str(), "idle_timeout");
+    /// assert_eq!(RejectReason::NotAuthentic.to_string(), "not_authentic");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -207,6 +217,27 @@ pub struct LoadRequest<'a> {
 
 impl<'a> LoadRequest<'a> {
     /// A load of the cookie `cookie_name=cookie_value` at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Expiry, SessionId};
+    /// use fastsession::store::{LoadRequest, Loaded, MemoryStore, Store};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// // What the registry asks a store of session ids for a cookie `__Host-id=<id>`; a test of a
+    /// // store asks the same.
+    /// let store = MemoryStore::new()?;
+    /// let id = SessionId::generate()?;
+    /// let expiry = Expiry::default();
+    /// let request = LoadRequest::new("__Host-id", id.as_str(), Some(&id), &expiry, UnixTime::now());
+    /// let loaded: Loaded = store.load(request).await?;
+    /// assert!(loaded.record().is_none()); // an id this store never gave out
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new(
         cookie_name: &'a str,
@@ -225,6 +256,20 @@ impl<'a> LoadRequest<'a> {
     }
 
     /// The cookie's full name, prefix included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Expiry;
+    /// use fastsession::store::LoadRequest;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let expiry = Expiry::default();
+    /// let request = LoadRequest::new("__Host-id", "value", None, &expiry, UnixTime::from_secs(100));
+    /// // A store that seals or signs binds its cookie to this name: moved to another name, it
+    /// // does not open.
+    /// assert_eq!(request.cookie_name(), "__Host-id");
+    /// ```
     #[must_use]
     pub fn cookie_name(&self) -> &'a str {
         self.cookie_name
@@ -233,24 +278,98 @@ impl<'a> LoadRequest<'a> {
     /// The cookie's value as sent (at most 4096 bytes); with a signed id
     /// ([`SessionConfig::with_signed_id`](crate::http::SessionConfig::with_signed_id)), the
     /// id's text without its signature, so that stores see what they wrote.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Expiry;
+    /// use fastsession::store::LoadRequest;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let expiry = Expiry::default();
+    /// let request = LoadRequest::new("__Host-id", "sealed.value", None, &expiry, UnixTime::from_secs(100));
+    /// // A store whose cookie holds the session opens this.
+    /// assert_eq!(request.cookie_value(), "sealed.value");
+    /// ```
     #[must_use]
     pub fn cookie_value(&self) -> &'a str {
         self.cookie_value
     }
 
     /// The parsed id, for stores of [`CookieContent::SessionId`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Expiry, SessionId};
+    /// use fastsession::store::{LoadRequest, Loaded, RejectReason};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // In a store of session ids: the registry parsed the id already, so a malformed one never
+    /// // gets here; look it up.
+    /// fn load(request: LoadRequest<'_>) -> Loaded {
+    ///     let Some(id) = request.session_id() else {
+    ///         return Loaded::rejected(RejectReason::Malformed);
+    ///     };
+    ///     # let _ = id;
+    ///     Loaded::rejected(RejectReason::UnknownId) // ... or Loaded::found(record)
+    /// }
+    ///
+    /// let id = SessionId::generate()?;
+    /// let expiry = Expiry::default();
+    /// let request = LoadRequest::new("__Host-id", id.as_str(), Some(&id), &expiry, UnixTime::now());
+    /// assert_eq!(load(request).reject_reason(), Some(RejectReason::UnknownId));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn session_id(&self) -> Option<&'a SessionId> {
         self.session_id
     }
 
     /// The expiry policy to enforce.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::store::{LoadRequest, Loaded};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store checks what it found even if its backend still holds it: an expired session is
+    /// // no session.
+    /// fn found(request: LoadRequest<'_>, record: Record) -> Loaded {
+    ///     match request.expiry().check(&record, request.now()) {
+    ///         Ok(()) => Loaded::found(record),
+    ///         Err(reason) => Loaded::rejected(reason),
+    ///     }
+    /// }
+    ///
+    /// let expiry = Expiry::default();
+    /// let now = UnixTime::from_secs(10_000_000);
+    /// let request = LoadRequest::new("__Host-id", "value", None, &expiry, now);
+    /// let stale = Record::new(UnixTime::from_secs(1_000));
+    /// assert!(found(request, stale).record().is_none());
+    /// ```
     #[must_use]
     pub fn expiry(&self) -> &'a Expiry {
         self.expiry
     }
 
     /// The current time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Expiry;
+    /// use fastsession::store::LoadRequest;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // The request's clock (the session config's, so tests can move it): a store uses this,
+    /// // never the system clock.
+    /// let expiry = Expiry::default();
+    /// let request = LoadRequest::new("__Host-id", "value", None, &expiry, UnixTime::from_secs(100));
+    /// assert_eq!(request.now(), UnixTime::from_secs(100));
+    /// ```
     #[must_use]
     pub fn now(&self) -> UnixTime {
         self.now
@@ -266,6 +385,18 @@ pub struct Loaded {
 
 impl Loaded {
     /// A live session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::Loaded;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let record = Record::new(UnixTime::from_secs(100));
+    /// let loaded = Loaded::found(record.clone());
+    /// assert_eq!(loaded.record(), Some(&record));
+    /// ```
     pub fn found(record: Record) -> Self {
         Loaded {
             outcome: Ok(record),
@@ -274,6 +405,16 @@ impl Loaded {
     }
 
     /// No live session, and why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{Loaded, RejectReason};
+    ///
+    /// // Not an error: the request gets a fresh session, and the reason goes to the log.
+    /// let loaded = Loaded::rejected(RejectReason::UnknownId);
+    /// assert_eq!(loaded.reject_reason(), Some(RejectReason::UnknownId));
+    /// ```
     pub fn rejected(reason: RejectReason) -> Self {
         Loaded {
             outcome: Err(reason),
@@ -282,24 +423,66 @@ impl Loaded {
     }
 
     /// Asks for the session to be written again even if unchanged (sealed with a retired key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::Loaded;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // The cookie opened with a retired key: save it again under the active one, even if the
+    /// // request changes nothing.
+    /// let record = Record::new(UnixTime::from_secs(100));
+    /// let loaded = Loaded::found(record).with_reseal(true);
+    /// assert!(loaded.needs_reseal());
+    /// ```
     pub fn with_reseal(mut self, reseal: bool) -> Self {
         self.reseal = reseal;
         self
     }
 
     /// The record, if found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{Loaded, RejectReason};
+    ///
+    /// assert!(Loaded::rejected(RejectReason::Revoked).record().is_none());
+    /// ```
     #[must_use]
     pub fn record(&self) -> Option<&Record> {
         self.outcome.as_ref().ok()
     }
 
     /// The reason, if rejected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::Loaded;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// assert_eq!(Loaded::found(Record::new(UnixTime::from_secs(100))).reject_reason(), None);
+    /// ```
     #[must_use]
     pub fn reject_reason(&self) -> Option<RejectReason> {
         self.outcome.as_ref().err().copied()
     }
 
     /// `true` if the session must be written again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::Loaded;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// assert!(!Loaded::found(Record::new(UnixTime::from_secs(100))).needs_reseal());
+    /// ```
     #[must_use]
     pub fn needs_reseal(&self) -> bool {
         self.reseal
@@ -343,6 +526,30 @@ pub struct SaveRequest<'a> {
 
 impl<'a> SaveRequest<'a> {
     /// A save of `record` (its state after the request, `last_active` already `now`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::store::{MemoryStore, SaveKind, SaveRequest, Saved, Store};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// // The first save of a new session, as the registry asks it (and as a store's test does).
+    /// let store = MemoryStore::new()?;
+    /// let now = UnixTime::now();
+    /// let mut record = Record::new(now);
+    /// record.set_user_id(Some("ada".to_owned()));
+    /// let session = Session::new_detached();
+    /// session.set_user_id("ada");
+    /// let (changes, expiry) = (session.changes(), Expiry::default());
+    /// let saved = store.save(SaveRequest::new("__Host-id", SaveKind::Create, &record, &changes, &expiry, now)).await?;
+    /// assert!(matches!(saved, Saved::Cookie { id: Some(_), .. }));
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new(
         cookie_name: &'a str,
@@ -371,9 +578,9 @@ impl<'a> SaveRequest<'a> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{ChangeSet, Expiry, Record};
-    /// use fastsession_core::store::{SaveKind, SaveRequest};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
     ///
     /// let now = UnixTime::from_secs(100);
     /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
@@ -389,6 +596,25 @@ impl<'a> SaveRequest<'a> {
 
     /// The longest cookie value that fits, if the caller said
     /// ([`with_max_cookie_value_len`](Self::with_max_cookie_value_len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // In a store's save: refuse a value that cannot be set before revoking anything.
+    /// fn fits(request: &SaveRequest<'_>, value: &str) -> bool {
+    ///     request.max_cookie_value_len().is_none_or(|max| value.len() <= max)
+    /// }
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Regenerate, &record, &changes, &expiry, now)
+    ///     .with_max_cookie_value_len(10);
+    /// assert!(!fits(&request, "a value longer than ten bytes"));
+    /// ```
     #[must_use]
     pub fn max_cookie_value_len(&self) -> Option<usize> {
         self.max_cookie_value_len
@@ -401,9 +627,9 @@ impl<'a> SaveRequest<'a> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{ChangeSet, Expiry, Record};
-    /// use fastsession_core::store::{SaveKind, SaveRequest};
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
     ///
     /// let (before, now) = (UnixTime::from_secs(100), UnixTime::from_secs(130));
     /// let mut record = Record::new(before);
@@ -421,42 +647,159 @@ impl<'a> SaveRequest<'a> {
 
     /// When the session was last active before this request, if the caller said
     /// ([`with_previously_active`](Self::with_previously_active)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// // Not said: the store checks the stored record's liveness itself.
+    /// let request = SaveRequest::new("id", SaveKind::Update, &record, &changes, &expiry, now);
+    /// assert_eq!(request.previously_active(), None);
+    /// ```
     #[must_use]
     pub fn previously_active(&self) -> Option<UnixTime> {
         self.previously_active
     }
 
     /// The cookie's full name, prefix included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("__Host-id", SaveKind::Create, &record, &changes, &expiry, now);
+    /// // A store that seals the session binds the sealed value to this name.
+    /// assert_eq!(request.cookie_name(), "__Host-id");
+    /// ```
     #[must_use]
     pub fn cookie_name(&self) -> &'a str {
         self.cookie_name
     }
 
     /// Why the session is saved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    ///
+    /// // The outline of a server-side store's save.
+    /// fn plan(request: &SaveRequest<'_>) -> &'static str {
+    ///     match request.kind() {
+    ///         SaveKind::Create => "insert, failing if the key exists",
+    ///         SaveKind::Update => "merge the change set onto the stored record",
+    ///         SaveKind::Touch => "move last_active and the TTL, nothing else",
+    ///         SaveKind::Regenerate => "write under a new id, delete the old one",
+    ///         SaveKind::Destroy => "delete",
+    ///         _ => "unknown kind: refuse",
+    ///     }
+    /// }
+    /// # let _ = plan;
+    /// ```
     #[must_use]
     pub fn kind(&self) -> SaveKind {
         self.kind
     }
 
     /// The session as the request leaves it; [`Record::id`] is the id it was loaded under.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+    /// // A store that keeps whole records writes this one as it is.
+    /// let blob = request.record().to_bytes();
+    /// assert_eq!(Record::from_bytes(&blob).unwrap(), record);
+    /// ```
     #[must_use]
     pub fn record(&self) -> &'a Record {
         self.record
     }
 
     /// What the request changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A server-side store merges the request's changes onto what it holds: another request's
+    /// // changes to other keys stay.
+    /// fn merged(stored: &Record, request: &SaveRequest<'_>) -> Record {
+    ///     let mut merged = stored.clone();
+    ///     merged.apply(request.changes(), request.record());
+    ///     merged.set_last_active(request.now());
+    ///     merged
+    /// }
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let session = fastsession::Session::new_detached();
+    /// session.set_persistent(true);
+    /// let mut record = Record::new(now);
+    /// record.set_persistent(true);
+    /// let (changes, expiry) = (session.changes(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Update, &record, &changes, &expiry, now);
+    /// assert!(merged(&Record::new(now), &request).is_persistent());
+    /// ```
     #[must_use]
     pub fn changes(&self) -> &'a ChangeSet {
         self.changes
     }
 
     /// The expiry policy (stores use [`Expiry::deadline`] for their own TTLs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+    /// // The backend's own TTL: when the session ends if nobody uses it again.
+    /// let ttl = request.expiry().deadline(request.record()).since(request.now());
+    /// assert_eq!(ttl, expiry.anonymous_idle_timeout());
+    /// ```
     #[must_use]
     pub fn expiry(&self) -> &'a Expiry {
         self.expiry
     }
 
     /// The current time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let request = SaveRequest::new("id", SaveKind::Touch, &record, &changes, &expiry, now);
+    /// // A touch moves the stored last activity to this time, and nothing else.
+    /// assert_eq!(request.now(), request.record().last_active());
+    /// ```
     #[must_use]
     pub fn now(&self) -> UnixTime {
         self.now

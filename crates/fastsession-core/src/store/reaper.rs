@@ -25,7 +25,7 @@ use crate::time::UnixTime;
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use fastsession_core::store::{MemoryStore, spawn_reaper};
+/// use fastsession::store::{MemoryStore, spawn_reaper};
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
 /// let store = Arc::new(MemoryStore::new()?);

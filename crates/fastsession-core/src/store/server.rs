@@ -34,14 +34,14 @@ const CREATE_ATTEMPTS: usize = 4;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::codec::Key;
-/// use fastsession_core::session::SessionId;
-/// use fastsession_core::store::IdHasher;
+/// use fastsession::Key;
+/// use fastsession::session::SessionId;
+/// use fastsession::store::IdHasher;
 ///
 /// let hasher = IdHasher::new(&Key::generate()?);
 /// let key = hasher.hash(&SessionId::generate()?);
 /// assert_eq!(key.to_hex().len(), 64);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StorageKey([u8; 32]);
@@ -63,7 +63,7 @@ impl std::hash::Hash for StorageKey {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use fastsession_core::store::{StorageKey, StorageKeyHash};
+/// use fastsession::store::{StorageKey, StorageKeyHash};
 ///
 /// let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
 /// records.insert(StorageKey::from_bytes([7; 32]), "record");
@@ -95,12 +95,37 @@ impl std::hash::Hasher for StorageKeyHasher {
 
 impl StorageKey {
     /// The key whose bytes are `bytes` (for backends reading their own index back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::StorageKey;
+    ///
+    /// // A backend reading its user index back from a binary column.
+    /// let column: Vec<u8> = vec![0xab; 32];
+    /// let bytes: [u8; 32] = column.as_slice().try_into().expect("32 bytes");
+    /// let key = StorageKey::from_bytes(bytes);
+    /// assert_eq!(key.as_bytes(), &[0xab; 32]);
+    /// ```
     #[must_use]
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         StorageKey(bytes)
     }
 
     /// Parses [`to_hex`](Self::to_hex) output; anything else is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::StorageKey;
+    ///
+    /// // A file store lists its directory: each file is named by a key's hex digits.
+    /// let key = StorageKey::from_bytes([0x5a; 32]);
+    /// assert_eq!(StorageKey::from_hex(&key.to_hex()), Some(key));
+    /// // Anything else in the directory is not a session.
+    /// assert_eq!(StorageKey::from_hex("notes.txt"), None);
+    /// assert_eq!(StorageKey::from_hex(&key.to_hex().to_uppercase()), None);
+    /// ```
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Self> {
         let text = text.as_bytes();
@@ -120,12 +145,36 @@ impl StorageKey {
     }
 
     /// The raw 32 bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::IdHasher;
+    /// use fastsession::session::SessionId;
+    ///
+    /// // What a database store binds as the row's `bytea` key.
+    /// let key = IdHasher::random()?.hash(&SessionId::generate()?);
+    /// let param: &[u8] = key.as_bytes();
+    /// assert_eq!(param.len(), 32);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
     /// 64 lowercase hex digits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::StorageKey;
+    ///
+    /// // A file or key name that is safe anywhere: 64 lowercase hex digits.
+    /// let name = StorageKey::from_bytes([0x01; 32]).to_hex();
+    /// assert_eq!(name.len(), 64);
+    /// assert!(name.starts_with("0101"));
+    /// ```
     #[must_use]
     pub fn to_hex(&self) -> String {
         let mut out = String::with_capacity(64);
@@ -139,7 +188,7 @@ impl StorageKey {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::StorageKey;
+    /// use fastsession::store::StorageKey;
     ///
     /// let key = StorageKey::from_bytes([0xab; 32]);
     /// let mut name = String::from("s:");
@@ -182,6 +231,22 @@ pub struct IdHasher {
 
 impl IdHasher {
     /// A hasher whose HMAC key HKDF derives from `key` for the purpose `"session-id-hash"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Key;
+    /// use fastsession::session::SessionId;
+    /// use fastsession::store::IdHasher;
+    ///
+    /// // Sessions that outlive the process (files, a database) need the same key at every
+    /// // start: load it from your secrets, as the cookie keys (`openssl rand -base64 32`).
+    /// # let secret = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";
+    /// let key = Key::from_base64(secret)?;
+    /// let id = SessionId::generate()?;
+    /// assert_eq!(IdHasher::new(&key).hash(&id), IdHasher::new(&key).hash(&id));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn new(key: &Key) -> Self {
         let derived = key.derive("session-id-hash");
@@ -199,11 +264,36 @@ impl IdHasher {
     /// # Errors
     ///
     /// [`ErrorKind::Random`] if the OS random number generator fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{IdHasher, MemoryBackend, ServerStore};
+    ///
+    /// // Memory does not outlive the process, so neither need its hashing key.
+    /// let store = ServerStore::with_backend(MemoryBackend::new(1_000), IdHasher::random()?);
+    /// # let _ = store;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     pub fn random() -> Result<Self> {
         Ok(IdHasher::new(&Key::generate()?.with_id(0)))
     }
 
     /// The storage key of `id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::SessionId;
+    /// use fastsession::store::IdHasher;
+    ///
+    /// // The backend stores the session under this key, never under the id: whoever reads the
+    /// // storage cannot turn what they see into a cookie.
+    /// let hasher = IdHasher::random()?;
+    /// let id = SessionId::generate()?;
+    /// assert_ne!(hasher.hash(&id).as_bytes(), id.as_bytes());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn hash(&self, id: &SessionId) -> StorageKey {
         self.hash_tagged(b"session", id.as_bytes())
@@ -211,6 +301,19 @@ impl IdHasher {
 
     /// A storage key for other records a store keeps beside sessions (revocation markers,
     /// per-user epochs); the tag keeps them apart from session keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::IdHasher;
+    ///
+    /// // A per-user record beside the sessions (a "log out everywhere" epoch), keyed so that it
+    /// // can never collide with a session's key.
+    /// let hasher = IdHasher::random()?;
+    /// let epoch_key = hasher.hash_tagged(b"user-epoch", "ada".as_bytes());
+    /// assert_ne!(epoch_key, hasher.hash_tagged(b"user-epoch", "bob".as_bytes()));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn hash_tagged(&self, tag: &[u8], data: &[u8]) -> StorageKey {
         let mut ctx = hmac::Context::with_key(&self.key);
@@ -347,6 +450,33 @@ impl Update<'_> {
     ///
     /// Backends that hold records in memory or read them into memory call this under their
     /// lock or transaction.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::store::Update;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A backend's `update`, for records it holds in memory (under its lock).
+    /// fn update(slot: &mut Option<Record>, update: Update<'_>) -> bool {
+    ///     match slot.take().and_then(|stored| update.apply_to(stored)) {
+    ///         Some(merged) => { *slot = Some(merged); true }
+    ///         None => false, // gone or expired: the save fails with SessionEnded
+    ///     }
+    /// }
+    ///
+    /// let now = UnixTime::from_secs(1_000);
+    /// let session = Session::new_detached();
+    /// session.set_persistent(true);
+    /// let (changes, expiry) = (session.changes(), Expiry::default());
+    /// let mut from = Record::new(now);
+    /// from.set_persistent(true);
+    /// let mut slot = Some(Record::new(now));
+    /// assert!(update(&mut slot, Update { changes: &changes, from: &from, now, expiry: &expiry, previously_active: None }));
+    /// assert!(slot.is_some_and(|r| r.is_persistent()));
+    /// ```
     #[must_use]
     pub fn apply_to(&self, mut stored: Record) -> Option<Record> {
         self.expiry.check(&stored, self.now).ok()?;
@@ -360,6 +490,23 @@ impl Update<'_> {
     /// can only be as live or more (a concurrent request may have been active since), so a
     /// backend may skip reading it back for liveness, provided it still makes sure the record
     /// exists. `false` when unknown or not live: the backend must check the stored record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::{ChangeSet, Expiry, Record};
+    /// use fastsession::store::Update;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let (loaded_at, now) = (UnixTime::from_secs(1_000), UnixTime::from_secs(1_030));
+    /// let (changes, expiry) = (ChangeSet::default(), Expiry::default());
+    /// let from = Record::new(loaded_at);
+    /// let update = Update { changes: &changes, from: &from, now, expiry: &expiry, previously_active: Some(loaded_at) };
+    /// // Active 30 seconds ago: live now, whatever the store holds. A remote backend may then
+    /// // merge without reading the record's timestamps back first.
+    /// assert!(update.is_live_as_loaded());
+    /// assert!(!Update { previously_active: None, ..update }.is_live_as_loaded());
+    /// ```
     #[must_use]
     pub fn is_live_as_loaded(&self) -> bool {
         // A deadline the request set is not the one the store holds: that one is unknown here.
@@ -390,12 +537,12 @@ impl Update<'_> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::http::{CookieConfig, SessionConfig};
-/// use fastsession_core::store::MemoryStore;
+/// use fastsession::{CookieConfig, SessionConfig};
+/// use fastsession::MemoryStore;
 ///
 /// let store = MemoryStore::new()?;
 /// let config = SessionConfig::new(store, CookieConfig::new("id")?);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 pub struct ServerStore<B> {
     backend: B,
@@ -406,6 +553,21 @@ pub struct ServerStore<B> {
 
 impl<B: Backend> ServerStore<B> {
     /// Sessions in `backend`, stored under ids hashed by `hasher`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Key;
+    /// use fastsession::store::{IdHasher, MemoryBackend, ServerStore};
+    /// use fastsession::{CookieConfig, SessionConfig};
+    ///
+    /// // Any `Backend`: a store crate's own constructor does this for its backend.
+    /// let key = Key::generate()?; // in production: a stable key from your secrets
+    /// let store = ServerStore::with_backend(MemoryBackend::new(10_000), IdHasher::new(&key));
+    /// let config = SessionConfig::new(store, CookieConfig::new("id")?);
+    /// # let _ = config;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn with_backend(backend: B, hasher: IdHasher) -> Self {
         ServerStore {
@@ -424,11 +586,11 @@ impl<B: Backend> ServerStore<B> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
+    /// use fastsession::MemoryStore;
     ///
     /// let store = MemoryStore::new()?.with_max_session_bytes(16 * 1024);
     /// assert_eq!(store.max_session_bytes(), 16 * 1024);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn with_max_session_bytes(mut self, max: usize) -> Self {
@@ -437,6 +599,16 @@ impl<B: Backend> ServerStore<B> {
     }
 
     /// The bound on each session's data, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::MemoryStore;
+    /// use fastsession::store::DEFAULT_MAX_SESSION_BYTES;
+    ///
+    /// assert_eq!(MemoryStore::new()?.max_session_bytes(), DEFAULT_MAX_SESSION_BYTES);
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn max_session_bytes(&self) -> usize {
         self.max_session_bytes
@@ -449,6 +621,20 @@ impl<B: Backend> ServerStore<B> {
     }
 
     /// Takes new ids from `ids` instead of the OS CSPRNG (for tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::MemoryStore;
+    /// use fastsession::testing::ScriptedIds;
+    ///
+    /// // A test that makes a new session draw an id already in use.
+    /// let ids = ScriptedIds::new();
+    /// let store = MemoryStore::new()?.with_id_source(ids.clone());
+    /// assert_eq!(ids.drawn(), 0);
+    /// # let _ = store;
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn with_id_source(mut self, ids: impl IdSource) -> Self {
         self.ids = Box::new(ids);
@@ -456,12 +642,38 @@ impl<B: Backend> ServerStore<B> {
     }
 
     /// The backend.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::MemoryStore;
+    ///
+    /// // The backend's own methods, for a health page or a test.
+    /// let store = MemoryStore::new()?;
+    /// println!("{} sessions held", store.backend().len());
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
     /// The storage key of `id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::MemoryStore;
+    /// use fastsession::session::SessionId;
+    ///
+    /// // The key a session is listed under by `sessions_of`: this request's own session, to tell
+    /// // it apart on an account page.
+    /// let store = MemoryStore::new()?;
+    /// let current = SessionId::generate()?; // the id in this request's cookie
+    /// let key = store.storage_key(&current);
+    /// assert_eq!(key, store.storage_key(&current));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
     #[must_use]
     pub fn storage_key(&self, id: &SessionId) -> StorageKey {
         self.hasher.hash(id)
@@ -482,6 +694,23 @@ impl<B: Backend> ServerStore<B> {
     /// # Errors
     ///
     /// The backend's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::MemoryStore;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// // A maintenance task, now and then (or `spawn_reaper`): a backend without native expiry
+    /// // keeps expired sessions until they are reaped, though none of them ever loads again.
+    /// let store = MemoryStore::new()?;
+    /// let reaped = store.reap(UnixTime::now(), 1_000).await?;
+    /// assert_eq!(reaped, 0);
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn reap(&self, now: UnixTime, limit: usize) -> Result<usize> {
         self.backend.reap(now, limit).await
     }
@@ -491,6 +720,32 @@ impl<B: Backend> ServerStore<B> {
     /// # Errors
     ///
     /// The backend's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let store = Arc::new(MemoryStore::new()?);
+    /// let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
+    /// // Ada logs in on two devices.
+    /// for _ in 0..2 {
+    ///     let sessions = Sessions::new(&http::HeaderMap::new());
+    ///     sessions.get(&config).await?.set_user_id("ada");
+    ///     sessions.save().await?;
+    /// }
+    /// // Her account page: where she is signed in.
+    /// for info in store.sessions_of("ada", config.expiry(), UnixTime::now()).await? {
+    ///     println!("signed in since {:?}, last seen {:?}", info.created, info.last_active);
+    /// }
+    /// assert_eq!(store.sessions_of("ada", config.expiry(), UnixTime::now()).await?.len(), 2);
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn sessions_of(
         &self,
         user: &str,
@@ -521,6 +776,29 @@ impl<B: Backend> ServerStore<B> {
     /// # Errors
     ///
     /// The backend's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let store = Arc::new(MemoryStore::new()?);
+    /// let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// sessions.get(&config).await?.set_user_id("ada");
+    /// sessions.save().await?;
+    /// // "Sign out this device" on Ada's account page, by the key the page listed.
+    /// let listed = store.sessions_of("ada", config.expiry(), UnixTime::now()).await?;
+    /// assert!(store.end_session("ada", &listed[0].key).await?);
+    /// // Only her own sessions: a key of someone else's ends nothing.
+    /// assert!(!store.end_session("bob", &listed[0].key).await?);
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn end_session(&self, user: &str, key: &StorageKey) -> Result<bool> {
         let owned = self
             .backend
@@ -538,6 +816,34 @@ impl<B: Backend> ServerStore<B> {
     /// # Errors
     ///
     /// The backend's error; sessions ended before it stay ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    /// use fastsession::session::SessionId;
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let store = Arc::new(MemoryStore::new()?);
+    /// let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
+    /// let mut cookies = Vec::new();
+    /// for _ in 0..3 {
+    ///     let sessions = Sessions::new(&http::HeaderMap::new());
+    ///     sessions.get(&config).await?.set_user_id("ada");
+    ///     let mut response = http::HeaderMap::new();
+    ///     sessions.save_all(&mut response).await?;
+    ///     // `__Host-id=<id>; ...`: the value of a store's cookie is the session id.
+    ///     let line = response["set-cookie"].to_str()?.to_owned();
+    ///     cookies.push(line["__Host-id=".len()..line.find(';').unwrap_or(line.len())].to_owned());
+    /// }
+    /// // "Sign out everywhere else", from the request that carries the first cookie.
+    /// let current = SessionId::parse(&cookies[0]);
+    /// assert_eq!(store.end_sessions_of("ada", current.as_ref()).await?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn end_sessions_of(&self, user: &str, keep: Option<&SessionId>) -> Result<usize> {
         let keep = keep.map(|id| self.hasher.hash(id));
         let mut ended = 0;
@@ -835,8 +1141,8 @@ impl UserRevocation {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::store::UserRevocation;
-    /// use fastsession_core::time::UnixTime;
+    /// use fastsession::store::UserRevocation;
+    /// use fastsession::time::UnixTime;
     ///
     /// let revocation = UserRevocation { at: UnixTime::from_secs(100), kept: false };
     /// assert!(revocation.ends(UnixTime::from_secs(100)));

@@ -19,8 +19,8 @@ use super::harness::{World, get, login, put};
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::{AnonymousBudget, MemoryStore};
-/// use fastsession_core::testing::{StoreUnderTest, anonymous_floods_spare_logged_in_sessions, run};
+/// use fastsession::store::{AnonymousBudget, MemoryStore};
+/// use fastsession::testing::{StoreUnderTest, anonymous_floods_spare_logged_in_sessions, run};
 ///
 /// let sut = StoreUnderTest::new(|| {
 ///     MemoryStore::new().unwrap().with_anonymous_budget(AnonymousBudget::new(50, 1 << 20))

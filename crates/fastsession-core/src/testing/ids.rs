@@ -19,9 +19,9 @@ use crate::store::IdSource;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::session::SessionId;
-/// use fastsession_core::store::IdSource;
-/// use fastsession_core::testing::ScriptedIds;
+/// use fastsession::session::SessionId;
+/// use fastsession::store::IdSource;
+/// use fastsession::testing::ScriptedIds;
 ///
 /// let ids = ScriptedIds::new();
 /// let existing = SessionId::generate()?;
@@ -29,7 +29,7 @@ use crate::store::IdSource;
 /// assert_eq!(ids.generate()?, existing);
 /// assert_ne!(ids.generate()?, existing); // the script ran out: fresh ids again
 /// assert_eq!(ids.drawn(), 2);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct ScriptedIds {

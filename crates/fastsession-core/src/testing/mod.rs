@@ -17,10 +17,10 @@
 //! ```
 //! # fn main() {}
 //! mod memory_store {
-//!     use fastsession_core::store::MemoryStore;
+//!     use fastsession::MemoryStore;
 //!
 //!     // Every check, one #[test] each, with a fresh store per check:
-//!     fastsession_core::conformance_tests!(
+//!     fastsession::conformance_tests!(
 //!         || MemoryStore::new().unwrap(),
 //!         // Optional: a store whose new ids come from a `ScriptedIds`, for case 29.
 //!         id_source: |ids| MemoryStore::new().unwrap().with_id_source(ids),
@@ -28,10 +28,10 @@
 //! }
 //!
 //! mod cookie_store {
-//!     use fastsession_core::codec::{Key, KeyRing};
-//!     use fastsession_core::store::CookieStore;
+//!     use fastsession::{Key, KeyRing};
+//!     use fastsession::CookieStore;
 //!
-//!     fastsession_core::conformance_tests!(|| {
+//!     fastsession::conformance_tests!(|| {
 //!         CookieStore::new(&KeyRing::new(Key::generate().unwrap()))
 //!     });
 //! }
@@ -52,8 +52,8 @@
 //! Each check is also a public `async fn` taking a [`StoreUnderTest`]; [`run`] runs one:
 //!
 //! ```
-//! use fastsession_core::store::MemoryStore;
-//! use fastsession_core::testing::{StoreUnderTest, run, values_round_trip};
+//! use fastsession::MemoryStore;
+//! use fastsession::testing::{StoreUnderTest, run, values_round_trip};
 //!
 //! let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
 //! run(values_round_trip(&sut));
@@ -301,12 +301,12 @@ impl<B: Backend> Accounts for ServerStore<B> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use fastsession_core::store::{MemoryStore, Store};
-/// use fastsession_core::testing::Instance;
+/// use fastsession::{MemoryStore, Store};
+/// use fastsession::testing::Instance;
 ///
 /// let store = Arc::new(MemoryStore::new()?);
 /// let instance = Instance::new(store.clone()).with_inspector(store);
-/// # Ok::<(), fastsession_core::Error>(())
+/// # Ok::<(), fastsession::Error>(())
 /// ```
 pub struct Instance {
     store: Arc<dyn Store>,
@@ -338,12 +338,12 @@ impl Instance {
     /// or a container the store lives in, dropped (and so cleaned up) when the check ends.
     ///
     /// ```
-    /// use fastsession_core::store::MemoryStore;
-    /// use fastsession_core::testing::Instance;
+    /// use fastsession::MemoryStore;
+    /// use fastsession::testing::Instance;
     ///
     /// struct Cleanup; // a temporary directory, say
     /// let instance = Instance::from(MemoryStore::new()?).keep_alive(Cleanup);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn keep_alive(mut self, guard: impl Send + Sync + 'static) -> Self {
@@ -411,8 +411,8 @@ type Factory = dyn Fn() -> Instance + Send + Sync;
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::MemoryStore;
-/// use fastsession_core::testing::{StoreUnderTest, run, regenerate_rotates_the_id};
+/// use fastsession::MemoryStore;
+/// use fastsession::testing::{StoreUnderTest, run, regenerate_rotates_the_id};
 ///
 /// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
 /// run(regenerate_rotates_the_id(&sut));
@@ -512,9 +512,9 @@ impl fmt::Debug for StoreUnderTest {
 /// ```
 /// # fn main() {}
 /// mod memory {
-///     use fastsession_core::store::MemoryStore;
+///     use fastsession::MemoryStore;
 ///
-///     fastsession_core::conformance_tests!(
+///     fastsession::conformance_tests!(
 ///         || MemoryStore::new().unwrap(),
 ///         id_source: |ids| MemoryStore::new().unwrap().with_id_source(ids),
 ///     );

@@ -22,9 +22,9 @@ use crate::store::{
 ///
 /// ```
 /// use std::sync::Arc;
-/// use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-/// use fastsession_core::store::{MemoryStore, Store};
-/// use fastsession_core::testing::SpyStore;
+/// use fastsession::{CookieConfig, SessionConfig, Sessions};
+/// use fastsession::{MemoryStore, Store};
+/// use fastsession::testing::SpyStore;
 /// use http::HeaderMap;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
@@ -90,11 +90,11 @@ impl SpyStore {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession_core::store::MemoryStore;
-    /// # use fastsession_core::testing::SpyStore;
+    /// # use fastsession::MemoryStore;
+    /// # use fastsession::testing::SpyStore;
     /// let spy = SpyStore::new(Arc::new(MemoryStore::new()?));
     /// spy.fail_loads(true);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn fail_loads(&self, on: bool) {
         self.fail_loads.store(on, Ordering::SeqCst);
@@ -105,11 +105,11 @@ impl SpyStore {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession_core::store::MemoryStore;
-    /// # use fastsession_core::testing::SpyStore;
+    /// # use fastsession::MemoryStore;
+    /// # use fastsession::testing::SpyStore;
     /// let spy = SpyStore::new(Arc::new(MemoryStore::new()?));
     /// spy.fail_saves(true);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn fail_saves(&self, on: bool) {
         self.fail_saves.store(on, Ordering::SeqCst);

@@ -17,7 +17,7 @@ pub const SKIP_LOG: &str = "FASTSESSION_SKIP_LOG";
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::testing::program_on_path;
+/// use fastsession::testing::program_on_path;
 ///
 /// assert!(program_on_path("no-such-program-here").is_none());
 /// ```
@@ -41,7 +41,7 @@ pub fn program_on_path(program: &str) -> Option<PathBuf> {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::testing::{program_on_path, skip_test};
+/// use fastsession::testing::{program_on_path, skip_test};
 ///
 /// // The first lines of a test that drives a browser.
 /// fn a_browser_test() {
