@@ -130,7 +130,8 @@ impl ChangeSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::{Change, Session};
+    /// use fastsession::Session;
+    /// use fastsession::session::Change;
     ///
     /// let session = Session::new_detached();
     /// session.increment("visits", 1)?;
@@ -140,7 +141,7 @@ impl ChangeSet {
     /// assert_eq!(changes.delta("visits"), Some(3));
     /// assert_eq!(changes.delta("name"), None); // a plain set
     /// assert!(changes.values().any(|change| change == ("visits", Change::Set)));
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
     pub fn delta(&self, key: &str) -> Option<i64> {
@@ -153,13 +154,13 @@ impl ChangeSet {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::session::Session;
+    /// use fastsession::Session;
     ///
     /// let session = Session::new_detached();
     /// session.increment("b", -1)?;
     /// session.increment("a", 5)?;
     /// assert_eq!(session.changes().deltas().collect::<Vec<_>>(), [("a", 5), ("b", -1)]);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn deltas(&self) -> impl Iterator<Item = (&str, i64)> {
         self.deltas.iter().map(|(k, d)| (k.as_str(), *d))

@@ -285,8 +285,7 @@ impl Session {
     /// # Examples
     ///
     /// ```
-    /// use fastsession_core::ErrorKind;
-    /// use fastsession_core::session::Session;
+    /// use fastsession::{ErrorKind, Session};
     ///
     /// let session = Session::new_detached();
     /// assert_eq!(session.increment("visits", 1)?, 1);
@@ -298,7 +297,7 @@ impl Session {
     /// assert_eq!(session.increment("name", 1).unwrap_err().kind(), ErrorKind::Deserialize);
     /// session.insert("max", i64::MAX)?;
     /// assert_eq!(session.increment("max", 1).unwrap_err().kind(), ErrorKind::Serialize);
-    /// # Ok::<(), fastsession_core::Error>(())
+    /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn increment(&self, key: &str, delta: i64) -> Result<i64> {
         let mut state = self.lock();

@@ -421,8 +421,8 @@ fn add(world: &World, session: &crate::Session, key: &str, delta: i64) -> i64 {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::MemoryStore;
-/// use fastsession_core::testing::{StoreUnderTest, concurrent_increments_all_count, run};
+/// use fastsession::MemoryStore;
+/// use fastsession::testing::{StoreUnderTest, concurrent_increments_all_count, run};
 ///
 /// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
 /// run(concurrent_increments_all_count(&sut));
@@ -498,8 +498,8 @@ pub async fn concurrent_increments_all_count(sut: &StoreUnderTest) {
 /// # Examples
 ///
 /// ```
-/// use fastsession_core::store::MemoryStore;
-/// use fastsession_core::testing::{StoreUnderTest, increments_merge_onto_the_stored_value, run};
+/// use fastsession::MemoryStore;
+/// use fastsession::testing::{StoreUnderTest, increments_merge_onto_the_stored_value, run};
 ///
 /// let sut = StoreUnderTest::new(|| MemoryStore::new().unwrap());
 /// run(increments_merge_onto_the_stored_value(&sut));
