@@ -785,7 +785,8 @@ impl Sessions {
         }
         self.queue_line(name, line, Line::Sets);
         match sent {
-            Some(changes) if state.changes != *changes => {}
+            // Changed again while the save ran: keep what is new for the next save.
+            Some(changes) if state.changes != *changes => state.changes.forget_sent_deltas(changes),
             _ => state.changes = Default::default(),
         }
         state.record.set_last_active(now);

@@ -166,6 +166,24 @@ impl ChangeSet {
         self.deltas.iter().map(|(k, d)| (k.as_str(), *d))
     }
 
+    /// Takes out of these changes the increments `sent` already saved, for a session changed
+    /// again while its save ran: the next save must send only what was added since, because a
+    /// store adds a delta each time it gets one. A key left with nothing to add has nothing
+    /// to send.
+    pub(crate) fn forget_sent_deltas(&mut self, sent: &ChangeSet) {
+        for (key, sent_delta) in &sent.deltas {
+            let Some(delta) = self.deltas.get_mut(key) else {
+                continue; // set or removed since: sent whole, as it should be
+            };
+            // The current sum includes the sent one, so the difference fits.
+            *delta = delta.saturating_sub(*sent_delta);
+            if *delta == 0 {
+                self.deltas.remove(key);
+                self.values.remove(key);
+            }
+        }
+    }
+
     /// `true` if every flash list was removed before the changes in [`flashes`](Self::flashes).
     ///
     /// # Examples
@@ -252,5 +270,30 @@ impl ChangeSet {
     #[must_use]
     pub fn expires_at_changed(&self) -> bool {
         self.expires_at_changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn increments_already_saved_are_not_sent_again() {
+        let mut sent = ChangeSet::default();
+        sent.values.insert("hits".into(), Change::Set);
+        sent.deltas.insert("hits".into(), 2);
+        sent.values.insert("seen".into(), Change::Set);
+        sent.deltas.insert("seen".into(), 1);
+
+        // While the save ran: `hits` went up by 3 more, `seen` not at all, `name` was set.
+        let mut now = sent.clone();
+        now.deltas.insert("hits".into(), 5);
+        now.values.insert("name".into(), Change::Set);
+        now.forget_sent_deltas(&sent);
+
+        assert_eq!(now.delta("hits"), Some(3));
+        assert_eq!(now.delta("seen"), None);
+        let keys: Vec<_> = now.values().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["hits", "name"], "nothing left to send for `seen`");
     }
 }
