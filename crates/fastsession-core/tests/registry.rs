@@ -709,9 +709,9 @@ async fn a_persistent_cookie_never_outlives_the_sessions_own_deadline() {
     );
 }
 
-/// What a handler writes after `destroy` goes to a new session, saved in the same response:
-/// a logout can leave a message for the next page. The ended session stays ended, and the
-/// new one belongs to nobody.
+/// Security case 69: what a handler writes after `destroy` goes to a new session, saved in
+/// the same response, so a logout can leave a message for the next page. The ended session
+/// stays ended, and the new one belongs to nobody.
 #[tokio::test]
 async fn writes_after_destroy_go_to_a_new_session() {
     use fastsession_core::store::MemoryStore;
