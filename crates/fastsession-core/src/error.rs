@@ -69,6 +69,10 @@ pub enum ErrorKind {
     NotInstalled,
     /// A handler asked for a named session that the middleware was not given.
     UnknownSession,
+    /// A rule fastsession keeps inside itself was broken, by a bug of its own or of a store
+    /// (a backend that says it never waits returned a pending future, a store answered with
+    /// something it cannot have): not the client's input, not the application's settings.
+    Internal,
 }
 
 /// The error of every fallible operation in this crate.

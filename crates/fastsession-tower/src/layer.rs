@@ -217,6 +217,9 @@ pin_project! {
     ///
     /// A request that never asked for a session finishes with the handler, with nothing
     /// allocated for saving.
+    ///
+    /// Like every future, it must not be polled after it completed: it panics then, saying
+    /// so, rather than leave the caller waiting forever.
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
@@ -280,8 +283,10 @@ where
                     state.set(State::Done);
                     return Poll::Ready(Ok(response));
                 }
-                // Futures must not be polled after completion; answer as a fused one would.
-                StateProj::Done => return Poll::Pending,
+                // A bug in the caller: say so rather than hang (as tower-http's futures do).
+                StateProj::Done => {
+                    panic!("SessionService's ResponseFuture polled after it completed")
+                }
             }
         }
     }

@@ -268,3 +268,22 @@ fn the_future_and_the_handle_are_send() {
     let future = tower::Service::call(&mut service, request(None));
     assert_send(&future);
 }
+
+/// A caller that polls the response future again after it completed has a bug; the future
+/// says so instead of hanging.
+#[test]
+#[should_panic(expected = "polled after it completed")]
+fn a_response_future_polled_after_completion_panics() {
+    use std::future::Future as _;
+    use std::task::{Context, Waker};
+    use tower::{Layer as _, Service as _};
+
+    let (_, config) = memory("id");
+    let mut service = SessionLayer::new(config).layer(service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Body::new()))
+    }));
+    let mut future = std::pin::pin!(service.call(Request::new(())));
+    let mut context = Context::from_waker(Waker::noop());
+    assert!(future.as_mut().poll(&mut context).is_ready());
+    let _ = future.as_mut().poll(&mut context);
+}

@@ -755,7 +755,7 @@ impl Sessions {
                 .or_else(|| SessionId::parse(&value))
                 .ok_or_else(|| {
                     Error::new(
-                        ErrorKind::Store,
+                        ErrorKind::Internal,
                         "a store of session ids returned a cookie value that is not a session id",
                     )
                 })?;

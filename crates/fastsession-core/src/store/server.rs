@@ -931,7 +931,7 @@ impl<B: Backend> ServerStore<B> {
             }
             (SaveKind::Destroy, None) => Ok(Saved::Remove),
             (kind, None) => Err(Error::new(
-                ErrorKind::InvalidConfig,
+                ErrorKind::Internal,
                 format!("{kind:?} save of a session that has no id"),
             )),
         }
@@ -967,7 +967,7 @@ impl<B: Backend> ServerStore<B> {
         } = &saved
         else {
             return Err(Error::new(
-                ErrorKind::InvalidConfig,
+                ErrorKind::Internal,
                 "a created session has no id",
             ));
         };
@@ -1284,7 +1284,7 @@ fn at_once<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     match std::pin::pin!(future).poll(&mut context) {
         std::task::Poll::Ready(output) => output,
         std::task::Poll::Pending => Err(Error::new(
-            ErrorKind::InvalidConfig,
+            ErrorKind::Internal,
             "a backend that says it is immediate returned a pending future",
         )),
     }
@@ -1450,9 +1450,9 @@ mod tests {
 
         let lying = waiting(true);
         let error = lying.save_now(create()).expect("answered").unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(error.kind(), ErrorKind::Internal);
         let error = lying.load_now(request).expect("answered").unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(error.kind(), ErrorKind::Internal);
     }
 
     /// The storage key computed at the load is reused by the save of the same id through a
