@@ -272,13 +272,14 @@ impl CookieConfig {
     /// configured one): for a session with a deadline of its own, whose cookie must not
     /// outlive it.
     pub(crate) fn set_cookie_until(&self, value: &str, max_age: Duration) -> String {
-        let line = self.set_cookie(value, true);
         if max_age >= self.max_age {
-            return line;
+            return self.set_cookie(value, true);
         }
+        // Only the attributes change: the name and value are never searched.
         let configured = format!("Max-Age={}", self.max_age.as_secs());
         let shorter = format!("Max-Age={}", max_age.as_secs().max(1));
-        line.replacen(&configured, &shorter, 1)
+        let suffix = self.persistent_suffix.replacen(&configured, &shorter, 1);
+        format!("{}={value}{suffix}", self.name)
     }
 
     /// The `Set-Cookie` value that clears the cookie: same name, Path, Domain and attributes,

@@ -8,7 +8,6 @@
 //! the crate of a type implement a framework's traits for it: one `Session` type can then be
 //! the extractor of every framework.
 
-use std::any::TypeId;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -150,12 +149,8 @@ impl RequestSessions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn named<N: 'static>(&self) -> Result<Session> {
-        self.named_by_id(TypeId::of::<N>(), std::any::type_name::<N>())
-            .await
-    }
-
-    async fn named_by_id(&self, id: TypeId, type_name: &'static str) -> Result<Session> {
-        let Some(config) = self.set.named_by_id(id) else {
+        let Some(config) = self.set.named::<N>() else {
+            let type_name = std::any::type_name::<N>();
             let known: Vec<&str> = self.set.named_types().collect();
             return Err(Error::new(
                 ErrorKind::UnknownSession,

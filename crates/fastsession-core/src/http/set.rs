@@ -179,10 +179,7 @@ impl SessionSet {
     /// ```
     #[must_use]
     pub fn named<N: 'static>(&self) -> Option<&SessionConfig> {
-        self.named_by_id(TypeId::of::<N>())
-    }
-
-    pub(crate) fn named_by_id(&self, id: TypeId) -> Option<&SessionConfig> {
+        let id = TypeId::of::<N>();
         self.named.iter().find(|n| n.id == id).map(|n| &n.config)
     }
 
