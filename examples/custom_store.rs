@@ -16,13 +16,14 @@
 //! from `openssl rand -base64 32`) holds the key session ids are hashed with.
 
 use std::collections::BTreeMap;
-use std::future::ready;
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::routing::get;
+use fastsession::codec::IdHasher;
 use fastsession::session::{Expiry, Record};
-use fastsession::store::{Backend, BoxFuture, IdHasher, ServerStore, StorageKey, Update};
+use fastsession::store::{Backend, ServerStore, StorageKey, StoreFuture, Update};
 use fastsession::time::UnixTime;
 use fastsession::tower::SessionLayer;
 use fastsession::{CookieConfig, Key, Result, Session, SessionConfig};
@@ -48,9 +49,9 @@ impl MapBackend {
 // Every method does its work under one lock and returns a ready future. A backend doing
 // I/O returns the future of that I/O instead.
 impl Backend for MapBackend {
-    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let found = self.lock().get(key).map(|(record, _)| record.clone());
-        Box::pin(ready(Ok(found))) // expired or not: the ServerStore checks
+        StoreFuture::ready(Ok(found)) // expired or not: the ServerStore checks
     }
 
     fn create<'a>(
@@ -58,21 +59,17 @@ impl Backend for MapBackend {
         key: &'a StorageKey,
         record: &'a Record,
         expires: UnixTime,
-    ) -> BoxFuture<'a, Result<bool>> {
+    ) -> StoreFuture<'a, bool> {
         let mut records = self.lock();
         // Never over an existing record: that is how a colliding new id is caught.
         let free = !records.contains_key(key);
         if free {
             records.insert(*key, (record.clone(), expires));
         }
-        Box::pin(ready(Ok(free)))
+        StoreFuture::ready(Ok(free))
     }
 
-    fn update<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        update: Update<'a>,
-    ) -> BoxFuture<'a, Result<bool>> {
+    fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
         let mut records = self.lock();
         // Only what this request changed goes onto what is stored now, so two requests that
         // changed different values both keep theirs. An expired record is dropped, not
@@ -82,10 +79,10 @@ impl Backend for MapBackend {
             .and_then(|(stored, _)| update.apply_to(stored));
         let live = merged.is_some();
         if let Some(record) = merged {
-            let expires = update.expiry.deadline(&record);
+            let expires = update.expiry().deadline(&record);
             records.insert(*key, (record, expires));
         }
-        Box::pin(ready(Ok(live)))
+        StoreFuture::ready(Ok(live))
     }
 
     fn touch<'a>(
@@ -93,7 +90,7 @@ impl Backend for MapBackend {
         key: &'a StorageKey,
         now: UnixTime,
         expiry: &'a Expiry,
-    ) -> BoxFuture<'a, Result<bool>> {
+    ) -> StoreFuture<'a, bool> {
         // A read-only request pushes the idle deadline back, never touching the data.
         let live = match self.lock().get_mut(key) {
             Some((record, expires)) if expiry.check(record, now).is_ok() => {
@@ -103,16 +100,16 @@ impl Backend for MapBackend {
             }
             _ => false,
         };
-        Box::pin(ready(Ok(live)))
+        StoreFuture::ready(Ok(live))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         // Of two requests taking one session (two logouts, a logout and a login), one gets it.
         let taken = self.lock().remove(key).map(|(record, _)| record);
-        Box::pin(ready(Ok(taken)))
+        StoreFuture::ready(Ok(taken))
     }
 
-    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
+    fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
         let mut records = self.lock();
         let due: Vec<StorageKey> = (records.iter())
             .filter(|(_, (_, expires))| *expires <= now)
@@ -122,26 +119,26 @@ impl Backend for MapBackend {
         for key in &due {
             records.remove(key);
         }
-        Box::pin(ready(Ok(due.len())))
+        StoreFuture::ready(Ok(due.len()))
     }
 
     // No index of its own: `user_keys` looks in the records, as a database would query an
     // indexed user column. A store that keeps an index apart updates it here.
-    fn link_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        Box::pin(ready(Ok(())))
+    fn link_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> StoreFuture<'a, ()> {
+        StoreFuture::ready(Ok(()))
     }
 
-    fn unlink_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        Box::pin(ready(Ok(())))
+    fn unlink_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> StoreFuture<'a, ()> {
+        StoreFuture::ready(Ok(()))
     }
 
     /// The sessions of `user`, for "log out everywhere" and a list of a user's devices.
-    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
+    fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
         let records = self.lock();
         let keys = (records.iter())
             .filter(|(_, (record, _))| record.user_id() == Some(user))
             .map(|(key, _)| *key);
-        Box::pin(ready(Ok(keys.collect())))
+        StoreFuture::ready(Ok(keys.collect()))
     }
 }
 

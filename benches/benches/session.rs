@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fastsession_core::Result;
+
 use fastsession_core::codec::{Codec, Key, KeyRing};
 use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::store::{
-    BoxFuture, CookieContent, CookieStore, LoadRequest, Loaded, SaveRequest, Saved, Store,
+    CookieContent, CookieStore, LoadRequest, Loaded, SaveRequest, Saved, Store, StoreFuture,
 };
 use http::header::{ACCEPT, COOKIE, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
@@ -55,12 +55,12 @@ impl Store for Counting {
         self.inner.cookie_content()
     }
 
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.load(request)
     }
 
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.save(request)
     }

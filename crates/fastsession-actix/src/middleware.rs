@@ -10,7 +10,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE, VARY};
 use fastsession_core::http::{
-    RequestSessions, ResponseHeaders, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
+    Handled, RequestSessions, ResponseHeaders, SessionConfig, SessionSet, Sessions,
+    StoreErrorPolicy,
 };
 
 /// The actix-web middleware that gives every request lazy sessions and saves them after the
@@ -258,18 +259,18 @@ async fn finish<B>(
     }
     // A failed handler (an error, or a 5xx) persists only what it saved itself.
     let failed = response.response().error().is_some() || response.status().is_server_error();
-    if !failed && let Err(error) = sessions.save().await {
-        if policy == StoreErrorPolicy::Fail {
-            // Logged where the error becomes the response (`ResponseError::error_response`).
-            let mut response = response.error_response(error);
-            // No session cookie with a failed save: none of what failed sticks halfway.
-            let headers = sessions.take_response_headers().for_failed_response();
-            write_headers(headers, response.headers_mut());
-            return Ok(response.map_into_right_body());
-        }
-        fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
+    let handled = if failed {
+        Handled::Failed
+    } else {
+        Handled::Succeeded
+    };
+    let (headers, error) = sessions.finish(handled, policy).await.into_parts();
+    if let Some(error) = error {
+        let mut response = response.error_response(error);
+        write_headers(headers, response.headers_mut());
+        return Ok(response.map_into_right_body());
     }
-    write_headers(sessions.take_response_headers(), response.headers_mut());
+    write_headers(headers, response.headers_mut());
     Ok(response.map_into_left_body())
 }
 

@@ -333,10 +333,7 @@ impl fastsession_core::store::Store for Spy {
     fn load<'a>(
         &'a self,
         request: fastsession_core::store::LoadRequest<'a>,
-    ) -> fastsession_core::store::BoxFuture<
-        'a,
-        fastsession_core::Result<fastsession_core::store::Loaded>,
-    > {
+    ) -> fastsession_core::store::StoreFuture<'a, fastsession_core::store::Loaded> {
         self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.load(request)
     }
@@ -344,10 +341,7 @@ impl fastsession_core::store::Store for Spy {
     fn save<'a>(
         &'a self,
         request: fastsession_core::store::SaveRequest<'a>,
-    ) -> fastsession_core::store::BoxFuture<
-        'a,
-        fastsession_core::Result<fastsession_core::store::Saved>,
-    > {
+    ) -> fastsession_core::store::StoreFuture<'a, fastsession_core::store::Saved> {
         self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.save(request)
     }
@@ -401,11 +395,11 @@ async fn untouched_sessions_are_never_loaded() {
     );
 }
 
-/// `save_now` saves what needs no I/O and stops at a store that does; `save` then saves the
-/// rest, not the sessions already saved, and reports the error `save_now` met first.
+/// `save` tries every session, whatever fails, and reports the first error; the next `save`
+/// tries again the ones that failed, and no others.
 #[cfg(feature = "testing")]
 #[tokio::test]
-async fn save_now_leaves_to_save_what_needs_io() {
+async fn a_save_tries_every_session_and_again_only_the_failed_ones() {
     use std::sync::Arc;
 
     use fastsession_core::ErrorKind;
@@ -426,7 +420,6 @@ async fn save_now_leaves_to_save_what_needs_io() {
         config(&b_spy, "b"),
         config(&c_spy, "c"),
     );
-    // A store failing its saves answers `save_now` with "needs I/O", as a remote store does.
     c_spy.fail_saves(true);
 
     let sessions = Sessions::new(&HeaderMap::new());
@@ -441,8 +434,6 @@ async fn save_now_leaves_to_save_what_needs_io() {
         .unwrap();
 
     // b's store sealed it; the registry refused the line.
-    assert!(sessions.save_now().is_none(), "c needs its future");
-    assert_eq!((a_spy.saves(), b_spy.saves(), c_spy.saves()), (1, 1, 0));
     let error = sessions.save().await.unwrap_err();
     assert!(
         matches!(error.kind(), ErrorKind::CookieTooLarge { .. }),
@@ -455,20 +446,18 @@ async fn save_now_leaves_to_save_what_needs_io() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with("__Host-a="), "{lines:?}");
 
-    // The next save tries both again, at once now (the memory store needs no I/O); once all
-    // is saved, nothing more is.
+    // The next save tries both again; once all is saved, nothing more is.
     c_spy.fail_saves(false);
     sessions.get(&b).await.unwrap().remove("big");
-    assert!(matches!(sessions.save_now(), Some(Ok(()))));
-    assert!(matches!(sessions.save_now(), Some(Ok(()))));
+    sessions.save().await.unwrap();
     sessions.save().await.unwrap();
     assert_eq!((a_spy.saves(), b_spy.saves(), c_spy.saves()), (1, 2, 2));
 }
 
-/// A failure that `save_now` reported itself is not left for a later `save` to skip: once
-/// the handler fixes the session, the next save writes it.
+/// A failed save is not skipped by a later one: once the handler fixes the session, the next
+/// save writes it.
 #[tokio::test]
-async fn a_failure_save_now_reported_is_tried_again_later() {
+async fn a_failed_save_is_tried_again_later() {
     use fastsession_core::http::SessionConfig;
     use fastsession_core::store::CookieStore;
 
@@ -476,7 +465,7 @@ async fn a_failure_save_now_reported_is_tried_again_later() {
     let sessions = Sessions::new(&HeaderMap::new());
     let session = sessions.get(&config).await.unwrap();
     session.insert("big", "x".repeat(5000)).unwrap();
-    assert!(matches!(sessions.save_now(), Some(Err(_))));
+    sessions.save().await.unwrap_err();
     session.remove("big");
     session.insert("n", 1).unwrap();
     sessions.save().await.unwrap();
@@ -485,8 +474,7 @@ async fn a_failure_save_now_reported_is_tried_again_later() {
     assert_eq!(set_cookies(&headers).len(), 1);
 }
 
-/// A store that needs I/O for every load and save (no `load_now`/`save_now`), over a spy of
-/// the memory store; a save waits for `gate` if one is set.
+/// A store that needs I/O for every save, over a spy of the memory store; a save waits for `gate` if one is set.
 #[cfg(feature = "testing")]
 #[derive(Debug)]
 struct Remote {
@@ -503,21 +491,15 @@ impl fastsession_core::store::Store for Remote {
     fn load<'a>(
         &'a self,
         request: fastsession_core::store::LoadRequest<'a>,
-    ) -> fastsession_core::store::BoxFuture<
-        'a,
-        fastsession_core::Result<fastsession_core::store::Loaded>,
-    > {
+    ) -> fastsession_core::store::StoreFuture<'a, fastsession_core::store::Loaded> {
         fastsession_core::store::Store::load(&*self.spy, request)
     }
 
     fn save<'a>(
         &'a self,
         request: fastsession_core::store::SaveRequest<'a>,
-    ) -> fastsession_core::store::BoxFuture<
-        'a,
-        fastsession_core::Result<fastsession_core::store::Saved>,
-    > {
-        Box::pin(async move {
+    ) -> fastsession_core::store::StoreFuture<'a, fastsession_core::store::Saved> {
+        fastsession_core::store::StoreFuture::io(async move {
             if let Some(gate) = &self.gate {
                 gate.notified().await;
             }
@@ -526,12 +508,11 @@ impl fastsession_core::store::Store for Remote {
     }
 }
 
-/// `save_exclusive` by the registry's only handle moves each session to its store and back:
-/// afterwards the session holds what it held, saved; after a failed save it still holds its
-/// unsaved changes, which the next save writes.
+/// After a save through a store with I/O the session holds what it held, saved; after a
+/// failed save it still holds its unsaved changes, which the next save writes.
 #[cfg(feature = "testing")]
 #[tokio::test]
-async fn an_exclusive_save_leaves_the_session_as_a_shared_save_does() {
+async fn a_save_leaves_the_session_whole_and_a_failed_one_its_changes() {
     use std::sync::Arc;
 
     use fastsession_core::http::SessionConfig;
@@ -549,9 +530,9 @@ async fn an_exclusive_save_leaves_the_session_as_a_shared_save_does() {
         cookie_header(line.split(';').next().unwrap())
     };
 
-    let mut sessions = Sessions::new(&HeaderMap::new());
+    let sessions = Sessions::new(&HeaderMap::new());
     sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
-    sessions.save_exclusive().await.unwrap();
+    sessions.save().await.unwrap();
     let session = sessions.get(&config).await.unwrap();
     assert_eq!(session.get::<u32>("n").unwrap(), Some(1));
     assert!(!session.is_modified(), "saved");
@@ -561,16 +542,16 @@ async fn an_exclusive_save_leaves_the_session_as_a_shared_save_does() {
     let request = reload(&headers);
 
     // A failed save leaves the change in the session, for the next save.
-    let mut sessions = Sessions::new(&request);
+    let sessions = Sessions::new(&request);
     sessions.get(&config).await.unwrap().insert("n", 2).unwrap();
     spy.fail_saves(true);
-    sessions.save_exclusive().await.unwrap_err();
+    sessions.save().await.unwrap_err();
     let session = sessions.get(&config).await.unwrap();
     assert_eq!(session.get::<u32>("n").unwrap(), Some(2));
     assert!(session.is_modified(), "not saved");
     drop(session);
     spy.fail_saves(false);
-    sessions.save_exclusive().await.unwrap();
+    sessions.save().await.unwrap();
     assert_eq!(spy.saves(), 3);
     let loaded = Sessions::new(&request);
     let session = loaded.get(&config).await.unwrap();
@@ -582,7 +563,7 @@ async fn an_exclusive_save_leaves_the_session_as_a_shared_save_does() {
 }
 
 /// While a save waits on its store, another handle to the registry or to the session still
-/// sees the session whole: with either, `save_exclusive` copies as `save` does.
+/// sees the session whole.
 #[cfg(feature = "testing")]
 #[tokio::test]
 async fn a_session_others_can_reach_stays_whole_during_the_save() {
@@ -600,7 +581,7 @@ async fn a_session_others_can_reach_stays_whole_during_the_save() {
     let config = SessionConfig::new(remote, CookieConfig::new("r").unwrap());
 
     // Another handle to the registry.
-    let mut sessions = Sessions::new(&HeaderMap::new());
+    let sessions = Sessions::new(&HeaderMap::new());
     sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
     let other = sessions.clone();
     let config_ref = &config;
@@ -610,22 +591,32 @@ async fn a_session_others_can_reach_stays_whole_during_the_save() {
         gate.notify_one();
         seen
     };
-    let (saved, seen) = tokio::join!(sessions.save_exclusive(), look);
+    let (saved, seen) = tokio::join!(sessions.save(), look);
     saved.unwrap();
     assert_eq!(seen, Some(1));
 
     // Another handle to the session.
-    let mut sessions = Sessions::new(&HeaderMap::new());
+    let sessions = Sessions::new(&HeaderMap::new());
     let session = sessions.get(&config).await.unwrap();
     session.insert("n", 2).unwrap();
     let look = async {
         let seen = session.get::<u32>("n").unwrap();
+        // Written while the save runs: not in it, so kept for the next one.
+        session.insert("m", 3).unwrap();
         gate.notify_one();
         seen
     };
-    let (saved, seen) = tokio::join!(sessions.save_exclusive(), look);
+    let (saved, seen) = tokio::join!(sessions.save(), look);
     saved.unwrap();
     assert_eq!(seen, Some(2));
+    assert!(
+        session.is_modified(),
+        "what came during the save waits for the next"
+    );
+    gate.notify_one();
+    sessions.save().await.unwrap();
+    assert!(!session.is_modified());
+    assert_eq!(session.get::<u32>("m").unwrap(), Some(3));
 }
 
 /// `Session::status` says what the save will do, and a save resets it: the session is

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fastsession_core::session::Record;
-use fastsession_core::store::{AnonymousBudget, StorageKey, StorageKeyHash};
+use fastsession_core::store::{AnonymousBudget, StorageKey};
 use fastsession_core::time::UnixTime;
 
 /// What the budget counts of an anonymous session: when it was last active (the eviction
@@ -59,7 +59,7 @@ pub(crate) struct Index {
 #[derive(Debug, Default)]
 struct State {
     budget: AnonymousBudget,
-    entries: HashMap<StorageKey, Entry, StorageKeyHash>,
+    entries: HashMap<StorageKey, Entry>,
     /// The entries by last activity, least recent first: the eviction order.
     order: BTreeSet<(UnixTime, StorageKey)>,
     /// The data bytes of the entries.
@@ -68,9 +68,9 @@ struct State {
     /// next scan need not read them whole again. Only scans add to it (a write of this process
     /// would add one per request, without bound if no reaper ever runs), and each complete
     /// scan replaces it by what it saw, so versions of deleted files do not pile up.
-    settled: HashSet<u64, StorageKeyHash>,
+    settled: HashSet<u64>,
     /// What the scan in progress found settled.
-    settled_next: HashSet<u64, StorageKeyHash>,
+    settled_next: HashSet<u64>,
     /// How many versions the last complete scan found settled: scans that never complete
     /// (each stopped by its limit) may add to `settled` only up to a few times that.
     settled_last: usize,

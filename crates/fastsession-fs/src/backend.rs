@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Expiry, Record};
-use fastsession_core::store::{AnonymousBudget, Backend, BoxFuture, StorageKey, Update};
+use fastsession_core::store::{AnonymousBudget, Backend, StorageKey, StoreFuture, Update};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, Result};
 use sha2::{Digest as _, Sha256};
@@ -131,7 +131,8 @@ const EVICTIONS_PER_WRITE: usize = 16;
 ///
 /// ```
 /// use fastsession::Key;
-/// use fastsession::store::{AnonymousBudget, IdHasher, ServerStore};
+/// use fastsession::codec::IdHasher;
+/// use fastsession::store::{AnonymousBudget, ServerStore};
 /// use fastsession::fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
@@ -309,13 +310,13 @@ impl FilesystemBackend {
     ///
     /// The caller's `tracing` dispatcher and span go along, so events land where the
     /// application (or a test) collects them.
-    fn run<T, F>(&self, job: F) -> BoxFuture<'static, Result<T>>
+    fn run<T, F>(&self, job: F) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        Box::pin(async move {
+        StoreFuture::io(async move {
             let dispatch = tracing::dispatcher::get_default(Clone::clone);
             let span = tracing::Span::current();
             let job = move || {
@@ -535,7 +536,7 @@ impl Inner {
         };
         // The deadline of the merged record's class: a session that gained a user keeps the
         // longer idle timeout, one that lost it the anonymous one.
-        let expires = update.expiry.deadline(&merged);
+        let expires = update.expiry().deadline(&merged);
         let bytes = format::encode(key, &merged, expires, max)
             .map_err(io_error("write a session this large"))?;
         if let Some(user) = merged.user_id()
@@ -920,7 +921,7 @@ impl Inner {
 }
 
 impl Backend for FilesystemBackend {
-    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let (key, max) = (*key, self.max_record);
         self.run(move |inner| inner.read(&key, max))
     }
@@ -930,7 +931,7 @@ impl Backend for FilesystemBackend {
         key: &'a StorageKey,
         record: &'a Record,
         expires: UnixTime,
-    ) -> BoxFuture<'a, Result<bool>> {
+    ) -> StoreFuture<'a, bool> {
         let (key, max) = (*key, self.max_record);
         // Encoding is CPU work and needs no lock: done here, the blocking job gets bytes.
         let new = format::encode(&key, record, expires, max)
@@ -944,27 +945,18 @@ impl Backend for FilesystemBackend {
         self.run(move |inner| inner.create(&key, &new?, max))
     }
 
-    fn update<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        update: Update<'a>,
-    ) -> BoxFuture<'a, Result<bool>> {
+    fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
         let (key, max) = (*key, self.max_record);
         let (changes, from, now, expiry, previously_active) = (
-            update.changes.clone(),
-            update.from.clone(),
-            update.now,
-            *update.expiry,
-            update.previously_active,
+            update.changes().clone(),
+            update.from().clone(),
+            update.now(),
+            *update.expiry(),
+            update.previously_active(),
         );
         self.run(move |inner| {
-            let update = Update {
-                changes: &changes,
-                from: &from,
-                now,
-                expiry: &expiry,
-                previously_active,
-            };
+            let update = Update::new(&changes, &from, now, &expiry)
+                .with_previously_active(previously_active);
             inner
                 .update(&key, update, max)
                 .map(|merged| merged.is_some())
@@ -976,32 +968,32 @@ impl Backend for FilesystemBackend {
         key: &'a StorageKey,
         now: UnixTime,
         expiry: &'a Expiry,
-    ) -> BoxFuture<'a, Result<bool>> {
+    ) -> StoreFuture<'a, bool> {
         let (key, max, expiry) = (*key, self.max_record, *expiry);
         self.run(move |inner| inner.touch(&key, now, &expiry, max))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let (key, max) = (*key, self.max_record);
         self.run(move |inner| inner.take(&key, max))
     }
 
-    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
+    fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
         let max = self.max_record;
         self.run(move |inner| inner.reap(now, limit, max))
     }
 
-    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         let (user, key) = (user.to_owned(), *key);
         self.run(move |inner| inner.link(&user, &key))
     }
 
-    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         let (user, key) = (user.to_owned(), *key);
         self.run(move |inner| inner.unlink(&user, &key))
     }
 
-    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
+    fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
         let user = user.to_owned();
         self.run(move |inner| inner.user_keys(&user))
     }

@@ -72,7 +72,8 @@ use fastsession_core::store::ServerStore;
 ///
 /// ```
 /// use fastsession::Key;
-/// use fastsession::store::{IdHasher, ServerStore};
+/// use fastsession::codec::IdHasher;
+/// use fastsession::store::ServerStore;
 /// use fastsession::fs::{FilesystemBackend, FilesystemStore};
 ///
 /// let dir = tempfile::tempdir()?;
@@ -111,7 +112,7 @@ pub fn filesystem_store(
 ) -> fastsession_core::Result<FilesystemStore> {
     Ok(ServerStore::with_backend(
         FilesystemBackend::open(dir)?,
-        fastsession_core::store::IdHasher::new(key),
+        fastsession_core::codec::IdHasher::new(key),
     ))
 }
 

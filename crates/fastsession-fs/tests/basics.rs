@@ -1,6 +1,8 @@
 //! The store contract through the registry: round trip, restart, regeneration, expiry, the
 //! user index, reaping, concurrency within one process, and use without a Tokio runtime.
 
+use std::future::Future as _;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -259,17 +261,13 @@ fn works_without_a_tokio_runtime() {
     let key = StorageKey::from_bytes([7; 32]);
     let record = Record::new(UnixTime::from_secs(T0));
     let mut cx = Context::from_waker(Waker::noop());
-    let created = backend
-        .create(&key, &record, UnixTime::from_secs(T0 + 10))
-        .as_mut()
-        .poll(&mut cx);
+    let created =
+        Pin::new(&mut backend.create(&key, &record, UnixTime::from_secs(T0 + 10))).poll(&mut cx);
     assert!(matches!(created, Poll::Ready(Ok(true))));
-    let read = backend.read(&key).as_mut().poll(&mut cx);
+    let read = Pin::new(&mut backend.read(&key)).poll(&mut cx);
     assert!(matches!(read, Poll::Ready(Ok(Some(r))) if r == record));
-    let again = backend
-        .create(&key, &record, UnixTime::from_secs(T0 + 10))
-        .as_mut()
-        .poll(&mut cx);
+    let again =
+        Pin::new(&mut backend.create(&key, &record, UnixTime::from_secs(T0 + 10))).poll(&mut cx);
     assert!(
         matches!(again, Poll::Ready(Ok(false))),
         "create never overwrites"
@@ -295,7 +293,7 @@ async fn oversized_records_are_refused_on_write_and_on_read() {
         FilesystemBackend::open(&dir)
             .unwrap()
             .with_max_record_size(200),
-        fastsession_core::store::IdHasher::new(&crate::support::key()),
+        fastsession_core::codec::IdHasher::new(&crate::support::key()),
     ));
     let cfg = fastsession_core::http::SessionConfig::with_shared_store(
         store,

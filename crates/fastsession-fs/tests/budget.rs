@@ -7,11 +7,12 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fastsession_core::codec::IdHasher;
 use fastsession_core::codec::{Key, KeyRing};
 use fastsession_core::http::{CookieConfig, SessionConfig};
 use fastsession_core::session::Expiry;
 use fastsession_core::store::{
-    AnonymousBudget, Backend as _, CookieStore, IdHasher, ServerStore, StorageKey,
+    AnonymousBudget, Backend as _, CookieStore, ServerStore, StorageKey,
 };
 use fastsession_core::testing::{
     Instance, StoreUnderTest, anonymous_floods_spare_logged_in_sessions,

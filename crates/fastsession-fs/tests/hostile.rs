@@ -196,13 +196,7 @@ impl UpdateProbe for FilesystemBackend {
         let from = fastsession_core::session::Record::new(now);
         let changes = fastsession_core::session::ChangeSet::default();
         let expiry = crate::support::expiry();
-        let update = fastsession_core::store::Update {
-            changes: &changes,
-            from: &from,
-            now,
-            expiry: &expiry,
-            previously_active: None,
-        };
+        let update = fastsession_core::store::Update::new(&changes, &from, now, &expiry);
         !self.update(key, update).await.unwrap()
     }
 }

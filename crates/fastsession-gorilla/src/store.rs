@@ -1,7 +1,6 @@
 //! Stores that read (and for cookies, write) gorilla/sessions' formats, and the store that
 //! moves sessions from them to a native one.
 
-use std::future::ready;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,8 +9,8 @@ use std::time::Duration;
 use fastsession_core::http::SessionConfig;
 use fastsession_core::session::{Expiry, Record, SessionId};
 use fastsession_core::store::{
-    BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, RevocationList, SaveKind,
-    SaveRequest, Saved, Store,
+    CookieContent, LoadRequest, Loaded, RejectReason, RevocationList, SaveKind, SaveRequest, Saved,
+    Store, StoreFuture,
 };
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error as CoreError, ErrorKind as CoreErrorKind};
@@ -511,8 +510,14 @@ impl Store for GorillaCookieStore {
         CookieContent::Sealed
     }
 
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, CoreResult<Loaded>> {
-        Box::pin(async move {
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded> {
+        if self.revocation.is_none() {
+            return StoreFuture::ready(Ok(match self.open(&request) {
+                Ok((record, stale)) => Loaded::found(record).with_reseal(stale),
+                Err(reason) => Loaded::rejected(reason),
+            }));
+        }
+        StoreFuture::io(async move {
             Ok(match self.read(&request).await? {
                 Ok((record, stale)) => Loaded::found(record).with_reseal(stale),
                 Err(reason) => Loaded::rejected(reason),
@@ -520,28 +525,11 @@ impl Store for GorillaCookieStore {
         })
     }
 
-    fn load_now(&self, request: LoadRequest<'_>) -> Option<CoreResult<Loaded>> {
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved> {
         if self.revocation.is_some() {
-            return None;
+            return StoreFuture::io(self.save_cookie(request));
         }
-        Some(Ok(match self.open(&request) {
-            Ok((record, stale)) => Loaded::found(record).with_reseal(stale),
-            Err(reason) => Loaded::rejected(reason),
-        }))
-    }
-
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, CoreResult<Saved>> {
-        match self.save_now(request) {
-            Some(saved) => Box::pin(ready(saved)),
-            None => Box::pin(self.save_cookie(request)),
-        }
-    }
-
-    fn save_now(&self, request: SaveRequest<'_>) -> Option<CoreResult<Saved>> {
-        if self.revocation.is_some() {
-            return None;
-        }
-        Some(self.save_now_inner(&request))
+        StoreFuture::ready(self.save_now_inner(&request))
     }
 }
 
@@ -899,8 +887,8 @@ impl Store for GorillaFilesystem {
         CookieContent::Sealed
     }
 
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, CoreResult<Loaded>> {
-        Box::pin(async move {
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded> {
+        StoreFuture::io(async move {
             Ok(match self.read(&request).await? {
                 Ok((record, stale)) => Loaded::found(record).with_reseal(stale),
                 Err(reason) => Loaded::rejected(reason),
@@ -908,8 +896,8 @@ impl Store for GorillaFilesystem {
         })
     }
 
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, CoreResult<Saved>> {
-        Box::pin(self.save_file(request))
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved> {
+        StoreFuture::io(self.save_file(request))
     }
 }
 
@@ -1234,16 +1222,10 @@ impl<S: Store> MigratingStore<S> {
                     request.expiry(),
                     request.now(),
                 );
-                return match self.native.load_now(native) {
-                    Some(loaded) => loaded,
-                    None => self.native.load(native).await,
-                };
+                return self.native.load(native).await;
             }
         } else {
-            let loaded = match self.native.load_now(request) {
-                Some(loaded) => loaded?,
-                None => self.native.load(request).await?,
-            };
+            let loaded = self.native.load(request).await?;
             if !not_native(&loaded) {
                 return Ok(loaded);
             }
@@ -1327,19 +1309,12 @@ impl<S: Store> Store for MigratingStore<S> {
         CookieContent::Sealed
     }
 
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, CoreResult<Loaded>> {
-        Box::pin(self.load_any(request))
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded> {
+        StoreFuture::io(self.load_any(request))
     }
 
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, CoreResult<Saved>> {
-        Box::pin(self.save_any(request))
-    }
-
-    fn save_now(&self, request: SaveRequest<'_>) -> Option<CoreResult<Saved>> {
-        if GorillaOrigin::of(request.record()).is_some() {
-            return None;
-        }
-        self.native.save_now(request)
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved> {
+        StoreFuture::io(self.save_any(request))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
-use fastsession_core::store::{Backend, BoxFuture, StorageKey, Update};
+use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use serde_json::value::RawValue;
@@ -422,7 +422,7 @@ struct Delta<'a> {
 
 impl<'a> Delta<'a> {
     fn new(update: &Update<'a>) -> Self {
-        let (changes, from) = (update.changes, update.from);
+        let (changes, from) = (update.changes(), update.from());
         let mut remove_values = Vec::new();
         let mut set_values = Vec::new();
         let mut add_values = BTreeMap::new();
@@ -524,8 +524,8 @@ fn decode(row: &Row) -> Option<Record> {
 }
 
 impl Backend for PostgresBackend {
-    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             let rows = self
                 .rows("read", &self.inner.sql.read, &[&key], true)
@@ -539,8 +539,8 @@ impl Backend for PostgresBackend {
         key: &'a StorageKey,
         record: &'a Record,
         expires: UnixTime,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+    ) -> StoreFuture<'a, bool> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             let user = record.user_id();
             let hash = user.map(user_hash);
@@ -580,17 +580,13 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn update<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        update: Update<'a>,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+    fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
-            let l = Liveness::new(update.now, update.expiry);
+            let l = Liveness::new(update.now(), update.expiry());
             let d = Delta::new(&update);
-            let changes = update.changes;
-            let user = update.from.user_id();
+            let changes = update.changes();
+            let user = update.from().user_id();
             // The statement reads the user (and its hash) only when the request changed it.
             let changed_user = user.filter(|_| changes.user_changed());
             let hash = changed_user.map(user_hash);
@@ -598,11 +594,11 @@ impl Backend for PostgresBackend {
             let (values_cleared, flashes_cleared) =
                 (changes.values_cleared(), changes.flashes_cleared());
             let (persistent_changed, persistent) =
-                (changes.persistent_changed(), update.from.is_persistent());
-            let (user_changed, data_len) = (changes.user_changed(), len(update.from.data_len()));
+                (changes.persistent_changed(), update.from().is_persistent());
+            let (user_changed, data_len) = (changes.user_changed(), len(update.from().data_len()));
             let (expires_at_changed, expires_at) = (
                 changes.expires_at_changed(),
-                update.from.expires_at().map(secs),
+                update.from().expires_at().map(secs),
             );
             // `$1`, the liveness `$2..$11`, the merge `$12..$26` (the increments last), the
             // budget `$27..$28`.
@@ -645,8 +641,8 @@ impl Backend for PostgresBackend {
         key: &'a StorageKey,
         now: UnixTime,
         expiry: &'a Expiry,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+    ) -> StoreFuture<'a, bool> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             let l = Liveness::new(now, expiry);
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
@@ -659,8 +655,8 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move {
+    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             // Not retried: the first delete may have taken the record, the second finds none.
             let rows = self
@@ -670,8 +666,8 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
-        Box::pin(async move {
+    fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
+        StoreFuture::io(async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self
                 .rows("reap", &self.inner.sql.reap, &[&secs(now), &limit], true)
@@ -681,8 +677,8 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             self.rows(
                 "link_user",
@@ -695,8 +691,8 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
+        StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             self.rows(
                 "unlink_user",
@@ -709,8 +705,8 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
-        Box::pin(async move {
+    fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
+        StoreFuture::io(async move {
             let rows = self
                 .rows(
                     "user_keys",

@@ -203,8 +203,9 @@ pub use config::{
 };
 pub use error::{PostgresError, PostgresErrorKind};
 
+use fastsession_core::codec::IdHasher;
 use fastsession_core::codec::Key;
-use fastsession_core::store::{IdHasher, ServerStore};
+use fastsession_core::store::ServerStore;
 
 /// A server-side store whose sessions live in a PostgreSQL table.
 ///
@@ -215,7 +216,8 @@ use fastsession_core::store::{IdHasher, ServerStore};
 ///
 /// ```no_run
 /// use fastsession::Key;
-/// use fastsession::store::{IdHasher, ServerStore};
+/// use fastsession::codec::IdHasher;
+/// use fastsession::store::ServerStore;
 /// use fastsession::postgres::{PostgresBackend, PostgresConfig, PostgresStore};
 ///
 /// # async fn example() -> fastsession::Result<()> {

@@ -95,7 +95,7 @@ async fn read_only_database_fails_saves_with_a_typed_error() {
         .with_table("sessions");
     let ro_store = std::sync::Arc::new(fastsession_core::store::ServerStore::with_backend(
         PostgresBackend::connect(ro_config).await.unwrap(),
-        fastsession_core::store::IdHasher::new(&crate::support::key()),
+        fastsession_core::codec::IdHasher::new(&crate::support::key()),
     ));
     let ro_cfg = session_config(&ro_store, &clock);
 
@@ -307,7 +307,7 @@ async fn through(
         .with_statement_timeout(Duration::from_millis(300));
     std::sync::Arc::new(fastsession_core::store::ServerStore::with_backend(
         PostgresBackend::connect(config).await.unwrap(),
-        fastsession_core::store::IdHasher::new(&crate::support::key()),
+        fastsession_core::codec::IdHasher::new(&crate::support::key()),
     ))
 }
 

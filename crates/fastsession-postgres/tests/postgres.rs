@@ -353,13 +353,7 @@ async fn sql_liveness_matches_expiry_check_at_the_boundaries() {
         let applied = if merge {
             let mut from = record.clone();
             from.set_last_active(at);
-            let update = Update {
-                changes: &changes,
-                from: &from,
-                now: at,
-                expiry: &expiry,
-                previously_active: None,
-            };
+            let update = Update::new(&changes, &from, at, &expiry);
             backend.update(&key, update).await.unwrap()
         } else {
             backend.touch(&key, at, &expiry).await.unwrap()
@@ -560,13 +554,7 @@ async fn sql_liveness_honours_remember_me_and_the_rows_own_deadline() {
         let applied = if step == "touch" {
             backend.touch(&key, at, &expiry).await.unwrap()
         } else {
-            let update = Update {
-                changes: &changes,
-                from: &after,
-                now: at,
-                expiry: &expiry,
-                previously_active: None,
-            };
+            let update = Update::new(&changes, &after, at, &expiry);
             backend.update(&key, update).await.unwrap()
         };
         assert_eq!(applied, expected, "{case}");
@@ -747,13 +735,8 @@ async fn increments_merge_in_sql_as_record_apply_does() {
             from.set_user_id(user.map(str::to_owned));
             let changes = session.changes();
             let now = UnixTime::from_secs(T0 + 1);
-            let update = Update {
-                changes: &changes,
-                from: &from,
-                now,
-                expiry: &crate::support::expiry(),
-                previously_active: None,
-            };
+            let expiry = crate::support::expiry();
+            let update = Update::new(&changes, &from, now, &expiry);
             assert!(store.backend().update(&key, update).await.unwrap());
             let mut expected = before.clone();
             expected.apply(&changes, &from);

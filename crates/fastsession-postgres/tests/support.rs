@@ -94,7 +94,7 @@ pub(crate) async fn open(config: PostgresConfig) -> PostgresStore {
         Err(e) => panic!("PostgreSQL on 127.0.0.1:5432 is unreachable ({e:?}); {START}"),
     };
     backend.migrate().await.unwrap();
-    ServerStore::with_backend(backend, fastsession_core::store::IdHasher::new(&key()))
+    ServerStore::with_backend(backend, fastsession_core::codec::IdHasher::new(&key()))
 }
 
 /// A migrated store in a fresh schema; keep the [`Schema`] alive as long as the store.

@@ -2,13 +2,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use fastsession_core::codec::IdHasher;
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
-use fastsession_core::store::{AnonymousBudget, Backend, BoxFuture, IdHasher, StorageKey, Update};
+use fastsession_core::store::{AnonymousBudget, Backend, StorageKey, StoreFuture, Update};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -189,7 +191,8 @@ impl RedisBackend {
     ///
     /// ```no_run
     /// use fastsession::Key;
-    /// use fastsession::store::{IdHasher, ServerStore};
+    /// use fastsession::codec::IdHasher;
+    /// use fastsession::store::ServerStore;
     /// use fastsession::redis::{RedisBackend, RedisConfig, RedisStore};
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -243,7 +246,7 @@ impl RedisBackend {
             Conn::Single(bounded("connect", config.connect_timeout, connect).await?)
         };
         // One tag for both index keys (one Cluster slot), a keyed hash like every other.
-        let tag = users.hash_tagged(b"redis-anonymous-index", &[]);
+        let tag = StorageKey::from_bytes(users.hash(b"redis-anonymous-index", &[]));
         let mut backend = RedisBackend {
             conn,
             prefix: config.prefix.clone(),
@@ -289,7 +292,7 @@ impl RedisBackend {
     /// ```
     #[must_use]
     pub fn user_key(&self, user: &str) -> String {
-        let hash = self.users.hash_tagged(b"redis-user-index", user.as_bytes());
+        let hash = StorageKey::from_bytes(self.users.hash(b"redis-user-index", user.as_bytes()));
         self.key_name("u:{", &hash)
     }
 
@@ -336,8 +339,8 @@ impl RedisBackend {
         let mut name = String::with_capacity(self.prefix.len() + kind.len() + 65);
         name.push_str(&self.prefix);
         name.push_str(kind);
-        key.push_hex(&mut name);
-        name.push('}');
+        // Writing to a `String` cannot fail.
+        let _ = write!(name, "{key}}}");
         name
     }
 
@@ -489,7 +492,7 @@ impl RedisBackend {
         sets: &[(String, Cow<'_, str>)],
         increments: &[(String, i64)],
     ) -> Result<bool> {
-        let (now, expiry, from) = (update.now, update.expiry, update.from);
+        let (now, expiry, from) = (update.now(), update.expiry(), update.from());
         let anonymous = from.user_id().is_none();
         // The request's deadline is the stored one: a changed one does not come here.
         let ttl_of = |idle: Duration| {
@@ -720,8 +723,8 @@ fn status(reply: &[i64]) -> i64 {
 }
 
 impl Backend for RedisBackend {
-    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(async move {
             let mut cmd = redis::cmd("HGETALL");
             cmd.arg(self.session_key(key));
             match self.read_with_retry("load a session", cmd).await? {
@@ -739,8 +742,8 @@ impl Backend for RedisBackend {
         key: &'a StorageKey,
         record: &'a Record,
         expires: UnixTime,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+    ) -> StoreFuture<'a, bool> {
+        StoreFuture::io(async move {
             let redis_key = self.session_key(key);
             let ttl = Self::ttl_of(record, expires);
             let anonymous = record.user_id().is_none();
@@ -779,15 +782,11 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn update<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        update: Update<'a>,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+    fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
+        StoreFuture::io(async move {
             let redis_key = self.session_key(key);
-            let changes = update.changes;
-            let from = update.from;
+            let changes = update.changes();
+            let from = update.from();
             let cleared = match (changes.values_cleared(), changes.flashes_cleared()) {
                 (false, false) => "",
                 (true, false) => "v",
@@ -869,7 +868,7 @@ impl Backend for RedisBackend {
                 self.indexed(&scripts::UPDATE_INDEXED, &redis_key, key, from.data_len())
             };
             invocation
-                .arg(&expiry_args(update.now, update.expiry)[..])
+                .arg(&expiry_args(update.now(), update.expiry())[..])
                 .arg(user_change)
                 .arg(persistent_change)
                 .arg(&expires_change)
@@ -879,7 +878,7 @@ impl Backend for RedisBackend {
             for (field, delta) in &increments {
                 invocation.arg(field).arg(*delta);
             }
-            invocation.arg("last_active").arg(update.now.as_secs());
+            invocation.arg("last_active").arg(update.now().as_secs());
             for (field, value) in &sets {
                 invocation.arg(field).arg(value.as_ref());
             }
@@ -890,10 +889,10 @@ impl Backend for RedisBackend {
             match reply[1..] {
                 [evicted] => Self::evicted(evicted),
                 [1, _] => {
-                    self.cluster_index("add", key, update.now, from.data_len())
+                    self.cluster_index("add", key, update.now(), from.data_len())
                         .await?;
                 }
-                [0, 1] => self.cluster_index("del", key, update.now, 0).await?,
+                [0, 1] => self.cluster_index("del", key, update.now(), 0).await?,
                 _ => {}
             }
             Ok(true)
@@ -905,8 +904,8 @@ impl Backend for RedisBackend {
         key: &'a StorageKey,
         now: UnixTime,
         expiry: &'a Expiry,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+    ) -> StoreFuture<'a, bool> {
+        StoreFuture::io(async move {
             let redis_key = self.session_key(key);
             let cluster = self.is_cluster();
             let mut invocation = if cluster {
@@ -926,8 +925,8 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move {
+    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(async move {
             let redis_key = self.session_key(key);
             if !self.is_cluster() {
                 let invocation = self.indexed(&scripts::TAKE_INDEXED, &redis_key, key, 0);
@@ -946,13 +945,13 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn reap(&self, _now: UnixTime, _limit: usize) -> BoxFuture<'_, Result<usize>> {
+    fn reap(&self, _now: UnixTime, _limit: usize) -> StoreFuture<'_, usize> {
         // Every session hash and user index carries a TTL: Redis deletes them itself.
-        Box::pin(async { Ok(0) })
+        StoreFuture::io(async { Ok(0) })
     }
 
-    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
+        StoreFuture::io(async move {
             let mut invocation = scripts::LINK.key(self.user_key(user));
             invocation.arg(key.to_hex()).arg(self.user_index_ttl);
             let _: i64 = self
@@ -962,8 +961,8 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
+        StoreFuture::io(async move {
             let mut cmd = redis::cmd("SREM");
             cmd.arg(self.user_key(user)).arg(key.to_hex());
             let _: Option<i64> = self
@@ -979,8 +978,8 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
-        Box::pin(async move {
+    fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
+        StoreFuture::io(async move {
             let mut cmd = redis::cmd("SMEMBERS");
             cmd.arg(self.user_key(user));
             let members: Vec<String> = self

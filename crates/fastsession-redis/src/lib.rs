@@ -132,8 +132,9 @@ pub use config::{
     RedisConfig,
 };
 
+use fastsession_core::codec::IdHasher;
 use fastsession_core::codec::Key;
-use fastsession_core::store::{IdHasher, ServerStore};
+use fastsession_core::store::ServerStore;
 
 /// A server-side store whose sessions live in Redis.
 ///

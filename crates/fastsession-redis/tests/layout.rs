@@ -613,13 +613,9 @@ async fn increments_merge_in_redis_as_record_apply_does() {
             }
             from.set_user_id(user.map(str::to_owned));
             let changes = session.changes();
-            let update = Update {
-                changes: &changes,
-                from: &from,
-                now: UnixTime::from_secs(T0 + 1),
-                expiry: &crate::support::expiry(),
-                previously_active: liveness_known.then_some(before.last_active()),
-            };
+            let expiry = crate::support::expiry();
+            let update = Update::new(&changes, &from, UnixTime::from_secs(T0 + 1), &expiry)
+                .with_previously_active(liveness_known.then_some(before.last_active()));
             assert_eq!(update.is_live_as_loaded(), liveness_known, "{what}");
             assert!(
                 store.backend().update(&key, update).await.unwrap(),
@@ -660,13 +656,10 @@ async fn concurrent_increments_count_through_both_kinds_of_step() {
                     from.set_user_id(Some("ada".to_owned()));
                     from.insert_value("n".to_owned(), serde_json::value::to_raw_value(&1).unwrap());
                     for _ in 0..25 {
-                        let update = Update {
-                            changes: &changes,
-                            from: &from,
-                            now: UnixTime::from_secs(T0 + 1),
-                            expiry: &crate::support::expiry(),
-                            previously_active: (i % 2 == 0).then_some(active),
-                        };
+                        let expiry = crate::support::expiry();
+                        let update =
+                            Update::new(&changes, &from, UnixTime::from_secs(T0 + 1), &expiry)
+                                .with_previously_active((i % 2 == 0).then_some(active));
                         assert!(store.backend().update(&key, update).await.unwrap());
                     }
                 })

@@ -1,13 +1,12 @@
 //! The tower `Layer`, its `Service` and response future.
 
 use std::future::Future;
-use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use fastsession_core::http::{
-    RequestSessions, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
+    Handled, RequestSessions, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
 };
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -265,18 +264,9 @@ where
                             return Poll::Ready(result);
                         }
                     };
-                    // Stores without I/O (the cookie store) save here, without a boxed future.
-                    match save_without_io(&handle, response) {
-                        ControlFlow::Continue(response) => {
-                            state.set(State::Saving {
-                                future: Box::pin(finish(handle, response)),
-                            });
-                        }
-                        ControlFlow::Break(response) => {
-                            state.set(State::Done);
-                            return Poll::Ready(Ok(response));
-                        }
-                    }
+                    state.set(State::Saving {
+                        future: Box::pin(finish(handle, response)),
+                    });
                 }
                 StateProj::Saving { future } => {
                     let response = ready!(future.as_mut().poll(cx));
@@ -292,44 +282,21 @@ where
     }
 }
 
-/// Finishes a handled request whose sessions need no I/O to save, or hands its response
-/// back for [`finish`].
-fn save_without_io<B: Default>(
-    handle: &Finish,
-    response: Response<B>,
-) -> ControlFlow<Response<B>, Response<B>> {
-    // A failed handler persists only what it saved itself.
-    if response.status().is_server_error() {
-        return ControlFlow::Break(with_headers(handle, response, Ok(())));
-    }
-    match handle.sessions.save_now() {
-        Some(saved) => ControlFlow::Break(with_headers(handle, response, saved)),
-        None => ControlFlow::Continue(response),
-    }
-}
-
 /// Saves the sessions of a handled request and writes their headers into its response.
-async fn finish<B: Default>(mut handle: Finish, response: Response<B>) -> Response<B> {
-    let saved = handle.sessions.save_exclusive().await;
-    with_headers(&handle, response, saved)
-}
-
-/// The response after a save: the store error policy applied, the session headers added.
-fn with_headers<B: Default>(
-    handle: &Finish,
-    mut response: Response<B>,
-    saved: fastsession_core::Result<()>,
-) -> Response<B> {
-    // A handler that failed saved nothing but what it saved itself, whose cookies it gets;
-    // a failed save sets no session cookie at all.
-    let mut headers = handle.sessions.take_response_headers();
-    if let Err(error) = saved {
-        fastsession_core::events::report_failure(fastsession_core::events::Action::Save, &error);
-        if handle.policy == StoreErrorPolicy::Fail {
-            response = Response::new(B::default());
-            *response.status_mut() = error.status();
-            headers = headers.for_failed_response();
-        }
+async fn finish<B: Default>(handle: Finish, mut response: Response<B>) -> Response<B> {
+    let handled = if response.status().is_server_error() {
+        Handled::Failed
+    } else {
+        Handled::Succeeded
+    };
+    let (headers, error) = handle
+        .sessions
+        .finish(handled, handle.policy)
+        .await
+        .into_parts();
+    if let Some(error) = error {
+        response = Response::new(B::default());
+        *response.status_mut() = error.status();
     }
     headers.write_to(response.headers_mut());
     response

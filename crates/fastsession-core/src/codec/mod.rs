@@ -31,6 +31,7 @@
 //! format is never accepted by the other.
 
 mod aead;
+mod id_hash;
 mod key;
 mod signed;
 
@@ -40,6 +41,7 @@ use std::sync::{Arc, LazyLock};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurposeConfig, Simd};
 
+pub use id_hash::IdHasher;
 pub use key::{Key, KeyRing, MIN_SECRET_LEN};
 pub use signed::{SIGNED_FORMAT_VERSION, SIGNED_OVERHEAD, Signer};
 

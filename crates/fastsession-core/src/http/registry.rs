@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
-use super::SessionConfig;
 use super::few::Few;
+use super::{SessionConfig, StoreErrorPolicy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Action, ChangeSet, Record, Session, SessionId, State};
-use crate::store::{CookieContent, LoadRequest, RejectReason, SaveKind, SaveRequest, Saved};
+use crate::store::{CookieContent, LoadRequest, Memo, RejectReason, SaveKind, SaveRequest, Saved};
+use crate::time::UnixTime;
 
 /// The sessions of one request: loaded lazily by name, saved together.
 ///
@@ -80,15 +81,31 @@ struct Entry {
     had_cookie: bool,
     /// The `Set-Cookie` line of its last save, not yet written to a response.
     pending: Option<(HeaderValue, Line)>,
-    /// Why [`Sessions::save_now`] failed to save it before stopping at a store that needs
-    /// I/O: the [`Sessions::save`] that finishes the job reports it instead of trying again.
-    failed_now: Option<Error>,
+    /// What the store attached to the session when it loaded it, for its next save.
+    memo: Option<Memo>,
     /// The values of the session's cookie when the request carried it more than once: none
     /// was trusted to load, but a logout ends every authentic one of them.
     presented: Vec<Box<str>>,
 }
 
 impl Entry {
+    fn new(
+        config: &SessionConfig,
+        state: State,
+        had_cookie: bool,
+        presented: Vec<Box<str>>,
+        memo: Option<Memo>,
+    ) -> Self {
+        Entry {
+            config: config.clone(),
+            session: Session::from_state(state),
+            had_cookie,
+            pending: None,
+            memo,
+            presented,
+        }
+    }
+
     fn name(&self) -> &str {
         self.config.cookie().name()
     }
@@ -264,7 +281,7 @@ impl Sessions {
         if let Some(session) = self.find(name) {
             return Ok(session);
         }
-        let (state, had_cookie, presented) = self.load(config).await?;
+        let entry = self.load(config).await?;
         let mut registry = self.lock();
         let entries = registry.entries.as_slice();
         let index = entries.partition_point(|e| e.name() < name);
@@ -272,18 +289,8 @@ impl Sessions {
         if let Some(entry) = entries.get(index).filter(|e| e.name() == name) {
             return Ok(entry.session.clone());
         }
-        let session = Session::from_state(state);
-        registry.entries.insert(
-            index,
-            Entry {
-                config: config.clone(),
-                session: session.clone(),
-                had_cookie,
-                pending: None,
-                failed_now: None,
-                presented,
-            },
-        );
+        let session = entry.session.clone();
+        registry.entries.insert(index, entry);
         Ok(session)
     }
 
@@ -297,20 +304,22 @@ impl Sessions {
             .map(|e| e.session.clone())
     }
 
-    async fn load(&self, config: &SessionConfig) -> Result<(State, bool, Vec<Box<str>>)> {
+    async fn load(&self, config: &SessionConfig) -> Result<Entry> {
         let now = config.clock().now();
         let name = config.cookie().name();
-        let fresh = || {
+        let fresh = |had_cookie, presented| {
             let mut state = State::fresh(now);
-            state.record.persistent = config.cookie().is_persistent_by_default();
             state
+                .record
+                .set_persistent(config.cookie().is_persistent_by_default());
+            Entry::new(config, state, had_cookie, presented, None)
         };
         let value = match find_cookie(self.inner.cookies.as_slice(), name) {
-            Found::None => return Ok((fresh(), false, Vec::new())),
+            Found::None => return Ok(fresh(false, Vec::new())),
             Found::Several => {
                 reject(name, RejectReason::DuplicateCookies);
                 let presented = all_cookies(self.inner.cookies.as_slice(), name);
-                return Ok((fresh(), true, presented));
+                return Ok(fresh(true, presented));
             }
             Found::One(value) => value,
         };
@@ -319,7 +328,7 @@ impl Sessions {
             .filter(|v| v.len() <= crate::codec::MAX_SEALED_LEN)
         else {
             reject(name, RejectReason::Malformed);
-            return Ok((fresh(), true, Vec::new()));
+            return Ok(fresh(true, Vec::new()));
         };
         let store = config.store();
         // A malformed, unsigned or forged id goes no further: no store sees it.
@@ -328,7 +337,7 @@ impl Sessions {
                 Ok((id, stale)) => (Some(id), stale),
                 Err(reason) => {
                     reject(name, reason);
-                    return Ok((fresh(), true, Vec::new()));
+                    return Ok(fresh(true, Vec::new()));
                 }
             },
             _ => (None, false),
@@ -336,21 +345,17 @@ impl Sessions {
         // Stores of ids see the id as they wrote it, signed or not.
         let value = id.as_ref().map_or(value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
-        let loaded = match store.load_now(request) {
-            Some(loaded) => loaded?,
-            None => store.load(request).await?,
-        };
-        let (outcome, reseal) = loaded.into_parts();
+        let (outcome, reseal, memo) = store.load(request).await?.into_parts();
         match outcome {
             Ok(record) => {
                 let mut state = State::with_record(record, false);
                 // Signed by a retired key: signed again with the active one at the save.
                 state.reseal = reseal || stale_signature;
-                Ok((state, true, Vec::new()))
+                Ok(Entry::new(config, state, true, Vec::new(), memo))
             }
             Err(reason) => {
                 reject(name, reason);
-                Ok((fresh(), true, Vec::new()))
+                Ok(fresh(true, Vec::new()))
             }
         }
     }
@@ -371,7 +376,7 @@ impl Sessions {
             };
             let value = id.as_ref().map_or(&**value, SessionId::as_str);
             let request = LoadRequest::new(name, value, id.as_ref(), expiry, now);
-            let (Ok(record), _) = store.load(request).await?.into_parts() else {
+            let (Ok(record), ..) = store.load(request).await?.into_parts() else {
                 continue;
             };
             let changes = ChangeSet::default();
@@ -445,167 +450,97 @@ impl Sessions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn save(&self) -> Result<()> {
-        self.save_each(false).await
-    }
-
-    /// [`save`](Self::save) for the last save of a request, by the registry's owner: if no
-    /// clone of this registry is left and nothing else holds a session, each record goes to
-    /// its store and back instead of being copied for the I/O (nothing can see the session
-    /// meanwhile). Otherwise exactly like `save`.
-    ///
-    /// # Errors
-    ///
-    /// As [`save`](Self::save).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::{Key, KeyRing};
-    /// use fastsession::{CookieConfig, SessionConfig, Sessions};
-    /// use fastsession::MemoryStore;
-    /// use http::HeaderMap;
-    ///
-    /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
-    /// let mut sessions = Sessions::new(&HeaderMap::new());
-    /// sessions.get(&config).await?.insert("n", 1)?;
-    /// sessions.save_exclusive().await?;
-    /// assert_eq!(sessions.take_response_headers().set_cookies().len(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn save_exclusive(&mut self) -> Result<()> {
-        // `&mut self` rules out other borrows of this handle; the count rules out clones.
-        let exclusive = Arc::strong_count(&self.inner) == 1;
-        self.save_each(exclusive).await
-    }
-
-    async fn save_each(&self, exclusive: bool) -> Result<()> {
-        let mut presented_error = None;
+        let mut first_error = None;
         for (config, values) in self.take_presented() {
             if let Err(e) = self.end_presented(&config, &values).await {
-                presented_error.get_or_insert(e);
+                first_error.get_or_insert(e);
             }
         }
-        let (entries, mut first_error) = {
-            let mut registry = self.lock();
-            let entries = Self::to_save(&registry);
-            let mut failed = registry.entries.as_mut_slice().iter_mut();
-            (entries, failed.find_map(|e| e.failed_now.take()))
-        };
-        if let Some(e) = presented_error {
-            first_error.get_or_insert(e);
-        }
-        for (config, session, had_cookie) in entries {
-            // The entry and `session` itself: no handle outside the registry.
-            let movable = exclusive && session.handle_count() == 2;
-            if let Err(e) = self.save_one(&config, &session, had_cookie, movable).await {
+        for (config, session, had_cookie) in self.to_save() {
+            if let Err(e) = self.save_one(&config, &session, had_cookie).await {
                 first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// [`save`](Self::save) without a future, for sessions whose stores save without I/O
-    /// (the cookie store, the memory store).
-    ///
-    /// Returns `None` on reaching a session whose store needs I/O; then call
-    /// [`save`](Self::save), which saves the rest. It does not save again the sessions saved
-    /// here, nor try again those that failed here: it returns the first error met here.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::{Key, KeyRing};
-    /// use fastsession::{CookieConfig, SessionConfig, Sessions};
-    /// use fastsession::CookieStore;
-    /// use http::HeaderMap;
-    ///
-    /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let keys = KeyRing::new(Key::generate()?);
-    /// let config = SessionConfig::new(CookieStore::new(&keys), CookieConfig::new("id")?);
-    /// let sessions = Sessions::new(&HeaderMap::new());
-    /// sessions.get(&config).await?.insert("n", 1)?;
-    /// match sessions.save_now() {
-    ///     Some(result) => result?,
-    ///     None => sessions.save().await?,
-    /// }
-    /// assert_eq!(sessions.take_response_headers().set_cookies().len(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use = "`None` means the sessions are not all saved yet"]
-    pub fn save_now(&self) -> Option<Result<()>> {
-        let entries = {
-            let registry = self.lock();
-            // Ending the sessions of duplicated cookies loads them: left to `save`.
-            if registry
-                .entries
-                .as_slice()
-                .iter()
-                .any(|e| !e.presented.is_empty())
-            {
-                return None;
-            }
-            Self::to_save(&registry)
-        };
-        // Empty, so not allocated, unless a save fails.
-        let mut failed: Vec<(SessionConfig, Error)> = Vec::new();
-        for (config, session, had_cookie) in entries {
-            match self.save_one_now(&config, &session, had_cookie) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed.push((config, e)),
-                Err(_needs_io) => {
-                    // Left for `save`, with what failed here.
-                    let mut registry = self.lock();
-                    for (config, e) in failed {
-                        if let Some(entry) = registry.entry_mut(config.cookie().name()) {
-                            entry.failed_now = Some(e);
-                        }
-                    }
-                    return None;
-                }
-            }
-        }
-        Some(failed.into_iter().next().map_or(Ok(()), |(_, e)| Err(e)))
-    }
-
     /// The sessions to save, in cookie-name order; copied so that no save runs while the
     /// registry is locked.
-    fn to_save(registry: &RegistryState) -> Few<(SessionConfig, Session, bool)> {
-        registry
+    fn to_save(&self) -> Few<(SessionConfig, Session, bool)> {
+        self.lock()
             .entries
             .as_slice()
             .iter()
-            .filter(|e| e.failed_now.is_none())
             .map(|e| (e.config.clone(), e.session.clone(), e.had_cookie))
             .collect()
     }
 
-    /// Saves a session whose store needs no I/O for it, while holding the session, so that
-    /// nothing is copied. If the store needs I/O, nothing is done and the session comes back
-    /// still held, with what its save needs.
-    fn save_one_now<'s>(
+    /// Saves one session, and then what was written to it after a `destroy`, as a new one.
+    ///
+    /// The session is not held during the store's work: the save takes a copy of its record
+    /// (cheap: the values are shared until written) and its change set, so that a handle
+    /// still in use elsewhere goes on working, and what it changes meanwhile stays for the
+    /// next save.
+    async fn save_one(
         &self,
         config: &SessionConfig,
-        session: &'s Session,
-        had_cookie: bool,
-    ) -> std::result::Result<Result<()>, NeedsIo<'s>> {
-        match self.save_once_now(config, session, had_cookie) {
+        session: &Session,
+        mut had_cookie: bool,
+    ) -> Result<()> {
+        loop {
+            let Some(save) = self.begin_save(config, session, had_cookie) else {
+                return Ok(());
+            };
+            let mut request = SaveRequest::new(
+                config.cookie().name(),
+                save.kind,
+                &save.record,
+                &save.changes,
+                config.expiry(),
+                save.now,
+            )
+            .with_memo(save.memo.as_ref());
+            if save.kind == SaveKind::Regenerate {
+                // The old id ends at a regeneration: the store must know before whether the
+                // new cookie fits.
+                let overhead = config
+                    .cookie()
+                    .set_cookie("", save.record.is_persistent())
+                    .len()
+                    + config.signed_id_overhead();
+                request = request.with_max_cookie_value_len(
+                    config.max_set_cookie_len().saturating_sub(overhead),
+                );
+            }
+            let saved = config.store().save(request).await;
+            let mut state = session.lock();
+            let persistent = save.record.is_persistent();
+            if let Err(e) = self.saved(config, &mut state, saved, persistent, save.now) {
+                if !e.is_session_ended() {
+                    // Nothing was saved: what was sent is still to send, before what came since.
+                    state.changes.put_back(save.changes);
+                    drop(state);
+                    if let Some(entry) = self.lock().entry_mut(config.cookie().name()) {
+                        entry.memo = save.memo;
+                    }
+                }
+                return Err(e);
+            }
+            if !state.is_carried() {
+                return Ok(());
+            }
             // A destroyed session with what was written after `destroy`: now a new one.
-            Ok(Ok(())) if session.lock().is_carried() => self.save_once_now(config, session, false),
-            other => other,
+            had_cookie = false;
         }
     }
 
-    fn save_once_now<'s>(
+    /// What the save of this session needs, taken from it, or `None` if it needs no save.
+    fn begin_save(
         &self,
         config: &SessionConfig,
-        session: &'s Session,
+        session: &Session,
         had_cookie: bool,
-    ) -> std::result::Result<Result<()>, NeedsIo<'s>> {
+    ) -> Option<PendingSave> {
         let now = config.clock().now();
         let mut state = session.lock();
         if state.is_new_and_written_after_destroy() {
@@ -615,78 +550,22 @@ impl Sessions {
             }
             state.begin_anew(now);
         }
-        let Some(kind) = self.save_kind(config, &state, had_cookie, now) else {
-            return Ok(Ok(()));
-        };
-        let last_active = state.record.last_active();
-        state.record.set_last_active(now);
-        let request = SaveRequest::new(
-            config.cookie().name(),
-            kind,
-            &state.record,
-            &state.changes,
-            config.expiry(),
-            now,
-        )
-        .with_previously_active(last_active);
-        let saved = config.store().save_now(request);
-        let Some(saved) = saved else {
-            state.record.set_last_active(last_active);
-            return Err(NeedsIo { state, kind, now });
-        };
-        let persistent = state.record.is_persistent();
-        Ok(self.saved(config, &mut state, saved, None, persistent, now))
-    }
-
-    /// Saves one session; `movable`: nothing but this save can reach it, so its record and
-    /// changes may leave it during the I/O instead of being copied.
-    async fn save_one(
-        &self,
-        config: &SessionConfig,
-        session: &Session,
-        had_cookie: bool,
-        movable: bool,
-    ) -> Result<()> {
-        let (kind, now, mut record, changes) = match self.save_one_now(config, session, had_cookie)
-        {
-            Ok(done) => return done,
-            Err(needs_io) if movable => needs_io.into_parts(),
-            Err(needs_io) => needs_io.into_copy(),
-        };
-        let name = config.cookie().name();
-        let last_active = record.last_active();
+        let kind = self.save_kind(config, &state, had_cookie, now)?;
+        let mut record = state.record.clone();
         record.set_last_active(now);
-        let mut request = SaveRequest::new(name, kind, &record, &changes, config.expiry(), now)
-            .with_previously_active(last_active);
-        if kind == SaveKind::Regenerate {
-            // The old id ends at a regeneration: the store must know before whether the new
-            // cookie fits.
-            let overhead = config.cookie().set_cookie("", record.is_persistent()).len()
-                + config.signed_id_overhead();
-            request = request
-                .with_max_cookie_value_len(config.max_set_cookie_len().saturating_sub(overhead));
-        }
-        let saved = config.store().save(request).await;
-        let carried = {
-            let mut state = session.lock();
-            let persistent = record.is_persistent();
-            let sent = if movable {
-                // Back as before the save; `saved` applies its outcome.
-                record.set_last_active(last_active);
-                state.record = record;
-                state.changes = changes;
-                None
-            } else {
-                Some(&changes)
-            };
-            self.saved(config, &mut state, saved, sent, persistent, now)?;
-            state.is_carried()
-        };
-        if carried {
-            // A destroyed session with what was written after `destroy`: now a new one.
-            return Box::pin(self.save_one(config, session, false, movable)).await;
-        }
-        Ok(())
+        let changes = std::mem::take(&mut state.changes);
+        drop(state);
+        let memo = self
+            .lock()
+            .entry_mut(config.cookie().name())
+            .and_then(|e| e.memo.take());
+        Some(PendingSave {
+            kind,
+            now,
+            record,
+            changes,
+            memo,
+        })
     }
 
     /// What a save of this session must do, or `None` if it needs none (an unmodified
@@ -696,7 +575,7 @@ impl Sessions {
         config: &SessionConfig,
         state: &State,
         had_cookie: bool,
-        now: crate::time::UnixTime,
+        now: UnixTime,
     ) -> Option<SaveKind> {
         match (state.action, state.is_new) {
             (Action::Destroy, true) => {
@@ -719,18 +598,15 @@ impl Sessions {
         }
     }
 
-    /// Applies a save's outcome to the session and queues its header.
-    ///
-    /// `sent` is the change set that was saved when the session was released during the
-    /// save: changes made meanwhile stay for the next save. `persistent` is what was saved.
+    /// Applies a save's outcome to the session and queues its header. `persistent` is what
+    /// was saved.
     fn saved(
         &self,
         config: &SessionConfig,
         state: &mut State,
         saved: Result<Saved>,
-        sent: Option<&crate::session::ChangeSet>,
         persistent: bool,
-        now: crate::time::UnixTime,
+        now: UnixTime,
     ) -> Result<()> {
         let name = config.cookie().name();
         let (mut value, mut id) = match saved {
@@ -784,15 +660,8 @@ impl Sessions {
             ));
         }
         self.queue_line(name, line, Line::Sets);
-        match sent {
-            // Changed again while the save ran: keep what is new for the next save.
-            Some(changes) if state.changes != *changes => state.changes.forget_sent_deltas(changes),
-            _ => state.changes = Default::default(),
-        }
         state.record.set_last_active(now);
         state.record.set_id(id);
-        // The store has written the session its own way now.
-        state.record.set_origin(None);
         state.is_new = false;
         state.reseal = false;
         if state.action == Action::Regenerate {
@@ -914,6 +783,58 @@ impl Sessions {
         result
     }
 
+    /// The end of a request, for framework adapters: saves the sessions if the handler
+    /// succeeded, and says what the response gets. With [`StoreErrorPolicy::Fail`], a failed
+    /// save comes back as the error the response must become, with headers that set no
+    /// session cookie; with [`StoreErrorPolicy::KeepResponse`] it is only logged. Every
+    /// failure is logged once, here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::http::{Handled, StoreErrorPolicy};
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let config = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// sessions.get(&config).await?.insert("n", 1)?;
+    /// let (headers, error) = sessions
+    ///     .finish(Handled::Succeeded, StoreErrorPolicy::Fail)
+    ///     .await
+    ///     .into_parts();
+    /// assert!(error.is_none());
+    /// assert_eq!(headers.set_cookies().len(), 1);
+    /// # Ok::<(), fastsession::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn finish(&self, handled: Handled, policy: StoreErrorPolicy) -> Finished {
+        let saved = match handled {
+            Handled::Succeeded => self.save().await,
+            // A failed handler persists only what it saved itself.
+            Handled::Failed => Ok(()),
+        };
+        let headers = self.take_response_headers();
+        let Err(error) = saved else {
+            return Finished {
+                headers,
+                error: None,
+            };
+        };
+        crate::events::report_failure(crate::events::Action::Save, &error);
+        match policy {
+            StoreErrorPolicy::KeepResponse => Finished {
+                headers,
+                error: None,
+            },
+            _ => Finished {
+                headers: headers.for_failed_response(),
+                error: Some(error),
+            },
+        }
+    }
+
     /// `true` if any session was asked for in this request.
     ///
     /// # Examples
@@ -938,29 +859,54 @@ impl Sessions {
     }
 }
 
-/// A session whose store needs I/O to save it: held, with the kind of save due and the time
-/// it was decided at.
-struct NeedsIo<'s> {
-    state: MutexGuard<'s, State>,
+/// A save taken from a session: the kind of save due, the time it was decided at, and what
+/// the store gets.
+struct PendingSave {
     kind: SaveKind,
-    now: crate::time::UnixTime,
+    now: UnixTime,
+    record: Record,
+    changes: ChangeSet,
+    memo: Option<Memo>,
 }
 
-impl NeedsIo<'_> {
-    /// The kind, the time, and copies of the record and change set to save from, so that the
-    /// session is not held across the I/O.
-    fn into_copy(self) -> (SaveKind, crate::time::UnixTime, Record, ChangeSet) {
-        let copy = (self.state.record.clone(), self.state.changes.clone());
-        (self.kind, self.now, copy.0, copy.1)
-    }
+/// How a request's handler ended, as an adapter tells [`Sessions::finish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// With a response the sessions are saved for.
+    Succeeded,
+    /// With an error or a server-error response: only what the handler saved itself persists.
+    Failed,
+}
 
-    /// Like [`into_copy`](Self::into_copy), but moves the record and change set out and
-    /// leaves an empty session: only for a session nothing else can reach until they are
-    /// put back.
-    fn into_parts(mut self) -> (SaveKind, crate::time::UnixTime, Record, ChangeSet) {
-        let record = std::mem::replace(&mut self.state.record, Record::new(self.now));
-        let changes = std::mem::take(&mut self.state.changes);
-        (self.kind, self.now, record, changes)
+/// What [`Sessions::finish`] leaves an adapter to write.
+#[derive(Debug)]
+#[must_use = "the Set-Cookie lines are lost unless written to the response"]
+pub struct Finished {
+    headers: ResponseHeaders,
+    error: Option<Error>,
+}
+
+impl Finished {
+    /// The headers to write, and the error the response must become instead of the
+    /// handler's, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Sessions;
+    /// use fastsession::http::{Handled, StoreErrorPolicy};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let sessions = Sessions::new(&http::HeaderMap::new());
+    /// let (headers, error) = sessions.finish(Handled::Failed, StoreErrorPolicy::Fail).await.into_parts();
+    /// assert!(error.is_none() && !headers.vary_cookie());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_parts(self) -> (ResponseHeaders, Option<Error>) {
+        (self.headers, self.error)
     }
 }
 

@@ -166,22 +166,39 @@ impl ChangeSet {
         self.deltas.iter().map(|(k, d)| (k.as_str(), *d))
     }
 
-    /// Takes out of these changes the increments `sent` already saved, for a session changed
-    /// again while its save ran: the next save must send only what was added since, because a
-    /// store adds a delta each time it gets one. A key left with nothing to add has nothing
-    /// to send.
-    pub(crate) fn forget_sent_deltas(&mut self, sent: &ChangeSet) {
-        for (key, sent_delta) in &sent.deltas {
-            let Some(delta) = self.deltas.get_mut(key) else {
-                continue; // set or removed since: sent whole, as it should be
-            };
-            // The current sum includes the sent one, so the difference fits.
-            *delta = delta.saturating_sub(*sent_delta);
-            if *delta == 0 {
-                self.deltas.remove(key);
-                self.values.remove(key);
-            }
+    /// Puts back in front of these changes the `earlier` ones a failed save took, so that the
+    /// next save sends both: the earlier changes first, these over them. Increments of a
+    /// key in both add up.
+    pub(crate) fn put_back(&mut self, earlier: ChangeSet) {
+        let later = std::mem::replace(self, earlier);
+        if later.values_cleared {
+            self.values_cleared = true;
+            self.values.clear();
+            self.deltas.clear();
         }
+        for (key, change) in later.values {
+            let delta = match (later.deltas.get(&key), self.values.get(&key)) {
+                // Increments only, before and since: still increments only.
+                (Some(&d), Some(_)) => self.deltas.get(&key).and_then(|e| e.checked_add(d)),
+                // Incremented since, untouched before: the increments alone.
+                (Some(&d), None) => Some(d),
+                // Set or removed since: sent whole.
+                (None, _) => None,
+            };
+            match delta {
+                Some(d) => self.deltas.insert(key.clone(), d),
+                None => self.deltas.remove(&key),
+            };
+            self.values.insert(key, change);
+        }
+        if later.flashes_cleared {
+            self.flashes_cleared = true;
+            self.flashes.clear();
+        }
+        self.flashes.extend(later.flashes);
+        self.persistent_changed |= later.persistent_changed;
+        self.user_changed |= later.user_changed;
+        self.expires_at_changed |= later.expires_at_changed;
     }
 
     /// `true` if every flash list was removed before the changes in [`flashes`](Self::flashes).
@@ -277,23 +294,56 @@ impl ChangeSet {
 mod tests {
     use super::*;
 
+    fn set(keys: &[(&str, Option<i64>)]) -> ChangeSet {
+        let mut changes = ChangeSet::default();
+        for (key, delta) in keys {
+            changes.values.insert((*key).into(), Change::Set);
+            if let Some(d) = delta {
+                changes.deltas.insert((*key).into(), *d);
+            }
+        }
+        changes
+    }
+
     #[test]
-    fn increments_already_saved_are_not_sent_again() {
-        let mut sent = ChangeSet::default();
-        sent.values.insert("hits".into(), Change::Set);
-        sent.deltas.insert("hits".into(), 2);
-        sent.values.insert("seen".into(), Change::Set);
-        sent.deltas.insert("seen".into(), 1);
+    fn changes_put_back_after_a_failed_save_come_first() {
+        // Sent: `hits` +2, `seen` +1, `name` set. Since: `hits` +3, `seen` set, `n` +4.
+        let mut since = set(&[("hits", Some(3)), ("seen", None), ("n", Some(4))]);
+        since.user_changed = true;
+        since.put_back(set(&[("hits", Some(2)), ("seen", Some(1)), ("name", None)]));
 
-        // While the save ran: `hits` went up by 3 more, `seen` not at all, `name` was set.
-        let mut now = sent.clone();
-        now.deltas.insert("hits".into(), 5);
-        now.values.insert("name".into(), Change::Set);
-        now.forget_sent_deltas(&sent);
+        assert_eq!(since.delta("hits"), Some(5), "increments add up");
+        assert_eq!(since.delta("seen"), None, "set since: sent whole");
+        assert_eq!(since.delta("n"), Some(4));
+        assert_eq!(since.delta("name"), None);
+        let keys: Vec<_> = since.values().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["hits", "n", "name", "seen"]);
+        assert!(since.user_changed() && !since.persistent_changed());
+    }
 
-        assert_eq!(now.delta("hits"), Some(3));
-        assert_eq!(now.delta("seen"), None);
-        let keys: Vec<_> = now.values().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["hits", "name"], "nothing left to send for `seen`");
+    #[test]
+    fn a_clear_since_the_failed_save_wins_over_what_it_sent() {
+        let mut since = set(&[("n", Some(1))]);
+        since.values_cleared = true;
+        let mut earlier = set(&[("old", None), ("n", Some(5))]);
+        earlier.flashes.insert("_flash".into(), Change::Set);
+        since.put_back(earlier);
+        assert!(since.values_cleared());
+        let keys: Vec<_> = since.values().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["n"]);
+        assert_eq!(
+            since.delta("n"),
+            Some(1),
+            "counted from nothing after the clear"
+        );
+        assert_eq!(since.flashes().count(), 1, "flashes are not values");
+    }
+
+    #[test]
+    fn increments_that_overflow_together_are_sent_whole() {
+        let mut since = set(&[("n", Some(i64::MAX))]);
+        since.put_back(set(&[("n", Some(1))]));
+        assert_eq!(since.delta("n"), None);
+        assert_eq!(since.values().count(), 1);
     }
 }

@@ -1,13 +1,12 @@
 //! Sessions kept entirely in a sealed cookie.
 
 use std::borrow::Cow;
-use std::future::ready;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    BoxFuture, CookieContent, LoadRequest, Loaded, RejectReason, RevocationList, SaveKind,
-    SaveRequest, Saved, Store,
+    CookieContent, LoadRequest, Loaded, Memo, RejectReason, RevocationList, SaveKind, SaveRequest,
+    Saved, Store, StoreFuture,
 };
 use crate::Session;
 use crate::codec::{Codec, KeyRing, Opened, Signer};
@@ -264,7 +263,10 @@ impl CookieStore {
                 return Ok(Loaded::rejected(RejectReason::Revoked));
             }
         }
-        Ok(Loaded::found(record).with_reseal(reseal))
+        let active = LoadedActive(record.last_active());
+        Ok(Loaded::found(record)
+            .with_reseal(reseal)
+            .with_memo(Memo::new(active)))
     }
 
     /// Saves through the revocation list: ids recorded as ended, "log out everywhere" checked
@@ -295,7 +297,10 @@ impl CookieStore {
             // A session loaded before a "log out everywhere" and saved after it stays ended,
             // unless it logged in in this very request.
             let logged_in_now = kind == SaveKind::Create || request.changes().user_changed();
-            let loaded_active = request.previously_active().unwrap_or(record.last_active());
+            let loaded_active = request
+                .memo()
+                .and_then(Memo::get::<LoadedActive>)
+                .map_or(record.last_active(), |loaded| loaded.0);
             if !logged_in_now && revocation.ends(loaded_active) {
                 return Err(ended());
             }
@@ -348,44 +353,34 @@ impl CookieStore {
     }
 }
 
+/// When a session checked against a revocation list was last active as it loaded: a "log
+/// out everywhere" after that time ends it, however recent the request's own activity.
+struct LoadedActive(UnixTime);
+
 impl Store for CookieStore {
     fn cookie_content(&self) -> CookieContent {
         CookieContent::Sealed
     }
 
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
-        match self.load_now(request) {
-            Some(loaded) => Box::pin(ready(loaded)),
-            None => Box::pin(self.load_cookie(request)),
-        }
-    }
-
-    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded> {
         // A revocation list is a store of its own, possibly with I/O.
         if self.revocation.is_some() {
-            return None;
+            return StoreFuture::io(self.load_cookie(request));
         }
-        Some(Ok(match self.open(&request) {
+        StoreFuture::ready(Ok(match self.open(&request) {
             Ok((record, reseal)) => Loaded::found(record).with_reseal(reseal),
             Err(reason) => Loaded::rejected(reason),
         }))
     }
 
-    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved> {
         if self.revocation.is_some() {
-            return None;
+            return StoreFuture::io(self.save_cookie(request));
         }
         if request.kind() == SaveKind::Destroy {
-            return Some(Ok(Saved::Remove));
+            return StoreFuture::ready(Ok(Saved::Remove));
         }
-        Some(self.seal(&request, request.record()))
-    }
-
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
-        match self.save_now(request) {
-            Some(saved) => Box::pin(ready(saved)),
-            None => Box::pin(self.save_cookie(request)),
-        }
+        StoreFuture::ready(self.seal(&request, request.record()))
     }
 }
 
@@ -404,13 +399,13 @@ mod tests {
         record.set_expires_at(Some(now.saturating_add(Duration::from_secs(60))));
         let changes = crate::session::ChangeSet::default();
         let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
-        let Some(Ok(Saved::Cookie { value, .. })) = store.save_now(request) else {
+        let Ok(Saved::Cookie { value, .. }) = store.save(request).now() else {
             panic!("sealed");
         };
         let open = |secs: u64| {
             let at = now.saturating_add(Duration::from_secs(secs));
             let request = LoadRequest::new("id", &value, None, &expiry, at);
-            store.load_now(request).expect("at once").unwrap()
+            store.load(request).now().unwrap()
         };
         assert_eq!(open(59).record(), Some(&record));
         assert_eq!(
@@ -431,12 +426,12 @@ mod tests {
         record.set_user_id(Some("gopher@example.com".into()));
         let changes = Default::default();
         let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
-        let Some(Ok(Saved::Cookie { value, .. })) = saving.save_now(request) else {
+        let Ok(Saved::Cookie { value, .. }) = saving.save(request).now() else {
             panic!("a cookie store saves at once");
         };
         loading
-            .load_now(LoadRequest::new("id", &value, None, &expiry, now))
-            .unwrap()
+            .load(LoadRequest::new("id", &value, None, &expiry, now))
+            .now()
             .unwrap()
     }
 

@@ -1,12 +1,13 @@
 //! Sessions in this process's memory.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::future::ready;
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::BoxFuture;
+use super::StoreFuture;
 use super::budget::AnonymousBudget;
-use super::server::{Backend, IdHasher, ServerStore, StorageKey, StorageKeyHash, Update};
+use super::{Backend, ServerStore, StorageKey, Update};
+use crate::codec::IdHasher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
 use crate::session::{Expiry, Record};
@@ -149,7 +150,8 @@ impl MemoryBackend {
     /// # Examples
     ///
     /// ```
-    /// use fastsession::store::{IdHasher, MemoryBackend, ServerStore};
+    /// use fastsession::codec::IdHasher;
+    /// use fastsession::store::{MemoryBackend, ServerStore};
     ///
     /// // What `MemoryStore::with_max_sessions(1_000)` builds, spelled out.
     /// let store = ServerStore::with_backend(MemoryBackend::new(1_000), IdHasher::random()?);
@@ -384,13 +386,9 @@ impl State {
 }
 
 impl Backend for MemoryBackend {
-    fn is_immediate(&self) -> bool {
-        true
-    }
-
-    fn read<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+    fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let record = self.lock().records.get(key).map(|slot| slot.record.clone());
-        Box::pin(ready(Ok(record)))
+        StoreFuture::ready(Ok(record))
     }
 
     fn create<'a>(
@@ -398,7 +396,7 @@ impl Backend for MemoryBackend {
         key: &'a StorageKey,
         record: &'a Record,
         expires: UnixTime,
-    ) -> BoxFuture<'a, Result<bool>> {
+    ) -> StoreFuture<'a, bool> {
         let mut state = self.lock();
         let created = if state.records.contains_key(key) {
             Ok(false)
@@ -410,19 +408,15 @@ impl Backend for MemoryBackend {
                 true
             })
         };
-        Box::pin(ready(created))
+        StoreFuture::ready(created)
     }
 
-    fn update<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        update: Update<'a>,
-    ) -> BoxFuture<'a, Result<bool>> {
+    fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
         let mut state = self.lock();
-        state.reap(update.now, REAP_PER_WRITE);
+        state.reap(update.now(), REAP_PER_WRITE);
         // A login without a new id moves an anonymous session out of the budget: refused,
         // with nothing changed, when there is no room.
-        let gains_user = update.changes.user_changed() && update.from.user_id().is_some();
+        let gains_user = update.changes().user_changed() && update.from().user_id().is_some();
         if gains_user
             && state
                 .records
@@ -430,7 +424,7 @@ impl Backend for MemoryBackend {
                 .is_some_and(|s| s.anonymous_len.is_some())
             && state.protected_len() >= self.max_sessions
         {
-            return Box::pin(ready(Err(full())));
+            return StoreFuture::ready(Err(full()));
         }
         // Merged in place: taken out, changed, put back under its new deadline (an expired
         // record stays out).
@@ -441,10 +435,10 @@ impl Backend for MemoryBackend {
             // one was checked for above.
             let len = anonymous_len(&record);
             let _ = self.make_room(&mut state, key, len);
-            let deadline = update.expiry.deadline(&record);
+            let deadline = update.expiry().deadline(&record);
             state.insert_sized(*key, record, deadline, len);
         }
-        Box::pin(ready(Ok(live)))
+        StoreFuture::ready(Ok(live))
     }
 
     fn touch<'a>(
@@ -452,7 +446,7 @@ impl Backend for MemoryBackend {
         key: &'a StorageKey,
         now: UnixTime,
         expiry: &'a Expiry,
-    ) -> BoxFuture<'a, Result<bool>> {
+    ) -> StoreFuture<'a, bool> {
         let mut state = self.lock();
         let live = match state.records.get(key) {
             Some(slot) => expiry.check(&slot.record, now).is_ok(),
@@ -464,32 +458,32 @@ impl Backend for MemoryBackend {
             let deadline = expiry.deadline(&record);
             state.insert(*key, record, deadline);
         }
-        Box::pin(ready(Ok(live)))
+        StoreFuture::ready(Ok(live))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, Result<Option<Record>>> {
+    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let mut state = self.lock();
         let record = state.remove(key);
         if let Some(record) = &record {
             state.unlink(record, key);
         }
-        Box::pin(ready(Ok(record)))
+        StoreFuture::ready(Ok(record))
     }
 
-    fn reap(&self, now: UnixTime, limit: usize) -> BoxFuture<'_, Result<usize>> {
-        Box::pin(ready(Ok(self.lock().reap(now, limit))))
+    fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
+        StoreFuture::ready(Ok(self.lock().reap(now, limit)))
     }
 
-    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+    fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         self.lock()
             .users
             .entry(user.to_owned())
             .or_default()
             .insert(*key);
-        Box::pin(ready(Ok(())))
+        StoreFuture::ready(Ok(()))
     }
 
-    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> BoxFuture<'a, Result<()>> {
+    fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         let mut state = self.lock();
         if let Some(keys) = state.users.get_mut(user) {
             keys.remove(key);
@@ -497,17 +491,54 @@ impl Backend for MemoryBackend {
                 state.users.remove(user);
             }
         }
-        Box::pin(ready(Ok(())))
+        StoreFuture::ready(Ok(()))
     }
 
-    fn user_keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<StorageKey>>> {
+    fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
         let keys = self
             .lock()
             .users
             .get(user)
             .map(|k| k.iter().copied().collect())
             .unwrap_or_default();
-        Box::pin(ready(Ok(keys)))
+        StoreFuture::ready(Ok(keys))
+    }
+}
+
+/// A [`BuildHasher`](std::hash::BuildHasher) for maps keyed by [`StorageKey`]: the key's own
+/// first 8 bytes are the hash, with none of SipHash's work (see [`StorageKey`]'s `Hash`).
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use fastsession::store::{StorageKey, StorageKeyHash};
+///
+/// let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
+/// records.insert(StorageKey::from_bytes([7; 32]), "record");
+/// assert_eq!(records[&StorageKey::from_bytes([7; 32])], "record");
+/// ```
+type StorageKeyHash = std::hash::BuildHasherDefault<StorageKeyHasher>;
+
+/// The [`Hasher`](std::hash::Hasher) of [`StorageKeyHash`]: keeps the last `u64` written.
+/// Only for keys whose `Hash` writes one uniform `u64`, as [`StorageKey`]'s does.
+#[derive(Debug, Default, Clone, Copy)]
+struct StorageKeyHasher(u64);
+
+impl std::hash::Hasher for StorageKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached by StorageKey; fold anything else in rather than ignore it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 

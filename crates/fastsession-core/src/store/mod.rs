@@ -21,35 +21,37 @@
 //!   [`SaveKind::Create`] must never overwrite an existing record.
 //! * Neither is called for a request that never asked for its session.
 
+mod backend;
 mod budget;
 mod cookie;
+mod future;
+mod memo;
 mod memory;
 #[cfg(feature = "tokio")]
 mod reaper;
+mod revocation;
 mod server;
+mod storage_key;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
+pub use backend::{Backend, IdSource, OsIdSource, SessionInfo, Update};
 pub use budget::{
     AnonymousBudget, DEFAULT_ANONYMOUS_BYTES, DEFAULT_ANONYMOUS_SESSIONS, DEFAULT_MAX_SESSION_BYTES,
 };
 pub use cookie::CookieStore;
+pub use future::StoreFuture;
+pub use memo::Memo;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
 #[cfg(feature = "tokio")]
 pub use reaper::spawn_reaper;
-pub use server::{
-    Backend, IdHasher, IdSource, OsIdSource, RevocationList, ServerStore, SessionInfo, StorageKey,
-    StorageKeyHash, StorageKeyHasher, Update, UserRevocation,
-};
+pub use revocation::{RevocationList, UserRevocation};
+pub use server::ServerStore;
+pub use storage_key::StorageKey;
 
 use crate::error::Result;
 use crate::session::{ChangeSet, Expiry, Record, SessionId};
 use crate::time::UnixTime;
-
-/// A boxed, sendable future, as the [`Store`] methods return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where sessions live.
 ///
@@ -88,30 +90,10 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     fn cookie_content(&self) -> CookieContent;
 
     /// Finds the session a cookie names.
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>>;
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded>;
 
     /// Persists a session, returning what the cookie must say afterwards.
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>>;
-
-    /// Loads at once, for a store that needs no I/O for this request; `None` (the default)
-    /// sends the registry to [`load`](Self::load). Must answer as `load` would.
-    ///
-    /// A store that keeps everything in the cookie answers here, sparing each request a boxed
-    /// future.
-    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
-        let _ = request;
-        None
-    }
-
-    /// Saves at once, for a store that needs no I/O for this request; `None` (the default)
-    /// sends the registry to [`save`](Self::save). Must answer as `save` would.
-    ///
-    /// The registry calls it while it holds the session, so the record and the change set
-    /// need not be copied for the save.
-    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
-        let _ = request;
-        None
-    }
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved>;
 }
 
 /// What a store keeps in the cookie.
@@ -381,6 +363,7 @@ impl<'a> LoadRequest<'a> {
 pub struct Loaded {
     outcome: Result<Record, RejectReason>,
     reseal: bool,
+    memo: Option<Memo>,
 }
 
 impl Loaded {
@@ -401,6 +384,7 @@ impl Loaded {
         Loaded {
             outcome: Ok(record),
             reseal: false,
+            memo: None,
         }
     }
 
@@ -419,6 +403,7 @@ impl Loaded {
         Loaded {
             outcome: Err(reason),
             reseal: false,
+            memo: None,
         }
     }
 
@@ -439,6 +424,25 @@ impl Loaded {
     /// ```
     pub fn with_reseal(mut self, reseal: bool) -> Self {
         self.reseal = reseal;
+        self
+    }
+
+    /// Attaches what this store wants back when it saves the session it found: the registry
+    /// hands it to the next [`SaveRequest`] for this session, and to no other store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::{Loaded, Memo};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A store that found the record under a key it computed remembers the key.
+    /// let loaded = Loaded::found(Record::new(UnixTime::from_secs(100))).with_memo(Memo::new(42_u64));
+    /// assert!(format!("{loaded:?}").contains("memo"));
+    /// ```
+    pub fn with_memo(mut self, memo: Memo) -> Self {
+        self.memo = Some(memo);
         self
     }
 
@@ -488,8 +492,8 @@ impl Loaded {
         self.reseal
     }
 
-    pub(crate) fn into_parts(self) -> (Result<Record, RejectReason>, bool) {
-        (self.outcome, self.reseal)
+    pub(crate) fn into_parts(self) -> (Result<Record, RejectReason>, bool, Option<Memo>) {
+        (self.outcome, self.reseal, self.memo)
     }
 }
 
@@ -520,7 +524,7 @@ pub struct SaveRequest<'a> {
     changes: &'a ChangeSet,
     expiry: &'a Expiry,
     now: UnixTime,
-    previously_active: Option<UnixTime>,
+    memo: Option<&'a Memo>,
     max_cookie_value_len: Option<usize>,
 }
 
@@ -566,7 +570,7 @@ impl<'a> SaveRequest<'a> {
             changes,
             expiry,
             now,
-            previously_active: None,
+            memo: None,
             max_cookie_value_len: None,
         }
     }
@@ -620,33 +624,30 @@ impl<'a> SaveRequest<'a> {
         self.max_cookie_value_len
     }
 
-    /// Tells the store when the session was last active before this request, as the request
-    /// loaded it. A server store may then skip re-checking liveness from the stored record
-    /// when this alone shows the session live now (see [`Update::previously_active`]).
+    /// Hands the store what it attached to the session when it loaded it
+    /// ([`Loaded::with_memo`]).
     ///
     /// # Examples
     ///
     /// ```
     /// use fastsession::session::{ChangeSet, Expiry, Record};
-    /// use fastsession::store::{SaveKind, SaveRequest};
+    /// use fastsession::store::{Memo, SaveKind, SaveRequest};
     /// use fastsession::time::UnixTime;
     ///
-    /// let (before, now) = (UnixTime::from_secs(100), UnixTime::from_secs(130));
-    /// let mut record = Record::new(before);
-    /// record.set_last_active(now);
-    /// let (changes, expiry) = (ChangeSet::default(), Expiry::default());
+    /// let now = UnixTime::from_secs(100);
+    /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
+    /// let memo = Memo::new("the key it was loaded under");
     /// let request = SaveRequest::new("id", SaveKind::Update, &record, &changes, &expiry, now)
-    ///     .with_previously_active(before);
-    /// assert_eq!(request.previously_active(), Some(before));
+    ///     .with_memo(Some(&memo));
+    /// assert_eq!(request.memo().and_then(Memo::get::<&str>), Some(&"the key it was loaded under"));
     /// ```
     #[must_use]
-    pub fn with_previously_active(mut self, at: UnixTime) -> Self {
-        self.previously_active = Some(at);
+    pub fn with_memo(mut self, memo: Option<&'a Memo>) -> Self {
+        self.memo = memo;
         self
     }
 
-    /// When the session was last active before this request, if the caller said
-    /// ([`with_previously_active`](Self::with_previously_active)).
+    /// What the store attached to this session when it loaded it, if anything.
     ///
     /// # Examples
     ///
@@ -657,13 +658,13 @@ impl<'a> SaveRequest<'a> {
     ///
     /// let now = UnixTime::from_secs(100);
     /// let (record, changes, expiry) = (Record::new(now), ChangeSet::default(), Expiry::default());
-    /// // Not said: the store checks the stored record's liveness itself.
-    /// let request = SaveRequest::new("id", SaveKind::Update, &record, &changes, &expiry, now);
-    /// assert_eq!(request.previously_active(), None);
+    /// // A new session was never loaded: nothing attached.
+    /// let request = SaveRequest::new("id", SaveKind::Create, &record, &changes, &expiry, now);
+    /// assert!(request.memo().is_none());
     /// ```
     #[must_use]
-    pub fn previously_active(&self) -> Option<UnixTime> {
-        self.previously_active
+    pub fn memo(&self) -> Option<&'a Memo> {
+        self.memo
     }
 
     /// The cookie's full name, prefix included.
@@ -841,6 +842,7 @@ impl fmt::Debug for Loaded {
         f.debug_struct("Loaded")
             .field("outcome", &self.outcome)
             .field("reseal", &self.reseal)
+            .field("memo", &self.memo.is_some())
             .finish()
     }
 }

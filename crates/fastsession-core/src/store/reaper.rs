@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::server::{Backend, ServerStore};
+use super::{Backend, ServerStore};
 use crate::time::UnixTime;
 
 /// Spawns a Tokio task that deletes expired sessions of `store` every `every`, in batches of

@@ -197,9 +197,8 @@ pub use server::{id_collisions_never_overwrite, ids_are_hashed_at_rest, sign_out
 pub use spy::SpyStore;
 pub use tools::{REQUIRE_ALL, SKIP_LOG, program_on_path, skip_test};
 
-use crate::error::Result;
 use crate::session::{Expiry, Record, SessionId};
-use crate::store::{Backend, BoxFuture, CookieStore, ServerStore, StorageKey, Store};
+use crate::store::{Backend, CookieStore, ServerStore, StorageKey, Store, StoreFuture};
 use crate::time::UnixTime;
 
 /// How long one check may take before it is reported as hung (a deadlock, most likely).
@@ -235,12 +234,12 @@ pub trait Inspect: Send + Sync + 'static {
     /// # Errors
     ///
     /// The store's error.
-    fn stored<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>>>;
+    fn stored<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>>;
 }
 
 impl<B: Backend> Inspect for ServerStore<B> {
-    fn stored<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move { self.backend().read(&self.storage_key(id)).await })
+    fn stored<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(async move { self.backend().read(&self.storage_key(id)).await })
     }
 }
 
@@ -251,16 +250,16 @@ pub(crate) trait Accounts: Send + Sync + 'static {
         user: &'a str,
         expiry: &'a Expiry,
         now: UnixTime,
-    ) -> BoxFuture<'a, Result<usize>>;
+    ) -> StoreFuture<'a, usize>;
 
     fn end_sessions_of<'a>(
         &'a self,
         user: &'a str,
         keep: Option<&'a SessionId>,
-    ) -> BoxFuture<'a, Result<usize>>;
+    ) -> StoreFuture<'a, usize>;
 
     /// The backend's record under the raw id bytes used as a key (it must hold none).
-    fn stored_unhashed<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>>>;
+    fn stored_unhashed<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>>;
 }
 
 impl<B: Backend> Accounts for ServerStore<B> {
@@ -269,20 +268,20 @@ impl<B: Backend> Accounts for ServerStore<B> {
         user: &'a str,
         expiry: &'a Expiry,
         now: UnixTime,
-    ) -> BoxFuture<'a, Result<usize>> {
-        Box::pin(async move { Ok(self.sessions_of(user, expiry, now).await?.len()) })
+    ) -> StoreFuture<'a, usize> {
+        StoreFuture::io(async move { Ok(self.sessions_of(user, expiry, now).await?.len()) })
     }
 
     fn end_sessions_of<'a>(
         &'a self,
         user: &'a str,
         keep: Option<&'a SessionId>,
-    ) -> BoxFuture<'a, Result<usize>> {
-        Box::pin(ServerStore::end_sessions_of(self, user, keep))
+    ) -> StoreFuture<'a, usize> {
+        StoreFuture::io(ServerStore::end_sessions_of(self, user, keep))
     }
 
-    fn stored_unhashed<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move {
+    fn stored_unhashed<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(async move {
             let raw = StorageKey::from_bytes(*id.as_bytes());
             self.backend().read(&raw).await
         })

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, CookieContent, LoadRequest, Loaded, SaveKind, SaveRequest, Saved, Store,
+    CookieContent, LoadRequest, Loaded, SaveKind, SaveRequest, Saved, Store, StoreFuture,
 };
 
 /// Wraps a store and records every call made to it: how many loads, which saves, and the cookie
@@ -155,44 +155,24 @@ impl Store for SpyStore {
         self.inner.cookie_content()
     }
 
-    fn load<'a>(&'a self, request: LoadRequest<'a>) -> BoxFuture<'a, Result<Loaded>> {
+    fn load<'a>(&'a self, request: LoadRequest<'a>) -> StoreFuture<'a, Loaded> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         if self.fail_loads.load(Ordering::SeqCst) {
-            return Box::pin(std::future::ready(Err(injected())));
+            return StoreFuture::ready(Err(injected()));
         }
         self.inner.load(request)
     }
 
-    fn save<'a>(&'a self, request: SaveRequest<'a>) -> BoxFuture<'a, Result<Saved>> {
+    fn save<'a>(&'a self, request: SaveRequest<'a>) -> StoreFuture<'a, Saved> {
         self.log().saves.push(request.kind());
         if self.fail_saves.load(Ordering::SeqCst) {
-            return Box::pin(std::future::ready(Err(injected())));
+            return StoreFuture::ready(Err(injected()));
         }
-        Box::pin(async move {
+        StoreFuture::io(async move {
             let saved = self.inner.save(request).await;
             self.record_issued(&saved);
             saved
         })
-    }
-
-    // Forwarded, so that the registry takes the same path as with the store alone.
-    fn load_now(&self, request: LoadRequest<'_>) -> Option<Result<Loaded>> {
-        if self.fail_loads.load(Ordering::SeqCst) {
-            return None;
-        }
-        let loaded = self.inner.load_now(request)?;
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        Some(loaded)
-    }
-
-    fn save_now(&self, request: SaveRequest<'_>) -> Option<Result<Saved>> {
-        if self.fail_saves.load(Ordering::SeqCst) {
-            return None;
-        }
-        let saved = self.inner.save_now(request)?;
-        self.log().saves.push(request.kind());
-        self.record_issued(&saved);
-        Some(saved)
     }
 }
 
