@@ -464,10 +464,10 @@ impl GorillaCookieStore {
                 }
             }
         }
-        self.save_now_inner(&request)
+        self.save_sealed(&request)
     }
 
-    fn save_now_inner(&self, request: &SaveRequest<'_>) -> CoreResult<Saved> {
+    fn save_sealed(&self, request: &SaveRequest<'_>) -> CoreResult<Saved> {
         if request.kind() == SaveKind::Destroy {
             return Ok(Saved::Remove);
         }
@@ -529,7 +529,7 @@ impl Store for GorillaCookieStore {
         if self.revocation.is_some() {
             return StoreFuture::io(self.save_cookie(request));
         }
-        StoreFuture::ready(self.save_now_inner(&request))
+        StoreFuture::ready(self.save_sealed(&request))
     }
 }
 

@@ -421,7 +421,7 @@ impl Sessions {
     /// sealed with a retired key. Their `Set-Cookie` lines wait for
     /// [`write_headers`](Self::write_headers). Unmodified sessions cost no store I/O.
     ///
-    /// Adapters call this (or [`save_exclusive`](Self::save_exclusive)) after a successful
+    /// Adapters call it (through [`finish`](Self::finish)) after a successful
     /// handler; a handler may call it itself to commit before the response is built.
     ///
     /// # Errors

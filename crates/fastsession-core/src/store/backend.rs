@@ -14,7 +14,7 @@ pub trait IdSource: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Random`] if no id can be made.
+    /// [`ErrorKind::Random`](crate::ErrorKind::Random) if no id can be made.
     fn generate(&self) -> Result<SessionId>;
 }
 
@@ -28,7 +28,7 @@ impl IdSource for OsIdSource {
     }
 }
 
-/// A session as listed by [`ServerStore::sessions_of`]: what an account page can show.
+/// A session as listed by [`ServerStore::sessions_of`](super::ServerStore::sessions_of): what an account page can show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionInfo {
@@ -42,7 +42,7 @@ pub struct SessionInfo {
     pub persistent: bool,
 }
 
-/// Storage of records by [`StorageKey`], with the atomic operations a [`ServerStore`] needs.
+/// Storage of records by [`StorageKey`], with the atomic operations a [`ServerStore`](super::ServerStore) needs.
 ///
 /// Each method must be atomic with respect to the others on the same key, also across
 /// processes when the storage is shared. `expires` is when the record may be deleted; a
@@ -84,7 +84,7 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize>;
 
     /// Notes that the session under `key` belongs to `user` (for
-    /// [`ServerStore::sessions_of`]). Links may go stale; readers check the record.
+    /// [`ServerStore::sessions_of`](super::ServerStore::sessions_of)). Links may go stale; readers check the record.
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()>;
 
     /// Removes a link made by [`link_user`](Self::link_user).
