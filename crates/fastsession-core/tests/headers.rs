@@ -261,10 +261,7 @@ async fn default_cookie_attributes() {
         .build()
         .unwrap();
     assert_eq!(dev.name(), "id");
-    assert_eq!(
-        dev.set_cookie("v", false),
-        "id=v; HttpOnly; SameSite=Lax; Path=/"
-    );
+    assert_eq!(dev.cookie_line("v"), "id=v; HttpOnly; SameSite=Lax; Path=/");
 }
 
 /// Case 42: contradictory settings are construction errors.

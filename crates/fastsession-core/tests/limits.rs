@@ -253,7 +253,7 @@ async fn save_string(env: &Env, n: usize, persistent: bool) -> crate::support::R
 #[tokio::test]
 async fn too_large_for_a_cookie_is_an_error_and_sets_nothing() {
     let env = Env::new();
-    let suffix_len = env.config.cookie().set_cookie("", false).len() - NAME.len() - 1;
+    let suffix_len = env.config.cookie().cookie_line("").len() - NAME.len() - 1;
     assert_eq!(suffix_len, "; HttpOnly; SameSite=Lax; Secure; Path=/".len());
 
     // The largest body whose Set-Cookie line is at most 4096 bytes: 2972 bytes of JSON, as

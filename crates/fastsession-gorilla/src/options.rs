@@ -474,7 +474,7 @@ impl GoOptions {
     ///
     /// let cookie = GoOptions::new().with_http_only(true).cookie_config("session-name")?;
     /// assert_eq!(
-    ///     cookie.set_cookie("v", cookie.is_persistent_by_default()),
+    ///     cookie.persistent_cookie_line("v"),
     ///     "session-name=v; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000"
     /// );
     /// # Ok::<(), fastsession::Error>(())
@@ -626,7 +626,12 @@ mod tests {
     fn the_cookie_has_go_s_attributes() {
         let line = |options: GoOptions| {
             let cookie = options.cookie_config("s").unwrap();
-            cookie.set_cookie("v", cookie.is_persistent_by_default())
+            // Go's MaxAge: a persistent cookie, or a browser-session one for MaxAge 0.
+            if cookie.is_persistent_by_default() {
+                cookie.persistent_cookie_line("v")
+            } else {
+                cookie.cookie_line("v")
+            }
         };
         assert_eq!(
             line(GoOptions::new()),

@@ -256,7 +256,7 @@ async fn max_age_zero_never_expires_by_age_and_makes_a_browser_session_cookie() 
 
     let config = guide_config(&v, Kind::Cookies, &options, &ManualClock::new(at(written)));
     assert!(!config.cookie().is_persistent_by_default());
-    let line = config.cookie().set_cookie("v", false);
+    let line = config.cookie().cookie_line("v");
     assert!(!line.contains("Max-Age"), "{line}");
     // A session Go wrote is no "remember me" either: Go's cookie had no Max-Age.
     visit(&config, Some(go_cookie), |s| assert!(!s.is_persistent())).await;
@@ -279,7 +279,7 @@ async fn only_the_options_max_age_leaves_the_codecs_at_thirty_days() {
     assert!(
         config
             .cookie()
-            .set_cookie("v", true)
+            .persistent_cookie_line("v")
             .ends_with("Max-Age=3600")
     );
 }
@@ -327,9 +327,12 @@ async fn the_cookie_has_the_go_service_s_attributes() {
             Kind::Cookies
         };
         let config = guide_config(&v, kind, &GoOptions::new(), &ManualClock::new(at(1)));
-        let ours = config
-            .cookie()
-            .set_cookie("value", config.cookie().is_persistent_by_default());
+        let cookie = config.cookie();
+        let ours = if cookie.is_persistent_by_default() {
+            cookie.persistent_cookie_line("value")
+        } else {
+            cookie.cookie_line("value")
+        };
         let mut go = attributes(v["set_cookie"].as_str().unwrap());
         // Go's default writes no SameSite; fastsession always writes one.
         go.push("SameSite=Lax".to_owned());

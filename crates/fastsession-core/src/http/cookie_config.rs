@@ -238,7 +238,8 @@ impl CookieConfig {
         self.http_only
     }
 
-    /// The `Set-Cookie` value that sets the cookie to `value`.
+    /// The `Set-Cookie` value that sets a browser-session cookie (no `Max-Age`: the browser
+    /// drops it when it closes) to `value`.
     ///
     /// # Examples
     ///
@@ -246,20 +247,45 @@ impl CookieConfig {
     /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::new("id")?;
-    /// let header = cookie.set_cookie("abc", true);
+    /// let header = cookie.cookie_line("abc");
     /// assert!(header.starts_with("__Host-id=abc"));
-    /// assert!(header.contains("Max-Age=") && header.contains("HttpOnly"));
-    /// // A browser-session cookie has no Max-Age.
-    /// assert!(!cookie.set_cookie("abc", false).contains("Max-Age"));
+    /// assert!(header.contains("HttpOnly") && !header.contains("Max-Age"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
-    pub fn set_cookie(&self, value: &str, persistent: bool) -> String {
-        let suffix = if persistent {
-            &self.persistent_suffix
+    pub fn cookie_line(&self, value: &str) -> String {
+        self.line(value, &self.session_suffix)
+    }
+
+    /// The `Set-Cookie` value that sets a persistent cookie ("remember me": kept for the
+    /// configured `Max-Age`) to `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::CookieConfig;
+    ///
+    /// let cookie = CookieConfig::new("id")?;
+    /// let header = cookie.persistent_cookie_line("abc");
+    /// assert!(header.starts_with("__Host-id=abc"));
+    /// assert!(header.contains("Max-Age=") && header.contains("HttpOnly"));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
+    #[must_use]
+    pub fn persistent_cookie_line(&self, value: &str) -> String {
+        self.line(value, &self.persistent_suffix)
+    }
+
+    /// The line of a cookie that is persistent or not, as a session record says.
+    pub(crate) fn line_for(&self, value: &str, persistent: bool) -> String {
+        if persistent {
+            self.persistent_cookie_line(value)
         } else {
-            &self.session_suffix
-        };
+            self.cookie_line(value)
+        }
+    }
+
+    fn line(&self, value: &str, suffix: &str) -> String {
         let mut line = String::with_capacity(self.name.len() + 1 + value.len() + suffix.len());
         line.push_str(&self.name);
         line.push('=');
@@ -268,12 +294,12 @@ impl CookieConfig {
         line
     }
 
-    /// [`set_cookie`](Self::set_cookie) of a persistent cookie kept `max_age` (at most the
+    /// [`persistent_cookie_line`](Self::persistent_cookie_line) kept `max_age` (at most the
     /// configured one): for a session with a deadline of its own, whose cookie must not
     /// outlive it.
-    pub(crate) fn set_cookie_until(&self, value: &str, max_age: Duration) -> String {
+    pub(crate) fn persistent_cookie_line_until(&self, value: &str, max_age: Duration) -> String {
         if max_age >= self.max_age {
-            return self.set_cookie(value, true);
+            return self.persistent_cookie_line(value);
         }
         // Only the attributes change: the name and value are never searched.
         let configured = format!("Max-Age={}", self.max_age.as_secs());
@@ -333,7 +359,7 @@ impl CookieConfigBuilder {
     /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::builder("id").with_path("/app").build()?;
-    /// assert!(cookie.set_cookie("v", false).contains("Path=/app"));
+    /// assert!(cookie.cookie_line("v").contains("Path=/app"));
     /// assert_eq!(cookie.name(), "__Secure-id"); // __Host- needs Path=/
     /// # Ok::<(), fastsession::Error>(())
     /// ```
@@ -350,7 +376,7 @@ impl CookieConfigBuilder {
     /// use fastsession::CookieConfig;
     ///
     /// let cookie = CookieConfig::builder("id").with_domain("example.com").build()?;
-    /// assert!(cookie.set_cookie("v", false).contains("Domain=example.com"));
+    /// assert!(cookie.cookie_line("v").contains("Domain=example.com"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_domain(mut self, domain: &str) -> Self {
@@ -367,7 +393,7 @@ impl CookieConfigBuilder {
     ///
     /// // Only if page scripts must read the cookie: HttpOnly keeps it from XSS.
     /// let cookie = CookieConfig::builder("id").with_http_only(false).build()?;
-    /// assert!(!cookie.set_cookie("v", false).contains("HttpOnly"));
+    /// assert!(!cookie.cookie_line("v").contains("HttpOnly"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_http_only(mut self, http_only: bool) -> Self {
@@ -385,7 +411,7 @@ impl CookieConfigBuilder {
     /// use fastsession::http::SameSite;
     ///
     /// let cookie = CookieConfig::builder("id").with_same_site(SameSite::Strict).build()?;
-    /// assert!(cookie.set_cookie("v", false).contains("SameSite=Strict"));
+    /// assert!(cookie.cookie_line("v").contains("SameSite=Strict"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
@@ -407,7 +433,7 @@ impl CookieConfigBuilder {
     ///     .with_same_site(SameSite::None)
     ///     .with_partitioned(true)
     ///     .build()?;
-    /// assert!(cookie.set_cookie("v", false).contains("Partitioned"));
+    /// assert!(cookie.cookie_line("v").contains("Partitioned"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_partitioned(mut self, partitioned: bool) -> Self {
@@ -427,7 +453,7 @@ impl CookieConfigBuilder {
     ///
     /// // "Remember me" for a week.
     /// let cookie = CookieConfig::builder("id").with_max_age(Duration::from_secs(7 * 86_400)).build()?;
-    /// assert!(cookie.set_cookie("v", true).contains("Max-Age=604800"));
+    /// assert!(cookie.persistent_cookie_line("v").contains("Max-Age=604800"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
@@ -467,7 +493,7 @@ impl CookieConfigBuilder {
     /// // `cargo run` on http://localhost only.
     /// let cookie = CookieConfig::builder("id").with_insecure_development_mode().build()?;
     /// assert_eq!(cookie.name(), "id");
-    /// assert!(!cookie.set_cookie("v", false).contains("Secure"));
+    /// assert!(!cookie.cookie_line("v").contains("Secure"));
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn with_insecure_development_mode(mut self) -> Self {
@@ -617,11 +643,11 @@ mod tests {
     fn default_header_lines() {
         let c = CookieConfig::new("id").unwrap();
         assert_eq!(
-            c.set_cookie("v", false),
+            c.cookie_line("v"),
             "__Host-id=v; HttpOnly; SameSite=Lax; Secure; Path=/"
         );
         assert_eq!(
-            c.set_cookie("v", true),
+            c.persistent_cookie_line("v"),
             "__Host-id=v; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=2592000"
         );
         assert_eq!(
@@ -641,7 +667,7 @@ mod tests {
             .with_http_only(false)
             .build()
             .unwrap();
-        let line = c.set_cookie("v", false);
+        let line = c.cookie_line("v");
         assert_eq!(
             line,
             "__Secure-s=v; SameSite=None; Partitioned; Secure; Path=/app; Domain=example.com"
@@ -692,7 +718,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            c.set_cookie("v", false),
+            c.cookie_line("v"),
             "GOSESSION=v; HttpOnly; SameSite=Lax; Path=/"
         );
     }

@@ -10,9 +10,8 @@ mod actix;
 mod axum;
 mod config;
 mod cookie_config;
-mod few;
-mod registry;
 mod request;
+mod sessions;
 mod set;
 
 #[cfg(feature = "actix")]
@@ -20,6 +19,6 @@ mod set;
 pub use actix::SessionExt;
 pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
 pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
-pub use registry::{Finished, Handled, ResponseHeaders, Sessions};
 pub use request::{Flashes, NamedSession, RequestSessions};
+pub use sessions::{Finished, Handled, ResponseHeaders, Sessions};
 pub use set::{SessionSet, StoreErrorPolicy};

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
-use super::few::Few;
 use super::{SessionConfig, StoreErrorPolicy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Action, ChangeSet, Record, Session, SessionId, State};
 use crate::store::{CookieContent, LoadRequest, Memo, RejectReason, SaveKind, SaveRequest, Saved};
 use crate::time::UnixTime;
+use smallvec::SmallVec;
 
 /// The sessions of one request: loaded lazily by name, saved together.
 ///
@@ -64,13 +64,13 @@ pub struct Sessions {
 
 struct Inner {
     /// The request's `Cookie` header values.
-    cookies: Few<HeaderValue>,
+    cookies: SmallVec<[HeaderValue; 1]>,
     state: Mutex<RegistryState>,
 }
 
 struct RegistryState {
     /// Sorted by cookie name, the order sessions are saved and their cookies written in.
-    entries: Few<Entry>,
+    entries: SmallVec<[Entry; 1]>,
     no_store: bool,
 }
 
@@ -121,7 +121,7 @@ impl RegistryState {
 }
 
 /// What the request's `Cookie` headers hold for one name.
-enum Found<'a> {
+enum CookieLookup<'a> {
     None,
     One(&'a [u8]),
     Several,
@@ -203,12 +203,12 @@ impl Sessions {
         Sessions::with_cookies(cookies)
     }
 
-    fn with_cookies(cookies: Few<HeaderValue>) -> Self {
+    fn with_cookies(cookies: SmallVec<[HeaderValue; 1]>) -> Self {
         Sessions {
             inner: Arc::new(Inner {
                 cookies,
                 state: Mutex::new(RegistryState {
-                    entries: Few::None,
+                    entries: SmallVec::new(),
                     no_store: true,
                 }),
             }),
@@ -315,13 +315,13 @@ impl Sessions {
             Entry::new(config, state, had_cookie, presented, None)
         };
         let value = match find_cookie(self.inner.cookies.as_slice(), name) {
-            Found::None => return Ok(fresh(false, Vec::new())),
-            Found::Several => {
+            CookieLookup::None => return Ok(fresh(false, Vec::new())),
+            CookieLookup::Several => {
                 reject(name, RejectReason::DuplicateCookies);
                 let presented = all_cookies(self.inner.cookies.as_slice(), name);
                 return Ok(fresh(true, presented));
             }
-            Found::One(value) => value,
+            CookieLookup::One(value) => value,
         };
         let Some(value) = std::str::from_utf8(value)
             .ok()
@@ -466,7 +466,7 @@ impl Sessions {
 
     /// The sessions to save, in cookie-name order; copied so that no save runs while the
     /// registry is locked.
-    fn to_save(&self) -> Few<(SessionConfig, Session, bool)> {
+    fn to_save(&self) -> SmallVec<[(SessionConfig, Session, bool); 1]> {
         self.lock()
             .entries
             .as_slice()
@@ -505,7 +505,7 @@ impl Sessions {
                 // new cookie fits.
                 let overhead = config
                     .cookie()
-                    .set_cookie("", save.record.is_persistent())
+                    .line_for("", save.record.is_persistent())
                     .len()
                     + config.signed_id_overhead();
                 request = request.with_max_cookie_value_len(
@@ -515,7 +515,7 @@ impl Sessions {
             let saved = config.store().save(request).await;
             let mut state = session.lock();
             let persistent = save.record.is_persistent();
-            if let Err(e) = self.saved(config, &mut state, saved, persistent, save.now) {
+            if let Err(e) = self.apply_outcome(config, &mut state, saved, persistent, save.now) {
                 if !e.is_session_ended() {
                     // Nothing was saved: what was sent is still to send, before what came since.
                     state.changes.put_back(save.changes);
@@ -600,7 +600,7 @@ impl Sessions {
 
     /// Applies a save's outcome to the session and queues its header. `persistent` is what
     /// was saved.
-    fn saved(
+    fn apply_outcome(
         &self,
         config: &SessionConfig,
         state: &mut State,
@@ -645,9 +645,11 @@ impl Sessions {
                     config
                         .expiry()
                         .cookie_max_age(&state.record, now, config.cookie().max_age());
-                config.cookie().set_cookie_until(&value, max_age)
+                config
+                    .cookie()
+                    .persistent_cookie_line_until(&value, max_age)
             }
-            _ => config.cookie().set_cookie(&value, persistent),
+            _ => config.cookie().line_for(&value, persistent),
         };
         let limit = config.max_set_cookie_len();
         if line.len() > limit {
@@ -734,7 +736,7 @@ impl Sessions {
     /// ```
     pub fn take_response_headers(&self) -> ResponseHeaders {
         let mut registry = self.lock();
-        let set_cookies: Few<(HeaderValue, Line)> = registry
+        let set_cookies: SmallVec<[(HeaderValue, Line); 1]> = registry
             .entries
             .as_mut_slice()
             .iter_mut()
@@ -917,7 +919,7 @@ impl Finished {
 pub struct ResponseHeaders {
     vary_cookie: bool,
     /// Sorted by cookie name.
-    set_cookies: Few<(HeaderValue, Line)>,
+    set_cookies: SmallVec<[(HeaderValue, Line); 1]>,
     cache_control_no_store: bool,
 }
 
@@ -1109,10 +1111,10 @@ fn reject(name: &str, reason: RejectReason) {
 /// Finds the cookie called `name` in the `Cookie` headers, without allocating.
 ///
 /// More than one cookie of that name (`id=A; id=B`, or one for `/` and one for `/sub`, or
-/// one tossed in from a parent domain) is reported as [`Found::Several`]: which one the
+/// one tossed in from a parent domain) is reported as [`CookieLookup::Several`]: which one the
 /// browser meant cannot be known, so none is trusted.
-fn find_cookie<'a>(headers: &'a [HeaderValue], name: &str) -> Found<'a> {
-    let mut found = Found::None;
+fn find_cookie<'a>(headers: &'a [HeaderValue], name: &str) -> CookieLookup<'a> {
+    let mut found = CookieLookup::None;
     for header in headers {
         let bytes = header.as_bytes();
         let mut start = 0;
@@ -1128,8 +1130,8 @@ fn find_cookie<'a>(headers: &'a [HeaderValue], name: &str) -> Found<'a> {
                 continue;
             };
             found = match found {
-                Found::None => Found::One(value),
-                _ => return Found::Several,
+                CookieLookup::None => CookieLookup::One(value),
+                _ => return CookieLookup::Several,
             };
         }
     }
@@ -1187,16 +1189,16 @@ mod tests {
     #[test]
     fn cookie_lookup() {
         let h = headers(&["a=1; id=xyz;b=2", "c=3"]);
-        assert!(matches!(find_cookie(&h, "id"), Found::One(b"xyz")));
-        assert!(matches!(find_cookie(&h, "i"), Found::None));
-        assert!(matches!(find_cookie(&h, "c"), Found::One(b"3")));
+        assert!(matches!(find_cookie(&h, "id"), CookieLookup::One(b"xyz")));
+        assert!(matches!(find_cookie(&h, "i"), CookieLookup::None));
+        assert!(matches!(find_cookie(&h, "c"), CookieLookup::One(b"3")));
         let dup = headers(&["id=A; id=B"]);
-        assert!(matches!(find_cookie(&dup, "id"), Found::Several));
+        assert!(matches!(find_cookie(&dup, "id"), CookieLookup::Several));
         let split = headers(&["id=A", "x=1; id=B"]);
-        assert!(matches!(find_cookie(&split, "id"), Found::Several));
+        assert!(matches!(find_cookie(&split, "id"), CookieLookup::Several));
         assert!(matches!(
             find_cookie(&headers(&["id="]), "id"),
-            Found::One(b"")
+            CookieLookup::One(b"")
         ));
     }
 
