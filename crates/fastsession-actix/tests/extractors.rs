@@ -5,11 +5,12 @@ use actix_web::{App, test, web};
 use fastsession::Session;
 use fastsession::actix::SessionMiddleware;
 
-use crate::support::{self, cookie_store, memory};
+use crate::support;
+use fastsession::testing::SpyStore;
 
 #[actix_web::test]
 async fn a_store_failure_at_load_is_an_opaque_503() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let cookie = call!(&app, "/set/x").cookie_header();
     spy.fail_loads(true);
@@ -30,8 +31,8 @@ async fn a_store_failure_at_load_is_an_opaque_503() {
 
 #[actix_web::test]
 async fn a_store_failure_fails_every_session_extractor() {
-    let (spy, config) = cookie_store("id");
-    let (_, prefs) = cookie_store("prefs");
+    let (spy, config) = SpyStore::cookie_store("id");
+    let (_, prefs) = SpyStore::cookie_store("prefs");
     let app = app!(SessionMiddleware::new(config).with_named::<support::Prefs>(prefs));
     let cookie = call!(&app, "/flash/hello").cookie_header();
     spy.fail_loads(true);
@@ -44,7 +45,7 @@ async fn a_store_failure_fails_every_session_extractor() {
 
 #[actix_web::test]
 async fn option_session_is_none_when_the_store_fails() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let cookie = call!(&app, "/set/x").cookie_header();
     assert_eq!(call!(&app, "/optional", &cookie).body, "some");
@@ -88,7 +89,7 @@ async fn a_missing_middleware_is_a_logged_500() {
 
 #[actix_web::test]
 async fn an_unknown_session_name_is_a_500() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let reply = call!(&app, "/unknown");
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -98,7 +99,7 @@ async fn an_unknown_session_name_is_a_500() {
 
 #[actix_web::test]
 async fn flashes_are_consumed() {
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     let cookie = call!(&app, "/flash/one").cookie_header();
     let cookie = call!(&app, "/flash/two", &cookie).cookie_header();
@@ -131,7 +132,7 @@ async fn typed_flashes() {
     async fn wrong_type(flashes: fastsession::Flashes<Vec<String>>) -> String {
         flashes.len().to_string()
     }
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = test::init_service(
         App::new()
             .wrap(SessionMiddleware::new(config))
@@ -155,7 +156,7 @@ async fn typed_flashes() {
 
 #[actix_web::test]
 async fn extractors_share_one_load() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let cookie = call!(&app, "/flash/hi").cookie_header();
     let reply = call!(&app, "/three-ways", &cookie);

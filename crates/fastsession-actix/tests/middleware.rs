@@ -7,11 +7,12 @@ use fastsession::actix::SessionMiddleware;
 use fastsession::http::StoreErrorPolicy;
 use fastsession::store::SaveKind;
 
-use crate::support::{self, cookie_store, memory};
+use crate::support;
+use fastsession::testing::SpyStore;
 
 #[actix_web::test]
 async fn untouched_request_costs_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     // Even a cookie of the session's name is not looked at.
     let reply = call!(&app, "/nothing", "id=not-a-session; other=1");
@@ -24,7 +25,7 @@ async fn untouched_request_costs_nothing() {
 
 #[actix_web::test]
 async fn values_persist_across_requests_in_a_cookie_store() {
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     let set = call!(&app, "/set/gopher");
     assert_eq!(set.status, StatusCode::OK);
@@ -39,7 +40,7 @@ async fn values_persist_across_requests_in_a_cookie_store() {
 
 #[actix_web::test]
 async fn values_persist_across_requests_in_a_memory_store() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let set = call!(&app, "/set/gopher");
     assert_eq!(spy.saves_of(SaveKind::Create), 1);
@@ -55,7 +56,7 @@ async fn values_persist_across_requests_in_a_memory_store() {
 
 #[actix_web::test]
 async fn a_server_error_response_saves_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let set = call!(&app, "/set/before");
     let cookie = set.cookie_header();
@@ -70,7 +71,7 @@ async fn a_server_error_response_saves_nothing() {
 
 #[actix_web::test]
 async fn an_explicit_save_survives_a_server_error() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     let failed = call!(&app, "/save-then-500");
     assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -86,7 +87,7 @@ async fn an_explicit_save_survives_a_server_error() {
 
 #[actix_web::test]
 async fn a_handler_error_saves_nothing() {
-    let (spy, config) = cookie_store("id");
+    let (spy, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     // A 4xx error: what counts is that the handler failed, not the status.
     let failed = call!(&app, "/handler-error");
@@ -97,7 +98,7 @@ async fn a_handler_error_saves_nothing() {
 
 #[actix_web::test]
 async fn a_panicking_handler_saves_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = test::init_service(
         App::new()
             .wrap(SessionMiddleware::new(config))
@@ -111,7 +112,7 @@ async fn a_panicking_handler_saves_nothing() {
 
 #[actix_web::test]
 async fn a_failed_save_fails_the_response_by_default() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let app = app!(SessionMiddleware::new(config));
     spy.fail_saves(true);
     let reply = call!(&app, "/set/x");
@@ -124,7 +125,7 @@ async fn a_failed_save_fails_the_response_by_default() {
 
 #[actix_web::test]
 async fn a_session_too_large_for_its_cookie_is_a_500() {
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     let (logs, _guard) = support::capture_logs();
     let reply = call!(&app, &format!("/set/{}", "x".repeat(5000)));
@@ -140,7 +141,7 @@ async fn a_session_too_large_for_its_cookie_is_a_500() {
 
 #[actix_web::test]
 async fn a_failed_save_can_keep_the_response() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let middleware =
         SessionMiddleware::new(config).with_store_error_policy(StoreErrorPolicy::KeepResponse);
     let app = app!(middleware);
@@ -161,8 +162,8 @@ async fn a_failed_save_can_keep_the_response() {
 /// failed login stuck (the preferences cookie named the user the login failed for).
 #[actix_web::test]
 async fn a_failed_save_sets_no_session_cookie() {
-    let (login, login_config) = memory("id");
-    let (_, prefs_config) = cookie_store("prefs");
+    let (login, login_config) = SpyStore::memory("id");
+    let (_, prefs_config) = SpyStore::cookie_store("prefs");
     let middleware =
         SessionMiddleware::new(login_config).with_named::<support::Prefs>(prefs_config);
     let app = app!(middleware);
@@ -174,8 +175,8 @@ async fn a_failed_save_sets_no_session_cookie() {
 
 #[actix_web::test]
 async fn two_named_sessions_from_two_stores_save_together() {
-    let (login, login_config) = memory("id");
-    let (prefs, prefs_config) = cookie_store("prefs");
+    let (login, login_config) = SpyStore::memory("id");
+    let (prefs, prefs_config) = SpyStore::cookie_store("prefs");
     let app = app!(SessionMiddleware::new(login_config).with_named::<support::Prefs>(prefs_config));
     let reply = call!(&app, "/both/dark");
     assert_eq!(reply.status, StatusCode::OK);
@@ -196,7 +197,7 @@ async fn two_named_sessions_from_two_stores_save_together() {
 
 #[actix_web::test]
 async fn vary_is_added_to_and_never_duplicated() {
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     let reply = call!(&app, "/vary-accept");
     let vary: Vec<_> = reply.headers.get_all("vary").collect();
@@ -216,7 +217,7 @@ async fn vary_is_added_to_and_never_duplicated() {
 
 #[actix_web::test]
 async fn cache_control_can_be_left_to_the_application() {
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     let reply = call!(&app, "/own-cache-control");
     assert_eq!(reply.set_cookies().len(), 1);
@@ -225,7 +226,7 @@ async fn cache_control_can_be_left_to_the_application() {
 
 #[actix_web::test]
 async fn set_cookie_lines_keep_their_attributes() {
-    let (_, config) = cookie_store("id");
+    let (_, config) = SpyStore::cookie_store("id");
     let app = app!(SessionMiddleware::new(config));
     let reply = call!(&app, "/set/x");
     let line = reply.header("set-cookie").unwrap_or_default();
@@ -259,7 +260,13 @@ async fn a_session_ended_meanwhile_is_a_409_that_clears_the_cookie() {
     }
 
     let store = Arc::new(MemoryStore::new().expect("memory store"));
-    let config = SessionConfig::with_shared_store(store.clone(), support::cookie("id"));
+    let config = SessionConfig::with_shared_store(
+        store.clone(),
+        fastsession::CookieConfig::builder("id")
+            .with_insecure_development_mode()
+            .build()
+            .expect("valid cookie config"),
+    );
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(store))

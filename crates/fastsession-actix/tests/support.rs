@@ -10,35 +10,7 @@ use actix_web::error::ErrorBadRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::{HttpResponse, test, web};
-use fastsession::codec::{Key, KeyRing};
-use fastsession::http::{CookieConfig, SessionConfig};
-use fastsession::store::{CookieStore, MemoryStore, Store};
-use fastsession::testing::SpyStore;
 use fastsession::{Flashes, NamedSession, RequestSessions, Session};
-
-pub(crate) fn cookie(name: &str) -> CookieConfig {
-    CookieConfig::builder(name)
-        .with_insecure_development_mode()
-        .build()
-        .expect("valid cookie config")
-}
-
-pub(crate) fn spied(store: impl Store, name: &str) -> (Arc<SpyStore>, SessionConfig) {
-    let spy = Arc::new(SpyStore::new(Arc::new(store)));
-    let config = SessionConfig::with_shared_store(spy.clone(), cookie(name));
-    (spy, config)
-}
-
-/// A memory store behind a spy, cookie `name`.
-pub(crate) fn memory(name: &str) -> (Arc<SpyStore>, SessionConfig) {
-    spied(MemoryStore::new().expect("memory store"), name)
-}
-
-/// A cookie store behind a spy, cookie `name`.
-pub(crate) fn cookie_store(name: &str) -> (Arc<SpyStore>, SessionConfig) {
-    let keys = KeyRing::new(Key::generate().expect("random key"));
-    spied(CookieStore::new(&keys), name)
-}
 
 /// The name [`SessionMiddleware::with_named`] gets for the second session of the tests.
 pub(crate) struct Prefs;

@@ -9,7 +9,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::support::{cookie_header, cookie_store, memory, set_cookies};
+use crate::support::{cookie_header, set_cookies};
+use fastsession::testing::SpyStore;
 
 struct Prefs;
 
@@ -59,7 +60,7 @@ async fn call(
 
 #[tokio::test]
 async fn flashes_are_shown_once() {
-    let (_, config) = memory("id");
+    let (_, config) = SpyStore::memory("id");
     let app = Router::new()
         .route("/flash", post(add_flash))
         .route("/", get(show_flashes))
@@ -73,8 +74,8 @@ async fn flashes_are_shown_once() {
 
 #[tokio::test]
 async fn named_sessions_from_two_stores() {
-    let (_, login) = memory("login");
-    let (_, prefs) = cookie_store("prefs");
+    let (_, login) = SpyStore::memory("login");
+    let (_, prefs) = SpyStore::cookie_store("prefs");
     let app = Router::new()
         .route("/", get(theme))
         .layer(SessionLayer::new(login).with_named::<Prefs>(prefs));
@@ -87,7 +88,7 @@ async fn named_sessions_from_two_stores() {
 
 #[tokio::test]
 async fn store_failures_are_opaque_and_optional_sessions_survive_them() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     spy.fail_loads(true);
     let app = Router::new()
         .route("/flash", post(add_flash))
@@ -105,7 +106,7 @@ async fn store_failures_are_opaque_and_optional_sessions_survive_them() {
 
 #[tokio::test]
 async fn a_failed_save_is_an_opaque_503() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     spy.fail_saves(true);
     let app = Router::new()
         .route("/flash", post(add_flash))

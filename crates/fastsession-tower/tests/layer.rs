@@ -9,7 +9,8 @@ use fastsession::{ErrorKind, RequestSessions};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-use crate::support::{cookie_header, cookie_store, memory, set_cookies};
+use crate::support::{cookie_header, set_cookies};
+use fastsession::testing::SpyStore;
 
 type Body = String;
 
@@ -44,7 +45,7 @@ fn request(cookie: Option<&str>) -> Request<()> {
 
 #[tokio::test]
 async fn untouched_session_costs_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
         .service(service_fn(|_: Request<()>| async {
@@ -60,7 +61,7 @@ async fn untouched_session_costs_nothing() {
 
 #[tokio::test]
 async fn changes_are_saved_and_read_back() {
-    for (spy, config) in [memory("id"), cookie_store("id")] {
+    for (spy, config) in [SpyStore::memory("id"), SpyStore::cookie_store("id")] {
         let service = ServiceBuilder::new()
             .layer(SessionLayer::new(config))
             .service(service_fn(|r| bump(r, StatusCode::OK)));
@@ -80,7 +81,7 @@ async fn changes_are_saved_and_read_back() {
 
 #[tokio::test]
 async fn a_5xx_response_saves_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
         .service(service_fn(|r| bump(r, StatusCode::INTERNAL_SERVER_ERROR)));
@@ -93,7 +94,7 @@ async fn a_5xx_response_saves_nothing() {
 
 #[tokio::test]
 async fn an_explicit_save_survives_a_5xx() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
         .service(service_fn(|r: Request<()>| async move {
@@ -116,7 +117,7 @@ async fn an_explicit_save_survives_a_5xx() {
 
 #[tokio::test]
 async fn a_handler_error_saves_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
         .service(service_fn(|r: Request<()>| async move {
@@ -130,7 +131,7 @@ async fn a_handler_error_saves_nothing() {
 
 #[tokio::test]
 async fn a_panicking_handler_saves_nothing() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
         .service(service_fn(|r: Request<()>| async move {
@@ -148,7 +149,7 @@ async fn a_panicking_handler_saves_nothing() {
 
 #[tokio::test]
 async fn a_failed_load_is_an_opaque_503() {
-    let (spy, config) = memory("id");
+    let (spy, config) = SpyStore::memory("id");
     spy.fail_loads(true);
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
@@ -186,7 +187,7 @@ async fn a_failed_save_follows_the_policy() {
         (StoreErrorPolicy::Fail, StatusCode::SERVICE_UNAVAILABLE, ""),
         (StoreErrorPolicy::KeepResponse, StatusCode::OK, "1"),
     ] {
-        let (spy, config) = memory("id");
+        let (spy, config) = SpyStore::memory("id");
         spy.fail_saves(true);
         let service = ServiceBuilder::new()
             .layer(SessionLayer::new(config).with_store_error_policy(policy))
@@ -210,7 +211,7 @@ async fn a_cookie_too_large_follows_the_policy() {
         ),
         (StoreErrorPolicy::KeepResponse, StatusCode::OK, "big"),
     ] {
-        let (spy, config) = cookie_store("id");
+        let (spy, config) = SpyStore::cookie_store("id");
         let service = ServiceBuilder::new()
             .layer(SessionLayer::new(config).with_store_error_policy(policy))
             .service(service_fn(|r: Request<()>| async move {
@@ -229,8 +230,8 @@ async fn a_cookie_too_large_follows_the_policy() {
 
 #[tokio::test]
 async fn two_named_sessions_from_two_stores_are_saved_together() {
-    let (login_spy, login) = memory("login");
-    let (prefs_spy, prefs) = cookie_store("prefs");
+    let (login_spy, login) = SpyStore::memory("login");
+    let (prefs_spy, prefs) = SpyStore::cookie_store("prefs");
     let service = ServiceBuilder::new()
         .layer(SessionLayer::new(login).with_named::<Prefs>(prefs))
         .service(service_fn(|r: Request<()>| async move {
@@ -261,7 +262,7 @@ async fn a_missing_layer_is_reported() {
 #[test]
 fn the_future_and_the_handle_are_send() {
     fn assert_send<T: Send>(_: &T) {}
-    let (_, config) = memory("id");
+    let (_, config) = SpyStore::memory("id");
     let mut service = ServiceBuilder::new()
         .layer(SessionLayer::new(config))
         .service(service_fn(|r| bump(r, StatusCode::OK)));
@@ -278,7 +279,7 @@ fn a_response_future_polled_after_completion_panics() {
     use std::task::{Context, Waker};
     use tower::{Layer as _, Service as _};
 
-    let (_, config) = memory("id");
+    let (_, config) = SpyStore::memory("id");
     let mut service = SessionLayer::new(config).layer(service_fn(|_: Request<()>| async {
         Ok::<_, Infallible>(Response::new(Body::new()))
     }));

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
+use crate::http::{CookieConfig, SessionConfig};
 use crate::store::{
     CookieContent, LoadRequest, Loaded, SaveKind, SaveRequest, Saved, Store, StoreFuture,
 };
@@ -61,6 +62,13 @@ impl fmt::Display for InjectedFailure {
 
 impl std::error::Error for InjectedFailure {}
 
+fn development_cookie(name: &str) -> CookieConfig {
+    CookieConfig::builder(name)
+        .with_insecure_development_mode()
+        .build()
+        .expect("a test's cookie name is valid")
+}
+
 fn injected() -> Error {
     Error::store("store unavailable (injected)", InjectedFailure)
 }
@@ -83,6 +91,56 @@ impl SpyStore {
             fail_saves: AtomicBool::new(false),
             log: Mutex::default(),
         }
+    }
+
+    /// A spy in front of `store`, and a config of `cookie` over the spy: what a framework
+    /// adapter's tests mount, to count what the requests ask of the store.
+    ///
+    /// ```
+    /// use fastsession::{CookieConfig, MemoryStore};
+    /// use fastsession::testing::SpyStore;
+    ///
+    /// let (spy, config) = SpyStore::in_config(MemoryStore::new()?, CookieConfig::new("id")?);
+    /// assert_eq!((spy.loads(), config.cookie().name()), (0, "__Host-id"));
+    /// # Ok::<(), fastsession::Error>(())
+    /// ```
+    #[must_use]
+    pub fn in_config(store: impl Store, cookie: CookieConfig) -> (Arc<SpyStore>, SessionConfig) {
+        let spy = Arc::new(SpyStore::new(Arc::new(store)));
+        let config = SessionConfig::with_shared_store(spy.clone(), cookie);
+        (spy, config)
+    }
+
+    /// A spy over a fresh [`MemoryStore`](crate::store::MemoryStore), in a config of a
+    /// development cookie named `cookie_name` (no `Secure`, so that a plain-HTTP test client
+    /// sends it back): what an adapter's tests mount.
+    ///
+    /// ```
+    /// use fastsession::testing::SpyStore;
+    ///
+    /// let (spy, config) = SpyStore::memory("id");
+    /// assert_eq!((spy.loads(), config.cookie().name()), (0, "id"));
+    /// ```
+    #[must_use]
+    pub fn memory(cookie_name: &str) -> (Arc<SpyStore>, SessionConfig) {
+        let store = crate::store::MemoryStore::new().expect("a memory store needs only the OS RNG");
+        SpyStore::in_config(store, development_cookie(cookie_name))
+    }
+
+    /// [`memory`](Self::memory) with a [`CookieStore`](crate::store::CookieStore) under a new
+    /// random key instead.
+    ///
+    /// ```
+    /// use fastsession::testing::SpyStore;
+    ///
+    /// let (spy, config) = SpyStore::cookie_store("prefs");
+    /// assert_eq!((spy.loads(), config.cookie().name()), (0, "prefs"));
+    /// ```
+    #[must_use]
+    pub fn cookie_store(cookie_name: &str) -> (Arc<SpyStore>, SessionConfig) {
+        let key = crate::codec::Key::generate().expect("a key needs only the OS RNG");
+        let store = crate::store::CookieStore::new(&crate::codec::KeyRing::new(key));
+        SpyStore::in_config(store, development_cookie(cookie_name))
     }
 
     /// While `on`, every load fails with an [`ErrorKind::Store`](crate::ErrorKind::Store)
