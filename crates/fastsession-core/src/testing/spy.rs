@@ -115,6 +115,10 @@ impl SpyStore {
     /// development cookie named `cookie_name` (no `Secure`, so that a plain-HTTP test client
     /// sends it back): what an adapter's tests mount.
     ///
+    /// # Panics
+    ///
+    /// If the OS random number generator fails, or `cookie_name` is not a valid cookie name.
+    ///
     /// ```
     /// use fastsession::testing::SpyStore;
     ///
@@ -129,6 +133,10 @@ impl SpyStore {
 
     /// [`memory`](Self::memory) with a [`CookieStore`](crate::store::CookieStore) under a new
     /// random key instead.
+    ///
+    /// # Panics
+    ///
+    /// As [`memory`](Self::memory).
     ///
     /// ```
     /// use fastsession::testing::SpyStore;
