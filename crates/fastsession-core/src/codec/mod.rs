@@ -152,24 +152,6 @@ impl Codec {
         &self.inner.purpose
     }
 
-    /// The id of the key that seals.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::codec::Codec;
-    /// use fastsession::{Key, KeyRing};
-    ///
-    /// // During a key rotation: key 2 seals, key 1 still opens.
-    /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?.with_id(1))?;
-    /// assert_eq!(Codec::new(&ring, "session").active_key_id(), 2);
-    /// # Ok::<(), fastsession::Error>(())
-    /// ```
-    #[must_use]
-    pub fn active_key_id(&self) -> u32 {
-        self.inner.keys[0].0
-    }
-
     /// Seals `plaintext` for the cookie called `name` with the active key.
     ///
     /// # Errors
@@ -201,23 +183,7 @@ impl Codec {
     /// # Errors
     ///
     /// As [`seal`](Self::seal).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::codec::Codec;
-    /// use fastsession::{Key, KeyRing};
-    ///
-    /// // Serialize straight into the buffer that is encrypted: no copy of the plaintext.
-    /// let codec = Codec::new(&KeyRing::new(Key::generate()?), "prefs");
-    /// let sealed = codec.seal_with("prefs", |buf| {
-    ///     serde_json::to_writer(buf, &serde_json::json!({"theme": "dark"})).expect("JSON of a JSON value")
-    /// })?;
-    /// let opened = codec.open("prefs", &sealed).expect("authentic");
-    /// assert_eq!(opened.plaintext(), br#"{"theme":"dark"}"#);
-    /// # Ok::<(), fastsession::Error>(())
-    /// ```
-    pub fn seal_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Result<String> {
+    pub(crate) fn seal_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Result<String> {
         let (id, key) = &self.inner.keys[0];
         let mut buf = Vec::with_capacity(256);
         buf.push(FORMAT_VERSION);

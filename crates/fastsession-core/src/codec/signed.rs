@@ -147,22 +147,6 @@ impl Signer {
         &self.inner.purpose
     }
 
-    /// The id of the key that signs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::codec::{Key, KeyRing, Signer};
-    ///
-    /// let ring = KeyRing::new(Key::generate()?.with_id(2)).with_retired(Key::generate()?)?;
-    /// assert_eq!(Signer::new(&ring, "theme").active_key_id(), 2);
-    /// # Ok::<(), fastsession::Error>(())
-    /// ```
-    #[must_use]
-    pub fn active_key_id(&self) -> u32 {
-        self.inner.keys[0].0
-    }
-
     /// Signs `payload` for the cookie called `name` with the active key.
     ///
     /// # Examples
@@ -182,19 +166,7 @@ impl Signer {
 
     /// Like [`sign`](Self::sign), with the payload written by `write` straight into the
     /// buffer that is signed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::codec::{Key, KeyRing, Signer};
-    ///
-    /// let signer = Signer::new(&KeyRing::new(Key::generate()?), "theme");
-    /// let signed = signer.sign_with("prefs", |buf| buf.extend_from_slice(b"dark"));
-    /// assert_eq!(signed, signer.sign("prefs", b"dark"));
-    /// # Ok::<(), fastsession::Error>(())
-    /// ```
-    #[must_use]
-    pub fn sign_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> String {
+    pub(crate) fn sign_with(&self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> String {
         let (id, key) = &self.inner.keys[0];
         let mut buf = Vec::with_capacity(128);
         buf.push(SIGNED_FORMAT_VERSION);

@@ -351,21 +351,7 @@ impl SessionConfig {
     }
 
     /// The largest `Set-Cookie` header a save may produce.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::{CookieConfig, SessionConfig};
-    /// use fastsession::MemoryStore;
-    ///
-    /// use fastsession::http::MAX_SET_COOKIE_LEN;
-    ///
-    /// let sessions = SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?);
-    /// assert_eq!(sessions.max_set_cookie_len(), MAX_SET_COOKIE_LEN);
-    /// # Ok::<(), fastsession::Error>(())
-    /// ```
-    #[must_use]
-    pub fn max_set_cookie_len(&self) -> usize {
+    pub(crate) fn max_set_cookie_len(&self) -> usize {
         self.inner.max_set_cookie_len
     }
 }

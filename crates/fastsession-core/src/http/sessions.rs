@@ -976,16 +976,7 @@ impl ResponseHeaders {
     /// that failed. Such a response gives the browser no session cookie, for any of its
     /// sessions, so that what failed does not stick halfway (one session's cookie set while
     /// another's save failed); lines that clear the cookie of a session that ended stay.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::Sessions;
-    ///
-    /// let headers = Sessions::new(&http::HeaderMap::new()).take_response_headers();
-    /// assert_eq!(headers.for_failed_response().set_cookies().len(), 0);
-    /// ```
-    pub fn for_failed_response(mut self) -> Self {
+    pub(crate) fn for_failed_response(mut self) -> Self {
         self.set_cookies = std::mem::take(&mut self.set_cookies)
             .into_iter()
             .filter(|(_, kind)| *kind == Line::Clears)
