@@ -61,7 +61,7 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 
 use bytes::Bytes;
 use fastsession_core::codec::{Key, KeyRing};
-use fastsession_core::http::RequestSessions;
+use fastsession_core::http::Sessions;
 use fastsession_core::http::{CookieConfig, SessionConfig};
 use fastsession_core::store::{CookieStore, MemoryStore};
 use fastsession_tower::SessionLayer;
@@ -722,7 +722,7 @@ fn floor_cookie<B>(codec: &fastsession_core::codec::Codec, request: &Request<B>)
 
 /// Read-modify-write of the counter `n` in the default fastsession session.
 async fn rmw_fastsession<B>(request: Request<B>) -> Result<Response<Body>, Infallible> {
-    let Some(sessions) = request.extensions().get::<RequestSessions>().cloned() else {
+    let Some(sessions) = request.extensions().get::<Sessions>().cloned() else {
         return Ok(status(StatusCode::INTERNAL_SERVER_ERROR));
     };
     drop(request);

@@ -15,7 +15,7 @@
 //! | `Option<Session>` | the same, or `None` if the store failed |
 //! | `fastsession::NamedSession<N>` | the session given to [`SessionMiddleware::with_named::<N>`](SessionMiddleware::with_named) |
 //! | `fastsession::Flashes<T>` | the default session's flash messages, consumed |
-//! | `fastsession::RequestSessions` | the request's handle: every session, and an explicit `save` |
+//! | `fastsession::Sessions` | the request's handle: every session, and an explicit `save` |
 //!
 //! [`SessionExt`] gives the same handle from an `HttpRequest` or a `ServiceRequest`. Several
 //! sessions, even from different stores, are saved together after the handler, one
@@ -128,9 +128,9 @@
 //! | what fails | response | saved |
 //! | --- | --- | --- |
 //! | loading, in an extractor | 503 (store) / 500, empty body | nothing |
-//! | loading, through `RequestSessions` | the handler decides (`?` gives the same 503/500) | as the response says |
-//! | the handler returns an error, or a 5xx | the handler's | only what it saved with `RequestSessions::save` |
-//! | the handler panics | none (actix-web drops the connection) | only what it saved with `RequestSessions::save` |
+//! | loading, through `Sessions` | the handler decides (`?` gives the same 503/500) | as the response says |
+//! | the handler returns an error, or a 5xx | the handler's | only what it saved with `Sessions::save` |
+//! | the handler panics | none (actix-web drops the connection) | only what it saved with `Sessions::save` |
 //! | saving after the handler | per [`StoreErrorPolicy`](fastsession_core::http::StoreErrorPolicy): empty 503/409/500, or the handler's without that cookie | the sessions that did save |
 //! | no [`SessionMiddleware`] on the route | 500, and a `tracing` error saying it is not installed | nothing |
 //!

@@ -10,22 +10,21 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE, VARY};
 use fastsession_core::http::{
-    Handled, RequestSessions, ResponseHeaders, SessionConfig, SessionSet, Sessions,
-    StoreErrorPolicy,
+    Handled, ResponseHeaders, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
 };
 
 /// The actix-web middleware that gives every request lazy sessions and saves them after the
 /// handler.
 ///
-/// For each request it puts a `RequestSessions` into the request's extensions; this parses
+/// For each request it puts a `Sessions` into the request's extensions; this parses
 /// nothing, decrypts nothing and touches no store. Handlers ask for sessions through the
-/// extractors (`Session`, `NamedSession<N>`, `Flashes`, `RequestSessions`), or from a
+/// extractors (`Session`, `NamedSession<N>`, `Flashes`, `Sessions`), or from a
 /// request with [`SessionExt`](crate::SessionExt). After the handler the middleware saves
 /// the sessions that changed and adds their headers: `Vary: Cookie` (if a session was asked
 /// for), one `Set-Cookie` per saved session, and `Cache-Control: no-store` with them.
 ///
 /// A 5xx response, a handler that returned an error, or one that panicked saves nothing,
-/// except what the handler saved itself with `RequestSessions::save` (whose cookies are
+/// except what the handler saved itself with `Sessions::save` (whose cookies are
 /// still set). A failed save is answered by the [`StoreErrorPolicy`].
 ///
 /// Wrap it once, around the `App` or a scope: a second instance inside the first would
@@ -219,10 +218,9 @@ where
     fn call(&self, request: ServiceRequest) -> Self::Future {
         // actix-web's header types are its own (http 0.2): hand the registry raw bytes.
         let sessions =
-            Sessions::from_cookie_headers(request.headers().get_all(COOKIE).map(|v| v.as_bytes()));
-        request
-            .extensions_mut()
-            .insert(RequestSessions::new(sessions.clone(), self.shared.clone()));
+            Sessions::from_cookie_headers(request.headers().get_all(COOKIE).map(|v| v.as_bytes()))
+                .with_set(self.shared.clone());
+        request.extensions_mut().insert(sessions.clone());
         let policy = self.shared.store_error_policy();
         let handler = self.service.call(request);
         Box::pin(async move {

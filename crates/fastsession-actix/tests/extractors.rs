@@ -160,7 +160,7 @@ async fn extractors_share_one_load() {
     let app = app!(SessionMiddleware::new(config));
     let cookie = call!(&app, "/flash/hi").cookie_header();
     let reply = call!(&app, "/three-ways", &cookie);
-    // `Session` sees what `RequestSessions` wrote: one session, loaded once.
+    // `Session` sees what `Sessions` wrote: one session, loaded once.
     assert_eq!(reply.body, "true 1");
     assert_eq!(spy.loads(), 1);
     assert_eq!(spy.saves(), 2);

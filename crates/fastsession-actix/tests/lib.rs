@@ -15,7 +15,7 @@ fn handles_are_send() {
     send::<fastsession::Session>();
     send::<fastsession::NamedSession<support::Prefs>>();
     send::<fastsession::Flashes>();
-    send::<fastsession::RequestSessions>();
+    send::<fastsession::Sessions>();
     send::<fastsession::Error>();
     send::<fastsession::Session>();
 }

@@ -10,7 +10,7 @@ use actix_web::error::ErrorBadRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::{HttpResponse, test, web};
-use fastsession::{Flashes, NamedSession, RequestSessions, Session};
+use fastsession::{Flashes, NamedSession, Session, Sessions};
 
 /// The name [`SessionMiddleware::with_named`] gets for the second session of the tests.
 pub(crate) struct Prefs;
@@ -42,7 +42,7 @@ async fn status_500(session: Session) -> Result<HttpResponse> {
     Ok(HttpResponse::InternalServerError().finish())
 }
 
-async fn save_then_500(sessions: RequestSessions) -> Result<HttpResponse> {
+async fn save_then_500(sessions: Sessions) -> Result<HttpResponse> {
     sessions.session().await?.insert("value", "kept")?;
     sessions.save().await?;
     Ok(HttpResponse::InternalServerError().finish())
@@ -92,7 +92,7 @@ async fn unknown(_: NamedSession<Unknown>) -> &'static str {
 }
 
 /// Reads both sessions through the handle, by name.
-async fn handle(sessions: RequestSessions) -> Result<String> {
+async fn handle(sessions: Sessions) -> Result<String> {
     let value = sessions.session().await?.get::<String>("value")?;
     let theme = sessions.named::<Prefs>().await?.get::<String>("theme")?;
     Ok(format!("{value:?} {theme:?}"))
@@ -102,7 +102,7 @@ async fn handle(sessions: RequestSessions) -> Result<String> {
 async fn three_ways(
     session: Session,
     Flashes(messages): Flashes,
-    sessions: RequestSessions,
+    sessions: Sessions,
 ) -> Result<String> {
     let again = sessions.session().await?;
     again.insert("seen", true)?;
@@ -124,8 +124,8 @@ async fn vary_cookie(session: Session) -> Result<HttpResponse> {
         .finish())
 }
 
-async fn own_cache_control(sessions: RequestSessions) -> Result<HttpResponse> {
-    sessions.registry().set_cache_control_no_store(false);
+async fn own_cache_control(sessions: Sessions) -> Result<HttpResponse> {
+    sessions.set_cache_control_no_store(false);
     sessions.session().await?.insert("value", "x")?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "private"))

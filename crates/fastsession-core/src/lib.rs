@@ -19,7 +19,7 @@
 //! | --- | --- |
 //! | `testing` | `fastsession_core::testing`: the public conformance suite for [`Store`](store::Store) implementations, and `conformance_tests!` |
 //! | `tokio` | `store::spawn_reaper`: a Tokio task that reaps expired sessions of any server-side store |
-//! | `axum` | [`Session`], [`NamedSession`](http::NamedSession), [`Flashes`](http::Flashes) and [`RequestSessions`](http::RequestSessions) as axum 0.8 extractors, [`Error`] as a response |
+//! | `axum` | [`Session`], [`NamedSession`](http::NamedSession), [`Flashes`](http::Flashes) and [`Sessions`](http::Sessions) as axum 0.8 extractors, [`Error`] as a response |
 //! | `actix` | the same as actix-web 4 extractors, [`Error`] as a `ResponseError`, and `http::SessionExt` |
 //!
 //! # Example

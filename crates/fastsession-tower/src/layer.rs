@@ -5,9 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use fastsession_core::http::{
-    Handled, RequestSessions, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
-};
+use fastsession_core::http::{Handled, SessionConfig, SessionSet, Sessions, StoreErrorPolicy};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -16,12 +14,12 @@ use tower_service::Service;
 /// A tower [`Layer`] that gives every request lazy sessions and saves them after the
 /// handler.
 ///
-/// For each request it puts a [`RequestSessions`] into the request's extensions; this parses
+/// For each request it puts a [`Sessions`] into the request's extensions; this parses
 /// nothing and touches no store. A handler asks it for sessions (or uses the axum
 /// extractors); after the handler the layer saves the sessions that changed and adds their
 /// `Set-Cookie`, `Vary: Cookie` and `Cache-Control: no-store` headers. A response with a 5xx
 /// status, a handler error or a panic saves nothing, except what the handler saved itself
-/// with [`RequestSessions::save`].
+/// with [`Sessions::save`].
 ///
 /// The response body type must implement [`Default`]: an error response has an empty body.
 ///
@@ -188,9 +186,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let sessions = Sessions::new(request.headers());
-        let handle = RequestSessions::new(sessions.clone(), self.shared.clone());
-        request.extensions_mut().insert(handle);
+        let sessions = Sessions::new(request.headers()).with_set(self.shared.clone());
+        request.extensions_mut().insert(sessions.clone());
         ResponseFuture {
             state: State::Handler {
                 future: self.inner.call(request),

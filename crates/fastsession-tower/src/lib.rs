@@ -9,9 +9,9 @@
 //! 409 when another request ended the session, 400 for input the store cannot hold, 500
 //! otherwise); the details go to the log.
 //!
-//! Handlers ask for sessions through the request's `RequestSessions` (in its extensions), or
+//! Handlers ask for sessions through the request's `Sessions` (in its extensions), or
 //! with the `axum` feature through the extractors `Session`, `Option<Session>`,
-//! `NamedSession<N>`, `Flashes` and `RequestSessions`. They are the types of the
+//! `NamedSession<N>`, `Flashes` and `Sessions`. They are the types of the
 //! `fastsession` crate itself, so a handler's `?` on `fastsession::Error` gives the right
 //! response in axum and actix-web alike.
 //!
@@ -23,14 +23,14 @@
 //! use std::convert::Infallible;
 //! use bytes::Bytes;
 //! use fastsession::tower::SessionLayer;
-//! use fastsession::{CookieConfig, CookieStore, Key, KeyRing, RequestSessions, SessionConfig};
+//! use fastsession::{CookieConfig, CookieStore, Key, KeyRing, Sessions, SessionConfig};
 //! use http::{Request, Response};
 //! use http_body_util::Full;
 //! use tower::ServiceBuilder;
 //!
 //! async fn count(request: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
 //!     let visits = async {
-//!         let session = RequestSessions::of(request.extensions())?.session().await?;
+//!         let session = Sessions::of(request.extensions())?.session().await?;
 //!         session.update_or("visits", 1_u64, |n| n + 1)
 //!     };
 //!     Ok(match visits.await {

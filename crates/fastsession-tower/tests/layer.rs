@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use fastsession::http::StoreErrorPolicy;
 use fastsession::store::SaveKind;
 use fastsession::tower::SessionLayer;
-use fastsession::{ErrorKind, RequestSessions};
+use fastsession::{ErrorKind, Sessions};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -14,9 +14,8 @@ use fastsession::testing::SpyStore;
 
 type Body = String;
 
-fn sessions_of(request: &Request<()>) -> RequestSessions {
-    RequestSessions::of(request.extensions())
-        .expect("the layer puts the handle into the extensions")
+fn sessions_of(request: &Request<()>) -> Sessions {
+    Sessions::of(request.extensions()).expect("the layer puts the handle into the extensions")
 }
 
 struct Prefs;
@@ -254,7 +253,7 @@ async fn two_named_sessions_from_two_stores_are_saved_together() {
 
 #[tokio::test]
 async fn a_missing_layer_is_reported() {
-    let error = RequestSessions::of(Request::new(()).extensions()).expect_err("no layer");
+    let error = Sessions::of(Request::new(()).extensions()).expect_err("no layer");
     assert_eq!(error.kind(), ErrorKind::NotInstalled);
     assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

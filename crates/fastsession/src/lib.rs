@@ -16,7 +16,7 @@ pub mod migration {}
 
 pub use fastsession_core::codec::{Key, KeyRing};
 pub use fastsession_core::http::{
-    CookieConfig, Flashes, NamedSession, RequestSessions, SessionConfig, SessionSet, Sessions,
+    CookieConfig, Flashes, NamedSession, SessionConfig, SessionSet, Sessions,
 };
 pub use fastsession_core::session::Expiry;
 pub use fastsession_core::store::{CookieStore, MemoryStore, Store};

@@ -1,5 +1,5 @@
 //! actix-web 4 extractors (feature `actix`): [`Session`], [`NamedSession`], [`Flashes`] and
-//! [`RequestSessions`], and [`Error`] as a [`ResponseError`].
+//! [`Sessions`], and [`Error`] as a [`ResponseError`].
 //!
 //! actix-web turns any extraction error of `Option<T>` into `None`, so `Option<Session>` is
 //! `None` when the store failed; it is also `None` when the middleware is missing (actix-web
@@ -12,16 +12,16 @@ use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
 
-use super::{Flashes, NamedSession, RequestSessions};
+use super::{Flashes, NamedSession, Sessions};
 use crate::error::Error;
 use crate::session::Session;
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-impl RequestSessions {
+impl Sessions {
     /// The handle the actix-web middleware put into `request`'s extensions.
     fn of_actix(request: &impl HttpMessage) -> Result<Self, Error> {
-        let found = request.extensions().get::<RequestSessions>().cloned();
+        let found = request.extensions().get::<Sessions>().cloned();
         found.ok_or_else(super::request::not_installed)
     }
 }
@@ -60,18 +60,18 @@ pub trait SessionExt {
     ///
     /// [`ErrorKind::NotInstalled`](crate::ErrorKind::NotInstalled) if no session middleware
     /// wraps the route.
-    fn sessions(&self) -> Result<RequestSessions, Error>;
+    fn sessions(&self) -> Result<Sessions, Error>;
 }
 
 impl SessionExt for HttpRequest {
-    fn sessions(&self) -> Result<RequestSessions, Error> {
-        RequestSessions::of_actix(self)
+    fn sessions(&self) -> Result<Sessions, Error> {
+        Sessions::of_actix(self)
     }
 }
 
 impl SessionExt for ServiceRequest {
-    fn sessions(&self) -> Result<RequestSessions, Error> {
-        RequestSessions::of_actix(self)
+    fn sessions(&self) -> Result<Sessions, Error> {
+        Sessions::of_actix(self)
     }
 }
 
@@ -92,12 +92,12 @@ impl ResponseError for Error {
 }
 
 /// Takes the handle from the request's extensions; loads nothing.
-impl FromRequest for RequestSessions {
+impl FromRequest for Sessions {
     type Error = Error;
     type Future = Ready<Result<Self, Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(logged(RequestSessions::of_actix(request)))
+        ready(logged(Sessions::of_actix(request)))
     }
 }
 
@@ -108,7 +108,7 @@ impl FromRequest for Session {
     type Future = LocalBoxFuture<Result<Self, Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let sessions = RequestSessions::of_actix(request);
+        let sessions = Sessions::of_actix(request);
         Box::pin(async move { logged(async { sessions?.session().await }.await) })
     }
 }
@@ -118,7 +118,7 @@ impl<N: 'static> FromRequest for NamedSession<N> {
     type Future = LocalBoxFuture<Result<Self, Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let sessions = RequestSessions::of_actix(request);
+        let sessions = Sessions::of_actix(request);
         Box::pin(async move { logged(async { NamedSession::of(&sessions?).await }.await) })
     }
 }
@@ -128,7 +128,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Flashes<T> {
     type Future = LocalBoxFuture<Result<Self, Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let sessions = RequestSessions::of_actix(request);
+        let sessions = Sessions::of_actix(request);
         Box::pin(async move { logged(async { Flashes::of(&sessions?).await }.await) })
     }
 }

@@ -1,12 +1,12 @@
 //! axum 0.8 extractors (feature `axum`): [`Session`], `Option<Session>`, [`NamedSession`],
-//! [`Flashes`] and [`RequestSessions`], and [`Error`] as a response.
+//! [`Flashes`] and [`Sessions`], and [`Error`] as a response.
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::{Flashes, NamedSession, RequestSessions};
+use super::{Flashes, NamedSession, Sessions};
 use crate::error::{Error, ErrorKind};
 use crate::session::Session;
 
@@ -20,11 +20,11 @@ impl IntoResponse for Error {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestSessions {
+impl<S: Send + Sync> FromRequestParts<S> for Sessions {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        RequestSessions::of(&parts.extensions)
+        Sessions::of(&parts.extensions)
     }
 }
 
@@ -33,7 +33,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        RequestSessions::of(&parts.extensions)?.session().await
+        Sessions::of(&parts.extensions)?.session().await
     }
 }
 
@@ -43,7 +43,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Error> {
-        match RequestSessions::of(&parts.extensions)?.session().await {
+        match Sessions::of(&parts.extensions)?.session().await {
             Ok(session) => Ok(Some(session)),
             Err(error) if matches!(error.kind(), ErrorKind::Store | ErrorKind::StoreFull) => {
                 error.log("loading the session");
@@ -58,7 +58,7 @@ impl<S: Send + Sync, N: 'static> FromRequestParts<S> for NamedSession<N> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        NamedSession::of(&RequestSessions::of(&parts.extensions)?).await
+        NamedSession::of(&Sessions::of(&parts.extensions)?).await
     }
 }
 
@@ -66,7 +66,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Flashes
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        Flashes::of(&RequestSessions::of(&parts.extensions)?).await
+        Flashes::of(&Sessions::of(&parts.extensions)?).await
     }
 }
 

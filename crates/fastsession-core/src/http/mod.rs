@@ -19,6 +19,6 @@ mod set;
 pub use actix::SessionExt;
 pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
 pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
-pub use request::{Flashes, NamedSession, RequestSessions};
+pub use request::{Flashes, NamedSession};
 pub use sessions::{Finished, Handled, ResponseHeaders, Sessions};
 pub use set::{SessionSet, StoreErrorPolicy};

@@ -2,8 +2,8 @@
 //! extractor types built on them.
 //!
 //! These types know no framework: the tower layer and the actix-web middleware put a
-//! [`RequestSessions`] into the request's extensions, and the `axum` and `actix` features of
-//! this crate make [`Session`], [`NamedSession`], [`Flashes`] and [`RequestSessions`] the
+//! [`Sessions`] into the request's extensions, and the `axum` and `actix` features of
+//! this crate make [`Session`], [`NamedSession`], [`Flashes`] and [`Sessions`] the
 //! extractors of those frameworks. They live here, beside [`Session`], because Rust lets only
 //! the crate of a type implement a framework's traits for it: one `Session` type can then be
 //! the extractor of every framework.
@@ -19,59 +19,32 @@ use super::{SessionSet, Sessions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::Session;
 
-/// The sessions of one request, as the session middleware put them into its extensions.
-///
-/// Cheap to clone: clones share the request's sessions. Nothing is loaded until
-/// [`session`](Self::session) or [`named`](Self::named) is called; each session is loaded at
-/// most once per request, whether through this handle or the extractors. With the `axum` or
-/// `actix` feature it is an extractor itself.
-///
-/// # Examples
-///
-/// A plain tower (or hyper) handler finds it in the request's extensions:
-///
-/// ```
-/// use fastsession::RequestSessions;
-/// use http::{Request, Response};
-///
-/// async fn visits(request: Request<()>) -> fastsession::Result<Response<String>> {
-///     let sessions = RequestSessions::of(request.extensions())?;
-///     let session = sessions.session().await?;
-///     let visits = session.update_or("visits", 1_u64, |n| n + 1)?;
-///     Ok(Response::new(format!("visit {visits}")))
-/// }
-/// # let _ = visits;
-/// ```
-#[derive(Clone)]
-pub struct RequestSessions {
-    sessions: Sessions,
-    set: Arc<SessionSet>,
-}
-
-impl RequestSessions {
-    /// The handle a middleware puts into a request's extensions: the request's registry and
-    /// the sessions the middleware serves. For authors of framework adapters.
+/// What a session middleware adds to [`Sessions`]: the app's [`SessionSet`], so that a
+/// handler asks for its sessions by name instead of by config.
+impl Sessions {
+    /// These sessions, serving `set`: what a framework middleware puts into each request's
+    /// extensions. For authors of framework adapters.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// use fastsession::MemoryStore;
+    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, SessionSet, Sessions};
     ///
     /// let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
     /// let mut request = http::Request::new(());
-    /// let handle = RequestSessions::new(Sessions::new(request.headers()), set);
-    /// request.extensions_mut().insert(handle);
-    /// assert!(RequestSessions::of(request.extensions()).is_ok());
+    /// let sessions = Sessions::new(request.headers()).with_set(set);
+    /// request.extensions_mut().insert(sessions);
+    /// assert!(Sessions::of(request.extensions()).is_ok());
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
-    pub fn new(sessions: Sessions, set: Arc<SessionSet>) -> Self {
-        RequestSessions { sessions, set }
+    pub fn with_set(mut self, set: Arc<SessionSet>) -> Self {
+        self.set = Some(set);
+        self
     }
 
-    /// The handle in a request's extensions.
+    /// The sessions a middleware put into a request's extensions.
     ///
     /// # Errors
     ///
@@ -80,39 +53,52 @@ impl RequestSessions {
     ///
     /// # Examples
     ///
+    /// A plain tower (or hyper) handler finds them in the request's extensions:
+    ///
     /// ```
-    /// use fastsession::ErrorKind;
-    /// use fastsession::RequestSessions;
+    /// use fastsession::Sessions;
+    /// use http::{Request, Response};
+    ///
+    /// async fn visits(request: Request<()>) -> fastsession::Result<Response<String>> {
+    ///     let sessions = Sessions::of(request.extensions())?;
+    ///     let session = sessions.session().await?;
+    ///     let visits = session.update_or("visits", 1_u64, |n| n + 1)?;
+    ///     Ok(Response::new(format!("visit {visits}")))
+    /// }
+    /// # let _ = visits;
     ///
     /// let request = http::Request::new(()); // no middleware ran
-    /// let error = RequestSessions::of(request.extensions()).unwrap_err();
-    /// assert_eq!(error.kind(), ErrorKind::NotInstalled);
+    /// let error = Sessions::of(request.extensions()).unwrap_err();
+    /// assert_eq!(error.kind(), fastsession::ErrorKind::NotInstalled);
     /// ```
     pub fn of(extensions: &http::Extensions) -> Result<Self> {
         extensions
-            .get::<RequestSessions>()
+            .get::<Sessions>()
+            .filter(|sessions| sessions.set.is_some())
             .cloned()
             .ok_or_else(not_installed)
     }
 
-    /// The default session, loaded on first use.
+    /// The default session of the middleware's set, loaded on first use.
     ///
     /// A missing, invalid or expired cookie gives a fresh session (with a `tracing` event);
     /// that is not an error.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Store`] if the store failed.
+    /// [`ErrorKind::Store`] if the store failed; [`ErrorKind::NotInstalled`] for sessions
+    /// made without a set ([`with_set`](Self::with_set)): ask those with
+    /// [`get`](Self::get).
     ///
     /// # Examples
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::{CookieConfig, SessionConfig, SessionSet, Sessions};
     /// # use fastsession::MemoryStore;
     /// # tokio::runtime::Runtime::new()?.block_on(async {
     /// # let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
-    /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), set);
+    /// # let sessions = Sessions::new(&http::HeaderMap::new()).with_set(set);
     /// let session = sessions.session().await?;
     /// session.insert("theme", "dark")?;
     /// # Ok::<(), fastsession::Error>(())
@@ -120,7 +106,7 @@ impl RequestSessions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn session(&self) -> Result<Session> {
-        self.sessions.get(self.set.default_session()).await
+        self.get(self.served()?.default_session()).await
     }
 
     /// The session named by `N` (given to the middleware's `with_named::<N>`), loaded on
@@ -129,19 +115,20 @@ impl RequestSessions {
     /// # Errors
     ///
     /// [`ErrorKind::UnknownSession`] if the middleware has no session named by `N`;
-    /// [`ErrorKind::Store`] if the store failed.
+    /// [`ErrorKind::Store`] if the store failed; [`ErrorKind::NotInstalled`] as for
+    /// [`session`](Self::session).
     ///
     /// # Examples
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::{CookieConfig, SessionConfig, SessionSet, Sessions};
     /// # use fastsession::MemoryStore;
     /// struct Prefs;
     /// # tokio::runtime::Runtime::new()?.block_on(async {
     /// # let set = SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?))
     /// #     .with_named::<Prefs>(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("prefs")?));
-    /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), Arc::new(set));
+    /// # let sessions = Sessions::new(&http::HeaderMap::new()).with_set(Arc::new(set));
     /// let prefs = sessions.named::<Prefs>().await?;
     /// prefs.insert("theme", "dark")?;
     /// # Ok::<(), fastsession::Error>(())
@@ -149,9 +136,10 @@ impl RequestSessions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn named<N: 'static>(&self) -> Result<Session> {
-        let Some(config) = self.set.named::<N>() else {
+        let set = self.served()?;
+        let Some(config) = set.named::<N>() else {
             let type_name = std::any::type_name::<N>();
-            let known: Vec<&str> = self.set.named_types().collect();
+            let known: Vec<&str> = set.named_types().collect();
             return Err(Error::new(
                 ErrorKind::UnknownSession,
                 format!(
@@ -160,78 +148,36 @@ impl RequestSessions {
                 ),
             ));
         };
-        self.sessions.get(config).await
+        self.get(config).await
     }
 
-    /// Saves the sessions that changed now, before the handler returns: what a handler that
-    /// may then fail (5xx, or an error) must do to keep its changes. Their cookies are added
-    /// to the response by the middleware, whatever its status.
-    ///
-    /// # Errors
-    ///
-    /// The first failure, as [`Sessions::save`] reports it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::RequestSessions;
-    ///
-    /// async fn checkout(sessions: RequestSessions) -> fastsession::Result<http::StatusCode> {
-    ///     let session = sessions.session().await?;
-    ///     session.insert("step", "payment")?;
-    ///     sessions.save().await?; // kept, and its cookie sent, even though this is a 502
-    ///     Ok(http::StatusCode::BAD_GATEWAY)
-    /// }
-    /// # let _ = checkout;
-    /// ```
-    pub async fn save(&self) -> Result<()> {
-        self.sessions.save().await
-    }
-
-    /// The sessions the middleware serves.
+    /// The sessions the middleware serves, if these sessions came from one.
     ///
     /// # Examples
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
+    /// # use fastsession::{CookieConfig, SessionConfig, SessionSet, Sessions};
     /// # use fastsession::MemoryStore;
     /// # let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
-    /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), set);
-    /// assert_eq!(sessions.set().default_session().cookie().name(), "__Host-id");
+    /// # let sessions = Sessions::new(&http::HeaderMap::new()).with_set(set);
+    /// let set = sessions.set().expect("made by a middleware");
+    /// assert_eq!(set.default_session().cookie().name(), "__Host-id");
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     #[must_use]
-    pub fn set(&self) -> &SessionSet {
-        &self.set
+    pub fn set(&self) -> Option<&SessionSet> {
+        self.set.as_deref()
     }
 
-    /// The request's registry: for sessions the middleware was not configured with, and for
-    /// settings such as [`set_cache_control_no_store`](Sessions::set_cache_control_no_store).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use fastsession::{CookieConfig, RequestSessions, SessionConfig, SessionSet, Sessions};
-    /// # use fastsession::MemoryStore;
-    /// # let set = Arc::new(SessionSet::new(SessionConfig::new(MemoryStore::new()?, CookieConfig::new("id")?)));
-    /// # let sessions = RequestSessions::new(Sessions::new(&http::HeaderMap::new()), set);
-    /// // This response may be cached: it shows nothing of the session.
-    /// sessions.registry().set_cache_control_no_store(false);
-    /// # Ok::<(), fastsession::Error>(())
-    /// ```
-    #[must_use]
-    pub fn registry(&self) -> &Sessions {
-        &self.sessions
-    }
-}
-
-impl fmt::Debug for RequestSessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestSessions")
-            .field("sessions", &self.sessions)
-            .finish_non_exhaustive()
+    fn served(&self) -> Result<&SessionSet> {
+        self.set().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotInstalled,
+                "these sessions were made without a SessionSet: load them with `get(&config)`, \
+                 or give them one with `with_set`",
+            )
+        })
     }
 }
 
@@ -272,22 +218,22 @@ impl<N: 'static> NamedSession<N> {
     ///
     /// # Errors
     ///
-    /// As [`RequestSessions::named`].
+    /// As [`Sessions::named`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use fastsession::{NamedSession, RequestSessions};
+    /// use fastsession::{NamedSession, Sessions};
     ///
     /// struct Prefs;
     ///
-    /// async fn theme(sessions: &RequestSessions) -> fastsession::Result<Option<String>> {
+    /// async fn theme(sessions: &Sessions) -> fastsession::Result<Option<String>> {
     ///     let prefs = NamedSession::<Prefs>::of(sessions).await?;
     ///     prefs.get("theme")
     /// }
     /// # let _ = theme;
     /// ```
-    pub async fn of(sessions: &RequestSessions) -> Result<Self> {
+    pub async fn of(sessions: &Sessions) -> Result<Self> {
         let session = sessions.named::<N>().await?;
         Ok(NamedSession {
             session,
@@ -371,14 +317,14 @@ impl<T: DeserializeOwned> Flashes<T> {
     /// # Examples
     ///
     /// ```
-    /// use fastsession::{Flashes, RequestSessions};
+    /// use fastsession::{Flashes, Sessions};
     ///
-    /// async fn messages(sessions: &RequestSessions) -> fastsession::Result<Vec<String>> {
+    /// async fn messages(sessions: &Sessions) -> fastsession::Result<Vec<String>> {
     ///     Ok(Flashes::<String>::of(sessions).await?.0)
     /// }
     /// # let _ = messages;
     /// ```
-    pub async fn of(sessions: &RequestSessions) -> Result<Self> {
+    pub async fn of(sessions: &Sessions) -> Result<Self> {
         let session = sessions.session().await?;
         Ok(Flashes(session.take_flashes()?))
     }
@@ -401,7 +347,7 @@ mod tests {
     struct Prefs;
     struct Cart;
 
-    fn handle() -> RequestSessions {
+    fn handle() -> Sessions {
         let config = |name| {
             SessionConfig::new(
                 MemoryStore::new().expect("store"),
@@ -409,7 +355,7 @@ mod tests {
             )
         };
         let set = SessionSet::new(config("id")).with_named::<Prefs>(config("prefs"));
-        RequestSessions::new(Sessions::new(&http::HeaderMap::new()), Arc::new(set))
+        Sessions::new(&http::HeaderMap::new()).with_set(Arc::new(set))
     }
 
     #[tokio::test]
@@ -452,7 +398,7 @@ mod tests {
 
     #[test]
     fn missing_middleware_is_a_typed_error() {
-        let error = RequestSessions::of(&http::Extensions::new()).expect_err("none");
+        let error = Sessions::of(&http::Extensions::new()).expect_err("none");
         assert_eq!(error.kind(), ErrorKind::NotInstalled);
         assert_eq!(error.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     }

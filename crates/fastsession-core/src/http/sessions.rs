@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
-use super::{SessionConfig, StoreErrorPolicy};
+use super::{SessionConfig, SessionSet, StoreErrorPolicy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Action, ChangeSet, Record, Session, SessionId, State};
 use crate::store::{CookieContent, LoadRequest, Memo, RejectReason, SaveKind, SaveRequest, Saved};
@@ -60,6 +60,8 @@ use smallvec::SmallVec;
 #[derive(Clone)]
 pub struct Sessions {
     inner: Arc<Inner>,
+    /// The sessions a middleware serves, by name (see [`with_set`](Self::with_set)).
+    pub(super) set: Option<Arc<SessionSet>>,
 }
 
 struct Inner {
@@ -205,6 +207,7 @@ impl Sessions {
 
     fn with_cookies(cookies: SmallVec<[HeaderValue; 1]>) -> Self {
         Sessions {
+            set: None,
             inner: Arc::new(Inner {
                 cookies,
                 state: Mutex::new(RegistryState {

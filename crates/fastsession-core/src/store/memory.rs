@@ -507,17 +507,6 @@ impl Backend for MemoryBackend {
 
 /// A [`BuildHasher`](std::hash::BuildHasher) for maps keyed by [`StorageKey`]: the key's own
 /// first 8 bytes are the hash, with none of SipHash's work (see [`StorageKey`]'s `Hash`).
-///
-/// # Examples
-///
-/// ```
-/// use std::collections::HashMap;
-/// use fastsession::store::{StorageKey, StorageKeyHash};
-///
-/// let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
-/// records.insert(StorageKey::from_bytes([7; 32]), "record");
-/// assert_eq!(records[&StorageKey::from_bytes([7; 32])], "record");
-/// ```
 type StorageKeyHash = std::hash::BuildHasherDefault<StorageKeyHasher>;
 
 /// The [`Hasher`](std::hash::Hasher) of [`StorageKeyHash`]: keeps the last `u64` written.
