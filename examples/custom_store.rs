@@ -103,10 +103,10 @@ impl Backend for MapBackend {
         StoreFuture::ready(Ok(live))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
-        // Of two requests taking one session (two logouts, a logout and a login), one gets it.
-        let taken = self.lock().remove(key).map(|(record, _)| record);
-        StoreFuture::ready(Ok(taken))
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        // Of two requests removing one session (two logouts, a logout and a login), one gets it.
+        let removed = self.lock().remove(key).map(|(record, _)| record);
+        StoreFuture::ready(Ok(removed))
     }
 
     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {

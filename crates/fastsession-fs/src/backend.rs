@@ -67,7 +67,7 @@ const EVICTIONS_PER_WRITE: usize = 16;
 /// # Concurrency
 ///
 /// Reads take no lock: a rename is atomic, so a reader sees one whole version. Every write
-/// (create, update, touch, take, reap) holds an exclusive `flock` on the lock file of the key's
+/// (create, update, touch, remove, reap) holds an exclusive `flock` on the lock file of the key's
 /// shard for its whole read-modify-write cycle. `flock` excludes other threads and other
 /// processes alike, so two processes sharing the directory keep the store contract: changes to
 /// different keys of one session both persist, one whole value wins for the same key (but
@@ -586,7 +586,7 @@ impl Inner {
         Ok(true)
     }
 
-    fn take(&self, key: &StorageKey, max: usize) -> Result<Option<Record>> {
+    fn remove(&self, key: &StorageKey, max: usize) -> Result<Option<Record>> {
         let name = key.to_hex();
         let _lock = self.lock(key)?;
         let slot = self.load(key, &name, max)?;
@@ -973,9 +973,9 @@ impl Backend for FilesystemBackend {
         self.run(move |inner| inner.touch(&key, now, &expiry, max))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let (key, max) = (*key, self.max_record);
-        self.run(move |inner| inner.take(&key, max))
+        self.run(move |inner| inner.remove(&key, max))
     }
 
     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {

@@ -655,12 +655,12 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
-            // Not retried: the first delete may have taken the record, the second finds none.
+            // Not retried: the first delete may have removed the record, the second finds none.
             let rows = self
-                .rows("take", &self.inner.sql.take, &[&key], false)
+                .rows("remove", &self.inner.sql.remove, &[&key], false)
                 .await?;
             Ok(rows.first().and_then(decode))
         })

@@ -77,8 +77,8 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
         expiry: &'a Expiry,
     ) -> StoreFuture<'a, bool>;
 
-    /// Removes the record under `key` and returns it; of two concurrent takes, one gets it.
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>>;
+    /// Removes the record under `key` and returns it; of two concurrent removes, one gets it.
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>>;
 
     /// Deletes up to `limit` records whose `expires` is at or before `now`; returns how many.
     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize>;

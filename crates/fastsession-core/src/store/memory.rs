@@ -461,7 +461,7 @@ impl Backend for MemoryBackend {
         StoreFuture::ready(Ok(live))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let mut state = self.lock();
         let record = state.remove(key);
         if let Some(record) = &record {

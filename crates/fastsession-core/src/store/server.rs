@@ -316,7 +316,7 @@ impl<B: Backend> ServerStore<B> {
             .read(key)
             .await?
             .is_some_and(|r| r.user_id() == Some(user));
-        let ended = owned && self.backend.take(key).await?.is_some();
+        let ended = owned && self.backend.remove(key).await?.is_some();
         self.backend.unlink_user(user, key).await?;
         Ok(ended)
     }
@@ -376,7 +376,7 @@ impl<B: Backend> ServerStore<B> {
         };
         if let Err(reason) = request.expiry().check(&record, request.now()) {
             // Expired but not yet reaped: never returned, and deleted now.
-            self.backend.take(&key).await?;
+            self.backend.remove(&key).await?;
             return Ok(Loaded::rejected(reason));
         }
         let memo = LoadedKey {
@@ -450,9 +450,9 @@ impl<B: Backend> ServerStore<B> {
 
     /// Moves the session under `key` to a new id with the request's changes.
     ///
-    /// The new record is written before the old one is taken, so a failed write leaves the
-    /// session as it was. Taking the old one decides between racing regenerations (and a
-    /// destroy): the one that takes it wins; the others delete the record they wrote and
+    /// The new record is written before the old one is removed, so a failed write leaves the
+    /// session as it was. Removing the old one decides between racing regenerations (and a
+    /// destroy): the one that removes it wins; the others delete the record they wrote and
     /// report the session ended, so one session never has two live ids.
     async fn regenerate(&self, key: &StorageKey, request: &SaveRequest<'_>) -> Result<Saved> {
         let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
@@ -483,7 +483,7 @@ impl<B: Backend> ServerStore<B> {
             ));
         };
         let new_key = StorageKey::of(&self.hasher, new_id);
-        let Some(old) = self.backend.take(key).await? else {
+        let Some(old) = self.backend.remove(key).await? else {
             self.delete(&new_key).await?;
             return Err(ended());
         };
@@ -491,7 +491,7 @@ impl<B: Backend> ServerStore<B> {
             self.backend.unlink_user(user, key).await?;
         }
         if old != read {
-            // Another request saved between the read and the take: its changes are in `old`,
+            // Another request saved between the read and the remove: its changes are in `old`,
             // so the new record is written again from it. Nobody else knows the new id yet.
             self.delete(&new_key).await?;
             let mut again = merge(old);
@@ -515,7 +515,7 @@ impl<B: Backend> ServerStore<B> {
 
     /// Deletes the record under `key` and its user link.
     async fn delete(&self, key: &StorageKey) -> Result<()> {
-        if let Some(old) = self.backend.take(key).await?
+        if let Some(old) = self.backend.remove(key).await?
             && let Some(user) = old.user_id()
         {
             self.backend.unlink_user(user, key).await?;
