@@ -122,24 +122,8 @@ impl Backend for MapBackend {
         StoreFuture::ready(Ok(due.len()))
     }
 
-    // No index of its own: `user_keys` looks in the records, as a database would query an
-    // indexed user column. A store that keeps an index apart updates it here.
-    fn link_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> StoreFuture<'a, ()> {
-        StoreFuture::ready(Ok(()))
-    }
-
-    fn unlink_user<'a>(&'a self, _: &'a str, _: &'a StorageKey) -> StoreFuture<'a, ()> {
-        StoreFuture::ready(Ok(()))
-    }
-
-    /// The sessions of `user`, for "log out everywhere" and a list of a user's devices.
-    fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
-        let records = self.lock();
-        let keys = (records.iter())
-            .filter(|(_, (record, _))| record.user_id() == Some(user))
-            .map(|(key, _)| *key);
-        StoreFuture::ready(Ok(keys.collect()))
-    }
+    // No user index (`Backend::user_index` stays `None`): "log out everywhere" fails with
+    // `ErrorKind::Unsupported`. A backend that keeps one implements `store::UserIndex`.
 }
 
 /// The store: the backend, and the key session ids are hashed with. Keep that key stable
@@ -188,8 +172,8 @@ mod tests {
 
     // The public conformance suite (feature `testing`), one #[test] per check, each with a
     // fresh store: ids, fixation, regeneration, logout, expiry, concurrent requests, hostile
-    // cookies, "log out everywhere". `id_source` adds the check that a new id colliding with
-    // a stored one never overwrites it.
+    // cookies, and that "log out everywhere" is refused without a user index. `id_source`
+    // adds the check that a new id colliding with a stored one never overwrites it.
     fastsession::conformance_tests!(
         || map_store(&Key::generate().unwrap()),
         id_source: |ids| map_store(&Key::generate().unwrap()).with_id_source(ids),

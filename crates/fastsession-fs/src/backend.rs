@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Expiry, Record};
-use fastsession_core::store::{AnonymousBudget, Backend, StorageKey, StoreFuture, Update};
+use fastsession_core::store::{
+    AnonymousBudget, Backend, StorageKey, StoreFuture, Update, UserIndex,
+};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, Result};
 use sha2::{Digest as _, Sha256};
@@ -983,6 +985,12 @@ impl Backend for FilesystemBackend {
         self.run(move |inner| inner.reap(now, limit, max))
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for FilesystemBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         let (user, key) = (user.to_owned(), *key);
         self.run(move |inner| inner.link(&user, &key))

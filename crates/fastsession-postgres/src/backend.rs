@@ -9,7 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
-use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update};
+use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserIndex};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use serde_json::value::RawValue;
@@ -698,6 +698,12 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for PostgresBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         StoreFuture::io(async move {
             let key = &key.as_bytes()[..];

@@ -10,7 +10,9 @@ use std::time::Duration;
 use fastsession_core::codec::IdHasher;
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
-use fastsession_core::store::{AnonymousBudget, Backend, StorageKey, StoreFuture, Update};
+use fastsession_core::store::{
+    AnonymousBudget, Backend, StorageKey, StoreFuture, Update, UserIndex,
+};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -950,6 +952,12 @@ impl Backend for RedisBackend {
         StoreFuture::io(async { Ok(0) })
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for RedisBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         StoreFuture::io(async move {
             let mut invocation = scripts::LINK.key(self.user_key(user));

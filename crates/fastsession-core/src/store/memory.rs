@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::StoreFuture;
 use super::budget::AnonymousBudget;
-use super::{Backend, ServerStore, StorageKey, Update};
+use super::{Backend, ServerStore, StorageKey, Update, UserIndex};
 use crate::codec::IdHasher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
@@ -474,6 +474,12 @@ impl Backend for MemoryBackend {
         StoreFuture::ready(Ok(self.lock().reap(now, limit)))
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for MemoryBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         self.lock()
             .users
