@@ -53,7 +53,8 @@ pub struct SessionInfo {
 /// [`user_index`](Self::user_index).
 ///
 /// A method known at once answers with [`StoreFuture::ready`]; one that waits on I/O, with
-/// [`StoreFuture::io`].
+/// [`StoreFuture::io`]. The example `examples/writing_a_backend.rs` in the repository walks
+/// through a whole backend, method by method, and runs the conformance suite against it.
 ///
 /// # Examples
 ///
