@@ -513,17 +513,6 @@ impl UserIndex for MemoryBackend {
 
 /// A [`BuildHasher`](std::hash::BuildHasher) for maps keyed by [`StorageKey`]: the key's own
 /// first 8 bytes are the hash, with none of SipHash's work (see [`StorageKey`]'s `Hash`).
-///
-/// # Examples
-///
-/// ```
-/// use std::collections::HashMap;
-/// use fastsession::store::{StorageKey, StorageKeyHash};
-///
-/// let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
-/// records.insert(StorageKey::from_bytes([7; 32]), "record");
-/// assert_eq!(records[&StorageKey::from_bytes([7; 32])], "record");
-/// ```
 type StorageKeyHash = std::hash::BuildHasherDefault<StorageKeyHasher>;
 
 /// The [`Hasher`](std::hash::Hasher) of [`StorageKeyHash`]: keeps the last `u64` written.
@@ -556,6 +545,14 @@ mod tests {
     use crate::time::{Clock, ManualClock};
     use http::HeaderMap;
     use std::time::Duration;
+
+    // Was the doctest of `StorageKeyHash`, which is private since the type left the API.
+    #[test]
+    fn maps_keyed_by_storage_key_find_what_they_hold() {
+        let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
+        records.insert(StorageKey::from_bytes([7; 32]), "record");
+        assert_eq!(records[&StorageKey::from_bytes([7; 32])], "record");
+    }
 
     fn config(store: &std::sync::Arc<MemoryStore>, clock: &ManualClock) -> SessionConfig {
         SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())
