@@ -7,5 +7,5 @@
 //! | `axum_login` | log in and out on axum: regenerate, "remember me", flash messages, a CSRF token |
 //! | `actix_login` | the same app on actix-web |
 //! | `shared_redis` | two app instances sharing sessions through Redis |
-//! | `custom_store` | a store of your own over a `Mutex<BTreeMap>`, checked by the conformance suite |
+//! | `writing_a_backend` | a store of your own: a `Backend` over a `Mutex<BTreeMap>`, method by method, checked by the conformance suite |
 //! | `testing_handlers` | testing handlers: directly, through the router, with a manual clock, on actix-web |

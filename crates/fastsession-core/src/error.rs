@@ -69,6 +69,11 @@ pub enum ErrorKind {
     NotInstalled,
     /// A handler asked for a named session that the middleware was not given.
     UnknownSession,
+    /// The store cannot do what was asked of it: a [`ServerStore`](crate::store::ServerStore)
+    /// whose backend keeps no user index ([`Backend::user_index`](crate::store::Backend::user_index))
+    /// was asked for a user's sessions. Nothing was changed; choose a backend with one for
+    /// "log out everywhere" and account pages.
+    Unsupported,
     /// A rule fastsession keeps inside itself was broken, by a bug of its own or of a store
     /// (a backend that says it never waits returned a pending future, a store answered with
     /// something it cannot have): not the client's input, not the application's settings.

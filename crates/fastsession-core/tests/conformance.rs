@@ -53,3 +53,82 @@ mod opaque_memory_store {
             .with_revocation(true)
     );
 }
+
+/// A server store whose backend keeps no user index: the memory backend with its index hidden.
+/// Every check passes; "log out everywhere" and the rest of the account API are refused with
+/// `ErrorKind::Unsupported`, and nothing else changes.
+mod server_store_without_a_user_index {
+    use fastsession_core::ErrorKind;
+    use fastsession_core::codec::IdHasher;
+    use fastsession_core::session::{Expiry, Record};
+    use fastsession_core::store::{
+        Backend, MemoryBackend, ServerStore, StorageKey, StoreFuture, Update,
+    };
+    use fastsession_core::time::UnixTime;
+
+    /// Passes every call on but `user_index`, which stays the default `None`.
+    #[derive(Debug)]
+    struct NoIndex(MemoryBackend);
+
+    impl Backend for NoIndex {
+        fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+            self.0.read(key)
+        }
+
+        fn create<'a>(
+            &'a self,
+            key: &'a StorageKey,
+            record: &'a Record,
+            expires: UnixTime,
+        ) -> StoreFuture<'a, bool> {
+            self.0.create(key, record, expires)
+        }
+
+        fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
+            self.0.update(key, update)
+        }
+
+        fn touch<'a>(
+            &'a self,
+            key: &'a StorageKey,
+            now: UnixTime,
+            expiry: &'a Expiry,
+        ) -> StoreFuture<'a, bool> {
+            self.0.touch(key, now, expiry)
+        }
+
+        fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+            self.0.remove(key)
+        }
+
+        fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
+            self.0.reap(now, limit)
+        }
+    }
+
+    fn store() -> ServerStore<NoIndex> {
+        let backend = NoIndex(MemoryBackend::new(10_000));
+        ServerStore::with_backend(backend, IdHasher::random().unwrap())
+    }
+
+    fastsession_core::conformance_tests!(
+        store,
+        id_source: |ids| store().with_id_source(ids),
+    );
+
+    #[test]
+    fn the_account_api_is_refused_with_a_typed_error() {
+        fastsession_core::testing::run(async {
+            let store = store();
+            let (expiry, now) = (Expiry::default(), UnixTime::now());
+            let key = StorageKey::from_bytes([7; 32]);
+            let kinds = [
+                store.sessions_of("ada", &expiry, now).await.map(|_| ()),
+                store.end_session("ada", &key).await.map(|_| ()),
+                store.end_sessions_of("ada", None).await.map(|_| ()),
+            ]
+            .map(|result| result.map_err(|e| e.kind()));
+            assert_eq!(kinds, [Err(ErrorKind::Unsupported); 3]);
+        });
+    }
+}

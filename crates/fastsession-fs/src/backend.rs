@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Expiry, Record};
-use fastsession_core::store::{AnonymousBudget, Backend, StorageKey, StoreFuture, Update};
+use fastsession_core::store::{
+    AnonymousBudget, Backend, StorageKey, StoreFuture, Update, UserIndex,
+};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, Result};
 use sha2::{Digest as _, Sha256};
@@ -67,7 +69,7 @@ const EVICTIONS_PER_WRITE: usize = 16;
 /// # Concurrency
 ///
 /// Reads take no lock: a rename is atomic, so a reader sees one whole version. Every write
-/// (create, update, touch, take, reap) holds an exclusive `flock` on the lock file of the key's
+/// (create, update, touch, remove, reap) holds an exclusive `flock` on the lock file of the key's
 /// shard for its whole read-modify-write cycle. `flock` excludes other threads and other
 /// processes alike, so two processes sharing the directory keep the store contract: changes to
 /// different keys of one session both persist, one whole value wins for the same key (but
@@ -586,7 +588,7 @@ impl Inner {
         Ok(true)
     }
 
-    fn take(&self, key: &StorageKey, max: usize) -> Result<Option<Record>> {
+    fn remove(&self, key: &StorageKey, max: usize) -> Result<Option<Record>> {
         let name = key.to_hex();
         let _lock = self.lock(key)?;
         let slot = self.load(key, &name, max)?;
@@ -973,9 +975,9 @@ impl Backend for FilesystemBackend {
         self.run(move |inner| inner.touch(&key, now, &expiry, max))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let (key, max) = (*key, self.max_record);
-        self.run(move |inner| inner.take(&key, max))
+        self.run(move |inner| inner.remove(&key, max))
     }
 
     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
@@ -983,6 +985,12 @@ impl Backend for FilesystemBackend {
         self.run(move |inner| inner.reap(now, limit, max))
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for FilesystemBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         let (user, key) = (user.to_owned(), *key);
         self.run(move |inner| inner.link(&user, &key))

@@ -150,10 +150,10 @@ async fn symlink_at_a_session_path_is_never_followed() {
     assert_eq!(about[0].field("reason"), Some("untrusted"), "{about:?}");
     assert_eq!(about[0].field("detail"), Some("symlink"));
 
-    // Writing paths refuse too; a take removes the link itself, never its target.
+    // Writing paths refuse too; a remove deletes the link itself, never its target.
     assert!(store.backend().update_is_none(&key).await);
     symlink(&target, &path).unwrap();
-    assert_eq!(store.backend().take(&key).await.unwrap(), None);
+    assert_eq!(store.backend().remove(&key).await.unwrap(), None);
     assert!(std::fs::symlink_metadata(&path).is_err(), "link removed");
     assert_eq!(
         std::fs::read(&target).unwrap(),

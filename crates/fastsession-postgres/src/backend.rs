@@ -9,7 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
-use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update};
+use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserIndex};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use serde_json::value::RawValue;
@@ -25,8 +25,24 @@ use crate::sql::Statements;
 /// How much longer than the server's statement timeout the client waits for an answer before
 /// it gives the connection up as stalled.
 const CLIENT_GRACE: Duration = Duration::from_secs(1);
-/// Tries of an idempotent statement whose connection was lost (the first try and one retry).
-const IDEMPOTENT_ATTEMPTS: usize = 2;
+/// Whether a statement is tried again, on a fresh connection, when its connection was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// Idempotent (running it twice is running it once): tried once more.
+    Once,
+    /// A lost answer may hide an applied write: a second try could act on it again.
+    Never,
+}
+
+impl Retry {
+    /// Tries in all, the first included.
+    fn attempts(self) -> usize {
+        match self {
+            Retry::Once => 2,
+            Retry::Never => 1,
+        }
+    }
+}
 
 /// Sessions in a PostgreSQL table: the records of a [`PostgresStore`](crate::PostgresStore).
 ///
@@ -231,16 +247,16 @@ impl PostgresBackend {
         budgeted
     }
 
-    /// Runs one statement; an idempotent one is tried again once on a fresh connection if the
-    /// connection was lost (a terminated backend, a server restart).
+    /// Runs one statement, tried again as `retry` says if the connection was lost (a
+    /// terminated backend, a server restart).
     async fn rows(
         &self,
         op: &'static str,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-        idempotent: bool,
+        retry: Retry,
     ) -> Result<Vec<Row>> {
-        let attempts = if idempotent { IDEMPOTENT_ATTEMPTS } else { 1 };
+        let attempts = retry.attempts();
         let mut tried = 0;
         loop {
             tried += 1;
@@ -528,7 +544,7 @@ impl Backend for PostgresBackend {
         StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
             let rows = self
-                .rows("read", &self.inner.sql.read, &[&key], true)
+                .rows("read", &self.inner.sql.read, &[&key], Retry::Once)
                 .await?;
             Ok(rows.first().and_then(decode))
         })
@@ -575,7 +591,7 @@ impl Backend for PostgresBackend {
                 &mut params,
             );
             // Not retried: after a lost answer, a second insert would find the first.
-            let rows = self.rows("create", sql, &params, false).await?;
+            let rows = self.rows("create", sql, &params, Retry::Never).await?;
             Ok(applied(&rows))
         })
     }
@@ -631,7 +647,7 @@ impl Backend for PostgresBackend {
                 &mut params,
             );
             // Not retried: a lost answer may hide an applied merge.
-            let rows = self.rows("update", sql, &params, false).await?;
+            let rows = self.rows("update", sql, &params, Retry::Never).await?;
             Ok(applied(&rows))
         })
     }
@@ -649,18 +665,18 @@ impl Backend for PostgresBackend {
             params.extend(l.params());
             // Setting the same activity time twice is the same as once.
             let rows = self
-                .rows("touch", &self.inner.sql.touch, &params, true)
+                .rows("touch", &self.inner.sql.touch, &params, Retry::Once)
                 .await?;
             Ok(!rows.is_empty())
         })
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
-            // Not retried: the first delete may have taken the record, the second finds none.
+            // Not retried: the first delete may have removed the record, the second finds none.
             let rows = self
-                .rows("take", &self.inner.sql.take, &[&key], false)
+                .rows("remove", &self.inner.sql.remove, &[&key], Retry::Never)
                 .await?;
             Ok(rows.first().and_then(decode))
         })
@@ -670,13 +686,24 @@ impl Backend for PostgresBackend {
         StoreFuture::io(async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self
-                .rows("reap", &self.inner.sql.reap, &[&secs(now), &limit], true)
+                .rows(
+                    "reap",
+                    &self.inner.sql.reap,
+                    &[&secs(now), &limit],
+                    Retry::Once,
+                )
                 .await?;
             let count: i64 = rows.first().map_or(0, |r| r.get(0));
             Ok(usize::try_from(count).unwrap_or(0))
         })
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for PostgresBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         StoreFuture::io(async move {
             let key = &key.as_bytes()[..];
@@ -684,7 +711,7 @@ impl Backend for PostgresBackend {
                 "link_user",
                 &self.inner.sql.link,
                 &[&key, &user_hash(user)],
-                true,
+                Retry::Once,
             )
             .await?;
             Ok(())
@@ -698,7 +725,7 @@ impl Backend for PostgresBackend {
                 "unlink_user",
                 &self.inner.sql.unlink,
                 &[&key, &user_hash(user)],
-                true,
+                Retry::Once,
             )
             .await?;
             Ok(())
@@ -712,7 +739,7 @@ impl Backend for PostgresBackend {
                     "user_keys",
                     &self.inner.sql.user_keys,
                     &[&user_hash(user)],
-                    true,
+                    Retry::Once,
                 )
                 .await?;
             Ok(rows

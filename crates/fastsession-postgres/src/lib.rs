@@ -142,7 +142,7 @@
 //! * **create**: `INSERT ... ON CONFLICT DO NOTHING`; an id already present is never
 //!   overwritten (the store draws another). For an anonymous session, the same statement
 //!   evicts what the budget needs (see [Anonymous sessions](#anonymous-sessions)).
-//! * **regenerate**: the new row is created first, then the old one taken with
+//! * **regenerate**: the new row is created first, then the old one removed with
 //!   `DELETE ... RETURNING` (so a failed create leaves the session as it was, and of two
 //!   racing requests one wins). **destroy**: `DELETE ... RETURNING`.
 //! * **refresh** of an unchanged session: an `UPDATE` of `last_active` and `expires` only, if

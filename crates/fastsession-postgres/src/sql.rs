@@ -67,7 +67,7 @@ pub(crate) struct Statements {
     pub(crate) update: String,
     pub(crate) update_anonymous: String,
     pub(crate) touch: String,
-    pub(crate) take: String,
+    pub(crate) remove: String,
     pub(crate) reap: String,
     pub(crate) link: String,
     pub(crate) unlink: String,
@@ -162,7 +162,7 @@ impl Statements {
                  SELECT 1 FROM live",
                 deadline = deadline("user_id", "persistent", "expires_at"),
             ),
-            take: format!("DELETE FROM {t} WHERE key = $1::bytea RETURNING {RECORD_COLUMNS}"),
+            remove: format!("DELETE FROM {t} WHERE key = $1::bytea RETURNING {RECORD_COLUMNS}"),
             // SKIP LOCKED: rows a request is writing are left for the next pass, and two
             // reapers share the work instead of queueing on each other.
             reap: format!(

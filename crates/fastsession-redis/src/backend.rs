@@ -10,7 +10,9 @@ use std::time::Duration;
 use fastsession_core::codec::IdHasher;
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Change, Expiry, Record};
-use fastsession_core::store::{AnonymousBudget, Backend, StorageKey, StoreFuture, Update};
+use fastsession_core::store::{
+    AnonymousBudget, Backend, StorageKey, StoreFuture, Update, UserIndex,
+};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -70,7 +72,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// request that cleared all values or flashes) it is a Lua script that reads the stored timestamps
 /// first and keeps the anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
 /// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
-/// writes only if the key is absent; `take` returns and deletes in one step; `touch` only moves
+/// writes only if the key is absent; `remove` returns and deletes in one step; `touch` only moves
 /// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading them on
 /// `NOSCRIPT` (after a server restart or failover).
 ///
@@ -589,12 +591,12 @@ impl RedisBackend {
         // What was there is not wanted: not decoded, not counted.
         if self.is_cluster() {
             let _: Fields = self
-                .invoke("delete an ended session", scripts::TAKE.key(&redis_key))
+                .invoke("delete an ended session", scripts::REMOVE.key(&redis_key))
                 .await?;
             self.cluster_index("del", key, UnixTime::EPOCH, 0).await?;
         } else {
-            let take = self.indexed(&scripts::TAKE_INDEXED, &redis_key, key, 0);
-            let _: Fields = self.invoke("delete an ended session", take).await?;
+            let remove = self.indexed(&scripts::REMOVE_INDEXED, &redis_key, key, 0);
+            let _: Fields = self.invoke("delete an ended session", remove).await?;
         }
         Ok(())
     }
@@ -703,8 +705,8 @@ fn decode(fields: Fields) -> Option<Record> {
     }
 }
 
-/// What a `TAKE` script returned: the record, if one was there and readable.
-fn taken(fields: Fields) -> Option<Record> {
+/// What a `REMOVE` script returned: the record, if one was there and readable.
+fn removed(fields: Fields) -> Option<Record> {
     if fields.len() == 1 && fields[0] == scripts::FOREIGN.as_bytes() {
         unreadable("not a hash");
         return None;
@@ -925,19 +927,19 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         StoreFuture::io(async move {
             let redis_key = self.session_key(key);
             if !self.is_cluster() {
-                let invocation = self.indexed(&scripts::TAKE_INDEXED, &redis_key, key, 0);
+                let invocation = self.indexed(&scripts::REMOVE_INDEXED, &redis_key, key, 0);
                 let fields: Fields = self.invoke("end a session", invocation).await?;
-                return Ok(taken(fields));
+                return Ok(removed(fields));
             }
             let fields: Fields = self
-                .invoke("end a session", scripts::TAKE.key(&redis_key))
+                .invoke("end a session", scripts::REMOVE.key(&redis_key))
                 .await?;
             let was_there = !fields.is_empty();
-            let record = taken(fields);
+            let record = removed(fields);
             if was_there && record.as_ref().is_none_or(|r| r.user_id().is_none()) {
                 self.cluster_index("del", key, UnixTime::EPOCH, 0).await?;
             }
@@ -950,6 +952,12 @@ impl Backend for RedisBackend {
         StoreFuture::io(async { Ok(0) })
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for RedisBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         StoreFuture::io(async move {
             let mut invocation = scripts::LINK.key(self.user_key(user));

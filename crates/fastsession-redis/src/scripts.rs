@@ -7,12 +7,12 @@
 //!
 //! Two families:
 //!
-//! * The **session** scripts (`CREATE`, `UPDATE`, `TOUCH`, `TAKE`) touch one key, the session's,
+//! * The **session** scripts (`CREATE`, `UPDATE`, `TOUCH`, `REMOVE`) touch one key, the session's,
 //!   so they run unchanged on Redis Cluster. There the anonymous index is kept by separate
 //!   steps: `INDEX` on the index keys (one slot: they share a hash tag), then `EVICT` on each
 //!   session it chose, which are in other slots.
 //! * The **indexed** scripts (`CREATE_ANONYMOUS`, `UPDATE_INDEXED`, `TOUCH_INDEXED`,
-//!   `TAKE_INDEXED`), for one server: the session step, the index step and the evictions in
+//!   `REMOVE_INDEXED`), for one server: the session step, the index step and the evictions in
 //!   one script, so one round trip and atomic. `KEYS` are the session, the index (a sorted
 //!   set) and the byte counts (a hash); `ARGV` starts with five index arguments (the session
 //!   key name up to its 64 hex digits, the session's member, the two bounds of the budget,
@@ -317,12 +317,12 @@ return {{1}}
     )))
 });
 
-/// What `TAKE` returns for a key holding something other than a hash: one element, where
+/// What `REMOVE` returns for a key holding something other than a hash: one element, where
 /// a hash's fields come in pairs.
 pub(crate) const FOREIGN: &str = "!";
 
-/// The take: the hash, deleted, as `fields`.
-const TAKE_BODY: &str = r"
+/// The remove: the hash, deleted, as `fields`.
+const REMOVE_BODY: &str = r"
 local fields = redis.pcall('HGETALL', KEYS[1])
 if fields.err then
   redis.call('DEL', KEYS[1])
@@ -332,17 +332,17 @@ elseif #fields > 0 then
 end
 ";
 
-/// `KEYS[1]` session. Returns the hash and deletes it, atomically: of two concurrent takes,
+/// `KEYS[1]` session. Returns the hash and deletes it, atomically: of two concurrent removes,
 /// one gets the record and the other an empty reply. A key holding something else is
 /// deleted and reported as [`FOREIGN`].
-pub(crate) static TAKE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&format!("{TAKE_BODY}return fields\n")));
+pub(crate) static REMOVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{REMOVE_BODY}return fields\n")));
 
-/// `TAKE` on one server, also taking the session out of the index: `KEYS` session, index,
+/// `REMOVE` on one server, also taking the session out of the index: `KEYS` session, index,
 /// byte counts; `ARGV` the five index arguments.
-pub(crate) static TAKE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static REMOVE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&indexed(&format!(
-        "{TAKE_BODY}unindex(ARGV[2])\nreturn fields\n"
+        "{REMOVE_BODY}unindex(ARGV[2])\nreturn fields\n"
     )))
 });
 

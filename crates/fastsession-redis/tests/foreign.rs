@@ -106,14 +106,19 @@ async fn a_foreign_value_under_a_session_key_reads_as_no_session() {
                 .unwrap();
             if kind == "hash with unknown fields" {
                 // Its timestamps are fine: the touch moves them; the next read still
-                // refuses it, and the take deletes it.
+                // refuses it, and the remove deletes it.
                 assert!(touched);
             } else {
                 assert!(!touched, "{kind}");
                 plant(&mut con, &redis_key, kind);
             }
             assert!(
-                store.backend().take(&storage_key).await.unwrap().is_none(),
+                store
+                    .backend()
+                    .remove(&storage_key)
+                    .await
+                    .unwrap()
+                    .is_none(),
                 "{kind}"
             );
             let left: i64 = redis::cmd("EXISTS")

@@ -44,10 +44,63 @@ pub struct SessionInfo {
 
 /// Storage of records by [`StorageKey`], with the atomic operations a [`ServerStore`](super::ServerStore) needs.
 ///
-/// Each method must be atomic with respect to the others on the same key, also across
-/// processes when the storage is shared. `expires` is when the record may be deleted; a
-/// backend with native expiry (a Redis TTL) uses it, others keep it for
-/// [`reap`](Self::reap).
+/// The `ServerStore` does the rest of the [`Store`](super::Store) contract (ids and their
+/// hashing, expiry, regeneration, merging), so a backend only keeps records. Each method must
+/// be atomic with respect to the others on the same key, also across processes when the
+/// storage is shared. `expires` is when the record may be deleted; a backend with native
+/// expiry (a Redis TTL) uses it, others keep it for [`reap`](Self::reap). A backend that can
+/// list a user's sessions also implements [`UserIndex`] and returns it from
+/// [`user_index`](Self::user_index).
+///
+/// A method known at once answers with [`StoreFuture::ready`]; one that waits on I/O, with
+/// [`StoreFuture::io`]. The example `examples/writing_a_backend.rs` in the repository walks
+/// through a whole backend, method by method, and runs the conformance suite against it.
+///
+/// # Examples
+///
+/// A backend over another one that counts reads (the rest is passed through):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use fastsession::codec::IdHasher;
+/// use fastsession::session::{Expiry, Record};
+/// use fastsession::store::{Backend, MemoryBackend, ServerStore, StorageKey, StoreFuture, Update, UserIndex};
+/// use fastsession::time::UnixTime;
+///
+/// #[derive(Debug)]
+/// struct CountingReads<B> { inner: B, reads: AtomicU64 }
+///
+/// impl<B: Backend> Backend for CountingReads<B> {
+///     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+///         self.reads.fetch_add(1, Ordering::Relaxed);
+///         self.inner.read(key)
+///     }
+///     fn create<'a>(&'a self, key: &'a StorageKey, record: &'a Record, expires: UnixTime) -> StoreFuture<'a, bool> {
+///         self.inner.create(key, record, expires)
+///     }
+///     fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
+///         self.inner.update(key, update)
+///     }
+///     fn touch<'a>(&'a self, key: &'a StorageKey, now: UnixTime, expiry: &'a Expiry) -> StoreFuture<'a, bool> {
+///         self.inner.touch(key, now, expiry)
+///     }
+///     fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+///         self.inner.remove(key)
+///     }
+///     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
+///         self.inner.reap(now, limit)
+///     }
+///     // Without this, "log out everywhere" would fail with `ErrorKind::Unsupported`.
+///     fn user_index(&self) -> Option<&dyn UserIndex> {
+///         self.inner.user_index()
+///     }
+/// }
+///
+/// let backend = CountingReads { inner: MemoryBackend::new(10_000), reads: AtomicU64::new(0) };
+/// let store = ServerStore::with_backend(backend, IdHasher::random()?);
+/// # let _ = store;
+/// # Ok::<(), fastsession::Error>(())
+/// ```
 pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// The record under `key`, whether expired or not (the caller checks).
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>>;
@@ -77,20 +130,69 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
         expiry: &'a Expiry,
     ) -> StoreFuture<'a, bool>;
 
-    /// Removes the record under `key` and returns it; of two concurrent takes, one gets it.
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>>;
+    /// Removes the record under `key` and returns it; of two concurrent removes, one gets it.
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>>;
 
     /// Deletes up to `limit` records whose `expires` is at or before `now`; returns how many.
     fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize>;
 
-    /// Notes that the session under `key` belongs to `user` (for
-    /// [`ServerStore::sessions_of`](super::ServerStore::sessions_of)). Links may go stale; readers check the record.
+    /// The index of sessions by user this backend keeps, if it keeps one; `None` by default.
+    ///
+    /// Without one, sessions work as ever, but [`ServerStore::sessions_of`](super::ServerStore::sessions_of),
+    /// [`end_session`](super::ServerStore::end_session) and
+    /// [`end_sessions_of`](super::ServerStore::end_sessions_of) fail with
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{Backend, MemoryBackend};
+    ///
+    /// // Every backend of the fastsession crates keeps one: "log out everywhere" works.
+    /// assert!(MemoryBackend::new(10_000).user_index().is_some());
+    /// ```
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        None
+    }
+}
+
+/// Which sessions belong to which user: what [`ServerStore::sessions_of`](super::ServerStore::sessions_of),
+/// [`end_session`](super::ServerStore::end_session) and
+/// [`end_sessions_of`](super::ServerStore::end_sessions_of) need of a [`Backend`], which hands
+/// it over with [`Backend::user_index`].
+///
+/// The `ServerStore` links a session when it is saved with a user and unlinks it when it is
+/// removed. Links may go stale (a session that expired, a link whose unlink failed): readers
+/// check the record, and [`sessions_of`](super::ServerStore::sessions_of) unlinks what it
+/// finds gone.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::store::{Backend, MemoryBackend, StorageKey};
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let backend = MemoryBackend::new(10_000);
+/// let index = backend.user_index().expect("the memory backend keeps a user index");
+/// let key = StorageKey::from_bytes([7; 32]);
+/// index.link_user("ada", &key).await?;
+/// assert_eq!(index.user_keys("ada").await?, vec![key]);
+/// index.unlink_user("ada", &key).await?;
+/// assert!(index.user_keys("ada").await?.is_empty());
+/// # Ok::<(), fastsession::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait UserIndex: Send + Sync {
+    /// Notes that the session under `key` belongs to `user`; linking it twice is linking it
+    /// once.
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()>;
 
-    /// Removes a link made by [`link_user`](Self::link_user).
+    /// Removes a link made by [`link_user`](Self::link_user); removing a link that is not
+    /// there is no error.
     fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()>;
 
-    /// The keys linked to `user`.
+    /// The keys linked to `user`, stale ones included.
     fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>>;
 }
 

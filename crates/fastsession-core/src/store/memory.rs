@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::StoreFuture;
 use super::budget::AnonymousBudget;
-use super::{Backend, ServerStore, StorageKey, Update};
+use super::{Backend, ServerStore, StorageKey, Update, UserIndex};
 use crate::codec::IdHasher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Event};
@@ -461,7 +461,7 @@ impl Backend for MemoryBackend {
         StoreFuture::ready(Ok(live))
     }
 
-    fn take<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let mut state = self.lock();
         let record = state.remove(key);
         if let Some(record) = &record {
@@ -474,6 +474,12 @@ impl Backend for MemoryBackend {
         StoreFuture::ready(Ok(self.lock().reap(now, limit)))
     }
 
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for MemoryBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         self.lock()
             .users
@@ -539,6 +545,14 @@ mod tests {
     use crate::time::{Clock, ManualClock};
     use http::HeaderMap;
     use std::time::Duration;
+
+    // Was the doctest of `StorageKeyHash`, which is private since the type left the API.
+    #[test]
+    fn maps_keyed_by_storage_key_find_what_they_hold() {
+        let mut records: HashMap<StorageKey, &str, StorageKeyHash> = HashMap::default();
+        records.insert(StorageKey::from_bytes([7; 32]), "record");
+        assert_eq!(records[&StorageKey::from_bytes([7; 32])], "record");
+    }
 
     fn config(store: &std::sync::Arc<MemoryStore>, clock: &ManualClock) -> SessionConfig {
         SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id").unwrap())

@@ -21,6 +21,7 @@
 //!   [`SaveKind::Create`] must never overwrite an existing record.
 //! * Neither is called for a request that never asked for its session.
 
+mod accounts;
 mod backend;
 mod budget;
 mod cookie;
@@ -35,7 +36,7 @@ mod storage_key;
 
 use std::fmt;
 
-pub use backend::{Backend, IdSource, OsIdSource, SessionInfo, Update};
+pub use backend::{Backend, IdSource, OsIdSource, SessionInfo, Update, UserIndex};
 pub use budget::{
     AnonymousBudget, DEFAULT_ANONYMOUS_BYTES, DEFAULT_ANONYMOUS_SESSIONS, DEFAULT_MAX_SESSION_BYTES,
 };

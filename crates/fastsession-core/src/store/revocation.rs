@@ -181,7 +181,7 @@ impl<B: Backend> RevocationList for ServerStore<B> {
                 marker.insert_value(KEPT.to_owned(), kept);
             }
             // The latest revocation wins; a concurrent one in between is as recent.
-            self.backend.take(&key).await?;
+            self.backend.remove(&key).await?;
             self.backend.create(&key, &marker, until).await?;
             Ok(())
         })

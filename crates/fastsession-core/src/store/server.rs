@@ -12,7 +12,7 @@ use std::fmt;
 use super::budget::DEFAULT_MAX_SESSION_BYTES;
 use super::{
     Backend, CookieContent, IdSource, LoadRequest, Loaded, Memo, OsIdSource, RejectReason,
-    SaveKind, SaveRequest, Saved, SessionInfo, StorageKey, Store, StoreFuture, Update,
+    SaveKind, SaveRequest, Saved, StorageKey, Store, StoreFuture, Update,
 };
 use crate::codec::IdHasher;
 use crate::error::{Error, ErrorKind, Result};
@@ -226,146 +226,6 @@ impl<B: Backend> ServerStore<B> {
         self.backend.reap(now, limit).await
     }
 
-    /// The live sessions tied to `user` with [`Session::set_user_id`](crate::Session::set_user_id).
-    ///
-    /// # Errors
-    ///
-    /// The backend's error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
-    /// use fastsession::time::UnixTime;
-    ///
-    /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let store = Arc::new(MemoryStore::new()?);
-    /// let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
-    /// // Ada logs in on two devices.
-    /// for _ in 0..2 {
-    ///     let sessions = Sessions::new(&http::HeaderMap::new());
-    ///     sessions.get(&config).await?.set_user_id("ada");
-    ///     sessions.save().await?;
-    /// }
-    /// // Her account page: where she is signed in.
-    /// for info in store.sessions_of("ada", config.expiry(), UnixTime::now()).await? {
-    ///     println!("signed in since {:?}, last seen {:?}", info.created, info.last_active);
-    /// }
-    /// assert_eq!(store.sessions_of("ada", config.expiry(), UnixTime::now()).await?.len(), 2);
-    /// # Ok::<(), fastsession::Error>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn sessions_of(
-        &self,
-        user: &str,
-        expiry: &Expiry,
-        now: UnixTime,
-    ) -> Result<Vec<SessionInfo>> {
-        let mut out = Vec::new();
-        for key in self.backend.user_keys(user).await? {
-            match self.backend.read(&key).await? {
-                Some(r) if r.user_id() == Some(user) && expiry.check(&r, now).is_ok() => {
-                    out.push(SessionInfo {
-                        key,
-                        created: r.created,
-                        last_active: r.last_active,
-                        persistent: r.persistent,
-                    })
-                }
-                _ => self.backend.unlink_user(user, &key).await?,
-            }
-        }
-        out.sort_by_key(|s| (s.created, s.key));
-        Ok(out)
-    }
-
-    /// Ends one session of `user`, by the key [`sessions_of`](Self::sessions_of) listed; it
-    /// is gone on its next request. Returns `false` if it was already gone.
-    ///
-    /// # Errors
-    ///
-    /// The backend's error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
-    /// use fastsession::time::UnixTime;
-    ///
-    /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let store = Arc::new(MemoryStore::new()?);
-    /// let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
-    /// let sessions = Sessions::new(&http::HeaderMap::new());
-    /// sessions.get(&config).await?.set_user_id("ada");
-    /// sessions.save().await?;
-    /// // "Sign out this device" on Ada's account page, by the key the page listed.
-    /// let listed = store.sessions_of("ada", config.expiry(), UnixTime::now()).await?;
-    /// assert!(store.end_session("ada", &listed[0].key).await?);
-    /// // Only her own sessions: a key of someone else's ends nothing.
-    /// assert!(!store.end_session("bob", &listed[0].key).await?);
-    /// # Ok::<(), fastsession::Error>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn end_session(&self, user: &str, key: &StorageKey) -> Result<bool> {
-        let owned = self
-            .backend
-            .read(key)
-            .await?
-            .is_some_and(|r| r.user_id() == Some(user));
-        let ended = owned && self.backend.take(key).await?.is_some();
-        self.backend.unlink_user(user, key).await?;
-        Ok(ended)
-    }
-
-    /// "Log out everywhere": ends every session of `user` except `keep` (typically the
-    /// current one). Returns how many ended.
-    ///
-    /// # Errors
-    ///
-    /// The backend's error; sessions ended before it stay ended.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use fastsession::{CookieConfig, MemoryStore, SessionConfig, Sessions};
-    /// use fastsession::session::SessionId;
-    ///
-    /// # tokio::runtime::Runtime::new()?.block_on(async {
-    /// let store = Arc::new(MemoryStore::new()?);
-    /// let config = SessionConfig::with_shared_store(store.clone(), CookieConfig::new("id")?);
-    /// let mut cookies = Vec::new();
-    /// for _ in 0..3 {
-    ///     let sessions = Sessions::new(&http::HeaderMap::new());
-    ///     sessions.get(&config).await?.set_user_id("ada");
-    ///     let mut response = http::HeaderMap::new();
-    ///     sessions.save_all(&mut response).await?;
-    ///     // `__Host-id=<id>; ...`: the value of a store's cookie is the session id.
-    ///     let line = response["set-cookie"].to_str()?.to_owned();
-    ///     cookies.push(line["__Host-id=".len()..line.find(';').unwrap_or(line.len())].to_owned());
-    /// }
-    /// // "Sign out everywhere else", from the request that carries the first cookie.
-    /// let current = SessionId::parse(&cookies[0]);
-    /// assert_eq!(store.end_sessions_of("ada", current.as_ref()).await?, 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn end_sessions_of(&self, user: &str, keep: Option<&SessionId>) -> Result<usize> {
-        let keep = keep.map(|id| StorageKey::of(&self.hasher, id));
-        let mut ended = 0;
-        for key in self.backend.user_keys(user).await? {
-            if Some(key) != keep && self.end_session(user, &key).await? {
-                ended += 1;
-            }
-        }
-        Ok(ended)
-    }
-
     async fn load_id(&self, request: LoadRequest<'_>) -> Result<Loaded> {
         let Some(id) = request.session_id() else {
             return Ok(Loaded::rejected(RejectReason::Malformed));
@@ -376,7 +236,7 @@ impl<B: Backend> ServerStore<B> {
         };
         if let Err(reason) = request.expiry().check(&record, request.now()) {
             // Expired but not yet reaped: never returned, and deleted now.
-            self.backend.take(&key).await?;
+            self.backend.remove(&key).await?;
             return Ok(Loaded::rejected(reason));
         }
         let memo = LoadedKey {
@@ -420,7 +280,7 @@ impl<B: Backend> ServerStore<B> {
                 }
                 // A changed user is the request's: the merge took it from there.
                 if let (Some(user), true) = (record.user_id(), request.changes().user_changed()) {
-                    self.backend.link_user(user, &key).await?;
+                    self.link_user(user, &key).await?;
                 }
                 Ok(id_cookie(record.id().cloned()))
             }
@@ -450,9 +310,9 @@ impl<B: Backend> ServerStore<B> {
 
     /// Moves the session under `key` to a new id with the request's changes.
     ///
-    /// The new record is written before the old one is taken, so a failed write leaves the
-    /// session as it was. Taking the old one decides between racing regenerations (and a
-    /// destroy): the one that takes it wins; the others delete the record they wrote and
+    /// The new record is written before the old one is removed, so a failed write leaves the
+    /// session as it was. Removing the old one decides between racing regenerations (and a
+    /// destroy): the one that removes it wins; the others delete the record they wrote and
     /// report the session ended, so one session never has two live ids.
     async fn regenerate(&self, key: &StorageKey, request: &SaveRequest<'_>) -> Result<Saved> {
         let ended = || Error::new(ErrorKind::SessionEnded, "session ended by another request");
@@ -483,15 +343,15 @@ impl<B: Backend> ServerStore<B> {
             ));
         };
         let new_key = StorageKey::of(&self.hasher, new_id);
-        let Some(old) = self.backend.take(key).await? else {
+        let Some(old) = self.backend.remove(key).await? else {
             self.delete(&new_key).await?;
             return Err(ended());
         };
         if let Some(user) = old.user_id() {
-            self.backend.unlink_user(user, key).await?;
+            self.unlink_user(user, key).await?;
         }
         if old != read {
-            // Another request saved between the read and the take: its changes are in `old`,
+            // Another request saved between the read and the remove: its changes are in `old`,
             // so the new record is written again from it. Nobody else knows the new id yet.
             self.delete(&new_key).await?;
             let mut again = merge(old);
@@ -507,7 +367,7 @@ impl<B: Backend> ServerStore<B> {
                 ));
             }
             if let Some(user) = again.user_id() {
-                self.backend.link_user(user, &new_key).await?;
+                self.link_user(user, &new_key).await?;
             }
         }
         Ok(saved)
@@ -515,10 +375,10 @@ impl<B: Backend> ServerStore<B> {
 
     /// Deletes the record under `key` and its user link.
     async fn delete(&self, key: &StorageKey) -> Result<()> {
-        if let Some(old) = self.backend.take(key).await?
+        if let Some(old) = self.backend.remove(key).await?
             && let Some(user) = old.user_id()
         {
-            self.backend.unlink_user(user, key).await?;
+            self.unlink_user(user, key).await?;
         }
         Ok(())
     }
@@ -535,7 +395,7 @@ impl<B: Backend> ServerStore<B> {
                 .await?
             {
                 if let Some(user) = record.user_id() {
-                    self.backend.link_user(user, &key).await?;
+                    self.link_user(user, &key).await?;
                 }
                 return Ok(id_cookie(record.id().cloned()));
             }

@@ -105,12 +105,15 @@
 //! | [`duplicate_and_misplaced_ids_are_ignored`] | 31, 32 | runs |
 //! | [`large_sessions`] | 20 | runs: over 4096 bytes is `CookieTooLarge` |
 //! | [`ids_are_hashed_at_rest`] | 33 | [`ServerStore`] only |
-//! | [`sign_out_everywhere`] | 39 | [`ServerStore`] only |
+//! | [`sign_out_everywhere`] | 39 | [`ServerStore`] only; without a user index, pins that it is refused |
 //! | [`id_collisions_never_overwrite`] | 29 | id stores with an injectable id source |
 //!
 //! Checks that need something the store does not have return without checking anything: the
 //! revocation and merging checks for sealed stores, and [`ids_are_hashed_at_rest`] and
 //! [`sign_out_everywhere`] for id stores not built on [`ServerStore`] (whose API they use).
+//! A [`ServerStore`] whose backend keeps no [`UserIndex`](crate::store::UserIndex) passes every
+//! other check; for it, [`sign_out_everywhere`] only checks that "log out everywhere" fails
+//! with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and ends nothing.
 //!
 //! # Cases 23–51 and 61–65, store by store
 //!
@@ -245,6 +248,9 @@ impl<B: Backend> Inspect for ServerStore<B> {
 
 /// What the [`ServerStore`]-only checks use: the account API and raw backend reads.
 pub(crate) trait Accounts: Send + Sync + 'static {
+    /// Whether the backend keeps a user index, without which the account API refuses.
+    fn has_user_index(&self) -> bool;
+
     fn live_sessions_of<'a>(
         &'a self,
         user: &'a str,
@@ -263,6 +269,10 @@ pub(crate) trait Accounts: Send + Sync + 'static {
 }
 
 impl<B: Backend> Accounts for ServerStore<B> {
+    fn has_user_index(&self) -> bool {
+        self.backend().user_index().is_some()
+    }
+
     fn live_sessions_of<'a>(
         &'a self,
         user: &'a str,

@@ -1,7 +1,8 @@
 //! Checks of id stores: hashing at rest, "log out everywhere", id collisions.
 
 use super::harness::{Abilities, World, default_expiry, ensure, get, login, put};
-use super::{Instance, ScriptedIds, StoreUnderTest};
+use super::{Accounts, Instance, ScriptedIds, StoreUnderTest};
+use crate::error::{ErrorKind, Result};
 use crate::session::{Record, SessionId};
 use crate::store::CookieContent;
 
@@ -51,7 +52,9 @@ pub async fn ids_are_hashed_at_rest(sut: &StoreUnderTest) {
 /// sessions live on, and [`sessions_of`](crate::store::ServerStore::sessions_of) lists what is
 /// left (case 39).
 ///
-/// Skipped for stores not built on `ServerStore`.
+/// Skipped for stores not built on `ServerStore`. For one whose backend keeps no
+/// [`UserIndex`](crate::store::UserIndex), checks instead that both calls fail with
+/// [`ErrorKind::Unsupported`] and end nothing.
 ///
 /// # Panics
 ///
@@ -61,6 +64,9 @@ pub async fn sign_out_everywhere(sut: &StoreUnderTest) {
     let Some(accounts) = w.accounts.clone() else {
         return;
     };
+    if !accounts.has_user_index() {
+        return refused_without_a_user_index(&w, accounts.as_ref()).await;
+    }
     let mut mine = Vec::new();
     for _ in 0..3 {
         let reply = w.send(None, |s| login(&w, s, "u")).await;
@@ -122,6 +128,29 @@ pub async fn sign_out_everywhere(sut: &StoreUnderTest) {
         live("v").await == 1,
         "log out everywhere touched another user's sessions"
     );
+}
+
+/// Without a user index, the account API fails with a typed error and ends nothing.
+async fn refused_without_a_user_index(w: &World, accounts: &dyn Accounts) {
+    let token = w.send(None, |s| login(w, s, "u")).await.token("logging in");
+    let refused = |result: Result<usize>, what: &str| match result {
+        Err(e) if e.kind() == ErrorKind::Unsupported => {}
+        Err(e) => w.fail(format_args!(
+            "{what} without a user index: expected ErrorKind::Unsupported, got {e} ({e:?})"
+        )),
+        Ok(n) => w.fail(format_args!(
+            "{what} without a user index succeeded ({n}); it must fail with ErrorKind::Unsupported"
+        )),
+    };
+    refused(
+        accounts
+            .live_sessions_of("u", w.config.expiry(), w.now())
+            .await,
+        "sessions_of",
+    );
+    refused(accounts.end_sessions_of("u", None).await, "end_sessions_of");
+    w.live(&token, "a session after a refused log out everywhere")
+        .await;
 }
 
 /// Creation never overwrites: with an id source that hands out the id of an existing session,
