@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::Record;
+use super::{Record, RejectReason};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::RejectReason;
 use crate::time::UnixTime;
 
 /// When sessions end on the server, whatever the browser keeps.
@@ -398,7 +397,7 @@ impl Expiry {
     /// use std::time::Duration;
     ///
     /// use fastsession::session::Record;
-    /// use fastsession::store::RejectReason;
+    /// use fastsession::session::RejectReason;
     /// use fastsession::time::UnixTime;
     ///
     /// let expiry = Expiry::default()

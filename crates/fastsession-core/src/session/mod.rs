@@ -8,6 +8,7 @@ mod changes;
 mod expiry;
 mod id;
 mod record;
+mod reject;
 mod status;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use changes::{Change, ChangeSet};
 pub use expiry::{DEFAULT_ANONYMOUS_IDLE_TIMEOUT, DEFAULT_REMEMBERED_IDLE_TIMEOUT, Expiry};
 pub use id::{ID_TEXT_LEN, SessionId};
 pub use record::{Origin, Record, RecordError};
+pub use reject::RejectReason;
 pub use status::SessionStatus;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -254,8 +256,8 @@ impl Session {
     /// whole value: concurrent requests that increment one key all count (8 requests adding
     /// 25 times each leave 200 more). The value returned is the one this request loaded plus
     /// its own increments; increments saved meanwhile by other requests show on the next
-    /// load. The [`CookieStore`](crate::store::CookieStore) cannot merge (the browser keeps
-    /// the last cookie): there an increment is a plain set of the value returned.
+    /// load. The `CookieStore` cannot merge (the browser keeps the last cookie): there an
+    /// increment is a plain set of the value returned.
     ///
     /// The arithmetic is checked, never saturating or wrapping. In one request the last
     /// operation on a key wins: an [`insert`](Self::insert) or [`update`](Self::update)

@@ -9,7 +9,6 @@ use serde_json::value::RawValue;
 
 use super::changes::{Change, ChangeSet};
 use super::id::{ID_BYTES, SessionId};
-use crate::store::StorageKey;
 use crate::time::UnixTime;
 
 /// Values by key, each kept as its JSON text.
@@ -31,9 +30,9 @@ const MAX_DEPTH: usize = 64;
 /// Everything a store keeps of one session: values, flashes, timestamps and the
 /// "remember me" flag.
 ///
-/// Stores receive it in [`SaveRequest`](crate::store::SaveRequest) and return it from
-/// [`Store::load`](crate::store::Store::load). [`to_bytes`](Self::to_bytes) /
-/// [`from_bytes`](Self::from_bytes) give a compact, versioned encoding that stores may use.
+/// Stores receive it in a `SaveRequest` and return it from `Store::load` (see the `store`
+/// module). [`to_bytes`](Self::to_bytes) / [`from_bytes`](Self::from_bytes) give a compact,
+/// versioned encoding that stores may use.
 ///
 /// # Examples
 ///
@@ -59,10 +58,6 @@ pub struct Record {
     pub(crate) expires_at: Option<UnixTime>,
     /// What the store that loaded the record noted about it, until the next save.
     pub(crate) origin: Option<Origin>,
-    /// The storage key of `id` as the server store that loaded the record computed it, with
-    /// that store's hasher tag: its save then needs no second HMAC. Cleared whenever `id`
-    /// changes. Boxed, so that records of cookie stores stay small.
-    pub(crate) storage_key: Option<Box<(u64, StorageKey)>>,
 }
 
 /// What a store attaches to a record it loaded (see [`Record::set_origin`]).
@@ -214,7 +209,6 @@ impl Record {
             user: None,
             expires_at: None,
             origin: None,
-            storage_key: None,
         }
     }
 
@@ -328,9 +322,6 @@ impl Record {
     /// # Ok::<(), fastsession::Error>(())
     /// ```
     pub fn set_id(&mut self, id: Option<SessionId>) {
-        if self.id != id {
-            self.storage_key = None;
-        }
         self.id = id;
     }
 
@@ -912,7 +903,6 @@ impl Record {
             user: body.user,
             expires_at,
             origin: None,
-            storage_key: None,
         })
     }
 }
