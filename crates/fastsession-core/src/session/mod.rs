@@ -123,12 +123,7 @@ impl Session {
     /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.lock();
-        state
-            .record
-            .values
-            .get(key)
-            .map(|raw| from_raw(raw))
-            .transpose()
+        state.record.value(key).map(from_raw).transpose()
     }
 
     /// Stores `value` under `key`, replacing any value there.
@@ -156,10 +151,11 @@ impl Session {
         let key = key.into();
         let mut state = self.lock();
         // Rewriting a key is the common case: the maps keep their own copies of it.
-        match state.record.values.get_mut(&key) {
+        let values = state.record.values_mut();
+        match values.get_mut(&key) {
             Some(slot) => *slot = raw,
             None => {
-                state.record.values.insert(key.clone(), raw);
+                values.insert(key.clone(), raw);
             }
         }
         match state.changes.values.get_mut(&key) {
@@ -201,12 +197,12 @@ impl Session {
         f: impl FnOnce(T) -> T,
     ) -> Result<Option<T>> {
         let mut state = self.lock();
-        let Some(raw) = state.record.values.get(key) else {
+        let Some(raw) = state.record.value(key) else {
             return Ok(None);
         };
         let value = f(from_raw(raw)?);
         let raw = to_raw(&value)?;
-        state.record.values.insert(key.to_owned(), raw);
+        state.record.insert_value(key.to_owned(), raw);
         state.changes.values.insert(key.to_owned(), Change::Set);
         state.changes.deltas.remove(key);
         Ok(Some(value))
@@ -237,12 +233,12 @@ impl Session {
         f: impl FnOnce(T) -> T,
     ) -> Result<T> {
         let mut state = self.lock();
-        let value = match state.record.values.get(key) {
+        let value = match state.record.value(key) {
             Some(raw) => f(from_raw(raw)?),
             None => default,
         };
         let raw = to_raw(&value)?;
-        state.record.values.insert(key.to_owned(), raw);
+        state.record.insert_value(key.to_owned(), raw);
         state.changes.values.insert(key.to_owned(), Change::Set);
         state.changes.deltas.remove(key);
         Ok(value)
@@ -298,11 +294,11 @@ impl Session {
     /// ```
     pub fn increment(&self, key: &str, delta: i64) -> Result<i64> {
         let mut state = self.lock();
-        let current = match state.record.values.get(key) {
+        let current = match state.record.value(key) {
             Some(raw) => from_raw::<i64>(raw)?,
             None => 0,
         };
-        if delta == 0 && state.record.values.contains_key(key) {
+        if delta == 0 && state.record.value(key).is_some() {
             return Ok(current);
         }
         let value = current.checked_add(delta).ok_or_else(|| {
@@ -312,7 +308,7 @@ impl Session {
             )
         })?;
         let raw = to_raw(&value)?;
-        state.record.values.insert(key.to_owned(), raw);
+        state.record.insert_value(key.to_owned(), raw);
         let changes = &mut state.changes;
         match changes.values.get(key) {
             None => {
@@ -357,7 +353,7 @@ impl Session {
     )]
     pub fn remove(&self, key: &str) -> bool {
         let mut state = self.lock();
-        let existed = state.record.values.remove(key).is_some();
+        let existed = state.record.remove_value(key).is_some();
         if existed {
             state.changes.values.insert(key.to_owned(), Change::Removed);
             state.changes.deltas.remove(key);
@@ -380,7 +376,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn contains(&self, key: &str) -> bool {
-        self.lock().record.values.contains_key(key)
+        self.lock().record.value(key).is_some()
     }
 
     /// Removes every value (flashes stay), also those a store keeps out of sight: a session
@@ -401,8 +397,8 @@ impl Session {
     /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
-        if !state.record.values.is_empty() || state.record.origin.is_some() {
-            state.record.values.clear();
+        if !state.record.value_map().is_empty() || state.record.origin().is_some() {
+            state.record.values_mut().clear();
             state.changes.values.clear();
             state.changes.deltas.clear();
             state.changes.values_cleared = true;
@@ -424,7 +420,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().record.values.len()
+        self.lock().record.values().len()
     }
 
     /// `true` if there are no values.
@@ -442,7 +438,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.lock().record.values.is_empty()
+        self.lock().record.value_map().is_empty()
     }
 
     /// The keys of all values, in order.
@@ -460,7 +456,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn keys(&self) -> Vec<String> {
-        self.lock().record.values.keys().cloned().collect()
+        self.lock().record.value_map().keys().cloned().collect()
     }
 
     /// Every value, by key in order, each as its JSON text: a copy of what the session holds
@@ -486,7 +482,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn entries(&self) -> BTreeMap<String, Box<RawValue>> {
-        self.lock().record.values.clone()
+        self.lock().record.value_map().clone()
     }
 
     /// Adds a flash message under the default key, [`DEFAULT_FLASH_KEY`].
@@ -533,7 +529,7 @@ impl Session {
         let mut state = self.lock();
         state
             .record
-            .flashes
+            .flashes_mut()
             .entry(key.to_owned())
             .or_default()
             .push(raw);
@@ -585,14 +581,14 @@ impl Session {
     /// ```
     pub fn take_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let mut state = self.lock();
-        let Some(list) = state.record.flashes.get(key) else {
+        let Some(list) = state.record.flash_list(key) else {
             return Ok(Vec::new());
         };
         let taken = list
             .iter()
             .map(|raw| from_raw(raw))
             .collect::<Result<Vec<T>>>()?;
-        state.record.flashes.remove(key);
+        state.record.flashes_mut().remove(key);
         state
             .changes
             .flashes
@@ -646,13 +642,9 @@ impl Session {
     /// ```
     pub fn peek_flashes_under<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let state = self.lock();
-        state
-            .record
-            .flashes
-            .get(key)
-            .map_or(Ok(Vec::new()), |list| {
-                list.iter().map(|raw| from_raw(raw)).collect()
-            })
+        state.record.flash_list(key).map_or(Ok(Vec::new()), |list| {
+            list.iter().map(|raw| from_raw(raw)).collect()
+        })
     }
 
     /// `true` if the request came without a valid session (it was created for this request).
@@ -734,8 +726,8 @@ impl Session {
     /// ```
     pub fn set_persistent(&self, persistent: bool) {
         let mut state = self.lock();
-        if state.record.persistent != persistent {
-            state.record.persistent = persistent;
+        if state.record.is_persistent() != persistent {
+            state.record.set_persistent(persistent);
             state.changes.persistent_changed = true;
         }
     }
@@ -756,10 +748,10 @@ impl Session {
     /// assert_eq!(session.user_id().as_deref(), Some("user-42"));
     /// ```
     pub fn set_user_id(&self, user: impl Into<String>) {
-        let user = Some(user.into());
+        let user = user.into();
         let mut state = self.lock();
-        if state.record.user != user {
-            state.record.user = user;
+        if state.record.user_id() != Some(user.as_str()) {
+            state.record.set_user_id(Some(user));
             state.changes.user_changed = true;
         }
     }
@@ -778,7 +770,8 @@ impl Session {
     /// ```
     pub fn clear_user_id(&self) {
         let mut state = self.lock();
-        if state.record.user.take().is_some() {
+        if state.record.user_id().is_some() {
+            state.record.set_user_id(None);
             state.changes.user_changed = true;
         }
     }
@@ -800,7 +793,7 @@ impl Session {
         // A destroyed session belongs to nobody; its record keeps the user for the save, so
         // that a revocation marker of a logged-in session outranks anonymous ones.
         let state = self.lock();
-        (state.action != Action::Destroy).then(|| state.record.user.clone())?
+        (state.action != Action::Destroy).then(|| state.record.user_id().map(str::to_owned))?
     }
 
     /// `true` if the cookie is persistent ("remember me").
@@ -817,7 +810,7 @@ impl Session {
     #[must_use]
     pub fn is_persistent(&self) -> bool {
         let state = self.lock();
-        state.action != Action::Destroy && state.record.persistent
+        state.action != Action::Destroy && state.record.is_persistent()
     }
 
     /// Gives the session a new identity at the next save, keeping its data; the old one ends.
@@ -871,8 +864,8 @@ impl Session {
     pub fn destroy(&self) {
         let mut state = self.lock();
         state.action = Action::Destroy;
-        state.record.values.clear();
-        state.record.flashes.clear();
+        state.record.values_mut().clear();
+        state.record.flashes_mut().clear();
     }
 
     /// `true` once [`destroy`](Self::destroy) was called.
@@ -904,7 +897,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn created(&self) -> UnixTime {
-        self.lock().record.created
+        self.lock().record.created()
     }
 
     /// Ends this one session at `at` (or, with `None`, takes back a deadline set before): from
@@ -931,8 +924,8 @@ impl Session {
     /// ```
     pub fn set_expires_at(&self, at: Option<UnixTime>) {
         let mut state = self.lock();
-        if state.record.expires_at != at {
-            state.record.expires_at = at;
+        if state.record.expires_at() != at {
+            state.record.set_expires_at(at);
             state.changes.expires_at_changed = true;
         }
     }
@@ -951,7 +944,7 @@ impl Session {
     #[must_use]
     pub fn expires_at(&self) -> Option<UnixTime> {
         let state = self.lock();
-        (state.action != Action::Destroy).then_some(state.record.expires_at)?
+        (state.action != Action::Destroy).then_some(state.record.expires_at())?
     }
 
     /// When the session was last saved or refreshed.
@@ -967,7 +960,7 @@ impl Session {
     /// ```
     #[must_use]
     pub fn last_active(&self) -> UnixTime {
-        self.lock().record.last_active
+        self.lock().record.last_active()
     }
 
     /// A copy of the changes made so far in this request.
@@ -994,9 +987,9 @@ impl std::fmt::Debug for Session {
         // Keys and flags only: values may be secret.
         let state = self.lock();
         f.debug_struct("Session")
-            .field("keys", &state.record.values.keys().collect::<Vec<_>>())
+            .field("keys", &state.record.value_map().keys().collect::<Vec<_>>())
             .field("is_new", &state.is_new)
-            .field("persistent", &state.record.persistent)
+            .field("persistent", &state.record.is_persistent())
             .field("action", &state.action)
             .finish_non_exhaustive()
     }
@@ -1012,8 +1005,8 @@ impl State {
     /// `true` if anything moved.
     pub(crate) fn begin_anew(&mut self, now: UnixTime) -> bool {
         let destroyed = self.action == Action::Destroy;
-        let values = std::mem::take(&mut self.record.values);
-        let flashes = std::mem::take(&mut self.record.flashes);
+        let values = std::mem::take(self.record.values_mut());
+        let flashes = std::mem::take(self.record.flashes_mut());
         *self = State::fresh(now);
         if !destroyed || (values.is_empty() && flashes.is_empty()) {
             return false;
@@ -1024,8 +1017,8 @@ impl State {
         for key in flashes.keys() {
             self.changes.flashes.insert(key.clone(), Change::Set);
         }
-        self.record.values = values;
-        self.record.flashes = flashes;
+        *self.record.values_mut() = values;
+        *self.record.flashes_mut() = flashes;
         true
     }
 
@@ -1040,7 +1033,7 @@ impl State {
     pub(crate) fn is_new_and_written_after_destroy(&self) -> bool {
         self.is_new
             && self.action == Action::Destroy
-            && !(self.record.values.is_empty() && self.record.flashes.is_empty())
+            && !(self.record.value_map().is_empty() && self.record.flashes().len() == 0)
     }
 
     pub(crate) fn with_record(record: Record, is_new: bool) -> Self {

@@ -46,18 +46,18 @@ const MAX_DEPTH: usize = 64;
 /// ```
 #[derive(Clone)]
 pub struct Record {
-    pub(crate) values: Values,
-    pub(crate) flashes: Flashes,
-    pub(crate) created: UnixTime,
-    pub(crate) last_active: UnixTime,
-    pub(crate) persistent: bool,
-    pub(crate) id: Option<SessionId>,
-    pub(crate) user: Option<String>,
+    values: Values,
+    flashes: Flashes,
+    created: UnixTime,
+    last_active: UnixTime,
+    persistent: bool,
+    id: Option<SessionId>,
+    user: Option<String>,
     /// The session's own deadline, if the application set one; it can only end the session
     /// earlier than the expiry policy would.
-    pub(crate) expires_at: Option<UnixTime>,
+    expires_at: Option<UnixTime>,
     /// What the store that loaded the record noted about it, until the next save.
-    pub(crate) origin: Option<Origin>,
+    origin: Option<Origin>,
 }
 
 /// What a store attaches to a record it loaded (see [`Record::set_origin`]).
@@ -637,6 +637,22 @@ impl Record {
         } else {
             self.flashes.insert(key, list);
         }
+    }
+
+    /// The values as the map they are kept in, for the session handle's reads that need
+    /// the map itself (a copy of it, its keys).
+    pub(crate) fn value_map(&self) -> &Values {
+        &self.values
+    }
+
+    /// The values, for the session handle's writes (which also record the change).
+    pub(crate) fn values_mut(&mut self) -> &mut Values {
+        &mut self.values
+    }
+
+    /// The flash lists, for the session handle's writes (which also record the change).
+    pub(crate) fn flashes_mut(&mut self) -> &mut Flashes {
+        &mut self.flashes
     }
 
     /// The bytes of the record's data: keys, values (as JSON text), flash messages and user
