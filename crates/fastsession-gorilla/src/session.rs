@@ -2,7 +2,6 @@
 //! [`GorillaFormat`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use fastsession_core::session::{ChangeSet, DEFAULT_FLASH_KEY, Record, SessionId};
 use fastsession_core::time::UnixTime;
@@ -291,10 +290,10 @@ impl GorillaFormat {
         Ok(self)
     }
 
-    /// Turns a gob-encoded gorilla `Values` map, signed at `timestamp`, into a record; the
-    /// record's [origin](Record::origin) is a [`GorillaOrigin`] that keeps the Go types.
-    /// Values JSON cannot hold are left out of the record and kept in the origin, to be
-    /// written back as they were.
+    /// Turns a gob-encoded gorilla `Values` map, signed at `timestamp`, into a record, and the
+    /// [`GorillaOrigin`] that keeps the Go types: pass it to [`write_gob`](Self::write_gob)
+    /// to write the record back with them. Values JSON cannot hold are left out of the
+    /// record and kept in the origin, to be written back as they were.
     ///
     /// # Errors
     ///
@@ -315,12 +314,13 @@ impl GorillaFormat {
     /// // Go's own keys only: no meta entry.
     /// let format = GorillaFormat::new().without_meta();
     /// let now = UnixTime::from_secs(1_700_000_000);
-    /// let record = format.read_gob(&gob::encode(&ty, &values)?, now)?;
+    /// let (record, origin) = format.read_gob(&gob::encode(&ty, &values)?, now)?;
     /// assert_eq!(record.value("count").map(|v| v.get()), Some("3"));
-    /// assert_eq!(format.write_gob(&record)?, gob::encode(&ty, &values)?);
+    /// // Still an int16 for Go.
+    /// assert_eq!(format.write_gob(&record, &origin)?, gob::encode(&ty, &values)?);
     /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
-    pub fn read_gob(&self, bytes: &[u8], timestamp: UnixTime) -> Result<Record> {
+    pub fn read_gob(&self, bytes: &[u8], timestamp: UnixTime) -> Result<(Record, GorillaOrigin)> {
         self.read(bytes, timestamp, GorillaOrigin::default())
     }
 
@@ -330,7 +330,7 @@ impl GorillaFormat {
         bytes: &[u8],
         timestamp: UnixTime,
         mut origin: GorillaOrigin,
-    ) -> Result<Record> {
+    ) -> Result<(Record, GorillaOrigin)> {
         let (GoType::Map(..), GoValue::Map(entries)) = gob::decode(bytes)? else {
             return Err(Error::new(ErrorKind::Deserialize));
         };
@@ -388,12 +388,12 @@ impl GorillaFormat {
             }
         }
         origin.last_active = Some(timestamp);
-        record.set_origin(Some(Arc::new(origin)));
-        Ok(record)
+        Ok((record, origin))
     }
 
     /// The gob bytes of `record` as a gorilla `Values` map, keeping the Go types of the
-    /// values it was read with (see [`GorillaFormat`]), and the values it could not show.
+    /// values it was read with (`origin`, from [`read_gob`](Self::read_gob); for a record
+    /// that was never read, `GorillaOrigin::default()`), and the values it could not show.
     ///
     /// # Errors
     ///
@@ -405,7 +405,7 @@ impl GorillaFormat {
     /// # Examples
     ///
     /// ```
-    /// use fastsession::gorilla::GorillaFormat;
+    /// use fastsession::gorilla::{GorillaFormat, GorillaOrigin};
     /// use fastsession::session::Record;
     /// use fastsession::time::UnixTime;
     ///
@@ -415,26 +415,30 @@ impl GorillaFormat {
     /// record.set_user_id(Some("42".to_owned()));
     /// record.insert_value("theme".to_owned(), serde_json::value::to_raw_value("dark").unwrap());
     /// // The bytes Go's gob.NewDecoder(r).Decode(&session.Values) reads.
-    /// let gob = format.write_gob(&record)?;
-    /// let back = format.read_gob(&gob, now)?;
+    /// let gob = format.write_gob(&record, &GorillaOrigin::default())?;
+    /// let (back, _) = format.read_gob(&gob, now)?;
     /// assert_eq!(back.user_id(), Some("42"));
     /// assert_eq!(back.value("theme").map(|v| v.get()), Some("\"dark\""));
     /// # Ok::<(), fastsession::gorilla::Error>(())
     /// ```
-    pub fn write_gob(&self, record: &Record) -> Result<Vec<u8>> {
-        self.write(record, None)
+    pub fn write_gob(&self, record: &Record, origin: &GorillaOrigin) -> Result<Vec<u8>> {
+        self.write(record, Some(origin), None)
     }
 
     /// [`write_gob`](Self::write_gob), with what the request changed: a clear drops the
     /// values Rust could not see with the rest, and so does a write or removal of their key.
-    pub(crate) fn write(&self, record: &Record, changes: Option<&ChangeSet>) -> Result<Vec<u8>> {
+    pub(crate) fn write(
+        &self,
+        record: &Record,
+        origin: Option<&GorillaOrigin>,
+        changes: Option<&ChangeSet>,
+    ) -> Result<Vec<u8>> {
         let reserved = |key: &str| {
             self.meta_key.as_deref() == Some(key) || self.user_key.as_deref() == Some(key)
         };
         if record.values().any(|(k, _)| reserved(k)) || record.flashes().any(|(k, _)| reserved(k)) {
             return Err(Error::new(ErrorKind::Serialize));
         }
-        let origin = GorillaOrigin::of(record);
         let previous = |key: &str| origin.and_then(|o| o.values.get(key));
         let mut entries = Vec::with_capacity(record.values().len() + record.flashes().len() + 1);
         for (key, value) in record.values() {
@@ -649,8 +653,25 @@ fn raw(json: &Value) -> Option<Box<RawValue>> {
     serde_json::value::to_raw_value(json).ok()
 }
 
-/// What a gorilla-format load attaches to its record ([`Record::origin`]): the Go values as
-/// read, for writing them back with their types, and the file they came from.
+/// What reading a gorilla session gives beside its [`Record`] ([`GorillaFormat::read_gob`]):
+/// the Go values as read, for writing them back with their types
+/// ([`GorillaFormat::write_gob`]), and the file they came from. The gorilla stores keep it as
+/// the session's [`Memo`](fastsession_core::store::Memo) from its load to its save.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::gorilla::{GorillaFormat, GorillaOrigin};
+/// use fastsession::session::Record;
+/// use fastsession::time::UnixTime;
+///
+/// // A session Rust creates has no Go values to keep: the empty origin.
+/// let format = GorillaFormat::new();
+/// let record = Record::new(UnixTime::from_secs(1_700_000_000));
+/// let gob = format.write_gob(&record, &GorillaOrigin::default())?;
+/// assert_eq!(format.read_gob(&gob, record.created())?.0, record);
+/// # Ok::<(), fastsession::gorilla::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct GorillaOrigin {
     /// Each value as read, and its JSON text.
@@ -668,10 +689,6 @@ pub struct GorillaOrigin {
 }
 
 impl GorillaOrigin {
-    pub(crate) fn of(record: &Record) -> Option<&GorillaOrigin> {
-        record.origin()?.downcast_ref()
-    }
-
     /// The origin of a session read from `file` (a `FilesystemStore` session).
     pub(crate) fn from_file(file: std::path::PathBuf) -> Self {
         GorillaOrigin {
@@ -712,6 +729,8 @@ pub(crate) fn unix_time(timestamp: i64) -> UnixTime {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn named(name: &str, ty: GoType, v: GoValue) -> GoValue {
@@ -787,7 +806,7 @@ mod tests {
             ),
         ];
         let format = GorillaFormat::new().without_meta();
-        let record = format.read_gob(&encode(expected.clone()), NOW).unwrap();
+        let (record, origin) = format.read_gob(&encode(expected.clone()), NOW).unwrap();
         assert_eq!(record.value("token").unwrap().get(), "\"AAH/\"");
         assert_eq!(
             record.value("who").unwrap().get(),
@@ -795,7 +814,7 @@ mod tests {
             "every field, as Go's JSON"
         );
         assert_eq!(record.values().len(), 5, "the int key is not a Rust key");
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(&format.write_gob(&record, &origin).unwrap());
         for entry in &expected {
             assert!(back.contains(entry), "{entry:?} kept");
         }
@@ -827,14 +846,14 @@ mod tests {
                 ),
             ),
         ]);
-        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        let (mut record, origin) = format.read_gob(&bytes, NOW).unwrap();
         let set = |record: &mut Record, key: &str, json: &str| {
             record.insert_value(key.into(), RawValue::from_string(json.into()).unwrap());
         };
         set(&mut record, "n", "300");
         set(&mut record, "ids", "[1,2]");
         set(&mut record, "who", r#"{"Name":"Bo","Tags":["x"]}"#);
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(&format.write_gob(&record, &origin).unwrap());
         assert!(back.contains(&(
             go_string("n"),
             named("int16", GoType::Int(16), GoValue::Int(300))
@@ -861,7 +880,7 @@ mod tests {
         // What no longer fits takes the natural type.
         set(&mut record, "n", "70000");
         set(&mut record, "who", r#"{"Name":"Bo","Nickname":"b"}"#);
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(&format.write_gob(&record, &origin).unwrap());
         assert!(back.contains(&(
             go_string("n"),
             named("int", GoType::Int(64), GoValue::Int(70_000))
@@ -884,7 +903,11 @@ mod tests {
             "tags".into(),
             RawValue::from_string(r#"["a"]"#.into()).unwrap(),
         );
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(
+            &format
+                .write_gob(&record, &GorillaOrigin::default())
+                .unwrap(),
+        );
         assert!(back.contains(&(
             go_string("visits"),
             named("int64", GoType::Int(64), GoValue::Int(3))
@@ -901,7 +924,9 @@ mod tests {
             "visits".into(),
             RawValue::from_string("1.5".into()).unwrap(),
         );
-        let error = format.write_gob(&record).unwrap_err();
+        let error = format
+            .write_gob(&record, &GorillaOrigin::default())
+            .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::NotGoType);
         let why = std::error::Error::source(&error).unwrap().to_string();
         assert!(why.contains("\"visits\"") && why.contains("int64"), "{why}");
@@ -935,11 +960,11 @@ mod tests {
             ),
         )]);
         let format = GorillaFormat::new().without_meta();
-        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        let (mut record, origin) = format.read_gob(&bytes, NOW).unwrap();
         let mut list = record.flash_list("_flash").unwrap().to_vec();
         list.push(RawValue::from_string("\"new\"".into()).unwrap());
         record.set_flash_list("_flash".into(), list);
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(&format.write_gob(&record, &origin).unwrap());
         assert_eq!(
             back,
             vec![(
@@ -969,12 +994,12 @@ mod tests {
             (go_string("ok"), go_string("fine")),
         ]);
         let format = GorillaFormat::new().without_meta();
-        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        let (mut record, origin) = format.read_gob(&bytes, NOW).unwrap();
         assert_eq!(record.values().map(|(k, _)| k).collect::<Vec<_>>(), ["ok"]);
         // Written back as they were (NaN compared by its bits).
         let back = gob::encode(
             &values_type(),
-            &GoValue::Map(entries(&format.write_gob(&record).unwrap())),
+            &GoValue::Map(entries(&format.write_gob(&record, &origin).unwrap())),
         )
         .unwrap();
         assert_eq!(
@@ -987,7 +1012,7 @@ mod tests {
         );
         // A value written under the same key replaces it; clearing drops them all.
         record.insert_value("c".into(), RawValue::from_string("1".into()).unwrap());
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(&format.write_gob(&record, &origin).unwrap());
         assert!(back.contains(&(
             go_string("c"),
             named("int", GoType::Int(64), GoValue::Int(1))
@@ -997,7 +1022,12 @@ mod tests {
         request.insert("any", 1).unwrap();
         request.clear();
         assert_eq!(
-            entries(&format.write(&record, Some(&request.changes())).unwrap()).len(),
+            entries(
+                &format
+                    .write(&record, Some(&origin), Some(&request.changes()))
+                    .unwrap()
+            )
+            .len(),
             2,
             "cleared: the meta-less map holds the two visible values"
         );
@@ -1005,7 +1035,11 @@ mod tests {
         let request = fastsession_core::Session::new_detached();
         request.insert("nan", 1).unwrap();
         request.remove("nan");
-        let back = entries(&format.write(&record, Some(&request.changes())).unwrap());
+        let back = entries(
+            &format
+                .write(&record, Some(&origin), Some(&request.changes()))
+                .unwrap(),
+        );
         assert!(!back.iter().any(|(k, _)| *k == go_string("nan")));
     }
 
@@ -1023,28 +1057,31 @@ mod tests {
             (go_string("uid"), go_string("ada")),
         ];
         let format = GorillaFormat::new().with_user_key("uid").without_meta();
-        let record = format.read_gob(&encode(values.clone()), NOW).unwrap();
+        let (record, origin) = format.read_gob(&encode(values.clone()), NOW).unwrap();
         assert_eq!(record.flash_list("_flash").unwrap()[0].get(), "\"hi\"");
         assert_eq!(record.user_id(), Some("ada"));
         assert_eq!(record.values().len(), 0);
-        assert_eq!(format.write_gob(&record).unwrap(), encode(values));
+        assert_eq!(format.write_gob(&record, &origin).unwrap(), encode(values));
 
         let mut orphan = Record::new(NOW);
         orphan.set_user_id(Some("ada".into()));
         assert_eq!(
             GorillaFormat::new()
                 .without_meta()
-                .write_gob(&orphan)
+                .write_gob(&orphan, &GorillaOrigin::default())
                 .unwrap_err()
                 .kind(),
             ErrorKind::Serialize
         );
         // With the meta entry (the default) it rides there.
-        let bytes = GorillaFormat::new().write_gob(&orphan).unwrap();
+        let bytes = GorillaFormat::new()
+            .write_gob(&orphan, &GorillaOrigin::default())
+            .unwrap();
         assert_eq!(
             GorillaFormat::new()
                 .read_gob(&bytes, NOW)
                 .unwrap()
+                .0
                 .user_id(),
             Some("ada")
         );
@@ -1062,7 +1099,7 @@ mod tests {
             .map(|i| u8::from_str_radix(&GO_TIMES[i..i + 2], 16).unwrap())
             .collect();
         let format = GorillaFormat::new().without_meta();
-        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        let (mut record, origin) = format.read_gob(&bytes, NOW).unwrap();
         // What Go's json.Marshal printed for each.
         for (key, json) in [
             ("utc", r#""2024-02-29T13:04:05.12Z""#),
@@ -1076,7 +1113,7 @@ mod tests {
         ] {
             assert_eq!(record.value(key).unwrap().get(), json, "{key}");
         }
-        let unchanged = entries(&format.write_gob(&record).unwrap());
+        let unchanged = entries(&format.write_gob(&record, &origin).unwrap());
         for entry in entries(&bytes) {
             assert!(unchanged.contains(&entry), "{entry:?} kept");
         }
@@ -1089,7 +1126,7 @@ mod tests {
             RawValue::from_string(r#"{"At":"2021-06-01T10:00:00+02:00","Name":"y"}"#.into())
                 .unwrap(),
         );
-        let back = entries(&format.write_gob(&record).unwrap());
+        let back = entries(&format.write_gob(&record, &origin).unwrap());
         let (_, utc) = back.iter().find(|(k, _)| *k == go_string("utc")).unwrap();
         assert!(matches!(utc, GoValue::Named { name, .. } if name == "time.Time"));
         let (_, stamp) = back.iter().find(|(k, _)| *k == go_string("stamp")).unwrap();
@@ -1114,7 +1151,7 @@ mod tests {
     #[test]
     fn a_typed_go_session_reads_and_goes_back_as_go_wrote_it() {
         let format = GorillaFormat::new().without_meta();
-        let record = format.read_gob(GO_TYPED, NOW).unwrap();
+        let (record, origin) = format.read_gob(GO_TYPED, NOW).unwrap();
         let mut keys: Vec<&str> = record.values().map(|(k, _)| k).collect();
         keys.sort_unstable();
         assert_eq!(
@@ -1128,7 +1165,7 @@ mod tests {
         let bytes_of = |entry: &(GoValue, GoValue)| {
             gob::encode(&values_type(), &GoValue::Map(vec![entry.clone()])).unwrap()
         };
-        let mut went: Vec<Vec<u8>> = entries(&format.write_gob(&record).unwrap())
+        let mut went: Vec<Vec<u8>> = entries(&format.write_gob(&record, &origin).unwrap())
             .iter()
             .map(bytes_of)
             .collect();
@@ -1159,12 +1196,12 @@ mod tests {
             go_string("uid"),
             named("int64", GoType::Int(64), GoValue::Int(42)),
         )]);
-        let mut record = format.read_gob(&bytes, NOW).unwrap();
+        let (mut record, origin) = format.read_gob(&bytes, NOW).unwrap();
         assert_eq!(record.user_id(), Some("42"));
-        assert_eq!(format.write_gob(&record).unwrap(), bytes);
+        assert_eq!(format.write_gob(&record, &origin).unwrap(), bytes);
         record.set_user_id(Some("43".into()));
         assert_eq!(
-            entries(&format.write_gob(&record).unwrap()),
+            entries(&format.write_gob(&record, &origin).unwrap()),
             vec![(
                 go_string("uid"),
                 named("int64", GoType::Int(64), GoValue::Int(43))
@@ -1172,7 +1209,7 @@ mod tests {
         );
         record.set_user_id(Some("ada".into()));
         assert_eq!(
-            entries(&format.write_gob(&record).unwrap()),
+            entries(&format.write_gob(&record, &origin).unwrap()),
             vec![(go_string("uid"), go_string("ada"))]
         );
         // A new session's id in the declared type.
@@ -1180,7 +1217,11 @@ mod tests {
         let mut fresh = Record::new(NOW);
         fresh.set_user_id(Some("7".into()));
         assert_eq!(
-            entries(&declared.write_gob(&fresh).unwrap()),
+            entries(
+                &declared
+                    .write_gob(&fresh, &GorillaOrigin::default())
+                    .unwrap()
+            ),
             vec![(
                 go_string("uid"),
                 named("uint32", GoType::Uint(32), GoValue::Uint(7))
@@ -1199,8 +1240,10 @@ mod tests {
             vec![RawValue::from_string("1".into()).unwrap()],
         );
         record.set_expires_at(Some(UnixTime::from_secs(1_900_000_000)));
-        let bytes = format.write_gob(&record).unwrap();
-        let back = format.read_gob(&bytes, NOW).unwrap();
+        let bytes = format
+            .write_gob(&record, &GorillaOrigin::default())
+            .unwrap();
+        let (back, _) = format.read_gob(&bytes, NOW).unwrap();
         assert_eq!(
             back, record,
             "creation time, remember-me, flash key, own deadline"
@@ -1218,14 +1261,16 @@ mod tests {
             &GoValue::Map(vec![(go_string(DEFAULT_META_KEY), go_string(&old))]),
         )
         .unwrap();
-        let back = format.read_gob(&old, NOW).unwrap();
+        let (back, _) = format.read_gob(&old, NOW).unwrap();
         assert_eq!(back.expires_at(), None);
         assert!(back.is_persistent());
         record.set_expires_at(None);
         // A creation time after the save that carries it is not believed.
         record.set_created(UnixTime::from_secs(1_800_000_000));
-        let bytes = format.write_gob(&record).unwrap();
-        assert_eq!(format.read_gob(&bytes, NOW).unwrap().created(), NOW);
+        let bytes = format
+            .write_gob(&record, &GorillaOrigin::default())
+            .unwrap();
+        assert_eq!(format.read_gob(&bytes, NOW).unwrap().0.created(), NOW);
         // A value under the meta key is refused rather than shadowed.
         let mut clash = Record::new(NOW);
         clash.insert_value(
@@ -1233,7 +1278,10 @@ mod tests {
             RawValue::from_string("1".into()).unwrap(),
         );
         assert_eq!(
-            format.write_gob(&clash).unwrap_err().kind(),
+            format
+                .write_gob(&clash, &GorillaOrigin::default())
+                .unwrap_err()
+                .kind(),
             ErrorKind::Serialize
         );
     }

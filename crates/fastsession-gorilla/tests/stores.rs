@@ -65,7 +65,7 @@ fn read_back(
     cookie: &str,
 ) -> fastsession_core::session::Record {
     let payload = fastsession_gorilla::decode_multi(store_codecs, name, cookie, NOW).unwrap();
-    GorillaFormat::new().read_gob(&payload, NOW).unwrap()
+    GorillaFormat::new().read_gob(&payload, NOW).unwrap().0
 }
 
 #[tokio::test]

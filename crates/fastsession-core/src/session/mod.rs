@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 pub use changes::{Change, ChangeSet};
 pub use expiry::{DEFAULT_ANONYMOUS_IDLE_TIMEOUT, DEFAULT_REMEMBERED_IDLE_TIMEOUT, Expiry};
 pub use id::{ID_TEXT_LEN, SessionId};
-pub use record::{Origin, Record, RecordError};
+pub use record::{Record, RecordError};
 pub use reject::RejectReason;
 pub use status::SessionStatus;
 
@@ -379,8 +379,9 @@ impl Session {
         self.lock().record.value(key).is_some()
     }
 
-    /// Removes every value (flashes stay), also those a store keeps out of sight: a session
-    /// read from another format ([`Record::origin`]) is cleared even if no value is visible.
+    /// Removes every value (flashes stay), also those a store keeps out of sight (values of
+    /// another format that sessions cannot show, say): on a session that was loaded it is a
+    /// change even if no value is visible, and the save drops whatever the store holds.
     ///
     /// # Examples
     ///
@@ -397,7 +398,8 @@ impl Session {
     /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
-        if !state.record.value_map().is_empty() || state.record.origin().is_some() {
+        // A loaded session may hold values this request cannot see: the store's to drop.
+        if !state.record.value_map().is_empty() || !state.is_new {
             state.record.values_mut().clear();
             state.changes.values.clear();
             state.changes.deltas.clear();
@@ -1087,6 +1089,22 @@ mod tests {
         assert!(c.values_cleared() && c.values().next().is_none());
         s.set_persistent(true);
         assert!(s.changes().persistent_changed());
+    }
+
+    /// A store may hold values a request cannot see (another format's): clearing a loaded
+    /// session tells it to drop them, even with no value in sight.
+    #[test]
+    fn clearing_a_loaded_session_is_a_change_even_without_visible_values() {
+        let loaded = Session::from_state(State::with_record(
+            Record::new(UnixTime::from_secs(100)),
+            false,
+        ));
+        loaded.clear();
+        assert!(loaded.changes().values_cleared());
+        assert_eq!(loaded.status(), SessionStatus::Changed);
+        let fresh = Session::new_detached();
+        fresh.clear();
+        assert!(!fresh.is_modified(), "a new session holds nothing anywhere");
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! The stored form of a session, and its byte encoding.
 
-use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -56,12 +54,7 @@ pub struct Record {
     /// The session's own deadline, if the application set one; it can only end the session
     /// earlier than the expiry policy would.
     expires_at: Option<UnixTime>,
-    /// What the store that loaded the record noted about it, until the next save.
-    origin: Option<Origin>,
 }
-
-/// What a store attaches to a record it loaded (see [`Record::set_origin`]).
-pub type Origin = Arc<dyn Any + Send + Sync>;
 
 #[derive(Serialize)]
 struct BodyRef<'a> {
@@ -135,14 +128,12 @@ impl std::fmt::Debug for Record {
             .field("id", &self.id)
             .field("has_user", &self.user.is_some())
             .field("expires_at", &self.expires_at)
-            .field("has_origin", &self.origin.is_some())
             .finish()
     }
 }
 
 impl PartialEq for Record {
-    /// Equal if every field is, comparing values by their JSON text; the
-    /// [origin](Record::origin) is not compared.
+    /// Equal if every field is, comparing values by their JSON text.
     fn eq(&self, other: &Self) -> bool {
         let same_values = self.values.len() == other.values.len()
             && self
@@ -208,7 +199,6 @@ impl Record {
             id: None,
             user: None,
             expires_at: None,
-            origin: None,
         }
     }
 
@@ -323,53 +313,6 @@ impl Record {
     /// ```
     pub fn set_id(&mut self, id: Option<SessionId>) {
         self.id = id;
-    }
-
-    /// What the store that loaded this record attached to it; see
-    /// [`set_origin`](Self::set_origin).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use fastsession::session::Record;
-    /// use fastsession::time::UnixTime;
-    ///
-    /// /// What a store remembers about a record it read from a legacy format.
-    /// struct Legacy { version: u8 }
-    ///
-    /// let mut record = Record::new(UnixTime::from_secs(1_000));
-    /// record.set_origin(Some(Arc::new(Legacy { version: 1 })));
-    /// // At the save, the store looks for its own note and ignores any other.
-    /// let version = record.origin().and_then(|o| o.downcast_ref::<Legacy>()).map(|l| l.version);
-    /// assert_eq!(version, Some(1));
-    /// ```
-    #[must_use]
-    pub fn origin(&self) -> Option<&(dyn Any + Send + Sync)> {
-        self.origin.as_deref()
-    }
-
-    /// Attaches what a store needs to know at the next save about where this record came from
-    /// (a record read from another format, and its exact source). The registry keeps it with
-    /// the session until a save succeeds, then drops it; it is never serialized and never
-    /// reaches the application.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::session::Record;
-    /// use fastsession::time::UnixTime;
-    /// use std::sync::Arc;
-    ///
-    /// struct FromLegacyFormat;
-    ///
-    /// let mut record = Record::new(UnixTime::from_secs(100));
-    /// record.set_origin(Some(Arc::new(FromLegacyFormat)));
-    /// assert!(record.origin().is_some_and(|o| o.is::<FromLegacyFormat>()));
-    /// assert!(Record::from_bytes(&record.to_bytes()).unwrap().origin().is_none());
-    /// ```
-    pub fn set_origin(&mut self, origin: Option<Origin>) {
-        self.origin = origin;
     }
 
     /// The values, as JSON texts by key.
@@ -918,7 +861,6 @@ impl Record {
             id,
             user: body.user,
             expires_at,
-            origin: None,
         })
     }
 }

@@ -39,7 +39,7 @@ pub use backend::{Backend, IdSource, OsIdSource, SessionInfo, Update};
 pub use budget::{
     AnonymousBudget, DEFAULT_ANONYMOUS_BYTES, DEFAULT_ANONYMOUS_SESSIONS, DEFAULT_MAX_SESSION_BYTES,
 };
-pub use cookie::CookieStore;
+pub use cookie::{CookieStore, revoke_replaced};
 pub use future::StoreFuture;
 pub use memo::Memo;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
