@@ -67,7 +67,7 @@ impl GorillaCookieStore {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NoCodecs`] if `codecs` is empty.
+    /// [`ErrorKind::NoCodecs`](crate::ErrorKind::NoCodecs) if `codecs` is empty.
     ///
     /// # Examples
     ///

@@ -29,6 +29,8 @@ use crate::session::{GorillaFormat, GorillaOrigin, unix_time};
 /// Go service share them (phase 1 of the migration guide), and [`MigratingStore::from_files`]
 /// moves them to a native store (phase 2).
 ///
+/// [`MigratingStore::from_files`]: super::MigratingStore::from_files
+///
 /// The format is Go's: the cookie holds the session id, signed (`EncodeMulti(name, id)`, the id
 /// gob-encoded as a string); the file `session_<id>` in the store's directory holds the signed
 /// values (`EncodeMulti(name, values)`). A new session gets a new id as Go makes them: 32
@@ -79,7 +81,7 @@ impl GorillaFilesystem {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NoCodecs`] if `codecs` is empty.
+    /// [`ErrorKind::NoCodecs`](crate::ErrorKind::NoCodecs) if `codecs` is empty.
     ///
     /// # Examples
     ///
@@ -99,6 +101,8 @@ impl GorillaFilesystem {
     /// The store of a Go service's `sessions.NewFilesystemStore(dir, key_pairs...)` configured
     /// with `options` (the key pairs as in [`GorillaCookieStore::from_go`]);
     /// [`session_config`](Self::session_config) then gives the rest.
+    ///
+    /// [`GorillaCookieStore::from_go`]: super::GorillaCookieStore::from_go
     ///
     /// # Errors
     ///
@@ -140,6 +144,8 @@ impl GorillaFilesystem {
     /// The [`SessionConfig`] of this store for the Go session `cookie_name`: the same
     /// cookie, expiry and "remember me" as [`GorillaCookieStore::session_config`]. Go checks
     /// the maximum age on the cookie and on the file, and so does this store.
+    ///
+    /// [`GorillaCookieStore::session_config`]: super::GorillaCookieStore::session_config
     ///
     /// Go's `Save` deletes a session whose `Options.MaxAge` is 0 or below; with a store-wide
     /// `MaxAge` of 0 the Go service therefore keeps no session past its next save, while this
