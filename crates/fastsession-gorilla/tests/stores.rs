@@ -65,7 +65,7 @@ fn read_back(
     cookie: &str,
 ) -> fastsession_core::session::Record {
     let payload = fastsession_gorilla::decode_multi(store_codecs, name, cookie, NOW).unwrap();
-    GorillaFormat::new().read_gob(&payload, NOW).unwrap()
+    GorillaFormat::new().read_gob(&payload, NOW).unwrap().0
 }
 
 #[tokio::test]
@@ -167,6 +167,46 @@ async fn rust_changes_reach_go_with_go_types() {
             GoValue::List(vec![text("saved")])
         )
     )));
+}
+
+/// A Go session whose only value JSON cannot hold (a complex number): Rust sees no value, and
+/// still `clear` drops it, while a request that only reads the session writes it back.
+#[tokio::test]
+async fn clearing_a_go_session_drops_the_values_rust_cannot_see() {
+    let v = vector("cookie_store_one_value");
+    let name = v["cookie_name"].as_str().unwrap();
+    let codec = &codecs(&v)[0];
+    let text = |s: &str| GoValue::named("string", GoType::String, GoValue::String(s.to_owned()));
+    let hidden = (
+        text("c"),
+        GoValue::named("complex128", GoType::Complex, GoValue::Complex(1.0, 2.0)),
+    );
+    let gob = gob::encode(&values_type(), &GoValue::Map(vec![hidden.clone()])).unwrap();
+    let go_cookie = codec.encode_bytes(name, &gob, NOW).unwrap();
+    let config = config(GorillaCookieStore::new(codecs(&v)).unwrap(), &v);
+    let entries = |cookie: &str| {
+        let payload = fastsession_gorilla::decode_multi(&codecs(&v), name, cookie, NOW).unwrap();
+        let (_, GoValue::Map(entries)) = gob::decode(&payload).unwrap() else {
+            panic!("a gorilla session is a map")
+        };
+        entries
+    };
+
+    // Rewritten (a new value), the hidden one goes back as it was.
+    let kept = visit(&config, Some(&go_cookie), |session| {
+        assert!(session.is_empty() && !session.is_new());
+        session.insert("n", 1).unwrap();
+    })
+    .await;
+    assert!(entries(kept.value()).contains(&hidden));
+
+    let cleared = visit(&config, Some(&go_cookie), |session| {
+        assert!(session.is_empty(), "nothing in sight");
+        session.clear();
+        assert!(session.is_modified(), "and still something to drop");
+    })
+    .await;
+    assert!(!entries(cleared.value()).contains(&hidden));
 }
 
 #[tokio::test]

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::Record;
+use super::{Record, RejectReason};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::RejectReason;
 use crate::time::UnixTime;
 
 /// When sessions end on the server, whatever the browser keeps.
@@ -398,7 +397,7 @@ impl Expiry {
     /// use std::time::Duration;
     ///
     /// use fastsession::session::Record;
-    /// use fastsession::store::RejectReason;
+    /// use fastsession::session::RejectReason;
     /// use fastsession::time::UnixTime;
     ///
     /// let expiry = Expiry::default()
@@ -415,20 +414,20 @@ impl Expiry {
     /// ```
     pub fn check(&self, record: &Record, now: UnixTime) -> Result<(), RejectReason> {
         let latest = now.saturating_add(self.clock_skew);
-        if record.created > latest || record.last_active > latest {
+        if record.created() > latest || record.last_active() > latest {
             return Err(RejectReason::FromTheFuture);
         }
-        if record.last_active < record.created {
+        if record.last_active() < record.created() {
             return Err(RejectReason::Corrupt);
         }
-        if now >= record.created.saturating_add(self.absolute_lifetime)
-            || record.expires_at.is_some_and(|at| now >= at)
+        if now >= record.created().saturating_add(self.absolute_lifetime)
+            || record.expires_at().is_some_and(|at| now >= at)
         {
             return Err(RejectReason::AbsoluteTimeout);
         }
         if now
             >= record
-                .last_active
+                .last_active()
                 .saturating_add(self.idle_timeout_of(record))
         {
             return Err(RejectReason::IdleTimeout);
@@ -457,7 +456,7 @@ impl Expiry {
     #[must_use]
     pub fn needs_refresh(&self, record: &Record, now: UnixTime) -> bool {
         let threshold = self.idle_timeout_of(record).mul_f64(self.refresh_share);
-        now.since(record.last_active) >= threshold
+        now.since(record.last_active()) >= threshold
     }
 
     /// When a record expires if left alone: the earliest of its idle deadline (with the idle
@@ -487,10 +486,10 @@ impl Expiry {
     #[must_use]
     pub fn deadline(&self, record: &Record) -> UnixTime {
         let policy = record
-            .last_active
+            .last_active()
             .saturating_add(self.idle_timeout_of(record))
-            .min(record.created.saturating_add(self.absolute_lifetime));
-        record.expires_at.map_or(policy, |at| policy.min(at))
+            .min(record.created().saturating_add(self.absolute_lifetime));
+        record.expires_at().map_or(policy, |at| policy.min(at))
     }
 
     /// The `Max-Age` a persistent cookie of `record` should have at `now`, given the
@@ -517,7 +516,7 @@ impl Expiry {
     pub fn cookie_max_age(&self, record: &Record, now: UnixTime, configured: Duration) -> Duration {
         // The policy's deadlines stay with `CookieConfig::with_max_age`, as before: only a
         // deadline the application set for this one session shortens the cookie.
-        match record.expires_at {
+        match record.expires_at() {
             Some(at) => configured.min(at.since(now).max(Duration::from_secs(1))),
             None => configured,
         }
@@ -566,7 +565,7 @@ mod tests {
 
     fn record(created: u64, last: u64) -> Record {
         let mut r = Record::new(UnixTime::from_secs(created));
-        r.last_active = UnixTime::from_secs(last);
+        r.set_last_active(UnixTime::from_secs(last));
         r
     }
 
@@ -635,20 +634,20 @@ mod tests {
             .with_anonymous_idle_timeout(Duration::from_secs(10))
             .with_remembered_idle_timeout(Duration::from_secs(1000));
         let mut r = record(0, 0);
-        r.persistent = true;
+        r.set_persistent(true);
         // A remembered anonymous session is still anonymous.
         assert_eq!(
             e.check(&r, UnixTime::from_secs(10)),
             Err(RejectReason::IdleTimeout)
         );
-        r.user = Some("ada".into());
+        r.set_user_id(Some("ada".into()));
         assert_eq!(e.check(&r, UnixTime::from_secs(999)), Ok(()));
         assert_eq!(
             e.check(&r, UnixTime::from_secs(1000)),
             Err(RejectReason::IdleTimeout)
         );
         assert_eq!(e.deadline(&r), UnixTime::from_secs(1000));
-        r.persistent = false;
+        r.set_persistent(false);
         assert_eq!(
             e.check(&r, UnixTime::from_secs(100)),
             Err(RejectReason::IdleTimeout)
@@ -661,7 +660,7 @@ mod tests {
             .unwrap()
             .with_absolute_lifetime(Duration::from_secs(500))
             .unwrap();
-        r.persistent = true;
+        r.set_persistent(true);
         assert_eq!(capped.deadline(&r), UnixTime::from_secs(500));
         assert_eq!(e.shortest_idle_timeout(), Duration::from_secs(10));
     }
@@ -674,8 +673,8 @@ mod tests {
             .with_absolute_lifetime(Duration::from_secs(1000))
             .unwrap();
         let mut r = record(0, 0);
-        r.user = Some("ada".into());
-        r.expires_at = Some(UnixTime::from_secs(50));
+        r.set_user_id(Some("ada".into()));
+        r.set_expires_at(Some(UnixTime::from_secs(50)));
         assert_eq!(e.check(&r, UnixTime::from_secs(49)), Ok(()));
         assert_eq!(
             e.check(&r, UnixTime::from_secs(50)),
@@ -683,7 +682,7 @@ mod tests {
         );
         assert_eq!(e.deadline(&r), UnixTime::from_secs(50));
         // Later than the policy's deadline: the policy's still holds.
-        r.expires_at = Some(UnixTime::from_secs(5_000));
+        r.set_expires_at(Some(UnixTime::from_secs(5_000)));
         assert_eq!(e.deadline(&r), UnixTime::from_secs(100));
         assert_eq!(
             e.check(&r, UnixTime::from_secs(100)),
@@ -691,7 +690,7 @@ mod tests {
         );
         // The cookie's Max-Age stops at the deadline, but never reaches zero.
         let day = Duration::from_secs(86_400);
-        r.expires_at = Some(UnixTime::from_secs(60));
+        r.set_expires_at(Some(UnixTime::from_secs(60)));
         assert_eq!(
             e.cookie_max_age(&r, UnixTime::from_secs(0), day),
             Duration::from_secs(60)

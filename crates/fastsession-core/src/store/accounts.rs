@@ -52,9 +52,9 @@ impl<B: Backend> ServerStore<B> {
                 Some(r) if r.user_id() == Some(user) && expiry.check(&r, now).is_ok() => {
                     out.push(SessionInfo {
                         key,
-                        created: r.created,
-                        last_active: r.last_active,
-                        persistent: r.persistent,
+                        created: r.created(),
+                        last_active: r.last_active(),
+                        persistent: r.is_persistent(),
                     })
                 }
                 _ => index.unlink_user(user, &key).await?,

@@ -275,20 +275,31 @@ impl CookieStore {
         let Some(list) = &self.revocation else {
             return self.seal(&request, request.record());
         };
-        let (record, kind, now) = (request.record(), request.kind(), request.now());
-        let ended = || Error::new(ErrorKind::SessionEnded, "session ended by a logout");
-        let old_id = record.id();
-        let until = request
-            .expiry()
-            .without_anonymous_idle_timeout()
-            .deadline(record)
-            .saturating_add(request.expiry().clock_skew());
-        if kind == SaveKind::Destroy {
-            if let Some(id) = old_id {
-                list.revoke(id, record.user_id(), until).await?;
-            }
-            return Ok(Saved::Remove);
+        let (record, kind) = (request.record(), request.kind());
+        let saved = match kind {
+            SaveKind::Destroy => Saved::Remove,
+            _ => self.seal_unless_logged_out(&request, &**list).await?,
+        };
+        if let Some(id) = record.id() {
+            let until = request
+                .expiry()
+                .without_anonymous_idle_timeout()
+                .deadline(record)
+                .saturating_add(request.expiry().clock_skew());
+            revoke_replaced(&**list, kind, id, record.user_id(), until).await?;
         }
+        Ok(saved)
+    }
+
+    /// [`seal`](Self::seal), with a new id where the session needs one, unless the session's
+    /// user logged out everywhere since it was loaded.
+    async fn seal_unless_logged_out(
+        &self,
+        request: &SaveRequest<'_>,
+        list: &dyn RevocationList,
+    ) -> Result<Saved> {
+        let (record, kind, now) = (request.record(), request.kind(), request.now());
+        let old_id = record.id();
         // Copied only if it must differ from the request's record (a new id, a later date).
         let mut sealed = Cow::Borrowed(record);
         if let Some(user) = record.user_id()
@@ -302,7 +313,10 @@ impl CookieStore {
                 .and_then(Memo::get::<LoadedActive>)
                 .map_or(record.last_active(), |loaded| loaded.0);
             if !logged_in_now && revocation.ends(loaded_active) {
-                return Err(ended());
+                return Err(Error::new(
+                    ErrorKind::SessionEnded,
+                    "session ended by a logout",
+                ));
             }
             // Sealed in the second of that call, after it: dated a second later, so that the
             // whole-second comparison does not end it.
@@ -314,15 +328,7 @@ impl CookieStore {
         if old_id.is_none() || matches!(kind, SaveKind::Create | SaveKind::Regenerate) {
             sealed.to_mut().set_id(Some(SessionId::generate()?));
         }
-        let saved = self.seal(&request, &sealed)?;
-        if kind == SaveKind::Regenerate
-            && let Some(id) = old_id
-            && !list.revoke_first(id, record.user_id(), until).await?
-        {
-            // Another request regenerated or ended it first: one session, one successor.
-            return Err(ended());
-        }
-        Ok(saved)
+        self.seal(request, &sealed)
     }
 
     /// Seals `record` for the cookie, refusing a value over the request's bound before any
@@ -350,6 +356,56 @@ impl CookieStore {
             value,
             id: record.id().cloned(),
         })
+    }
+}
+
+/// Ends, in `list`, the session `id` that a save replaces, as a store whose cookies a logout
+/// cannot take back does once the new cookie is known to fit: a logout
+/// ([`SaveKind::Destroy`]) records `id` as ended until `until` (when its cookie expires
+/// anyway); a regeneration does too, and fails if another request ended `id` first (of two
+/// racing regenerations, one goes on). Other saves end nothing.
+///
+/// # Errors
+///
+/// [`ErrorKind::SessionEnded`] for a regeneration of a session another request ended; the
+/// list's error.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::session::SessionId;
+/// use fastsession::store::{RevocationList, SaveKind, revoke_replaced};
+/// use fastsession::time::UnixTime;
+/// use fastsession::{ErrorKind, MemoryStore};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let list = MemoryStore::new()?;
+/// let id = SessionId::generate()?;
+/// let until = UnixTime::now().saturating_add(Duration::from_secs(3_600));
+/// // The first regeneration of a session goes on; one racing it does not.
+/// revoke_replaced(&list, SaveKind::Regenerate, &id, None, until).await?;
+/// let second = revoke_replaced(&list, SaveKind::Regenerate, &id, None, until).await;
+/// assert_eq!(second.unwrap_err().kind(), ErrorKind::SessionEnded);
+/// assert!(list.is_revoked(&id).await?);
+/// # Ok::<(), fastsession::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn revoke_replaced(
+    list: &dyn RevocationList,
+    kind: SaveKind,
+    id: &SessionId,
+    user: Option<&str>,
+    until: UnixTime,
+) -> Result<()> {
+    match kind {
+        SaveKind::Destroy => list.revoke(id, user, until).await,
+        SaveKind::Regenerate if !list.revoke_first(id, user, until).await? => Err(Error::new(
+            ErrorKind::SessionEnded,
+            "session ended by another request",
+        )),
+        _ => Ok(()),
     }
 }
 

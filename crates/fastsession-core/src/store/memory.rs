@@ -454,7 +454,7 @@ impl Backend for MemoryBackend {
         };
         let record = state.remove(key);
         if let (Some(mut record), true) = (record, live) {
-            record.last_active = record.last_active.max(now);
+            record.set_last_active(record.last_active().max(now));
             let deadline = expiry.deadline(&record);
             state.insert(*key, record, deadline);
         }
