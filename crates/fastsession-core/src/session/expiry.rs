@@ -214,7 +214,7 @@ impl Expiry {
     ///
     /// // Write an unchanged session again at most once per half of the idle timeout.
     /// let expiry = Expiry::default().with_refresh_share(0.5)?;
-    /// assert_eq!(expiry.refresh_share(), 0.5);
+    /// # let _ = expiry;
     /// assert!(Expiry::default().with_refresh_share(1.0).is_err());
     /// # Ok::<(), fastsession::Error>(())
     /// ```
@@ -366,21 +366,6 @@ impl Expiry {
         self.clock_skew
     }
 
-    /// The share of the idle timeout after which a read refreshes the session.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::Expiry;
-    /// use std::time::Duration;
-    ///
-    /// assert_eq!(Expiry::default().refresh_share(), 0.25);
-    /// ```
-    #[must_use]
-    pub fn refresh_share(&self) -> f64 {
-        self.refresh_share
-    }
-
     /// Checks a record's timestamps at `now`: skew, order, absolute lifetime, the record's own
     /// deadline ([`Record::expires_at`], reported as [`RejectReason::AbsoluteTimeout`]) and
     /// the idle timeout of its class ([`idle_timeout_of`](Self::idle_timeout_of)).
@@ -496,24 +481,7 @@ impl Expiry {
     /// configured one: never past the record's own deadline ([`Record::expires_at`]), so that
     /// the browser drops the cookie when the server would refuse it. At least one second
     /// while the record is live (a `Max-Age` of 0 would delete the cookie at once).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::session::{Expiry, Record};
-    /// use fastsession::time::UnixTime;
-    /// use std::time::Duration;
-    ///
-    /// let expiry = Expiry::default();
-    /// let thirty_days = Duration::from_secs(30 * 86_400);
-    /// let now = UnixTime::from_secs(1_000);
-    /// let mut record = Record::new(now);
-    /// assert_eq!(expiry.cookie_max_age(&record, now, thirty_days), thirty_days);
-    /// record.set_expires_at(Some(UnixTime::from_secs(4_600)));
-    /// assert_eq!(expiry.cookie_max_age(&record, now, thirty_days), Duration::from_secs(3_600));
-    /// ```
-    #[must_use]
-    pub fn cookie_max_age(&self, record: &Record, now: UnixTime, configured: Duration) -> Duration {
+    pub(crate) fn cookie_max_age(&self, record: &Record, now: UnixTime, configured: Duration) -> Duration {
         // The policy's deadlines stay with `CookieConfig::with_max_age`, as before: only a
         // deadline the application set for this one session shortens the cookie.
         match record.expires_at() {
