@@ -11,7 +11,10 @@ mod axum;
 mod config;
 mod cookie_builder;
 mod cookie_config;
+mod cookies;
 mod request;
+mod response;
+mod save;
 mod sessions;
 mod set;
 
@@ -22,5 +25,6 @@ pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
 pub use cookie_builder::CookieConfigBuilder;
 pub use cookie_config::{CookieConfig, MAX_COOKIE_AGE, Prefix, SameSite};
 pub use request::{Flashes, NamedSession};
-pub use sessions::{Finished, Handled, ResponseHeaders, Sessions};
+pub use response::{Finished, Handled, ResponseHeaders};
+pub use sessions::Sessions;
 pub use set::{SessionSet, StoreErrorPolicy};
