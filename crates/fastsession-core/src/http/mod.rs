@@ -9,8 +9,12 @@ mod actix;
 #[cfg(feature = "axum")]
 mod axum;
 mod config;
+mod cookie_builder;
 mod cookie_config;
+mod cookies;
 mod request;
+mod response;
+mod save;
 mod sessions;
 mod set;
 
@@ -18,7 +22,9 @@ mod set;
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use actix::SessionExt;
 pub use config::{MAX_SET_COOKIE_LEN, SessionConfig};
-pub use cookie_config::{CookieConfig, CookieConfigBuilder, MAX_COOKIE_AGE, Prefix, SameSite};
+pub use cookie_builder::CookieConfigBuilder;
+pub use cookie_config::{CookieConfig, MAX_COOKIE_AGE, Prefix, SameSite};
 pub use request::{Flashes, NamedSession};
-pub use sessions::{Finished, Handled, ResponseHeaders, Sessions};
+pub use response::{Finished, Handled, ResponseHeaders};
+pub use sessions::Sessions;
 pub use set::{SessionSet, StoreErrorPolicy};
