@@ -226,7 +226,7 @@ where
         Box::pin(async move {
             // A panic unwinds through here: nothing after this line runs, nothing is saved.
             let result = handler.await;
-            finish(result, &sessions, policy).await
+            finish(result, sessions, policy).await
         })
     }
 }
@@ -234,7 +234,7 @@ where
 /// Saves the sessions of a handled request and writes their headers into its response.
 async fn finish<B>(
     result: Result<ServiceResponse<B>, actix_web::Error>,
-    sessions: &Sessions,
+    sessions: Sessions,
     policy: StoreErrorPolicy,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let mut response = match result {

@@ -774,3 +774,87 @@ async fn writes_after_destroy_go_to_a_new_session() {
         .await;
     again.assert_ok();
 }
+
+/// The adapter's last save by the registry's sole owner lends each session nobody else holds
+/// to its store instead of copying it: what it saves, and what a failed save leaves to
+/// send, are as with `save`. A session still held elsewhere is copied, and stays whole.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn the_owners_last_save_lends_what_nobody_else_holds() {
+    use std::sync::Arc;
+
+    use fastsession_core::http::{Handled, StoreErrorPolicy};
+    use fastsession_core::store::MemoryStore;
+    use fastsession_core::testing::SpyStore;
+
+    let spy = Arc::new(SpyStore::new(Arc::new(MemoryStore::new().unwrap())));
+    let config = SessionConfig::with_shared_store(spy.clone(), CookieConfig::new("r").unwrap());
+    let next_request = |headers: &http::HeaderMap| {
+        cookie_header(set_cookies(headers)[0].split(';').next().unwrap())
+    };
+
+    // Lent: nothing else holds the session.
+    let sessions = Sessions::new(&HeaderMap::new());
+    sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
+    let (headers, error) = sessions
+        .finish(Handled::Succeeded, StoreErrorPolicy::Fail)
+        .await
+        .into_parts();
+    assert!(error.is_none());
+    let mut response = HeaderMap::new();
+    headers.write_to(&mut response);
+    let request = next_request(&response);
+
+    // Lent and failed: the response gets the error and no cookie; the session kept nothing.
+    let sessions = Sessions::new(&request);
+    sessions.get(&config).await.unwrap().insert("n", 2).unwrap();
+    spy.fail_saves(true);
+    let (headers, error) = sessions
+        .finish(Handled::Succeeded, StoreErrorPolicy::Fail)
+        .await
+        .into_parts();
+    assert!(error.is_some() && headers.set_cookies().len() == 0);
+    spy.fail_saves(false);
+
+    // Copied: a handle is still held, and sees the session whole after the save.
+    let sessions = Sessions::new(&request);
+    let held = sessions.get(&config).await.unwrap();
+    assert_eq!(
+        held.get::<u32>("n").unwrap(),
+        Some(1),
+        "the failed save kept nothing"
+    );
+    held.insert("n", 3).unwrap();
+    let (_, error) = sessions
+        .finish(Handled::Succeeded, StoreErrorPolicy::Fail)
+        .await
+        .into_parts();
+    assert!(error.is_none());
+    assert_eq!(held.get::<u32>("n").unwrap(), Some(3));
+    assert!(!held.is_modified(), "saved");
+
+    let sessions = Sessions::new(&request);
+    let session = sessions.get(&config).await.unwrap();
+    assert_eq!(session.get::<u32>("n").unwrap(), Some(3));
+    drop(session);
+
+    // Lent across a logout: what came after `destroy` is put back and saved as a new session.
+    session_of(&sessions, &config).await.destroy();
+    session_of(&sessions, &config).await.insert("m", 5).unwrap();
+    let (headers, error) = sessions
+        .finish(Handled::Succeeded, StoreErrorPolicy::Fail)
+        .await
+        .into_parts();
+    assert!(error.is_none());
+    let mut response = HeaderMap::new();
+    headers.write_to(&mut response);
+    let sessions = Sessions::new(&next_request(&response));
+    let session = sessions.get(&config).await.unwrap();
+    assert_eq!(session.get::<u32>("m").unwrap(), Some(5));
+    assert_eq!(session.get::<u32>("n").unwrap(), None);
+}
+
+#[cfg(feature = "testing")]
+async fn session_of(sessions: &Sessions, config: &SessionConfig) -> Session {
+    sessions.get(config).await.unwrap()
+}

@@ -103,6 +103,11 @@ impl Sessions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn save(&self) -> Result<()> {
+        self.save_as(Reach::Shared).await
+    }
+
+    /// [`save`](Self::save), by a caller that may know nothing else can reach the sessions.
+    pub(super) async fn save_as(&self, reach: Reach) -> Result<()> {
         let mut first_error = None;
         for (config, values) in self.take_presented() {
             if let Err(e) = self.end_presented(&config, &values).await {
@@ -110,7 +115,12 @@ impl Sessions {
             }
         }
         for (config, session, had_cookie) in self.to_save() {
-            if let Err(e) = self.save_one(&config, &session, had_cookie).await {
+            // The registry's entry and `session`: no handle anywhere else.
+            let reach = match reach {
+                Reach::Sole if session.handle_count() == 2 => Reach::Sole,
+                _ => Reach::Shared,
+            };
+            if let Err(e) = self.save_one(&config, &session, had_cookie, reach).await {
                 first_error.get_or_insert(e);
             }
         }
@@ -131,17 +141,18 @@ impl Sessions {
     /// Saves one session, and then what was written to it after a `destroy`, as a new one.
     ///
     /// The session is not held during the store's work: the save takes a copy of its record
-    /// (cheap: the values are shared until written) and its change set, so that a handle
-    /// still in use elsewhere goes on working, and what it changes meanwhile stays for the
-    /// next save.
+    /// and its change set, so that a handle still in use elsewhere goes on working, and what
+    /// it changes meanwhile stays for the next save. A session nothing else can reach
+    /// ([`Reach::Sole`]) lends its record instead of a copy.
     async fn save_one(
         &self,
         config: &SessionConfig,
         session: &Session,
         mut had_cookie: bool,
+        reach: Reach,
     ) -> Result<()> {
         loop {
-            let Some(save) = self.begin_save(config, session, had_cookie) else {
+            let Some(save) = self.begin_save(config, session, had_cookie, reach) else {
                 return Ok(());
             };
             let mut request = SaveRequest::new(
@@ -168,6 +179,12 @@ impl Sessions {
             let saved = config.store().save(request).await;
             let mut state = session.lock();
             let persistent = save.record.is_persistent();
+            if let Some(last_active) = save.lent {
+                // Back as it was before the save; the outcome applies to it below.
+                let mut record = save.record;
+                record.set_last_active(last_active);
+                state.record = record;
+            }
             if let Err(e) = self.apply_outcome(config, &mut state, saved, persistent, save.now) {
                 if !e.is_session_ended() {
                     // Nothing was saved: what was sent is still to send, before what came since.
@@ -193,6 +210,7 @@ impl Sessions {
         config: &SessionConfig,
         session: &Session,
         had_cookie: bool,
+        reach: Reach,
     ) -> Option<PendingSave> {
         let now = config.clock().now();
         let mut state = session.lock();
@@ -204,7 +222,14 @@ impl Sessions {
             state.begin_anew(now);
         }
         let kind = self.save_kind(config, &state, had_cookie, now)?;
-        let mut record = state.record.clone();
+        let (mut record, lent) = match reach {
+            Reach::Sole => {
+                let record = std::mem::replace(&mut state.record, Record::new(now));
+                let last_active = record.last_active();
+                (record, Some(last_active))
+            }
+            Reach::Shared => (state.record.clone(), None),
+        };
         record.set_last_active(now);
         let changes = std::mem::take(&mut state.changes);
         drop(state);
@@ -216,6 +241,7 @@ impl Sessions {
             kind,
             now,
             record,
+            lent,
             changes,
             memo,
         })
@@ -353,6 +379,19 @@ struct PendingSave {
     kind: SaveKind,
     now: UnixTime,
     record: Record,
+    /// `Some` (with its last activity before the save) if `record` is the session's own,
+    /// lent for the save, to be put back.
+    lent: Option<UnixTime>,
     changes: ChangeSet,
     memo: Option<Memo>,
+}
+
+/// Who else may reach the sessions during a save.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reach {
+    /// Other handles may exist: the save works on a copy of each record.
+    Shared,
+    /// The registry is its owner's alone and a session has no handle outside it: the save
+    /// lends the session's record to its store and puts it back, copying nothing.
+    Sole,
 }

@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderValue};
 
 use super::cookies::{CookieLookup, all_cookies, find_cookie, parse_id, reject};
 use super::response::Line;
+use super::save::Reach;
 use super::{Finished, Handled, ResponseHeaders, SessionConfig, SessionSet, StoreErrorPolicy};
 use crate::error::Result;
 use crate::session::{Session, SessionId, State};
@@ -462,9 +463,15 @@ impl Sessions {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn finish(&self, handled: Handled, policy: StoreErrorPolicy) -> Finished {
+    pub async fn finish(self, handled: Handled, policy: StoreErrorPolicy) -> Finished {
+        // Taken by value: with no clone left, nothing but this call can reach the sessions.
+        let reach = if Arc::strong_count(&self.inner) == 1 {
+            Reach::Sole
+        } else {
+            Reach::Shared
+        };
         let saved = match handled {
-            Handled::Succeeded => self.save().await,
+            Handled::Succeeded => self.save_as(reach).await,
             // A failed handler persists only what it saved itself.
             Handled::Failed => Ok(()),
         };

@@ -481,7 +481,12 @@ impl Expiry {
     /// configured one: never past the record's own deadline ([`Record::expires_at`]), so that
     /// the browser drops the cookie when the server would refuse it. At least one second
     /// while the record is live (a `Max-Age` of 0 would delete the cookie at once).
-    pub(crate) fn cookie_max_age(&self, record: &Record, now: UnixTime, configured: Duration) -> Duration {
+    pub(crate) fn cookie_max_age(
+        &self,
+        record: &Record,
+        now: UnixTime,
+        configured: Duration,
+    ) -> Duration {
         // The policy's deadlines stay with `CookieConfig::with_max_age`, as before: only a
         // deadline the application set for this one session shortens the cookie.
         match record.expires_at() {

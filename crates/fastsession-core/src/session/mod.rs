@@ -99,6 +99,11 @@ impl Session {
         }
     }
 
+    /// How many handles there are to this session, this one included.
+    pub(crate) fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.state)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
