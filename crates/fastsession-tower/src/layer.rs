@@ -5,7 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use fastsession_core::http::{Handled, SessionConfig, SessionSet, Sessions, StoreErrorPolicy};
+use fastsession_core::http::{
+    Finished, Handled, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
+};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -191,7 +193,7 @@ where
         ResponseFuture {
             state: State::Handler {
                 future: self.inner.call(request),
-                handle: Some(Finish {
+                handle: Some(ToSave {
                     sessions,
                     policy: self.shared.store_error_policy(),
                 }),
@@ -201,12 +203,13 @@ where
 }
 
 /// What the layer keeps of a request to save its sessions after the handler.
-struct Finish {
+struct ToSave {
     sessions: Sessions,
     policy: StoreErrorPolicy,
 }
 
-type Saving<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
+/// The save after a handler; the response waits beside it, not in it.
+type Saving = Pin<Box<dyn Future<Output = Finished> + Send>>;
 
 pin_project! {
     /// The future of a [`SessionService`] call: the handler, then the save.
@@ -225,8 +228,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        Handler { #[pin] future: F, handle: Option<Finish> },
-        Saving { future: Saving<B> },
+        Handler { #[pin] future: F, handle: Option<ToSave> },
+        Saving { future: Saving, response: Option<Response<B>> },
         Done,
     }
 }
@@ -261,14 +264,24 @@ where
                             return Poll::Ready(result);
                         }
                     };
+                    let handled = if response.status().is_server_error() {
+                        Handled::Failed
+                    } else {
+                        Handled::Succeeded
+                    };
                     state.set(State::Saving {
-                        future: Box::pin(finish(handle, response)),
+                        future: Box::pin(handle.sessions.finish(handled, handle.policy)),
+                        response: Some(response),
                     });
                 }
-                StateProj::Saving { future } => {
-                    let response = ready!(future.as_mut().poll(cx));
+                StateProj::Saving { future, response } => {
+                    let finished = ready!(future.as_mut().poll(cx));
+                    let response = response.take().map(|r| with_headers(r, finished));
                     state.set(State::Done);
-                    return Poll::Ready(Ok(response));
+                    // Always there: taken only here, once, before `Done`.
+                    if let Some(response) = response {
+                        return Poll::Ready(Ok(response));
+                    }
                 }
                 // A bug in the caller: say so rather than hang (as tower-http's futures do).
                 StateProj::Done => {
@@ -279,18 +292,9 @@ where
     }
 }
 
-/// Saves the sessions of a handled request and writes their headers into its response.
-async fn finish<B: Default>(handle: Finish, mut response: Response<B>) -> Response<B> {
-    let handled = if response.status().is_server_error() {
-        Handled::Failed
-    } else {
-        Handled::Succeeded
-    };
-    let (headers, error) = handle
-        .sessions
-        .finish(handled, handle.policy)
-        .await
-        .into_parts();
+/// The response after the save: the session headers added, or the error it must become.
+fn with_headers<B: Default>(mut response: Response<B>, finished: Finished) -> Response<B> {
+    let (headers, error) = finished.into_parts();
     if let Some(error) = error {
         response = Response::new(B::default());
         *response.status_mut() = error.status();
