@@ -295,7 +295,9 @@ impl<B: Backend> ServerStore<B> {
                     Err(ended())
                 }
             }
-            (SaveKind::Regenerate, Some(key)) => self.regenerate(&key, &request).await,
+            // Rare, and the largest state of all: boxed, so that every other save's future
+            // (which a store boxes once) stays small.
+            (SaveKind::Regenerate, Some(key)) => Box::pin(self.regenerate(&key, &request)).await,
             (SaveKind::Destroy, Some(key)) => {
                 self.delete(&key).await?;
                 Ok(Saved::Remove)
