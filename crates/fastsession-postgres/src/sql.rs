@@ -3,7 +3,7 @@
 //! Identifiers are the only text spliced in (they cannot be parameters, and
 //! `PostgresConfig::qualified_table` allows only `[a-z0-9_]`); every value is a parameter.
 
-/// The columns a record is rebuilt from, in the order `backend::decode` reads them.
+/// The columns a record is rebuilt from, in the order `backend::rows::decode` reads them.
 const RECORD_COLUMNS: &str =
     "created, last_active, persistent, user_id, vals::text, flashes::text, expires_at";
 

@@ -1,0 +1,72 @@
+//! The statements' answers: whether a write was applied, and a row as a record.
+
+use std::collections::BTreeMap;
+
+use fastsession_core::events::{self, Event};
+use fastsession_core::session::Record;
+use fastsession_core::time::UnixTime;
+use serde_json::value::RawValue;
+use tokio_postgres::Row;
+
+use crate::nul_escape::{unescape_json, unescape_text};
+
+/// Whether a create or merge (`SELECT applied, evicted`) was applied; each anonymous session
+/// it evicted to make room is counted as an [`Event::AnonymousEvicted`].
+pub(super) fn applied(rows: &[Row]) -> bool {
+    let Some(row) = rows.first() else {
+        return false;
+    };
+    let applied: i64 = row.try_get(0).unwrap_or(0);
+    let evicted: i64 = row.try_get(1).unwrap_or(0);
+    for _ in 0..evicted {
+        events::record(Event::AnonymousEvicted);
+    }
+    applied > 0
+}
+
+/// A row of `sql::RECORD_COLUMNS` as a record; `None` (and an [`Event::UnreadableRecord`]) if
+/// it is not one.
+pub(super) fn decode(row: &Row) -> Option<Record> {
+    let parsed = (|| -> std::result::Result<Record, &'static str> {
+        let time = |i: usize| -> std::result::Result<UnixTime, &'static str> {
+            let t: i64 = row.try_get(i).map_err(|_| "timestamp column")?;
+            Ok(UnixTime::from_secs(
+                u64::try_from(t).map_err(|_| "negative timestamp")?,
+            ))
+        };
+        let mut record = Record::new(time(0)?);
+        record.set_last_active(time(1)?);
+        record.set_persistent(row.try_get(2).map_err(|_| "persistent column")?);
+        let user: Option<String> = row.try_get(3).map_err(|_| "user column")?;
+        record.set_user_id(user.map(unescape_text));
+        let vals: &str = row.try_get(4).map_err(|_| "vals column")?;
+        let values: BTreeMap<String, Box<RawValue>> =
+            serde_json::from_str(&unescape_json(vals)).map_err(|_| "vals is not an object")?;
+        for (key, value) in values {
+            record.insert_value(key, value);
+        }
+        let flashes: &str = row.try_get(5).map_err(|_| "flashes column")?;
+        let flashes: BTreeMap<String, Vec<Box<RawValue>>> =
+            serde_json::from_str(&unescape_json(flashes))
+                .map_err(|_| "flashes is not an object of arrays")?;
+        for (key, list) in flashes {
+            record.set_flash_list(key, list);
+        }
+        // NULL in rows written before sessions had their own deadline: none.
+        let expires_at: Option<i64> = row.try_get(6).map_err(|_| "expires_at column")?;
+        if let Some(at) = expires_at {
+            let at = u64::try_from(at).map_err(|_| "negative expires_at")?;
+            record.set_expires_at(Some(UnixTime::from_secs(at)));
+        }
+        Ok(record)
+    })();
+    match parsed {
+        Ok(record) => Some(record),
+        Err(detail) => {
+            // Counted and summarised: whoever can make such a row can make many.
+            events::record(Event::UnreadableRecord);
+            tracing::debug!(target: "fastsession::security", reason = "corrupt", detail, "stored session row is not valid; treated as absent");
+            None
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The connection to Redis: one server or a Cluster, every command bounded by the command
+//! timeout, reads retried after a dropped connection, and Redis's errors as the store's.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use fastsession_core::events::{self, Event};
+use fastsession_core::{Error, ErrorKind, Result};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, ScriptInvocation,
+    Value,
+};
+
+use super::RedisBackend;
+use crate::config::RedisConfig;
+
+/// One server through a self-reconnecting multiplexed connection, or a Cluster.
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Connects to the server, or the Cluster, of `config` (already validated), within
+    /// its connect timeout.
+    pub(super) async fn open(config: &RedisConfig) -> Result<Conn> {
+        // Nagle's algorithm would hold each small command back while an earlier one is
+        // unacknowledged: on a multiplexed connection that is every command under load.
+        let infos = config
+            .urls
+            .iter()
+            .map(|url| {
+                let info = url.as_str().into_connection_info().map_err(invalid_url)?;
+                let tcp = info.tcp_settings().clone().set_nodelay(true);
+                Ok(info.set_tcp_settings(tcp))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if config.cluster {
+            let client = ClusterClientBuilder::new(infos)
+                .connection_timeout(config.connect_timeout)
+                .response_timeout(config.command_timeout)
+                // The client would resend a script after an I/O error, which may have run
+                // already: no retries. The price is one failed request per MOVED/ASK while a
+                // slot migrates (the slot map is refreshed for the next).
+                .retries(0)
+                .build()
+                .map_err(invalid_url)?;
+            let connect = client.get_async_connection();
+            let conn = bounded("connect", config.connect_timeout, connect).await?;
+            Ok(Conn::Cluster(conn))
+        } else {
+            let info = infos
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::new(ErrorKind::InvalidConfig, "no Redis URL"))?;
+            let client = redis::Client::open(info).map_err(invalid_url)?;
+            let manager = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(Some(config.command_timeout))
+                // Few, quick reconnection tries: requests wait for them, bounded by the
+                // command timeout; a later request starts a new round.
+                .set_number_of_retries(2)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(500));
+            let connect = ConnectionManager::new_with_config(client, manager);
+            bounded("connect", config.connect_timeout, connect)
+                .await
+                .map(Conn::Single)
+        }
+    }
+}
+
+impl RedisBackend {
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    /// Runs `op` on a clone of the connection, within the command timeout.
+    pub(super) async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        bounded(what, self.timeout, op(self.conn.clone())).await
+    }
+
+    /// Runs `invocation` within the command timeout.
+    pub(super) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        what: &'static str,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.run(what, |mut c| async move {
+            invocation.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// Like [`run`](Self::run), but retries if the connection dropped under it: only for
+    /// reads, which are safe to repeat. Twice, because a read sent while the client is still
+    /// noticing a killed connection can fail on it a second time; the next finds the new one.
+    /// `None` if the key holds another type than the read is for.
+    pub(super) async fn read_with_retry<T>(&self, what: &'static str, cmd: Cmd) -> Result<Option<T>>
+    where
+        T: redis::FromRedisValue,
+    {
+        let attempt = async {
+            let mut conn = self.conn.clone();
+            let mut retries = 2;
+            loop {
+                match cmd.query_async(&mut conn).await {
+                    Err(e) if retries > 0 && (e.is_connection_dropped() || e.is_io_error()) => {
+                        retries -= 1;
+                        tracing::debug!(target: "fastsession", error = %e, "redis read failed; retrying");
+                    }
+                    Err(e) if has_code(&e, "WRONGTYPE") => return Ok(None),
+                    other => return other.map(Some),
+                }
+            }
+        };
+        bounded(what, self.timeout, attempt).await
+    }
+}
+
+/// `op` within `timeout`, with both failures mapped to store errors.
+async fn bounded<T>(
+    what: &'static str,
+    timeout: Duration,
+    op: impl Future<Output = RedisResult<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, op).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(store_error(what, e)),
+        Err(_) => Err(Error::store(
+            format!("redis store: {what} timed out after {timeout:?}"),
+            io::Error::new(io::ErrorKind::TimedOut, "redis operation timed out"),
+        )),
+    }
+}
+
+/// `true` if Redis answered `e` with the error `code` (`OOM`, `WRONGTYPE`), also as one of
+/// the errors of a transaction or inside a script.
+pub(super) fn has_code(e: &RedisError, code: &str) -> bool {
+    e.code() == Some(code)
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == code))
+}
+
+pub(super) fn store_error(what: &'static str, e: RedisError) -> Error {
+    if has_code(&e, "OOM") {
+        // maxmemory reached with nothing Redis may evict: refused, nothing written. Fail
+        // closed, and say so: never evict a login or a logout marker to make room.
+        events::record(Event::StoreFull);
+        return Error::new(
+            ErrorKind::StoreFull,
+            format!("redis store: cannot {what}: Redis is out of memory (maxmemory)"),
+        )
+        .with_source(e);
+    }
+    Error::store(format!("redis store: cannot {what}"), e)
+}
+
+fn invalid_url(e: RedisError) -> Error {
+    // The client's message may quote the URL, password included: it is not kept.
+    tracing::debug!(target: "fastsession", kind = ?e.kind(), "redis URL refused");
+    Error::new(
+        fastsession_core::ErrorKind::InvalidConfig,
+        "redis store: invalid server URL",
+    )
+}

@@ -1,0 +1,128 @@
+//! The common update as one `MULTI`/`EXEC` of plain commands, without a script.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use fastsession_core::Result;
+use fastsession_core::store::{StorageKey, Update};
+use redis::RedisResult;
+
+use super::conn::{has_code, store_error};
+use super::{MAX_TTL_SECS, RedisBackend, unreadable};
+
+impl RedisBackend {
+    /// The common update, without the script: the request's own record shows the session
+    /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
+    /// left to check. One `MULTI`/`EXEC` asks whether `created` is there and, in the same
+    /// step, merges the fields, bumps `version` and sets the TTL; Redis runs these plain
+    /// commands at a fraction of a script's cost. If `created` was missing (the key expired,
+    /// was evicted or deleted by a logout since the load), the step wrote into an empty hash:
+    /// that hash is deleted and the session reported ended. It can never be loaded meanwhile,
+    /// since a hash without `created` is refused. A key that is not a hash (not this store's)
+    /// is deleted the same way.
+    ///
+    /// An anonymous session comes here only if its data is within its
+    /// [share](Self::share), so its bytes in the index stay as they are: the same step
+    /// moves its index entry (on one server; a Cluster's index step follows) and asks whether
+    /// the hash has a user by now (a login since the load): then its TTL, set for an
+    /// anonymous session, is set again for a logged-in one (one more round trip, only then).
+    pub(super) async fn merge(
+        &self,
+        key: &StorageKey,
+        redis_key: &str,
+        update: &Update<'_>,
+        deletes: &[String],
+        sets: &[(String, Cow<'_, str>)],
+        increments: &[(String, i64)],
+    ) -> Result<bool> {
+        let (now, expiry, from) = (update.now(), update.expiry(), update.from());
+        let anonymous = from.user_id().is_none();
+        // The request's deadline is the stored one: a changed one does not come here.
+        let ttl_of = |idle: Duration| {
+            let mut deadline = now
+                .saturating_add(idle)
+                .min(from.created().saturating_add(expiry.absolute_lifetime()));
+            if let Some(at) = from.expires_at() {
+                deadline = deadline.min(at);
+            }
+            i64::try_from(deadline.since(now).as_secs().clamp(1, MAX_TTL_SECS)).unwrap_or(i64::MAX)
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic().hexists(redis_key, "created");
+        if !deletes.is_empty() {
+            pipe.hdel(redis_key, deletes).ignore();
+        }
+        let set = pipe
+            .cmd("HSET")
+            .arg(redis_key)
+            .arg("last_active")
+            .arg(now.as_secs());
+        for (field, value) in sets {
+            set.arg(field).arg(value.as_ref());
+        }
+        set.ignore();
+        // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
+        // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
+        for (field, delta) in increments {
+            pipe.hincr(redis_key, field, *delta).ignore();
+        }
+        pipe.hincr(redis_key, "version", 1)
+            .ignore()
+            .expire(redis_key, ttl_of(expiry.idle_timeout_of(from)))
+            .ignore();
+        if anonymous {
+            if !self.is_cluster() {
+                pipe.cmd("ZADD")
+                    .arg(&self.anonymous.order)
+                    .arg("XX")
+                    .arg(now.as_secs())
+                    .arg(key.to_hex())
+                    .ignore();
+            }
+            pipe.hexists(redis_key, "user");
+        }
+        // Each answer on its own: a foreign value under the index key (its ZADD fails) must
+        // not fail the session's save; the next anonymous create replaces it.
+        pipe.ignore_errors();
+        let reply: Vec<RedisResult<bool>> = self
+            .run("save a session", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        let mut reply = reply.into_iter();
+        let existed = match reply.next() {
+            Some(Ok(existed)) => existed,
+            Some(Err(e)) if has_code(&e, "WRONGTYPE") => {
+                unreadable("not a hash");
+                false
+            }
+            Some(Err(e)) => return Err(store_error("save a session", e)),
+            None => false,
+        };
+        if !existed {
+            self.discard(key).await?;
+            return Ok(false);
+        }
+        if anonymous {
+            if let Some(Ok(true)) = reply.next() {
+                // Logged in by another request since the load: a logged-in TTL (remembered,
+                // if the session is persistent as this request knows it).
+                let idle = if from.is_persistent() {
+                    expiry.remembered_idle_timeout()
+                } else {
+                    expiry.idle_timeout()
+                };
+                let mut expire = redis::cmd("EXPIRE");
+                expire.arg(redis_key).arg(ttl_of(idle));
+                let _: i64 = self
+                    .run("save a session", |mut c| async move {
+                        expire.query_async(&mut c).await
+                    })
+                    .await?;
+            } else if self.is_cluster() {
+                self.cluster_index("touch", key, now, 0).await?;
+            }
+        }
+        Ok(true)
+    }
+}
