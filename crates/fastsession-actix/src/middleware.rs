@@ -66,7 +66,7 @@ pub struct SessionMiddleware {
 }
 
 impl SessionMiddleware {
-    /// A middleware whose default session (the one `Session` extracts) is described by
+    /// Returns a middleware whose default session (the one `Session` extracts) is described by
     /// `config`.
     ///
     /// # Examples
@@ -85,7 +85,7 @@ impl SessionMiddleware {
         SessionMiddleware::from_set(SessionSet::new(config))
     }
 
-    /// A middleware serving the sessions of `set`.
+    /// Returns a middleware serving the sessions of `set`.
     ///
     /// # Examples
     ///

@@ -107,7 +107,7 @@ struct Inner {
 }
 
 impl Error {
-    /// An error of `kind` with a message for logs.
+    /// Returns an error of `kind` with a message for logs.
     ///
     /// # Examples
     ///
@@ -128,7 +128,7 @@ impl Error {
         }))
     }
 
-    /// A [`ErrorKind::Store`] error wrapping the backend's own error.
+    /// Returns a [`ErrorKind::Store`] error wrapping the backend's own error.
     ///
     /// Store implementations use this so the backend error stays reachable through
     /// [`source`](StdError::source) while adapters show clients nothing of it.
@@ -185,7 +185,7 @@ impl Error {
         self.0.kind
     }
 
-    /// `true` if another request ended the session before this one saved.
+    /// Returns `true` if another request ended the session before this one saved.
     ///
     /// # Examples
     ///
@@ -201,7 +201,7 @@ impl Error {
         self.0.kind == ErrorKind::SessionEnded
     }
 
-    /// The status a client gets for this error: 503 when the store failed or is full (both
+    /// Returns the status a client gets for this error: 503 when the store failed or is full (both
     /// temporary), 409 when another request ended the session meanwhile, 400 for input the
     /// store cannot hold, 500 otherwise.
     ///
@@ -262,7 +262,7 @@ impl Error {
         }
     }
 
-    /// `true` if the session was too large for a cookie.
+    /// Returns `true` if the session was too large for a cookie.
     ///
     /// # Examples
     ///

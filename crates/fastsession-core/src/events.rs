@@ -77,8 +77,8 @@ const REASONS: [RejectReason; 11] = [
 ];
 
 impl Event {
-    /// A short, stable name for logs and metrics (a rejection is `rejected`; its reason is a
-    /// field of its own).
+    /// Returns a short, stable name for logs and metrics (a rejection is `rejected`; its reason is
+    /// a field of its own).
     ///
     /// # Examples
     ///
@@ -312,7 +312,7 @@ impl EventCounts {
     }
 }
 
-/// The totals of every kind of event since the process started.
+/// Returns the totals of every kind of event since the process started.
 ///
 /// # Examples
 ///

@@ -27,7 +27,7 @@ impl UnixTime {
     /// The epoch itself, 1970-01-01T00:00:00Z.
     pub const EPOCH: UnixTime = UnixTime(0);
 
-    /// A time `secs` seconds after the epoch.
+    /// Returns a time `secs` seconds after the epoch.
     ///
     /// # Examples
     ///
@@ -58,7 +58,7 @@ impl UnixTime {
         self.0
     }
 
-    /// The current wall-clock time; times before the epoch read as the epoch.
+    /// Returns the current wall-clock time; times before the epoch read as the epoch.
     ///
     /// # Examples
     ///
@@ -109,7 +109,7 @@ impl UnixTime {
         UnixTime(self.0.saturating_sub(d.as_secs()))
     }
 
-    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    /// Returns the time from `earlier` to `self`, or zero if `earlier` is later.
     ///
     /// # Examples
     ///
@@ -181,7 +181,7 @@ impl Clock for SystemClock {
 pub struct ManualClock(Arc<AtomicU64>);
 
 impl ManualClock {
-    /// A clock stopped at `start`.
+    /// Returns a clock stopped at `start`.
     ///
     /// # Examples
     ///

@@ -84,7 +84,7 @@ use fastsession_core::store::ServerStore;
 #[cfg(unix)]
 pub type FilesystemStore = ServerStore<FilesystemBackend>;
 
-/// A [`FilesystemStore`] in `dir` (created with mode 0700 if missing), hashing session ids
+/// Returns a [`FilesystemStore`] in `dir` (created with mode 0700 if missing), hashing session ids
 /// under a sub-key of `key`.
 ///
 /// Keep `key` stable across restarts: the files are named by the hashes it makes, so with

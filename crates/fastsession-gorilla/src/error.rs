@@ -44,7 +44,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// `true` for what securecookie calls a usage error (a mistake of the caller).
+    /// Returns `true` for what securecookie calls a usage error (a mistake of the caller).
     ///
     /// # Examples
     ///
@@ -69,7 +69,7 @@ impl ErrorKind {
         )
     }
 
-    /// `true` for what securecookie calls a decode error (a cookie it will not accept).
+    /// Returns `true` for what securecookie calls a decode error (a cookie it will not accept).
     ///
     /// # Examples
     ///

@@ -90,7 +90,7 @@ impl Default for GoOptions {
 }
 
 impl GoOptions {
-    /// The settings of a store fresh from `NewCookieStore` or `NewFilesystemStore` (see
+    /// Returns the settings of a store fresh from `NewCookieStore` or `NewFilesystemStore` (see
     /// [`GoOptions`]).
     ///
     /// # Examples
@@ -288,7 +288,7 @@ impl GoOptions {
         self
     }
 
-    /// The cookie's `Path`.
+    /// Returns the cookie's `Path`.
     ///
     /// # Examples
     ///
@@ -302,7 +302,7 @@ impl GoOptions {
         &self.path
     }
 
-    /// The cookie's `Domain` (`""`: none).
+    /// Returns the cookie's `Domain` (`""`: none).
     ///
     /// # Examples
     ///
@@ -316,7 +316,7 @@ impl GoOptions {
         &self.domain
     }
 
-    /// The cookie's `Max-Age` in seconds (`Options.MaxAge`; 0: a browser-session cookie).
+    /// Returns the cookie's `Max-Age` in seconds (`Options.MaxAge`; 0: a browser-session cookie).
     ///
     /// # Examples
     ///
@@ -330,7 +330,7 @@ impl GoOptions {
         self.max_age
     }
 
-    /// Whether the cookie carries `Secure`.
+    /// Returns whether the cookie carries `Secure`.
     ///
     /// # Examples
     ///
@@ -345,7 +345,7 @@ impl GoOptions {
         self.secure
     }
 
-    /// Whether the cookie carries `HttpOnly`.
+    /// Returns whether the cookie carries `HttpOnly`.
     ///
     /// # Examples
     ///
@@ -359,7 +359,7 @@ impl GoOptions {
         self.http_only
     }
 
-    /// The `SameSite` the Go service sets, `None` for Go's default (no attribute).
+    /// Returns the `SameSite` the Go service sets, `None` for Go's default (no attribute).
     ///
     /// # Examples
     ///
@@ -416,8 +416,8 @@ impl GoOptions {
         self.max_length
     }
 
-    /// The codecs of Go's `CodecsFromPairs(key_pairs...)` with these codec settings: hash key,
-    /// block key, hash key, block key, ..., newest pair first; a missing last block key, or an
+    /// Returns the codecs of Go's `CodecsFromPairs(key_pairs...)` with these codec settings: hash
+    /// key, block key, hash key, block key, ..., newest pair first; a missing last block key, or an
     /// empty one, means no encryption.
     ///
     /// # Errors
@@ -453,8 +453,8 @@ impl GoOptions {
             .collect()
     }
 
-    /// The session cookie of a Go service with these options, named `name` (no prefix: gorilla
-    /// signs the name, so it must stay the Go service's). The attributes are Go's, except:
+    /// Returns the session cookie of a Go service with these options, named `name` (no prefix:
+    /// gorilla signs the name, so it must stay the Go service's). The attributes are Go's, except:
     /// Go's default `SameSite` (no attribute) becomes `Lax`; a `Max-Age` beyond
     /// [`MAX_COOKIE_AGE`] (400 days, where browsers cap it anyway) is cut to it; Go's
     /// `Expires` beside `Max-Age` is not written (browsers use `Max-Age`). `MaxAge` 0 makes a
@@ -508,7 +508,7 @@ impl GoOptions {
         cookie.build()
     }
 
-    /// The [`Expiry`] that refuses nothing the codecs of these options accept (they refuse
+    /// Returns the [`Expiry`] that refuses nothing the codecs of these options accept (they refuse
     /// what Go's refuse: older than their maximum age, younger than their minimum age):
     ///
     /// * idle timeout: the codecs' maximum age, plus the second Go counts in (a cookie exactly

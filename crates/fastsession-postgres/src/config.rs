@@ -87,7 +87,7 @@ impl PostgresConfig {
         }
     }
 
-    /// The schema holding the table (default `public`): lowercase ASCII letters, digits and
+    /// Returns the schema holding the table (default `public`): lowercase ASCII letters, digits and
     /// `_`, starting with a letter or `_`, at most 63 bytes; checked when connecting.
     ///
     /// # Examples
@@ -105,7 +105,7 @@ impl PostgresConfig {
         self
     }
 
-    /// The table name (default `fastsession_sessions`), under the same rule as the schema,
+    /// Returns the table name (default `fastsession_sessions`), under the same rule as the schema,
     /// and at most 55 bytes: the indexes, the budget's counter table and its trigger function
     /// are named after it (`<table>_expires`, `<table>_user`, `<table>_anon`,
     /// `<table>_budget`, `<table>_count`).
@@ -125,7 +125,7 @@ impl PostgresConfig {
         self
     }
 
-    /// The most connections the pool opens (at least one; default [`DEFAULT_POOL_SIZE`]).
+    /// Returns the most connections the pool opens (at least one; default [`DEFAULT_POOL_SIZE`]).
     ///
     /// # Examples
     ///
@@ -181,7 +181,7 @@ impl PostgresConfig {
         self
     }
 
-    /// The server-side `statement_timeout` of every pooled connection (default
+    /// Returns the server-side `statement_timeout` of every pooled connection (default
     /// [`DEFAULT_STATEMENT_TIMEOUT`], at least one millisecond); the client gives up one second
     /// after it.
     ///
@@ -202,7 +202,7 @@ impl PostgresConfig {
         self
     }
 
-    /// The `application_name` the connections report (default `fastsession`), as shown in
+    /// Returns the `application_name` the connections report (default `fastsession`), as shown in
     /// `pg_stat_activity`.
     ///
     /// # Examples
@@ -247,7 +247,7 @@ impl PostgresConfig {
         self
     }
 
-    /// The budget of anonymous sessions.
+    /// Returns the budget of anonymous sessions.
     ///
     /// # Examples
     ///
@@ -263,7 +263,7 @@ impl PostgresConfig {
         self.anonymous_budget
     }
 
-    /// The schema name.
+    /// Returns the schema name.
     ///
     /// # Examples
     ///
@@ -277,7 +277,7 @@ impl PostgresConfig {
         &self.schema
     }
 
-    /// The table name.
+    /// Returns the table name.
     ///
     /// # Examples
     ///
@@ -294,7 +294,7 @@ impl PostgresConfig {
         &self.table
     }
 
-    /// The pool size.
+    /// Returns the pool size.
     ///
     /// # Examples
     ///
@@ -308,7 +308,7 @@ impl PostgresConfig {
         self.pool_size
     }
 
-    /// The acquire timeout.
+    /// Returns the acquire timeout.
     ///
     /// # Examples
     ///
@@ -323,7 +323,7 @@ impl PostgresConfig {
         self.acquire_timeout
     }
 
-    /// The connect timeout.
+    /// Returns the connect timeout.
     ///
     /// # Examples
     ///
@@ -338,7 +338,7 @@ impl PostgresConfig {
         self.connect_timeout
     }
 
-    /// The statement timeout.
+    /// Returns the statement timeout.
     ///
     /// # Examples
     ///
@@ -356,7 +356,7 @@ impl PostgresConfig {
         self.statement_timeout
     }
 
-    /// The application name.
+    /// Returns the application name.
     ///
     /// # Examples
     ///

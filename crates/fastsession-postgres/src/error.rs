@@ -104,7 +104,7 @@ impl PostgresError {
         self.kind
     }
 
-    /// The SQLSTATE code PostgreSQL sent (`"57014"` for a statement timeout), if any.
+    /// Returns the SQLSTATE code PostgreSQL sent (`"57014"` for a statement timeout), if any.
     ///
     /// # Examples
     ///
@@ -122,7 +122,7 @@ impl PostgresError {
         self.code.as_ref().map(SqlState::code)
     }
 
-    /// The operation that failed (`"update"`, `"read"`, `"migrate"`, ...).
+    /// Returns the operation that failed (`"update"`, `"read"`, `"migrate"`, ...).
     ///
     /// # Examples
     ///

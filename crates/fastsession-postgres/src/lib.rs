@@ -228,8 +228,8 @@ use fastsession_core::store::ServerStore;
 /// ```
 pub type PostgresStore = ServerStore<PostgresBackend>;
 
-/// A [`PostgresStore`] with the settings of `config`, hashing session ids under a sub-key of
-/// `key`. Call [`migrate`](PostgresBackend::migrate) on its backend before the first request.
+/// Returns a [`PostgresStore`] with the settings of `config`, hashing session ids under a sub-key
+/// of `key`. Call [`migrate`](PostgresBackend::migrate) on its backend before the first request.
 ///
 /// Keep `key` stable across restarts and equal on every app server: rows are keyed by the
 /// hashes it makes. It may be the cookie key ring's active key; the store derives its own

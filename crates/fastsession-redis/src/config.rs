@@ -72,7 +72,7 @@ impl RedisConfig {
         }
     }
 
-    /// A Redis Cluster, discovered from any of the seed node `urls`.
+    /// Returns a Redis Cluster, discovered from any of the seed node `urls`.
     ///
     /// # Examples
     ///
@@ -204,7 +204,7 @@ impl RedisConfig {
         self
     }
 
-    /// The budget of the anonymous sessions.
+    /// Returns the budget of the anonymous sessions.
     ///
     /// # Examples
     ///
@@ -220,7 +220,7 @@ impl RedisConfig {
         self.anonymous_budget
     }
 
-    /// The key prefix.
+    /// Returns the key prefix.
     ///
     /// # Examples
     ///
@@ -236,7 +236,7 @@ impl RedisConfig {
         &self.prefix
     }
 
-    /// The connect timeout.
+    /// Returns the connect timeout.
     ///
     /// # Examples
     ///
@@ -250,7 +250,7 @@ impl RedisConfig {
         self.connect_timeout
     }
 
-    /// The command timeout.
+    /// Returns the command timeout.
     ///
     /// # Examples
     ///
@@ -264,7 +264,7 @@ impl RedisConfig {
         self.command_timeout
     }
 
-    /// The user index lifetime.
+    /// Returns the user index lifetime.
     ///
     /// # Examples
     ///
@@ -282,7 +282,7 @@ impl RedisConfig {
         self.user_index_ttl
     }
 
-    /// `true` for a [`cluster`](Self::cluster) configuration.
+    /// Returns `true` for a [`cluster`](Self::cluster) configuration.
     ///
     /// # Examples
     ///

@@ -49,7 +49,7 @@ pub struct SessionLayer {
 }
 
 impl SessionLayer {
-    /// A layer whose default session is described by `config`.
+    /// Returns a layer whose default session is described by `config`.
     ///
     /// # Examples
     ///
@@ -67,7 +67,7 @@ impl SessionLayer {
         SessionLayer::from_set(SessionSet::new(config))
     }
 
-    /// A layer serving the sessions of `set`.
+    /// Returns a layer serving the sessions of `set`.
     ///
     /// # Examples
     ///

@@ -36,7 +36,7 @@ pub struct IdHasher {
 }
 
 impl IdHasher {
-    /// A hasher whose HMAC key HKDF derives from `key` for the purpose `"session-id-hash"`.
+    /// Returns a hasher whose HMAC key HKDF derives from `key` for the purpose `"session-id-hash"`.
     ///
     /// # Examples
     ///
@@ -63,7 +63,7 @@ impl IdHasher {
         hasher
     }
 
-    /// A hasher with a random key, for stores that do not outlive the process.
+    /// Returns a hasher with a random key, for stores that do not outlive the process.
     ///
     /// # Errors
     ///

@@ -42,7 +42,8 @@ pub struct Key {
 }
 
 impl Key {
-    /// A key from a master secret of at least 32 bytes, with id 1 (see [`with_id`](Self::with_id)).
+    /// Returns a key from a master secret of at least 32 bytes, with id 1 (see
+    /// [`with_id`](Self::with_id)).
     ///
     /// # Errors
     ///
@@ -79,7 +80,7 @@ impl Key {
         })
     }
 
-    /// A key with id 1 from a base64 text (standard or URL-safe alphabet, padded or not)
+    /// Returns a key with id 1 from a base64 text (standard or URL-safe alphabet, padded or not)
     /// that decodes to at least 32 bytes; surrounding whitespace is ignored.
     ///
     /// This is the form to keep a secret in an environment variable; `openssl rand -base64 32`
@@ -120,7 +121,8 @@ impl Key {
         Key::from_secret(&bytes)
     }
 
-    /// A new key with id 1 and 32 bytes from the operating system's random number generator.
+    /// Returns a new key with id 1 and 32 bytes from the operating system's random number
+    /// generator.
     ///
     /// # Errors
     ///
@@ -163,7 +165,7 @@ impl Key {
         self
     }
 
-    /// The id written into every value sealed with this key.
+    /// Returns the id written into every value sealed with this key.
     ///
     /// # Examples
     ///
@@ -225,7 +227,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// A ring whose only key, `active`, seals and opens.
+    /// Returns a ring whose only key, `active`, seals and opens.
     ///
     /// # Examples
     ///
@@ -269,7 +271,7 @@ impl KeyRing {
         Ok(self)
     }
 
-    /// The id of the key that seals.
+    /// Returns the id of the key that seals.
     ///
     /// # Examples
     ///
@@ -285,7 +287,7 @@ impl KeyRing {
         self.keys[0].id
     }
 
-    /// The ids of all keys, active first.
+    /// Returns the ids of all keys, active first.
     ///
     /// # Examples
     ///

@@ -102,7 +102,8 @@ struct CodecInner {
 }
 
 impl Codec {
-    /// A codec for `purpose` (for example `"session"`), deriving one sub-key per key of `ring`.
+    /// Returns a codec for `purpose` (for example `"session"`), deriving one sub-key per key of
+    /// `ring`.
     ///
     /// Different purposes get unrelated keys, so a value sealed for one never opens for another.
     ///
@@ -135,7 +136,7 @@ impl Codec {
         }
     }
 
-    /// The purpose this codec's keys are derived for.
+    /// Returns the purpose this codec's keys are derived for.
     ///
     /// # Examples
     ///
@@ -336,7 +337,7 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// The plaintext.
+    /// Returns the plaintext.
     ///
     /// # Examples
     ///
@@ -354,7 +355,7 @@ impl Opened {
         &self.buf[self.start..self.end]
     }
 
-    /// The id of the key that sealed or signed it.
+    /// Returns the id of the key that sealed or signed it.
     ///
     /// # Examples
     ///
@@ -373,7 +374,7 @@ impl Opened {
         self.key_id
     }
 
-    /// `true` if a retired key sealed or signed it, so it should be sealed or signed again
+    /// Returns `true` if a retired key sealed or signed it, so it should be sealed or signed again
     /// with the active key.
     ///
     /// # Examples

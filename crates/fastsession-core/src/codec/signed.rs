@@ -95,7 +95,7 @@ struct SignerInner {
 }
 
 impl Signer {
-    /// A signer for `purpose`, deriving one HMAC key per key of `ring`.
+    /// Returns a signer for `purpose`, deriving one HMAC key per key of `ring`.
     ///
     /// Different purposes get unrelated keys, so a value signed for one never verifies for
     /// another, nor for a [`Codec`](super::Codec) of any purpose.
@@ -131,7 +131,7 @@ impl Signer {
         }
     }
 
-    /// The purpose this signer's keys are derived for.
+    /// Returns the purpose this signer's keys are derived for.
     ///
     /// # Examples
     ///

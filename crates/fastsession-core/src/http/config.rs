@@ -247,7 +247,7 @@ impl SessionConfig {
         self
     }
 
-    /// The signer of the session id cookie, if [`with_signed_id`](Self::with_signed_id) was
+    /// Returns the signer of the session id cookie, if [`with_signed_id`](Self::with_signed_id) was
     /// set and the store's cookie holds a session id.
     ///
     /// # Examples
@@ -279,7 +279,7 @@ impl SessionConfig {
         self.id_signer().map_or(0, |_| SIGNED_ID_LEN - ID_TEXT_LEN)
     }
 
-    /// The store.
+    /// Returns the store.
     ///
     /// # Examples
     ///
@@ -296,7 +296,7 @@ impl SessionConfig {
         &self.inner.store
     }
 
-    /// The cookie settings.
+    /// Returns the cookie settings.
     ///
     /// # Examples
     ///
@@ -313,7 +313,7 @@ impl SessionConfig {
         &self.inner.cookie
     }
 
-    /// The expiry policy.
+    /// Returns the expiry policy.
     ///
     /// # Examples
     ///
@@ -332,7 +332,7 @@ impl SessionConfig {
         &self.inner.expiry
     }
 
-    /// The clock.
+    /// Returns the clock.
     ///
     /// # Examples
     ///

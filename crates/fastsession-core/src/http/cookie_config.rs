@@ -86,7 +86,7 @@ pub struct CookieConfig {
 }
 
 impl CookieConfig {
-    /// The default configuration for a cookie called `name` (before its prefix).
+    /// Returns the default configuration for a cookie called `name` (before its prefix).
     ///
     /// # Errors
     ///
@@ -107,7 +107,7 @@ impl CookieConfig {
         CookieConfig::builder(name).build()
     }
 
-    /// A builder starting from the defaults.
+    /// Returns a builder starting from the defaults.
     ///
     /// # Examples
     ///
@@ -137,7 +137,7 @@ impl CookieConfig {
         }
     }
 
-    /// The full cookie name, prefix included.
+    /// Returns the full cookie name, prefix included.
     ///
     /// # Examples
     ///
@@ -155,7 +155,7 @@ impl CookieConfig {
         &self.name
     }
 
-    /// The `Max-Age` of persistent ("remember me") cookies.
+    /// Returns the `Max-Age` of persistent ("remember me") cookies.
     ///
     /// # Examples
     ///
@@ -172,7 +172,7 @@ impl CookieConfig {
         self.max_age
     }
 
-    /// `true` if new sessions start persistent.
+    /// Returns `true` if new sessions start persistent.
     ///
     /// # Examples
     ///
@@ -188,7 +188,7 @@ impl CookieConfig {
         self.persistent_by_default
     }
 
-    /// `true` if the cookie carries `Secure`.
+    /// Returns `true` if the cookie carries `Secure`.
     ///
     /// # Examples
     ///
@@ -205,7 +205,7 @@ impl CookieConfig {
         self.secure
     }
 
-    /// `true` if the cookie carries `HttpOnly`.
+    /// Returns `true` if the cookie carries `HttpOnly`.
     ///
     /// # Examples
     ///
@@ -221,7 +221,7 @@ impl CookieConfig {
         self.http_only
     }
 
-    /// The `Set-Cookie` value that sets a browser-session cookie (no `Max-Age`: the browser
+    /// Returns the `Set-Cookie` value that sets a browser-session cookie (no `Max-Age`: the browser
     /// drops it when it closes) to `value`.
     ///
     /// # Examples
@@ -240,7 +240,7 @@ impl CookieConfig {
         self.line(value, &self.session_suffix)
     }
 
-    /// The `Set-Cookie` value that sets a persistent cookie ("remember me": kept for the
+    /// Returns the `Set-Cookie` value that sets a persistent cookie ("remember me": kept for the
     /// configured `Max-Age`) to `value`.
     ///
     /// # Examples
@@ -291,8 +291,8 @@ impl CookieConfig {
         format!("{}={value}{suffix}", self.name)
     }
 
-    /// The `Set-Cookie` value that clears the cookie: same name, Path, Domain and attributes,
-    /// an empty value, `Max-Age=0` and an `Expires` in the past.
+    /// Returns the `Set-Cookie` value that clears the cookie: same name, Path, Domain and
+    /// attributes, an empty value, `Max-Age=0` and an `Expires` in the past.
     ///
     /// # Examples
     ///

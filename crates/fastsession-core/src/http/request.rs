@@ -44,7 +44,7 @@ impl Sessions {
         self
     }
 
-    /// The sessions a middleware put into a request's extensions.
+    /// Returns the sessions a middleware put into a request's extensions.
     ///
     /// # Errors
     ///
@@ -79,7 +79,7 @@ impl Sessions {
             .ok_or_else(not_installed)
     }
 
-    /// The default session of the middleware's set, loaded on first use.
+    /// Returns the default session of the middleware's set, loaded on first use.
     ///
     /// A missing, invalid or expired cookie gives a fresh session (with a `tracing` event);
     /// that is not an error.
@@ -109,7 +109,7 @@ impl Sessions {
         self.get(self.served()?.default_session()).await
     }
 
-    /// The session named by `N` (given to the middleware's `with_named::<N>`), loaded on
+    /// Returns the session named by `N` (given to the middleware's `with_named::<N>`), loaded on
     /// first use.
     ///
     /// # Errors
@@ -151,7 +151,7 @@ impl Sessions {
         self.get(config).await
     }
 
-    /// The sessions the middleware serves, if these sessions came from one.
+    /// Returns the sessions the middleware serves, if these sessions came from one.
     ///
     /// # Examples
     ///
@@ -214,7 +214,7 @@ pub struct NamedSession<N> {
 }
 
 impl<N: 'static> NamedSession<N> {
-    /// The session named by `N` in `sessions`, loaded on first use.
+    /// Returns the session named by `N` in `sessions`, loaded on first use.
     ///
     /// # Errors
     ///
@@ -243,7 +243,7 @@ impl<N: 'static> NamedSession<N> {
 }
 
 impl<N> NamedSession<N> {
-    /// The session.
+    /// Returns the session.
     ///
     /// # Examples
     ///

@@ -38,7 +38,7 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// The headers to write, and the error the response must become instead of the
+    /// Returns the headers to write, and the error the response must become instead of the
     /// handler's, if any.
     ///
     /// # Examples
@@ -72,7 +72,7 @@ pub struct ResponseHeaders {
 }
 
 impl ResponseHeaders {
-    /// The response depends on the request's cookies: add `Vary: Cookie`.
+    /// Returns the response depends on the request's cookies: add `Vary: Cookie`.
     ///
     /// # Examples
     ///
@@ -94,7 +94,7 @@ impl ResponseHeaders {
         self.vary_cookie
     }
 
-    /// The `Set-Cookie` lines, one per saved session, sorted by cookie name.
+    /// Returns the `Set-Cookie` lines, one per saved session, sorted by cookie name.
     ///
     /// # Examples
     ///

@@ -124,7 +124,7 @@ impl RegistryState {
     }
 }
 impl Sessions {
-    /// A registry for a request with these headers.
+    /// Returns a registry for a request with these headers.
     ///
     /// # Examples
     ///
@@ -145,7 +145,7 @@ impl Sessions {
         Sessions::with_cookies(request_headers.get_all(COOKIE).iter().cloned().collect())
     }
 
-    /// A registry for a request with these parts.
+    /// Returns a registry for a request with these parts.
     ///
     /// # Examples
     ///
@@ -166,8 +166,8 @@ impl Sessions {
         Sessions::new(&parts.headers)
     }
 
-    /// A registry for a request whose `Cookie` header values are these bytes, for frameworks
-    /// with their own header types (actix-web). A value that is not a valid header value
+    /// Returns a registry for a request whose `Cookie` header values are these bytes, for
+    /// frameworks with their own header types (actix-web). A value that is not a valid header value
     /// cannot have come from a parsed request and is ignored.
     ///
     /// # Examples
@@ -235,7 +235,7 @@ impl Sessions {
         self.lock().no_store = no_store;
     }
 
-    /// The session `config` names, loading it on first use in this request.
+    /// Returns the session `config` names, loading it on first use in this request.
     ///
     /// A missing, malformed, tampered, expired or duplicated cookie yields a fresh session and
     /// a `tracing` event (target `fastsession::security`) with the reason; it is not an error.
@@ -373,7 +373,7 @@ impl Sessions {
         self.take_response_headers().write_to(headers);
     }
 
-    /// The response headers for what this request did with its sessions, for adapters whose
+    /// Returns the response headers for what this request did with its sessions, for adapters whose
     /// framework has its own header types. Takes the pending `Set-Cookie` lines: a second
     /// call returns only lines from saves made since.
     ///
@@ -437,7 +437,7 @@ impl Sessions {
         result
     }
 
-    /// The end of a request, for framework adapters: saves the sessions if the handler
+    /// Returns the end of a request, for framework adapters: saves the sessions if the handler
     /// succeeded, and says what the response gets. With [`StoreErrorPolicy::Fail`], a failed
     /// save comes back as the error the response must become, with headers that set no
     /// session cookie; with [`StoreErrorPolicy::KeepResponse`] it is only logged. Every
@@ -495,7 +495,7 @@ impl Sessions {
         }
     }
 
-    /// `true` if any session was asked for in this request.
+    /// Returns `true` if any session was asked for in this request.
     ///
     /// # Examples
     ///

@@ -60,7 +60,7 @@ struct Named {
 }
 
 impl SessionSet {
-    /// A set whose default session is described by `config`.
+    /// Returns a set whose default session is described by `config`.
     ///
     /// # Examples
     ///
@@ -147,7 +147,7 @@ impl SessionSet {
         self
     }
 
-    /// The default session's configuration.
+    /// Returns the default session's configuration.
     ///
     /// # Examples
     ///
@@ -164,7 +164,7 @@ impl SessionSet {
         &self.default
     }
 
-    /// The configuration of the session named by `N`, if there is one.
+    /// Returns the configuration of the session named by `N`, if there is one.
     ///
     /// # Examples
     ///
@@ -188,7 +188,7 @@ impl SessionSet {
         self.named.iter().map(|n| n.type_name)
     }
 
-    /// The policy for failed saves.
+    /// Returns the policy for failed saves.
     ///
     /// # Examples
     ///

@@ -50,7 +50,7 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
-    /// `true` if the request changed nothing.
+    /// Returns `true` if the request changed nothing.
     ///
     /// # Examples
     ///
@@ -76,7 +76,7 @@ impl ChangeSet {
             && !self.expires_at_changed
     }
 
-    /// `true` if every value was removed before the changes in [`values`](Self::values).
+    /// Returns `true` if every value was removed before the changes in [`values`](Self::values).
     ///
     /// # Examples
     ///
@@ -121,8 +121,8 @@ impl ChangeSet {
         self.values.iter().map(|(k, c)| (k.as_str(), *c))
     }
 
-    /// The sum of the [increments](super::Session::increment) this request made to `key`, if
-    /// all it did to `key` was increment it. The key is then also in [`values`](Self::values)
+    /// Returns the sum of the [increments](super::Session::increment) this request made to `key`,
+    /// if all it did to `key` was increment it. The key is then also in [`values`](Self::values)
     /// as [`Change::Set`], and the request's record holds the value it computed; a store that
     /// merges adds the delta to the value it holds instead (see
     /// [`Record::apply`](super::Record::apply)).
@@ -201,7 +201,8 @@ impl ChangeSet {
         self.expires_at_changed |= later.expires_at_changed;
     }
 
-    /// `true` if every flash list was removed before the changes in [`flashes`](Self::flashes).
+    /// Returns `true` if every flash list was removed before the changes in
+    /// [`flashes`](Self::flashes).
     ///
     /// # Examples
     ///
@@ -237,7 +238,7 @@ impl ChangeSet {
         self.flashes.iter().map(|(k, c)| (k.as_str(), *c))
     }
 
-    /// `true` if the request set or cleared the session's user.
+    /// Returns `true` if the request set or cleared the session's user.
     ///
     /// # Examples
     ///
@@ -254,7 +255,7 @@ impl ChangeSet {
         self.user_changed
     }
 
-    /// `true` if the request switched "remember me" on or off.
+    /// Returns `true` if the request switched "remember me" on or off.
     ///
     /// # Examples
     ///
@@ -271,7 +272,7 @@ impl ChangeSet {
         self.persistent_changed
     }
 
-    /// `true` if the request set or cleared the session's own deadline
+    /// Returns `true` if the request set or cleared the session's own deadline
     /// ([`Session::set_expires_at`](super::Session::set_expires_at)).
     ///
     /// # Examples

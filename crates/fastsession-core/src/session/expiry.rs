@@ -229,7 +229,7 @@ impl Expiry {
         Ok(self)
     }
 
-    /// The idle timeout.
+    /// Returns the idle timeout.
     ///
     /// # Examples
     ///
@@ -244,7 +244,7 @@ impl Expiry {
         self.idle_timeout
     }
 
-    /// The idle timeout of server-side sessions without a user id (never longer than
+    /// Returns the idle timeout of server-side sessions without a user id (never longer than
     /// [`idle_timeout`](Self::idle_timeout)).
     ///
     /// # Examples
@@ -260,7 +260,7 @@ impl Expiry {
         self.anonymous_idle_timeout.min(self.idle_timeout)
     }
 
-    /// The idle timeout of remembered logged-in sessions (never shorter than
+    /// Returns the idle timeout of remembered logged-in sessions (never shorter than
     /// [`idle_timeout`](Self::idle_timeout)).
     ///
     /// # Examples
@@ -276,8 +276,8 @@ impl Expiry {
         self.remembered_idle_timeout.max(self.idle_timeout)
     }
 
-    /// The idle timeout that applies to `record`: the anonymous one if it has no user id, the
-    /// remembered one if it has one and is persistent ("remember me"), else the idle timeout.
+    /// Returns the idle timeout that applies to `record`: the anonymous one if it has no user id,
+    /// the remembered one if it has one and is persistent ("remember me"), else the idle timeout.
     ///
     /// A persistent session without a user id gets the anonymous timeout: "remember me" is
     /// about keeping a user logged in, and sessions anyone can create must stay short-lived.
@@ -336,7 +336,7 @@ impl Expiry {
         self
     }
 
-    /// The absolute lifetime.
+    /// Returns the absolute lifetime.
     ///
     /// # Examples
     ///
@@ -351,7 +351,7 @@ impl Expiry {
         self.absolute_lifetime
     }
 
-    /// The accepted clock skew.
+    /// Returns the accepted clock skew.
     ///
     /// # Examples
     ///
@@ -420,7 +420,7 @@ impl Expiry {
         Ok(())
     }
 
-    /// `true` if an unchanged session read at `now` is due to be written again.
+    /// Returns `true` if an unchanged session read at `now` is due to be written again.
     ///
     /// # Examples
     ///

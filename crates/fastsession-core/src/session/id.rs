@@ -39,7 +39,7 @@ pub struct SessionId {
 }
 
 impl SessionId {
-    /// A new id from the operating system's random number generator.
+    /// Returns a new id from the operating system's random number generator.
     ///
     /// # Errors
     ///
@@ -61,7 +61,7 @@ impl SessionId {
         Ok(SessionId::from_bytes(bytes))
     }
 
-    /// The id whose bytes are `bytes` (for stores and tests that inject ids).
+    /// Returns the id whose bytes are `bytes` (for stores and tests that inject ids).
     ///
     /// # Examples
     ///
@@ -108,7 +108,7 @@ impl SessionId {
         }
     }
 
-    /// The text form, as written in the cookie.
+    /// Returns the text form, as written in the cookie.
     ///
     /// # Examples
     ///
@@ -124,7 +124,7 @@ impl SessionId {
         std::str::from_utf8(&self.text).unwrap_or_default()
     }
 
-    /// The raw 32 bytes.
+    /// Returns the raw 32 bytes.
     ///
     /// # Examples
     ///

@@ -78,7 +78,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// A fresh, empty session outside any request, for tests and examples.
+    /// Returns a fresh, empty session outside any request, for tests and examples.
     ///
     /// # Examples
     ///
@@ -108,7 +108,8 @@ impl Session {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `true` if the request came without a valid session (it was created for this request).
+    /// Returns `true` if the request came without a valid session (it was created for this
+    /// request).
     ///
     /// # Examples
     ///
@@ -124,7 +125,7 @@ impl Session {
         self.lock().is_new
     }
 
-    /// `true` if saving would write something: changed values or flashes, "remember me"
+    /// Returns `true` if saving would write something: changed values or flashes, "remember me"
     /// switched, or a regenerate or destroy pending.
     ///
     /// # Examples
@@ -237,7 +238,7 @@ impl Session {
         }
     }
 
-    /// The user the session is tied to, if any.
+    /// Returns the user the session is tied to, if any.
     ///
     /// # Examples
     ///
@@ -257,7 +258,7 @@ impl Session {
         (state.action != Action::Destroy).then(|| state.record.user_id().map(str::to_owned))?
     }
 
-    /// `true` if the cookie is persistent ("remember me").
+    /// Returns `true` if the cookie is persistent ("remember me").
     ///
     /// # Examples
     ///
@@ -329,7 +330,7 @@ impl Session {
         state.record.flashes_mut().clear();
     }
 
-    /// `true` once [`destroy`](Self::destroy) was called.
+    /// Returns `true` once [`destroy`](Self::destroy) was called.
     ///
     /// # Examples
     ///
@@ -391,7 +392,7 @@ impl Session {
         }
     }
 
-    /// The session's own deadline, if one was set with
+    /// Returns the session's own deadline, if one was set with
     /// [`set_expires_at`](Self::set_expires_at) (in this request or an earlier one).
     ///
     /// # Examples
@@ -424,7 +425,7 @@ impl Session {
         self.lock().record.last_active()
     }
 
-    /// A copy of the changes made so far in this request.
+    /// Returns a copy of the changes made so far in this request.
     ///
     /// # Examples
     ///

@@ -36,7 +36,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    /// A short, stable name for logs and metrics.
+    /// Returns a short, stable name for logs and metrics.
     ///
     /// # Examples
     ///

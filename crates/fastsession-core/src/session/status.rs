@@ -41,7 +41,7 @@ pub enum SessionStatus {
 }
 
 impl SessionStatus {
-    /// `true` unless [`Unchanged`](Self::Unchanged): the save will write something.
+    /// Returns `true` unless [`Unchanged`](Self::Unchanged): the save will write something.
     ///
     /// # Examples
     ///

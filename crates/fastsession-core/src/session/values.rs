@@ -10,7 +10,7 @@ use super::{Change, Session, from_raw, to_raw};
 use crate::error::{Error, ErrorKind, Result};
 
 impl Session {
-    /// The value under `key` as a `T`, or `None` if there is none.
+    /// Returns the value under `key` as a `T`, or `None` if there is none.
     ///
     /// # Errors
     ///
@@ -269,7 +269,7 @@ impl Session {
         existed
     }
 
-    /// `true` if there is a value under `key`.
+    /// Returns `true` if there is a value under `key`.
     ///
     /// # Examples
     ///
@@ -315,7 +315,7 @@ impl Session {
         }
     }
 
-    /// The number of values.
+    /// Returns the number of values.
     ///
     /// # Examples
     ///
@@ -333,7 +333,7 @@ impl Session {
         self.lock().record.values().len()
     }
 
-    /// `true` if there are no values.
+    /// Returns `true` if there are no values.
     ///
     /// # Examples
     ///
@@ -351,7 +351,7 @@ impl Session {
         self.lock().record.value_map().is_empty()
     }
 
-    /// The keys of all values, in order.
+    /// Returns the keys of all values, in order.
     ///
     /// # Examples
     ///

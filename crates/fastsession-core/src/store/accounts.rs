@@ -7,7 +7,8 @@ use crate::session::{Expiry, SessionId};
 use crate::time::UnixTime;
 
 impl<B: Backend> ServerStore<B> {
-    /// The live sessions tied to `user` with [`Session::set_user_id`](crate::Session::set_user_id).
+    /// Returns the live sessions tied to `user` with
+    /// [`Session::set_user_id`](crate::Session::set_user_id).
     ///
     /// # Errors
     ///

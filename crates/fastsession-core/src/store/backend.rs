@@ -208,7 +208,7 @@ pub struct Update<'a> {
 }
 
 impl<'a> Update<'a> {
-    /// An update applying `changes` (with the new values in `from`) at `now`, to a record
+    /// Returns an update applying `changes` (with the new values in `from`) at `now`, to a record
     /// still live under `expiry`.
     ///
     /// # Examples
@@ -265,19 +265,19 @@ impl<'a> Update<'a> {
         self.changes
     }
 
-    /// The request's record, holding the new values.
+    /// Returns the request's record, holding the new values.
     #[must_use]
     pub fn from(&self) -> &'a Record {
         self.from
     }
 
-    /// The current time.
+    /// Returns the current time.
     #[must_use]
     pub fn now(&self) -> UnixTime {
         self.now
     }
 
-    /// The expiry policy deciding whether the stored record is still live.
+    /// Returns the expiry policy deciding whether the stored record is still live.
     #[must_use]
     pub fn expiry(&self) -> &'a Expiry {
         self.expiry
@@ -331,8 +331,8 @@ impl Update<'_> {
         Some(stored)
     }
 
-    /// `true` if the session is certainly live now, judged from what the request loaded: its
-    /// creation time and [`previously_active`](Self::previously_active). The stored record
+    /// Returns `true` if the session is certainly live now, judged from what the request loaded:
+    /// its creation time and [`previously_active`](Self::previously_active). The stored record
     /// can only be as live or more (a concurrent request may have been active since), so a
     /// backend may skip reading it back for liveness, provided it still makes sure the record
     /// exists. `false` when unknown or not live: the backend must check the stored record.

@@ -56,7 +56,7 @@ impl AnonymousBudget {
         }
     }
 
-    /// The most anonymous sessions kept at once.
+    /// Returns the most anonymous sessions kept at once.
     ///
     /// # Examples
     ///
@@ -72,7 +72,7 @@ impl AnonymousBudget {
         self.max_sessions
     }
 
-    /// The most bytes of data ([`Record::data_len`](crate::session::Record::data_len)) the
+    /// Returns the most bytes of data ([`Record::data_len`](crate::session::Record::data_len)) the
     /// anonymous sessions hold together.
     ///
     /// # Examples

@@ -66,7 +66,7 @@ enum Protection {
 }
 
 impl CookieStore {
-    /// A cookie store sealing with the active key of `keys`.
+    /// Returns a cookie store sealing with the active key of `keys`.
     ///
     /// # Examples
     ///
@@ -86,7 +86,7 @@ impl CookieStore {
         }
     }
 
-    /// A cookie store that **signs** the session with the active key of `keys` instead of
+    /// Returns a cookie store that **signs** the session with the active key of `keys` instead of
     /// encrypting it: the client can read the cookie but cannot change it.
     ///
     /// **Everything in the session is readable by the client**: every value, flash message,
@@ -138,8 +138,8 @@ impl CookieStore {
         }
     }
 
-    /// `true` for a store made with [`signed`](Self::signed): its cookies are readable by the
-    /// client.
+    /// Returns `true` for a store made with [`signed`](Self::signed): its cookies are readable by
+    /// the client.
     ///
     /// # Examples
     ///

@@ -40,14 +40,14 @@ enum Inner<'a, T> {
 }
 
 impl<'a, T> StoreFuture<'a, T> {
-    /// An outcome known now.
+    /// Returns an outcome known now.
     pub fn ready(outcome: Result<T>) -> Self {
         StoreFuture {
             inner: Inner::Ready(Some(outcome)),
         }
     }
 
-    /// An outcome that needs I/O first.
+    /// Returns an outcome that needs I/O first.
     pub fn io(future: impl Future<Output = Result<T>> + Send + 'a) -> Self {
         StoreFuture {
             inner: Inner::Io(Box::pin(future)),

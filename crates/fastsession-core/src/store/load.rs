@@ -18,7 +18,7 @@ pub struct LoadRequest<'a> {
 }
 
 impl<'a> LoadRequest<'a> {
-    /// A load of the cookie `cookie_name=cookie_value` at `now`.
+    /// Returns a load of the cookie `cookie_name=cookie_value` at `now`.
     ///
     /// # Examples
     ///
@@ -57,7 +57,7 @@ impl<'a> LoadRequest<'a> {
         }
     }
 
-    /// The cookie's full name, prefix included.
+    /// Returns the cookie's full name, prefix included.
     ///
     /// # Examples
     ///
@@ -77,7 +77,7 @@ impl<'a> LoadRequest<'a> {
         self.cookie_name
     }
 
-    /// The cookie's value as sent (at most 4096 bytes); with a signed id
+    /// Returns the cookie's value as sent (at most 4096 bytes); with a signed id
     /// ([`SessionConfig::with_signed_id`](crate::http::SessionConfig::with_signed_id)), the
     /// id's text without its signature, so that stores see what they wrote.
     ///
@@ -98,7 +98,8 @@ impl<'a> LoadRequest<'a> {
         self.cookie_value
     }
 
-    /// The parsed id, for stores of [`CookieContent::SessionId`](super::CookieContent::SessionId).
+    /// Returns the parsed id, for stores of
+    /// [`CookieContent::SessionId`](super::CookieContent::SessionId).
     ///
     /// # Examples
     ///
@@ -128,7 +129,7 @@ impl<'a> LoadRequest<'a> {
         self.session_id
     }
 
-    /// The expiry policy to enforce.
+    /// Returns the expiry policy to enforce.
     ///
     /// # Examples
     ///
@@ -157,7 +158,7 @@ impl<'a> LoadRequest<'a> {
         self.expiry
     }
 
-    /// The current time.
+    /// Returns the current time.
     ///
     /// # Examples
     ///
@@ -187,7 +188,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// A live session.
+    /// Returns a live session.
     ///
     /// # Examples
     ///
@@ -267,7 +268,7 @@ impl Loaded {
         self
     }
 
-    /// The record, if found.
+    /// Returns the record, if found.
     ///
     /// # Examples
     ///
@@ -281,7 +282,7 @@ impl Loaded {
         self.outcome.as_ref().ok()
     }
 
-    /// The reason, if rejected.
+    /// Returns the reason, if rejected.
     ///
     /// # Examples
     ///
@@ -297,7 +298,7 @@ impl Loaded {
         self.outcome.as_ref().err().copied()
     }
 
-    /// `true` if the session must be written again.
+    /// Returns `true` if the session must be written again.
     ///
     /// # Examples
     ///

@@ -24,13 +24,13 @@ use std::fmt;
 pub struct Memo(Box<dyn Any + Send + Sync>);
 
 impl Memo {
-    /// A memo holding `value`.
+    /// Returns a memo holding `value`.
     #[must_use]
     pub fn new<T: Any + Send + Sync>(value: T) -> Self {
         Memo(Box::new(value))
     }
 
-    /// The value, if it is a `T`.
+    /// Returns the value, if it is a `T`.
     ///
     /// # Examples
     ///

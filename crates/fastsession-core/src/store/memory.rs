@@ -46,7 +46,7 @@ const REAP_PER_WRITE: usize = 8;
 pub type MemoryStore = ServerStore<MemoryBackend>;
 
 impl ServerStore<MemoryBackend> {
-    /// A memory store bounded at [`DEFAULT_MAX_SESSIONS`], with a random id-hashing key.
+    /// Returns a memory store bounded at [`DEFAULT_MAX_SESSIONS`], with a random id-hashing key.
     ///
     /// # Errors
     ///
@@ -66,7 +66,7 @@ impl ServerStore<MemoryBackend> {
         MemoryStore::with_max_sessions(DEFAULT_MAX_SESSIONS)
     }
 
-    /// A memory store holding at most `max_sessions` sessions with a user id and as many
+    /// Returns a memory store holding at most `max_sessions` sessions with a user id and as many
     /// anonymous ones (each bound at least one).
     ///
     /// # Errors
@@ -144,7 +144,7 @@ fn anonymous_len(record: &Record) -> Option<usize> {
 }
 
 impl MemoryBackend {
-    /// An empty backend holding at most `max_sessions` records with a user id (revocation
+    /// Returns an empty backend holding at most `max_sessions` records with a user id (revocation
     /// markers included) and as many anonymous ones (each bound at least one).
     ///
     /// # Examples
@@ -184,7 +184,7 @@ impl MemoryBackend {
         self
     }
 
-    /// The bound on the number of records with a user id, revocation markers included.
+    /// Returns the bound on the number of records with a user id, revocation markers included.
     ///
     /// # Examples
     ///
@@ -199,7 +199,7 @@ impl MemoryBackend {
         self.max_sessions
     }
 
-    /// The budget of the anonymous sessions.
+    /// Returns the budget of the anonymous sessions.
     ///
     /// # Examples
     ///
@@ -230,7 +230,7 @@ impl MemoryBackend {
         self.lock().records.len()
     }
 
-    /// `true` if no record is held.
+    /// Returns `true` if no record is held.
     ///
     /// # Examples
     ///

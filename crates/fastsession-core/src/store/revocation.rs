@@ -101,7 +101,7 @@ pub struct UserRevocation {
 }
 
 impl UserRevocation {
-    /// `true` if a session last active at `last_active` is ended by it.
+    /// Returns `true` if a session last active at `last_active` is ended by it.
     ///
     /// Times are whole seconds, so a session active in the second of the call counts as
     /// ended: a store that seals a session of the user in that second afterwards dates it a

@@ -38,7 +38,7 @@ pub struct SaveRequest<'a> {
 }
 
 impl<'a> SaveRequest<'a> {
-    /// A save of `record` (its state after the request, `last_active` already `now`).
+    /// Returns a save of `record` (its state after the request, `last_active` already `now`).
     ///
     /// # Examples
     ///
@@ -107,7 +107,7 @@ impl<'a> SaveRequest<'a> {
         self
     }
 
-    /// The longest cookie value that fits, if the caller said
+    /// Returns the longest cookie value that fits, if the caller said
     /// ([`with_max_cookie_value_len`](Self::with_max_cookie_value_len)).
     ///
     /// # Examples
@@ -176,7 +176,7 @@ impl<'a> SaveRequest<'a> {
         self.memo
     }
 
-    /// The cookie's full name, prefix included.
+    /// Returns the cookie's full name, prefix included.
     ///
     /// # Examples
     ///
@@ -221,7 +221,7 @@ impl<'a> SaveRequest<'a> {
         self.kind
     }
 
-    /// The session as the request leaves it; [`Record::id`] is the id it was loaded under.
+    /// Returns the session as the request leaves it; [`Record::id`] is the id it was loaded under.
     ///
     /// # Examples
     ///
@@ -274,7 +274,7 @@ impl<'a> SaveRequest<'a> {
         self.changes
     }
 
-    /// The expiry policy (stores use [`Expiry::deadline`] for their own TTLs).
+    /// Returns the expiry policy (stores use [`Expiry::deadline`] for their own TTLs).
     ///
     /// # Examples
     ///
@@ -295,7 +295,7 @@ impl<'a> SaveRequest<'a> {
         self.expiry
     }
 
-    /// The current time.
+    /// Returns the current time.
     ///
     /// # Examples
     ///

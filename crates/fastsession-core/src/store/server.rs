@@ -109,7 +109,7 @@ impl<B: Backend> ServerStore<B> {
         self
     }
 
-    /// The bound on each session's data, in bytes.
+    /// Returns the bound on each session's data, in bytes.
     ///
     /// # Examples
     ///
@@ -152,7 +152,7 @@ impl<B: Backend> ServerStore<B> {
         self
     }
 
-    /// The backend.
+    /// Returns the backend.
     ///
     /// # Examples
     ///
@@ -169,7 +169,7 @@ impl<B: Backend> ServerStore<B> {
         &self.backend
     }
 
-    /// The storage key of `id`.
+    /// Returns the storage key of `id`.
     ///
     /// # Examples
     ///

@@ -42,7 +42,7 @@ impl StorageKey {
         StorageKey(hasher.hash(b"session", id.as_bytes()))
     }
 
-    /// The key whose bytes are `bytes` (for backends reading their own index back).
+    /// Returns the key whose bytes are `bytes` (for backends reading their own index back).
     ///
     /// # Examples
     ///
@@ -92,7 +92,7 @@ impl StorageKey {
         Some(StorageKey(out))
     }
 
-    /// The raw 32 bytes.
+    /// Returns the raw 32 bytes.
     ///
     /// # Examples
     ///

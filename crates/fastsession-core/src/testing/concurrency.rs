@@ -318,7 +318,7 @@ pub async fn racing_regenerations_leave_one_id(sut: &StoreUnderTest) {
     }
 }
 
-/// A request that only refreshes the expiry never overwrites data another request wrote or
+/// Returns a request that only refreshes the expiry never overwrites data another request wrote or
 /// removed at the same time, in either order and racing (case 50).
 ///
 /// Skipped for stores that cannot merge (a sealed cookie's refresh reseals all of it; see

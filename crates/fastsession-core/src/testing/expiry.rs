@@ -125,8 +125,8 @@ pub async fn absolute_lifetime_is_enforced(sut: &StoreUnderTest) {
         .sets_nothing("a read-only request after expiry");
 }
 
-/// An expired record is never returned, even if still stored, and is deleted when found (case
-/// 38). A session that expires while a request is in flight is not brought back by that
+/// Returns an expired record is never returned, even if still stored, and is deleted when found
+/// (case 38). A session that expires while a request is in flight is not brought back by that
 /// request's save, whether it changes data or only refreshes (case 56's "expired between load
 /// and save", for stores that revoke).
 ///
@@ -176,7 +176,7 @@ pub async fn expired_records_are_never_returned(sut: &StoreUnderTest) {
     }
 }
 
-/// An unchanged session is written again only once the configured share of the idle timeout
+/// Returns an unchanged session is written again only once the configured share of the idle timeout
 /// has passed (here half of it), and that refresh moves the idle deadline without touching the
 /// data; for id stores it keeps the id (the write contract; case 41 (c) for the headers).
 ///
@@ -235,8 +235,8 @@ pub async fn refresh_waits_for_the_configured_share(sut: &StoreUnderTest) {
     reply.ok("a read before the refreshed deadline");
 }
 
-/// A session's own deadline ([`Session::set_expires_at`](crate::Session::set_expires_at)) is
-/// kept by the store and ends the session at that second: set at creation (and kept by a
+/// Returns a session's own deadline ([`Session::set_expires_at`](crate::Session::set_expires_at))
+/// is kept by the store and ends the session at that second: set at creation (and kept by a
 /// refresh), set later and kept across a login's regeneration, never extending the policy's
 /// deadline, and taken back with `None`. For stores that revoke, a request in flight at the
 /// deadline does not bring the session back, whether it changes data or only refreshes.

@@ -3,7 +3,7 @@
 use super::StoreUnderTest;
 use super::harness::{World, get, login, put};
 
-/// An anonymous flood never ends, evicts or changes what a logged-in user has: `users`
+/// Returns an anonymous flood never ends, evicts or changes what a logged-in user has: `users`
 /// sessions log in and store a value, one more logs in and out, then `flood` cookie-less
 /// requests each create an anonymous session (pass at least three times the store's
 /// anonymous budget, so that a store that evicts by age alone would lose the logins). Every

@@ -44,7 +44,7 @@ struct Script {
 }
 
 impl ScriptedIds {
-    /// A source that returns fresh random ids until told otherwise.
+    /// Returns a source that returns fresh random ids until told otherwise.
     #[must_use]
     pub fn new() -> Self {
         ScriptedIds::default()

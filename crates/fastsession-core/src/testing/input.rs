@@ -174,8 +174,8 @@ pub async fn hostile_session_ids_never_reach_the_store(sut: &StoreUnderTest) {
     }
 }
 
-/// The session cookie sent twice (`id=A; id=B`, the same value twice, an empty second one, or
-/// split over two `Cookie` headers, as cookie tossing produces) is no session: a fresh one,
+/// Returns the session cookie sent twice (`id=A; id=B`, the same value twice, an empty second one,
+/// or split over two `Cookie` headers, as cookie tossing produces) is no session: a fresh one,
 /// and the store is never asked (case 31). An id anywhere but the session cookie (another
 /// header, a cookie of another name or case) is ignored; the registry never reads the URI, so a
 /// query parameter cannot be used either (case 32).

@@ -274,8 +274,8 @@ pub async fn untouched_sessions_cost_nothing(sut: &StoreUnderTest) {
     );
 }
 
-/// A well-formed id the store does not know gets a fresh session, and nothing is written until
-/// the session is modified; then it gets a new id, never the one it presented (case 23).
+/// Returns a well-formed id the store does not know gets a fresh session, and nothing is written
+/// until the session is modified; then it gets a new id, never the one it presented (case 23).
 ///
 /// # Panics
 ///

@@ -6,7 +6,7 @@ use super::harness::{World, ensure, get, put};
 /// 64 KiB in one value.
 const BIG: usize = 64 * 1024;
 
-/// A store that keeps the session on the server saves a 64 KiB value and 500 keys, and the
+/// Returns a store that keeps the session on the server saves a 64 KiB value and 500 keys, and the
 /// cookie still holds only the id. A sealed-cookie store refuses a session over the cookie
 /// limit with `ErrorKind::CookieTooLarge` and sets no cookie, so the failure is visible and
 /// the browser is never left silently holding an older cookie (case 20); a session of a few

@@ -325,7 +325,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// A store the suite sees only through the [`Store`] trait.
+    /// Returns a store the suite sees only through the [`Store`] trait.
     #[must_use]
     pub fn new(store: Arc<dyn Store>) -> Self {
         Instance {
@@ -360,7 +360,7 @@ impl Instance {
         self
     }
 
-    /// The store.
+    /// Returns the store.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -435,7 +435,7 @@ pub struct StoreUnderTest {
 }
 
 impl StoreUnderTest {
-    /// The store `factory` makes; it is called once per check and must return a fresh store
+    /// Returns the store `factory` makes; it is called once per check and must return a fresh store
     /// each time.
     #[must_use]
     pub fn new<F, S>(factory: F) -> Self
@@ -477,7 +477,7 @@ impl StoreUnderTest {
         self
     }
 
-    /// A fresh instance of the store.
+    /// Returns a fresh instance of the store.
     #[must_use]
     pub fn instance(&self) -> Instance {
         (self.factory)()

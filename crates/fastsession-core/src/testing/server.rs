@@ -15,8 +15,8 @@ fn parse(world: &World, token: &str) -> SessionId {
     }
 }
 
-/// The backend of a [`ServerStore`](crate::store::ServerStore) holds each session under a keyed
-/// hash of its id, never under the id itself (case 33).
+/// Returns the backend of a [`ServerStore`](crate::store::ServerStore) holds each session under a
+/// keyed hash of its id, never under the id itself (case 33).
 ///
 /// Skipped for stores not built on `ServerStore`.
 ///

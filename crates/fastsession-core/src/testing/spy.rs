@@ -81,7 +81,7 @@ struct Log {
 }
 
 impl SpyStore {
-    /// A spy in front of `inner`.
+    /// Returns a spy in front of `inner`.
     #[must_use]
     pub fn new(inner: Arc<dyn Store>) -> Self {
         SpyStore {
@@ -93,7 +93,7 @@ impl SpyStore {
         }
     }
 
-    /// A spy in front of `store`, and a config of `cookie` over the spy: what a framework
+    /// Returns a spy in front of `store`, and a config of `cookie` over the spy: what a framework
     /// adapter's tests mount, to count what the requests ask of the store.
     ///
     /// ```
@@ -111,7 +111,7 @@ impl SpyStore {
         (spy, config)
     }
 
-    /// A spy over a fresh [`MemoryStore`](crate::store::MemoryStore), in a config of a
+    /// Returns a spy over a fresh [`MemoryStore`](crate::store::MemoryStore), in a config of a
     /// development cookie named `cookie_name` (no `Secure`, so that a plain-HTTP test client
     /// sends it back): what an adapter's tests mount.
     ///
@@ -181,7 +181,7 @@ impl SpyStore {
         self.fail_saves.store(on, Ordering::SeqCst);
     }
 
-    /// The store behind the spy.
+    /// Returns the store behind the spy.
     #[must_use]
     pub fn inner(&self) -> &Arc<dyn Store> {
         &self.inner
@@ -209,7 +209,7 @@ impl SpyStore {
         self.log().saves.iter().filter(|k| **k == kind).count()
     }
 
-    /// The cookie values successful saves returned, oldest first.
+    /// Returns the cookie values successful saves returned, oldest first.
     #[must_use]
     pub fn issued(&self) -> Vec<String> {
         self.log().issued.clone()

@@ -12,7 +12,7 @@ pub const REQUIRE_ALL: &str = "FASTSESSION_REQUIRE_ALL";
 /// can count the skips.
 pub const SKIP_LOG: &str = "FASTSESSION_SKIP_LOG";
 
-/// The full path of `program` if it is on `PATH`.
+/// Returns the full path of `program` if it is on `PATH`.
 ///
 /// # Examples
 ///

@@ -229,7 +229,7 @@ impl FilesystemBackend {
         self
     }
 
-    /// The budget of the anonymous sessions.
+    /// Returns the budget of the anonymous sessions.
     ///
     /// # Examples
     ///
@@ -267,7 +267,7 @@ impl FilesystemBackend {
         self
     }
 
-    /// The size limit of a session file.
+    /// Returns the size limit of a session file.
     ///
     /// # Examples
     ///
@@ -284,7 +284,7 @@ impl FilesystemBackend {
         self.max_record
     }
 
-    /// The directory given to [`open`](Self::open).
+    /// Returns the directory given to [`open`](Self::open).
     ///
     /// Operations use the directory opened then, even if this path is later replaced.
     ///

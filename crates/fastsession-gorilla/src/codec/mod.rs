@@ -82,8 +82,8 @@ impl fmt::Debug for SecureCookie {
 }
 
 impl SecureCookie {
-    /// A codec signing with `hash_key` (HMAC-SHA256; securecookie recommends 32 or 64 random
-    /// bytes) and, with `block_key`, encrypting with AES-128, -192 or -256 by its length.
+    /// Returns a codec signing with `hash_key` (HMAC-SHA256; securecookie recommends 32 or 64
+    /// random bytes) and, with `block_key`, encrypting with AES-128, -192 or -256 by its length.
     ///
     /// # Errors
     ///
@@ -181,7 +181,7 @@ impl SecureCookie {
         self
     }
 
-    /// The maximum age in seconds (0: none).
+    /// Returns the maximum age in seconds (0: none).
     ///
     /// # Examples
     ///
@@ -198,7 +198,7 @@ impl SecureCookie {
         self.max_age
     }
 
-    /// The maximum length of an encoded value (0: none).
+    /// Returns the maximum length of an encoded value (0: none).
     ///
     /// # Examples
     ///

@@ -55,7 +55,7 @@ pub struct StructType {
 }
 
 impl StructType {
-    /// A struct named `name` (Go's type name without the package, `Person`) with `fields`.
+    /// Returns a struct named `name` (Go's type name without the package, `Person`) with `fields`.
     ///
     /// # Examples
     ///
@@ -73,7 +73,7 @@ impl StructType {
         }
     }
 
-    /// The struct's name.
+    /// Returns the struct's name.
     ///
     /// # Examples
     ///
@@ -89,7 +89,7 @@ impl StructType {
         &self.name
     }
 
-    /// The fields, in order: name and type.
+    /// Returns the fields, in order: name and type.
     ///
     /// # Examples
     ///
@@ -123,7 +123,7 @@ pub struct EncodedType {
 }
 
 impl EncodedType {
-    /// The type's name (`Time`).
+    /// Returns the type's name (`Time`).
     ///
     /// # Examples
     ///
@@ -210,7 +210,7 @@ pub enum GoValue {
 }
 
 impl GoValue {
-    /// A value in an interface, its type registered under `name`.
+    /// Returns a value in an interface, its type registered under `name`.
     ///
     /// # Examples
     ///

@@ -208,7 +208,7 @@ impl GorillaFormat {
         self
     }
 
-    /// Whether sessions Go created count as "remember me" (the cookie's lifetime is not in
+    /// Returns whether sessions Go created count as "remember me" (the cookie's lifetime is not in
     /// the cookie; this says which one the Rust service gives them).
     ///
     /// # Examples
@@ -227,7 +227,7 @@ impl GorillaFormat {
         self
     }
 
-    /// The keys read as flash messages.
+    /// Returns the keys read as flash messages.
     ///
     /// # Examples
     ///
@@ -242,7 +242,7 @@ impl GorillaFormat {
         &self.flash_keys
     }
 
-    /// The key of the user id, if any.
+    /// Returns the key of the user id, if any.
     ///
     /// # Examples
     ///

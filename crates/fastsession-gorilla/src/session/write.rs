@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::gob::{self, GoType, GoValue};
 
 impl GorillaFormat {
-    /// The gob bytes of `record` as a gorilla `Values` map, keeping the Go types of the
+    /// Returns the gob bytes of `record` as a gorilla `Values` map, keeping the Go types of the
     /// values it was read with (`origin`, from [`read_gob`](Self::read_gob); for a record
     /// that was never read, `GorillaOrigin::default()`), and the values it could not show.
     ///

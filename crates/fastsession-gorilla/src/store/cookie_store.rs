@@ -62,7 +62,7 @@ pub struct GorillaCookieStore {
 }
 
 impl GorillaCookieStore {
-    /// A store reading cookies with any of `codecs` and writing them with the first; its
+    /// Returns a store reading cookies with any of `codecs` and writing them with the first; its
     /// [`session_config`](Self::session_config) gives the cookie of [`GoOptions::new`].
     ///
     /// # Errors
@@ -89,7 +89,7 @@ impl GorillaCookieStore {
         })
     }
 
-    /// The store of a Go service's `sessions.NewCookieStore(key_pairs...)` configured with
+    /// Returns the store of a Go service's `sessions.NewCookieStore(key_pairs...)` configured with
     /// `options`: the key pairs as Go takes them (hash key, block key, hash key, ..., newest
     /// first; no block key, or an empty one, for no encryption), each codec with the options'
     /// maximum and minimum age and maximum length. [`session_config`](Self::session_config)
@@ -121,7 +121,7 @@ impl GorillaCookieStore {
         })
     }
 
-    /// The [`SessionConfig`] of this store for the Go session `cookie_name` (Go's
+    /// Returns the [`SessionConfig`] of this store for the Go session `cookie_name` (Go's
     /// `store.Get(r, cookie_name)`), so that every cookie the Go service accepts opens here
     /// and none it refuses:
     ///

@@ -98,8 +98,8 @@ impl GorillaFilesystem {
         Ok(GorillaFilesystem::in_dir(dir.into(), GoSide::new(codecs)?))
     }
 
-    /// The store of a Go service's `sessions.NewFilesystemStore(dir, key_pairs...)` configured
-    /// with `options` (the key pairs as in [`GorillaCookieStore::from_go`]);
+    /// Returns the store of a Go service's `sessions.NewFilesystemStore(dir, key_pairs...)`
+    /// configured with `options` (the key pairs as in [`GorillaCookieStore::from_go`]);
     /// [`session_config`](Self::session_config) then gives the rest.
     ///
     /// [`GorillaCookieStore::from_go`]: super::GorillaCookieStore::from_go
@@ -141,7 +141,7 @@ impl GorillaFilesystem {
         }
     }
 
-    /// The [`SessionConfig`] of this store for the Go session `cookie_name`: the same
+    /// Returns the [`SessionConfig`] of this store for the Go session `cookie_name`: the same
     /// cookie, expiry and "remember me" as [`GorillaCookieStore::session_config`]. Go checks
     /// the maximum age on the cookie and on the file, and so does this store.
     ///
@@ -194,7 +194,7 @@ impl GorillaFilesystem {
         self
     }
 
-    /// The directory the session files are in.
+    /// Returns the directory the session files are in.
     ///
     /// # Examples
     ///

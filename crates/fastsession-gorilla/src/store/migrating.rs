@@ -110,7 +110,7 @@ impl<S: Store> MigratingStore<S> {
         }
     }
 
-    /// The native store.
+    /// Returns the native store.
     ///
     /// # Examples
     ///

@@ -176,7 +176,7 @@ impl PostgresBackend {
         }
     }
 
-    /// The SQL [`migrate`](Self::migrate) runs, for a migration tool of your own.
+    /// Returns the SQL [`migrate`](Self::migrate) runs, for a migration tool of your own.
     ///
     /// # Examples
     ///
@@ -190,7 +190,7 @@ impl PostgresBackend {
         &self.inner.sql.migrate
     }
 
-    /// The settings the backend was made with.
+    /// Returns the settings the backend was made with.
     ///
     /// # Examples
     ///

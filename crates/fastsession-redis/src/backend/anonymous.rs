@@ -23,8 +23,8 @@ pub(super) struct AnonymousIndex {
 }
 
 impl RedisBackend {
-    /// The Redis key of the anonymous index: a sorted set of the anonymous sessions' storage
-    /// keys (64 hex digits, as in [`session_key`](Self::session_key)) by last activity. Its
+    /// Returns the Redis key of the anonymous index: a sorted set of the anonymous sessions'
+    /// storage keys (64 hex digits, as in [`session_key`](Self::session_key)) by last activity. Its
     /// size is the number of anonymous sessions (an upper bound: entries of sessions that
     /// expired are dropped when their turn comes), for a metric or a health page.
     ///
@@ -45,7 +45,7 @@ impl RedisBackend {
         &self.anonymous.order
     }
 
-    /// The budget of the anonymous sessions (see
+    /// Returns the budget of the anonymous sessions (see
     /// [`RedisConfig::with_anonymous_budget`](crate::RedisConfig::with_anonymous_budget)).
     ///
     /// # Examples

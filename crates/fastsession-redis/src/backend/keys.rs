@@ -7,7 +7,7 @@ use fastsession_core::store::StorageKey;
 use super::RedisBackend;
 
 impl RedisBackend {
-    /// The Redis key of the session stored under `key`.
+    /// Returns the Redis key of the session stored under `key`.
     ///
     /// # Examples
     ///
@@ -22,7 +22,7 @@ impl RedisBackend {
         self.key_name("s:{", key)
     }
 
-    /// The Redis key of `user`'s session index: a keyed hash of the user id, never the id.
+    /// Returns the Redis key of `user`'s session index: a keyed hash of the user id, never the id.
     ///
     /// # Examples
     ///
@@ -48,7 +48,7 @@ impl RedisBackend {
         name
     }
 
-    /// The key prefix.
+    /// Returns the key prefix.
     ///
     /// # Examples
     ///

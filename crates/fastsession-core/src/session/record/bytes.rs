@@ -85,7 +85,7 @@ impl std::fmt::Display for RecordError {
 impl std::error::Error for RecordError {}
 
 impl Record {
-    /// The record's bytes: a fixed binary header, then the values and flashes as JSON.
+    /// Returns the record's bytes: a fixed binary header, then the values and flashes as JSON.
     ///
     /// ```text
     /// flags (1) ‖ created (8, BE) ‖ last active (8, BE) ‖ [session id (32) if flag 2]

@@ -103,7 +103,7 @@ impl PartialEq for Record {
 }
 
 impl Record {
-    /// An empty record created (and last active) at `now`.
+    /// Returns an empty record created (and last active) at `now`.
     ///
     /// # Examples
     ///
@@ -183,7 +183,7 @@ impl Record {
         self.last_active = t;
     }
 
-    /// Whether the cookie outlives the browser session ("remember me").
+    /// Returns whether the cookie outlives the browser session ("remember me").
     ///
     /// # Examples
     ///
@@ -202,7 +202,7 @@ impl Record {
         self.persistent
     }
 
-    /// The session id a server-side store or a revocation check keyed it by, if any.
+    /// Returns the session id a server-side store or a revocation check keyed it by, if any.
     ///
     /// # Examples
     ///
@@ -243,7 +243,7 @@ impl Record {
         self.id = id;
     }
 
-    /// The values, as JSON texts by key.
+    /// Returns the values, as JSON texts by key.
     ///
     /// # Examples
     ///
@@ -265,7 +265,7 @@ impl Record {
         self.values.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
-    /// The pending flash messages, as JSON texts by key, oldest first.
+    /// Returns the pending flash messages, as JSON texts by key, oldest first.
     ///
     /// # Examples
     ///
@@ -288,7 +288,7 @@ impl Record {
         self.flashes.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
-    /// The user the application tied the session to, for "log out everywhere".
+    /// Returns the user the application tied the session to, for "log out everywhere".
     ///
     /// # Examples
     ///
@@ -306,7 +306,7 @@ impl Record {
         self.user.as_deref()
     }
 
-    /// The JSON text of the value under `key`.
+    /// Returns the JSON text of the value under `key`.
     ///
     /// # Examples
     ///
@@ -326,7 +326,7 @@ impl Record {
         self.values.get(key).map(|v| &**v)
     }
 
-    /// The pending flash messages under `key`, oldest first.
+    /// Returns the pending flash messages under `key`, oldest first.
     ///
     /// # Examples
     ///
@@ -407,7 +407,7 @@ impl Record {
         self.user = user;
     }
 
-    /// The session's own deadline, if it has one (see
+    /// Returns the session's own deadline, if it has one (see
     /// [`Session::set_expires_at`](super::Session::set_expires_at)).
     ///
     /// # Examples
@@ -526,7 +526,7 @@ impl Record {
         &mut self.flashes
     }
 
-    /// The bytes of the record's data: keys, values (as JSON text), flash messages and user
+    /// Returns the bytes of the record's data: keys, values (as JSON text), flash messages and user
     /// id. Stores bound a session by it, and count it against their budgets.
     ///
     /// # Examples
@@ -558,7 +558,7 @@ impl Record {
         values + flashes + self.user.as_ref().map_or(0, String::len)
     }
 
-    /// `true` if the record has no values, no flashes and no user.
+    /// Returns `true` if the record has no values, no flashes and no user.
     ///
     /// # Examples
     ///
