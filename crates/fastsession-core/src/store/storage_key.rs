@@ -125,7 +125,17 @@ impl StorageKey {
     /// ```
     #[must_use]
     pub fn to_hex(&self) -> String {
-        self.to_string()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        // Straight into the string's buffer: no formatter, one ASCII check of 64 bytes.
+        let mut digits = vec![0; 64];
+        for (pair, b) in digits.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        match String::from_utf8(digits) {
+            Ok(hex) => hex,
+            Err(_) => unreachable!("hex digits are ASCII"),
+        }
     }
 }
 
@@ -146,17 +156,7 @@ impl StorageKey {
 /// ```
 impl fmt::Display for StorageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut digits = [0u8; 64];
-        for (pair, b) in digits.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
-        }
-        // One ASCII check of the whole buffer, one write: cheaper than 64 of them.
-        match std::str::from_utf8(&digits) {
-            Ok(hex) => f.write_str(hex),
-            Err(_) => unreachable!("hex digits are ASCII"),
-        }
+        f.write_str(&self.to_hex())
     }
 }
 

@@ -1,7 +1,5 @@
 //! The names of the Redis keys: `<prefix><kind>{<64 hex digits>}`, each a keyed hash.
 
-use std::fmt::Write as _;
-
 use fastsession_core::store::StorageKey;
 
 use super::RedisBackend;
@@ -38,13 +36,20 @@ impl RedisBackend {
         self.key_name("u:{", &hash)
     }
 
+    /// The 64 hex digits of the storage key inside a [`session_key`](Self::session_key), the
+    /// member that stands for the session in the anonymous index.
+    pub(super) fn hex_in<'k>(&self, session_key: &'k str) -> &'k str {
+        let start = self.prefix.len() + "s:{".len();
+        &session_key[start..start + 64]
+    }
+
     /// `<prefix><kind><64 hex>}` in one allocation (every load and save builds one).
     pub(super) fn key_name(&self, kind: &str, key: &StorageKey) -> String {
         let mut name = String::with_capacity(self.prefix.len() + kind.len() + 65);
         name.push_str(&self.prefix);
         name.push_str(kind);
-        // Writing to a `String` cannot fail.
-        let _ = write!(name, "{key}}}");
+        name.push_str(&key.to_hex());
+        name.push('}');
         name
     }
 

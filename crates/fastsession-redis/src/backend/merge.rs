@@ -13,7 +13,7 @@ use super::{MAX_TTL_SECS, RedisBackend, unreadable};
 impl RedisBackend {
     /// The common update, without the script: the request's own record shows the session
     /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
-    /// left to check. One `MULTI`/`EXEC` asks whether `created` is there and, in the same
+    /// left to check. One `MULTI`/`EXEC` reads whether `created` is there and, in the same
     /// step, merges the fields, bumps `version` and sets the TTL; Redis runs these plain
     /// commands at a fraction of a script's cost. If `created` was missing (the key expired,
     /// was evicted or deleted by a logout since the load), the step wrote into an empty hash:
@@ -23,8 +23,9 @@ impl RedisBackend {
     ///
     /// An anonymous session comes here only if its data is within its
     /// [share](Self::share), so its bytes in the index stay as they are: the same step
-    /// moves its index entry (on one server; a Cluster's index step follows) and asks whether
-    /// the hash has a user by now (a login since the load): then its TTL, set for an
+    /// moves its index entry (on one server, unless it already stands at this second; a
+    /// Cluster's index step follows) and reads, with `created`, whether the hash has a user
+    /// by now (a login since the load): then its TTL, set for an
     /// anonymous session, is set again for a logged-in one (one more round trip, only then).
     pub(super) async fn merge(
         &self,
@@ -48,9 +49,14 @@ impl RedisBackend {
             i64::try_from(deadline.since(now).as_secs().clamp(1, MAX_TTL_SECS)).unwrap_or(i64::MAX)
         };
         let mut pipe = redis::pipe();
-        pipe.atomic().hexists(redis_key, "created");
+        // One read for both questions: is the hash still there (`created`), and, for an
+        // anonymous session, has it a user by now (a login since the load)?
+        let read = pipe.atomic().cmd("HMGET").arg(redis_key).arg("created");
+        if anonymous {
+            read.arg("user");
+        }
         if !deletes.is_empty() {
-            pipe.hdel(redis_key, deletes).ignore();
+            pipe.hdel(redis_key, deletes);
         }
         let set = pipe
             .cmd("HSET")
@@ -60,51 +66,50 @@ impl RedisBackend {
         for (field, value) in sets {
             set.arg(field).arg(value.as_ref());
         }
-        set.ignore();
         // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
         // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
         for (field, delta) in increments {
-            pipe.hincr(redis_key, field, *delta).ignore();
+            pipe.hincr(redis_key, field, *delta);
         }
         pipe.hincr(redis_key, "version", 1)
-            .ignore()
-            .expire(redis_key, ttl_of(expiry.idle_timeout_of(from)))
-            .ignore();
-        if anonymous {
-            if !self.is_cluster() {
-                pipe.cmd("ZADD")
-                    .arg(&self.anonymous.order)
-                    .arg("XX")
-                    .arg(now.as_secs())
-                    .arg(key.to_hex())
-                    .ignore();
-            }
-            pipe.hexists(redis_key, "user");
+            .expire(redis_key, ttl_of(expiry.idle_timeout_of(from)));
+        // The index orders by the second of the last activity, written with `last_active`
+        // in each step: within the second it was loaded in, the entry is already in place.
+        if anonymous && !self.is_cluster() && update.previously_active() != Some(now) {
+            pipe.cmd("ZADD")
+                .arg(&self.anonymous.order)
+                .arg("XX")
+                .arg(now.as_secs())
+                .arg(self.hex_in(redis_key));
         }
         // Each answer on its own: a foreign value under the index key (its ZADD fails) must
-        // not fail the session's save; the next anonymous create replaces it.
+        // not fail the session's save; the next anonymous create replaces it. Only the first
+        // answer is read; the others are not marked ignored, which the client would do with a
+        // hash set per command.
         pipe.ignore_errors();
-        let reply: Vec<RedisResult<bool>> = self
+        let reply: Vec<RedisResult<redis::Value>> = self
             .run("save a session", |mut c| async move {
                 pipe.query_async(&mut c).await
             })
             .await?;
-        let mut reply = reply.into_iter();
-        let existed = match reply.next() {
-            Some(Ok(existed)) => existed,
+        let read = match reply.into_iter().next() {
+            Some(Ok(read)) => redis::from_redis_value::<Vec<redis::Value>>(read)
+                .map_err(|e| store_error("save a session", e.into()))?,
             Some(Err(e)) if has_code(&e, "WRONGTYPE") => {
                 unreadable("not a hash");
-                false
+                Vec::new()
             }
             Some(Err(e)) => return Err(store_error("save a session", e)),
-            None => false,
+            None => Vec::new(),
         };
+        let present = |field: usize| read.get(field).is_some_and(|v| *v != redis::Value::Nil);
+        let existed = present(0);
         if !existed {
             self.discard(key).await?;
             return Ok(false);
         }
         if anonymous {
-            if let Some(Ok(true)) = reply.next() {
+            if present(1) {
                 // Logged in by another request since the load: a logged-in TTL (remembered,
                 // if the session is persistent as this request knows it).
                 let idle = if from.is_persistent() {
