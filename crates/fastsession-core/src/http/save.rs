@@ -109,12 +109,15 @@ impl Sessions {
     /// [`save`](Self::save), by a caller that may know nothing else can reach the sessions.
     pub(super) async fn save_as(&self, reach: Reach) -> Result<()> {
         let mut first_error = None;
-        for (config, values) in self.take_presented() {
-            if let Err(e) = self.end_presented(&config, &values).await {
-                first_error.get_or_insert(e);
+        let (to_save, any_presented) = self.to_save();
+        if any_presented {
+            for (config, values) in self.take_presented() {
+                if let Err(e) = self.end_presented(&config, &values).await {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        for (config, session, had_cookie) in self.to_save() {
+        for (config, session, had_cookie) in to_save {
             // The registry's entry and `session`: no handle anywhere else.
             let reach = match reach {
                 Reach::Sole if session.handle_count() == 2 => Reach::Sole,
@@ -127,15 +130,17 @@ impl Sessions {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The sessions to save, in cookie-name order; copied so that no save runs while the
-    /// registry is locked.
-    fn to_save(&self) -> SmallVec<[(SessionConfig, Session, bool); 1]> {
-        self.lock()
-            .entries
-            .as_slice()
+    /// The sessions to save, in cookie-name order, copied so that no save runs while the
+    /// registry is locked; and whether any of their cookies came more than once.
+    fn to_save(&self) -> (SmallVec<[(SessionConfig, Session, bool); 1]>, bool) {
+        let registry = self.lock();
+        let entries = registry.entries.as_slice();
+        let any_presented = entries.iter().any(|e| !e.presented.is_empty());
+        let to_save = entries
             .iter()
             .map(|e| (e.config.clone(), e.session.clone(), e.had_cookie))
-            .collect()
+            .collect();
+        (to_save, any_presented)
     }
 
     /// Saves one session, and then what was written to it after a `destroy`, as a new one.

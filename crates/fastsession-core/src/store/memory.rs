@@ -426,9 +426,28 @@ impl Backend for MemoryBackend {
         {
             return StoreFuture::ready(Err(full()));
         }
-        // Merged in place: taken out, changed, put back under its new deadline (an expired
-        // record stays out).
-        let merged = state.remove(key).and_then(|stored| update.apply_to(stored));
+        // Merged in place. Most updates keep the record's deadline and counted bytes: then
+        // the indexes stay as they are.
+        if let Some(slot) = state.records.get_mut(key) {
+            let stored = std::mem::replace(&mut slot.record, Record::new(UnixTime::EPOCH));
+            match update.apply_to(stored) {
+                Some(record)
+                    if anonymous_len(&record) == slot.anonymous_len
+                        && update.expiry().deadline(&record) == slot.expires =>
+                {
+                    slot.record = record;
+                    return StoreFuture::ready(Ok(true));
+                }
+                Some(record) => slot.record = record,
+                // Expired: the placeholder goes with the slot below.
+                None => {
+                    state.remove(key);
+                    return StoreFuture::ready(Ok(false));
+                }
+            }
+        }
+        // Otherwise taken out, and put back under its new deadline and size.
+        let merged = state.remove(key);
         let live = merged.is_some();
         if let Some(record) = merged {
             // Cannot fail: the record is anonymous, or had a place outside the budget, or
