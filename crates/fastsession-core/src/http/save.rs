@@ -112,7 +112,9 @@ impl Sessions {
         let (to_save, any_presented) = self.to_save();
         if any_presented {
             for (config, values) in self.take_presented() {
-                if let Err(e) = self.end_presented(&config, &values).await {
+                // Rare, and larger than a save: boxed, so that every request's future (which
+                // an adapter may box) stays the size of a save.
+                if let Err(e) = Box::pin(self.end_presented(&config, &values)).await {
                     first_error.get_or_insert(e);
                 }
             }

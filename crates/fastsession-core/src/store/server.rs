@@ -270,7 +270,10 @@ impl<B: Backend> ServerStore<B> {
             }
         }
         match (request.kind(), current) {
-            (SaveKind::Create, _) => self.create(record.clone(), request.expiry()).await,
+            // Creation, regeneration and logout happen once per session and hold the most
+            // state: boxed, so that the common save's future (which a store boxes once) stays
+            // a third of the size (288 bytes, not 912).
+            (SaveKind::Create, _) => Box::pin(self.create(record.clone(), request.expiry())).await,
             (SaveKind::Update, Some(key)) => {
                 let update =
                     Update::new(request.changes(), record, request.now(), request.expiry())
@@ -295,11 +298,9 @@ impl<B: Backend> ServerStore<B> {
                     Err(ended())
                 }
             }
-            // Rare, and the largest state of all: boxed, so that every other save's future
-            // (which a store boxes once) stays small.
             (SaveKind::Regenerate, Some(key)) => Box::pin(self.regenerate(&key, &request)).await,
             (SaveKind::Destroy, Some(key)) => {
-                self.delete(&key).await?;
+                Box::pin(self.delete(&key)).await?;
                 Ok(Saved::Remove)
             }
             (SaveKind::Destroy, None) => Ok(Saved::Remove),
