@@ -125,14 +125,13 @@ impl StorageKey {
     /// ```
     #[must_use]
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        // Straight into the string's buffer: no formatter, one ASCII check of 64 bytes.
-        let mut digits = vec![0; 64];
+        let mut digits = [0; 64];
         for (pair, b) in digits.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
         }
-        match String::from_utf8(digits) {
+        // One ASCII check of 64 bytes, no formatter: every Redis and file key name is built
+        // from it.
+        match String::from_utf8(digits.to_vec()) {
             Ok(hex) => hex,
             Err(_) => unreachable!("hex digits are ASCII"),
         }
@@ -154,6 +153,18 @@ impl StorageKey {
 /// assert_eq!(name, format!("s:{}", key.to_hex()));
 /// # Ok::<(), std::fmt::Error>(())
 /// ```
+/// The two hex digits of every byte, so that a key is written a byte, not a digit, at a time.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
+
 impl fmt::Display for StorageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
@@ -180,6 +191,14 @@ mod tests {
         assert_eq!(StorageKey::from_hex(&key.to_hex()), Some(key));
         assert_eq!(StorageKey::from_hex(&key.to_hex().to_uppercase()), None);
         assert_eq!(StorageKey::from_hex("../etc"), None);
+        // Every digit pair, against the formatter's.
+        for high in [0x00, 0x5a, 0xa5, 0xf0] {
+            let bytes: [u8; 32] = std::array::from_fn(|i| high ^ u8::try_from(i).unwrap());
+            let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let key = StorageKey::from_bytes(bytes);
+            assert_eq!(key.to_hex(), expected);
+            assert_eq!(key.to_string(), expected);
+        }
         assert_ne!(
             key.as_bytes(),
             SessionId::from_bytes([5; 32]).as_bytes(),
