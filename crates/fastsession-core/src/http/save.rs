@@ -134,7 +134,7 @@ impl Sessions {
 
     /// The sessions to save, in cookie-name order, copied so that no save runs while the
     /// registry is locked; and whether any of their cookies came more than once.
-    fn to_save(&self) -> (SmallVec<[(SessionConfig, Session, bool); 1]>, bool) {
+    fn to_save(&self) -> (ToSave, bool) {
         let registry = self.lock();
         let entries = registry.entries.as_slice();
         let any_presented = entries.iter().any(|e| !e.presented.is_empty());
@@ -379,6 +379,9 @@ impl Sessions {
         self.queue_line(name, line.to_owned(), Line::Clears);
     }
 }
+
+/// The sessions of a request to save: config, handle, and whether the request had its cookie.
+type ToSave = SmallVec<[(SessionConfig, Session, bool); 1]>;
 
 /// A save taken from a session: the kind of save due, the time it was decided at, and what
 /// the store gets.
