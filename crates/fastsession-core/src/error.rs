@@ -150,7 +150,7 @@ impl Error {
         Error::new(ErrorKind::Store, message).with_source(source)
     }
 
-    /// This error with `source` as its cause.
+    /// Returns this error with `source` as its cause.
     ///
     /// # Examples
     ///
@@ -170,7 +170,7 @@ impl Error {
         self
     }
 
-    /// What kind of error this is.
+    /// Returns what kind of error this is.
     ///
     /// # Examples
     ///

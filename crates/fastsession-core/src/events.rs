@@ -276,7 +276,7 @@ pub fn report_failure(action: Action, error: &crate::Error) {
 pub struct EventCounts([u64; KINDS]);
 
 impl EventCounts {
-    /// How many times `event` happened.
+    /// Returns how many times `event` happened.
     ///
     /// # Examples
     ///
@@ -292,7 +292,7 @@ impl EventCounts {
         self.0[event.index()]
     }
 
-    /// Every kind of event that happened, with its total.
+    /// Returns every kind of event that happened, with its total.
     ///
     /// # Examples
     ///

@@ -142,7 +142,7 @@ impl Error {
         }
     }
 
-    /// What went wrong.
+    /// Returns what went wrong.
     ///
     /// # Examples
     ///

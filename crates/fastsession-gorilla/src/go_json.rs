@@ -4,9 +4,9 @@ use serde_json::{Number, Value};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// `value` as Go 1.19's `json.NewEncoder(w).Encode(value)` writes it: compact, object keys in
-/// byte order, `<`, `>`, `&`, U+2028 and U+2029 escaped, control characters as `\n`, `\r`,
-/// `\t` or `\u00XX`, floats in Go's format (`1e-7`, `1e+21`, `100`), and a trailing newline.
+/// Returns `value` as Go 1.19's `json.NewEncoder(w).Encode(value)` writes it: compact, object keys
+/// in byte order, `<`, `>`, `&`, U+2028 and U+2029 escaped, control characters as `\n`, `\r`, `\t`
+/// or `\u00XX`, floats in Go's format (`1e-7`, `1e+21`, `100`), and a trailing newline.
 ///
 /// Go structs keep their fields in declaration order; a `Value` object has no order of its
 /// own, so its keys are sorted, as Go does for maps.

@@ -107,8 +107,8 @@ impl GoOptions {
         GoOptions::default()
     }
 
-    /// Go's `store.MaxAge(secs)`: the cookie's `Max-Age` and every codec's maximum age. 0 makes
-    /// the cookie a browser-session cookie and lets cookies of any age open.
+    /// Sets Go's `store.MaxAge(secs)`: the cookie's `Max-Age` and every codec's maximum age. 0
+    /// makes the cookie a browser-session cookie and lets cookies of any age open.
     ///
     /// # Examples
     ///
@@ -126,7 +126,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `store.Options.MaxAge = secs` alone: the cookie's `Max-Age` (0: a browser-session
+    /// Sets Go's `store.Options.MaxAge = secs` alone: the cookie's `Max-Age` (0: a browser-session
     /// cookie, no `Max-Age`); the codecs keep their maximum age.
     ///
     /// # Examples
@@ -145,7 +145,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `MaxAge(secs)` on every codec alone (securecookie's own setting, reached through
+    /// Sets Go's `MaxAge(secs)` on every codec alone (securecookie's own setting, reached through
     /// `store.Codecs`): the oldest cookie timestamp accepted (0: any).
     ///
     /// # Examples
@@ -163,7 +163,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `MinAge(secs)` on every codec: a cookie younger than this, or from the future, is
+    /// Sets Go's `MinAge(secs)` on every codec: a cookie younger than this, or from the future, is
     /// refused (0, the default: any timestamp from the future is accepted).
     ///
     /// # Examples
@@ -181,7 +181,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `MaxLength(len)` on every codec (`FilesystemStore.MaxLength` sets it for the
+    /// Sets Go's `MaxLength(len)` on every codec (`FilesystemStore.MaxLength` sets it for the
     /// session files too; 0: no limit).
     ///
     /// # Examples
@@ -199,7 +199,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `Options.Path` (default `"/"`).
+    /// Sets Go's `Options.Path` (default `"/"`).
     ///
     /// # Examples
     ///
@@ -216,7 +216,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `Options.Domain` (default `""`: none, the cookie goes to this host only).
+    /// Sets Go's `Options.Domain` (default `""`: none, the cookie goes to this host only).
     ///
     /// # Examples
     ///
@@ -233,7 +233,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `Options.Secure` (default `false`).
+    /// Sets Go's `Options.Secure` (default `false`).
     ///
     /// # Examples
     ///
@@ -250,7 +250,7 @@ impl GoOptions {
         self
     }
 
-    /// Go's `Options.HttpOnly` (default `false`).
+    /// Sets Go's `Options.HttpOnly` (default `false`).
     ///
     /// # Examples
     ///
@@ -267,10 +267,10 @@ impl GoOptions {
         self
     }
 
-    /// Go's `Options.SameSite` (`http.SameSiteLaxMode`, `StrictMode`, `NoneMode`). Go's
-    /// default (zero, or `SameSiteDefaultMode`) writes no attribute; fastsession always writes
-    /// one, and [`cookie_config`](Self::cookie_config) picks `Lax`, what Chrome and Edge apply to
-    /// a cookie without one.
+    /// Sets Go's `Options.SameSite` (`http.SameSiteLaxMode`, `StrictMode`, `NoneMode`). Go's
+    /// default (zero, or `SameSiteDefaultMode`) writes no attribute; fastsession always writes one,
+    /// and [`cookie_config`](Self::cookie_config) picks `Lax`, what Chrome and Edge apply to a
+    /// cookie without one.
     ///
     /// # Examples
     ///
@@ -374,7 +374,7 @@ impl GoOptions {
         self.same_site
     }
 
-    /// Every codec's maximum age in seconds (0: none).
+    /// Returns every codec's maximum age in seconds (0: none).
     ///
     /// # Examples
     ///
@@ -388,7 +388,7 @@ impl GoOptions {
         self.codec_max_age
     }
 
-    /// Every codec's minimum age in seconds (0: none).
+    /// Returns every codec's minimum age in seconds (0: none).
     ///
     /// # Examples
     ///
@@ -402,7 +402,7 @@ impl GoOptions {
         self.min_age
     }
 
-    /// Every codec's maximum length (0: none).
+    /// Returns every codec's maximum length (0: none).
     ///
     /// # Examples
     ///

@@ -59,8 +59,9 @@ pub struct PostgresConfig {
 }
 
 impl PostgresConfig {
-    /// Sessions in the database `url` names, in table `public.fastsession_sessions`, with a pool
-    /// of [`DEFAULT_POOL_SIZE`] and the default timeouts.
+    /// Returns a configuration for sessions in the database `url` names, in table
+    /// `public.fastsession_sessions`, with a pool of [`DEFAULT_POOL_SIZE`] and the default
+    /// timeouts.
     ///
     /// # Examples
     ///
@@ -142,9 +143,9 @@ impl PostgresConfig {
         self
     }
 
-    /// How long a request waits for a free pooled connection before failing with
-    /// [`PostgresErrorKind::PoolTimeout`](crate::PostgresErrorKind::PoolTimeout)
-    /// (default [`DEFAULT_ACQUIRE_TIMEOUT`]).
+    /// Sets how long a request waits for a free pooled connection before failing with
+    /// [`PostgresErrorKind::PoolTimeout`](crate::PostgresErrorKind::PoolTimeout) (default
+    /// [`DEFAULT_ACQUIRE_TIMEOUT`]).
     ///
     /// # Examples
     ///
@@ -163,7 +164,7 @@ impl PostgresConfig {
         self
     }
 
-    /// How long opening one connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    /// Sets how long opening one connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
     ///
     /// # Examples
     ///
@@ -221,7 +222,7 @@ impl PostgresConfig {
         self
     }
 
-    /// How many sessions without a user id the table keeps, and how many bytes of data they
+    /// Sets how many sessions without a user id the table keeps, and how many bytes of data they
     /// hold together (default [`AnonymousBudget::default`]: 100 000 sessions, 64 MiB).
     ///
     /// Creating an anonymous session, or growing one, when the budget is full deletes the

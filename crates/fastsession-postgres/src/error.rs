@@ -84,7 +84,7 @@ impl PostgresError {
         self
     }
 
-    /// What went wrong.
+    /// Returns what went wrong.
     ///
     /// # Examples
     ///

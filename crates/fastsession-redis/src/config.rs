@@ -49,7 +49,7 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// One Redis server (or a proxy in front of several) at `url`.
+    /// Returns a configuration for one Redis server (or a proxy in front of several) at `url`.
     ///
     /// # Examples
     ///
@@ -109,7 +109,7 @@ impl RedisConfig {
         self
     }
 
-    /// How long establishing a connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    /// Sets how long establishing a connection may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
     ///
     /// # Examples
     ///
@@ -126,11 +126,11 @@ impl RedisConfig {
         self
     }
 
-    /// How long one store operation may take, from sending to the whole reply, including
+    /// Sets how long one store operation may take, from sending to the whole reply, including
     /// waiting for a reconnection and the one retry of a read (default
     /// [`DEFAULT_COMMAND_TIMEOUT`]). Past it the operation fails with a
-    /// [`Store`](fastsession_core::ErrorKind::Store) error whose source is an
-    /// [`std::io::Error`] of kind [`TimedOut`](std::io::ErrorKind::TimedOut).
+    /// [`Store`](fastsession_core::ErrorKind::Store) error whose source is an [`std::io::Error`] of
+    /// kind [`TimedOut`](std::io::ErrorKind::TimedOut).
     ///
     /// # Examples
     ///
@@ -147,10 +147,10 @@ impl RedisConfig {
         self
     }
 
-    /// How long a user's session index lives after the last session was linked to it
-    /// (default [`DEFAULT_USER_INDEX_TTL`]). Keep it at least the absolute session lifetime
-    /// of your [`Expiry`](fastsession_core::session::Expiry), or "log out everywhere" may miss
-    /// old sessions.
+    /// Sets how long a user's session index lives after the last session was linked to it (default
+    /// [`DEFAULT_USER_INDEX_TTL`]). Keep it at least the absolute session lifetime of your
+    /// [`Expiry`](fastsession_core::session::Expiry), or "log out everywhere" may miss old
+    /// sessions.
     ///
     /// # Examples
     ///

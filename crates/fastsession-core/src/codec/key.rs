@@ -144,9 +144,9 @@ impl Key {
         Key::from_secret(&secret)
     }
 
-    /// This key with id `id`: the number written into every value it seals, so that a key
-    /// ring knows which key opens a value without trying each. Every key of a ring needs its
-    /// own; give a new key the next number when you rotate.
+    /// Returns this key with id `id`: the number written into every value it seals, so that a key
+    /// ring knows which key opens a value without trying each. Every key of a ring needs its own;
+    /// give a new key the next number when you rotate.
     ///
     /// # Examples
     ///
@@ -243,7 +243,7 @@ impl KeyRing {
         KeyRing { keys: vec![active] }
     }
 
-    /// This ring with `retired` added: it opens values it sealed but seals nothing.
+    /// Returns this ring with `retired` added: it opens values it sealed but seals nothing.
     ///
     /// # Errors
     ///

@@ -61,7 +61,8 @@ struct Inner {
 }
 
 impl SessionConfig {
-    /// Sessions in `store`, named and sent by `cookie`, with the default [`Expiry`].
+    /// Returns a configuration of sessions in `store`, named and sent by `cookie`, with the default
+    /// [`Expiry`].
     ///
     /// # Examples
     ///
@@ -78,7 +79,8 @@ impl SessionConfig {
         SessionConfig::with_shared_store(Arc::new(store), cookie)
     }
 
-    /// Like [`new`](Self::new), for a store shared with other configurations.
+    /// Returns a configuration like [`new`](Self::new), for a store shared with other
+    /// configurations.
     ///
     /// # Examples
     ///

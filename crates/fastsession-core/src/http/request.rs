@@ -22,7 +22,7 @@ use crate::session::Session;
 /// What a session middleware adds to [`Sessions`]: the app's [`SessionSet`], so that a
 /// handler asks for its sessions by name instead of by config.
 impl Sessions {
-    /// These sessions, serving `set`: what a framework middleware puts into each request's
+    /// Returns these sessions, serving `set`: what a framework middleware puts into each request's
     /// extensions. For authors of framework adapters.
     ///
     /// # Examples

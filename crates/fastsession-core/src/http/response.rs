@@ -133,7 +133,7 @@ impl ResponseHeaders {
         self
     }
 
-    /// Set `Cache-Control: no-store`, replacing any other `Cache-Control`.
+    /// Sets `Cache-Control: no-store`, replacing any other `Cache-Control`.
     ///
     /// # Examples
     ///

@@ -99,7 +99,7 @@ impl ChangeSet {
         self.values_cleared
     }
 
-    /// Each value key the request changed, in key order.
+    /// Returns each value key the request changed, in key order.
     ///
     /// # Examples
     ///
@@ -148,7 +148,7 @@ impl ChangeSet {
         self.deltas.get(key).copied()
     }
 
-    /// Each key this request only [incremented](super::Session::increment), with the sum of
+    /// Returns each key this request only [incremented](super::Session::increment), with the sum of
     /// its increments, in key order (see [`delta`](Self::delta)).
     ///
     /// # Examples
@@ -220,7 +220,7 @@ impl ChangeSet {
         self.flashes_cleared
     }
 
-    /// Each flash key the request changed (a list added to, or taken), in key order.
+    /// Returns each flash key the request changed (a list added to, or taken), in key order.
     ///
     /// # Examples
     ///

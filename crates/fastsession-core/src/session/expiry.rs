@@ -87,10 +87,10 @@ impl Default for Expiry {
 }
 
 impl Expiry {
-    /// Sessions with a user id end after `timeout` unused (default 24 hours). Remembered
-    /// logged-in sessions keep the remembered idle timeout (30 days, or `timeout` if that is
-    /// longer), and anonymous ones the shorter anonymous idle timeout; the absolute lifetime
-    /// ends every session.
+    /// Sets the idle timeout: sessions with a user id end after `timeout` unused (default 24
+    /// hours). Remembered logged-in sessions keep the remembered idle timeout (30 days, or
+    /// `timeout` if that is longer), and anonymous ones the shorter anonymous idle timeout; the
+    /// absolute lifetime ends every session.
     ///
     /// # Errors
     ///
@@ -115,8 +115,8 @@ impl Expiry {
         Ok(self)
     }
 
-    /// Every session ends `lifetime` after it began (default 30 days), however active: the
-    /// bound on how long a stolen session can be used.
+    /// Sets the absolute lifetime: every session ends `lifetime` after it began (default 30 days),
+    /// however active: the bound on how long a stolen session can be used.
     ///
     /// # Errors
     ///
@@ -316,7 +316,7 @@ impl Expiry {
         self.anonymous_idle_timeout()
     }
 
-    /// This policy with the idle timeout for every session, anonymous or not: what stores
+    /// Returns this policy with the idle timeout for every session, anonymous or not: what stores
     /// that hold nothing on the server (cookie stores) enforce.
     ///
     /// # Examples
@@ -444,10 +444,10 @@ impl Expiry {
         now.since(record.last_active()) >= threshold
     }
 
-    /// When a record expires if left alone: the earliest of its idle deadline (with the idle
-    /// timeout of its class, [`idle_timeout_of`](Self::idle_timeout_of)), its absolute
-    /// deadline and its own deadline ([`Record::expires_at`]). Stores set their TTLs and
-    /// reapers' deadlines from it.
+    /// Returns when a record expires if left alone: the earliest of its idle deadline (with the
+    /// idle timeout of its class, [`idle_timeout_of`](Self::idle_timeout_of)), its absolute
+    /// deadline and its own deadline ([`Record::expires_at`]). Stores set their TTLs and reapers'
+    /// deadlines from it.
     ///
     /// # Examples
     ///

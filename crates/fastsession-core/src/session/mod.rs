@@ -145,7 +145,7 @@ impl Session {
         !state.changes.is_empty() || state.action != Action::Keep
     }
 
-    /// What the next save will do: nothing, write changes, move the session to a new id, or
+    /// Returns what the next save will do: nothing, write changes, move the session to a new id, or
     /// end it (see [`SessionStatus`]).
     ///
     /// # Examples
@@ -347,7 +347,7 @@ impl Session {
         self.lock().action == Action::Destroy
     }
 
-    /// When the session was created.
+    /// Returns when the session was created.
     ///
     /// # Examples
     ///
@@ -409,7 +409,7 @@ impl Session {
         (state.action != Action::Destroy).then_some(state.record.expires_at())?
     }
 
-    /// When the session was last saved or refreshed.
+    /// Returns when the session was last saved or refreshed.
     ///
     /// # Examples
     ///

@@ -369,8 +369,8 @@ impl Session {
         self.lock().record.value_map().keys().cloned().collect()
     }
 
-    /// Every value, by key in order, each as its JSON text: a copy of what the session holds
-    /// now (flash messages are not values and are left out).
+    /// Returns every value, by key in order, each as its JSON text: a copy of what the session
+    /// holds now (flash messages are not values and are left out).
     ///
     /// The values are copied as the text they are kept in, not parsed: this cannot fail, and
     /// costs one copy of the data. Read one with `serde_json::from_str(raw.get())`, or

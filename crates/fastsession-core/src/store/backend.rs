@@ -259,7 +259,7 @@ impl<'a> Update<'a> {
         self
     }
 
-    /// What the request changed.
+    /// Returns what the request changed.
     #[must_use]
     pub fn changes(&self) -> &'a ChangeSet {
         self.changes
@@ -283,7 +283,7 @@ impl<'a> Update<'a> {
         self.expiry
     }
 
-    /// When the session was last active before this request, as the request loaded it
+    /// Returns when the session was last active before this request, as the request loaded it
     /// (`from().last_active()` is already `now`); `None` if unknown.
     #[must_use]
     pub fn previously_active(&self) -> Option<UnixTime> {

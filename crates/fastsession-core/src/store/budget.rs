@@ -34,8 +34,8 @@ pub struct AnonymousBudget {
 }
 
 impl AnonymousBudget {
-    /// At most `max_sessions` anonymous sessions holding at most `max_bytes` of data together
-    /// (each at least one).
+    /// Returns a budget of at most `max_sessions` anonymous sessions holding at most `max_bytes` of
+    /// data together (each at least one).
     ///
     /// # Examples
     ///

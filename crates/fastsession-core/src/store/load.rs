@@ -209,7 +209,7 @@ impl Loaded {
         }
     }
 
-    /// No live session, and why.
+    /// Returns the outcome of a load that found no live session, and why.
     ///
     /// # Examples
     ///

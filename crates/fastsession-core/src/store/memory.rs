@@ -89,7 +89,7 @@ impl ServerStore<MemoryBackend> {
         ))
     }
 
-    /// This store with `budget` for its anonymous sessions.
+    /// Returns this store with `budget` for its anonymous sessions.
     ///
     /// # Examples
     ///
@@ -168,7 +168,7 @@ impl MemoryBackend {
         }
     }
 
-    /// This backend with `budget` for its anonymous sessions.
+    /// Returns this backend with `budget` for its anonymous sessions.
     ///
     /// # Examples
     ///
@@ -215,7 +215,7 @@ impl MemoryBackend {
         self.budget
     }
 
-    /// How many records are held, expired ones not yet reaped included.
+    /// Returns how many records are held, expired ones not yet reaped included.
     ///
     /// # Examples
     ///

@@ -156,7 +156,7 @@ impl<'a> SaveRequest<'a> {
         self
     }
 
-    /// What the store attached to this session when it loaded it, if anything.
+    /// Returns what the store attached to this session when it loaded it, if anything.
     ///
     /// # Examples
     ///
@@ -196,7 +196,7 @@ impl<'a> SaveRequest<'a> {
         self.cookie_name
     }
 
-    /// Why the session is saved.
+    /// Returns why the session is saved.
     ///
     /// # Examples
     ///
@@ -242,7 +242,7 @@ impl<'a> SaveRequest<'a> {
         self.record
     }
 
-    /// What the request changed.
+    /// Returns what the request changed.
     ///
     /// # Examples
     ///

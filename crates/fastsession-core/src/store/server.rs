@@ -62,7 +62,7 @@ pub struct ServerStore<B> {
 }
 
 impl<B: Backend> ServerStore<B> {
-    /// Sessions in `backend`, stored under ids hashed by `hasher`.
+    /// Returns a store of sessions in `backend`, stored under ids hashed by `hasher`.
     ///
     /// # Examples
     ///

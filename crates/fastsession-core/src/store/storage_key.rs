@@ -111,7 +111,7 @@ impl StorageKey {
         &self.0
     }
 
-    /// 64 lowercase hex digits.
+    /// Returns the 64 lowercase hex digits.
     ///
     /// # Examples
     ///

@@ -75,9 +75,9 @@ pub struct GorillaFilesystem {
 }
 
 impl GorillaFilesystem {
-    /// Sessions in `dir` (Go's `path` argument; as in Go, `""` is the system's temporary
-    /// directory), cookies and files read with any of `codecs` and written with the first;
-    /// its [`session_config`](Self::session_config) gives the cookie of [`GoOptions::new`].
+    /// Returns a store of sessions in `dir` (Go's `path` argument; as in Go, `""` is the system's
+    /// temporary directory), cookies and files read with any of `codecs` and written with the
+    /// first; its [`session_config`](Self::session_config) gives the cookie of [`GoOptions::new`].
     ///
     /// # Errors
     ///

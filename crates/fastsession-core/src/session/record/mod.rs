@@ -130,7 +130,7 @@ impl Record {
         }
     }
 
-    /// When the session was created.
+    /// Returns when the session was created.
     ///
     /// # Examples
     ///
@@ -148,7 +148,7 @@ impl Record {
         self.created
     }
 
-    /// When the session was last saved or refreshed.
+    /// Returns when the session was last saved or refreshed.
     ///
     /// # Examples
     ///
