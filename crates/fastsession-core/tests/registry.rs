@@ -11,7 +11,7 @@ use fastsession_core::session::Session;
 use http::HeaderMap;
 use http::header::{COOKIE, SET_COOKIE};
 
-use crate::support::{Env, NAME, cookie_header, ring, set_cookies, set_value};
+use crate::support::{Env, NAME, cookie_header, next_request, ring, set_cookies, set_value};
 use crate::tamper::{assert_rejected_request, issue, vary_only};
 
 /// Issues a session holding `user = name`, returning its cookie value.
@@ -525,11 +525,6 @@ async fn a_save_leaves_the_session_whole_and_a_failed_one_its_changes() {
         gate: None,
     };
     let config = SessionConfig::new(remote, CookieConfig::new("r").unwrap());
-    let reload = |headers: &HeaderMap| {
-        let line = set_cookies(headers)[0].clone();
-        cookie_header(line.split(';').next().unwrap())
-    };
-
     let sessions = Sessions::new(&HeaderMap::new());
     sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
     sessions.save().await.unwrap();
@@ -539,7 +534,7 @@ async fn a_save_leaves_the_session_whole_and_a_failed_one_its_changes() {
     drop(session);
     let mut headers = HeaderMap::new();
     sessions.write_headers(&mut headers);
-    let request = reload(&headers);
+    let request = next_request(&headers);
 
     // A failed save leaves the change in the session, for the next save.
     let sessions = Sessions::new(&request);
@@ -789,10 +784,6 @@ async fn the_owners_last_save_lends_what_nobody_else_holds() {
 
     let spy = Arc::new(SpyStore::new(Arc::new(MemoryStore::new().unwrap())));
     let config = SessionConfig::with_shared_store(spy.clone(), CookieConfig::new("r").unwrap());
-    let next_request = |headers: &http::HeaderMap| {
-        cookie_header(set_cookies(headers)[0].split(';').next().unwrap())
-    };
-
     // Lent: nothing else holds the session.
     let sessions = Sessions::new(&HeaderMap::new());
     sessions.get(&config).await.unwrap().insert("n", 1).unwrap();

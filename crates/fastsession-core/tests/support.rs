@@ -77,6 +77,12 @@ pub(crate) fn cookie_header(value: &str) -> HeaderMap {
     headers
 }
 
+/// The next request's headers: the `Cookie` the browser sends back from a response's first
+/// `Set-Cookie` line.
+pub(crate) fn next_request(response: &HeaderMap) -> HeaderMap {
+    cookie_header(set_cookies(response)[0].split(';').next().unwrap())
+}
+
 /// The headers as sorted `(name, value)` text pairs, for exact comparisons.
 pub(crate) fn dump(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = headers

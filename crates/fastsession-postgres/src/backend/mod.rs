@@ -382,33 +382,29 @@ impl Backend for PostgresBackend {
     }
 }
 
+impl PostgresBackend {
+    /// Links or unlinks (by `sql`) the session under `key` and `user`'s index.
+    async fn user_link(
+        &self,
+        what: &'static str,
+        sql: &str,
+        user: &str,
+        key: &StorageKey,
+    ) -> Result<()> {
+        let key = &key.as_bytes()[..];
+        self.rows(what, sql, &[&key, &user_hash(user)], Retry::Once)
+            .await?;
+        Ok(())
+    }
+}
+
 impl UserIndex for PostgresBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
-        StoreFuture::io(async move {
-            let key = &key.as_bytes()[..];
-            self.rows(
-                "link_user",
-                &self.inner.sql.link,
-                &[&key, &user_hash(user)],
-                Retry::Once,
-            )
-            .await?;
-            Ok(())
-        })
+        StoreFuture::io(self.user_link("link_user", &self.inner.sql.link, user, key))
     }
 
     fn unlink_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
-        StoreFuture::io(async move {
-            let key = &key.as_bytes()[..];
-            self.rows(
-                "unlink_user",
-                &self.inner.sql.unlink,
-                &[&key, &user_hash(user)],
-                Retry::Once,
-            )
-            .await?;
-            Ok(())
-        })
+        StoreFuture::io(self.user_link("unlink_user", &self.inner.sql.unlink, user, key))
     }
 
     fn user_keys<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<StorageKey>> {
