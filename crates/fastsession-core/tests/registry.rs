@@ -770,12 +770,12 @@ async fn writes_after_destroy_go_to_a_new_session() {
     again.assert_ok();
 }
 
-/// The adapter's last save by the registry's sole owner lends each session nobody else holds
-/// to its store instead of copying it: what it saves, and what a failed save leaves to
-/// send, are as with `save`. A session still held elsewhere is copied, and stays whole.
+/// The adapter's last save by the registry's sole owner sends each session nobody else holds
+/// to its store in place instead of copying it: what it saves, and what a failed save keeps,
+/// are as with `save`. A session still held elsewhere is copied, and stays whole.
 #[cfg(feature = "testing")]
 #[tokio::test]
-async fn the_owners_last_save_lends_what_nobody_else_holds() {
+async fn the_owners_last_save_works_in_place_on_what_nobody_else_holds() {
     use std::sync::Arc;
 
     use fastsession_core::http::{Handled, StoreErrorPolicy};
@@ -784,7 +784,7 @@ async fn the_owners_last_save_lends_what_nobody_else_holds() {
 
     let spy = Arc::new(SpyStore::new(Arc::new(MemoryStore::new().unwrap())));
     let config = SessionConfig::with_shared_store(spy.clone(), CookieConfig::new("r").unwrap());
-    // Lent: nothing else holds the session.
+    // In place: nothing else holds the session.
     let sessions = Sessions::new(&HeaderMap::new());
     sessions.get(&config).await.unwrap().insert("n", 1).unwrap();
     let (headers, error) = sessions
@@ -796,7 +796,7 @@ async fn the_owners_last_save_lends_what_nobody_else_holds() {
     headers.write_to(&mut response);
     let request = next_request(&response);
 
-    // Lent and failed: the response gets the error and no cookie; the session kept nothing.
+    // In place and failed: the response gets the error and no cookie; the session kept nothing.
     let sessions = Sessions::new(&request);
     sessions.get(&config).await.unwrap().insert("n", 2).unwrap();
     spy.fail_saves(true);
@@ -829,7 +829,7 @@ async fn the_owners_last_save_lends_what_nobody_else_holds() {
     assert_eq!(session.get::<u32>("n").unwrap(), Some(3));
     drop(session);
 
-    // Lent across a logout: what came after `destroy` is put back and saved as a new session.
+    // In place across a logout: what came after `destroy` is put back and saved as a new session.
     session_of(&sessions, &config).await.destroy();
     session_of(&sessions, &config).await.insert("m", 5).unwrap();
     let (headers, error) = sessions

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use fastsession_core::http::{
     Finished, Handled, SessionConfig, SessionSet, Sessions, StoreErrorPolicy,
@@ -191,13 +191,11 @@ where
         let sessions = Sessions::new(request.headers()).with_set(self.shared.clone());
         request.extensions_mut().insert(sessions.clone());
         ResponseFuture {
-            state: State::Handler {
-                future: self.inner.call(request),
-                handle: Some(ToSave {
-                    sessions,
-                    policy: self.shared.store_error_policy(),
-                }),
-            },
+            handler: self.inner.call(request),
+            stage: Stage::Handler(ToSave {
+                sessions,
+                policy: self.shared.store_error_policy(),
+            }),
         }
     }
 }
@@ -220,18 +218,17 @@ pin_project! {
     /// Like every future, it must not be polled after it completed: it panics then, saying
     /// so, rather than leave the caller waiting forever.
     pub struct ResponseFuture<F, B> {
+        // Stays in place to the end: moving on to the save copies only the small `stage`.
         #[pin]
-        state: State<F, B>,
+        handler: F,
+        stage: Stage<B>,
     }
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F, B> {
-        Handler { #[pin] future: F, handle: Option<ToSave> },
-        Saving { future: Saving, response: Option<Response<B>> },
-        Done,
-    }
+enum Stage<B> {
+    Handler(ToSave),
+    Saving(Saving, Response<B>),
+    Done,
 }
 
 impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
@@ -248,45 +245,36 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
-        loop {
-            match state.as_mut().project() {
-                StateProj::Handler { future, handle } => {
-                    let result = ready!(future.poll(cx));
-                    let handle = handle.take();
-                    let (response, handle) = match (result, handle) {
-                        (Ok(response), Some(handle)) if handle.sessions.is_accessed() => {
-                            (response, handle)
-                        }
-                        // Untouched sessions, or a failed handler: nothing to save.
-                        (result, _) => {
-                            state.set(State::Done);
-                            return Poll::Ready(result);
-                        }
-                    };
-                    let handled = if response.status().is_server_error() {
-                        Handled::Failed
-                    } else {
-                        Handled::Succeeded
-                    };
-                    state.set(State::Saving {
-                        future: Box::pin(handle.sessions.finish(handled, handle.policy)),
-                        response: Some(response),
-                    });
-                }
-                StateProj::Saving { future, response } => {
-                    let finished = ready!(future.as_mut().poll(cx));
-                    let response = response.take().map(|r| with_headers(r, finished));
-                    state.set(State::Done);
-                    // Always there: taken only here, once, before `Done`.
-                    if let Some(response) = response {
-                        return Poll::Ready(Ok(response));
-                    }
-                }
-                // A bug in the caller: say so rather than hang (as tower-http's futures do).
-                StateProj::Done => {
-                    panic!("SessionService's ResponseFuture polled after it completed")
-                }
+        let this = self.project();
+        let (mut saving, response) = match std::mem::replace(this.stage, Stage::Done) {
+            Stage::Handler(handle) => {
+                let Poll::Ready(result) = this.handler.poll(cx) else {
+                    *this.stage = Stage::Handler(handle);
+                    return Poll::Pending;
+                };
+                let response = match result {
+                    Ok(response) if handle.sessions.is_accessed() => response,
+                    // Untouched sessions, or a failed handler: nothing to save.
+                    result => return Poll::Ready(result),
+                };
+                let handled = if response.status().is_server_error() {
+                    Handled::Failed
+                } else {
+                    Handled::Succeeded
+                };
+                let saving: Saving = Box::pin(handle.sessions.finish(handled, handle.policy));
+                (saving, response)
+            }
+            Stage::Saving(saving, response) => (saving, response),
+            // A bug in the caller: say so rather than hang (as tower-http's futures do).
+            Stage::Done => panic!("SessionService's ResponseFuture polled after it completed"),
+        };
+        // Usually ready at the first poll: a store without I/O.
+        match saving.as_mut().poll(cx) {
+            Poll::Ready(finished) => Poll::Ready(Ok(with_headers(response, finished))),
+            Poll::Pending => {
+                *this.stage = Stage::Saving(saving, response);
+                Poll::Pending
             }
         }
     }

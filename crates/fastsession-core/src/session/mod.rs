@@ -104,6 +104,12 @@ impl Session {
         Arc::strong_count(&self.state)
     }
 
+    /// The state, if this is its only handle: nothing else can lock it meanwhile.
+    pub(crate) fn sole_state(&mut self) -> Option<&mut State> {
+        let state = Arc::get_mut(&mut self.state)?;
+        Some(state.get_mut().unwrap_or_else(PoisonError::into_inner))
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
