@@ -262,6 +262,8 @@ async fn finish<B>(
     } else {
         Handled::Succeeded
     };
+    // The request's copy goes first: with the last handle, `finish` saves in place.
+    response.request().extensions_mut().remove::<Sessions>();
     let (headers, error) = sessions.finish(handled, policy).await.into_parts();
     if let Some(error) = error {
         let mut response = response.error_response(error);
