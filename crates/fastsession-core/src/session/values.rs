@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::{Change, Session, from_raw, to_raw};
+use super::{Change, Session, State, from_raw, to_raw};
 use crate::error::{Error, ErrorKind, Result};
 
 impl Session {
@@ -34,7 +34,8 @@ impl Session {
         state.record.value(key).map(from_raw).transpose()
     }
 
-    /// Stores `value` under `key`, replacing any value there.
+    /// Stores `value` under `key`, replacing any value there. Storing the value the key
+    /// already holds (the same JSON) is no change: nothing is saved for it.
     ///
     /// # Errors
     ///
@@ -61,6 +62,8 @@ impl Session {
         // Rewriting a key is the common case: the maps keep their own copies of it.
         let values = state.record.values_mut();
         match values.get_mut(&key) {
+            // The value it already holds: nothing to save.
+            Some(slot) if slot.get() == raw.get() => return Ok(()),
             Some(slot) => *slot = raw,
             None => {
                 values.insert(key.clone(), raw);
@@ -81,7 +84,8 @@ impl Session {
     /// Replaces the value under `key` with `f` of it, if there is one, and returns the new
     /// value; `None` (and no change) if there is none. Other handles of this request's session
     /// wait while `f` runs, so two updates in one request never lose each other; across
-    /// concurrent requests a server-side store keeps the last save of the value.
+    /// concurrent requests a server-side store keeps the last save of the value. An `f` that
+    /// returns the value unchanged changes nothing: nothing is saved for it.
     ///
     /// # Errors
     ///
@@ -109,10 +113,7 @@ impl Session {
             return Ok(None);
         };
         let value = f(from_raw(raw)?);
-        let raw = to_raw(&value)?;
-        state.record.insert_value(key.to_owned(), raw);
-        state.changes.values.insert(key.to_owned(), Change::Set);
-        state.changes.deltas.remove(key);
+        set_value(&mut state, key, to_raw(&value)?);
         Ok(Some(value))
     }
 
@@ -145,10 +146,7 @@ impl Session {
             Some(raw) => f(from_raw(raw)?),
             None => default,
         };
-        let raw = to_raw(&value)?;
-        state.record.insert_value(key.to_owned(), raw);
-        state.changes.values.insert(key.to_owned(), Change::Set);
-        state.changes.deltas.remove(key);
+        set_value(&mut state, key, to_raw(&value)?);
         Ok(value)
     }
 
@@ -394,4 +392,19 @@ impl Session {
     pub fn entries(&self) -> BTreeMap<String, Box<RawValue>> {
         self.lock().record.value_map().clone()
     }
+}
+
+/// Sets `key` to `raw` for `update` and `update_or`, unless it already holds that value:
+/// nothing to save then.
+fn set_value(state: &mut State, key: &str, raw: Box<RawValue>) {
+    if state
+        .record
+        .value(key)
+        .is_some_and(|old| old.get() == raw.get())
+    {
+        return;
+    }
+    state.record.insert_value(key.to_owned(), raw);
+    state.changes.values.insert(key.to_owned(), Change::Set);
+    state.changes.deltas.remove(key);
 }

@@ -81,6 +81,7 @@
 //! | --- | --- | --- |
 //! | [`values_round_trip`] | (values, flashes, remember-me, user) | runs |
 //! | [`untouched_sessions_cost_nothing`] | 44, 45 | runs |
+//! | [`writes_that_change_nothing_save_nothing`] | (writes only on change) | runs |
 //! | [`unknown_ids_are_not_adopted`] | 23 | runs (a bare id is just a bad sealed value) |
 //! | [`fixation_is_prevented`] | 24, 25 | runs; the planted cookie may still open but never carries the login |
 //! | [`regenerate_rotates_the_id`] | 25, 40 | runs; pins that the old cookie still opens, without the new data |
@@ -167,6 +168,7 @@ mod limits;
 mod server;
 mod spy;
 mod tools;
+mod writes;
 
 use std::fmt;
 use std::future::Future;
@@ -199,6 +201,7 @@ pub use limits::large_sessions;
 pub use server::{id_collisions_never_overwrite, ids_are_hashed_at_rest, sign_out_everywhere};
 pub use spy::SpyStore;
 pub use tools::{REQUIRE_ALL, SKIP_LOG, program_on_path, skip_test};
+pub use writes::writes_that_change_nothing_save_nothing;
 
 use crate::session::{Expiry, Record, SessionId};
 use crate::store::{Backend, CookieStore, ServerStore, StorageKey, Store, StoreFuture};
@@ -544,6 +547,7 @@ macro_rules! conformance_tests {
             $store;
             values_round_trip,
             untouched_sessions_cost_nothing,
+            writes_that_change_nothing_save_nothing,
             unknown_ids_are_not_adopted,
             fixation_is_prevented,
             regenerate_rotates_the_id,
