@@ -177,7 +177,7 @@ async fn end_presented(config: &SessionConfig, values: &[Box<str>]) -> Result<()
         };
         let value = id.as_ref().map_or(&**value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), expiry, now);
-        let (Ok(record), ..) = store.load(request).await?.into_parts() else {
+        let Ok(record) = store.load(request).await?.into_parts().outcome else {
             continue;
         };
         let changes = ChangeSet::default();

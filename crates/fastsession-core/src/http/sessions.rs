@@ -344,13 +344,14 @@ impl Sessions {
         // Stores of ids see the id as they wrote it, signed or not.
         let value = id.as_ref().map_or(value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
-        let (outcome, reseal, memo) = store.load(request).await?.into_parts();
-        match outcome {
+        let loaded = store.load(request).await?.into_parts();
+        match loaded.outcome {
             Ok(record) => {
                 let mut state = State::with_record(record, false);
                 // Signed by a retired key: signed again with the active one at the save.
-                state.reseal = reseal || stale_signature;
-                Ok(Entry::new(config, state, true, Vec::new(), memo))
+                state.reseal = loaded.reseal || stale_signature;
+                state.hidden_values = loaded.hidden_values;
+                Ok(Entry::new(config, state, true, Vec::new(), loaded.memo))
             }
             Err(reason) => {
                 reject(name, reason);

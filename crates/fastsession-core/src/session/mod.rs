@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub(crate) action: Action,
     /// The store asked for the session to be written again (sealed by a retired key).
     pub(crate) reseal: bool,
+    /// The store holds values the record does not show, for `clear` to reach.
+    pub(crate) hidden_values: bool,
 }
 
 /// One session of one request.
@@ -511,6 +513,7 @@ impl State {
             is_new,
             action: Action::Keep,
             reseal: false,
+            hidden_values: false,
         }
     }
 }

@@ -25,16 +25,23 @@ fn change_tracking() {
 }
 
 /// A store may hold values a request cannot see (another format's): clearing a loaded
-/// session tells it to drop them, even with no value in sight.
+/// session that holds them tells it to drop them, even with no value in sight. With nothing
+/// in sight or out of it, clearing is no change.
 #[test]
-fn clearing_a_loaded_session_is_a_change_even_without_visible_values() {
+fn clearing_reaches_values_out_of_sight_and_nothing_else() {
+    let mut state = State::with_record(Record::new(UnixTime::from_secs(100)), false);
+    state.hidden_values = true;
+    let hiding = Session::from_state(state);
+    hiding.clear();
+    assert!(hiding.changes().values_cleared());
+    assert_eq!(hiding.status(), SessionStatus::Changed);
+
     let loaded = Session::from_state(State::with_record(
         Record::new(UnixTime::from_secs(100)),
         false,
     ));
     loaded.clear();
-    assert!(loaded.changes().values_cleared());
-    assert_eq!(loaded.status(), SessionStatus::Changed);
+    assert!(!loaded.is_modified(), "a loaded session holding nothing");
     let fresh = Session::new_detached();
     fresh.clear();
     assert!(!fresh.is_modified(), "a new session holds nothing anywhere");

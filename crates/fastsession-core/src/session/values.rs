@@ -286,8 +286,8 @@ impl Session {
     }
 
     /// Removes every value (flashes stay), also those a store keeps out of sight (values of
-    /// another format that sessions cannot show, say): on a session that was loaded it is a
-    /// change even if no value is visible, and the save drops whatever the store holds.
+    /// another format that sessions cannot show, say: the save drops them). A session with
+    /// no value, in sight or out of it, is left as it is, and nothing is saved.
     ///
     /// # Examples
     ///
@@ -304,8 +304,9 @@ impl Session {
     /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
-        // A loaded session may hold values this request cannot see: the store's to drop.
-        if !state.record.value_map().is_empty() || !state.is_new {
+        // Values out of sight (another format's) are the store's to drop.
+        if !state.record.value_map().is_empty() || state.hidden_values {
+            state.hidden_values = false;
             state.record.values_mut().clear();
             state.changes.values.clear();
             state.changes.deltas.clear();

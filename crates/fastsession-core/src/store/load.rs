@@ -184,6 +184,7 @@ impl<'a> LoadRequest<'a> {
 pub struct Loaded {
     outcome: Result<Record, RejectReason>,
     reseal: bool,
+    hidden_values: bool,
     memo: Option<Memo>,
 }
 
@@ -205,6 +206,7 @@ impl Loaded {
         Loaded {
             outcome: Ok(record),
             reseal: false,
+            hidden_values: false,
             memo: None,
         }
     }
@@ -224,6 +226,7 @@ impl Loaded {
         Loaded {
             outcome: Err(reason),
             reseal: false,
+            hidden_values: false,
             memo: None,
         }
     }
@@ -245,6 +248,27 @@ impl Loaded {
     /// ```
     pub fn with_reseal(mut self, reseal: bool) -> Self {
         self.reseal = reseal;
+        self
+    }
+
+    /// Says that this store holds values of the session that its record does not show
+    /// (another format's, say): [`Session::clear`](crate::Session::clear) must reach them, so
+    /// it is a change even when no value is in sight. Without it, clearing a session with no
+    /// values is no change, and saves nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::Loaded;
+    /// use fastsession::time::UnixTime;
+    ///
+    /// // A Go session with an entry JSON cannot hold: the record shows none of it.
+    /// let loaded = Loaded::found(Record::new(UnixTime::from_secs(100))).with_hidden_values();
+    /// assert!(format!("{loaded:?}").contains("hidden_values: true"));
+    /// ```
+    pub fn with_hidden_values(mut self) -> Self {
+        self.hidden_values = true;
         self
     }
 
@@ -314,9 +338,22 @@ impl Loaded {
         self.reseal
     }
 
-    pub(crate) fn into_parts(self) -> (Result<Record, RejectReason>, bool, Option<Memo>) {
-        (self.outcome, self.reseal, self.memo)
+    pub(crate) fn into_parts(self) -> LoadedParts {
+        LoadedParts {
+            outcome: self.outcome,
+            reseal: self.reseal,
+            hidden_values: self.hidden_values,
+            memo: self.memo,
+        }
     }
+}
+
+/// A [`Loaded`] taken apart, for the registry.
+pub(crate) struct LoadedParts {
+    pub(crate) outcome: Result<Record, RejectReason>,
+    pub(crate) reseal: bool,
+    pub(crate) hidden_values: bool,
+    pub(crate) memo: Option<Memo>,
 }
 
 // The Debug impls below never show cookie values or session values: they are bearer secrets.
@@ -337,6 +374,7 @@ impl fmt::Debug for Loaded {
         f.debug_struct("Loaded")
             .field("outcome", &self.outcome)
             .field("reseal", &self.reseal)
+            .field("hidden_values", &self.hidden_values)
             .field("memo", &self.memo.is_some())
             .finish()
     }

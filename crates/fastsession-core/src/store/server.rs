@@ -471,8 +471,8 @@ mod tests {
             panic!("created");
         };
         let request = LoadRequest::new("id", &value, Some(&id), &expiry, now);
-        let (loaded, _, memo) = store.load(request).await.unwrap().into_parts();
-        let loaded = loaded.unwrap();
+        let parts = store.load(request).await.unwrap().into_parts();
+        let (loaded, memo) = (parts.outcome.unwrap(), parts.memo);
         let key = store.storage_key(&id);
         let update = |memo| {
             SaveRequest::new("id", SaveKind::Update, &loaded, &changes, &expiry, now)

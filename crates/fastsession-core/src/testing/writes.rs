@@ -6,7 +6,8 @@ use super::harness::{World, ensure, flashes, get, put};
 /// Writes that leave a session as it was save nothing and send no `Set-Cookie`: a value
 /// inserted, updated or incremented to what it already is, a key removed that is not there,
 /// flashes taken where there are none, "remember me", the deadline and the user id set to
-/// what they are. A write that does change the value is saved.
+/// what they are, a session with no value cleared. A write that does change the value is
+/// saved.
 ///
 /// # Panics
 ///
@@ -54,6 +55,34 @@ pub async fn writes_that_change_nothing_save_nothing(sut: &StoreUnderTest) {
         w.spy.saves() == saves,
         "writes that changed nothing cost {} saves (expected none)",
         w.spy.saves() - saves
+    );
+
+    // Clearing a session with no value: nothing to drop.
+    let reply = w
+        .send(Some(&token), |s| {
+            ensure!(w, s.remove("a"), "the value to remove was not there");
+        })
+        .await;
+    let token = reply.token_or(&token, "the last value removed");
+    let saves = w.spy.saves();
+    let reply = w
+        .send(Some(&token), |s| {
+            ensure!(w, s.is_empty(), "the removed value came back");
+            s.clear();
+            ensure!(
+                w,
+                !s.is_modified(),
+                "clearing a session with no value marked it modified"
+            );
+        })
+        .await;
+    reply
+        .ok("clearing a session with no value")
+        .sets_nothing("clearing a session with no value");
+    ensure!(
+        w,
+        w.spy.saves() == saves,
+        "clearing a session with no value wrote to the store"
     );
 
     // Back and forth within one request: the session ends as it began, but was written; the

@@ -496,6 +496,11 @@ impl GorillaOrigin {
     }
 
     /// When the session had last been saved when it was read.
+    /// Returns `true` if the session holds entries a record cannot show.
+    pub(crate) fn has_hidden_values(&self) -> bool {
+        !self.hidden.is_empty()
+    }
+
     pub(crate) fn last_active(&self) -> Option<UnixTime> {
         self.last_active
     }

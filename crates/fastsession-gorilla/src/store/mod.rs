@@ -136,9 +136,15 @@ struct Read {
 /// What a load answers for a gorilla session read, or refused.
 fn loaded(read: Result<Read, RejectReason>) -> Loaded {
     match read {
-        Ok(read) => Loaded::found(read.record)
-            .with_reseal(read.stale)
-            .with_memo(Memo::new(read.origin)),
+        Ok(read) => {
+            let loaded = Loaded::found(read.record).with_reseal(read.stale);
+            let loaded = if read.origin.has_hidden_values() {
+                loaded.with_hidden_values()
+            } else {
+                loaded
+            };
+            loaded.with_memo(Memo::new(read.origin))
+        }
         Err(reason) => Loaded::rejected(reason),
     }
 }
