@@ -789,16 +789,6 @@ macro_rules! rmw_tower_sessions {
 rmw_tower_sessions!(rmw_tower_sessions, tower_sessions);
 rmw_tower_sessions!(rmw_tower_sessions_014, tower_sessions_014);
 
-/// Read-modify-write of the counter `n` with fastsession's `Session` extractor: one handler
-/// for axum and actix-web alike, as an application writes it.
-async fn rmw_extracted(
-    session: fastsession_core::Session,
-) -> Result<String, fastsession_core::Error> {
-    let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
-    session.insert("n", n)?;
-    Ok(n.to_string())
-}
-
 /// The axum modes: axum 0.8's own server (`axum::serve`) on the current-thread runtime, one
 /// route for every path, the handler as an application writes it with each library's
 /// extractor.
@@ -810,12 +800,12 @@ mod axum_modes {
     use fastsession_core::store::MemoryStore;
     use fastsession_tower::SessionLayer;
 
-    use super::{BoxError, HELLO, cookie, cookie_store, rmw_extracted};
+    use super::{BoxError, HELLO, cookie, cookie_store};
 
     pub(super) fn router(mode: &str) -> Result<Router, BoxError> {
         let fastsession = |config: SessionConfig| {
             Router::new()
-                .fallback(any(rmw_extracted))
+                .fallback(any(rmw_fastsession))
                 .layer(SessionLayer::new(config))
         };
         Ok(match mode {
@@ -834,6 +824,15 @@ mod axum_modes {
 
     async fn hello() -> &'static [u8] {
         HELLO
+    }
+
+    /// Read-modify-write of the counter `n` with fastsession's extractor.
+    async fn rmw_fastsession(
+        session: fastsession_core::Session,
+    ) -> Result<String, fastsession_core::Error> {
+        let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
+        session.insert("n", n)?;
+        Ok(n.to_string())
     }
 
     /// Read-modify-write of the counter `n` with tower-sessions' extractor.
@@ -861,7 +860,7 @@ mod actix {
     use actix_web::cookie::time::Duration;
     use actix_web::{App, HttpServer, web};
 
-    use super::{BoxError, HELLO, announce, rmw_extracted};
+    use super::{BoxError, HELLO, announce};
 
     /// The session store of an actix mode.
     pub(super) enum Store {
@@ -898,7 +897,7 @@ mod actix {
                     HttpServer::new(move || {
                         App::new()
                             .wrap(middleware.clone())
-                            .default_service(web::to(rmw_extracted))
+                            .default_service(web::to(rmw_fastsession))
                     })
                     .workers(1)
                     .disable_signals()
@@ -959,6 +958,15 @@ mod actix {
 
     async fn hello() -> &'static [u8] {
         HELLO
+    }
+
+    /// Read-modify-write of the counter `n` with fastsession's extractor.
+    async fn rmw_fastsession(
+        session: fastsession_core::Session,
+    ) -> Result<String, fastsession_core::Error> {
+        let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
+        session.insert("n", n)?;
+        Ok(n.to_string())
     }
 
     /// Read-modify-write of the counter `n` in the actix-session session.
