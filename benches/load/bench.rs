@@ -38,9 +38,7 @@ use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-use fastsession_benches::{
-    DISTRIBUTED_MODES, FRAMEWORK_MODES, LOAD_MODES, LOAD_SUITES, all_load_modes,
-};
+use fastsession_benches::{DISTRIBUTED_MODES, LOAD_MODES, LOAD_SUITES, all_load_modes};
 
 const USAGE: &str = "\
 usage: load-bench [options]
@@ -196,9 +194,6 @@ fn parse_options() -> Result<Options, BoxError> {
         if modes.iter().any(|m| m.starts_with("actix")) && !modes.iter().any(|m| m == "actix") {
             modes.push("actix".to_owned());
         }
-        if modes.iter().any(|m| m.starts_with("axum")) && !modes.iter().any(|m| m == "axum") {
-            modes.push("axum".to_owned());
-        }
     }
     if options.rounds == 0 {
         return Err("--rounds must be at least 1".into());
@@ -213,8 +208,6 @@ fn parse_options() -> Result<Options, BoxError> {
 fn own_baseline(mode: &str) -> &'static str {
     if mode.starts_with("actix") {
         "actix"
-    } else if mode.starts_with("axum") {
-        "axum"
     } else {
         "hyper"
     }
@@ -230,7 +223,6 @@ fn is_rmw(mode: &str) -> bool {
             | "actix-session"
             | "floor-cookie"
     ) || DISTRIBUTED_MODES.contains(&mode)
-        || (FRAMEWORK_MODES.contains(&mode) && mode != "axum" && mode != "actix")
 }
 
 /// A saturated slice over Redis is left out of the tables when other processes kept this

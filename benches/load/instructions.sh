@@ -24,8 +24,7 @@ trap 'rm -rf "$tmp"' EXIT
 count() {
     local mode=$1 requests=$2 out="$tmp/callgrind.out" counter=()
     case $mode in
-    fastsession-cookie | fastsession-memory | tower-sessions | actix-session | floor-cookie | \
-        axum-fastsession-* | axum-tower-sessions | actix-fastsession-*) counter=(--counter) ;;
+    fastsession-cookie | fastsession-memory | tower-sessions | actix-session | floor-cookie) counter=(--counter) ;;
     esac
     rm -f "$out"
     mkfifo "$tmp/stdin"

@@ -19,12 +19,6 @@
 //!   on the same hyper server, the read-modify-write handler or the fixed body.
 //! * `actix`, `actix-session`: actix-web 4 with one worker, the fixed body, or actix-session
 //!   0.11 with `CookieSessionStore` (private, the default) and the read-modify-write handler.
-//! * `axum`, `axum-fastsession-cookie`, `axum-fastsession-memory`, `axum-tower-sessions`:
-//!   axum 0.8 (`axum::serve`), the fixed body, or the read-modify-write handler written with
-//!   fastsession's `Session` extractor (cookie or memory store) or tower-sessions' (its
-//!   `MemoryStore`).
-//! * `actix-fastsession-cookie`, `actix-fastsession-memory`: actix-web 4 with one worker and
-//!   fastsession's middleware and `Session` extractor, the read-modify-write handler.
 //! * `floor-cookie`: no session library: bare hyper, the counter and two timestamps (24 bytes)
 //!   sealed with fastsession's codec (XChaCha20-Poly1305, base64url) into the `id` cookie, and
 //!   the headers fastsession's defaults ask for (`Set-Cookie` with the same attributes,
@@ -161,13 +155,6 @@ fn run() -> Result<(), BoxError> {
     match mode.as_str() {
         "actix" => actix::run(listener, actix::Store::None),
         "actix-session" => actix::run(listener, actix::Store::Cookie),
-        "actix-fastsession-cookie" => {
-            actix::run(listener, actix::Store::Fastsession(cookie_store()?))
-        }
-        "actix-fastsession-memory" => actix::run(
-            listener,
-            actix::Store::Fastsession(SessionConfig::new(MemoryStore::new()?, cookie()?)),
-        ),
         "actix-session-redis" => actix::run(
             listener,
             actix::Store::Redis {
@@ -235,13 +222,6 @@ fn cookie() -> Result<CookieConfig, BoxError> {
     Ok(CookieConfig::builder("id")
         .with_insecure_development_mode()
         .build()?)
-}
-
-/// fastsession's cookie store under a fresh key, in the same `SessionConfig` as
-/// `fastsession-memory`.
-fn cookie_store() -> Result<SessionConfig, BoxError> {
-    let keys = KeyRing::new(Key::generate()?);
-    Ok(SessionConfig::new(CookieStore::new(&keys), cookie()?))
 }
 
 /// fastsession's Redis store, keys under `prefix` (the clean-up deletes every key that starts
@@ -334,6 +314,10 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
+        let cookie_store = || -> Result<SessionConfig, BoxError> {
+            let keys = KeyRing::new(Key::generate()?);
+            Ok(SessionConfig::new(CookieStore::new(&keys), cookie()?))
+        };
         // Ten minutes without a request ends a peer's session, so that keys and rows a run
         // leaves behind go away by themselves too.
         let ten_minutes = tower_sessions_014::Expiry::OnInactivity(
@@ -341,15 +325,6 @@ fn run_hyper(mode: &str, listener: StdTcpListener, namespace: &str) -> Result<()
         );
         match mode {
             "hyper" => serve(listener, hyper::service::service_fn(hello)).await,
-            "axum"
-            | "axum-fastsession-cookie"
-            | "axum-fastsession-memory"
-            | "axum-tower-sessions" => {
-                let router = axum_modes::router(mode)?;
-                announce(listener.local_addr()?)?;
-                axum::serve(listener, router).await?;
-                Ok(())
-            }
             "floor-cookie" => {
                 let codec = std::sync::Arc::new(fastsession_core::codec::Codec::new(
                     &KeyRing::new(Key::generate()?),
@@ -789,68 +764,6 @@ macro_rules! rmw_tower_sessions {
 rmw_tower_sessions!(rmw_tower_sessions, tower_sessions);
 rmw_tower_sessions!(rmw_tower_sessions_014, tower_sessions_014);
 
-/// The axum modes: axum 0.8's own server (`axum::serve`) on the current-thread runtime, one
-/// route for every path, the handler as an application writes it with each library's
-/// extractor.
-mod axum_modes {
-    use axum::Router;
-    use axum::http::StatusCode;
-    use axum::routing::any;
-    use fastsession_core::http::SessionConfig;
-    use fastsession_core::store::MemoryStore;
-    use fastsession_tower::SessionLayer;
-
-    use super::{BoxError, HELLO, cookie, cookie_store};
-
-    pub(super) fn router(mode: &str) -> Result<Router, BoxError> {
-        let fastsession = |config: SessionConfig| {
-            Router::new()
-                .fallback(any(rmw_fastsession))
-                .layer(SessionLayer::new(config))
-        };
-        Ok(match mode {
-            "axum" => Router::new().fallback(any(hello)),
-            "axum-fastsession-cookie" => fastsession(cookie_store()?),
-            "axum-fastsession-memory" => {
-                fastsession(SessionConfig::new(MemoryStore::new()?, cookie()?))
-            }
-            "axum-tower-sessions" => Router::new().fallback(any(rmw_tower_sessions)).layer(
-                tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-                    .with_secure(false),
-            ),
-            other => return Err(format!("not an axum mode: {other:?}").into()),
-        })
-    }
-
-    async fn hello() -> &'static [u8] {
-        HELLO
-    }
-
-    /// Read-modify-write of the counter `n` with fastsession's extractor.
-    async fn rmw_fastsession(
-        session: fastsession_core::Session,
-    ) -> Result<String, fastsession_core::Error> {
-        let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
-        session.insert("n", n)?;
-        Ok(n.to_string())
-    }
-
-    /// Read-modify-write of the counter `n` with tower-sessions' extractor.
-    async fn rmw_tower_sessions(session: tower_sessions::Session) -> Result<String, StatusCode> {
-        let n = session
-            .get::<u64>("n")
-            .await
-            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-            .unwrap_or(0)
-            + 1;
-        session
-            .insert("n", n)
-            .await
-            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-        Ok(n.to_string())
-    }
-}
-
 mod actix {
     use std::net::TcpListener;
 
@@ -866,8 +779,6 @@ mod actix {
     pub(super) enum Store {
         /// No session middleware.
         None,
-        /// fastsession's middleware with this store.
-        Fastsession(fastsession_core::http::SessionConfig),
         /// `CookieSessionStore` (private, the default).
         Cookie,
         /// `RedisSessionStore` at `url`, keys prefixed with `prefix`.
@@ -890,20 +801,6 @@ mod actix {
                         .listen(listener)?
                         .run()
                         .await?;
-                }
-                Store::Fastsession(config) => {
-                    announce(listener.local_addr()?)?;
-                    let middleware = fastsession_actix::SessionMiddleware::new(config);
-                    HttpServer::new(move || {
-                        App::new()
-                            .wrap(middleware.clone())
-                            .default_service(web::to(rmw_fastsession))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)?
-                    .run()
-                    .await?;
                 }
                 Store::Cookie => {
                     announce(listener.local_addr()?)?;
@@ -958,15 +855,6 @@ mod actix {
 
     async fn hello() -> &'static [u8] {
         HELLO
-    }
-
-    /// Read-modify-write of the counter `n` with fastsession's extractor.
-    async fn rmw_fastsession(
-        session: fastsession_core::Session,
-    ) -> Result<String, fastsession_core::Error> {
-        let n = session.get::<u64>("n")?.unwrap_or(0) + 1;
-        session.insert("n", n)?;
-        Ok(n.to_string())
     }
 
     /// Read-modify-write of the counter `n` in the actix-session session.

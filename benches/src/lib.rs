@@ -39,30 +39,9 @@ pub const DISTRIBUTED_MODES: &[&str] = &[
     "fastsession-postgres",
 ];
 
-/// The load benchmark's modes that run each session library inside a framework an application
-/// uses, beside the same framework without sessions: axum (with fastsession's cookie and
-/// memory stores, and tower-sessions' memory store) and actix-web (with fastsession's cookie
-/// and memory stores; actix-session is `actix-session` above). All but the bare frameworks run
-/// the read-modify-write handler.
-pub const FRAMEWORK_MODES: &[&str] = &[
-    "axum",
-    "axum-fastsession-cookie",
-    "axum-fastsession-memory",
-    "axum-tower-sessions",
-    "actix",
-    "actix-fastsession-cookie",
-    "actix-fastsession-memory",
-    "actix-session",
-];
-
 /// Every mode `load-server` knows.
 pub fn all_load_modes() -> impl Iterator<Item = &'static str> {
-    let more = FRAMEWORK_MODES.iter().filter(|m| !LOAD_MODES.contains(m));
-    LOAD_MODES
-        .iter()
-        .chain(DISTRIBUTED_MODES)
-        .chain(more)
-        .copied()
+    LOAD_MODES.iter().chain(DISTRIBUTED_MODES).copied()
 }
 
 /// The sets of modes `load-bench --suite` selects; `default` is [`LOAD_MODES`].
@@ -82,7 +61,6 @@ pub const LOAD_SUITES: &[(&str, &[&str])] = &[
         &["tower-sessions-postgres", "fastsession-postgres"],
     ),
     ("distributed", DISTRIBUTED_MODES),
-    ("frameworks", FRAMEWORK_MODES),
 ];
 
 /// Where the distributed modes find their servers unless told otherwise
