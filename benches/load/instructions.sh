@@ -5,7 +5,9 @@
 # load-gen over 32 keep-alive connections; the difference divided by 5 × $1 is the cost of
 # one request, without start-up and connection set-up. Kernel time (the socket system calls,
 # a large part of a small request) is not counted: compare with the CPU times of load-bench.
-# Needs valgrind (Debian: apt-get install valgrind).
+# Needs valgrind (Debian: apt-get install valgrind). LOAD_GEN_ARGS adds options to load-gen:
+# LOAD_GEN_ARGS=--no-cookie measures the new-session path (every request comes without a
+# cookie, so the read-modify-write creates a session each time; the counter is not checked).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n="${1:-2000}"
@@ -26,6 +28,9 @@ count() {
     case $mode in
     fastsession-cookie | fastsession-memory | tower-sessions | actix-session | floor-cookie) counter=(--counter) ;;
     esac
+    case " ${LOAD_GEN_ARGS:-} " in
+    *" --no-cookie "*) counter=() ;;
+    esac
     rm -f "$out"
     mkfifo "$tmp/stdin"
     valgrind --tool=callgrind --callgrind-out-file="$out" \
@@ -36,7 +41,7 @@ count() {
     rm -f "$tmp/stdin"
     while [ ! -s "$tmp/addr" ]; do sleep 0.1; done
     "$bin/load-gen" --addr "$(head -1 "$tmp/addr")" --warmup 0 --duration 120 \
-        --max-requests "$requests" "${counter[@]}" >"$tmp/gen" ||
+        --max-requests "$requests" "${counter[@]}" ${LOAD_GEN_ARGS:-} >"$tmp/gen" ||
         { cat "$tmp/gen" >&2; exit 1; }
     exec 3>&- # EOF on the server's stdin: it exits and callgrind writes its counts
     wait "$pid" || true

@@ -124,12 +124,14 @@ impl RegistryState {
     }
 
     fn take_response_headers(&mut self) -> ResponseHeaders {
-        let set_cookies: SmallVec<[(HeaderValue, Line); 1]> = self
-            .entries
-            .as_mut_slice()
-            .iter_mut()
-            .filter_map(|e| e.pending.take())
-            .collect();
+        // Pushed one by one: `collect` goes through `SmallVec::extend`, which reserves from a
+        // size hint `filter_map` cannot give and costs more than the one line it usually moves.
+        let mut set_cookies: SmallVec<[(HeaderValue, Line); 1]> = SmallVec::new();
+        for entry in self.entries.as_mut_slice() {
+            if let Some(line) = entry.pending.take() {
+                set_cookies.push(line);
+            }
+        }
         ResponseHeaders {
             vary_cookie: !self.entries.is_empty(),
             cache_control_no_store: self.no_store && !set_cookies.is_empty(),
@@ -156,7 +158,12 @@ impl Sessions {
     /// ```
     #[must_use]
     pub fn new(request_headers: &HeaderMap) -> Self {
-        Sessions::with_cookies(request_headers.get_all(COOKIE).iter().cloned().collect())
+        // Pushed one by one, as in `take_response_headers`: usually one header.
+        let mut cookies = SmallVec::new();
+        for value in request_headers.get_all(COOKIE) {
+            cookies.push(value.clone());
+        }
+        Sessions::with_cookies(cookies)
     }
 
     /// Returns a registry for a request with these parts.
