@@ -143,9 +143,7 @@ pub(super) async fn save_entries(entries: &mut [Entry]) -> Result<()> {
             pending,
             ..
         } = entry;
-        let target = if session.handle_count() == 1
-            && let Some(state) = session.sole_state()
-        {
+        let target = if let Some(state) = session.sole_state() {
             Target::Sole(state)
         } else {
             Target::Shared(session)
@@ -177,7 +175,7 @@ async fn end_presented(config: &SessionConfig, values: &[Box<str>]) -> Result<()
         };
         let value = id.as_ref().map_or(&**value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), expiry, now);
-        let Ok(record) = store.load(request).await?.into_parts().outcome else {
+        let Ok(record) = store.load(request).await?.outcome else {
             continue;
         };
         let changes = ChangeSet::default();

@@ -351,7 +351,7 @@ impl Sessions {
         // Stores of ids see the id as they wrote it, signed or not.
         let value = id.as_ref().map_or(value, SessionId::as_str);
         let request = LoadRequest::new(name, value, id.as_ref(), config.expiry(), now);
-        let loaded = store.load(request).await?.into_parts();
+        let loaded = store.load(request).await?;
         match loaded.outcome {
             Ok(record) => {
                 let mut state = State::with_record(record, false);

@@ -101,11 +101,6 @@ impl Session {
         }
     }
 
-    /// How many handles there are to this session, this one included.
-    pub(crate) fn handle_count(&self) -> usize {
-        Arc::strong_count(&self.state)
-    }
-
     /// The state, if this is its only handle: nothing else can lock it meanwhile.
     pub(crate) fn sole_state(&mut self) -> Option<&mut State> {
         let state = Arc::get_mut(&mut self.state)?;

@@ -58,26 +58,7 @@ impl Session {
     pub fn insert(&self, key: impl Into<String>, value: impl Serialize) -> Result<()> {
         let raw = to_raw(&value)?;
         let key = key.into();
-        let mut state = self.lock();
-        // Rewriting a key is the common case: the maps keep their own copies of it.
-        let values = state.record.values_mut();
-        match values.get_mut(&key) {
-            // The value it already holds: nothing to save.
-            Some(slot) if slot.get() == raw.get() => return Ok(()),
-            Some(slot) => *slot = raw,
-            None => {
-                values.insert(key.clone(), raw);
-            }
-        }
-        match state.changes.values.get_mut(&key) {
-            Some(change) => *change = Change::Set,
-            None => {
-                state.changes.values.insert(key, Change::Set);
-                return Ok(());
-            }
-        }
-        // Written over after an increment: a plain set now.
-        state.changes.deltas.remove(&key);
+        set_value(&mut self.lock(), key, raw);
         Ok(())
     }
 
@@ -395,17 +376,25 @@ impl Session {
     }
 }
 
-/// Sets `key` to `raw` for `update` and `update_or`, unless it already holds that value:
-/// nothing to save then.
-fn set_value(state: &mut State, key: &str, raw: Box<RawValue>) {
-    if state
-        .record
-        .value(key)
-        .is_some_and(|old| old.get() == raw.get())
-    {
-        return;
+/// Sets `key` to `raw` as a plain set, unless it already holds that value: nothing to save
+/// then. The key is copied only where a map has none yet (rewriting a key is the common case).
+fn set_value<K: AsRef<str> + Into<String>>(state: &mut State, key: K, raw: Box<RawValue>) {
+    let values = state.record.values_mut();
+    match values.get_mut(key.as_ref()) {
+        Some(slot) if slot.get() == raw.get() => return,
+        Some(slot) => *slot = raw,
+        None => {
+            values.insert(key.as_ref().to_owned(), raw);
+        }
     }
-    state.record.insert_value(key.to_owned(), raw);
-    state.changes.values.insert(key.to_owned(), Change::Set);
-    state.changes.deltas.remove(key);
+    match state.changes.values.get_mut(key.as_ref()) {
+        Some(change) => *change = Change::Set,
+        None => {
+            // No change yet, so no increment either.
+            state.changes.values.insert(key.into(), Change::Set);
+            return;
+        }
+    }
+    // Written over after an increment: a plain set now.
+    state.changes.deltas.remove(key.as_ref());
 }

@@ -182,10 +182,11 @@ impl<'a> LoadRequest<'a> {
 /// What [`Store::load`](super::Store::load) found.
 #[must_use]
 pub struct Loaded {
-    outcome: Result<Record, RejectReason>,
-    reseal: bool,
-    hidden_values: bool,
-    memo: Option<Memo>,
+    // Read by the registry, which takes a load apart.
+    pub(crate) outcome: Result<Record, RejectReason>,
+    pub(crate) reseal: bool,
+    pub(crate) hidden_values: bool,
+    pub(crate) memo: Option<Memo>,
 }
 
 impl Loaded {
@@ -337,23 +338,6 @@ impl Loaded {
     pub fn needs_reseal(&self) -> bool {
         self.reseal
     }
-
-    pub(crate) fn into_parts(self) -> LoadedParts {
-        LoadedParts {
-            outcome: self.outcome,
-            reseal: self.reseal,
-            hidden_values: self.hidden_values,
-            memo: self.memo,
-        }
-    }
-}
-
-/// A [`Loaded`] taken apart, for the registry.
-pub(crate) struct LoadedParts {
-    pub(crate) outcome: Result<Record, RejectReason>,
-    pub(crate) reseal: bool,
-    pub(crate) hidden_values: bool,
-    pub(crate) memo: Option<Memo>,
 }
 
 // The Debug impls below never show cookie values or session values: they are bearer secrets.

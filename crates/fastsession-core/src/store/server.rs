@@ -471,7 +471,7 @@ mod tests {
             panic!("created");
         };
         let request = LoadRequest::new("id", &value, Some(&id), &expiry, now);
-        let parts = store.load(request).await.unwrap().into_parts();
+        let parts = store.load(request).await.unwrap();
         let (loaded, memo) = (parts.outcome.unwrap(), parts.memo);
         let key = store.storage_key(&id);
         let update = |memo| {

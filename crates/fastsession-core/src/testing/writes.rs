@@ -2,6 +2,7 @@
 
 use super::StoreUnderTest;
 use super::harness::{World, ensure, flashes, get, put};
+use crate::session::Session;
 
 /// Writes that leave a session as it was save nothing and send no `Set-Cookie`: a value
 /// inserted, updated or incremented to what it already is, a key removed that is not there,
@@ -15,47 +16,36 @@ use super::harness::{World, ensure, flashes, get, put};
 pub async fn writes_that_change_nothing_save_nothing(sut: &StoreUnderTest) {
     let w = World::new(sut, "writes_that_change_nothing_save_nothing");
     let token = w.create("a", 1).await;
-    let saves = w.spy.saves();
     for round in 0..3 {
-        let reply = w
-            .send(Some(&token), |s| {
-                put(&w, s, "a", 1);
-                let updated = s.update("a", |n: i32| n);
-                ensure!(w, matches!(updated, Ok(Some(1))), "update: {updated:?}");
-                let updated = s.update_or("a", 0, |n: i32| n);
-                ensure!(w, matches!(updated, Ok(1)), "update_or: {updated:?}");
-                let incremented = s.increment("a", 0);
-                ensure!(
-                    w,
-                    matches!(incremented, Ok(1)),
-                    "increment: {incremented:?}"
-                );
-                ensure!(w, !s.remove("absent"), "removed a key that was not there");
-                ensure!(
-                    w,
-                    flashes::<String>(&w, s, "_flash").is_empty(),
-                    "flashes appeared"
-                );
-                s.set_persistent(s.is_persistent());
-                s.set_expires_at(s.expires_at());
-                s.clear_user_id();
-                ensure!(
-                    w,
-                    !s.is_modified(),
-                    "writes that changed nothing marked the session modified (round {round})"
-                );
-            })
-            .await;
-        reply
-            .ok("writes that changed nothing")
-            .sets_nothing("writes that changed nothing");
+        saves_nothing(&w, &token, "writes that changed nothing", |s| {
+            put(&w, s, "a", 1);
+            let updated = s.update("a", |n: i32| n);
+            ensure!(w, matches!(updated, Ok(Some(1))), "update: {updated:?}");
+            let updated = s.update_or("a", 0, |n: i32| n);
+            ensure!(w, matches!(updated, Ok(1)), "update_or: {updated:?}");
+            let incremented = s.increment("a", 0);
+            ensure!(
+                w,
+                matches!(incremented, Ok(1)),
+                "increment: {incremented:?}"
+            );
+            ensure!(w, !s.remove("absent"), "removed a key that was not there");
+            ensure!(
+                w,
+                flashes::<String>(&w, s, "_flash").is_empty(),
+                "flashes appeared"
+            );
+            s.set_persistent(s.is_persistent());
+            s.set_expires_at(s.expires_at());
+            s.clear_user_id();
+            ensure!(
+                w,
+                !s.is_modified(),
+                "writes that changed nothing marked the session modified (round {round})"
+            );
+        })
+        .await;
     }
-    ensure!(
-        w,
-        w.spy.saves() == saves,
-        "writes that changed nothing cost {} saves (expected none)",
-        w.spy.saves() - saves
-    );
 
     // Clearing a session with no value: nothing to drop.
     let reply = w
@@ -64,26 +54,16 @@ pub async fn writes_that_change_nothing_save_nothing(sut: &StoreUnderTest) {
         })
         .await;
     let token = reply.token_or(&token, "the last value removed");
-    let saves = w.spy.saves();
-    let reply = w
-        .send(Some(&token), |s| {
-            ensure!(w, s.is_empty(), "the removed value came back");
-            s.clear();
-            ensure!(
-                w,
-                !s.is_modified(),
-                "clearing a session with no value marked it modified"
-            );
-        })
-        .await;
-    reply
-        .ok("clearing a session with no value")
-        .sets_nothing("clearing a session with no value");
-    ensure!(
-        w,
-        w.spy.saves() == saves,
-        "clearing a session with no value wrote to the store"
-    );
+    saves_nothing(&w, &token, "clearing a session with no value", |s| {
+        ensure!(w, s.is_empty(), "the removed value came back");
+        s.clear();
+        ensure!(
+            w,
+            !s.is_modified(),
+            "clearing a session with no value marked it modified"
+        );
+    })
+    .await;
 
     // Back and forth within one request: the session ends as it began, but was written; the
     // save is allowed, and what it stores is the value as it is.
@@ -113,5 +93,19 @@ pub async fn writes_that_change_nothing_save_nothing(sut: &StoreUnderTest) {
         w,
         get::<i32>(&w, &w.live(&token, "after a change").await, "a") == Some(2),
         "a changed value was not stored"
+    );
+}
+
+/// Sends a request with `token` whose `handler` must leave the session as it was: it fails
+/// unless the response sets no cookie and the store saw no save.
+async fn saves_nothing(w: &World, token: &str, what: &str, handler: impl FnOnce(&Session)) {
+    let saves = w.spy.saves();
+    let reply = w.send(Some(token), handler).await;
+    reply.ok(what).sets_nothing(what);
+    ensure!(
+        w,
+        w.spy.saves() == saves,
+        "{what}: {} saves (expected none)",
+        w.spy.saves() - saves
     );
 }
