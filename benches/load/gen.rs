@@ -41,6 +41,12 @@ usage: load-gen --addr HOST:PORT [options]
   --spin             never sleep: poll the sockets in a loop (burns this CPU), so that the
                      server's answers never have to wake the generator up
   --path PATH        request target (default /)
+  --sessions N       client sessions (cookie jars, default: one per connection); with more
+                     than connections, each connection takes its own in turn, with fewer,
+                     connections share them (and their counters are not checked)
+  --prime PATH       before the run, send each session's first request to PATH (not
+                     measured), so that it exists; its answer starts --counter and --same
+  --same             check that each body is the number the session's previous one was
 
 Each connection starts with `Cookie: _ga=...; theme=dark; id=<140 characters>` (a small
 sealed session) and replaces or adds every cookie a response sets.";
@@ -60,6 +66,9 @@ struct Options {
     cookie: bool,
     spin: bool,
     path: String,
+    sessions: usize,
+    prime: Option<String>,
+    same: bool,
 }
 
 fn parse_options() -> Result<Options, BoxError> {
@@ -76,6 +85,9 @@ fn parse_options() -> Result<Options, BoxError> {
         cookie: true,
         spin: false,
         path: "/".to_owned(),
+        sessions: 0,
+        prime: None,
+        same: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -96,6 +108,9 @@ fn parse_options() -> Result<Options, BoxError> {
             "--no-cookie" => options.cookie = false,
             "--spin" => options.spin = true,
             "--path" => options.path = value()?,
+            "--sessions" => options.sessions = value()?.parse()?,
+            "--prime" => options.prime = Some(value()?),
+            "--same" => options.same = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -108,6 +123,15 @@ fn parse_options() -> Result<Options, BoxError> {
     }
     if options.connections == 0 || options.connections > 10_000 {
         return Err("--connections must be 1 to 10000".into());
+    }
+    if options.sessions == 0 {
+        options.sessions = options.connections;
+    }
+    if options.sessions > 1_000_000 {
+        return Err("--sessions must be at most 1000000".into());
+    }
+    if options.counter && options.same {
+        return Err("--counter and --same exclude each other".into());
     }
     if options.duration.is_zero() {
         return Err("--duration must be positive".into());
@@ -163,7 +187,7 @@ struct ConnStats {
 }
 
 /// A cookie jar of one client: names and values in the order first seen.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Jar {
     cookies: Vec<(String, String)>,
 }
@@ -235,67 +259,64 @@ struct Plan {
     active: AtomicU64,
 }
 
-/// One client: sends requests until the end of the run, one in flight.
-async fn connection(index: usize, plan: Arc<Plan>) -> ConnStats {
-    let mut stats = ConnStats::default();
-    if let Err(error) = run_connection(index, &plan, &mut stats).await {
-        stats.error = Some(error.to_string());
-    }
-    plan.active.fetch_sub(1, Ordering::Relaxed);
-    stats
+/// One client session: its cookies, the request that carries them, and the last number its
+/// responses gave (for `--counter` and `--same`).
+#[derive(Debug, Clone)]
+struct Client {
+    jar: Option<Jar>,
+    request: Vec<u8>,
+    previous: Option<u64>,
 }
 
-async fn run_connection(index: usize, plan: &Plan, stats: &mut ConnStats) -> Result<(), BoxError> {
-    let options = &plan.options;
-    let mut stream = TcpStream::connect(&options.addr).await?;
-    stream.set_nodelay(true)?;
-    let mut jar = options.cookie.then(|| Jar {
-        cookies: vec![
-            ("_ga".to_owned(), "GA1.1.1234567890.1732492800".to_owned()),
-            ("theme".to_owned(), "dark".to_owned()),
-            ("id".to_owned(), fake_session_cookie(index)),
-        ],
-    });
-    let mut request = Vec::with_capacity(512);
-    build_request(&mut request, &options.path, &options.addr, jar.as_ref());
-    let mut buf = vec![0_u8; 64 * 1024];
-    let expected = (plan.options.duration + plan.options.warmup).as_secs_f64()
-        * plan.options.rate.unwrap_or(200_000.0)
-        / plan.options.connections as f64;
-    #[allow(clippy::cast_possible_truncation)] // a capacity hint, at most 4 million
-    stats.samples.reserve(expected.min(4e6) as usize);
-    let mut previous: Option<u64> = None;
-    // Pacing: this connection's share of the rate, offset so connections interleave.
-    let pace = options.rate.map(|rate| {
-        let interval = Duration::from_secs_f64(options.connections as f64 / rate);
-        let first = plan.start + Duration::from_secs_f64(index as f64 / rate);
-        (interval, first)
-    });
-    let mut k: u32 = 0;
-    loop {
-        let mut now = Instant::now();
-        if now >= plan.end {
-            return Ok(());
+impl Client {
+    fn new(index: usize, options: &Options) -> Self {
+        let jar = options.cookie.then(|| Jar {
+            cookies: vec![
+                ("_ga".to_owned(), "GA1.1.1234567890.1732492800".to_owned()),
+                ("theme".to_owned(), "dark".to_owned()),
+                ("id".to_owned(), fake_session_cookie(index)),
+            ],
+        });
+        let mut request = Vec::with_capacity(512);
+        build_request(&mut request, &options.path, &options.addr, jar.as_ref());
+        Client {
+            jar,
+            request,
+            previous: None,
         }
-        if let Some((interval, first)) = pace {
-            let due = first + interval * k;
-            k += 1;
-            if due >= plan.end {
-                return Ok(());
-            }
-            if due > now {
-                tokio::time::sleep_until(due).await;
-                now = Instant::now();
-            }
-        }
-        if plan.issued.fetch_add(1, Ordering::Relaxed) >= options.max_requests {
-            return Ok(());
-        }
-        stream.write_all(&request).await?;
+    }
+}
 
-        // Read the head, then the body.
+/// A connection with its sessions, after priming: it sends each next request from the next
+/// of its clients in turn.
+struct Connection {
+    stream: TcpStream,
+    clients: Vec<Client>,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(options: &Options) -> Result<Self, BoxError> {
+        let stream = TcpStream::connect(&options.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream,
+            clients: Vec::new(),
+            buf: vec![0_u8; 64 * 1024],
+        })
+    }
+
+    /// Sends `request` and reads the answer: its status and the number in its body, if
+    /// any. `Set-Cookie` goes into `jar`; the returned flag tells whether it changed.
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        mut jar: Option<&mut Jar>,
+    ) -> Result<(u16, Option<u64>, bool), BoxError> {
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        stream.write_all(request).await?;
         let mut filled = 0;
-        let (head_len, body_len, status) = loop {
+        let (head_len, body_len, status, changed) = loop {
             if filled == buf.len() {
                 return Err("response head larger than 64 KiB".into());
             }
@@ -316,7 +337,7 @@ async fn run_connection(index: usize, plan: &Plan, stats: &mut ConnStats) -> Res
                         if header.name.eq_ignore_ascii_case("content-length") {
                             body_len = Some(std::str::from_utf8(header.value)?.trim().parse()?);
                         } else if header.name.eq_ignore_ascii_case("set-cookie") {
-                            if let Some(jar) = jar.as_mut() {
+                            if let Some(jar) = jar.as_deref_mut() {
                                 changed |= jar.set(header.value);
                             }
                         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -327,11 +348,8 @@ async fn run_connection(index: usize, plan: &Plan, stats: &mut ConnStats) -> Res
                             return Err("server asked to close the connection".into());
                         }
                     }
-                    if changed {
-                        build_request(&mut request, &options.path, &options.addr, jar.as_ref());
-                    }
                     let body_len: usize = body_len.ok_or("response without Content-Length")?;
-                    break (head_len, body_len, status);
+                    break (head_len, body_len, status, changed);
                 }
             }
         };
@@ -349,24 +367,119 @@ async fn run_connection(index: usize, plan: &Plan, stats: &mut ConnStats) -> Res
         if filled > total {
             return Err("bytes after the response (the server answered twice?)".into());
         }
+        let number = std::str::from_utf8(&buf[head_len..total])
+            .ok()
+            .and_then(|s| s.parse().ok());
+        Ok((status, number, changed))
+    }
+
+    /// Sends each client's first request to `path` (`--prime`), so that its session exists
+    /// before the run; the number it answers is where `--counter` and `--same` start.
+    async fn prime(&mut self, path: &str, options: &Options) -> Result<(), BoxError> {
+        let mut clients = std::mem::take(&mut self.clients);
+        let mut request = Vec::with_capacity(512);
+        for client in &mut clients {
+            build_request(&mut request, path, &options.addr, client.jar.as_ref());
+            let (status, number, _) = self.exchange(&request, client.jar.as_mut()).await?;
+            if status != 200 {
+                return Err(format!("priming {path}: status {status}").into());
+            }
+            client.previous = number;
+            build_request(
+                &mut client.request,
+                &options.path,
+                &options.addr,
+                client.jar.as_ref(),
+            );
+        }
+        self.clients = clients;
+        Ok(())
+    }
+}
+
+/// One connection: sends requests until the end of the run, one in flight.
+async fn connection(index: usize, connection: Connection, plan: Arc<Plan>) -> ConnStats {
+    let mut stats = ConnStats::default();
+    if let Err(error) = run_connection(index, connection, &plan, &mut stats).await {
+        stats.error = Some(error.to_string());
+    }
+    plan.active.fetch_sub(1, Ordering::Relaxed);
+    stats
+}
+
+async fn run_connection(
+    index: usize,
+    mut connection: Connection,
+    plan: &Plan,
+    stats: &mut ConnStats,
+) -> Result<(), BoxError> {
+    let options = &plan.options;
+    let expected = (plan.options.duration + plan.options.warmup).as_secs_f64()
+        * plan.options.rate.unwrap_or(200_000.0)
+        / plan.options.connections as f64;
+    #[allow(clippy::cast_possible_truncation)] // a capacity hint, at most 4 million
+    stats.samples.reserve(expected.min(4e6) as usize);
+    // Sessions shared between connections (`--sessions` below `--connections`) see each
+    // other's writes: their counter is not checked.
+    let check = (options.counter || options.same) && options.sessions >= options.connections;
+    // Pacing: this connection's share of the rate, offset so connections interleave.
+    let pace = options.rate.map(|rate| {
+        let interval = Duration::from_secs_f64(options.connections as f64 / rate);
+        let first = plan.start + Duration::from_secs_f64(index as f64 / rate);
+        (interval, first)
+    });
+    let mut clients = std::mem::take(&mut connection.clients);
+    let mut k: u32 = 0;
+    for turn in 0.. {
+        let mut now = Instant::now();
+        if now >= plan.end {
+            return Ok(());
+        }
+        if let Some((interval, first)) = pace {
+            let due = first + interval * k;
+            k += 1;
+            if due >= plan.end {
+                return Ok(());
+            }
+            if due > now {
+                tokio::time::sleep_until(due).await;
+                now = Instant::now();
+            }
+        }
+        if plan.issued.fetch_add(1, Ordering::Relaxed) >= options.max_requests {
+            return Ok(());
+        }
+        let next = turn % clients.len();
+        let client = &mut clients[next];
+        let (status, number, changed) = connection
+            .exchange(&client.request, client.jar.as_mut())
+            .await?;
         let done = Instant::now();
         if status != 200 {
             return Err(format!("status {status}").into());
         }
-        if options.counter {
-            let body = &buf[head_len..total];
-            let n: Option<u64> = std::str::from_utf8(body).ok().and_then(|s| s.parse().ok());
-            match (previous, n) {
+        if changed {
+            build_request(
+                &mut client.request,
+                &options.path,
+                &options.addr,
+                client.jar.as_ref(),
+            );
+        }
+        if options.counter || options.same {
+            let step = u64::from(options.counter);
+            match (client.previous, number) {
                 (_, None) => stats.counter_errors += 1,
-                (Some(p), Some(n)) if n != p + 1 => stats.counter_errors += 1,
+                (Some(p), Some(n)) if check && n != p + step => stats.counter_errors += 1,
                 _ => {}
             }
-            previous = n;
+            client.previous = number;
         }
         let at = u32::try_from(done.duration_since(plan.start).as_micros()).unwrap_or(u32::MAX);
         let latency = u32::try_from(done.duration_since(now).as_nanos()).unwrap_or(u32::MAX);
         stats.samples.push((at, latency));
     }
+    Ok(())
 }
 
 /// A cookie value of the length of a small sealed session (140 characters of base64url),
@@ -433,6 +546,41 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
 }
 
+/// Opens the connections, hands out the sessions (`--sessions`: each of its own when there
+/// are at least as many as connections, else shared round the connections) and primes them.
+async fn open_connections(options: &Options) -> Result<Vec<Connection>, BoxError> {
+    let options = Arc::new(options.clone());
+    let (count, sessions) = (options.connections, options.sessions);
+    let mut opened = Vec::with_capacity(count);
+    for _ in 0..count {
+        opened.push(Connection::open(&options).await?);
+    }
+    for j in 0..sessions {
+        opened[j % count].clients.push(Client::new(j, &options));
+    }
+    if let Some(path) = options.prime.clone() {
+        let tasks: Vec<_> = opened
+            .into_iter()
+            .map(|mut connection| {
+                let (options, path) = (options.clone(), path.clone());
+                tokio::spawn(async move {
+                    connection.prime(&path, &options).await?;
+                    Ok::<_, BoxError>(connection)
+                })
+            })
+            .collect();
+        opened = Vec::with_capacity(count);
+        for task in tasks {
+            opened.push(task.await??);
+        }
+    }
+    for i in sessions..count {
+        let shared = opened[i % sessions].clients.clone();
+        opened[i].clients = shared;
+    }
+    Ok(opened)
+}
+
 fn main() -> Result<(), BoxError> {
     let options = parse_options()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -440,6 +588,12 @@ fn main() -> Result<(), BoxError> {
         .build()?;
     let deadline = options.warmup + options.duration + Duration::from_secs(10);
     let connections = options.connections;
+    // Priming is bounded too: a server that does not answer ends the run here.
+    let opened = runtime
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), open_connections(&options)).await
+        })
+        .map_err(|_| "opening and priming the connections took more than 60 s")??;
     let run = async move {
         let start = Instant::now();
         let plan = Arc::new(Plan {
@@ -449,8 +603,10 @@ fn main() -> Result<(), BoxError> {
             active: AtomicU64::new(connections as u64),
             options,
         });
-        let tasks: Vec<_> = (0..connections)
-            .map(|i| tokio::spawn(connection(i, plan.clone())))
+        let tasks: Vec<_> = opened
+            .into_iter()
+            .enumerate()
+            .map(|(i, opened)| tokio::spawn(connection(i, opened, plan.clone())))
             .collect();
         if plan.options.spin {
             // Always runnable: the runtime polls its sockets without blocking instead of

@@ -1,0 +1,709 @@
+//! `matrix-server SERVER ADDR [--namespace NS] [--dir DIR] [--exit-on-stdin-eof]`: one server
+//! of the benchmark matrix (`framework/library/store`, or `framework/bare`), serving
+//! `/hot`, `/read`, `/new` and `/untouched` on one thread until killed. The first line on
+//! stdout is the bound address, printed once the store is reachable.
+//!
+//! `matrix-server --cleanup SERVER NS` deletes what the server left in Redis or PostgreSQL
+//! under the namespace `NS` (letters, digits and `_`).
+//!
+//! Every library gets the same handlers, written the way its documentation shows (the
+//! session from the request's extensions behind a tower service, an extractor in axum and
+//! actix-web), and the same settings where they differ by default: cookie `id`, not
+//! `Secure` (plain HTTP on loopback), ten minutes of idleness for the server-side stores.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::io::{self, BufRead, Write};
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, Server, Store};
+use fastsession_core::codec::{Key, KeyRing};
+use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
+use fastsession_core::store::{CookieStore, MemoryStore};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type Body = Full<Bytes>;
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("matrix-server: {error}");
+        std::process::exit(1);
+    }
+}
+
+struct Options {
+    server: Server,
+    namespace: String,
+    dir: PathBuf,
+}
+
+fn usage() -> String {
+    let servers: Vec<String> = SERVERS.iter().map(ToString::to_string).collect();
+    format!(
+        "usage: matrix-server SERVER ADDR [--namespace NS] [--dir DIR] [--exit-on-stdin-eof]\n       matrix-server --cleanup SERVER NS\nservers: {}",
+        servers.join(" ")
+    )
+}
+
+fn run() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parse = |text: &String| Server::parse(text).ok_or_else(usage);
+    if args.first().is_some_and(|a| a == "--cleanup") {
+        let (Some(server), Some(namespace), None) = (args.get(1), args.get(2), args.get(3)) else {
+            return Err(usage().into());
+        };
+        return cleanup(parse(server)?, &valid_namespace(namespace)?);
+    }
+    let (Some(server), Some(addr)) = (args.first(), args.get(1)) else {
+        return Err(usage().into());
+    };
+    let mut options = Options {
+        server: parse(server)?,
+        namespace: format!("fsmatrix_{}", std::process::id()),
+        dir: std::env::temp_dir().join(format!("fsmatrix_{}", std::process::id())),
+    };
+    let mut rest = args.iter().skip(2);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--exit-on-stdin-eof" => {
+                // The driver holds our stdin: if it dies, so do we.
+                std::thread::spawn(|| {
+                    let mut sink = String::new();
+                    let mut stdin = io::stdin().lock();
+                    while matches!(stdin.read_line(&mut sink), Ok(n) if n > 0) {
+                        sink.clear();
+                    }
+                    std::process::exit(0);
+                });
+            }
+            "--namespace" => {
+                options.namespace =
+                    valid_namespace(rest.next().ok_or("--namespace needs a value")?)?;
+            }
+            "--dir" => options.dir = rest.next().ok_or("--dir needs a value")?.into(),
+            other => return Err(format!("unknown argument {other:?}\n{}", usage()).into()),
+        }
+    }
+    let listener = StdTcpListener::bind(addr.parse::<SocketAddr>()?)?;
+    listener.set_nonblocking(true)?;
+    match options.server.framework {
+        Framework::Actix => actix::run(listener, &options),
+        Framework::Hyper | Framework::Axum => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve_hyper(listener, &options))
+        }
+    }
+}
+
+/// Prints the bound address: the driver's signal that the server is ready.
+fn announce(addr: SocketAddr) -> Result<(), BoxError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{addr}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Namespaces end up in Redis keys and PostgreSQL schema names.
+fn valid_namespace(namespace: &str) -> Result<String, BoxError> {
+    let ok = namespace
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && namespace.len() <= 40;
+    if ok {
+        Ok(namespace.to_owned())
+    } else {
+        Err(format!(
+            "namespace {namespace:?}: at most 40 of a-z, 0-9 and _, not starting with a digit"
+        )
+        .into())
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("FASTSESSION_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| fastsession_bench_matrix::REDIS_URL.to_owned())
+}
+
+fn postgres_url() -> String {
+    std::env::var("FASTSESSION_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| fastsession_bench_matrix::POSTGRES_URL.to_owned())
+}
+
+/// The Redis key prefix of a server in a namespace.
+fn key_prefix(namespace: &str, server: Server) -> String {
+    format!(
+        "{namespace}:{}-{}:",
+        server.framework.name(),
+        server.library.name()
+    )
+}
+
+/// The PostgreSQL schema of a server in a namespace.
+fn schema(namespace: &str, server: Server) -> String {
+    format!(
+        "{namespace}_{}_{}",
+        server.framework.name(),
+        server.library.name().replace('-', "_")
+    )
+}
+
+/// fastsession's configuration for `store`: cookie `id`, not `Secure`.
+async fn fastsession_config(options: &Options) -> Result<SessionConfig, BoxError> {
+    let cookie = CookieConfig::builder("id")
+        .with_insecure_development_mode()
+        .build()?;
+    let key = Key::generate()?;
+    let (namespace, server) = (&options.namespace, options.server);
+    Ok(match server.store {
+        Store::Cookie => SessionConfig::new(CookieStore::new(&KeyRing::new(key)), cookie),
+        Store::Memory => SessionConfig::new(MemoryStore::new()?, cookie),
+        Store::Filesystem => {
+            let dir = options.dir.join(server.to_string().replace('/', "-"));
+            SessionConfig::new(fastsession_fs::filesystem_store(dir, &key)?, cookie)
+        }
+        Store::Redis => {
+            let config = fastsession_redis::RedisConfig::new(redis_url())
+                .with_key_prefix(key_prefix(namespace, server));
+            SessionConfig::new(fastsession_redis::redis_store(&config, &key).await?, cookie)
+        }
+        Store::Postgres => {
+            let config = fastsession_postgres::PostgresConfig::new(postgres_url())
+                .with_schema(schema(namespace, server));
+            let store = fastsession_postgres::postgres_store(config, &key).await?;
+            store.backend().migrate().await?;
+            SessionConfig::new(store, cookie)
+        }
+        Store::None => return Err("fastsession needs a store".into()),
+    })
+}
+
+/// Deletes what `server` left in its store under `namespace`.
+fn cleanup(server: Server, namespace: &str) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match (server.library, server.store) {
+            (Library::TowerSessions, Store::Redis) => {
+                let mut info = redis::IntoConnectionInfo::into_connection_info(redis_url())?;
+                info.redis.db = i64::from(fastsession_bench_matrix::TOWER_SESSIONS_REDIS_DB);
+                let client = redis::Client::open(info)?;
+                let mut connection = client.get_multiplexed_async_connection().await?;
+                redis::cmd("FLUSHDB")
+                    .query_async::<()>(&mut connection)
+                    .await?;
+            }
+            (_, Store::Redis) => delete_prefix(&key_prefix(namespace, server)).await?,
+            (_, Store::Postgres) => {
+                use tower_sessions_sqlx_store::sqlx;
+                let pool = sqlx::PgPool::connect(&postgres_url()).await?;
+                // A checked namespace and fixed names: nothing to quote.
+                sqlx::query(&format!(
+                    r#"DROP SCHEMA IF EXISTS "{}" CASCADE"#,
+                    schema(namespace, server)
+                ))
+                .execute(&pool)
+                .await?;
+                pool.close().await;
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// Deletes every Redis key that starts with `prefix` (SCAN, then UNLINK in batches).
+async fn delete_prefix(prefix: &str) -> Result<(), BoxError> {
+    let client = redis::Client::open(redis_url())?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{prefix}*");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// The answer of every path that does not carry a number of the session's.
+const ONE: &str = "1";
+
+/// What a path does to a session whose `n` is `current`: the value to write, if any, and
+/// the number to answer.
+fn step(path: Path, current: Option<u64>) -> (Option<u64>, u64) {
+    match path {
+        Path::Hot => {
+            let n = current.unwrap_or(0) + 1;
+            (Some(n), n)
+        }
+        Path::Read => (None, current.unwrap_or(0)),
+        Path::New => (Some(1), 1),
+        Path::Untouched => (None, 1),
+    }
+}
+
+/// The paths as fastsession handlers: one body for the tower service, axum and actix-web.
+fn fastsession_answer(path: Path, session: &fastsession_core::Session) -> Result<u64, BoxError> {
+    let (write, answer) = match path {
+        Path::New => step(path, None),
+        _ => step(path, session.get::<u64>("n")?),
+    };
+    if let Some(n) = write {
+        session.insert("n", n)?;
+    }
+    Ok(answer)
+}
+
+/// The same for tower-sessions 0.15 and 0.14.
+macro_rules! tower_sessions_answer {
+    ($name:ident, $krate:ident) => {
+        async fn $name(path: Path, session: &$krate::Session) -> Result<u64, BoxError> {
+            let (write, answer) = match path {
+                Path::New => step(path, None),
+                _ => step(path, session.get::<u64>("n").await?),
+            };
+            if let Some(n) = write {
+                session.insert("n", n).await?;
+            }
+            Ok(answer)
+        }
+    };
+}
+
+tower_sessions_answer!(tower_sessions_answer, tower_sessions);
+tower_sessions_answer!(tower_sessions_014_answer, tower_sessions_014);
+
+fn text(result: Result<u64, BoxError>) -> Response<Body> {
+    match result {
+        Ok(n) => Response::new(Full::new(Bytes::from(n.to_string()))),
+        Err(error) => {
+            eprintln!("matrix-server: {error}");
+            let mut response = Response::new(Body::default());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+fn path_of<B>(request: &Request<B>) -> Option<Path> {
+    Path::of_target(request.uri().path())
+}
+
+fn not_found() -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// The tower service of a hyper server: the handler takes the session from the request's
+/// extensions, as a tower user's does.
+mod tower_handlers {
+    use super::*;
+
+    pub(super) async fn bare(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        Ok(match path_of(&request) {
+            Some(_) => Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))),
+            None => not_found(),
+        })
+    }
+
+    pub(super) async fn fastsession(
+        request: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
+        let Some(path) = path_of(&request) else {
+            return Ok(not_found());
+        };
+        if path == Path::Untouched {
+            return Ok(text(Ok(1)));
+        }
+        let Some(sessions) = request.extensions().get::<Sessions>().cloned() else {
+            return Ok(text(Err("no Sessions: the layer is missing".into())));
+        };
+        drop(request);
+        let result = match sessions.session().await {
+            Ok(session) => fastsession_answer(path, &session),
+            Err(error) => Err(error.into()),
+        };
+        Ok(text(result))
+    }
+
+    macro_rules! tower_sessions_handler {
+        ($name:ident, $krate:ident, $answer:ident) => {
+            pub(super) async fn $name(
+                request: Request<Incoming>,
+            ) -> Result<Response<Body>, Infallible> {
+                let Some(path) = path_of(&request) else {
+                    return Ok(not_found());
+                };
+                if path == Path::Untouched {
+                    return Ok(text(Ok(1)));
+                }
+                let Some(session) = request.extensions().get::<$krate::Session>().cloned() else {
+                    return Ok(text(Err("no Session: the layer is missing".into())));
+                };
+                drop(request);
+                Ok(text($answer(path, &session).await))
+            }
+        };
+    }
+
+    tower_sessions_handler!(tower_sessions, tower_sessions, tower_sessions_answer);
+    tower_sessions_handler!(
+        tower_sessions_014,
+        tower_sessions_014,
+        tower_sessions_014_answer
+    );
+}
+
+/// The axum router: one route per path, the session as an extractor.
+mod axum_handlers {
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+
+    pub(super) fn bare() -> Router {
+        Router::new()
+            .route(Path::Hot.target(), get(|| async { ONE }))
+            .route(Path::Read.target(), get(|| async { ONE }))
+            .route(Path::New.target(), get(|| async { ONE }))
+            .route(Path::Untouched.target(), get(|| async { ONE }))
+    }
+
+    fn answer(result: Result<u64, BoxError>) -> Result<String, StatusCode> {
+        result.map(|n| n.to_string()).map_err(|error| {
+            eprintln!("matrix-server: {error}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        })
+    }
+
+    pub(super) fn fastsession() -> Router {
+        use fastsession_core::Session;
+        async fn hot(session: Session) -> Result<String, StatusCode> {
+            answer(fastsession_answer(Path::Hot, &session))
+        }
+        async fn read(session: Session) -> Result<String, StatusCode> {
+            answer(fastsession_answer(Path::Read, &session))
+        }
+        async fn new(session: Session) -> Result<String, StatusCode> {
+            answer(fastsession_answer(Path::New, &session))
+        }
+        Router::new()
+            .route(Path::Hot.target(), get(hot))
+            .route(Path::Read.target(), get(read))
+            .route(Path::New.target(), get(new))
+            .route(Path::Untouched.target(), get(|| async { ONE }))
+    }
+
+    macro_rules! tower_sessions_router {
+        ($name:ident, $krate:ident, $answer:ident) => {
+            pub(super) fn $name() -> Router {
+                use $krate::Session;
+                async fn hot(session: Session) -> Result<String, StatusCode> {
+                    answer($answer(Path::Hot, &session).await)
+                }
+                async fn read(session: Session) -> Result<String, StatusCode> {
+                    answer($answer(Path::Read, &session).await)
+                }
+                async fn new(session: Session) -> Result<String, StatusCode> {
+                    answer($answer(Path::New, &session).await)
+                }
+                Router::new()
+                    .route(Path::Hot.target(), get(hot))
+                    .route(Path::Read.target(), get(read))
+                    .route(Path::New.target(), get(new))
+                    .route(Path::Untouched.target(), get(|| async { ONE }))
+            }
+        };
+    }
+
+    tower_sessions_router!(tower_sessions, tower_sessions, tower_sessions_answer);
+    tower_sessions_router!(
+        tower_sessions_014,
+        tower_sessions_014,
+        tower_sessions_014_answer
+    );
+}
+
+/// Ten minutes without a request ends a tower-sessions session, as fastsession's default
+/// idle timeout would sooner, so that what a run leaves goes away by itself too.
+fn ten_minutes() -> tower_sessions_014::Expiry {
+    tower_sessions_014::Expiry::OnInactivity(tower_sessions_014::cookie::time::Duration::minutes(
+        10,
+    ))
+}
+
+/// A hyper or axum server over `options.server`'s library and store.
+async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), BoxError> {
+    use axum::Router;
+    use fastsession_tower::SessionLayer;
+    use tower::ServiceBuilder;
+
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let server = options.server;
+    let axum = server.framework == Framework::Axum;
+    // Each arm builds its service and serves it: the types differ per library.
+    macro_rules! go {
+        ($layer:expr, $tower:expr, $router:expr) => {{
+            let layer = $layer;
+            if axum {
+                let router: Router = $router.layer(layer);
+                serve(listener, TowerToHyperService::new(router)).await
+            } else {
+                let service = ServiceBuilder::new().layer(layer).service_fn($tower);
+                serve(listener, TowerToHyperService::new(service)).await
+            }
+        }};
+    }
+    match (server.library, server.store) {
+        (Library::Bare, _) => {
+            if axum {
+                serve(listener, TowerToHyperService::new(axum_handlers::bare())).await
+            } else {
+                serve(listener, hyper::service::service_fn(tower_handlers::bare)).await
+            }
+        }
+        (Library::Fastsession, _) => go!(
+            SessionLayer::new(fastsession_config(options).await?),
+            tower_handlers::fastsession,
+            axum_handlers::fastsession()
+        ),
+        (Library::TowerSessions, Store::Memory) => go!(
+            tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+                .with_secure(false),
+            tower_handlers::tower_sessions,
+            axum_handlers::tower_sessions()
+        ),
+        (Library::TowerSessions, Store::Redis) => {
+            use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+            let mut config = Config::from_url(&redis_url())?;
+            config.database = Some(fastsession_bench_matrix::TOWER_SESSIONS_REDIS_DB);
+            // One multiplexed connection, like the other libraries' clients.
+            let pool = Pool::new(config, None, None, None, 1)?;
+            pool.init().await?;
+            go!(
+                tower_sessions_014::SessionManagerLayer::new(
+                    tower_sessions_redis_store::RedisStore::new(pool)
+                )
+                .with_secure(false)
+                .with_expiry(ten_minutes()),
+                tower_handlers::tower_sessions_014,
+                axum_handlers::tower_sessions_014()
+            )
+        }
+        (Library::TowerSessions, Store::Postgres) => {
+            use tower_sessions_sqlx_store::{PostgresStore, sqlx::PgPool};
+            // The store's own example: `PgPool::connect` (up to 10 connections).
+            let pool = PgPool::connect(&postgres_url()).await?;
+            let store =
+                PostgresStore::new(pool).with_schema_name(schema(&options.namespace, server))?;
+            store.migrate().await?;
+            go!(
+                tower_sessions_014::SessionManagerLayer::new(store)
+                    .with_secure(false)
+                    .with_expiry(ten_minutes()),
+                tower_handlers::tower_sessions_014,
+                axum_handlers::tower_sessions_014()
+            )
+        }
+        _ => Err(format!("{server} is not a hyper or axum server").into()),
+    }
+}
+
+/// Announces the address, then serves every connection with hyper's HTTP/1.1 (keep-alive) in
+/// a task of the current runtime.
+async fn serve<S, B>(listener: tokio::net::TcpListener, service: S) -> Result<(), BoxError>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    announce(listener.local_addr()?)?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let service = service.clone();
+        tokio::spawn(async move {
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                eprintln!("matrix-server: connection error: {error}");
+            }
+        });
+    }
+}
+
+/// actix-web with one worker (its own current-thread runtime). A store with a network client
+/// is made once, before the server, as the libraries' documentation does: its connection is
+/// driven by the system thread's runtime.
+mod actix {
+    use std::net::TcpListener;
+
+    use actix_session::config::BrowserSession;
+    use actix_session::storage::{CookieSessionStore, RedisSessionStore};
+    use actix_web::cookie::time::Duration;
+    use actix_web::{App, HttpResponse, HttpServer, web};
+
+    use super::{
+        BoxError, Library, ONE, Options, Path, Store, announce, fastsession_answer,
+        fastsession_config, step,
+    };
+
+    fn answer(result: Result<u64, BoxError>) -> HttpResponse {
+        match result {
+            Ok(n) => HttpResponse::Ok().body(n.to_string()),
+            Err(error) => {
+                eprintln!("matrix-server: {error}");
+                HttpResponse::InternalServerError().finish()
+            }
+        }
+    }
+
+    fn routes(config: &mut web::ServiceConfig, library: Library) {
+        async fn one() -> &'static str {
+            ONE
+        }
+        macro_rules! routes {
+            ($session:ty, $answer:ident) => {{
+                async fn hot(session: $session) -> HttpResponse {
+                    answer($answer(Path::Hot, &session))
+                }
+                async fn read(session: $session) -> HttpResponse {
+                    answer($answer(Path::Read, &session))
+                }
+                async fn new(session: $session) -> HttpResponse {
+                    answer($answer(Path::New, &session))
+                }
+                config
+                    .route(Path::Hot.target(), web::get().to(hot))
+                    .route(Path::Read.target(), web::get().to(read))
+                    .route(Path::New.target(), web::get().to(new))
+                    .route(Path::Untouched.target(), web::get().to(one));
+            }};
+        }
+        match library {
+            Library::Fastsession => {
+                routes!(fastsession_core::Session, fastsession_answer);
+            }
+            Library::ActixSession => {
+                fn session_answer(
+                    path: Path,
+                    session: &actix_session::Session,
+                ) -> Result<u64, BoxError> {
+                    let (write, answer) = match path {
+                        Path::New => step(path, None),
+                        _ => step(path, session.get::<u64>("n")?),
+                    };
+                    if let Some(n) = write {
+                        session.insert("n", n)?;
+                    }
+                    Ok(answer)
+                }
+                routes!(actix_session::Session, session_answer);
+            }
+            _ => {
+                config
+                    .route(Path::Hot.target(), web::get().to(one))
+                    .route(Path::Read.target(), web::get().to(one))
+                    .route(Path::New.target(), web::get().to(one))
+                    .route(Path::Untouched.target(), web::get().to(one));
+            }
+        }
+    }
+
+    pub(super) fn run(listener: TcpListener, options: &Options) -> Result<(), BoxError> {
+        let server = options.server;
+        actix_web::rt::System::new().block_on(async move {
+            let key = actix_web::cookie::Key::generate();
+            let library = server.library;
+            macro_rules! go {
+                ($wrap:expr) => {{
+                    announce(listener.local_addr()?)?;
+                    HttpServer::new(move || {
+                        App::new().wrap($wrap).configure(|c| routes(c, library))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run()
+                    .await?
+                }};
+            }
+            match (library, server.store) {
+                (Library::Bare, _) => {
+                    announce(listener.local_addr()?)?;
+                    HttpServer::new(move || App::new().configure(|c| routes(c, library)))
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)?
+                        .run()
+                        .await?;
+                }
+                (Library::Fastsession, _) => {
+                    let middleware = fastsession_actix::SessionMiddleware::new(
+                        fastsession_config(options).await?,
+                    );
+                    go!(middleware.clone());
+                }
+                (Library::ActixSession, Store::Cookie) => {
+                    go!(actix_session::SessionMiddleware::builder(
+                        CookieSessionStore::default(),
+                        key.clone()
+                    )
+                    .cookie_secure(false)
+                    .build())
+                }
+                (Library::ActixSession, Store::Redis) => {
+                    let prefix = super::key_prefix(&options.namespace, server);
+                    let store = RedisSessionStore::builder(super::redis_url())
+                        .cache_keygen(move |key| format!("{prefix}{key}"))
+                        .build()
+                        .await
+                        .map_err(|e| format!("connecting to Redis: {e:#}"))?;
+                    let lifecycle = BrowserSession::default().state_ttl(Duration::minutes(10));
+                    go!(
+                        actix_session::SessionMiddleware::builder(store.clone(), key.clone())
+                            .cookie_secure(false)
+                            .session_lifecycle(lifecycle.clone())
+                            .build()
+                    );
+                }
+                _ => return Err(format!("{server} is not an actix-web server").into()),
+            }
+            Ok::<_, BoxError>(())
+        })
+    }
+}
