@@ -35,6 +35,8 @@ usage: load-gen --addr HOST:PORT [options]
                      per millisecond
   --server-pid PID   measure this process's CPU time over the window
   --store-pid PID    measure this one's too (the store's server, e.g. redis-server)
+  --store-process N  the same for every process named N (e.g. postgres, a process per
+                     connection)
   --counter          check that each body is the previous one plus one, per connection
   --max-requests N   stop after N requests in total (default: no limit)
   --no-cookie        send no Cookie header at all (default: a realistic one, see below)
@@ -61,6 +63,7 @@ struct Options {
     rate: Option<f64>,
     server_pid: Option<u32>,
     store_pid: Option<u32>,
+    store_process: Option<String>,
     counter: bool,
     max_requests: u64,
     cookie: bool,
@@ -80,6 +83,7 @@ fn parse_options() -> Result<Options, BoxError> {
         rate: None,
         server_pid: None,
         store_pid: None,
+        store_process: None,
         counter: false,
         max_requests: u64::MAX,
         cookie: true,
@@ -103,6 +107,7 @@ fn parse_options() -> Result<Options, BoxError> {
             "--rate" => options.rate = Some(value()?.parse()?),
             "--server-pid" => options.server_pid = Some(value()?.parse()?),
             "--store-pid" => options.store_pid = Some(value()?.parse()?),
+            "--store-process" => options.store_process = Some(value()?),
             "--counter" => options.counter = true,
             "--max-requests" => options.max_requests = value()?.parse()?,
             "--no-cookie" => options.cookie = false,
@@ -173,6 +178,29 @@ fn cpu_time(pid: &str) -> Result<CpuTime, BoxError> {
     // `after` starts at field 3 (state); utime and stime are fields 14 and 15.
     total.utime_ticks = fields.get(11).ok_or("short stat")?.parse()?;
     total.stime_ticks = fields.get(12).ok_or("short stat")?.parse()?;
+    Ok(total)
+}
+
+/// The CPU time of every process called `name` (a PostgreSQL server is one process per
+/// connection), summed; processes that end between listing and reading are left out.
+fn processes_cpu_time(name: &str) -> Result<CpuTime, BoxError> {
+    let mut total = CpuTime::default();
+    for entry in std::fs::read_dir("/proc")? {
+        let file_name = entry?.file_name();
+        let Some(pid) = file_name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        if let Ok(cpu) = cpu_time(pid) {
+            total.ns += cpu.ns;
+            total.utime_ticks += cpu.utime_ticks;
+            total.stime_ticks += cpu.stime_ticks;
+        }
+    }
     Ok(total)
 }
 
@@ -516,7 +544,10 @@ type Reading = (u32, Option<CpuTime>, Option<CpuTime>, CpuTime, u64);
 fn read_cpu(plan: &Plan) -> Result<Reading, BoxError> {
     let read = |pid: Option<u32>| pid.map(|pid| cpu_time(&pid.to_string())).transpose();
     let server = read(plan.options.server_pid)?;
-    let store = read(plan.options.store_pid)?;
+    let store = match &plan.options.store_process {
+        Some(name) => Some(processes_cpu_time(name)?),
+        None => read(plan.options.store_pid)?,
+    };
     let generator = cpu_time("self")?;
     let machine = machine_busy_ticks()?;
     let us = u32::try_from(Instant::now().duration_since(plan.start).as_micros())?;

@@ -1,0 +1,604 @@
+//! `matrix-bench`: runs the benchmark matrix and prints its tables (see `BENCHMARKS.md`, "The
+//! matrix", and `bash benches/matrix/run.sh --help`).
+//!
+//! It starts every selected `matrix-server` at once, pinned to the server CPU, and measures
+//! each cell (server × path × client sessions) with `load-gen` pinned to the other CPU, one
+//! cell at a time, saturated, in rounds that each start one cell later. A cell's session
+//! cost is its server's CPU time per request minus that of the same framework's bare server
+//! in the same round. With `--instructions`, each cell is also counted under callgrind.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path as FsPath, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, SESSIONS, Server, Store};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+const USAGE: &str = "\
+usage: matrix-bench [options]
+  --rounds N          rounds (default 3)
+  --warmup SECS       per cell, before the measured window (default 0.5)
+  --duration SECS     measured window per cell (default 1.5)
+  --frameworks LIST   hyper,axum,actix (default all)
+  --stores LIST       cookie,memory,fs,redis,postgres (default all)
+  --paths LIST        hot,read,new,untouched (default all)
+  --sessions LIST     client sessions on hot and read: 1 (one shared by every connection)
+                      and 10000 (default both)
+  --instructions N    also count user-space instructions per request under callgrind
+                      (valgrind): N and 6 N requests, the difference (0: not, the default)
+  --raw FILE          append every slice's RESULT line to FILE
+  --server-cpu N      CPU for the servers (default 0)
+  --gen-cpu N         CPU for the load generator (default 1)
+  --namespace NS      Redis key prefix and PostgreSQL schema prefix (default fsmatrix_PID)
+
+Redis must run at FASTSESSION_BENCH_REDIS_URL (default redis://127.0.0.1:6379) and
+PostgreSQL at FASTSESSION_BENCH_POSTGRES_URL (default postgres://127.0.0.1:5432/test) for
+those stores; leave them out with --stores otherwise.";
+
+struct Options {
+    rounds: usize,
+    warmup: f64,
+    duration: f64,
+    frameworks: Vec<Framework>,
+    stores: Vec<Store>,
+    paths: Vec<Path>,
+    sessions: Vec<usize>,
+    instructions: u64,
+    raw: Option<PathBuf>,
+    server_cpu: usize,
+    gen_cpu: usize,
+    namespace: String,
+}
+
+fn parse_options() -> Result<Options, BoxError> {
+    let mut options = Options {
+        rounds: 3,
+        warmup: 0.5,
+        duration: 1.5,
+        frameworks: Framework::ALL.to_vec(),
+        stores: Store::ALL.to_vec(),
+        paths: Path::ALL.to_vec(),
+        sessions: SESSIONS.to_vec(),
+        instructions: 0,
+        raw: None,
+        server_cpu: 0,
+        gen_cpu: 1,
+        namespace: format!("fsmatrix_{}", std::process::id()),
+    };
+    fn list<T: Copy>(text: &str, all: &[T], name: impl Fn(T) -> String) -> Result<Vec<T>, BoxError> {
+        text.split(',')
+            .map(|item| {
+                all.iter()
+                    .copied()
+                    .find(|t| name(*t) == item)
+                    .ok_or_else(|| format!("unknown {item:?}\n{USAGE}").into())
+            })
+            .collect()
+    }
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--rounds" => options.rounds = value()?.parse()?,
+            "--warmup" => options.warmup = value()?.parse()?,
+            "--duration" => options.duration = value()?.parse()?,
+            "--frameworks" => {
+                options.frameworks = list(&value()?, &Framework::ALL, |f| f.name().to_owned())?;
+            }
+            "--stores" => {
+                let mut stores = list(&value()?, &Store::ALL, |s| s.name().to_owned())?;
+                stores.insert(0, Store::None);
+                options.stores = stores;
+            }
+            "--paths" => options.paths = list(&value()?, &Path::ALL, |p| p.name().to_owned())?,
+            "--sessions" => {
+                options.sessions = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--instructions" => options.instructions = value()?.parse()?,
+            "--raw" => options.raw = Some(value()?.into()),
+            "--server-cpu" => options.server_cpu = value()?.parse()?,
+            "--gen-cpu" => options.gen_cpu = value()?.parse()?,
+            "--namespace" => options.namespace = value()?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        }
+    }
+    if options.rounds == 0 && options.instructions == 0 {
+        return Err("nothing to do: --rounds 0 without --instructions".into());
+    }
+    Ok(options)
+}
+
+/// One measurement: a server, a path, and the number of client sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Cell {
+    server: Server,
+    path: Path,
+    sessions: usize,
+}
+
+impl Cell {
+    /// The cells of a server: every selected path, the session populations where they
+    /// matter. A bare server has one cell, its floor.
+    fn of(server: Server, options: &Options) -> Vec<Cell> {
+        if server.library == Library::Bare {
+            return vec![Cell {
+                server,
+                path: Path::Untouched,
+                sessions: 32,
+            }];
+        }
+        let mut cells = Vec::new();
+        for &path in &options.paths {
+            if path.uses_sessions() {
+                for &sessions in &options.sessions {
+                    cells.push(Cell {
+                        server,
+                        path,
+                        sessions,
+                    });
+                }
+            } else {
+                cells.push(Cell {
+                    server,
+                    path,
+                    sessions: 32,
+                });
+            }
+        }
+        cells
+    }
+
+    /// `load-gen`'s options for this cell (besides address, pids and timing).
+    fn generator_args(self) -> Vec<String> {
+        let mut args = vec!["--path".to_owned(), self.path.target().to_owned()];
+        match self.path {
+            Path::Hot | Path::Read => {
+                args.extend(["--sessions".to_owned(), self.sessions.to_string()]);
+                args.extend(["--prime".to_owned(), Path::Hot.target().to_owned()]);
+                args.push(if self.path == Path::Hot { "--counter" } else { "--same" }.to_owned());
+            }
+            Path::New => args.push("--no-cookie".to_owned()),
+            Path::Untouched => {}
+        }
+        args
+    }
+
+    fn label(self) -> String {
+        if self.path.uses_sessions() {
+            format!("{} {} ×{}", self.server, self.path.name(), self.sessions)
+        } else {
+            format!("{} {}", self.server, self.path.name())
+        }
+    }
+}
+
+/// A child process that is killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pinned(program: &FsPath, cpu: usize) -> Command {
+    let mut command = Command::new("taskset");
+    command.arg("-c").arg(cpu.to_string()).arg(program);
+    command
+}
+
+/// A running `matrix-server`.
+struct Running {
+    guard: Guard,
+    addr: String,
+}
+
+/// Starts `server`, with `wrapper` (e.g. valgrind) in front of it if given, and waits for its
+/// address.
+fn start(
+    bin: &FsPath,
+    options: &Options,
+    dir: &FsPath,
+    server: Server,
+    wrapper: Option<&[String]>,
+) -> Result<Running, BoxError> {
+    let program = bin.join("matrix-server");
+    let mut command = match wrapper {
+        Some(wrapper) => {
+            let mut command = pinned(FsPath::new(&wrapper[0]), options.server_cpu);
+            command.args(&wrapper[1..]).arg(&program);
+            command
+        }
+        None => pinned(&program, options.server_cpu),
+    };
+    let mut guard = Guard(
+        command
+            .arg(server.to_string())
+            .args(["127.0.0.1:0", "--exit-on-stdin-eof", "--namespace", &options.namespace])
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if wrapper.is_some() { Stdio::null() } else { Stdio::inherit() })
+            .spawn()
+            .map_err(|e| format!("starting matrix-server (is taskset installed?): {e}"))?,
+    );
+    let stdout = guard.0.stdout.take().ok_or("no server stdout")?;
+    let mut addr = String::new();
+    BufReader::new(stdout).read_line(&mut addr)?;
+    let addr = addr.trim().to_owned();
+    if addr.is_empty() {
+        let status = guard.0.wait()?;
+        let hint = match server.store {
+            Store::Redis => "; is Redis running? (redis-server --daemonize yes)",
+            Store::Postgres => "; is PostgreSQL running? (see .ci/run)",
+            _ => "",
+        };
+        return Err(format!("matrix-server {server} did not start ({status}){hint}").into());
+    }
+    Ok(Running { guard, addr })
+}
+
+/// The results of one slice, from `load-gen`'s `RESULT` line.
+type Run = BTreeMap<String, f64>;
+
+/// Runs `load-gen` for one cell and parses its `RESULT` line.
+fn generate(
+    bin: &FsPath,
+    options: &Options,
+    cell: Cell,
+    running: &Running,
+    timing: &[String],
+) -> Result<(Run, String), BoxError> {
+    let mut command = pinned(&bin.join("load-gen"), options.gen_cpu);
+    command
+        .args(["--addr", &running.addr])
+        .args(["--server-pid", &running.guard.0.id().to_string()])
+        .args(cell.generator_args())
+        .args(timing);
+    match cell.server.store {
+        Store::Redis => command.args(["--store-process", "redis-server"]),
+        Store::Postgres => command.args(["--store-process", "postgres"]),
+        _ => &mut command,
+    };
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("starting load-gen: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .ok_or_else(|| format!("load-gen printed no RESULT for {}:\n{stdout}", cell.label()))?;
+    if !output.status.success() {
+        return Err(format!("load-gen failed for {}: {line}", cell.label()).into());
+    }
+    let mut run = Run::new();
+    for pair in line.split_ascii_whitespace().skip(1) {
+        let (key, value) = pair.split_once('=').ok_or("malformed RESULT")?;
+        run.insert(key.to_owned(), value.parse()?);
+    }
+    Ok((run, line.to_owned()))
+}
+
+/// Instructions per request of one cell: the server under callgrind serves `n` and then, in
+/// a fresh process, `6 n` requests (after the same priming); the difference over `5 n`.
+fn instructions(
+    bin: &FsPath,
+    options: &Options,
+    dir: &FsPath,
+    cell: Cell,
+    n: u64,
+) -> Result<f64, BoxError> {
+    let mut counts = Vec::new();
+    for requests in [n, 6 * n] {
+        let out = dir.join(format!("callgrind.{}", std::process::id()));
+        let wrapper = vec![
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        let mut running = start(bin, options, dir, cell.server, Some(&wrapper))?;
+        let timing = [
+            "--warmup", "0", "--duration", "600", "--max-requests",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([requests.to_string()])
+        .collect::<Vec<_>>();
+        generate(bin, options, cell, &running, &timing)?;
+        // EOF on its stdin ends the server, and callgrind writes its counts.
+        drop(running.guard.0.stdin.take());
+        running.guard.0.wait()?;
+        let text = std::fs::read_to_string(&out)
+            .map_err(|e| format!("callgrind wrote no counts for {} (is valgrind installed?): {e}", cell.label()))?;
+        let _ = std::fs::remove_file(&out);
+        let summary = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary:"))
+            .ok_or("no summary in callgrind's output")?;
+        counts.push(summary.trim().parse::<f64>()?);
+    }
+    Ok((counts[1] - counts[0]) / (5 * n) as f64)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn range(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// What the rounds measured per cell: one `Run` per round.
+type Results = BTreeMap<Cell, Vec<Run>>;
+
+/// The medians of one cell, with the session cost against its floor round by round.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    rounds: usize,
+    rps: f64,
+    p99: f64,
+    cpu: f64,
+    cost: f64,
+    cost_range: (f64, f64),
+    store_cpu: f64,
+    instructions: f64,
+}
+
+fn summarize(cell: Cell, results: &Results, floors: &BTreeMap<Framework, Vec<Run>>, instructions: &BTreeMap<Cell, f64>) -> Option<Summary> {
+    let runs = results.get(&cell)?;
+    let floor = floors.get(&cell.server.framework)?;
+    let get = |key: &str| runs.iter().map(|r| r.get(key).copied().unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    let costs: Vec<f64> = runs
+        .iter()
+        .zip(floor)
+        .map(|(run, floor)| run["server_cpu_us"] - floor["server_cpu_us"])
+        .collect();
+    let floor_instructions = instructions.get(&Cell {
+        server: cell.server.floor(),
+        path: Path::Untouched,
+        sessions: 32,
+    });
+    Some(Summary {
+        rounds: runs.len(),
+        rps: median(get("rps")),
+        p99: median(get("p99_us")),
+        cpu: median(get("server_cpu_us")),
+        cost: median(costs.clone()),
+        cost_range: range(&costs),
+        store_cpu: median(get("store_cpu_us")),
+        instructions: match (instructions.get(&cell), floor_instructions) {
+            (Some(i), Some(f)) if cell.server.library != Library::Bare => i - f,
+            (Some(i), _) => *i,
+            _ => f64::NAN,
+        },
+    })
+}
+
+fn num(value: f64, digits: usize) -> String {
+    if value.is_finite() { format!("{value:.digits$}") } else { "–".to_owned() }
+}
+
+/// The best peer of a cell's framework, store, path and sessions: lowest session cost, and
+/// highest throughput.
+fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary, Summary)> {
+    let peers: Vec<Summary> = summaries
+        .iter()
+        .filter(|(c, _)| {
+            c.server.is_peer()
+                && c.server.framework == cell.server.framework
+                && c.server.store == cell.server.store
+                && c.path == cell.path
+                && c.sessions == cell.sessions
+        })
+        .map(|(_, s)| *s)
+        .collect();
+    let cheapest = peers.iter().copied().min_by(|a, b| a.cost.total_cmp(&b.cost))?;
+    let fastest = peers.iter().copied().max_by(|a, b| a.rps.total_cmp(&b.rps))?;
+    Some((cheapest, fastest))
+}
+
+fn print_tables(options: &Options, summaries: &BTreeMap<Cell, Summary>) {
+    println!(
+        "\n| framework | store | path | sessions | library | n | req/s | p99 µs | app CPU µs/req | session cost µs (range) | cost ÷ best peer | req/s ÷ best peer | store CPU µs/req | app + store µs/req | session instr/req |"
+    );
+    println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (cell, s) in summaries {
+        let peer = best_peer(*cell, summaries).filter(|_| cell.server.is_fastsession());
+        let (cost_ratio, rps_ratio) = match peer {
+            Some((cheapest, fastest)) => (s.cost / cheapest.cost, s.rps / fastest.rps),
+            None => (f64::NAN, f64::NAN),
+        };
+        let store = cell.server.store.is_shared();
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} |",
+            cell.server.framework.name(),
+            cell.server.store.name(),
+            if cell.server.library == Library::Bare { "(floor)" } else { cell.path.name() },
+            if cell.path.uses_sessions() && cell.server.library != Library::Bare { cell.sessions.to_string() } else { "–".to_owned() },
+            cell.server.library.name(),
+            s.rounds,
+            num(s.rps, 0),
+            num(s.p99, 0),
+            num(s.cpu, 2),
+            num(s.cost, 2),
+            num(s.cost_range.0, 2),
+            num(s.cost_range.1, 2),
+            num(cost_ratio, 2),
+            num(rps_ratio, 2),
+            if store { num(s.store_cpu, 2) } else { "–".to_owned() },
+            if store { num(s.cpu + s.store_cpu, 2) } else { "–".to_owned() },
+            num(s.instructions, 0),
+        );
+    }
+    let _ = options;
+}
+
+/// The issue's targets, cell by cell: met or not, on the medians of this run.
+fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
+    println!("\n| target | cell | fastsession | best peer | ratio | met |");
+    println!("|---|---|---:|---:|---:|---|");
+    let mut met = 0;
+    let mut missed = 0;
+    for (cell, s) in summaries.iter().filter(|(c, _)| c.server.is_fastsession()) {
+        let mut check = |target: &str, ours: f64, theirs: f64, ratio: f64, ok: bool| {
+            if ok { met += 1 } else { missed += 1 }
+            println!(
+                "| {target} | {} | {} | {} | {} | {} |",
+                cell.label(),
+                num(ours, 2),
+                num(theirs, 2),
+                num(ratio, 2),
+                if ok { "yes" } else { "**no**" }
+            );
+        };
+        if cell.path == Path::Untouched {
+            check("untouched cost ≤ 0.1 µs", s.cost, f64::NAN, f64::NAN, s.cost <= 0.1);
+            continue;
+        }
+        let Some((cheapest, fastest)) = best_peer(*cell, summaries) else {
+            continue;
+        };
+        if cell.server.store.is_shared() {
+            let ratio = s.rps / fastest.rps;
+            check("req/s ≥ 1.0× best peer", s.rps, fastest.rps, ratio, ratio >= 1.0);
+            let ratio = s.cost / cheapest.cost;
+            check("app cost ≤ best peer", s.cost, cheapest.cost, ratio, ratio <= 1.0);
+        } else {
+            let ratio = s.cost / cheapest.cost;
+            check("cost ≤ 0.5× best peer", s.cost, cheapest.cost, ratio, ratio <= 0.5);
+        }
+    }
+    println!("\ntargets met: {met}, missed: {missed}");
+}
+
+fn main() -> Result<(), BoxError> {
+    let options = parse_options()?;
+    let bin = std::env::current_exe()?
+        .parent()
+        .ok_or("no directory for matrix-bench")?
+        .to_owned();
+    for needed in ["matrix-server", "load-gen"] {
+        if !bin.join(needed).exists() {
+            return Err(format!("{needed} is not built next to matrix-bench: run benches/matrix/run.sh").into());
+        }
+    }
+    let servers: Vec<Server> = SERVERS
+        .iter()
+        .copied()
+        .filter(|s| options.frameworks.contains(&s.framework) && options.stores.contains(&s.store))
+        .collect();
+    let cells: Vec<Cell> = servers.iter().flat_map(|&s| Cell::of(s, &options)).collect();
+    let dir = tempfile::Builder::new().prefix("fsmatrix").tempdir()?;
+    let mut raw = match &options.raw {
+        Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    eprintln!("matrix-bench: {} servers, {} cells, {} rounds", servers.len(), cells.len(), options.rounds);
+
+    let mut results = Results::new();
+    if options.rounds > 0 {
+        let mut running = BTreeMap::new();
+        for &server in &servers {
+            running.insert(server, start(&bin, &options, dir.path(), server, None)?);
+        }
+        let timing: Vec<String> = ["--warmup".to_owned(), options.warmup.to_string(), "--duration".to_owned(), options.duration.to_string()].into();
+        for round in 0..options.rounds {
+            for k in 0..cells.len() {
+                let cell = cells[(k + round) % cells.len()];
+                let (run, line) = generate(&bin, &options, cell, &running[&cell.server], &timing)?;
+                if let Some(raw) = raw.as_mut() {
+                    writeln!(raw, "round={round} cell={} {line}", cell.label().replace(' ', "_"))?;
+                }
+                results.entry(cell).or_default().push(run);
+            }
+            eprintln!("matrix-bench: round {} done after {:.0} s", round + 1, started.elapsed().as_secs_f64());
+        }
+        drop(running);
+    }
+    let mut counted = BTreeMap::new();
+    if options.instructions > 0 {
+        for &cell in &cells {
+            counted.insert(cell, instructions(&bin, &options, dir.path(), cell, options.instructions)?);
+            eprintln!("matrix-bench: {}: {:.0} instructions/request", cell.label(), counted[&cell]);
+        }
+    }
+    for &server in servers.iter().filter(|s| s.store.is_shared()) {
+        let status = Command::new(bin.join("matrix-server"))
+            .args(["--cleanup", &server.to_string(), &options.namespace])
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("matrix-bench: the clean-up of {server} ({}) failed", options.namespace);
+        }
+    }
+
+    let floors: BTreeMap<Framework, Vec<Run>> = results
+        .iter()
+        .filter(|(c, _)| c.server.library == Library::Bare)
+        .map(|(c, runs)| (c.server.framework, runs.clone()))
+        .collect();
+    let mut summaries = BTreeMap::new();
+    for &cell in &cells {
+        let summary = if options.rounds > 0 {
+            summarize(cell, &results, &floors, &counted)
+        } else {
+            let floor = counted.get(&Cell { server: cell.server.floor(), path: Path::Untouched, sessions: 32 });
+            counted.get(&cell).map(|&i| Summary {
+                rounds: 0,
+                rps: f64::NAN,
+                p99: f64::NAN,
+                cpu: f64::NAN,
+                cost: f64::NAN,
+                cost_range: (f64::NAN, f64::NAN),
+                store_cpu: f64::NAN,
+                instructions: match floor {
+                    Some(f) if cell.server.library != Library::Bare => i - f,
+                    _ => i,
+                },
+            })
+        };
+        if let Some(summary) = summary {
+            summaries.insert(cell, summary);
+        }
+    }
+    println!(
+        "matrix-bench: {} rounds of {} s warm-up + {} s per cell; servers on CPU {}, load-gen on CPU {}; {:.0} s in all",
+        options.rounds,
+        options.warmup,
+        options.duration,
+        options.server_cpu,
+        options.gen_cpu,
+        started.elapsed().as_secs_f64()
+    );
+    print_tables(&options, &summaries);
+    if options.rounds > 0 {
+        print_targets(&summaries);
+    }
+    Ok(())
+}
