@@ -187,7 +187,9 @@ fn processes_cpu_time(name: &str) -> Result<CpuTime, BoxError> {
     let mut total = CpuTime::default();
     for entry in std::fs::read_dir("/proc")? {
         let file_name = entry?.file_name();
-        let Some(pid) = file_name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        let Some(pid) = file_name
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
         else {
             continue;
         };

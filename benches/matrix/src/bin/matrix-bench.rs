@@ -68,7 +68,11 @@ fn parse_options() -> Result<Options, BoxError> {
         gen_cpu: 1,
         namespace: format!("fsmatrix_{}", std::process::id()),
     };
-    fn list<T: Copy>(text: &str, all: &[T], name: impl Fn(T) -> String) -> Result<Vec<T>, BoxError> {
+    fn list<T: Copy>(
+        text: &str,
+        all: &[T],
+        name: impl Fn(T) -> String,
+    ) -> Result<Vec<T>, BoxError> {
         text.split(',')
             .map(|item| {
                 all.iter()
@@ -80,7 +84,10 @@ fn parse_options() -> Result<Options, BoxError> {
     }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "--rounds" => options.rounds = value()?.parse()?,
             "--warmup" => options.warmup = value()?.parse()?,
@@ -165,7 +172,14 @@ impl Cell {
             Path::Hot | Path::Read => {
                 args.extend(["--sessions".to_owned(), self.sessions.to_string()]);
                 args.extend(["--prime".to_owned(), Path::Hot.target().to_owned()]);
-                args.push(if self.path == Path::Hot { "--counter" } else { "--same" }.to_owned());
+                args.push(
+                    if self.path == Path::Hot {
+                        "--counter"
+                    } else {
+                        "--same"
+                    }
+                    .to_owned(),
+                );
             }
             Path::New => args.push("--no-cookie".to_owned()),
             Path::Untouched => {}
@@ -225,12 +239,21 @@ fn start(
     let mut guard = Guard(
         command
             .arg(server.to_string())
-            .args(["127.0.0.1:0", "--exit-on-stdin-eof", "--namespace", &options.namespace])
+            .args([
+                "127.0.0.1:0",
+                "--exit-on-stdin-eof",
+                "--namespace",
+                &options.namespace,
+            ])
             .arg("--dir")
             .arg(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(if wrapper.is_some() { Stdio::null() } else { Stdio::inherit() })
+            .stderr(if wrapper.is_some() {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .map_err(|e| format!("starting matrix-server (is taskset installed?): {e}"))?,
     );
@@ -310,19 +333,21 @@ fn instructions(
             format!("--callgrind-out-file={}", out.display()),
         ];
         let mut running = start(bin, options, dir, cell.server, Some(&wrapper))?;
-        let timing = [
-            "--warmup", "0", "--duration", "600", "--max-requests",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain([requests.to_string()])
-        .collect::<Vec<_>>();
+        let timing = ["--warmup", "0", "--duration", "600", "--max-requests"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain([requests.to_string()])
+            .collect::<Vec<_>>();
         generate(bin, options, cell, &running, &timing)?;
         // EOF on its stdin ends the server, and callgrind writes its counts.
         drop(running.guard.0.stdin.take());
         running.guard.0.wait()?;
-        let text = std::fs::read_to_string(&out)
-            .map_err(|e| format!("callgrind wrote no counts for {} (is valgrind installed?): {e}", cell.label()))?;
+        let text = std::fs::read_to_string(&out).map_err(|e| {
+            format!(
+                "callgrind wrote no counts for {} (is valgrind installed?): {e}",
+                cell.label()
+            )
+        })?;
         let _ = std::fs::remove_file(&out);
         let summary = text
             .lines()
@@ -351,7 +376,9 @@ fn range(values: &[f64]) -> (f64, f64) {
     values
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 /// What the rounds measured per cell: one `Run` per round.
@@ -370,10 +397,19 @@ struct Summary {
     instructions: f64,
 }
 
-fn summarize(cell: Cell, results: &Results, floors: &BTreeMap<Framework, Vec<Run>>, instructions: &BTreeMap<Cell, f64>) -> Option<Summary> {
+fn summarize(
+    cell: Cell,
+    results: &Results,
+    floors: &BTreeMap<Framework, Vec<Run>>,
+    instructions: &BTreeMap<Cell, f64>,
+) -> Option<Summary> {
     let runs = results.get(&cell)?;
     let floor = floors.get(&cell.server.framework)?;
-    let get = |key: &str| runs.iter().map(|r| r.get(key).copied().unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    let get = |key: &str| {
+        runs.iter()
+            .map(|r| r.get(key).copied().unwrap_or(f64::NAN))
+            .collect::<Vec<_>>()
+    };
     let costs: Vec<f64> = runs
         .iter()
         .zip(floor)
@@ -401,7 +437,11 @@ fn summarize(cell: Cell, results: &Results, floors: &BTreeMap<Framework, Vec<Run
 }
 
 fn num(value: f64, digits: usize) -> String {
-    if value.is_finite() { format!("{value:.digits$}") } else { "–".to_owned() }
+    if value.is_finite() {
+        format!("{value:.digits$}")
+    } else {
+        "–".to_owned()
+    }
 }
 
 /// The best peer of a cell's framework, store, path and sessions: lowest session cost, and
@@ -418,8 +458,14 @@ fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary
         })
         .map(|(_, s)| *s)
         .collect();
-    let cheapest = peers.iter().copied().min_by(|a, b| a.cost.total_cmp(&b.cost))?;
-    let fastest = peers.iter().copied().max_by(|a, b| a.rps.total_cmp(&b.rps))?;
+    let cheapest = peers
+        .iter()
+        .copied()
+        .min_by(|a, b| a.cost.total_cmp(&b.cost))?;
+    let fastest = peers
+        .iter()
+        .copied()
+        .max_by(|a, b| a.rps.total_cmp(&b.rps))?;
     Some((cheapest, fastest))
 }
 
@@ -439,8 +485,16 @@ fn print_tables(options: &Options, summaries: &BTreeMap<Cell, Summary>) {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} |",
             cell.server.framework.name(),
             cell.server.store.name(),
-            if cell.server.library == Library::Bare { "(floor)" } else { cell.path.name() },
-            if cell.path.uses_sessions() && cell.server.library != Library::Bare { cell.sessions.to_string() } else { "–".to_owned() },
+            if cell.server.library == Library::Bare {
+                "(floor)"
+            } else {
+                cell.path.name()
+            },
+            if cell.path.uses_sessions() && cell.server.library != Library::Bare {
+                cell.sessions.to_string()
+            } else {
+                "–".to_owned()
+            },
             cell.server.library.name(),
             s.rounds,
             num(s.rps, 0),
@@ -451,8 +505,16 @@ fn print_tables(options: &Options, summaries: &BTreeMap<Cell, Summary>) {
             num(s.cost_range.1, 2),
             num(cost_ratio, 2),
             num(rps_ratio, 2),
-            if store { num(s.store_cpu, 2) } else { "–".to_owned() },
-            if store { num(s.cpu + s.store_cpu, 2) } else { "–".to_owned() },
+            if store {
+                num(s.store_cpu, 2)
+            } else {
+                "–".to_owned()
+            },
+            if store {
+                num(s.cpu + s.store_cpu, 2)
+            } else {
+                "–".to_owned()
+            },
             num(s.instructions, 0),
         );
     }
@@ -467,7 +529,11 @@ fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
     let mut missed = 0;
     for (cell, s) in summaries.iter().filter(|(c, _)| c.server.is_fastsession()) {
         let mut check = |target: &str, ours: f64, theirs: f64, ratio: f64, ok: bool| {
-            if ok { met += 1 } else { missed += 1 }
+            if ok {
+                met += 1
+            } else {
+                missed += 1
+            }
             println!(
                 "| {target} | {} | {} | {} | {} | {} |",
                 cell.label(),
@@ -478,7 +544,13 @@ fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
             );
         };
         if cell.path == Path::Untouched {
-            check("untouched cost ≤ 0.1 µs", s.cost, f64::NAN, f64::NAN, s.cost <= 0.1);
+            check(
+                "untouched cost ≤ 0.1 µs",
+                s.cost,
+                f64::NAN,
+                f64::NAN,
+                s.cost <= 0.1,
+            );
             continue;
         }
         let Some((cheapest, fastest)) = best_peer(*cell, summaries) else {
@@ -486,12 +558,30 @@ fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
         };
         if cell.server.store.is_shared() {
             let ratio = s.rps / fastest.rps;
-            check("req/s ≥ 1.0× best peer", s.rps, fastest.rps, ratio, ratio >= 1.0);
+            check(
+                "req/s ≥ 1.0× best peer",
+                s.rps,
+                fastest.rps,
+                ratio,
+                ratio >= 1.0,
+            );
             let ratio = s.cost / cheapest.cost;
-            check("app cost ≤ best peer", s.cost, cheapest.cost, ratio, ratio <= 1.0);
+            check(
+                "app cost ≤ best peer",
+                s.cost,
+                cheapest.cost,
+                ratio,
+                ratio <= 1.0,
+            );
         } else {
             let ratio = s.cost / cheapest.cost;
-            check("cost ≤ 0.5× best peer", s.cost, cheapest.cost, ratio, ratio <= 0.5);
+            check(
+                "cost ≤ 0.5× best peer",
+                s.cost,
+                cheapest.cost,
+                ratio,
+                ratio <= 0.5,
+            );
         }
     }
     println!("\ntargets met: {met}, missed: {missed}");
@@ -505,7 +595,10 @@ fn main() -> Result<(), BoxError> {
         .to_owned();
     for needed in ["matrix-server", "load-gen"] {
         if !bin.join(needed).exists() {
-            return Err(format!("{needed} is not built next to matrix-bench: run benches/matrix/run.sh").into());
+            return Err(format!(
+                "{needed} is not built next to matrix-bench: run benches/matrix/run.sh"
+            )
+            .into());
         }
     }
     let servers: Vec<Server> = SERVERS
@@ -513,14 +606,27 @@ fn main() -> Result<(), BoxError> {
         .copied()
         .filter(|s| options.frameworks.contains(&s.framework) && options.stores.contains(&s.store))
         .collect();
-    let cells: Vec<Cell> = servers.iter().flat_map(|&s| Cell::of(s, &options)).collect();
+    let cells: Vec<Cell> = servers
+        .iter()
+        .flat_map(|&s| Cell::of(s, &options))
+        .collect();
     let dir = tempfile::Builder::new().prefix("fsmatrix").tempdir()?;
     let mut raw = match &options.raw {
-        Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
         None => None,
     };
     let started = std::time::Instant::now();
-    eprintln!("matrix-bench: {} servers, {} cells, {} rounds", servers.len(), cells.len(), options.rounds);
+    eprintln!(
+        "matrix-bench: {} servers, {} cells, {} rounds",
+        servers.len(),
+        cells.len(),
+        options.rounds
+    );
 
     let mut results = Results::new();
     if options.rounds > 0 {
@@ -528,25 +634,46 @@ fn main() -> Result<(), BoxError> {
         for &server in &servers {
             running.insert(server, start(&bin, &options, dir.path(), server, None)?);
         }
-        let timing: Vec<String> = ["--warmup".to_owned(), options.warmup.to_string(), "--duration".to_owned(), options.duration.to_string()].into();
+        let timing: Vec<String> = [
+            "--warmup".to_owned(),
+            options.warmup.to_string(),
+            "--duration".to_owned(),
+            options.duration.to_string(),
+        ]
+        .into();
         for round in 0..options.rounds {
             for k in 0..cells.len() {
                 let cell = cells[(k + round) % cells.len()];
                 let (run, line) = generate(&bin, &options, cell, &running[&cell.server], &timing)?;
                 if let Some(raw) = raw.as_mut() {
-                    writeln!(raw, "round={round} cell={} {line}", cell.label().replace(' ', "_"))?;
+                    writeln!(
+                        raw,
+                        "round={round} cell={} {line}",
+                        cell.label().replace(' ', "_")
+                    )?;
                 }
                 results.entry(cell).or_default().push(run);
             }
-            eprintln!("matrix-bench: round {} done after {:.0} s", round + 1, started.elapsed().as_secs_f64());
+            eprintln!(
+                "matrix-bench: round {} done after {:.0} s",
+                round + 1,
+                started.elapsed().as_secs_f64()
+            );
         }
         drop(running);
     }
     let mut counted = BTreeMap::new();
     if options.instructions > 0 {
         for &cell in &cells {
-            counted.insert(cell, instructions(&bin, &options, dir.path(), cell, options.instructions)?);
-            eprintln!("matrix-bench: {}: {:.0} instructions/request", cell.label(), counted[&cell]);
+            counted.insert(
+                cell,
+                instructions(&bin, &options, dir.path(), cell, options.instructions)?,
+            );
+            eprintln!(
+                "matrix-bench: {}: {:.0} instructions/request",
+                cell.label(),
+                counted[&cell]
+            );
         }
     }
     for &server in servers.iter().filter(|s| s.store.is_shared()) {
@@ -554,7 +681,10 @@ fn main() -> Result<(), BoxError> {
             .args(["--cleanup", &server.to_string(), &options.namespace])
             .status();
         if !status.is_ok_and(|s| s.success()) {
-            eprintln!("matrix-bench: the clean-up of {server} ({}) failed", options.namespace);
+            eprintln!(
+                "matrix-bench: the clean-up of {server} ({}) failed",
+                options.namespace
+            );
         }
     }
 
@@ -568,7 +698,11 @@ fn main() -> Result<(), BoxError> {
         let summary = if options.rounds > 0 {
             summarize(cell, &results, &floors, &counted)
         } else {
-            let floor = counted.get(&Cell { server: cell.server.floor(), path: Path::Untouched, sessions: 32 });
+            let floor = counted.get(&Cell {
+                server: cell.server.floor(),
+                path: Path::Untouched,
+                sessions: 32,
+            });
             counted.get(&cell).map(|&i| Summary {
                 rounds: 0,
                 rps: f64::NAN,

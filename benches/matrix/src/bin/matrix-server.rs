@@ -343,7 +343,7 @@ mod tower_handlers {
             return Ok(not_found());
         };
         if path == Path::Untouched {
-            return Ok(text(Ok(1)));
+            return Ok(Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))));
         }
         let Some(sessions) = request.extensions().get::<Sessions>().cloned() else {
             return Ok(text(Err("no Sessions: the layer is missing".into())));
@@ -365,7 +365,7 @@ mod tower_handlers {
                     return Ok(not_found());
                 };
                 if path == Path::Untouched {
-                    return Ok(text(Ok(1)));
+                    return Ok(Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))));
                 }
                 let Some(session) = request.extensions().get::<$krate::Session>().cloned() else {
                     return Ok(text(Err("no Session: the layer is missing".into())));
@@ -489,7 +489,10 @@ async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), 
             if axum {
                 serve(listener, TowerToHyperService::new(axum_handlers::bare())).await
             } else {
-                serve(listener, hyper::service::service_fn(tower_handlers::bare)).await
+                // Through the same tower adapter as the session layers: the floor of a tower
+                // service on hyper.
+                let service = ServiceBuilder::new().service_fn(tower_handlers::bare);
+                serve(listener, TowerToHyperService::new(service)).await
             }
         }
         (Library::Fastsession, _) => go!(

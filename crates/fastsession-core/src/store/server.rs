@@ -403,6 +403,8 @@ impl<B: Backend> ServerStore<B> {
                 return Ok(id_cookie(record.id().cloned()));
             }
             tracing::warn!(target: "fastsession::security", "new session id collided with a stored one; drawing another");
+            // Only a copied pool (a fork after serving) makes 256 random bits collide.
+            crate::random::discard_pool();
         }
         Err(Error::new(
             ErrorKind::Random,
