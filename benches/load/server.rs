@@ -55,8 +55,6 @@
 //! (for `tower-sessions-redis`: empties database 13).
 
 use std::convert::Infallible;
-use std::error::Error as StdError;
-use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 
 use bytes::Bytes;
@@ -67,19 +65,19 @@ use fastsession_core::store::{CookieStore, MemoryStore};
 use fastsession_tower::SessionLayer;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
 
-type BoxError = Box<dyn StdError + Send + Sync>;
 type Body = Full<Bytes>;
 
 /// The fixed body of the modes whose handler does not use a session.
 const HELLO: &[u8] = b"Hello, World!";
 
 use fastsession_benches::all_load_modes;
+use fastsession_benches::serving::{
+    BoxError, announce, delete_prefix, exit_on_stdin_eof, flush_tower_sessions_db, postgres_url,
+    redis_url, serve, valid_namespace,
+};
 
 fn main() {
     if let Err(error) = run() {
@@ -115,7 +113,7 @@ fn run() -> Result<(), BoxError> {
             return Err(usage().into());
         };
         check_mode(mode)?;
-        return cleanup(mode, &valid_namespace(namespace.clone())?);
+        return cleanup(mode, &valid_namespace(namespace)?);
     }
     let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
         return Err(usage().into());
@@ -131,7 +129,7 @@ fn run() -> Result<(), BoxError> {
             "--exit-on-stdin-eof" => options.exit_on_stdin_eof = true,
             "--namespace" => {
                 let namespace = rest.next().ok_or("--namespace needs a value")?;
-                options.namespace = valid_namespace(namespace.clone())?;
+                options.namespace = valid_namespace(namespace)?;
             }
             other => return Err(format!("unknown argument {other:?}\n{}", usage()).into()),
         }
@@ -141,15 +139,7 @@ fn run() -> Result<(), BoxError> {
     listener.set_nonblocking(true)?;
 
     if options.exit_on_stdin_eof {
-        // The driver holds our stdin: if it dies, so do we.
-        std::thread::spawn(|| {
-            let mut sink = String::new();
-            let mut stdin = io::stdin().lock();
-            while matches!(stdin.read_line(&mut sink), Ok(n) if n > 0) {
-                sink.clear();
-            }
-            std::process::exit(0);
-        });
+        exit_on_stdin_eof();
     }
 
     match mode.as_str() {
@@ -164,46 +154,6 @@ fn run() -> Result<(), BoxError> {
         ),
         _ => run_hyper(mode, listener, &options.namespace),
     }
-}
-
-/// Prints the bound address, the driver's signal that the server is ready: after the store
-/// is connected, so that a server that cannot reach its store never looks ready.
-fn announce(addr: SocketAddr) -> Result<(), BoxError> {
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{addr}")?;
-    stdout.flush()?;
-    Ok(())
-}
-
-/// Namespaces end up in Redis keys and PostgreSQL schema names: keep them to identifier
-/// characters.
-fn valid_namespace(namespace: String) -> Result<String, BoxError> {
-    let ok = namespace
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && namespace
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && namespace.len() <= 40;
-    if ok {
-        Ok(namespace)
-    } else {
-        Err(format!(
-            "namespace {namespace:?}: use at most 40 of a-z, 0-9 and _, not starting with a digit"
-        )
-        .into())
-    }
-}
-
-fn redis_url() -> String {
-    std::env::var("FASTSESSION_BENCH_REDIS_URL")
-        .unwrap_or_else(|_| fastsession_benches::REDIS_URL.to_owned())
-}
-
-fn postgres_url() -> String {
-    std::env::var("FASTSESSION_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| fastsession_benches::POSTGRES_URL.to_owned())
 }
 
 /// The Redis key prefix of `mode` in `namespace`.
@@ -250,13 +200,7 @@ fn cleanup(mode: &str, namespace: &str) -> Result<(), BoxError> {
     runtime.block_on(async {
         match mode {
             "tower-sessions-redis" => {
-                let mut info = redis::IntoConnectionInfo::into_connection_info(redis_url())?;
-                info.redis.db = i64::from(fastsession_benches::TOWER_SESSIONS_REDIS_DB);
-                let client = redis::Client::open(info)?;
-                let mut connection = client.get_multiplexed_async_connection().await?;
-                redis::cmd("FLUSHDB")
-                    .query_async::<()>(&mut connection)
-                    .await?;
+                flush_tower_sessions_db().await?;
             }
             "actix-session-redis" | "fastsession-redis" | "floor-redis" | "floor-plain-redis" => {
                 delete_prefix(&key_prefix(namespace, mode)).await?;
@@ -277,34 +221,6 @@ fn cleanup(mode: &str, namespace: &str) -> Result<(), BoxError> {
         }
         Ok(())
     })
-}
-
-/// Deletes every Redis key that starts with `prefix` (SCAN, then UNLINK in batches).
-async fn delete_prefix(prefix: &str) -> Result<(), BoxError> {
-    let client = redis::Client::open(redis_url())?;
-    let mut connection = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{prefix}*");
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut connection)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<()>(&mut connection)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
 }
 
 /// Runs a hyper-based mode on a current-thread Tokio runtime until the process is killed.
@@ -597,33 +513,6 @@ mod floor {
             .find(|(name, _)| *name == COOKIE)
             .map(|(_, id)| id)
             .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-    }
-}
-
-/// Announces the address, then accepts connections forever, each served by hyper's HTTP/1.1
-/// connection (keep-alive on, the default) in a task of the current runtime.
-async fn serve<S, B>(listener: tokio::net::TcpListener, service: S) -> Result<(), BoxError>
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    announce(listener.local_addr()?)?;
-    loop {
-        let (stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        let service = service.clone();
-        tokio::spawn(async move {
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("load-server: connection error: {error}");
-            }
-        });
     }
 }
 

@@ -6,6 +6,8 @@
 
 use std::sync::Mutex;
 
+pub mod serving;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::GeneralPurposeConfig;
 use base64::engine::{DecodePaddingMode, Simd};

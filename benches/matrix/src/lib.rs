@@ -268,17 +268,6 @@ impl Path {
 /// distinct sessions taken in turn.
 pub const SESSIONS: [usize; 2] = [1, 10_000];
 
-/// Where the servers find Redis and PostgreSQL unless told otherwise
-/// (`FASTSESSION_BENCH_REDIS_URL`, `FASTSESSION_BENCH_POSTGRES_URL`).
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-
-/// See [`REDIS_URL`].
-pub const POSTGRES_URL: &str = "postgres://127.0.0.1:5432/test";
-
-/// The Redis database tower-sessions' store runs in: it cannot prefix its keys, so it gets a
-/// database of its own, which the clean-up empties.
-pub const TOWER_SESSIONS_REDIS_DB: u8 = 13;
-
 #[cfg(test)]
 mod tests {
     use super::*;

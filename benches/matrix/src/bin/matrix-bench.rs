@@ -17,6 +17,10 @@ use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, SESSIONS, Serv
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// `load-gen`'s connections, and so the client sessions of the paths where their number
+/// does not matter (one per connection).
+const CONNECTIONS: usize = 32;
+
 const USAGE: &str = "\
 usage: matrix-bench [options]
   --rounds N          rounds (default 3)
@@ -138,11 +142,14 @@ impl Cell {
     /// matter. A bare server has one cell, its floor.
     fn of(server: Server, options: &Options) -> Vec<Cell> {
         if server.library == Library::Bare {
-            return vec![Cell {
-                server,
-                path: Path::Untouched,
-                sessions: 32,
-            }];
+            return vec![
+                Cell {
+                    server,
+                    path: Path::Untouched,
+                    sessions: CONNECTIONS,
+                }
+                .floor(),
+            ];
         }
         let mut cells = Vec::new();
         for &path in &options.paths {
@@ -158,11 +165,20 @@ impl Cell {
                 cells.push(Cell {
                     server,
                     path,
-                    sessions: 32,
+                    sessions: CONNECTIONS,
                 });
             }
         }
         cells
+    }
+
+    /// The bare framework's one cell: what this cell's session cost is measured from.
+    fn floor(self) -> Cell {
+        Cell {
+            server: self.server.floor(),
+            path: Path::Untouched,
+            sessions: CONNECTIONS,
+        }
     }
 
     /// `load-gen`'s options for this cell (besides address, pids and timing).
@@ -397,29 +413,28 @@ struct Summary {
     instructions: f64,
 }
 
-fn summarize(
-    cell: Cell,
-    results: &Results,
-    floors: &BTreeMap<Framework, Vec<Run>>,
-    instructions: &BTreeMap<Cell, f64>,
-) -> Option<Summary> {
-    let runs = results.get(&cell)?;
-    let floor = floors.get(&cell.server.framework)?;
+fn summarize(cell: Cell, results: &Results, instructions: &BTreeMap<Cell, f64>) -> Option<Summary> {
+    let counted = instructions.get(&cell).copied();
+    let runs = results.get(&cell).map_or(&[][..], Vec::as_slice);
+    if runs.is_empty() && counted.is_none() {
+        return None;
+    }
+    let floor = results.get(&cell.floor()).map_or(&[][..], Vec::as_slice);
     let get = |key: &str| {
         runs.iter()
             .map(|r| r.get(key).copied().unwrap_or(f64::NAN))
             .collect::<Vec<_>>()
     };
+    // Round by round: the floor's slice of the same round.
     let costs: Vec<f64> = runs
         .iter()
         .zip(floor)
         .map(|(run, floor)| run["server_cpu_us"] - floor["server_cpu_us"])
         .collect();
-    let floor_instructions = instructions.get(&Cell {
-        server: cell.server.floor(),
-        path: Path::Untouched,
-        sessions: 32,
-    });
+    let floor_instructions = match instructions.get(&cell.floor()) {
+        Some(f) if cell.floor() != cell => *f,
+        _ => 0.0,
+    };
     Some(Summary {
         rounds: runs.len(),
         rps: median(get("rps")),
@@ -428,11 +443,7 @@ fn summarize(
         cost: median(costs.clone()),
         cost_range: range(&costs),
         store_cpu: median(get("store_cpu_us")),
-        instructions: match (instructions.get(&cell), floor_instructions) {
-            (Some(i), Some(f)) if cell.server.library != Library::Bare => i - f,
-            (Some(i), _) => *i,
-            _ => f64::NAN,
-        },
+        instructions: counted.map_or(f64::NAN, |i| i - floor_instructions),
     })
 }
 
@@ -469,7 +480,7 @@ fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary
     Some((cheapest, fastest))
 }
 
-fn print_tables(options: &Options, summaries: &BTreeMap<Cell, Summary>) {
+fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
     println!(
         "\n| framework | store | path | sessions | library | n | req/s | p99 µs | app CPU µs/req | session cost µs (range) | cost ÷ best peer | req/s ÷ best peer | store CPU µs/req | app + store µs/req | session instr/req |"
     );
@@ -518,7 +529,6 @@ fn print_tables(options: &Options, summaries: &BTreeMap<Cell, Summary>) {
             num(s.instructions, 0),
         );
     }
-    let _ = options;
 }
 
 /// The issue's targets, cell by cell: met or not, on the medians of this run.
@@ -688,39 +698,10 @@ fn main() -> Result<(), BoxError> {
         }
     }
 
-    let floors: BTreeMap<Framework, Vec<Run>> = results
+    let summaries: BTreeMap<Cell, Summary> = cells
         .iter()
-        .filter(|(c, _)| c.server.library == Library::Bare)
-        .map(|(c, runs)| (c.server.framework, runs.clone()))
+        .filter_map(|&cell| Some((cell, summarize(cell, &results, &counted)?)))
         .collect();
-    let mut summaries = BTreeMap::new();
-    for &cell in &cells {
-        let summary = if options.rounds > 0 {
-            summarize(cell, &results, &floors, &counted)
-        } else {
-            let floor = counted.get(&Cell {
-                server: cell.server.floor(),
-                path: Path::Untouched,
-                sessions: 32,
-            });
-            counted.get(&cell).map(|&i| Summary {
-                rounds: 0,
-                rps: f64::NAN,
-                p99: f64::NAN,
-                cpu: f64::NAN,
-                cost: f64::NAN,
-                cost_range: (f64::NAN, f64::NAN),
-                store_cpu: f64::NAN,
-                instructions: match floor {
-                    Some(f) if cell.server.library != Library::Bare => i - f,
-                    _ => i,
-                },
-            })
-        };
-        if let Some(summary) = summary {
-            summaries.insert(cell, summary);
-        }
-    }
     println!(
         "matrix-bench: {} rounds of {} s warm-up + {} s per cell; servers on CPU {}, load-gen on CPU {}; {:.0} s in all",
         options.rounds,
@@ -730,7 +711,7 @@ fn main() -> Result<(), BoxError> {
         options.gen_cpu,
         started.elapsed().as_secs_f64()
     );
-    print_tables(&options, &summaries);
+    print_tables(&summaries);
     if options.rounds > 0 {
         print_targets(&summaries);
     }

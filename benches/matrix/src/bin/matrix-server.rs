@@ -12,24 +12,23 @@
 //! `Secure` (plain HTTP on loopback), ten minutes of idleness for the server-side stores.
 
 use std::convert::Infallible;
-use std::error::Error as StdError;
-use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, Server, Store};
+use fastsession_benches::serving::{
+    BoxError, announce, delete_prefix, exit_on_stdin_eof, flush_tower_sessions_db, postgres_url,
+    redis_url, serve, valid_namespace,
+};
 use fastsession_core::codec::{Key, KeyRing};
 use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::store::{CookieStore, MemoryStore};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 
-type BoxError = Box<dyn StdError + Send + Sync>;
 type Body = Full<Bytes>;
 
 fn main() {
@@ -73,17 +72,7 @@ fn run() -> Result<(), BoxError> {
     let mut rest = args.iter().skip(2);
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--exit-on-stdin-eof" => {
-                // The driver holds our stdin: if it dies, so do we.
-                std::thread::spawn(|| {
-                    let mut sink = String::new();
-                    let mut stdin = io::stdin().lock();
-                    while matches!(stdin.read_line(&mut sink), Ok(n) if n > 0) {
-                        sink.clear();
-                    }
-                    std::process::exit(0);
-                });
-            }
+            "--exit-on-stdin-eof" => exit_on_stdin_eof(),
             "--namespace" => {
                 options.namespace =
                     valid_namespace(rest.next().ok_or("--namespace needs a value")?)?;
@@ -103,44 +92,6 @@ fn run() -> Result<(), BoxError> {
             runtime.block_on(serve_hyper(listener, &options))
         }
     }
-}
-
-/// Prints the bound address: the driver's signal that the server is ready.
-fn announce(addr: SocketAddr) -> Result<(), BoxError> {
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{addr}")?;
-    stdout.flush()?;
-    Ok(())
-}
-
-/// Namespaces end up in Redis keys and PostgreSQL schema names.
-fn valid_namespace(namespace: &str) -> Result<String, BoxError> {
-    let ok = namespace
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && namespace
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && namespace.len() <= 40;
-    if ok {
-        Ok(namespace.to_owned())
-    } else {
-        Err(format!(
-            "namespace {namespace:?}: at most 40 of a-z, 0-9 and _, not starting with a digit"
-        )
-        .into())
-    }
-}
-
-fn redis_url() -> String {
-    std::env::var("FASTSESSION_BENCH_REDIS_URL")
-        .unwrap_or_else(|_| fastsession_bench_matrix::REDIS_URL.to_owned())
-}
-
-fn postgres_url() -> String {
-    std::env::var("FASTSESSION_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| fastsession_bench_matrix::POSTGRES_URL.to_owned())
 }
 
 /// The Redis key prefix of a server in a namespace.
@@ -199,13 +150,7 @@ fn cleanup(server: Server, namespace: &str) -> Result<(), BoxError> {
     runtime.block_on(async {
         match (server.library, server.store) {
             (Library::TowerSessions, Store::Redis) => {
-                let mut info = redis::IntoConnectionInfo::into_connection_info(redis_url())?;
-                info.redis.db = i64::from(fastsession_bench_matrix::TOWER_SESSIONS_REDIS_DB);
-                let client = redis::Client::open(info)?;
-                let mut connection = client.get_multiplexed_async_connection().await?;
-                redis::cmd("FLUSHDB")
-                    .query_async::<()>(&mut connection)
-                    .await?;
+                flush_tower_sessions_db().await?;
             }
             (_, Store::Redis) => delete_prefix(&key_prefix(namespace, server)).await?,
             (_, Store::Postgres) => {
@@ -226,34 +171,6 @@ fn cleanup(server: Server, namespace: &str) -> Result<(), BoxError> {
     })
 }
 
-/// Deletes every Redis key that starts with `prefix` (SCAN, then UNLINK in batches).
-async fn delete_prefix(prefix: &str) -> Result<(), BoxError> {
-    let client = redis::Client::open(redis_url())?;
-    let mut connection = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{prefix}*");
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut connection)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<()>(&mut connection)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
-}
-
 /// The answer of every path that does not carry a number of the session's.
 const ONE: &str = "1";
 
@@ -271,14 +188,40 @@ fn step(path: Path, current: Option<u64>) -> (Option<u64>, u64) {
     }
 }
 
-/// The paths as fastsession handlers: one body for the tower service, axum and actix-web.
-fn fastsession_answer(path: Path, session: &fastsession_core::Session) -> Result<u64, BoxError> {
+/// A session whose `n` is read and written without waiting: fastsession's and
+/// actix-session's.
+trait Counter {
+    fn n(&self) -> Result<Option<u64>, BoxError>;
+    fn set_n(&self, n: u64) -> Result<(), BoxError>;
+}
+
+impl Counter for fastsession_core::Session {
+    fn n(&self) -> Result<Option<u64>, BoxError> {
+        Ok(self.get("n")?)
+    }
+    fn set_n(&self, n: u64) -> Result<(), BoxError> {
+        Ok(self.insert("n", n)?)
+    }
+}
+
+impl Counter for actix_session::Session {
+    fn n(&self) -> Result<Option<u64>, BoxError> {
+        Ok(self.get("n")?)
+    }
+    fn set_n(&self, n: u64) -> Result<(), BoxError> {
+        Ok(self.insert("n", n)?)
+    }
+}
+
+/// The paths as handlers of a [`Counter`] session: one body for the tower service, axum and
+/// actix-web.
+fn answer<S: Counter>(path: Path, session: &S) -> Result<u64, BoxError> {
     let (write, answer) = match path {
         Path::New => step(path, None),
-        _ => step(path, session.get::<u64>("n")?),
+        _ => step(path, session.n()?),
     };
     if let Some(n) = write {
-        session.insert("n", n)?;
+        session.set_n(n)?;
     }
     Ok(answer)
 }
@@ -350,7 +293,7 @@ mod tower_handlers {
         };
         drop(request);
         let result = match sessions.session().await {
-            Ok(session) => fastsession_answer(path, &session),
+            Ok(session) => answer(path, &session),
             Err(error) => Err(error.into()),
         };
         Ok(text(result))
@@ -399,7 +342,7 @@ mod axum_handlers {
             .route(Path::Untouched.target(), get(|| async { ONE }))
     }
 
-    fn answer(result: Result<u64, BoxError>) -> Result<String, StatusCode> {
+    fn respond(result: Result<u64, BoxError>) -> Result<String, StatusCode> {
         result.map(|n| n.to_string()).map_err(|error| {
             eprintln!("matrix-server: {error}");
             StatusCode::INTERNAL_SERVER_ERROR
@@ -409,13 +352,13 @@ mod axum_handlers {
     pub(super) fn fastsession() -> Router {
         use fastsession_core::Session;
         async fn hot(session: Session) -> Result<String, StatusCode> {
-            answer(fastsession_answer(Path::Hot, &session))
+            respond(super::answer(Path::Hot, &session))
         }
         async fn read(session: Session) -> Result<String, StatusCode> {
-            answer(fastsession_answer(Path::Read, &session))
+            respond(super::answer(Path::Read, &session))
         }
         async fn new(session: Session) -> Result<String, StatusCode> {
-            answer(fastsession_answer(Path::New, &session))
+            respond(super::answer(Path::New, &session))
         }
         Router::new()
             .route(Path::Hot.target(), get(hot))
@@ -429,13 +372,13 @@ mod axum_handlers {
             pub(super) fn $name() -> Router {
                 use $krate::Session;
                 async fn hot(session: Session) -> Result<String, StatusCode> {
-                    answer($answer(Path::Hot, &session).await)
+                    respond($answer(Path::Hot, &session).await)
                 }
                 async fn read(session: Session) -> Result<String, StatusCode> {
-                    answer($answer(Path::Read, &session).await)
+                    respond($answer(Path::Read, &session).await)
                 }
                 async fn new(session: Session) -> Result<String, StatusCode> {
-                    answer($answer(Path::New, &session).await)
+                    respond($answer(Path::New, &session).await)
                 }
                 Router::new()
                     .route(Path::Hot.target(), get(hot))
@@ -509,7 +452,7 @@ async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), 
         (Library::TowerSessions, Store::Redis) => {
             use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
             let mut config = Config::from_url(&redis_url())?;
-            config.database = Some(fastsession_bench_matrix::TOWER_SESSIONS_REDIS_DB);
+            config.database = Some(fastsession_benches::TOWER_SESSIONS_REDIS_DB);
             // One multiplexed connection, like the other libraries' clients.
             let pool = Pool::new(config, None, None, None, 1)?;
             pool.init().await?;
@@ -542,33 +485,6 @@ async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), 
     }
 }
 
-/// Announces the address, then serves every connection with hyper's HTTP/1.1 (keep-alive) in
-/// a task of the current runtime.
-async fn serve<S, B>(listener: tokio::net::TcpListener, service: S) -> Result<(), BoxError>
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    announce(listener.local_addr()?)?;
-    loop {
-        let (stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        let service = service.clone();
-        tokio::spawn(async move {
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("matrix-server: connection error: {error}");
-            }
-        });
-    }
-}
-
 /// actix-web with one worker (its own current-thread runtime). A store with a network client
 /// is made once, before the server, as the libraries' documentation does: its connection is
 /// driven by the system thread's runtime.
@@ -581,11 +497,10 @@ mod actix {
     use actix_web::{App, HttpResponse, HttpServer, web};
 
     use super::{
-        BoxError, Library, ONE, Options, Path, Store, announce, fastsession_answer,
-        fastsession_config, step,
+        BoxError, Library, ONE, Options, Path, Store, announce, answer, fastsession_config,
     };
 
-    fn answer(result: Result<u64, BoxError>) -> HttpResponse {
+    fn respond(result: Result<u64, BoxError>) -> HttpResponse {
         match result {
             Ok(n) => HttpResponse::Ok().body(n.to_string()),
             Err(error) => {
@@ -602,13 +517,13 @@ mod actix {
         macro_rules! routes {
             ($session:ty, $answer:ident) => {{
                 async fn hot(session: $session) -> HttpResponse {
-                    answer($answer(Path::Hot, &session))
+                    respond($answer(Path::Hot, &session))
                 }
                 async fn read(session: $session) -> HttpResponse {
-                    answer($answer(Path::Read, &session))
+                    respond($answer(Path::Read, &session))
                 }
                 async fn new(session: $session) -> HttpResponse {
-                    answer($answer(Path::New, &session))
+                    respond($answer(Path::New, &session))
                 }
                 config
                     .route(Path::Hot.target(), web::get().to(hot))
@@ -619,23 +534,10 @@ mod actix {
         }
         match library {
             Library::Fastsession => {
-                routes!(fastsession_core::Session, fastsession_answer);
+                routes!(fastsession_core::Session, answer);
             }
             Library::ActixSession => {
-                fn session_answer(
-                    path: Path,
-                    session: &actix_session::Session,
-                ) -> Result<u64, BoxError> {
-                    let (write, answer) = match path {
-                        Path::New => step(path, None),
-                        _ => step(path, session.get::<u64>("n")?),
-                    };
-                    if let Some(n) = write {
-                        session.insert("n", n)?;
-                    }
-                    Ok(answer)
-                }
-                routes!(actix_session::Session, session_answer);
+                routes!(actix_session::Session, answer);
             }
             _ => {
                 config
