@@ -201,6 +201,64 @@ async fn ttl_follows_the_idle_and_absolute_deadlines() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_update_in_the_second_of_its_load_leaves_last_active_and_the_ttl_alone() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock); // 100 s idle, 1000 s absolute
+        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        let mut con = sync_connection(URL).unwrap();
+        let redis_key = session_key(&store, &id);
+        let ttl = |con: &mut redis::Connection| -> i64 {
+            redis::cmd("TTL").arg(&redis_key).query(con).unwrap()
+        };
+        // A TTL no save would set: only one that sends `EXPIRE` changes it.
+        let _: i64 = redis::cmd("EXPIRE")
+            .arg(&redis_key)
+            .arg(500)
+            .query(&mut con)
+            .unwrap();
+        request(&cfg, Some(&id), |s| s.insert("n", 1).unwrap())
+            .await
+            .result
+            .unwrap();
+        let same_second = ttl(&mut con);
+        assert!((495..=500).contains(&same_second), "{same_second}");
+        let n: String = redis::cmd("HGET")
+            .arg(&redis_key)
+            .arg("v:n")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(n, "1", "the value is merged all the same");
+
+        // "Remember me" changes the deadline: set again in the same second.
+        request(&cfg, Some(&id), |s| s.set_persistent(true))
+            .await
+            .result
+            .unwrap();
+        assert_ne!(ttl(&mut con), same_second);
+
+        // The next second: `last_active` and the TTL move on.
+        clock.advance(Duration::from_secs(1));
+        let _: i64 = redis::cmd("EXPIRE")
+            .arg(&redis_key)
+            .arg(500)
+            .query(&mut con)
+            .unwrap();
+        request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap())
+            .await
+            .result
+            .unwrap();
+        let next_second = ttl(&mut con);
+        assert!(next_second < 495, "{next_second}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_changing_different_keys_all_persist() {
     tokio::time::timeout(LIMIT, async {
         let (store, _cleanup) = shared_store().await;

@@ -14,7 +14,8 @@ impl RedisBackend {
     /// The common update, without the script: the request's own record shows the session
     /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
     /// left to check. One `MULTI`/`EXEC` reads whether `created` is there and, in the same
-    /// step, merges the fields, bumps `version` and sets the TTL; Redis runs these plain
+    /// step, merges the fields, bumps `version` and sets the TTL (unless the session was
+    /// loaded in this second, see below); Redis runs these plain
     /// commands at a fraction of a script's cost. If `created` was missing (the key expired,
     /// was evicted or deleted by a logout since the load), the step wrote into an empty hash:
     /// that hash is deleted and the session reported ended. It can never be loaded meanwhile,
@@ -58,24 +59,37 @@ impl RedisBackend {
         if !deletes.is_empty() {
             pipe.hdel(redis_key, deletes);
         }
-        let set = pipe
-            .cmd("HSET")
-            .arg(redis_key)
-            .arg("last_active")
-            .arg(now.as_secs());
-        for (field, value) in sets {
-            set.arg(field).arg(value.as_ref());
+        // Within the second the session was loaded in, `last_active` already holds it and
+        // the TTL was set from it by the write that put it there (every write of
+        // `last_active` sets the TTL with it): unless this update changes what else the
+        // deadline depends on (the user, "remember me", its own deadline), neither is sent
+        // again.
+        let changes = update.changes();
+        let same_second = update.previously_active() == Some(now)
+            && !changes.user_changed()
+            && !changes.persistent_changed()
+            && !changes.expires_at_changed();
+        if !same_second || !sets.is_empty() {
+            let set = pipe.cmd("HSET").arg(redis_key);
+            if !same_second {
+                set.arg("last_active").arg(now.as_secs());
+            }
+            for (field, value) in sets {
+                set.arg(field).arg(value.as_ref());
+            }
         }
         // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
         // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
         for (field, delta) in increments {
             pipe.hincr(redis_key, field, *delta);
         }
-        pipe.hincr(redis_key, "version", 1)
-            .expire(redis_key, ttl_of(expiry.idle_timeout_of(from)));
+        pipe.hincr(redis_key, "version", 1);
+        if !same_second {
+            pipe.expire(redis_key, ttl_of(expiry.idle_timeout_of(from)));
+        }
         // The index orders by the second of the last activity, written with `last_active`
         // in each step: within the second it was loaded in, the entry is already in place.
-        if anonymous && !self.is_cluster() && update.previously_active() != Some(now) {
+        if anonymous && !self.is_cluster() && !same_second {
             pipe.cmd("ZADD")
                 .arg(&self.anonymous.order)
                 .arg("XX")
