@@ -52,7 +52,8 @@
 //!
 //! Beside it: the partial index `<table>_anon` on `(last_active, key)` of the rows without a
 //! user (the eviction order), the table `<table>_budget` (16 rows counting the anonymous rows
-//! and their bytes) and the function `<table>_count` its triggers call. A table made by an
+//! and their bytes), the function `<table>_count` its triggers call, and the one-row table
+//! `<table>_floor` (where the next eviction's walk starts). A table made by an
 //! earlier version (without `data_len` and the budget) is upgraded in place by `migrate`,
 //! once: it holds writers off while it fills in `data_len` of the anonymous rows (from their
 //! stored JSON, a close upper bound) and counts them. A table without `expires_at` gets the
@@ -97,24 +98,25 @@
 //!   deletes by `expires`, takes idle anonymous rows long before logged-in ones.
 //! * **Their own budget**, [`PostgresConfig::with_anonymous_budget`] (by default 100 000
 //!   sessions holding 64 MiB of data together). Creating an anonymous session, or a merge
-//!   leaving one larger, when the budget would be exceeded deletes the least recently active
-//!   other anonymous sessions until it fits, in the same statement (at most 256 per statement;
-//!   later writes delete the rest). Rows with a user id, revocation markers of logged-in
+//!   leaving one larger, when the budget is then exceeded is followed by a statement that
+//!   deletes the least recently active other anonymous sessions until it fits (at most 256
+//!   per statement; later writes delete the rest). Between the two, and when concurrent
+//!   writers evict at once (each skips the rows another is deleting), the budget can be over
+//!   by at most the writes in flight. Rows with a user id, revocation markers of logged-in
 //!   sessions and "log out everywhere" markers included, are never read nor deleted to make
 //!   room; a row that gained a user or was active since the statement chose it is spared.
 //!   Each eviction is counted as
 //!   [`Event::AnonymousEvicted`](fastsession_core::events::Event::AnonymousEvicted).
 //!
 //! What the budget costs: triggers keep the count and bytes of the anonymous rows in 16
-//! counter rows (picked by the row's key, so that concurrent writers rarely wait for each
-//! other), so no statement ever counts the table. A create or a merge of an anonymous session
-//! also reads the 16 counter rows and the trigger updates one of them; when the budget is full,
-//! each evicted session costs one probe of the `<table>_anon` index and one deletion (in
-//! steady state, one per create). Measured on a loaded two-core machine against a local
-//! server, an anonymous create took about 0.1 ms more with room and 0.3 ms more when it evicted
-//! (against 1.5 ms for the insert with its commit). A merge or refresh of a session with a user
-//! runs the statement it ran before (plus one integer column), fires no trigger and touches no
-//! counter: no slower within measurement noise. Every deletion of an anonymous row (a logout,
+//! counter rows (each connection adds to its own, so that concurrent writers rarely wait for
+//! each other and never deadlock), so no statement ever counts the table. A create of an
+//! anonymous session also reads the 16 counter rows and the trigger updates one of them; a
+//! merge that leaves an anonymous session no larger is the plain merge. When the budget is
+//! full, each create is followed by the eviction statement: one probe of the `<table>_anon`
+//! index per evicted session, from where the last eviction stopped (so the entries of rows
+//! evicted since the last vacuum are not read again), and one deletion. A merge or refresh of
+//! a session with a user fires no trigger and touches no counter. Every deletion of an anonymous row (a logout,
 //! an eviction, each row of a reaper's batch) updates one counter row too, so the counter rows
 //! see many updates: leave autovacuum on (the default).
 //!
@@ -123,7 +125,8 @@
 //!
 //! # Consistency
 //!
-//! Every operation is one SQL statement (autocommit, `READ COMMITTED`), with parameters only:
+//! Every operation is one SQL statement (autocommit, `READ COMMITTED`), with parameters only,
+//! except that an anonymous write may be followed by the eviction the budget needs:
 //!
 //! * **load**: one `SELECT` by key; expiry is checked in Rust, and an expired row is deleted.
 //! * **save** (a request that changed something): one `UPDATE ... RETURNING` that, only if the
@@ -134,14 +137,16 @@
 //!   adds increments to the stored integers (as
 //!   [`Record::apply`](fastsession_core::session::Record::apply) does), sets the user,
 //!   "remember me" and the own deadline if changed, bumps `version`, and sets `last_active`,
-//!   `expires` and `data_len`; in the same statement, a row that is not live is deleted
-//!   (and, for a session left anonymous, what the budget needs is evicted). A row that
+//!   `expires` and `data_len`; in the same statement, a row that is not live is deleted.
+//!   A merge that makes an anonymous session larger is held back by that statement and
+//!   runs as a second one that also tells whether the budget is exceeded (then what it needs
+//!   is evicted, see [Anonymous sessions](#anonymous-sessions)). A row that
 //!   another request deleted (logout, regeneration) matches nothing and the save fails with
 //!   [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded): no resurrection.
 //!   Row locks order concurrent saves of one session; each sees the other's committed keys.
 //! * **create**: `INSERT ... ON CONFLICT DO NOTHING`; an id already present is never
 //!   overwritten (the store draws another). For an anonymous session, the same statement
-//!   evicts what the budget needs (see [Anonymous sessions](#anonymous-sessions)).
+//!   tells whether the budget is exceeded (see [Anonymous sessions](#anonymous-sessions)).
 //! * **regenerate**: the new row is created first, then the old one removed with
 //!   `DELETE ... RETURNING` (so a failed create leaves the session as it was, and of two
 //!   racing requests one wins). **destroy**: `DELETE ... RETURNING`.

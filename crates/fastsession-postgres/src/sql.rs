@@ -66,6 +66,7 @@ pub(crate) struct Statements {
     pub(crate) create_anonymous: String,
     pub(crate) update: String,
     pub(crate) update_anonymous: String,
+    pub(crate) evict: String,
     pub(crate) touch: String,
     pub(crate) remove: String,
     pub(crate) reap: String,
@@ -80,6 +81,8 @@ impl Statements {
         let t = table;
         // The per-slot counts of the anonymous rows and their bytes, kept by triggers.
         let budget = format!("\"{schema}\".\"{name}_budget\"");
+        // Where the walk for the next eviction starts (see `raised`).
+        let floor = format!("\"{schema}\".\"{name}_floor\"");
         let insert = format!(
             "INSERT INTO {t} \
              (key, created, last_active, expires, persistent, user_id, user_hash, version, vals, flashes, data_len, expires_at) \
@@ -94,8 +97,9 @@ impl Statements {
         let user_after = "CASE WHEN $20::boolean THEN $21::text ELSE user_id END";
         let persistent_after = "CASE WHEN $18::boolean THEN $19::boolean ELSE persistent END";
         let expires_at_after = "CASE WHEN $24::boolean THEN $25::bigint ELSE expires_at END";
-        let merge = format!(
-            "UPDATE {t} SET \
+        let merge = |guard: &str| {
+            format!(
+                "UPDATE {t} SET \
                vals = (CASE WHEN $12::boolean THEN '{{}}'::jsonb ELSE vals END - $13::text[]) || $14::text::jsonb \
                  || CASE WHEN $26::text = '{{}}' THEN '{{}}'::jsonb ELSE {sums} END, \
                flashes = (CASE WHEN $15::boolean THEN '{{}}'::jsonb ELSE flashes END - $16::text[]) || $17::text::jsonb, \
@@ -107,54 +111,80 @@ impl Statements {
                version = version + 1, \
                last_active = $2::bigint, \
                expires = {deadline} \
-             WHERE key = $1::bytea AND {LIVE} \
+             WHERE key = $1::bytea AND {LIVE} AND {guard} \
              RETURNING 1",
-            deadline = deadline(user_after, persistent_after, expires_at_after),
-            sums = SUMS,
-        );
+                deadline = deadline(user_after, persistent_after, expires_at_after),
+                sums = SUMS,
+            )
+        };
+        // `$27` set: the request leaves the session anonymous, as it found it. The merge then
+        // needs no budget if the row has a user (another request logged it in meanwhile) or
+        // does not grow; otherwise it is held back, and the caller runs `update_anonymous`.
+        let kept = "(NOT $27::boolean OR user_id IS NOT NULL OR data_len >= $23::bigint)";
         // In the same statement as a merge or refresh: the deletion of a row not live.
         let ended = format!(
             "DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) AND NOT EXISTS (SELECT 1 FROM live)"
         );
         Statements {
-            migrate: migrate(t, schema, name, &budget),
+            migrate: migrate(t, schema, name, &budget, &floor),
             read: format!("SELECT {RECORD_COLUMNS} FROM {t} WHERE key = $1::bytea"),
             create: format!("WITH ins AS ({insert}) SELECT count(*), 0::bigint FROM ins"),
-            // `over` is how far the budget would be exceeded with the new row (counted from
-            // the counters as of the statement's start: the row inserted here is not in them).
+            // The anonymous row and, if it enters the eviction order behind the floor, the
+            // floor lowered to it. The second answer says whether the budget may now be
+            // exceeded (counted from the counters as of the statement's start, plus the new
+            // row): the caller then runs `evict`.
             create_anonymous: format!(
-                "WITH RECURSIVE over AS (\
-                   SELECT coalesce(sum(sessions), 0)::bigint + 1 - $12::bigint AS sessions, \
-                          coalesce(sum(bytes), 0)::bigint + $10::bigint - $13::bigint AS bytes \
-                   FROM {budget}), \
-                 ins AS ({insert}), \
-                 {victims}, \
-                 gone AS ({evict} AND EXISTS (SELECT 1 FROM ins) RETURNING 1) \
-                 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM gone)",
-                victims = victims(t, "TRUE"),
-                evict = evict(t),
+                "WITH ins AS ({insert}), {lowered} \
+                 SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM ins) AND \
+                   (SELECT coalesce(sum(sessions), 0) + 1 > $12::bigint \
+                      OR coalesce(sum(bytes), 0) + $10::bigint > $13::bigint FROM {budget})",
+                lowered = lowered(&floor, "$3::bigint", "ins"),
             ),
+            // The third answer says the merge may have been held back (`$27` set, nothing
+            // merged, the row live as the statement began): the caller runs
+            // `update_anonymous`, which decides. Not the guard itself: under a concurrent write
+            // the guard is re-checked on the newest row, which the statement's snapshot does
+            // not see.
             update: format!(
                 "WITH live AS ({merge}), ended AS ({ended}) \
-                 SELECT (SELECT count(*) FROM live), 0::bigint"
+                 SELECT (SELECT count(*) FROM live), false, \
+                   $27::boolean AND NOT EXISTS (SELECT 1 FROM live) \
+                     AND EXISTS (SELECT 1 FROM {t} WHERE key = $1::bytea AND {LIVE})",
+                merge = merge(kept),
             ),
-            // As `update`, for a session the request leaves anonymous: the row's own count and
-            // bytes are replaced by its new ones, and the other anonymous rows over the budget
-            // are evicted, as at a create.
+            // As `update`, for a session the request leaves anonymous and larger, or makes
+            // anonymous: the second answer says whether the budget may now be exceeded, the
+            // row's own count and bytes replaced by its new ones.
             update_anonymous: format!(
-                "WITH RECURSIVE own AS (\
+                "WITH own AS (\
                    SELECT count(*) AS sessions, coalesce(sum(data_len), 0)::bigint AS bytes \
                    FROM {t} WHERE key = $1::bytea AND user_id IS NULL), \
-                 over AS (\
-                   SELECT coalesce(sum(b.sessions), 0)::bigint - own.sessions + 1 - $27::bigint AS sessions, \
-                          coalesce(sum(b.bytes), 0)::bigint - own.bytes + $23::bigint - $28::bigint AS bytes \
-                   FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
-                 live AS ({merge}), ended AS ({ended}), \
+                 live AS ({merge}), ended AS ({ended}), {lowered} \
+                 SELECT (SELECT count(*) FROM live), EXISTS (SELECT 1 FROM live) AND \
+                   (SELECT coalesce(sum(b.sessions), 0) - own.sessions + 1 > $27::bigint \
+                      OR coalesce(sum(b.bytes), 0) - own.bytes + $23::bigint > $28::bigint \
+                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes)",
+                merge = merge("TRUE"),
+                lowered = lowered(&floor, "$2::bigint", "live"),
+            ),
+            // After a write that may have exceeded the budget: the least recently active
+            // anonymous rows other than `$1` deleted until it holds, from the eviction floor
+            // (`$4` false) or from the start of the order (`$4` true: the caller's second try
+            // when the first found too few, see `Backend::evict`).
+            evict: format!(
+                "WITH RECURSIVE over AS (\
+                   SELECT coalesce(sum(sessions), 0)::bigint - $2::bigint AS sessions, \
+                          coalesce(sum(bytes), 0)::bigint - $3::bigint AS bytes FROM {budget}), \
                  {victims}, \
-                 gone AS ({evict} AND EXISTS (SELECT 1 FROM live) RETURNING 1) \
-                 SELECT (SELECT count(*) FROM live), (SELECT count(*) FROM gone)",
-                victims = victims(t, "a.key <> $1::bytea"),
+                 gone AS ({evict} RETURNING 1), \
+                 {raised} \
+                 SELECT (SELECT count(*) FROM gone), \
+                   (SELECT count(*) < {EVICT_MAX} AND (o.sessions > count(*) \
+                      OR o.bytes > coalesce(max(v.freed), 0)) FROM over o LEFT JOIN victims v ON TRUE \
+                    GROUP BY o.sessions, o.bytes)",
+                victims = victims(t, &floor, "a.key <> $1::bytea"),
                 evict = evict(t),
+                raised = raised(t, &floor),
             ),
             touch: format!(
                 "WITH live AS (UPDATE {t} SET last_active = $2::bigint, expires = {deadline} \
@@ -182,21 +212,28 @@ impl Statements {
 }
 
 /// The CTE `victims`: the least recently active anonymous rows (other than those `spare`
-/// excludes), walked one index step at a time in `(last_active, key)` order, as many as it
-/// takes to bring the counts of CTE `over` within the budget and at most `EVICT_MAX`. Each
-/// step is one probe of the partial index `<table>_anon`, so the walk reads only the rows it
-/// evicts. Only rows without a user are ever read.
+/// excludes), walked one index step at a time in `(last_active, key)` order from the budget's
+/// eviction floor, as many as it takes to bring the counts of CTE `over` within the budget
+/// and at most `EVICT_MAX`. Each step is one probe of the partial index `<table>_anon`, so
+/// the walk reads only the rows it evicts. Only rows without a user are ever read.
 ///
-/// The first step's condition on `over` is an uncorrelated subquery so that PostgreSQL
-/// evaluates it once, before the scan (a one-time filter): as a join condition it would be
-/// checked against every anonymous row, a scan of the whole index whenever the budget has
-/// room.
-fn victims(t: &str, spare: &str) -> String {
+/// The floor is where earlier evictions stopped (see `raised`): without it, each walk would
+/// start at the index's first entry and step over the entries of every row evicted since the
+/// last vacuum, which under a flood are all the rows evicted in that time.
+///
+/// The first step's conditions on `over` and the floor are uncorrelated subqueries so that
+/// PostgreSQL evaluates them once, before the scan (a one-time filter and an index bound): as
+/// a join condition the first would be checked against every anonymous row, a scan of the
+/// whole index whenever the budget has room.
+fn victims(t: &str, floor: &str, spare: &str) -> String {
     format!(
         "victims (tid, key, last_active, freed, n) AS (\
            (SELECT a.ctid, a.key, a.last_active, a.data_len, 1::bigint FROM {t} a \
             WHERE (SELECT o.sessions > 0 OR o.bytes > 0 FROM over o) \
               AND a.user_id IS NULL AND {spare} \
+              AND (a.last_active, a.key) > (SELECT \
+                CASE WHEN $4::boolean THEN -9223372036854775808 ELSE f.active END, \
+                CASE WHEN $4::boolean THEN '\\x'::bytea ELSE f.key END FROM {floor} f) \
             ORDER BY a.last_active, a.key LIMIT 1) \
            UNION ALL \
            (SELECT nx.ctid, nx.key, nx.last_active, v.freed + nx.data_len, v.n + 1 \
@@ -213,22 +250,65 @@ fn victims(t: &str, spare: &str) -> String {
 /// own condition and `RETURNING`.
 ///
 /// The victims are fetched by the row versions the walk read (`ctid = ANY` of an array, a TID
-/// scan), one each. "No user" is written `num_nulls(user_id) = 1` rather than
-/// `user_id IS NULL` so that the planner cannot answer it with the partial index of all
-/// anonymous rows: not knowing how few victims the walk yields, it would read that whole index
-/// (seen in plans, with thousands of rows) instead of the few rows named.
+/// scan), one each. A victim another statement holds locked is skipped rather than waited
+/// for: concurrent creates in a full budget all walk to the same oldest rows, and waiting
+/// would queue every one of them behind the first, which deletes it anyway (the budget may
+/// then be over by at most the writers in flight, until the next writes evict the rest).
+/// "No user" is written `num_nulls(user_id) = 1` rather than `user_id IS NULL` so that the
+/// planner cannot answer it with the partial index of all anonymous rows: not knowing how few
+/// victims the walk yields, it would read that whole index (seen in plans, with thousands of
+/// rows) instead of the few rows named.
 fn evict(t: &str) -> String {
     format!(
-        "DELETE FROM {t} d WHERE d.ctid = ANY (ARRAY(SELECT v.tid FROM victims v)) \
+        "DELETE FROM {t} d WHERE d.ctid = ANY (ARRAY(SELECT l.ctid FROM {t} l \
+           WHERE l.ctid = ANY (ARRAY(SELECT v.tid FROM victims v)) FOR UPDATE SKIP LOCKED)) \
          AND num_nulls(d.user_id) = 1 \
          AND d.last_active <= (SELECT v.last_active FROM victims v WHERE v.key = d.key)"
+    )
+}
+
+/// The CTEs `target` and `raised`: move the eviction floor up to the last victim the walk
+/// chose. Every anonymous row before it was evicted, or spared because it was active since
+/// or gained a user (and so moved on in the order or left it), except the row `$1` the walk
+/// leaves alone: if that one is behind the last victim, the floor stops at its second. Only
+/// if no other writer holds the floor: concurrent evictions in a flood take turns moving it
+/// instead of queueing on it.
+fn raised(t: &str, floor: &str) -> String {
+    format!(
+        "target (active, key) AS (SELECT \
+             CASE WHEN (s.last_active, '\\x'::bytea) < (m.last_active, m.key) \
+               THEN s.last_active ELSE m.last_active END, \
+             CASE WHEN (s.last_active, '\\x'::bytea) < (m.last_active, m.key) \
+               THEN '\\x'::bytea ELSE m.key END \
+           FROM (SELECT v.last_active, v.key FROM victims v ORDER BY v.n DESC LIMIT 1) m \
+           LEFT JOIN (SELECT last_active FROM {t} WHERE key = $1::bytea AND user_id IS NULL) s \
+             ON TRUE), \
+         raised AS (UPDATE {floor} f SET active = m.active, key = m.key FROM target m \
+           WHERE f.ctid = ANY (ARRAY(SELECT l.ctid FROM {floor} l \
+             WHERE (l.active, l.key) < (SELECT active, key FROM target) FOR UPDATE SKIP LOCKED)) \
+           AND (m.active, m.key) > (f.active, f.key))"
+    )
+}
+
+/// The CTE `lowered`: once the statement's write (CTE `done`) is made, lowers the eviction
+/// floor to a row `$1` that enters the order at `active` behind it (written with an older
+/// last activity than the rows evicted, as by a server whose clock is behind, or in the same
+/// second with a smaller key), so that the walk finds it. Never waited for either: if an
+/// eviction holds the floor meanwhile and moves it past the row, `evict`'s second walk,
+/// from the start of the order, finds the row once the walk from the floor runs short.
+fn lowered(floor: &str, active: &str, done: &str) -> String {
+    format!(
+        "lowered AS (UPDATE {floor} SET active = {active}, key = '\\x'::bytea \
+           WHERE ctid = ANY (ARRAY(SELECT ctid FROM {floor} \
+             WHERE EXISTS (SELECT 1 FROM {done}) AND (active, key) >= ({active}, $1::bytea) \
+             FOR UPDATE SKIP LOCKED)))"
     )
 }
 
 /// Creates what is missing, in one transaction under an advisory lock; upgrades a table made
 /// before the anonymous budget (no `data_len`, no counters) or before sessions had their own
 /// deadline (no `expires_at`) in place.
-fn migrate(t: &str, schema: &str, name: &str, budget: &str) -> String {
+fn migrate(t: &str, schema: &str, name: &str, budget: &str, floor: &str) -> String {
     let slots = BUDGET_SLOTS;
     format!(
         "BEGIN;
@@ -262,33 +342,34 @@ CREATE INDEX IF NOT EXISTS \"{name}_expires\" ON {t} (expires);
 CREATE INDEX IF NOT EXISTS \"{name}_user\" ON {t} (user_hash) WHERE user_hash IS NOT NULL;
 -- The anonymous budget: each row's data bytes, the eviction order of the rows without a user,
 -- and their counts, kept per slot by a trigger.
+-- The eviction floor: one row, the (last_active, key) the next walk for victims starts after.
+CREATE TABLE IF NOT EXISTS {floor} (active bigint NOT NULL, key bytea NOT NULL);
+INSERT INTO {floor} (active, key) SELECT -9223372036854775808, '\\x'::bytea
+    WHERE NOT EXISTS (SELECT 1 FROM {floor});
 CREATE OR REPLACE FUNCTION \"{schema}\".\"{name}_count\"() RETURNS trigger
 LANGUAGE plpgsql AS $count$
 DECLARE
     n bigint := 0;
     b bigint := 0;
-    k bytea;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         UPDATE {budget} SET sessions = 0, bytes = 0;
+        UPDATE {floor} SET active = -9223372036854775808, key = '\\x'::bytea;
         RETURN NULL;
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        k := OLD.key;
-        IF OLD.user_id IS NULL THEN
-            n := n - 1;
-            b := b - OLD.data_len;
-        END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.user_id IS NULL THEN
+        n := n - 1;
+        b := b - OLD.data_len;
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        k := NEW.key;
-        IF NEW.user_id IS NULL THEN
-            n := n + 1;
-            b := b + NEW.data_len;
-        END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.user_id IS NULL THEN
+        n := n + 1;
+        b := b + NEW.data_len;
     END IF;
+    -- Every count a statement changes goes to the one counter row of its connection (only
+    -- the sum matters): a statement never holds one counter row while waiting for another,
+    -- so concurrent writers cannot deadlock on them.
     UPDATE {budget} SET sessions = sessions + n, bytes = bytes + b
-        WHERE slot = get_byte(k, 0) % {slots};
+        WHERE slot = pg_backend_pid() % {slots};
     RETURN NULL;
 END
 $count$;

@@ -243,7 +243,10 @@ async fn injection_looking_keys_and_values_are_stored_verbatim() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(tables, 2, "the sessions and the budget's counters");
+    assert_eq!(
+        tables, 3,
+        "the sessions, the budget's counters and the eviction floor"
+    );
     // The backend reads the raw row back exactly.
     let record = store
         .backend()

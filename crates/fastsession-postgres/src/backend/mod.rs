@@ -18,7 +18,7 @@ use tokio_postgres::types::ToSql;
 
 use self::params::{Delta, Liveness, flashes_json, len, secs, user_hash, values_json};
 use self::pool::Retry;
-use self::rows::{applied, decode};
+use self::rows::{Written, decode, evicted};
 use crate::config::PostgresConfig;
 use crate::error::{PostgresError, PostgresErrorKind};
 use crate::nul_escape::escape_text;
@@ -271,7 +271,7 @@ impl Backend for PostgresBackend {
             );
             // Not retried: after a lost answer, a second insert would find the first.
             let rows = self.rows("create", sql, &params, Retry::Never).await?;
-            Ok(applied(&rows))
+            self.settle(key, Written::from_rows(&rows)).await
         })
     }
 
@@ -317,17 +317,31 @@ impl Backend for PostgresBackend {
                 &expires_at,
                 &d.add_values,
             ]);
-            // A session the request leaves with a user takes the statement it always took; one
-            // it leaves anonymous may grow, so its statement also keeps the budget.
+            // A session the request leaves with a user takes the plain merge, and so does one
+            // it leaves anonymous as it found it, unless the row would grow: the statement
+            // then holds the merge back (`$27`) and the one that keeps the budget runs
+            // instead. A logout, which moves the row into the budget, takes that one at once.
+            // Not retried: a lost answer may hide an applied merge.
+            let kept_anonymous = user.is_none() && !user_changed;
+            if user.is_some() || kept_anonymous {
+                params.push(&kept_anonymous);
+                let rows = self
+                    .rows("update", &self.inner.sql.update, &params, Retry::Never)
+                    .await?;
+                let written = Written::from_rows(&rows);
+                if !written.held_back {
+                    return Ok(written.applied);
+                }
+                params.pop();
+            }
             let sql = self.statement(
-                user.is_none(),
+                true,
                 &self.inner.sql.update,
                 &self.inner.sql.update_anonymous,
                 &mut params,
             );
-            // Not retried: a lost answer may hide an applied merge.
             let rows = self.rows("update", sql, &params, Retry::Never).await?;
-            Ok(applied(&rows))
+            self.settle(key, Written::from_rows(&rows)).await
         })
     }
 
@@ -383,6 +397,37 @@ impl Backend for PostgresBackend {
 }
 
 impl PostgresBackend {
+    /// After a write of the anonymous row `key`: if it may have taken the budget
+    /// over, evicts the least recently active other anonymous rows until it holds, walking
+    /// from the eviction floor, and from the start of the order if that walk ran short (a row
+    /// behind the floor). Apart from the write, so that a write with room costs no eviction
+    /// machinery; the budget is over only between the two statements, and by at most the
+    /// writers in flight.
+    async fn settle(&self, key: &[u8], written: Written) -> Result<bool> {
+        if written.applied && written.over {
+            for from_start in [false, true] {
+                let params: [&(dyn ToSql + Sync); 4] = [
+                    &key,
+                    &self.inner.max_anonymous,
+                    &self.inner.max_anonymous_bytes,
+                    &from_start,
+                ];
+                // Retried once: evicting twice is evicting once. A failure (logged by `rows`)
+                // leaves the write standing: the next write's eviction catches up.
+                let Ok(rows) = self
+                    .rows("evict", &self.inner.sql.evict, &params, Retry::Once)
+                    .await
+                else {
+                    break;
+                };
+                if !evicted(&rows) {
+                    break;
+                }
+            }
+        }
+        Ok(written.applied)
+    }
+
     /// Links or unlinks (by `sql`) the session under `key` and `user`'s index.
     async fn user_link(
         &self,

@@ -10,18 +10,42 @@ use tokio_postgres::Row;
 
 use crate::nul_escape::{unescape_json, unescape_text};
 
-/// Whether a create or merge (`SELECT applied, evicted`) was applied; each anonymous session
-/// it evicted to make room is counted as an [`Event::AnonymousEvicted`].
-pub(super) fn applied(rows: &[Row]) -> bool {
+/// The answer of a create or merge: `SELECT applied, over[, held_back]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Written {
+    /// The row was inserted or merged.
+    pub(super) applied: bool,
+    /// The write may have taken the anonymous budget over: `evict` has to run.
+    pub(super) over: bool,
+    /// A plain merge was held back because it would grow an anonymous row: the budgeted
+    /// merge has to run instead.
+    pub(super) held_back: bool,
+}
+
+impl Written {
+    pub(super) fn from_rows(rows: &[Row]) -> Self {
+        let Some(row) = rows.first() else {
+            return Written::default();
+        };
+        Written {
+            applied: row.try_get::<_, i64>(0).unwrap_or(0) > 0,
+            over: row.try_get(1).unwrap_or(false),
+            held_back: row.try_get(2).unwrap_or(false),
+        }
+    }
+}
+
+/// The answer of `evict`: `(evicted, short)`, each eviction counted as an
+/// [`Event::AnonymousEvicted`]; `short` if the walk ran out of rows before the budget held.
+pub(super) fn evicted(rows: &[Row]) -> bool {
     let Some(row) = rows.first() else {
         return false;
     };
-    let applied: i64 = row.try_get(0).unwrap_or(0);
-    let evicted: i64 = row.try_get(1).unwrap_or(0);
+    let evicted: i64 = row.try_get(0).unwrap_or(0);
     for _ in 0..evicted {
         events::record(Event::AnonymousEvicted);
     }
-    applied > 0
+    row.try_get(1).unwrap_or(false)
 }
 
 /// A row of `sql::RECORD_COLUMNS` as a record; `None` (and an [`Event::UnreadableRecord`]) if
