@@ -89,7 +89,10 @@ impl Conn {
             let client = redis::Client::open(info).map_err(invalid_url)?;
             let manager = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
-                .set_response_timeout(Some(config.command_timeout))
+                // Every command is bounded by `bounded` already: a second timer per command
+                // (the client's) costs a timer registration and, when the answer arrives
+                // first, a wake-up of the runtime's driver on each command.
+                .set_response_timeout(None)
                 // Few, quick reconnection tries: requests wait for them, bounded by the
                 // command timeout; a later request starts a new round.
                 .set_number_of_retries(2)
