@@ -276,13 +276,13 @@ fn evict(t: &str) -> String {
 fn raised(t: &str, floor: &str) -> String {
     format!(
         "target (active, key) AS (SELECT \
-             CASE WHEN (s.last_active, '\\x'::bytea) < (m.last_active, m.key) \
-               THEN s.last_active ELSE m.last_active END, \
-             CASE WHEN (s.last_active, '\\x'::bytea) < (m.last_active, m.key) \
-               THEN '\\x'::bytea ELSE m.key END \
+             CASE WHEN b.behind THEN s.last_active ELSE m.last_active END, \
+             CASE WHEN b.behind THEN '\\x'::bytea ELSE m.key END \
            FROM (SELECT v.last_active, v.key FROM victims v ORDER BY v.n DESC LIMIT 1) m \
            LEFT JOIN (SELECT last_active FROM {t} WHERE key = $1::bytea AND user_id IS NULL) s \
-             ON TRUE), \
+             ON TRUE \
+           CROSS JOIN LATERAL (SELECT (s.last_active, '\\x'::bytea) < (m.last_active, m.key) \
+             AS behind) b), \
          raised AS (UPDATE {floor} f SET active = m.active, key = m.key FROM target m \
            WHERE f.ctid = ANY (ARRAY(SELECT l.ctid FROM {floor} l \
              WHERE (l.active, l.key) < (SELECT active, key FROM target) FOR UPDATE SKIP LOCKED)) \

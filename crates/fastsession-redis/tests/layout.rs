@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fastsession_core::http::SessionConfig;
 use fastsession_core::session::SessionId;
 use fastsession_core::store::Backend as _;
 use fastsession_core::time::Clock as _;
+use fastsession_redis::RedisStore;
 
 use crate::support::{
     T0, URL, clock, config, keys, request, session_key, shared_store, sync_connection,
@@ -140,14 +142,9 @@ async fn ttl_follows_the_idle_and_absolute_deadlines() {
         let (store, _cleanup) = shared_store().await;
         let clock = clock();
         let cfg = config(&store, &clock); // 100 s idle, 1000 s absolute
-        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
-            .await
-            .cookie();
+        let (id, redis_key) = counter_session(&store, &cfg).await;
         let mut con = sync_connection(URL).unwrap();
-        let redis_key = session_key(&store, &id);
-        let ttl = |con: &mut redis::Connection| -> i64 {
-            redis::cmd("TTL").arg(&redis_key).query(con).unwrap()
-        };
+        let ttl = |con: &mut redis::Connection| ttl_of(con, &redis_key);
         let fresh = ttl(&mut con);
         assert!((95..=100).contains(&fresh), "idle deadline: {fresh}");
 
@@ -206,20 +203,10 @@ async fn an_update_in_the_second_of_its_load_leaves_last_active_and_the_ttl_alon
         let (store, _cleanup) = shared_store().await;
         let clock = clock();
         let cfg = config(&store, &clock); // 100 s idle, 1000 s absolute
-        let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
-            .await
-            .cookie();
+        let (id, redis_key) = counter_session(&store, &cfg).await;
         let mut con = sync_connection(URL).unwrap();
-        let redis_key = session_key(&store, &id);
-        let ttl = |con: &mut redis::Connection| -> i64 {
-            redis::cmd("TTL").arg(&redis_key).query(con).unwrap()
-        };
-        // A TTL no save would set: only one that sends `EXPIRE` changes it.
-        let _: i64 = redis::cmd("EXPIRE")
-            .arg(&redis_key)
-            .arg(500)
-            .query(&mut con)
-            .unwrap();
+        let ttl = |con: &mut redis::Connection| ttl_of(con, &redis_key);
+        plant_ttl(&mut con, &redis_key);
         request(&cfg, Some(&id), |s| s.insert("n", 1).unwrap())
             .await
             .result
@@ -242,11 +229,7 @@ async fn an_update_in_the_second_of_its_load_leaves_last_active_and_the_ttl_alon
 
         // The next second: `last_active` and the TTL move on.
         clock.advance(Duration::from_secs(1));
-        let _: i64 = redis::cmd("EXPIRE")
-            .arg(&redis_key)
-            .arg(500)
-            .query(&mut con)
-            .unwrap();
+        plant_ttl(&mut con, &redis_key);
         request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap())
             .await
             .result
@@ -452,9 +435,7 @@ async fn ttl_follows_remember_me_and_the_sessions_own_deadline() {
         .cookie();
         let redis_key = session_key(&store, &id);
         let storage_key = store.storage_key(&SessionId::parse(&id).unwrap());
-        let ttl = |con: &mut redis::Connection| -> i64 {
-            redis::cmd("TTL").arg(&redis_key).query(con).unwrap()
-        };
+        let ttl = |con: &mut redis::Connection| ttl_of(con, &redis_key);
         let field = |con: &mut redis::Connection| -> Option<u64> {
             redis::cmd("HGET")
                 .arg(&redis_key)
@@ -731,4 +712,24 @@ async fn concurrent_increments_count_through_both_kinds_of_step() {
     })
     .await
     .unwrap();
+}
+
+/// A new session holding `n` = 0, made by one request through `cfg`: its cookie and its key.
+async fn counter_session(store: &RedisStore, cfg: &SessionConfig) -> (String, String) {
+    let id = request(cfg, None, |s| s.insert("n", 0).unwrap())
+        .await
+        .cookie();
+    let key = session_key(store, &id);
+    (id, key)
+}
+
+/// Sets `key`'s TTL to 500 s, which no save would set: only a save that sends `EXPIRE`
+/// changes it.
+fn plant_ttl(con: &mut redis::Connection, key: &str) {
+    let _: i64 = redis::cmd("EXPIRE").arg(key).arg(500).query(con).unwrap();
+}
+
+/// The TTL Redis reports for `key`, in seconds.
+fn ttl_of(con: &mut redis::Connection, key: &str) -> i64 {
+    redis::cmd("TTL").arg(key).query(con).unwrap()
 }

@@ -263,12 +263,12 @@ impl Backend for PostgresBackend {
                 &expires_at,
             ]);
             // Only a row without a user enters (and makes room in) the anonymous budget.
-            let sql = self.statement(
-                user.is_none(),
-                &self.inner.sql.create,
-                &self.inner.sql.create_anonymous,
-                &mut params,
-            );
+            let sql = if user.is_none() {
+                params.extend(self.budget_bounds());
+                &self.inner.sql.create_anonymous
+            } else {
+                &self.inner.sql.create
+            };
             // Not retried: after a lost answer, a second insert would find the first.
             let rows = self.rows("create", sql, &params, Retry::Never).await?;
             self.settle(key, Written::from_rows(&rows)).await
@@ -334,13 +334,15 @@ impl Backend for PostgresBackend {
                 }
                 params.pop();
             }
-            let sql = self.statement(
-                true,
-                &self.inner.sql.update,
-                &self.inner.sql.update_anonymous,
-                &mut params,
-            );
-            let rows = self.rows("update", sql, &params, Retry::Never).await?;
+            params.extend(self.budget_bounds());
+            let rows = self
+                .rows(
+                    "update",
+                    &self.inner.sql.update_anonymous,
+                    &params,
+                    Retry::Never,
+                )
+                .await?;
             self.settle(key, Written::from_rows(&rows)).await
         })
     }
@@ -406,10 +408,11 @@ impl PostgresBackend {
     async fn settle(&self, key: &[u8], written: Written) -> Result<bool> {
         if written.applied && written.over {
             for from_start in [false, true] {
-                let params: [&(dyn ToSql + Sync); 4] = [
-                    &key,
-                    &self.inner.max_anonymous,
-                    &self.inner.max_anonymous_bytes,
+                let [max_sessions, max_bytes] = self.budget_bounds();
+                let params = [
+                    &key as &(dyn ToSql + Sync),
+                    max_sessions,
+                    max_bytes,
                     &from_start,
                 ];
                 // Retried once: evicting twice is evicting once. A failure (logged by `rows`)

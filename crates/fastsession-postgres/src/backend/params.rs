@@ -1,5 +1,5 @@
 //! The statements' parameters: times, sizes and the user hash as PostgreSQL takes them, the
-//! liveness bounds, the change set of an update, and the choice of the budgeted statement.
+//! liveness bounds, the change set of an update, and the anonymous budget's bounds.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -16,23 +16,10 @@ use super::PostgresBackend;
 use crate::nul_escape::{escape_json, escape_text};
 
 impl PostgresBackend {
-    /// `plain` for a row the write leaves with a user; `budgeted` for an anonymous one, which
-    /// also keeps the anonymous budget, whose bounds go after `params`.
-    pub(super) fn statement<'s: 'p, 'p>(
-        &'s self,
-        anonymous: bool,
-        plain: &'s str,
-        budgeted: &'s str,
-        params: &mut Vec<&'p (dyn ToSql + Sync)>,
-    ) -> &'s str {
-        if !anonymous {
-            return plain;
-        }
-        params.extend([
-            &self.inner.max_anonymous as &(dyn ToSql + Sync),
-            &self.inner.max_anonymous_bytes,
-        ]);
-        budgeted
+    /// The anonymous budget's bounds (sessions, bytes), the parameters after a statement's
+    /// own in those that keep the budget.
+    pub(super) fn budget_bounds(&self) -> [&(dyn ToSql + Sync); 2] {
+        [&self.inner.max_anonymous, &self.inner.max_anonymous_bytes]
     }
 }
 
