@@ -86,6 +86,11 @@ fn pieces(c: &mut Criterion) {
         });
     });
 
+    // A server-side store's storage key: HMAC-SHA256 of a 32-byte id under a precomputed key.
+    let hasher = fastsession_core::codec::IdHasher::random().expect("OS random");
+    group.bench_function("id_hash_32", |b| {
+        b.iter(|| hasher.hash(b"session", black_box(&raw[..32])));
+    });
     group.bench_function("alloc_free_vec_256", |b| {
         b.iter(|| Vec::<u8>::with_capacity(black_box(256)));
     });

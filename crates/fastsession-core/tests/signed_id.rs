@@ -326,3 +326,49 @@ async fn raw_cookie_headers_are_checked_alike() {
     assert_eq!(env.reasons(), ["malformed"]);
     assert_eq!(spy.loads(), 0);
 }
+
+/// A write to a session whose cookie the browser already holds (same id, signed by the active
+/// key, no `Max-Age` to slide) sends no `Set-Cookie`, signed or not; a remembered session's
+/// write sends its cookie again (its `Max-Age` slides), and so does switching "remember me"
+/// off (the browser must get a session cookie in its place).
+#[tokio::test]
+async fn a_write_sends_the_cookie_again_only_when_it_changes() {
+    let env = Env::new();
+    for keys in [None, Some(ring(1))] {
+        let (spy, config) = memory(&env, keys.as_ref());
+        let value = issue(&env, &config).await;
+        let cookie = format!("{NAME}={value}");
+        let response = env
+            .send_to(&config, Some(&cookie), |s| s.insert("n", 2).unwrap())
+            .await;
+        response.assert_ok();
+        assert_eq!(spy.saves_of(SaveKind::Update), 1);
+        assert!(
+            response.set_cookies().is_empty(),
+            "{:?}",
+            response.set_cookies()
+        );
+
+        let remembered = env
+            .send_to(&config, Some(&cookie), |s| s.set_persistent(true))
+            .await;
+        assert_eq!(remembered.value(), value);
+        assert!(remembered.set_cookies()[0].contains("; Max-Age="));
+        let slid = env
+            .send_to(&config, Some(&cookie), |s| s.insert("n", 3).unwrap())
+            .await;
+        assert_eq!(slid.value(), value);
+        assert!(slid.set_cookies()[0].contains("; Max-Age="));
+
+        let forgotten = env
+            .send_to(&config, Some(&cookie), |s| s.set_persistent(false))
+            .await;
+        assert_eq!(forgotten.value(), value);
+        assert!(!forgotten.set_cookies()[0].contains("Max-Age"));
+        let quiet = env
+            .send_to(&config, Some(&cookie), |s| s.insert("n", 4).unwrap())
+            .await;
+        quiet.assert_ok();
+        assert!(quiet.set_cookies().is_empty());
+    }
+}

@@ -258,6 +258,7 @@ async fn save_session(
         else {
             return Ok(());
         };
+        let reseal = target.with(|state| state.reseal);
         let sent = match &mut target {
             Target::Sole(state) => {
                 let last_active = state.record.last_active();
@@ -283,6 +284,14 @@ async fn save_session(
         )
         .with_memo(memo.as_ref());
         let persistent = sent.record().is_persistent();
+        // The browser already holds the cookie this save would set again: a session cookie
+        // (no `Max-Age` to slide) naming the same id, signed by the active key. Sending it
+        // once more would cost a header and change nothing.
+        let cookie_held = matches!(kind, SaveKind::Update | SaveKind::Touch)
+            && !persistent
+            && !sent.changes().persistent_changed()
+            && config.store().cookie_content() == CookieContent::SessionId
+            && !reseal;
         if kind == SaveKind::Regenerate {
             // The old id ends at a regeneration: the store must know before whether the
             // new cookie fits.
@@ -302,7 +311,12 @@ async fn save_session(
                 state.record.set_last_active(last_active);
             }
             let sent_changes = copied.unwrap_or_else(|| std::mem::take(&mut state.changes));
-            match apply_outcome(config, state, saved, persistent, now, slot.pending) {
+            let saving = Saving {
+                persistent,
+                cookie_held,
+                now,
+            };
+            match apply_outcome(config, state, saved, saving, slot.pending) {
                 Ok(()) => Ok(state.is_carried()),
                 Err(e) => {
                     if !e.is_session_ended() {
@@ -365,16 +379,29 @@ fn begin_save(
     }
 }
 
-/// Applies a save's outcome to the session and queues its header. `persistent` is what was
-/// saved.
+/// What a save sent, for its outcome.
+struct Saving {
+    /// Whether the saved record is remembered ("remember me").
+    persistent: bool,
+    /// Whether the request's cookie is the one this save would set, if the id stays.
+    cookie_held: bool,
+    now: UnixTime,
+}
+
+/// Applies a save's outcome to the session and queues its header, unless the browser
+/// already holds that very cookie.
 fn apply_outcome(
     config: &SessionConfig,
     state: &mut State,
     saved: Result<Saved>,
-    persistent: bool,
-    now: UnixTime,
+    saving: Saving,
     pending: &mut Option<(HeaderValue, Line)>,
 ) -> Result<()> {
+    let Saving {
+        persistent,
+        cookie_held,
+        now,
+    } = saving;
     let name = config.cookie().name();
     let (mut value, mut id) = match saved {
         Ok(Saved::Cookie { value, id }) => (value, id),
@@ -392,6 +419,10 @@ fn apply_outcome(
             return Err(e);
         }
     };
+    if cookie_held && id.is_some() && id.as_ref() == state.record.id() {
+        state.record.set_last_active(now);
+        return Ok(());
+    }
     if let Some(signer) = config.id_signer() {
         let signed = id
             .take()

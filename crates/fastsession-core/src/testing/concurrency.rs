@@ -120,8 +120,8 @@ pub async fn concurrent_writes_to_one_key_keep_one_whole_value(sut: &StoreUnderT
                 move |w, s| put(w, s, "v", b),
             )
             .await;
-        let ta = ra.token("the first of two writes to one key");
-        let tb = rb.token("the second of two writes to one key");
+        let ta = w.rewritten(&ra, &token, "the first of two writes to one key");
+        let tb = w.rewritten(&rb, &token, "the second of two writes to one key");
         if w.merges {
             let s = w.live(&token, "after two writes to one key").await;
             let v = get::<Written>(&w, &s, "v");

@@ -205,7 +205,7 @@ pub async fn refresh_waits_for_the_configured_share(sut: &StoreUnderTest) {
 
     w.advance(1);
     let reply = w.send(Some(&token), |_| {}).await;
-    let refreshed = reply.token("a read at the refresh share");
+    let refreshed = w.rewritten(&reply, &token, "a read at the refresh share");
     ensure!(
         w,
         w.spy.saves_of(SaveKind::Touch) == 1,

@@ -78,6 +78,18 @@ pub(crate) struct Abilities {
 }
 
 impl World {
+    /// The cookie the browser holds after `reply` to an update or a refresh of the session
+    /// `old` names: `old` itself for a store of session ids, whose response must not send
+    /// that same cookie again; the new value for the others, which must send one.
+    #[track_caller]
+    pub(crate) fn rewritten(&self, reply: &Reply, old: &str, what: &str) -> String {
+        if self.store_parses_cookie {
+            return reply.token(what);
+        }
+        reply.ok(what).sets_nothing(what);
+        old.to_owned()
+    }
+
     /// A fresh store from `sut`, with the default expiry.
     pub(crate) fn new(sut: &StoreUnderTest, check: &'static str) -> Arc<Self> {
         World::with_expiry(sut, check, default_expiry())
