@@ -311,12 +311,15 @@ async fn save_session(
                 state.record.set_last_active(last_active);
             }
             let sent_changes = copied.unwrap_or_else(|| std::mem::take(&mut state.changes));
-            let saving = Saving {
+            match apply_outcome(
+                config,
+                state,
+                saved,
                 persistent,
                 cookie_held,
                 now,
-            };
-            match apply_outcome(config, state, saved, saving, slot.pending) {
+                slot.pending,
+            ) {
                 Ok(()) => Ok(state.is_carried()),
                 Err(e) => {
                     if !e.is_session_ended() {
@@ -379,31 +382,19 @@ fn begin_save(
     }
 }
 
-/// What a save sent, for its outcome.
-struct Saving {
-    /// Whether the saved record is remembered ("remember me").
-    persistent: bool,
-    /// Whether the request's cookie is the one this save would set, if the id stays.
-    cookie_held: bool,
-    now: UnixTime,
-}
-
-/// Applies a save's outcome to the session and queues its header, unless the browser
-/// already holds that very cookie.
+/// Applies a save's outcome to the session and queues its cookie, unless the browser
+/// already holds that very cookie. `persistent` is what was saved, `cookie_held` whether the
+/// request's cookie is the one the save would set if the id stays.
 fn apply_outcome(
     config: &SessionConfig,
     state: &mut State,
     saved: Result<Saved>,
-    saving: Saving,
+    persistent: bool,
+    cookie_held: bool,
+    now: UnixTime,
     pending: &mut Option<(HeaderValue, Line)>,
 ) -> Result<()> {
-    let Saving {
-        persistent,
-        cookie_held,
-        now,
-    } = saving;
-    let name = config.cookie().name();
-    let (mut value, mut id) = match saved {
+    let (value, id) = match saved {
         Ok(Saved::Cookie { value, id }) => (value, id),
         Ok(Saved::Remove) => {
             queue_removal(pending, config);
@@ -419,10 +410,34 @@ fn apply_outcome(
             return Err(e);
         }
     };
-    if cookie_held && id.is_some() && id.as_ref() == state.record.id() {
-        state.record.set_last_active(now);
-        return Ok(());
+    let held = cookie_held && id.as_ref().is_some_and(|id| state.record.id() == Some(id));
+    let id = if held {
+        id
+    } else {
+        queue_cookie(config, &state.record, value, id, persistent, now, pending)?
+    };
+    state.record.set_last_active(now);
+    state.record.set_id(id);
+    state.is_new = false;
+    state.reseal = false;
+    if state.action == Action::Regenerate {
+        state.action = Action::Keep;
     }
+    Ok(())
+}
+
+/// Queues the `Set-Cookie` line for the cookie `value` a store returned for `record` (naming
+/// `id`), signing the id if configured; returns the id. Fails if the line is too long.
+fn queue_cookie(
+    config: &SessionConfig,
+    record: &Record,
+    mut value: String,
+    mut id: Option<SessionId>,
+    persistent: bool,
+    now: UnixTime,
+    pending: &mut Option<(HeaderValue, Line)>,
+) -> Result<Option<SessionId>> {
+    let name = config.cookie().name();
     if let Some(signer) = config.id_signer() {
         let signed = id
             .take()
@@ -437,12 +452,11 @@ fn apply_outcome(
         id = Some(signed);
     }
     // A session with a deadline of its own gets a cookie that ends with it.
-    let line = match state.record.expires_at() {
+    let line = match record.expires_at() {
         Some(_) if persistent => {
-            let max_age =
-                config
-                    .expiry()
-                    .cookie_max_age(&state.record, now, config.cookie().max_age());
+            let max_age = config
+                .expiry()
+                .cookie_max_age(record, now, config.cookie().max_age());
             config
                 .cookie()
                 .persistent_cookie_line_until(&value, max_age)
@@ -460,14 +474,7 @@ fn apply_outcome(
         ));
     }
     queue_line(pending, name, line, Line::Sets);
-    state.record.set_last_active(now);
-    state.record.set_id(id);
-    state.is_new = false;
-    state.reseal = false;
-    if state.action == Action::Regenerate {
-        state.action = Action::Keep;
-    }
-    Ok(())
+    Ok(id)
 }
 
 /// Queues a `Set-Cookie` line built for this response, without copying it.
