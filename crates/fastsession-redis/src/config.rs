@@ -174,8 +174,9 @@ impl RedisConfig {
     /// together (default [`AnonymousBudget::default`]: 100 000 sessions, 64 MiB).
     ///
     /// Anyone can make an anonymous session with one request, so they are counted apart: a
-    /// save that puts the anonymous sessions over the budget deletes the least recently active
-    /// others in the same atomic step. Sessions with a user id and revocation markers with
+    /// save that puts the anonymous sessions over the budget deletes others in the same atomic
+    /// step, the longest idle first (approximately: see
+    /// [Anonymous sessions](crate::RedisBackend#anonymous-sessions)). Sessions with a user id and revocation markers with
     /// one are outside the budget and never deleted to make room, so an anonymous flood can
     /// neither log anybody out nor undo a logout. Size Redis's `maxmemory` for your logged-in
     /// sessions plus this budget (see the [crate documentation](crate#memory-and-eviction)).

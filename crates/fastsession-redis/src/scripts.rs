@@ -11,10 +11,10 @@
 //!   so they run unchanged on Redis Cluster. There the anonymous index is kept by separate
 //!   steps: `INDEX` on the index keys (one slot: they share a hash tag), then `EVICT` on each
 //!   session it chose, which are in other slots.
-//! * The **indexed** scripts (`CREATE_ANONYMOUS`, `UPDATE_INDEXED`, `TOUCH_INDEXED`,
-//!   `REMOVE_INDEXED`), for one server: the session step, the index step and the evictions in
-//!   one script, so one round trip and atomic. `KEYS` are the session, the index (a sorted
-//!   set) and the byte counts (a hash); `ARGV` starts with five index arguments (the session
+//! * The **indexed** scripts (`CREATE_ANONYMOUS`, `UPDATE_INDEXED`, `REMOVE_INDEXED`), for
+//!   one server: the session step, the index step and the evictions in one script, so one
+//!   round trip and atomic. `KEYS` are the session, the index (a list) and the byte counts
+//!   (a hash); `ARGV` starts with five index arguments (the session
 //!   key name up to its 64 hex digits, the session's member, the two bounds of the budget,
 //!   the request's data bytes), then the session script's own at offset `o`. The evicted
 //!   sessions' keys are not declared: a standalone server allows that, and which sessions
@@ -68,14 +68,22 @@ end
 /// deadline from now, at least a second.
 const TTL: &str = "string.format('%d', math.max(1, math.min(math.min(now + (anon and anon_idle or (persist and rem_idle or idle)), created + abs, exp or (created + abs)) - now, 3153600000)))";
 
-/// The anonymous index, on `KZ` (sorted set: member = the session's 64 hex digits, score =
-/// its last activity) and `KL` (hash: member → the bytes it holds beyond its share, only for
-/// the sessions that do, and `#` → their sum), which the including script declares. Each
-/// session counts for its share of the budget (`maxb / maxn`, rounded down) or its bytes if
-/// more: the index's bytes are its count times the share plus `#`, so a session within its
-/// share costs no bookkeeping beyond its member. Either key holding something else (not
-/// written by this store) is dropped and the index starts afresh: its sessions still expire
-/// by their TTL.
+/// The anonymous index, on `KZ` (a list, the queue: one entry per anonymous session, its 64
+/// hex digits followed by the second it was queued at, oldest first) and `KL` (hash: member →
+/// the bytes it holds beyond its share, only for the sessions that do, and `#` → their sum),
+/// which the including script declares. Each entry counts for its share of the budget
+/// (`maxb / maxn`, rounded down) or its session's bytes if more: the index's bytes are its
+/// length times the share plus `#`, so a session within its share costs one `RPUSH` when it
+/// is created and nothing when it is saved.
+///
+/// Every step is O(1): no save moves an entry. An entry leaves the queue only from its head,
+/// when the index is over the budget, and is judged then (the CLOCK algorithm's second
+/// chance): a session active since it was queued goes back to the tail, queued anew; one that
+/// ended, expired or has a user by now is dropped; any other is evicted. So the queue counts
+/// an anonymous session from its creation until its turn comes after it ended or logged in:
+/// an upper bound, as before for sessions that expired. Either key holding something else (not
+/// written by this store) is dropped and the index starts afresh: its sessions still expire by
+/// their TTL.
 const INDEX_FNS: &str = r"
 local function ix(...)
   local r = redis.pcall(...)
@@ -89,79 +97,89 @@ local function ix(...)
   return r
 end
 
--- Takes `member` out of the index.
-local function unindex(member)
-  if ix('ZREM', KZ, member) == 1 then
-    local extra = ix('HGET', KL, member)
-    if extra then
-      ix('HDEL', KL, member)
-      ix('HINCRBY', KL, '#', -(tonumber(extra) or 0))
-    end
+-- Takes what `member` holds beyond its share out of the count; its entry stays queued.
+-- Returns the new sum, or nil if it held nothing beyond.
+local function unbytes(member)
+  local extra = ix('HGET', KL, member)
+  if extra then
+    ix('HDEL', KL, member)
+    return ix('HINCRBY', KL, '#', -(tonumber(extra) or 0))
   end
 end
 
--- Puts `member` in the index at `score`, holding `len` bytes, then takes out the least
--- recently active others while the index is over `maxn` members or `maxb` bytes. Returns
--- those.
-local function index(member, score, len, maxn, maxb)
-  local victims = {}
-  local share = math.floor(maxb / maxn)
-  local extra = math.max(len - share, 0)
-  local added = ix('ZADD', KZ, score, member) == 1
-  local old = 0
-  if not added then old = tonumber(ix('HGET', KL, member)) or 0 end
-  local extras
+-- Counts `len` bytes for `member` (what it holds beyond its share). Returns whether that grew.
+local function bytes(member, len, maxn, maxb)
+  local extra = math.max(len - math.floor(maxb / maxn), 0)
+  local old = tonumber(ix('HGET', KL, member)) or 0
   if extra ~= old then
     if extra > 0 then ix('HSET', KL, member, extra) else ix('HDEL', KL, member) end
-    extras = ix('HINCRBY', KL, '#', extra - old)
+    ix('HINCRBY', KL, '#', extra - old)
   end
-  -- A member that was there and did not grow makes no room to find.
-  if not added and extra <= old then return victims end
-  extras = extras or tonumber(ix('HGET', KL, '#')) or 0
-  local count = ix('ZCARD', KZ)
-  while count > maxn or count * share + extras > maxb do
-    local low = ix('ZRANGE', KZ, 0, 1)
-    local v = low[1]
-    if v == member then v = low[2] end
-    if not v then break end
-    ix('ZREM', KZ, v)
-    local vx = ix('HGET', KL, v)
-    if vx then
-      ix('HDEL', KL, v)
-      extras = ix('HINCRBY', KL, '#', -(tonumber(vx) or 0))
+  return extra > old
+end
+
+-- While the index is over `maxn` entries or `maxb` bytes, takes out its head and asks
+-- `judge(member, queued_at, second_chance)`: 2 keeps it (queued anew at `now`), 1 evicted
+-- it, 0 drops the entry. `member` itself (the session being saved) is always kept; at most
+-- eight others get a second chance per call, so a queue of active sessions still makes room.
+-- Returns the entries judged 1.
+local function room(member, now, maxn, maxb, judge)
+  local share = math.floor(maxb / maxn)
+  local count = ix('LLEN', KZ)
+  local extras = tonumber(ix('HGET', KL, '#')) or 0
+  local out = {}
+  local chances = 0
+  local turns = count + 16
+  while (count > maxn or count * share + extras > maxb) and turns > 0 do
+    turns = turns - 1
+    local e = redis.call('LPOP', KZ)
+    if not e then break end
+    local v, at = string.sub(e, 1, 64), tonumber(string.sub(e, 65))
+    local verdict = 0
+    if v == member then
+      verdict = 2
+    elseif at and #v == 64 and not string.find(v, '[^0-9a-f]') then
+      verdict = judge(v, at, chances < 8)
     end
-    count = count - 1
-    victims[#victims + 1] = v
+    if verdict == 2 then
+      redis.call('RPUSH', KZ, v .. now)
+      if v ~= member then chances = chances + 1 end
+    else
+      count = count - 1
+      extras = unbytes(v) or extras
+      if verdict == 1 then out[#out + 1] = e end
+    end
   end
-  return victims
+  return out
 end
 ";
 
-/// Deleting a session the index chose: never one with a user (its entry was stale: the
-/// session logged in since, and a Cluster's separate index step has not caught up), and
-/// nothing for a key that is gone (expired by its TTL, or ended). 1 if it deleted.
-const EVICT_FN: &str = r"
-local function evict(k)
-  local t = redis.call('TYPE', k).ok
-  if t == 'none' then return 0 end
-  if t == 'hash' and redis.call('HEXISTS', k, 'user') == 1 then return 0 end
-  redis.call('DEL', k)
-  return 1
+/// The judgement of a queued session `k` at its turn (see `room`): never evicting one with a
+/// user (it logged in since it was queued) and nothing for a key that is gone (it ended or
+/// expired); with `second`, keeping one active since `at`. A value that is not a hash is
+/// not a session: deleted.
+const JUDGE_FN: &str = r"
+local function judge_key(k, at, second)
+  local meta = redis.pcall('HMGET', k, 'last_active', 'user')
+  if meta.err then
+    redis.call('DEL', k)
+    return 1
+  end
+  if meta[2] then return 0 end
+  local last = tonumber(meta[1])
+  if second and last and last > at then return 2 end
+  return redis.call('DEL', k)
 end
 ";
 
-/// The head of an indexed script: offset, index keys, the index and eviction functions.
+/// The head of an indexed script: offset, index keys, the index functions, and a judge of
+/// the sessions under the session prefix `ARGV[1]`, all on this one server.
 fn indexed(body: &str) -> String {
-    format!("local o = 5\nlocal KZ, KL = KEYS[2], KEYS[3]\n{INDEX_FNS}{EVICT_FN}{body}")
+    format!(
+        "local o = 5\nlocal KZ, KL = KEYS[2], KEYS[3]\n{INDEX_FNS}{JUDGE_FN}\
+         local function judge(v, at, second) return judge_key(ARGV[1] .. v .. '}}', at, second) end\n{body}"
+    )
 }
-
-/// Evicts every member in `victims` (after `index`), counting into `evicted`.
-const EVICT_ALL: &str = r"
-local evicted = 0
-for _, v in ipairs(victims) do
-  if #v == 64 and not string.find(v, '[^0-9a-f]') then evicted = evicted + evict(ARGV[1] .. v .. '}') end
-end
-";
 
 /// `KEYS[1]` session; `ARGV`: ttl, then field, value pairs. Creates only if absent: 1 if
 /// created, 0 if something was there.
@@ -179,16 +197,22 @@ redis.call('EXPIRE', key, ARGV[o + 1])
 ";
 
 /// An anonymous create on one server: `KEYS` session, index, byte counts; `ARGV` the five
-/// index arguments, the score (the record's last activity), the ttl, then the pairs.
-/// Returns 0 if something was there, else 1 plus the number of sessions evicted.
+/// index arguments, the second it is queued at (the record's last activity), the ttl, then
+/// the pairs. Returns 0 if something was there, else 1 plus the number of sessions evicted.
 pub(crate) static CREATE_ANONYMOUS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&indexed(&format!(
         r"
 o = o + 1
 {CREATE_BODY}
-local victims = index(ARGV[2], ARGV[6], tonumber(ARGV[5]), tonumber(ARGV[3]), tonumber(ARGV[4]))
-{EVICT_ALL}
-return 1 + evicted
+local member, maxn, maxb, len = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local share = math.floor(maxb / maxn)
+local count = ix('RPUSH', KZ, member .. ARGV[6])
+-- Below the budget and within its share (the common case), nothing else to do.
+if len <= share and count <= maxn and count * share + (tonumber(ix('HGET', KL, '#')) or 0) <= maxb then
+  return 1
+end
+bytes(member, len, maxn, maxb)
+return 1 + #room(member, ARGV[6], maxn, maxb, judge)
 "
     )))
 });
@@ -265,20 +289,24 @@ return {{1, anon and 1 or 0, was_anon and 1 or 0}}
 });
 
 /// `UPDATE` on one server, keeping the index: `KEYS` session, index, byte counts; `ARGV` the
-/// five index arguments, then `UPDATE`'s. A session that is anonymous after the merge is
-/// (re)indexed with the request's data bytes, evicting others over the budget; one that
-/// gained a user leaves the index. Returns `{1, evicted}`, `{0}` or `{-1}`.
+/// five index arguments, then `UPDATE`'s. A session that became anonymous (a logout without
+/// a new id) is queued; one that is anonymous has its bytes counted anew; either makes room
+/// over the budget if it joined or grew. One that gained a user has its bytes taken out (its
+/// entry is dropped when its turn comes). Returns `{1, evicted}`, `{0}` or `{-1}`.
 pub(crate) static UPDATE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&indexed(&format!(
         r"{LIVE}{UPDATE_BODY}
 redis.call('EXPIRE', key, {TTL})
-local victims = {{}}
+local evicted = 0
+local member, maxn, maxb = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if anon then
-  victims = index(ARGV[2], ARGV[o + 1], tonumber(ARGV[5]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+  if not was_anon then ix('RPUSH', KZ, member .. ARGV[o + 1]) end
+  if bytes(member, tonumber(ARGV[5]), maxn, maxb) or not was_anon then
+    evicted = #room(member, ARGV[o + 1], maxn, maxb, judge)
+  end
 elseif was_anon then
-  unindex(ARGV[2])
+  unbytes(member)
 end
-{EVICT_ALL}
 return {{1, evicted}}
 "
     )))
@@ -292,29 +320,16 @@ redis.call('HSET', key, 'last_active', ARGV[o + 1])
 ";
 
 /// `KEYS[1]` session; `ARGV`: now, idle, anonymous idle, absolute, skew, remembered idle.
-/// Returns `{1,
-/// anonymous}` for a live record, `{0}` (deleted) for a dead one, `{-1}` for a foreign value
-/// (deleted).
+/// Returns `{1}` for a live record, `{0}` (deleted) for a dead one, `{-1}` for a foreign value
+/// (deleted). The anonymous index needs no step: the activity it judges by is `last_active`.
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"local o = 0
 {LIVE}{TOUCH_BODY}
 redis.call('EXPIRE', key, {TTL})
-return {{1, anon and 1 or 0}}
-"
-    ))
-});
-
-/// `TOUCH` on one server, also moving an anonymous session's index entry (only if it has
-/// one). Returns `{1}`, `{0}` or `{-1}`.
-pub(crate) static TOUCH_INDEXED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&indexed(&format!(
-        r"{LIVE}{TOUCH_BODY}
-redis.call('EXPIRE', key, {TTL})
-if anon then ix('ZADD', KZ, 'XX', ARGV[o + 1], ARGV[2]) end
 return {{1}}
 "
-    )))
+    ))
 });
 
 /// What `REMOVE` returns for a key holding something other than a hash: one element, where
@@ -338,38 +353,48 @@ end
 pub(crate) static REMOVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(&format!("{REMOVE_BODY}return fields\n")));
 
-/// `REMOVE` on one server, also taking the session out of the index: `KEYS` session, index,
-/// byte counts; `ARGV` the five index arguments.
+/// `REMOVE` on one server, also taking the session's bytes out of the index (its entry is
+/// dropped when its turn comes): `KEYS` session, index, byte counts; `ARGV` the five index
+/// arguments.
 pub(crate) static REMOVE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&indexed(&format!(
-        "{REMOVE_BODY}unindex(ARGV[2])\nreturn fields\n"
+        "{REMOVE_BODY}unbytes(ARGV[2])\nreturn fields\n"
     )))
 });
 
-/// The index step on a Cluster: `KEYS` index, byte counts; `ARGV`: what (`add`, `del`,
-/// `touch`), member, score, data bytes, the two bounds. Returns the members evicted from the
-/// index by an `add`, whose sessions the caller then deletes with [`EVICT`].
+/// The index step on a Cluster: `KEYS` index, byte counts; `ARGV`: what (`add`: queue and
+/// count; `grow`: count; `back`: queue again; `del`: take the bytes out), member, the second
+/// it is queued at, data bytes, the two bounds. Returns the entries the step took out to make
+/// room (the sessions are in other slots, so the index cannot judge them): the caller judges
+/// each with [`EVICT`] and queues those it keeps `back`, which makes room again.
 pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"local KZ, KL = KEYS[1], KEYS[2]
 {INDEX_FNS}
-local what, member = ARGV[1], ARGV[2]
-if what == 'add' then
-  return index(member, ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
-elseif what == 'del' then
-  unindex(member)
-else
-  ix('ZADD', KZ, 'XX', ARGV[3], member)
+local what, member, now = ARGV[1], ARGV[2], ARGV[3]
+local maxn, maxb = tonumber(ARGV[5]), tonumber(ARGV[6])
+if what == 'del' then
+  unbytes(member)
+  return {{}}
 end
-return {{}}
+if what ~= 'grow' then ix('RPUSH', KZ, member .. now) end
+if what ~= 'back' and not bytes(member, tonumber(ARGV[4]), maxn, maxb) and what == 'grow' then
+  return {{}}
+end
+return room(member, now, maxn, maxb, function() return 1 end)
 "
     ))
 });
 
-/// `KEYS[1]` a session the index chose on a Cluster: deleted unless it has a user. 1 if it
-/// was deleted.
-pub(crate) static EVICT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&format!("{EVICT_FN}return evict(KEYS[1])\n")));
+/// `KEYS[1]` a session a Cluster's index took out to make room; `ARGV`: the second it was
+/// queued at, `1` if it may have a second chance. Returns 1 if it was deleted, 0 if it is gone
+/// or has a user (left alone), 2 if it was active since it was queued (left alone: the caller
+/// queues it again).
+pub(crate) static EVICT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{JUDGE_FN}return judge_key(KEYS[1], tonumber(ARGV[1]), ARGV[2] == '1')\n"
+    ))
+});
 
 /// `KEYS[1]` user index set; `ARGV`: member, ttl. Adds the member and pushes the set's TTL
 /// out, so an index nobody reads still disappears once every session in it has expired. A

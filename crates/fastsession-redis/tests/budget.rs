@@ -16,7 +16,7 @@ use fastsession_core::time::{Clock as _, UnixTime};
 use fastsession_redis::{RedisConfig, RedisStore};
 
 use crate::support::{
-    Cleanup, NAME, OwnServer, URL, class_expiry, clock, indexed, info, key, request,
+    Cleanup, NAME, OwnServer, T0, URL, class_expiry, clock, indexed, info, key, request,
     session_classes, session_key, sync_connection, unique_prefix,
 };
 
@@ -219,7 +219,9 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         );
         assert!(exists(&mut con, &anonymous[2]));
 
-        // A login leaves the index; a logout without a new id joins it again.
+        // A login takes its bytes out of the count at once; its entry is dropped when its
+        // turn comes. A logout without a new id queues it again, counting its bytes.
+        clock.advance(Duration::from_secs(1));
         request(&cfg, Some(&other), |s| s.set_user_id("ada"))
             .await
             .result
@@ -228,40 +230,127 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         let member = store
             .storage_key(&SessionId::parse(&login).unwrap())
             .to_hex();
-        let score: Option<f64> = redis::cmd("ZSCORE")
-            .arg(store.backend().anonymous_index_key())
-            .arg(&member)
-            .query(&mut con)
-            .unwrap();
-        assert_eq!(score, None, "logged in: out of the index");
+        assert_eq!(total(&mut con), 2_500, "logged in: its bytes are out");
+        assert_eq!(queued(&mut con, &store, &member), vec![T0 + 9]);
+        clock.advance(Duration::from_secs(1));
         request(&cfg, Some(&login), fastsession_core::Session::clear_user_id)
             .await
             .result
             .unwrap();
-        let score: Option<f64> = redis::cmd("ZSCORE")
-            .arg(store.backend().anonymous_index_key())
-            .arg(&member)
-            .query(&mut con)
-            .unwrap();
         assert_eq!(
-            score,
-            Some(clock.now().as_secs() as f64),
-            "logged out: back in"
+            queued(&mut con, &store, &member),
+            vec![T0 + 9, T0 + 11],
+            "logged out: queued again"
         );
-        // And a destroy takes it out.
+        assert!((8_500..=8_520).contains(&total(&mut con)));
+        // A destroy takes its bytes out; both entries go without deleting anything when
+        // their turn comes.
         request(&cfg, Some(&login), fastsession_core::Session::destroy)
             .await
             .result
             .unwrap();
-        let score: Option<f64> = redis::cmd("ZSCORE")
-            .arg(store.backend().anonymous_index_key())
-            .arg(&member)
-            .query(&mut con)
-            .unwrap();
-        assert_eq!(score, None, "destroyed: out of the index");
+        assert_eq!(total(&mut con), 5_000);
+        let evicted = events::counts().of(Event::AnonymousEvicted);
+        let mut last = Vec::new();
+        for _ in 0..4 {
+            last.push(
+                request(&cfg, None, |s| s.insert("i", 7).unwrap())
+                    .await
+                    .cookie(),
+            );
+        }
+        assert_eq!(queued(&mut con, &store, &member), Vec::<u64>::new());
+        assert_eq!(indexed(&mut con, &store), 4);
+        assert_eq!(events::counts().of(Event::AnonymousEvicted), evicted);
+        assert!(exists(&mut con, &anonymous[2]));
     })
     .await
     .unwrap();
+}
+
+/// The second chance is bounded: when every queued session was active since it was queued,
+/// eight of them go back to the tail and the ninth is evicted, so one save never walks the
+/// whole queue. A session larger than the whole budget is kept (it is the one being saved)
+/// and its save ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
+    tokio::time::timeout(LIMIT, async {
+        let store = store_with(URL, AnonymousBudget::new(12, 120_000)).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock);
+        let mut con = sync_connection(URL).unwrap();
+        let exists = |con: &mut redis::Connection, cookie: &str| -> bool {
+            redis::cmd("EXISTS")
+                .arg(session_key(&store, cookie))
+                .query::<i64>(con)
+                .unwrap()
+                == 1
+        };
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            ids.push(
+                request(&cfg, None, |s| s.insert("i", i).unwrap())
+                    .await
+                    .cookie(),
+            );
+        }
+        clock.advance(Duration::from_secs(1));
+        for id in &ids {
+            request(&cfg, Some(id), |s| s.insert("j", 1).unwrap())
+                .await
+                .result
+                .unwrap();
+        }
+        clock.advance(Duration::from_secs(1));
+        let evicted = events::counts().of(Event::AnonymousEvicted);
+        let newest = request(&cfg, None, |s| s.insert("i", 12).unwrap())
+            .await
+            .cookie();
+        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 1);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(exists(&mut con, id), i != 8, "session {i}");
+        }
+        assert!(exists(&mut con, &newest));
+        assert_eq!(indexed(&mut con, &store), 12);
+        let member = |id: &str| store.storage_key(&SessionId::parse(id).unwrap()).to_hex();
+        // The eight that had their second chance stand queued at this second, after the rest.
+        assert_eq!(queued(&mut con, &store, &member(&ids[0])), vec![T0 + 2]);
+        assert_eq!(queued(&mut con, &store, &member(&ids[9])), vec![T0]);
+
+        // Alone over the bytes: kept, and the index holds it.
+        let big = "x".repeat(130_000);
+        let alone = store_with(URL, AnonymousBudget::new(12, 120_000)).await;
+        let _cleanup_alone = Cleanup::new(URL, alone.backend().key_prefix().to_owned());
+        let cfg = class_config(alone.clone(), &clock);
+        let id = request(&cfg, None, |s| s.insert("big", &big).unwrap())
+            .await
+            .cookie();
+        assert!(
+            redis::cmd("EXISTS")
+                .arg(session_key(&alone, &id))
+                .query::<i64>(&mut con)
+                .unwrap()
+                == 1
+        );
+        assert_eq!(indexed(&mut con, &alone), 1);
+    })
+    .await
+    .unwrap();
+}
+
+/// The seconds at which `member` stands queued in `store`'s anonymous index, oldest first.
+fn queued(con: &mut redis::Connection, store: &RedisStore, member: &str) -> Vec<u64> {
+    let entries: Vec<String> = redis::cmd("LRANGE")
+        .arg(store.backend().anonymous_index_key())
+        .arg(0)
+        .arg(-1)
+        .query(con)
+        .unwrap();
+    entries
+        .iter()
+        .filter_map(|e| e.strip_prefix(member)?.parse().ok())
+        .collect()
 }
 
 /// The 64 hex digits of the tag of `store`'s anonymous index keys, and the closing brace.
@@ -373,7 +462,7 @@ async fn ttls_follow_the_session_class() {
         assert!(request(&cfg, Some(&id), |_| {}).await.was_new());
 
         // An anonymous request that saves after another request of its session logged in:
-        // the session keeps the logged-in TTL and stays out of the index.
+        // the session keeps the logged-in TTL and is not queued again.
         let id = request(&cfg, None, |s| s.insert("n", 0).unwrap())
             .await
             .cookie();
@@ -391,13 +480,9 @@ async fn ttls_follow_the_session_class() {
             "late save: {}",
             ttl(&mut con, &id)
         );
+        // Queued once, when it was created: the late save does not queue it again.
         let member = store.storage_key(&SessionId::parse(&id).unwrap()).to_hex();
-        let score: Option<f64> = redis::cmd("ZSCORE")
-            .arg(store.backend().anonymous_index_key())
-            .arg(&member)
-            .query(&mut con)
-            .unwrap();
-        assert_eq!(score, None);
+        assert_eq!(queued(&mut con, &store, &member).len(), 1);
         request(&cfg, Some(&id), |s| {
             assert_eq!(s.user_id().as_deref(), Some("ada"));
             assert_eq!(s.get::<i32>("n").unwrap(), Some(1));

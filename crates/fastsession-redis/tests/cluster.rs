@@ -137,7 +137,7 @@ fn anonymous_floods_spare_logged_in_sessions_on_a_cluster() {
         .get_connection()
         .unwrap();
     for store in made.lock().unwrap().iter() {
-        let indexed: usize = redis::cmd("ZCARD")
+        let indexed: usize = redis::cmd("LLEN")
             .arg(store.backend().anonymous_index_key())
             .query(&mut con)
             .unwrap();

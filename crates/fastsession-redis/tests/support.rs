@@ -349,9 +349,9 @@ pub(crate) fn session_classes(con: &mut redis::Connection, prefix: &str) -> (usi
     (with_user, anonymous)
 }
 
-/// How many sessions the anonymous index of `store` holds.
+/// How many entries the anonymous index of `store` holds.
 pub(crate) fn indexed(con: &mut redis::Connection, store: &RedisStore) -> usize {
-    redis::cmd("ZCARD")
+    redis::cmd("LLEN")
         .arg(store.backend().anonymous_index_key())
         .query(con)
         .unwrap()

@@ -23,17 +23,18 @@ pub(super) struct AnonymousIndex {
 }
 
 impl RedisBackend {
-    /// Returns the Redis key of the anonymous index: a sorted set of the anonymous sessions'
-    /// storage keys (64 hex digits, as in [`session_key`](Self::session_key)) by last activity. Its
-    /// size is the number of anonymous sessions (an upper bound: entries of sessions that
-    /// expired are dropped when their turn comes), for a metric or a health page.
+    /// Returns the Redis key of the anonymous index: a list of the anonymous sessions' storage
+    /// keys (64 hex digits, as in [`session_key`](Self::session_key)), each followed by the
+    /// second it was queued at, oldest first. Its length is the number of anonymous sessions
+    /// (an upper bound: entries of sessions that ended, expired or logged in since are dropped
+    /// when their turn comes), for a metric or a health page.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// # async fn run(store: fastsession::redis::RedisStore) -> redis::RedisResult<()> {
     /// let mut con = redis::Client::open("redis://127.0.0.1")?.get_multiplexed_async_connection().await?;
-    /// let anonymous: u64 = redis::cmd("ZCARD")
+    /// let anonymous: u64 = redis::cmd("LLEN")
     ///     .arg(store.backend().anonymous_index_key())
     ///     .query_async(&mut con)
     ///     .await?;
@@ -84,33 +85,60 @@ impl RedisBackend {
         invocation
     }
 
-    /// The index step of a Cluster, after the session's own: `what` is `add` (with `score`
-    /// and `len`), `del` or `touch` (with `score`). The sessions an `add` pushes out of the
-    /// index are then deleted one by one, each unless it has a user.
+    /// The index step of a Cluster, after the session's own: `what` is `add` (queue it at
+    /// `at` and count its `len` bytes), `grow` (count them) or `del` (take them out). The
+    /// entries a step takes out to make room are judged one by one on their own slots: a
+    /// session with a user or gone is left, one active since it was queued is queued `back`
+    /// (which makes room again; at most eight such second chances per call), any other is
+    /// deleted.
     pub(super) async fn cluster_index(
         &self,
         what: &'static str,
         key: &StorageKey,
-        score: UnixTime,
+        at: UnixTime,
         len: usize,
     ) -> Result<()> {
-        let index = &self.anonymous;
-        let mut invocation = scripts::INDEX.key(&index.order);
-        invocation
-            .key(&index.bytes)
-            .arg(what)
-            .arg(key.to_hex())
-            .arg(score.as_secs())
-            .arg(len)
-            .arg(index.budget.max_sessions())
-            .arg(index.budget.max_bytes());
-        let victims: Vec<String> = self.invoke("keep the anonymous index", invocation).await?;
-        for victim in victims.iter().filter_map(|v| StorageKey::from_hex(v)) {
-            let evict = scripts::EVICT.key(self.session_key(&victim));
-            let evicted: i64 = self.invoke("evict an anonymous session", evict).await?;
-            Self::evicted(evicted);
+        let mut step = (what, key.to_hex());
+        let mut chances = 8;
+        loop {
+            let index = &self.anonymous;
+            let mut invocation = scripts::INDEX.key(&index.order);
+            invocation
+                .key(&index.bytes)
+                .arg(step.0)
+                .arg(&step.1)
+                .arg(at.as_secs())
+                .arg(len)
+                .arg(index.budget.max_sessions())
+                .arg(index.budget.max_bytes());
+            let taken: Vec<String> = self.invoke("keep the anonymous index", invocation).await?;
+            let mut kept = None;
+            for entry in &taken {
+                let Some((victim, queued)) = entry
+                    .split_at_checked(64)
+                    .and_then(|(hex, secs)| Some((StorageKey::from_hex(hex)?, secs)))
+                else {
+                    continue;
+                };
+                let second = kept.is_none() && chances > 0;
+                let mut judge = scripts::EVICT.key(self.session_key(&victim));
+                judge.arg(queued).arg(if second { "1" } else { "0" });
+                match self
+                    .invoke::<i64>("evict an anonymous session", judge)
+                    .await?
+                {
+                    2 => kept = Some(victim),
+                    evicted => Self::evicted(evicted),
+                }
+            }
+            match kept {
+                Some(victim) => {
+                    chances -= 1;
+                    step = ("back", victim.to_hex());
+                }
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     /// Counts `n` anonymous sessions evicted for the budget.
@@ -138,7 +166,7 @@ impl RedisBackend {
 
     /// The budget's bytes per session: an anonymous session counts for at least this much
     /// (see [`scripts`]), so a save of one that holds no more does not change the count and
-    /// need not read it: it takes the plain `MULTI`/`EXEC`. (The budget still holds: its
+    /// need not touch the index: it takes the plain `MULTI`/`EXEC`. (The budget still holds: its
     /// sessions fit in its bytes, and a larger one counts for what it holds.)
     pub(super) fn share(&self) -> usize {
         let budget = self.anonymous.budget;

@@ -36,13 +36,6 @@ impl RedisBackend {
         self.key_name("u:{", &hash)
     }
 
-    /// The 64 hex digits of the storage key inside a [`session_key`](Self::session_key), the
-    /// member that stands for the session in the anonymous index.
-    pub(super) fn hex_in<'k>(&self, session_key: &'k str) -> &'k str {
-        let start = self.prefix.len() + "s:{".len();
-        &session_key[start..start + 64]
-    }
-
     /// `<prefix><kind><64 hex>}` in one allocation (every load and save builds one).
     pub(super) fn key_name(&self, kind: &str, key: &StorageKey) -> String {
         let mut name = String::with_capacity(self.prefix.len() + kind.len() + 65);

@@ -23,10 +23,9 @@ impl RedisBackend {
     /// is deleted the same way.
     ///
     /// An anonymous session comes here only if its data is within its
-    /// [share](Self::share), so its bytes in the index stay as they are: the same step
-    /// moves its index entry (on one server, unless it already stands at this second; a
-    /// Cluster's index step follows) and reads, with `created`, whether the hash has a user
-    /// by now (a login since the load): then its TTL, set for an
+    /// [share](Self::share), so the index has nothing to change (it judges activity by
+    /// `last_active` when the session's turn comes). The step reads, with `created`, whether
+    /// the hash has a user by now (a login since the load): then its TTL, set for an
     /// anonymous session, is set again for a logged-in one (one more round trip, only then).
     pub(super) async fn merge(
         &self,
@@ -87,19 +86,8 @@ impl RedisBackend {
         if !same_second {
             pipe.expire(redis_key, ttl_of(expiry.idle_timeout_of(from)));
         }
-        // The index orders by the second of the last activity, written with `last_active`
-        // in each step: within the second it was loaded in, the entry is already in place.
-        if anonymous && !self.is_cluster() && !same_second {
-            pipe.cmd("ZADD")
-                .arg(&self.anonymous.order)
-                .arg("XX")
-                .arg(now.as_secs())
-                .arg(self.hex_in(redis_key));
-        }
-        // Each answer on its own: a foreign value under the index key (its ZADD fails) must
-        // not fail the session's save; the next anonymous create replaces it. Only the first
-        // answer is read; the others are not marked ignored, which the client would do with a
-        // hash set per command.
+        // Each answer on its own: only the first is read; the others are not marked ignored,
+        // which the client would do with a hash set per command.
         pipe.ignore_errors();
         let reply: Vec<RedisResult<redis::Value>> = self
             .run("save a session", |mut c| async move {
@@ -122,25 +110,21 @@ impl RedisBackend {
             self.discard(key).await?;
             return Ok(false);
         }
-        if anonymous {
-            if present(1) {
-                // Logged in by another request since the load: a logged-in TTL (remembered,
-                // if the session is persistent as this request knows it).
-                let idle = if from.is_persistent() {
-                    expiry.remembered_idle_timeout()
-                } else {
-                    expiry.idle_timeout()
-                };
-                let mut expire = redis::cmd("EXPIRE");
-                expire.arg(redis_key).arg(ttl_of(idle));
-                let _: i64 = self
-                    .run("save a session", |mut c| async move {
-                        expire.query_async(&mut c).await
-                    })
-                    .await?;
-            } else if self.is_cluster() {
-                self.cluster_index("touch", key, now, 0).await?;
-            }
+        if anonymous && present(1) {
+            // Logged in by another request since the load: a logged-in TTL (remembered, if the
+            // session is persistent as this request knows it).
+            let idle = if from.is_persistent() {
+                expiry.remembered_idle_timeout()
+            } else {
+                expiry.idle_timeout()
+            };
+            let mut expire = redis::cmd("EXPIRE");
+            expire.arg(redis_key).arg(ttl_of(idle));
+            let _: i64 = self
+                .run("save a session", |mut c| async move {
+                    expire.query_async(&mut c).await
+                })
+                .await?;
         }
         Ok(true)
     }

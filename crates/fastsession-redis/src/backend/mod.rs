@@ -39,7 +39,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///     v:<name>               one field per value, its JSON text
 ///     f:<name>               one field per flash key, a JSON array of its messages
 /// <prefix>u:{<hash>}  set of session <key>s, <hash> = keyed hash of the user id
-/// <prefix>a:{<tag>}   sorted set: the anonymous sessions' <key>s by last activity
+/// <prefix>a:{<tag>}   list: the anonymous sessions' <key>s, each followed by the second it
+///                     was queued at, oldest first
 /// <prefix>b:{<tag>}   hash: the bytes an anonymous session holds beyond its share of the
 ///                     budget (only for those that do), and "#", their sum
 /// ```
@@ -62,8 +63,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// common case) and the update changes neither the class nor the bytes counted for an anonymous
 /// session (it keeps its user, or it has none and holds no more than its share of the budget,
 /// below), that step is one `MULTI`/`EXEC` of plain commands that also asks whether the hash still
-/// has `created` (and for an anonymous session, moves its index entry and asks whether it has a
-/// user by now); otherwise (a login or logout without a new id, a larger anonymous session, a
+/// has `created` (and for an anonymous session, whether it has a user by now); otherwise (a login or logout without a new id, a larger anonymous session, a
 /// request that cleared all values or flashes) it is a Lua script that reads the stored timestamps
 /// first and keeps the anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
 /// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
@@ -74,15 +74,21 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// # Anonymous sessions
 ///
 /// Sessions without a user id live in the [anonymous budget](RedisConfig::with_anonymous_budget):
-/// an index (a sorted set by last activity, and the bytes of the larger ones) that every write
-/// of an anonymous session keeps in the same step. Each counts for its data
-/// ([`Record::data_len`] as the saving request saw it), but at least for its share of the
-/// budget (its bytes over its sessions: 671 by default), so that a session within its share
-/// never changes the count and its saves need not read it. A save that puts the index over
-/// the budget deletes the least recently active other anonymous sessions in that step. An
-/// entry whose session is gone (expired by its TTL) is dropped when its turn comes, and an
-/// entry whose session has a user by then is dropped without touching the session: the
-/// budget never deletes a session with a user, nor a revocation marker with one. On a
+/// an index (a queue of the anonymous sessions in the order they were queued, and the bytes of
+/// the larger ones) that a create, a logout without a new id and a save that grows a session
+/// beyond its share keep in the same step; other saves leave it alone, so every step is O(1).
+/// Each session counts for its data ([`Record::data_len`] as the saving request saw it), but at
+/// least for its share of the budget (its bytes over its sessions: 671 by default), so that a
+/// session within its share never changes the count and its saves need not read it. A save
+/// that puts the index over the budget takes entries from the head of the queue in that step
+/// and judges each (the CLOCK algorithm's second chance, an approximation of "least recently
+/// active first"): a session active since it was queued goes back to the tail (at most eight
+/// per save, so a queue of busy sessions still makes room in bounded steps); an entry whose
+/// session is gone (expired by its TTL, ended) or has a user by then is dropped without
+/// touching the session; any other session is deleted. The budget never deletes a session
+/// with a user, nor a revocation marker with one. An entry stays queued until its turn comes,
+/// so the queue's length is an upper bound of the anonymous sessions: one that ended or
+/// logged in counts until then (its bytes are taken out at once). On a
 /// Cluster the index is kept by a second round trip after the session's own (the index is in
 /// another slot), and the evictions are one more each; the session's write is atomic, the
 /// index catches up.
@@ -313,22 +319,10 @@ impl Backend for RedisBackend {
         expiry: &'a Expiry,
     ) -> StoreFuture<'a, bool> {
         StoreFuture::io(async move {
-            let redis_key = self.session_key(key);
-            let cluster = self.is_cluster();
-            let mut invocation = if cluster {
-                scripts::TOUCH.key(&redis_key)
-            } else {
-                self.indexed(&scripts::TOUCH_INDEXED, &redis_key, key, 0)
-            };
+            let mut invocation = scripts::TOUCH.key(self.session_key(key));
             invocation.arg(&expiry_args(now, expiry)[..]);
             let reply: Vec<i64> = self.invoke("refresh a session", invocation).await?;
-            if status(&reply) != 1 {
-                return Ok(false);
-            }
-            if cluster && reply.get(1) == Some(&1) {
-                self.cluster_index("touch", key, now, 0).await?;
-            }
-            Ok(true)
+            Ok(status(&reply) == 1)
         })
     }
 

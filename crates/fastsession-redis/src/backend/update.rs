@@ -119,14 +119,21 @@ impl RedisBackend {
         if status(&reply) != 1 {
             return Ok(false);
         }
-        match reply[1..] {
-            [evicted] => Self::evicted(evicted),
-            [1, _] => {
-                self.cluster_index("add", key, update.now(), from.data_len())
-                    .await?;
+        // A Cluster's index step: queued if it became anonymous, counted anew if it stayed
+        // so, its bytes out if it logged in.
+        let step = match reply[1..] {
+            [evicted] => {
+                Self::evicted(evicted);
+                None
             }
-            [0, 1] => self.cluster_index("del", key, update.now(), 0).await?,
-            _ => {}
+            [1, 0] => Some("add"),
+            [1, 1] => Some("grow"),
+            [0, 1] => Some("del"),
+            _ => None,
+        };
+        if let Some(what) = step {
+            self.cluster_index(what, key, update.now(), from.data_len())
+                .await?;
         }
         Ok(true)
     }
