@@ -13,7 +13,7 @@ use crate::scripts;
 
 /// Where the anonymous sessions are counted, and how many may be.
 pub(super) struct AnonymousIndex {
-    /// The sorted set of their storage keys (hex) by last activity.
+    /// The queue (a list) of their storage keys (hex), each with the second it was queued at.
     pub(super) order: String,
     /// The hash of the bytes the larger hold beyond their share, and `#`: the sum.
     pub(super) bytes: String,
