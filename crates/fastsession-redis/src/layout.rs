@@ -33,33 +33,33 @@ pub(crate) fn flash_json(list: &[Box<RawValue>]) -> String {
     out
 }
 
-/// Every field of `record` (its id is never stored: the key is its hash).
-pub(crate) fn encode(record: &Record) -> Vec<(String, String)> {
-    let mut fields = vec![
-        ("created".to_owned(), record.created().as_secs().to_string()),
-        (
-            "last_active".to_owned(),
-            record.last_active().as_secs().to_string(),
-        ),
-        (
-            "persistent".to_owned(),
-            u8::from(record.is_persistent()).to_string(),
-        ),
-        ("version".to_owned(), "1".to_owned()),
-    ];
+/// Appends every field of `record` to `cmd` as field, value pairs (its id is never stored:
+/// the key is its hash), each written once, straight into the command.
+pub(crate) fn write_fields(record: &Record, cmd: &mut redis::Cmd) {
+    cmd.arg("created")
+        .arg(record.created().as_secs())
+        .arg("last_active")
+        .arg(record.last_active().as_secs())
+        .arg("persistent")
+        .arg(if record.is_persistent() { "1" } else { "0" })
+        .arg("version")
+        .arg("1");
     if let Some(user) = record.user_id() {
-        fields.push(("user".to_owned(), user.to_owned()));
+        cmd.arg("user").arg(user);
     }
     if let Some(at) = record.expires_at() {
-        fields.push(("expires_at".to_owned(), at.as_secs().to_string()));
+        cmd.arg("expires_at").arg(at.as_secs());
     }
+    let mut field = String::new();
     for (name, value) in record.values() {
-        fields.push((value_field(name), value.get().to_owned()));
+        field.clear();
+        field.push_str(VALUE);
+        field.push_str(name);
+        cmd.arg(&field).arg(value.get());
     }
     for (name, list) in record.flashes() {
-        fields.push((flash_field(name), flash_json(list)));
+        cmd.arg(flash_field(name)).arg(flash_json(list));
     }
-    fields
 }
 
 /// The record a hash holds; `Err` names what is wrong (never a value).
@@ -114,6 +114,22 @@ mod tests {
         fields
             .into_iter()
             .flat_map(|(f, v)| [f.into_bytes(), v.into_bytes()])
+            .collect()
+    }
+
+    /// The fields `write_fields` appends, as pairs.
+    fn encode(record: &Record) -> Vec<(String, String)> {
+        let mut cmd = redis::Cmd::new();
+        write_fields(record, &mut cmd);
+        let args: Vec<String> = cmd
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+                _ => unreachable!("only plain arguments"),
+            })
+            .collect();
+        args.chunks(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
             .collect()
     }
 

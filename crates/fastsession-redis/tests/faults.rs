@@ -299,3 +299,47 @@ fn count_sessions(server: &OwnServer, store: &RedisStore) -> usize {
     let mut con = crate::support::sync_connection(&server.url()).unwrap();
     crate::support::keys(&mut con, &format!("{}s:*", store.backend().key_prefix())).len()
 }
+
+/// A server that lost its scripts (a restart, a failover, `SCRIPT FLUSH`) is sent each script
+/// again by the first call that needs it: every kind of write goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scripts_are_loaded_again_after_the_server_lost_them() {
+    tokio::time::timeout(LIMIT, async {
+        let server = OwnServer::start();
+        let store = store_on(&server).await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let flush = || {
+            let _: String = server.query(redis::cmd("SCRIPT").arg("FLUSH"));
+        };
+        let loads = || -> u64 {
+            let text: String = server.query(redis::cmd("INFO").arg("commandstats"));
+            text.lines()
+                .find_map(|line| line.strip_prefix("cmdstat_script|load:calls="))
+                .and_then(|rest| rest.split(',').next()?.parse().ok())
+                .unwrap_or(0)
+        };
+
+        flush();
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+        let after_create = loads();
+        assert!(after_create >= 1, "the create loaded its script");
+        flush();
+        let login = request(&cfg, Some(&id), |s| s.set_user_id("ada")).await;
+        login.result.unwrap();
+        let id = login.set.clone().unwrap_or(id);
+        let after_login = loads();
+        assert!(after_login > after_create, "the login loaded its scripts");
+        flush();
+        request(&cfg, Some(&id), fastsession_core::Session::destroy)
+            .await
+            .result
+            .unwrap();
+        assert!(loads() > after_login, "the destroy loaded its script");
+        assert!(request(&cfg, Some(&id), |_| {}).await.was_new());
+    })
+    .await
+    .unwrap();
+}

@@ -5,9 +5,10 @@ use fastsession_core::Result;
 use fastsession_core::events::{self, Event};
 use fastsession_core::store::{AnonymousBudget, StorageKey};
 use fastsession_core::time::UnixTime;
-use redis::{Script, ScriptInvocation};
+use redis::Script;
 
 use super::RedisBackend;
+use super::conn::Call;
 use crate::layout::Fields;
 use crate::scripts;
 
@@ -71,18 +72,15 @@ impl RedisBackend {
         redis_key: &str,
         key: &StorageKey,
         len: usize,
-    ) -> ScriptInvocation<'s> {
+    ) -> Call<'s> {
         let index = &self.anonymous;
-        let mut invocation = script.key(redis_key);
-        invocation
-            .key(&index.order)
-            .key(&index.bytes)
-            .arg(&index.session_prefix)
+        let mut call = Call::new(script, &[redis_key, &index.order, &index.bytes]);
+        call.arg(&index.session_prefix)
             .arg(key.to_hex())
             .arg(index.budget.max_sessions())
             .arg(index.budget.max_bytes())
             .arg(len);
-        invocation
+        call
     }
 
     /// The index step of a Cluster, after the session's own: `what` is `add` (queue it at
@@ -102,16 +100,14 @@ impl RedisBackend {
         let mut chances = 8;
         loop {
             let index = &self.anonymous;
-            let mut invocation = scripts::INDEX.key(&index.order);
-            invocation
-                .key(&index.bytes)
-                .arg(step.0)
+            let mut call = Call::new(&scripts::INDEX, &[&index.order, &index.bytes]);
+            call.arg(step.0)
                 .arg(&step.1)
                 .arg(at.as_secs())
                 .arg(len)
                 .arg(index.budget.max_sessions())
                 .arg(index.budget.max_bytes());
-            let taken: Vec<String> = self.invoke("keep the anonymous index", invocation).await?;
+            let taken: Vec<String> = self.invoke("keep the anonymous index", call).await?;
             let mut kept = None;
             for entry in &taken {
                 let Some((victim, queued)) = entry
@@ -121,7 +117,8 @@ impl RedisBackend {
                     continue;
                 };
                 let second = kept.is_none() && chances > 0;
-                let mut judge = scripts::EVICT.key(self.session_key(&victim));
+                let victim_key = self.session_key(&victim);
+                let mut judge = Call::new(&scripts::EVICT, &[&victim_key]);
                 judge.arg(queued).arg(if second { "1" } else { "0" });
                 match self
                     .invoke::<i64>("evict an anonymous session", judge)
@@ -154,7 +151,10 @@ impl RedisBackend {
         // What was there is not wanted: not decoded, not counted.
         if self.is_cluster() {
             let _: Fields = self
-                .invoke("delete an ended session", scripts::REMOVE.key(&redis_key))
+                .invoke(
+                    "delete an ended session",
+                    Call::new(&scripts::REMOVE, &[&redis_key]),
+                )
                 .await?;
             self.cluster_index("del", key, UnixTime::EPOCH, 0).await?;
         } else {

@@ -11,8 +11,8 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, ScriptInvocation,
-    Value,
+    Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Script,
+    ServerErrorKind, ToRedisArgs, Value,
 };
 
 use super::RedisBackend;
@@ -106,6 +106,35 @@ impl Conn {
     }
 }
 
+/// A script call as the one `EVALSHA` command it sends, its keys and arguments written into
+/// it once. (redis-rs's `ScriptInvocation` keeps each argument in a buffer of its own and
+/// copies them all into a new command at every call: a sixth of a create's client
+/// instructions.)
+pub(super) struct Call<'s> {
+    script: &'s Script,
+    cmd: Cmd,
+}
+
+impl<'s> Call<'s> {
+    /// A call of `script` on `keys`, its arguments to follow.
+    pub(super) fn new(script: &'s Script, keys: &[&str]) -> Self {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
+        Call { script, cmd }
+    }
+
+    /// Appends `arg` (a slice appends each of its items).
+    pub(super) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    /// The command, for writers that append to a [`Cmd`].
+    pub(super) fn cmd_mut(&mut self) -> &mut Cmd {
+        &mut self.cmd
+    }
+}
+
 impl RedisBackend {
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self.conn, Conn::Cluster(_))
@@ -120,14 +149,21 @@ impl RedisBackend {
         bounded(what, self.timeout, op(self.conn.clone())).await
     }
 
-    /// Runs `invocation` within the command timeout.
+    /// Runs `call` within the command timeout, loading its script first if the server does
+    /// not have it (after a restart or failover: nothing ran, so sending it again is safe).
     pub(super) async fn invoke<T: redis::FromRedisValue>(
         &self,
         what: &'static str,
-        invocation: ScriptInvocation<'_>,
+        call: Call<'_>,
     ) -> Result<T> {
         self.run(what, |mut c| async move {
-            invocation.invoke_async(&mut c).await
+            match call.cmd.query_async(&mut c).await {
+                Err(e) if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    call.script.load_async(&mut c).await?;
+                    call.cmd.query_async(&mut c).await
+                }
+                other => other,
+            }
         })
         .await
     }

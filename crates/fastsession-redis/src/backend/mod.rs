@@ -17,7 +17,7 @@ use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserInde
 use fastsession_core::time::UnixTime;
 
 use self::anonymous::AnonymousIndex;
-use self::conn::{Conn, has_code};
+use self::conn::{Call, Conn, has_code};
 use crate::config::RedisConfig;
 use crate::layout::{self, Fields};
 use crate::scripts;
@@ -274,26 +274,22 @@ impl Backend for RedisBackend {
             let ttl = Self::ttl_of(record, expires);
             let anonymous = record.user_id().is_none();
             if anonymous && !self.is_cluster() {
-                let mut invocation = self.indexed(
+                let mut call = self.indexed(
                     &scripts::CREATE_ANONYMOUS,
                     &redis_key,
                     key,
                     record.data_len(),
                 );
-                invocation.arg(record.last_active().as_secs()).arg(ttl);
-                for (field, value) in layout::encode(record) {
-                    invocation.arg(field).arg(value);
-                }
-                let reply: i64 = self.invoke("create a session", invocation).await?;
+                call.arg(record.last_active().as_secs()).arg(ttl);
+                layout::write_fields(record, call.cmd_mut());
+                let reply: i64 = self.invoke("create a session", call).await?;
                 Self::evicted(reply - 1);
                 return Ok(reply > 0);
             }
-            let mut invocation = scripts::CREATE.key(&redis_key);
-            invocation.arg(ttl);
-            for (field, value) in layout::encode(record) {
-                invocation.arg(field).arg(value);
-            }
-            let created: i64 = self.invoke("create a session", invocation).await?;
+            let mut call = Call::new(&scripts::CREATE, &[&redis_key]);
+            call.arg(ttl);
+            layout::write_fields(record, call.cmd_mut());
+            let created: i64 = self.invoke("create a session", call).await?;
             if created == 1 && anonymous {
                 let indexed = self
                     .cluster_index("add", key, record.last_active(), record.data_len())
@@ -319,9 +315,10 @@ impl Backend for RedisBackend {
         expiry: &'a Expiry,
     ) -> StoreFuture<'a, bool> {
         StoreFuture::io(async move {
-            let mut invocation = scripts::TOUCH.key(self.session_key(key));
-            invocation.arg(&expiry_args(now, expiry)[..]);
-            let reply: Vec<i64> = self.invoke("refresh a session", invocation).await?;
+            let redis_key = self.session_key(key);
+            let mut call = Call::new(&scripts::TOUCH, &[&redis_key]);
+            call.arg(&expiry_args(now, expiry)[..]);
+            let reply: Vec<i64> = self.invoke("refresh a session", call).await?;
             Ok(status(&reply) == 1)
         })
     }
@@ -330,12 +327,12 @@ impl Backend for RedisBackend {
         StoreFuture::io(async move {
             let redis_key = self.session_key(key);
             if !self.is_cluster() {
-                let invocation = self.indexed(&scripts::REMOVE_INDEXED, &redis_key, key, 0);
-                let fields: Fields = self.invoke("end a session", invocation).await?;
+                let call = self.indexed(&scripts::REMOVE_INDEXED, &redis_key, key, 0);
+                let fields: Fields = self.invoke("end a session", call).await?;
                 return Ok(removed(fields));
             }
             let fields: Fields = self
-                .invoke("end a session", scripts::REMOVE.key(&redis_key))
+                .invoke("end a session", Call::new(&scripts::REMOVE, &[&redis_key]))
                 .await?;
             let was_there = !fields.is_empty();
             let record = removed(fields);
@@ -359,11 +356,10 @@ impl Backend for RedisBackend {
 impl UserIndex for RedisBackend {
     fn link_user<'a>(&'a self, user: &'a str, key: &'a StorageKey) -> StoreFuture<'a, ()> {
         StoreFuture::io(async move {
-            let mut invocation = scripts::LINK.key(self.user_key(user));
-            invocation.arg(key.to_hex()).arg(self.user_index_ttl);
-            let _: i64 = self
-                .invoke("link a session to its user", invocation)
-                .await?;
+            let user_key = self.user_key(user);
+            let mut call = Call::new(&scripts::LINK, &[&user_key]);
+            call.arg(key.to_hex()).arg(self.user_index_ttl);
+            let _: i64 = self.invoke("link a session to its user", call).await?;
             Ok(())
         })
     }

@@ -7,6 +7,7 @@ use fastsession_core::Result;
 use fastsession_core::session::Change;
 use fastsession_core::store::{StorageKey, Update};
 
+use super::conn::Call;
 use super::{RedisBackend, expiry_args, status};
 use crate::layout;
 use crate::scripts;
@@ -95,27 +96,26 @@ impl RedisBackend {
                 .await;
         }
         let cluster = self.is_cluster();
-        let mut invocation = if cluster {
-            scripts::UPDATE.key(&redis_key)
+        let mut call = if cluster {
+            Call::new(&scripts::UPDATE, &[&redis_key])
         } else {
             self.indexed(&scripts::UPDATE_INDEXED, &redis_key, key, from.data_len())
         };
-        invocation
-            .arg(&expiry_args(update.now(), update.expiry())[..])
+        call.arg(&expiry_args(update.now(), update.expiry())[..])
             .arg(user_change)
             .arg(persistent_change)
             .arg(&expires_change)
             .arg(cleared);
-        invocation.arg(deletes.len()).arg(&deletes[..]);
-        invocation.arg(increments.len());
+        call.arg(deletes.len()).arg(&deletes[..]);
+        call.arg(increments.len());
         for (field, delta) in &increments {
-            invocation.arg(field).arg(*delta);
+            call.arg(field).arg(*delta);
         }
-        invocation.arg("last_active").arg(update.now().as_secs());
+        call.arg("last_active").arg(update.now().as_secs());
         for (field, value) in &sets {
-            invocation.arg(field).arg(value.as_ref());
+            call.arg(field).arg(value.as_ref());
         }
-        let reply: Vec<i64> = self.invoke("save a session", invocation).await?;
+        let reply: Vec<i64> = self.invoke("save a session", call).await?;
         if status(&reply) != 1 {
             return Ok(false);
         }
