@@ -32,10 +32,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// ```text
 /// <prefix>s:{<key>}   hash, one per session, <key> = 64 hex digits of the keyed id hash
 ///     created, last_active   Unix seconds
-///     persistent             "0" or "1"
+///     persistent             "1" if "remember me" (absent or "0": not)
 ///     user                   the user id, if the session has one
 ///     expires_at             the session's own deadline (Unix seconds), if it has one
-///     version                bumped by every update
+///     version                the number of updates (absent: none yet)
 ///     v:<name>               one field per value, its JSON text
 ///     f:<name>               one field per flash key, a JSON array of its messages
 /// <prefix>u:{<hash>}  set of session <key>s, <hash> = keyed hash of the user id
