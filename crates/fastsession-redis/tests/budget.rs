@@ -101,13 +101,6 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         let clock = clock();
         let cfg = class_config(store.clone(), &clock);
         let mut con = sync_connection(URL).unwrap();
-        let exists = |con: &mut redis::Connection, cookie: &str| -> bool {
-            redis::cmd("EXISTS")
-                .arg(session_key(&store, cookie))
-                .query::<i64>(con)
-                .unwrap()
-                == 1
-        };
 
         // One second apart, so that the order of activity is the order of creation.
         let mut anonymous = Vec::new();
@@ -143,10 +136,10 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
             .cookie();
         // Over by one: the least recently active entry, the second session's, went.
         assert!(
-            !exists(&mut con, &anonymous[1]),
+            !exists(&mut con, &store, &anonymous[1]),
             "least recently active evicted"
         );
-        assert!(exists(&mut con, &anonymous[0]), "used again: kept");
+        assert!(exists(&mut con, &store, &anonymous[0]), "used again: kept");
         assert!(events::counts().of(Event::AnonymousEvicted) > evicted);
         // The next two entries in line are the stale ones: dropped, nothing deleted.
         let mut newer = Vec::new();
@@ -159,12 +152,12 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
             );
         }
         assert!(
-            exists(&mut con, &anonymous[2]),
+            exists(&mut con, &store, &anonymous[2]),
             "a session with a user is never evicted"
         );
         assert_eq!(indexed(&mut con, &store), 4);
         for live in [&anonymous[0], &fifth, &newer[0], &newer[1]] {
-            assert!(exists(&mut con, live));
+            assert!(exists(&mut con, &store, live));
         }
         let (_, live) = session_classes(&mut con, store.backend().key_prefix());
         assert_eq!(live, 4);
@@ -193,8 +186,8 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
             .result
             .unwrap();
         assert_eq!(indexed(&mut con, &store), 2);
-        assert!(!exists(&mut con, &anonymous[0]) && !exists(&mut con, &newer[0]));
-        assert!(exists(&mut con, &fifth) && exists(&mut con, &newer[1]));
+        assert!(!exists(&mut con, &store, &anonymous[0]) && !exists(&mut con, &store, &newer[0]));
+        assert!(exists(&mut con, &store, &fifth) && exists(&mut con, &store, &newer[1]));
         // The grown one holds its 6 000 and a few more (names, quotes, its first value).
         assert!(
             (8_500..=8_520).contains(&total(&mut con)),
@@ -207,17 +200,17 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
             .await
             .cookie();
         assert!(
-            !exists(&mut con, &fifth),
+            !exists(&mut con, &store, &fifth),
             "over the bytes: the grown session went"
         );
-        assert!(exists(&mut con, &other));
+        assert!(exists(&mut con, &store, &other));
         assert_eq!(indexed(&mut con, &store), 1);
         assert!(
             (6_000..=6_020).contains(&total(&mut con)),
             "{}",
             total(&mut con)
         );
-        assert!(exists(&mut con, &anonymous[2]));
+        assert!(exists(&mut con, &store, &anonymous[2]));
 
         // A login takes its bytes out of the count at once; its entry is dropped when its
         // turn comes. A logout without a new id queues it again, counting its bytes.
@@ -262,7 +255,7 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         assert_eq!(queued(&mut con, &store, &member), Vec::<u64>::new());
         assert_eq!(indexed(&mut con, &store), 4);
         assert_eq!(events::counts().of(Event::AnonymousEvicted), evicted);
-        assert!(exists(&mut con, &anonymous[2]));
+        assert!(exists(&mut con, &store, &anonymous[2]));
     })
     .await
     .unwrap();
@@ -280,13 +273,6 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
         let clock = clock();
         let cfg = class_config(store.clone(), &clock);
         let mut con = sync_connection(URL).unwrap();
-        let exists = |con: &mut redis::Connection, cookie: &str| -> bool {
-            redis::cmd("EXISTS")
-                .arg(session_key(&store, cookie))
-                .query::<i64>(con)
-                .unwrap()
-                == 1
-        };
         let mut ids = Vec::new();
         for i in 0..12 {
             ids.push(
@@ -309,9 +295,9 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
             .cookie();
         assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 1);
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(exists(&mut con, id), i != 8, "session {i}");
+            assert_eq!(exists(&mut con, &store, id), i != 8, "session {i}");
         }
-        assert!(exists(&mut con, &newest));
+        assert!(exists(&mut con, &store, &newest));
         assert_eq!(indexed(&mut con, &store), 12);
         let member = |id: &str| store.storage_key(&SessionId::parse(id).unwrap()).to_hex();
         // The eight that had their second chance stand queued at this second, after the rest.
@@ -326,17 +312,20 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
         let id = request(&cfg, None, |s| s.insert("big", &big).unwrap())
             .await
             .cookie();
-        assert!(
-            redis::cmd("EXISTS")
-                .arg(session_key(&alone, &id))
-                .query::<i64>(&mut con)
-                .unwrap()
-                == 1
-        );
+        assert!(exists(&mut con, &alone, &id));
         assert_eq!(indexed(&mut con, &alone), 1);
     })
     .await
     .unwrap();
+}
+
+/// Whether the session of `cookie` is in Redis.
+fn exists(con: &mut redis::Connection, store: &RedisStore, cookie: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(session_key(store, cookie))
+        .query::<i64>(con)
+        .unwrap()
+        == 1
 }
 
 /// The seconds at which `member` stands queued in `store`'s anonymous index, oldest first.
