@@ -106,6 +106,15 @@ impl Conn {
     }
 }
 
+/// A command `name key ...` with room for `args` more arguments of `bytes` in all: redis-rs
+/// starts a command empty and grows it argument by argument (several reallocations and
+/// copies of the key for each command of a save).
+pub(super) fn command(name: &str, key: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(2 + args, name.len() + key.len() + bytes);
+    cmd.arg(name).arg(key);
+    cmd
+}
+
 /// A script call as the one `EVALSHA` command it sends, its keys and arguments written into
 /// it once. (redis-rs's `ScriptInvocation` keeps each argument in a buffer of its own and
 /// copies them all into a new command at every call: a sixth of a create's client
@@ -118,8 +127,13 @@ pub(super) struct Call<'s> {
 impl<'s> Call<'s> {
     /// A call of `script` on `keys`, its arguments to follow.
     pub(super) fn new(script: &'s Script, keys: &[&str]) -> Self {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
+        // Room for the keys and a typical call's arguments (a new session's fields among them).
+        let bytes = keys.iter().map(|k| k.len()).sum::<usize>() + 256;
+        let mut cmd = Cmd::with_capacity(3 + keys.len() + 24, 7 + 40 + 2 + bytes);
+        cmd.arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys);
         Call { script, cmd }
     }
 

@@ -7,7 +7,7 @@ use fastsession_core::Result;
 use fastsession_core::store::{StorageKey, Update};
 use redis::RedisResult;
 
-use super::conn::{has_code, store_error};
+use super::conn::{command, has_code, store_error};
 use super::{MAX_TTL_SECS, RedisBackend, unreadable};
 
 impl RedisBackend {
@@ -48,15 +48,21 @@ impl RedisBackend {
             }
             i64::try_from(deadline.since(now).as_secs().clamp(1, MAX_TTL_SECS)).unwrap_or(i64::MAX)
         };
-        let mut pipe = redis::pipe();
+        let mut pipe = redis::Pipeline::with_capacity(4 + increments.len());
+        pipe.atomic();
         // One read for both questions: is the hash still there (`created`), and, for an
         // anonymous session, has it a user by now (a login since the load)?
-        let read = pipe.atomic().cmd("HMGET").arg(redis_key).arg("created");
+        let mut read = command("HMGET", redis_key, 2, 12);
+        read.arg("created");
         if anonymous {
             read.arg("user");
         }
+        pipe.add_command(read);
         if !deletes.is_empty() {
-            pipe.hdel(redis_key, deletes);
+            let bytes = deletes.iter().map(String::len).sum();
+            let mut delete = command("HDEL", redis_key, deletes.len(), bytes);
+            delete.arg(deletes);
+            pipe.add_command(delete);
         }
         // Within the second the session was loaded in, `last_active` already holds it and
         // the TTL was set from it by the write that put it there (every write of
@@ -69,22 +75,30 @@ impl RedisBackend {
             && !changes.persistent_changed()
             && !changes.expires_at_changed();
         if !same_second || !sets.is_empty() {
-            let set = pipe.cmd("HSET").arg(redis_key);
+            let bytes = sets.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>() + 21;
+            let mut set = command("HSET", redis_key, 2 + 2 * sets.len(), bytes);
             if !same_second {
                 set.arg("last_active").arg(now.as_secs());
             }
             for (field, value) in sets {
                 set.arg(field).arg(value.as_ref());
             }
+            pipe.add_command(set);
         }
         // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
         // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
         for (field, delta) in increments {
-            pipe.hincr(redis_key, field, *delta);
+            let mut increment = command("HINCRBY", redis_key, 2, field.len() + 20);
+            increment.arg(field).arg(*delta);
+            pipe.add_command(increment);
         }
-        pipe.hincr(redis_key, "version", 1);
+        let mut version = command("HINCRBY", redis_key, 2, 8);
+        version.arg("version").arg(1);
+        pipe.add_command(version);
         if !same_second {
-            pipe.expire(redis_key, ttl_of(expiry.idle_timeout_of(from)));
+            let mut expire = command("EXPIRE", redis_key, 1, 20);
+            expire.arg(ttl_of(expiry.idle_timeout_of(from)));
+            pipe.add_command(expire);
         }
         // Each answer on its own: only the first is read; the others are not marked ignored,
         // which the client would do with a hash set per command.

@@ -17,7 +17,7 @@ use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserInde
 use fastsession_core::time::UnixTime;
 
 use self::anonymous::AnonymousIndex;
-use self::conn::{Call, Conn, has_code};
+use self::conn::{Call, Conn, command, has_code};
 use crate::config::RedisConfig;
 use crate::layout::{self, Fields};
 use crate::scripts;
@@ -251,8 +251,7 @@ fn status(reply: &[i64]) -> i64 {
 impl Backend for RedisBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         StoreFuture::io(async move {
-            let mut cmd = redis::cmd("HGETALL");
-            cmd.arg(self.session_key(key));
+            let cmd = command("HGETALL", &self.session_key(key), 0, 0);
             match self.read_with_retry("load a session", cmd).await? {
                 Some(fields) => Ok(decode(fields)),
                 None => {
