@@ -10,7 +10,9 @@ use fastsession_core::store::AnonymousBudget;
 use fastsession_core::testing::{self, Instance, StoreUnderTest};
 use fastsession_redis::RedisConfig;
 
-use crate::support::{OwnServer, free_port, key, unique_prefix};
+use crate::support::{
+    OwnServer, clock, config as session_config, free_port, key, request, session_key, unique_prefix,
+};
 
 /// Three cluster-enabled redis-servers joined into one cluster; killed when dropped.
 struct Cluster {
@@ -143,4 +145,66 @@ fn anonymous_floods_spare_logged_in_sessions_on_a_cluster() {
             .unwrap();
         assert!(indexed <= 20, "{indexed}");
     }
+}
+
+/// On a Cluster the index cannot see the sessions (they are in other slots): the entries it
+/// takes out are judged on their own slots, and a session active since it was queued is queued
+/// again while the next entry is taken out.
+#[test]
+fn a_cluster_gives_active_sessions_their_second_chance() {
+    let cluster = Cluster::start();
+    let urls = cluster.urls();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = RedisConfig::cluster(urls.clone())
+            .with_key_prefix(unique_prefix())
+            .with_anonymous_budget(AnonymousBudget::new(4, 1 << 20));
+        let store = Arc::new(
+            fastsession_redis::redis_store(&config, &key())
+                .await
+                .unwrap(),
+        );
+        let clock = clock();
+        let cfg = session_config(&store, &clock);
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            ids.push(
+                request(&cfg, None, |s| s.insert("i", i).unwrap())
+                    .await
+                    .cookie(),
+            );
+        }
+        clock.advance(Duration::from_secs(1));
+        for id in &ids[..2] {
+            request(&cfg, Some(id), |s| s.insert("j", 1).unwrap())
+                .await
+                .result
+                .unwrap();
+        }
+        clock.advance(Duration::from_secs(1));
+        let evicted = events::counts().of(Event::AnonymousEvicted);
+        let fifth = request(&cfg, None, |s| s.insert("i", 5).unwrap())
+            .await
+            .cookie();
+        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 1);
+        let mut con = redis::cluster::ClusterClient::new(urls)
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let mut exists = |cookie: &str| -> bool {
+            redis::cmd("EXISTS")
+                .arg(session_key(&store, cookie))
+                .query::<i64>(&mut con)
+                .unwrap()
+                == 1
+        };
+        let kept: Vec<bool> = ids.iter().map(|id| exists(id)).collect();
+        assert_eq!(kept, [true, true, false, true], "the first idle one went");
+        assert!(exists(&fifth));
+        let indexed: usize = redis::cmd("LLEN")
+            .arg(store.backend().anonymous_index_key())
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(indexed, 4);
+    });
 }
