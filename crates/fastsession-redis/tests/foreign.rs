@@ -231,7 +231,20 @@ async fn foreign_values_under_index_keys_are_replaced() {
                 let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
                     .await
                     .cookie();
-                // Under an update too (the MULTI/EXEC path moves the index entry).
+                // A value of the wrong type under either key: the index started afresh and
+                // holds the new session alone. (A list under the index is taken as the queue,
+                // a hash under the byte counts as theirs: foreign entries are dropped when
+                // their turn comes.)
+                let wrong_type = if key == &index {
+                    kind != "list"
+                } else {
+                    kind != "hash without fields"
+                };
+                if wrong_type {
+                    let queued: usize = redis::cmd("LLEN").arg(&index).query(&mut con).unwrap();
+                    assert_eq!(queued, 1, "{kind} under {key}");
+                }
+                // Under an update too (the MULTI/EXEC path does not touch the index).
                 plant(&mut con, key, kind);
                 request(&cfg, Some(&id), |s| s.insert("n", 2).unwrap())
                     .await
