@@ -118,7 +118,8 @@ local function bytes(member, len, maxn, maxb)
   return extra > old
 end
 
--- While the index is over `maxn` entries or `maxb` bytes, takes out its head and asks
+-- If the index is over `maxn` entries or `maxb` bytes, takes out its head until it has room
+-- for a few more (a 64th of `maxn`, at most 16: none for a budget under 64 sessions) and asks
 -- `judge(member, queued_at, second_chance)`: 2 keeps it (queued anew at `now`), 1 evicted
 -- it, 0 drops the entry. `member` itself (the session being saved) is always kept; at most
 -- eight others get a second chance per call, so a queue of active sessions still makes room.
@@ -127,6 +128,11 @@ local function room(member, now, maxn, maxb, judge)
   local share = math.floor(maxb / maxn)
   local count = ix('LLEN', KZ)
   local extras = tonumber(ix('HGET', KL, '#')) or 0
+  if count <= maxn and count * share + extras <= maxb then return {} end
+  -- Past the budget, room for `slack` more, so that the creates after this one take the
+  -- common path: the script's own cost is paid once for several evictions.
+  local slack = math.min(16, math.floor(maxn / 64))
+  maxn, maxb = maxn - slack, maxb - slack * share
   local out = {}
   local chances = 0
   local turns = count + 16

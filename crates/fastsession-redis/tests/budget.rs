@@ -319,6 +319,48 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
     .unwrap();
 }
 
+/// A large budget makes room for a few more than the session that went over it (a 64th of
+/// its sessions, at most 16), so that the next creates do not each run the eviction: here 2
+/// of 128, so one create evicts three and the next two evict nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_budget_evicts_a_few_at_a_time() {
+    tokio::time::timeout(LIMIT, async {
+        let store = store_with(URL, AnonymousBudget::new(128, 128 * 1_000)).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock);
+        let mut con = sync_connection(URL).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..128 {
+            ids.push(
+                request(&cfg, None, |s| s.insert("i", i).unwrap())
+                    .await
+                    .cookie(),
+            );
+        }
+        assert_eq!(indexed(&mut con, &store), 128);
+        clock.advance(Duration::from_secs(1));
+        let evicted = events::counts().of(Event::AnonymousEvicted);
+        request(&cfg, None, |s| s.insert("i", 128).unwrap())
+            .await
+            .cookie();
+        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 3);
+        assert_eq!(indexed(&mut con, &store), 126);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(exists(&mut con, &store, id), i >= 3, "session {i}");
+        }
+        for i in 0..2 {
+            request(&cfg, None, |s| s.insert("i", 129 + i).unwrap())
+                .await
+                .cookie();
+        }
+        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 3);
+        assert_eq!(indexed(&mut con, &store), 128);
+    })
+    .await
+    .unwrap();
+}
+
 /// Whether the session of `cookie` is in Redis.
 fn exists(con: &mut redis::Connection, store: &RedisStore, cookie: &str) -> bool {
     redis::cmd("EXISTS")

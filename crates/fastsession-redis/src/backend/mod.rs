@@ -80,8 +80,9 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// Each session counts for its data ([`Record::data_len`] as the saving request saw it), but at
 /// least for its share of the budget (its bytes over its sessions: 671 by default), so that a
 /// session within its share never changes the count and its saves need not read it. A save
-/// that puts the index over the budget takes entries from the head of the queue in that step
-/// and judges each (the CLOCK algorithm's second chance, an approximation of "least recently
+/// that puts the index over the budget takes entries from the head of the queue in that step,
+/// until there is room for a few more (a 64th of the budget's sessions, at most 16, so that
+/// the next creates need not evict one by one), and judges each (the CLOCK algorithm's second chance, an approximation of "least recently
 /// active first"): a session active since it was queued goes back to the tail (at most eight
 /// per save, so a queue of busy sessions still makes room in bounded steps); an entry whose
 /// session is gone (expired by its TTL, ended) or has a user by then is dropped without
