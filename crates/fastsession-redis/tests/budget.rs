@@ -243,7 +243,6 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
             .result
             .unwrap();
         assert_eq!(total(&mut con), 5_000);
-        let evicted = events::counts().of(Event::AnonymousEvicted);
         let mut last = Vec::new();
         for _ in 0..4 {
             last.push(
@@ -254,8 +253,9 @@ async fn the_budget_evicts_the_least_recently_active_anonymous_sessions_only() {
         }
         assert_eq!(queued(&mut con, &store, &member), Vec::<u64>::new());
         assert_eq!(indexed(&mut con, &store), 4);
-        assert_eq!(events::counts().of(Event::AnonymousEvicted), evicted);
-        assert!(exists(&mut con, &store, &anonymous[2]));
+        for session in last.iter().chain([&anonymous[2]]) {
+            assert!(exists(&mut con, &store, session), "nothing evicted");
+        }
     })
     .await
     .unwrap();
@@ -289,11 +289,9 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
                 .unwrap();
         }
         clock.advance(Duration::from_secs(1));
-        let evicted = events::counts().of(Event::AnonymousEvicted);
         let newest = request(&cfg, None, |s| s.insert("i", 12).unwrap())
             .await
             .cookie();
-        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 1);
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(exists(&mut con, &store, id), i != 8, "session {i}");
         }
@@ -321,7 +319,8 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
 
 /// A large budget makes room for a few more than the session that went over it (a 64th of
 /// its sessions, at most 16), so that the next creates do not each run the eviction: here 2
-/// of 128, so one create evicts three and the next two evict nothing.
+/// of 128, so one create evicts three and the next two evict nothing. (Sessions are counted
+/// by what Redis holds: the eviction events are process-wide, and other tests evict too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_large_budget_evicts_a_few_at_a_time() {
     tokio::time::timeout(LIMIT, async {
@@ -340,22 +339,25 @@ async fn a_large_budget_evicts_a_few_at_a_time() {
         }
         assert_eq!(indexed(&mut con, &store), 128);
         clock.advance(Duration::from_secs(1));
-        let evicted = events::counts().of(Event::AnonymousEvicted);
-        request(&cfg, None, |s| s.insert("i", 128).unwrap())
+        let over = request(&cfg, None, |s| s.insert("i", 128).unwrap())
             .await
             .cookie();
-        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 3);
         assert_eq!(indexed(&mut con, &store), 126);
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(exists(&mut con, &store, id), i >= 3, "session {i}");
         }
+        let mut next = vec![over];
         for i in 0..2 {
-            request(&cfg, None, |s| s.insert("i", 129 + i).unwrap())
-                .await
-                .cookie();
+            next.push(
+                request(&cfg, None, |s| s.insert("i", 129 + i).unwrap())
+                    .await
+                    .cookie(),
+            );
         }
-        assert_eq!(events::counts().of(Event::AnonymousEvicted) - evicted, 3);
         assert_eq!(indexed(&mut con, &store), 128);
+        for id in ids[3..].iter().chain(&next) {
+            assert!(exists(&mut con, &store, id), "nothing more evicted");
+        }
     })
     .await
     .unwrap();
