@@ -63,9 +63,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// common case) and the update changes neither the class nor the bytes counted for an anonymous
 /// session (it keeps its user, or it has none and holds no more than its share of the budget,
 /// below), that step is one `MULTI`/`EXEC` of plain commands that also asks whether the hash still
-/// has `created` (and for an anonymous session, whether it has a user by now); otherwise (a login or logout without a new id, a larger anonymous session, a
-/// request that cleared all values or flashes) it is a Lua script that reads the stored timestamps
-/// first and keeps the anonymous index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
+/// has `created` (and for an anonymous session, whether it has a user by now); otherwise (a login
+/// or logout without a new id, a larger anonymous session, a request that cleared all values or
+/// flashes) it is a Lua script that reads the stored timestamps first and keeps the anonymous
+/// index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
 /// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
 /// writes only if the key is absent; `remove` returns and deletes in one step; `touch` only moves
 /// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading them on
@@ -82,11 +83,11 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// session within its share never changes the count and its saves need not read it. A save
 /// that puts the index over the budget takes entries from the head of the queue in that step,
 /// until there is room for a few more (a 64th of the budget's sessions, at most 16, so that
-/// the next creates need not evict one by one), and judges each (the CLOCK algorithm's second chance, an approximation of "least recently
-/// active first"): a session active since it was queued goes back to the tail (at most eight
-/// per save, so a queue of busy sessions still makes room in bounded steps); an entry whose
-/// session is gone (expired by its TTL, ended) or has a user by then is dropped without
-/// touching the session; any other session is deleted. The budget never deletes a session
+/// the next creates need not evict one by one), and judges each (the CLOCK algorithm's second
+/// chance, an approximation of "least recently active first"): a session active since it was
+/// queued goes back to the tail (at most eight per save, so a queue of busy sessions still
+/// makes room in bounded steps); an entry whose session is gone (expired by its TTL, ended) or
+/// has a user by then is dropped without touching the session; any other session is deleted. The budget never deletes a session
 /// with a user, nor a revocation marker with one. An entry stays queued until its turn comes,
 /// so the queue's length is an upper bound of the anonymous sessions: one that ended or
 /// logged in counts until then (its bytes are taken out at once). On a
