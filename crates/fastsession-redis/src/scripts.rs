@@ -400,8 +400,9 @@ if what == 'del' then
   return {{}}
 end
 if what ~= 'grow' then ix('RPUSH', KZ, member .. now) end
-if what ~= 'back' and not bytes(member, tonumber(ARGV[4]), maxn, maxb) and what == 'grow' then
-  return {{}}
+if what ~= 'back' then
+  local grew = bytes(member, tonumber(ARGV[4]), maxn, maxb)
+  if what == 'grow' and not grew then return {{}} end
 end
 return room(member, now, maxn, maxb, function() return 1 end)
 "

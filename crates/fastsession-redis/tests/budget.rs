@@ -16,8 +16,8 @@ use fastsession_core::time::{Clock as _, UnixTime};
 use fastsession_redis::{RedisConfig, RedisStore};
 
 use crate::support::{
-    Cleanup, NAME, OwnServer, T0, URL, class_expiry, clock, indexed, info, key, request,
-    session_classes, session_key, sync_connection, unique_prefix,
+    Cleanup, NAME, OwnServer, T0, URL, anonymous_sessions, class_expiry, clock, indexed, info, key,
+    request, session_classes, session_key, sync_connection, unique_prefix,
 };
 
 /// Every test here is over well within this.
@@ -273,14 +273,7 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
         let clock = clock();
         let cfg = class_config(store.clone(), &clock);
         let mut con = sync_connection(URL).unwrap();
-        let mut ids = Vec::new();
-        for i in 0..12 {
-            ids.push(
-                request(&cfg, None, |s| s.insert("i", i).unwrap())
-                    .await
-                    .cookie(),
-            );
-        }
+        let ids = anonymous_sessions(&cfg, 12).await;
         clock.advance(Duration::from_secs(1));
         for id in &ids {
             request(&cfg, Some(id), |s| s.insert("j", 1).unwrap())
@@ -329,14 +322,7 @@ async fn a_large_budget_evicts_a_few_at_a_time() {
         let clock = clock();
         let cfg = class_config(store.clone(), &clock);
         let mut con = sync_connection(URL).unwrap();
-        let mut ids = Vec::new();
-        for i in 0..128 {
-            ids.push(
-                request(&cfg, None, |s| s.insert("i", i).unwrap())
-                    .await
-                    .cookie(),
-            );
-        }
+        let ids = anonymous_sessions(&cfg, 128).await;
         assert_eq!(indexed(&mut con, &store), 128);
         clock.advance(Duration::from_secs(1));
         let over = request(&cfg, None, |s| s.insert("i", 128).unwrap())

@@ -11,7 +11,8 @@ use fastsession_core::testing::{self, Instance, StoreUnderTest};
 use fastsession_redis::RedisConfig;
 
 use crate::support::{
-    OwnServer, clock, config as session_config, free_port, key, request, session_key, unique_prefix,
+    OwnServer, anonymous_sessions, clock, config as session_config, free_port, key, request,
+    session_key, unique_prefix,
 };
 
 /// Three cluster-enabled redis-servers joined into one cluster; killed when dropped.
@@ -166,14 +167,7 @@ fn a_cluster_gives_active_sessions_their_second_chance() {
         );
         let clock = clock();
         let cfg = session_config(&store, &clock);
-        let mut ids = Vec::new();
-        for i in 0..4 {
-            ids.push(
-                request(&cfg, None, |s| s.insert("i", i).unwrap())
-                    .await
-                    .cookie(),
-            );
-        }
+        let ids = anonymous_sessions(&cfg, 4).await;
         clock.advance(Duration::from_secs(1));
         for id in &ids[..2] {
             request(&cfg, Some(id), |s| s.insert("j", 1).unwrap())

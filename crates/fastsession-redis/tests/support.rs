@@ -166,6 +166,19 @@ impl Reply {
     }
 }
 
+/// `n` new anonymous sessions, the i-th holding `i = i`: their cookies, oldest first.
+pub(crate) async fn anonymous_sessions(config: &SessionConfig, n: i32) -> Vec<String> {
+    let mut cookies = Vec::new();
+    for i in 0..n {
+        cookies.push(
+            request(config, None, |s| s.insert("i", i).unwrap())
+                .await
+                .cookie(),
+        );
+    }
+    cookies
+}
+
 /// One request carrying session cookie `cookie` (if any), running `handler`, then saving.
 /// A failed load is reported as such, without running the handler.
 pub(crate) async fn request(
