@@ -119,7 +119,7 @@ local function bytes(member, len, maxn, maxb)
 end
 
 -- If the index is over `maxn` entries or `maxb` bytes, takes out its head until it has room
--- for a few more (a 64th of `maxn`, at most 16: none for a budget under 64 sessions) and asks
+-- for a few more (a 64th of `maxn`, at most 64: none for a budget under 64 sessions) and asks
 -- `judge(member, queued_at, second_chance)`: 2 keeps it (queued anew at `now`), 1 evicted
 -- it, 0 drops the entry. `member` itself (the session being saved) is always kept; at most
 -- eight others get a second chance per call, so a queue of active sessions still makes room.
@@ -131,7 +131,7 @@ local function room(member, now, maxn, maxb, judge)
   if count <= maxn and count * share + extras <= maxb then return {} end
   -- Past the budget, room for `slack` more, so that the creates after this one take the
   -- common path: the script's own cost is paid once for several evictions.
-  local slack = math.min(16, math.floor(maxn / 64))
+  local slack = math.min(64, math.floor(maxn / 64))
   maxn, maxb = maxn - slack, maxb - slack * share
   local out = {}
   local chances = 0
@@ -152,7 +152,8 @@ local function room(member, now, maxn, maxb, judge)
       if v ~= member then chances = chances + 1 end
     else
       count = count - 1
-      extras = unbytes(v) or extras
+      -- With no bytes counted beyond the shares, no entry has any to take out.
+      if extras > 0 then extras = unbytes(v) or extras end
       if verdict == 1 then out[#out + 1] = e end
     end
   end
@@ -236,6 +237,25 @@ end
 bytes(member, len, maxn, maxb)
 return 1 + #room(member, ARGV[6], maxn, maxb, judge)
 "
+    ))
+});
+
+/// The index step of an anonymous create on one server, after its `RESTORE` and `RPUSH`,
+/// when the session is larger than its share or the index is over the budget: counts its
+/// bytes and makes room. `KEYS` session, index, byte counts; `ARGV` the five index
+/// arguments, the second it was queued at, and `q` if the `RPUSH` met an index key holding
+/// something this store did not write (the index starts afresh, and the session is queued
+/// now). Returns the number of sessions evicted.
+pub(crate) static MAKE_ROOM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&indexed(
+        r"local member, maxn, maxb, len = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if ARGV[7] == 'q' then
+  ix('HGET', KL, '#')
+  ix('RPUSH', KZ, member .. ARGV[6])
+end
+bytes(member, len, maxn, maxb)
+return #room(member, ARGV[6], maxn, maxb, judge)
+",
     ))
 });
 

@@ -311,7 +311,7 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
 }
 
 /// A large budget makes room for a few more than the session that went over it (a 64th of
-/// its sessions, at most 16), so that the next creates do not each run the eviction: here 2
+/// its sessions, at most 64), so that the next creates do not each run the eviction: here 2
 /// of 128, so one create evicts three and the next two evict nothing. (Sessions are counted
 /// by what Redis holds: the eviction events are process-wide, and other tests evict too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -516,11 +516,11 @@ async fn ttls_follow_the_session_class() {
 
 /// The anonymous budget of the flood tests.
 const FLOOD_BUDGET: usize = 100;
-/// Each flood request's value. Redis spends about 8 KB on such a session (its hash and TTL,
-/// the index entries, allocator rounding), so the budget needs about 0.8 MB.
+/// Each flood request's value. Redis spends about 4.5 KB on such a session (its hash and TTL,
+/// its queue entry, allocator rounding), so the budget needs about 0.45 MB.
 const FLOOD_VALUE: usize = 4_000;
-/// The flood: four times the budget, about 3.3 MB if nothing is evicted.
-const FLOOD: usize = 4 * FLOOD_BUDGET;
+/// The flood: six times the budget, about 2.7 MB if nothing is evicted.
+const FLOOD: usize = 6 * FLOOD_BUDGET;
 /// `maxmemory` above what the server uses before the flood: the budget fits with a wide
 /// margin, the flood without it would not.
 const HEADROOM: i64 = 2 << 20;
@@ -621,7 +621,7 @@ async fn flood(cfg: &SessionConfig) {
     }
 }
 
-/// A flood of three to four times the budget against a Redis whose `maxmemory` fits the
+/// A flood of six times the budget against a Redis whose `maxmemory` fits the
 /// logged-in sessions and the budget but not the flood, under `policy`.
 async fn flood_under(policy: &str) {
     let server = OwnServer::start_with(&["--maxmemory-policy", policy]);

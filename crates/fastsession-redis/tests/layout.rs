@@ -412,6 +412,78 @@ async fn sessions_with_many_keys_are_written_in_batches() {
     .unwrap();
 }
 
+/// A create is a `RESTORE` of the hash in RDB's encoding: values whose lengths take each of
+/// its length encodings (6 bits, 14 bits, 32 bits) and a user id of many bytes per character
+/// are stored and read back exactly, field by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn created_sessions_hold_values_of_every_length_exactly() {
+    tokio::time::timeout(LIMIT, async {
+        // A server of its own: its statistics show the `RESTORE`s and that none was refused
+        // (a refused one would fall back to the script and hide a malformed payload).
+        let server = crate::support::OwnServer::start();
+        let redis = fastsession_redis::RedisConfig::new(server.url());
+        let store = fastsession_redis::redis_store(&redis, &crate::support::key())
+            .await
+            .unwrap()
+            .with_max_session_bytes(1 << 20);
+        let store = Arc::new(store);
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        // JSON strings of 61, 62, 16 381, 16 382 and 70 000 characters: texts of 63, 64,
+        // 16 383, 16 384 and 70 002 bytes.
+        let lengths = [61, 62, 16_381, 16_382, 70_000];
+        let text = |len: usize| "é".repeat(len / 2) + &"x".repeat(len % 2);
+        let id = request(&cfg, None, |s| {
+            for len in lengths {
+                s.insert(format!("s{len}"), text(len)).unwrap();
+            }
+            s.set_user_id("ünïcødé-user");
+        })
+        .await
+        .cookie();
+        // One anonymous session too: its `RESTORE` is pipelined with its queue entry.
+        let anonymous = request(&cfg, None, |s| s.insert("s", text(100)).unwrap())
+            .await
+            .cookie();
+
+        let stats: String = server.query(redis::cmd("INFO").arg("commandstats"));
+        let restores = stats
+            .lines()
+            .find(|line| line.starts_with("cmdstat_restore:"))
+            .unwrap_or_default();
+        assert!(restores.starts_with("cmdstat_restore:calls=2,"), "{stats}");
+        assert!(
+            restores.ends_with(",rejected_calls=0,failed_calls=0"),
+            "{restores}"
+        );
+        let redis_key = session_key(&store, &id);
+        for len in lengths {
+            let stored: String =
+                server.query(redis::cmd("HGET").arg(&redis_key).arg(format!("v:s{len}")));
+            assert_eq!(stored, serde_json::to_string(&text(len)).unwrap());
+        }
+        request(&cfg, Some(&id), |s| {
+            for len in lengths {
+                assert_eq!(
+                    s.get::<String>(&format!("s{len}")).unwrap(),
+                    Some(text(len))
+                );
+            }
+            assert_eq!(s.user_id().as_deref(), Some("ünïcødé-user"));
+        })
+        .await
+        .result
+        .unwrap();
+        let anonymous = request(&cfg, Some(&anonymous), |s| {
+            assert_eq!(s.get::<String>("s").unwrap(), Some(text(100)));
+        })
+        .await;
+        assert!(!anonymous.was_new());
+    })
+    .await
+    .unwrap();
+}
+
 /// A remembered logged-in session gets the remembered idle timeout as its TTL, on every
 /// path that sets one (create, the `MULTI`/`EXEC` update, the update and touch scripts); a
 /// session's own deadline is a field of its hash, cuts its TTL and ends it; a hash written

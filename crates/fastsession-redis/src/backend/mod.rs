@@ -2,11 +2,13 @@
 
 mod anonymous;
 mod conn;
+mod create;
 mod keys;
 mod merge;
 mod update;
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use fastsession_core::Result;
@@ -68,21 +70,26 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// flashes) it is a Lua script that reads the stored timestamps first and keeps the anonymous
 /// index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
 /// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
-/// writes only if the key is absent; `remove` returns and deletes in one step; `touch` only moves
-/// `last_active` and the TTL; these are scripts, sent by `EVALSHA`, falling back to loading them on
-/// `NOSCRIPT` (after a server restart or failover).
+/// is one `RESTORE` of the new hash with its TTL, which writes only if the key is absent (Redis
+/// 7 has no other single command for that; a server that refuses `RESTORE`, an ACL without it,
+/// gets a script instead), and for an anonymous session its queue entry in the same round trip.
+/// `remove` returns and deletes in one step; `touch` only moves `last_active` and the TTL; these
+/// are scripts, sent by `EVALSHA`, falling back to loading them on `NOSCRIPT` (after a server
+/// restart or failover).
 ///
 /// # Anonymous sessions
 ///
 /// Sessions without a user id live in the [anonymous budget](RedisConfig::with_anonymous_budget):
 /// an index (a queue of the anonymous sessions in the order they were queued, and the bytes of
-/// the larger ones) that a create, a logout without a new id and a save that grows a session
-/// beyond its share keep in the same step; other saves leave it alone, so every step is O(1).
+/// the larger ones) that a create keeps in the same round trip (the session first, then its
+/// entry), and a logout without a new id and a save that grows a session beyond its share in
+/// the same step; other saves leave it alone, so every step is O(1).
 /// Each session counts for its data ([`Record::data_len`] as the saving request saw it), but at
 /// least for its share of the budget (its bytes over its sessions: 671 by default), so that a
 /// session within its share never changes the count and its saves need not read it. A save
-/// that puts the index over the budget takes entries from the head of the queue in that step,
-/// until there is room for a few more (a 64th of the budget's sessions, at most 16, so that
+/// that puts the index over the budget takes entries from the head of the queue (a create:
+/// in one script after its round trip, one such script at a time per process),
+/// until there is room for a few more (a 64th of the budget's sessions, at most 64, so that
 /// the next creates need not evict one by one), and judges each (the CLOCK algorithm's second
 /// chance, an approximation of "least recently active first"): a session active since it was
 /// queued goes back to the tail (at most eight per save, so a queue of busy sessions still
@@ -133,6 +140,10 @@ pub struct RedisBackend {
     user_index_ttl: u64,
     users: IdHasher,
     anonymous: AnonymousIndex,
+    /// Set when the server refused `RESTORE` (an ACL without it, say): creates are scripts.
+    restore_refused: AtomicBool,
+    /// Set while a create of this process makes room in the anonymous index.
+    making_room: AtomicBool,
 }
 
 impl RedisBackend {
@@ -178,6 +189,8 @@ impl RedisBackend {
                 session_prefix: format!("{}s:{{", config.prefix),
                 budget: config.anonymous_budget,
             },
+            restore_refused: AtomicBool::new(false),
+            making_room: AtomicBool::new(false),
         };
         backend.anonymous.order = backend.key_name("a:{", &tag);
         backend.anonymous.bytes = backend.key_name("b:{", &tag);
@@ -270,39 +283,7 @@ impl Backend for RedisBackend {
         record: &'a Record,
         expires: UnixTime,
     ) -> StoreFuture<'a, bool> {
-        StoreFuture::io(async move {
-            let redis_key = self.session_key(key);
-            let ttl = Self::ttl_of(record, expires);
-            let anonymous = record.user_id().is_none();
-            if anonymous && !self.is_cluster() {
-                let mut call = self.indexed(
-                    &scripts::CREATE_ANONYMOUS,
-                    &redis_key,
-                    key,
-                    record.data_len(),
-                );
-                call.arg(record.last_active().as_secs()).arg(ttl);
-                layout::write_fields(record, call.cmd_mut());
-                let reply: i64 = self.invoke("create a session", call).await?;
-                Self::evicted(reply - 1);
-                return Ok(reply > 0);
-            }
-            let mut call = Call::new(&scripts::CREATE, &[&redis_key]);
-            call.arg(ttl);
-            layout::write_fields(record, call.cmd_mut());
-            let created: i64 = self.invoke("create a session", call).await?;
-            if created == 1 && anonymous {
-                let indexed = self
-                    .cluster_index("add", key, record.last_active(), record.data_len())
-                    .await;
-                if let Err(e) = indexed {
-                    // Not counted, so not kept: the save reports the failure.
-                    let _ = self.discard(key).await;
-                    return Err(e);
-                }
-            }
-            Ok(created == 1)
-        })
+        StoreFuture::io(self.create_record(key, record, Self::ttl_of(record, expires)))
     }
 
     fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {

@@ -1,0 +1,221 @@
+//! A create: one `RESTORE` of the new hash with its TTL, only if the key is absent, and for
+//! an anonymous session on one server its queue entry in the same round trip; a script only
+//! past the budget, or where the server refuses `RESTORE`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fastsession_core::Result;
+use fastsession_core::session::Record;
+use fastsession_core::store::StorageKey;
+use redis::{RedisError, RedisResult, Value};
+
+use super::RedisBackend;
+use super::conn::{Call, command, has_code, store_error};
+use crate::{layout, scripts};
+
+/// What a `RESTORE` did.
+enum Restored {
+    Created,
+    /// Something was there (`BUSYKEY`): nothing written.
+    Taken,
+    /// The server refused the command itself (an ACL without it, a renamed command, a server
+    /// that cannot read the payload): nothing written.
+    Refused(RedisError),
+}
+
+impl Restored {
+    fn of(reply: Option<RedisResult<Value>>) -> Result<Restored> {
+        match reply {
+            Some(Ok(_)) => Ok(Restored::Created),
+            Some(Err(e)) if has_code(&e, "BUSYKEY") => Ok(Restored::Taken),
+            // Out of memory, or no answer: the store's error.
+            Some(Err(e)) if has_code(&e, "OOM") || e.code().is_none() => {
+                Err(store_error("create a session", e))
+            }
+            Some(Err(e)) => Ok(Restored::Refused(e)),
+            None => Ok(Restored::Refused(RedisError::from((
+                redis::ErrorKind::Client,
+                "no reply to RESTORE",
+            )))),
+        }
+    }
+}
+
+impl RedisBackend {
+    /// Creates the session `record` under `key` if the key is absent, with a TTL of `ttl`
+    /// seconds, and queues it in the anonymous index if it has no user. Returns whether it
+    /// was created (`false`: the key was taken).
+    pub(super) async fn create_record(
+        &self,
+        key: &StorageKey,
+        record: &Record,
+        ttl: u64,
+    ) -> Result<bool> {
+        let redis_key = self.session_key(key);
+        let anonymous = record.user_id().is_none();
+        let queue_here = anonymous && !self.is_cluster();
+        let created = if self.restore_refused.load(Ordering::Relaxed) {
+            self.create_by_script(key, &redis_key, record, ttl).await?
+        } else {
+            match self
+                .restore(key, &redis_key, record, ttl, queue_here)
+                .await?
+            {
+                Restored::Created => true,
+                Restored::Taken => false,
+                Restored::Refused(e) => {
+                    self.restore_refused.store(true, Ordering::Relaxed);
+                    tracing::warn!(target: "fastsession", error = %e, "redis refused RESTORE; sessions are created by script from now on");
+                    // An anonymous session's entry may be queued already: queued twice, it
+                    // is judged twice, once in this process's life.
+                    self.create_by_script(key, &redis_key, record, ttl).await?
+                }
+            }
+        };
+        if created && anonymous && self.is_cluster() {
+            let indexed = self
+                .cluster_index("add", key, record.last_active(), record.data_len())
+                .await;
+            if let Err(e) = indexed {
+                // Not counted, so not kept: the save reports the failure.
+                let _ = self.discard(key).await;
+                return Err(e);
+            }
+        }
+        Ok(created)
+    }
+
+    /// The `RESTORE`, and with `queue`, in the same round trip the session's queue entry
+    /// (`RPUSH`, whose reply is the queue's length) and the bytes counted beyond the shares:
+    /// what the budget check needs, so that a create within it is this one round trip.
+    /// Past the budget, [`MAKE_ROOM`](scripts::MAKE_ROOM) follows.
+    async fn restore(
+        &self,
+        key: &StorageKey,
+        redis_key: &str,
+        record: &Record,
+        ttl: u64,
+        queue: bool,
+    ) -> Result<Restored> {
+        let payload = layout::restore_payload(record);
+        let mut restore = command("RESTORE", redis_key, 2, 20 + payload.len());
+        restore.arg(ttl.saturating_mul(1000)).arg(payload);
+        if !queue {
+            let reply = self
+                .run("create a session", |mut c| async move {
+                    Ok(restore.query_async::<Value>(&mut c).await)
+                })
+                .await?;
+            return Restored::of(Some(reply));
+        }
+        let index = &self.anonymous;
+        let queued = record.last_active();
+        let mut entry = String::with_capacity(84);
+        entry.push_str(&key.to_hex());
+        entry.push_str(itoa::Buffer::new().format(queued.as_secs()));
+        let mut push = command("RPUSH", &index.order, 1, entry.len());
+        push.arg(entry);
+        let mut extras = command("HGET", &index.bytes, 1, 1);
+        extras.arg("#");
+        let mut pipe = redis::Pipeline::with_capacity(3);
+        pipe.add_command(restore)
+            .add_command(push)
+            .add_command(extras)
+            .ignore_errors();
+        let reply: Vec<RedisResult<Value>> = self
+            .run("create a session", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        let mut reply = reply.into_iter();
+        let restored = Restored::of(reply.next())?;
+        if !matches!(restored, Restored::Created) {
+            return Ok(restored);
+        }
+        let len = record.data_len();
+        let step = match (reply.next(), reply.next()) {
+            (Some(Ok(Value::Int(count))), Some(Ok(extras))) => {
+                match redis::from_redis_value::<Option<i64>>(extras) {
+                    Ok(extras) if self.within_budget(len, count, extras.unwrap_or(0)) => {
+                        return Ok(restored);
+                    }
+                    _ => "",
+                }
+            }
+            (Some(Err(e)), _) | (_, Some(Err(e))) if !has_code(&e, "WRONGTYPE") => {
+                return Err(store_error("create a session", e));
+            }
+            // An index key holding something this store did not write.
+            _ => "q",
+        };
+        // A session within its share changes no byte count: only room is to be made, and a
+        // call already making it (from this process) makes room for every create queued
+        // until it runs. The creates that saw the index over the budget while it was on its
+        // way (one per request in flight) need not each send a script that finds nothing to do.
+        let _making_room = match RoomGuard::take(&self.making_room) {
+            Some(guard) => Some(guard),
+            None if step.is_empty() && len <= self.share() => return Ok(restored),
+            None => None,
+        };
+        let mut call = self.indexed(&scripts::MAKE_ROOM, redis_key, key, len);
+        call.arg(queued.as_secs()).arg(step);
+        let evicted: i64 = self.invoke("make room for a session", call).await?;
+        Self::evicted(evicted);
+        Ok(restored)
+    }
+
+    /// Whether an index of `count` entries and `extras` bytes beyond their shares, one of
+    /// them a session of `len` bytes just queued, is within the budget (as the scripts judge).
+    fn within_budget(&self, len: usize, count: i64, extras: i64) -> bool {
+        let budget = self.anonymous.budget;
+        let share = i64::try_from(self.share()).unwrap_or(i64::MAX);
+        let max_bytes = i64::try_from(budget.max_bytes()).unwrap_or(i64::MAX);
+        len <= self.share()
+            && usize::try_from(count).is_ok_and(|count| count <= budget.max_sessions())
+            && count.saturating_mul(share).saturating_add(extras) <= max_bytes
+    }
+
+    /// The create by script, where the server refuses `RESTORE`.
+    async fn create_by_script(
+        &self,
+        key: &StorageKey,
+        redis_key: &str,
+        record: &Record,
+        ttl: u64,
+    ) -> Result<bool> {
+        if record.user_id().is_none() && !self.is_cluster() {
+            let mut call = self.indexed(
+                &scripts::CREATE_ANONYMOUS,
+                redis_key,
+                key,
+                record.data_len(),
+            );
+            call.arg(record.last_active().as_secs()).arg(ttl);
+            layout::write_fields(record, call.cmd_mut());
+            let reply: i64 = self.invoke("create a session", call).await?;
+            Self::evicted(reply - 1);
+            return Ok(reply > 0);
+        }
+        let mut call = Call::new(&scripts::CREATE, &[redis_key]);
+        call.arg(ttl);
+        layout::write_fields(record, call.cmd_mut());
+        let created: i64 = self.invoke("create a session", call).await?;
+        Ok(created == 1)
+    }
+}
+
+/// Marks a call making room in the anonymous index as on its way, until dropped (also when
+/// the request is cancelled).
+struct RoomGuard<'a>(&'a AtomicBool);
+
+impl<'a> RoomGuard<'a> {
+    fn take(flag: &'a AtomicBool) -> Option<Self> {
+        (!flag.swap(true, Ordering::Acquire)).then_some(RoomGuard(flag))
+    }
+}
+
+impl Drop for RoomGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
