@@ -186,8 +186,8 @@ impl RedisConfig {
     /// (671 by default): the saves of a session within its share then take the cheaper path
     /// (see [`RedisBackend`](crate::RedisBackend)), and the sessions of the budget still fit
     /// in its bytes. Redis spends more per session than that (its key,
-    /// field names, timestamps, TTL and index entries): measured on Redis 7.0, about 600
-    /// bytes for a session holding one small value, about 8 KB for one holding 4 KB.
+    /// field names, timestamps, TTL and index entries): measured on Redis 7.0, about 350
+    /// bytes for a session holding one small value, about 4.8 KB for one holding 4 KB.
     ///
     /// # Examples
     ///

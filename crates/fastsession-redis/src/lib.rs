@@ -38,8 +38,8 @@
 //! # Memory and eviction
 //!
 //! Size Redis's `maxmemory` for your logged-in sessions and revocation markers plus the
-//! anonymous budget (measured on Redis 7.0: about 600 bytes for a session holding one small
-//! value, 750 with a user id and its user index, 8 KB for a session holding 4 KB), and
+//! anonymous budget (measured on Redis 7.0: about 350 bytes for a session holding one small
+//! value, 700 with a user id and its user index, 4.8 KB for a session holding 4 KB), and
 //! choose an eviction policy that never takes them:
 //!
 //! * `noeviction` (recommended on a dedicated instance, and the only policy that never loses
