@@ -419,8 +419,9 @@ async fn sessions_with_many_keys_are_written_in_batches() {
 async fn created_sessions_hold_values_of_every_length_exactly() {
     tokio::time::timeout(LIMIT, async {
         // A server of its own: its statistics show the `RESTORE`s and that none was refused
-        // (a refused one would fall back to the script and hide a malformed payload).
-        let server = crate::support::OwnServer::start();
+        // (a refused one would fall back to the script and hide a malformed payload), and it
+        // checks each payload in depth.
+        let server = crate::support::OwnServer::start_with(&["--sanitize-dump-payload", "yes"]);
         let redis = fastsession_redis::RedisConfig::new(server.url());
         let store = fastsession_redis::redis_store(&redis, &crate::support::key())
             .await
