@@ -242,6 +242,18 @@ async fn a_read_only_replica_refuses_saves() {
 
         let n: String = primary.query(redis::cmd("HGET").arg(&redis_key).arg("v:n"));
         assert_eq!(n, "1", "nothing saved");
+
+        // The replica's refusal was passing: once it takes writes, a create is a `RESTORE`
+        // again, not the script kept for servers that refuse the command itself.
+        let _: String = replica.query(redis::cmd("REPLICAOF").arg("NO").arg("ONE"));
+        let _: String = replica.query(redis::cmd("CONFIG").arg("RESETSTAT"));
+        request(&replica_cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .result
+            .unwrap();
+        let stats: String = replica.query(redis::cmd("INFO").arg("commandstats"));
+        assert!(stats.contains("cmdstat_restore:calls=1,"), "{stats}");
+        assert!(!stats.contains("cmdstat_evalsha"), "{stats}");
         drop(replica);
     })
     .await

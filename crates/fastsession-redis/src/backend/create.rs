@@ -28,11 +28,13 @@ impl Restored {
         match reply {
             Some(Ok(_)) => Ok(Restored::Created),
             Some(Err(e)) if has_code(&e, "BUSYKEY") => Ok(Restored::Taken),
-            // Out of memory, or no answer: the store's error.
-            Some(Err(e)) if has_code(&e, "OOM") || e.code().is_none() => {
-                Err(store_error("create a session", e))
+            // No permission (ACL), or a plain `ERR`: an unknown command, a payload the server
+            // cannot read. Any other error (no answer, out of memory, a read-only replica, a
+            // server loading its data) is passing, and the store's error.
+            Some(Err(e)) if has_code(&e, "NOPERM") || has_code(&e, "ERR") => {
+                Ok(Restored::Refused(e))
             }
-            Some(Err(e)) => Ok(Restored::Refused(e)),
+            Some(Err(e)) => Err(store_error("create a session", e)),
             None => Ok(Restored::Refused(RedisError::from((
                 redis::ErrorKind::Client,
                 "no reply to RESTORE",
