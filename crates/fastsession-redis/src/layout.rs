@@ -83,7 +83,7 @@ pub(crate) fn write_fields(record: &Record, cmd: &mut redis::Cmd) {
 const RDB_VERSION: u16 = 7;
 
 /// The checksum that ends a `DUMP` payload: CRC-64 with Jones's polynomial, as Redis computes it.
-const RDB_CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+pub(crate) const RDB_CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
 /// A new `record` as the payload `RESTORE` takes (the format of `DUMP`): a hash (RDB type 4:
 /// its length, then each field and value as a length-prefixed string), the RDB version and a

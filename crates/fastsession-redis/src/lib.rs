@@ -123,6 +123,7 @@
 
 mod backend;
 mod config;
+mod dump;
 mod layout;
 mod scripts;
 

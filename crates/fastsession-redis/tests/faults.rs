@@ -357,11 +357,12 @@ async fn scripts_are_loaded_again_after_the_server_lost_them() {
     .unwrap();
 }
 
-/// A server that refuses `RESTORE` (here an ACL user without it; a renamed command or a
-/// server that cannot read the payload alike) gets sessions created by script: every create
-/// still goes through, and anonymous ones are still counted and evicted by the budget.
+/// A server that refuses `RESTORE` and `DUMP` (here an ACL user without them; a renamed
+/// command or a server that cannot read the payload alike) gets sessions created by script
+/// and loaded by `HGETALL`: every request still goes through, and anonymous sessions are still
+/// counted and evicted by the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sessions_are_created_by_script_where_restore_is_refused() {
+async fn sessions_are_kept_where_restore_and_dump_are_refused() {
     tokio::time::timeout(LIMIT, async {
         let server = OwnServer::start();
         let _: String = server.query(
@@ -373,7 +374,8 @@ async fn sessions_are_created_by_script_where_restore_is_refused() {
                 .arg("~*")
                 .arg("&*")
                 .arg("+@all")
-                .arg("-restore"),
+                .arg("-restore")
+                .arg("-dump"),
         );
         let url = format!("redis://app:x@127.0.0.1:{}", server.port);
         let redis = RedisConfig::new(url)

@@ -412,9 +412,10 @@ async fn sessions_with_many_keys_are_written_in_batches() {
     .unwrap();
 }
 
-/// A create is a `RESTORE` of the hash in RDB's encoding: values whose lengths take each of
-/// its length encodings (6 bits, 14 bits, 32 bits) and a user id of many bytes per character
-/// are stored and read back exactly, field by field.
+/// A create is a `RESTORE` of the hash in RDB's encoding, and a load a `DUMP` of it: values
+/// whose lengths take each of its length encodings (6 bits, 14 bits, 32 bits) and a user id of
+/// many bytes per character are stored and read back exactly, field by field, and hashes in
+/// each encoding Redis keeps them in are read from their `DUMP`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn created_sessions_hold_values_of_every_length_exactly() {
     tokio::time::timeout(LIMIT, async {
@@ -480,6 +481,42 @@ async fn created_sessions_hold_values_of_every_length_exactly() {
         })
         .await;
         assert!(!anonymous.was_new());
+
+        // Loads are `DUMP`s read here, whatever the hash's encoding: a listpack with integers
+        // of every width and a value Redis compresses, and a plain hash of many fields.
+        let numbers = [-1_i64, 127, -4096, -5000, 8_388_607, -8_388_608, 1 << 40];
+        let small = request(&cfg, None, |s| {
+            for n in numbers {
+                s.insert(format!("n{n}"), n).unwrap();
+            }
+            s.insert("ab", "ab".repeat(25)).unwrap();
+        })
+        .await
+        .cookie();
+        let wide = request(&cfg, None, |s| {
+            for i in 0..600 {
+                s.insert(format!("k{i}"), i).unwrap();
+            }
+        })
+        .await
+        .cookie();
+        let _: String = server.query(redis::cmd("CONFIG").arg("RESETSTAT"));
+        let small = request(&cfg, Some(&small), |s| {
+            for n in numbers {
+                assert_eq!(s.get::<i64>(&format!("n{n}")).unwrap(), Some(n));
+            }
+            assert_eq!(s.get::<String>("ab").unwrap(), Some("ab".repeat(25)));
+        })
+        .await;
+        assert!(!small.was_new());
+        let wide = request(&cfg, Some(&wide), |s| {
+            assert_eq!(s.get::<i32>("k599").unwrap(), Some(599));
+        })
+        .await;
+        assert!(!wide.was_new());
+        let stats: String = server.query(redis::cmd("INFO").arg("commandstats"));
+        assert!(stats.contains("cmdstat_dump:calls=2,"), "{stats}");
+        assert!(!stats.contains("cmdstat_hgetall"), "{stats}");
     })
     .await
     .unwrap();

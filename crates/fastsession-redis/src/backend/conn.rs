@@ -190,6 +190,20 @@ impl RedisBackend {
     where
         T: redis::FromRedisValue,
     {
+        Ok(self.read_answered(what, cmd, &["WRONGTYPE"]).await?.ok())
+    }
+
+    /// [`read_with_retry`](Self::read_with_retry), answering `Err(code)` when the server
+    /// answered with an error whose code is among `codes`.
+    pub(super) async fn read_answered<T>(
+        &self,
+        what: &'static str,
+        cmd: Cmd,
+        codes: &[&'static str],
+    ) -> Result<std::result::Result<T, &'static str>>
+    where
+        T: redis::FromRedisValue,
+    {
         let attempt = async {
             let mut conn = self.conn.clone();
             let mut retries = 2;
@@ -199,8 +213,11 @@ impl RedisBackend {
                         retries -= 1;
                         tracing::debug!(target: "fastsession", error = %e, "redis read failed; retrying");
                     }
-                    Err(e) if has_code(&e, "WRONGTYPE") => return Ok(None),
-                    other => return other.map(Some),
+                    Err(e) => match codes.iter().find(|code| has_code(&e, code)) {
+                        Some(code) => return Ok(Err(*code)),
+                        None => return Err(e),
+                    },
+                    Ok(value) => return Ok(Ok(value)),
                 }
             }
         };

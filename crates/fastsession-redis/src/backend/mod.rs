@@ -8,7 +8,7 @@ mod merge;
 mod update;
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fastsession_core::Result;
@@ -22,7 +22,7 @@ use self::anonymous::AnonymousIndex;
 use self::conn::{Call, Conn, command, has_code};
 use crate::config::RedisConfig;
 use crate::layout::{self, Fields};
-use crate::scripts;
+use crate::{dump, scripts};
 
 /// The longest TTL handed to Redis (100 years): a far-off deadline must not overflow it.
 const MAX_TTL_SECS: u64 = 3_153_600_000;
@@ -142,6 +142,8 @@ pub struct RedisBackend {
     anonymous: AnonymousIndex,
     /// Set when the server refused `RESTORE` (an ACL without it, say): creates are scripts.
     restore_refused: AtomicBool,
+    /// Set when the server refused `DUMP`: loads are `HGETALL`s.
+    dump_refused: AtomicBool,
     /// Set while a create of this process makes room in the anonymous index.
     making_room: AtomicBool,
 }
@@ -190,6 +192,7 @@ impl RedisBackend {
                 budget: config.anonymous_budget,
             },
             restore_refused: AtomicBool::new(false),
+            dump_refused: AtomicBool::new(false),
             making_room: AtomicBool::new(false),
         };
         backend.anonymous.order = backend.key_name("a:{", &tag);
@@ -266,7 +269,27 @@ fn status(reply: &[i64]) -> i64 {
 impl Backend for RedisBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         StoreFuture::io(async move {
-            let cmd = command("HGETALL", &self.session_key(key), 0, 0);
+            let redis_key = self.session_key(key);
+            if !self.dump_refused.load(Ordering::Relaxed) {
+                let cmd = command("DUMP", &redis_key, 0, 0);
+                let refusals = ["NOPERM", "ERR"];
+                let payload: std::result::Result<Option<Vec<u8>>, _> =
+                    self.read_answered("load a session", cmd, &refusals).await?;
+                match payload {
+                    Ok(None) => return Ok(None),
+                    Ok(Some(payload)) => {
+                        if let Some(fields) = dump::hash_fields(&payload) {
+                            return Ok(decode(fields));
+                        }
+                        // Another type, or an encoding not read here: `HGETALL` says which.
+                    }
+                    Err(_) => {
+                        self.dump_refused.store(true, Ordering::Relaxed);
+                        tracing::warn!(target: "fastsession", "redis refused DUMP; sessions are loaded by HGETALL from now on");
+                    }
+                }
+            }
+            let cmd = command("HGETALL", &redis_key, 0, 0);
             match self.read_with_retry("load a session", cmd).await? {
                 Some(fields) => Ok(decode(fields)),
                 None => {
