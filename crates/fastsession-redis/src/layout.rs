@@ -4,7 +4,8 @@ use fastsession_core::session::Record;
 use fastsession_core::time::UnixTime;
 use serde_json::value::RawValue;
 
-/// A hash as Redis returns it (`HGETALL`, or a script's `HGETALL`): field, value, field, ...
+/// A hash as Redis returns it (`HGETALL`, a script's `HGETALL`, or read from a `DUMP`): field,
+/// value, field, ...
 pub(crate) type Fields = Vec<Vec<u8>>;
 
 const VALUE: &str = "v:";

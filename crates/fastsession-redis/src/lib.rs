@@ -62,7 +62,7 @@
 //!
 //! # Consistency
 //!
-//! A load is one round trip (`HGETALL`), and a save one atomic step (a `MULTI`/`EXEC`, or a
+//! A load is one round trip (`DUMP`, read by the store), and a save one atomic step (a `MULTI`/`EXEC`, or a
 //! Lua script when liveness must be read back or the anonymous index kept): it checks that
 //! the session is still there and live, applies only what the request changed (so two
 //! requests that changed different keys of one session both persist; for one key, one whole

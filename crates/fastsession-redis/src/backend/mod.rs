@@ -53,7 +53,10 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///
 /// # Atomicity
 ///
-/// A load is one `HGETALL`. Every write is one atomic step on the server. An `update` applies the
+/// A load is one `DUMP`, whose payload (the hash in Redis's own serialisation, one reply
+/// element where `HGETALL` answers two per field) the store reads itself; a hash in an encoding
+/// it does not read, or a server that refuses `DUMP`, gets an `HGETALL`. Every write is one
+/// atomic step on the server. An `update` applies the
 /// change set field by field (so requests that changed different keys never overwrite each other; a
 /// key the request only [incremented](fastsession_core::Session::increment) is an `HINCRBY` of the
 /// stored integer, so concurrent increments all count, and one Redis refuses, on a value that is
@@ -123,7 +126,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// an [`io::Error`](std::io::Error) of kind `TimedOut`) as its source. A write Redis refuses for lack of
 /// memory (`OOM`: `maxmemory` reached with nothing it may evict) is
 /// [`ErrorKind::StoreFull`](fastsession_core::ErrorKind::StoreFull): nothing was written.
-/// Nothing is retried except reads (`HGETALL`, `SMEMBERS`), at most twice, and only after the
+/// Nothing is retried except reads (`DUMP`, `HGETALL`, `SMEMBERS`), at most twice, and only after the
 /// connection dropped. The connection reconnects by itself in the background once the server
 /// is back. On a Cluster the client's own retries are off, since it would resend a script
 /// after an I/O error: a request that meets a `MOVED` or `ASK` while a slot migrates fails
