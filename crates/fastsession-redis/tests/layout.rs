@@ -842,3 +842,51 @@ fn plant_ttl(con: &mut redis::Connection, key: &str) {
 fn ttl_of(con: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query(con).unwrap()
 }
+
+/// An anonymous session that another request logs in between this request's load and its
+/// save keeps the logged-in TTL: the save (the plain `MULTI`/`EXEC` one, a small anonymous
+/// session) finds the user and sets the TTL of a logged-in session again, instead of the
+/// anonymous one it was sent with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_by_another_request_keeps_its_ttl_through_an_anonymous_save() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = SessionConfig::with_shared_store(
+            store.clone(),
+            fastsession_core::http::CookieConfig::new("id").unwrap(),
+        )
+        .with_clock(clock.clone())
+        .with_expiry(crate::support::class_expiry());
+        let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+        let redis_key = session_key(&store, &id);
+        let mut con = sync_connection(URL).unwrap();
+        assert!(ttl_of(&mut con, &redis_key) <= 30, "anonymous");
+        clock.advance(Duration::from_secs(5));
+        request(&cfg, Some(&id), |s| {
+            // Another request logs the session in meanwhile: its user, its TTL.
+            let mut con = sync_connection(URL).unwrap();
+            let _: i64 = redis::cmd("HSET")
+                .arg(&redis_key)
+                .arg("user")
+                .arg("ada")
+                .query(&mut con)
+                .unwrap();
+            let _: i64 = redis::cmd("EXPIRE")
+                .arg(&redis_key)
+                .arg(100)
+                .query(&mut con)
+                .unwrap();
+            s.insert("n", 2).unwrap();
+        })
+        .await
+        .result
+        .unwrap();
+        let ttl = ttl_of(&mut con, &redis_key);
+        assert!(ttl > 30, "the logged-in TTL, not the anonymous one: {ttl}");
+    })
+    .await
+    .unwrap();
+}
