@@ -13,20 +13,20 @@ use super::{MAX_TTL_SECS, RedisBackend, unreadable};
 impl RedisBackend {
     /// The common update, without the script: the request's own record shows the session
     /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
-    /// left to check. One `MULTI`/`EXEC` merges the fields, bumps `version` and sets the TTL
-    /// (unless the session was loaded in this second, see below); Redis runs these plain
-    /// commands at a fraction of a script's cost. Its `HSET` always writes `last_active`,
-    /// and answers how many of its fields were new: `last_active` was new only if the hash
-    /// was gone (the key expired, was evicted or deleted by a logout since the load). Then
-    /// the step wrote into an empty hash: that hash is deleted and the session reported
-    /// ended. It can never be loaded meanwhile, since a hash without `created` is refused. A
-    /// key that is not a hash (not this store's) is deleted the same way.
+    /// left to check. One `MULTI`/`EXEC` reads whether `created` is there and, in the same
+    /// step, merges the fields, bumps `version` and sets the TTL (unless the session was
+    /// loaded in this second, see below); Redis runs these plain
+    /// commands at a fraction of a script's cost. If `created` was missing (the key expired,
+    /// was evicted or deleted by a logout since the load), the step wrote into an empty hash:
+    /// that hash is deleted and the session reported ended. It can never be loaded meanwhile,
+    /// since a hash without `created` is refused. A key that is not a hash (not this store's)
+    /// is deleted the same way.
     ///
     /// An anonymous session comes here only if its data is within its
     /// [share](Self::share), so the index has nothing to change (it judges activity by
-    /// `last_active` when the session's turn comes). The step asks whether the hash has a
-    /// user by now (a login since the load): then its TTL, set for an anonymous session, is
-    /// set again for a logged-in one (one more round trip, only then).
+    /// `last_active` when the session's turn comes). The step reads, with `created`, whether
+    /// the hash has a user by now (a login since the load): then its TTL, set for an
+    /// anonymous session, is set again for a logged-in one (one more round trip, only then).
     pub(super) async fn merge(
         &self,
         key: &StorageKey,
@@ -48,14 +48,16 @@ impl RedisBackend {
             }
             i64::try_from(deadline.since(now).as_secs().clamp(1, MAX_TTL_SECS)).unwrap_or(i64::MAX)
         };
-        let mut pipe = redis::Pipeline::with_capacity(5 + increments.len());
+        let mut pipe = redis::Pipeline::with_capacity(4 + increments.len());
         pipe.atomic();
-        // For an anonymous session: has it a user by now (a login since the load)?
+        // One read for both questions: is the hash still there (`created`), and, for an
+        // anonymous session, has it a user by now (a login since the load)?
+        let mut read = command("HMGET", redis_key, 2, 12);
+        read.arg("created");
         if anonymous {
-            let mut read = command("HEXISTS", redis_key, 1, 4);
             read.arg("user");
-            pipe.add_command(read);
         }
+        pipe.add_command(read);
         if !deletes.is_empty() {
             let bytes = deletes.iter().map(String::len).sum();
             let mut delete = command("HDEL", redis_key, deletes.len(), bytes);
@@ -65,25 +67,24 @@ impl RedisBackend {
         // Within the second the session was loaded in, `last_active` already holds it and
         // the TTL was set from it by the write that put it there (every write of
         // `last_active` sets the TTL with it): unless this update changes what else the
-        // deadline depends on (the user, "remember me", its own deadline), the TTL is not
-        // sent again.
+        // deadline depends on (the user, "remember me", its own deadline), neither is sent
+        // again.
         let changes = update.changes();
         let same_second = update.previously_active() == Some(now)
             && !changes.user_changed()
             && !changes.persistent_changed()
             && !changes.expires_at_changed();
-        // `last_active` is written even within that second (the same value again): `HSET`
-        // answers how many of its fields were new, and `last_active` is new only if the hash
-        // was not there. A hash written then has no `created`, so no load takes it for a
-        // session before it is deleted.
-        let bytes = sets.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>() + 21;
-        let mut set = command("HSET", redis_key, 2 + 2 * sets.len(), bytes);
-        set.arg("last_active").arg(now.as_secs());
-        for (field, value) in sets {
-            set.arg(field).arg(value.as_ref());
+        if !same_second || !sets.is_empty() {
+            let bytes = sets.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>() + 21;
+            let mut set = command("HSET", redis_key, 2 + 2 * sets.len(), bytes);
+            if !same_second {
+                set.arg("last_active").arg(now.as_secs());
+            }
+            for (field, value) in sets {
+                set.arg(field).arg(value.as_ref());
+            }
+            pipe.add_command(set);
         }
-        let set_fields = 1 + sets.len();
-        pipe.add_command(set);
         // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
         // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
         for (field, delta) in increments {
@@ -99,40 +100,31 @@ impl RedisBackend {
             expire.arg(ttl_of(expiry.idle_timeout_of(from)));
             pipe.add_command(expire);
         }
-        // Each answer on its own: only the `HEXISTS` and the `HSET` are read; the others are
-        // not marked ignored, which the client would do with a hash set per command.
+        // Each answer on its own: only the first is read; the others are not marked ignored,
+        // which the client would do with a hash set per command.
         pipe.ignore_errors();
         let reply: Vec<RedisResult<redis::Value>> = self
             .run("save a session", |mut c| async move {
                 pipe.query_async(&mut c).await
             })
             .await?;
-        let mut reply = reply.into_iter();
-        let logged_in = if anonymous { reply.next() } else { None };
-        let set = if deletes.is_empty() {
-            reply.next()
-        } else {
-            reply.nth(1)
-        };
-        let existed = match set {
-            Some(Ok(redis::Value::Int(added))) => {
-                usize::try_from(added).is_ok_and(|added| added < set_fields)
-            }
+        let read = match reply.into_iter().next() {
+            Some(Ok(read)) => redis::from_redis_value::<Vec<redis::Value>>(read)
+                .map_err(|e| store_error("save a session", e.into()))?,
             Some(Err(e)) if has_code(&e, "WRONGTYPE") => {
                 unreadable("not a hash");
-                false
+                Vec::new()
             }
             Some(Err(e)) => return Err(store_error("save a session", e)),
-            _ => {
-                let odd = (redis::ErrorKind::Client, "no count in the reply to HSET");
-                return Err(store_error("save a session", odd.into()));
-            }
+            None => Vec::new(),
         };
+        let present = |field: usize| read.get(field).is_some_and(|v| *v != redis::Value::Nil);
+        let existed = present(0);
         if !existed {
             self.discard(key).await?;
             return Ok(false);
         }
-        if matches!(logged_in, Some(Ok(redis::Value::Int(1)))) {
+        if anonymous && present(1) {
             // Logged in by another request since the load: a logged-in TTL (remembered, if the
             // session is persistent as this request knows it).
             let idle = if from.is_persistent() {
