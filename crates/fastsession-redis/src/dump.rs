@@ -9,39 +9,72 @@
 //! `None`, and the caller reads the hash with `HGETALL` instead. Nothing here trusts a length:
 //! a payload that does not parse is `None` too, never a panic.
 
-use crate::layout::{Fields, RDB_CRC};
+use std::borrow::Cow;
+
+use fastsession_core::session::Record;
+
+use crate::layout::{RDB_CRC, RecordReader, Text};
 
 /// RDB's object types read here.
 const TYPE_HASH: u8 = 4;
 const TYPE_HASH_LISTPACK: u8 = 16;
 
-/// The fields and values, in order, of the hash in `payload`; `None` if it is not a hash in an
-/// encoding read here, or does not parse.
-pub(crate) fn hash_fields(payload: &[u8]) -> Option<Fields> {
-    let (body, footer) = payload.split_at_checked(payload.len().checked_sub(10)?)?;
-    let crc = u64::from_le_bytes(footer[2..].try_into().ok()?);
-    let covered = &payload[..payload.len() - 8];
-    if RDB_CRC.checksum(covered) != crc {
+/// The record the hash in `payload` holds: `None` if the payload is not a hash in an encoding
+/// read here, or does not parse; `Some(Err)` if it is a hash but not a session (as
+/// [`layout::decode`](crate::layout::decode) says).
+pub(crate) fn read_record(payload: &[u8]) -> Option<Result<Record, &'static str>> {
+    with_entries(payload, |entries| {
+        if !entries.len().is_multiple_of(2) {
+            return Err("odd reply");
+        }
+        let mut reader = RecordReader::new();
+        let mut entries = entries.into_iter();
+        while let (Some(name), Some(value)) = (entries.next(), entries.next()) {
+            // A name that reads as an integer is none of this store's fields.
+            let Text::Bytes(name) = name else {
+                return Err("unknown field");
+            };
+            reader.field(&name, value)?;
+        }
+        reader.finish()
+    })
+}
+
+/// `then` of the fields and values, in order, of the hash in `payload`, each borrowed from it
+/// where it can be; `None` if it is not a hash in an encoding read here, or does not parse.
+fn with_entries<R>(payload: &[u8], then: impl FnOnce(Vec<Text<'_>>) -> R) -> Option<R> {
+    let covered = payload.len().checked_sub(8)?;
+    let (covered, crc) = payload.split_at(covered);
+    if RDB_CRC.checksum(covered) != u64::from_le_bytes(crc.try_into().ok()?) {
         return None;
     }
+    // The RDB version (2 bytes) ends what is covered.
+    let body = &covered[..covered.len().checked_sub(2)?];
     let mut input = Input(body);
-    let fields = match input.byte()? {
-        TYPE_HASH_LISTPACK => listpack(&input.string()?)?,
+    match input.byte()? {
+        TYPE_HASH_LISTPACK => {
+            let Text::Bytes(blob) = input.string()? else {
+                return None;
+            };
+            if !input.0.is_empty() {
+                return None;
+            }
+            Some(then(listpack(&blob)?))
+        }
         TYPE_HASH => {
             let count = input.length()?;
             // Each pair takes at least two bytes: a count beyond that is not believed.
             if count > body.len() {
                 return None;
             }
-            let mut fields = Vec::with_capacity(count * 2);
+            let mut entries = Vec::with_capacity(count * 2);
             for _ in 0..count * 2 {
-                fields.push(input.string()?);
+                entries.push(input.string()?);
             }
-            fields
+            input.0.is_empty().then(|| then(entries))
         }
-        _ => return None,
-    };
-    input.0.is_empty().then_some(fields)
+        _ => None,
+    }
 }
 
 /// What is left of the payload.
@@ -58,18 +91,18 @@ impl<'a> Input<'a> {
         Some(self.take(1)?[0])
     }
 
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
     /// An RDB length, or `Err` with the special encoding a string starts with instead.
     fn length_or_special(&mut self) -> Option<Result<usize, u8>> {
         let first = self.byte()?;
         Some(match first >> 6 {
             0 => Ok(usize::from(first & 0x3f)),
             1 => Ok(usize::from(first & 0x3f) << 8 | usize::from(self.byte()?)),
-            2 if first == 0x80 => Ok(u32::from_be_bytes(self.take(4)?.try_into().ok()?) as usize),
-            2 if first == 0x81 => {
-                usize::try_from(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
-                    .ok()
-                    .map(Ok)?
-            }
+            2 if first == 0x80 => Ok(u32::from_be_bytes(self.array()?) as usize),
+            2 if first == 0x81 => Ok(usize::try_from(u64::from_be_bytes(self.array()?)).ok()?),
             2 => return None,
             _ => Err(first & 0x3f),
         })
@@ -79,79 +112,62 @@ impl<'a> Input<'a> {
         self.length_or_special()?.ok()
     }
 
-    /// An RDB string: raw, an integer, or LZF-compressed.
-    fn string(&mut self) -> Option<Vec<u8>> {
-        match self.length_or_special()? {
-            Ok(len) => Some(self.take(len)?.to_vec()),
-            Err(0) => Some(decimal(i64::from(self.take(1)?[0] as i8))),
-            Err(1) => Some(decimal(i64::from(i16::from_le_bytes(
-                self.take(2)?.try_into().ok()?,
-            )))),
-            Err(2) => Some(decimal(i64::from(i32::from_le_bytes(
-                self.take(4)?.try_into().ok()?,
-            )))),
+    /// An RDB string: raw (borrowed), an integer, or LZF-compressed.
+    fn string(&mut self) -> Option<Text<'a>> {
+        Some(match self.length_or_special()? {
+            Ok(len) => Text::Bytes(Cow::Borrowed(self.take(len)?)),
+            Err(0) => Text::Int(i64::from(i8::from_le_bytes(self.array()?))),
+            Err(1) => Text::Int(i64::from(i16::from_le_bytes(self.array()?))),
+            Err(2) => Text::Int(i64::from(i32::from_le_bytes(self.array()?))),
             Err(3) => {
                 let compressed = self.length()?;
                 let len = self.length()?;
-                lzf_decompress(self.take(compressed)?, len)
+                Text::Bytes(Cow::Owned(lzf_decompress(self.take(compressed)?, len)?))
             }
-            Err(_) => None,
-        }
+            Err(_) => return None,
+        })
     }
-}
-
-/// `n` in decimal, as Redis returns an integer-encoded string.
-fn decimal(n: i64) -> Vec<u8> {
-    itoa::Buffer::new().format(n).as_bytes().to_vec()
 }
 
 /// The entries of a listpack: its total bytes (4, little-endian), its count (2), the entries
 /// (each an encoding, its data, and its length backwards in 1 to 5 bytes), then 0xFF.
-fn listpack(blob: &[u8]) -> Option<Fields> {
-    let total = u32::from_le_bytes(blob.get(..4)?.try_into().ok()?) as usize;
-    if total != blob.len() {
+fn listpack(blob: &[u8]) -> Option<Vec<Text<'_>>> {
+    let mut input = Input(blob);
+    if u32::from_le_bytes(input.array()?) as usize != blob.len() {
         return None;
     }
-    let mut input = Input(blob.get(6..)?);
-    let mut fields = Vec::with_capacity(usize::from(u16::from_le_bytes(
-        blob.get(4..6)?.try_into().ok()?,
-    )));
+    let mut entries = Vec::with_capacity(usize::from(u16::from_le_bytes(input.array()?)));
     loop {
         let before = input.0.len();
         let first = input.byte()?;
         let entry = match first {
             0xff => break,
-            0x00..=0x7f => decimal(i64::from(first)),
-            0x80..=0xbf => input.take(usize::from(first & 0x3f))?.to_vec(),
+            0x00..=0x7f => Text::Int(i64::from(first)),
+            0x80..=0xbf => Text::Bytes(Cow::Borrowed(input.take(usize::from(first & 0x3f))?)),
             0xc0..=0xdf => {
                 // 13-bit two's complement.
                 let raw = i64::from(first & 0x1f) << 8 | i64::from(input.byte()?);
-                decimal(if raw >= 1 << 12 { raw - (1 << 13) } else { raw })
+                Text::Int(if raw >= 1 << 12 { raw - (1 << 13) } else { raw })
             }
             0xe0..=0xef => {
                 let len = usize::from(first & 0x0f) << 8 | usize::from(input.byte()?);
-                input.take(len)?.to_vec()
+                Text::Bytes(Cow::Borrowed(input.take(len)?))
             }
             0xf0 => {
-                let len = u32::from_le_bytes(input.take(4)?.try_into().ok()?) as usize;
-                input.take(len)?.to_vec()
+                let len = u32::from_le_bytes(input.array()?) as usize;
+                Text::Bytes(Cow::Borrowed(input.take(len)?))
             }
-            0xf1 => decimal(i64::from(i16::from_le_bytes(
-                input.take(2)?.try_into().ok()?,
-            ))),
+            0xf1 => Text::Int(i64::from(i16::from_le_bytes(input.array()?))),
             0xf2 => {
-                let b = input.take(3)?;
+                let [a, b, c] = input.array()?;
                 // 24-bit two's complement, sign-extended.
-                decimal(i64::from(i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8))
+                Text::Int(i64::from(i32::from_le_bytes([0, a, b, c]) >> 8))
             }
-            0xf3 => decimal(i64::from(i32::from_le_bytes(
-                input.take(4)?.try_into().ok()?,
-            ))),
-            0xf4 => decimal(i64::from_le_bytes(input.take(8)?.try_into().ok()?)),
+            0xf3 => Text::Int(i64::from(i32::from_le_bytes(input.array()?))),
+            0xf4 => Text::Int(i64::from_le_bytes(input.array()?)),
             _ => return None,
         };
-        let len = before - input.0.len();
-        let backlen = match len {
+        let backlen = match before - input.0.len() {
             0..128 => 1,
             128..16_384 => 2,
             16_384..2_097_152 => 3,
@@ -159,9 +175,9 @@ fn listpack(blob: &[u8]) -> Option<Fields> {
             _ => 5,
         };
         input.take(backlen)?;
-        fields.push(entry);
+        entries.push(entry);
     }
-    input.0.is_empty().then_some(fields)
+    input.0.is_empty().then_some(entries)
 }
 
 /// LZF decompression into exactly `len` bytes: each control byte starts a literal run (below
@@ -205,7 +221,20 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::*;
-    use crate::layout::{restore_payload, write_fields};
+    use crate::layout::{Fields, restore_payload, write_fields};
+
+    /// The fields and values of the hash in `payload`, integers as Redis writes them.
+    fn hash_fields(payload: &[u8]) -> Option<Fields> {
+        with_entries(payload, |entries| {
+            entries
+                .into_iter()
+                .map(|entry| match entry {
+                    Text::Bytes(bytes) => bytes.into_owned(),
+                    Text::Int(n) => n.to_string().into_bytes(),
+                })
+                .collect()
+        })
+    }
 
     fn bytes(hex: &str) -> Vec<u8> {
         (0..hex.len())
@@ -332,6 +361,18 @@ mod tests {
             })
             .collect();
         assert_eq!(hash_fields(&restore_payload(&r)), Some(sent));
+        assert_eq!(read_record(&restore_payload(&r)), Some(Ok(r)));
+    }
+
+    /// A hash that is not a session is read, and refused as one.
+    #[test]
+    fn hashes_that_are_not_sessions_are_refused() {
+        let payload = bytes(
+            "104048480000001000816102dfff02816202f178ec03816302f2ffff7f04816402f2000080048165\
+             02f4000000000001000009816602872268656c6c6f22088167027f01816802d00002ff0a00fe255a\
+             79cca5cfeb",
+        );
+        assert_eq!(read_record(&payload), Some(Err("unknown field")));
     }
 
     #[test]
@@ -352,7 +393,7 @@ mod tests {
     proptest! {
         #[test]
         fn no_input_panics(payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = hash_fields(&payload);
+            let _ = read_record(&payload);
             let _ = listpack(&payload);
             let _ = Input(&payload).string();
             let _ = lzf_decompress(&payload, payload.len() * 3);

@@ -1,5 +1,7 @@
 //! How a [`Record`] maps to the fields of a Redis hash, and back.
 
+use std::borrow::Cow;
+
 use fastsession_core::session::Record;
 use fastsession_core::time::UnixTime;
 use serde_json::value::RawValue;
@@ -137,39 +139,93 @@ pub(crate) fn decode(fields: Fields) -> Result<Record, &'static str> {
     if !fields.len().is_multiple_of(2) {
         return Err("odd reply");
     }
-    let mut created = None;
-    let mut last_active = None;
-    let mut record = Record::new(UnixTime::EPOCH);
+    let mut reader = RecordReader::new();
     let mut pairs = fields.into_iter();
     while let (Some(field), Some(value)) = (pairs.next(), pairs.next()) {
-        let field = String::from_utf8(field).map_err(|_| "field name is not UTF-8")?;
-        let text = String::from_utf8(value).map_err(|_| "field value is not UTF-8")?;
-        let secs = |t: &str| t.parse::<u64>().map(UnixTime::from_secs);
-        if let Some(name) = field.strip_prefix(VALUE) {
-            let value = RawValue::from_string(text).map_err(|_| "value is not JSON")?;
+        reader.field(&field, Text::Bytes(Cow::Owned(value)))?;
+    }
+    reader.finish()
+}
+
+/// A field's value as a hash holds it: its bytes, or an integer (a `DUMP` keeps a value that
+/// reads as a canonical integer as one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Text<'a> {
+    Bytes(Cow<'a, [u8]>),
+    Int(i64),
+}
+
+impl Text<'_> {
+    fn into_string(self) -> Result<String, &'static str> {
+        match self {
+            Text::Bytes(bytes) => {
+                String::from_utf8(bytes.into_owned()).map_err(|_| "field value is not UTF-8")
+            }
+            Text::Int(n) => Ok(itoa::Buffer::new().format(n).to_owned()),
+        }
+    }
+
+    fn secs(&self) -> Option<UnixTime> {
+        let secs = match self {
+            Text::Bytes(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok()?,
+            Text::Int(n) => u64::try_from(*n).ok()?,
+        };
+        Some(UnixTime::from_secs(secs))
+    }
+}
+
+/// A record read field by field from its hash.
+pub(crate) struct RecordReader {
+    record: Record,
+    created: Option<UnixTime>,
+    last_active: Option<UnixTime>,
+}
+
+impl RecordReader {
+    pub(crate) fn new() -> Self {
+        RecordReader {
+            record: Record::new(UnixTime::EPOCH),
+            created: None,
+            last_active: None,
+        }
+    }
+
+    /// Takes the field `name` and its `value`; `Err` names what is wrong (never a value).
+    pub(crate) fn field(&mut self, name: &[u8], value: Text<'_>) -> Result<(), &'static str> {
+        let name = std::str::from_utf8(name).map_err(|_| "field name is not UTF-8")?;
+        let record = &mut self.record;
+        if let Some(name) = name.strip_prefix(VALUE) {
+            let value =
+                RawValue::from_string(value.into_string()?).map_err(|_| "value is not JSON")?;
             record.insert_value(name.to_owned(), value);
-        } else if let Some(name) = field.strip_prefix(FLASH) {
-            let list: Vec<Box<RawValue>> =
-                serde_json::from_str(&text).map_err(|_| "flash list is not a JSON array")?;
+        } else if let Some(name) = name.strip_prefix(FLASH) {
+            let list: Vec<Box<RawValue>> = serde_json::from_str(&value.into_string()?)
+                .map_err(|_| "flash list is not a JSON array")?;
             record.set_flash_list(name.to_owned(), list);
         } else {
-            match field.as_str() {
-                "created" => created = Some(secs(&text).map_err(|_| "bad created")?),
-                "last_active" => last_active = Some(secs(&text).map_err(|_| "bad last_active")?),
-                "persistent" => record.set_persistent(text == "1"),
-                "user" => record.set_user_id(Some(text)),
+            match name {
+                "created" => self.created = Some(value.secs().ok_or("bad created")?),
+                "last_active" => self.last_active = Some(value.secs().ok_or("bad last_active")?),
+                "persistent" => record.set_persistent(value.into_string()? == "1"),
+                "user" => record.set_user_id(Some(value.into_string()?)),
                 // Absent from hashes written before sessions had their own deadline: none.
                 "expires_at" => {
-                    record.set_expires_at(Some(secs(&text).map_err(|_| "bad expires_at")?));
+                    record.set_expires_at(Some(value.secs().ok_or("bad expires_at")?));
                 }
                 "version" => {}
                 _ => return Err("unknown field"),
             }
         }
+        Ok(())
     }
-    record.set_created(created.ok_or("no created time")?);
-    record.set_last_active(last_active.ok_or("no last activity time")?);
-    Ok(record)
+
+    pub(crate) fn finish(mut self) -> Result<Record, &'static str> {
+        self.record
+            .set_created(self.created.ok_or("no created time")?);
+        self.record
+            .set_last_active(self.last_active.ok_or("no last activity time")?);
+        Ok(self.record)
+    }
 }
 
 #[cfg(test)]

@@ -280,12 +280,15 @@ impl Backend for RedisBackend {
                     self.read_answered("load a session", cmd, &refusals).await?;
                 match payload {
                     Ok(None) => return Ok(None),
-                    Ok(Some(payload)) => {
-                        if let Some(fields) = dump::hash_fields(&payload) {
-                            return Ok(decode(fields));
+                    Ok(Some(payload)) => match dump::read_record(&payload) {
+                        Some(Ok(record)) => return Ok(Some(record)),
+                        Some(Err(detail)) => {
+                            unreadable(detail);
+                            return Ok(None);
                         }
                         // Another type, or an encoding not read here: `HGETALL` says which.
-                    }
+                        None => {}
+                    },
                     Err(_) => {
                         self.dump_refused.store(true, Ordering::Relaxed);
                         tracing::warn!(target: "fastsession", "redis refused DUMP; sessions are loaded by HGETALL from now on");
