@@ -97,6 +97,12 @@
 //! facade's `redis-tls`): rustls with its `ring` provider, and the webpki root certificates,
 //! so the server's certificate must chain to a public certificate authority.
 //!
+//! With Redis ACLs, the store's user needs, on its key prefix, the commands it sends: hash,
+//! list, set and key commands, `MULTI`/`EXEC`, `EVALSHA` and `SCRIPT LOAD` (its scripts' own
+//! commands are checked too), and for its fast paths `RESTORE` (a create; ACL files it under
+//! `@dangerous`) and `DUMP` (a load). A user refused either of those two gets the slower path
+//! (a script per create, an `HGETALL` per load), and the store logs it once.
+//!
 //! # Example
 //!
 //! ```no_run
