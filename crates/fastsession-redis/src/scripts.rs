@@ -11,9 +11,9 @@
 //!   so they run unchanged on Redis Cluster. There the anonymous index is kept by separate
 //!   steps: `INDEX` on the index keys (one slot: they share a hash tag), then `EVICT` on each
 //!   session it chose, which are in other slots.
-//! * The **indexed** scripts (`CREATE_ANONYMOUS`, `UPDATE_INDEXED`, `REMOVE_INDEXED`), for
-//!   one server: the session step, the index step and the evictions in one script, so one
-//!   round trip and atomic. `KEYS` are the session, the index (a list) and the byte counts
+//! * The **indexed** scripts (`UPDATE_INDEXED`, `REMOVE_INDEXED`), for one server: the
+//!   session step, the index step and the evictions in one script, so one round trip and
+//!   atomic; `MAKE_ROOM` is the index step alone, after a create. `KEYS` are the session, the index (a list) and the byte counts
 //!   (a hash); `ARGV` starts with five index arguments (the session
 //!   key name up to its 64 hex digits, the session's member, the two bounds of the budget,
 //!   the request's data bytes), then the session script's own at offset `o`. The evicted
@@ -190,54 +190,18 @@ const JUDGE: &str =
     "local function judge(v, at, second) return judge_key(ARGV[1] .. v .. '}', at, second) end\n";
 
 /// `KEYS[1]` session; `ARGV`: ttl, then field, value pairs. Creates only if absent: 1 if
-/// created, 0 if something was there.
-pub(crate) static CREATE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&format!("local o = 0\n{CREATE_BODY}return 1\n")));
-
-/// The create itself, with the ttl at `ARGV[o + 1]` and the pairs after it.
-const CREATE_BODY: &str = r"
-local key = KEYS[1]
+/// created, 0 if something was there. (For servers that refuse `RESTORE`.)
+pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then return 0 end
-for i = o + 2, #ARGV, 400 do
+for i = 2, #ARGV, 400 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
-redis.call('EXPIRE', key, ARGV[o + 1])
-";
-
-/// An anonymous create on one server: `KEYS` session, index, byte counts; `ARGV` the five
-/// index arguments, the second it is queued at (the record's last activity), the ttl, then
-/// the pairs. Returns 0 if something was there, else 1 plus the number of sessions evicted.
-///
-/// The common create (below the budget, within its share) runs only the lines before the
-/// index functions: Lua defines those when it reaches them, so only a create that must make
-/// room pays for them (about a fifth of the script's cost, by `redis-benchmark`).
-pub(crate) static CREATE_ANONYMOUS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r"local o = 6
-local KZ, KL = KEYS[2], KEYS[3]
-{CREATE_BODY}
-local member, maxn, maxb, len = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local share = math.floor(maxb / maxn)
-local entry = member .. ARGV[6]
-local count = redis.pcall('RPUSH', KZ, entry)
-local extras = redis.pcall('HGET', KL, '#')
-for _, r in ipairs({{count, extras}}) do
-  if type(r) == 'table' and r.err and not string.find(r.err, 'WRONGTYPE', 1, true) then error(r) end
-end
-if type(count) ~= 'number' or type(extras) == 'table' then
-  -- An index key holding something this store did not write: the index starts afresh.
-  redis.call('DEL', KZ, KL)
-  count = redis.call('RPUSH', KZ, entry)
-  extras = false
-end
-if len <= share and count <= maxn and count * share + (tonumber(extras) or 0) <= maxb then
-  return 1
-end
-{INDEX_FNS}{JUDGE_FN}{JUDGE}
-bytes(member, len, maxn, maxb)
-return 1 + #room(member, ARGV[6], maxn, maxb, judge)
-"
-    ))
+redis.call('EXPIRE', key, ARGV[1])
+return 1
+",
+    )
 });
 
 /// The index step of an anonymous create on one server, after its `RESTORE` and `RPUSH`,

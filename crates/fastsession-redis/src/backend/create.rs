@@ -1,13 +1,14 @@
 //! A create: one `RESTORE` of the new hash with its TTL, only if the key is absent, and for
 //! an anonymous session on one server its queue entry in the same round trip; a script only
-//! past the budget, or where the server refuses `RESTORE`.
+//! past the budget. Where the server refuses `RESTORE`, a script creates the hash and the
+//! queue step follows as a round trip of its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use fastsession_core::Result;
 use fastsession_core::session::Record;
 use fastsession_core::store::StorageKey;
-use redis::{RedisError, RedisResult, Value};
+use redis::{Cmd, RedisError, RedisResult, Value};
 
 use super::RedisBackend;
 use super::conn::{Call, command, has_code, store_error};
@@ -43,6 +44,10 @@ impl Restored {
     }
 }
 
+/// The answers to a create's index step: the queue's length after the `RPUSH`, and the bytes
+/// counted beyond the shares.
+type Queued = (Option<RedisResult<Value>>, Option<RedisResult<Value>>);
+
 impl RedisBackend {
     /// Creates the session `record` under `key` if the key is absent, with a TTL of `ttl`
     /// seconds, and queues it in the anonymous index if it has no user. Returns whether it
@@ -56,24 +61,31 @@ impl RedisBackend {
         let redis_key = self.session_key(key);
         let anonymous = record.user_id().is_none();
         let queue_here = anonymous && !self.is_cluster();
-        let created = if self.restore_refused.load(Ordering::Relaxed) {
-            self.create_by_script(key, &redis_key, record, ttl).await?
+        let (created, queued) = if self.restore_refused.load(Ordering::Relaxed) {
+            (self.create_by_script(&redis_key, record, ttl).await?, None)
         } else {
-            match self
-                .restore(key, &redis_key, record, ttl, queue_here)
-                .await?
-            {
-                Restored::Created => true,
-                Restored::Taken => false,
-                Restored::Refused(e) => {
+            let queue = queue_here.then(|| self.queue_commands(key, record));
+            match self.restore(&redis_key, record, ttl, queue).await? {
+                (Restored::Created, queued) => (true, queued),
+                (Restored::Taken, _) => (false, None),
+                (Restored::Refused(e), queued) => {
                     self.restore_refused.store(true, Ordering::Relaxed);
                     tracing::warn!(target: "fastsession", error = %e, "redis refused RESTORE; sessions are created by script from now on");
-                    // An anonymous session's entry may be queued already: queued twice, it
-                    // is judged twice, once in this process's life.
-                    self.create_by_script(key, &redis_key, record, ttl).await?
+                    (
+                        self.create_by_script(&redis_key, record, ttl).await?,
+                        queued,
+                    )
                 }
             }
         };
+        if created && queue_here {
+            let queued = match queued {
+                Some(queued) => queued,
+                None => self.queue(key, record).await?,
+            };
+            self.make_room_if_over(key, &redis_key, record, queued)
+                .await?;
+        }
         if created && anonymous && self.is_cluster() {
             let indexed = self
                 .cluster_index("add", key, record.last_active(), record.data_len())
@@ -87,59 +99,89 @@ impl RedisBackend {
         Ok(created)
     }
 
-    /// The `RESTORE`, and with `queue`, in the same round trip the session's queue entry
-    /// (`RPUSH`, whose reply is the queue's length) and the bytes counted beyond the shares:
-    /// what the budget check needs, so that a create within it is this one round trip.
-    /// Past the budget, [`MAKE_ROOM`](scripts::MAKE_ROOM) follows.
+    /// The `RESTORE`, and the `queue` commands in the same round trip, whose answers it
+    /// returns: what the budget check needs, so that a create within it is this one round
+    /// trip. (Queued for a key that was taken, the entry names a session that has its own and
+    /// is judged at its turn like any other.)
     async fn restore(
         &self,
-        key: &StorageKey,
         redis_key: &str,
         record: &Record,
         ttl: u64,
-        queue: bool,
-    ) -> Result<Restored> {
+        queue: Option<[Cmd; 2]>,
+    ) -> Result<(Restored, Option<Queued>)> {
         let payload = layout::restore_payload(record);
         let mut restore = command("RESTORE", redis_key, 2, 20 + payload.len());
         restore.arg(ttl.saturating_mul(1000)).arg(payload);
-        if !queue {
+        let Some(queue) = queue else {
             let reply = self
                 .run("create a session", |mut c| async move {
                     Ok(restore.query_async::<Value>(&mut c).await)
                 })
                 .await?;
-            return Restored::of(Some(reply));
+            return Ok((Restored::of(Some(reply))?, None));
+        };
+        let mut reply = self.pipelined(restore, queue).await?;
+        let restored = Restored::of(reply.next())?;
+        Ok((restored, Some((reply.next(), reply.next()))))
+    }
+
+    /// The queue step alone, after a create by script.
+    async fn queue(&self, key: &StorageKey, record: &Record) -> Result<Queued> {
+        let [push, extras] = self.queue_commands(key, record);
+        let mut reply = self.pipelined(push, [extras]).await?;
+        Ok((reply.next(), reply.next()))
+    }
+
+    /// `first` and `then`, in one round trip, each answer on its own.
+    async fn pipelined<const N: usize>(
+        &self,
+        first: Cmd,
+        then: [Cmd; N],
+    ) -> Result<std::vec::IntoIter<RedisResult<Value>>> {
+        let mut pipe = redis::Pipeline::with_capacity(1 + N);
+        pipe.add_command(first);
+        for cmd in then {
+            pipe.add_command(cmd);
         }
-        let index = &self.anonymous;
-        let queued = record.last_active();
-        let mut entry = String::with_capacity(84);
-        entry.push_str(&key.to_hex());
-        entry.push_str(itoa::Buffer::new().format(queued.as_secs()));
-        let mut push = command("RPUSH", &index.order, 1, entry.len());
-        push.arg(entry);
-        let mut extras = command("HGET", &index.bytes, 1, 1);
-        extras.arg("#");
-        let mut pipe = redis::Pipeline::with_capacity(3);
-        pipe.add_command(restore)
-            .add_command(push)
-            .add_command(extras)
-            .ignore_errors();
+        pipe.ignore_errors();
         let reply: Vec<RedisResult<Value>> = self
             .run("create a session", |mut c| async move {
                 pipe.query_async(&mut c).await
             })
             .await?;
-        let mut reply = reply.into_iter();
-        let restored = Restored::of(reply.next())?;
-        if !matches!(restored, Restored::Created) {
-            return Ok(restored);
-        }
+        Ok(reply.into_iter())
+    }
+
+    /// The session's queue entry (`RPUSH`, whose answer is the queue's length) and the read
+    /// of the bytes counted beyond the shares.
+    fn queue_commands(&self, key: &StorageKey, record: &Record) -> [Cmd; 2] {
+        let index = &self.anonymous;
+        let mut entry = String::with_capacity(84);
+        entry.push_str(&key.to_hex());
+        entry.push_str(itoa::Buffer::new().format(record.last_active().as_secs()));
+        let mut push = command("RPUSH", &index.order, 1, entry.len());
+        push.arg(entry);
+        let mut extras = command("HGET", &index.bytes, 1, 1);
+        extras.arg("#");
+        [push, extras]
+    }
+
+    /// After the queue step: if the index is over the budget, or the session larger than its
+    /// share, [`MAKE_ROOM`](scripts::MAKE_ROOM) counts its bytes and makes room.
+    async fn make_room_if_over(
+        &self,
+        key: &StorageKey,
+        redis_key: &str,
+        record: &Record,
+        queued: Queued,
+    ) -> Result<()> {
         let len = record.data_len();
-        let step = match (reply.next(), reply.next()) {
+        let step = match queued {
             (Some(Ok(Value::Int(count))), Some(Ok(extras))) => {
                 match redis::from_redis_value::<Option<i64>>(extras) {
                     Ok(extras) if self.within_budget(len, count, extras.unwrap_or(0)) => {
-                        return Ok(restored);
+                        return Ok(());
                     }
                     _ => "",
                 }
@@ -156,14 +198,14 @@ impl RedisBackend {
         // way (one per request in flight) need not each send a script that finds nothing to do.
         let _making_room = match RoomGuard::take(&self.making_room) {
             Some(guard) => Some(guard),
-            None if step.is_empty() && len <= self.share() => return Ok(restored),
+            None if step.is_empty() && len <= self.share() => return Ok(()),
             None => None,
         };
         let mut call = self.indexed(&scripts::MAKE_ROOM, redis_key, key, len);
-        call.arg(queued.as_secs()).arg(step);
+        call.arg(record.last_active().as_secs()).arg(step);
         let evicted: i64 = self.invoke("make room for a session", call).await?;
         Self::evicted(evicted);
-        Ok(restored)
+        Ok(())
     }
 
     /// Whether an index of `count` entries and `extras` bytes beyond their shares, one of
@@ -177,27 +219,9 @@ impl RedisBackend {
             && count.saturating_mul(share).saturating_add(extras) <= max_bytes
     }
 
-    /// The create by script, where the server refuses `RESTORE`.
-    async fn create_by_script(
-        &self,
-        key: &StorageKey,
-        redis_key: &str,
-        record: &Record,
-        ttl: u64,
-    ) -> Result<bool> {
-        if record.user_id().is_none() && !self.is_cluster() {
-            let mut call = self.indexed(
-                &scripts::CREATE_ANONYMOUS,
-                redis_key,
-                key,
-                record.data_len(),
-            );
-            call.arg(record.last_active().as_secs()).arg(ttl);
-            layout::write_fields(record, call.cmd_mut());
-            let reply: i64 = self.invoke("create a session", call).await?;
-            Self::evicted(reply - 1);
-            return Ok(reply > 0);
-        }
+    /// The create by script, where the server refuses `RESTORE`: the hash only (an
+    /// anonymous session is queued after it, as after a `RESTORE`).
+    async fn create_by_script(&self, redis_key: &str, record: &Record, ttl: u64) -> Result<bool> {
         let mut call = Call::new(&scripts::CREATE, &[redis_key]);
         call.arg(ttl);
         layout::write_fields(record, call.cmd_mut());

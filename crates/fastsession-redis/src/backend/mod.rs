@@ -241,13 +241,12 @@ fn decode(fields: Fields) -> Option<Record> {
     if fields.is_empty() {
         return None;
     }
-    match layout::decode(fields) {
-        Ok(record) => Some(record),
-        Err(detail) => {
-            unreadable(detail);
-            None
-        }
-    }
+    readable(layout::decode(fields))
+}
+
+/// The record read, or `None` (counted) if the hash was not one of ours.
+fn readable(read: std::result::Result<Record, &'static str>) -> Option<Record> {
+    read.inspect_err(|detail| unreadable(detail)).ok()
 }
 
 /// What a `REMOVE` script returned: the record, if one was there and readable.
@@ -280,15 +279,12 @@ impl Backend for RedisBackend {
                     self.read_answered("load a session", cmd, &refusals).await?;
                 match payload {
                     Ok(None) => return Ok(None),
-                    Ok(Some(payload)) => match dump::read_record(&payload) {
-                        Some(Ok(record)) => return Ok(Some(record)),
-                        Some(Err(detail)) => {
-                            unreadable(detail);
-                            return Ok(None);
+                    Ok(Some(payload)) => {
+                        if let Some(read) = dump::read_record(&payload) {
+                            return Ok(readable(read));
                         }
                         // Another type, or an encoding not read here: `HGETALL` says which.
-                        None => {}
-                    },
+                    }
                     Err(_) => {
                         self.dump_refused.store(true, Ordering::Relaxed);
                         tracing::warn!(target: "fastsession", "redis refused DUMP; sessions are loaded by HGETALL from now on");
