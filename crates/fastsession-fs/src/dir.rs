@@ -23,7 +23,8 @@ const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
 /// Subdirectory holding one file per session.
 const SESSIONS: &str = "sessions";
-/// Subdirectory holding the 256 lock files (`00` … `ff`).
+/// Subdirectory holding the lock files: 256 for keys (`00` … `ff`), 256 for user directories
+/// (`users-00` … `users-ff`).
 const LOCKS: &str = "locks";
 /// Subdirectory holding `<sha256(user)>/<storage key>` link files.
 const USERS: &str = "users";
@@ -315,11 +316,22 @@ pub(crate) struct ShardLock {
 
 /// Takes the lock of `key`'s shard, waiting as long as it takes.
 pub(crate) fn lock(locks: BorrowedFd<'_>, key: &StorageKey) -> io::Result<ShardLock> {
-    let name = format!("{:02x}", key.as_bytes()[0]);
+    lock_file(locks, &format!("{:02x}", key.as_bytes()[0]))
+}
+
+/// Takes the lock of the shard of users whose directory is `user_dir` (a hex name): held
+/// while a link is made in that directory and while the reaper removes it as empty, so that
+/// a directory is never removed between its creation and its first link.
+pub(crate) fn lock_user_dir(locks: BorrowedFd<'_>, user_dir: &str) -> io::Result<ShardLock> {
+    let shard = user_dir.get(..2).unwrap_or(user_dir);
+    lock_file(locks, &format!("users-{shard}"))
+}
+
+fn lock_file(locks: BorrowedFd<'_>, name: &str) -> io::Result<ShardLock> {
     // Read-only is enough for flock, and keeps locking working on a read-only mount where
     // reads must go on.
     let flags = OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(locks, name.as_str(), flags, Mode::from_raw_mode(FILE_MODE))?;
+    let fd = rustix::fs::openat(locks, name, flags, Mode::from_raw_mode(FILE_MODE))?;
     loop {
         match rustix::fs::flock(&fd, FlockOperation::LockExclusive) {
             Ok(()) => return Ok(ShardLock { _fd: fd }),

@@ -328,3 +328,32 @@ fn links(dir: &std::path::Path) -> usize {
         .filter(|(_, m)| m.is_file())
         .count()
 }
+
+/// A reaper pass removes user directories that look empty; a login that made its user's
+/// directory a moment before must still link its session (it makes the directory again),
+/// never fail the request. Reaper and logins run flat out side by side to meet that window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_succeed_while_the_reaper_removes_empty_user_directories() {
+    let (_tmp, dir, clock, store, cfg) = fixture();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reaper = {
+        let (store, done, now) = (Arc::clone(&store), Arc::clone(&done), clock.now());
+        tokio::spawn(async move {
+            let mut passes = 0_u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store.reap(now, 1000).await.unwrap();
+                passes += 1;
+            }
+            passes
+        })
+    };
+    for n in 0..500 {
+        let reply = request(&cfg, None, |s| s.set_user_id(format!("user{n}"))).await;
+        reply
+            .result
+            .unwrap_or_else(|e| panic!("login {n} failed: {e:?}"));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reaper.await.unwrap() > 0);
+    assert_eq!(std::fs::read_dir(dir.join("users")).unwrap().count(), 500);
+}

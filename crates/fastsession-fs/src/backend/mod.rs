@@ -36,6 +36,7 @@ pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
 ///   sessions/<key>    0600, one per session, <key> = 64 hex digits of the keyed id hash
 ///   sessions/<key>.tmp      a write in progress (or a crash's leftover, removed later)
 ///   locks/00 … locks/ff     0600, lock files, one per 1/256 of the key space
+///   locks/users-00 … users-ff   0600, lock files, one per 1/256 of the user directories
 ///   users/<sha256(user)>/<key>  empty files: the sessions tied to a user
 /// ```
 ///

@@ -1,7 +1,6 @@
 //! The user index: `users/<sha256(user)>/<key>` links, made, removed, listed, and swept of
 //! links to sessions that are gone.
 
-use std::io;
 use std::os::fd::AsFd as _;
 
 use fastsession_core::Result;
@@ -10,10 +9,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Inner, io_error};
 use crate::dir;
-
-/// Tries at linking a session to a user when the reaper keeps removing the user's emptied
-/// directory in between (each try that loses that race is one reaper pass).
-const LINK_ATTEMPTS: usize = 8;
 
 fn user_dir_name(user: &str) -> String {
     let digest = Sha256::digest(user.as_bytes());
@@ -24,25 +19,26 @@ impl Inner {
     pub(super) fn link(&self, user: &str, key: &StorageKey) -> Result<()> {
         let users = self.dirs.users.as_fd();
         let dir_name = user_dir_name(user);
-        let name = key.to_hex();
-        for _ in 0..LINK_ATTEMPTS {
+        let (dir, created, linked) = {
+            // The reaper removes an empty user directory only under this lock, so the
+            // directory made or found here is still there when the link goes in.
+            let _lock = dir::lock_user_dir(self.dirs.locks.as_fd(), &dir_name)
+                .map_err(io_error("lock a user directory"))?;
             let (dir, created) =
                 dir::sub_dir(users, &dir_name).map_err(io_error("create a user directory"))?;
-            if created {
-                dir::sync_dir(users).map_err(io_error("sync the user directory"))?;
-            }
-            match dir::touch_new(dir.as_fd(), &name) {
-                // Durable: "log out everywhere" must find every session after a crash too.
-                Ok(true) => return dir::sync_dir(&dir).map_err(io_error("sync a user directory")),
-                Ok(false) => return Ok(()),
-                // The reaper removed the (then empty) directory after we opened it: again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error("link a session to its user")(e)),
-            }
+            let linked = dir::touch_new(dir.as_fd(), &key.to_hex())
+                .map_err(io_error("link a session to its user"))?;
+            (dir, created, linked)
+        };
+        // Durable: "log out everywhere" must find every session after a crash too. Synced
+        // after the lock: a directory holding a link is never removed.
+        if created {
+            dir::sync_dir(users).map_err(io_error("sync the user directory"))?;
         }
-        Err(io_error("link a session to its user")(io::Error::other(
-            "user directory kept disappearing",
-        )))
+        if linked {
+            dir::sync_dir(&dir).map_err(io_error("sync a user directory"))?;
+        }
+        Ok(())
     }
 
     pub(super) fn unlink(&self, user: &str, key: &StorageKey) -> Result<()> {
@@ -83,6 +79,10 @@ impl Inner {
                 break;
             }
             let user = user.map_err(io_error("list the user directory"))?;
+            if StorageKey::from_hex(&user).is_none() {
+                // Not a directory this store made.
+                continue;
+            }
             let Some(dir) =
                 dir::existing_sub_dir(users, &user).map_err(io_error("open a user directory"))?
             else {
@@ -111,7 +111,10 @@ impl Inner {
                 removed += 1;
             }
             if !kept {
-                // Fails harmlessly if a link was added meanwhile; `link` retries if it loses.
+                // Under the lock `link` holds from making the directory to linking in it;
+                // fails harmlessly if a link went in meanwhile.
+                let _lock = dir::lock_user_dir(self.dirs.locks.as_fd(), &user)
+                    .map_err(io_error("lock a user directory"))?;
                 dir::remove_empty_dir(users, &user).map_err(io_error("remove a user directory"))?;
             }
         }
