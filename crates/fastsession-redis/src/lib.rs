@@ -25,7 +25,9 @@
 //! * **The anonymous budget** ([`RedisConfig::with_anonymous_budget`], default 100 000
 //!   sessions and 64 MiB of session data): the store keeps an index of the anonymous sessions
 //!   by last activity, and a save that puts them over the budget deletes the least recently
-//!   active ones in the same atomic step. Sessions with a user id, and the revocation markers
+//!   active ones in the same atomic step (creates send their index entries and check the
+//!   budget in batches of up to 64, counting the unsent ones: see
+//!   [`RedisBackend`]). Sessions with a user id, and the revocation markers
 //!   of sessions that had one (every logout of a logged-in user, every "log out everywhere"),
 //!   are never deleted to make room. A session that logs in leaves the index; one that logs
 //!   out without a new id joins it.

@@ -123,10 +123,11 @@ end
 -- `judge(member, queued_at, second_chance)`: 2 keeps it (queued anew at `now`), 1 evicted
 -- it, 0 drops the entry. `member` itself (the session being saved) is always kept; at most
 -- eight others get a second chance per call, so a queue of active sessions still makes room.
+-- `unsent` entries of the calling process, not queued yet, count as queued.
 -- Returns the entries judged 1.
-local function room(member, now, maxn, maxb, judge)
+local function room(member, now, maxn, maxb, judge, unsent)
   local share = math.floor(maxb / maxn)
-  local count = ix('LLEN', KZ)
+  local count = ix('LLEN', KZ) + (unsent or 0)
   local extras = tonumber(ix('HGET', KL, '#')) or 0
   if count <= maxn and count * share + extras <= maxb then return {} end
   -- Past the budget, room for `slack` more, so that the creates after this one take the
@@ -204,21 +205,23 @@ return 1
     )
 });
 
-/// The index step of an anonymous create on one server, after its `RESTORE` and `RPUSH`,
-/// when the session is larger than its share or the index is over the budget: counts its
-/// bytes and makes room. `KEYS` session, index, byte counts; `ARGV` the five index
-/// arguments, the second it was queued at, and `q` if the `RPUSH` met an index key holding
-/// something this store did not write (the index starts afresh, and the session is queued
-/// now). Returns the number of sessions evicted.
+/// The index step of an anonymous create on one server, after its `RESTORE` and the `RPUSH`
+/// of its entry (with the entries of other creates of the process), when the session is
+/// larger than its share or the index is over the budget: counts its bytes and makes room.
+/// `KEYS` session, index, byte counts; `ARGV` the five index arguments, the second it was
+/// queued at, `q` if the `RPUSH` met an index key holding something this store did not write
+/// (the index starts afresh, and the entries that follow are queued now), the number of the
+/// process's entries not sent yet, and with `q` the entries. Returns the number of sessions
+/// evicted.
 pub(crate) static MAKE_ROOM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&indexed(
         r"local member, maxn, maxb, len = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if ARGV[7] == 'q' then
   ix('HGET', KL, '#')
-  ix('RPUSH', KZ, member .. ARGV[6])
+  ix('RPUSH', KZ, unpack(ARGV, 9))
 end
 bytes(member, len, maxn, maxb)
-return #room(member, ARGV[6], maxn, maxb, judge)
+return #room(member, ARGV[6], maxn, maxb, judge, tonumber(ARGV[8]))
 ",
     ))
 });

@@ -2,6 +2,7 @@
 //! logout, on a store with a budget and on a Redis short of memory; TTLs by class; a full
 //! Redis refuses (StoreFull) rather than drop what must stay.
 
+use std::future::Future as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,23 +18,11 @@ use fastsession_redis::{RedisConfig, RedisStore};
 
 use crate::support::{
     Cleanup, NAME, OwnServer, T0, URL, anonymous_sessions, class_expiry, clock, indexed, info, key,
-    request, session_classes, session_key, sync_connection, unique_prefix,
+    request, session_classes, session_key, store_with, sync_connection, unique_prefix,
 };
 
 /// Every test here is over well within this.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A store on `url` under a fresh prefix with `budget`.
-async fn store_with(url: &str, budget: AnonymousBudget) -> Arc<RedisStore> {
-    let config = RedisConfig::new(url)
-        .with_key_prefix(unique_prefix())
-        .with_anonymous_budget(budget);
-    Arc::new(
-        fastsession_redis::redis_store(&config, &key())
-            .await
-            .unwrap(),
-    )
-}
 
 /// A session config over `store` with TTL classes (100 s logged in, 30 s anonymous).
 fn class_config(
@@ -312,8 +301,11 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
 
 /// A large budget makes room for a few more than the session that went over it (a 64th of
 /// its sessions, at most 64), so that the next creates do not each run the eviction: here 2
-/// of 128, so one create evicts three and the next two evict nothing. (Sessions are counted
-/// by what Redis holds: the eviction events are process-wide, and other tests evict too.)
+/// of 128. As many creates' queue entries go to Redis together, so every second create sends
+/// its own and the one before it, and each budget check counts the one entry the process may
+/// hold unsent. So the 128th create finds 128 queued and one more possible: it evicts three,
+/// and the next two evict nothing. (Sessions are counted by what Redis holds: the eviction
+/// events are process-wide, and other tests evict too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_large_budget_evicts_a_few_at_a_time() {
     tokio::time::timeout(LIMIT, async {
@@ -322,28 +314,105 @@ async fn a_large_budget_evicts_a_few_at_a_time() {
         let clock = clock();
         let cfg = class_config(store.clone(), &clock);
         let mut con = sync_connection(URL).unwrap();
-        let ids = anonymous_sessions(&cfg, 128).await;
-        assert_eq!(indexed(&mut con, &store), 128);
+        let ids = anonymous_sessions(&cfg, 127).await;
+        assert_eq!(indexed(&mut con, &store), 126, "the 127th entry is unsent");
         clock.advance(Duration::from_secs(1));
-        let over = request(&cfg, None, |s| s.insert("i", 128).unwrap())
+        let over = request(&cfg, None, |s| s.insert("i", 127).unwrap())
             .await
             .cookie();
-        assert_eq!(indexed(&mut con, &store), 126);
+        assert_eq!(indexed(&mut con, &store), 125);
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(exists(&mut con, &store, id), i >= 3, "session {i}");
         }
         let mut next = vec![over];
         for i in 0..2 {
             next.push(
-                request(&cfg, None, |s| s.insert("i", 129 + i).unwrap())
+                request(&cfg, None, |s| s.insert("i", 128 + i).unwrap())
                     .await
                     .cookie(),
             );
         }
-        assert_eq!(indexed(&mut con, &store), 128);
+        assert_eq!(indexed(&mut con, &store), 127);
         for id in ids[3..].iter().chain(&next) {
             assert!(exists(&mut con, &store, id), "nothing more evicted");
         }
+    })
+    .await
+    .unwrap();
+}
+
+/// With a budget of 4 096 sessions a process sends the queue entries of 64 creates at a
+/// time, and each budget check counts the 63 it may hold unsent: concurrent creates of
+/// half as many again as the budget, then a batch alone, leave no more anonymous sessions in Redis than it allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_queue_entries_keep_a_process_within_the_budget() {
+    tokio::time::timeout(LIMIT, async {
+        const BUDGET: usize = 4_096;
+        let store = store_with(URL, AnonymousBudget::new(BUDGET, 1 << 30)).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = Arc::new(class_config(store.clone(), &clock));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let cfg = cfg.clone();
+                tokio::spawn(async move { anonymous_sessions(&cfg, 384).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // A create that finds another making room leaves it to that one, which may have
+        // counted before its entries arrived: the next batch, sent alone, settles it.
+        anonymous_sessions(&cfg, 64).await;
+        let mut con = sync_connection(URL).unwrap();
+        let (_, anonymous) = session_classes(&mut con, store.backend().key_prefix());
+        assert!(anonymous <= BUDGET, "{anonymous} anonymous sessions");
+        assert!(
+            anonymous >= BUDGET - 128,
+            "{anonymous}: evicted far too many"
+        );
+        assert!(indexed(&mut con, &store) + 63 <= BUDGET);
+    })
+    .await
+    .unwrap();
+}
+
+/// A create that sends the process's unsent queue entries and is cancelled before its answer
+/// puts them back: the next create sends them again, and no session goes uncounted. (Sent
+/// before the cancellation, they are queued twice: the second entry is dropped at its turn.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_create_leaves_no_session_uncounted() {
+    tokio::time::timeout(LIMIT, async {
+        // 128 sessions: every second create sends two entries.
+        let store = store_with(URL, AnonymousBudget::new(128, 1 << 20)).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock);
+        let mut con = sync_connection(URL).unwrap();
+        let first = anonymous_sessions(&cfg, 1).await.remove(0);
+        let mut headers = http::HeaderMap::new();
+        let cancelled = Sessions::new(&headers);
+        cancelled.get(&cfg).await.unwrap().insert("n", 1).unwrap();
+        // Polled once: the create takes both entries and sends them, then is dropped.
+        {
+            let mut save = std::pin::pin!(cancelled.save_all(&mut headers));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let polled = save.as_mut().poll(&mut cx);
+            assert!(
+                polled.is_pending(),
+                "answered in its first poll: {polled:?}"
+            );
+        }
+        let last = anonymous_sessions(&cfg, 1).await.remove(0);
+        let member = |cookie: &str| {
+            store
+                .storage_key(&SessionId::parse(cookie).unwrap())
+                .to_hex()
+        };
+        assert!(!queued(&mut con, &store, &member(&first)).is_empty());
+        assert_eq!(queued(&mut con, &store, &member(&last)).len(), 1);
+        // The cancelled create's own entry was sent at least once too.
+        assert!(indexed(&mut con, &store) >= 3);
     })
     .await
     .unwrap();
@@ -381,7 +450,8 @@ fn index_tag(store: &RedisStore) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ttls_follow_the_session_class() {
     tokio::time::timeout(LIMIT, async {
-        let store = store_with(URL, AnonymousBudget::default()).await;
+        // Under 128 sessions, so that each create sends its own queue entry.
+        let store = store_with(URL, AnonymousBudget::new(100, 1 << 20)).await;
         let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
         let clock = clock();
         let cfg = class_config(store.clone(), &clock); // 100 s with a user, 30 s without

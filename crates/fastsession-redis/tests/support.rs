@@ -10,6 +10,7 @@ use fastsession_core::Error;
 use fastsession_core::codec::Key;
 use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::session::{Expiry, Session, SessionId};
+use fastsession_core::store::AnonymousBudget;
 use fastsession_core::time::{ManualClock, UnixTime};
 use fastsession_redis::{RedisConfig, RedisStore};
 use http::HeaderMap;
@@ -54,6 +55,18 @@ pub(crate) async fn shared_store() -> (Arc<RedisStore>, Cleanup) {
         Err(e) => panic!("cannot reach Redis on 127.0.0.1:6379 ({e}); {START}"),
     };
     (Arc::new(store), Cleanup::new(URL, prefix))
+}
+
+/// A store on `url` under a fresh prefix with `budget`.
+pub(crate) async fn store_with(url: &str, budget: AnonymousBudget) -> Arc<RedisStore> {
+    let config = RedisConfig::new(url)
+        .with_key_prefix(unique_prefix())
+        .with_anonymous_budget(budget);
+    Arc::new(
+        fastsession_redis::redis_store(&config, &key())
+            .await
+            .unwrap(),
+    )
 }
 
 /// [`shared_store`] from synchronous code running on a multi-threaded Tokio runtime (the

@@ -1,6 +1,8 @@
 //! The index of the anonymous sessions and their budget: the keys and arguments the indexed
 //! scripts take, the Cluster's separate index step, and the evictions.
 
+use std::sync::Mutex;
+
 use fastsession_core::Result;
 use fastsession_core::events::{self, Event};
 use fastsession_core::store::{AnonymousBudget, StorageKey};
@@ -21,6 +23,33 @@ pub(super) struct AnonymousIndex {
     /// A session key's name up to its 64 hex digits: the scripts build the evicted ones'.
     pub(super) session_prefix: String,
     pub(super) budget: AnonymousBudget,
+    /// The queue entries of this process's anonymous creates not sent yet: fewer than
+    /// `batch`, and counted by every budget check this process makes.
+    pub(super) unsent: Mutex<Vec<String>>,
+    /// How many creates' entries go to the queue in one `RPUSH`: the room a create that goes
+    /// over the budget makes for the next (a 64th of its sessions, at most 64), at least 1.
+    pub(super) batch: usize,
+}
+
+impl AnonymousIndex {
+    pub(super) fn new(budget: AnonymousBudget, session_prefix: String) -> AnonymousIndex {
+        // As the scripts' `room` computes its slack.
+        let batch = (budget.max_sessions() / 64).clamp(1, 64);
+        AnonymousIndex {
+            order: String::new(),
+            bytes: String::new(),
+            session_prefix,
+            budget,
+            unsent: Mutex::new(Vec::with_capacity(batch)),
+            batch,
+        }
+    }
+
+    /// How many entries of this process may be unsent when it checks the budget: the
+    /// check counts them as queued.
+    pub(super) fn unsent_allowance(&self) -> usize {
+        self.batch - 1
+    }
 }
 
 impl RedisBackend {

@@ -1,9 +1,11 @@
-//! A create: one `RESTORE` of the new hash with its TTL, only if the key is absent, and for
-//! an anonymous session on one server its queue entry in the same round trip; a script only
-//! past the budget. Where the server refuses `RESTORE`, a script creates the hash and the
-//! queue step follows as a round trip of its own.
+//! A create: one `RESTORE` of the new hash with its TTL, only if the key is absent. An
+//! anonymous session's queue entry (on one server) waits with those of the process's next
+//! creates until one of them sends them all in its round trip; a script only past the budget.
+//! Where the server refuses `RESTORE`, a script creates the hash and the queue step follows
+//! as a round trip of its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use fastsession_core::Result;
 use fastsession_core::session::Record;
@@ -44,6 +46,31 @@ impl Restored {
     }
 }
 
+/// Queue entries on their way to the index, taken out of the unsent ones: put back if they
+/// were not sent (the request failed or was cancelled first), so that no session goes
+/// uncounted. (One that was sent but not answered may be queued twice: its second entry is
+/// dropped at its turn.)
+struct Batch<'a> {
+    unsent: &'a Mutex<Vec<String>>,
+    entries: Vec<String>,
+    sent: AtomicBool,
+}
+
+impl Batch<'_> {
+    fn sent(&self) {
+        self.sent.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if !self.sent.load(Ordering::Relaxed) {
+            let mut unsent = self.unsent.lock().unwrap_or_else(PoisonError::into_inner);
+            unsent.append(&mut self.entries);
+        }
+    }
+}
+
 /// The answers to a create's index step: the queue's length after the `RPUSH`, and the bytes
 /// counted beyond the shares.
 type Queued = (Option<RedisResult<Value>>, Option<RedisResult<Value>>);
@@ -61,14 +88,23 @@ impl RedisBackend {
         let redis_key = self.session_key(key);
         let anonymous = record.user_id().is_none();
         let queue_here = anonymous && !self.is_cluster();
+        let batch = if queue_here {
+            self.entries_to_send(key, record)
+        } else {
+            None
+        };
         let (created, queued) = if self.restore_refused.load(Ordering::Relaxed) {
             (self.create_by_script(&redis_key, record, ttl).await?, None)
         } else {
-            let queue = queue_here.then(|| self.queue_commands(key, record));
-            match self.restore(&redis_key, record, ttl, queue).await? {
-                (Restored::Created, queued) => (true, queued),
-                (Restored::Taken, _) => (false, None),
-                (Restored::Refused(e), queued) => {
+            let queue = batch.as_ref().map(|batch| self.queue_commands(batch));
+            let (restored, queued) = self.restore(&redis_key, record, ttl, queue).await?;
+            if let Some(batch) = &batch {
+                batch.sent();
+            }
+            match restored {
+                Restored::Created => (true, queued),
+                Restored::Taken => (false, None),
+                Restored::Refused(e) => {
                     self.restore_refused.store(true, Ordering::Relaxed);
                     tracing::warn!(target: "fastsession", error = %e, "redis refused RESTORE; sessions are created by script from now on");
                     (
@@ -78,12 +114,17 @@ impl RedisBackend {
                 }
             }
         };
-        if created && queue_here {
+        if created && let Some(batch) = &batch {
             let queued = match queued {
                 Some(queued) => queued,
-                None => self.queue(key, record).await?,
+                None => {
+                    let [push, extras] = self.queue_commands(batch);
+                    let mut reply = self.pipelined(push, [extras]).await?;
+                    batch.sent();
+                    (reply.next(), reply.next())
+                }
             };
-            self.make_room_if_over(key, &redis_key, record, queued)
+            self.make_room_if_over(key, &redis_key, record, batch, queued)
                 .await?;
         }
         if created && anonymous && self.is_cluster() {
@@ -99,10 +140,29 @@ impl RedisBackend {
         Ok(created)
     }
 
+    /// Adds the queue entry of the anonymous session `record` (its 64 hex digits and the
+    /// second it was active at) to the unsent ones, and takes them all if this create is to
+    /// send them: every [`batch`](super::anonymous::AnonymousIndex::batch)th one, and one
+    /// larger than its share (its bytes must be counted at once). The budget checks count
+    /// the unsent entries as queued, so that one process never goes over the budget, and a
+    /// create is its `RESTORE` alone most of the time.
+    fn entries_to_send(&self, key: &StorageKey, record: &Record) -> Option<Batch<'_>> {
+        let mut entry = String::with_capacity(84);
+        entry.push_str(&key.to_hex());
+        entry.push_str(itoa::Buffer::new().format(record.last_active().as_secs()));
+        let index = &self.anonymous;
+        let mut unsent = index.unsent.lock().unwrap_or_else(PoisonError::into_inner);
+        unsent.push(entry);
+        (unsent.len() >= index.batch || record.data_len() > self.share()).then(|| Batch {
+            unsent: &index.unsent,
+            entries: std::mem::replace(&mut *unsent, Vec::with_capacity(index.batch)),
+            sent: AtomicBool::new(false),
+        })
+    }
+
     /// The `RESTORE`, and the `queue` commands in the same round trip, whose answers it
-    /// returns: what the budget check needs, so that a create within it is this one round
-    /// trip. (Queued for a key that was taken, the entry names a session that has its own and
-    /// is judged at its turn like any other.)
+    /// returns: what the budget check needs. (Queued for a key that was taken, the entry
+    /// names a session that has its own and is judged at its turn like any other.)
     async fn restore(
         &self,
         redis_key: &str,
@@ -126,13 +186,6 @@ impl RedisBackend {
         Ok((restored, Some((reply.next(), reply.next()))))
     }
 
-    /// The queue step alone, after a create by script.
-    async fn queue(&self, key: &StorageKey, record: &Record) -> Result<Queued> {
-        let [push, extras] = self.queue_commands(key, record);
-        let mut reply = self.pipelined(push, [extras]).await?;
-        Ok((reply.next(), reply.next()))
-    }
-
     /// `first` and `then`, in one round trip, each answer on its own.
     async fn pipelined<const N: usize>(
         &self,
@@ -153,15 +206,13 @@ impl RedisBackend {
         Ok(reply.into_iter())
     }
 
-    /// The session's queue entry (`RPUSH`, whose answer is the queue's length) and the read
-    /// of the bytes counted beyond the shares.
-    fn queue_commands(&self, key: &StorageKey, record: &Record) -> [Cmd; 2] {
+    /// The `batch`'s entries queued (`RPUSH`, whose answer is the queue's length), and the
+    /// read of the bytes counted beyond the shares.
+    fn queue_commands(&self, batch: &Batch<'_>) -> [Cmd; 2] {
         let index = &self.anonymous;
-        let mut entry = String::with_capacity(84);
-        entry.push_str(&key.to_hex());
-        entry.push_str(itoa::Buffer::new().format(record.last_active().as_secs()));
-        let mut push = command("RPUSH", &index.order, 1, entry.len());
-        push.arg(entry);
+        let bytes = batch.entries.iter().map(String::len).sum();
+        let mut push = command("RPUSH", &index.order, batch.entries.len(), bytes);
+        push.arg(&batch.entries);
         let mut extras = command("HGET", &index.bytes, 1, 1);
         extras.arg("#");
         [push, extras]
@@ -174,11 +225,14 @@ impl RedisBackend {
         key: &StorageKey,
         redis_key: &str,
         record: &Record,
+        batch: &Batch<'_>,
         queued: Queued,
     ) -> Result<()> {
         let len = record.data_len();
+        let unsent = self.anonymous.unsent_allowance();
         let step = match queued {
             (Some(Ok(Value::Int(count))), Some(Ok(extras))) => {
+                let count = count.saturating_add(i64::try_from(unsent).unwrap_or(i64::MAX));
                 match redis::from_redis_value::<Option<i64>>(extras) {
                     Ok(extras) if self.within_budget(len, count, extras.unwrap_or(0)) => {
                         return Ok(());
@@ -202,7 +256,12 @@ impl RedisBackend {
             None => None,
         };
         let mut call = self.indexed(&scripts::MAKE_ROOM, redis_key, key, len);
-        call.arg(record.last_active().as_secs()).arg(step);
+        call.arg(record.last_active().as_secs())
+            .arg(step)
+            .arg(unsent);
+        if !step.is_empty() {
+            call.arg(&batch.entries);
+        }
         let evicted: i64 = self.invoke("make room for a session", call).await?;
         Self::evicted(evicted);
         Ok(())

@@ -75,7 +75,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// the script (measured on a loaded 2-core machine: 5–8 µs against 26–36 µs per save). `create`
 /// is one `RESTORE` of the new hash with its TTL, which writes only if the key is absent (Redis
 /// 7 has no other single command for that; a server that refuses `RESTORE`, an ACL without it,
-/// gets a script instead), and for an anonymous session its queue entry in the same round trip.
+/// gets a script instead); an anonymous session's queue entry waits for those of the next
+/// creates of the process and goes with one of them (below).
 /// `remove` returns and deletes in one step; `touch` only moves `last_active` and the TTL; these
 /// are scripts, sent by `EVALSHA`, falling back to loading them on `NOSCRIPT` (after a server
 /// restart or failover).
@@ -84,9 +85,16 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///
 /// Sessions without a user id live in the [anonymous budget](RedisConfig::with_anonymous_budget):
 /// an index (a queue of the anonymous sessions in the order they were queued, and the bytes of
-/// the larger ones) that a create keeps in the same round trip (the session first, then its
-/// entry), and a logout without a new id and a save that grows a session beyond its share in
-/// the same step; other saves leave it alone, so every step is O(1).
+/// the larger ones) that creates keep, and a logout without a new id and a save that grows a
+/// session beyond its share in the same step; other saves leave it alone, so every step is
+/// O(1). A process sends its creates' queue entries together: every 64th create (a 64th of
+/// the budget's sessions if that is fewer; every create for a budget under 128 sessions), and
+/// any create of a session larger than its share, sends the entries waiting with its own
+/// `RESTORE`, in one round trip, and checks the budget counting the entries it may still hold
+/// unsent as queued; so one process never takes the index over the budget, and a create is
+/// its `RESTORE` alone most of the time. Entries a failed or cancelled create did not send
+/// wait for the next; those a process holds when it exits are lost, and their sessions are
+/// not counted until they expire by their TTL.
 /// Each session counts for its data ([`Record::data_len`] as the saving request saw it), but at
 /// least for its share of the budget (its bytes over its sessions: 671 by default), so that a
 /// session within its share never changes the count and its saves need not read it. A save
@@ -188,12 +196,10 @@ impl RedisBackend {
             timeout: config.command_timeout,
             user_index_ttl: config.user_index_ttl.as_secs().min(MAX_TTL_SECS),
             users,
-            anonymous: AnonymousIndex {
-                order: String::new(),
-                bytes: String::new(),
-                session_prefix: format!("{}s:{{", config.prefix),
-                budget: config.anonymous_budget,
-            },
+            anonymous: AnonymousIndex::new(
+                config.anonymous_budget,
+                format!("{}s:{{", config.prefix),
+            ),
             restore_refused: AtomicBool::new(false),
             dump_refused: AtomicBool::new(false),
             making_room: AtomicBool::new(false),
