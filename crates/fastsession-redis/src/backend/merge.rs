@@ -13,9 +13,10 @@ use super::{MAX_TTL_SECS, RedisBackend, unreadable};
 impl RedisBackend {
     /// The common update, without the script: the request's own record shows the session
     /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
-    /// left to check. One `MULTI`/`EXEC` reads whether `created` is there and, in the same
-    /// step, merges the fields, bumps `version` and sets the TTL (unless the session was
-    /// loaded in this second, see below); Redis runs these plain
+    /// left to check. One round trip merges the fields, bumps `version`, sets the TTL (unless
+    /// the session was loaded in this second, see below) and then reads whether `created` is
+    /// there, in a `MULTI`/`EXEC` only when the fields take more than one command (deletions
+    /// or increments besides the `HSET`); Redis runs these plain
     /// commands at a fraction of a script's cost. If `created` was missing (the key expired,
     /// was evicted or deleted by a logout since the load), the step wrote into an empty hash:
     /// that hash is deleted and the session reported ended. It can never be loaded meanwhile,
@@ -49,15 +50,11 @@ impl RedisBackend {
             i64::try_from(deadline.since(now).as_secs().clamp(1, MAX_TTL_SECS)).unwrap_or(i64::MAX)
         };
         let mut pipe = redis::Pipeline::with_capacity(4 + increments.len());
-        pipe.atomic();
-        // One read for both questions: is the hash still there (`created`), and, for an
-        // anonymous session, has it a user by now (a login since the load)?
-        let mut read = command("HMGET", redis_key, 2, 12);
-        read.arg("created");
-        if anonymous {
-            read.arg("user");
+        // One `HSET` writes every field at once; a change that also deletes or increments
+        // fields takes several commands, which `MULTI` makes one step for readers.
+        if !deletes.is_empty() || !increments.is_empty() {
+            pipe.atomic();
         }
-        pipe.add_command(read);
         if !deletes.is_empty() {
             let bytes = deletes.iter().map(String::len).sum();
             let mut delete = command("HDEL", redis_key, deletes.len(), bytes);
@@ -87,6 +84,7 @@ impl RedisBackend {
         }
         // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
         // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
+        let increments_at = pipe.cmd_iter().count()..pipe.cmd_iter().count() + increments.len() + 1;
         for (field, delta) in increments {
             let mut increment = command("HINCRBY", redis_key, 2, field.len() + 20);
             increment.arg(field).arg(*delta);
@@ -100,7 +98,18 @@ impl RedisBackend {
             expire.arg(ttl_of(expiry.idle_timeout_of(from)));
             pipe.add_command(expire);
         }
-        // Each answer on its own: only the first is read; the others are not marked ignored,
+        // One read for both questions, after the writes: is the hash still there (`created`),
+        // and, for an anonymous session, has it a user by now (a login since the load)? Read
+        // last, it needs no `MULTI`: `created` is written only by a create, so if it is
+        // there, the key held the session since before these writes; if not, they went into
+        // an empty hash (or a logout came between them and the read) and the hash is deleted.
+        let mut read = command("HMGET", redis_key, 2, 12);
+        read.arg("created");
+        if anonymous {
+            read.arg("user");
+        }
+        pipe.add_command(read);
+        // Each answer on its own: only the last is read; the others are not marked ignored,
         // which the client would do with a hash set per command.
         pipe.ignore_errors();
         let reply: Vec<RedisResult<redis::Value>> = self
@@ -108,7 +117,20 @@ impl RedisBackend {
                 pipe.query_async(&mut c).await
             })
             .await?;
-        let read = match reply.into_iter().next() {
+        let mut reply = reply.into_iter();
+        let read = reply.next_back();
+        // A write Redis refused (out of memory, a read-only replica): the save failed, though
+        // the read after it answered. Not an increment's plain `ERR` (above), nor `WRONGTYPE`:
+        // the read says the key is not a hash.
+        for (at, written) in reply.enumerate() {
+            if let Err(e) = written
+                && !has_code(&e, "WRONGTYPE")
+                && !(increments_at.contains(&at) && e.code() == Some("ERR"))
+            {
+                return Err(store_error("save a session", e));
+            }
+        }
+        let read = match read {
             Some(Ok(read)) => redis::from_redis_value::<Vec<redis::Value>>(read)
                 .map_err(|e| store_error("save a session", e.into()))?,
             Some(Err(e)) if has_code(&e, "WRONGTYPE") => {

@@ -67,8 +67,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// the request's own record already shows the session live ([`Update::is_live_as_loaded`], the
 /// common case) and the update changes neither the class nor the bytes counted for an anonymous
 /// session (it keeps its user, or it has none and holds no more than its share of the budget,
-/// below), that step is one `MULTI`/`EXEC` of plain commands that also asks whether the hash still
-/// has `created` (and for an anonymous session, whether it has a user by now); otherwise (a login
+/// below), that step is one round trip of plain commands (in a `MULTI`/`EXEC` when the fields
+/// take more than one command) that ends by asking whether the hash still has `created` (and for an anonymous session, whether it has a user by now); otherwise (a login
 /// or logout without a new id, a larger anonymous session, a request that cleared all values or
 /// flashes) it is a Lua script that reads the stored timestamps first and keeps the anonymous
 /// index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
