@@ -65,6 +65,7 @@ pub(crate) struct Statements {
     pub(crate) create: String,
     pub(crate) create_anonymous: String,
     pub(crate) update: String,
+    pub(crate) update_missed: String,
     pub(crate) update_anonymous: String,
     pub(crate) evict: String,
     pub(crate) touch: String,
@@ -140,17 +141,19 @@ impl Statements {
                       OR coalesce(sum(bytes), 0) + $10::bigint > $13::bigint FROM {budget})",
                 lowered = lowered(&floor, "$3::bigint", "ins"),
             ),
-            // The third answer says the merge may have been held back (`$27` set, nothing
-            // merged, the row live as the statement began): the caller runs
-            // `update_anonymous`, which decides. Not the guard itself: under a concurrent write
-            // the guard is re-checked on the newest row, which the statement's snapshot does
-            // not see.
-            update: format!(
-                "WITH live AS ({merge}), ended AS ({ended}) \
-                 SELECT (SELECT count(*) FROM live), false, \
-                   $27::boolean AND NOT EXISTS (SELECT 1 FROM live) \
-                     AND EXISTS (SELECT 1 FROM {t} WHERE key = $1::bytea AND {LIVE})",
-                merge = merge(kept),
+            // The merge alone, a row if it applied: nothing else runs while it holds the row,
+            // which concurrent saves of one session wait for. When it merged nothing, the
+            // caller runs `update_missed`.
+            update: merge(kept),
+            // After an `update` that merged nothing (`$1`, the liveness `$2..$7`, `$8` as
+            // `$27` there): a row not live is deleted (the session ended), and the third answer
+            // says the merge was held back (`$8` set and the row live: the caller runs
+            // `update_anonymous`, which decides). Not the guard itself: under a concurrent
+            // write the guard is re-checked on the newest row, which a snapshot does not see.
+            update_missed: format!(
+                "WITH ended AS (DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE})) \
+                 SELECT 0::bigint, false, \
+                   $8::boolean AND EXISTS (SELECT 1 FROM {t} WHERE key = $1::bytea AND {LIVE})"
             ),
             // As `update`, for a session the request leaves anonymous and larger, or makes
             // anonymous: the second answer says whether the budget may now be exceeded, the

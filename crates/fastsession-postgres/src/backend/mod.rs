@@ -328,9 +328,20 @@ impl Backend for PostgresBackend {
                 let rows = self
                     .rows("update", &self.inner.sql.update, &params, Retry::Never)
                     .await?;
-                let written = Written::from_rows(&rows);
-                if !written.held_back {
-                    return Ok(written.applied);
+                if !rows.is_empty() {
+                    return Ok(true);
+                }
+                // Merged nothing: the session ended, or the merge was held back.
+                let live = l.params();
+                let mut missed: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(8);
+                missed.push(&key);
+                missed.extend(&live[..6]);
+                missed.push(&kept_anonymous);
+                let rows = self
+                    .rows("update", &self.inner.sql.update_missed, &missed, Retry::Never)
+                    .await?;
+                if !Written::from_rows(&rows).held_back {
+                    return Ok(false);
                 }
                 params.pop();
             }
