@@ -338,7 +338,12 @@ impl Backend for PostgresBackend {
                 missed.extend(&live[..6]);
                 missed.push(&kept_anonymous);
                 let rows = self
-                    .rows("update", &self.inner.sql.update_missed, &missed, Retry::Never)
+                    .rows(
+                        "update",
+                        &self.inner.sql.update_missed,
+                        &missed,
+                        Retry::Never,
+                    )
                     .await?;
                 if !Written::from_rows(&rows).held_back {
                     return Ok(false);
