@@ -96,7 +96,7 @@ impl PostgresBackend {
             )
         })?;
         let options = format!(
-            "{} -c statement_timeout={}",
+            "{} -c statement_timeout={} -c plan_cache_mode=force_generic_plan",
             pg.get_options().unwrap_or_default(),
             config.statement_timeout().as_millis()
         );
