@@ -58,7 +58,8 @@
 //! once: it holds writers off while it fills in `data_len` of the anonymous rows (from their
 //! stored JSON, a close upper bound) and counts them. A table without `expires_at` gets the
 //! column (nullable, so no row is rewritten; its rows have no deadline of their own): run
-//! `migrate` before a build that reads it serves requests. PostgreSQL 11 or later.
+//! `migrate` before a build that reads it serves requests. PostgreSQL 12 or later (the store's
+//! connections ask for generic plans, `plan_cache_mode`).
 //!
 //! Each value lives in its own `jsonb` key, so a save merges the keys a request changed
 //! instead of writing the whole record; a key the request only
@@ -137,9 +138,10 @@
 //!   adds increments to the stored integers (as
 //!   [`Record::apply`](fastsession_core::session::Record::apply) does), sets the user,
 //!   "remember me" and the own deadline if changed, bumps `version`, and sets `last_active`,
-//!   `expires` and `data_len`; in the same statement, a row that is not live is deleted.
-//!   A merge that makes an anonymous session larger is held back by that statement and
-//!   runs as a second one that also tells whether the budget is exceeded (then what it needs
+//!   `expires` and `data_len`. Only when it merged nothing does a second statement run: a
+//!   row that is not live is deleted. A merge that makes an anonymous session larger is
+//!   held back by the first statement and runs as another that also tells whether the
+//!   budget is exceeded (then what it needs
 //!   is evicted, see [Anonymous sessions](#anonymous-sessions)). A row that
 //!   another request deleted (logout, regeneration) matches nothing and the save fails with
 //!   [`ErrorKind::SessionEnded`](fastsession_core::ErrorKind::SessionEnded): no resurrection.

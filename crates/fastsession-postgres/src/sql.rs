@@ -122,7 +122,8 @@ impl Statements {
         // needs no budget if the row has a user (another request logged it in meanwhile) or
         // does not grow; otherwise it is held back, and the caller runs `update_anonymous`.
         let kept = "(NOT $27::boolean OR user_id IS NOT NULL OR data_len >= $23::bigint)";
-        // In the same statement as a merge or refresh: the deletion of a row not live.
+        // In the same statement as a budgeted merge or a refresh: the deletion of a row not
+        // live.
         let ended = format!(
             "DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) AND NOT EXISTS (SELECT 1 FROM live)"
         );
