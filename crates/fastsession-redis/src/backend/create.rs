@@ -53,18 +53,12 @@ impl Restored {
 struct Batch<'a> {
     unsent: &'a Mutex<Vec<String>>,
     entries: Vec<String>,
-    sent: AtomicBool,
-}
-
-impl Batch<'_> {
-    fn sent(&self) {
-        self.sent.store(true, Ordering::Relaxed);
-    }
+    sent: bool,
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        if !self.sent.load(Ordering::Relaxed) {
+        if !self.sent {
             let mut unsent = self.unsent.lock().unwrap_or_else(PoisonError::into_inner);
             unsent.append(&mut self.entries);
         }
@@ -88,7 +82,7 @@ impl RedisBackend {
         let redis_key = self.session_key(key);
         let anonymous = record.user_id().is_none();
         let queue_here = anonymous && !self.is_cluster();
-        let batch = if queue_here {
+        let mut batch = if queue_here {
             self.entries_to_send(key, record)
         } else {
             None
@@ -98,8 +92,8 @@ impl RedisBackend {
         } else {
             let queue = batch.as_ref().map(|batch| self.queue_commands(batch));
             let (restored, queued) = self.restore(&redis_key, record, ttl, queue).await?;
-            if let Some(batch) = &batch {
-                batch.sent();
+            if let Some(batch) = &mut batch {
+                batch.sent = true;
             }
             match restored {
                 Restored::Created => (true, queued),
@@ -114,13 +108,13 @@ impl RedisBackend {
                 }
             }
         };
-        if created && let Some(batch) = &batch {
+        if created && let Some(batch) = &mut batch {
             let queued = match queued {
                 Some(queued) => queued,
                 None => {
                     let [push, extras] = self.queue_commands(batch);
                     let mut reply = self.pipelined(push, [extras]).await?;
-                    batch.sent();
+                    batch.sent = true;
                     (reply.next(), reply.next())
                 }
             };
@@ -156,7 +150,7 @@ impl RedisBackend {
         (unsent.len() >= index.batch || record.data_len() > self.share()).then(|| Batch {
             unsent: &index.unsent,
             entries: std::mem::replace(&mut *unsent, Vec::with_capacity(index.batch)),
-            sent: AtomicBool::new(false),
+            sent: false,
         })
     }
 

@@ -84,7 +84,8 @@ impl RedisBackend {
         }
         // A value that is not an integer any more, or a sum beyond `i64`: Redis refuses the
         // `HINCRBY` and the stored value stays, as in `Record::apply` (its error is ignored).
-        let increments_at = pipe.cmd_iter().count()..pipe.cmd_iter().count() + increments.len() + 1;
+        let first_increment = pipe.cmd_iter().count();
+        let increments_at = first_increment..first_increment + increments.len() + 1;
         for (field, delta) in increments {
             let mut increment = command("HINCRBY", redis_key, 2, field.len() + 20);
             increment.arg(field).arg(*delta);
