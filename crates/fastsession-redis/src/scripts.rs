@@ -352,6 +352,26 @@ return {{1}}
     ))
 });
 
+/// The check after a plain merge whose `version` answer does not show the session was there
+/// before it (a hash written before versions started at `VERSION_BASE`, or an empty one the
+/// merge wrote into): `KEYS[1]` session, `ARGV[1]` the base. Returns 1 if `created` is there,
+/// after moving a `version` below the base past it, so that the session's later merges need
+/// no check; 0 if not; -1 if the key holds something other than a hash. One step, so that a
+/// logout between the check and the move cannot leave an empty hash that looks live.
+pub(crate) static CHECK_MERGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local there = redis.pcall('HEXISTS', KEYS[1], 'created')
+if type(there) == 'table' then return -1 end
+if there == 0 then return 0 end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version and version < tonumber(ARGV[1]) then
+  redis.pcall('HINCRBY', KEYS[1], 'version', ARGV[1])
+end
+return 1
+",
+    )
+});
+
 /// What `REMOVE` returns for a key holding something other than a hash: one element, where
 /// a hash's fields come in pairs.
 pub(crate) const FOREIGN: &str = "!";

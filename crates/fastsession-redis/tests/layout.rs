@@ -17,6 +17,9 @@ use crate::support::{
 /// Every check here is over well within this.
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// The `version` a session starts at; each update adds one.
+const VERSION_BASE: u64 = 1 << 32;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_is_a_hash_with_a_field_per_value() {
     tokio::time::timeout(LIMIT, async {
@@ -46,9 +49,10 @@ async fn a_session_is_a_hash_with_a_field_per_value() {
                 "last_active",
                 "user",
                 "v:n",
-                "v:name"
+                "v:name",
+                "version"
             ],
-            "no `persistent` while it is not, no `version` before the first update"
+            "no `persistent` while it is not"
         );
         let name: String = redis::cmd("HGET")
             .arg(&redis_key)
@@ -81,7 +85,7 @@ async fn a_session_is_a_hash_with_a_field_per_value() {
             .arg("version")
             .query(&mut con)
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, VERSION_BASE + 1);
     })
     .await
     .unwrap();
@@ -280,7 +284,7 @@ async fn concurrent_requests_changing_different_keys_all_persist() {
             .arg("version")
             .query(&mut con)
             .unwrap();
-        assert_eq!(version, 64, "one create and 64 updates");
+        assert_eq!(version, VERSION_BASE + 64, "one create and 64 updates");
     })
     .await
     .unwrap();
@@ -324,10 +328,13 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
         let reply = request(&cfg, Some(&id), |s| {
             let mut con = sync_connection(URL).unwrap();
             let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
+            // As several merges that came after the delete would have left it.
             let _: i64 = redis::cmd("HSET")
                 .arg(&redis_key)
                 .arg("v:x")
                 .arg("1")
+                .arg("version")
+                .arg("3")
                 .query(&mut con)
                 .unwrap();
             s.insert("n", 2).unwrap();
@@ -339,6 +346,78 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
             .query(&mut con)
             .unwrap();
         assert_eq!(exists, 0, "the stray hash is deleted, not adopted");
+    })
+    .await
+    .unwrap();
+}
+
+/// A hash written before sessions started their `version` at 2^32 (none yet, or counted from
+/// 0) is merged all the same, and its `version` moved past 2^32 by that merge; one that ended
+/// meanwhile is not brought back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hashes_written_before_versions_started_high_are_merged() {
+    tokio::time::timeout(LIMIT, async {
+        let (store, _cleanup) = shared_store().await;
+        let clock = clock();
+        let cfg = config(&store, &clock);
+        let mut con = sync_connection(URL).unwrap();
+        let version = |con: &mut redis::Connection, key: &str| -> Option<u64> {
+            redis::cmd("HGET")
+                .arg(key)
+                .arg("version")
+                .query(con)
+                .unwrap()
+        };
+        for old in [None, Some(5)] {
+            let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+                .await
+                .cookie();
+            let redis_key = session_key(&store, &id);
+            assert_eq!(version(&mut con, &redis_key), Some(VERSION_BASE));
+            let mut set_old = redis::cmd(if old.is_some() { "HSET" } else { "HDEL" });
+            set_old.arg(&redis_key).arg("version");
+            if let Some(old) = old {
+                set_old.arg(old);
+            }
+            let _: i64 = set_old.query(&mut con).unwrap();
+            for n in 2..=3 {
+                request(&cfg, Some(&id), |s| s.insert("n", n).unwrap())
+                    .await
+                    .result
+                    .unwrap();
+            }
+            let n: String = redis::cmd("HGET")
+                .arg(&redis_key)
+                .arg("v:n")
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(n, "3");
+            let start = old.unwrap_or(0);
+            assert_eq!(
+                version(&mut con, &redis_key),
+                Some(VERSION_BASE + start + 2)
+            );
+
+            // Ended between load and save, with its old `version`: not recreated.
+            let _: i64 = redis::cmd("HSET")
+                .arg(&redis_key)
+                .arg("version")
+                .arg(start)
+                .query(&mut con)
+                .unwrap();
+            let reply = request(&cfg, Some(&id), |s| {
+                let mut con = sync_connection(URL).unwrap();
+                let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
+                s.insert("n", 4).unwrap();
+            })
+            .await;
+            assert!(reply.result.unwrap_err().is_session_ended());
+            let exists: i64 = redis::cmd("EXISTS")
+                .arg(&redis_key)
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(exists, 0, "not recreated");
+        }
     })
     .await
     .unwrap();

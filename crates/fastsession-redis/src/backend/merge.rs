@@ -7,27 +7,35 @@ use fastsession_core::Result;
 use fastsession_core::store::{StorageKey, Update};
 use redis::RedisResult;
 
-use super::conn::{command, has_code, store_error};
+use super::conn::{Call, command, has_code, store_error};
 use super::{MAX_TTL_SECS, RedisBackend, unreadable};
+use crate::layout::VERSION_BASE;
+use crate::scripts;
 
 impl RedisBackend {
     /// The common update, without the script: the request's own record shows the session
     /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
-    /// left to check. One round trip merges the fields, bumps `version`, sets the TTL (unless
-    /// the session was loaded in this second, see below) and then reads whether `created` is
-    /// there, in a `MULTI`/`EXEC` only when the fields take more than one command (deletions
-    /// or increments besides the `HSET`); Redis runs these plain
-    /// commands at a fraction of a script's cost. If `created` was missing (the key expired,
-    /// was evicted or deleted by a logout since the load), the step wrote into an empty hash:
-    /// that hash is deleted and the session reported ended. It can never be loaded meanwhile,
-    /// since a hash without `created` is refused. A key that is not a hash (not this store's)
-    /// is deleted the same way.
+    /// left to check. One round trip merges the fields, bumps `version` and sets the TTL
+    /// (unless the session was loaded in this second, see below), in a `MULTI`/`EXEC` only
+    /// when the fields take more than one command (deletions or increments besides the
+    /// `HSET`); Redis runs these plain commands at a fraction of a script's cost.
+    ///
+    /// The `version` bump's answer says whether the key held the session before: a session
+    /// starts at [`VERSION_BASE`], so an answer above it means it was there. Anything else
+    /// means the key expired, was evicted or deleted by a logout since the load (the writes
+    /// went into an empty hash, whose `version` counts from 0), or holds a hash written
+    /// before versions started at the base: one more step ([`CHECK_MERGED`](scripts::CHECK_MERGED))
+    /// reads `created` and moves an old hash's `version` past the base. A session that was
+    /// not there has the hash deleted and is reported ended. It can never be loaded
+    /// meanwhile, since a hash without `created` is refused. A key that is not a hash (not
+    /// this store's) is deleted the same way.
     ///
     /// An anonymous session comes here only if its data is within its
     /// [share](Self::share), so the index has nothing to change (it judges activity by
-    /// `last_active` when the session's turn comes). The step reads, with `created`, whether
-    /// the hash has a user by now (a login since the load): then its TTL, set for an
-    /// anonymous session, is set again for a logged-in one (one more round trip, only then).
+    /// `last_active` when the session's turn comes). When the step sets its TTL, it reads
+    /// after the writes whether the hash has a user by now (a login since the load), and
+    /// `created` with it: then its TTL, set for an anonymous session, is set again for a
+    /// logged-in one (one more round trip, only then).
     pub(super) async fn merge(
         &self,
         key: &StorageKey,
@@ -91,6 +99,7 @@ impl RedisBackend {
             increment.arg(field).arg(*delta);
             pipe.add_command(increment);
         }
+        let version_at = pipe.cmd_iter().count();
         let mut version = command("HINCRBY", redis_key, 2, 8);
         version.arg("version").arg(1);
         pipe.add_command(version);
@@ -99,55 +108,66 @@ impl RedisBackend {
             expire.arg(ttl_of(expiry.idle_timeout_of(from)));
             pipe.add_command(expire);
         }
-        // One read for both questions, after the writes: is the hash still there (`created`),
-        // and, for an anonymous session, has it a user by now (a login since the load)? Read
-        // last, it needs no `MULTI`: `created` is written only by a create, so if it is
-        // there, the key held the session since before these writes; if not, they went into
-        // an empty hash (or a logout came between them and the read) and the hash is deleted.
-        let mut read = command("HMGET", redis_key, 2, 12);
-        read.arg("created");
-        if anonymous {
-            read.arg("user");
+        // An anonymous session whose TTL this step sets reads, after the writes, whether it
+        // has a user by now (a login since the load, whose longer TTL it must put back), and
+        // with it whether `created` is there: `created` is written only by a create, so if
+        // it is, the key held the session before these writes. Otherwise the `version`
+        // answer says it: a session starts at `VERSION_BASE`, an empty hash at 0.
+        let read_user = anonymous && !same_second;
+        if read_user {
+            let mut read = command("HMGET", redis_key, 2, 12);
+            read.arg("created").arg("user");
+            pipe.add_command(read);
         }
-        pipe.add_command(read);
-        // Each answer on its own: only the last is read; the others are not marked ignored,
-        // which the client would do with a hash set per command.
+        // Each answer on its own: the others are not marked ignored, which the client would
+        // do with a hash set per command.
         pipe.ignore_errors();
-        let reply: Vec<RedisResult<redis::Value>> = self
+        let mut reply: Vec<RedisResult<redis::Value>> = self
             .run("save a session", |mut c| async move {
                 pipe.query_async(&mut c).await
             })
             .await?;
-        let mut reply = reply.into_iter();
-        let read = reply.next_back();
+        let read = if read_user { reply.pop() } else { None };
         // A write Redis refused (out of memory, a read-only replica): the save failed, though
-        // the read after it answered. Not an increment's plain `ERR` (above), nor `WRONGTYPE`:
-        // the read says the key is not a hash.
-        for (at, written) in reply.enumerate() {
+        // a later command answered. Not an increment's plain `ERR` (above), nor `WRONGTYPE`:
+        // the key is not a hash, which the check below finds.
+        for (at, written) in reply.iter().enumerate() {
             if let Err(e) = written
-                && !has_code(&e, "WRONGTYPE")
+                && !has_code(e, "WRONGTYPE")
                 && !(increments_at.contains(&at) && e.code() == Some("ERR"))
             {
-                return Err(store_error("save a session", e));
+                return Err(store_error("save a session", e.clone()));
             }
         }
-        let read = match read {
-            Some(Ok(read)) => redis::from_redis_value::<Vec<redis::Value>>(read)
-                .map_err(|e| store_error("save a session", e.into()))?,
+        let (existed, logged_in) = match read {
+            Some(Ok(read)) => {
+                let read: Vec<redis::Value> = redis::from_redis_value(read)
+                    .map_err(|e| store_error("save a session", e.into()))?;
+                let present =
+                    |field: usize| read.get(field).is_some_and(|v| *v != redis::Value::Nil);
+                (present(0), present(1))
+            }
             Some(Err(e)) if has_code(&e, "WRONGTYPE") => {
                 unreadable("not a hash");
-                Vec::new()
+                (false, false)
             }
             Some(Err(e)) => return Err(store_error("save a session", e)),
-            None => Vec::new(),
+            None => {
+                let version = match reply.get(version_at) {
+                    Some(Ok(redis::Value::Int(version))) => *version,
+                    _ => 0,
+                };
+                (
+                    version > VERSION_BASE || self.check_merged(redis_key).await?,
+                    false,
+                )
+            }
         };
-        let present = |field: usize| read.get(field).is_some_and(|v| *v != redis::Value::Nil);
-        let existed = present(0);
         if !existed {
             self.discard(key).await?;
             return Ok(false);
         }
-        if anonymous && present(1) {
+        if logged_in {
             // Logged in by another request since the load: a logged-in TTL (remembered, if the
             // session is persistent as this request knows it).
             let idle = if from.is_persistent() {
@@ -164,5 +184,17 @@ impl RedisBackend {
                 .await?;
         }
         Ok(true)
+    }
+
+    /// [`CHECK_MERGED`](scripts::CHECK_MERGED): whether the session was there before a
+    /// merge whose `version` answer does not show it.
+    async fn check_merged(&self, redis_key: &str) -> Result<bool> {
+        let mut call = Call::new(&scripts::CHECK_MERGED, &[redis_key]);
+        call.arg(VERSION_BASE);
+        let there: i64 = self.invoke("save a session", call).await?;
+        if there < 0 {
+            unreadable("not a hash");
+        }
+        Ok(there == 1)
     }
 }

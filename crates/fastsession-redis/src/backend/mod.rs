@@ -37,7 +37,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 ///     persistent             "1" if "remember me" (absent or "0": not)
 ///     user                   the user id, if the session has one
 ///     expires_at             the session's own deadline (Unix seconds), if it has one
-///     version                the number of updates (absent: none yet)
+///     version                2^32 at the create, plus one per update (absent or below 2^32:
+///                            written before; moved past 2^32 by its next merge)
 ///     v:<name>               one field per value, its JSON text
 ///     f:<name>               one field per flash key, a JSON array of its messages
 /// <prefix>u:{<hash>}  set of session <key>s, <hash> = keyed hash of the user id
@@ -68,7 +69,8 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// common case) and the update changes neither the class nor the bytes counted for an anonymous
 /// session (it keeps its user, or it has none and holds no more than its share of the budget,
 /// below), that step is one round trip of plain commands (in a `MULTI`/`EXEC` when the fields
-/// take more than one command) that ends by asking whether the hash still has `created` (and for an anonymous session, whether it has a user by now); otherwise (a login
+/// take more than one command), whose `version` bump answers whether the hash was there before
+/// (an anonymous session whose TTL it sets also reads whether it has a user by now); otherwise (a login
 /// or logout without a new id, a larger anonymous session, a request that cleared all values or
 /// flashes) it is a Lua script that reads the stored timestamps first and keeps the anonymous
 /// index. Redis spends a fraction as long on the `MULTI`/`EXEC` as on
