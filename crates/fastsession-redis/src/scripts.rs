@@ -126,7 +126,8 @@ end
 -- a queue of active sessions still makes room. `unsent` entries of the calling process, not
 -- queued yet, count as queued. The head is taken as many entries at a time as the count is
 -- over, and their keys deleted together: a `redis.call` costs more than the work it does.
--- Returns the entries judged 1, and how many keys were deleted.
+-- Returns the entries judged 1 without a key to delete (a Cluster's, which the caller judges
+-- itself), and how many keys were deleted.
 local function room(member, now, maxn, maxb, judge, unsent)
   local share = math.floor(maxb / maxn)
   local count = ix('LLEN', KZ) + (unsent or 0)
@@ -151,7 +152,7 @@ local function room(member, now, maxn, maxb, judge, unsent)
       local verdict, k = 0, nil
       if v == member then
         verdict = 2
-      elseif at and #v == 64 and not string.find(v, '[^0-9a-f]') then
+      elseif at and #v == 64 and not string.find(v, '}', 1, true) then
         verdict, k = judge(v, at, chances < 8)
       end
       if verdict == 2 then
@@ -162,8 +163,7 @@ local function room(member, now, maxn, maxb, judge, unsent)
         -- With no bytes counted beyond the shares, no entry has any to take out.
         if extras > 0 then extras = unbytes(v) or extras end
         if verdict == 1 then
-          out[#out + 1] = e
-          if k then dels[#dels + 1] = k end
+          if k then dels[#dels + 1] = k else out[#out + 1] = e end
         end
       end
     end

@@ -299,6 +299,40 @@ async fn a_queue_of_active_sessions_still_makes_room_in_bounded_steps() {
     .unwrap();
 }
 
+/// A queue entry that would name a key outside the session keys' one hash tag (a `}` among
+/// its 64 characters: not this store's) is dropped at its turn, and the key it names is left
+/// alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_entries_naming_other_keys_are_dropped() {
+    tokio::time::timeout(LIMIT, async {
+        let store = store_with(URL, AnonymousBudget::new(4, 1 << 20)).await;
+        let _cleanup = Cleanup::new(URL, store.backend().key_prefix().to_owned());
+        let clock = clock();
+        let cfg = class_config(store.clone(), &clock);
+        let mut con = sync_connection(URL).unwrap();
+        let named = format!("{}}}{}", "0".repeat(31), "0".repeat(32));
+        let planted = format!("{}s:{{{named}}}", store.backend().key_prefix());
+        let _: () = redis::cmd("SET")
+            .arg(&planted)
+            .arg("not a session")
+            .query(&mut con)
+            .unwrap();
+        let _: i64 = redis::cmd("LPUSH")
+            .arg(store.backend().anonymous_index_key())
+            .arg(format!("{named}{T0}"))
+            .query(&mut con)
+            .unwrap();
+        let ids = anonymous_sessions(&cfg, 5).await;
+        assert!(exists(&mut con, &store, &ids[4]));
+        assert!(queued(&mut con, &store, &named).is_empty(), "dropped");
+        let left: Option<String> = redis::cmd("GET").arg(&planted).query(&mut con).unwrap();
+        assert_eq!(left.as_deref(), Some("not a session"));
+        assert!(indexed(&mut con, &store) <= 4);
+    })
+    .await
+    .unwrap();
+}
+
 /// A large budget makes room for a few more than the session that went over it (a 64th of
 /// its sessions, at most 64), so that the next creates do not each run the eviction: here 2
 /// of 128. As many creates' queue entries go to Redis together, so every second create sends
