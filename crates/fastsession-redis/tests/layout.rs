@@ -290,6 +290,31 @@ async fn concurrent_requests_changing_different_keys_all_persist() {
     .unwrap();
 }
 
+/// A request on session `id` that changes a value while its hash is deleted under it (and
+/// `then` writes what it will there): the save reports the session ended, sends no cookie,
+/// and leaves nothing under the key.
+async fn ended_while_handled(
+    cfg: &SessionConfig,
+    id: &str,
+    redis_key: &str,
+    then: impl FnOnce(&mut redis::Connection),
+) {
+    let reply = request(cfg, Some(id), |s| {
+        let mut con = sync_connection(URL).unwrap();
+        let _: i64 = redis::cmd("DEL").arg(redis_key).query(&mut con).unwrap();
+        then(&mut con);
+        s.insert("n", 2).unwrap();
+    })
+    .await;
+    assert!(!reply.was_new());
+    let err = reply.result.unwrap_err();
+    assert!(err.is_session_ended(), "{err:?}");
+    assert_eq!(reply.set, None, "no cookie for unsaved state");
+    let mut con = sync_connection(URL).unwrap();
+    let exists: i64 = redis::cmd("EXISTS").arg(redis_key).query(&mut con).unwrap();
+    assert_eq!(exists, 0, "not recreated");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_deleted_between_load_and_save_ends_the_session() {
     // 56: eviction or expiry between load and save; no resurrection.
@@ -302,32 +327,15 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
             .cookie();
         let redis_key = session_key(&store, &id);
 
-        let reply = request(&cfg, Some(&id), |s| {
-            // Evicted while the handler runs.
-            let mut con = sync_connection(URL).unwrap();
-            let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
-            s.insert("n", 2).unwrap();
-        })
-        .await;
-        assert!(!reply.was_new());
-        let err = reply.result.unwrap_err();
-        assert!(err.is_session_ended(), "{err:?}");
-        assert_eq!(reply.set, None, "no cookie for unsaved state");
-        let mut con = sync_connection(URL).unwrap();
-        let exists: i64 = redis::cmd("EXISTS")
-            .arg(&redis_key)
-            .query(&mut con)
-            .unwrap();
-        assert_eq!(exists, 0, "not recreated");
+        // Evicted while the handler runs.
+        ended_while_handled(&cfg, &id, &redis_key, |_| {}).await;
 
         // A hash someone half-rebuilt (no timestamps) is not brought back to life either.
         let id = request(&cfg, None, |s| s.insert("n", 1).unwrap())
             .await
             .cookie();
         let redis_key = session_key(&store, &id);
-        let reply = request(&cfg, Some(&id), |s| {
-            let mut con = sync_connection(URL).unwrap();
-            let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
+        ended_while_handled(&cfg, &id, &redis_key, |con| {
             // As several merges that came after the delete would have left it.
             let _: i64 = redis::cmd("HSET")
                 .arg(&redis_key)
@@ -335,17 +343,10 @@ async fn a_key_deleted_between_load_and_save_ends_the_session() {
                 .arg("1")
                 .arg("version")
                 .arg("3")
-                .query(&mut con)
+                .query(con)
                 .unwrap();
-            s.insert("n", 2).unwrap();
         })
         .await;
-        assert!(reply.result.unwrap_err().is_session_ended());
-        let exists: i64 = redis::cmd("EXISTS")
-            .arg(&redis_key)
-            .query(&mut con)
-            .unwrap();
-        assert_eq!(exists, 0, "the stray hash is deleted, not adopted");
     })
     .await
     .unwrap();
@@ -405,18 +406,7 @@ async fn hashes_written_before_versions_started_high_are_merged() {
                 .arg(start)
                 .query(&mut con)
                 .unwrap();
-            let reply = request(&cfg, Some(&id), |s| {
-                let mut con = sync_connection(URL).unwrap();
-                let _: i64 = redis::cmd("DEL").arg(&redis_key).query(&mut con).unwrap();
-                s.insert("n", 4).unwrap();
-            })
-            .await;
-            assert!(reply.result.unwrap_err().is_session_ended());
-            let exists: i64 = redis::cmd("EXISTS")
-                .arg(&redis_key)
-                .query(&mut con)
-                .unwrap();
-            assert_eq!(exists, 0, "not recreated");
+            ended_while_handled(&cfg, &id, &redis_key, |_| {}).await;
         }
     })
     .await
