@@ -8,17 +8,23 @@
 //! * `lazy/untouched`: a request with the same valid cookie whose handler never asks for its
 //!   session: `Sessions::new` + `save_all`. It must decode nothing (checked before timing with
 //!   a store that counts its calls); `lazy/baseline_*` put its cost next to a `HeaderMap`.
+//! * `lazy/layer_untouched`: the same request through the tower `SessionLayer` around a
+//!   service that drops it and answers an empty response; `lazy/baseline_bare_service` is that
+//!   service alone, and `lazy/baseline_arc_and_extension` the least any layer does to hand a
+//!   handler a value through the request (an `Arc` put into its extensions, dropped with it,
+//!   one lock after): the floor of the untouched request's cost.
 //!
 //! The store's futures are ready at once, so a no-op-waker `block_on` drives them; no runtime
 //! is involved.
 //!
 //! Run: `cargo bench -p fastsession-benches --bench session -- --warm-up-time 1 --measurement-time 5`
 
-use std::future::Future;
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -28,8 +34,10 @@ use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::store::{
     CookieContent, CookieStore, LoadRequest, Loaded, SaveRequest, Saved, Store, StoreFuture,
 };
+use fastsession_tower::SessionLayer;
 use http::header::{ACCEPT, COOKIE, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
+use tower::{Layer, Service};
 
 /// Polls a future that is ready at once (every cookie-store future is).
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -41,6 +49,62 @@ fn block_on<F: Future>(future: F) -> F::Output {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("cookie-store futures are ready at once"),
     }
+}
+
+/// A service that drops its request and answers an empty response at once.
+#[derive(Clone, Copy)]
+struct Bare;
+
+impl Service<http::Request<()>> for Bare {
+    type Response = http::Response<()>;
+    type Error = Infallible;
+    type Future = Ready<Result<http::Response<()>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        drop(black_box(request));
+        ready(Ok(http::Response::new(())))
+    }
+}
+
+/// What any layer must do to hand a handler a value through the request, around `Bare`:
+/// an `Arc` into the request's extensions, and one lock of it after the handler.
+struct Floor(Bare);
+
+impl Service<http::Request<()>> for Floor {
+    type Response = http::Response<()>;
+    type Error = Infallible;
+    type Future = Ready<Result<http::Response<()>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<()>) -> Self::Future {
+        let handle = Arc::new(Mutex::new(false));
+        request.extensions_mut().insert(Arc::clone(&handle));
+        let response = self.0.call(request);
+        black_box(
+            *handle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        response
+    }
+}
+
+/// A request with `headers`, through `service`, to its response.
+fn serve<S>(service: &mut S, headers: &HeaderMap) -> http::Response<()>
+where
+    S: Service<http::Request<()>, Response = http::Response<()>, Error = Infallible>,
+{
+    let mut request = http::Request::new(());
+    *request.headers_mut() = headers.clone();
+    let Ok(response) = block_on(service.call(request));
+    response
 }
 
 /// A cookie store that counts its calls, to prove the untouched request reaches no store.
@@ -193,6 +257,22 @@ fn session(c: &mut Criterion) {
     });
     group.bench_function("baseline_request_headermap_clone", |b| {
         b.iter(|| black_box(&request).clone());
+    });
+    let mut layered = SessionLayer::new(counted).layer(Bare);
+    let response = serve(&mut layered, &request);
+    assert!(
+        response.headers().is_empty(),
+        "the layer writes no header either"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "and calls no store");
+    group.bench_function("layer_untouched", |b| {
+        b.iter(|| serve(&mut layered, black_box(&request)));
+    });
+    group.bench_function("baseline_bare_service", |b| {
+        b.iter(|| serve(&mut Bare, black_box(&request)));
+    });
+    group.bench_function("baseline_arc_and_extension", |b| {
+        b.iter(|| serve(&mut Floor(Bare), black_box(&request)));
     });
     group.finish();
 }
