@@ -125,18 +125,44 @@ impl StorageKey {
     /// ```
     #[must_use]
     pub fn to_hex(&self) -> String {
+        self.hex_digits().as_str().to_owned()
+    }
+
+    /// The 64 hex digits, on the stack: a key name is built around them without a buffer of
+    /// their own (every Redis and file key name is).
+    fn hex_digits(&self) -> HexDigits {
         let mut digits = [0; 64];
         for (pair, b) in digits.chunks_exact_mut(2).zip(self.0) {
             pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
         }
-        // One ASCII check of 64 bytes, no formatter: every Redis and file key name is built
-        // from it.
-        match String::from_utf8(digits.to_vec()) {
+        HexDigits(digits)
+    }
+}
+
+/// 64 ASCII hex digits.
+struct HexDigits([u8; 64]);
+
+impl HexDigits {
+    fn as_str(&self) -> &str {
+        // One ASCII check of 64 bytes, no formatter.
+        match std::str::from_utf8(&self.0) {
             Ok(hex) => hex,
             Err(_) => unreachable!("hex digits are ASCII"),
         }
     }
 }
+
+/// The two hex digits of every byte, so that a key is written a byte, not a digit, at a time.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
 
 /// The 64 lowercase hex digits of [`to_hex`](StorageKey::to_hex), written in one piece, so that
 /// a backend can build a key name around them with `write!` in one buffer.
@@ -153,21 +179,9 @@ impl StorageKey {
 /// assert_eq!(name, format!("s:{}", key.to_hex()));
 /// # Ok::<(), std::fmt::Error>(())
 /// ```
-/// The two hex digits of every byte, so that a key is written a byte, not a digit, at a time.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut pairs = [[0; 2]; 256];
-    let mut b = 0;
-    while b < 256 {
-        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0xf]];
-        b += 1;
-    }
-    pairs
-};
-
 impl fmt::Display for StorageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex_digits().as_str())
     }
 }
 

@@ -83,7 +83,7 @@ impl RedisBackend {
         let anonymous = record.user_id().is_none();
         let queue_here = anonymous && !self.is_cluster();
         let mut batch = if queue_here {
-            self.entries_to_send(key, record)
+            self.entries_to_send(&redis_key, record)
         } else {
             None
         };
@@ -140,9 +140,11 @@ impl RedisBackend {
     /// larger than its share (its bytes must be counted at once). The budget checks count
     /// the unsent entries as queued, so that one process never goes over the budget, and a
     /// create is its `RESTORE` alone most of the time.
-    fn entries_to_send(&self, key: &StorageKey, record: &Record) -> Option<Batch<'_>> {
+    fn entries_to_send(&self, redis_key: &str, record: &Record) -> Option<Batch<'_>> {
         let mut entry = String::with_capacity(84);
-        entry.push_str(&key.to_hex());
+        // The 64 hex digits the session's key name ends with, before its `}`.
+        let hex = redis_key.len() - 65..redis_key.len() - 1;
+        entry.push_str(&redis_key[hex]);
         entry.push_str(itoa::Buffer::new().format(record.last_active().as_secs()));
         let index = &self.anonymous;
         let mut unsent = index.unsent.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,5 +1,7 @@
 //! The names of the Redis keys: `<prefix><kind>{<64 hex digits>}`, each a keyed hash.
 
+use std::fmt::Write as _;
+
 use fastsession_core::store::StorageKey;
 
 use super::RedisBackend;
@@ -41,8 +43,8 @@ impl RedisBackend {
         let mut name = String::with_capacity(self.prefix.len() + kind.len() + 65);
         name.push_str(&self.prefix);
         name.push_str(kind);
-        name.push_str(&key.to_hex());
-        name.push('}');
+        // `Display` writes the digits from the stack: no second buffer.
+        let _ = write!(name, "{key}}}");
         name
     }
 
