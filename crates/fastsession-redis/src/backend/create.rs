@@ -4,6 +4,7 @@
 //! Where the server refuses `RESTORE`, a script creates the hash and the queue step follows
 //! as a round trip of its own.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -83,7 +84,7 @@ impl RedisBackend {
         let anonymous = record.user_id().is_none();
         let queue_here = anonymous && !self.is_cluster();
         let mut batch = if queue_here {
-            self.entries_to_send(&redis_key, record)
+            self.entries_to_send(key, record)
         } else {
             None
         };
@@ -140,11 +141,9 @@ impl RedisBackend {
     /// larger than its share (its bytes must be counted at once). The budget checks count
     /// the unsent entries as queued, so that one process never goes over the budget, and a
     /// create is its `RESTORE` alone most of the time.
-    fn entries_to_send(&self, redis_key: &str, record: &Record) -> Option<Batch<'_>> {
+    fn entries_to_send(&self, key: &StorageKey, record: &Record) -> Option<Batch<'_>> {
         let mut entry = String::with_capacity(84);
-        // The 64 hex digits the session's key name ends with, before its `}`.
-        let hex = redis_key.len() - 65..redis_key.len() - 1;
-        entry.push_str(&redis_key[hex]);
+        let _ = write!(entry, "{key}");
         entry.push_str(itoa::Buffer::new().format(record.last_active().as_secs()));
         let index = &self.anonymous;
         let mut unsent = index.unsent.lock().unwrap_or_else(PoisonError::into_inner);
