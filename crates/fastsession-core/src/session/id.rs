@@ -104,7 +104,12 @@ impl SessionId {
         }
         let mut bytes = [0u8; ID_BYTES + 2];
         match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
-            Ok(ID_BYTES) => Some(SessionId::from_bytes(bytes[..ID_BYTES].try_into().ok()?)),
+            // The decoder refuses nonzero trailing bits, so `text` is the one encoding of
+            // these bytes: kept as it is instead of encoding them again.
+            Ok(ID_BYTES) => Some(SessionId {
+                bytes: bytes[..ID_BYTES].try_into().ok()?,
+                text: text.as_bytes().try_into().ok()?,
+            }),
             _ => None,
         }
     }
@@ -187,6 +192,20 @@ mod tests {
             "é".repeat(21) + "a",
         ] {
             assert!(SessionId::parse(&bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_parsed_id_keeps_the_text_its_bytes_encode_to() {
+        for fill in [0u8, 1, 0x7f, 0x80, 0xfe, 0xff] {
+            for last in 0..=u8::MAX {
+                let mut bytes = [fill; ID_BYTES];
+                bytes[ID_BYTES - 1] = last;
+                let id = SessionId::from_bytes(bytes);
+                let parsed = SessionId::parse(id.as_str()).unwrap();
+                assert_eq!(parsed.as_bytes(), &bytes);
+                assert_eq!(parsed.as_str(), id.as_str());
+            }
         }
     }
 
