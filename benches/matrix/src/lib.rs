@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+pub mod floor;
+
 /// The HTTP framework a server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Framework {
@@ -29,6 +31,8 @@ pub enum Library {
     TowerSessions,
     /// actix-session 0.11.
     ActixSession,
+    /// No library: the least the contract costs, written by hand ([`floor`]).
+    Floor,
 }
 
 /// Where sessions are kept.
@@ -83,6 +87,7 @@ impl Library {
             Library::Fastsession => "fastsession",
             Library::TowerSessions => "tower-sessions",
             Library::ActixSession => "actix-session",
+            Library::Floor => "floor",
         }
     }
 }
@@ -145,10 +150,13 @@ impl Server {
         self.library == Library::Fastsession
     }
 
-    /// Whether this is a peer (neither fastsession nor the bare framework).
+    /// Whether this is a peer (neither fastsession, nor the bare framework, nor the floor).
     #[must_use]
     pub fn is_peer(self) -> bool {
-        !matches!(self.library, Library::Bare | Library::Fastsession)
+        !matches!(
+            self.library,
+            Library::Bare | Library::Fastsession | Library::Floor
+        )
     }
 }
 
@@ -177,10 +185,11 @@ const fn server(framework: Framework, library: Library, store: Store) -> Server 
 }
 
 use Framework::{Actix, Axum, Hyper};
-use Library::{ActixSession, Bare, Fastsession, TowerSessions};
+use Library::{ActixSession, Bare, Fastsession, Floor, TowerSessions};
 
-/// Every server of the matrix: per framework, the bare one, fastsession over each store, and
-/// each peer that exists for that framework and store.
+/// Every server of the matrix: per framework, the bare one, fastsession over each store, each
+/// peer that exists for that framework and store, and the floor of the memory store's cells
+/// where a peer has one.
 pub const SERVERS: &[Server] = &[
     server(Hyper, Bare, Store::None),
     server(Hyper, Fastsession, Store::Cookie),
@@ -191,6 +200,7 @@ pub const SERVERS: &[Server] = &[
     server(Hyper, TowerSessions, Store::Memory),
     server(Hyper, TowerSessions, Store::Redis),
     server(Hyper, TowerSessions, Store::Postgres),
+    server(Hyper, Floor, Store::Memory),
     server(Axum, Bare, Store::None),
     server(Axum, Fastsession, Store::Cookie),
     server(Axum, Fastsession, Store::Memory),
@@ -200,6 +210,7 @@ pub const SERVERS: &[Server] = &[
     server(Axum, TowerSessions, Store::Memory),
     server(Axum, TowerSessions, Store::Redis),
     server(Axum, TowerSessions, Store::Postgres),
+    server(Axum, Floor, Store::Memory),
     server(Actix, Bare, Store::None),
     server(Actix, Fastsession, Store::Cookie),
     server(Actix, Fastsession, Store::Memory),

@@ -486,7 +486,8 @@ fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
     );
     println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (cell, s) in summaries {
-        let peer = best_peer(*cell, summaries).filter(|_| cell.server.is_fastsession());
+        let peer = best_peer(*cell, summaries)
+            .filter(|_| cell.server.is_fastsession() || cell.server.library == Library::Floor);
         let (cost_ratio, rps_ratio) = match peer {
             Some((cheapest, fastest)) => (s.cost / cheapest.cost, s.rps / fastest.rps),
             None => (f64::NAN, f64::NAN),

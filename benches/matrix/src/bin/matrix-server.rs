@@ -6,6 +6,10 @@
 //! `matrix-server --cleanup SERVER NS` deletes what the server left in Redis or PostgreSQL
 //! under the namespace `NS` (letters, digits and `_`).
 //!
+//! The floor (`hyper/floor/memory`, `axum/floor/memory`) is no library: handlers keeping
+//! sessions in memory by hand, at the least cost the contract allows (see the crate's
+//! `floor` module).
+//!
 //! Every library gets the same handlers, written the way its documentation shows (the
 //! session from the request's extensions behind a tower service, an extractor in axum and
 //! actix-web), and the same settings where they differ by default: cookie `id`, not
@@ -16,6 +20,7 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use fastsession_bench_matrix::floor::MemoryFloor;
 use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, Server, Store};
 use fastsession_benches::serving::{
     BoxError, announce, delete_prefix, exit_on_stdin_eof, flush_tower_sessions_db, postgres_url,
@@ -257,6 +262,17 @@ fn text(result: Result<u64, BoxError>) -> Response<Body> {
     }
 }
 
+/// The floor's answer to `path` (`None`: not one of the matrix's), with the store the layer
+/// put in the request's extensions.
+fn floor_answer<B>(path: Option<Path>, request: &Request<B>) -> Response<Body> {
+    match (path, request.extensions().get::<std::sync::Arc<MemoryFloor>>()) {
+        (Some(Path::Untouched), _) => Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))),
+        (Some(path), Some(floor)) => floor.answer(path, request.headers()),
+        (Some(_), None) => text(Err("no MemoryFloor: the layer is missing".into())),
+        (None, _) => not_found(),
+    }
+}
+
 fn path_of<B>(request: &Request<B>) -> Option<Path> {
     Path::of_target(request.uri().path())
 }
@@ -297,6 +313,10 @@ mod tower_handlers {
             Err(error) => Err(error.into()),
         };
         Ok(text(result))
+    }
+
+    pub(super) async fn floor(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        Ok(super::floor_answer(path_of(&request), &request))
     }
 
     macro_rules! tower_sessions_handler {
@@ -359,6 +379,24 @@ mod axum_handlers {
         }
         async fn new(session: Session) -> Result<String, StatusCode> {
             respond(super::answer(Path::New, &session))
+        }
+        Router::new()
+            .route(Path::Hot.target(), get(hot))
+            .route(Path::Read.target(), get(read))
+            .route(Path::New.target(), get(new))
+            .route(Path::Untouched.target(), get(|| async { ONE }))
+    }
+
+    pub(super) fn floor() -> Router {
+        use axum::extract::Request;
+        async fn hot(request: Request) -> Response<Body> {
+            super::floor_answer(Some(Path::Hot), &request)
+        }
+        async fn read(request: Request) -> Response<Body> {
+            super::floor_answer(Some(Path::Read), &request)
+        }
+        async fn new(request: Request) -> Response<Body> {
+            super::floor_answer(Some(Path::New), &request)
         }
         Router::new()
             .route(Path::Hot.target(), get(hot))
@@ -443,6 +481,28 @@ async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), 
             tower_handlers::fastsession,
             axum_handlers::fastsession()
         ),
+        (Library::Floor, Store::Memory) => {
+            // What any layer does to hand its handlers something: a value in the request's
+            // extensions (here the store itself; no state per request).
+            let floor = std::sync::Arc::new(MemoryFloor::new()?);
+            macro_rules! floor_layer {
+                ($body:ty) => {
+                    tower::util::MapRequestLayer::new(move |mut request: Request<$body>| {
+                        request.extensions_mut().insert(std::sync::Arc::clone(&floor));
+                        request
+                    })
+                };
+            }
+            if axum {
+                let router: Router = axum_handlers::floor().layer(floor_layer!(axum::body::Body));
+                serve(listener, TowerToHyperService::new(router)).await
+            } else {
+                let service = ServiceBuilder::new()
+                    .layer(floor_layer!(Incoming))
+                    .service_fn(tower_handlers::floor);
+                serve(listener, TowerToHyperService::new(service)).await
+            }
+        }
         (Library::TowerSessions, Store::Memory) => go!(
             tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
                 .with_secure(false),
