@@ -1,9 +1,10 @@
-//! The floor of the memory store's cells ([`Library::Floor`](crate::Library::Floor)): a
-//! session kept in process memory, written by hand with no session library, doing only what
-//! the contract every fastsession store keeps asks for. What it costs is the least any
-//! library keeping that contract can cost on these paths.
+//! The floors of the matrix ([`Library::Floor`](crate::Library::Floor)): sessions written by
+//! hand with no session library, doing only what the contract every fastsession store keeps
+//! asks for. What they cost is the least any library keeping that contract can cost on these
+//! paths: [`MemoryFloor`] beside the memory store's cells, [`CookieFloor`] beside the cookie
+//! store's.
 //!
-//! Kept, as fastsession keeps it: a 256-bit id from OS randomness (drawn 32 ids per system
+//! [`MemoryFloor`] keeps, as fastsession keeps it: a 256-bit id from OS randomness (drawn 32 ids per system
 //! call, as fastsession draws them); the strict one-form parse of the id; the store indexes
 //! only a keyed hash of the id (HMAC-SHA256), never the id; an idle deadline checked on
 //! every load; the anonymous sessions bounded, least recently active evicted first (an index
@@ -101,14 +102,12 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The value of the cookie `name` in the `Cookie` headers, read as bytes.
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &[u8]) -> Option<&'a [u8]> {
-    headers.get_all(COOKIE).iter().find_map(|value| {
-        let bytes = value.as_bytes();
-        bytes.split(|&b| b == b';').find_map(|pair| {
-            let pair = pair.trim_ascii_start();
-            pair.strip_prefix(name)?.strip_prefix(b"=")
-        })
+/// The value of the cookie `name` in one `Cookie` header's bytes.
+#[must_use]
+pub fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii_start();
+        pair.strip_prefix(name)?.strip_prefix(b"=")
     })
 }
 
@@ -149,7 +148,10 @@ impl MemoryFloor {
 
     /// The stored session the request's `id` cookie names, if it parses.
     fn presented(&self, headers: &HeaderMap) -> Option<StorageKey> {
-        let text = cookie_value(headers, b"id")?;
+        let text = headers
+            .get_all(COOKIE)
+            .iter()
+            .find_map(|value| cookie_value(value.as_bytes(), b"id"))?;
         if text.len() != 43 {
             return None;
         }
@@ -253,6 +255,114 @@ impl MemoryFloor {
     }
 }
 
+/// The floor of the cookie store's cells (`actix/floor/cookie`, beside actix-session's
+/// cookie store): the session sealed into the `id` cookie by hand, with fastsession's codec
+/// (XChaCha20-Poly1305 under a key derived for the purpose, the cookie's name bound) and
+/// nothing else: the creation and last activity times and the values as a JSON object, the
+/// idle deadline checked at each open, a new cookie after each write.
+pub struct CookieFloor {
+    codec: fastsession_core::codec::Codec,
+}
+
+/// What the cookie floor answers: the number, and the `Set-Cookie` line if the session changed.
+#[derive(Debug)]
+pub struct CookieAnswer {
+    /// The body.
+    pub n: u64,
+    /// The new cookie, with fastsession's default attributes (less `Secure`).
+    pub set_cookie: Option<String>,
+}
+
+impl std::fmt::Debug for CookieFloor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieFloor").finish_non_exhaustive()
+    }
+}
+
+type Values = BTreeMap<String, Box<serde_json::value::RawValue>>;
+
+impl CookieFloor {
+    /// Returns a floor sealing under a random key.
+    ///
+    /// # Errors
+    ///
+    /// If the OS random number generator fails.
+    pub fn new() -> Result<CookieFloor, fastsession_core::Error> {
+        let ring = fastsession_core::codec::KeyRing::new(fastsession_core::codec::Key::generate()?);
+        Ok(CookieFloor {
+            codec: fastsession_core::codec::Codec::new(&ring, "session"),
+        })
+    }
+
+    /// Opens the sealed `id` value if it is authentic and not idle too long: created, values.
+    fn open(&self, sealed: &[u8], now: u64) -> Option<(u64, Values)> {
+        let opened = self
+            .codec
+            .open("id", std::str::from_utf8(sealed).ok()?)
+            .ok()?;
+        let plaintext = opened.plaintext();
+        let word = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(
+                plaintext.get(at..at + 8)?.try_into().ok()?,
+            ))
+        };
+        let (created, last_active) = (word(0)?, word(8)?);
+        if last_active + IDLE_SECS <= now {
+            return None;
+        }
+        Some((created, serde_json::from_slice(plaintext.get(16..)?).ok()?))
+    }
+
+    fn seal(&self, created: u64, now: u64, values: &Values) -> Option<String> {
+        let mut plaintext = Vec::with_capacity(64);
+        plaintext.extend_from_slice(&created.to_le_bytes());
+        plaintext.extend_from_slice(&now.to_le_bytes());
+        serde_json::to_writer(&mut plaintext, values).ok()?;
+        let sealed = self.codec.seal("id", &plaintext).ok()?;
+        let mut line = String::with_capacity(3 + sealed.len() + ATTRIBUTES.len());
+        line.push_str("id=");
+        line.push_str(&sealed);
+        line.push_str(ATTRIBUTES);
+        Some(line)
+    }
+
+    /// Answers `path` for a request whose `id` cookie is `sealed`; `None` if sealing failed.
+    #[must_use]
+    pub fn answer(&self, path: Path, sealed: Option<&[u8]>) -> Option<CookieAnswer> {
+        let now = now();
+        let opened = match path {
+            Path::Untouched => {
+                return Some(CookieAnswer {
+                    n: 1,
+                    set_cookie: None,
+                });
+            }
+            Path::New => None,
+            Path::Hot | Path::Read => sealed.and_then(|sealed| self.open(sealed, now)),
+        };
+        let (created, mut values) = opened.unwrap_or_else(|| (now, Values::new()));
+        let n = values
+            .get("n")
+            .and_then(|json| serde_json::from_str::<u64>(json.get()).ok())
+            .unwrap_or(0);
+        if path == Path::Read {
+            return Some(CookieAnswer {
+                n,
+                set_cookie: None,
+            });
+        }
+        let n = n + 1;
+        values.insert(
+            "n".to_owned(),
+            serde_json::value::RawValue::from_string(n.to_string()).ok()?,
+        );
+        Some(CookieAnswer {
+            n,
+            set_cookie: Some(self.seal(created, now, &values)?),
+        })
+    }
+}
+
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = code;
@@ -309,6 +419,27 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_session_counts_and_a_tampered_one_starts_again() {
+        let floor = CookieFloor::new().unwrap();
+        let created = floor.answer(Path::New, None).unwrap();
+        assert_eq!(created.n, 1);
+        let line = created.set_cookie.unwrap();
+        assert!(line.ends_with(ATTRIBUTES));
+        let header = format!("_ga=1; {}", line.split(';').next().unwrap());
+        let sealed = cookie_value(header.as_bytes(), b"id").unwrap();
+        let hot = floor.answer(Path::Hot, Some(sealed)).unwrap();
+        assert_eq!(hot.n, 2);
+        let line = hot.set_cookie.unwrap();
+        let sealed = line.split(';').next().unwrap().strip_prefix("id=").unwrap();
+        let read = floor.answer(Path::Read, Some(sealed.as_bytes())).unwrap();
+        assert_eq!((read.n, read.set_cookie), (2, None));
+        let mut tampered = sealed.as_bytes().to_vec();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        assert_eq!(floor.answer(Path::Read, Some(&tampered)).unwrap().n, 0);
+        assert_eq!(floor.answer(Path::Hot, Some(&tampered)).unwrap().n, 1);
+    }
+
+    #[test]
     fn an_unknown_or_noncanonical_id_reads_nothing() {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let floor = MemoryFloor::new().unwrap();
@@ -316,7 +447,10 @@ mod tests {
         let id = cookie[COOKIE].to_str().unwrap().rsplit('=').next().unwrap();
         // The last of 43 characters carries two trailing bits, zero in the one true form:
         // the same bytes with one of them set.
-        let last = ALPHABET.iter().position(|&c| c == id.as_bytes()[42]).unwrap();
+        let last = ALPHABET
+            .iter()
+            .position(|&c| c == id.as_bytes()[42])
+            .unwrap();
         let noncanonical = format!("{}{}", &id[..42], char::from(ALPHABET[last | 1]));
         let unknown = URL_SAFE_NO_PAD.encode([7u8; 32]);
         for (bad, expected) in [(id.to_owned(), "1"), (noncanonical, "0"), (unknown, "0")] {

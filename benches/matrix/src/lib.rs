@@ -188,8 +188,8 @@ use Framework::{Actix, Axum, Hyper};
 use Library::{ActixSession, Bare, Fastsession, Floor, TowerSessions};
 
 /// Every server of the matrix: per framework, the bare one, fastsession over each store, each
-/// peer that exists for that framework and store, and the floor of the memory store's cells
-/// where a peer has one.
+/// peer that exists for that framework and store, and the floor of the memory and cookie
+/// stores' cells where a peer has one.
 pub const SERVERS: &[Server] = &[
     server(Hyper, Bare, Store::None),
     server(Hyper, Fastsession, Store::Cookie),
@@ -219,6 +219,7 @@ pub const SERVERS: &[Server] = &[
     server(Actix, Fastsession, Store::Postgres),
     server(Actix, ActixSession, Store::Cookie),
     server(Actix, ActixSession, Store::Redis),
+    server(Actix, Floor, Store::Cookie),
 ];
 
 /// What a request does with its session.

@@ -6,9 +6,9 @@
 //! `matrix-server --cleanup SERVER NS` deletes what the server left in Redis or PostgreSQL
 //! under the namespace `NS` (letters, digits and `_`).
 //!
-//! The floor (`hyper/floor/memory`, `axum/floor/memory`) is no library: handlers keeping
-//! sessions in memory by hand, at the least cost the contract allows (see the crate's
-//! `floor` module).
+//! The floors (`hyper/floor/memory`, `axum/floor/memory`, `actix/floor/cookie`) are no
+//! library: handlers keeping sessions in memory or sealed in the cookie by hand, at the least
+//! cost the contract allows (see the crate's `floor` module).
 //!
 //! Every library gets the same handlers, written the way its documentation shows (the
 //! session from the request's extensions behind a tower service, an extractor in axum and
@@ -265,7 +265,10 @@ fn text(result: Result<u64, BoxError>) -> Response<Body> {
 /// The floor's answer to `path` (`None`: not one of the matrix's), with the store the layer
 /// put in the request's extensions.
 fn floor_answer<B>(path: Option<Path>, request: &Request<B>) -> Response<Body> {
-    match (path, request.extensions().get::<std::sync::Arc<MemoryFloor>>()) {
+    match (
+        path,
+        request.extensions().get::<std::sync::Arc<MemoryFloor>>(),
+    ) {
         (Some(Path::Untouched), _) => Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))),
         (Some(path), Some(floor)) => floor.answer(path, request.headers()),
         (Some(_), None) => text(Err("no MemoryFloor: the layer is missing".into())),
@@ -488,7 +491,9 @@ async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), 
             macro_rules! floor_layer {
                 ($body:ty) => {
                     tower::util::MapRequestLayer::new(move |mut request: Request<$body>| {
-                        request.extensions_mut().insert(std::sync::Arc::clone(&floor));
+                        request
+                            .extensions_mut()
+                            .insert(std::sync::Arc::clone(&floor));
                         request
                     })
                 };
@@ -556,6 +561,8 @@ mod actix {
     use actix_web::cookie::time::Duration;
     use actix_web::{App, HttpResponse, HttpServer, web};
 
+    use fastsession_bench_matrix::floor::{CookieFloor, cookie_value};
+
     use super::{
         BoxError, Library, ONE, Options, Path, Store, announce, answer, fastsession_config,
     };
@@ -598,6 +605,39 @@ mod actix {
             }
             Library::ActixSession => {
                 routes!(actix_session::Session, answer);
+            }
+            Library::Floor => {
+                async fn floor(
+                    request: actix_web::HttpRequest,
+                    floor: web::Data<CookieFloor>,
+                ) -> HttpResponse {
+                    use actix_web::http::header::{self, HeaderValue};
+                    let Some(path) = Path::of_target(request.path()) else {
+                        return HttpResponse::NotFound().finish();
+                    };
+                    let sealed = request
+                        .headers()
+                        .get_all(header::COOKIE)
+                        .find_map(|value| cookie_value(value.as_bytes(), b"id"));
+                    let Some(answer) = floor.answer(path, sealed) else {
+                        return HttpResponse::InternalServerError().finish();
+                    };
+                    let mut response = HttpResponse::Ok();
+                    response.insert_header((header::VARY, HeaderValue::from_static("Cookie")));
+                    if let Some(line) = answer.set_cookie {
+                        response.insert_header((header::SET_COOKIE, line));
+                        response.insert_header((
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_static("no-store"),
+                        ));
+                    }
+                    response.body(answer.n.to_string())
+                }
+                config
+                    .route(Path::Hot.target(), web::get().to(floor))
+                    .route(Path::Read.target(), web::get().to(floor))
+                    .route(Path::New.target(), web::get().to(floor))
+                    .route(Path::Untouched.target(), web::get().to(one));
             }
             _ => {
                 config
@@ -642,6 +682,20 @@ mod actix {
                         fastsession_config(options).await?,
                     );
                     go!(middleware.clone());
+                }
+                (Library::Floor, Store::Cookie) => {
+                    let floor = web::Data::new(CookieFloor::new()?);
+                    announce(listener.local_addr()?)?;
+                    HttpServer::new(move || {
+                        App::new()
+                            .app_data(floor.clone())
+                            .configure(|c| routes(c, library))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run()
+                    .await?;
                 }
                 (Library::ActixSession, Store::Cookie) => {
                     go!(actix_session::SessionMiddleware::builder(
