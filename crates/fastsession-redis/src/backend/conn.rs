@@ -1,9 +1,12 @@
 //! The connection to Redis: one server or a Cluster, every command bounded by the command
 //! timeout, reads retried after a dropped connection, and Redis's errors as the store's.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use fastsession_core::events::{self, Event};
 use fastsession_core::{Error, ErrorKind, Result};
@@ -50,6 +53,90 @@ impl ConnectionLike for Conn {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+/// The connections of one store: the one made at `connect`, and one per thread whose
+/// runtime runs on that thread alone, other than the first one's.
+///
+/// A connection is driven by a task of the runtime that made it. actix-web serves each
+/// worker on a single-threaded runtime of its own, and applications make their store before
+/// the server, on another thread: every command sent from a worker on that connection would
+/// wake the other thread to write it and the worker again for the answer, two thread switches
+/// per command (3 µs of CPU a request of actix-web over Redis, against axum on one runtime).
+/// A worker's own connection is driven by its own runtime. A multi-threaded runtime (axum,
+/// hyper on Tokio's default) shares the first connection, as its tasks move between threads.
+pub(super) struct Conns {
+    first: Conn,
+    /// The thread that made `first`.
+    home: ThreadId,
+    config: RedisConfig,
+    local: Mutex<HashMap<ThreadId, Local>>,
+}
+
+/// A thread's own connection, or when making it last failed (then `first` serves it, and the
+/// thread tries again after [`RETRY_LOCAL`]).
+enum Local {
+    Open(Conn),
+    Failed(Instant),
+}
+
+/// How long a thread whose own connection could not be made uses the shared one before
+/// trying again.
+const RETRY_LOCAL: Duration = Duration::from_secs(5);
+
+impl Conns {
+    pub(super) async fn open(config: &RedisConfig) -> Result<Conns> {
+        Ok(Conns {
+            first: Conn::open(config).await?,
+            home: std::thread::current().id(),
+            config: config.clone(),
+            local: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The first connection (for what does not depend on the thread: its kind).
+    pub(super) fn first(&self) -> &Conn {
+        &self.first
+    }
+
+    /// The connection for the calling thread.
+    pub(super) async fn get(&self) -> Conn {
+        let here = std::thread::current().id();
+        let alone = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if here == self.home || !alone {
+            return self.first.clone();
+        }
+        match self.lock().get(&here) {
+            Some(Local::Open(conn)) => return conn.clone(),
+            Some(Local::Failed(at)) if at.elapsed() < RETRY_LOCAL => return self.first.clone(),
+            _ => {}
+        }
+        match Conn::open(&self.config).await {
+            Ok(conn) => {
+                // Two requests of the thread may both have connected: the first one kept wins.
+                let mut local = self.lock();
+                match local.get(&here) {
+                    Some(Local::Open(kept)) => kept.clone(),
+                    _ => {
+                        local.insert(here, Local::Open(conn.clone()));
+                        conn
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(target: "fastsession", %error, "redis: no connection of this thread's own; using the shared one");
+                self.lock().insert(here, Local::Failed(Instant::now()));
+                self.first.clone()
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThreadId, Local>> {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -151,7 +238,7 @@ impl<'s> Call<'s> {
 
 impl RedisBackend {
     pub(super) fn is_cluster(&self) -> bool {
-        matches!(self.conn, Conn::Cluster(_))
+        matches!(self.conns.first(), Conn::Cluster(_))
     }
 
     /// Runs `op` on a clone of the connection, within the command timeout.
@@ -160,7 +247,8 @@ impl RedisBackend {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        bounded(what, self.timeout, op(self.conn.clone())).await
+        let conn = self.conns.get().await;
+        bounded(what, self.timeout, op(conn)).await
     }
 
     /// Runs `call` within the command timeout, loading its script first if the server does
@@ -205,7 +293,7 @@ impl RedisBackend {
         T: redis::FromRedisValue,
     {
         let attempt = async {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conns.get().await;
             let mut retries = 2;
             loop {
                 match cmd.query_async(&mut conn).await {
@@ -271,4 +359,65 @@ fn invalid_url(e: RedisError) -> Error {
         fastsession_core::ErrorKind::InvalidConfig,
         "redis store: invalid server URL",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    const START: &str =
+        "start Redis: redis-server --daemonize yes --port 6379 --save '' --appendonly no";
+
+    /// The id Redis gives the connection `conn` is.
+    async fn client_id(mut conn: Conn) -> i64 {
+        redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut conn)
+            .await
+            .expect("CLIENT ID")
+    }
+
+    fn runtime(alone: bool) -> tokio::runtime::Runtime {
+        let mut builder = if alone {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(1);
+            builder
+        };
+        builder.enable_all().build().expect("a runtime")
+    }
+
+    #[test]
+    fn a_thread_with_a_runtime_of_its_own_gets_a_connection_of_its_own() {
+        let config = RedisConfig::new("redis://127.0.0.1:6379");
+        // Made on a multi-threaded runtime, whose workers keep driving the first connection.
+        let home = runtime(false);
+        let conns = home
+            .block_on(Conns::open(&config))
+            .unwrap_or_else(|e| panic!("cannot reach Redis on 127.0.0.1:6379 ({e}); {START}"));
+        let conns = Arc::new(conns);
+        let first = home.block_on(async { client_id(conns.get().await).await });
+        let on_thread = |alone: bool| {
+            let conns = Arc::clone(&conns);
+            std::thread::spawn(move || {
+                runtime(alone).block_on(async {
+                    let once = client_id(conns.get().await).await;
+                    (once, client_id(conns.get().await).await)
+                })
+            })
+            .join()
+            .expect("the thread ends")
+        };
+        // actix-web's workers: one connection each, kept.
+        let (worker, again) = on_thread(true);
+        assert_ne!(worker, first);
+        assert_eq!(worker, again);
+        let (other, _) = on_thread(true);
+        assert_ne!(other, worker);
+        // A multi-threaded runtime's tasks move between threads: they share the first.
+        assert_eq!(on_thread(false), (first, first));
+    }
 }

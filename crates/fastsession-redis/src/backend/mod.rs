@@ -19,7 +19,7 @@ use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserInde
 use fastsession_core::time::UnixTime;
 
 use self::anonymous::AnonymousIndex;
-use self::conn::{Call, Conn, command, has_code};
+use self::conn::{Call, Conn, Conns, command, has_code};
 use crate::config::RedisConfig;
 use crate::layout::{self, Fields};
 use crate::{dump, scripts};
@@ -147,7 +147,7 @@ const MAX_TTL_SECS: u64 = 3_153_600_000;
 /// reports the session ended: such a key can neither lock a client out nor fail every
 /// request that carries its cookie. Each is counted as [`Event::UnreadableRecord`].
 pub struct RedisBackend {
-    conn: Conn,
+    conns: Conns,
     prefix: String,
     timeout: Duration,
     user_index_ttl: u64,
@@ -189,11 +189,11 @@ impl RedisBackend {
     /// ```
     pub async fn connect(config: &RedisConfig, users: IdHasher) -> Result<Self> {
         config.validate()?;
-        let conn = Conn::open(config).await?;
+        let conns = Conns::open(config).await?;
         // One tag for both index keys (one Cluster slot), a keyed hash like every other.
         let tag = StorageKey::from_bytes(users.hash(b"redis-anonymous-index", &[]));
         let mut backend = RedisBackend {
-            conn,
+            conns,
             prefix: config.prefix.clone(),
             timeout: config.command_timeout,
             user_index_ttl: config.user_index_ttl.as_secs().min(MAX_TTL_SECS),
@@ -417,7 +417,7 @@ impl fmt::Debug for RedisBackend {
         f.debug_struct("RedisBackend")
             .field(
                 "mode",
-                &match self.conn {
+                &match self.conns.first() {
                     Conn::Single(_) => "standalone",
                     Conn::Cluster(_) => "cluster",
                 },
