@@ -17,7 +17,7 @@
 //! the size check of the cookie line, several named sessions and errors as values.
 
 use std::cell::RefCell;
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
@@ -222,15 +222,12 @@ impl MemoryFloor {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let State { records, order } = &mut *state;
             match records.entry(key) {
-                std::collections::hash_map::Entry::Occupied(_) => {
-                    return status(StatusCode::INTERNAL_SERVER_ERROR);
-                }
-                std::collections::hash_map::Entry::Vacant(vacant) => {
-                    let mut values = BTreeMap::new();
-                    if let Entry::Vacant(v) = values.entry("n".to_owned()) {
-                        v.insert(json);
-                    }
-                    vacant.insert(Slot { values, expires });
+                Entry::Occupied(_) => return status(StatusCode::INTERNAL_SERVER_ERROR),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(Slot {
+                        values: BTreeMap::from([("n".to_owned(), json)]),
+                        expires,
+                    });
                 }
             }
             order.insert((expires, key));

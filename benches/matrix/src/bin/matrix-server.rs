@@ -269,7 +269,6 @@ fn floor_answer<B>(path: Option<Path>, request: &Request<B>) -> Response<Body> {
         path,
         request.extensions().get::<std::sync::Arc<MemoryFloor>>(),
     ) {
-        (Some(Path::Untouched), _) => Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))),
         (Some(path), Some(floor)) => floor.answer(path, request.headers()),
         (Some(_), None) => text(Err("no MemoryFloor: the layer is missing".into())),
         (None, _) => not_found(),

@@ -103,9 +103,13 @@ impl Conns {
     /// The connection for the calling thread.
     pub(super) async fn get(&self) -> Conn {
         let here = std::thread::current().id();
-        let alone = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
-        if here == self.home || !alone {
+        // The runtime is looked up only off the home thread: the home thread always takes
+        // the first connection.
+        let alone = || {
+            tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        };
+        if here == self.home || !alone() {
             return self.first.clone();
         }
         match self.lock().get(&here) {
