@@ -6,7 +6,7 @@
 //!
 //! [`MemoryFloor`] keeps, as fastsession keeps it: a 256-bit id from OS randomness (drawn 32 ids per system
 //! call, as fastsession draws them); the strict one-form parse of the id; the store indexes
-//! only a keyed hash of the id (HMAC-SHA256), never the id; an idle deadline checked on
+//! only a keyed hash of the id (keyed BLAKE3), never the id; an idle deadline checked on
 //! every load; the anonymous sessions bounded, least recently active evicted first (an index
 //! by deadline, moved at most once a second per session); creation never overwrites; values
 //! kept serialized (JSON) as a library keeping any type must; `Vary: Cookie` on every answer
@@ -44,7 +44,7 @@ type StorageKey = [u8; 32];
 
 /// The sessions of one server, behind one lock as any store shared by threads.
 pub struct MemoryFloor {
-    key: ring::hmac::Key,
+    key: [u8; 32],
     state: Mutex<State>,
 }
 
@@ -61,7 +61,7 @@ struct Slot {
     expires: u64,
 }
 
-/// The keys are HMAC outputs, uniformly random already: their first word is their hash.
+/// The keys are keyed-hash outputs, uniformly random already: their first word is their hash.
 #[derive(Default)]
 struct FirstWord(u64);
 
@@ -135,15 +135,13 @@ impl MemoryFloor {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key)?;
         Ok(MemoryFloor {
-            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+            key,
             state: Mutex::new(State::default()),
         })
     }
 
     fn storage_key(&self, id: &[u8; 32]) -> StorageKey {
-        let mut key = [0; 32];
-        key.copy_from_slice(ring::hmac::sign(&self.key, id).as_ref());
-        key
+        *blake3::keyed_hash(&self.key, id).as_bytes()
     }
 
     /// The stored session the request's `id` cookie names, if it parses.

@@ -39,7 +39,7 @@
 //!
 //! | column | type | holds |
 //! | --- | --- | --- |
-//! | `key` | `bytea` primary key | the [`StorageKey`](fastsession_core::store::StorageKey): HMAC-SHA256 of the id, never the id |
+//! | `key` | `bytea` primary key | the [`StorageKey`](fastsession_core::store::StorageKey): keyed BLAKE3 hash of the id, never the id |
 //! | `created`, `last_active` | `bigint` | Unix seconds, as the request's clock gave them |
 //! | `expires` | `bigint`, indexed | when the row may be reaped ([`Expiry::deadline`](fastsession_core::session::Expiry::deadline), by the row's class) |
 //! | `persistent` | `boolean` | "remember me" (with a user: the [remembered idle timeout](fastsession_core::session::Expiry::remembered_idle_timeout)) |

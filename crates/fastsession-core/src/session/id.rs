@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use arrayvec::ArrayString;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
@@ -35,7 +36,7 @@ pub const ID_TEXT_LEN: usize = 43;
 #[derive(Clone, Eq)]
 pub struct SessionId {
     bytes: [u8; ID_BYTES],
-    text: [u8; ID_TEXT_LEN],
+    text: ArrayString<ID_TEXT_LEN>,
 }
 
 impl SessionId {
@@ -81,6 +82,11 @@ impl SessionId {
             .encode_slice(bytes, &mut text)
             .unwrap_or_default();
         debug_assert_eq!(written, ID_TEXT_LEN);
+        // Base64url output is ASCII and exactly the capacity.
+        let text = std::str::from_utf8(&text)
+            .ok()
+            .and_then(|text| ArrayString::from(text).ok())
+            .unwrap_or_default();
         SessionId { bytes, text }
     }
 
@@ -108,7 +114,7 @@ impl SessionId {
             // these bytes: kept as it is instead of encoding them again.
             Ok(ID_BYTES) => Some(SessionId {
                 bytes: bytes[..ID_BYTES].try_into().ok()?,
-                text: text.as_bytes().try_into().ok()?,
+                text: ArrayString::from(text).ok()?,
             }),
             _ => None,
         }
@@ -126,8 +132,7 @@ impl SessionId {
     /// ```
     #[must_use]
     pub fn as_str(&self) -> &str {
-        // Base64url output is ASCII.
-        std::str::from_utf8(&self.text).unwrap_or_default()
+        self.text.as_str()
     }
 
     /// Returns the raw 32 bytes.

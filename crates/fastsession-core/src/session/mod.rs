@@ -329,7 +329,7 @@ impl Session {
     pub fn destroy(&self) {
         let mut state = self.lock();
         state.action = Action::Destroy;
-        state.record.values_mut().clear();
+        state.record.clear_values();
         state.record.flashes_mut().clear();
     }
 
@@ -470,7 +470,7 @@ impl State {
     /// `true` if anything moved.
     pub(crate) fn begin_anew(&mut self, now: UnixTime) -> bool {
         let destroyed = self.action == Action::Destroy;
-        let values = std::mem::take(self.record.values_mut());
+        let values = self.record.take_values();
         let flashes = std::mem::take(self.record.flashes_mut());
         *self = State::fresh(now);
         if !destroyed || (values.is_empty() && flashes.is_empty()) {
@@ -482,7 +482,7 @@ impl State {
         for key in flashes.keys() {
             self.changes.flashes.insert(key.clone(), Change::Set);
         }
-        *self.record.values_mut() = values;
+        self.record.set_values(values);
         *self.record.flashes_mut() = flashes;
         true
     }

@@ -288,7 +288,7 @@ impl Session {
         // Values out of sight (another format's) are the store's to drop.
         if !state.record.value_map().is_empty() || state.hidden_values {
             state.hidden_values = false;
-            state.record.values_mut().clear();
+            state.record.clear_values();
             state.changes.values.clear();
             state.changes.deltas.clear();
             state.changes.values_cleared = true;
@@ -379,9 +379,13 @@ impl Session {
 /// Sets `key` to `raw` as a plain set, unless it already holds that value: nothing to save
 /// then. The key is copied only where a map has none yet (rewriting a key is the common case).
 fn set_value<K: AsRef<str> + Into<String>>(state: &mut State, key: K, raw: Box<RawValue>) {
+    // Compared before asking to write: the values may be shared with the store's copy.
+    let held = state.record.value_map().get(key.as_ref());
+    if held.is_some_and(|held| held.get() == raw.get()) {
+        return;
+    }
     let values = state.record.values_mut();
     match values.get_mut(key.as_ref()) {
-        Some(slot) if slot.get() == raw.get() => return,
         Some(slot) => *slot = raw,
         None => {
             values.insert(key.as_ref().to_owned(), raw);

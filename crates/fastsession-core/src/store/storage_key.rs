@@ -5,7 +5,7 @@ use std::fmt;
 use crate::codec::IdHasher;
 use crate::session::SessionId;
 
-/// The key a record is stored under: HMAC-SHA256 of the session id under a secret key.
+/// The key a record is stored under: keyed BLAKE3 hash of the session id under a secret key.
 ///
 /// Stores keep this, never the raw id, so a dump of the store or a timing leak of its index
 /// yields nothing a client could present as a cookie. Its text form is 64 lowercase hex
@@ -27,7 +27,7 @@ use crate::session::SessionId;
 pub struct StorageKey([u8; 32]);
 
 impl std::hash::Hash for StorageKey {
-    /// Hashes the first 8 bytes only: the key is an HMAC output under a secret key, so they
+    /// Hashes the first 8 bytes only: the key is a keyed hash's output under a secret key, so they
     /// are already uniform and no client can aim for collisions.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let mut head = [0u8; 8];

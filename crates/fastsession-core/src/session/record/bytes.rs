@@ -220,7 +220,7 @@ impl Record {
             serde_json::from_slice(rest).map_err(|_| bad)?
         };
         Ok(Record {
-            values: body.values,
+            values: super::SharedValues::new(body.values),
             flashes: body.flashes,
             created,
             last_active,
@@ -276,7 +276,7 @@ mod tests {
         r.last_active = UnixTime::from_secs(9);
         r.persistent = true;
         r.id = Some(SessionId::from_bytes([7; ID_BYTES]));
-        r.values.insert("name".into(), raw("\"gopher\""));
+        r.insert_value("name".into(), raw("\"gopher\""));
         r.flashes
             .insert("_flash".into(), vec![raw("1"), raw("{\"a\":[]}")]);
         let bytes = r.to_bytes();
@@ -287,7 +287,7 @@ mod tests {
     fn expires_at_round_trips_behind_its_flag() {
         let mut r = Record::new(UnixTime::from_secs(5));
         r.id = Some(SessionId::from_bytes([7; ID_BYTES]));
-        r.values.insert("a".into(), raw("1"));
+        r.insert_value("a".into(), raw("1"));
         r.expires_at = Some(UnixTime::from_secs(0x0102_0304_0506_0708));
         let bytes = r.to_bytes();
         assert_eq!(bytes[0], FLAG_HAS_ID | FLAG_EXPIRES_AT);

@@ -56,9 +56,11 @@ impl Record {
     /// ```
     pub fn apply(&mut self, changes: &ChangeSet, from: &Record) {
         if changes.values_cleared {
-            self.values.clear();
+            self.clear_values();
         }
-        merge_values(&mut self.values, changes, &from.values);
+        if !changes.values.is_empty() {
+            merge_values(self.values_mut(), changes, &from.values);
+        }
         if changes.flashes_cleared {
             self.flashes.clear();
         }
@@ -153,7 +155,7 @@ mod tests {
             ("max", "9223372036854775807"),
             ("set", "1"),
         ] {
-            stored.values.insert(k.into(), raw(v));
+            stored.insert_value(k.into(), raw(v));
         }
         let mut changes = ChangeSet::default();
         let mut from = Record::new(UnixTime::EPOCH);
@@ -166,10 +168,10 @@ mod tests {
         ] {
             changes.values.insert(k.into(), Change::Set);
             changes.deltas.insert(k.into(), delta);
-            from.values.insert(k.into(), raw(seen));
+            from.insert_value(k.into(), raw(seen));
         }
         changes.values.insert("set".into(), Change::Set);
-        from.values.insert("set".into(), raw("7"));
+        from.insert_value("set".into(), raw("7"));
         stored.apply(&changes, &from);
         let value = |k: &str, r: &Record| r.value(k).map(|v| v.get().to_owned());
         assert_eq!(value("n", &stored).as_deref(), Some("12"));

@@ -5,6 +5,8 @@ mod bytes;
 mod merge;
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
@@ -17,6 +19,38 @@ pub use bytes::RecordError;
 pub(crate) type Values = BTreeMap<String, Box<RawValue>>;
 /// Flash messages by key, oldest first.
 pub(crate) type Flashes = BTreeMap<String, Vec<Box<RawValue>>>;
+
+/// A record's values, shared by the copies of a record until one of them writes: a load from
+/// the memory store copies a pointer instead of every key and value, and a request that only
+/// reads never copies them. No values, no allocation.
+#[derive(Clone, Default)]
+pub(crate) struct SharedValues(Option<Arc<Values>>);
+
+/// What a record without values reads.
+static NO_VALUES: Values = BTreeMap::new();
+
+impl SharedValues {
+    fn new(values: Values) -> Self {
+        SharedValues((!values.is_empty()).then(|| Arc::new(values)))
+    }
+
+    /// The values to write to, copied first if another record shares them.
+    fn make_mut(&mut self) -> &mut Values {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
+    }
+
+    fn into_values(self) -> Values {
+        self.0.map(Arc::unwrap_or_clone).unwrap_or_default()
+    }
+}
+
+impl Deref for SharedValues {
+    type Target = Values;
+
+    fn deref(&self) -> &Values {
+        self.0.as_deref().unwrap_or(&NO_VALUES)
+    }
+}
 
 /// Everything a store keeps of one session: values, flashes, timestamps and the
 /// "remember me" flag.
@@ -37,7 +71,7 @@ pub(crate) type Flashes = BTreeMap<String, Vec<Box<RawValue>>>;
 /// ```
 #[derive(Clone)]
 pub struct Record {
-    values: Values,
+    values: SharedValues,
     flashes: Flashes,
     created: UnixTime,
     last_active: UnixTime,
@@ -79,7 +113,7 @@ impl PartialEq for Record {
             && self
                 .values
                 .iter()
-                .zip(&other.values)
+                .zip(other.values.iter())
                 .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.get() == v2.get());
         let same_flashes = self.flashes.len() == other.flashes.len()
             && self
@@ -119,7 +153,7 @@ impl Record {
     #[must_use]
     pub fn new(now: UnixTime) -> Self {
         Record {
-            values: Values::new(),
+            values: SharedValues::default(),
             flashes: Flashes::new(),
             created: now,
             last_active: now,
@@ -463,7 +497,7 @@ impl Record {
     /// # Ok::<(), serde_json::Error>(())
     /// ```
     pub fn insert_value(&mut self, key: String, value: Box<RawValue>) -> Option<Box<RawValue>> {
-        self.values.insert(key, value)
+        self.values.make_mut().insert(key, value)
     }
 
     /// Removes the value under `key`; returns it.
@@ -482,7 +516,10 @@ impl Record {
     /// # Ok::<(), serde_json::Error>(())
     /// ```
     pub fn remove_value(&mut self, key: &str) -> Option<Box<RawValue>> {
-        self.values.remove(key)
+        if !self.values.contains_key(key) {
+            return None;
+        }
+        self.values.make_mut().remove(key)
     }
 
     /// Sets the flash messages under `key` (oldest first); an empty list removes the key.
@@ -516,9 +553,25 @@ impl Record {
         &self.values
     }
 
-    /// The values, for the session handle's writes (which also record the change).
+    /// The values, for the session handle's writes (which also record the change); copied
+    /// first if another record shares them, so call it only to change something.
     pub(crate) fn values_mut(&mut self) -> &mut Values {
-        &mut self.values
+        self.values.make_mut()
+    }
+
+    /// Drops every value (without copying them if they are shared).
+    pub(crate) fn clear_values(&mut self) {
+        self.values = SharedValues::default();
+    }
+
+    /// Takes the values out, leaving none.
+    pub(crate) fn take_values(&mut self) -> Values {
+        std::mem::take(&mut self.values).into_values()
+    }
+
+    /// Replaces the values.
+    pub(crate) fn set_values(&mut self, values: Values) {
+        self.values = SharedValues::new(values);
     }
 
     /// The flash lists, for the session handle's writes (which also record the change).
@@ -591,12 +644,45 @@ mod tests {
     #[test]
     fn debug_shows_keys_not_values() {
         let mut r = Record::new(UnixTime::EPOCH);
-        r.values.insert("token".into(), raw("\"s3cr3t\""));
+        r.insert_value("token".into(), raw("\"s3cr3t\""));
         r.flashes.insert("_flash".into(), vec![raw("\"hidden\"")]);
         let text = format!("{r:?}");
         assert!(
             text.contains("token") && !text.contains("s3cr3t") && !text.contains("hidden"),
             "{text}"
         );
+    }
+
+    fn shared(a: &Record, b: &Record) -> bool {
+        match (&a.values.0, &b.values.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn copies_share_values_until_one_writes() {
+        let mut stored = Record::new(UnixTime::EPOCH);
+        assert!(stored.values.0.is_none(), "no values, no allocation");
+        stored.insert_value("a".into(), raw("1"));
+        let mut copy = stored.clone();
+        assert!(shared(&stored, &copy));
+        // Reads, a remove of an absent key and clearing nothing copy nothing.
+        assert_eq!(copy.value("a").map(RawValue::get), Some("1"));
+        assert!(copy.remove_value("b").is_none());
+        assert!(shared(&stored, &copy));
+        copy.insert_value("a".into(), raw("2"));
+        assert!(!shared(&stored, &copy));
+        assert_eq!(stored.value("a").map(RawValue::get), Some("1"));
+        assert_eq!(copy.value("a").map(RawValue::get), Some("2"));
+        // Clearing a shared record leaves the other's values alone.
+        let mut cleared = stored.clone();
+        cleared.clear_values();
+        assert!(cleared.is_empty());
+        assert_eq!(stored.value("a").map(RawValue::get), Some("1"));
+        // A merge without value changes keeps sharing.
+        let mut merged = stored.clone();
+        merged.apply(&crate::session::ChangeSet::default(), &copy);
+        assert!(shared(&stored, &merged));
     }
 }
