@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::value::RawValue;
+
 use super::{Record, Values};
 use crate::session::changes::{Change, ChangeSet};
 
@@ -83,9 +85,7 @@ fn merge_values(target: &mut Values, changes: &ChangeSet, from: &Values) {
     for (key, change) in &changes.values {
         match (change, changes.deltas.get(key), from.get(key)) {
             (Change::Set, Some(&delta), _) => add(target, key, delta),
-            (Change::Set, None, Some(v)) => {
-                target.insert(key.clone(), v.clone());
-            }
+            (Change::Set, None, Some(v)) => put(target, key, v.clone()),
             _ => {
                 target.remove(key);
             }
@@ -103,7 +103,18 @@ fn add(values: &mut Values, key: &str, delta: i64) {
             .and_then(|n| n.checked_add(delta)),
     };
     if let Some(raw) = sum.and_then(|n| serde_json::value::to_raw_value(&n).ok()) {
-        values.insert(key.to_owned(), raw);
+        put(values, key, raw);
+    }
+}
+
+/// Sets `key` to `value`, copying the key only if the map does not hold it yet (the common
+/// save rewrites a key the session already had).
+fn put(values: &mut Values, key: &str, value: Box<RawValue>) {
+    match values.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            values.insert(key.to_owned(), value);
+        }
     }
 }
 
