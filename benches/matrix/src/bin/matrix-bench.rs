@@ -5,7 +5,11 @@
 //! each cell (server × path × client sessions) with `load-gen` pinned to the other CPU, one
 //! cell at a time, saturated, in rounds that each start one cell later. A cell's session
 //! cost is its server's CPU time per request minus that of the same framework's bare server
-//! in the same round. With `--instructions`, each cell is also counted under callgrind.
+//! in the same round. With `--instructions`, each cell is also counted under callgrind:
+//! instructions, and misses of a simulated L1 instruction cache. The misses measure the code a
+//! request runs through (64-byte lines fetched), which the kernel's share of each request
+//! evicts again: on loopback, CPU time per request follows them more closely than it follows
+//! the instructions (BENCHMARKS.md).
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -31,8 +35,9 @@ usage: matrix-bench [options]
   --paths LIST        hot,read,new,untouched (default all)
   --sessions LIST     client sessions on hot and read: 1 (one shared by every connection)
                       and 10000 (default both)
-  --instructions N    also count user-space instructions per request under callgrind
-                      (valgrind): N and 6 N requests, the difference (0: not, the default)
+  --instructions N    also count user-space instructions and simulated L1 instruction-
+                      cache misses per request under callgrind (valgrind, --cache-sim=yes):
+                      N and 6 N requests, the difference (0: not, the default)
   --raw FILE          append every slice's RESULT line to FILE
   --server-cpu N      CPU for the servers (default 0)
   --gen-cpu N         CPU for the load generator (default 1)
@@ -331,21 +336,30 @@ fn generate(
     Ok((run, line.to_owned()))
 }
 
-/// Instructions per request of one cell: the server under callgrind serves `n` and then, in
-/// a fresh process, `6 n` requests (after the same priming); the difference over `5 n`.
-fn instructions(
+/// What callgrind counts per request of one cell.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    instructions: f64,
+    /// Misses of the simulated L1 instruction cache: the code lines a request fetches.
+    i1_misses: f64,
+}
+
+/// Counts per request of one cell: the server under callgrind serves `n` and then, in a
+/// fresh process, `6 n` requests (after the same priming); the difference over `5 n`.
+fn counts(
     bin: &FsPath,
     options: &Options,
     dir: &FsPath,
     cell: Cell,
     n: u64,
-) -> Result<f64, BoxError> {
-    let mut counts = Vec::new();
+) -> Result<Counts, BoxError> {
+    let mut totals = Vec::new();
     for requests in [n, 6 * n] {
         let out = dir.join(format!("callgrind.{}", std::process::id()));
         let wrapper = vec![
             "valgrind".to_owned(),
             "--tool=callgrind".to_owned(),
+            "--cache-sim=yes".to_owned(),
             format!("--callgrind-out-file={}", out.display()),
         ];
         let mut running = start(bin, options, dir, cell.server, Some(&wrapper))?;
@@ -365,13 +379,28 @@ fn instructions(
             )
         })?;
         let _ = std::fs::remove_file(&out);
-        let summary = text
-            .lines()
-            .find_map(|l| l.strip_prefix("summary:"))
-            .ok_or("no summary in callgrind's output")?;
-        counts.push(summary.trim().parse::<f64>()?);
+        let field = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
+        };
+        let (Some(events), Some(summary)) = (field("events:"), field("summary:")) else {
+            return Err("no events or summary in callgrind's output".into());
+        };
+        let event = |name: &str| -> Result<f64, BoxError> {
+            let at = events
+                .iter()
+                .position(|e| *e == name)
+                .ok_or_else(|| format!("callgrind counted no {name}"))?;
+            Ok(summary.get(at).ok_or("short summary")?.parse()?)
+        };
+        totals.push((event("Ir")?, event("I1mr")?));
     }
-    Ok((counts[1] - counts[0]) / (5 * n) as f64)
+    let per_request = |total: f64, base: f64| (total - base) / (5 * n) as f64;
+    Ok(Counts {
+        instructions: per_request(totals[1].0, totals[0].0),
+        i1_misses: per_request(totals[1].1, totals[0].1),
+    })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -411,10 +440,12 @@ struct Summary {
     cost_range: (f64, f64),
     store_cpu: f64,
     instructions: f64,
+    i1_misses: f64,
 }
 
-fn summarize(cell: Cell, results: &Results, instructions: &BTreeMap<Cell, f64>) -> Option<Summary> {
-    let counted = instructions.get(&cell).copied();
+fn summarize(cell: Cell, results: &Results, counted: &BTreeMap<Cell, Counts>) -> Option<Summary> {
+    let floor_counts = counted.get(&cell.floor()).filter(|_| cell.floor() != cell);
+    let counted = counted.get(&cell).copied();
     let runs = results.get(&cell).map_or(&[][..], Vec::as_slice);
     if runs.is_empty() && counted.is_none() {
         return None;
@@ -431,10 +462,6 @@ fn summarize(cell: Cell, results: &Results, instructions: &BTreeMap<Cell, f64>) 
         .zip(floor)
         .map(|(run, floor)| run["server_cpu_us"] - floor["server_cpu_us"])
         .collect();
-    let floor_instructions = match instructions.get(&cell.floor()) {
-        Some(f) if cell.floor() != cell => *f,
-        _ => 0.0,
-    };
     Some(Summary {
         rounds: runs.len(),
         rps: median(get("rps")),
@@ -443,7 +470,12 @@ fn summarize(cell: Cell, results: &Results, instructions: &BTreeMap<Cell, f64>) 
         cost: median(costs.clone()),
         cost_range: range(&costs),
         store_cpu: median(get("store_cpu_us")),
-        instructions: counted.map_or(f64::NAN, |i| i - floor_instructions),
+        instructions: counted.map_or(f64::NAN, |c| {
+            c.instructions - floor_counts.map_or(0.0, |f| f.instructions)
+        }),
+        i1_misses: counted.map_or(f64::NAN, |c| {
+            c.i1_misses - floor_counts.map_or(0.0, |f| f.i1_misses)
+        }),
     })
 }
 
@@ -482,9 +514,9 @@ fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary
 
 fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
     println!(
-        "\n| framework | store | path | sessions | library | n | req/s | p99 µs | app CPU µs/req | session cost µs (range) | cost ÷ best peer | req/s ÷ best peer | store CPU µs/req | app + store µs/req | session instr/req |"
+        "\n| framework | store | path | sessions | library | n | req/s | p99 µs | app CPU µs/req | session cost µs (range) | cost ÷ best peer | req/s ÷ best peer | store CPU µs/req | app + store µs/req | session instr/req | session I1 misses/req |"
     );
-    println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (cell, s) in summaries {
         let peer = best_peer(*cell, summaries)
             .filter(|_| cell.server.is_fastsession() || cell.server.library == Library::Floor);
@@ -494,7 +526,7 @@ fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
         };
         let store = cell.server.store.is_shared();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} |",
             cell.server.framework.name(),
             cell.server.store.name(),
             if cell.server.library == Library::Bare {
@@ -528,6 +560,7 @@ fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
                 "–".to_owned()
             },
             num(s.instructions, 0),
+            num(s.i1_misses, 0),
         );
     }
 }
@@ -676,15 +709,14 @@ fn main() -> Result<(), BoxError> {
     let mut counted = BTreeMap::new();
     if options.instructions > 0 {
         for &cell in &cells {
-            counted.insert(
-                cell,
-                instructions(&bin, &options, dir.path(), cell, options.instructions)?,
-            );
+            let cell_counts = counts(&bin, &options, dir.path(), cell, options.instructions)?;
             eprintln!(
-                "matrix-bench: {}: {:.0} instructions/request",
+                "matrix-bench: {}: {:.0} instructions, {:.0} I1 misses per request",
                 cell.label(),
-                counted[&cell]
+                cell_counts.instructions,
+                cell_counts.i1_misses
             );
+            counted.insert(cell, cell_counts);
         }
     }
     for &server in servers.iter().filter(|s| s.store.is_shared()) {
