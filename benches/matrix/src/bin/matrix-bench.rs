@@ -379,28 +379,33 @@ fn counts(
             )
         })?;
         let _ = std::fs::remove_file(&out);
-        let field = |prefix: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
-        };
-        let (Some(events), Some(summary)) = (field("events:"), field("summary:")) else {
-            return Err("no events or summary in callgrind's output".into());
-        };
-        let event = |name: &str| -> Result<f64, BoxError> {
-            let at = events
-                .iter()
-                .position(|e| *e == name)
-                .ok_or_else(|| format!("callgrind counted no {name}"))?;
-            Ok(summary.get(at).ok_or("short summary")?.parse()?)
-        };
-        totals.push((event("Ir")?, event("I1mr")?));
+        totals.push(totals_of(&text)?);
     }
     let per_request = |total: f64, base: f64| (total - base) / (5 * n) as f64;
     Ok(Counts {
         instructions: per_request(totals[1].0, totals[0].0),
         i1_misses: per_request(totals[1].1, totals[0].1),
     })
+}
+
+/// Instructions and L1 instruction-cache misses in all, from a callgrind output file.
+fn totals_of(text: &str) -> Result<(f64, f64), BoxError> {
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
+    };
+    let (Some(events), Some(summary)) = (field("events:"), field("summary:")) else {
+        return Err("no events or summary in callgrind's output".into());
+    };
+    let event = |name: &str| -> Result<f64, BoxError> {
+        let at = events
+            .iter()
+            .position(|e| *e == name)
+            .ok_or_else(|| format!("callgrind counted no {name} (was --cache-sim=yes given?)"))?;
+        Ok(summary.get(at).ok_or("short summary")?.parse()?)
+    };
+    Ok((event("Ir")?, event("I1mr")?))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -749,4 +754,19 @@ fn main() -> Result<(), BoxError> {
         print_targets(&summaries);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::totals_of;
+
+    #[test]
+    fn totals_are_read_by_event_name() {
+        let text = "version: 1\nevents: Ir Dr Dw I1mr D1mr\nfn=(1) main\n16 3 1 1 2 0\nsummary: 900 40 30 7 2\ntotals: 900 40 30 7 2\n";
+        assert_eq!(totals_of(text).unwrap(), (900.0, 7.0));
+        // Without the cache simulation there is no I1mr: an error, never a zero.
+        let text = "events: Ir\nsummary: 900\n";
+        assert!(totals_of(text).is_err());
+        assert!(totals_of("events: Ir I1mr\n").is_err());
+    }
 }
