@@ -384,13 +384,7 @@ fn set_value<K: AsRef<str> + Into<String>>(state: &mut State, key: K, raw: Box<R
     if held.is_some_and(|held| held.get() == raw.get()) {
         return;
     }
-    let values = state.record.values_mut();
-    match values.get_mut(key.as_ref()) {
-        Some(slot) => *slot = raw,
-        None => {
-            values.insert(key.as_ref().to_owned(), raw);
-        }
-    }
+    super::record::put(state.record.values_mut(), key.as_ref(), raw);
     match state.changes.values.get_mut(key.as_ref()) {
         Some(change) => *change = Change::Set,
         None => {

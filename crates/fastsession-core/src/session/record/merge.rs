@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
-
-use super::{Record, Values};
+use super::{Record, Values, put};
 use crate::session::changes::{Change, ChangeSet};
 
 impl Record {
@@ -104,17 +102,6 @@ fn add(values: &mut Values, key: &str, delta: i64) {
     };
     if let Some(raw) = sum.and_then(|n| serde_json::value::to_raw_value(&n).ok()) {
         put(values, key, raw);
-    }
-}
-
-/// Sets `key` to `value`, copying the key only if the map does not hold it yet (the common
-/// save rewrites a key the session already had).
-fn put(values: &mut Values, key: &str, value: Box<RawValue>) {
-    match values.get_mut(key) {
-        Some(slot) => *slot = value,
-        None => {
-            values.insert(key.to_owned(), value);
-        }
     }
 }
 

@@ -52,6 +52,17 @@ impl Deref for SharedValues {
     }
 }
 
+/// Sets `key` to `value`, copying the key only if the map does not hold it yet (rewriting a
+/// key the session already had is the common case, in a handler and in a save's merge).
+pub(super) fn put(values: &mut Values, key: &str, value: Box<RawValue>) {
+    match values.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            values.insert(key.to_owned(), value);
+        }
+    }
+}
+
 /// Everything a store keeps of one session: values, flashes, timestamps and the
 /// "remember me" flag.
 ///
