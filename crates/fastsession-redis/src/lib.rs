@@ -94,11 +94,12 @@
 //! Standalone servers use one multiplexed connection that reconnects by itself, plus one per
 //! thread whose Tokio runtime runs on that thread alone (each actix-web worker), so that a
 //! worker's commands never wait on another thread; every write is one round trip. Redis
-//! Cluster ([`RedisConfig::cluster`]) uses the client's cluster connection; every script touches keys of one slot, so the anonymous index (in a slot of
-//! its own) is kept by a second round trip after each write of an anonymous session, and
-//! each eviction is one more. TLS (`rediss://` URLs) needs the `tls-rustls` feature (the
-//! facade's `redis-tls`): rustls with its `ring` provider, and the webpki root certificates,
-//! so the server's certificate must chain to a public certificate authority.
+//! Cluster ([`RedisConfig::cluster`]) uses the client's cluster connection; every script
+//! touches keys of one slot, so the anonymous index (in a slot of its own) is kept by a
+//! second round trip after each write of an anonymous session, and each eviction is one more.
+//! TLS (`rediss://` URLs) needs the `tls-rustls` feature (the facade's `redis-tls`): rustls
+//! with its `ring` provider, and the webpki root certificates, so the server's certificate
+//! must chain to a public certificate authority.
 //!
 //! With Redis ACLs, the store's user needs, on its key prefix, the commands it sends: hash,
 //! list, set and key commands, `MULTI`/`EXEC`, `EVALSHA` and `SCRIPT LOAD` (its scripts' own
