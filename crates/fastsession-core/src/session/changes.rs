@@ -1,6 +1,6 @@
 //! What one request changed in a session.
 
-use std::collections::BTreeMap;
+use super::KeyMap;
 
 /// How a request changed one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +38,12 @@ pub enum Change {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
     pub(crate) values_cleared: bool,
-    pub(crate) values: BTreeMap<String, Change>,
+    pub(crate) values: KeyMap<Change>,
     /// Of the keys in `values` set to an integer by increments only: the sum of those
     /// increments.
-    pub(crate) deltas: BTreeMap<String, i64>,
+    pub(crate) deltas: KeyMap<i64>,
     pub(crate) flashes_cleared: bool,
-    pub(crate) flashes: BTreeMap<String, Change>,
+    pub(crate) flashes: KeyMap<Change>,
     pub(crate) persistent_changed: bool,
     pub(crate) user_changed: bool,
     pub(crate) expires_at_changed: bool,

@@ -29,6 +29,11 @@ pub use status::SessionStatus;
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::UnixTime;
 
+/// A session's values, flashes and changes by key, kept as a vector sorted by key: a session
+/// holds a few keys, where a B-tree's code (search, node splits, node-by-node drops) is more
+/// than a request otherwise runs through for them.
+pub(crate) type KeyMap<V> = litemap::LiteMap<String, V>;
+
 /// The flash key used when none is named (the same as gorilla/sessions').
 pub const DEFAULT_FLASH_KEY: &str = "_flash";
 

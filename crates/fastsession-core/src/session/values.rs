@@ -372,7 +372,9 @@ impl Session {
     /// ```
     #[must_use]
     pub fn entries(&self) -> BTreeMap<String, Box<RawValue>> {
-        self.lock().record.value_map().clone()
+        let state = self.lock();
+        let values = state.record.value_map().iter();
+        values.map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
 

@@ -1,10 +1,9 @@
 //! A record's bytes: a fixed binary header, then the data as JSON.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Flashes, Record, Values};
+use crate::session::KeyMap;
 use crate::session::id::{ID_BYTES, SessionId};
 use crate::time::UnixTime;
 
@@ -21,9 +20,17 @@ const MAX_DEPTH: usize = 64;
 
 #[derive(Serialize)]
 struct BodyRef<'a> {
-    #[serde(rename = "v", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "v",
+        skip_serializing_if = "KeyMap::is_empty",
+        serialize_with = "as_object"
+    )]
     values: &'a Values,
-    #[serde(rename = "f", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "f",
+        skip_serializing_if = "KeyMap::is_empty",
+        serialize_with = "as_object"
+    )]
     flashes: &'a Flashes,
     #[serde(rename = "u", skip_serializing_if = "Option::is_none")]
     user: &'a Option<String>,
@@ -40,8 +47,19 @@ struct Body {
     user: Option<String>,
 }
 
+/// A map as a JSON object, its keys in order.
+fn as_object<S: serde::Serializer, V: Serialize>(
+    map: &&KeyMap<V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter())
+}
+
 /// A JSON object as a map, refusing duplicate keys (serde would keep the last silently).
-fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+///
+/// The records this crate writes list their keys in order, so each key goes at the end; an
+/// object in another order is sorted once, never inserted key by key (quadratic in its size).
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<KeyMap<V>, D::Error>
 where
     D: serde::Deserializer<'de>,
     V: Deserialize<'de>,
@@ -49,7 +67,7 @@ where
     struct Unique<V>(std::marker::PhantomData<V>);
 
     impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
-        type Value = BTreeMap<String, V>;
+        type Value = KeyMap<V>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("an object with unique keys")
@@ -59,13 +77,19 @@ where
             self,
             mut map: A,
         ) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
+            let mut entries: Vec<(String, V)> = Vec::new();
+            let mut in_order = true;
             while let Some((key, value)) = map.next_entry::<String, V>()? {
-                if out.insert(key, value).is_some() {
+                in_order &= entries.last().is_none_or(|(last, _)| *last < key);
+                entries.push((key, value));
+            }
+            if !in_order {
+                entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                if entries.windows(2).any(|pair| pair[0].0 == pair[1].0) {
                     return Err(serde::de::Error::custom("duplicate key"));
                 }
             }
-            Ok(out)
+            Ok(KeyMap::from_sorted_store_unchecked(entries))
         }
     }
 
@@ -328,6 +352,24 @@ mod tests {
     }
 
     #[test]
+    fn keys_in_any_order_read_as_in_order() {
+        let header = Record::new(UnixTime::EPOCH).to_bytes();
+        let decode = |body: &str| {
+            let mut bytes = header.clone();
+            bytes.extend_from_slice(body.as_bytes());
+            Record::from_bytes(&bytes).unwrap()
+        };
+        let shuffled = decode(r#"{"v":{"c":3,"a":1,"b":2},"f":{"z":[1],"y":[2]}}"#);
+        let sorted = decode(r#"{"v":{"a":1,"b":2,"c":3},"f":{"y":[2],"z":[1]}}"#);
+        assert_eq!(shuffled, sorted);
+        let keys: Vec<&str> = shuffled.values().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(shuffled.value("b").map(RawValue::get), Some("2"));
+        // Written back in order.
+        assert_eq!(shuffled.to_bytes(), sorted.to_bytes());
+    }
+
+    #[test]
     fn empty_record_is_just_the_header() {
         assert_eq!(Record::new(UnixTime::EPOCH).to_bytes().len(), FIXED_LEN);
     }
@@ -349,6 +391,8 @@ mod tests {
             b"\xff\xfe",
             br#"{"v":{"a":1,"a":2}}"#,
             br#"{"f":{"_flash":[1],"_flash":[2]}}"#,
+            // Out of order, so found only after sorting.
+            br#"{"v":{"b":1,"a":2,"b":3}}"#,
             deep.as_bytes(),
         ] {
             let mut bytes = header.clone();

@@ -1,8 +1,7 @@
 //! Merging a request's changes onto a stored record.
 
-use std::collections::BTreeMap;
-
 use super::{Record, Values, put};
+use crate::session::KeyMap;
 use crate::session::changes::{Change, ChangeSet};
 
 impl Record {
@@ -105,11 +104,7 @@ fn add(values: &mut Values, key: &str, delta: i64) {
     }
 }
 
-fn merge<V: Clone>(
-    target: &mut BTreeMap<String, V>,
-    changes: &BTreeMap<String, Change>,
-    from: &BTreeMap<String, V>,
-) {
+fn merge<V: Clone>(target: &mut KeyMap<V>, changes: &KeyMap<Change>, from: &KeyMap<V>) {
     for (key, change) in changes {
         match (change, from.get(key)) {
             (Change::Set, Some(v)) => {

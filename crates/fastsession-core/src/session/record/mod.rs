@@ -4,21 +4,21 @@
 mod bytes;
 mod merge;
 
-use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use super::KeyMap;
 use super::id::SessionId;
 use crate::time::UnixTime;
 
 pub use bytes::RecordError;
 
 /// Values by key, each kept as its JSON text.
-pub(crate) type Values = BTreeMap<String, Box<RawValue>>;
+pub(crate) type Values = KeyMap<Box<RawValue>>;
 /// Flash messages by key, oldest first.
-pub(crate) type Flashes = BTreeMap<String, Vec<Box<RawValue>>>;
+pub(crate) type Flashes = KeyMap<Vec<Box<RawValue>>>;
 
 /// A record's values, shared by the copies of a record until one of them writes: a load from
 /// the memory store copies a pointer instead of every key and value, and a request that only
@@ -27,7 +27,7 @@ pub(crate) type Flashes = BTreeMap<String, Vec<Box<RawValue>>>;
 pub(crate) struct SharedValues(Option<Arc<Values>>);
 
 /// What a record without values reads.
-static NO_VALUES: Values = BTreeMap::new();
+static NO_VALUES: Values = KeyMap::new();
 
 impl SharedValues {
     fn new(values: Values) -> Self {
