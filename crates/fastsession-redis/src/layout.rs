@@ -186,6 +186,10 @@ pub(crate) struct RecordReader {
     record: Record,
     created: Option<UnixTime>,
     last_active: Option<UnixTime>,
+    /// Values and flash lists as the hash lists them (its own order, not the keys'): sorted
+    /// once at the end, as a record keeps them, rather than inserted one by one.
+    values: Vec<(String, Box<RawValue>)>,
+    flashes: Vec<(String, Vec<Box<RawValue>>)>,
 }
 
 impl RecordReader {
@@ -194,6 +198,8 @@ impl RecordReader {
             record: Record::new(UnixTime::EPOCH),
             created: None,
             last_active: None,
+            values: Vec::new(),
+            flashes: Vec::new(),
         }
     }
 
@@ -204,11 +210,11 @@ impl RecordReader {
         if let Some(name) = name.strip_prefix(VALUE) {
             let value =
                 RawValue::from_string(value.into_string()?).map_err(|_| "value is not JSON")?;
-            record.insert_value(name.to_owned(), value);
+            self.values.push((name.to_owned(), value));
         } else if let Some(name) = name.strip_prefix(FLASH) {
             let list: Vec<Box<RawValue>> = serde_json::from_str(&value.into_string()?)
                 .map_err(|_| "flash list is not a JSON array")?;
-            record.set_flash_list(name.to_owned(), list);
+            self.flashes.push((name.to_owned(), list));
         } else {
             match name {
                 "created" => self.created = Some(value.secs().ok_or("bad created")?),
@@ -227,6 +233,15 @@ impl RecordReader {
     }
 
     pub(crate) fn finish(mut self) -> Result<Record, &'static str> {
+        // A hash's field names are unique, and so are the keys they carry.
+        self.values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in self.values {
+            self.record.insert_value(key, value);
+        }
+        self.flashes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, list) in self.flashes {
+            self.record.set_flash_list(key, list);
+        }
         self.record
             .set_created(self.created.ok_or("no created time")?);
         self.record
@@ -279,6 +294,19 @@ mod tests {
         r.set_expires_at(Some(UnixTime::from_secs(900)));
         let fields = encode(&r);
         assert!(fields.contains(&("expires_at".to_owned(), "900".to_owned())));
+        assert_eq!(decode(flatten(fields)).unwrap(), r);
+    }
+
+    #[test]
+    fn fields_in_any_order_read_as_the_same_record() {
+        let mut r = Record::new(UnixTime::from_secs(100));
+        r.set_last_active(UnixTime::from_secs(150));
+        for key in ["b", "c", "a", "e", "d"] {
+            r.insert_value(key.into(), raw("1"));
+            r.set_flash_list(format!("_{key}"), vec![raw("2")]);
+        }
+        let mut fields = encode(&r);
+        fields.reverse();
         assert_eq!(decode(flatten(fields)).unwrap(), r);
     }
 
