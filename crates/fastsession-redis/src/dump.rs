@@ -360,8 +360,25 @@ mod tests {
                 _ => unreachable!("only plain arguments"),
             })
             .collect();
-        assert_eq!(hash_fields(&restore_payload(&r)), Some(sent));
-        assert_eq!(read_record(&restore_payload(&r)), Some(Ok(r)));
+        for listpack in [false, true] {
+            let payload = restore_payload(&r, listpack);
+            assert_eq!(hash_fields(&payload.bytes), Some(sent.clone()));
+            assert_eq!(read_record(&payload.bytes), Some(Ok(r.clone())));
+        }
+        // Small enough for a listpack, integers of each width among its values.
+        let mut r = Record::new(UnixTime::from_secs(100));
+        for (k, v) in [
+            ("a", "1"),
+            ("b", "-300"),
+            ("c", "70000"),
+            ("d", "1e3"),
+            ("e", "\"x\""),
+        ] {
+            r.insert_value(k.into(), raw(v));
+        }
+        let payload = restore_payload(&r, true);
+        assert!(payload.listpack);
+        assert_eq!(read_record(&payload.bytes), Some(Ok(r)));
     }
 
     /// A hash that is not a session is read, and refused as one.

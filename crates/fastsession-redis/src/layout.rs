@@ -87,40 +87,161 @@ pub(crate) fn write_fields(record: &Record, cmd: &mut redis::Cmd) {
     });
 }
 
-/// The RDB format version written in [`restore_payload`]: any server since Redis 3.2 reads
-/// it (a server refuses only versions newer than its own), and a plain hash (type 4) is read
-/// the same way by every version.
+/// The RDB format version written with a plain hash: any server since Redis 3.2 reads it (a
+/// server refuses only versions newer than its own), and a plain hash (type 4) is read the
+/// same way by every version.
 const RDB_VERSION: u16 = 7;
+/// The RDB format version written with a listpack hash: Redis 7.0's, the first with the type.
+const RDB_VERSION_LISTPACK: u16 = 10;
+/// RDB's type of a hash as field, value strings.
+const RDB_TYPE_HASH: u8 = 4;
+/// RDB's type of a hash kept as one listpack (Redis 7.0 and later).
+const RDB_TYPE_HASH_LISTPACK: u8 = 16;
+/// Redis's defaults for a hash kept as a listpack (`hash-max-listpack-entries`,
+/// `hash-max-listpack-value`): a hash within them is restored in that form.
+const LISTPACK_MAX_PAIRS: usize = 128;
+const LISTPACK_MAX_LEN: usize = 64;
 
 /// The checksum that ends a `DUMP` payload: CRC-64 with Jones's polynomial, as Redis computes it.
 pub(crate) const RDB_CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
-/// A new `record` as the payload `RESTORE` takes (the format of `DUMP`): a hash (RDB type 4:
-/// its length, then each field and value as a length-prefixed string), the RDB version and a
-/// CRC-64 of all that. `RESTORE key ttl payload` without `REPLACE` creates the hash with its
-/// TTL only if the key is absent, in one command (Redis 7 has no other); the server stores a
-/// small hash in its compact encoding as if it had been written by `HSET`.
-pub(crate) fn restore_payload(record: &Record) -> Vec<u8> {
-    let mut count = 0;
-    let mut bytes = 0;
-    each_field(record, |[prefix, rest], value| {
-        count += 1;
-        bytes += prefix.len() + rest.len() + value.len() + 10;
-    });
-    let mut out = Vec::with_capacity(bytes + 20);
-    out.push(4);
-    rdb_length(&mut out, count);
-    each_field(record, |[prefix, rest], value| {
-        rdb_length(&mut out, prefix.len() + rest.len());
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(rest.as_bytes());
-        rdb_length(&mut out, value.len());
-        out.extend_from_slice(value);
-    });
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+/// A `RESTORE` payload, and whether it holds a listpack (which a server before Redis 7.0
+/// cannot read).
+pub(crate) struct Payload {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) listpack: bool,
+}
+
+/// A new `record` as the payload `RESTORE` takes (the format of `DUMP`): the hash, the RDB
+/// version and a CRC-64 of all that. `RESTORE key ttl payload` without `REPLACE` creates the
+/// hash with its TTL only if the key is absent, in one command (Redis 7 has no other).
+///
+/// With `listpack`, a hash within Redis's default listpack limits is written as the listpack
+/// `HSET` would have built (RDB type 16, Redis 7.0 and later), which the server keeps as it
+/// is: a `RESTORE` of it costs Redis about half that of the plain form. Otherwise a plain hash
+/// (RDB type 4: its length, then each field and value as a length-prefixed string), which
+/// every server reads and stores in its own encoding.
+pub(crate) fn restore_payload(record: &Record, listpack: bool) -> Payload {
+    let lp = if listpack { listpack_of(record) } else { None };
+    let listpack = lp.is_some();
+    let mut out;
+    let version = if let Some(lp) = lp {
+        out = Vec::with_capacity(lp.len() + 16);
+        out.push(RDB_TYPE_HASH_LISTPACK);
+        rdb_length(&mut out, lp.len());
+        out.extend_from_slice(&lp);
+        RDB_VERSION_LISTPACK
+    } else {
+        let mut count = 0;
+        let mut bytes = 0;
+        each_field(record, |[prefix, rest], value| {
+            count += 1;
+            bytes += prefix.len() + rest.len() + value.len() + 10;
+        });
+        out = Vec::with_capacity(bytes + 20);
+        out.push(RDB_TYPE_HASH);
+        rdb_length(&mut out, count);
+        each_field(record, |[prefix, rest], value| {
+            rdb_length(&mut out, prefix.len() + rest.len());
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(rest.as_bytes());
+            rdb_length(&mut out, value.len());
+            out.extend_from_slice(value);
+        });
+        RDB_VERSION
+    };
+    out.extend_from_slice(&version.to_le_bytes());
     let crc = RDB_CRC.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Payload {
+        bytes: out,
+        listpack,
+    }
+}
+
+/// The hash of a new `record` as the listpack `HSET` would build, field by field in the
+/// same order; `None` if it is beyond Redis's default listpack limits (the server would keep
+/// it as a hash table).
+fn listpack_of(record: &Record) -> Option<Vec<u8>> {
+    let mut pairs = 0;
+    let mut bytes = 0;
+    let mut fits = true;
+    each_field(record, |[prefix, rest], value| {
+        pairs += 1;
+        bytes += prefix.len() + rest.len() + value.len() + 6;
+        fits &= prefix.len() + rest.len() <= LISTPACK_MAX_LEN && value.len() <= LISTPACK_MAX_LEN;
+    });
+    if !fits || pairs > LISTPACK_MAX_PAIRS {
+        return None;
+    }
+    // Header: total bytes (u32) and number of entries (u16), little-endian, filled in last.
+    let mut lp = Vec::with_capacity(bytes + 7);
+    lp.extend_from_slice(&[0; 6]);
+    let mut name = Vec::with_capacity(LISTPACK_MAX_LEN);
+    each_field(record, |[prefix, rest], value| {
+        name.clear();
+        name.extend_from_slice(prefix.as_bytes());
+        name.extend_from_slice(rest.as_bytes());
+        listpack_entry(&mut lp, &name);
+        listpack_entry(&mut lp, value);
+    });
+    lp.push(0xFF);
+    let total = u32::try_from(lp.len()).ok()?;
+    let entries = u16::try_from(pairs * 2).ok()?;
+    lp[..4].copy_from_slice(&total.to_le_bytes());
+    lp[4..6].copy_from_slice(&entries.to_le_bytes());
+    Some(lp)
+}
+
+/// Appends one listpack entry holding `text` (at most [`LISTPACK_MAX_LEN`] bytes), encoded as
+/// Redis encodes it: a decimal integer in its canonical form as the smallest integer encoding
+/// that holds it, anything else as a string; then the entry's length, for walking back.
+fn listpack_entry(lp: &mut Vec<u8>, text: &[u8]) {
+    let start = lp.len();
+    if let Some(n) = canonical_integer(text) {
+        let le = n.to_le_bytes();
+        match n {
+            0..=127 => lp.push(le[0]),
+            -4096..=4095 => lp.extend_from_slice(&[0xC0 | (le[1] & 0x1F), le[0]]),
+            -32_768..=32_767 => {
+                lp.push(0xF1);
+                lp.extend_from_slice(&le[..2]);
+            }
+            -8_388_608..=8_388_607 => {
+                lp.push(0xF2);
+                lp.extend_from_slice(&le[..3]);
+            }
+            -2_147_483_648..=2_147_483_647 => {
+                lp.push(0xF3);
+                lp.extend_from_slice(&le[..4]);
+            }
+            _ => {
+                lp.push(0xF4);
+                lp.extend_from_slice(&le);
+            }
+        }
+    } else {
+        let len = text.len().to_le_bytes();
+        if text.len() < 64 {
+            lp.push(0x80 | len[0]);
+        } else {
+            lp.extend_from_slice(&[0xE0 | (len[1] & 0x0F), len[0]]);
+        }
+        lp.extend_from_slice(text);
+    }
+    // At most 2 + 64 bytes: the length fits the one-byte form (up to 127).
+    let size = (lp.len() - start).to_le_bytes();
+    lp.push(size[0]);
+}
+
+/// `text` as an integer if it is one in the form Redis keeps as an integer: decimal, no sign
+/// but a minus, no leading zero, within 64 bits.
+fn canonical_integer(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || text.len() > 20 {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+    (itoa::Buffer::new().format(n).as_bytes() == text).then_some(n)
 }
 
 /// Appends `len` in RDB's length encoding: 6 bits, 14 bits, 32 or 64 bits (big-endian).
@@ -318,16 +439,87 @@ mod tests {
         r.set_last_active(UnixTime::from_secs(150));
         r.set_user_id(Some("ada".into()));
         r.insert_value("n".into(), raw("1"));
-        let hex: String = restore_payload(&r)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let payload = restore_payload(&r, false);
+        assert!(!payload.listpack);
         assert_eq!(
-            hex,
+            hex(&payload.bytes),
             "04050763726561746564033130300776657273696f6e0a343239343936373239360b6c6173745f61\
              63746976650331353004757365720361646103763a6e01310700ac60787840ee1b81"
         );
         assert_eq!(RDB_CRC.checksum(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A known answer from Redis itself: what Redis 7.0.15 answered to `DUMP` of the hash
+    /// that `HSET` made of these fields in this order (`created` 1765000000, `version`
+    /// 4294967296, `last_active` 1765000000, `v:n` 1), its integers in three widths.
+    #[test]
+    fn listpack_payloads_are_what_redis_dumps() {
+        let mut r = Record::new(UnixTime::from_secs(1_765_000_000));
+        r.insert_value("n".into(), raw("1"));
+        let payload = restore_payload(&r, true);
+        assert!(payload.listpack);
+        assert_eq!(
+            hex(&payload.bytes),
+            "104043430000000800876372656174656408f340c33369058776657273696f6e08f4000000000100\
+             0000098b6c6173745f6163746976650cf340c333690583763a6e040101ff0a00aee3db419ca64591"
+        );
+    }
+
+    /// Each integer width Redis uses, at both ends, and the strings beside them, checked
+    /// against Redis's own `lpEncodeIntegerGetType` and `lpEncodeString` choices.
+    #[test]
+    fn listpack_entries_take_redis_encodings() {
+        let entry = |text: &str| {
+            let mut lp = Vec::new();
+            listpack_entry(&mut lp, text.as_bytes());
+            hex(&lp)
+        };
+        assert_eq!(entry("0"), "0001");
+        assert_eq!(entry("127"), "7f01");
+        assert_eq!(entry("128"), "c08002");
+        assert_eq!(entry("-1"), "dfff02");
+        assert_eq!(entry("-4096"), "d00002");
+        assert_eq!(entry("4095"), "cfff02");
+        assert_eq!(entry("4096"), "f1001003");
+        assert_eq!(entry("-32768"), "f1008003");
+        assert_eq!(entry("32768"), "f200800004");
+        assert_eq!(entry("-8388608"), "f200008004");
+        assert_eq!(entry("8388608"), "f30000800005");
+        assert_eq!(entry("-2147483648"), "f30000008005");
+        assert_eq!(entry("2147483648"), "f4000000800000000009");
+        assert_eq!(entry("-9223372036854775808"), "f4000000000000008009");
+        // Not canonical, so strings: a plus, a leading zero, minus zero, too large.
+        assert_eq!(entry("+1"), "822b3103");
+        assert_eq!(entry("01"), "82303103");
+        assert_eq!(entry("-0"), "822d3003");
+        assert_eq!(
+            entry("9223372036854775808"),
+            format!("93{}14", hex(b"9223372036854775808"))
+        );
+        assert_eq!(entry(""), "8001");
+        let long = "x".repeat(64);
+        assert_eq!(entry(&long), format!("e040{}42", hex(long.as_bytes())));
+    }
+
+    /// Beyond Redis's default listpack limits, the plain form: the server chooses.
+    #[test]
+    fn large_hashes_are_restored_plain() {
+        let mut r = Record::new(UnixTime::from_secs(100));
+        r.insert_value("a".into(), raw(&format!("\"{}\"", "q".repeat(62))));
+        assert!(restore_payload(&r, true).listpack, "64 bytes fit");
+        r.insert_value("a".into(), raw(&format!("\"{}\"", "q".repeat(63))));
+        assert!(!restore_payload(&r, true).listpack, "65 bytes do not");
+        let mut r = Record::new(UnixTime::from_secs(100));
+        for i in 0..125 {
+            r.insert_value(format!("k{i}"), raw("1"));
+        }
+        assert!(restore_payload(&r, true).listpack, "128 fields fit");
+        r.insert_value("k125".into(), raw("1"));
+        assert!(!restore_payload(&r, true).listpack, "129 do not");
     }
 
     #[test]

@@ -569,6 +569,32 @@ async fn created_sessions_hold_values_of_every_length_exactly() {
         })
         .await
         .cookie();
+        // Every create so far a `RESTORE` the server took, checking each payload in depth.
+        let stats: String = server.query(redis::cmd("INFO").arg("commandstats"));
+        let restores = stats
+            .lines()
+            .find(|line| line.starts_with("cmdstat_restore:"))
+            .unwrap_or_default();
+        assert!(restores.starts_with("cmdstat_restore:calls=4,"), "{stats}");
+        assert!(restores.ends_with(",failed_calls=0"), "{restores}");
+        // The small one was restored as the listpack `HSET` builds: its `DUMP` is that of a
+        // copy written field by field in the same order, byte for byte (the RDB version and
+        // checksum aside, which follow the server's version). The wide one is the server's
+        // to encode.
+        let small_key = session_key(&store, &small);
+        let fields: Vec<Vec<u8>> = server.query(redis::cmd("HGETALL").arg(&small_key));
+        let copy = format!("{small_key}:copy");
+        let _: i64 = server.query(redis::cmd("HSET").arg(&copy).arg(&fields));
+        let restored: Vec<u8> = server.query(redis::cmd("DUMP").arg(&small_key));
+        let built: Vec<u8> = server.query(redis::cmd("DUMP").arg(&copy));
+        let _: i64 = server.query(redis::cmd("DEL").arg(&copy));
+        assert_eq!(restored[0], 16, "a listpack");
+        assert_eq!(restored[..restored.len() - 10], built[..built.len() - 10]);
+        let encoding =
+            |key: &str| -> String { server.query(redis::cmd("OBJECT").arg("ENCODING").arg(key)) };
+        assert_eq!(encoding(&small_key), "listpack");
+        assert_eq!(encoding(&session_key(&store, &wide)), "hashtable");
+
         let _: String = server.query(redis::cmd("CONFIG").arg("RESETSTAT"));
         let small = request(&cfg, Some(&small), |s| {
             for n in numbers {

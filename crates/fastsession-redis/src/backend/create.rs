@@ -1,8 +1,9 @@
 //! A create: one `RESTORE` of the new hash with its TTL, only if the key is absent. An
 //! anonymous session's queue entry (on one server) waits with those of the process's next
 //! creates until one of them sends them all in its round trip; a script only past the budget.
-//! Where the server refuses `RESTORE`, a script creates the hash and the queue step follows
-//! as a round trip of its own.
+//! Where the server cannot read a listpack (before Redis 7.0), the hash is restored in its
+//! plain form; where it refuses `RESTORE` itself, a script creates the hash and the queue
+//! step follows as a round trip of its own.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,9 @@ enum Restored {
     /// The server refused the command itself (an ACL without it, a renamed command, a server
     /// that cannot read the payload): nothing written.
     Refused(RedisError),
+    /// The server refused a listpack payload with a plain error (one before Redis 7.0 does not
+    /// know the type): nothing written, and the plain form may still be taken.
+    RefusedListpack(RedisError),
 }
 
 impl Restored {
@@ -92,14 +96,19 @@ impl RedisBackend {
             (self.create_by_script(&redis_key, record, ttl).await?, None)
         } else {
             let queue = batch.as_ref().map(|batch| self.queue_commands(batch));
-            let (restored, queued) = self.restore(&redis_key, record, ttl, queue).await?;
+            let (mut restored, queued) = self.restore(&redis_key, record, ttl, queue).await?;
             if let Some(batch) = &mut batch {
                 batch.sent = true;
+            }
+            if let Restored::RefusedListpack(e) = restored {
+                self.listpack_refused.store(true, Ordering::Relaxed);
+                tracing::warn!(target: "fastsession", error = %e, "redis cannot read a listpack payload; sessions are restored as plain hashes from now on");
+                restored = self.restore(&redis_key, record, ttl, None).await?.0;
             }
             match restored {
                 Restored::Created => (true, queued),
                 Restored::Taken => (false, None),
-                Restored::Refused(e) => {
+                Restored::Refused(e) | Restored::RefusedListpack(e) => {
                     self.restore_refused.store(true, Ordering::Relaxed);
                     tracing::warn!(target: "fastsession", error = %e, "redis refused RESTORE; sessions are created by script from now on");
                     (
@@ -165,20 +174,31 @@ impl RedisBackend {
         ttl: u64,
         queue: Option<[Cmd; 2]>,
     ) -> Result<(Restored, Option<Queued>)> {
-        let payload = layout::restore_payload(record);
-        let mut restore = command("RESTORE", redis_key, 2, 20 + payload.len());
-        restore.arg(ttl.saturating_mul(1000)).arg(payload);
-        let Some(queue) = queue else {
-            let reply = self
-                .run("create a session", |mut c| async move {
-                    Ok(restore.query_async::<Value>(&mut c).await)
-                })
-                .await?;
-            return Ok((Restored::of(Some(reply))?, None));
+        let payload =
+            layout::restore_payload(record, !self.listpack_refused.load(Ordering::Relaxed));
+        let mut restore = command("RESTORE", redis_key, 2, 20 + payload.bytes.len());
+        restore.arg(ttl.saturating_mul(1000)).arg(payload.bytes);
+        let (restored, queued) = match queue {
+            Some(queue) => {
+                let mut reply = self.pipelined(restore, queue).await?;
+                let restored = Restored::of(reply.next())?;
+                (restored, Some((reply.next(), reply.next())))
+            }
+            None => {
+                let reply = self
+                    .run("create a session", |mut c| async move {
+                        Ok(restore.query_async::<Value>(&mut c).await)
+                    })
+                    .await?;
+                (Restored::of(Some(reply))?, None)
+            }
         };
-        let mut reply = self.pipelined(restore, queue).await?;
-        let restored = Restored::of(reply.next())?;
-        Ok((restored, Some((reply.next(), reply.next()))))
+        Ok(match restored {
+            Restored::Refused(e) if payload.listpack && has_code(&e, "ERR") => {
+                (Restored::RefusedListpack(e), queued)
+            }
+            restored => (restored, queued),
+        })
     }
 
     /// `first` and `then`, in one round trip, each answer on its own.

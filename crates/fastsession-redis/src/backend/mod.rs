@@ -155,6 +155,9 @@ pub struct RedisBackend {
     anonymous: AnonymousIndex,
     /// Set when the server refused `RESTORE` (an ACL without it, say): creates are scripts.
     restore_refused: AtomicBool,
+    /// Set when the server refused a listpack payload (a server before Redis 7.0): creates
+    /// restore plain hashes.
+    listpack_refused: AtomicBool,
     /// Set when the server refused `DUMP`: loads are `HGETALL`s.
     dump_refused: AtomicBool,
     /// Set while a create of this process makes room in the anonymous index.
@@ -203,6 +206,7 @@ impl RedisBackend {
                 format!("{}s:{{", config.prefix),
             ),
             restore_refused: AtomicBool::new(false),
+            listpack_refused: AtomicBool::new(false),
             dump_refused: AtomicBool::new(false),
             making_room: AtomicBool::new(false),
         };
