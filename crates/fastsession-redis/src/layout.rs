@@ -118,7 +118,7 @@ pub(crate) struct Payload {
 ///
 /// With `listpack`, a hash within Redis's default listpack limits is written as the listpack
 /// `HSET` would have built (RDB type 16, Redis 7.0 and later), which the server keeps as it
-/// is: a `RESTORE` of it costs Redis about half that of the plain form. Otherwise a plain hash
+/// is: a `RESTORE` of it costs Redis about 40% less than the plain form. Otherwise a plain hash
 /// (RDB type 4: its length, then each field and value as a length-prefixed string), which
 /// every server reads and stores in its own encoding.
 pub(crate) fn restore_payload(record: &Record, listpack: bool) -> Payload {
