@@ -443,6 +443,9 @@ struct Summary {
     cpu: f64,
     cost: f64,
     cost_range: (f64, f64),
+    /// The session cost in user-space CPU alone: the kernel's share (the same sockets for
+    /// every library) carries most of a shared machine's noise.
+    user_cost: f64,
     store_cpu: f64,
     instructions: f64,
     i1_misses: f64,
@@ -467,6 +470,15 @@ fn summarize(cell: Cell, results: &Results, counted: &BTreeMap<Cell, Counts>) ->
         .zip(floor)
         .map(|(run, floor)| run["server_cpu_us"] - floor["server_cpu_us"])
         .collect();
+    let user = |run: &Run| {
+        run.get("server_user_share")
+            .map_or(f64::NAN, |share| run["server_cpu_us"] * share)
+    };
+    let user_costs: Vec<f64> = runs
+        .iter()
+        .zip(floor)
+        .map(|(run, floor)| user(run) - user(floor))
+        .collect();
     Some(Summary {
         rounds: runs.len(),
         rps: median(get("rps")),
@@ -474,6 +486,7 @@ fn summarize(cell: Cell, results: &Results, counted: &BTreeMap<Cell, Counts>) ->
         cpu: median(get("server_cpu_us")),
         cost: median(costs.clone()),
         cost_range: range(&costs),
+        user_cost: median(user_costs),
         store_cpu: median(get("store_cpu_us")),
         instructions: counted.map_or(f64::NAN, |c| {
             c.instructions - floor_counts.map_or(0.0, |f| f.instructions)
@@ -495,17 +508,7 @@ fn num(value: f64, digits: usize) -> String {
 /// The best peer of a cell's framework, store, path and sessions: lowest session cost, and
 /// highest throughput.
 fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary, Summary)> {
-    let peers: Vec<Summary> = summaries
-        .iter()
-        .filter(|(c, _)| {
-            c.server.is_peer()
-                && c.server.framework == cell.server.framework
-                && c.server.store == cell.server.store
-                && c.path == cell.path
-                && c.sessions == cell.sessions
-        })
-        .map(|(_, s)| *s)
-        .collect();
+    let peers = peers_of(cell, summaries);
     let cheapest = peers
         .iter()
         .copied()
@@ -517,21 +520,51 @@ fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary
     Some((cheapest, fastest))
 }
 
+/// The lowest session cost in user-space CPU among a cell's peers.
+fn best_peer_user_cost(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> f64 {
+    peers_of(cell, summaries)
+        .iter()
+        .map(|s| s.user_cost)
+        .filter(|c| c.is_finite())
+        .fold(f64::NAN, f64::min)
+}
+
+/// The peers measured for a cell's framework, store, path and sessions.
+fn peers_of(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Vec<Summary> {
+    summaries
+        .iter()
+        .filter(|(c, _)| {
+            c.server.is_peer()
+                && c.server.framework == cell.server.framework
+                && c.server.store == cell.server.store
+                && c.path == cell.path
+                && c.sessions == cell.sessions
+        })
+        .map(|(_, s)| *s)
+        .collect()
+}
+
 fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
     println!(
-        "\n| framework | store | path | sessions | library | n | req/s | p99 µs | app CPU µs/req | session cost µs (range) | cost ÷ best peer | req/s ÷ best peer | store CPU µs/req | app + store µs/req | session instr/req | session I1 misses/req |"
+        "\n| framework | store | path | sessions | library | n | req/s | p99 µs | app CPU µs/req | session cost µs (range) | cost ÷ best peer | session user µs | user ÷ best peer | req/s ÷ best peer | store CPU µs/req | app + store µs/req | session instr/req | session I1 misses/req |"
     );
-    println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for (cell, s) in summaries {
         let peer = best_peer(*cell, summaries)
             .filter(|_| cell.server.is_fastsession() || cell.server.library == Library::Floor);
-        let (cost_ratio, rps_ratio) = match peer {
-            Some((cheapest, fastest)) => (s.cost / cheapest.cost, s.rps / fastest.rps),
-            None => (f64::NAN, f64::NAN),
+        let (cost_ratio, rps_ratio, user_ratio) = match peer {
+            Some((cheapest, fastest)) => (
+                s.cost / cheapest.cost,
+                s.rps / fastest.rps,
+                s.user_cost / best_peer_user_cost(*cell, summaries),
+            ),
+            None => (f64::NAN, f64::NAN, f64::NAN),
         };
         let store = cell.server.store.is_shared();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell.server.framework.name(),
             cell.server.store.name(),
             if cell.server.library == Library::Bare {
@@ -553,6 +586,8 @@ fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
             num(s.cost_range.0, 2),
             num(s.cost_range.1, 2),
             num(cost_ratio, 2),
+            num(s.user_cost, 2),
+            num(user_ratio, 2),
             num(rps_ratio, 2),
             if store {
                 num(s.store_cpu, 2)
@@ -758,7 +793,51 @@ fn main() -> Result<(), BoxError> {
 
 #[cfg(test)]
 mod tests {
-    use super::totals_of;
+    use super::*;
+
+    /// The user-space session cost is each round's user CPU less the bare server's in the
+    /// same round, from load-gen's total and user share; without a share, none.
+    #[test]
+    fn user_cost_is_taken_round_by_round() {
+        let run = |cpu: f64, share: Option<f64>| {
+            let mut run = Run::new();
+            run.insert("server_cpu_us".to_owned(), cpu);
+            if let Some(share) = share {
+                run.insert("server_user_share".to_owned(), share);
+            }
+            run
+        };
+        let server = Server::parse("hyper/fastsession/memory").unwrap();
+        let cell = Cell {
+            server,
+            path: Path::Hot,
+            sessions: 1,
+        };
+        let mut results = Results::new();
+        results.insert(
+            cell,
+            vec![
+                run(10.0, Some(0.5)),
+                run(12.0, Some(0.5)),
+                run(20.0, Some(0.5)),
+            ],
+        );
+        results.insert(
+            cell.floor(),
+            vec![
+                run(8.0, Some(0.25)),
+                run(8.0, Some(0.25)),
+                run(8.0, Some(0.25)),
+            ],
+        );
+        let summary = summarize(cell, &results, &BTreeMap::new()).unwrap();
+        // 5 - 2, 6 - 2, 10 - 2: the median is 4.
+        assert_eq!(summary.user_cost, 4.0);
+        assert_eq!(summary.cost, 4.0);
+        results.insert(cell, vec![run(10.0, None)]);
+        let summary = summarize(cell, &results, &BTreeMap::new()).unwrap();
+        assert!(summary.user_cost.is_nan());
+    }
 
     #[test]
     fn totals_are_read_by_event_name() {
