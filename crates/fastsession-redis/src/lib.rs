@@ -105,7 +105,9 @@
 //! list, set and key commands, `MULTI`/`EXEC`, `EVALSHA` and `SCRIPT LOAD` (its scripts' own
 //! commands are checked too), and for its fast paths `RESTORE` (a create; ACL files it under
 //! `@dangerous`) and `DUMP` (a load). A user refused either of those two gets the slower path
-//! (a script per create, an `HGETALL` per load), and the store logs it once.
+//! (a script per create, an `HGETALL` per load), and the store logs it once. A create sends
+//! a small session in the compact form Redis 7.0 and later keep hashes in; a server before
+//! 7.0 refuses that once (logged) and is sent the plain form from then on.
 //!
 //! # Example
 //!
