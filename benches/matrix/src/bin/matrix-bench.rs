@@ -443,8 +443,8 @@ struct Summary {
     cpu: f64,
     cost: f64,
     cost_range: (f64, f64),
-    /// The session cost in user-space CPU alone: the kernel's share (the same sockets for
-    /// every library) carries most of a shared machine's noise.
+    /// The session cost in user-space CPU alone: the kernel's share, mostly the sockets'
+    /// work, carries most of a shared machine's noise.
     user_cost: f64,
     store_cpu: f64,
     instructions: f64,
