@@ -49,6 +49,16 @@ impl Restored {
             )))),
         }
     }
+
+    /// What a refusal means for the payload it answered: a listpack refused with a plain
+    /// error (a server before Redis 7.0 reading a type it does not know, or an RDB version
+    /// newer than its own) may still be taken in the plain form. Anything else stands.
+    fn for_payload(self, listpack: bool) -> Restored {
+        match self {
+            Restored::Refused(e) if listpack && has_code(&e, "ERR") => Restored::RefusedListpack(e),
+            restored => restored,
+        }
+    }
 }
 
 /// Queue entries on their way to the index, taken out of the unsent ones: put back if they
@@ -193,12 +203,7 @@ impl RedisBackend {
                 (Restored::of(Some(reply))?, None)
             }
         };
-        Ok(match restored {
-            Restored::Refused(e) if payload.listpack && has_code(&e, "ERR") => {
-                (Restored::RefusedListpack(e), queued)
-            }
-            restored => (restored, queued),
-        })
+        Ok((restored.for_payload(payload.listpack), queued))
     }
 
     /// `first` and `then`, in one round trip, each answer on its own.
@@ -317,5 +322,49 @@ impl<'a> RoomGuard<'a> {
 impl Drop for RoomGuard<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(reply: RedisResult<Value>, listpack: bool) -> Restored {
+        Restored::of(Some(reply)).unwrap().for_payload(listpack)
+    }
+
+    /// The answers of a server before Redis 7.0 to a listpack payload ("Bad data format", or
+    /// the RDB version refused) fall back to the plain form; an ACL's refusal, the same error
+    /// to a plain payload, and a taken key do not.
+    #[test]
+    fn only_a_plain_error_to_a_listpack_tries_the_plain_form() {
+        let err = |detail: &str| {
+            Err(RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+                "An error was signalled by the server",
+                detail.to_owned(),
+            )))
+        };
+        let coded = |code: &str| Err(redis::make_extension_error(code.to_owned(), None));
+        for detail in [
+            "Bad data format",
+            "DUMP payload version or checksum are wrong",
+        ] {
+            assert!(matches!(
+                answered(err(detail), true),
+                Restored::RefusedListpack(_)
+            ));
+            assert!(matches!(answered(err(detail), false), Restored::Refused(_)));
+        }
+        assert!(matches!(
+            answered(coded("NOPERM"), true),
+            Restored::Refused(_)
+        ));
+        assert!(matches!(answered(coded("BUSYKEY"), true), Restored::Taken));
+        assert!(matches!(answered(Ok(Value::Okay), true), Restored::Created));
+        assert!(
+            Restored::of(Some(coded("OOM"))).is_err(),
+            "passing: the store's error"
+        );
     }
 }
