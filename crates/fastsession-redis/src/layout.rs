@@ -177,13 +177,9 @@ fn listpack_of(record: &Record) -> Option<Vec<u8>> {
     // Header: total bytes (u32) and number of entries (u16), little-endian, filled in last.
     let mut lp = Vec::with_capacity(bytes + 7);
     lp.extend_from_slice(&[0; 6]);
-    let mut name = Vec::with_capacity(LISTPACK_MAX_LEN);
     each_field(record, |[prefix, rest], value| {
-        name.clear();
-        name.extend_from_slice(prefix.as_bytes());
-        name.extend_from_slice(rest.as_bytes());
-        listpack_entry(&mut lp, &name);
-        listpack_entry(&mut lp, value);
+        listpack_entry(&mut lp, [prefix.as_bytes(), rest.as_bytes()]);
+        listpack_entry(&mut lp, [b"", value]);
     });
     lp.push(0xFF);
     let total = u32::try_from(lp.len()).ok()?;
@@ -193,12 +189,19 @@ fn listpack_of(record: &Record) -> Option<Vec<u8>> {
     Some(lp)
 }
 
-/// Appends one listpack entry holding `text` (at most [`LISTPACK_MAX_LEN`] bytes), encoded as
-/// Redis encodes it: a decimal integer in its canonical form as the smallest integer encoding
-/// that holds it, anything else as a string; then the entry's length, for walking back.
-fn listpack_entry(lp: &mut Vec<u8>, text: &[u8]) {
+/// Appends one listpack entry holding the text `head ‖ tail` (at most [`LISTPACK_MAX_LEN`]
+/// bytes), encoded as Redis encodes it: a decimal integer in its canonical form as the
+/// smallest integer encoding that holds it, anything else as a string; then the entry's
+/// length, for walking back. (A field's name comes in two parts; its prefix starts with a
+/// letter, so only a text with no prefix can be an integer.)
+fn listpack_entry(lp: &mut Vec<u8>, [head, tail]: [&[u8]; 2]) {
     let start = lp.len();
-    if let Some(n) = canonical_integer(text) {
+    let integer = if head.is_empty() {
+        canonical_integer(tail)
+    } else {
+        None
+    };
+    if let Some(n) = integer {
         let le = n.to_le_bytes();
         match n {
             0..=127 => lp.push(le[0]),
@@ -221,13 +224,15 @@ fn listpack_entry(lp: &mut Vec<u8>, text: &[u8]) {
             }
         }
     } else {
-        let len = text.len().to_le_bytes();
-        if text.len() < 64 {
+        let text_len = head.len() + tail.len();
+        let len = text_len.to_le_bytes();
+        if text_len < 64 {
             lp.push(0x80 | len[0]);
         } else {
             lp.extend_from_slice(&[0xE0 | (len[1] & 0x0F), len[0]]);
         }
-        lp.extend_from_slice(text);
+        lp.extend_from_slice(head);
+        lp.extend_from_slice(tail);
     }
     // At most 2 + 64 bytes: the length fits the one-byte form (up to 127).
     let size = (lp.len() - start).to_le_bytes();
@@ -475,7 +480,7 @@ mod tests {
     fn listpack_entries_take_redis_encodings() {
         let entry = |text: &str| {
             let mut lp = Vec::new();
-            listpack_entry(&mut lp, text.as_bytes());
+            listpack_entry(&mut lp, [b"", text.as_bytes()]);
             hex(&lp)
         };
         assert_eq!(entry("0"), "0001");

@@ -465,20 +465,17 @@ fn summarize(cell: Cell, results: &Results, counted: &BTreeMap<Cell, Counts>) ->
             .collect::<Vec<_>>()
     };
     // Round by round: the floor's slice of the same round.
-    let costs: Vec<f64> = runs
-        .iter()
-        .zip(floor)
-        .map(|(run, floor)| run["server_cpu_us"] - floor["server_cpu_us"])
-        .collect();
-    let user = |run: &Run| {
+    let above_floor = |cpu: fn(&Run) -> f64| -> Vec<f64> {
+        runs.iter()
+            .zip(floor)
+            .map(|(run, floor)| cpu(run) - cpu(floor))
+            .collect()
+    };
+    let costs = above_floor(|run| run["server_cpu_us"]);
+    let user_costs = above_floor(|run| {
         run.get("server_user_share")
             .map_or(f64::NAN, |share| run["server_cpu_us"] * share)
-    };
-    let user_costs: Vec<f64> = runs
-        .iter()
-        .zip(floor)
-        .map(|(run, floor)| user(run) - user(floor))
-        .collect();
+    });
     Some(Summary {
         rounds: runs.len(),
         rps: median(get("rps")),
