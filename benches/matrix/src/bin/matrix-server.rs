@@ -7,8 +7,9 @@
 //! under the namespace `NS` (letters, digits and `_`).
 //!
 //! The floors (`hyper/floor/memory`, `axum/floor/memory`, `actix/floor/cookie`) are no
-//! library: handlers keeping sessions in memory or sealed in the cookie by hand, at the least
-//! cost the contract allows (see the crate's `floor` module).
+//! library: a session layer for one memory store, and a handler sealing the session in the
+//! cookie, written by hand at the least cost the contract allows (see the crate's `floor`
+//! module).
 //!
 //! Every library gets the same handlers, written the way its documentation shows (the
 //! session from the request's extensions behind a tower service, an extractor in axum and
@@ -20,7 +21,7 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use fastsession_bench_matrix::floor::MemoryFloor;
+use fastsession_bench_matrix::floor::{FloorLayer, FloorSession, MemoryFloor};
 use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, Server, Store};
 use fastsession_benches::serving::{
     BoxError, announce, delete_prefix, exit_on_stdin_eof, flush_tower_sessions_db, postgres_url,
@@ -209,6 +210,16 @@ impl Counter for fastsession_core::Session {
     }
 }
 
+impl Counter for FloorSession {
+    fn n(&self) -> Result<Option<u64>, BoxError> {
+        Ok(self.number("n"))
+    }
+    fn set_n(&self, n: u64) -> Result<(), BoxError> {
+        self.set_number("n", n);
+        Ok(())
+    }
+}
+
 impl Counter for actix_session::Session {
     fn n(&self) -> Result<Option<u64>, BoxError> {
         Ok(self.get("n")?)
@@ -262,19 +273,6 @@ fn text(result: Result<u64, BoxError>) -> Response<Body> {
     }
 }
 
-/// The floor's answer to `path` (`None`: not one of the matrix's), with the store the layer
-/// put in the request's extensions.
-fn floor_answer<B>(path: Option<Path>, request: &Request<B>) -> Response<Body> {
-    match (
-        path,
-        request.extensions().get::<std::sync::Arc<MemoryFloor>>(),
-    ) {
-        (Some(path), Some(floor)) => floor.answer(path, request.headers()),
-        (Some(_), None) => text(Err("no MemoryFloor: the layer is missing".into())),
-        (None, _) => not_found(),
-    }
-}
-
 fn path_of<B>(request: &Request<B>) -> Option<Path> {
     Path::of_target(request.uri().path())
 }
@@ -318,7 +316,17 @@ mod tower_handlers {
     }
 
     pub(super) async fn floor(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-        Ok(super::floor_answer(path_of(&request), &request))
+        let Some(path) = path_of(&request) else {
+            return Ok(not_found());
+        };
+        if path == Path::Untouched {
+            return Ok(Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))));
+        }
+        let Some(session) = request.extensions().get::<FloorSession>().cloned() else {
+            return Ok(text(Err("no FloorSession: the layer is missing".into())));
+        };
+        drop(request);
+        Ok(text(answer(path, &session)))
     }
 
     macro_rules! tower_sessions_handler {
@@ -390,15 +398,15 @@ mod axum_handlers {
     }
 
     pub(super) fn floor() -> Router {
-        use axum::extract::Request;
-        async fn hot(request: Request) -> Response<Body> {
-            super::floor_answer(Some(Path::Hot), &request)
+        use axum::Extension;
+        async fn hot(Extension(session): Extension<FloorSession>) -> Result<String, StatusCode> {
+            respond(super::answer(Path::Hot, &session))
         }
-        async fn read(request: Request) -> Response<Body> {
-            super::floor_answer(Some(Path::Read), &request)
+        async fn read(Extension(session): Extension<FloorSession>) -> Result<String, StatusCode> {
+            respond(super::answer(Path::Read, &session))
         }
-        async fn new(request: Request) -> Response<Body> {
-            super::floor_answer(Some(Path::New), &request)
+        async fn new(Extension(session): Extension<FloorSession>) -> Result<String, StatusCode> {
+            respond(super::answer(Path::New, &session))
         }
         Router::new()
             .route(Path::Hot.target(), get(hot))
@@ -483,30 +491,11 @@ async fn serve_hyper(listener: StdTcpListener, options: &Options) -> Result<(), 
             tower_handlers::fastsession,
             axum_handlers::fastsession()
         ),
-        (Library::Floor, Store::Memory) => {
-            // What any layer does to hand its handlers something: a value in the request's
-            // extensions (here the store itself; no state per request).
-            let floor = std::sync::Arc::new(MemoryFloor::new()?);
-            macro_rules! floor_layer {
-                ($body:ty) => {
-                    tower::util::MapRequestLayer::new(move |mut request: Request<$body>| {
-                        request
-                            .extensions_mut()
-                            .insert(std::sync::Arc::clone(&floor));
-                        request
-                    })
-                };
-            }
-            if axum {
-                let router: Router = axum_handlers::floor().layer(floor_layer!(axum::body::Body));
-                serve(listener, TowerToHyperService::new(router)).await
-            } else {
-                let service = ServiceBuilder::new()
-                    .layer(floor_layer!(Incoming))
-                    .service_fn(tower_handlers::floor);
-                serve(listener, TowerToHyperService::new(service)).await
-            }
-        }
+        (Library::Floor, Store::Memory) => go!(
+            FloorLayer::new(MemoryFloor::new()?),
+            tower_handlers::floor,
+            axum_handlers::floor()
+        ),
         (Library::TowerSessions, Store::Memory) => go!(
             tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
                 .with_secure(false),
