@@ -227,7 +227,9 @@ pin_project! {
 
 enum Stage<B> {
     Handler(ToSave),
-    Saving(Saving, Response<B>),
+    // The response boxed too, only when the save waits for I/O: the future every request
+    // moves stays small, and a store that answers at once allocates nothing more.
+    Saving(Saving, Box<Response<B>>),
     Done,
 }
 
@@ -265,7 +267,7 @@ where
                 let saving: Saving = Box::pin(handle.sessions.finish(handled, handle.policy));
                 (saving, response)
             }
-            Stage::Saving(saving, response) => (saving, response),
+            Stage::Saving(saving, response) => (saving, *response),
             // A bug in the caller: say so rather than hang (as tower-http's futures do).
             Stage::Done => panic!("SessionService's ResponseFuture polled after it completed"),
         };
@@ -273,7 +275,7 @@ where
         match saving.as_mut().poll(cx) {
             Poll::Ready(finished) => Poll::Ready(Ok(with_headers(response, finished))),
             Poll::Pending => {
-                *this.stage = Stage::Saving(saving, response);
+                *this.stage = Stage::Saving(saving, Box::new(response));
                 Poll::Pending
             }
         }

@@ -1,6 +1,7 @@
 //! The per-request registry of named sessions.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use http::header::COOKIE;
@@ -68,8 +69,27 @@ pub struct Sessions {
 
 struct Inner {
     /// The request's `Cookie` header values.
-    cookies: SmallVec<[HeaderValue; 1]>,
+    cookies: CookieHeaders,
+    /// Whether a session was loaded: read without the lock by a middleware after every
+    /// handler, most of which load none.
+    accessed: AtomicBool,
     state: Mutex<RegistryState>,
+}
+
+/// A request's `Cookie` header values, kept past the request: usually one, sometimes none,
+/// several over HTTP/2 (which may split the header).
+enum CookieHeaders {
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl CookieHeaders {
+    fn as_slice(&self) -> &[HeaderValue] {
+        match self {
+            CookieHeaders::One(value) => std::slice::from_ref(value),
+            CookieHeaders::Many(values) => values,
+        }
+    }
 }
 
 pub(super) struct RegistryState {
@@ -158,11 +178,14 @@ impl Sessions {
     /// ```
     #[must_use]
     pub fn new(request_headers: &HeaderMap) -> Self {
-        // Pushed one by one, as in `take_response_headers`: usually one header.
-        let mut cookies = SmallVec::new();
-        for value in request_headers.get_all(COOKIE) {
-            cookies.push(value.clone());
-        }
+        let mut values = request_headers.get_all(COOKIE).iter();
+        let cookies = match (values.next(), values.next()) {
+            (Some(one), None) => CookieHeaders::One(one.clone()),
+            (None, _) => CookieHeaders::Many(Vec::new()),
+            (Some(first), Some(second)) => {
+                CookieHeaders::Many([first, second].into_iter().chain(values).cloned().collect())
+            }
+        };
         Sessions::with_cookies(cookies)
     }
 
@@ -205,14 +228,15 @@ impl Sessions {
             .into_iter()
             .filter_map(|v| HeaderValue::from_bytes(v).ok())
             .collect();
-        Sessions::with_cookies(cookies)
+        Sessions::with_cookies(CookieHeaders::Many(cookies))
     }
 
-    fn with_cookies(cookies: SmallVec<[HeaderValue; 1]>) -> Self {
+    fn with_cookies(cookies: CookieHeaders) -> Self {
         Sessions {
             set: None,
             inner: Arc::new(Inner {
                 cookies,
+                accessed: AtomicBool::new(false),
                 state: Mutex::new(RegistryState {
                     entries: SmallVec::new(),
                     no_store: true,
@@ -297,6 +321,7 @@ impl Sessions {
         }
         let session = entry.session.clone();
         registry.entries.insert(index, entry);
+        self.inner.accessed.store(true, Ordering::Release);
         Ok(session)
     }
 
@@ -539,7 +564,7 @@ impl Sessions {
     /// ```
     #[must_use]
     pub fn is_accessed(&self) -> bool {
-        !self.lock().entries.is_empty()
+        self.inner.accessed.load(Ordering::Acquire)
     }
 }
 
