@@ -295,19 +295,50 @@ mod tower_handlers {
         })
     }
 
+    /// Why a handler answers without a session.
+    enum NoSession {
+        NotFound,
+        Untouched,
+        /// The layer put no handle of this type in the request.
+        Missing(&'static str),
+    }
+
+    impl NoSession {
+        fn response(self) -> Response<Body> {
+            match self {
+                NoSession::NotFound => not_found(),
+                NoSession::Untouched => {
+                    Response::new(Full::new(Bytes::from_static(ONE.as_bytes())))
+                }
+                NoSession::Missing(what) => {
+                    text(Err(format!("no {what}: the layer is missing").into()))
+                }
+            }
+        }
+    }
+
+    /// The path a request asks for and the session handle its layer put in its extensions,
+    /// the request itself dropped.
+    fn taken<T: Clone + Send + Sync + 'static>(
+        request: Request<Incoming>,
+    ) -> Result<(Path, T), NoSession> {
+        let path = path_of(&request).ok_or(NoSession::NotFound)?;
+        if path == Path::Untouched {
+            return Err(NoSession::Untouched);
+        }
+        let session = request.extensions().get::<T>().cloned();
+        session
+            .map(|session| (path, session))
+            .ok_or(NoSession::Missing(std::any::type_name::<T>()))
+    }
+
     pub(super) async fn fastsession(
         request: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
-        let Some(path) = path_of(&request) else {
-            return Ok(not_found());
+        let (path, sessions) = match taken::<Sessions>(request) {
+            Ok(taken) => taken,
+            Err(no) => return Ok(no.response()),
         };
-        if path == Path::Untouched {
-            return Ok(Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))));
-        }
-        let Some(sessions) = request.extensions().get::<Sessions>().cloned() else {
-            return Ok(text(Err("no Sessions: the layer is missing".into())));
-        };
-        drop(request);
         let result = match sessions.session().await {
             Ok(session) => answer(path, &session),
             Err(error) => Err(error.into()),
@@ -316,17 +347,10 @@ mod tower_handlers {
     }
 
     pub(super) async fn floor(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-        let Some(path) = path_of(&request) else {
-            return Ok(not_found());
-        };
-        if path == Path::Untouched {
-            return Ok(Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))));
-        }
-        let Some(session) = request.extensions().get::<FloorSession>().cloned() else {
-            return Ok(text(Err("no FloorSession: the layer is missing".into())));
-        };
-        drop(request);
-        Ok(text(answer(path, &session)))
+        Ok(match taken::<FloorSession>(request) {
+            Ok((path, session)) => text(answer(path, &session)),
+            Err(no) => no.response(),
+        })
     }
 
     macro_rules! tower_sessions_handler {
@@ -334,17 +358,10 @@ mod tower_handlers {
             pub(super) async fn $name(
                 request: Request<Incoming>,
             ) -> Result<Response<Body>, Infallible> {
-                let Some(path) = path_of(&request) else {
-                    return Ok(not_found());
-                };
-                if path == Path::Untouched {
-                    return Ok(Response::new(Full::new(Bytes::from_static(ONE.as_bytes()))));
-                }
-                let Some(session) = request.extensions().get::<$krate::Session>().cloned() else {
-                    return Ok(text(Err("no Session: the layer is missing".into())));
-                };
-                drop(request);
-                Ok(text($answer(path, &session).await))
+                Ok(match taken::<$krate::Session>(request) {
+                    Ok((path, session)) => text($answer(path, &session).await),
+                    Err(no) => no.response(),
+                })
             }
         };
     }
