@@ -248,7 +248,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (mut saving, response) = match std::mem::replace(this.stage, Stage::Done) {
+        match std::mem::replace(this.stage, Stage::Done) {
             Stage::Handler(handle) => {
                 let Poll::Ready(result) = this.handler.poll(cx) else {
                     *this.stage = Stage::Handler(handle);
@@ -264,20 +264,25 @@ where
                 } else {
                     Handled::Succeeded
                 };
-                let saving: Saving = Box::pin(handle.sessions.finish(handled, handle.policy));
-                (saving, response)
+                let mut saving: Saving = Box::pin(handle.sessions.finish(handled, handle.policy));
+                // Usually ready at once: a store without I/O.
+                match saving.as_mut().poll(cx) {
+                    Poll::Ready(finished) => Poll::Ready(Ok(with_headers(response, finished))),
+                    Poll::Pending => {
+                        *this.stage = Stage::Saving(saving, Box::new(response));
+                        Poll::Pending
+                    }
+                }
             }
-            Stage::Saving(saving, response) => (saving, *response),
+            Stage::Saving(mut saving, response) => match saving.as_mut().poll(cx) {
+                Poll::Ready(finished) => Poll::Ready(Ok(with_headers(*response, finished))),
+                Poll::Pending => {
+                    *this.stage = Stage::Saving(saving, response);
+                    Poll::Pending
+                }
+            },
             // A bug in the caller: say so rather than hang (as tower-http's futures do).
             Stage::Done => panic!("SessionService's ResponseFuture polled after it completed"),
-        };
-        // Usually ready at the first poll: a store without I/O.
-        match saving.as_mut().poll(cx) {
-            Poll::Ready(finished) => Poll::Ready(Ok(with_headers(response, finished))),
-            Poll::Pending => {
-                *this.stage = Stage::Saving(saving, Box::new(response));
-                Poll::Pending
-            }
         }
     }
 }

@@ -287,3 +287,59 @@ fn a_response_future_polled_after_completion_panics() {
     assert!(future.as_mut().poll(&mut context).is_ready());
     let _ = future.as_mut().poll(&mut context);
 }
+
+/// A store whose saves wait for I/O over several polls.
+#[derive(Debug)]
+struct SlowSaves(fastsession::MemoryStore);
+
+impl fastsession::Store for SlowSaves {
+    fn cookie_content(&self) -> fastsession::store::CookieContent {
+        self.0.cookie_content()
+    }
+
+    fn load<'a>(
+        &'a self,
+        request: fastsession::store::LoadRequest<'a>,
+    ) -> fastsession::store::StoreFuture<'a, fastsession::store::Loaded> {
+        self.0.load(request)
+    }
+
+    fn save<'a>(
+        &'a self,
+        request: fastsession::store::SaveRequest<'a>,
+    ) -> fastsession::store::StoreFuture<'a, fastsession::store::Saved> {
+        fastsession::store::StoreFuture::io(async move {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            self.0.save(request).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_save_that_waits_keeps_the_response() {
+    let store = SlowSaves(fastsession::MemoryStore::new().expect("store"));
+    let config = fastsession::SessionConfig::new(
+        store,
+        fastsession::CookieConfig::new("id").expect("cookie"),
+    );
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(config))
+        .service(service_fn(|r| bump(r, StatusCode::CREATED)));
+    let first = service.clone().oneshot(request(None)).await.expect("first");
+    assert_eq!(
+        (first.status(), first.body().as_str()),
+        (StatusCode::CREATED, "1")
+    );
+    assert_eq!(first.headers()["vary"], "Cookie");
+    let cookie = cookie_header(first.headers());
+    let second = service
+        .oneshot(request(Some(&cookie)))
+        .await
+        .expect("second");
+    assert_eq!(
+        (second.status(), second.body().as_str()),
+        (StatusCode::CREATED, "2")
+    );
+}
