@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use fastsession_bench_matrix::floor::{FloorLayer, FloorSession, MemoryFloor};
+use fastsession_bench_matrix::floor::{CookieFloorSession, FloorLayer, FloorSession, MemoryFloor};
 use fastsession_bench_matrix::{Framework, Library, Path, SERVERS, Server, Store};
 use fastsession_benches::serving::{
     BoxError, announce, delete_prefix, exit_on_stdin_eof, flush_tower_sessions_db, postgres_url,
@@ -211,6 +211,16 @@ impl Counter for fastsession_core::Session {
 }
 
 impl Counter for FloorSession {
+    fn n(&self) -> Result<Option<u64>, BoxError> {
+        Ok(self.number("n"))
+    }
+    fn set_n(&self, n: u64) -> Result<(), BoxError> {
+        self.set_number("n", n);
+        Ok(())
+    }
+}
+
+impl Counter for CookieFloorSession {
     fn n(&self) -> Result<Option<u64>, BoxError> {
         Ok(self.number("n"))
     }
@@ -566,7 +576,7 @@ mod actix {
     use actix_web::cookie::time::Duration;
     use actix_web::{App, HttpResponse, HttpServer, web};
 
-    use fastsession_bench_matrix::floor::{CookieFloor, cookie_value};
+    use fastsession_bench_matrix::floor::{CookieFloor, CookieFloorLayer, CookieFloorSession};
 
     use super::{
         BoxError, Library, ONE, Options, Path, Store, announce, answer, fastsession_config,
@@ -612,37 +622,7 @@ mod actix {
                 routes!(actix_session::Session, answer);
             }
             Library::Floor => {
-                async fn floor(
-                    request: actix_web::HttpRequest,
-                    floor: web::Data<CookieFloor>,
-                ) -> HttpResponse {
-                    use actix_web::http::header::{self, HeaderValue};
-                    let Some(path) = Path::of_target(request.path()) else {
-                        return HttpResponse::NotFound().finish();
-                    };
-                    let sealed = request
-                        .headers()
-                        .get_all(header::COOKIE)
-                        .find_map(|value| cookie_value(value.as_bytes(), b"id"));
-                    let Some(answer) = floor.answer(path, sealed) else {
-                        return HttpResponse::InternalServerError().finish();
-                    };
-                    let mut response = HttpResponse::Ok();
-                    response.insert_header((header::VARY, HeaderValue::from_static("Cookie")));
-                    if let Some(line) = answer.set_cookie {
-                        response.insert_header((header::SET_COOKIE, line));
-                        response.insert_header((
-                            header::CACHE_CONTROL,
-                            HeaderValue::from_static("no-store"),
-                        ));
-                    }
-                    response.body(answer.n.to_string())
-                }
-                config
-                    .route(Path::Hot.target(), web::get().to(floor))
-                    .route(Path::Read.target(), web::get().to(floor))
-                    .route(Path::New.target(), web::get().to(floor))
-                    .route(Path::Untouched.target(), web::get().to(one));
+                routes!(CookieFloorSession, answer);
             }
             _ => {
                 config
@@ -689,18 +669,8 @@ mod actix {
                     go!(middleware.clone());
                 }
                 (Library::Floor, Store::Cookie) => {
-                    let floor = web::Data::new(CookieFloor::new()?);
-                    announce(listener.local_addr()?)?;
-                    HttpServer::new(move || {
-                        App::new()
-                            .app_data(floor.clone())
-                            .configure(|c| routes(c, library))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)?
-                    .run()
-                    .await?;
+                    let layer = CookieFloorLayer::new(CookieFloor::new()?);
+                    go!(layer.clone())
                 }
                 (Library::ActixSession, Store::Cookie) => {
                     go!(actix_session::SessionMiddleware::builder(
