@@ -315,7 +315,9 @@ impl MemoryFloor {
             slot.expires = expires;
             slot.anonymous_len = len;
             state.unindex(key, old_expires, old_len);
-            state.make_room(&key, len.unwrap_or(0));
+            if let Some(len) = len {
+                state.make_room(&key, len);
+            }
             state.index(key, expires, len);
         }
         Ok(None)
@@ -328,8 +330,8 @@ impl MemoryFloor {
         {
             let mut state = self.lock();
             state.reap(now);
-            if len.is_some() {
-                state.make_room(&key, len.unwrap_or(0));
+            if let Some(len) = len {
+                state.make_room(&key, len);
             }
             match state.records.entry(key) {
                 Entry::Occupied(_) => return Err(()),
