@@ -49,6 +49,15 @@ pub use memory::{FloorFuture, FloorLayer, FloorService, FloorSession, MemoryFloo
 
 /// Ten minutes without a request end a session, as the matrix sets for every library.
 const IDLE_SECS: u64 = 600;
+/// Thirty days from creation end any session (fastsession's default absolute lifetime).
+const ABSOLUTE_SECS: u64 = 30 * 24 * 3600;
+/// An unchanged session is written again once a quarter of its idle time has passed, so
+/// that its deadline slides (fastsession's default).
+const REFRESH_SECS: u64 = IDLE_SECS / 4;
+/// How far ahead of this server's clock a session's times may be (fastsession's default).
+const CLOCK_SKEW_SECS: u64 = 60;
+/// The longest `Set-Cookie` line browsers keep.
+const MAX_COOKIE_LINE: usize = 4096;
 /// The cookie's attributes: fastsession's defaults without `Secure` (plain HTTP).
 const ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Path=/";
 
@@ -77,9 +86,18 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Whether a session created and last active at these times may be served at `now`: not
+/// from the future, within its absolute lifetime, and active within the idle timeout.
+fn is_live(created: u64, last_active: u64, now: u64) -> bool {
+    let latest = now + CLOCK_SKEW_SECS;
+    created <= last_active
+        && last_active <= latest
+        && now < created.saturating_add(ABSOLUTE_SECS)
+        && now < last_active.saturating_add(IDLE_SECS)
+}
+
 /// The value of the cookie `name` in one `Cookie` header's bytes.
-#[must_use]
-pub fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     header.split(|&b| b == b';').find_map(|pair| {
         let pair = pair.trim_ascii_start();
         pair.strip_prefix(name)?.strip_prefix(b"=")

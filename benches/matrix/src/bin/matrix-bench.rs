@@ -502,33 +502,19 @@ fn num(value: f64, digits: usize) -> String {
     }
 }
 
-/// The best peer of a cell's framework, store, path and sessions: lowest session cost, and
-/// highest throughput.
-fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<(Summary, Summary)> {
-    let peers = peers_of(cell, summaries);
-    let cheapest = peers
-        .iter()
-        .copied()
-        .min_by(|a, b| a.cost.total_cmp(&b.cost))?;
-    let fastest = peers
-        .iter()
-        .copied()
-        .max_by(|a, b| a.rps.total_cmp(&b.rps))?;
-    Some((cheapest, fastest))
+/// The best peers of a cell's framework, store, path and sessions.
+#[derive(Debug, Clone, Copy)]
+struct BestPeer {
+    /// The lowest session cost.
+    cheapest: Summary,
+    /// The highest throughput.
+    fastest: Summary,
+    /// The lowest session cost in user-space CPU (NaN if none was measured).
+    user_cost: f64,
 }
 
-/// The lowest session cost in user-space CPU among a cell's peers.
-fn best_peer_user_cost(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> f64 {
-    peers_of(cell, summaries)
-        .iter()
-        .map(|s| s.user_cost)
-        .filter(|c| c.is_finite())
-        .fold(f64::NAN, f64::min)
-}
-
-/// The peers measured for a cell's framework, store, path and sessions.
-fn peers_of(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Vec<Summary> {
-    summaries
+fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<BestPeer> {
+    let peers: Vec<Summary> = summaries
         .iter()
         .filter(|(c, _)| {
             c.server.is_peer()
@@ -538,7 +524,25 @@ fn peers_of(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Vec<Summary> {
                 && c.sessions == cell.sessions
         })
         .map(|(_, s)| *s)
-        .collect()
+        .collect();
+    let cheapest = peers
+        .iter()
+        .copied()
+        .min_by(|a, b| a.cost.total_cmp(&b.cost))?;
+    let fastest = peers
+        .iter()
+        .copied()
+        .max_by(|a, b| a.rps.total_cmp(&b.rps))?;
+    let user_cost = peers
+        .iter()
+        .map(|s| s.user_cost)
+        .filter(|c| c.is_finite())
+        .fold(f64::NAN, f64::min);
+    Some(BestPeer {
+        cheapest,
+        fastest,
+        user_cost,
+    })
 }
 
 fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
@@ -552,10 +556,10 @@ fn print_tables(summaries: &BTreeMap<Cell, Summary>) {
         let peer = best_peer(*cell, summaries)
             .filter(|_| cell.server.is_fastsession() || cell.server.library == Library::Floor);
         let (cost_ratio, rps_ratio, user_ratio) = match peer {
-            Some((cheapest, fastest)) => (
-                s.cost / cheapest.cost,
-                s.rps / fastest.rps,
-                s.user_cost / best_peer_user_cost(*cell, summaries),
+            Some(best) => (
+                s.cost / best.cheapest.cost,
+                s.rps / best.fastest.rps,
+                s.user_cost / best.user_cost,
             ),
             None => (f64::NAN, f64::NAN, f64::NAN),
         };
@@ -634,7 +638,10 @@ fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
             );
             continue;
         }
-        let Some((cheapest, fastest)) = best_peer(*cell, summaries) else {
+        let Some(BestPeer {
+            cheapest, fastest, ..
+        }) = best_peer(*cell, summaries)
+        else {
             continue;
         };
         if cell.server.store.is_shared() {

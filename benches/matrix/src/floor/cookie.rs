@@ -17,17 +17,7 @@ use fastsession_core::codec::{Codec, Key, KeyRing};
 use pin_project_lite::pin_project;
 use serde_json::value::RawValue;
 
-use super::{ATTRIBUTES, IDLE_SECS, cookie_value, now};
-
-/// Thirty days from creation end any session (fastsession's default absolute lifetime).
-const ABSOLUTE_SECS: u64 = 30 * 24 * 3600;
-/// An unchanged session is sealed again once a quarter of its idle time has passed, so that
-/// its deadline slides (fastsession's default).
-const REFRESH_SECS: u64 = IDLE_SECS / 4;
-/// How far ahead of this server's clock a cookie's times may be (fastsession's default).
-const CLOCK_SKEW_SECS: u64 = 60;
-/// The longest `Set-Cookie` line browsers keep.
-const MAX_COOKIE_LINE: usize = 4096;
+use super::{ATTRIBUTES, MAX_COOKIE_LINE, REFRESH_SECS, cookie_value, is_live, now};
 
 type Values = BTreeMap<String, Box<RawValue>>;
 
@@ -82,11 +72,7 @@ impl CookieFloor {
                 ))
             };
             let (created, last_active) = (word(0)?, word(8)?);
-            let latest = now + CLOCK_SKEW_SECS;
-            let live = created <= last_active
-                && last_active <= latest
-                && now < created.saturating_add(ABSOLUTE_SECS)
-                && now < last_active.saturating_add(IDLE_SECS);
+            let live = is_live(created, last_active, now);
             let values = serde_json::from_slice(plaintext.get(16..)?).ok()?;
             live.then_some((created, last_active, values))
         });
@@ -283,13 +269,11 @@ where
             Err(error) => return Poll::Ready(Err(error)),
         };
         // A request whose handler never used its session: nothing opened, no header.
-        let Some((session, held)) = session.and_then(|s| {
-            s.inner
-                .held
-                .borrow_mut()
-                .take()
-                .map(|held| (s.clone(), held))
-        }) else {
+        let Some(session) = session else {
+            return Poll::Ready(Ok(response));
+        };
+        let held = session.inner.held.borrow_mut().take();
+        let Some(held) = held else {
             return Poll::Ready(Ok(response));
         };
         response
@@ -421,7 +405,7 @@ mod tests {
         assert_eq!(serve(&floor, Path::Read, Some(&tampered)).await.0, "0");
         assert_eq!(serve(&floor, Path::Hot, Some(&tampered)).await.0, "1");
 
-        let then = now() - IDLE_SECS;
+        let then = now() - crate::floor::IDLE_SECS;
         let mut old = floor.floor.open(None, then);
         old.values.insert(
             "n".to_owned(),

@@ -16,21 +16,15 @@ use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 
-use super::{ATTRIBUTES, IDLE_SECS, cookie_value, now, random_id};
+use super::{
+    ABSOLUTE_SECS, ATTRIBUTES, IDLE_SECS, MAX_COOKIE_LINE, REFRESH_SECS, cookie_value, is_live,
+    now, random_id,
+};
 
 /// The anonymous sessions kept at most, and their bytes (fastsession's memory store's
 /// defaults).
 const BUDGET: usize = 100_000;
 const BUDGET_BYTES: usize = 64 << 20;
-/// Thirty days from creation end any session (fastsession's default absolute lifetime).
-const ABSOLUTE_SECS: u64 = 30 * 24 * 3600;
-/// A read-only request writes the session again once a quarter of its idle time has passed,
-/// so that its deadline slides (fastsession's default).
-const REFRESH_SECS: u64 = IDLE_SECS / 4;
-/// How far ahead of this server's clock a record's times may be (fastsession's default).
-const CLOCK_SKEW_SECS: u64 = 60;
-/// The longest `Set-Cookie` line browsers keep.
-const MAX_COOKIE_LINE: usize = 4096;
 
 /// A keyed hash of an id: what the store indexes.
 type StorageKey = [u8; 32];
@@ -67,13 +61,7 @@ impl Record {
     /// Whether the record may be served at `now`: not from the future, within its absolute
     /// lifetime and own deadline, and active within the idle timeout.
     fn is_live(&self, now: u64) -> bool {
-        let latest = now + CLOCK_SKEW_SECS;
-        self.created <= latest
-            && self.last_active <= latest
-            && self.created <= self.last_active
-            && now < self.created.saturating_add(ABSOLUTE_SECS)
-            && self.expires_at.is_none_or(|at| now < at)
-            && now < self.last_active.saturating_add(IDLE_SECS)
+        is_live(self.created, self.last_active, now) && self.expires_at.is_none_or(|at| now < at)
     }
 
     /// When the record ends if left alone.
@@ -514,11 +502,16 @@ where
             Err(error) => return Poll::Ready(Err(error)),
         };
         // A request whose handler never used its session: nothing loaded, no header.
-        let held = session.and_then(|s| {
-            let mut held = s.inner.held.lock().unwrap_or_else(PoisonError::into_inner);
-            held.take().map(|held| (Arc::clone(&s.inner.floor), held))
-        });
-        let Some((floor, held)) = held else {
+        let Some(session) = session else {
+            return Poll::Ready(Ok(response));
+        };
+        let held = session
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(held) = held else {
             return Poll::Ready(Ok(response));
         };
         response
@@ -528,7 +521,12 @@ where
         if response.status().is_server_error() {
             return Poll::Ready(Ok(response));
         }
-        match floor.save(held).map(|line| line.map(Bytes::from)) {
+        match session
+            .inner
+            .floor
+            .save(held)
+            .map(|line| line.map(Bytes::from))
+        {
             Ok(None) => {}
             Ok(Some(line)) => match HeaderValue::from_maybe_shared(line) {
                 Ok(line) => {
