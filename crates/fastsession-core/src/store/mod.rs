@@ -34,6 +34,8 @@ mod future;
 mod load;
 mod memo;
 mod memory;
+#[cfg(feature = "near-cache")]
+mod near_cache;
 #[cfg(feature = "tokio")]
 mod reaper;
 mod revocation;
@@ -52,6 +54,11 @@ pub use future::StoreFuture;
 pub use load::{LoadRequest, Loaded};
 pub use memo::Memo;
 pub use memory::{DEFAULT_MAX_SESSIONS, MemoryBackend, MemoryStore};
+#[cfg(feature = "near-cache")]
+pub use near_cache::{
+    DEFAULT_NEAR_CACHE_BYTES, DEFAULT_NEAR_CACHE_ENTRIES, DEFAULT_NEAR_CACHE_MAX_AGE, Fill,
+    NearCache, NearCacheConfig, NearCacheStats,
+};
 #[cfg(feature = "tokio")]
 pub use reaper::spawn_reaper;
 pub use revocation::{RevocationList, UserRevocation};

@@ -1,0 +1,769 @@
+//! A near cache: recently read records kept in process, served only while the store's own
+//! invalidations say nobody changed them.
+//!
+//! The store feeds it three things: the records it reads through a connection whose reads the
+//! server tracks ([`NearCache::begin`] before the read, [`Fill::complete`] after), the
+//! invalidations the server pushes ([`NearCache::invalidate`], [`NearCache::flush`]), and
+//! whether that push channel is up at all ([`NearCache::set_tracking`]). A write of the
+//! store's own invalidates its key when it completes, so that this process reads its own
+//! writes.
+//!
+//! Why a read and an invalidation cannot cross: an invalidation of a key removes both its
+//! entry and the mark of any read of it still under way, under one lock, and a read's record
+//! goes in only if its mark is still there. A read answered before a write reaches the server
+//! is therefore either invalidated after it went in, or refused; the stale entry lives at most
+//! as long as the invalidation takes to arrive, and never longer than the maximum age.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use quick_cache::Weighter;
+
+use super::StorageKey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::Record;
+
+/// The default bound on entries.
+pub const DEFAULT_NEAR_CACHE_ENTRIES: usize = 10_000;
+/// The default bound on the bytes the entries' data take, in all.
+pub const DEFAULT_NEAR_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// The default maximum age of an entry: what a lost invalidation can cost at most.
+pub const DEFAULT_NEAR_CACHE_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// What an entry is counted as beyond its data: the record's fixed fields and the cache's own.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// How large a near cache may grow and how long an entry may be served.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fastsession::store::NearCacheConfig;
+///
+/// let config = NearCacheConfig::new()
+///     .with_max_entries(50_000)
+///     .with_max_bytes(128 << 20)
+///     .with_max_age(Duration::from_millis(500))?;
+/// assert_eq!(config.max_entries(), 50_000);
+/// # Ok::<(), fastsession::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NearCacheConfig {
+    max_entries: usize,
+    max_bytes: usize,
+    max_age: Duration,
+}
+
+impl Default for NearCacheConfig {
+    fn default() -> Self {
+        NearCacheConfig::new()
+    }
+}
+
+impl NearCacheConfig {
+    /// The defaults: [`DEFAULT_NEAR_CACHE_ENTRIES`] entries, [`DEFAULT_NEAR_CACHE_BYTES`]
+    /// bytes, [`DEFAULT_NEAR_CACHE_MAX_AGE`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{DEFAULT_NEAR_CACHE_MAX_AGE, NearCacheConfig};
+    ///
+    /// assert_eq!(NearCacheConfig::new().max_age(), DEFAULT_NEAR_CACHE_MAX_AGE);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        NearCacheConfig {
+            max_entries: DEFAULT_NEAR_CACHE_ENTRIES,
+            max_bytes: DEFAULT_NEAR_CACHE_BYTES,
+            max_age: DEFAULT_NEAR_CACHE_MAX_AGE,
+        }
+    }
+
+    /// Bounds the number of entries (at least one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::NearCacheConfig;
+    ///
+    /// assert_eq!(NearCacheConfig::new().with_max_entries(0).max_entries(), 1);
+    /// ```
+    #[must_use]
+    pub fn with_max_entries(mut self, max: usize) -> Self {
+        self.max_entries = max.max(1);
+        self
+    }
+
+    /// Bounds the bytes the entries take, in all (at least one entry's worth).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::NearCacheConfig;
+    ///
+    /// assert_eq!(NearCacheConfig::new().with_max_bytes(1 << 20).max_bytes(), 1 << 20);
+    /// ```
+    #[must_use]
+    pub fn with_max_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max.max(ENTRY_OVERHEAD);
+        self
+    }
+
+    /// Sets how long after its read an entry may still be served: the longest a session can
+    /// stay stale if an invalidation is lost.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for zero or more than a minute: a cache whose entries
+    /// may outlive a lost invalidation by minutes is not coherent in any useful sense.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession::store::NearCacheConfig;
+    ///
+    /// assert!(NearCacheConfig::new().with_max_age(Duration::from_secs(3600)).is_err());
+    /// ```
+    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self> {
+        if max_age.is_zero() || max_age > Duration::from_secs(60) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "a near cache's maximum age must be above zero and at most a minute",
+            ));
+        }
+        self.max_age = max_age;
+        Ok(self)
+    }
+
+    /// Returns the bound on entries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{DEFAULT_NEAR_CACHE_ENTRIES, NearCacheConfig};
+    ///
+    /// assert_eq!(NearCacheConfig::new().max_entries(), DEFAULT_NEAR_CACHE_ENTRIES);
+    /// ```
+    #[must_use]
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Returns the bound on bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{DEFAULT_NEAR_CACHE_BYTES, NearCacheConfig};
+    ///
+    /// assert_eq!(NearCacheConfig::new().max_bytes(), DEFAULT_NEAR_CACHE_BYTES);
+    /// ```
+    #[must_use]
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Returns the maximum age of an entry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastsession::store::NearCacheConfig;
+    ///
+    /// assert_eq!(NearCacheConfig::new().max_age(), Duration::from_secs(1));
+    /// ```
+    #[must_use]
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+}
+
+/// What a near cache has done since it was made, and what it holds.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::store::{NearCache, NearCacheConfig};
+///
+/// let stats = NearCache::new(NearCacheConfig::new()).stats();
+/// assert_eq!((stats.hits(), stats.entries(), stats.is_tracking()), (0, 0, false));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NearCacheStats {
+    hits: u64,
+    misses: u64,
+    invalidations: u64,
+    flushes: u64,
+    entries: usize,
+    bytes: u64,
+    tracking: bool,
+}
+
+impl NearCacheStats {
+    /// Returns the loads served from the cache.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// let served_here = stats.hits();
+    /// # assert_eq!(served_here, 0);
+    /// ```
+    #[must_use]
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
+
+    /// Returns the loads that went to the store: not cached, too old, or tracking down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// let ratio = stats.hits() as f64 / (stats.hits() + stats.misses()).max(1) as f64;
+    /// # assert_eq!(ratio, 0.0);
+    /// ```
+    #[must_use]
+    pub fn misses(&self) -> u64 {
+        self.misses
+    }
+
+    /// Returns the keys invalidated: by the store's push channel or by this process's writes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// assert_eq!(stats.invalidations(), 0);
+    /// ```
+    #[must_use]
+    pub fn invalidations(&self) -> u64 {
+        self.invalidations
+    }
+
+    /// Returns the times the whole cache was dropped (a disconnect, a flush of the store, a
+    /// doubt).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// assert_eq!(stats.flushes(), 0);
+    /// ```
+    #[must_use]
+    pub fn flushes(&self) -> u64 {
+        self.flushes
+    }
+
+    /// Returns the entries held now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// assert_eq!(stats.entries(), 0);
+    /// ```
+    #[must_use]
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Returns the bytes the entries are counted as now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// assert_eq!(stats.bytes(), 0);
+    /// ```
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Returns whether the store's invalidations are being received, so that loads may be
+    /// served from the cache.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let stats = fastsession::store::NearCache::new(Default::default()).stats();
+    /// assert!(!stats.is_tracking());
+    /// ```
+    #[must_use]
+    pub fn is_tracking(&self) -> bool {
+        self.tracking
+    }
+}
+
+/// A cached record and when the read that brought it began.
+#[derive(Clone)]
+struct Cached {
+    record: Record,
+    read_at: Instant,
+}
+
+/// Weighs an entry by its data, and at least by its share of the entry bound, so that one
+/// bound on weight keeps both bounds.
+#[derive(Clone)]
+struct ByBytes {
+    floor: u64,
+}
+
+impl Weighter<StorageKey, Cached> for ByBytes {
+    fn weight(&self, _key: &StorageKey, cached: &Cached) -> u64 {
+        let bytes = (cached.record.data_len() + ENTRY_OVERHEAD) as u64;
+        bytes.max(self.floor)
+    }
+}
+
+/// The reads under way and whether the cache may be used, changed only under one lock.
+struct Coherence {
+    tracking: bool,
+    /// Raised by every flush: a read begun before one never goes in.
+    generation: u64,
+    next_ticket: u64,
+    /// The latest read under way of each key.
+    reading: HashMap<StorageKey, u64>,
+}
+
+struct Shared {
+    entries: quick_cache::sync::Cache<StorageKey, Cached, ByBytes>,
+    coherence: Mutex<Coherence>,
+    max_age: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+    flushes: AtomicU64,
+}
+
+/// A near cache of records, kept coherent by the invalidations of the store that holds them.
+///
+/// For store authors: an application turns it on through its store's configuration (for
+/// Redis, `RedisConfig::with_near_cache`). Cloning gives another handle to the same cache.
+///
+/// # Examples
+///
+/// ```
+/// use fastsession::session::Record;
+/// use fastsession::store::{NearCache, NearCacheConfig, StorageKey};
+/// use fastsession::time::UnixTime;
+///
+/// let cache = NearCache::new(NearCacheConfig::new());
+/// let key = StorageKey::from_bytes([7; 32]);
+/// // Nothing is served until the store's invalidations arrive.
+/// assert!(cache.begin(key).is_none());
+/// cache.set_tracking(true);
+/// let fill = cache.begin(key).expect("tracking");
+/// let record = Record::new(UnixTime::now()); // what the tracked read returned
+/// fill.complete(&record);
+/// assert!(cache.get(&key).is_some());
+/// // Another client changed it: the store's push says so.
+/// cache.invalidate(&key);
+/// assert!(cache.get(&key).is_none());
+/// ```
+#[derive(Clone)]
+pub struct NearCache {
+    shared: Arc<Shared>,
+}
+
+impl NearCache {
+    /// Returns an empty cache with the bounds of `config`, not yet tracking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig};
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new().with_max_entries(100));
+    /// assert_eq!(cache.stats().entries(), 0);
+    /// ```
+    #[must_use]
+    pub fn new(config: NearCacheConfig) -> Self {
+        let floor = (config.max_bytes / config.max_entries).max(1) as u64;
+        let entries = quick_cache::sync::Cache::with_weighter(
+            config.max_entries,
+            config.max_bytes as u64,
+            ByBytes { floor },
+        );
+        NearCache {
+            shared: Arc::new(Shared {
+                entries,
+                coherence: Mutex::new(Coherence {
+                    tracking: false,
+                    generation: 0,
+                    next_ticket: 0,
+                    reading: HashMap::new(),
+                }),
+                max_age: config.max_age,
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                invalidations: AtomicU64::new(0),
+                flushes: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn coherence(&self) -> MutexGuard<'_, Coherence> {
+        self.shared
+            .coherence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Returns the cached record of `key`, if it is held and younger than the maximum age;
+    /// counts a hit or a miss.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey};
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// assert!(cache.get(&StorageKey::from_bytes([1; 32])).is_none());
+    /// assert_eq!(cache.stats().misses(), 1);
+    /// ```
+    #[must_use]
+    pub fn get(&self, key: &StorageKey) -> Option<Record> {
+        let shared = &*self.shared;
+        let found = shared
+            .entries
+            .get(key)
+            .filter(|cached| cached.read_at.elapsed() < shared.max_age);
+        let counter = if found.is_some() {
+            &shared.hits
+        } else {
+            &shared.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found.map(|cached| cached.record)
+    }
+
+    /// Marks a tracked read of `key` as begun: call it before sending the read. `None` while
+    /// tracking is down (read without it, and cache nothing).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey};
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.set_tracking(true);
+    /// let key = StorageKey::from_bytes([2; 32]);
+    /// let fill = cache.begin(key).expect("tracking");
+    /// // The read found no session: nothing to cache, and the mark goes with the fill.
+    /// drop(fill);
+    /// assert_eq!(cache.stats().entries(), 0);
+    /// ```
+    #[must_use]
+    pub fn begin(&self, key: StorageKey) -> Option<Fill> {
+        let read_at = Instant::now();
+        let mut coherence = self.coherence();
+        if !coherence.tracking {
+            return None;
+        }
+        coherence.next_ticket += 1;
+        let ticket = coherence.next_ticket;
+        coherence.reading.insert(key, ticket);
+        Some(Fill {
+            cache: self.clone(),
+            key,
+            ticket,
+            generation: coherence.generation,
+            read_at,
+        })
+    }
+
+    /// Drops the entry of `key` and refuses the reads of it under way: another client changed
+    /// it, or this process wrote it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey};
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.invalidate(&StorageKey::from_bytes([3; 32]));
+    /// assert_eq!(cache.stats().invalidations(), 1);
+    /// ```
+    pub fn invalidate(&self, key: &StorageKey) {
+        let mut coherence = self.coherence();
+        coherence.reading.remove(key);
+        self.shared.entries.remove(key);
+        drop(coherence);
+        self.shared.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops every entry and refuses every read under way: the store was flushed, or its
+    /// invalidations may have been missed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig};
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.flush();
+    /// assert_eq!(cache.stats().flushes(), 1);
+    /// ```
+    pub fn flush(&self) {
+        let mut coherence = self.coherence();
+        Self::flush_locked(&self.shared, &mut coherence);
+    }
+
+    fn flush_locked(shared: &Shared, coherence: &mut Coherence) {
+        coherence.generation += 1;
+        coherence.reading.clear();
+        shared.entries.clear();
+        shared.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Says whether the store's invalidations are being received. Going down drops
+    /// everything; going up again starts empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig};
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.set_tracking(true);
+    /// assert!(cache.stats().is_tracking());
+    /// cache.set_tracking(false); // the push channel was lost
+    /// assert_eq!(cache.stats().flushes(), 1);
+    /// ```
+    pub fn set_tracking(&self, tracking: bool) {
+        let mut coherence = self.coherence();
+        if coherence.tracking && !tracking {
+            Self::flush_locked(&self.shared, &mut coherence);
+        }
+        coherence.tracking = tracking;
+    }
+
+    /// Returns what the cache has done and holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::store::{NearCache, NearCacheConfig};
+    ///
+    /// let stats = NearCache::new(NearCacheConfig::new()).stats();
+    /// assert_eq!(stats.misses(), 0);
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> NearCacheStats {
+        let shared = &*self.shared;
+        let tracking = self.coherence().tracking;
+        NearCacheStats {
+            hits: shared.hits.load(Ordering::Relaxed),
+            misses: shared.misses.load(Ordering::Relaxed),
+            invalidations: shared.invalidations.load(Ordering::Relaxed),
+            flushes: shared.flushes.load(Ordering::Relaxed),
+            entries: shared.entries.len(),
+            bytes: shared.entries.weight(),
+            tracking,
+        }
+    }
+}
+
+impl fmt::Debug for NearCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NearCache")
+            .field("stats", &self.stats())
+            .field("max_age", &self.shared.max_age)
+            .finish()
+    }
+}
+
+/// A tracked read under way, from [`NearCache::begin`]: its record goes into the cache by
+/// [`complete`](Self::complete) unless the key was invalidated or the cache flushed since.
+/// Dropped, it withdraws its mark.
+#[must_use = "a read's record is cached only by `complete`"]
+pub struct Fill {
+    cache: NearCache,
+    key: StorageKey,
+    ticket: u64,
+    generation: u64,
+    read_at: Instant,
+}
+
+impl Fill {
+    /// Caches `record`, what the tracked read returned, if nothing changed the key since the
+    /// read began. Returns whether it went in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.set_tracking(true);
+    /// let key = StorageKey::from_bytes([4; 32]);
+    /// let fill = cache.begin(key).expect("tracking");
+    /// cache.invalidate(&key); // a write landed while the read was under way
+    /// assert!(!fill.complete(&Record::new(UnixTime::now())));
+    /// ```
+    pub fn complete(self, record: &Record) -> bool {
+        let cache = &self.cache;
+        let mut coherence = cache.coherence();
+        let current = coherence.tracking
+            && coherence.generation == self.generation
+            && coherence.reading.get(&self.key) == Some(&self.ticket);
+        if current {
+            coherence.reading.remove(&self.key);
+            let cached = Cached {
+                record: record.clone(),
+                read_at: self.read_at,
+            };
+            cache.shared.entries.insert(self.key, cached);
+        }
+        current
+    }
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        let mut coherence = self.cache.coherence();
+        if coherence.reading.get(&self.key) == Some(&self.ticket) {
+            coherence.reading.remove(&self.key);
+        }
+    }
+}
+
+impl fmt::Debug for Fill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fill")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::UnixTime;
+
+    fn key(n: u8) -> StorageKey {
+        StorageKey::from_bytes([n; 32])
+    }
+
+    fn tracking() -> NearCache {
+        let cache = NearCache::new(NearCacheConfig::new());
+        cache.set_tracking(true);
+        cache
+    }
+
+    fn record(n: u64) -> Record {
+        let mut record = Record::new(UnixTime::from_secs(1_000));
+        record.set_last_active(UnixTime::from_secs(1_000 + n));
+        record
+    }
+
+    #[test]
+    fn a_completed_read_is_served_until_invalidated() {
+        let cache = tracking();
+        cache.begin(key(1)).unwrap().complete(&record(5));
+        assert_eq!(cache.get(&key(1)), Some(record(5)));
+        cache.invalidate(&key(1));
+        assert_eq!(cache.get(&key(1)), None);
+        let stats = cache.stats();
+        assert_eq!((stats.hits(), stats.misses(), stats.invalidations()), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_read_that_an_invalidation_overtook_is_not_cached() {
+        let cache = tracking();
+        let fill = cache.begin(key(1)).unwrap();
+        cache.invalidate(&key(1));
+        assert!(!fill.complete(&record(1)));
+        assert_eq!(cache.get(&key(1)), None);
+    }
+
+    #[test]
+    fn a_read_begun_before_a_flush_or_a_lost_channel_is_not_cached() {
+        let cache = tracking();
+        let fill = cache.begin(key(1)).unwrap();
+        cache.flush();
+        assert!(!fill.complete(&record(1)));
+
+        let fill = cache.begin(key(2)).unwrap();
+        cache.set_tracking(false);
+        cache.set_tracking(true);
+        assert!(!fill.complete(&record(2)));
+        assert_eq!(cache.stats().entries(), 0);
+    }
+
+    #[test]
+    fn nothing_is_cached_or_begun_while_tracking_is_down() {
+        let cache = NearCache::new(NearCacheConfig::new());
+        assert!(cache.begin(key(1)).is_none());
+        let cache = tracking();
+        cache.begin(key(1)).unwrap().complete(&record(1));
+        cache.set_tracking(false);
+        assert_eq!(cache.get(&key(1)), None);
+        assert!(cache.begin(key(1)).is_none());
+    }
+
+    #[test]
+    fn of_two_reads_of_one_key_only_the_later_goes_in() {
+        let cache = tracking();
+        let first = cache.begin(key(1)).unwrap();
+        let second = cache.begin(key(1)).unwrap();
+        assert!(!first.complete(&record(1)));
+        assert!(second.complete(&record(2)));
+        assert_eq!(cache.get(&key(1)), Some(record(2)));
+    }
+
+    #[test]
+    fn a_dropped_read_leaves_no_mark() {
+        let cache = tracking();
+        drop(cache.begin(key(1)).unwrap());
+        assert!(cache.coherence().reading.is_empty());
+    }
+
+    #[test]
+    fn an_entry_past_its_maximum_age_is_not_served() {
+        let config = NearCacheConfig::new()
+            .with_max_age(Duration::from_millis(20))
+            .unwrap();
+        let cache = NearCache::new(config);
+        cache.set_tracking(true);
+        cache.begin(key(1)).unwrap().complete(&record(1));
+        assert!(cache.get(&key(1)).is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(cache.get(&key(1)), None);
+    }
+
+    #[test]
+    fn the_bounds_hold_on_entries_and_bytes() {
+        let config = NearCacheConfig::new()
+            .with_max_entries(50)
+            .with_max_bytes(1 << 30);
+        let cache = NearCache::new(config);
+        cache.set_tracking(true);
+        for n in 0..200u8 {
+            cache.begin(key(n)).unwrap().complete(&record(u64::from(n)));
+        }
+        assert!(cache.stats().entries() <= 50, "{:?}", cache.stats());
+
+        let config = NearCacheConfig::new()
+            .with_max_entries(1_000)
+            .with_max_bytes(20 * ENTRY_OVERHEAD);
+        let cache = NearCache::new(config);
+        cache.set_tracking(true);
+        for n in 0..200u8 {
+            cache.begin(key(n)).unwrap().complete(&record(u64::from(n)));
+        }
+        let stats = cache.stats();
+        assert!(stats.entries() <= 20 && stats.bytes() <= 20 * ENTRY_OVERHEAD as u64);
+    }
+}
