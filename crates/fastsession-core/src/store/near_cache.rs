@@ -596,7 +596,7 @@ pub struct Fill {
 
 impl Fill {
     /// Caches `record`, what the tracked read returned, if nothing changed the key since the
-    /// read began. Returns whether it went in.
+    /// read began.
     ///
     /// # Examples
     ///
@@ -610,9 +610,10 @@ impl Fill {
     /// let key = StorageKey::from_bytes([4; 32]);
     /// let fill = cache.begin(key).expect("tracking");
     /// cache.invalidate(&key); // a write landed while the read was under way
-    /// assert!(!fill.complete(&Record::new(UnixTime::now())));
+    /// fill.complete(&Record::new(UnixTime::now()));
+    /// assert!(cache.get(&key).is_none());
     /// ```
-    pub fn complete(self, record: &Record) -> bool {
+    pub fn complete(self, record: &Record) {
         let cache = &self.cache;
         let mut coherence = cache.coherence();
         let current = coherence.tracking
@@ -626,7 +627,6 @@ impl Fill {
             };
             cache.shared.entries.insert(self.key, cached);
         }
-        current
     }
 }
 
@@ -684,7 +684,7 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
-        assert!(!fill.complete(&record(1)));
+        fill.complete(&record(1));
         assert_eq!(cache.get(&key(1)), None);
     }
 
@@ -693,12 +693,12 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.flush();
-        assert!(!fill.complete(&record(1)));
+        fill.complete(&record(1));
 
         let fill = cache.begin(key(2)).unwrap();
         cache.set_tracking(false);
         cache.set_tracking(true);
-        assert!(!fill.complete(&record(2)));
+        fill.complete(&record(2));
         assert_eq!(cache.stats().entries(), 0);
     }
 
@@ -718,8 +718,9 @@ mod tests {
         let cache = tracking();
         let first = cache.begin(key(1)).unwrap();
         let second = cache.begin(key(1)).unwrap();
-        assert!(!first.complete(&record(1)));
-        assert!(second.complete(&record(2)));
+        first.complete(&record(1));
+        assert_eq!(cache.get(&key(1)), None);
+        second.complete(&record(2));
         assert_eq!(cache.get(&key(1)), Some(record(2)));
     }
 
