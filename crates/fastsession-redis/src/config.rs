@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use fastsession_core::store::AnonymousBudget;
+use fastsession_core::store::{AnonymousBudget, NearCacheConfig};
 use fastsession_core::{Error, ErrorKind, Result};
 
 /// The default key prefix, see [`RedisConfig::with_key_prefix`].
@@ -46,6 +46,7 @@ pub struct RedisConfig {
     pub(crate) command_timeout: Duration,
     pub(crate) user_index_ttl: Duration,
     pub(crate) anonymous_budget: AnonymousBudget,
+    pub(crate) near_cache: Option<NearCacheConfig>,
 }
 
 impl RedisConfig {
@@ -69,6 +70,7 @@ impl RedisConfig {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             user_index_ttl: DEFAULT_USER_INDEX_TTL,
             anonymous_budget: AnonymousBudget::default(),
+            near_cache: None,
         }
     }
 
@@ -299,6 +301,50 @@ impl RedisConfig {
     }
 
     /// Refuses settings that cannot work, before any connection is made.
+    /// Keeps recently read sessions in this process, served without asking Redis while Redis
+    /// confirms nobody changed them (off by default).
+    ///
+    /// Redis tracks the keys the store reads (`CLIENT TRACKING`, Redis 6 or later) and pushes
+    /// an invalidation when any client changes one; the cache serves a session only while that
+    /// channel is up, drops everything when it goes down (a disconnect, a restart, a
+    /// `FLUSHALL`), and never serves an entry older than the configuration's maximum age. A
+    /// write still goes to Redis with the field-level merge, and drops the entry. So a load
+    /// may trail a write made on another app server by the time the invalidation takes to
+    /// arrive, never longer than the maximum age, and a session ended anywhere is never
+    /// served again once that invalidation arrives.
+    ///
+    /// Not with a [`cluster`](Self::cluster): each node tracks only its own keys, so
+    /// connecting refuses the combination with [`ErrorKind::InvalidConfig`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    /// use fastsession::store::NearCacheConfig;
+    ///
+    /// let config = RedisConfig::new("redis://127.0.0.1").with_near_cache(NearCacheConfig::new());
+    /// assert!(config.near_cache().is_some());
+    /// ```
+    #[must_use]
+    pub fn with_near_cache(mut self, near_cache: NearCacheConfig) -> Self {
+        self.near_cache = Some(near_cache);
+        self
+    }
+
+    /// Returns the near cache's configuration, if it is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::redis::RedisConfig;
+    ///
+    /// assert!(RedisConfig::new("redis://127.0.0.1").near_cache().is_none());
+    /// ```
+    #[must_use]
+    pub fn near_cache(&self) -> Option<&NearCacheConfig> {
+        self.near_cache.as_ref()
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let invalid = |what: &'static str| Err(Error::new(ErrorKind::InvalidConfig, what));
         if self.urls.is_empty() || self.urls.iter().any(String::is_empty) {
@@ -312,6 +358,13 @@ impl RedisConfig {
         }
         if self.user_index_ttl.as_secs() == 0 {
             return invalid("redis store: the user index TTL must be at least one second");
+        }
+        if self.cluster && self.near_cache.is_some() {
+            // Each node tracks only its own keys, and a slot moving between nodes would
+            // carry no invalidation: never a silently incoherent cache.
+            return invalid(
+                "redis store: the near cache needs one Redis server; a Cluster is not supported",
+            );
         }
         Ok(())
     }
@@ -328,6 +381,7 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout", &self.command_timeout)
             .field("user_index_ttl", &self.user_index_ttl)
             .field("anonymous_budget", &self.anonymous_budget)
+            .field("near_cache", &self.near_cache)
             .finish()
     }
 }

@@ -13,6 +13,7 @@ mod conformance;
 mod faults;
 mod foreign;
 mod layout;
+mod near_cache;
 mod support;
 #[cfg(feature = "tls-rustls")]
 mod tls;

@@ -10,7 +10,7 @@ use fastsession_core::Error;
 use fastsession_core::codec::Key;
 use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
 use fastsession_core::session::{Expiry, Session, SessionId};
-use fastsession_core::store::AnonymousBudget;
+use fastsession_core::store::{AnonymousBudget, NearCacheConfig};
 use fastsession_core::time::{ManualClock, UnixTime};
 use fastsession_redis::{RedisConfig, RedisStore};
 use http::HeaderMap;
@@ -48,13 +48,41 @@ pub(crate) fn unique_prefix() -> String {
 
 /// A store on the shared Redis under a fresh prefix, and the guard that deletes its keys.
 pub(crate) async fn shared_store() -> (Arc<RedisStore>, Cleanup) {
+    shared_store_with(|config| config).await
+}
+
+/// [`shared_store`] with the near cache on, once its tracking is.
+pub(crate) async fn shared_store_near() -> (Arc<RedisStore>, Cleanup) {
+    let (store, cleanup) =
+        shared_store_with(|config| config.with_near_cache(NearCacheConfig::new())).await;
+    tracking(&store).await;
+    (store, cleanup)
+}
+
+/// [`shared_store`] with its configuration changed by `change`.
+async fn shared_store_with(
+    change: impl FnOnce(RedisConfig) -> RedisConfig,
+) -> (Arc<RedisStore>, Cleanup) {
     let prefix = unique_prefix();
-    let config = RedisConfig::new(URL).with_key_prefix(&prefix);
+    let config = change(RedisConfig::new(URL).with_key_prefix(&prefix));
     let store = match fastsession_redis::redis_store(&config, &key()).await {
         Ok(store) => store,
         Err(e) => panic!("cannot reach Redis on 127.0.0.1:6379 ({e}); {START}"),
     };
     (Arc::new(store), Cleanup::new(URL, prefix))
+}
+
+/// Waits (up to 10 s) until the near cache of `store` tracks.
+pub(crate) async fn tracking(store: &RedisStore) {
+    let cache = store.backend().near_cache().expect("the near cache is on");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cache.stats().is_tracking() {
+        assert!(
+            Instant::now() < deadline,
+            "the near cache did not start tracking within 10 s: {cache:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A store on `url` under a fresh prefix with `budget`.
@@ -73,6 +101,11 @@ pub(crate) async fn store_with(url: &str, budget: AnonymousBudget) -> Arc<RedisS
 /// conformance factories).
 pub(crate) fn shared_store_blocking() -> (Arc<RedisStore>, Cleanup) {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(shared_store()))
+}
+
+/// [`shared_store_near`] from synchronous code, as [`shared_store_blocking`].
+pub(crate) fn shared_store_near_blocking() -> (Arc<RedisStore>, Cleanup) {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(shared_store_near()))
 }
 
 /// Deletes every key under a prefix when dropped.

@@ -676,7 +676,10 @@ mod tests {
         cache.invalidate(&key(1));
         assert_eq!(cache.get(&key(1)), None);
         let stats = cache.stats();
-        assert_eq!((stats.hits(), stats.misses(), stats.invalidations()), (1, 1, 1));
+        assert_eq!(
+            (stats.hits(), stats.misses(), stats.invalidations()),
+            (1, 1, 1)
+        );
     }
 
     #[test]

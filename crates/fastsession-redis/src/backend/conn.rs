@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use fastsession_core::events::{self, Event};
 use fastsession_core::{Error, ErrorKind, Result};
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Script,
-    ServerErrorKind, ToRedisArgs, Value,
+    Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult,
+    Script, ServerErrorKind, ToRedisArgs, Value,
 };
 
 use super::RedisBackend;
@@ -26,6 +28,8 @@ use crate::config::RedisConfig;
 pub(super) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    /// The near cache's connection, whose reads Redis tracks.
+    Tracked(MultiplexedConnection),
 }
 
 impl ConnectionLike for Conn {
@@ -33,6 +37,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Tracked(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -45,6 +50,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Tracked(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -52,6 +58,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Tracked(c) => c.get_db(),
         }
     }
 }
@@ -148,17 +155,7 @@ impl Conn {
     /// Connects to the server, or the Cluster, of `config` (already validated), within
     /// its connect timeout.
     pub(super) async fn open(config: &RedisConfig) -> Result<Conn> {
-        // Nagle's algorithm would hold each small command back while an earlier one is
-        // unacknowledged: on a multiplexed connection that is every command under load.
-        let infos = config
-            .urls
-            .iter()
-            .map(|url| {
-                let info = url.as_str().into_connection_info().map_err(invalid_url)?;
-                let tcp = info.tcp_settings().clone().set_nodelay(true);
-                Ok(info.set_tcp_settings(tcp))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let infos = connection_infos(config)?;
         if config.cluster {
             let client = ClusterClientBuilder::new(infos)
                 .connection_timeout(config.connect_timeout)
@@ -200,6 +197,21 @@ impl Conn {
 /// A command `name key ...` with room for `args` more arguments of `bytes` in all: redis-rs
 /// starts a command empty and grows it argument by argument (several reallocations and
 /// copies of the key for each command of a save).
+/// The servers of `config`, each with Nagle's algorithm off: it would hold each small command
+/// back while an earlier one is unacknowledged, on a multiplexed connection every command
+/// under load.
+pub(super) fn connection_infos(config: &RedisConfig) -> Result<Vec<ConnectionInfo>> {
+    config
+        .urls
+        .iter()
+        .map(|url| {
+            let info = url.as_str().into_connection_info().map_err(invalid_url)?;
+            let tcp = info.tcp_settings().clone().set_nodelay(true);
+            Ok(info.set_tcp_settings(tcp))
+        })
+        .collect()
+}
+
 pub(super) fn command(name: &str, key: &str, args: usize, bytes: usize) -> Cmd {
     let mut cmd = Cmd::with_capacity(2 + args, name.len() + key.len() + bytes);
     cmd.arg(name).arg(key);
@@ -278,11 +290,19 @@ impl RedisBackend {
     /// reads, which are safe to repeat. Twice, because a read sent while the client is still
     /// noticing a killed connection can fail on it a second time; the next finds the new one.
     /// `None` if the key holds another type than the read is for.
-    pub(super) async fn read_with_retry<T>(&self, what: &'static str, cmd: Cmd) -> Result<Option<T>>
+    pub(super) async fn read_with_retry<T>(
+        &self,
+        what: &'static str,
+        cmd: Cmd,
+        via: Option<&MultiplexedConnection>,
+    ) -> Result<Option<T>>
     where
         T: redis::FromRedisValue,
     {
-        Ok(self.read_answered(what, cmd, &["WRONGTYPE"]).await?.ok())
+        Ok(self
+            .read_answered(what, cmd, &["WRONGTYPE"], via)
+            .await?
+            .ok())
     }
 
     /// [`read_with_retry`](Self::read_with_retry), answering `Err(code)` when the server
@@ -292,13 +312,18 @@ impl RedisBackend {
         what: &'static str,
         cmd: Cmd,
         codes: &[&'static str],
+        via: Option<&MultiplexedConnection>,
     ) -> Result<std::result::Result<T, &'static str>>
     where
         T: redis::FromRedisValue,
     {
         let attempt = async {
-            let mut conn = self.conns.get().await;
-            let mut retries = 2;
+            // Not retried through the tracked connection: a failure there is the near cache's
+            // to handle (the read goes to Redis again without it).
+            let (mut conn, mut retries) = match via {
+                Some(tracked) => (Conn::Tracked(tracked.clone()), 0),
+                None => (self.conns.get().await, 2),
+            };
             loop {
                 match cmd.query_async(&mut conn).await {
                     Err(e) if retries > 0 && (e.is_connection_dropped() || e.is_io_error()) => {

@@ -5,9 +5,11 @@ mod conn;
 mod create;
 mod keys;
 mod merge;
+mod tracking;
 mod update;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -15,11 +17,12 @@ use fastsession_core::Result;
 use fastsession_core::codec::IdHasher;
 use fastsession_core::events::{self, Event};
 use fastsession_core::session::{Expiry, Record};
-use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserIndex};
+use fastsession_core::store::{Backend, NearCache, StorageKey, StoreFuture, Update, UserIndex};
 use fastsession_core::time::UnixTime;
 
 use self::anonymous::AnonymousIndex;
 use self::conn::{Call, Conn, Conns, command, has_code};
+use self::tracking::Tracking;
 use crate::config::RedisConfig;
 use crate::layout::{self, Fields};
 use crate::{dump, scripts};
@@ -162,6 +165,8 @@ pub struct RedisBackend {
     dump_refused: AtomicBool,
     /// Set while a create of this process makes room in the anonymous index.
     making_room: AtomicBool,
+    /// The near cache and its tracked connection, when configured.
+    near: Option<Arc<Tracking>>,
 }
 
 impl RedisBackend {
@@ -209,6 +214,10 @@ impl RedisBackend {
             listpack_refused: AtomicBool::new(false),
             dump_refused: AtomicBool::new(false),
             making_room: AtomicBool::new(false),
+            near: config
+                .near_cache
+                .map(|near| Tracking::start(config, near))
+                .transpose()?,
         };
         backend.anonymous.order = backend.key_name("a:{", &tag);
         backend.anonymous.bytes = backend.key_name("b:{", &tag);
@@ -282,33 +291,28 @@ fn status(reply: &[i64]) -> i64 {
 
 impl Backend for RedisBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        let Some(near) = &self.near else {
+            return StoreFuture::io(self.read_record(key, None));
+        };
+        if let Some(record) = near.cache().get(key) {
+            return StoreFuture::ready(Ok(Some(record)));
+        }
+        let Some((tracked, fill)) = near.begin(*key) else {
+            return StoreFuture::io(self.read_record(key, None));
+        };
         StoreFuture::io(async move {
-            let redis_key = self.session_key(key);
-            if !self.dump_refused.load(Ordering::Relaxed) {
-                let cmd = command("DUMP", &redis_key, 0, 0);
-                let refusals = ["NOPERM", "ERR"];
-                let payload: std::result::Result<Option<Vec<u8>>, _> =
-                    self.read_answered("load a session", cmd, &refusals).await?;
-                match payload {
-                    Ok(None) => return Ok(None),
-                    Ok(Some(payload)) => {
-                        if let Some(read) = dump::read_record(&payload) {
-                            return Ok(readable(read));
-                        }
-                        // Another type, or an encoding not read here: `HGETALL` says which.
+            match self.read_record(key, Some(&tracked.conn)).await {
+                Ok(record) => {
+                    if let Some(record) = &record {
+                        fill.complete(record);
                     }
-                    Err(_) => {
-                        self.dump_refused.store(true, Ordering::Relaxed);
-                        tracing::warn!(target: "fastsession", "redis refused DUMP; sessions are loaded by HGETALL from now on");
-                    }
+                    Ok(record)
                 }
-            }
-            let cmd = command("HGETALL", &redis_key, 0, 0);
-            match self.read_with_retry("load a session", cmd).await? {
-                Some(fields) => Ok(decode(fields)),
-                None => {
-                    unreadable("not a hash");
-                    Ok(None)
+                Err(error) => {
+                    drop(fill);
+                    tracing::debug!(target: "fastsession", %error, "redis near cache: tracked read failed");
+                    near.lost(tracked.epoch, "a tracked read failed");
+                    self.read_record(key, None).await
                 }
             }
         })
@@ -320,11 +324,12 @@ impl Backend for RedisBackend {
         record: &'a Record,
         expires: UnixTime,
     ) -> StoreFuture<'a, bool> {
+        // A new key: nothing of it is cached.
         StoreFuture::io(self.create_record(key, record, Self::ttl_of(record, expires)))
     }
 
     fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
-        StoreFuture::io(self.apply_update(key, update))
+        StoreFuture::io(self.written(key, self.apply_update(key, update)))
     }
 
     fn touch<'a>(
@@ -333,33 +338,17 @@ impl Backend for RedisBackend {
         now: UnixTime,
         expiry: &'a Expiry,
     ) -> StoreFuture<'a, bool> {
-        StoreFuture::io(async move {
+        StoreFuture::io(self.written(key, async move {
             let redis_key = self.session_key(key);
             let mut call = Call::new(&scripts::TOUCH, &[&redis_key]);
             call.arg(&expiry_args(now, expiry)[..]);
             let reply: Vec<i64> = self.invoke("refresh a session", call).await?;
             Ok(status(&reply) == 1)
-        })
+        }))
     }
 
     fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
-        StoreFuture::io(async move {
-            let redis_key = self.session_key(key);
-            if !self.is_cluster() {
-                let call = self.indexed(&scripts::REMOVE_INDEXED, &redis_key, key, 0);
-                let fields: Fields = self.invoke("end a session", call).await?;
-                return Ok(removed(fields));
-            }
-            let fields: Fields = self
-                .invoke("end a session", Call::new(&scripts::REMOVE, &[&redis_key]))
-                .await?;
-            let was_there = !fields.is_empty();
-            let record = removed(fields);
-            if was_there && record.as_ref().is_none_or(|r| r.user_id().is_none()) {
-                self.cluster_index("del", key, UnixTime::EPOCH, 0).await?;
-            }
-            Ok(record)
-        })
+        StoreFuture::io(self.written(key, self.remove_record(key)))
     }
 
     fn reap(&self, _now: UnixTime, _limit: usize) -> StoreFuture<'_, usize> {
@@ -369,6 +358,97 @@ impl Backend for RedisBackend {
 
     fn user_index(&self) -> Option<&dyn UserIndex> {
         Some(self)
+    }
+}
+
+impl RedisBackend {
+    /// Returns the near cache, if [`RedisConfig::with_near_cache`] turned it on: its
+    /// [`stats`](NearCache::stats) for a health page or a metric.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run(store: fastsession::redis::RedisStore) {
+    /// if let Some(cache) = store.backend().near_cache() {
+    ///     let stats = cache.stats();
+    ///     println!("near cache: {} hits, {} misses", stats.hits(), stats.misses());
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn near_cache(&self) -> Option<&NearCache> {
+        self.near.as_deref().map(Tracking::cache)
+    }
+
+    /// Runs a write of the session under `key`, then drops its cached record: this process
+    /// reads its own writes without waiting for Redis's invalidation (which comes too).
+    async fn written<T>(
+        &self,
+        key: &StorageKey,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let written = write.await;
+        if let Some(near) = &self.near {
+            // Also after a failure: a write that timed out may have landed.
+            near.cache().invalidate(key);
+        }
+        written
+    }
+
+    /// Reads the session under `key`, through the tracked connection `via` if given.
+    async fn read_record(
+        &self,
+        key: &StorageKey,
+        via: Option<&redis::aio::MultiplexedConnection>,
+    ) -> Result<Option<Record>> {
+        let redis_key = self.session_key(key);
+        if !self.dump_refused.load(Ordering::Relaxed) {
+            let cmd = command("DUMP", &redis_key, 0, 0);
+            let refusals = ["NOPERM", "ERR"];
+            let payload: std::result::Result<Option<Vec<u8>>, _> = self
+                .read_answered("load a session", cmd, &refusals, via)
+                .await?;
+            match payload {
+                Ok(None) => return Ok(None),
+                Ok(Some(payload)) => {
+                    if let Some(read) = dump::read_record(&payload) {
+                        return Ok(readable(read));
+                    }
+                    // Another type, or an encoding not read here: `HGETALL` says which.
+                }
+                Err(_) => {
+                    self.dump_refused.store(true, Ordering::Relaxed);
+                    tracing::warn!(target: "fastsession", "redis refused DUMP; sessions are loaded by HGETALL from now on");
+                }
+            }
+        }
+        let cmd = command("HGETALL", &redis_key, 0, 0);
+        match self.read_with_retry("load a session", cmd, via).await? {
+            Some(fields) => Ok(decode(fields)),
+            None => {
+                unreadable("not a hash");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends the session under `key`; returns its record.
+    async fn remove_record(&self, key: &StorageKey) -> Result<Option<Record>> {
+        let redis_key = self.session_key(key);
+        if !self.is_cluster() {
+            let call = self.indexed(&scripts::REMOVE_INDEXED, &redis_key, key, 0);
+            let fields: Fields = self.invoke("end a session", call).await?;
+            return Ok(removed(fields));
+        }
+        let fields: Fields = self
+            .invoke("end a session", Call::new(&scripts::REMOVE, &[&redis_key]))
+            .await?;
+        let was_there = !fields.is_empty();
+        let record = removed(fields);
+        if was_there && record.as_ref().is_none_or(|r| r.user_id().is_none()) {
+            self.cluster_index("del", key, UnixTime::EPOCH, 0).await?;
+        }
+        Ok(record)
     }
 }
 
@@ -405,7 +485,7 @@ impl UserIndex for RedisBackend {
             let mut cmd = redis::cmd("SMEMBERS");
             cmd.arg(self.user_key(user));
             let members: Vec<String> = self
-                .read_with_retry("list a user's sessions", cmd)
+                .read_with_retry("list a user's sessions", cmd, None)
                 .await?
                 .unwrap_or_default();
             Ok(members
@@ -422,10 +502,11 @@ impl fmt::Debug for RedisBackend {
             .field(
                 "mode",
                 &match self.conns.first() {
-                    Conn::Single(_) => "standalone",
                     Conn::Cluster(_) => "cluster",
+                    _ => "standalone",
                 },
             )
+            .field("near_cache", &self.near_cache())
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("anonymous_budget", &self.anonymous.budget)
