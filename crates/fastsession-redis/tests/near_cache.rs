@@ -253,3 +253,233 @@ async fn a_cluster_with_a_near_cache_is_refused() {
     assert_eq!(error.kind(), ErrorKind::InvalidConfig);
     assert!(error.to_string().contains("near cache"), "{error}");
 }
+
+/// The ids of the clients whose reads Redis tracks (the near caches' connections).
+fn tracked_clients(server: &OwnServer) -> Vec<String> {
+    let list: String = server.query(redis::cmd("CLIENT").arg("LIST"));
+    list.lines()
+        .filter(|line| {
+            line.split(' ').any(|field| {
+                field
+                    .strip_prefix("flags=")
+                    .is_some_and(|f| f.contains('t'))
+            })
+        })
+        .filter_map(|line| {
+            line.split(' ')
+                .next()?
+                .strip_prefix("id=")
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Retries `attempt` while it fails with a store error (a fault under way), up to 20 s.
+async fn despite_faults<T>(
+    what: &str,
+    mut attempt: impl AsyncFnMut() -> Result<T, fastsession_core::Error>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Store, "{what}: {e}");
+                assert!(Instant::now() < deadline, "{what}: no recovery: {e}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// A request that reads the session: whether it was served (not a fresh session).
+async fn served(config: &SessionConfig, cookie: &str) -> Result<bool, fastsession_core::Error> {
+    let reply = request(config, Some(cookie), |_| {}).await;
+    reply.result?;
+    reply.loaded.map(|fresh| !fresh)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at]
+}
+
+/// The acceptance test of the near cache's promise, on two app servers under load: 1 000
+/// logouts on one, each timed to the other's first refusal of that session, with the other's
+/// tracked connection killed, Redis paused and Redis restarted along the way. No logged-out
+/// session is ever served again, no increment is lost, and no window exceeds the maximum age.
+/// The windows are printed (`--no-capture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logouts_reach_the_other_server_through_faults_and_nothing_revives() {
+    const LOGOUTS: usize = 1_000;
+    let max_age = NearCacheConfig::new().max_age();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        // Acknowledged writes survive the restart: the counter must not lose any.
+        let mut server = OwnServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+        let prefix = unique_prefix();
+        let near = |url: String| {
+            RedisConfig::new(url)
+                .with_key_prefix(&prefix)
+                .with_connect_timeout(Duration::from_secs(1))
+                .with_command_timeout(Duration::from_secs(2))
+                .with_near_cache(NearCacheConfig::new())
+        };
+        let connect = async |config: RedisConfig| {
+            let store = Arc::new(
+                fastsession_redis::redis_store(&config, &key())
+                    .await
+                    .unwrap(),
+            );
+            tracking(&store).await;
+            store
+        };
+        let (a, b) = (
+            connect(near(server.url())).await,
+            connect(near(server.url())).await,
+        );
+        let clock = clock();
+        let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
+
+        // Load meanwhile: both servers read a few sessions over and over, and increment a
+        // counter in turn.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counter = request(&on_a, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        let mut load = Vec::new();
+        for (i, cfg) in [on_a.clone(), on_b.clone()].into_iter().enumerate() {
+            let (stop, counter) = (Arc::clone(&stop), counter.clone());
+            load.push(tokio::spawn(async move {
+                let (mut acknowledged, mut unknown) = (0u64, 0u64);
+                let mut turn = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    turn += 1;
+                    if turn % 4 == i as u64 {
+                        let reply =
+                            request(&cfg, Some(&counter), |s| drop(s.increment("n", 1).unwrap()))
+                                .await;
+                        match (reply.loaded, reply.result) {
+                            (Ok(false), Ok(())) => acknowledged += 1,
+                            (Ok(true), _) => panic!("the counter's session was lost"),
+                            // A failed load wrote nothing; a failed save may have landed.
+                            (Err(_), _) => {}
+                            (Ok(false), Err(_)) => unknown += 1,
+                        }
+                    } else {
+                        let _ = served(&cfg, &counter).await;
+                    }
+                    tokio::time::sleep(Duration::from_micros(100)).await;
+                }
+                (acknowledged, unknown)
+            }));
+        }
+
+        let mut windows = Vec::with_capacity(LOGOUTS);
+        let mut logged_out = Vec::with_capacity(LOGOUTS);
+        let mut cached_before = 0;
+        for i in 0..LOGOUTS {
+            match i {
+                250 => {
+                    let killed = tracked_clients(&server);
+                    assert_eq!(killed.len(), 2, "both caches track");
+                    for id in killed {
+                        let _: i64 =
+                            server.query(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id));
+                    }
+                }
+                500 => {
+                    server.signal("STOP");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    server.signal("CONT");
+                }
+                750 => {
+                    server.stop();
+                    server.restart();
+                }
+                _ => {}
+            }
+            let cookie = despite_faults("create", async || {
+                let reply = request(&on_a, None, |s| s.insert("i", i).unwrap()).await;
+                reply.loaded?;
+                reply
+                    .result
+                    .map(|()| reply.set.expect("a new session's cookie"))
+            })
+            .await;
+            // B reads it twice: the second read is from its cache, when tracking is up.
+            let hits = stats(&b).hits();
+            for _ in 0..2 {
+                assert!(despite_faults("read on B", async || served(&on_b, &cookie).await).await);
+            }
+            if stats(&b).hits() > hits {
+                cached_before += 1;
+            }
+            despite_faults("logout on A", async || {
+                request(&on_a, Some(&cookie), |s| s.destroy()).await.result
+            })
+            .await;
+            let logout = Instant::now();
+            loop {
+                match served(&on_b, &cookie).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => assert_eq!(e.kind(), ErrorKind::Store),
+                }
+                assert!(
+                    logout.elapsed() <= max_age,
+                    "logout {i} still served after {max_age:?}"
+                );
+            }
+            windows.push(logout.elapsed());
+
+            logged_out.push(cookie);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut acknowledged, mut unknown) = (0, 0);
+        for task in load {
+            let (a, u) = task.await.unwrap();
+            acknowledged += a;
+            unknown += u;
+        }
+
+        // No logged-out session is served again, by either server.
+        let mut revived = 0;
+        for cookie in &logged_out {
+            for cfg in [&on_a, &on_b] {
+                if despite_faults("read", async || served(cfg, cookie).await).await {
+                    revived += 1;
+                }
+            }
+        }
+        let mut n = None;
+        request(&on_a, Some(&counter), |s| n = s.get::<u64>("n").unwrap())
+            .await
+            .result
+            .unwrap();
+        let n = n.expect("the counter");
+
+        windows.sort();
+        eprintln!(
+            "near cache, {LOGOUTS} logouts through faults: window p50 {:?}, p99 {:?}, max {:?}; \
+             {cached_before} cached on the other server before their logout; {revived} revived; \
+             counter {n} after {acknowledged} acknowledged and {unknown} unknown increments; \
+             A {:?}; B {:?}",
+            percentile(&windows, 0.5),
+            percentile(&windows, 0.99),
+            windows[windows.len() - 1],
+            stats(&a),
+            stats(&b),
+        );
+        assert_eq!(revived, 0);
+        assert!(
+            n >= acknowledged && n <= acknowledged + unknown,
+            "counter {n}: {acknowledged} acknowledged, {unknown} unknown"
+        );
+        assert!(
+            cached_before >= LOGOUTS / 2,
+            "the cache was hardly used: {cached_before}"
+        );
+    })
+    .await
+    .unwrap();
+}
