@@ -26,14 +26,17 @@ use tokio::time::Instant;
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 const USAGE: &str = "\
-usage: load-gen --addr HOST:PORT [options]
+usage: load-gen --addr HOST:PORT[,HOST:PORT...] [options]
+  --addr LIST        the server, or several (app servers sharing a store): connection i
+                     goes to the (i mod n)th
   --connections N    keep-alive connections, one request in flight each (default 32)
   --warmup SECS      warm-up before the measured window (default 1)
   --duration SECS    measured window (default 5)
   --rate R           total requests per second, paced per connection (default: as fast as
                      possible); pacing uses Tokio's timer (1 ms ticks), so sends are grouped
                      per millisecond
-  --server-pid PID   measure this process's CPU time over the window
+  --server-pid PIDS  measure these processes' CPU time over the window (comma-separated,
+                     summed: one per address)
   --store-pid PID    measure this one's too (the store's server, e.g. redis-server)
   --store-process N  the same for every process named N (e.g. postgres, a process per
                      connection)
@@ -49,6 +52,10 @@ usage: load-gen --addr HOST:PORT [options]
   --prime PATH       before the run, send each session's first request to PATH (not
                      measured), so that it exists; its answer starts --counter and --same
   --same             check that each body is the number the session's previous one was
+  --write-every N    every Nth request of a connection goes to --write-path instead of
+                     --path (a mix: --path /read --write-every 10 is 90% reads); checks no
+                     counter
+  --write-path PATH  the target of those requests (default /hot)
 
 Each connection starts with `Cookie: _ga=...; theme=dark; id=<140 characters>` (a small
 sealed session) and replaces or adds every cookie a response sets.";
@@ -57,11 +64,13 @@ sealed session) and replaces or adds every cookie a response sets.";
 #[derive(Debug, Clone)]
 struct Options {
     addr: String,
+    /// Every address of `--addr`.
+    addrs: Vec<String>,
     connections: usize,
     warmup: Duration,
     duration: Duration,
     rate: Option<f64>,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     store_pid: Option<u32>,
     store_process: Option<String>,
     counter: bool,
@@ -72,16 +81,19 @@ struct Options {
     sessions: usize,
     prime: Option<String>,
     same: bool,
+    write_every: usize,
+    write_path: String,
 }
 
 fn parse_options() -> Result<Options, BoxError> {
     let mut options = Options {
         addr: String::new(),
+        addrs: Vec::new(),
         connections: 32,
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(5),
         rate: None,
-        server_pid: None,
+        server_pids: Vec::new(),
         store_pid: None,
         store_process: None,
         counter: false,
@@ -92,6 +104,8 @@ fn parse_options() -> Result<Options, BoxError> {
         sessions: 0,
         prime: None,
         same: false,
+        write_every: 0,
+        write_path: "/hot".to_owned(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -105,7 +119,14 @@ fn parse_options() -> Result<Options, BoxError> {
             "--warmup" => options.warmup = Duration::try_from_secs_f64(value()?.parse()?)?,
             "--duration" => options.duration = Duration::try_from_secs_f64(value()?.parse()?)?,
             "--rate" => options.rate = Some(value()?.parse()?),
-            "--server-pid" => options.server_pid = Some(value()?.parse()?),
+            "--server-pid" => {
+                options.server_pids = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--write-every" => options.write_every = value()?.parse()?,
+            "--write-path" => options.write_path = value()?,
             "--store-pid" => options.store_pid = Some(value()?.parse()?),
             "--store-process" => options.store_process = Some(value()?),
             "--counter" => options.counter = true,
@@ -134,6 +155,12 @@ fn parse_options() -> Result<Options, BoxError> {
     }
     if options.sessions > 1_000_000 {
         return Err("--sessions must be at most 1000000".into());
+    }
+    options.addrs = options.addr.split(',').map(str::to_owned).collect();
+    // The `Host` every request names.
+    options.addr = options.addrs[0].clone();
+    if options.write_every > 0 && (options.counter || options.same) {
+        return Err("--write-every excludes --counter and --same".into());
     }
     if options.counter && options.same {
         return Err("--counter and --same exclude each other".into());
@@ -295,6 +322,8 @@ struct Plan {
 struct Client {
     jar: Option<Jar>,
     request: Vec<u8>,
+    /// The request to `--write-path` (empty without `--write-every`).
+    write_request: Vec<u8>,
     previous: Option<u64>,
 }
 
@@ -307,12 +336,31 @@ impl Client {
                 ("id".to_owned(), fake_session_cookie(index)),
             ],
         });
-        let mut request = Vec::with_capacity(512);
-        build_request(&mut request, &options.path, &options.addr, jar.as_ref());
-        Client {
+        let mut client = Client {
             jar,
-            request,
+            request: Vec::with_capacity(512),
+            write_request: Vec::new(),
             previous: None,
+        };
+        client.build(options);
+        client
+    }
+
+    /// (Re)builds the client's requests from its jar.
+    fn build(&mut self, options: &Options) {
+        build_request(
+            &mut self.request,
+            &options.path,
+            &options.addr,
+            self.jar.as_ref(),
+        );
+        if options.write_every > 0 {
+            build_request(
+                &mut self.write_request,
+                &options.write_path,
+                &options.addr,
+                self.jar.as_ref(),
+            );
         }
     }
 }
@@ -326,8 +374,9 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(options: &Options) -> Result<Self, BoxError> {
-        let stream = TcpStream::connect(&options.addr).await?;
+    /// Opens the `index`th connection, to its address.
+    async fn open(options: &Options, index: usize) -> Result<Self, BoxError> {
+        let stream = TcpStream::connect(&options.addrs[index % options.addrs.len()]).await?;
         stream.set_nodelay(true)?;
         Ok(Connection {
             stream,
@@ -415,12 +464,7 @@ impl Connection {
                 return Err(format!("priming {path}: status {status}").into());
             }
             client.previous = number;
-            build_request(
-                &mut client.request,
-                &options.path,
-                &options.addr,
-                client.jar.as_ref(),
-            );
+            client.build(options);
         }
         self.clients = clients;
         Ok(())
@@ -481,20 +525,20 @@ async fn run_connection(
         }
         let next = turn % clients.len();
         let client = &mut clients[next];
-        let (status, number, changed) = connection
-            .exchange(&client.request, client.jar.as_mut())
-            .await?;
+        let writes =
+            options.write_every > 0 && turn % options.write_every == options.write_every - 1;
+        let request = if writes {
+            &client.write_request
+        } else {
+            &client.request
+        };
+        let (status, number, changed) = connection.exchange(request, client.jar.as_mut()).await?;
         let done = Instant::now();
         if status != 200 {
             return Err(format!("status {status}").into());
         }
         if changed {
-            build_request(
-                &mut client.request,
-                &options.path,
-                &options.addr,
-                client.jar.as_ref(),
-            );
+            client.build(options);
         }
         if options.counter || options.same {
             let step = u64::from(options.counter);
@@ -545,7 +589,14 @@ type Reading = (u32, Option<CpuTime>, Option<CpuTime>, CpuTime, u64);
 
 fn read_cpu(plan: &Plan) -> Result<Reading, BoxError> {
     let read = |pid: Option<u32>| pid.map(|pid| cpu_time(&pid.to_string())).transpose();
-    let server = read(plan.options.server_pid)?;
+    let mut server: Option<CpuTime> = None;
+    for &pid in &plan.options.server_pids {
+        let cpu = cpu_time(&pid.to_string())?;
+        let total = server.get_or_insert_default();
+        total.ns += cpu.ns;
+        total.utime_ticks += cpu.utime_ticks;
+        total.stime_ticks += cpu.stime_ticks;
+    }
     let store = match &plan.options.store_process {
         Some(name) => Some(processes_cpu_time(name)?),
         None => read(plan.options.store_pid)?,
@@ -585,8 +636,8 @@ async fn open_connections(options: &Options) -> Result<Vec<Connection>, BoxError
     let options = Arc::new(options.clone());
     let (count, sessions) = (options.connections, options.sessions);
     let mut opened = Vec::with_capacity(count);
-    for _ in 0..count {
-        opened.push(Connection::open(&options).await?);
+    for index in 0..count {
+        opened.push(Connection::open(&options, index).await?);
     }
     for j in 0..sessions {
         opened[j % count].clients.push(Client::new(j, &options));

@@ -48,6 +48,8 @@ pub enum Store {
     Filesystem,
     /// In Redis.
     Redis,
+    /// In Redis, with fastsession's near cache in each app server.
+    RedisNear,
     /// In PostgreSQL.
     Postgres,
 }
@@ -94,12 +96,13 @@ impl Library {
 
 impl Store {
     /// Every store, in table order.
-    pub const ALL: [Store; 6] = [
+    pub const ALL: [Store; 7] = [
         Store::None,
         Store::Cookie,
         Store::Memory,
         Store::Filesystem,
         Store::Redis,
+        Store::RedisNear,
         Store::Postgres,
     ];
 
@@ -112,7 +115,18 @@ impl Store {
             Store::Memory => "memory",
             Store::Filesystem => "fs",
             Store::Redis => "redis",
+            Store::RedisNear => "redis-near",
             Store::Postgres => "postgres",
+        }
+    }
+
+    /// The store whose peers this one is measured against: Redis for the near cache, which
+    /// no peer has.
+    #[must_use]
+    pub fn peers_store(self) -> Store {
+        match self {
+            Store::RedisNear => Store::Redis,
+            other => other,
         }
     }
 
@@ -120,7 +134,7 @@ impl Store {
     /// benchmark reads too.
     #[must_use]
     pub fn is_shared(self) -> bool {
-        matches!(self, Store::Redis | Store::Postgres)
+        matches!(self, Store::Redis | Store::RedisNear | Store::Postgres)
     }
 }
 
@@ -196,6 +210,7 @@ pub const SERVERS: &[Server] = &[
     server(Hyper, Fastsession, Store::Memory),
     server(Hyper, Fastsession, Store::Filesystem),
     server(Hyper, Fastsession, Store::Redis),
+    server(Hyper, Fastsession, Store::RedisNear),
     server(Hyper, Fastsession, Store::Postgres),
     server(Hyper, TowerSessions, Store::Memory),
     server(Hyper, TowerSessions, Store::Redis),
@@ -206,6 +221,7 @@ pub const SERVERS: &[Server] = &[
     server(Axum, Fastsession, Store::Memory),
     server(Axum, Fastsession, Store::Filesystem),
     server(Axum, Fastsession, Store::Redis),
+    server(Axum, Fastsession, Store::RedisNear),
     server(Axum, Fastsession, Store::Postgres),
     server(Axum, TowerSessions, Store::Memory),
     server(Axum, TowerSessions, Store::Redis),
@@ -216,6 +232,7 @@ pub const SERVERS: &[Server] = &[
     server(Actix, Fastsession, Store::Memory),
     server(Actix, Fastsession, Store::Filesystem),
     server(Actix, Fastsession, Store::Redis),
+    server(Actix, Fastsession, Store::RedisNear),
     server(Actix, Fastsession, Store::Postgres),
     server(Actix, ActixSession, Store::Cookie),
     server(Actix, ActixSession, Store::Redis),

@@ -31,8 +31,9 @@ usage: matrix-bench [options]
   --warmup SECS       per cell, before the measured window (default 0.5)
   --duration SECS     measured window per cell (default 1.5)
   --frameworks LIST   hyper,axum,actix (default all)
-  --stores LIST       cookie,memory,fs,redis,postgres (default all)
-  --paths LIST        hot,read,new,untouched (default all)
+  --stores LIST       cookie,memory,fs,redis,redis-near,postgres (default all; redis-near
+                      is fastsession over Redis with its near cache, beside Redis's peers)
+  --paths LIST        hot,read,new,untouched,mix (default all; mix: 90% read, 10% hot)
   --sessions LIST     client sessions on hot and read: 1 (one shared by every connection)
                       and 10000 (default both)
   --instructions N    also count user-space instructions and simulated L1 instruction-
@@ -42,6 +43,9 @@ usage: matrix-bench [options]
   --server-cpu N      CPU for the servers (default 0)
   --gen-cpu N         CPU for the load generator (default 1)
   --namespace NS      Redis key prefix and PostgreSQL schema prefix (default fsmatrix_PID)
+  --app-servers N     run N processes of each server (default 1); load-gen spreads its
+                      connections over them, so that sessions move between app servers
+                      sharing one Redis or PostgreSQL, and their CPU is summed
 
 Redis must run at FASTSESSION_BENCH_REDIS_URL (default redis://127.0.0.1:6379) and
 PostgreSQL at FASTSESSION_BENCH_POSTGRES_URL (default postgres://127.0.0.1:5432/test) for
@@ -53,13 +57,14 @@ struct Options {
     duration: f64,
     frameworks: Vec<Framework>,
     stores: Vec<Store>,
-    paths: Vec<Path>,
+    paths: Vec<Workload>,
     sessions: Vec<usize>,
     instructions: u64,
     raw: Option<PathBuf>,
     server_cpu: usize,
     gen_cpu: usize,
     namespace: String,
+    app_servers: usize,
 }
 
 fn parse_options() -> Result<Options, BoxError> {
@@ -69,13 +74,14 @@ fn parse_options() -> Result<Options, BoxError> {
         duration: 1.5,
         frameworks: Framework::ALL.to_vec(),
         stores: Store::ALL.to_vec(),
-        paths: Path::ALL.to_vec(),
+        paths: Workload::ALL.to_vec(),
         sessions: SESSIONS.to_vec(),
         instructions: 0,
         raw: None,
         server_cpu: 0,
         gen_cpu: 1,
         namespace: format!("fsmatrix_{}", std::process::id()),
+        app_servers: 1,
     };
     fn list<T: Copy>(
         text: &str,
@@ -109,7 +115,10 @@ fn parse_options() -> Result<Options, BoxError> {
                 stores.insert(0, Store::None);
                 options.stores = stores;
             }
-            "--paths" => options.paths = list(&value()?, &Path::ALL, |p| p.name().to_owned())?,
+            "--paths" => {
+                options.paths = list(&value()?, &Workload::ALL, |p| p.name().to_owned())?;
+            }
+            "--app-servers" => options.app_servers = value()?.parse()?,
             "--sessions" => {
                 options.sessions = value()?
                     .split(',')
@@ -128,17 +137,52 @@ fn parse_options() -> Result<Options, BoxError> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
         }
     }
+    if !(1..=8).contains(&options.app_servers) {
+        return Err("--app-servers must be 1 to 8".into());
+    }
     if options.rounds == 0 && options.instructions == 0 {
         return Err("nothing to do: --rounds 0 without --instructions".into());
     }
     Ok(options)
 }
 
-/// One measurement: a server, a path, and the number of client sessions.
+/// What the clients of a cell ask: one path, or a mix of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Workload {
+    Path(Path),
+    /// Nine reads (`/read`) for each read-modify-write (`/hot`).
+    Mix,
+}
+
+impl Workload {
+    const ALL: [Workload; 5] = [
+        Workload::Path(Path::Hot),
+        Workload::Path(Path::Read),
+        Workload::Path(Path::New),
+        Workload::Path(Path::Untouched),
+        Workload::Mix,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Path(path) => path.name(),
+            Workload::Mix => "mix",
+        }
+    }
+
+    fn uses_sessions(self) -> bool {
+        match self {
+            Workload::Path(path) => path.uses_sessions(),
+            Workload::Mix => true,
+        }
+    }
+}
+
+/// One measurement: a server, a workload, and the number of client sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Cell {
     server: Server,
-    path: Path,
+    path: Workload,
     sessions: usize,
 }
 
@@ -150,7 +194,7 @@ impl Cell {
             return vec![
                 Cell {
                     server,
-                    path: Path::Untouched,
+                    path: Workload::Path(Path::Untouched),
                     sessions: CONNECTIONS,
                 }
                 .floor(),
@@ -181,29 +225,31 @@ impl Cell {
     fn floor(self) -> Cell {
         Cell {
             server: self.server.floor(),
-            path: Path::Untouched,
+            path: Workload::Path(Path::Untouched),
             sessions: CONNECTIONS,
         }
     }
 
     /// `load-gen`'s options for this cell (besides address, pids and timing).
     fn generator_args(self) -> Vec<String> {
-        let mut args = vec!["--path".to_owned(), self.path.target().to_owned()];
+        let path = match self.path {
+            Workload::Path(path) => path,
+            Workload::Mix => Path::Read,
+        };
+        let mut args = vec!["--path".to_owned(), path.target().to_owned()];
+        if self.path.uses_sessions() {
+            args.extend(["--sessions".to_owned(), self.sessions.to_string()]);
+            args.extend(["--prime".to_owned(), Path::Hot.target().to_owned()]);
+        }
+        // (load-gen checks only sessions of one connection each.)
         match self.path {
-            Path::Hot | Path::Read => {
-                args.extend(["--sessions".to_owned(), self.sessions.to_string()]);
-                args.extend(["--prime".to_owned(), Path::Hot.target().to_owned()]);
-                args.push(
-                    if self.path == Path::Hot {
-                        "--counter"
-                    } else {
-                        "--same"
-                    }
-                    .to_owned(),
-                );
-            }
-            Path::New => args.push("--no-cookie".to_owned()),
-            Path::Untouched => {}
+            Workload::Path(Path::Hot) => args.push("--counter".to_owned()),
+            Workload::Path(Path::Read) => args.push("--same".to_owned()),
+            Workload::Path(Path::New) => args.push("--no-cookie".to_owned()),
+            Workload::Mix => args.extend(
+                ["--write-every", "10", "--write-path", Path::Hot.target()].map(str::to_owned),
+            ),
+            _ => {}
         }
         args
     }
@@ -285,7 +331,7 @@ fn start(
     if addr.is_empty() {
         let status = guard.0.wait()?;
         let hint = match server.store {
-            Store::Redis => "; is Redis running? (redis-server --daemonize yes)",
+            Store::Redis | Store::RedisNear => "; is Redis running? (redis-server --daemonize yes)",
             Store::Postgres => "; is PostgreSQL running? (see .ci/run)",
             _ => "",
         };
@@ -302,17 +348,19 @@ fn generate(
     bin: &FsPath,
     options: &Options,
     cell: Cell,
-    running: &Running,
+    running: &[Running],
     timing: &[String],
 ) -> Result<(Run, String), BoxError> {
+    let joined =
+        |each: &dyn Fn(&Running) -> String| running.iter().map(each).collect::<Vec<_>>().join(",");
     let mut command = pinned(&bin.join("load-gen"), options.gen_cpu);
     command
-        .args(["--addr", &running.addr])
-        .args(["--server-pid", &running.guard.0.id().to_string()])
+        .args(["--addr", &joined(&|r| r.addr.clone())])
+        .args(["--server-pid", &joined(&|r| r.guard.0.id().to_string())])
         .args(cell.generator_args())
         .args(timing);
     match cell.server.store {
-        Store::Redis => command.args(["--store-process", "redis-server"]),
+        Store::Redis | Store::RedisNear => command.args(["--store-process", "redis-server"]),
         Store::Postgres => command.args(["--store-process", "postgres"]),
         _ => &mut command,
     };
@@ -368,7 +416,7 @@ fn counts(
             .map(|s| (*s).to_owned())
             .chain([requests.to_string()])
             .collect::<Vec<_>>();
-        generate(bin, options, cell, &running, &timing)?;
+        generate(bin, options, cell, std::slice::from_ref(&running), &timing)?;
         // EOF on its stdin ends the server, and callgrind writes its counts.
         drop(running.guard.0.stdin.take());
         running.guard.0.wait()?;
@@ -519,7 +567,7 @@ fn best_peer(cell: Cell, summaries: &BTreeMap<Cell, Summary>) -> Option<BestPeer
         .filter(|(c, _)| {
             c.server.is_peer()
                 && c.server.framework == cell.server.framework
-                && c.server.store == cell.server.store
+                && c.server.store == cell.server.store.peers_store()
                 && c.path == cell.path
                 && c.sessions == cell.sessions
         })
@@ -628,7 +676,7 @@ fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
                 if ok { "yes" } else { "**no**" }
             );
         };
-        if cell.path == Path::Untouched {
+        if cell.path == Workload::Path(Path::Untouched) {
             check(
                 "untouched cost ≤ 0.1 µs",
                 s.cost,
@@ -644,6 +692,63 @@ fn print_targets(summaries: &BTreeMap<Cell, Summary>) {
         else {
             continue;
         };
+        if cell.server.store == Store::RedisNear {
+            // The near cache's own targets: reads past the peers and near the memory store,
+            // writes no slower than without it.
+            let ours = |store: Store| {
+                let sibling = Cell {
+                    server: Server {
+                        store,
+                        ..cell.server
+                    },
+                    ..*cell
+                };
+                summaries.get(&sibling).map_or(f64::NAN, |s| s.rps)
+            };
+            match cell.path {
+                Workload::Path(Path::Read) => {
+                    let ratio = s.rps / fastest.rps;
+                    check(
+                        "near read req/s ≥ 2× best Redis peer",
+                        s.rps,
+                        fastest.rps,
+                        ratio,
+                        ratio >= 2.0,
+                    );
+                    let memory = ours(Store::Memory);
+                    let ratio = s.rps / memory;
+                    check(
+                        "near read req/s ≥ 0.9× fastsession memory",
+                        s.rps,
+                        memory,
+                        ratio,
+                        ratio >= 0.9,
+                    );
+                }
+                Workload::Mix => {
+                    let ratio = s.rps / fastest.rps;
+                    check(
+                        "near mix req/s ≥ 1.5× best Redis peer",
+                        s.rps,
+                        fastest.rps,
+                        ratio,
+                        ratio >= 1.5,
+                    );
+                }
+                Workload::Path(Path::Hot) => {
+                    let plain = ours(Store::Redis);
+                    let ratio = s.rps / plain;
+                    check(
+                        "near hot req/s ≥ 1.0× fastsession Redis",
+                        s.rps,
+                        plain,
+                        ratio,
+                        ratio >= 1.0,
+                    );
+                }
+                _ => {}
+            }
+        }
         if cell.server.store.is_shared() {
             let ratio = s.rps / fastest.rps;
             check(
@@ -720,7 +825,11 @@ fn main() -> Result<(), BoxError> {
     if options.rounds > 0 {
         let mut running = BTreeMap::new();
         for &server in &servers {
-            running.insert(server, start(&bin, &options, dir.path(), server, None)?);
+            let mut processes = Vec::new();
+            for _ in 0..options.app_servers {
+                processes.push(start(&bin, &options, dir.path(), server, None)?);
+            }
+            running.insert(server, processes);
         }
         let timing: Vec<String> = [
             "--warmup".to_owned(),

@@ -29,7 +29,7 @@ use fastsession_benches::serving::{
 };
 use fastsession_core::codec::{Key, KeyRing};
 use fastsession_core::http::{CookieConfig, SessionConfig, Sessions};
-use fastsession_core::store::{CookieStore, MemoryStore};
+use fastsession_core::store::{CookieStore, MemoryStore, NearCacheConfig};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -103,9 +103,10 @@ fn run() -> Result<(), BoxError> {
 /// The Redis key prefix of a server in a namespace.
 fn key_prefix(namespace: &str, server: Server) -> String {
     format!(
-        "{namespace}:{}-{}:",
+        "{namespace}:{}-{}-{}:",
         server.framework.name(),
-        server.library.name()
+        server.library.name(),
+        server.store.name()
     )
 }
 
@@ -132,9 +133,12 @@ async fn fastsession_config(options: &Options) -> Result<SessionConfig, BoxError
             let dir = options.dir.join(server.to_string().replace('/', "-"));
             SessionConfig::new(fastsession_fs::filesystem_store(dir, &key)?, cookie)
         }
-        Store::Redis => {
-            let config = fastsession_redis::RedisConfig::new(redis_url())
+        Store::Redis | Store::RedisNear => {
+            let mut config = fastsession_redis::RedisConfig::new(redis_url())
                 .with_key_prefix(key_prefix(namespace, server));
+            if server.store == Store::RedisNear {
+                config = config.with_near_cache(NearCacheConfig::new());
+            }
             SessionConfig::new(fastsession_redis::redis_store(&config, &key).await?, cookie)
         }
         Store::Postgres => {
@@ -158,7 +162,9 @@ fn cleanup(server: Server, namespace: &str) -> Result<(), BoxError> {
             (Library::TowerSessions, Store::Redis) => {
                 flush_tower_sessions_db().await?;
             }
-            (_, Store::Redis) => delete_prefix(&key_prefix(namespace, server)).await?,
+            (_, Store::Redis | Store::RedisNear) => {
+                delete_prefix(&key_prefix(namespace, server)).await?
+            }
             (_, Store::Postgres) => {
                 use tower_sessions_sqlx_store::sqlx;
                 let pool = sqlx::PgPool::connect(&postgres_url()).await?;

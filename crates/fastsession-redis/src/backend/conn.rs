@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -263,8 +264,31 @@ impl RedisBackend {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let conn = self.conns.get().await;
-        bounded(what, self.timeout, op(conn)).await
+        let (conn, epoch) = self.conn().await;
+        let ran = bounded(what, self.timeout, op(conn)).await;
+        if ran.as_ref().is_err_and(is_doubt) {
+            self.doubt(epoch);
+        }
+        ran
+    }
+
+    /// The connection for the next command: the near cache's tracked one while it is up (so
+    /// that its own writes, under `NOLOOP`, cost it no invalidation), with its epoch, or else
+    /// this thread's.
+    async fn conn(&self) -> (Conn, Option<u64>) {
+        if let Some((conn, epoch)) = self.near.as_ref().and_then(|near| near.conn()) {
+            return (Conn::Tracked(conn), Some(epoch));
+        }
+        (self.conns.get().await, None)
+    }
+
+    /// A command through the tracked connection of `epoch` failed in a way that may have
+    /// lost an invalidation (a dropped connection, a timeout): the near cache stops trusting
+    /// it.
+    fn doubt(&self, epoch: Option<u64>) {
+        if let (Some(near), Some(epoch)) = (&self.near, epoch) {
+            near.lost(epoch, "a command on the tracked connection failed");
+        }
     }
 
     /// Runs `call` within the command timeout, loading its script first if the server does
@@ -290,19 +314,11 @@ impl RedisBackend {
     /// reads, which are safe to repeat. Twice, because a read sent while the client is still
     /// noticing a killed connection can fail on it a second time; the next finds the new one.
     /// `None` if the key holds another type than the read is for.
-    pub(super) async fn read_with_retry<T>(
-        &self,
-        what: &'static str,
-        cmd: Cmd,
-        via: Option<&MultiplexedConnection>,
-    ) -> Result<Option<T>>
+    pub(super) async fn read_with_retry<T>(&self, what: &'static str, cmd: Cmd) -> Result<Option<T>>
     where
         T: redis::FromRedisValue,
     {
-        Ok(self
-            .read_answered(what, cmd, &["WRONGTYPE"], via)
-            .await?
-            .ok())
+        Ok(self.read_answered(what, cmd, &["WRONGTYPE"]).await?.ok())
     }
 
     /// [`read_with_retry`](Self::read_with_retry), answering `Err(code)` when the server
@@ -312,23 +328,28 @@ impl RedisBackend {
         what: &'static str,
         cmd: Cmd,
         codes: &[&'static str],
-        via: Option<&MultiplexedConnection>,
     ) -> Result<std::result::Result<T, &'static str>>
     where
         T: redis::FromRedisValue,
     {
+        // The epoch of the tracked connection the attempt used (0: none; epochs start at 1).
+        let used = std::sync::atomic::AtomicU64::new(0);
+        let note = |epoch: Option<u64>| used.store(epoch.unwrap_or(0), Ordering::Relaxed);
         let attempt = async {
-            // Not retried through the tracked connection: a failure there is the near cache's
-            // to handle (the read goes to Redis again without it).
-            let (mut conn, mut retries) = match via {
-                Some(tracked) => (Conn::Tracked(tracked.clone()), 0),
-                None => (self.conns.get().await, 2),
-            };
+            let (mut conn, mut epoch) = self.conn().await;
+            note(epoch);
+            let mut retries = 2;
             loop {
                 match cmd.query_async(&mut conn).await {
                     Err(e) if retries > 0 && (e.is_connection_dropped() || e.is_io_error()) => {
                         retries -= 1;
                         tracing::debug!(target: "fastsession", error = %e, "redis read failed; retrying");
+                        if epoch.is_some() {
+                            // Lost with the tracked connection: the retry takes another.
+                            self.doubt(epoch);
+                            (conn, epoch) = self.conn().await;
+                            note(epoch);
+                        }
                     }
                     Err(e) => match codes.iter().find(|code| has_code(&e, code)) {
                         Some(code) => return Ok(Err(*code)),
@@ -338,7 +359,11 @@ impl RedisBackend {
                 }
             }
         };
-        bounded(what, self.timeout, attempt).await
+        let read = bounded(what, self.timeout, attempt).await;
+        if read.as_ref().is_err_and(is_doubt) {
+            self.doubt(Some(used.load(Ordering::Relaxed)).filter(|&e| e > 0));
+        }
+        read
     }
 }
 
@@ -360,6 +385,17 @@ async fn bounded<T>(
 
 /// `true` if Redis answered `e` with the error `code` (`OOM`, `WRONGTYPE`), also as one of
 /// the errors of a transaction or inside a script.
+/// Whether a failed command may have lost a push of its connection: a connection error or a
+/// timeout, not an error reply.
+fn is_doubt(error: &Error) -> bool {
+    !matches!(error.kind(), ErrorKind::StoreFull)
+        && std::error::Error::source(error).is_some_and(|source| {
+            source
+                .downcast_ref::<RedisError>()
+                .is_none_or(|e| e.is_connection_dropped() || e.is_io_error() || e.is_timeout())
+        })
+}
+
 pub(super) fn has_code(e: &RedisError, code: &str) -> bool {
     e.code() == Some(code)
         || e.clone()

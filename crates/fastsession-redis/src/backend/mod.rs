@@ -292,29 +292,22 @@ fn status(reply: &[i64]) -> i64 {
 impl Backend for RedisBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let Some(near) = &self.near else {
-            return StoreFuture::io(self.read_record(key, None));
+            return StoreFuture::io(self.read_record(key));
         };
-        if let Some(record) = near.cache().get(key) {
+        let cache = near.cache();
+        if let Some(record) = cache.get(key) {
             return StoreFuture::ready(Ok(Some(record)));
         }
-        let Some((tracked, fill)) = near.begin(*key) else {
-            return StoreFuture::io(self.read_record(key, None));
-        };
+        // Marked before the read is sent: an invalidation or a loss of tracking meanwhile
+        // keeps its answer out of the cache. (While tracking is down there is no mark, and the
+        // read goes through another connection.)
+        let fill = cache.begin(*key);
         StoreFuture::io(async move {
-            match self.read_record(key, Some(&tracked.conn)).await {
-                Ok(record) => {
-                    if let Some(record) = &record {
-                        fill.complete(record);
-                    }
-                    Ok(record)
-                }
-                Err(error) => {
-                    drop(fill);
-                    tracing::debug!(target: "fastsession", %error, "redis near cache: tracked read failed");
-                    near.lost(tracked.epoch, "a tracked read failed");
-                    self.read_record(key, None).await
-                }
+            let record = self.read_record(key).await?;
+            if let (Some(fill), Some(record)) = (fill, &record) {
+                fill.complete(record);
             }
+            Ok(record)
         })
     }
 
@@ -395,19 +388,14 @@ impl RedisBackend {
         written
     }
 
-    /// Reads the session under `key`, through the tracked connection `via` if given.
-    async fn read_record(
-        &self,
-        key: &StorageKey,
-        via: Option<&redis::aio::MultiplexedConnection>,
-    ) -> Result<Option<Record>> {
+    /// Reads the session under `key`.
+    async fn read_record(&self, key: &StorageKey) -> Result<Option<Record>> {
         let redis_key = self.session_key(key);
         if !self.dump_refused.load(Ordering::Relaxed) {
             let cmd = command("DUMP", &redis_key, 0, 0);
             let refusals = ["NOPERM", "ERR"];
-            let payload: std::result::Result<Option<Vec<u8>>, _> = self
-                .read_answered("load a session", cmd, &refusals, via)
-                .await?;
+            let payload: std::result::Result<Option<Vec<u8>>, _> =
+                self.read_answered("load a session", cmd, &refusals).await?;
             match payload {
                 Ok(None) => return Ok(None),
                 Ok(Some(payload)) => {
@@ -423,7 +411,7 @@ impl RedisBackend {
             }
         }
         let cmd = command("HGETALL", &redis_key, 0, 0);
-        match self.read_with_retry("load a session", cmd, via).await? {
+        match self.read_with_retry("load a session", cmd).await? {
             Some(fields) => Ok(decode(fields)),
             None => {
                 unreadable("not a hash");
@@ -485,7 +473,7 @@ impl UserIndex for RedisBackend {
             let mut cmd = redis::cmd("SMEMBERS");
             cmd.arg(self.user_key(user));
             let members: Vec<String> = self
-                .read_with_retry("list a user's sessions", cmd, None)
+                .read_with_retry("list a user's sessions", cmd)
                 .await?
                 .unwrap_or_default();
             Ok(members

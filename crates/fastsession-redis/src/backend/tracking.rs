@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use fastsession_core::store::{Fill, NearCache, NearCacheConfig, StorageKey};
+use fastsession_core::store::{NearCache, NearCacheConfig, StorageKey};
 use fastsession_core::{Error, ErrorKind, Result};
 use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
 use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, Value};
@@ -82,21 +82,12 @@ impl Tracking {
         self.link.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The connection to read `key` through, tracked, and the mark of that read; `None`
-    /// while tracking is down.
-    pub(super) fn begin(&self, key: StorageKey) -> Option<(TrackedRead, Fill)> {
+    /// The tracked connection and its epoch, while it is up: every command goes through it
+    /// then, so that the reads are tracked and, under `NOLOOP`, this process's own writes
+    /// cost it no invalidation (it drops its entry itself).
+    pub(super) fn conn(&self) -> Option<(MultiplexedConnection, u64)> {
         let link = self.link();
-        let conn = link.conn.clone()?;
-        // Begun under the link's lock: a loss of this connection flushes after it, which
-        // refuses this read's record.
-        let fill = self.cache.begin(key)?;
-        Some((
-            TrackedRead {
-                conn,
-                epoch: link.epoch,
-            },
-            fill,
-        ))
+        Some((link.conn.clone()?, link.epoch))
     }
 
     /// The connection of `epoch` is lost or in doubt: nothing is served until another one
@@ -178,12 +169,6 @@ impl Drop for Tracking {
     }
 }
 
-/// A read to send through the tracked connection of one epoch.
-pub(super) struct TrackedRead {
-    pub(super) conn: MultiplexedConnection,
-    pub(super) epoch: u64,
-}
-
 /// Hands the pushes of one connection to its [`Tracking`].
 struct Pushes {
     tracking: Weak<Tracking>,
@@ -232,6 +217,7 @@ async fn keep_linked(
             redis::cmd("CLIENT")
                 .arg("TRACKING")
                 .arg("ON")
+                .arg("NOLOOP")
                 .query_async::<()>(&mut conn)
                 .await?;
             Ok::<_, redis::RedisError>(conn)
