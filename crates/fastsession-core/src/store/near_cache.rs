@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::session::Record;
 
 /// The default bound on entries.
-pub const DEFAULT_NEAR_CACHE_ENTRIES: usize = 10_000;
+pub const DEFAULT_NEAR_CACHE_ENTRIES: usize = 100_000;
 /// The default bound on the bytes the entries' data take, in all.
 pub const DEFAULT_NEAR_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// The default maximum age of an entry: what a lost invalidation can cost at most.
