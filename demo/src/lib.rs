@@ -43,7 +43,7 @@ use axum::extract::{Form, Query};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use fastsession::codec::IdHasher;
 use fastsession::store::{AnonymousBudget, RevocationList};
 use fastsession::tower::SessionLayer;
@@ -137,6 +137,10 @@ pub struct Options {
     /// Prefix of the `redis` store's keys (instances sharing sessions use the same one).
     #[arg(long, default_value = "fastsession-demo:")]
     pub redis_prefix: String,
+    /// Keep recently read sessions of the `redis` store in this process, coherent by Redis's
+    /// invalidations (`CLIENT TRACKING`); its counts show on the page.
+    #[arg(long)]
+    pub near_cache: bool,
     /// PostgreSQL URL of the `postgres` store.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pub database_url: String,
@@ -308,6 +312,13 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
         ),
         session_bytes: usize::try_from(options.max_session_bytes).unwrap_or(usize::MAX),
     };
+    if options.near_cache && options.store != StoreKind::Redis {
+        return Err(DemoError::Config(fastsession::Error::new(
+            fastsession::ErrorKind::InvalidConfig,
+            "--near-cache needs --store redis",
+        )));
+    }
+    let mut near_cache = None;
     let store: Arc<dyn fastsession::Store> = match options.store {
         StoreKind::Cookie => {
             // Logged-out cookies go on a revocation list, so a copy cannot be replayed; the
@@ -321,7 +332,11 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
                 .with_max_session_bytes(budget.session_bytes),
         ),
         StoreKind::Fs => fs_store(options, &key, budget)?,
-        StoreKind::Redis => Arc::new(redis_store(options, &key, budget).await?),
+        StoreKind::Redis => {
+            let store = redis_store(options, &key, budget).await?;
+            near_cache = store.backend().near_cache().cloned();
+            Arc::new(store)
+        }
         StoreKind::Postgres => postgres_store(options, &key, budget).await?,
     };
     // Plain HTTP on loopback: no `Secure`, no `__Host-` prefix. Never in production.
@@ -351,7 +366,8 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
         .route("/api/incr", post(api_incr))
         .route("/api/flash", post(api_flash))
         .route("/api/remember", post(api_remember))
-        .layer(layer))
+        .layer(layer)
+        .layer(Extension(NearCacheView(near_cache))))
 }
 
 /// What the server-side stores may hold.
@@ -407,9 +423,12 @@ async fn redis_store(
     key: &Key,
     budget: Budget,
 ) -> Result<fastsession::redis::RedisStore, DemoError> {
-    let config = fastsession::redis::RedisConfig::new(options.redis_url.as_str())
+    let mut config = fastsession::redis::RedisConfig::new(options.redis_url.as_str())
         .with_key_prefix(options.redis_prefix.as_str())
         .with_anonymous_budget(budget.anonymous);
+    if options.near_cache {
+        config = config.with_near_cache(fastsession::store::NearCacheConfig::new());
+    }
     // Expired sessions go by Redis's own TTL: no reaper.
     let store = fastsession::redis::redis_store(&config, key)
         .await
@@ -539,10 +558,19 @@ fn flash(session: &Session, msg: &str) -> Answer<()> {
 
 // --- the HTML page and its forms ---
 
-async fn page_view(session: Session, prefs: NamedSession<Prefs>) -> Answer<Html<String>> {
+/// The Redis store's near cache, when `--near-cache` turned it on.
+#[derive(Clone)]
+struct NearCacheView(Option<fastsession::store::NearCache>);
+
+async fn page_view(
+    session: Session,
+    prefs: NamedSession<Prefs>,
+    Extension(near): Extension<NearCacheView>,
+) -> Answer<Html<String>> {
     let view = view(&session)?;
     let last_user = prefs.get::<String>("last_user")?;
-    Ok(Html(page::render(&view, last_user.as_deref())))
+    let near = near.0.as_ref().map(fastsession::store::NearCache::stats);
+    Ok(Html(page::render(&view, last_user.as_deref(), near)))
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use fastsession::store::NearCacheStats;
+
 use crate::View;
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -20,7 +22,11 @@ fn escape(text: &str) -> String {
     out
 }
 
-pub(crate) fn render(view: &View, last_user: Option<&str>) -> String {
+pub(crate) fn render(
+    view: &View,
+    last_user: Option<&str>,
+    near_cache: Option<NearCacheStats>,
+) -> String {
     let mut body = String::new();
     // Writing to a String cannot fail.
     let _ = match &view.user {
@@ -68,6 +74,24 @@ pub(crate) fn render(view: &View, last_user: Option<&str>) -> String {
 <p id="remember-state">{state}</p>
 <form method="post" action="/remember"><input type="hidden" name="on" value="{next}"><button id="remember" type="submit">{label}</button></form>"#
     );
+    if let Some(near) = near_cache {
+        let _ = writeln!(
+            body,
+            r#"<h2>Near cache</h2>
+<p id="near-cache">{}: {} hits, {} misses, {} invalidations, {} flushes; {} sessions held ({} bytes)</p>"#,
+            if near.is_tracking() {
+                "tracking"
+            } else {
+                "not tracking (loads go to Redis)"
+            },
+            near.hits(),
+            near.misses(),
+            near.invalidations(),
+            near.flushes(),
+            near.entries(),
+            near.bytes(),
+        );
+    }
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fastsession demo</title></head>\n<body>\n<h1>fastsession demo</h1>\n{body}</body></html>\n"
     )
@@ -85,7 +109,7 @@ mod tests {
             flashes: vec!["\"><img src=x>".to_owned()],
             remember: false,
         };
-        let html = render(&view, Some("x\" onfocus=\"alert(1)"));
+        let html = render(&view, Some("x\" onfocus=\"alert(1)"), None);
         assert!(!html.contains("<script>") && !html.contains("<img"));
         assert!(html.contains("&lt;script&gt;") && html.contains("x&quot; onfocus"));
         assert!(html.contains(r#"<li id="counter-a">a: 2</li>"#));

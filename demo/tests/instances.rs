@@ -128,3 +128,57 @@ async fn redis() {
 async fn postgres() {
     two_instances(StoreKind::Postgres).await;
 }
+
+/// Polls `check` every 10 ms for up to 5 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what} within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// With `--near-cache`, an instance serves repeated reads from its cache and says so on its
+/// page, and a login or logout on the other instance reaches it (by Redis's invalidation,
+/// within milliseconds; polled here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_near_cache() {
+    let mut options = isolated(StoreKind::Redis);
+    options.near_cache = true;
+    let a = Demo::start_with(options.clone()).await;
+    let b = Demo::start_with(options).await;
+    let on_a = a.client();
+    let on_b = b.client_sharing(&on_a);
+    let page = async |client: &crate::support::Client| {
+        let response = client.send(reqwest::Method::GET, "/").await;
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("the page")
+    };
+    eventually("B's cache tracking", async || {
+        page(&on_b).await.contains(r#"<p id="near-cache">tracking:"#)
+    })
+    .await;
+
+    on_a.post("/api/login?user=grace").await;
+    eventually("B sees the login", async || {
+        on_b.session().await["user"] == json!("grace")
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(on_b.session().await["user"], json!("grace"));
+    }
+    let shown = page(&on_b).await;
+    let hits: u64 = shown
+        .split(r#"<p id="near-cache">tracking: "#)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the near cache's counts on the page");
+    assert!(hits >= 5, "{shown}");
+
+    on_a.post("/api/logout").await;
+    eventually("B sees the logout", async || {
+        on_b.session().await["user"] == json!(null)
+    })
+    .await;
+}
