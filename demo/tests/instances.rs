@@ -155,7 +155,9 @@ async fn redis_near_cache() {
         response.text().await.expect("the page")
     };
     eventually("B's cache tracking", async || {
-        page(&on_b).await.contains(r#"<p id="near-cache">tracking:"#)
+        page(&on_b)
+            .await
+            .contains(r#"<p id="near-cache">tracking:"#)
     })
     .await;
 

@@ -19,10 +19,18 @@ use crate::layout::{RDB_CRC, RecordReader, Text};
 const TYPE_HASH: u8 = 4;
 const TYPE_HASH_LISTPACK: u8 = 16;
 
-/// The record the hash in `payload` holds: `None` if the payload is not a hash in an encoding
-/// read here, or does not parse; `Some(Err)` if it is a hash but not a session (as
-/// [`layout::decode`](crate::layout::decode) says).
+/// The record the hash in `payload` holds, without its version.
+#[cfg(test)]
 pub(crate) fn read_record(payload: &[u8]) -> Option<Result<Record, &'static str>> {
+    read_versioned(payload).map(|read| read.map(|(record, _)| record))
+}
+
+/// The record the hash in `payload` holds, and the hash's `version`: `None` if the payload is
+/// not a hash in an encoding read here, or does not parse; `Some(Err)` if it is a hash but not
+/// a session (as [`layout::decode`](crate::layout::decode) says).
+pub(crate) fn read_versioned(
+    payload: &[u8],
+) -> Option<Result<(Record, Option<u64>), &'static str>> {
     with_entries(payload, |entries| {
         if !entries.len().is_multiple_of(2) {
             return Err("odd reply");
@@ -36,7 +44,7 @@ pub(crate) fn read_record(payload: &[u8]) -> Option<Result<Record, &'static str>
             };
             reader.field(&name, value)?;
         }
-        reader.finish()
+        reader.finish_versioned()
     })
 }
 

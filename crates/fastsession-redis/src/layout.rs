@@ -267,8 +267,15 @@ fn rdb_length(out: &mut Vec<u8>, len: usize) {
     }
 }
 
-/// The record a hash holds; `Err` names what is wrong (never a value).
+/// The record a hash holds, without its version.
+#[cfg(test)]
 pub(crate) fn decode(fields: Fields) -> Result<Record, &'static str> {
+    decode_versioned(fields).map(|(record, _)| record)
+}
+
+/// The record a hash holds and the hash's `version`, if it has one; `Err` names what is
+/// wrong (never a value).
+pub(crate) fn decode_versioned(fields: Fields) -> Result<(Record, Option<u64>), &'static str> {
     if !fields.len().is_multiple_of(2) {
         return Err("odd reply");
     }
@@ -277,7 +284,7 @@ pub(crate) fn decode(fields: Fields) -> Result<Record, &'static str> {
     while let (Some(field), Some(value)) = (pairs.next(), pairs.next()) {
         reader.field(&field, Text::Bytes(Cow::Owned(value)))?;
     }
-    reader.finish()
+    reader.finish_versioned()
 }
 
 /// A field's value as a hash holds it: its bytes, or an integer (a `DUMP` keeps a value that
@@ -316,6 +323,8 @@ pub(crate) struct RecordReader {
     /// once at the end, as a record keeps them, rather than inserted one by one.
     values: Vec<(String, Box<RawValue>)>,
     flashes: Vec<(String, Vec<Box<RawValue>>)>,
+    /// The `version` every write bumps, if the hash has one.
+    version: Option<u64>,
 }
 
 impl RecordReader {
@@ -326,6 +335,7 @@ impl RecordReader {
             last_active: None,
             values: Vec::new(),
             flashes: Vec::new(),
+            version: None,
         }
     }
 
@@ -351,14 +361,23 @@ impl RecordReader {
                 "expires_at" => {
                     record.set_expires_at(Some(value.secs().ok_or("bad expires_at")?));
                 }
-                "version" => {}
+                "version" => {
+                    self.version = match value {
+                        Text::Int(n) => u64::try_from(n).ok(),
+                        Text::Bytes(bytes) => std::str::from_utf8(&bytes)
+                            .ok()
+                            .and_then(|t| t.parse().ok()),
+                    };
+                }
                 _ => return Err("unknown field"),
             }
         }
         Ok(())
     }
 
-    pub(crate) fn finish(mut self) -> Result<Record, &'static str> {
+    /// The record, and the `version` of the hash it was read from, if it had one.
+    pub(crate) fn finish_versioned(mut self) -> Result<(Record, Option<u64>), &'static str> {
+        let version = self.version;
         // A hash's field names are unique, and so are the keys they carry.
         self.values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in self.values {
@@ -372,7 +391,7 @@ impl RecordReader {
             .set_created(self.created.ok_or("no created time")?);
         self.record
             .set_last_active(self.last_active.ok_or("no last activity time")?);
-        Ok(self.record)
+        Ok((self.record, version))
     }
 }
 

@@ -303,10 +303,11 @@ impl NearCacheStats {
     }
 }
 
-/// A cached record and when the read that brought it began.
+/// A cached record, the store's version of it, and when the read that brought it began.
 #[derive(Clone)]
 struct Cached {
     record: Record,
+    version: Option<u64>,
     read_at: Instant,
 }
 
@@ -363,7 +364,7 @@ struct Shared {
 /// cache.set_tracking(true);
 /// let fill = cache.begin(key).expect("tracking");
 /// let record = Record::new(UnixTime::now()); // what the tracked read returned
-/// fill.complete(&record);
+/// fill.complete(&record, None);
 /// assert!(cache.get(&key).is_some());
 /// // Another client changed it: the store's push says so.
 /// cache.invalidate(&key);
@@ -446,8 +447,12 @@ impl NearCache {
         found.map(|cached| cached.record)
     }
 
-    /// Marks a tracked read of `key` as begun: call it before sending the read. `None` while
-    /// tracking is down (read without it, and cache nothing).
+    /// Marks a tracked read or write of `key` as begun: call it before sending it. `None` while
+    /// tracking is down (go on without it, and cache nothing).
+    ///
+    /// The [`Fill`] holds the entry cached at that moment, if any ([`Fill::base`]): a write
+    /// that can show nobody else wrote since (the version it makes is the base's plus one) may
+    /// cache the merged record instead of dropping it.
     ///
     /// # Examples
     ///
@@ -472,12 +477,19 @@ impl NearCache {
         coherence.next_ticket += 1;
         let ticket = coherence.next_ticket;
         coherence.reading.insert(key, ticket);
+        // Under the lock: no invalidation can come between the base and the mark.
+        let base = self
+            .shared
+            .entries
+            .peek(&key)
+            .filter(|cached| cached.read_at.elapsed() < self.shared.max_age);
         Some(Fill {
             cache: self.clone(),
             key,
             ticket,
             generation: coherence.generation,
             read_at,
+            base,
         })
     }
 
@@ -582,21 +594,51 @@ impl fmt::Debug for NearCache {
     }
 }
 
-/// A tracked read under way, from [`NearCache::begin`]: its record goes into the cache by
-/// [`complete`](Self::complete) unless the key was invalidated or the cache flushed since.
-/// Dropped, it withdraws its mark.
-#[must_use = "a read's record is cached only by `complete`"]
+/// A tracked read or write under way, from [`NearCache::begin`]: its record goes into the
+/// cache by [`complete`](Self::complete) unless the key was invalidated or the cache flushed
+/// since. Dropped, it withdraws its mark.
+#[must_use = "a record is cached only by `complete`"]
 pub struct Fill {
     cache: NearCache,
     key: StorageKey,
     ticket: u64,
     generation: u64,
     read_at: Instant,
+    base: Option<Cached>,
 }
 
 impl Fill {
-    /// Caches `record`, what the tracked read returned, if nothing changed the key since the
-    /// read began.
+    /// Returns the record cached when this began and the store's version of it, if any: what a
+    /// write merges into, when the version it makes shows that nobody else wrote between.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::session::Record;
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.set_tracking(true);
+    /// let key = StorageKey::from_bytes([5; 32]);
+    /// let record = Record::new(UnixTime::now());
+    /// cache.begin(key).expect("tracking").complete(&record, Some(7));
+    /// // A write begins: the store answers version 8, so nobody came between.
+    /// let write = cache.begin(key).expect("tracking");
+    /// let (base, version) = write.base().expect("cached");
+    /// assert_eq!(version, Some(7));
+    /// let merged = base.clone(); // the base with the write's changes applied
+    /// write.complete(&merged, Some(8));
+    /// ```
+    #[must_use]
+    pub fn base(&self) -> Option<(&Record, Option<u64>)> {
+        self.base
+            .as_ref()
+            .map(|cached| (&cached.record, cached.version))
+    }
+
+    /// Caches `record`, what the tracked read returned or what a write made, with the store's
+    /// `version` of it if it keeps one, if nothing changed the key since this began.
     ///
     /// # Examples
     ///
@@ -610,10 +652,10 @@ impl Fill {
     /// let key = StorageKey::from_bytes([4; 32]);
     /// let fill = cache.begin(key).expect("tracking");
     /// cache.invalidate(&key); // a write landed while the read was under way
-    /// fill.complete(&Record::new(UnixTime::now()));
+    /// fill.complete(&Record::new(UnixTime::now()), None);
     /// assert!(cache.get(&key).is_none());
     /// ```
-    pub fn complete(self, record: &Record) {
+    pub fn complete(self, record: &Record, version: Option<u64>) {
         let cache = &self.cache;
         let mut coherence = cache.coherence();
         let current = coherence.tracking
@@ -623,6 +665,7 @@ impl Fill {
             coherence.reading.remove(&self.key);
             let cached = Cached {
                 record: record.clone(),
+                version,
                 read_at: self.read_at,
             };
             cache.shared.entries.insert(self.key, cached);
@@ -671,7 +714,7 @@ mod tests {
     #[test]
     fn a_completed_read_is_served_until_invalidated() {
         let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(5));
+        cache.begin(key(1)).unwrap().complete(&record(5), None);
         assert_eq!(cache.get(&key(1)), Some(record(5)));
         cache.invalidate(&key(1));
         assert_eq!(cache.get(&key(1)), None);
@@ -687,7 +730,7 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
-        fill.complete(&record(1));
+        fill.complete(&record(1), None);
         assert_eq!(cache.get(&key(1)), None);
     }
 
@@ -696,12 +739,12 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.flush();
-        fill.complete(&record(1));
+        fill.complete(&record(1), None);
 
         let fill = cache.begin(key(2)).unwrap();
         cache.set_tracking(false);
         cache.set_tracking(true);
-        fill.complete(&record(2));
+        fill.complete(&record(2), None);
         assert_eq!(cache.stats().entries(), 0);
     }
 
@@ -710,7 +753,7 @@ mod tests {
         let cache = NearCache::new(NearCacheConfig::new());
         assert!(cache.begin(key(1)).is_none());
         let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(1));
+        cache.begin(key(1)).unwrap().complete(&record(1), None);
         cache.set_tracking(false);
         assert_eq!(cache.get(&key(1)), None);
         assert!(cache.begin(key(1)).is_none());
@@ -721,10 +764,26 @@ mod tests {
         let cache = tracking();
         let first = cache.begin(key(1)).unwrap();
         let second = cache.begin(key(1)).unwrap();
-        first.complete(&record(1));
+        first.complete(&record(1), None);
         assert_eq!(cache.get(&key(1)), None);
-        second.complete(&record(2));
+        second.complete(&record(2), None);
         assert_eq!(cache.get(&key(1)), Some(record(2)));
+    }
+
+    #[test]
+    fn a_write_sees_the_entry_cached_when_it_began() {
+        let cache = tracking();
+        assert!(cache.begin(key(1)).unwrap().base().is_none());
+        cache.begin(key(1)).unwrap().complete(&record(1), Some(10));
+        let write = cache.begin(key(1)).unwrap();
+        assert_eq!(write.base(), Some((&record(1), Some(10))));
+        write.complete(&record(2), Some(11));
+        assert_eq!(cache.get(&key(1)), Some(record(2)));
+        // Invalidated meanwhile: the write's record stays out.
+        let write = cache.begin(key(1)).unwrap();
+        cache.invalidate(&key(1));
+        write.complete(&record(3), Some(12));
+        assert_eq!(cache.get(&key(1)), None);
     }
 
     #[test]
@@ -741,7 +800,7 @@ mod tests {
             .unwrap();
         let cache = NearCache::new(config);
         cache.set_tracking(true);
-        cache.begin(key(1)).unwrap().complete(&record(1));
+        cache.begin(key(1)).unwrap().complete(&record(1), None);
         assert!(cache.get(&key(1)).is_some());
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(cache.get(&key(1)), None);
@@ -755,7 +814,10 @@ mod tests {
         let cache = NearCache::new(config);
         cache.set_tracking(true);
         for n in 0..200u8 {
-            cache.begin(key(n)).unwrap().complete(&record(u64::from(n)));
+            cache
+                .begin(key(n))
+                .unwrap()
+                .complete(&record(u64::from(n)), None);
         }
         assert!(cache.stats().entries() <= 50, "{:?}", cache.stats());
 
@@ -765,7 +827,10 @@ mod tests {
         let cache = NearCache::new(config);
         cache.set_tracking(true);
         for n in 0..200u8 {
-            cache.begin(key(n)).unwrap().complete(&record(u64::from(n)));
+            cache
+                .begin(key(n))
+                .unwrap()
+                .complete(&record(u64::from(n)), None);
         }
         let stats = cache.stats();
         assert!(stats.entries() <= 20 && stats.bytes() <= 20 * ENTRY_OVERHEAD as u64);

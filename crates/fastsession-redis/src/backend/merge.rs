@@ -44,7 +44,7 @@ impl RedisBackend {
         deletes: &[String],
         sets: &[(String, Cow<'_, str>)],
         increments: &[(String, i64)],
-    ) -> Result<bool> {
+    ) -> Result<Option<u64>> {
         let (now, expiry, from) = (update.now(), update.expiry(), update.from());
         let anonymous = from.user_id().is_none();
         // The request's deadline is the stored one: a changed one does not come here.
@@ -128,6 +128,10 @@ impl RedisBackend {
             })
             .await?;
         let read = if read_user { reply.pop() } else { None };
+        let version = match reply.get(version_at) {
+            Some(Ok(redis::Value::Int(version))) => *version,
+            _ => 0,
+        };
         // A write Redis refused (out of memory, a read-only replica): the save failed, though
         // a later command answered. Not an increment's plain `ERR` (above), nor `WRONGTYPE`:
         // the key is not a hash, which the check below finds.
@@ -152,20 +156,14 @@ impl RedisBackend {
                 (false, false)
             }
             Some(Err(e)) => return Err(store_error("save a session", e)),
-            None => {
-                let version = match reply.get(version_at) {
-                    Some(Ok(redis::Value::Int(version))) => *version,
-                    _ => 0,
-                };
-                (
-                    version > VERSION_BASE || self.check_merged(redis_key).await?,
-                    false,
-                )
-            }
+            None => (
+                version > VERSION_BASE || self.check_merged(redis_key).await?,
+                false,
+            ),
         };
         if !existed {
             self.discard(key).await?;
-            return Ok(false);
+            return Ok(None);
         }
         if logged_in {
             // Logged in by another request since the load: a logged-in TTL (remembered, if the
@@ -183,7 +181,7 @@ impl RedisBackend {
                 })
                 .await?;
         }
-        Ok(true)
+        Ok(Some(u64::try_from(version).unwrap_or(0)))
     }
 
     /// [`CHECK_MERGED`](scripts::CHECK_MERGED): whether the session was there before a

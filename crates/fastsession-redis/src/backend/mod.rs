@@ -259,14 +259,22 @@ fn unreadable(detail: &'static str) {
 
 /// A record out of a reply, or `None` (counted) if the hash is not one of ours.
 fn decode(fields: Fields) -> Option<Record> {
+    decode_versioned(fields).map(|(record, _)| record)
+}
+
+/// [`decode`], with the hash's `version`.
+fn decode_versioned(fields: Fields) -> Option<Versioned> {
     if fields.is_empty() {
         return None;
     }
-    readable(layout::decode(fields))
+    readable(layout::decode_versioned(fields))
 }
 
+/// A record and the `version` of the hash it was read from, if it had one.
+type Versioned = (Record, Option<u64>);
+
 /// The record read, or `None` (counted) if the hash was not one of ours.
-fn readable(read: std::result::Result<Record, &'static str>) -> Option<Record> {
+fn readable<T>(read: std::result::Result<T, &'static str>) -> Option<T> {
     read.inspect_err(|detail| unreadable(detail)).ok()
 }
 
@@ -292,7 +300,9 @@ fn status(reply: &[i64]) -> i64 {
 impl Backend for RedisBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
         let Some(near) = &self.near else {
-            return StoreFuture::io(self.read_record(key));
+            return StoreFuture::io(async move {
+                Ok(self.read_record(key).await?.map(|(record, _)| record))
+            });
         };
         let cache = near.cache();
         if let Some(record) = cache.get(key) {
@@ -303,11 +313,11 @@ impl Backend for RedisBackend {
         // read goes through another connection.)
         let fill = cache.begin(*key);
         StoreFuture::io(async move {
-            let record = self.read_record(key).await?;
-            if let (Some(fill), Some(record)) = (fill, &record) {
-                fill.complete(record);
+            let read = self.read_record(key).await?;
+            if let (Some(fill), Some((record, version))) = (fill, &read) {
+                fill.complete(record, *version);
             }
-            Ok(record)
+            Ok(read.map(|(record, _)| record))
         })
     }
 
@@ -322,7 +332,32 @@ impl Backend for RedisBackend {
     }
 
     fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
-        StoreFuture::io(self.written(key, self.apply_update(key, update)))
+        let Some(near) = &self.near else {
+            return StoreFuture::io(
+                async move { Ok(self.apply_update(key, update).await?.is_some()) },
+            );
+        };
+        // Marked before the write is sent, with the entry cached then: if the version the
+        // write makes is that entry's plus one, nobody else wrote between, and the entry
+        // merged with this update is what Redis holds now.
+        let fill = near.cache().begin(*key);
+        StoreFuture::io(async move {
+            let written = self.apply_update(key, update).await;
+            let merged = match (&written, &fill) {
+                (Ok(Some(version)), Some(fill)) => fill
+                    .base()
+                    .filter(|(_, base)| base.is_some_and(|base| base + 1 == *version))
+                    .and_then(|(base, _)| update.apply_to(base.clone()))
+                    .map(|record| (record, *version)),
+                _ => None,
+            };
+            match (merged, fill) {
+                (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
+                // Also after a failure: a write that timed out may have landed.
+                _ => near.cache().invalidate(key),
+            }
+            Ok(written?.is_some())
+        })
     }
 
     fn touch<'a>(
@@ -388,8 +423,8 @@ impl RedisBackend {
         written
     }
 
-    /// Reads the session under `key`.
-    async fn read_record(&self, key: &StorageKey) -> Result<Option<Record>> {
+    /// Reads the session under `key`, with its version.
+    async fn read_record(&self, key: &StorageKey) -> Result<Option<Versioned>> {
         let redis_key = self.session_key(key);
         if !self.dump_refused.load(Ordering::Relaxed) {
             let cmd = command("DUMP", &redis_key, 0, 0);
@@ -399,7 +434,7 @@ impl RedisBackend {
             match payload {
                 Ok(None) => return Ok(None),
                 Ok(Some(payload)) => {
-                    if let Some(read) = dump::read_record(&payload) {
+                    if let Some(read) = dump::read_versioned(&payload) {
                         return Ok(readable(read));
                     }
                     // Another type, or an encoding not read here: `HGETALL` says which.
@@ -412,7 +447,7 @@ impl RedisBackend {
         }
         let cmd = command("HGETALL", &redis_key, 0, 0);
         match self.read_with_retry("load a session", cmd).await? {
-            Some(fields) => Ok(decode(fields)),
+            Some(fields) => Ok(decode_versioned(fields)),
             None => {
                 unreadable("not a hash");
                 Ok(None)

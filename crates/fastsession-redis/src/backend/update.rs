@@ -17,7 +17,13 @@ impl RedisBackend {
     /// [Atomicity](RedisBackend#atomicity)): the plain [`merge`](Self::merge) when the
     /// session is live as loaded and neither its class nor its counted bytes can change,
     /// otherwise the update script, followed on a Cluster by the index step.
-    pub(super) async fn apply_update(&self, key: &StorageKey, update: Update<'_>) -> Result<bool> {
+    /// Applies `update`: `None` if the session ended meanwhile, else the `version` the hash
+    /// has now, when the write knows it (0 when not).
+    pub(super) async fn apply_update(
+        &self,
+        key: &StorageKey,
+        update: Update<'_>,
+    ) -> Result<Option<u64>> {
         let redis_key = self.session_key(key);
         let changes = update.changes();
         let from = update.from();
@@ -117,7 +123,7 @@ impl RedisBackend {
         }
         let reply: Vec<i64> = self.invoke("save a session", call).await?;
         if status(&reply) != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         // A Cluster's index step: queued if it became anonymous, counted anew if it stayed
         // so, its bytes out if it logged in.
@@ -135,6 +141,6 @@ impl RedisBackend {
             self.cluster_index(what, key, update.now(), from.data_len())
                 .await?;
         }
-        Ok(true)
+        Ok(Some(0))
     }
 }
