@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use fastsession_core::ErrorKind;
 use fastsession_core::http::SessionConfig;
-use fastsession_core::store::{NearCacheConfig, NearCacheStats};
+use fastsession_core::store::{AnonymousBudget, NearCacheConfig, NearCacheStats};
 use fastsession_redis::{RedisConfig, RedisStore};
 
 use crate::support::{OwnServer, clock, config, key, request, tracking, unique_prefix};
@@ -159,6 +159,45 @@ async fn a_server_reads_its_own_writes_at_once() {
             .result
             .unwrap();
         assert_eq!(read_n(&cfg, &cookie).await, None);
+    })
+    .await
+    .unwrap();
+}
+
+/// A server that cached its own write still hears of the other server's next one: Redis
+/// stops tracking a key once anyone writes it (this server's own write too, which under
+/// `NOLOOP` it is not told of), so the write must track it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cached_its_own_write_still_hears_of_the_next_one() {
+    tokio::time::timeout(LIMIT, async {
+        let server = OwnServer::start();
+        let prefix = unique_prefix();
+        let (a, b) = (
+            app_server(&server, &prefix).await,
+            app_server(&server, &prefix).await,
+        );
+        let clock = clock();
+        let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
+        let cookie = request(&on_a, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        for n in 1..=10 {
+            assert_eq!(read_n(&on_a, &cookie).await, Some(2 * n - 2));
+            // A's write: its merged session is cached.
+            request(&on_a, Some(&cookie), |s| s.insert("n", 2 * n - 1).unwrap())
+                .await
+                .result
+                .unwrap();
+            let hits = stats(&a).hits();
+            assert_eq!(read_n(&on_a, &cookie).await, Some(2 * n - 1));
+            assert_eq!(stats(&a).hits(), hits + 1);
+            // B's write: A must hear of it.
+            request(&on_b, Some(&cookie), |s| s.insert("n", 2 * n).unwrap())
+                .await
+                .result
+                .unwrap();
+            until_read(&on_a, &cookie, Some(2 * n)).await;
+        }
     })
     .await
     .unwrap();
@@ -534,12 +573,18 @@ async fn logouts_reach_the_other_server_through_faults_and_nothing_revives() {
                 }
             }
         }
-        let mut n = None;
-        request(&on_a, Some(&counter), |s| n = s.get::<u64>("n").unwrap())
-            .await
-            .result
-            .unwrap();
-        let n = n.expect("the counter");
+        // Both servers read the same count (a cache that missed a write would not).
+        let mut counts = Vec::new();
+        for cfg in [&on_a, &on_b] {
+            let mut n = None;
+            request(cfg, Some(&counter), |s| n = s.get::<u64>("n").unwrap())
+                .await
+                .result
+                .unwrap();
+            counts.push(n.expect("the counter"));
+        }
+        assert_eq!(counts[0], counts[1], "the servers disagree on the counter");
+        let n = counts[0];
 
         windows.sort();
         eprintln!(
@@ -562,6 +607,48 @@ async fn logouts_reach_the_other_server_through_faults_and_nothing_revives() {
             cached_before >= LOGOUTS / 2,
             "the cache was hardly used: {cached_before}"
         );
+    })
+    .await
+    .unwrap();
+}
+
+/// Sessions this server's own creates evict for the anonymous budget: Redis tells it nothing
+/// of its own deletions (`NOLOOP`), so it empties its cache, and none is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_evicted_by_this_server_are_not_served_from_its_cache() {
+    tokio::time::timeout(LIMIT, async {
+        let server = OwnServer::start();
+        let config = RedisConfig::new(server.url())
+            .with_key_prefix(unique_prefix())
+            .with_anonymous_budget(AnonymousBudget::new(2, 1 << 20))
+            .with_near_cache(
+                NearCacheConfig::new()
+                    .with_max_age(Duration::from_secs(60))
+                    .unwrap(),
+            );
+        let store = Arc::new(
+            fastsession_redis::redis_store(&config, &key())
+                .await
+                .unwrap(),
+        );
+        tracking(&store).await;
+        let clock = clock();
+        let cfg = crate::support::config(&store, &clock);
+        let oldest = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+        assert_eq!(read_n(&cfg, &oldest).await, Some(1));
+        let hits = stats(&store).hits();
+        assert_eq!(read_n(&cfg, &oldest).await, Some(1));
+        assert_eq!(stats(&store).hits(), hits + 1, "cached");
+        for i in 0..4 {
+            clock.advance(Duration::from_secs(1));
+            request(&cfg, None, |s| s.insert("n", i).unwrap())
+                .await
+                .result
+                .unwrap();
+        }
+        until_read(&cfg, &oldest, None).await;
     })
     .await
     .unwrap();

@@ -508,9 +508,10 @@ impl NearCache {
     pub fn invalidate(&self, key: &StorageKey) {
         let mut coherence = self.coherence();
         coherence.reading.remove(key);
-        self.shared.entries.remove(key);
+        let held = self.shared.entries.remove(key).is_some();
         drop(coherence);
         self.shared.invalidations.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(target: "fastsession", held, "near cache: entry invalidated");
     }
 
     /// Drops every entry and refuses every read under way: the store was flushed, or its
@@ -533,8 +534,10 @@ impl NearCache {
     fn flush_locked(shared: &Shared, coherence: &mut Coherence) {
         coherence.generation += 1;
         coherence.reading.clear();
+        let entries = shared.entries.len();
         shared.entries.clear();
-        shared.flushes.fetch_add(1, Ordering::Relaxed);
+        let flushes = shared.flushes.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(target: "fastsession", entries, flushes, "near cache: every entry dropped");
     }
 
     /// Says whether the store's invalidations are being received. Going down drops

@@ -154,7 +154,7 @@ impl RedisBackend {
                     .await?
                 {
                     2 => kept = Some(victim),
-                    evicted => Self::evicted(evicted),
+                    evicted => self.evicted(evicted),
                 }
             }
             match kept {
@@ -167,10 +167,15 @@ impl RedisBackend {
         }
     }
 
-    /// Counts `n` anonymous sessions evicted for the budget.
-    pub(super) fn evicted(n: i64) {
+    /// Counts `n` anonymous sessions evicted for the budget, and empties the near cache if any
+    /// was: this process deleted them, so (under `NOLOOP`) Redis tells it nothing, and which
+    /// ones they were is not known here. Evictions happen only past the budget, in a flood.
+    pub(super) fn evicted(&self, n: i64) {
         for _ in 0..n {
             events::record(Event::AnonymousEvicted);
+        }
+        if let (Some(near), true) = (&self.near, n > 0) {
+            near.cache().flush();
         }
     }
 

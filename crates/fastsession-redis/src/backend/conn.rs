@@ -195,9 +195,6 @@ impl Conn {
     }
 }
 
-/// A command `name key ...` with room for `args` more arguments of `bytes` in all: redis-rs
-/// starts a command empty and grows it argument by argument (several reallocations and
-/// copies of the key for each command of a save).
 /// The servers of `config`, each with Nagle's algorithm off: it would hold each small command
 /// back while an earlier one is unacknowledged, on a multiplexed connection every command
 /// under load.
@@ -213,6 +210,9 @@ pub(super) fn connection_infos(config: &RedisConfig) -> Result<Vec<ConnectionInf
         .collect()
 }
 
+/// A command `name key ...` with room for `args` more arguments of `bytes` in all: redis-rs
+/// starts a command empty and grows it argument by argument (several reallocations and
+/// copies of the key for each command of a save).
 pub(super) fn command(name: &str, key: &str, args: usize, bytes: usize) -> Cmd {
     let mut cmd = Cmd::with_capacity(2 + args, name.len() + key.len() + bytes);
     cmd.arg(name).arg(key);
@@ -383,8 +383,6 @@ async fn bounded<T>(
     }
 }
 
-/// `true` if Redis answered `e` with the error `code` (`OOM`, `WRONGTYPE`), also as one of
-/// the errors of a transaction or inside a script.
 /// Whether a failed command may have lost a push of its connection: a connection error or a
 /// timeout, not an error reply.
 fn is_doubt(error: &Error) -> bool {
@@ -396,6 +394,8 @@ fn is_doubt(error: &Error) -> bool {
         })
 }
 
+/// `true` if Redis answered `e` with the error `code` (`OOM`, `WRONGTYPE`), also as one of
+/// the errors of a transaction or inside a script.
 pub(super) fn has_code(e: &RedisError, code: &str) -> bool {
     e.code() == Some(code)
         || e.clone()

@@ -283,7 +283,7 @@ impl RedisBackend {
             call.arg(&batch.entries);
         }
         let evicted: i64 = self.invoke("make room for a session", call).await?;
-        Self::evicted(evicted);
+        self.evicted(evicted);
         Ok(())
     }
 

@@ -36,6 +36,9 @@ impl RedisBackend {
     /// after the writes whether the hash has a user by now (a login since the load), and
     /// `created` with it: then its TTL, set for an anonymous session, is set again for a
     /// logged-in one (one more round trip, only then).
+    ///
+    /// Answers `None` if the session had ended, else its `version` now when the near cache
+    /// may cache the merge ([`RedisBackend::apply_update`]), 0 when not.
     pub(super) async fn merge(
         &self,
         key: &StorageKey,
@@ -119,6 +122,16 @@ impl RedisBackend {
             read.arg("created").arg("user");
             pipe.add_command(read);
         }
+        // With the near cache, the write is what ended Redis's tracking of the key for this
+        // connection (every write does, and under `NOLOOP` without telling it): a read after
+        // the writes tracks it again, and answers the version then, which must be the one
+        // this write made for the merged session to be cached.
+        let retrack = self.near.is_some();
+        if retrack {
+            let mut version = command("HGET", redis_key, 1, 7);
+            version.arg("version");
+            pipe.add_command(version);
+        }
         // Each answer on its own: the others are not marked ignored, which the client would
         // do with a hash set per command.
         pipe.ignore_errors();
@@ -127,11 +140,19 @@ impl RedisBackend {
                 pipe.query_async(&mut c).await
             })
             .await?;
+        let tracked = if retrack { reply.pop() } else { None };
         let read = if read_user { reply.pop() } else { None };
         let version = match reply.get(version_at) {
             Some(Ok(redis::Value::Int(version))) => *version,
             _ => 0,
         };
+        // Another client's write between this one and the read that tracks the key again
+        // went unheard: then the version read is not this write's, and nothing is cached.
+        let tracked_from = match tracked {
+            Some(Ok(value)) => redis::from_redis_value::<i64>(value).ok(),
+            _ => None,
+        };
+        let cacheable = tracked_from == Some(version);
         // A write Redis refused (out of memory, a read-only replica): the save failed, though
         // a later command answered. Not an increment's plain `ERR` (above), nor `WRONGTYPE`:
         // the key is not a hash, which the check below finds.
@@ -181,7 +202,11 @@ impl RedisBackend {
                 })
                 .await?;
         }
-        Ok(Some(u64::try_from(version).unwrap_or(0)))
+        Ok(Some(if cacheable {
+            u64::try_from(version).unwrap_or(0)
+        } else {
+            0
+        }))
     }
 
     /// [`CHECK_MERGED`](scripts::CHECK_MERGED): whether the session was there before a

@@ -129,7 +129,7 @@ impl RedisBackend {
         // so, its bytes out if it logged in.
         let step = match reply[1..] {
             [evicted] => {
-                Self::evicted(evicted);
+                self.evicted(evicted);
                 None
             }
             [1, 0] => Some("add"),
