@@ -12,6 +12,13 @@ use super::{MAX_TTL_SECS, RedisBackend, unreadable};
 use crate::layout::VERSION_BASE;
 use crate::scripts;
 
+/// An update's fields: to delete, to set (name, JSON), to increment (name, delta).
+pub(super) struct Writes<'a> {
+    pub(super) deletes: &'a [String],
+    pub(super) sets: &'a [(String, Cow<'a, str>)],
+    pub(super) increments: &'a [(String, i64)],
+}
+
 impl RedisBackend {
     /// The common update, without the script: the request's own record shows the session
     /// live now ([`Update::is_live_as_loaded`]), so only the stored record's existence is
@@ -37,17 +44,21 @@ impl RedisBackend {
     /// `created` with it: then its TTL, set for an anonymous session, is set again for a
     /// logged-in one (one more round trip, only then).
     ///
-    /// Answers `None` if the session had ended, else its `version` now when the near cache
-    /// may cache the merge ([`RedisBackend::apply_update`]), 0 when not.
+    /// Answers `None` if the session had ended, else, when `retrack` asks, its `version` now
+    /// if the near cache may cache the merge ([`RedisBackend::apply_update`]); 0 otherwise.
     pub(super) async fn merge(
         &self,
         key: &StorageKey,
         redis_key: &str,
         update: &Update<'_>,
-        deletes: &[String],
-        sets: &[(String, Cow<'_, str>)],
-        increments: &[(String, i64)],
+        writes: Writes<'_>,
+        retrack: bool,
     ) -> Result<Option<u64>> {
+        let Writes {
+            deletes,
+            sets,
+            increments,
+        } = writes;
         let (now, expiry, from) = (update.now(), update.expiry(), update.from());
         let anonymous = from.user_id().is_none();
         // The request's deadline is the stored one: a changed one does not come here.
@@ -126,7 +137,6 @@ impl RedisBackend {
         // connection (every write does, and under `NOLOOP` without telling it): a read after
         // the writes tracks it again, and answers the version then, which must be the one
         // this write made for the merged session to be cached.
-        let retrack = self.near.is_some();
         if retrack {
             let mut version = command("HGET", redis_key, 1, 7);
             version.arg("version");

@@ -333,16 +333,20 @@ impl Backend for RedisBackend {
 
     fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
         let Some(near) = &self.near else {
-            return StoreFuture::io(
-                async move { Ok(self.apply_update(key, update).await?.is_some()) },
-            );
+            return StoreFuture::io(async move {
+                Ok(self.apply_update(key, update, false).await?.is_some())
+            });
         };
         // Marked before the write is sent, with the entry cached then: if the version the
         // write makes is that entry's plus one, nobody else wrote between, and the entry
-        // merged with this update is what Redis holds now.
-        let fill = near.cache().begin(*key);
+        // merged with this update is what Redis holds now. Without such an entry (another
+        // write dropped it), nothing is marked or asked: the entry is dropped after the write.
+        let fill = near
+            .cache()
+            .begin(*key)
+            .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
-            let written = self.apply_update(key, update).await;
+            let written = self.apply_update(key, update, fill.is_some()).await;
             let merged = match (&written, &fill) {
                 (Ok(Some(version)), Some(fill)) => fill
                     .base()

@@ -1,9 +1,11 @@
-//! The near cache's link to Redis: one RESP3 connection whose reads Redis tracks
-//! (`CLIENT TRACKING ON`), and whose pushes invalidate what it read.
+//! The near cache's link to Redis: one RESP3 connection with `CLIENT TRACKING ON NOLOOP`.
+//! While it is up, every command of the backend goes through it: Redis tracks the keys it
+//! reads, pushes an invalidation on it when another client changes one, and tells it nothing
+//! of its own writes (the backend drops or replaces its own entries).
 //!
 //! The pushes arrive on the same connection as the replies, and the client hands each to
 //! [`Pushes`] as it parses it, before the replies after it: an invalidation is applied no later
-//! than the reply of any read sent after the write it reports. A lost connection drops the
+//! than the reply of any command sent after the write it reports. A lost connection drops the
 //! cache at once; a task connects again, turns tracking on, and only then lets loads use the
 //! cache again.
 

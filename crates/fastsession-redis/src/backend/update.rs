@@ -8,6 +8,7 @@ use fastsession_core::session::Change;
 use fastsession_core::store::{StorageKey, Update};
 
 use super::conn::Call;
+use super::merge::Writes;
 use super::{RedisBackend, expiry_args, status};
 use crate::layout;
 use crate::scripts;
@@ -18,11 +19,13 @@ impl RedisBackend {
     /// session is live as loaded and neither its class nor its counted bytes can change,
     /// otherwise the update script, followed on a Cluster by the index step.
     /// Applies `update`: `None` if the session ended meanwhile, else the `version` the hash
-    /// has now, when the write knows it (0 when not).
+    /// has now, when the near cache may cache the merge (0 when not). `retrack` asks for that
+    /// version (the near cache holds the session as it was before).
     pub(super) async fn apply_update(
         &self,
         key: &StorageKey,
         update: Update<'_>,
+        retrack: bool,
     ) -> Result<Option<u64>> {
         let redis_key = self.session_key(key);
         let changes = update.changes();
@@ -98,7 +101,17 @@ impl RedisBackend {
             && update.is_live_as_loaded()
         {
             return self
-                .merge(key, &redis_key, &update, &deletes, &sets, &increments)
+                .merge(
+                    key,
+                    &redis_key,
+                    &update,
+                    Writes {
+                        deletes: &deletes,
+                        sets: &sets,
+                        increments: &increments,
+                    },
+                    retrack,
+                )
                 .await;
         }
         let cluster = self.is_cluster();
