@@ -923,7 +923,7 @@ mod tests {
         let server = Server::parse("hyper/fastsession/memory").unwrap();
         let cell = Cell {
             server,
-            path: Path::Hot,
+            path: Workload::Path(Path::Hot),
             sessions: 1,
         };
         let mut results = Results::new();
@@ -950,6 +950,28 @@ mod tests {
         results.insert(cell, vec![run(10.0, None)]);
         let summary = summarize(cell, &results, &BTreeMap::new()).unwrap();
         assert!(summary.user_cost.is_nan());
+    }
+
+    /// The mix reads nine times for each write and checks no counter; the near cache's cells
+    /// are weighed against Redis's peers.
+    #[test]
+    fn the_mix_writes_one_request_in_ten_and_the_near_cache_faces_redis_peers() {
+        let server = Server::parse("hyper/fastsession/redis-near").unwrap();
+        let cell = Cell {
+            server,
+            path: Workload::Mix,
+            sessions: 10_000,
+        };
+        let args = cell.generator_args();
+        let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
+        assert!(
+            has(["--path", "/read"]) && has(["--write-every", "10"]),
+            "{args:?}"
+        );
+        assert!(has(["--write-path", "/hot"]) && has(["--sessions", "10000"]));
+        assert!(!args.iter().any(|a| a == "--same" || a == "--counter"));
+        assert_eq!(server.store.peers_store(), Store::Redis);
+        assert!(server.store.is_shared());
     }
 
     #[test]
