@@ -38,6 +38,37 @@ async fn app_server(server: &OwnServer, prefix: &str) -> Arc<RedisStore> {
     store
 }
 
+/// Two app servers' stores with their caches on one redis-server of the test's own, and a
+/// session holding `n = 0`, created through the first.
+struct TwoServers {
+    server: OwnServer,
+    a: Arc<RedisStore>,
+    on_a: SessionConfig,
+    on_b: SessionConfig,
+    cookie: String,
+}
+
+async fn two_servers() -> TwoServers {
+    let server = OwnServer::start();
+    let prefix = unique_prefix();
+    let (a, b) = (
+        app_server(&server, &prefix).await,
+        app_server(&server, &prefix).await,
+    );
+    let clock = clock();
+    let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
+    let cookie = request(&on_a, None, |s| s.insert("n", 0).unwrap())
+        .await
+        .cookie();
+    TwoServers {
+        server,
+        a,
+        on_a,
+        on_b,
+        cookie,
+    }
+}
+
 fn stats(store: &RedisStore) -> NearCacheStats {
     store.backend().near_cache().unwrap().stats()
 }
@@ -74,17 +105,13 @@ async fn until_read(config: &SessionConfig, cookie: &str, want: Option<i64>) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_or_a_logout_on_one_server_reaches_the_other_and_nothing_revives() {
     tokio::time::timeout(LIMIT, async {
-        let server = OwnServer::start();
-        let prefix = unique_prefix();
-        let (a, b) = (
-            app_server(&server, &prefix).await,
-            app_server(&server, &prefix).await,
-        );
-        let clock = clock();
-        let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
-        let cookie = request(&on_b, None, |s| s.insert("n", 0).unwrap())
-            .await
-            .cookie();
+        let TwoServers {
+            server: _server,
+            a,
+            on_a,
+            on_b,
+            cookie,
+        } = two_servers().await;
 
         // The first load reads Redis, the next ones are served from A's cache.
         assert_eq!(read_n(&on_a, &cookie).await, Some(0));
@@ -170,17 +197,13 @@ async fn a_server_reads_its_own_writes_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_cached_its_own_write_still_hears_of_the_next_one() {
     tokio::time::timeout(LIMIT, async {
-        let server = OwnServer::start();
-        let prefix = unique_prefix();
-        let (a, b) = (
-            app_server(&server, &prefix).await,
-            app_server(&server, &prefix).await,
-        );
-        let clock = clock();
-        let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
-        let cookie = request(&on_a, None, |s| s.insert("n", 0).unwrap())
-            .await
-            .cookie();
+        let TwoServers {
+            server: _server,
+            a,
+            on_a,
+            on_b,
+            cookie,
+        } = two_servers().await;
         for n in 1..=10 {
             assert_eq!(read_n(&on_a, &cookie).await, Some(2 * n - 2));
             // A's write: its merged session is cached.
@@ -209,17 +232,13 @@ async fn a_server_that_cached_its_own_write_still_hears_of_the_next_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_through_two_servers_are_all_read_by_both() {
     tokio::time::timeout(LIMIT, async {
-        let server = OwnServer::start();
-        let prefix = unique_prefix();
-        let (a, b) = (
-            app_server(&server, &prefix).await,
-            app_server(&server, &prefix).await,
-        );
-        let clock = clock();
-        let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
-        let cookie = request(&on_a, None, |s| s.insert("n", 0).unwrap())
-            .await
-            .cookie();
+        let TwoServers {
+            server: _server,
+            a: _,
+            on_a,
+            on_b,
+            cookie,
+        } = two_servers().await;
         let tasks: Vec<_> = (0..4)
             .map(|t| {
                 let (cfg, cookie) = (
@@ -268,17 +287,13 @@ async fn concurrent_writes_through_two_servers_are_all_read_by_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_connection_drops_the_cache_until_tracking_is_back() {
     tokio::time::timeout(LIMIT, async {
-        let server = OwnServer::start();
-        let prefix = unique_prefix();
-        let (a, b) = (
-            app_server(&server, &prefix).await,
-            app_server(&server, &prefix).await,
-        );
-        let clock = clock();
-        let (on_a, on_b) = (config(&a, &clock), config(&b, &clock));
-        let cookie = request(&on_b, None, |s| s.insert("n", 0).unwrap())
-            .await
-            .cookie();
+        let TwoServers {
+            server,
+            a,
+            on_a,
+            on_b,
+            cookie,
+        } = two_servers().await;
         for round in 1..=3 {
             assert_eq!(read_n(&on_a, &cookie).await, Some(round - 1));
             assert!(stats(&a).entries() >= 1);

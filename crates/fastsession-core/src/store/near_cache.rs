@@ -811,31 +811,31 @@ mod tests {
 
     #[test]
     fn the_bounds_hold_on_entries_and_bytes() {
-        let config = NearCacheConfig::new()
-            .with_max_entries(50)
-            .with_max_bytes(1 << 30);
-        let cache = NearCache::new(config);
-        cache.set_tracking(true);
-        for n in 0..200u8 {
-            cache
-                .begin(key(n))
-                .unwrap()
-                .complete(&record(u64::from(n)), None);
-        }
-        assert!(cache.stats().entries() <= 50, "{:?}", cache.stats());
-
-        let config = NearCacheConfig::new()
-            .with_max_entries(1_000)
-            .with_max_bytes(20 * ENTRY_OVERHEAD);
-        let cache = NearCache::new(config);
-        cache.set_tracking(true);
-        for n in 0..200u8 {
-            cache
-                .begin(key(n))
-                .unwrap()
-                .complete(&record(u64::from(n)), None);
-        }
-        let stats = cache.stats();
-        assert!(stats.entries() <= 20 && stats.bytes() <= 20 * ENTRY_OVERHEAD as u64);
+        // 200 small records read into a cache of `config`.
+        let filled = |config: NearCacheConfig| {
+            let cache = NearCache::new(config);
+            cache.set_tracking(true);
+            for n in 0..200u8 {
+                let fill = cache.begin(key(n)).unwrap();
+                fill.complete(&record(u64::from(n)), None);
+            }
+            cache.stats()
+        };
+        let stats = filled(
+            NearCacheConfig::new()
+                .with_max_entries(50)
+                .with_max_bytes(1 << 30),
+        );
+        assert!(stats.entries() <= 50, "{stats:?}");
+        let bytes = 20 * ENTRY_OVERHEAD;
+        let stats = filled(
+            NearCacheConfig::new()
+                .with_max_entries(1_000)
+                .with_max_bytes(bytes),
+        );
+        assert!(
+            stats.entries() <= 20 && stats.bytes() <= bytes as u64,
+            "{stats:?}"
+        );
     }
 }
