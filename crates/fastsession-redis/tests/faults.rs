@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fastsession_core::ErrorKind;
 use fastsession_core::http::Sessions;
-use fastsession_core::store::AnonymousBudget;
+use fastsession_core::store::{AnonymousBudget, NearCacheConfig};
 use fastsession_redis::{RedisConfig, RedisStore};
 use http::HeaderMap;
 
@@ -363,6 +363,16 @@ async fn scripts_are_loaded_again_after_the_server_lost_them() {
 /// counted and evicted by the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_are_kept_where_restore_and_dump_are_refused() {
+    kept_where_restore_and_dump_are_refused(false).await;
+}
+
+/// The same through the near cache's RESP3 connection, where `HGETALL` answers a map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_are_kept_where_restore_and_dump_are_refused_with_the_near_cache() {
+    kept_where_restore_and_dump_are_refused(true).await;
+}
+
+async fn kept_where_restore_and_dump_are_refused(near: bool) {
     tokio::time::timeout(LIMIT, async {
         let server = OwnServer::start();
         let _: String = server.query(
@@ -378,15 +388,21 @@ async fn sessions_are_kept_where_restore_and_dump_are_refused() {
                 .arg("-dump"),
         );
         let url = format!("redis://app:x@127.0.0.1:{}", server.port);
-        let redis = RedisConfig::new(url)
+        let mut redis = RedisConfig::new(url)
             .with_key_prefix(unique_prefix())
             .with_command_timeout(TIMEOUT)
             .with_anonymous_budget(AnonymousBudget::new(4, 1 << 20));
+        if near {
+            redis = redis.with_near_cache(NearCacheConfig::new());
+        }
         let store = Arc::new(
             fastsession_redis::redis_store(&redis, &key())
                 .await
                 .unwrap(),
         );
+        if near {
+            crate::support::tracking(&store).await;
+        }
         let clock = clock();
         let cfg = config(&store, &clock);
         let mut ids = Vec::new();

@@ -270,6 +270,21 @@ fn decode_versioned(fields: Fields) -> Option<Versioned> {
     readable(layout::decode_versioned(fields))
 }
 
+/// The fields and values of an `HGETALL` answer, one after the other: an array in RESP2, a
+/// map in RESP3 (the near cache's connection); `None` if it is neither.
+fn flat_fields(answer: redis::Value) -> Option<Fields> {
+    let bytes = |value: redis::Value| redis::from_redis_value::<Vec<u8>>(value).ok();
+    match answer {
+        redis::Value::Array(items) => items.into_iter().map(bytes).collect(),
+        redis::Value::Map(pairs) => pairs
+            .into_iter()
+            .flat_map(|(field, value)| [bytes(field), bytes(value)])
+            .collect(),
+        redis::Value::Nil => Some(Vec::new()),
+        _ => None,
+    }
+}
+
 /// A record and the `version` of the hash it was read from, if it had one.
 type Versioned = (Record, Option<u64>);
 
@@ -450,7 +465,11 @@ impl RedisBackend {
             }
         }
         let cmd = command("HGETALL", &redis_key, 0, 0);
-        match self.read_with_retry("load a session", cmd).await? {
+        match self
+            .read_with_retry::<redis::Value>("load a session", cmd)
+            .await?
+            .and_then(flat_fields)
+        {
             Some(fields) => Ok(decode_versioned(fields)),
             None => {
                 unreadable("not a hash");
