@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use fastsession_core::store::AnonymousBudget;
+use fastsession_core::store::{AnonymousBudget, NearCacheConfig};
 use fastsession_core::{Error, ErrorKind, Result};
+use sha2::{Digest, Sha256};
 
 /// The default pool size.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -56,6 +57,7 @@ pub struct PostgresConfig {
     statement_timeout: Duration,
     application_name: String,
     anonymous_budget: AnonymousBudget,
+    near_cache: Option<NearCacheConfig>,
 }
 
 impl PostgresConfig {
@@ -85,6 +87,7 @@ impl PostgresConfig {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             application_name: "fastsession".to_owned(),
             anonymous_budget: AnonymousBudget::default(),
+            near_cache: None,
         }
     }
 
@@ -264,6 +267,56 @@ impl PostgresConfig {
         self.anonymous_budget
     }
 
+    /// Keeps recently read sessions in this process, served without asking PostgreSQL while
+    /// PostgreSQL's notifications say nobody changed them (off by default).
+    ///
+    /// With it, [`migrate`](crate::PostgresBackend::migrate) also installs triggers on the
+    /// table that `NOTIFY` every committed change of a row (an update, a delete, a `TRUNCATE`)
+    /// on the channel `fastsession_<16 hex digits>` (the first 64 bits of the SHA-256 of
+    /// `<schema>.<table>`: the same for every app server on the table, at most 63 bytes), and
+    /// each backend keeps one more connection, outside the pool, that `LISTEN`s on it. The
+    /// cache serves a session only while that connection listens and the triggers are there
+    /// (checked every second), drops everything when either goes, and never serves an entry
+    /// older than the configuration's maximum age. A write still goes to the table with the
+    /// merge, and keeps or drops the entry. So a load may trail a write made on another app
+    /// server by the time its notification takes to arrive, never longer than the maximum
+    /// age, and a session ended anywhere is never served again once that notification arrives.
+    ///
+    /// What it costs: every write of the table sends a notification, and PostgreSQL
+    /// serializes the commits of notifying transactions (a database-wide lock at commit): see
+    /// the [crate documentation](crate#near-cache). A backend without the near cache leaves
+    /// the triggers as they are (another app server may rely on them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    /// use fastsession::store::NearCacheConfig;
+    ///
+    /// let config = PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_near_cache(NearCacheConfig::new());
+    /// assert!(config.near_cache().is_some());
+    /// ```
+    #[must_use]
+    pub fn with_near_cache(mut self, near_cache: NearCacheConfig) -> Self {
+        self.near_cache = Some(near_cache);
+        self
+    }
+
+    /// Returns the near cache's configuration, if it is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::postgres::PostgresConfig;
+    ///
+    /// assert!(PostgresConfig::new("postgres://app@127.0.0.1/app").near_cache().is_none());
+    /// ```
+    #[must_use]
+    pub fn near_cache(&self) -> Option<&NearCacheConfig> {
+        self.near_cache.as_ref()
+    }
+
     /// Returns the schema name.
     ///
     /// # Examples
@@ -371,6 +424,14 @@ impl PostgresConfig {
         &self.application_name
     }
 
+    /// The near cache's notification channel: stable for the schema and table, the same on
+    /// every app server, a plain identifier of 28 bytes.
+    pub(crate) fn notify_channel(&self) -> String {
+        let digest = Sha256::digest(format!("{}.{}", self.schema, self.table));
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("fastsession_{hex}")
+    }
+
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
@@ -397,6 +458,7 @@ impl fmt::Debug for PostgresConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
             .field("anonymous_budget", &self.anonymous_budget)
+            .field("near_cache", &self.near_cache)
             .finish()
     }
 }

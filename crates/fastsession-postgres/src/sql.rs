@@ -61,6 +61,8 @@ fn deadline(user: &str, persistent: &str, expires_at: &str) -> String {
 
 pub(crate) struct Statements {
     pub(crate) migrate: String,
+    /// With the near cache: the query that tells the listener the notify triggers are there.
+    pub(crate) notify_check: String,
     pub(crate) read: String,
     pub(crate) create: String,
     pub(crate) create_anonymous: String,
@@ -77,8 +79,9 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
-    /// `table` is `"schema"."name"`, already checked and quoted.
-    pub(crate) fn new(table: &str, schema: &str, name: &str) -> Self {
+    /// `table` is `"schema"."name"`, already checked and quoted; `channel`, with the near
+    /// cache, the channel its notify triggers (installed by `migrate` then) send on.
+    pub(crate) fn new(table: &str, schema: &str, name: &str, channel: Option<&str>) -> Self {
         let t = table;
         // The per-slot counts of the anonymous rows and their bytes, kept by triggers.
         let budget = format!("\"{schema}\".\"{name}_budget\"");
@@ -113,7 +116,7 @@ impl Statements {
                last_active = $2::bigint, \
                expires = {deadline} \
              WHERE key = $1::bytea AND {LIVE} AND {guard} \
-             RETURNING 1",
+             RETURNING version",
                 deadline = deadline(user_after, persistent_after, expires_at_after),
                 sums = SUMS,
             )
@@ -128,8 +131,13 @@ impl Statements {
             "DELETE FROM {t} WHERE key = $1::bytea AND NOT ({LIVE}) AND NOT EXISTS (SELECT 1 FROM live)"
         );
         Statements {
-            migrate: migrate(t, schema, name, &budget, &floor),
-            read: format!("SELECT {RECORD_COLUMNS} FROM {t} WHERE key = $1::bytea"),
+            migrate: migrate(t, schema, name, &budget, &floor, channel),
+            notify_check: format!(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('{t}') \
+                 AND tgname IN ({NOTIFY_TRIGGERS}) AND tgenabled IN ('O', 'A')"
+            ),
+            // The version last: the near cache keeps it, for a write's proof.
+            read: format!("SELECT {RECORD_COLUMNS}, version FROM {t} WHERE key = $1::bytea"),
             create: format!("WITH ins AS ({insert}) SELECT count(*), 0::bigint FROM ins"),
             // The anonymous row and, if it enters the eviction order behind the floor, the
             // floor lowered to it. The second answer says whether the budget may now be
@@ -167,7 +175,8 @@ impl Statements {
                  SELECT (SELECT count(*) FROM live), EXISTS (SELECT 1 FROM live) AND \
                    (SELECT coalesce(sum(b.sessions), 0) - own.sessions + 1 > $27::bigint \
                       OR coalesce(sum(b.bytes), 0) - own.bytes + $23::bigint > $28::bigint \
-                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes)",
+                    FROM {budget} b CROSS JOIN own GROUP BY own.sessions, own.bytes), \
+                   false, (SELECT max(version) FROM live)",
                 merge = merge("TRUE"),
                 lowered = lowered(&floor, "$2::bigint", "live"),
             ),
@@ -309,11 +318,78 @@ fn lowered(floor: &str, active: &str, done: &str) -> String {
     )
 }
 
+/// The near cache's triggers, by name, as `notify_check` counts them.
+const NOTIFY_TRIGGERS: &str =
+    "'fastsession_notify_update', 'fastsession_notify_delete', 'fastsession_notify_truncate'";
+
+/// The near cache's notifications (see `backend::listen`): after every committed change of a
+/// row, `<key in hex> <origin> <version>` on `channel`, the version only if the update bumped
+/// it (a merge); `*` after a `TRUNCATE`. An update that changes nothing (the user index set
+/// to what it was) sends nothing. `pg_notify` sends at commit, and not at all on a rollback.
+fn notify(t: &str, schema: &str, name: &str, channel: &str) -> String {
+    let origin = "coalesce(current_setting('fastsession.origin', true), '')";
+    let triggers = [
+        (
+            "update",
+            "AFTER UPDATE",
+            "FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+        ),
+        ("delete", "AFTER DELETE", "FOR EACH ROW"),
+        ("truncate", "AFTER TRUNCATE", "FOR EACH STATEMENT"),
+    ]
+    .map(|(op, when, each)| {
+        format!(
+            "    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '{t}'::regclass
+                   AND tgname = 'fastsession_notify_{op}') THEN
+        CREATE TRIGGER fastsession_notify_{op} {when} ON {t}
+            {each} EXECUTE FUNCTION \"{schema}\".\"{name}_notify\"();
+    END IF;
+"
+        )
+    })
+    .concat();
+    format!(
+        "-- The near cache: every change of a row is notified to the app servers that cache it.
+CREATE OR REPLACE FUNCTION \"{schema}\".\"{name}_notify\"() RETURNS trigger
+LANGUAGE plpgsql AS $notify$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify('{channel}', '*');
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('{channel}', encode(OLD.key, 'hex') || ' ' || {origin} || ' ');
+    ELSE
+        IF OLD.key IS DISTINCT FROM NEW.key THEN
+            PERFORM pg_notify('{channel}', encode(OLD.key, 'hex') || ' ' || {origin} || ' ');
+        END IF;
+        PERFORM pg_notify('{channel}', encode(NEW.key, 'hex') || ' ' || {origin} || ' '
+            || CASE WHEN NEW.version IS DISTINCT FROM OLD.version
+                    THEN coalesce(NEW.version::text, '') ELSE '' END);
+    END IF;
+    RETURN NULL;
+END
+$notify$;
+DO $notify_install$
+BEGIN
+{triggers}END
+$notify_install$;
+"
+    )
+}
+
 /// Creates what is missing, in one transaction under an advisory lock; upgrades a table made
 /// before the anonymous budget (no `data_len`, no counters) or before sessions had their own
-/// deadline (no `expires_at`) in place.
-fn migrate(t: &str, schema: &str, name: &str, budget: &str, floor: &str) -> String {
+/// deadline (no `expires_at`) in place. With `channel` (the near cache), also the notify
+/// triggers; without, it leaves them as they are (other app servers may rely on them).
+fn migrate(
+    t: &str,
+    schema: &str,
+    name: &str,
+    budget: &str,
+    floor: &str,
+    channel: Option<&str>,
+) -> String {
     let slots = BUDGET_SLOTS;
+    let notify = channel.map_or_else(String::new, |c| notify(t, schema, name, c));
     format!(
         "BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('fastsession-migrate:' || '{schema}.{name}'));
@@ -415,6 +491,6 @@ BEGIN
     END IF;
 END
 $install$;
-COMMIT;"
+{notify}COMMIT;"
     )
 }

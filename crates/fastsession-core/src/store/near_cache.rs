@@ -643,6 +643,10 @@ impl Fill {
     /// Caches `record`, what the tracked read returned or what a write made, with the store's
     /// `version` of it if it keeps one, if nothing changed the key since this began.
     ///
+    /// A write's fill (one with a [`base`](Self::base)) that is refused drops the key's entry
+    /// and the mark of the read or write that began after it: what it merged into is stale,
+    /// and what the other read may be stale too.
+    ///
     /// # Examples
     ///
     /// ```
@@ -672,6 +676,13 @@ impl Fill {
                 read_at: self.read_at,
             };
             cache.shared.entries.insert(self.key, cached);
+        } else if self.base.is_some() {
+            // A write refused because another read or write of the key began meanwhile: the
+            // base it merged into is no longer what the store holds, and that other one may
+            // have read the store before this write landed (its answer would go in and, for a
+            // store that is not told of its own writes, never be invalidated). Both go.
+            coherence.reading.remove(&self.key);
+            cache.shared.entries.remove(&self.key);
         }
     }
 }
@@ -786,6 +797,18 @@ mod tests {
         let write = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
         write.complete(&record(3), Some(12));
+        assert_eq!(cache.get(&key(1)), None);
+    }
+
+    #[test]
+    fn a_write_overtaken_by_another_read_drops_the_key() {
+        let cache = tracking();
+        cache.begin(key(1)).unwrap().complete(&record(1), Some(10));
+        let write = cache.begin(key(1)).unwrap();
+        // A read began meanwhile (the entry aged out, say) and read before the write landed.
+        let read = cache.begin(key(1)).unwrap();
+        write.complete(&record(2), Some(11));
+        read.complete(&record(1), Some(10));
         assert_eq!(cache.get(&key(1)), None);
     }
 

@@ -1,5 +1,6 @@
 //! [`PostgresBackend`]: each [`Backend`] operation as one SQL statement.
 
+mod listen;
 mod params;
 mod pool;
 mod rows;
@@ -10,15 +11,16 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use fastsession_core::session::{Expiry, Record};
-use fastsession_core::store::{Backend, StorageKey, StoreFuture, Update, UserIndex};
+use fastsession_core::store::{Backend, NearCache, StorageKey, StoreFuture, Update, UserIndex};
 use fastsession_core::time::UnixTime;
 use fastsession_core::{Error, ErrorKind, Result};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+use self::listen::Listener;
 use self::params::{Delta, Liveness, flashes_json, len, secs, user_hash, values_json};
 use self::pool::Retry;
-use self::rows::{Written, decode, evicted};
+use self::rows::{Written, decode, decode_versioned, evicted};
 use crate::config::PostgresConfig;
 use crate::error::{PostgresError, PostgresErrorKind};
 use crate::nul_escape::escape_text;
@@ -59,6 +61,8 @@ struct Inner {
     /// The anonymous budget's bounds, as statement parameters.
     max_anonymous: i64,
     max_anonymous_bytes: i64,
+    /// The near cache and its listener, if the config turns it on.
+    near: Option<Arc<Listener>>,
 }
 
 impl PostgresBackend {
@@ -95,14 +99,29 @@ impl PostgresBackend {
                 "postgres store: the connection URL is not valid",
             )
         })?;
-        let options = format!(
+        let mut options = format!(
             "{} -c statement_timeout={} -c plan_cache_mode=force_generic_plan",
             pg.get_options().unwrap_or_default(),
             config.statement_timeout().as_millis()
         );
+        pg.connect_timeout(config.connect_timeout());
+        // The listener's connection: the same server and settings, named apart so that it
+        // can be told from the pool's in `pg_stat_activity`.
+        let listen_pg = config.near_cache().map(|_| {
+            let mut listen = pg.clone();
+            listen
+                .options(options.trim_start())
+                .application_name(format!("{}-listen", config.application_name()));
+            listen
+        });
+        // Every pooled connection names this backend to the notify triggers, so that the
+        // listener can tell this backend's own merges from others' writes.
+        let origin = listen_pg.as_ref().map(|_| origin()).transpose()?;
+        if let Some(origin) = &origin {
+            options.push_str(&format!(" -c fastsession.origin={origin}"));
+        }
         pg.options(options.trim_start())
-            .application_name(config.application_name())
-            .connect_timeout(config.connect_timeout());
+            .application_name(config.application_name());
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -127,19 +146,31 @@ impl PostgresBackend {
             })?;
         let bound = config.statement_timeout() + CLIENT_GRACE;
         let budget = config.anonymous_budget();
-        let backend = PostgresBackend {
+        let channel = config.near_cache().map(|_| config.notify_channel());
+        let sql = Statements::new(&table, config.schema(), config.table(), channel.as_deref());
+        let first = pool.get().await;
+        drop(first.map_err(|e| PostgresError::from_pool("connect", e).into_core())?);
+        let near = match (config.near_cache(), listen_pg, origin, channel) {
+            (Some(near), Some(listen_pg), Some(origin), Some(channel)) => Some(Listener::start(
+                *near,
+                origin,
+                listen_pg,
+                format!("LISTEN \"{channel}\""),
+                sql.notify_check.clone(),
+            )),
+            _ => None,
+        };
+        Ok(PostgresBackend {
             inner: Arc::new(Inner {
                 pool,
-                sql: Statements::new(&table, config.schema(), config.table()),
+                sql,
                 max_anonymous: len(budget.max_sessions()),
                 max_anonymous_bytes: len(budget.max_bytes()),
                 config,
                 bound,
+                near,
             }),
-        };
-        let first = backend.inner.pool.get().await;
-        drop(first.map_err(|e| PostgresError::from_pool("connect", e).into_core())?);
-        Ok(backend)
+        })
     }
 
     /// Creates the schema, the table, its indexes and the anonymous budget's counters and
@@ -214,18 +245,32 @@ impl fmt::Debug for PostgresBackend {
             .field("pool_size", &status.max_size)
             .field("pool_open", &status.size)
             .field("pool_idle", &status.available)
+            .field("near_cache", &self.near_cache())
             .finish_non_exhaustive()
     }
 }
 
 impl Backend for PostgresBackend {
     fn read<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        let Some(near) = &self.inner.near else {
+            return StoreFuture::io(async move {
+                Ok(self.read_record(key).await?.map(|(record, _)| record))
+            });
+        };
+        let cache = near.cache();
+        if let Some(record) = cache.get(key) {
+            return StoreFuture::ready(Ok(Some(record)));
+        }
+        // Marked before the SELECT takes its snapshot: a commit the snapshot misses is
+        // notified after it, so after the mark, which its notification then removes (with the
+        // answer, if it is in by then). While the listener is down there is no mark.
+        let fill = cache.begin(*key);
         StoreFuture::io(async move {
-            let key = &key.as_bytes()[..];
-            let rows = self
-                .rows("read", &self.inner.sql.read, &[&key], Retry::Once)
-                .await?;
-            Ok(rows.first().and_then(decode))
+            let read = self.read_record(key).await?;
+            if let (Some(fill), Some((record, version))) = (fill, &read) {
+                fill.complete(record, *version);
+            }
+            Ok(read.map(|(record, _)| record))
         })
     }
 
@@ -276,7 +321,151 @@ impl Backend for PostgresBackend {
     }
 
     fn update<'a>(&'a self, key: &'a StorageKey, update: Update<'a>) -> StoreFuture<'a, bool> {
+        let Some(near) = &self.inner.near else {
+            return StoreFuture::io(
+                async move { Ok(self.apply_update(key, update).await?.is_some()) },
+            );
+        };
+        // Marked before the write, with the entry cached then: if the version the merge makes
+        // is that entry's plus one, nobody else wrote between, and the entry merged with this
+        // update is what the table holds now. Without such an entry, nothing is marked: the
+        // entry is dropped after the write.
+        let fill = near
+            .cache()
+            .begin(*key)
+            .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
+            let written = self.apply_update(key, update).await;
+            let merged = match (&written, &fill) {
+                (Ok(Some(Some(version))), Some(fill)) => fill
+                    .base()
+                    .filter(|(_, base)| base.is_some_and(|base| base + 1 == *version))
+                    .and_then(|(base, _)| update.apply_to(base.clone()))
+                    .map(|record| (record, *version)),
+                _ => None,
+            };
+            match (merged, fill) {
+                (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
+                _ => near.cache().invalidate(key),
+            }
+            if written.is_err() {
+                // A merge whose answer was lost may still commit, later than this drop: until
+                // it must have ended, its notification drops the key too.
+                near.doubt(self.inner.bound * 2);
+            }
+            Ok(written?.is_some())
+        })
+    }
+
+    fn touch<'a>(
+        &'a self,
+        key: &'a StorageKey,
+        now: UnixTime,
+        expiry: &'a Expiry,
+    ) -> StoreFuture<'a, bool> {
+        StoreFuture::io(self.written(key, self.touch_record(key, now, expiry)))
+    }
+
+    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
+        StoreFuture::io(self.written(key, self.remove_record(key)))
+    }
+
+    fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
+        // The rows it deletes are notified (without a version): every cache drops them.
+        StoreFuture::io(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = self
+                .rows(
+                    "reap",
+                    &self.inner.sql.reap,
+                    &[&secs(now), &limit],
+                    Retry::Once,
+                )
+                .await?;
+            let count: i64 = rows.first().map_or(0, |r| r.get(0));
+            Ok(usize::try_from(count).unwrap_or(0))
+        })
+    }
+
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+impl PostgresBackend {
+    /// Returns the near cache, if [`PostgresConfig::with_near_cache`] turned it on: its
+    /// [`stats`](NearCache::stats) for a health page or a metric.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run(store: fastsession::postgres::PostgresStore) {
+    /// if let Some(cache) = store.backend().near_cache() {
+    ///     let stats = cache.stats();
+    ///     println!("near cache: {} hits, {} misses", stats.hits(), stats.misses());
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn near_cache(&self) -> Option<&NearCache> {
+        self.inner.near.as_deref().map(Listener::cache)
+    }
+
+    /// Runs a write of the session under `key`, then drops its cached record: this process
+    /// reads its own writes without waiting for the notification (which comes too).
+    async fn written<T>(
+        &self,
+        key: &StorageKey,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let written = write.await;
+        if let Some(near) = &self.inner.near {
+            // Also after a failure: a write that timed out may have landed.
+            near.cache().invalidate(key);
+        }
+        written
+    }
+
+    /// Reads the session under `key`, with its version.
+    async fn read_record(&self, key: &StorageKey) -> Result<Option<(Record, Option<u64>)>> {
+        let key = &key.as_bytes()[..];
+        let rows = self
+            .rows("read", &self.inner.sql.read, &[&key], Retry::Once)
+            .await?;
+        Ok(rows.first().and_then(decode_versioned))
+    }
+
+    /// Refreshes the session under `key` if it is live.
+    async fn touch_record(&self, key: &StorageKey, now: UnixTime, expiry: &Expiry) -> Result<bool> {
+        let key = &key.as_bytes()[..];
+        let l = Liveness::new(now, expiry);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
+        params.extend(l.params());
+        // Setting the same activity time twice is the same as once.
+        let rows = self
+            .rows("touch", &self.inner.sql.touch, &params, Retry::Once)
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Ends the session under `key`; returns its record.
+    async fn remove_record(&self, key: &StorageKey) -> Result<Option<Record>> {
+        let key = &key.as_bytes()[..];
+        // Not retried: the first delete may have removed the record, the second finds none.
+        let rows = self
+            .rows("remove", &self.inner.sql.remove, &[&key], Retry::Never)
+            .await?;
+        Ok(rows.first().and_then(decode))
+    }
+
+    /// Merges `update` into the session under `key`: `None` if the session ended, else the
+    /// version the merge made (`None` inside if the statement did not say).
+    async fn apply_update(
+        &self,
+        key: &StorageKey,
+        update: Update<'_>,
+    ) -> Result<Option<Option<u64>>> {
+        {
             let key = &key.as_bytes()[..];
             let l = Liveness::new(update.now(), update.expiry());
             let d = Delta::new(&update);
@@ -328,8 +517,8 @@ impl Backend for PostgresBackend {
                 let rows = self
                     .rows("update", &self.inner.sql.update, &params, Retry::Never)
                     .await?;
-                if !rows.is_empty() {
-                    return Ok(true);
+                if let Some(row) = rows.first() {
+                    return Ok(Some(version(row.try_get(0).ok())));
                 }
                 // Merged nothing: the session ended, or the merge was held back.
                 let live = l.params();
@@ -346,7 +535,7 @@ impl Backend for PostgresBackend {
                     )
                     .await?;
                 if !Written::from_rows(&rows).held_back {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 params.pop();
             }
@@ -359,59 +548,28 @@ impl Backend for PostgresBackend {
                     Retry::Never,
                 )
                 .await?;
-            self.settle(key, Written::from_rows(&rows)).await
-        })
+            let written = Written::from_rows(&rows);
+            let applied = self.settle(key, written).await?;
+            Ok(applied.then(|| version(written.version)))
+        }
     }
+}
 
-    fn touch<'a>(
-        &'a self,
-        key: &'a StorageKey,
-        now: UnixTime,
-        expiry: &'a Expiry,
-    ) -> StoreFuture<'a, bool> {
-        StoreFuture::io(async move {
-            let key = &key.as_bytes()[..];
-            let l = Liveness::new(now, expiry);
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
-            params.extend(l.params());
-            // Setting the same activity time twice is the same as once.
-            let rows = self
-                .rows("touch", &self.inner.sql.touch, &params, Retry::Once)
-                .await?;
-            Ok(!rows.is_empty())
-        })
-    }
+/// A version from the table, if it is one.
+fn version(stored: Option<i64>) -> Option<u64> {
+    stored.and_then(|v| u64::try_from(v).ok())
+}
 
-    fn remove<'a>(&'a self, key: &'a StorageKey) -> StoreFuture<'a, Option<Record>> {
-        StoreFuture::io(async move {
-            let key = &key.as_bytes()[..];
-            // Not retried: the first delete may have removed the record, the second finds none.
-            let rows = self
-                .rows("remove", &self.inner.sql.remove, &[&key], Retry::Never)
-                .await?;
-            Ok(rows.first().and_then(decode))
-        })
-    }
-
-    fn reap(&self, now: UnixTime, limit: usize) -> StoreFuture<'_, usize> {
-        StoreFuture::io(async move {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = self
-                .rows(
-                    "reap",
-                    &self.inner.sql.reap,
-                    &[&secs(now), &limit],
-                    Retry::Once,
-                )
-                .await?;
-            let count: i64 = rows.first().map_or(0, |r| r.get(0));
-            Ok(usize::try_from(count).unwrap_or(0))
-        })
-    }
-
-    fn user_index(&self) -> Option<&dyn UserIndex> {
-        Some(self)
-    }
+/// A fresh origin token for this backend's connections: 16 random hex digits.
+fn origin() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|_| {
+        Error::new(
+            ErrorKind::Store,
+            "postgres store: no randomness for the near cache's origin token",
+        )
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl PostgresBackend {

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use crate::nul_escape::{unescape_json, unescape_text};
 
-/// The answer of a create or merge: `SELECT applied, over[, held_back]`.
+/// The answer of a create or merge: `SELECT applied, over[, held_back[, version]]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Written {
     /// The row was inserted or merged.
@@ -20,6 +20,8 @@ pub(super) struct Written {
     /// A plain merge was held back because it would grow an anonymous row: the budgeted
     /// merge has to run instead.
     pub(super) held_back: bool,
+    /// The version a merge made, if it applied.
+    pub(super) version: Option<i64>,
 }
 
 impl Written {
@@ -31,6 +33,7 @@ impl Written {
             applied: row.try_get::<_, i64>(0).unwrap_or(0) > 0,
             over: row.try_get(1).unwrap_or(false),
             held_back: row.try_get(2).unwrap_or(false),
+            version: row.try_get(3).unwrap_or(None),
         }
     }
 }
@@ -46,6 +49,16 @@ pub(super) fn evicted(rows: &[Row]) -> bool {
         events::record(Event::AnonymousEvicted);
     }
     row.try_get(1).unwrap_or(false)
+}
+
+/// A row of `sql::RECORD_COLUMNS` followed by `version` as a record and its version (`None`
+/// if the row does not hold one).
+pub(super) fn decode_versioned(row: &Row) -> Option<(Record, Option<u64>)> {
+    let version = row
+        .try_get::<_, i64>(7)
+        .ok()
+        .and_then(|v| u64::try_from(v).ok());
+    decode(row).map(|record| (record, version))
 }
 
 /// A row of `sql::RECORD_COLUMNS` as a record; `None` (and an [`Event::UnreadableRecord`]) if
