@@ -12,6 +12,7 @@ mod budget;
 mod conformance;
 mod faults;
 mod input;
+mod near_cache;
 mod postgres;
 mod proxy;
 mod support;

@@ -97,6 +97,27 @@ pub(crate) async fn open(config: PostgresConfig) -> PostgresStore {
     ServerStore::with_backend(backend, fastsession_core::codec::IdHasher::new(&key()))
 }
 
+/// Waits (up to 10 s) until the near cache of `store` serves (its listener listens and found
+/// the triggers).
+pub(crate) async fn tracking(store: &PostgresStore) {
+    let cache = store.backend().near_cache().expect("the near cache is on");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cache.stats().is_tracking() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the near cache did not start serving within 10 s: {cache:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A migrated store with `config` and the near cache on, once its cache serves.
+pub(crate) async fn open_near(config: PostgresConfig) -> PostgresStore {
+    let store = open(config.with_near_cache(fastsession_core::store::NearCacheConfig::new())).await;
+    tracking(&store).await;
+    store
+}
+
 /// A migrated store in a fresh schema; keep the [`Schema`] alive as long as the store.
 pub(crate) async fn fresh() -> (Arc<PostgresStore>, Schema) {
     let (config, schema) = config();
