@@ -112,7 +112,7 @@ impl PostgresConfig {
     /// Returns the table name (default `fastsession_sessions`), under the same rule as the schema,
     /// and at most 55 bytes: the indexes, the budget's counter table and its trigger function
     /// are named after it (`<table>_expires`, `<table>_user`, `<table>_anon`,
-    /// `<table>_budget`, `<table>_count`).
+    /// `<table>_budget`, `<table>_count`, and with the near cache `<table>_notify`).
     ///
     /// # Examples
     ///

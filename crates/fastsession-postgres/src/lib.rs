@@ -34,7 +34,8 @@
 //! # Table layout
 //!
 //! [`migrate`](PostgresBackend::migrate) creates (if missing) the schema, this table, three
-//! indexes, and the anonymous budget's counter table, trigger function and triggers; the names
+//! indexes, the anonymous budget's counter table, trigger function and triggers, and, with the
+//! [near cache](#near-cache), its notify function and triggers; the names
 //! come from [`PostgresConfig`] (default `public.fastsession_sessions`):
 //!
 //! | column | type | holds |
@@ -130,6 +131,7 @@
 //! except that an anonymous write may be followed by the eviction the budget needs:
 //!
 //! * **load**: one `SELECT` by key; expiry is checked in Rust, and an expired row is deleted.
+//!   With the [near cache](#near-cache), a load it can serve sends nothing.
 //! * **save** (a request that changed something): one `UPDATE ... RETURNING` that, only if the
 //!   row is live at the request's time under the request's expiry (the rule of
 //!   [`Expiry::check`](fastsession_core::session::Expiry::check): the idle timeout of the
@@ -162,6 +164,37 @@
 //! [`Clock`](fastsession_core::time::Clock) of the [`SessionConfig`](fastsession_core::http::SessionConfig)),
 //! passed as parameters; the database's clock is never read. App servers must keep their
 //! clocks in sync (NTP); the expiry's clock skew bounds how far ahead one may be.
+//!
+//! # Near cache
+//!
+//! [`PostgresConfig::with_near_cache`] keeps the sessions an app server reads in its memory
+//! and serves a load from there while PostgreSQL's notifications say nobody changed them (off
+//! by default):
+//!
+//! * [`migrate`](PostgresBackend::migrate), with the cache on, also creates the function
+//!   `<table>_notify` and the triggers `fastsession_notify_update`, `fastsession_notify_delete`
+//!   and `fastsession_notify_truncate`: every committed change of a row is notified
+//!   (`pg_notify`) on the channel `fastsession_<16 hex digits of SHA-256("<schema>.<table>")>`
+//!   as `<key in hex> <origin> <version>` (the version only for a merge), and a `TRUNCATE` as
+//!   `*`. A `migrate` without the cache leaves them in place.
+//! * Each backend keeps one more connection, outside the pool (`application_name`
+//!   `<name>-listen`), that `LISTEN`s on the channel and checks every second that the triggers
+//!   are there. The cache serves only while it listens and they are; it drops everything when
+//!   the connection is lost or a trigger goes missing, and reconnects by itself.
+//! * A notification drops its key from the cache, except one of this backend's own merges
+//!   (recognized by the origin token its pooled connections carry as the setting
+//!   `fastsession.origin`): a merge caches the merged session itself when the `version` it
+//!   made shows nobody wrote between, and drops it otherwise. A touch or a removal drops it.
+//!
+//! A load may trail a write made through another app server by the time its notification
+//! takes to arrive, and never by more than the maximum age
+//! ([`NearCacheConfig::with_max_age`](fastsession_core::store::NearCacheConfig::with_max_age),
+//! default 1 s); a session ended anywhere is never served again once it arrives.
+//!
+//! **What it costs**: every write of a row sends a notification, and PostgreSQL serializes
+//! the commits of notifying transactions behind a database-wide lock: on the test machine
+//! (DESIGN.md, "The PostgreSQL source") MEASURED_CRATE. Turn it on where loads outnumber
+//! saves, and check the write rate your database needs.
 //!
 //! # Faults
 //!

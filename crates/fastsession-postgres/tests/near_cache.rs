@@ -539,3 +539,44 @@ async fn sessions_reaped_elsewhere_are_not_served() {
     .await
     .unwrap();
 }
+
+/// What the near cache saves a load and what the triggers cost a save, measured through the
+/// store: `cargo nextest run -p fastsession-postgres --run-ignored only measure_` (add
+/// `--release` for the client's own share; `--no-capture` to see the numbers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_loads_and_saves_with_and_without_the_near_cache() {
+    const N: u32 = 2_000;
+    let (config, _schema) = config();
+    let plain = Arc::new(open(config.clone()).await);
+    let near = app_server(config).await;
+    let clock = clock();
+    let mut report = Vec::new();
+    for (name, store) in [("without", &plain), ("with", &near)] {
+        let cfg = session_config(store, &clock);
+        let cookie = request(&cfg, None, |s| s.insert("n", 0).unwrap())
+            .await
+            .cookie();
+        let key = crate::support::storage_key(store, &cookie);
+        use fastsession_core::store::Backend;
+        let backend = store.backend();
+        let _ = backend.read(&key).await.unwrap();
+        let start = Instant::now();
+        for _ in 0..N {
+            assert!(backend.read(&key).await.unwrap().is_some());
+        }
+        let load = start.elapsed() / N;
+        let start = Instant::now();
+        for i in 0..N {
+            request(&cfg, Some(&cookie), |s| s.insert("n", i).unwrap())
+                .await
+                .result
+                .unwrap();
+        }
+        let save = start.elapsed() / N;
+        report.push(format!(
+            "{name} the near cache: load {load:?}, request with a save {save:?}"
+        ));
+    }
+    eprintln!("{}; {:?}", report.join("; "), stats(&near));
+}
