@@ -348,7 +348,7 @@ struct Shared {
 /// A near cache of records, kept coherent by the invalidations of the store that holds them.
 ///
 /// For store authors: an application turns it on through its store's configuration (for
-/// Redis, `RedisConfig::with_near_cache`). Cloning gives another handle to the same cache.
+/// Redis, `RedisConfig::with_near_cache`; for PostgreSQL, `PostgresConfig::with_near_cache`). Cloning gives another handle to the same cache.
 ///
 /// # Examples
 ///
