@@ -175,8 +175,11 @@ impl PostgresBackend {
 
     /// Creates the schema, the table, its indexes and the anonymous budget's counters and
     /// triggers if they do not exist, and upgrades a table made by an earlier version in place
-    /// (see the [crate documentation](crate#table-layout)). Idempotent, and safe to run from
-    /// several processes at once (it takes a transaction-scoped advisory lock).
+    /// (see the [crate documentation](crate#table-layout)). With the
+    /// [near cache](PostgresConfig::with_near_cache) on, also its notify function and triggers
+    /// (see the [crate documentation](crate#near-cache)); without, it leaves them as they are.
+    /// Idempotent, and safe to run from several processes at once (it takes a
+    /// transaction-scoped advisory lock).
     ///
     /// # Errors
     ///
@@ -207,7 +210,8 @@ impl PostgresBackend {
         }
     }
 
-    /// Returns the SQL [`migrate`](Self::migrate) runs, for a migration tool of your own.
+    /// Returns the SQL [`migrate`](Self::migrate) runs, for a migration tool of your own (with
+    /// the near cache on, its notify function and triggers included).
     ///
     /// # Examples
     ///
