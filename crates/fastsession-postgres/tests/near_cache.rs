@@ -580,3 +580,44 @@ async fn measure_loads_and_saves_with_and_without_the_near_cache() {
     }
     eprintln!("{}; {:?}", report.join("; "), stats(&near));
 }
+
+/// The listener's connection stops answering without closing (a proxy forwards nothing): the
+/// liveness check notices within the connect timeout after its next run, and the cache is
+/// dropped; once the network is back, it listens and serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_stalled_listener_is_noticed() {
+    tokio::time::timeout(LIMIT, async {
+        let (config, _schema) = config();
+        let proxy = crate::proxy::Proxy::start().await;
+        let through = PostgresConfig::new(proxy.url())
+            .with_schema(config.schema())
+            .with_table(config.table())
+            .with_connect_timeout(Duration::from_millis(500))
+            .with_acquire_timeout(Duration::from_secs(1))
+            .with_statement_timeout(Duration::from_millis(300));
+        let store = app_server(through).await;
+        let clock = clock();
+        let cfg = session_config(&store, &clock);
+        let cookie = request(&cfg, None, |s| s.insert("n", 1).unwrap())
+            .await
+            .cookie();
+        assert!(cached(&store, &cfg, &cookie).await);
+        proxy.stall();
+        let stalled = Instant::now();
+        // The check runs every second and waits at most the connect timeout.
+        while stats(&store).is_tracking() {
+            assert!(
+                stalled.elapsed() < Duration::from_secs(3),
+                "a stalled listener went unnoticed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(stats(&store).entries(), 0);
+        eprintln!("stalled listener noticed after {:?}", stalled.elapsed());
+        proxy.up();
+        tracking(&store).await;
+        assert!(cached(&store, &cfg, &cookie).await, "serves again");
+    })
+    .await
+    .unwrap();
+}

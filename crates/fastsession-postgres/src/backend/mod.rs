@@ -109,8 +109,12 @@ impl PostgresBackend {
         // can be told from the pool's in `pg_stat_activity`.
         let listen_pg = config.near_cache().map(|_| {
             let mut listen = pg.clone();
+            // The server's keepalives: a listener it cannot tell is gone would hold the
+            // notification queue's tail, which every other listener and writer shares.
+            let keepalive =
+                " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3";
             listen
-                .options(options.trim_start())
+                .options(format!("{options}{keepalive}").trim_start())
                 .application_name(format!("{}-listen", config.application_name()));
             listen
         });
