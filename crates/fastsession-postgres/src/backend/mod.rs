@@ -352,14 +352,16 @@ impl Backend for PostgresBackend {
                     .map(|record| (record, *version)),
                 _ => None,
             };
+            if written.is_err() {
+                // A merge whose answer was lost may still commit, later than the drop below:
+                // until it must have ended, its notification drops the key too. Before the
+                // drop, so that a commit after the drop finds the doubt set.
+                near.doubt(self.inner.bound * 2);
+            }
             match (merged, fill) {
                 (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
+                // Also after a failure: the merge may have landed.
                 _ => near.cache().invalidate(key),
-            }
-            if written.is_err() {
-                // A merge whose answer was lost may still commit, later than this drop: until
-                // it must have ended, its notification drops the key too.
-                near.doubt(self.inner.bound * 2);
             }
             Ok(written?.is_some())
         })
