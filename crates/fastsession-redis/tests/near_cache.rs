@@ -403,6 +403,107 @@ fn tracked_clients(server: &OwnServer) -> Vec<String> {
         .collect()
 }
 
+/// Waits until `server` has `n` tracked clients; returns their ids.
+async fn until_tracked(server: &OwnServer, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ids = tracked_clients(server);
+        if ids.len() == n {
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} tracked clients, not {n}",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// An actix-web worker: a thread whose single-threaded runtime drives a tracked connection
+/// of its own. Its reads are served from the cache and hear the other server's writes; its
+/// connection lost, the cache is dropped; its runtime gone, the link goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_runtime_of_its_own_tracks_through_its_own_connection() {
+    tokio::time::timeout(LIMIT, async {
+        let TwoServers {
+            server,
+            a,
+            on_a,
+            on_b,
+            cookie,
+        } = two_servers().await;
+        let homes = until_tracked(&server, 2).await;
+        let (to_worker, mut jobs) = tokio::sync::mpsc::unbounded_channel::<Option<i64>>();
+        let (answer, mut answers) = tokio::sync::mpsc::unbounded_channel::<(Duration, u64)>();
+        let worker = {
+            let (a, on_a, cookie) = (Arc::clone(&a), on_a.clone(), cookie.clone());
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                // Driven all along, as a worker's runtime is. Each job: read until `n` is the
+                // one wanted, then read it once more (a hit, once the link tracks).
+                runtime.block_on(async {
+                    while let Some(want) = jobs.recv().await {
+                        let took = until_read(&on_a, &cookie, want).await;
+                        let hits = stats(&a).hits();
+                        assert_eq!(read_n(&on_a, &cookie).await, want);
+                        answer.send((took, stats(&a).hits() - hits)).unwrap();
+                    }
+                });
+            })
+        };
+        let mut ask = async |want: i64| {
+            to_worker.send(Some(want)).unwrap();
+            answers.recv().await.expect("the worker answers")
+        };
+        assert_eq!(ask(0).await.1, 0, "served before its own link tracked");
+        // Its first request started its link: a third tracked client.
+        let own: Vec<String> = until_tracked(&server, 3)
+            .await
+            .into_iter()
+            .filter(|id| !homes.contains(id))
+            .collect();
+        tracking(&a).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ask(0).await.1 == 0 {
+            assert!(Instant::now() < deadline, "the worker's reads are never hits");
+        }
+        request(&on_b, Some(&cookie), |s| s.insert("n", 1).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert_eq!(ask(1).await.1, 1);
+
+        let flushes = stats(&a).flushes();
+        let _: i64 = server.query(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&own[0]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stats(&a).flushes() == flushes {
+            assert!(Instant::now() < deadline, "losing the worker's link kept the cache");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        request(&on_b, Some(&cookie), |s| s.insert("n", 2).unwrap())
+            .await
+            .result
+            .unwrap();
+        // Within `until_read`'s bound, though the cache's maximum age is a minute.
+        ask(2).await;
+        until_tracked(&server, 3).await;
+
+        // The worker stops: its runtime, its connection and its link end.
+        let flushes = stats(&a).flushes();
+        drop(to_worker);
+        worker.join().unwrap();
+        until_tracked(&server, 2).await;
+        assert!(stats(&a).flushes() > flushes, "a link gone kept the cache");
+        assert!(stats(&a).is_tracking());
+    })
+    .await
+    .unwrap();
+}
+
 /// Retries `attempt` while it fails with a store error (a fault under way), up to 20 s.
 async fn despite_faults<T>(
     what: &str,

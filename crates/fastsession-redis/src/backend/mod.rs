@@ -326,7 +326,7 @@ impl Backend for RedisBackend {
         // Marked before the read is sent: an invalidation or a loss of tracking meanwhile
         // keeps its answer out of the cache. (While tracking is down there is no mark, and the
         // read goes through another connection.)
-        let fill = cache.begin(*key);
+        let fill = near.begin(*key);
         StoreFuture::io(async move {
             let read = self.read_record(key).await?;
             if let (Some(fill), Some((record, version))) = (fill, &read) {
@@ -357,7 +357,6 @@ impl Backend for RedisBackend {
         // merged with this update is what Redis holds now. Without such an entry (another
         // write dropped it), nothing is marked or asked: the entry is dropped after the write.
         let fill = near
-            .cache()
             .begin(*key)
             .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
