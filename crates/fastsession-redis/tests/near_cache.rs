@@ -403,6 +403,60 @@ fn tracked_clients(server: &OwnServer) -> Vec<String> {
         .collect()
 }
 
+/// Two writes of this server on one key, both under way: the first one back, though a
+/// later mark refused to cache it, is read at once (the entry it found is dropped, not served).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_overtaken_by_another_of_this_server_is_read_at_once() {
+    use fastsession_core::Session;
+    use fastsession_core::session::Record;
+    use fastsession_core::store::{Backend as _, StorageKey, Update};
+    use fastsession_core::time::UnixTime;
+
+    tokio::time::timeout(LIMIT, async {
+        let server = OwnServer::start();
+        let store = app_server(&server, &unique_prefix()).await;
+        let backend = store.backend();
+        let (key, now) = (StorageKey::from_bytes([7; 32]), UnixTime::now());
+        let n = |n: i64| serde_json::value::to_raw_value(&n).unwrap();
+        let mut record = Record::new(now);
+        record.set_user_id(Some("ada".to_owned()));
+        record.insert_value("n".to_owned(), n(0));
+        let expires = UnixTime::from_secs(now.as_secs() + 3600);
+        assert!(backend.create(&key, &record, expires).await.unwrap());
+        let read = async || {
+            let record = backend.read(&key).await.unwrap().unwrap();
+            serde_json::from_str::<i64>(record.value("n").unwrap().get()).unwrap()
+        };
+        read().await;
+        let hits = stats(&store).hits();
+        assert_eq!(read().await, 0);
+        assert_eq!(stats(&store).hits(), hits + 1, "the record was not cached");
+
+        // Each write's changes, and the record as its request leaves it.
+        let set = |to: i64| {
+            let session = Session::new_detached();
+            session.insert("n", to).unwrap();
+            let mut from = record.clone();
+            from.insert_value("n".to_owned(), n(to));
+            (session.changes(), from)
+        };
+        let (one, two) = (set(1), set(2));
+        let expiry = crate::support::expiry();
+        let update = |changes, from| {
+            Update::new(changes, from, now, &expiry).with_previously_active(Some(now))
+        };
+        // Both marked now, the second over the first; the first is sent and answered alone.
+        let first = backend.update(&key, update(&one.0, &one.1));
+        let second = backend.update(&key, update(&two.0, &two.1));
+        assert!(first.await.unwrap());
+        assert_eq!(read().await, 1);
+        assert!(second.await.unwrap());
+        assert_eq!(read().await, 2);
+    })
+    .await
+    .unwrap();
+}
+
 /// Waits until `server` has `n` tracked clients; returns their ids.
 async fn until_tracked(server: &OwnServer, n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -641,7 +641,12 @@ impl Fill {
     }
 
     /// Caches `record`, what the tracked read returned or what a write made, with the store's
-    /// `version` of it if it keeps one, if nothing changed the key since this began.
+    /// `version` of it if it keeps one, if nothing changed the key since this began; returns
+    /// whether it did.
+    ///
+    /// A write that was not cached must [`invalidate`](NearCache::invalidate) its key: the
+    /// entry there, and a read of the key still under way, may be older than the write. (A
+    /// concurrent operation on the key in this process, marked after this one, refuses it.)
     ///
     /// # Examples
     ///
@@ -655,10 +660,10 @@ impl Fill {
     /// let key = StorageKey::from_bytes([4; 32]);
     /// let fill = cache.begin(key).expect("tracking");
     /// cache.invalidate(&key); // a write landed while the read was under way
-    /// fill.complete(&Record::new(UnixTime::now()), None);
+    /// assert!(!fill.complete(&Record::new(UnixTime::now()), None));
     /// assert!(cache.get(&key).is_none());
     /// ```
-    pub fn complete(self, record: &Record, version: Option<u64>) {
+    pub fn complete(self, record: &Record, version: Option<u64>) -> bool {
         let cache = &self.cache;
         let mut coherence = cache.coherence();
         let current = coherence.tracking
@@ -673,6 +678,7 @@ impl Fill {
             };
             cache.shared.entries.insert(self.key, cached);
         }
+        current
     }
 }
 

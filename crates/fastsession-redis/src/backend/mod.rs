@@ -369,10 +369,14 @@ impl Backend for RedisBackend {
                     .map(|record| (record, *version)),
                 _ => None,
             };
-            match (merged, fill) {
+            let cached = match (merged, fill) {
                 (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
-                // Also after a failure: a write that timed out may have landed.
-                _ => near.cache().invalidate(key),
+                _ => false,
+            };
+            if !cached {
+                // Also after a failure (a write that timed out may have landed), and when
+                // another operation of this process on the key marked it meanwhile.
+                near.cache().invalidate(key);
             }
             Ok(written?.is_some())
         })
