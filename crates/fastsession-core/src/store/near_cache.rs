@@ -8,11 +8,13 @@
 //! store's own invalidates its key when it completes, so that this process reads its own
 //! writes.
 //!
-//! Why a read and an invalidation cannot cross: an invalidation of a key removes both its
-//! entry and the mark of any read of it still under way, under one lock, and a read's record
-//! goes in only if its mark is still there. A read answered before a write reaches the server
-//! is therefore either invalidated after it went in, or refused; the stale entry lives at most
-//! as long as the invalidation takes to arrive, and never longer than the maximum age.
+//! Why a read and an invalidation cannot cross: a read marks its key before it is sent; an
+//! invalidation of the key removes its entry and records, under the same lock, that the key
+//! changed after every mark of it then under way, and a read's record goes in only if its key
+//! did not change since its mark. A read answered before a write reaches the server is
+//! therefore either invalidated after it went in, or refused; the stale entry lives at most
+//! as long as the invalidation takes to arrive, and never longer than the maximum age. A fill
+//! that goes in counts as a change too, so that an older answer is never put over a newer one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -325,14 +327,32 @@ impl Weighter<StorageKey, Cached> for ByBytes {
     }
 }
 
-/// The reads under way and whether the cache may be used, changed only under one lock.
+/// The fills under way and whether the cache may be used, changed only under one lock.
 struct Coherence {
     tracking: bool,
-    /// Raised by every flush: a read begun before one never goes in.
+    /// Raised by every flush: a fill begun before one never goes in.
     generation: u64,
-    next_ticket: u64,
-    /// The latest read under way of each key.
-    reading: HashMap<StorageKey, u64>,
+    /// Raised by every change of a key's entry (an invalidation, a fill that went in).
+    changes: u64,
+    /// The keys with fills under way.
+    pending: HashMap<StorageKey, Pending>,
+}
+
+/// The fills under way of one key.
+struct Pending {
+    fills: usize,
+    /// `changes` at the key's last change since the first of them began.
+    changed_at: u64,
+}
+
+impl Coherence {
+    /// Records a change of `key`: every fill of it under way is refused.
+    fn changed(&mut self, key: &StorageKey) {
+        self.changes += 1;
+        if let Some(pending) = self.pending.get_mut(key) {
+            pending.changed_at = self.changes;
+        }
+    }
 }
 
 struct Shared {
@@ -400,8 +420,8 @@ impl NearCache {
                 coherence: Mutex::new(Coherence {
                     tracking: false,
                     generation: 0,
-                    next_ticket: 0,
-                    reading: HashMap::new(),
+                    changes: 0,
+                    pending: HashMap::new(),
                 }),
                 max_age: config.max_age,
                 hits: AtomicU64::new(0),
@@ -474,9 +494,15 @@ impl NearCache {
         if !coherence.tracking {
             return None;
         }
-        coherence.next_ticket += 1;
-        let ticket = coherence.next_ticket;
-        coherence.reading.insert(key, ticket);
+        let began = coherence.changes;
+        coherence
+            .pending
+            .entry(key)
+            .or_insert(Pending {
+                fills: 0,
+                changed_at: 0,
+            })
+            .fills += 1;
         // Under the lock: no invalidation can come between the base and the mark.
         let base = self
             .shared
@@ -486,7 +512,7 @@ impl NearCache {
         Some(Fill {
             cache: self.clone(),
             key,
-            ticket,
+            began,
             generation: coherence.generation,
             read_at,
             base,
@@ -507,7 +533,7 @@ impl NearCache {
     /// ```
     pub fn invalidate(&self, key: &StorageKey) {
         let mut coherence = self.coherence();
-        coherence.reading.remove(key);
+        coherence.changed(key);
         let held = self.shared.entries.remove(key).is_some();
         drop(coherence);
         self.shared.invalidations.fetch_add(1, Ordering::Relaxed);
@@ -533,7 +559,7 @@ impl NearCache {
 
     fn flush_locked(shared: &Shared, coherence: &mut Coherence) {
         coherence.generation += 1;
-        coherence.reading.clear();
+        coherence.pending.clear();
         let entries = shared.entries.len();
         shared.entries.clear();
         let flushes = shared.flushes.fetch_add(1, Ordering::Relaxed) + 1;
@@ -599,12 +625,13 @@ impl fmt::Debug for NearCache {
 
 /// A tracked read or write under way, from [`NearCache::begin`]: its record goes into the
 /// cache by [`complete`](Self::complete) unless the key was invalidated or the cache flushed
-/// since. Dropped, it withdraws its mark.
+/// since, or another fill of the key went in first. Dropped, it withdraws its mark.
 #[must_use = "a record is cached only by `complete`"]
 pub struct Fill {
     cache: NearCache,
     key: StorageKey,
-    ticket: u64,
+    /// `changes` when it began.
+    began: u64,
     generation: u64,
     read_at: Instant,
     base: Option<Cached>,
@@ -641,12 +668,13 @@ impl Fill {
     }
 
     /// Caches `record`, what the tracked read returned or what a write made, with the store's
-    /// `version` of it if it keeps one, if nothing changed the key since this began; returns
-    /// whether it did.
+    /// `version` of it if it keeps one, if nothing changed the key since this began (an
+    /// invalidation, a flush, another fill of it that went in first); returns whether it did.
+    /// Fills of one key under way together do not refuse each other until one goes in: the
+    /// first answer back is cached, and the older ones are not put over it.
     ///
     /// A write that was not cached must [`invalidate`](NearCache::invalidate) its key: the
-    /// entry there, and a read of the key still under way, may be older than the write. (A
-    /// concurrent operation on the key in this process, marked after this one, refuses it.)
+    /// entry there, and a read of the key still under way, may be older than the write.
     ///
     /// # Examples
     ///
@@ -668,9 +696,12 @@ impl Fill {
         let mut coherence = cache.coherence();
         let current = coherence.tracking
             && coherence.generation == self.generation
-            && coherence.reading.get(&self.key) == Some(&self.ticket);
+            && coherence
+                .pending
+                .get(&self.key)
+                .is_some_and(|pending| pending.changed_at <= self.began);
         if current {
-            coherence.reading.remove(&self.key);
+            coherence.changed(&self.key);
             let cached = Cached {
                 record: record.clone(),
                 version,
@@ -685,8 +716,15 @@ impl Fill {
 impl Drop for Fill {
     fn drop(&mut self) {
         let mut coherence = self.cache.coherence();
-        if coherence.reading.get(&self.key) == Some(&self.ticket) {
-            coherence.reading.remove(&self.key);
+        // A flush since took every fill's count along.
+        if coherence.generation != self.generation {
+            return;
+        }
+        if let Some(pending) = coherence.pending.get_mut(&self.key) {
+            pending.fills -= 1;
+            if pending.fills == 0 {
+                coherence.pending.remove(&self.key);
+            }
         }
     }
 }
@@ -769,14 +807,19 @@ mod tests {
     }
 
     #[test]
-    fn of_two_reads_of_one_key_only_the_later_goes_in() {
+    fn of_reads_of_one_key_under_way_together_the_first_back_goes_in() {
         let cache = tracking();
         let first = cache.begin(key(1)).unwrap();
         let second = cache.begin(key(1)).unwrap();
-        first.complete(&record(1), None);
-        assert_eq!(cache.get(&key(1)), None);
-        second.complete(&record(2), None);
+        assert!(second.complete(&record(2), None));
+        // Begun before that one went in: it may be older, and is not put over it.
+        assert!(!first.complete(&record(1), None));
         assert_eq!(cache.get(&key(1)), Some(record(2)));
+        // Begun after: it goes in.
+        let third = cache.begin(key(1)).unwrap();
+        assert!(third.complete(&record(3), None));
+        assert_eq!(cache.get(&key(1)), Some(record(3)));
+        assert!(cache.coherence().pending.is_empty());
     }
 
     #[test]
@@ -799,7 +842,14 @@ mod tests {
     fn a_dropped_read_leaves_no_mark() {
         let cache = tracking();
         drop(cache.begin(key(1)).unwrap());
-        assert!(cache.coherence().reading.is_empty());
+        let fill = cache.begin(key(1)).unwrap();
+        cache.flush();
+        let after = cache.begin(key(1)).unwrap();
+        // The fill from before the flush leaves the count of the one after alone.
+        drop(fill);
+        assert_eq!(cache.coherence().pending[&key(1)].fills, 1);
+        drop(after);
+        assert!(cache.coherence().pending.is_empty());
     }
 
     #[test]
