@@ -523,7 +523,10 @@ async fn a_worker_with_a_runtime_of_its_own_tracks_through_its_own_connection() 
         tracking(&a).await;
         let deadline = Instant::now() + Duration::from_secs(5);
         while ask(0).await.1 == 0 {
-            assert!(Instant::now() < deadline, "the worker's reads are never hits");
+            assert!(
+                Instant::now() < deadline,
+                "the worker's reads are never hits"
+            );
         }
         request(&on_b, Some(&cookie), |s| s.insert("n", 1).unwrap())
             .await
@@ -535,7 +538,10 @@ async fn a_worker_with_a_runtime_of_its_own_tracks_through_its_own_connection() 
         let _: i64 = server.query(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&own[0]));
         let deadline = Instant::now() + Duration::from_secs(5);
         while stats(&a).flushes() == flushes {
-            assert!(Instant::now() < deadline, "losing the worker's link kept the cache");
+            assert!(
+                Instant::now() < deadline,
+                "losing the worker's link kept the cache"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         request(&on_b, Some(&cookie), |s| s.insert("n", 2).unwrap())

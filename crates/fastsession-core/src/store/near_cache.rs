@@ -384,7 +384,7 @@ struct Shared {
 /// cache.set_tracking(true);
 /// let fill = cache.begin(key).expect("tracking");
 /// let record = Record::new(UnixTime::now()); // what the tracked read returned
-/// fill.complete(&record, None);
+/// assert!(fill.complete(&record, None));
 /// assert!(cache.get(&key).is_some());
 /// // Another client changed it: the store's push says so.
 /// cache.invalidate(&key);
@@ -652,13 +652,15 @@ impl Fill {
     /// cache.set_tracking(true);
     /// let key = StorageKey::from_bytes([5; 32]);
     /// let record = Record::new(UnixTime::now());
-    /// cache.begin(key).expect("tracking").complete(&record, Some(7));
+    /// assert!(cache.begin(key).expect("tracking").complete(&record, Some(7)));
     /// // A write begins: the store answers version 8, so nobody came between.
     /// let write = cache.begin(key).expect("tracking");
     /// let (base, version) = write.base().expect("cached");
     /// assert_eq!(version, Some(7));
     /// let merged = base.clone(); // the base with the write's changes applied
-    /// write.complete(&merged, Some(8));
+    /// if !write.complete(&merged, Some(8)) {
+    ///     cache.invalidate(&key); // refused: what is cached may be older than the write
+    /// }
     /// ```
     #[must_use]
     pub fn base(&self) -> Option<(&Record, Option<u64>)> {
@@ -691,6 +693,7 @@ impl Fill {
     /// assert!(!fill.complete(&Record::new(UnixTime::now()), None));
     /// assert!(cache.get(&key).is_none());
     /// ```
+    #[must_use = "a write that was not cached must invalidate its key"]
     pub fn complete(self, record: &Record, version: Option<u64>) -> bool {
         let cache = &self.cache;
         let mut coherence = cache.coherence();
@@ -761,7 +764,7 @@ mod tests {
     #[test]
     fn a_completed_read_is_served_until_invalidated() {
         let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(5), None);
+        assert!(cache.begin(key(1)).unwrap().complete(&record(5), None));
         assert_eq!(cache.get(&key(1)), Some(record(5)));
         cache.invalidate(&key(1));
         assert_eq!(cache.get(&key(1)), None);
@@ -777,7 +780,7 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
-        fill.complete(&record(1), None);
+        assert!(!fill.complete(&record(1), None));
         assert_eq!(cache.get(&key(1)), None);
     }
 
@@ -786,12 +789,12 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.flush();
-        fill.complete(&record(1), None);
+        assert!(!fill.complete(&record(1), None));
 
         let fill = cache.begin(key(2)).unwrap();
         cache.set_tracking(false);
         cache.set_tracking(true);
-        fill.complete(&record(2), None);
+        assert!(!fill.complete(&record(2), None));
         assert_eq!(cache.stats().entries(), 0);
     }
 
@@ -800,7 +803,7 @@ mod tests {
         let cache = NearCache::new(NearCacheConfig::new());
         assert!(cache.begin(key(1)).is_none());
         let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(1), None);
+        assert!(cache.begin(key(1)).unwrap().complete(&record(1), None));
         cache.set_tracking(false);
         assert_eq!(cache.get(&key(1)), None);
         assert!(cache.begin(key(1)).is_none());
@@ -826,15 +829,15 @@ mod tests {
     fn a_write_sees_the_entry_cached_when_it_began() {
         let cache = tracking();
         assert!(cache.begin(key(1)).unwrap().base().is_none());
-        cache.begin(key(1)).unwrap().complete(&record(1), Some(10));
+        assert!(cache.begin(key(1)).unwrap().complete(&record(1), Some(10)));
         let write = cache.begin(key(1)).unwrap();
         assert_eq!(write.base(), Some((&record(1), Some(10))));
-        write.complete(&record(2), Some(11));
+        assert!(write.complete(&record(2), Some(11)));
         assert_eq!(cache.get(&key(1)), Some(record(2)));
         // Invalidated meanwhile: the write's record stays out.
         let write = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
-        write.complete(&record(3), Some(12));
+        assert!(!write.complete(&record(3), Some(12)));
         assert_eq!(cache.get(&key(1)), None);
     }
 
@@ -859,7 +862,7 @@ mod tests {
             .unwrap();
         let cache = NearCache::new(config);
         cache.set_tracking(true);
-        cache.begin(key(1)).unwrap().complete(&record(1), None);
+        assert!(cache.begin(key(1)).unwrap().complete(&record(1), None));
         assert!(cache.get(&key(1)).is_some());
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(cache.get(&key(1)), None);
@@ -873,7 +876,7 @@ mod tests {
             cache.set_tracking(true);
             for n in 0..200u8 {
                 let fill = cache.begin(key(n)).unwrap();
-                fill.complete(&record(u64::from(n)), None);
+                assert!(fill.complete(&record(u64::from(n)), None));
             }
             cache.stats()
         };

@@ -330,7 +330,8 @@ impl Backend for RedisBackend {
         StoreFuture::io(async move {
             let read = self.read_record(key).await?;
             if let (Some(fill), Some((record, version))) = (fill, &read) {
-                fill.complete(record, *version);
+                // A read refused leaves what is there: no older than its answer.
+                let _ = fill.complete(record, *version);
             }
             Ok(read.map(|(record, _)| record))
         })
