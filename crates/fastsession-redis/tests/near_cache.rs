@@ -403,6 +403,167 @@ fn tracked_clients(server: &OwnServer) -> Vec<String> {
         .collect()
 }
 
+/// Two writes of this server on one key, both under way: the first one back, though a
+/// later mark refused to cache it, is read at once (the entry it found is dropped, not served).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_overtaken_by_another_of_this_server_is_read_at_once() {
+    use fastsession_core::Session;
+    use fastsession_core::session::Record;
+    use fastsession_core::store::{Backend as _, StorageKey, Update};
+    use fastsession_core::time::UnixTime;
+
+    tokio::time::timeout(LIMIT, async {
+        let server = OwnServer::start();
+        let store = app_server(&server, &unique_prefix()).await;
+        let backend = store.backend();
+        let (key, now) = (StorageKey::from_bytes([7; 32]), UnixTime::now());
+        let n = |n: i64| serde_json::value::to_raw_value(&n).unwrap();
+        let mut record = Record::new(now);
+        record.set_user_id(Some("ada".to_owned()));
+        record.insert_value("n".to_owned(), n(0));
+        let expires = UnixTime::from_secs(now.as_secs() + 3600);
+        assert!(backend.create(&key, &record, expires).await.unwrap());
+        let read = async || {
+            let record = backend.read(&key).await.unwrap().unwrap();
+            serde_json::from_str::<i64>(record.value("n").unwrap().get()).unwrap()
+        };
+        read().await;
+        let hits = stats(&store).hits();
+        assert_eq!(read().await, 0);
+        assert_eq!(stats(&store).hits(), hits + 1, "the record was not cached");
+
+        // Each write's changes, and the record as its request leaves it.
+        let set = |to: i64| {
+            let session = Session::new_detached();
+            session.insert("n", to).unwrap();
+            let mut from = record.clone();
+            from.insert_value("n".to_owned(), n(to));
+            (session.changes(), from)
+        };
+        let (one, two) = (set(1), set(2));
+        let expiry = crate::support::expiry();
+        let update = |changes, from| {
+            Update::new(changes, from, now, &expiry).with_previously_active(Some(now))
+        };
+        // Both marked now, the second over the first; the first is sent and answered alone.
+        let first = backend.update(&key, update(&one.0, &one.1));
+        let second = backend.update(&key, update(&two.0, &two.1));
+        assert!(first.await.unwrap());
+        assert_eq!(read().await, 1);
+        assert!(second.await.unwrap());
+        assert_eq!(read().await, 2);
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits until `server` has `n` tracked clients; returns their ids.
+async fn until_tracked(server: &OwnServer, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ids = tracked_clients(server);
+        if ids.len() == n {
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} tracked clients, not {n}",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// An actix-web worker: a thread whose single-threaded runtime drives a tracked connection
+/// of its own. Its reads are served from the cache and hear the other server's writes; its
+/// connection lost, the cache is dropped; its runtime gone, the link goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_runtime_of_its_own_tracks_through_its_own_connection() {
+    tokio::time::timeout(LIMIT, async {
+        let TwoServers {
+            server,
+            a,
+            on_a,
+            on_b,
+            cookie,
+        } = two_servers().await;
+        let homes = until_tracked(&server, 2).await;
+        let (to_worker, mut jobs) = tokio::sync::mpsc::unbounded_channel::<Option<i64>>();
+        let (answer, mut answers) = tokio::sync::mpsc::unbounded_channel::<(Duration, u64)>();
+        let worker = {
+            let (a, on_a, cookie) = (Arc::clone(&a), on_a.clone(), cookie.clone());
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                // Driven all along, as a worker's runtime is. Each job: read until `n` is the
+                // one wanted, then read it once more (a hit, once the link tracks).
+                runtime.block_on(async {
+                    while let Some(want) = jobs.recv().await {
+                        let took = until_read(&on_a, &cookie, want).await;
+                        let hits = stats(&a).hits();
+                        assert_eq!(read_n(&on_a, &cookie).await, want);
+                        answer.send((took, stats(&a).hits() - hits)).unwrap();
+                    }
+                });
+            })
+        };
+        let mut ask = async |want: i64| {
+            to_worker.send(Some(want)).unwrap();
+            answers.recv().await.expect("the worker answers")
+        };
+        assert_eq!(ask(0).await.1, 0, "served before its own link tracked");
+        // Its first request started its link: a third tracked client.
+        let own: Vec<String> = until_tracked(&server, 3)
+            .await
+            .into_iter()
+            .filter(|id| !homes.contains(id))
+            .collect();
+        tracking(&a).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ask(0).await.1 == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the worker's reads are never hits"
+            );
+        }
+        request(&on_b, Some(&cookie), |s| s.insert("n", 1).unwrap())
+            .await
+            .result
+            .unwrap();
+        assert_eq!(ask(1).await.1, 1);
+
+        let flushes = stats(&a).flushes();
+        let _: i64 = server.query(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&own[0]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stats(&a).flushes() == flushes {
+            assert!(
+                Instant::now() < deadline,
+                "losing the worker's link kept the cache"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        request(&on_b, Some(&cookie), |s| s.insert("n", 2).unwrap())
+            .await
+            .result
+            .unwrap();
+        // Within `until_read`'s bound, though the cache's maximum age is a minute.
+        ask(2).await;
+        until_tracked(&server, 3).await;
+
+        // The worker stops: its runtime, its connection and its link end.
+        let flushes = stats(&a).flushes();
+        drop(to_worker);
+        worker.join().unwrap();
+        until_tracked(&server, 2).await;
+        assert!(stats(&a).flushes() > flushes, "a link gone kept the cache");
+        assert!(stats(&a).is_tracking());
+    })
+    .await
+    .unwrap();
+}
+
 /// Retries `attempt` while it fails with a store error (a fault under way), up to 20 s.
 async fn despite_faults<T>(
     what: &str,

@@ -8,11 +8,13 @@
 //! store's own invalidates its key when it completes, so that this process reads its own
 //! writes.
 //!
-//! Why a read and an invalidation cannot cross: an invalidation of a key removes both its
-//! entry and the mark of any read of it still under way, under one lock, and a read's record
-//! goes in only if its mark is still there. A read answered before a write reaches the server
-//! is therefore either invalidated after it went in, or refused; the stale entry lives at most
-//! as long as the invalidation takes to arrive, and never longer than the maximum age.
+//! Why a read and an invalidation cannot cross: a read marks its key before it is sent; an
+//! invalidation of the key removes its entry and records, under the same lock, that the key
+//! changed after every mark of it then under way, and a read's record goes in only if its key
+//! did not change since its mark. A read answered before a write reaches the server is
+//! therefore either invalidated after it went in, or refused; the stale entry lives at most
+//! as long as the invalidation takes to arrive, and never longer than the maximum age. A fill
+//! that goes in counts as a change too, so that an older answer is never put over a newer one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -325,14 +327,32 @@ impl Weighter<StorageKey, Cached> for ByBytes {
     }
 }
 
-/// The reads under way and whether the cache may be used, changed only under one lock.
+/// The fills under way and whether the cache may be used, changed only under one lock.
 struct Coherence {
     tracking: bool,
-    /// Raised by every flush: a read begun before one never goes in.
+    /// Raised by every flush: a fill begun before one never goes in.
     generation: u64,
-    next_ticket: u64,
-    /// The latest read under way of each key.
-    reading: HashMap<StorageKey, u64>,
+    /// Raised by every change of a key's entry (an invalidation, a fill that went in).
+    changes: u64,
+    /// The keys with fills under way.
+    pending: HashMap<StorageKey, Pending>,
+}
+
+/// The fills under way of one key.
+struct Pending {
+    fills: usize,
+    /// `changes` at the key's last change since the first of them began.
+    changed_at: u64,
+}
+
+impl Coherence {
+    /// Records a change of `key`: every fill of it under way is refused.
+    fn changed(&mut self, key: &StorageKey) {
+        self.changes += 1;
+        if let Some(pending) = self.pending.get_mut(key) {
+            pending.changed_at = self.changes;
+        }
+    }
 }
 
 struct Shared {
@@ -364,7 +384,7 @@ struct Shared {
 /// cache.set_tracking(true);
 /// let fill = cache.begin(key).expect("tracking");
 /// let record = Record::new(UnixTime::now()); // what the tracked read returned
-/// fill.complete(&record, None);
+/// assert!(fill.complete(&record, None));
 /// assert!(cache.get(&key).is_some());
 /// // Another client changed it: the store's push says so.
 /// cache.invalidate(&key);
@@ -400,8 +420,8 @@ impl NearCache {
                 coherence: Mutex::new(Coherence {
                     tracking: false,
                     generation: 0,
-                    next_ticket: 0,
-                    reading: HashMap::new(),
+                    changes: 0,
+                    pending: HashMap::new(),
                 }),
                 max_age: config.max_age,
                 hits: AtomicU64::new(0),
@@ -474,9 +494,15 @@ impl NearCache {
         if !coherence.tracking {
             return None;
         }
-        coherence.next_ticket += 1;
-        let ticket = coherence.next_ticket;
-        coherence.reading.insert(key, ticket);
+        let began = coherence.changes;
+        coherence
+            .pending
+            .entry(key)
+            .or_insert(Pending {
+                fills: 0,
+                changed_at: 0,
+            })
+            .fills += 1;
         // Under the lock: no invalidation can come between the base and the mark.
         let base = self
             .shared
@@ -486,7 +512,7 @@ impl NearCache {
         Some(Fill {
             cache: self.clone(),
             key,
-            ticket,
+            began,
             generation: coherence.generation,
             read_at,
             base,
@@ -507,7 +533,7 @@ impl NearCache {
     /// ```
     pub fn invalidate(&self, key: &StorageKey) {
         let mut coherence = self.coherence();
-        coherence.reading.remove(key);
+        coherence.changed(key);
         let held = self.shared.entries.remove(key).is_some();
         drop(coherence);
         self.shared.invalidations.fetch_add(1, Ordering::Relaxed);
@@ -533,7 +559,7 @@ impl NearCache {
 
     fn flush_locked(shared: &Shared, coherence: &mut Coherence) {
         coherence.generation += 1;
-        coherence.reading.clear();
+        coherence.pending.clear();
         let entries = shared.entries.len();
         shared.entries.clear();
         let flushes = shared.flushes.fetch_add(1, Ordering::Relaxed) + 1;
@@ -599,12 +625,13 @@ impl fmt::Debug for NearCache {
 
 /// A tracked read or write under way, from [`NearCache::begin`]: its record goes into the
 /// cache by [`complete`](Self::complete) unless the key was invalidated or the cache flushed
-/// since. Dropped, it withdraws its mark.
+/// since, or another fill of the key went in first. Dropped, it withdraws its mark.
 #[must_use = "a record is cached only by `complete`"]
 pub struct Fill {
     cache: NearCache,
     key: StorageKey,
-    ticket: u64,
+    /// `changes` when it began.
+    began: u64,
     generation: u64,
     read_at: Instant,
     base: Option<Cached>,
@@ -625,13 +652,15 @@ impl Fill {
     /// cache.set_tracking(true);
     /// let key = StorageKey::from_bytes([5; 32]);
     /// let record = Record::new(UnixTime::now());
-    /// cache.begin(key).expect("tracking").complete(&record, Some(7));
+    /// assert!(cache.begin(key).expect("tracking").complete(&record, Some(7)));
     /// // A write begins: the store answers version 8, so nobody came between.
     /// let write = cache.begin(key).expect("tracking");
     /// let (base, version) = write.base().expect("cached");
     /// assert_eq!(version, Some(7));
     /// let merged = base.clone(); // the base with the write's changes applied
-    /// write.complete(&merged, Some(8));
+    /// if !write.complete(&merged, Some(8)) {
+    ///     cache.invalidate(&key); // refused: what is cached may be older than the write
+    /// }
     /// ```
     #[must_use]
     pub fn base(&self) -> Option<(&Record, Option<u64>)> {
@@ -641,7 +670,13 @@ impl Fill {
     }
 
     /// Caches `record`, what the tracked read returned or what a write made, with the store's
-    /// `version` of it if it keeps one, if nothing changed the key since this began.
+    /// `version` of it if it keeps one, if nothing changed the key since this began (an
+    /// invalidation, a flush, another fill of it that went in first); returns whether it did.
+    /// Fills of one key under way together do not refuse each other until one goes in: the
+    /// first answer back is cached, and the older ones are not put over it.
+    ///
+    /// A write that was not cached must [`invalidate`](NearCache::invalidate) its key: the
+    /// entry there, and a read of the key still under way, may be older than the write.
     ///
     /// A write's fill (one with a [`base`](Self::base)) that is refused drops the key's entry
     /// and the mark of the read or write that began after it: what it merged into is stale,
@@ -659,17 +694,21 @@ impl Fill {
     /// let key = StorageKey::from_bytes([4; 32]);
     /// let fill = cache.begin(key).expect("tracking");
     /// cache.invalidate(&key); // a write landed while the read was under way
-    /// fill.complete(&Record::new(UnixTime::now()), None);
+    /// assert!(!fill.complete(&Record::new(UnixTime::now()), None));
     /// assert!(cache.get(&key).is_none());
     /// ```
-    pub fn complete(self, record: &Record, version: Option<u64>) {
+    #[must_use = "a write that was not cached must invalidate its key"]
+    pub fn complete(self, record: &Record, version: Option<u64>) -> bool {
         let cache = &self.cache;
         let mut coherence = cache.coherence();
         let current = coherence.tracking
             && coherence.generation == self.generation
-            && coherence.reading.get(&self.key) == Some(&self.ticket);
+            && coherence
+                .pending
+                .get(&self.key)
+                .is_some_and(|pending| pending.changed_at <= self.began);
         if current {
-            coherence.reading.remove(&self.key);
+            coherence.changed(&self.key);
             let cached = Cached {
                 record: record.clone(),
                 version,
@@ -684,14 +723,22 @@ impl Fill {
             coherence.reading.remove(&self.key);
             cache.shared.entries.remove(&self.key);
         }
+        current
     }
 }
 
 impl Drop for Fill {
     fn drop(&mut self) {
         let mut coherence = self.cache.coherence();
-        if coherence.reading.get(&self.key) == Some(&self.ticket) {
-            coherence.reading.remove(&self.key);
+        // A flush since took every fill's count along.
+        if coherence.generation != self.generation {
+            return;
+        }
+        if let Some(pending) = coherence.pending.get_mut(&self.key) {
+            pending.fills -= 1;
+            if pending.fills == 0 {
+                coherence.pending.remove(&self.key);
+            }
         }
     }
 }
@@ -728,7 +775,7 @@ mod tests {
     #[test]
     fn a_completed_read_is_served_until_invalidated() {
         let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(5), None);
+        assert!(cache.begin(key(1)).unwrap().complete(&record(5), None));
         assert_eq!(cache.get(&key(1)), Some(record(5)));
         cache.invalidate(&key(1));
         assert_eq!(cache.get(&key(1)), None);
@@ -744,7 +791,7 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
-        fill.complete(&record(1), None);
+        assert!(!fill.complete(&record(1), None));
         assert_eq!(cache.get(&key(1)), None);
     }
 
@@ -753,12 +800,12 @@ mod tests {
         let cache = tracking();
         let fill = cache.begin(key(1)).unwrap();
         cache.flush();
-        fill.complete(&record(1), None);
+        assert!(!fill.complete(&record(1), None));
 
         let fill = cache.begin(key(2)).unwrap();
         cache.set_tracking(false);
         cache.set_tracking(true);
-        fill.complete(&record(2), None);
+        assert!(!fill.complete(&record(2), None));
         assert_eq!(cache.stats().entries(), 0);
     }
 
@@ -767,36 +814,41 @@ mod tests {
         let cache = NearCache::new(NearCacheConfig::new());
         assert!(cache.begin(key(1)).is_none());
         let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(1), None);
+        assert!(cache.begin(key(1)).unwrap().complete(&record(1), None));
         cache.set_tracking(false);
         assert_eq!(cache.get(&key(1)), None);
         assert!(cache.begin(key(1)).is_none());
     }
 
     #[test]
-    fn of_two_reads_of_one_key_only_the_later_goes_in() {
+    fn of_reads_of_one_key_under_way_together_the_first_back_goes_in() {
         let cache = tracking();
         let first = cache.begin(key(1)).unwrap();
         let second = cache.begin(key(1)).unwrap();
-        first.complete(&record(1), None);
-        assert_eq!(cache.get(&key(1)), None);
-        second.complete(&record(2), None);
+        assert!(second.complete(&record(2), None));
+        // Begun before that one went in: it may be older, and is not put over it.
+        assert!(!first.complete(&record(1), None));
         assert_eq!(cache.get(&key(1)), Some(record(2)));
+        // Begun after: it goes in.
+        let third = cache.begin(key(1)).unwrap();
+        assert!(third.complete(&record(3), None));
+        assert_eq!(cache.get(&key(1)), Some(record(3)));
+        assert!(cache.coherence().pending.is_empty());
     }
 
     #[test]
     fn a_write_sees_the_entry_cached_when_it_began() {
         let cache = tracking();
         assert!(cache.begin(key(1)).unwrap().base().is_none());
-        cache.begin(key(1)).unwrap().complete(&record(1), Some(10));
+        assert!(cache.begin(key(1)).unwrap().complete(&record(1), Some(10)));
         let write = cache.begin(key(1)).unwrap();
         assert_eq!(write.base(), Some((&record(1), Some(10))));
-        write.complete(&record(2), Some(11));
+        assert!(write.complete(&record(2), Some(11)));
         assert_eq!(cache.get(&key(1)), Some(record(2)));
         // Invalidated meanwhile: the write's record stays out.
         let write = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
-        write.complete(&record(3), Some(12));
+        assert!(!write.complete(&record(3), Some(12)));
         assert_eq!(cache.get(&key(1)), None);
     }
 
@@ -816,7 +868,14 @@ mod tests {
     fn a_dropped_read_leaves_no_mark() {
         let cache = tracking();
         drop(cache.begin(key(1)).unwrap());
-        assert!(cache.coherence().reading.is_empty());
+        let fill = cache.begin(key(1)).unwrap();
+        cache.flush();
+        let after = cache.begin(key(1)).unwrap();
+        // The fill from before the flush leaves the count of the one after alone.
+        drop(fill);
+        assert_eq!(cache.coherence().pending[&key(1)].fills, 1);
+        drop(after);
+        assert!(cache.coherence().pending.is_empty());
     }
 
     #[test]
@@ -826,7 +885,7 @@ mod tests {
             .unwrap();
         let cache = NearCache::new(config);
         cache.set_tracking(true);
-        cache.begin(key(1)).unwrap().complete(&record(1), None);
+        assert!(cache.begin(key(1)).unwrap().complete(&record(1), None));
         assert!(cache.get(&key(1)).is_some());
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(cache.get(&key(1)), None);
@@ -840,7 +899,7 @@ mod tests {
             cache.set_tracking(true);
             for n in 0..200u8 {
                 let fill = cache.begin(key(n)).unwrap();
-                fill.complete(&record(u64::from(n)), None);
+                assert!(fill.complete(&record(u64::from(n)), None));
             }
             cache.stats()
         };

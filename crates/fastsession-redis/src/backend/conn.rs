@@ -110,16 +110,9 @@ impl Conns {
 
     /// The connection for the calling thread.
     pub(super) async fn get(&self) -> Conn {
-        let here = std::thread::current().id();
-        // The runtime is looked up only off the home thread: the home thread always takes
-        // the first connection.
-        let alone = || {
-            tokio::runtime::Handle::try_current()
-                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
-        };
-        if here == self.home || !alone() {
+        let Some(here) = own_runtime(self.home) else {
             return self.first.clone();
-        }
+        };
         match self.lock().get(&here) {
             Some(Local::Open(conn)) => return conn.clone(),
             Some(Local::Failed(at)) if at.elapsed() < RETRY_LOCAL => return self.first.clone(),
@@ -150,6 +143,18 @@ impl Conns {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The calling thread, if it is not `home` and runs a single-threaded runtime of its own (an
+/// actix-web worker): such a thread gets connections of its own, driven by its own runtime.
+pub(super) fn own_runtime(home: ThreadId) -> Option<ThreadId> {
+    let here = std::thread::current().id();
+    // The runtime is looked up only off the home thread: the home thread always shares.
+    let alone = || {
+        tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+    };
+    (here != home && alone()).then_some(here)
 }
 
 impl Conn {

@@ -326,11 +326,12 @@ impl Backend for RedisBackend {
         // Marked before the read is sent: an invalidation or a loss of tracking meanwhile
         // keeps its answer out of the cache. (While tracking is down there is no mark, and the
         // read goes through another connection.)
-        let fill = cache.begin(*key);
+        let fill = near.begin(*key);
         StoreFuture::io(async move {
             let read = self.read_record(key).await?;
             if let (Some(fill), Some((record, version))) = (fill, &read) {
-                fill.complete(record, *version);
+                // A read refused leaves what is there: no older than its answer.
+                let _ = fill.complete(record, *version);
             }
             Ok(read.map(|(record, _)| record))
         })
@@ -357,7 +358,6 @@ impl Backend for RedisBackend {
         // merged with this update is what Redis holds now. Without such an entry (another
         // write dropped it), nothing is marked or asked: the entry is dropped after the write.
         let fill = near
-            .cache()
             .begin(*key)
             .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
@@ -370,10 +370,14 @@ impl Backend for RedisBackend {
                     .map(|record| (record, *version)),
                 _ => None,
             };
-            match (merged, fill) {
+            let cached = match (merged, fill) {
                 (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
-                // Also after a failure: a write that timed out may have landed.
-                _ => near.cache().invalidate(key),
+                _ => false,
+            };
+            if !cached {
+                // Also after a failure (a write that timed out may have landed), and when
+                // another operation of this process on the key marked it meanwhile.
+                near.cache().invalidate(key);
             }
             Ok(written?.is_some())
         })
