@@ -368,7 +368,8 @@ struct Shared {
 /// A near cache of records, kept coherent by the invalidations of the store that holds them.
 ///
 /// For store authors: an application turns it on through its store's configuration (for
-/// Redis, `RedisConfig::with_near_cache`; for PostgreSQL, `PostgresConfig::with_near_cache`). Cloning gives another handle to the same cache.
+/// Redis, `RedisConfig::with_near_cache`; for PostgreSQL, `PostgresConfig::with_near_cache`).
+/// Cloning gives another handle to the same cache.
 ///
 /// # Examples
 ///
@@ -678,10 +679,6 @@ impl Fill {
     /// A write that was not cached must [`invalidate`](NearCache::invalidate) its key: the
     /// entry there, and a read of the key still under way, may be older than the write.
     ///
-    /// A write's fill (one with a [`base`](Self::base)) that is refused drops the key's entry
-    /// and the mark of the read or write that began after it: what it merged into is stale,
-    /// and what the other read may be stale too.
-    ///
     /// # Examples
     ///
     /// ```
@@ -715,13 +712,6 @@ impl Fill {
                 read_at: self.read_at,
             };
             cache.shared.entries.insert(self.key, cached);
-        } else if self.base.is_some() {
-            // A write refused because another read or write of the key began meanwhile: the
-            // base it merged into is no longer what the store holds, and that other one may
-            // have read the store before this write landed (its answer would go in and, for a
-            // store that is not told of its own writes, never be invalidated). Both go.
-            coherence.reading.remove(&self.key);
-            cache.shared.entries.remove(&self.key);
         }
         current
     }
@@ -849,18 +839,6 @@ mod tests {
         let write = cache.begin(key(1)).unwrap();
         cache.invalidate(&key(1));
         assert!(!write.complete(&record(3), Some(12)));
-        assert_eq!(cache.get(&key(1)), None);
-    }
-
-    #[test]
-    fn a_write_overtaken_by_another_read_drops_the_key() {
-        let cache = tracking();
-        cache.begin(key(1)).unwrap().complete(&record(1), Some(10));
-        let write = cache.begin(key(1)).unwrap();
-        // A read began meanwhile (the entry aged out, say) and read before the write landed.
-        let read = cache.begin(key(1)).unwrap();
-        write.complete(&record(2), Some(11));
-        read.complete(&record(1), Some(10));
         assert_eq!(cache.get(&key(1)), None);
     }
 

@@ -366,7 +366,7 @@ mod tests {
             let record = fastsession_core::session::Record::new(
                 fastsession_core::time::UnixTime::from_secs(1),
             );
-            cache.begin(key).unwrap().complete(&record, Some(version));
+            assert!(cache.begin(key).unwrap().complete(&record, Some(version)));
         };
         fill(1);
         listener.apply(&format!("{KEY} me 2"));

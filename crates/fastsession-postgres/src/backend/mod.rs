@@ -270,13 +270,14 @@ impl Backend for PostgresBackend {
             return StoreFuture::ready(Ok(Some(record)));
         }
         // Marked before the SELECT takes its snapshot: a commit the snapshot misses is
-        // notified after it, so after the mark, which its notification then removes (with the
-        // answer, if it is in by then). While the listener is down there is no mark.
+        // notified after it, so after the mark: its notification refuses the answer, or drops
+        // it if it is in by then. While the listener is down there is no mark.
         let fill = cache.begin(*key);
         StoreFuture::io(async move {
             let read = self.read_record(key).await?;
             if let (Some(fill), Some((record, version))) = (fill, &read) {
-                fill.complete(record, *version);
+                // A read refused leaves what is there: no older than its answer.
+                let _ = fill.complete(record, *version);
             }
             Ok(read.map(|(record, _)| record))
         })
@@ -358,10 +359,14 @@ impl Backend for PostgresBackend {
                 // drop, so that a commit after the drop finds the doubt set.
                 near.doubt(self.inner.bound * 2);
             }
-            match (merged, fill) {
+            let cached = match (merged, fill) {
                 (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
-                // Also after a failure: the merge may have landed.
-                _ => near.cache().invalidate(key),
+                _ => false,
+            };
+            if !cached {
+                // Also after a failure (the merge may have landed), and when another operation
+                // of this process on the key began meanwhile (what it cached may be older).
+                near.cache().invalidate(key);
             }
             Ok(written?.is_some())
         })
