@@ -137,8 +137,9 @@ pub struct Options {
     /// Prefix of the `redis` store's keys (instances sharing sessions use the same one).
     #[arg(long, default_value = "fastsession-demo:")]
     pub redis_prefix: String,
-    /// Keep recently read sessions of the `redis` store in this process, coherent by Redis's
-    /// invalidations (`CLIENT TRACKING`); its counts show on the page.
+    /// Keep recently read sessions of the `redis` or `postgres` store in this process,
+    /// coherent by Redis's invalidations (`CLIENT TRACKING`) or PostgreSQL's notifications
+    /// (`LISTEN`/`NOTIFY`); its counts show on the page.
     #[arg(long)]
     pub near_cache: bool,
     /// PostgreSQL URL of the `postgres` store.
@@ -312,10 +313,10 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
         ),
         session_bytes: usize::try_from(options.max_session_bytes).unwrap_or(usize::MAX),
     };
-    if options.near_cache && options.store != StoreKind::Redis {
+    if options.near_cache && !matches!(options.store, StoreKind::Redis | StoreKind::Postgres) {
         return Err(DemoError::Config(fastsession::Error::new(
             fastsession::ErrorKind::InvalidConfig,
-            "--near-cache needs --store redis",
+            "--near-cache needs --store redis or --store postgres",
         )));
     }
     let mut near_cache = None;
@@ -337,7 +338,11 @@ pub async fn app(options: &Options) -> Result<Router, DemoError> {
             near_cache = store.backend().near_cache().cloned();
             Arc::new(store)
         }
-        StoreKind::Postgres => postgres_store(options, &key, budget).await?,
+        StoreKind::Postgres => {
+            let store = postgres_store(options, &key, budget).await?;
+            near_cache = store.backend().near_cache().cloned();
+            store
+        }
     };
     // Plain HTTP on loopback: no `Secure`, no `__Host-` prefix. Never in production.
     let cookie = |name: &str| {
@@ -441,9 +446,12 @@ async fn postgres_store(
     key: &Key,
     budget: Budget,
 ) -> Result<Arc<fastsession::postgres::PostgresStore>, DemoError> {
-    let config = fastsession::postgres::PostgresConfig::new(options.database_url.as_str())
+    let mut config = fastsession::postgres::PostgresConfig::new(options.database_url.as_str())
         .with_schema(options.database_schema.as_str())
         .with_anonymous_budget(budget.anonymous);
+    if options.near_cache {
+        config = config.with_near_cache(fastsession::store::NearCacheConfig::new());
+    }
     let unavailable = |e| DemoError::StoreUnavailable(StoreKind::Postgres, e);
     let store = fastsession::postgres::postgres_store(config, key)
         .await
@@ -558,7 +566,7 @@ fn flash(session: &Session, msg: &str) -> Answer<()> {
 
 // --- the HTML page and its forms ---
 
-/// The Redis store's near cache, when `--near-cache` turned it on.
+/// The Redis or PostgreSQL store's near cache, when `--near-cache` turned it on.
 #[derive(Clone)]
 struct NearCacheView(Option<fastsession::store::NearCache>);
 

@@ -143,7 +143,17 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// within milliseconds; polled here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_near_cache() {
-    let mut options = isolated(StoreKind::Redis);
+    near_cache(StoreKind::Redis).await;
+}
+
+/// The same with PostgreSQL's notifications.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_near_cache() {
+    near_cache(StoreKind::Postgres).await;
+}
+
+async fn near_cache(store: StoreKind) {
+    let mut options = isolated(store);
     options.near_cache = true;
     let a = Demo::start_with(options.clone()).await;
     let b = Demo::start_with(options).await;
