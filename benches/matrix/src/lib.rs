@@ -52,6 +52,8 @@ pub enum Store {
     RedisNear,
     /// In PostgreSQL.
     Postgres,
+    /// In PostgreSQL, with fastsession's near cache in each app server.
+    PostgresNear,
 }
 
 /// One server of the matrix.
@@ -96,7 +98,7 @@ impl Library {
 
 impl Store {
     /// Every store, in table order.
-    pub const ALL: [Store; 7] = [
+    pub const ALL: [Store; 8] = [
         Store::None,
         Store::Cookie,
         Store::Memory,
@@ -104,6 +106,7 @@ impl Store {
         Store::Redis,
         Store::RedisNear,
         Store::Postgres,
+        Store::PostgresNear,
     ];
 
     /// Its name on the command line.
@@ -117,24 +120,32 @@ impl Store {
             Store::Redis => "redis",
             Store::RedisNear => "redis-near",
             Store::Postgres => "postgres",
+            Store::PostgresNear => "postgres-near",
         }
     }
 
-    /// The store whose peers this one is measured against: Redis for the near cache, which
-    /// no peer has.
+    /// The store whose peers this one is measured against: the same store without the near
+    /// cache, which no peer has.
     #[must_use]
     pub fn peers_store(self) -> Store {
         match self {
             Store::RedisNear => Store::Redis,
+            Store::PostgresNear => Store::Postgres,
             other => other,
         }
+    }
+
+    /// Whether it is fastsession with its near cache.
+    #[must_use]
+    pub fn is_near(self) -> bool {
+        self != self.peers_store()
     }
 
     /// Whether the store is another server (Redis, PostgreSQL), whose CPU time the
     /// benchmark reads too.
     #[must_use]
     pub fn is_shared(self) -> bool {
-        matches!(self, Store::Redis | Store::RedisNear | Store::Postgres)
+        matches!(self.peers_store(), Store::Redis | Store::Postgres)
     }
 }
 
@@ -212,6 +223,7 @@ pub const SERVERS: &[Server] = &[
     server(Hyper, Fastsession, Store::Redis),
     server(Hyper, Fastsession, Store::RedisNear),
     server(Hyper, Fastsession, Store::Postgres),
+    server(Hyper, Fastsession, Store::PostgresNear),
     server(Hyper, TowerSessions, Store::Memory),
     server(Hyper, TowerSessions, Store::Redis),
     server(Hyper, TowerSessions, Store::Postgres),
@@ -223,6 +235,7 @@ pub const SERVERS: &[Server] = &[
     server(Axum, Fastsession, Store::Redis),
     server(Axum, Fastsession, Store::RedisNear),
     server(Axum, Fastsession, Store::Postgres),
+    server(Axum, Fastsession, Store::PostgresNear),
     server(Axum, TowerSessions, Store::Memory),
     server(Axum, TowerSessions, Store::Redis),
     server(Axum, TowerSessions, Store::Postgres),
@@ -234,6 +247,7 @@ pub const SERVERS: &[Server] = &[
     server(Actix, Fastsession, Store::Redis),
     server(Actix, Fastsession, Store::RedisNear),
     server(Actix, Fastsession, Store::Postgres),
+    server(Actix, Fastsession, Store::PostgresNear),
     server(Actix, ActixSession, Store::Cookie),
     server(Actix, ActixSession, Store::Redis),
     server(Actix, Floor, Store::Cookie),

@@ -112,10 +112,12 @@ fn key_prefix(namespace: &str, server: Server) -> String {
 
 /// The PostgreSQL schema of a server in a namespace.
 fn schema(namespace: &str, server: Server) -> String {
+    // The store too: the near cache's triggers must not reach the plain store's table.
     format!(
-        "{namespace}_{}_{}",
+        "{namespace}_{}_{}_{}",
         server.framework.name(),
-        server.library.name().replace('-', "_")
+        server.library.name().replace('-', "_"),
+        server.store.name().replace('-', "_")
     )
 }
 
@@ -141,9 +143,12 @@ async fn fastsession_config(options: &Options) -> Result<SessionConfig, BoxError
             }
             SessionConfig::new(fastsession_redis::redis_store(&config, &key).await?, cookie)
         }
-        Store::Postgres => {
-            let config = fastsession_postgres::PostgresConfig::new(postgres_url())
+        Store::Postgres | Store::PostgresNear => {
+            let mut config = fastsession_postgres::PostgresConfig::new(postgres_url())
                 .with_schema(schema(namespace, server));
+            if server.store == Store::PostgresNear {
+                config = config.with_near_cache(NearCacheConfig::new());
+            }
             let store = fastsession_postgres::postgres_store(config, &key).await?;
             store.backend().migrate().await?;
             SessionConfig::new(store, cookie)
@@ -165,7 +170,7 @@ fn cleanup(server: Server, namespace: &str) -> Result<(), BoxError> {
             (_, Store::Redis | Store::RedisNear) => {
                 delete_prefix(&key_prefix(namespace, server)).await?
             }
-            (_, Store::Postgres) => {
+            (_, Store::Postgres | Store::PostgresNear) => {
                 use tower_sessions_sqlx_store::sqlx;
                 let pool = sqlx::PgPool::connect(&postgres_url()).await?;
                 // A checked namespace and fixed names: nothing to quote.
