@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use quick_cache::Weighter;
 
-use super::StorageKey;
+use super::{StorageKey, Update};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::Record;
 
@@ -714,6 +714,49 @@ impl Fill {
             cache.shared.entries.insert(self.key, cached);
         }
         current
+    }
+}
+
+impl Fill {
+    /// Completes a write that made `version`: caches the [base](Self::base) merged with
+    /// `update` (the merge the store ran) only if `version` is the base's plus one, the proof
+    /// that nobody else wrote between; returns whether it cached. If it did not, the store
+    /// must [`invalidate`](NearCache::invalidate) the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey, Update};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.set_tracking(true);
+    /// let key = StorageKey::from_bytes([6; 32]);
+    /// let now = UnixTime::now();
+    /// assert!(cache.begin(key).expect("tracking").complete(&Record::new(now), Some(7)));
+    /// let session = Session::new_detached();
+    /// session.insert("n", 1)?;
+    /// let mut from = Record::new(now);
+    /// from.insert_value("n".to_owned(), serde_json::value::to_raw_value(&1)?);
+    /// let (changes, expiry) = (session.changes(), Expiry::default());
+    /// let update = Update::new(&changes, &from, now, &expiry);
+    /// // Another server wrote version 8 first: this write made 9, so nothing is cached.
+    /// let write = cache.begin(key).expect("tracking");
+    /// if !write.complete_write(&update, 9) {
+    ///     cache.invalidate(&key);
+    /// }
+    /// assert!(cache.get(&key).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "a write that was not cached must invalidate its key"]
+    pub fn complete_write(self, update: &Update<'_>, version: u64) -> bool {
+        let merged = self
+            .base()
+            .filter(|(_, base)| base.is_some_and(|base| base + 1 == version))
+            .and_then(|(base, _)| update.apply_to(base.clone()));
+        merged.is_some_and(|record| self.complete(&record, Some(version)))
     }
 }
 

@@ -345,22 +345,14 @@ impl Backend for PostgresBackend {
             .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
             let written = self.apply_update(key, update).await;
-            let merged = match (&written, &fill) {
-                (Ok(Some(Some(version))), Some(fill)) => fill
-                    .base()
-                    .filter(|(_, base)| base.is_some_and(|base| base + 1 == *version))
-                    .and_then(|(base, _)| update.apply_to(base.clone()))
-                    .map(|record| (record, *version)),
-                _ => None,
-            };
             if written.is_err() {
                 // A merge whose answer was lost may still commit, later than the drop below:
                 // until it must have ended, its notification drops the key too. Before the
                 // drop, so that a commit after the drop finds the doubt set.
                 near.doubt(self.inner.bound * 2);
             }
-            let cached = match (merged, fill) {
-                (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
+            let cached = match (&written, fill) {
+                (Ok(Some(Some(version))), Some(fill)) => fill.complete_write(&update, *version),
                 _ => false,
             };
             if !cached {

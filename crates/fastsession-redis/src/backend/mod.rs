@@ -362,16 +362,8 @@ impl Backend for RedisBackend {
             .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
             let written = self.apply_update(key, update, fill.is_some()).await;
-            let merged = match (&written, &fill) {
-                (Ok(Some(version)), Some(fill)) => fill
-                    .base()
-                    .filter(|(_, base)| base.is_some_and(|base| base + 1 == *version))
-                    .and_then(|(base, _)| update.apply_to(base.clone()))
-                    .map(|record| (record, *version)),
-                _ => None,
-            };
-            let cached = match (merged, fill) {
-                (Some((record, version)), Some(fill)) => fill.complete(&record, Some(version)),
+            let cached = match (&written, fill) {
+                (Ok(Some(version)), Some(fill)) => fill.complete_write(&update, *version),
                 _ => false,
             };
             if !cached {
