@@ -541,6 +541,58 @@ impl NearCache {
         tracing::trace!(target: "fastsession", held, "near cache: entry invalidated");
     }
 
+    /// Settles the cache after a write of `key` (successful or not), begun with `fill`: the
+    /// fill's [base](Fill::base) merged with `update` (the merge the store ran) goes in only
+    /// if `version`, the one the write made, is the base's plus one, the proof that nobody
+    /// else wrote between; otherwise the key is invalidated (a write that failed may have
+    /// landed; one refused may have been overtaken by an older answer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastsession::Session;
+    /// use fastsession::session::{Expiry, Record};
+    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey, Update};
+    /// use fastsession::time::UnixTime;
+    ///
+    /// let cache = NearCache::new(NearCacheConfig::new());
+    /// cache.set_tracking(true);
+    /// let key = StorageKey::from_bytes([6; 32]);
+    /// let now = UnixTime::now();
+    /// assert!(cache.begin(key).expect("tracking").complete(&Record::new(now), Some(7)));
+    /// let session = Session::new_detached();
+    /// session.insert("n", 1)?;
+    /// let mut from = Record::new(now);
+    /// from.insert_value("n".to_owned(), serde_json::value::to_raw_value(&1)?);
+    /// let (changes, expiry) = (session.changes(), Expiry::default());
+    /// let update = Update::new(&changes, &from, now, &expiry);
+    /// // Another server wrote version 8 first: this write made 9, so the key is dropped.
+    /// let write = cache.begin(key);
+    /// cache.written(&key, write, &update, Some(9));
+    /// assert!(cache.get(&key).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn written(
+        &self,
+        key: &StorageKey,
+        fill: Option<Fill>,
+        update: &Update<'_>,
+        version: Option<u64>,
+    ) {
+        let merged = fill.zip(version).and_then(|(fill, version)| {
+            let record = fill
+                .base()
+                .filter(|(_, base)| base.is_some_and(|base| base + 1 == version))
+                .and_then(|(base, _)| update.apply_to(base.clone()))?;
+            Some((fill, record, version))
+        });
+        let cached =
+            merged.is_some_and(|(fill, record, version)| fill.complete(&record, Some(version)));
+        if !cached {
+            self.invalidate(key);
+        }
+    }
+
     /// Drops every entry and refuses every read under way: the store was flushed, or its
     /// invalidations may have been missed.
     ///
@@ -678,6 +730,7 @@ impl Fill {
     ///
     /// A write that was not cached must [`invalidate`](NearCache::invalidate) its key: the
     /// entry there, and a read of the key still under way, may be older than the write.
+    /// [`NearCache::written`] does both for a store's writes.
     ///
     /// # Examples
     ///
@@ -714,49 +767,6 @@ impl Fill {
             cache.shared.entries.insert(self.key, cached);
         }
         current
-    }
-}
-
-impl Fill {
-    /// Completes a write that made `version`: caches the [base](Self::base) merged with
-    /// `update` (the merge the store ran) only if `version` is the base's plus one, the proof
-    /// that nobody else wrote between; returns whether it cached. If it did not, the store
-    /// must [`invalidate`](NearCache::invalidate) the key.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fastsession::Session;
-    /// use fastsession::session::{Expiry, Record};
-    /// use fastsession::store::{NearCache, NearCacheConfig, StorageKey, Update};
-    /// use fastsession::time::UnixTime;
-    ///
-    /// let cache = NearCache::new(NearCacheConfig::new());
-    /// cache.set_tracking(true);
-    /// let key = StorageKey::from_bytes([6; 32]);
-    /// let now = UnixTime::now();
-    /// assert!(cache.begin(key).expect("tracking").complete(&Record::new(now), Some(7)));
-    /// let session = Session::new_detached();
-    /// session.insert("n", 1)?;
-    /// let mut from = Record::new(now);
-    /// from.insert_value("n".to_owned(), serde_json::value::to_raw_value(&1)?);
-    /// let (changes, expiry) = (session.changes(), Expiry::default());
-    /// let update = Update::new(&changes, &from, now, &expiry);
-    /// // Another server wrote version 8 first: this write made 9, so nothing is cached.
-    /// let write = cache.begin(key).expect("tracking");
-    /// if !write.complete_write(&update, 9) {
-    ///     cache.invalidate(&key);
-    /// }
-    /// assert!(cache.get(&key).is_none());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use = "a write that was not cached must invalidate its key"]
-    pub fn complete_write(self, update: &Update<'_>, version: u64) -> bool {
-        let merged = self
-            .base()
-            .filter(|(_, base)| base.is_some_and(|base| base + 1 == version))
-            .and_then(|(base, _)| update.apply_to(base.clone()));
-        merged.is_some_and(|record| self.complete(&record, Some(version)))
     }
 }
 

@@ -351,15 +351,8 @@ impl Backend for PostgresBackend {
                 // drop, so that a commit after the drop finds the doubt set.
                 near.doubt(self.inner.bound * 2);
             }
-            let cached = match (&written, fill) {
-                (Ok(Some(Some(version))), Some(fill)) => fill.complete_write(&update, *version),
-                _ => false,
-            };
-            if !cached {
-                // Also after a failure (the merge may have landed), and when another operation
-                // of this process on the key began meanwhile (what it cached may be older).
-                near.cache().invalidate(key);
-            }
+            let version = written.as_ref().ok().copied().flatten().flatten();
+            near.cache().written(key, fill, &update, version);
             Ok(written?.is_some())
         })
     }

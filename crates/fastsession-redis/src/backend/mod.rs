@@ -362,15 +362,8 @@ impl Backend for RedisBackend {
             .filter(|fill| fill.base().is_some_and(|(_, version)| version.is_some()));
         StoreFuture::io(async move {
             let written = self.apply_update(key, update, fill.is_some()).await;
-            let cached = match (&written, fill) {
-                (Ok(Some(version)), Some(fill)) => fill.complete_write(&update, *version),
-                _ => false,
-            };
-            if !cached {
-                // Also after a failure (a write that timed out may have landed), and when
-                // another operation of this process on the key marked it meanwhile.
-                near.cache().invalidate(key);
-            }
+            let version = written.as_ref().ok().copied().flatten();
+            near.cache().written(key, fill, &update, version);
             Ok(written?.is_some())
         })
     }
