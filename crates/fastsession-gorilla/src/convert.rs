@@ -67,12 +67,25 @@ pub(crate) fn to_json(ty: &GoType, value: &GoValue) -> Option<Value> {
 }
 
 /// Go's JSON of a float: a `float32` with the digits of its own precision (`0.1`, not the
-/// `0.10000000149011612` of the same value as a `float64`).
+/// `0.10000000149011612` of the same value as a `float64`), and a whole number below 1e21
+/// without fraction or exponent (`16777216`, not `16777216.0`), as Go writes them; so a value
+/// written back unchanged compares equal to what was read.
 fn float_json(f: f64, bits: u8) -> Option<Value> {
-    if bits == 32 {
+    let f = if bits == 32 {
         #[allow(clippy::cast_possible_truncation)] // the value is a float32's
         let short = format!("{:e}", f as f32);
-        return Number::from_f64(short.parse().ok()?).map(Value::Number);
+        short.parse().ok()?
+    } else {
+        f
+    };
+    if f.fract() == 0.0 && f.abs() < 1e21 && !(f == 0.0 && f.is_sign_negative()) {
+        // Exact: a whole float within the range converts without rounding.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        if f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
+            return Some(Value::from(f as i64));
+        } else if f >= 0.0 && f < 2f64.powi(64) {
+            return Some(Value::from(f as u64));
+        }
     }
     Number::from_f64(f).map(Value::Number)
 }
@@ -377,6 +390,32 @@ mod tests {
                 ))
             ),
             GoValue::named("float64", GoType::Float(64), GoValue::Float(1e300))
+        );
+    }
+
+    #[test]
+    fn whole_floats_read_as_go_writes_them_and_an_unchanged_list_keeps_its_type() {
+        let json_of = |bits, f| to_json(&GoType::Float(bits), &GoValue::Float(f)).unwrap();
+        assert_eq!(json_of(32, 16_777_216.0).to_string(), "16777216");
+        assert_eq!(json_of(64, -3.0).to_string(), "-3");
+        // Beyond u64 even Go's whole-number text reads as a float.
+        let go_text = |t| serde_json::from_str::<Value>(t).unwrap();
+        assert_eq!(json_of(64, 1e20), go_text("100000000000000000000"));
+        assert_eq!(json_of(64, 1e21), go_text("1e+21"));
+        assert_eq!(json_of(64, -0.0).to_string(), "-0.0");
+        // The edge of float32's range does not fit float32 once read as a float64, so only
+        // equality keeps this list a []float32; a whole number in it must compare equal too.
+        let list = GoValue::named(
+            "[]float32",
+            slice(GoType::Float(32)),
+            GoValue::List(vec![
+                GoValue::Float(16_777_216.0),
+                GoValue::Float(f64::from(f32::MAX)),
+            ]),
+        );
+        assert_eq!(
+            decide(&json!([16_777_216, 3.402_823_5e38]), Some(&list)),
+            list
         );
     }
 
