@@ -760,7 +760,7 @@ async fn logouts_reach_the_other_server_through_faults_and_nothing_revives() {
                     "logout {i} still served after {max_age:?}"
                 );
             }
-            windows.push(logout.elapsed());
+            windows.push((logout.elapsed(), i));
             logged_out.push(cookie);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -790,6 +790,18 @@ async fn logouts_reach_the_other_server_through_faults_and_nothing_revives() {
             counts.push(n.expect("the counter"));
         }
         windows.sort();
+        // Which logouts make the tail: those next to a fault (100, 200), or any.
+        let slowest: Vec<String> = windows
+            .iter()
+            .rev()
+            .take(8)
+            .map(|(w, i)| format!("#{i} {w:?}"))
+            .collect();
+        let windows: Vec<Duration> = windows.into_iter().map(|(w, _)| w).collect();
+        eprintln!(
+            "postgres near cache: the slowest windows: {}",
+            slowest.join(", ")
+        );
         eprintln!(
             "postgres near cache, {LOGOUTS} logouts through faults: window p50 {:?}, p99 {:?}, \
              max {:?}; {cached_before} cached on B before their logout; {revived} revived; \
