@@ -13,8 +13,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
+use crate::go_json;
 use crate::gob::{GoType, GoValue, fits_float, fits_int, fits_uint};
 
 /// The JSON of a value in an interface (a [`GoValue::Named`] or nil).
@@ -66,10 +67,10 @@ pub(crate) fn to_json(ty: &GoType, value: &GoValue) -> Option<Value> {
     })
 }
 
-/// Go's JSON of a float: a `float32` with the digits of its own precision (`0.1`, not the
-/// `0.10000000149011612` of the same value as a `float64`), and a whole number below 1e21
-/// without fraction or exponent (`16777216`, not `16777216.0`), as Go writes them; so a value
-/// written back unchanged compares equal to what was read.
+/// Go's JSON of a float, read back: a `float32` with the digits of its own precision (`0.1`,
+/// not the `0.10000000149011612` of the same value as a `float64`), and a whole number below
+/// 1e21 an integer (`16777216`, not `16777216.0`), as Go writes them; so a value written back
+/// unchanged compares equal to what was read.
 fn float_json(f: f64, bits: u8) -> Option<Value> {
     let f = if bits == 32 {
         #[allow(clippy::cast_possible_truncation)] // the value is a float32's
@@ -78,16 +79,9 @@ fn float_json(f: f64, bits: u8) -> Option<Value> {
     } else {
         f
     };
-    if f.fract() == 0.0 && f.abs() < 1e21 && !(f == 0.0 && f.is_sign_negative()) {
-        // Exact: a whole float within the range converts without rounding.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        if f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
-            return Some(Value::from(f as i64));
-        } else if f >= 0.0 && f < 2f64.powi(64) {
-            return Some(Value::from(f as u64));
-        }
-    }
-    Number::from_f64(f).map(Value::Number)
+    let mut text = Vec::with_capacity(24);
+    go_json::write_float(&mut text, f).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 /// A map key as JSON object key: strings as they are, integers in decimal (as Go's JSON).

@@ -79,7 +79,7 @@ fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<()> {
 
 /// Go's float encoder: the shortest digits that read back exactly; exponent form below 1e-6
 /// and from 1e21 on, with a sign and no leading zero in the exponent.
-fn write_float(out: &mut Vec<u8>, f: f64) -> Result<()> {
+pub(crate) fn write_float(out: &mut Vec<u8>, f: f64) -> Result<()> {
     if !f.is_finite() {
         return Err(Error::new(ErrorKind::Serialize));
     }
